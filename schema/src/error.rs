@@ -1,0 +1,58 @@
+//! Errors raised while parsing and validating wavecast documents.
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why a wavecast document or identifier was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes are not valid JSON for the expected document.
+    #[error("{document} is not valid JSON of the expected shape")]
+    Json {
+        /// Which document was being read (`manifest`, `envelope`, `file index`).
+        document: &'static str,
+        /// The deserializer's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The document declares a format this version of wavecast cannot read.
+    #[error(
+        "{document} uses format {found}, but this wavecast understands format {supported} at most"
+    )]
+    UnsupportedFormat {
+        /// Which document.
+        document: &'static str,
+        /// The format the document declares.
+        found: u32,
+        /// The newest format this build reads.
+        supported: u32,
+    },
+
+    /// An identifier (channel, module, platform, hash, path…) is malformed.
+    #[error("invalid {kind} `{value}`: {reason}")]
+    InvalidIdentifier {
+        /// What kind of identifier.
+        kind: &'static str,
+        /// The offending text.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A rollout percentage could not be parsed.
+    #[error(
+        "invalid rollout `{0}`: expected a percentage from 0 to 100 with at most two decimals, like `30%`, `30` or `0.5%`"
+    )]
+    InvalidPercentage(String),
+
+    /// The document parsed but breaks one of the format's rules.
+    #[error("invalid {document}: {problem}")]
+    Invalid {
+        /// Which document.
+        document: &'static str,
+        /// The rule that was broken, in words.
+        problem: String,
+    },
+}

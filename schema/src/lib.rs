@@ -1,0 +1,51 @@
+/*!
+The wavecast data model, with no I/O.
+
+# Brief overview
+
+A wavecast site publishes one signed [`Manifest`] per channel. The manifest lists
+[`Release`]s; each release carries, per platform, the [`Module`]s a client installs
+(content-addressed tar.gz packages, each described by a [`Blob`]) and a
+[`RolloutPlan`] that decides which clients may take it.
+
+On the wire a manifest travels inside an [`Envelope`]: the manifest's exact bytes and
+their minisign signature in one JSON document, so a reader always sees a manifest and
+the signature made for it in the same publish. [`Manifest::parse`] deserializes and
+validates; it must only ever be called on bytes whose signature has been checked.
+
+Large per-file data lives outside the polled manifest in a content-addressed
+[`FileIndex`], referenced from each module by hash.
+
+Rollout is decided by the client alone: [`bucket`] maps an install id and a release's
+salt to a number in `0..10000`, and [`decide`] picks the release a client should run.
+Both are pure functions, so any decision can be reproduced offline.
+
+```
+use wavecast_schema::{bucket, BasisPoints, InstallId, Salt};
+
+let id: InstallId = "3f2a9c1e5b7d4f60a1b2c3d4e5f60718".parse().unwrap();
+let salt: Salt = "00112233445566778899aabbccddeeff".parse().unwrap();
+let threshold: BasisPoints = "30%".parse().unwrap();
+let included = bucket(&id, &salt) < threshold.get();
+assert_eq!(included, bucket(&id, &salt) < 3000);
+```
+*/
+#![deny(missing_docs)]
+
+mod decide;
+mod envelope;
+mod error;
+mod file_index;
+mod ids;
+mod manifest;
+mod rollout;
+
+pub use decide::{AppliedRollout, ClientView, Decision, Outcome, decide};
+pub use envelope::Envelope;
+pub use error::{Error, Result};
+pub use file_index::{EntryKind, FileIndex, IndexEntry, Mode};
+pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
+pub use manifest::{
+    Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, PlatformRelease, Release,
+};
+pub use rollout::{BUCKETS, BasisPoints, RolloutPlan, bucket};

@@ -1,0 +1,321 @@
+//! The channel manifest: what a client polls, verifies and decides from.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath};
+use crate::rollout::RolloutPlan;
+
+/// The newest manifest format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The JSON Schema (draft 2020-12) of [`Manifest`], as published in
+/// `schema/manifest.schema.json`.
+pub const MANIFEST_JSON_SCHEMA: &str = include_str!("../manifest.schema.json");
+
+/// One channel's signed list of releases.
+///
+/// Clients must only parse a manifest whose signature they verified (see
+/// [`crate::Envelope`]), then check `channel`, `serial` and `expires_at` against
+/// their own state before acting on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format of this document; a client refuses formats newer than it knows.
+    pub format: u32,
+    /// The product this site publishes, for display and sanity checks.
+    pub product: String,
+    /// The channel this manifest describes. A client refuses a manifest for another
+    /// channel, so a host cannot swap `beta` in for `stable`.
+    pub channel: ChannelName,
+    /// Grows by at least one with every signed change. A client refuses a serial lower
+    /// than the highest it has seen (rollback protection).
+    pub serial: u64,
+    /// When this manifest was signed.
+    pub published_at: Timestamp,
+    /// After this instant clients refuse the manifest (freeze protection): a host
+    /// cannot keep serving an old manifest forever to hide newer releases.
+    pub expires_at: Timestamp,
+    /// The oldest client able to act on this manifest correctly. Older clients stop
+    /// with an error rather than ignore fields they do not understand.
+    pub min_client_version: Version,
+    /// Every live release, newest first.
+    pub releases: Vec<Release>,
+}
+
+/// One published version of the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// The release's version; releases are ordered by semver precedence.
+    pub version: Version,
+    /// When this release was first published.
+    pub published_at: Timestamp,
+    /// Release notes shown to users before they consent to install.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+    /// What to install, per platform (`any` matches every client).
+    pub platforms: BTreeMap<Platform, PlatformRelease>,
+    /// Which clients may take this release.
+    pub rollout: RolloutPlan,
+}
+
+/// The modules that make up a release on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformRelease {
+    /// The modules, by name. Together they form the installed release tree.
+    pub modules: BTreeMap<ModuleName, Module>,
+}
+
+/// A separately versioned, separately downloaded part of a release tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Module {
+    /// The release in which this module's content last changed. Equal versions of a
+    /// module in two releases mean equal content.
+    pub version: Version,
+    /// Where the module's files go inside the release tree; absent for the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest: Option<RelativePath>,
+    /// The deterministic tar.gz of the module's files.
+    pub package: Blob,
+    /// Total size of the module's files once unpacked, in bytes. Clients stop
+    /// unpacking past it (decompression bombs) and use it to check free space.
+    pub unpacked_size: u64,
+    /// The module's [`crate::FileIndex`], kept outside the polled manifest.
+    pub file_index: Blob,
+}
+
+/// A content-addressed, immutable file on the site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Blob {
+    /// Path relative to the site root.
+    pub path: RelativePath,
+    /// Exact size in bytes. Clients read no more than this.
+    pub size: u64,
+    /// blake3 of the bytes. Clients verify it before using any of them.
+    pub blake3: Blake3Hash,
+}
+
+impl Manifest {
+    /// Deserializes and validates a manifest. Call it only on bytes whose signature
+    /// has been verified.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct FormatOnly {
+            format: u32,
+        }
+        // Read the format first, so a newer manifest is reported as "too new" rather
+        // than as whatever field this build does not recognise.
+        let format = serde_json::from_slice::<FormatOnly>(bytes)
+            .map_err(|source| Error::Json { document: "manifest", source })?
+            .format;
+        if format > FORMAT_VERSION {
+            return Err(Error::UnsupportedFormat {
+                document: "manifest",
+                found: format,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let manifest: Self = serde_json::from_slice(bytes)
+            .map_err(|source| Error::Json { document: "manifest", source })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// The canonical bytes of this manifest: the text that gets signed and published.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes =
+            serde_json::to_vec_pretty(self).expect("manifest types always serialize to JSON");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Checks the rules that serde's types cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |problem: String| Error::Invalid { document: "manifest", problem };
+        if self.format == 0 {
+            return Err(invalid("format must be at least 1".into()));
+        }
+        if self.expires_at <= self.published_at {
+            return Err(invalid(format!(
+                "expires_at {} is not after published_at {}",
+                self.expires_at, self.published_at
+            )));
+        }
+        let mut versions = BTreeSet::new();
+        for release in &self.releases {
+            if !versions.insert(&release.version) {
+                return Err(invalid(format!("release {} is listed twice", release.version)));
+            }
+            release.validate().map_err(|problem| {
+                invalid(format!("release {}: {problem}", release.version))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The release with exactly this version, if it is live.
+    pub fn release(&self, version: &Version) -> Option<&Release> {
+        self.releases.iter().find(|release| &release.version == version)
+    }
+
+    /// Sorts releases newest first, the order in which they are published.
+    pub fn sort_releases(&mut self) {
+        self.releases.sort_by(|a, b| b.version.cmp(&a.version));
+    }
+}
+
+impl Release {
+    /// The modules for `platform`, falling back to the platform-independent `any`.
+    pub fn for_platform(&self, platform: &Platform) -> Option<&PlatformRelease> {
+        self.platforms.get(platform).or_else(|| self.platforms.get("any"))
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.platforms.is_empty() {
+            return Err("it has no platforms".into());
+        }
+        for (platform, release) in &self.platforms {
+            if release.modules.is_empty() {
+                return Err(format!("platform {platform} has no modules"));
+            }
+            let roots: Vec<(&ModuleName, Option<&RelativePath>)> = release
+                .modules
+                .iter()
+                .map(|(name, module)| (name, module.dest.as_ref()))
+                .collect();
+            for (i, (name, dest)) in roots.iter().enumerate() {
+                for (other, other_dest) in &roots[i + 1..] {
+                    let overlap = match (dest, other_dest) {
+                        (Some(a), Some(b)) => a.is_within(b) || b.is_within(a),
+                        _ => true,
+                    };
+                    if overlap {
+                        return Err(format!(
+                            "modules {name} and {other} on {platform} install into overlapping directories"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::rollout::BasisPoints;
+
+    pub(crate) fn blob(tag: &str) -> Blob {
+        let blake3 = Blake3Hash::of(tag.as_bytes());
+        Blob {
+            path: format!("blobs/{blake3}.tar.gz").parse().unwrap(),
+            size: 100,
+            blake3,
+        }
+    }
+
+    pub(crate) fn release(version: &str, basis_points: u16) -> Release {
+        let module = Module {
+            version: version.parse().unwrap(),
+            dest: None,
+            package: blob(version),
+            unpacked_size: 1000,
+            file_index: blob(&format!("{version}-index")),
+        };
+        Release {
+            version: version.parse().unwrap(),
+            published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
+            notes: format!("notes for {version}"),
+            platforms: BTreeMap::from([(
+                "any".parse().unwrap(),
+                PlatformRelease { modules: BTreeMap::from([("app".parse().unwrap(), module)]) },
+            )]),
+            rollout: RolloutPlan {
+                salt: Blake3Hash::of(version.as_bytes()).as_str()[..32].parse().unwrap(),
+                basis_points: BasisPoints::new(basis_points).unwrap(),
+            },
+        }
+    }
+
+    pub(crate) fn manifest(releases: Vec<Release>) -> Manifest {
+        let mut manifest = Manifest {
+            format: FORMAT_VERSION,
+            product: "demo".into(),
+            channel: "stable".parse().unwrap(),
+            serial: 7,
+            published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
+            expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            min_client_version: "0.1.0".parse().unwrap(),
+            releases,
+        };
+        manifest.sort_releases();
+        manifest
+    }
+
+    #[test]
+    fn a_manifest_round_trips() {
+        let original = manifest(vec![release("1.0.0", 10_000), release("1.1.0", 3000)]);
+        let parsed = Manifest::parse(&original.to_json()).unwrap();
+        assert_eq!(parsed, original);
+        assert_eq!(parsed.releases[0].version.to_string(), "1.1.0");
+    }
+
+    #[test]
+    fn newer_formats_are_refused_by_name() {
+        let mut value = serde_json::to_value(manifest(vec![])).unwrap();
+        value["format"] = 2.into();
+        value["a_field_from_the_future"] = true.into();
+        let error = Manifest::parse(value.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(error, Error::UnsupportedFormat { found: 2, .. }), "{error}");
+    }
+
+    #[test]
+    fn duplicate_versions_are_refused() {
+        let bytes = manifest(vec![release("1.0.0", 100), release("1.0.0", 100)]).to_json();
+        let error = Manifest::parse(&bytes).unwrap_err();
+        assert!(error.to_string().contains("listed twice"), "{error}");
+    }
+
+    #[test]
+    fn overlapping_modules_are_refused() {
+        let mut release = release("1.0.0", 100);
+        let modules = &mut release.platforms.values_mut().next().unwrap().modules;
+        let mut core = modules["app"].clone();
+        core.dest = Some("bin".parse().unwrap());
+        modules.insert("core".parse().unwrap(), core);
+        let error = Manifest::parse(&manifest(vec![release]).to_json()).unwrap_err();
+        assert!(error.to_string().contains("overlapping"), "{error}");
+    }
+
+    #[test]
+    fn expiry_must_follow_publication() {
+        let mut broken = manifest(vec![]);
+        broken.expires_at = broken.published_at;
+        assert!(Manifest::parse(&broken.to_json()).is_err());
+    }
+
+    #[test]
+    fn every_manifest_matches_the_published_json_schema() {
+        let schema: serde_json::Value = serde_json::from_str(MANIFEST_JSON_SCHEMA).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let mut with_dest = release("2.0.0-beta.1", 50);
+        let module = with_dest.platforms.values_mut().next().unwrap().modules.get_mut("app");
+        module.unwrap().dest = Some("share/app".parse().unwrap());
+        let sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
+        let instance = serde_json::to_value(&sample).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+
+        let mut broken = instance.clone();
+        broken["releases"][0]["rollout"]["basis_points"] = 10_001.into();
+        assert!(!validator.is_valid(&broken), "the schema must bound basis points");
+        let mut broken = instance;
+        broken["releases"][0]["platforms"]["any"]["modules"]["app"]["package"]["blake3"] =
+            "xyz".into();
+        assert!(!validator.is_valid(&broken), "the schema must check hash shape");
+    }
+}
