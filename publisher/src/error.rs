@@ -1,0 +1,130 @@
+//! Errors from the publisher library.
+
+use std::path::PathBuf;
+
+use semver::Version;
+use wavecast_schema::ChannelName;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why a publisher operation failed. Messages name the file, version or channel
+/// involved; the underlying cause is in `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A local file or directory could not be read.
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A local file could not be written.
+    #[error("failed to write `{}`", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A key file exists where `keygen` would write one.
+    #[error("`{}` already exists; refusing to overwrite a key (pass --force to replace it)", path.display())]
+    KeyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+
+    /// A key file could not be parsed or decrypted.
+    #[error("failed to load the secret key `{}`: {reason}", path.display())]
+    LoadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What minisign reported, such as a wrong password.
+        reason: String,
+    },
+
+    /// The secret key is encrypted and no password was provided.
+    #[error(
+        "the secret key `{}` is encrypted and no password was given; set WAVECAST_KEY_PASSWORD, pass --password-file, or run on a terminal to be asked",
+        path.display()
+    )]
+    PasswordRequired {
+        /// The key file.
+        path: PathBuf,
+    },
+
+    /// minisign failed to generate, sign or verify.
+    #[error("minisign failed to {operation}: {reason}")]
+    Minisign {
+        /// What was being done.
+        operation: &'static str,
+        /// minisign's message.
+        reason: String,
+    },
+
+    /// The release folder holds something wavecast does not package.
+    #[error("cannot package `{}`: {reason}", path.display())]
+    UnsupportedEntry {
+        /// The offending entry.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// A file changed size while it was being packaged.
+    #[error("`{}` changed while it was being packaged; publish again from a stable folder", path.display())]
+    FileChanged {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The module layout given on the command line does not fit the release folder.
+    #[error("invalid module layout: {0}")]
+    ModuleLayout(String),
+
+    /// The site's current manifest is not signed by the key in use.
+    #[error(
+        "the manifest of channel `{channel}` in the site is not signed by this key (key id {key_id}); refusing to replace it"
+    )]
+    ForeignManifest {
+        /// The channel.
+        channel: ChannelName,
+        /// The id of the key in use.
+        key_id: String,
+    },
+
+    /// The site's current manifest could not be read as a wavecast manifest.
+    #[error("the site's manifest for channel `{channel}` is unreadable")]
+    CorruptManifest {
+        /// The channel.
+        channel: ChannelName,
+        /// The parse error.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// The version is already published on the channel.
+    #[error(
+        "version {version} is already published on channel `{channel}` (pass --force to replace it)"
+    )]
+    VersionExists {
+        /// The version.
+        version: Version,
+        /// The channel.
+        channel: ChannelName,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("failed to draw random bytes: {0}")]
+    Random(String),
+
+    /// Reading from or writing to the site failed.
+    #[error(transparent)]
+    Site(#[from] wavecast_site::Error),
+}

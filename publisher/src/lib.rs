@@ -1,0 +1,26 @@
+/*!
+The wavecast publisher: turns release folders into a signed static site.
+
+# Brief overview
+
+[`keys`] generates and loads minisign keys ([`keys::SigningKey`]); [`package`]
+builds deterministic tar.gz module packages and their file indexes; [`publish`] adds
+a release to a channel through a [`wavecast_site::Storage`], writing every blob before
+the signed manifest that refers to them. The `wavecast` binary is a thin CLI over
+these.
+
+```no_run
+use wavecast_publisher::keys::{self, Password};
+let generated = keys::generate("keys".as_ref(), Some(&Password::new("pw".into())), false)?;
+println!("key id {}", generated.key_id);
+# Ok::<(), wavecast_publisher::Error>(())
+```
+*/
+#![deny(missing_docs)]
+
+mod error;
+pub mod keys;
+pub mod package;
+pub mod publish;
+
+pub use error::{Error, Result};

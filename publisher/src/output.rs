@@ -1,0 +1,93 @@
+//! Everything the CLI writes: data on stdout, messages and progress on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::UsageError;
+
+/// Prints one JSON document on stdout. A closed pipe is not an error.
+pub(crate) fn json(value: &serde_json::Value) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{value:#}");
+}
+
+/// A progress line on stderr.
+pub(crate) fn status(message: &str) {
+    eprintln!("{message}");
+}
+
+/// A warning on stderr.
+pub(crate) fn warn(message: &str) {
+    eprintln!("warning: {message}");
+}
+
+/// Prints `error: …`, one `caused by: …` per underlying cause and any hint, and
+/// picks the exit code: 2 for usage and configuration mistakes, 1 otherwise.
+pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
+    let mut causes = error.chain();
+    if let Some(first) = causes.next() {
+        eprintln!("error: {first}");
+    }
+    for cause in causes {
+        eprintln!("  caused by: {cause}");
+    }
+    use wavecast_publisher::Error as E;
+    let usage = error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || matches!(
+                cause.downcast_ref::<E>(),
+                Some(
+                    E::KeyExists { .. }
+                        | E::PasswordRequired { .. }
+                        | E::LoadKey { .. }
+                        | E::ModuleLayout(_)
+                        | E::VersionExists { .. }
+                        | E::UnsupportedEntry { .. }
+                        | E::ForeignManifest { .. }
+                )
+            )
+    });
+    if let Some(E::ForeignManifest { .. }) = error.downcast_ref::<E>() {
+        eprintln!("hint: publish with the key that signed this channel, or to a new site");
+    }
+    ExitCode::from(if usage { 2 } else { 1 })
+}
+
+/// A byte-count progress bar on stderr, hidden when stderr is not a terminal, with
+/// `--quiet`/`--json`, or when `WAVECAST_NO_PROGRESS` is set.
+pub(crate) struct Progress(ProgressBar);
+
+impl Progress {
+    pub(crate) fn bytes(total: u64, label: &'static str, hidden: bool) -> Self {
+        let visible = !hidden
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+        let bar = ProgressBar::with_draw_target(
+            Some(total),
+            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        bar.set_message(label);
+        Self(bar)
+    }
+
+    pub(crate) fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+
+    pub(crate) fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// A byte count for people: `1.5 MiB`.
+pub(crate) fn bytes(count: u64) -> String {
+    indicatif::BinaryBytes(count).to_string()
+}

@@ -1,0 +1,419 @@
+//! Deterministic module packages and their file indexes.
+//!
+//! A package is a tar.gz of one module's tree with entries in sorted order, a fixed
+//! modification time, owner 0:0 and the permission bits of each file kept, so the same
+//! tree always produces the same bytes and the same blake3. Only regular files and
+//! directories are packaged; anything else in the release folder is an error.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, IndexEntry, Mode, ModuleName, RelativePath};
+
+use crate::error::{Error, Result};
+
+/// Which part of the release folder forms a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSpec {
+    /// The module's name.
+    pub name: ModuleName,
+    /// The subfolder of the release folder it packages, installed at the same place in
+    /// the release tree; `None` for the whole folder.
+    pub dir: Option<RelativePath>,
+}
+
+impl ModuleSpec {
+    /// The default layout: the whole release folder as one module named `app`.
+    pub fn whole_folder() -> Self {
+        Self { name: "app".parse().expect("`app` is a valid module name"), dir: None }
+    }
+}
+
+impl std::str::FromStr for ModuleSpec {
+    type Err = String;
+
+    /// Parses `NAME=SUBDIR` (or `NAME=.` for the whole folder).
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let (name, dir) = text
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=SUBDIR, got `{text}`"))?;
+        let name = name.parse().map_err(|error: wavecast_schema::Error| error.to_string())?;
+        let dir = dir.trim_end_matches('/');
+        let dir = match dir {
+            "." | "" => None,
+            dir => Some(dir.parse().map_err(|error: wavecast_schema::Error| error.to_string())?),
+        };
+        Ok(Self { name, dir })
+    }
+}
+
+/// A module package written to a local temporary file, ready to upload.
+#[derive(Debug)]
+pub struct BuiltModule {
+    /// The module's name.
+    pub name: ModuleName,
+    /// Where it installs inside the release tree.
+    pub dest: Option<RelativePath>,
+    /// The tar.gz, deleted when this value is dropped.
+    pub package: tempfile::TempPath,
+    /// Size of the tar.gz.
+    pub package_size: u64,
+    /// blake3 of the tar.gz.
+    pub package_hash: Blake3Hash,
+    /// The module's file index.
+    pub index: FileIndex,
+    /// Number of regular files.
+    pub files: usize,
+    /// Total size of the files.
+    pub unpacked_size: u64,
+    /// Time spent packaging.
+    pub elapsed: Duration,
+}
+
+/// Receives progress while packaging. Every method has a no-op default.
+pub trait PackReporter: Sync {
+    /// `bytes` more bytes of file content were packaged.
+    fn on_bytes(&self, _bytes: u64) {}
+}
+
+/// A [`PackReporter`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl PackReporter for NoProgress {}
+
+/// One entry of the release folder, found by [`scan`].
+#[derive(Debug)]
+struct FoundEntry {
+    /// Path relative to the module folder.
+    relative: RelativePath,
+    /// Path on disk.
+    local: PathBuf,
+    is_dir: bool,
+    mode: Mode,
+    size: u64,
+}
+
+/// Lists a module folder depth-first in byte order of names, refusing anything that
+/// is not a regular file or a directory.
+fn scan(root: &Path) -> Result<Vec<FoundEntry>> {
+    let mut found = Vec::new();
+    scan_into(root, None, &mut found)?;
+    Ok(found)
+}
+
+fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let read_error = |source| Error::Read { path: dir.to_owned(), source };
+    let mut children: Vec<_> = fs_err::read_dir(dir)
+        .map_err(read_error)?
+        .collect::<io::Result<_>>()
+        .map_err(read_error)?;
+    children.sort_by_key(|child| child.file_name());
+    for child in children {
+        let local = child.path();
+        let name = child.file_name().into_string().map_err(|_| Error::UnsupportedEntry {
+            path: local.clone(),
+            reason: "its name is not valid UTF-8",
+        })?;
+        let relative_text = match prefix {
+            Some(prefix) => format!("{prefix}/{name}"),
+            None => name,
+        };
+        let relative: RelativePath = relative_text.parse().map_err(|_| Error::UnsupportedEntry {
+            path: local.clone(),
+            reason: "its name contains a backslash or control character",
+        })?;
+        let metadata = fs_err::symlink_metadata(&local)
+            .map_err(|source| Error::Read { path: local.clone(), source })?;
+        let kind = metadata.file_type();
+        let mode = Mode::from_permissions(metadata.permissions().mode());
+        if kind.is_dir() {
+            found.push(FoundEntry { relative, local: local.clone(), is_dir: true, mode, size: 0 });
+            scan_into(&local, Some(&relative_text), found)?;
+        } else if kind.is_file() {
+            found.push(FoundEntry { relative, local, is_dir: false, mode, size: metadata.len() });
+        } else {
+            let reason = if kind.is_symlink() {
+                "it is a symbolic link; wavecast packages only regular files and directories"
+            } else {
+                "it is not a regular file or directory"
+            };
+            return Err(Error::UnsupportedEntry { path: local, reason });
+        }
+    }
+    Ok(())
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that hashes what passes through it and reports progress.
+struct HashingReader<'a, R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    read: u64,
+    reporter: &'a dyn PackReporter,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        self.read += read as u64;
+        self.reporter.on_bytes(read as u64);
+        Ok(read)
+    }
+}
+
+/// Packages the module `spec` of `release_dir` as a deterministic tar.gz in a
+/// temporary file inside `temp_dir`, with its file index.
+pub fn build_module(
+    release_dir: &Path,
+    spec: &ModuleSpec,
+    level: u32,
+    temp_dir: &Path,
+    reporter: &dyn PackReporter,
+) -> Result<BuiltModule> {
+    let started = Instant::now();
+    let root = match &spec.dir {
+        Some(dir) => dir.segments().fold(release_dir.to_owned(), |path, segment| path.join(segment)),
+        None => release_dir.to_owned(),
+    };
+    if !root.is_dir() {
+        return Err(Error::ModuleLayout(format!(
+            "module `{}` expects the folder `{}`, which does not exist",
+            spec.name,
+            root.display()
+        )));
+    }
+    let entries = scan(&root)?;
+
+    let temp = tempfile::Builder::new()
+        .prefix(".wavecast-package-")
+        .tempfile_in(temp_dir)
+        .map_err(|source| Error::Write { path: temp_dir.to_owned(), source })?;
+    let temp_path = temp.path().to_owned();
+    let write_error = |source| Error::Write { path: temp_path.clone(), source };
+    let (file, package) = temp.into_parts();
+    let hashing = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: blake3::Hasher::new(),
+        written: 0,
+    };
+    let mut archive = tar::Builder::new(GzEncoder::new(hashing, Compression::new(level)));
+    let mut index_entries = Vec::with_capacity(entries.len());
+    let (mut files, mut unpacked_size) = (0usize, 0u64);
+
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(entry.mode.bits());
+        header.set_mtime(DETERMINISTIC_MTIME);
+        header.set_uid(0);
+        header.set_gid(0);
+        if entry.is_dir {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            archive
+                .append_data(&mut header, format!("{}/", entry.relative), io::empty())
+                .map_err(write_error)?;
+            index_entries.push(IndexEntry { path: entry.relative, kind: EntryKind::Dir, mode: entry.mode });
+            continue;
+        }
+        let file = fs_err::File::open(&entry.local)
+            .map_err(|source| Error::Read { path: entry.local.clone(), source })?;
+        let mut reader = HashingReader {
+            inner: file.take(entry.size),
+            hasher: blake3::Hasher::new(),
+            read: 0,
+            reporter,
+        };
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(entry.size);
+        archive
+            .append_data(&mut header, entry.relative.as_str(), &mut reader)
+            .map_err(|source| match source.kind() {
+                io::ErrorKind::UnexpectedEof => Error::FileChanged { path: entry.local.clone() },
+                _ => Error::Read { path: entry.local.clone(), source },
+            })?;
+        if reader.read != entry.size {
+            return Err(Error::FileChanged { path: entry.local });
+        }
+        files += 1;
+        unpacked_size += entry.size;
+        index_entries.push(IndexEntry {
+            path: entry.relative,
+            kind: EntryKind::File { size: entry.size, blake3: reader.hasher.finalize().into() },
+            mode: entry.mode,
+        });
+    }
+
+    let mut hashing = archive
+        .into_inner()
+        .and_then(GzEncoder::finish)
+        .map_err(write_error)?;
+    hashing.flush().map_err(write_error)?;
+    Ok(BuiltModule {
+        name: spec.name.clone(),
+        dest: spec.dir.clone(),
+        package,
+        package_size: hashing.written,
+        package_hash: hashing.hasher.finalize().into(),
+        index: FileIndex::new(index_entries),
+        files,
+        unpacked_size,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The modification time stored for every entry: tar's own deterministic timestamp
+/// (2006-07-23), since some tools mishandle zero.
+const DETERMINISTIC_MTIME: u64 = 1_153_704_088;
+
+/// Checks that module folders do not overlap and that, when modules are split, every
+/// file of the release folder belongs to exactly one of them.
+pub fn check_layout(release_dir: &Path, specs: &[ModuleSpec]) -> Result<()> {
+    for (i, a) in specs.iter().enumerate() {
+        for b in &specs[i + 1..] {
+            if a.name == b.name {
+                return Err(Error::ModuleLayout(format!("module `{}` is named twice", a.name)));
+            }
+            let overlap = match (&a.dir, &b.dir) {
+                (Some(x), Some(y)) => x.is_within(y) || y.is_within(x),
+                _ => true,
+            };
+            if overlap {
+                return Err(Error::ModuleLayout(format!(
+                    "modules `{}` and `{}` cover overlapping folders",
+                    a.name, b.name
+                )));
+            }
+        }
+    }
+    if specs.iter().any(|spec| spec.dir.is_none()) {
+        return Ok(());
+    }
+    let stray: Vec<String> = scan(release_dir)?
+        .into_iter()
+        .filter(|entry| {
+            !specs.iter().any(|spec| {
+                let dir = spec.dir.as_ref().expect("checked above: every module has a folder");
+                entry.relative.is_within(dir) || (entry.is_dir && dir.is_within(&entry.relative))
+            })
+        })
+        .map(|entry| entry.relative.to_string())
+        .take(5)
+        .collect();
+    if stray.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ModuleLayout(format!(
+            "these entries belong to no module: {} (add a module for them, e.g. --module rest=DIR)",
+            stray.join(", ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tree(root: &Path) {
+        fs_err::create_dir_all(root.join("bin")).unwrap();
+        fs_err::create_dir_all(root.join("share/empty")).unwrap();
+        fs_err::write(root.join("bin/app"), b"#!/bin/sh\necho hi\n").unwrap();
+        fs_err::set_permissions(root.join("bin/app"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        fs_err::write(root.join("share/data.txt"), vec![b'x'; 10_000]).unwrap();
+        fs_err::write(root.join("README"), b"readme").unwrap();
+    }
+
+    #[test]
+    fn the_same_tree_always_gives_the_same_package() {
+        let work = tempfile::tempdir().unwrap();
+        let (a, b) = (work.path().join("a"), work.path().join("b"));
+        tree(&a);
+        tree(&b);
+        // Different mtimes and creation order must not matter.
+        fs_err::write(b.join("README"), b"readme").unwrap();
+        let spec = ModuleSpec::whole_folder();
+        let first = build_module(&a, &spec, 6, work.path(), &NoProgress).unwrap();
+        let second = build_module(&b, &spec, 6, work.path(), &NoProgress).unwrap();
+        assert_eq!(first.package_hash, second.package_hash);
+        assert_eq!(first.index, second.index);
+        assert_eq!(first.files, 3);
+        assert_eq!(first.unpacked_size, 10_000 + 6 + 18);
+        let bytes = std::fs::read(&first.package).unwrap();
+        assert_eq!(Blake3Hash::of(&bytes), first.package_hash);
+        assert_eq!(bytes.len() as u64, first.package_size);
+    }
+
+    #[test]
+    fn packages_keep_modes_and_sorted_entries() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        let built = build_module(&release, &ModuleSpec::whole_folder(), 6, work.path(), &NoProgress).unwrap();
+        let file = std::fs::File::open(&built.package).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let listed: Vec<(String, u32)> = archive
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.path().unwrap().to_string_lossy().into_owned(), entry.header().mode().unwrap())
+            })
+            .collect();
+        let names: Vec<&str> = listed.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["README", "bin/", "bin/app", "share/", "share/data.txt", "share/empty/"]);
+        assert_eq!(listed[2].1, 0o755);
+    }
+
+    #[test]
+    fn symlinks_are_refused_with_their_path() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        std::os::unix::fs::symlink("bin/app", release.join("link")).unwrap();
+        let error = build_module(&release, &ModuleSpec::whole_folder(), 6, work.path(), &NoProgress)
+            .unwrap_err();
+        assert!(error.to_string().contains("link"), "{error}");
+        assert!(matches!(error, Error::UnsupportedEntry { .. }));
+    }
+
+    #[test]
+    fn module_layouts_must_cover_the_folder_without_overlap() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        let spec = |text: &str| text.parse::<ModuleSpec>().unwrap();
+        let error = check_layout(&release, &[spec("core=bin"), spec("assets=share")]).unwrap_err();
+        assert!(error.to_string().contains("README"), "{error}");
+        fs_err::remove_file(release.join("README")).unwrap();
+        check_layout(&release, &[spec("core=bin"), spec("assets=share")]).unwrap();
+        assert!(check_layout(&release, &[spec("a=share"), spec("b=share/empty")]).is_err());
+        assert!(check_layout(&release, &[spec("a=."), spec("b=bin")]).is_err());
+        assert!("core".parse::<ModuleSpec>().is_err());
+        assert!("core=../x".parse::<ModuleSpec>().is_err());
+    }
+}

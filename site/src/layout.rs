@@ -1,0 +1,41 @@
+//! Where each file of a site lives. Pure: no I/O.
+//!
+//! Every path is relative to the site root, so a site works unchanged from any base
+//! URL, a folder or a mirror.
+
+use wavecast_schema::{Blake3Hash, ChannelName, RelativePath};
+
+/// What a content-addressed blob holds, which decides its file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobKind {
+    /// A module package (`.tar.gz`).
+    Package,
+    /// A module's file index (`.json`).
+    FileIndex,
+}
+
+/// The signed manifest envelope of `channel`.
+pub fn channel_manifest(channel: &ChannelName) -> RelativePath {
+    format!("channels/{channel}.json").parse().expect("channel names are valid path segments")
+}
+
+/// The immutable home of a blob with this hash.
+pub fn blob(hash: &Blake3Hash, kind: BlobKind) -> RelativePath {
+    let extension = match kind {
+        BlobKind::Package => "tar.gz",
+        BlobKind::FileIndex => "json",
+    };
+    format!("blobs/{hash}.{extension}").parse().expect("hex digests are valid path segments")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_are_named_by_hash_and_kind() {
+        let hash = Blake3Hash::of(b"x");
+        assert_eq!(blob(&hash, BlobKind::Package).as_str(), format!("blobs/{hash}.tar.gz"));
+        assert_eq!(blob(&hash, BlobKind::FileIndex).as_str(), format!("blobs/{hash}.json"));
+    }
+}

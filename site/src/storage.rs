@@ -1,0 +1,25 @@
+//! The storage trait that publishers write sites through.
+
+use std::path::Path;
+
+use wavecast_schema::RelativePath;
+
+use crate::error::Result;
+
+/// A place a site lives: a folder, a bucket. Implementations only move bytes; what
+/// goes where, and in which order, is decided by the publisher with [`crate::layout`].
+///
+/// Every `put` is atomic: a reader sees the old content or the new, never a mix.
+pub trait Storage: std::fmt::Debug + Send + Sync {
+    /// The content at `path`, or `None` when there is no such file.
+    fn get(&self, path: &RelativePath) -> Result<Option<Vec<u8>>>;
+
+    /// The size of the file at `path`, or `None` when there is no such file.
+    fn size(&self, path: &RelativePath) -> Result<Option<u64>>;
+
+    /// Stores `bytes` at `path`, replacing any previous content atomically.
+    fn put_bytes(&self, path: &RelativePath, bytes: &[u8]) -> Result<()>;
+
+    /// Stores the content of the local file `source` at `path`, atomically.
+    fn put_file(&self, path: &RelativePath, source: &Path) -> Result<()>;
+}
