@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the real servers and tools the tests run against, if missing:
+# nginx (the CDN stand-in) and the stock minisign CLI (signature interoperability).
+set -euo pipefail
+
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v minisign >/dev/null 2>&1 || missing+=(minisign)
+command -v tar >/dev/null 2>&1 || missing+=(tar)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The package starts a system nginx on port 80 on some images; the tests start their own.

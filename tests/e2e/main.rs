@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `wavecast` and `wavecast-update` binaries against real
+//! HTTP servers (nginx for the happy paths, an in-process fault server for attacks).
+//!
+//! Build the binaries first: `cargo build --workspace --bins`.
+
+mod attacks;
+mod core_loop;
+mod publishing;
