@@ -71,8 +71,10 @@ pub fn generate(dir: &Path, password: Option<&Password>, overwrite: bool) -> Res
             }
         }
     }
-    let minisign_error =
-        |error: minisign::PError| Error::Minisign { operation: "generate a key", reason: error.to_string() };
+    let minisign_error = |error: minisign::PError| Error::Minisign {
+        operation: "generate a key",
+        reason: error.to_string(),
+    };
     let pair = match password {
         Some(password) => KeyPair::generate_encrypted_keypair(Some(password.0.clone())),
         None => KeyPair::generate_unencrypted_keypair(),
@@ -86,17 +88,29 @@ pub fn generate(dir: &Path, password: Option<&Password>, overwrite: bool) -> Res
         .to_bytes();
     let public_text = pair.pk.to_box().map_err(minisign_error)?.to_bytes();
 
-    fs_err::create_dir_all(dir).map_err(|source| Error::Write { path: dir.into(), source })?;
+    fs_err::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.into(),
+        source,
+    })?;
     write_private(&secret_path, &secret_text)?;
-    fs_err::write(&public_path, public_text)
-        .map_err(|source| Error::Write { path: public_path.clone(), source })?;
-    Ok(GeneratedKeys { secret_key: secret_path, public_key: public_path, key_id })
+    fs_err::write(&public_path, public_text).map_err(|source| Error::Write {
+        path: public_path.clone(),
+        source,
+    })?;
+    Ok(GeneratedKeys {
+        secret_key: secret_path,
+        public_key: public_path,
+        key_id,
+    })
 }
 
 /// Writes `bytes` to a new owner-only file, replacing `path` atomically.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let write_error = |source| Error::Write { path: path.to_owned(), source };
+    let write_error = |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    };
     let temp = path.with_extension("key.tmp");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -105,19 +119,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(&temp)
         .map_err(write_error)?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(write_error)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(write_error)?;
     std::fs::rename(&temp, path).map_err(write_error)
 }
 
 impl SigningKey {
     /// Loads a secret key file, decrypting it with `password` when it is encrypted.
     /// `password` is only called for encrypted keys.
-    pub fn load(
-        path: &Path,
-        password: impl FnOnce() -> Result<Option<Password>>,
-    ) -> Result<Self> {
-        let text = fs_err::read_to_string(path)
-            .map_err(|source| Error::Read { path: path.into(), source })?;
+    pub fn load(path: &Path, password: impl FnOnce() -> Result<Option<Password>>) -> Result<Self> {
+        let text = fs_err::read_to_string(path).map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        })?;
         let load_error = |error: minisign::PError| Error::LoadKey {
             path: path.into(),
             reason: error.to_string(),
@@ -130,7 +145,9 @@ impl SigningKey {
             Err(_) => {
                 let password =
                     password()?.ok_or_else(|| Error::PasswordRequired { path: path.into() })?;
-                key_box.into_secret_key(Some(password.0)).map_err(load_error)?
+                key_box
+                    .into_secret_key(Some(password.0))
+                    .map_err(load_error)?
             }
         };
         let public = PublicKey::from_secret_key(&secret).map_err(load_error)?;
@@ -155,9 +172,15 @@ impl SigningKey {
             &self.secret,
             Cursor::new(bytes),
             Some(trusted_comment),
-            Some(&format!("signature from wavecast secret key {}", self.key_id())),
+            Some(&format!(
+                "signature from wavecast secret key {}",
+                self.key_id()
+            )),
         )
-        .map_err(|error| Error::Minisign { operation: "sign", reason: error.to_string() })?;
+        .map_err(|error| Error::Minisign {
+            operation: "sign",
+            reason: error.to_string(),
+        })?;
         Ok(signature.into_string())
     }
 
@@ -166,7 +189,15 @@ impl SigningKey {
         let Ok(signature) = SignatureBox::from_string(signature) else {
             return false;
         };
-        minisign::verify(&self.public, &signature, Cursor::new(bytes), true, false, false).is_ok()
+        minisign::verify(
+            &self.public,
+            &signature,
+            Cursor::new(bytes),
+            true,
+            false,
+            false,
+        )
+        .is_ok()
     }
 }
 
@@ -195,7 +226,9 @@ mod tests {
         assert!(!key.verifies(b"tampered", &signature));
 
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(&generated.secret_key).unwrap().permissions(),
+            &std::fs::metadata(&generated.secret_key)
+                .unwrap()
+                .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
     }
@@ -204,7 +237,9 @@ mod tests {
     fn a_wrong_or_missing_password_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let generated = generate(dir.path(), Some(&password()), false).unwrap();
-        let wrong = SigningKey::load(&generated.secret_key, || Ok(Some(Password::new("x".into()))));
+        let wrong = SigningKey::load(&generated.secret_key, || {
+            Ok(Some(Password::new("x".into())))
+        });
         assert!(wrong.unwrap_err().to_string().contains("Wrong password"));
         let missing = SigningKey::load(&generated.secret_key, || Ok(None));
         assert!(matches!(missing, Err(Error::PasswordRequired { .. })));
@@ -216,7 +251,10 @@ mod tests {
         let generated = generate(dir.path(), None, false).unwrap();
         let key = SigningKey::load(&generated.secret_key, || panic!("no password needed")).unwrap();
         assert_eq!(key.key_id(), generated.key_id);
-        assert!(matches!(generate(dir.path(), None, false), Err(Error::KeyExists { .. })));
+        assert!(matches!(
+            generate(dir.path(), None, false),
+            Err(Error::KeyExists { .. })
+        ));
     }
 
     #[test]
@@ -227,7 +265,10 @@ mod tests {
         let secret_line = std::fs::read_to_string(&generated.secret_key).unwrap();
         let secret_base64 = secret_line.lines().nth(1).unwrap();
         let debug = format!("{key:?} {:?}", password());
-        assert!(!debug.contains(secret_base64) && !debug.contains("correct horse"), "{debug}");
+        assert!(
+            !debug.contains(secret_base64) && !debug.contains("correct horse"),
+            "{debug}"
+        );
         assert!(debug.contains(&generated.key_id));
     }
 }

@@ -131,7 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn keygen(args: &KeygenArgs, quiet: bool) -> anyhow::Result<()> {
     let password = if args.unencrypted {
-        output::warn("the secret key is stored unencrypted; anyone who reads the file can sign releases");
+        output::warn(
+            "the secret key is stored unencrypted; anyone who reads the file can sign releases",
+        );
         None
     } else {
         let password = password_from(args.password_file.as_deref(), true)?;
@@ -160,7 +162,10 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let key = SigningKey::load(&args.key, || {
         password_from(args.password_file.as_deref(), false).map_err(|error| {
-            wavecast_publisher::Error::LoadKey { path: args.key.clone(), reason: format!("{error:#}") }
+            wavecast_publisher::Error::LoadKey {
+                path: args.key.clone(),
+                reason: format!("{error:#}"),
+            }
         })
     })?;
     let notes = match &args.notes_file {
@@ -208,7 +213,11 @@ fn print_report(report: &PublishReport, version: &Version, rollout: BasisPoints)
             module.files,
             output::bytes(module.unpacked_size),
             output::bytes(module.package_size),
-            if module.uploaded { "" } else { " (already on the site)" }
+            if module.uploaded {
+                ""
+            } else {
+                " (already on the site)"
+            }
         ));
     }
     let manifest = &report.manifest;
@@ -292,7 +301,9 @@ fn now() -> anyhow::Result<Timestamp> {
 /// Parses `30d`, `12h`, `90m`, `45s` or `2w`.
 fn parse_duration(text: &str) -> Result<SignedDuration, String> {
     let invalid = || format!("`{text}` is not a duration like `30d`, `12h`, `90m` or `2w`");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(invalid)?;
     let (number, unit) = text.split_at(split);
     let number: i64 = number.parse().map_err(|_| invalid())?;
     let seconds = match unit {
@@ -312,7 +323,9 @@ fn parse_duration(text: &str) -> Result<SignedDuration, String> {
 /// Total size of the regular files under `dir`, for the progress bar. Unreadable
 /// entries count as zero here; packaging reports them properly.
 fn folder_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .filter_map(Result::ok)
         .map(|entry| match entry.file_type() {
@@ -329,8 +342,14 @@ mod tests {
 
     #[test]
     fn durations_parse() {
-        assert_eq!(parse_duration("30d").unwrap(), SignedDuration::from_hours(720));
-        assert_eq!(parse_duration("90m").unwrap(), SignedDuration::from_mins(90));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            SignedDuration::from_hours(720)
+        );
+        assert_eq!(
+            parse_duration("90m").unwrap(),
+            SignedDuration::from_mins(90)
+        );
         for bad in ["", "d", "30", "30y", "-1d", "0h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }

@@ -67,12 +67,18 @@ impl Progress {
             && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
         let bar = ProgressBar::with_draw_target(
             Some(total),
-            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+            if visible {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
         );
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-                .expect("the template is valid")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
         );
         bar.set_message(label);
         Self(bar)

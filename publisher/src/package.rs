@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, IndexEntry, Mode, ModuleName, RelativePath};
+use wavecast_schema::{
+    Blake3Hash, EntryKind, FileIndex, IndexEntry, Mode, ModuleName, RelativePath,
+};
 
 use crate::error::{Error, Result};
 
@@ -28,7 +30,10 @@ pub struct ModuleSpec {
 impl ModuleSpec {
     /// The default layout: the whole release folder as one module named `app`.
     pub fn whole_folder() -> Self {
-        Self { name: "app".parse().expect("`app` is a valid module name"), dir: None }
+        Self {
+            name: "app".parse().expect("`app` is a valid module name"),
+            dir: None,
+        }
     }
 }
 
@@ -40,11 +45,16 @@ impl std::str::FromStr for ModuleSpec {
         let (name, dir) = text
             .split_once('=')
             .ok_or_else(|| format!("expected NAME=SUBDIR, got `{text}`"))?;
-        let name = name.parse().map_err(|error: wavecast_schema::Error| error.to_string())?;
+        let name = name
+            .parse()
+            .map_err(|error: wavecast_schema::Error| error.to_string())?;
         let dir = dir.trim_end_matches('/');
         let dir = match dir {
             "." | "" => None,
-            dir => Some(dir.parse().map_err(|error: wavecast_schema::Error| error.to_string())?),
+            dir => Some(
+                dir.parse()
+                    .map_err(|error: wavecast_schema::Error| error.to_string())?,
+            ),
         };
         Ok(Self { name, dir })
     }
@@ -107,7 +117,10 @@ fn scan(root: &Path) -> Result<Vec<FoundEntry>> {
 
 fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let read_error = |source| Error::Read { path: dir.to_owned(), source };
+    let read_error = |source| Error::Read {
+        path: dir.to_owned(),
+        source,
+    };
     let mut children: Vec<_> = fs_err::read_dir(dir)
         .map_err(read_error)?
         .collect::<io::Result<_>>()
@@ -115,34 +128,55 @@ fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> R
     children.sort_by_key(|child| child.file_name());
     for child in children {
         let local = child.path();
-        let name = child.file_name().into_string().map_err(|_| Error::UnsupportedEntry {
-            path: local.clone(),
-            reason: "its name is not valid UTF-8",
-        })?;
+        let name = child
+            .file_name()
+            .into_string()
+            .map_err(|_| Error::UnsupportedEntry {
+                path: local.clone(),
+                reason: "its name is not valid UTF-8",
+            })?;
         let relative_text = match prefix {
             Some(prefix) => format!("{prefix}/{name}"),
             None => name,
         };
-        let relative: RelativePath = relative_text.parse().map_err(|_| Error::UnsupportedEntry {
+        let relative: RelativePath =
+            relative_text.parse().map_err(|_| Error::UnsupportedEntry {
+                path: local.clone(),
+                reason: "its name contains a backslash or control character",
+            })?;
+        let metadata = fs_err::symlink_metadata(&local).map_err(|source| Error::Read {
             path: local.clone(),
-            reason: "its name contains a backslash or control character",
+            source,
         })?;
-        let metadata = fs_err::symlink_metadata(&local)
-            .map_err(|source| Error::Read { path: local.clone(), source })?;
         let kind = metadata.file_type();
         let mode = Mode::from_permissions(metadata.permissions().mode());
         if kind.is_dir() {
-            found.push(FoundEntry { relative, local: local.clone(), is_dir: true, mode, size: 0 });
+            found.push(FoundEntry {
+                relative,
+                local: local.clone(),
+                is_dir: true,
+                mode,
+                size: 0,
+            });
             scan_into(&local, Some(&relative_text), found)?;
         } else if kind.is_file() {
-            found.push(FoundEntry { relative, local, is_dir: false, mode, size: metadata.len() });
+            found.push(FoundEntry {
+                relative,
+                local,
+                is_dir: false,
+                mode,
+                size: metadata.len(),
+            });
         } else {
             let reason = if kind.is_symlink() {
                 "it is a symbolic link; wavecast packages only regular files and directories"
             } else {
                 "it is not a regular file or directory"
             };
-            return Err(Error::UnsupportedEntry { path: local, reason });
+            return Err(Error::UnsupportedEntry {
+                path: local,
+                reason,
+            });
         }
     }
     Ok(())
@@ -197,7 +231,9 @@ pub fn build_module(
 ) -> Result<BuiltModule> {
     let started = Instant::now();
     let root = match &spec.dir {
-        Some(dir) => dir.segments().fold(release_dir.to_owned(), |path, segment| path.join(segment)),
+        Some(dir) => dir
+            .segments()
+            .fold(release_dir.to_owned(), |path, segment| path.join(segment)),
         None => release_dir.to_owned(),
     };
     if !root.is_dir() {
@@ -212,9 +248,15 @@ pub fn build_module(
     let temp = tempfile::Builder::new()
         .prefix(".wavecast-package-")
         .tempfile_in(temp_dir)
-        .map_err(|source| Error::Write { path: temp_dir.to_owned(), source })?;
+        .map_err(|source| Error::Write {
+            path: temp_dir.to_owned(),
+            source,
+        })?;
     let temp_path = temp.path().to_owned();
-    let write_error = |source| Error::Write { path: temp_path.clone(), source };
+    let write_error = |source| Error::Write {
+        path: temp_path.clone(),
+        source,
+    };
     let (file, package) = temp.into_parts();
     let hashing = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
@@ -237,11 +279,17 @@ pub fn build_module(
             archive
                 .append_data(&mut header, format!("{}/", entry.relative), io::empty())
                 .map_err(write_error)?;
-            index_entries.push(IndexEntry { path: entry.relative, kind: EntryKind::Dir, mode: entry.mode });
+            index_entries.push(IndexEntry {
+                path: entry.relative,
+                kind: EntryKind::Dir,
+                mode: entry.mode,
+            });
             continue;
         }
-        let file = fs_err::File::open(&entry.local)
-            .map_err(|source| Error::Read { path: entry.local.clone(), source })?;
+        let file = fs_err::File::open(&entry.local).map_err(|source| Error::Read {
+            path: entry.local.clone(),
+            source,
+        })?;
         let mut reader = HashingReader {
             inner: file.take(entry.size),
             hasher: blake3::Hasher::new(),
@@ -253,8 +301,13 @@ pub fn build_module(
         archive
             .append_data(&mut header, entry.relative.as_str(), &mut reader)
             .map_err(|source| match source.kind() {
-                io::ErrorKind::UnexpectedEof => Error::FileChanged { path: entry.local.clone() },
-                _ => Error::Read { path: entry.local.clone(), source },
+                io::ErrorKind::UnexpectedEof => Error::FileChanged {
+                    path: entry.local.clone(),
+                },
+                _ => Error::Read {
+                    path: entry.local.clone(),
+                    source,
+                },
             })?;
         if reader.read != entry.size {
             return Err(Error::FileChanged { path: entry.local });
@@ -263,7 +316,10 @@ pub fn build_module(
         unpacked_size += entry.size;
         index_entries.push(IndexEntry {
             path: entry.relative,
-            kind: EntryKind::File { size: entry.size, blake3: reader.hasher.finalize().into() },
+            kind: EntryKind::File {
+                size: entry.size,
+                blake3: reader.hasher.finalize().into(),
+            },
             mode: entry.mode,
         });
     }
@@ -296,7 +352,10 @@ pub fn check_layout(release_dir: &Path, specs: &[ModuleSpec]) -> Result<()> {
     for (i, a) in specs.iter().enumerate() {
         for b in &specs[i + 1..] {
             if a.name == b.name {
-                return Err(Error::ModuleLayout(format!("module `{}` is named twice", a.name)));
+                return Err(Error::ModuleLayout(format!(
+                    "module `{}` is named twice",
+                    a.name
+                )));
             }
             let overlap = match (&a.dir, &b.dir) {
                 (Some(x), Some(y)) => x.is_within(y) || y.is_within(x),
@@ -317,7 +376,10 @@ pub fn check_layout(release_dir: &Path, specs: &[ModuleSpec]) -> Result<()> {
         .into_iter()
         .filter(|entry| {
             !specs.iter().any(|spec| {
-                let dir = spec.dir.as_ref().expect("checked above: every module has a folder");
+                let dir = spec
+                    .dir
+                    .as_ref()
+                    .expect("checked above: every module has a folder");
                 entry.relative.is_within(dir) || (entry.is_dir && dir.is_within(&entry.relative))
             })
         })
@@ -343,7 +405,8 @@ mod tests {
         fs_err::create_dir_all(root.join("bin")).unwrap();
         fs_err::create_dir_all(root.join("share/empty")).unwrap();
         fs_err::write(root.join("bin/app"), b"#!/bin/sh\necho hi\n").unwrap();
-        fs_err::set_permissions(root.join("bin/app"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        fs_err::set_permissions(root.join("bin/app"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         fs_err::write(root.join("share/data.txt"), vec![b'x'; 10_000]).unwrap();
         fs_err::write(root.join("README"), b"readme").unwrap();
     }
@@ -373,7 +436,14 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let release = work.path().join("release");
         tree(&release);
-        let built = build_module(&release, &ModuleSpec::whole_folder(), 6, work.path(), &NoProgress).unwrap();
+        let built = build_module(
+            &release,
+            &ModuleSpec::whole_folder(),
+            6,
+            work.path(),
+            &NoProgress,
+        )
+        .unwrap();
         let file = std::fs::File::open(&built.package).unwrap();
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
         let listed: Vec<(String, u32)> = archive
@@ -381,11 +451,24 @@ mod tests {
             .unwrap()
             .map(|entry| {
                 let entry = entry.unwrap();
-                (entry.path().unwrap().to_string_lossy().into_owned(), entry.header().mode().unwrap())
+                (
+                    entry.path().unwrap().to_string_lossy().into_owned(),
+                    entry.header().mode().unwrap(),
+                )
             })
             .collect();
         let names: Vec<&str> = listed.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["README", "bin/", "bin/app", "share/", "share/data.txt", "share/empty/"]);
+        assert_eq!(
+            names,
+            [
+                "README",
+                "bin/",
+                "bin/app",
+                "share/",
+                "share/data.txt",
+                "share/empty/"
+            ]
+        );
         assert_eq!(listed[2].1, 0o755);
     }
 
@@ -395,8 +478,14 @@ mod tests {
         let release = work.path().join("release");
         tree(&release);
         std::os::unix::fs::symlink("bin/app", release.join("link")).unwrap();
-        let error = build_module(&release, &ModuleSpec::whole_folder(), 6, work.path(), &NoProgress)
-            .unwrap_err();
+        let error = build_module(
+            &release,
+            &ModuleSpec::whole_folder(),
+            6,
+            work.path(),
+            &NoProgress,
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("link"), "{error}");
         assert!(matches!(error, Error::UnsupportedEntry { .. }));
     }

@@ -89,12 +89,20 @@ pub fn current_manifest(
     let Some(bytes) = storage.get(&layout::channel_manifest(channel))? else {
         return Ok(None);
     };
-    let corrupt = |source| Error::CorruptManifest { channel: channel.clone(), source };
+    let corrupt = |source| Error::CorruptManifest {
+        channel: channel.clone(),
+        source,
+    };
     let envelope = Envelope::parse(&bytes).map_err(corrupt)?;
     if !key.verifies(envelope.manifest.as_bytes(), &envelope.signature) {
-        return Err(Error::ForeignManifest { channel: channel.clone(), key_id: key.key_id() });
+        return Err(Error::ForeignManifest {
+            channel: channel.clone(),
+            key_id: key.key_id(),
+        });
     }
-    Manifest::parse(envelope.manifest.as_bytes()).map(Some).map_err(corrupt)
+    Manifest::parse(envelope.manifest.as_bytes())
+        .map(Some)
+        .map_err(corrupt)
 }
 
 /// Signs `manifest` and writes it as the channel's envelope. This is the commit point
@@ -107,7 +115,10 @@ pub fn write_manifest(storage: &dyn Storage, key: &SigningKey, manifest: &Manife
     );
     let signature = key.sign(text.as_bytes(), &trusted_comment)?;
     let envelope = Envelope::new(text, signature);
-    storage.put_bytes(&layout::channel_manifest(&manifest.channel), &envelope.to_json())?;
+    storage.put_bytes(
+        &layout::channel_manifest(&manifest.channel),
+        &envelope.to_json(),
+    )?;
     Ok(())
 }
 
@@ -122,7 +133,9 @@ pub fn publish(
     let existing = current_manifest(storage, key, &options.channel)?;
     // Publishing a version again for a platform it lacks adds that platform; publishing
     // it again for a platform it has replaces the platform's modules, with --force only.
-    let replaced = existing.as_ref().and_then(|manifest| manifest.release(&options.version));
+    let replaced = existing
+        .as_ref()
+        .and_then(|manifest| manifest.release(&options.version));
     if replaced.is_some_and(|release| release.platforms.contains_key(&options.platform))
         && !options.force
     {
@@ -191,8 +204,15 @@ pub fn publish(
         );
     }
 
-    let mut platforms = replaced.map(|release| release.platforms.clone()).unwrap_or_default();
-    platforms.insert(options.platform.clone(), PlatformRelease { modules: platform_modules });
+    let mut platforms = replaced
+        .map(|release| release.platforms.clone())
+        .unwrap_or_default();
+    platforms.insert(
+        options.platform.clone(),
+        PlatformRelease {
+            modules: platform_modules,
+        },
+    );
     let notes = match replaced {
         Some(release) if options.notes.is_empty() => release.notes.clone(),
         _ => options.notes.clone(),
@@ -209,15 +229,24 @@ pub fn publish(
         },
     };
     let mut manifest = next_manifest(existing, options);
-    manifest.releases.retain(|release| release.version != options.version);
+    manifest
+        .releases
+        .retain(|release| release.version != options.version);
     manifest.releases.push(release);
     manifest.sort_releases();
-    manifest.validate().map_err(|source| Error::CorruptManifest {
-        channel: options.channel.clone(),
-        source,
-    })?;
+    manifest
+        .validate()
+        .map_err(|source| Error::CorruptManifest {
+            channel: options.channel.clone(),
+            source,
+        })?;
     write_manifest(storage, key, &manifest)?;
-    Ok(PublishReport { manifest, modules: summaries, packaging_time, total_time: started.elapsed() })
+    Ok(PublishReport {
+        manifest,
+        modules: summaries,
+        packaging_time,
+        total_time: started.elapsed(),
+    })
 }
 
 /// The manifest that follows `existing`: next serial, new timestamps, same releases.
@@ -230,15 +259,19 @@ fn next_manifest(existing: Option<Manifest>, options: &PublishOptions) -> Manife
             .unwrap_or_else(|| "app".to_owned())
     };
     let product = product(existing.as_ref());
-    let (serial, releases) =
-        existing.map_or((1, Vec::new()), |manifest| (manifest.serial + 1, manifest.releases));
+    let (serial, releases) = existing.map_or((1, Vec::new()), |manifest| {
+        (manifest.serial + 1, manifest.releases)
+    });
     Manifest {
         format: FORMAT_VERSION,
         product,
         channel: options.channel.clone(),
         serial,
         published_at: options.now,
-        expires_at: options.now.saturating_add(options.expires_in).unwrap_or(Timestamp::MAX),
+        expires_at: options
+            .now
+            .saturating_add(options.expires_in)
+            .unwrap_or(Timestamp::MAX),
         min_client_version: MIN_CLIENT_VERSION,
         releases,
     }
@@ -255,7 +288,13 @@ fn earlier_module_version(
         .releases
         .iter()
         .filter(|release| release.version != options.version)
-        .filter_map(|release| release.platforms.get(&options.platform)?.modules.get(&module.name))
+        .filter_map(|release| {
+            release
+                .platforms
+                .get(&options.platform)?
+                .modules
+                .get(&module.name)
+        })
         .find(|earlier| earlier.package.blake3 == module.package_hash)
         .map(|earlier| earlier.version.clone())
 }
@@ -268,7 +307,11 @@ fn upload_package(storage: &dyn Storage, module: &BuiltModule) -> Result<(Blob, 
     if !present {
         storage.put_file(&path, &module.package)?;
     }
-    let blob = Blob { path, size: module.package_size, blake3: module.package_hash.clone() };
+    let blob = Blob {
+        path,
+        size: module.package_size,
+        blake3: module.package_hash.clone(),
+    };
     Ok((blob, !present))
 }
 
@@ -278,12 +321,18 @@ fn upload_index(storage: &dyn Storage, bytes: &[u8]) -> Result<Blob> {
     if storage.size(&path)? != Some(bytes.len() as u64) {
         storage.put_bytes(&path, bytes)?;
     }
-    Ok(Blob { path, size: bytes.len() as u64, blake3: hash })
+    Ok(Blob {
+        path,
+        size: bytes.len() as u64,
+        blake3: hash,
+    })
 }
 
 fn random_salt() -> Result<Salt> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|error| Error::Random(error.to_string()))?;
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    Ok(hex.parse().expect("32 lowercase hex digits are a valid salt"))
+    Ok(hex
+        .parse()
+        .expect("32 lowercase hex digits are a valid salt"))
 }

@@ -82,13 +82,18 @@ pub fn decide<'m>(manifest: &'m Manifest, client: &ClientView<'_>) -> Decision<'
     let newest = candidates.first().copied();
     let applied_to = |release: &'m Release| {
         let (_, bucket) = release.rollout.admits(client.install_id);
-        AppliedRollout { release, bucket, threshold: release.rollout.basis_points.get() }
+        AppliedRollout {
+            release,
+            bucket,
+            threshold: release.rollout.basis_points.get(),
+        }
     };
 
-    let newer = candidates
-        .iter()
-        .copied()
-        .filter(|release| client.current.is_none_or(|current| &release.version > current));
+    let newer = candidates.iter().copied().filter(|release| {
+        client
+            .current
+            .is_none_or(|current| &release.version > current)
+    });
     for release in newer {
         if release.rollout.admits(client.install_id).0 {
             return Decision {
@@ -101,7 +106,11 @@ pub fn decide<'m>(manifest: &'m Manifest, client: &ClientView<'_>) -> Decision<'
     }
 
     match newest {
-        Some(newest) if client.current.is_none_or(|current| &newest.version > current) => {
+        Some(newest)
+            if client
+                .current
+                .is_none_or(|current| &newest.version > current) =>
+        {
             Decision {
                 outcome: Outcome::Deferred,
                 target: None,
@@ -115,7 +124,11 @@ pub fn decide<'m>(manifest: &'m Manifest, client: &ClientView<'_>) -> Decision<'
             newest,
             applied: client
                 .current
-                .and_then(|current| candidates.iter().find(|release| &release.version == current))
+                .and_then(|current| {
+                    candidates
+                        .iter()
+                        .find(|release| &release.version == current)
+                })
                 .map(|release| applied_to(release)),
         },
     }
@@ -145,7 +158,11 @@ mod tests {
         let mut newest = 0;
         for n in 0..2000 {
             let install_id = id(n);
-            let view = ClientView { install_id: &install_id, platform: &platform, current: None };
+            let view = ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: None,
+            };
             let decision = decide(&manifest, &view);
             assert_eq!(decision.outcome, Outcome::Update);
             let target = decision.target.unwrap();
@@ -156,7 +173,10 @@ mod tests {
                 newest += 1;
             }
         }
-        assert!((500..700).contains(&newest), "about 30% should get 1.1.0, got {newest}/2000");
+        assert!(
+            (500..700).contains(&newest),
+            "about 30% should get 1.1.0, got {newest}/2000"
+        );
     }
 
     #[test]
@@ -167,8 +187,11 @@ mod tests {
         let (mut deferred, mut updated) = (0, 0);
         for n in 0..1000 {
             let install_id = id(n);
-            let view =
-                ClientView { install_id: &install_id, platform: &platform, current: Some(&current) };
+            let view = ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: Some(&current),
+            };
             let decision = decide(&manifest, &view);
             let applied = decision.applied.unwrap();
             assert_eq!(applied.release.version, version("1.1.0"));
@@ -196,8 +219,11 @@ mod tests {
         let install_id = id(1);
         for current in ["1.1.0", "9.0.0"] {
             let current = version(current);
-            let view =
-                ClientView { install_id: &install_id, platform: &platform, current: Some(&current) };
+            let view = ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: Some(&current),
+            };
             let decision = decide(&manifest, &view);
             assert_eq!(decision.outcome, Outcome::UpToDate);
             assert!(decision.target.is_none());
@@ -208,17 +234,26 @@ mod tests {
     fn releases_for_other_platforms_are_invisible() {
         let mut linux_only = release("2.0.0", 10_000);
         let modules = linux_only.platforms.remove("any").unwrap();
-        linux_only.platforms.insert("x86_64-unknown-linux-gnu".parse().unwrap(), modules);
+        linux_only
+            .platforms
+            .insert("x86_64-unknown-linux-gnu".parse().unwrap(), modules);
         let manifest = manifest(vec![release("1.0.0", 10_000), linux_only]);
         let install_id = id(3);
         let mac: Platform = "aarch64-apple-darwin".parse().unwrap();
         let linux: Platform = "x86_64-unknown-linux-gnu".parse().unwrap();
         let on = |platform| {
-            decide(&manifest, &ClientView { install_id: &install_id, platform, current: None })
-                .target
-                .unwrap()
-                .version
-                .clone()
+            decide(
+                &manifest,
+                &ClientView {
+                    install_id: &install_id,
+                    platform,
+                    current: None,
+                },
+            )
+            .target
+            .unwrap()
+            .version
+            .clone()
         };
         assert_eq!(on(&mac), version("1.0.0"));
         assert_eq!(on(&linux), version("2.0.0"));
@@ -226,13 +261,22 @@ mod tests {
 
     #[test]
     fn pre_releases_order_below_their_release() {
-        let manifest = manifest(vec![release("2.0.0-rc.1", 10_000), release("2.0.0", 10_000)]);
+        let manifest = manifest(vec![
+            release("2.0.0-rc.1", 10_000),
+            release("2.0.0", 10_000),
+        ]);
         let platform = any();
         let install_id = id(4);
         let current = version("2.0.0-rc.1");
-        let view =
-            ClientView { install_id: &install_id, platform: &platform, current: Some(&current) };
-        assert_eq!(decide(&manifest, &view).target.unwrap().version, version("2.0.0"));
+        let view = ClientView {
+            install_id: &install_id,
+            platform: &platform,
+            current: Some(&current),
+        };
+        assert_eq!(
+            decide(&manifest, &view).target.unwrap().version,
+            version("2.0.0")
+        );
     }
 
     #[test]
@@ -240,8 +284,14 @@ mod tests {
         let manifest = manifest(vec![]);
         let platform = any();
         let install_id = id(5);
-        let decision =
-            decide(&manifest, &ClientView { install_id: &install_id, platform: &platform, current: None });
+        let decision = decide(
+            &manifest,
+            &ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: None,
+            },
+        );
         assert_eq!(decision.outcome, Outcome::UpToDate);
         assert!(decision.newest.is_none() && decision.applied.is_none());
     }

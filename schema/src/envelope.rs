@@ -35,14 +35,20 @@ pub struct Envelope {
 impl Envelope {
     /// Wraps signed manifest text and its signature.
     pub fn new(manifest: String, signature: String) -> Self {
-        Self { format: ENVELOPE_FORMAT, manifest, signature }
+        Self {
+            format: ENVELOPE_FORMAT,
+            manifest,
+            signature,
+        }
     }
 
     /// Parses an envelope. This checks the shape only: the signature is verified by
     /// the caller, against its pinned key, before the manifest is parsed.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let envelope: Self = serde_json::from_slice(bytes)
-            .map_err(|source| Error::Json { document: "signed manifest envelope", source })?;
+        let envelope: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            document: "signed manifest envelope",
+            source,
+        })?;
         if envelope.format > ENVELOPE_FORMAT {
             return Err(Error::UnsupportedFormat {
                 document: "signed manifest envelope",
@@ -77,6 +83,9 @@ mod tests {
     #[test]
     fn garbage_is_a_clear_error() {
         let error = Envelope::parse(b"<html>502 Bad Gateway</html>").unwrap_err();
-        assert!(error.to_string().contains("signed manifest envelope"), "{error}");
+        assert!(
+            error.to_string().contains("signed manifest envelope"),
+            "{error}"
+        );
     }
 }

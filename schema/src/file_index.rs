@@ -98,13 +98,18 @@ impl FileIndex {
     /// Builds an index, sorting the entries by path.
     pub fn new(mut entries: Vec<IndexEntry>) -> Self {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        Self { format: FORMAT_VERSION, entries }
+        Self {
+            format: FORMAT_VERSION,
+            entries,
+        }
     }
 
     /// Parses and validates an index.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let index: Self = serde_json::from_slice(bytes)
-            .map_err(|source| Error::Json { document: "file index", source })?;
+        let index: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            document: "file index",
+            source,
+        })?;
         if index.format > FORMAT_VERSION {
             return Err(Error::UnsupportedFormat {
                 document: "file index",
@@ -112,7 +117,11 @@ impl FileIndex {
                 supported: FORMAT_VERSION,
             });
         }
-        if let Some(pair) = index.entries.windows(2).find(|pair| pair[0].path >= pair[1].path) {
+        if let Some(pair) = index
+            .entries
+            .windows(2)
+            .find(|pair| pair[0].path >= pair[1].path)
+        {
             return Err(Error::Invalid {
                 document: "file index",
                 problem: format!("entries are not sorted and unique at `{}`", pair[1].path),
@@ -147,7 +156,10 @@ mod tests {
         let index = FileIndex::new(vec![
             IndexEntry {
                 path: "bin/app".parse().unwrap(),
-                kind: EntryKind::File { size: 3, blake3: Blake3Hash::of(b"abc") },
+                kind: EntryKind::File {
+                    size: 3,
+                    blake3: Blake3Hash::of(b"abc"),
+                },
                 mode: Mode::from_permissions(0o100_755),
             },
             IndexEntry {

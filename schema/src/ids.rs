@@ -218,7 +218,9 @@ fn short_name(s: &str, max: usize, upper_allowed: bool) -> std::result::Result<(
 }
 
 fn lowercase_hex(s: &str) -> std::result::Result<(), &'static str> {
-    if s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
         Err("only lowercase hex digits are allowed")
@@ -231,11 +233,24 @@ mod tests {
 
     #[test]
     fn relative_paths_cannot_escape() {
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a/", "a\\b", "a\nb"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a/./b",
+            "a/",
+            "a\\b",
+            "a\nb",
+        ] {
             assert!(bad.parse::<RelativePath>().is_err(), "{bad:?} was accepted");
         }
         for good in ["a", "a/b", "bin/app-1.2.so", ".hidden/x", "a..b"] {
-            assert!(good.parse::<RelativePath>().is_ok(), "{good:?} was rejected");
+            assert!(
+                good.parse::<RelativePath>().is_ok(),
+                "{good:?} was rejected"
+            );
         }
     }
 

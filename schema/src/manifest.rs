@@ -109,7 +109,10 @@ impl Manifest {
         // Read the format first, so a newer manifest is reported as "too new" rather
         // than as whatever field this build does not recognise.
         let format = serde_json::from_slice::<FormatOnly>(bytes)
-            .map_err(|source| Error::Json { document: "manifest", source })?
+            .map_err(|source| Error::Json {
+                document: "manifest",
+                source,
+            })?
             .format;
         if format > FORMAT_VERSION {
             return Err(Error::UnsupportedFormat {
@@ -118,8 +121,10 @@ impl Manifest {
                 supported: FORMAT_VERSION,
             });
         }
-        let manifest: Self = serde_json::from_slice(bytes)
-            .map_err(|source| Error::Json { document: "manifest", source })?;
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            document: "manifest",
+            source,
+        })?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -134,7 +139,10 @@ impl Manifest {
 
     /// Checks the rules that serde's types cannot express.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |problem: String| Error::Invalid { document: "manifest", problem };
+        let invalid = |problem: String| Error::Invalid {
+            document: "manifest",
+            problem,
+        };
         if self.format == 0 {
             return Err(invalid("format must be at least 1".into()));
         }
@@ -147,18 +155,23 @@ impl Manifest {
         let mut versions = BTreeSet::new();
         for release in &self.releases {
             if !versions.insert(&release.version) {
-                return Err(invalid(format!("release {} is listed twice", release.version)));
+                return Err(invalid(format!(
+                    "release {} is listed twice",
+                    release.version
+                )));
             }
-            release.validate().map_err(|problem| {
-                invalid(format!("release {}: {problem}", release.version))
-            })?;
+            release
+                .validate()
+                .map_err(|problem| invalid(format!("release {}: {problem}", release.version)))?;
         }
         Ok(())
     }
 
     /// The release with exactly this version, if it is live.
     pub fn release(&self, version: &Version) -> Option<&Release> {
-        self.releases.iter().find(|release| &release.version == version)
+        self.releases
+            .iter()
+            .find(|release| &release.version == version)
     }
 
     /// Sorts releases newest first, the order in which they are published.
@@ -170,7 +183,9 @@ impl Manifest {
 impl Release {
     /// The modules for `platform`, falling back to the platform-independent `any`.
     pub fn for_platform(&self, platform: &Platform) -> Option<&PlatformRelease> {
-        self.platforms.get(platform).or_else(|| self.platforms.get("any"))
+        self.platforms
+            .get(platform)
+            .or_else(|| self.platforms.get("any"))
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
@@ -232,10 +247,14 @@ pub(crate) mod tests {
             notes: format!("notes for {version}"),
             platforms: BTreeMap::from([(
                 "any".parse().unwrap(),
-                PlatformRelease { modules: BTreeMap::from([("app".parse().unwrap(), module)]) },
+                PlatformRelease {
+                    modules: BTreeMap::from([("app".parse().unwrap(), module)]),
+                },
             )]),
             rollout: RolloutPlan {
-                salt: Blake3Hash::of(version.as_bytes()).as_str()[..32].parse().unwrap(),
+                salt: Blake3Hash::of(version.as_bytes()).as_str()[..32]
+                    .parse()
+                    .unwrap(),
                 basis_points: BasisPoints::new(basis_points).unwrap(),
             },
         }
@@ -270,7 +289,10 @@ pub(crate) mod tests {
         value["format"] = 2.into();
         value["a_field_from_the_future"] = true.into();
         let error = Manifest::parse(value.to_string().as_bytes()).unwrap_err();
-        assert!(matches!(error, Error::UnsupportedFormat { found: 2, .. }), "{error}");
+        assert!(
+            matches!(error, Error::UnsupportedFormat { found: 2, .. }),
+            "{error}"
+        );
     }
 
     #[test]
@@ -303,19 +325,34 @@ pub(crate) mod tests {
         let schema: serde_json::Value = serde_json::from_str(MANIFEST_JSON_SCHEMA).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         let mut with_dest = release("2.0.0-beta.1", 50);
-        let module = with_dest.platforms.values_mut().next().unwrap().modules.get_mut("app");
+        let module = with_dest
+            .platforms
+            .values_mut()
+            .next()
+            .unwrap()
+            .modules
+            .get_mut("app");
         module.unwrap().dest = Some("share/app".parse().unwrap());
         let sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
         let instance = serde_json::to_value(&sample).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{errors:#?}");
 
         let mut broken = instance.clone();
         broken["releases"][0]["rollout"]["basis_points"] = 10_001.into();
-        assert!(!validator.is_valid(&broken), "the schema must bound basis points");
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema must bound basis points"
+        );
         let mut broken = instance;
         broken["releases"][0]["platforms"]["any"]["modules"]["app"]["package"]["blake3"] =
             "xyz".into();
-        assert!(!validator.is_valid(&broken), "the schema must check hash shape");
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema must check hash shape"
+        );
     }
 }

@@ -161,9 +161,15 @@ mod tests {
             ("0", 0),
             (" 12.5% ", 1250),
         ] {
-            assert_eq!(text.parse::<BasisPoints>().unwrap().get(), expected, "{text}");
+            assert_eq!(
+                text.parse::<BasisPoints>().unwrap().get(),
+                expected,
+                "{text}"
+            );
         }
-        for bad in ["", "%", "101%", "-1", "0.125%", "1.", ".5", "abc", "1e2", "1000"] {
+        for bad in [
+            "", "%", "101%", "-1", "0.125%", "1.", ".5", "abc", "1e2", "1000",
+        ] {
             assert!(bad.parse::<BasisPoints>().is_err(), "{bad:?} was accepted");
         }
     }
@@ -186,7 +192,10 @@ mod tests {
         let moved = (0..1000)
             .filter(|n| bucket(&id(*n), &salt) != bucket(&id(*n), &other_salt))
             .count();
-        assert!(moved > 990, "a new salt must reshuffle the fleet, moved {moved}");
+        assert!(
+            moved > 990,
+            "a new salt must reshuffle the fleet, moved {moved}"
+        );
     }
 
     /// One million ids at 30 % must land within ±0.1 percentage points of 30 %.
@@ -205,7 +214,10 @@ mod tests {
     #[test]
     fn raising_the_threshold_never_drops_a_client() {
         let salt: Salt = "0badc0de0badc0de".parse().unwrap();
-        let plan = |bp| RolloutPlan { salt: salt.clone(), basis_points: BasisPoints::new(bp).unwrap() };
+        let plan = |bp| RolloutPlan {
+            salt: salt.clone(),
+            basis_points: BasisPoints::new(bp).unwrap(),
+        };
         for n in 0..20_000 {
             let client = id(n);
             let mut was_in = false;

@@ -28,7 +28,8 @@ impl FsStorage {
 
     /// The local path of a site file.
     pub fn local_path(&self, path: &RelativePath) -> PathBuf {
-        path.segments().fold(self.root.clone(), |dir, segment| dir.join(segment))
+        path.segments()
+            .fold(self.root.clone(), |dir, segment| dir.join(segment))
     }
 
     /// Writes through `fill` into a temporary file beside `path`, syncs it and renames
@@ -39,7 +40,10 @@ impl FsStorage {
         fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
     ) -> Result<()> {
         let target = self.local_path(path);
-        let write_error = |source| Error::Write { path: target.clone(), source };
+        let write_error = |source| Error::Write {
+            path: target.clone(),
+            source,
+        };
         let dir = target.parent().expect("a site path always has a parent");
         fs_err::create_dir_all(dir).map_err(write_error)?;
         let mut temp = tempfile::Builder::new()
@@ -48,8 +52,11 @@ impl FsStorage {
             .map_err(write_error)?;
         fill(temp.as_file_mut()).map_err(write_error)?;
         temp.as_file().sync_all().map_err(write_error)?;
-        temp.persist(&target).map_err(|error| write_error(error.error))?;
-        std::fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(write_error)
+        temp.persist(&target)
+            .map_err(|error| write_error(error.error))?;
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(write_error)
     }
 }
 
@@ -59,7 +66,10 @@ impl Storage for FsStorage {
         match std::fs::read(&local) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Read { path: local, source }),
+            Err(source) => Err(Error::Read {
+                path: local,
+                source,
+            }),
         }
     }
 
@@ -68,7 +78,10 @@ impl Storage for FsStorage {
         match std::fs::metadata(&local) {
             Ok(metadata) => Ok(Some(metadata.len())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Read { path: local, source }),
+            Err(source) => Err(Error::Read {
+                path: local,
+                source,
+            }),
         }
     }
 
@@ -77,7 +90,10 @@ impl Storage for FsStorage {
     }
 
     fn put_file(&self, path: &RelativePath, source: &Path) -> Result<()> {
-        let read_error = |error| Error::Read { path: source.to_owned(), source: error };
+        let read_error = |error| Error::Read {
+            path: source.to_owned(),
+            source: error,
+        };
         let mut input = std::fs::File::open(source).map_err(read_error)?;
         self.write_atomically(path, |file| io::copy(&mut input, file).map(drop))
     }
@@ -102,7 +118,11 @@ mod tests {
             .unwrap()
             .map(|entry| entry.unwrap().file_name())
             .collect();
-        assert_eq!(leftovers.len(), 1, "temporary files must not remain: {leftovers:?}");
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "temporary files must not remain: {leftovers:?}"
+        );
     }
 
     #[test]

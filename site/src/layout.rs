@@ -16,7 +16,9 @@ pub enum BlobKind {
 
 /// The signed manifest envelope of `channel`.
 pub fn channel_manifest(channel: &ChannelName) -> RelativePath {
-    format!("channels/{channel}.json").parse().expect("channel names are valid path segments")
+    format!("channels/{channel}.json")
+        .parse()
+        .expect("channel names are valid path segments")
 }
 
 /// The immutable home of a blob with this hash.
@@ -25,7 +27,9 @@ pub fn blob(hash: &Blake3Hash, kind: BlobKind) -> RelativePath {
         BlobKind::Package => "tar.gz",
         BlobKind::FileIndex => "json",
     };
-    format!("blobs/{hash}.{extension}").parse().expect("hex digests are valid path segments")
+    format!("blobs/{hash}.{extension}")
+        .parse()
+        .expect("hex digests are valid path segments")
 }
 
 #[cfg(test)]
@@ -35,7 +39,13 @@ mod tests {
     #[test]
     fn blobs_are_named_by_hash_and_kind() {
         let hash = Blake3Hash::of(b"x");
-        assert_eq!(blob(&hash, BlobKind::Package).as_str(), format!("blobs/{hash}.tar.gz"));
-        assert_eq!(blob(&hash, BlobKind::FileIndex).as_str(), format!("blobs/{hash}.json"));
+        assert_eq!(
+            blob(&hash, BlobKind::Package).as_str(),
+            format!("blobs/{hash}.tar.gz")
+        );
+        assert_eq!(
+            blob(&hash, BlobKind::FileIndex).as_str(),
+            format!("blobs/{hash}.json")
+        );
     }
 }

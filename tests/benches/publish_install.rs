@@ -21,16 +21,29 @@ use wavecast_tests::{KEY_PASSWORD, binary, pseudo_random};
 const FILES: usize = 2_400;
 
 fn main() {
-    let runs: usize = std::env::var("WAVECAST_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let work = tempfile::Builder::new().prefix("wavecast-bench-").tempdir().unwrap();
+    let runs: usize = std::env::var("WAVECAST_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let work = tempfile::Builder::new()
+        .prefix("wavecast-bench-")
+        .tempdir()
+        .unwrap();
     let tree = work.path().join("tree");
     let (files, bytes) = generate_tree(&tree);
     println!("tree: {files} files, {:.1} MB", bytes as f64 / 1e6);
 
-    run(Command::new(binary("wavecast")).args(["keygen", "--out"]).arg(work.path().join("keys")));
+    run(Command::new(binary("wavecast"))
+        .args(["keygen", "--out"])
+        .arg(work.path().join("keys")));
     let tarball = work.path().join("tree.tar.gz");
     let tar_czf = best_of(runs, || {
-        run(Command::new("tar").arg("czf").arg(&tarball).arg("-C").arg(&tree).arg("."));
+        run(Command::new("tar")
+            .arg("czf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&tree)
+            .arg("."));
     });
     let site = work.path().join("site");
     let publish = best_of(runs, || {
@@ -53,7 +66,11 @@ fn main() {
     let tar_xzf = best_of(runs, || {
         let _ = std::fs::remove_dir_all(&unpacked);
         std::fs::create_dir_all(&unpacked).unwrap();
-        run(Command::new("tar").arg("xzf").arg(&tarball).arg("-C").arg(&unpacked));
+        run(Command::new("tar")
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&unpacked));
     });
     let root = work.path().join("client");
     let install = best_of_prepared(
@@ -69,7 +86,9 @@ fn main() {
                 .arg(work.path().join("keys/wavecast.pub")));
         },
         || {
-            run(Command::new(binary("wavecast-update")).args(["update", "--yes", "--root"]).arg(&root));
+            run(Command::new(binary("wavecast-update"))
+                .args(["update", "--yes", "--root"])
+                .arg(&root));
         },
     );
 
@@ -94,8 +113,16 @@ fn row(name: &str, ours: Duration, theirs: Duration) {
 }
 
 fn run(command: &mut Command) {
-    let output = command.env("WAVECAST_KEY_PASSWORD", KEY_PASSWORD).env("WAVECAST_NO_PROGRESS", "1").output().unwrap();
-    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = command
+        .env("WAVECAST_KEY_PASSWORD", KEY_PASSWORD)
+        .env("WAVECAST_NO_PROGRESS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn best_of(runs: usize, mut step: impl FnMut()) -> Duration {
@@ -118,9 +145,39 @@ fn best_of_prepared(runs: usize, mut prepare: impl FnMut(), mut step: impl FnMut
 /// 3:1), one third incompressible binary.
 fn generate_tree(root: &Path) -> (usize, u64) {
     const WORDS: &[&str] = &[
-        "update", "release", "manifest", "rollout", "bucket", "signature", "module", "package",
-        "function", "return", "const", "static", "export", "import", "class", "struct", "if", "else",
-        "for", "while", "=", "{", "}", "(", ")", ";", "\n", "    ", "0", "1", "42", "true", "false",
+        "update",
+        "release",
+        "manifest",
+        "rollout",
+        "bucket",
+        "signature",
+        "module",
+        "package",
+        "function",
+        "return",
+        "const",
+        "static",
+        "export",
+        "import",
+        "class",
+        "struct",
+        "if",
+        "else",
+        "for",
+        "while",
+        "=",
+        "{",
+        "}",
+        "(",
+        ")",
+        ";",
+        "\n",
+        "    ",
+        "0",
+        "1",
+        "42",
+        "true",
+        "false",
     ];
     let mut total = 0u64;
     for index in 0..FILES {
@@ -134,7 +191,9 @@ fn generate_tree(root: &Path) -> (usize, u64) {
             let mut text = Vec::with_capacity(size + 16);
             let mut i = 0;
             while text.len() < size {
-                text.extend_from_slice(WORDS[usize::from(noise[i % size]) % WORDS.len()].as_bytes());
+                text.extend_from_slice(
+                    WORDS[usize::from(noise[i % size]) % WORDS.len()].as_bytes(),
+                );
                 text.push(b' ');
                 i += 1;
             }

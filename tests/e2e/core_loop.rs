@@ -6,7 +6,11 @@ use wavecast_tests::{Nginx, Sandbox, assert_same_tree, sample_release};
 /// The install id the client generated, read from `status --json`.
 fn install_id(sandbox: &Sandbox) -> InstallId {
     let status = sandbox.client(["status", "--json"]).success().json();
-    status["install_id"].as_str().expect("status reports install_id").parse().unwrap()
+    status["install_id"]
+        .as_str()
+        .expect("status reports install_id")
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -14,8 +18,16 @@ fn publish_check_update_and_status_over_nginx() {
     let sandbox = Sandbox::new();
     let r1 = sample_release(&sandbox.path("release-1.0"), "1.0");
     let r2 = sample_release(&sandbox.path("release-1.1"), "1.1");
-    sandbox.publish(&r1, "1.0.0", &["--notes", "First release"]).success();
-    sandbox.publish(&r2, "1.1.0", &["--rollout", "30%", "--notes", "Faster startup"]).success();
+    sandbox
+        .publish(&r1, "1.0.0", &["--notes", "First release"])
+        .success();
+    sandbox
+        .publish(
+            &r2,
+            "1.1.0",
+            &["--rollout", "30%", "--notes", "Faster startup"],
+        )
+        .success();
     let nginx = Nginx::serve(&sandbox.site());
     sandbox.init_client(&nginx.url());
 
@@ -30,7 +42,10 @@ fn publish_check_update_and_status_over_nginx() {
     assert_eq!(check["target"], expected_target, "{check}");
     let bucket_reported = check["bucket"].as_u64().unwrap();
     assert!(bucket_reported < 10_000);
-    assert!(bucket_reported < check["threshold"].as_u64().unwrap(), "{check}");
+    assert!(
+        bucket_reported < check["threshold"].as_u64().unwrap(),
+        "{check}"
+    );
     if expected_target == "1.1.0" {
         assert_eq!(bucket_reported, u64::from(my_bucket));
         assert_eq!(check["threshold"], 3000);
@@ -72,19 +87,32 @@ fn a_client_outside_the_rollout_is_deferred_and_stays_put() {
     sandbox.init_client(&nginx.url());
     sandbox.client(["update", "--yes"]).success();
 
-    sandbox.publish(&r2, "2.0.0", &["--rollout", "0%"]).success();
+    sandbox
+        .publish(&r2, "2.0.0", &["--rollout", "0%"])
+        .success();
     let check = sandbox.client(["check", "--json"]).success().json();
     assert_eq!(check["decision"], "deferred", "{check}");
     assert_eq!(check["current"], "1.0.0");
     assert_eq!(check["threshold"], 0);
-    let salt = sandbox.manifest("stable").release(&"2.0.0".parse().unwrap()).unwrap().rollout.salt.clone();
-    assert_eq!(check["bucket"], u64::from(bucket(&install_id(&sandbox), &salt)));
+    let salt = sandbox
+        .manifest("stable")
+        .release(&"2.0.0".parse().unwrap())
+        .unwrap()
+        .rollout
+        .salt
+        .clone();
+    assert_eq!(
+        check["bucket"],
+        u64::from(bucket(&install_id(&sandbox), &salt))
+    );
     sandbox.client(["check", "--exit-code"]).code(0);
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r1);
 
     // Raising the rollout lets the same client in.
-    sandbox.publish(&r2, "2.0.0", &["--rollout", "100%", "--force"]).success();
+    sandbox
+        .publish(&r2, "2.0.0", &["--rollout", "100%", "--force"])
+        .success();
     sandbox.client(["check", "--exit-code"]).code(10);
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
@@ -94,15 +122,28 @@ fn a_client_outside_the_rollout_is_deferred_and_stays_put() {
 fn several_modules_install_into_one_identical_tree() {
     let sandbox = Sandbox::new();
     let release = sandbox.path("release");
-    for (path, content) in [("bin/app", "binary"), ("share/a/b.txt", "asset"), ("share/c", "more")] {
+    for (path, content) in [
+        ("bin/app", "binary"),
+        ("share/a/b.txt", "asset"),
+        ("share/c", "more"),
+    ] {
         let file = release.join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, content).unwrap();
     }
-    sandbox.publish(&release, "1.0.0", &["--module", "core=bin", "--module", "assets=share"]).success();
+    sandbox
+        .publish(
+            &release,
+            "1.0.0",
+            &["--module", "core=bin", "--module", "assets=share"],
+        )
+        .success();
     let manifest = sandbox.manifest("stable");
     let modules = &manifest.releases[0].platforms["any"].modules;
-    assert_eq!(modules.keys().map(|name| name.as_str()).collect::<Vec<_>>(), ["assets", "core"]);
+    assert_eq!(
+        modules.keys().map(|name| name.as_str()).collect::<Vec<_>>(),
+        ["assets", "core"]
+    );
 
     let nginx = Nginx::serve(&sandbox.site());
     sandbox.init_client(&nginx.url());
@@ -136,17 +177,41 @@ fn init_keeps_the_install_id_and_usage_errors_exit_2() {
     let sandbox = Sandbox::new();
     sandbox.init_client("http://127.0.0.1:9/");
     let first = install_id(&sandbox);
-    let again = sandbox.client(["init", "--url", "http://127.0.0.1:9/", "--pubkey", sandbox.pubkey().to_str().unwrap()]);
+    let again = sandbox.client([
+        "init",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--pubkey",
+        sandbox.pubkey().to_str().unwrap(),
+    ]);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.stderr.starts_with("error: "), "{}", again.stderr);
     sandbox
-        .client(["init", "--force", "--url", "http://127.0.0.1:9/", "--pubkey", sandbox.pubkey().to_str().unwrap()])
+        .client([
+            "init",
+            "--force",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--pubkey",
+            sandbox.pubkey().to_str().unwrap(),
+        ])
         .success();
     assert_eq!(install_id(&sandbox), first);
     sandbox.client(["check", "--no-such-flag"]).code(2);
-    let bad_key = sandbox.client(["init", "--force", "--url", "http://127.0.0.1:9/", "--pubkey", "not-a-key"]);
+    let bad_key = sandbox.client([
+        "init",
+        "--force",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--pubkey",
+        "not-a-key",
+    ]);
     assert_eq!(bad_key.code, 2, "{}", bad_key.stderr);
     let unreachable = sandbox.client(["check"]);
     assert_eq!(unreachable.code, 1, "{}", unreachable.stderr);
-    assert!(!unreachable.stderr.contains("panicked"), "{}", unreachable.stderr);
+    assert!(
+        !unreachable.stderr.contains("panicked"),
+        "{}",
+        unreachable.stderr
+    );
 }

@@ -9,11 +9,17 @@ fn stock_minisign_verifies_a_published_manifest() {
     let sandbox = Sandbox::new();
     let release = sample_release(&sandbox.path("r"), "1");
     sandbox.publish(&release, "1.0.0", &[]).success();
-    let envelope: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sandbox.site().join("channels/stable.json")).unwrap()).unwrap();
+    let envelope: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sandbox.site().join("channels/stable.json")).unwrap(),
+    )
+    .unwrap();
     let manifest = sandbox.path("stable.manifest.json");
     std::fs::write(&manifest, envelope["manifest"].as_str().unwrap()).unwrap();
-    std::fs::write(sandbox.path("stable.manifest.json.minisig"), envelope["signature"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        sandbox.path("stable.manifest.json.minisig"),
+        envelope["signature"].as_str().unwrap(),
+    )
+    .unwrap();
     let verify = Command::new("minisign")
         .args(["-V", "-p"])
         .arg(sandbox.pubkey())
@@ -22,13 +28,28 @@ fn stock_minisign_verifies_a_published_manifest() {
         .output()
         .expect("the minisign CLI is installed (apt-get install minisign)");
     let stdout = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "{stdout}{}", String::from_utf8_lossy(&verify.stderr));
-    assert!(stdout.contains("serial=1"), "the trusted comment names the serial: {stdout}");
+    assert!(
+        verify.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        stdout.contains("serial=1"),
+        "the trusted comment names the serial: {stdout}"
+    );
 
     // And a tampered copy fails.
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"serial\": 1", "\"serial\": 9");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"serial\": 1", "\"serial\": 9");
     std::fs::write(&manifest, text).unwrap();
-    let tampered = Command::new("minisign").args(["-V", "-q", "-p"]).arg(sandbox.pubkey()).arg("-m").arg(&manifest).status().unwrap();
+    let tampered = Command::new("minisign")
+        .args(["-V", "-q", "-p"])
+        .arg(sandbox.pubkey())
+        .arg("-m")
+        .arg(&manifest)
+        .status()
+        .unwrap();
     assert!(!tampered.success());
 }
 
@@ -48,8 +69,17 @@ fn stock_minisign_signs_with_a_key_from_keygen() {
         .unwrap();
     use std::io::Write;
     writeln!(sign.stdin.take().unwrap(), "{KEY_PASSWORD}").unwrap();
-    assert!(sign.wait().unwrap().success(), "minisign could not use our secret key");
-    let verify = Command::new("minisign").args(["-V", "-q", "-p"]).arg(sandbox.pubkey()).arg("-m").arg(&data).status().unwrap();
+    assert!(
+        sign.wait().unwrap().success(),
+        "minisign could not use our secret key"
+    );
+    let verify = Command::new("minisign")
+        .args(["-V", "-q", "-p"])
+        .arg(sandbox.pubkey())
+        .arg("-m")
+        .arg(&data)
+        .status()
+        .unwrap();
     assert!(verify.success());
 }
 
@@ -59,19 +89,34 @@ fn republishing_a_version_needs_force_and_earlier_releases_stay_live() {
     let r1 = sample_release(&sandbox.path("r1"), "1");
     let r2 = sample_release(&sandbox.path("r2"), "2");
     sandbox.publish(&r1, "1.0.0", &[]).success();
-    sandbox.publish(&r2, "1.1.0", &["--rollout", "0.5%"]).success();
+    sandbox
+        .publish(&r2, "1.1.0", &["--rollout", "0.5%"])
+        .success();
     let again = sandbox.publish(&r2, "1.1.0", &[]).code(2);
-    assert!(again.stderr.contains("already published"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already published"),
+        "{}",
+        again.stderr
+    );
     let before = sandbox.manifest("stable");
-    sandbox.publish(&r2, "1.1.0", &["--force", "--rollout", "5%"]).success();
+    sandbox
+        .publish(&r2, "1.1.0", &["--force", "--rollout", "5%"])
+        .success();
     let after = sandbox.manifest("stable");
     assert_eq!(after.serial, before.serial + 1);
-    let versions: Vec<String> = after.releases.iter().map(|r| r.version.to_string()).collect();
+    let versions: Vec<String> = after
+        .releases
+        .iter()
+        .map(|r| r.version.to_string())
+        .collect();
     assert_eq!(versions, ["1.1.0", "1.0.0"]);
     assert_eq!(after.releases[0].rollout.basis_points.get(), 500);
     assert_eq!(before.releases[0].rollout.basis_points.get(), 50);
     // Same release salt after --force: clients keep their buckets.
-    assert_eq!(after.releases[0].rollout.salt, before.releases[0].rollout.salt);
+    assert_eq!(
+        after.releases[0].rollout.salt,
+        before.releases[0].rollout.salt
+    );
     // Identical content republished gives identical packages.
     assert_eq!(after.releases[0].platforms, before.releases[0].platforms);
     for bad in ["101%", "abc", "-5"] {
@@ -84,16 +129,48 @@ fn a_wrong_password_or_foreign_site_is_refused() {
     let sandbox = Sandbox::new();
     let release = sample_release(&sandbox.path("r"), "1");
     let mut wrong = Sandbox::new();
-    wrong.env.insert("WAVECAST_KEY_PASSWORD".into(), "nope".into());
-    let run = wrong.wavecast(["publish"], [release.as_os_str(), "--version".as_ref(), "1.0.0".as_ref(), "--site".as_ref(), wrong.site().as_os_str(), "--key".as_ref(), wrong.key().as_os_str()]);
+    wrong
+        .env
+        .insert("WAVECAST_KEY_PASSWORD".into(), "nope".into());
+    let run = wrong.wavecast(
+        ["publish"],
+        [
+            release.as_os_str(),
+            "--version".as_ref(),
+            "1.0.0".as_ref(),
+            "--site".as_ref(),
+            wrong.site().as_os_str(),
+            "--key".as_ref(),
+            wrong.key().as_os_str(),
+        ],
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.to_lowercase().contains("password"), "{}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("password"),
+        "{}",
+        run.stderr
+    );
 
     sandbox.publish(&release, "1.0.0", &[]).success();
     let other = Sandbox::new();
-    let run = other.wavecast(["publish"], [release.as_os_str(), "--version".as_ref(), "2.0.0".as_ref(), "--site".as_ref(), sandbox.site().as_os_str(), "--key".as_ref(), other.key().as_os_str()]);
+    let run = other.wavecast(
+        ["publish"],
+        [
+            release.as_os_str(),
+            "--version".as_ref(),
+            "2.0.0".as_ref(),
+            "--site".as_ref(),
+            sandbox.site().as_os_str(),
+            "--key".as_ref(),
+            other.key().as_os_str(),
+        ],
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("not signed by this key"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not signed by this key"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -56,7 +56,13 @@ impl FaultServer {
                 }
             })
         };
-        Self { port, faults, requests, stop, thread: Some(thread) }
+        Self {
+            port,
+            faults,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self) -> String {

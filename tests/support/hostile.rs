@@ -17,7 +17,13 @@ pub struct RawEntry<'a> {
 
 impl<'a> RawEntry<'a> {
     pub fn file(name: &'a str, content: &'a [u8]) -> Self {
-        Self { name, kind: tar::EntryType::Regular, content, link: None, mode: 0o644 }
+        Self {
+            name,
+            kind: tar::EntryType::Regular,
+            content,
+            link: None,
+            mode: 0o644,
+        }
     }
 }
 
@@ -45,7 +51,10 @@ pub fn raw_tar_gz(entries: &[RawEntry<'_>]) -> Vec<u8> {
 
 /// Loads the sandbox's signing key.
 pub fn signing_key(sandbox: &Sandbox) -> SigningKey {
-    SigningKey::load(&sandbox.key(), || Ok(Some(Password::new(KEY_PASSWORD.into())))).unwrap()
+    SigningKey::load(&sandbox.key(), || {
+        Ok(Some(Password::new(KEY_PASSWORD.into())))
+    })
+    .unwrap()
 }
 
 /// Re-signs the `stable` manifest after `change`, with the next serial.
@@ -54,7 +63,8 @@ pub fn resign(sandbox: &Sandbox, change: impl FnOnce(&mut Manifest)) {
     change(&mut manifest);
     manifest.serial += 1;
     let storage = wavecast_site::FsStorage::new(sandbox.site());
-    wavecast_publisher::publish::write_manifest(&storage, &signing_key(sandbox), &manifest).unwrap();
+    wavecast_publisher::publish::write_manifest(&storage, &signing_key(sandbox), &manifest)
+        .unwrap();
 }
 
 /// Stores `package` on the site and points the newest release's `app` module at it,
@@ -64,8 +74,18 @@ pub fn replace_newest_package(sandbox: &Sandbox, package: &[u8], unpacked_size: 
     let path = format!("blobs/{hash}.tar.gz");
     std::fs::write(sandbox.site().join(&path), package).unwrap();
     resign(sandbox, |manifest| {
-        let module = manifest.releases[0].platforms.get_mut("any").unwrap().modules.get_mut("app").unwrap();
-        module.package = Blob { path: path.parse().unwrap(), size: package.len() as u64, blake3: hash };
+        let module = manifest.releases[0]
+            .platforms
+            .get_mut("any")
+            .unwrap()
+            .modules
+            .get_mut("app")
+            .unwrap();
+        module.package = Blob {
+            path: path.parse().unwrap(),
+            size: package.len() as u64,
+            blake3: hash,
+        };
         module.unpacked_size = unpacked_size;
     });
 }

@@ -30,7 +30,9 @@ pub fn binary(name: &str) -> PathBuf {
     let profile_dir = exe
         .ancestors()
         .find(|dir| dir.join(name).is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not built; run `cargo build --workspace --bins` first"));
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not built; run `cargo build --workspace --bins` first")
+        });
     profile_dir.join(name)
 }
 
@@ -54,14 +56,22 @@ impl Run {
     /// Panics with the run's output unless it exited 0.
     #[track_caller]
     pub fn success(self) -> Self {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Panics unless the run exited with `code`.
     #[track_caller]
     pub fn code(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -89,8 +99,13 @@ impl Default for Sandbox {
 impl Sandbox {
     /// A new sandbox with an encrypted key pair in `keys/`.
     pub fn new() -> Self {
-        let sandbox = Self { dir: tempfile::tempdir().expect("temp dir"), env: BTreeMap::new() };
-        sandbox.wavecast(["keygen", "--out"], [sandbox.path("keys")]).success();
+        let sandbox = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: BTreeMap::new(),
+        };
+        sandbox
+            .wavecast(["keygen", "--out"], [sandbox.path("keys")])
+            .success();
         sandbox
     }
 
@@ -134,7 +149,12 @@ impl Sandbox {
         P: IntoIterator,
         P::Item: AsRef<OsStr>,
     {
-        let output = self.command("wavecast").args(args).args(paths).output().expect("run wavecast");
+        let output = self
+            .command("wavecast")
+            .args(args)
+            .args(paths)
+            .output()
+            .expect("run wavecast");
         Run::from_output(output)
     }
 
@@ -159,7 +179,12 @@ impl Sandbox {
     #[track_caller]
     pub fn publish(&self, release: &Path, version: &str, args: &[&str]) -> Run {
         let run = self.wavecast(
-            ["publish".as_ref(), release.as_os_str(), "--version".as_ref(), version.as_ref()],
+            [
+                "publish".as_ref(),
+                release.as_os_str(),
+                "--version".as_ref(),
+                version.as_ref(),
+            ],
             [
                 OsStr::new("--site"),
                 self.site().as_os_str(),
@@ -182,7 +207,14 @@ impl Sandbox {
     /// `wavecast-update init` against `url` with this sandbox's public key.
     #[track_caller]
     pub fn init_client(&self, url: &str) {
-        self.client(["init", "--url", url, "--pubkey", self.pubkey().to_str().unwrap()]).success();
+        self.client([
+            "init",
+            "--url",
+            url,
+            "--pubkey",
+            self.pubkey().to_str().unwrap(),
+        ])
+        .success();
     }
 
     /// The current signed manifest of `channel`, parsed (the signature is not checked).
@@ -202,8 +234,14 @@ pub fn assert_manifest_matches_schema(site: &Path, channel: &str) {
     let bytes = std::fs::read(site.join(format!("channels/{channel}.json"))).unwrap();
     let envelope = wavecast_schema::Envelope::parse(&bytes).unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&envelope.manifest).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&manifest).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "manifest breaks its JSON Schema: {errors:#?}");
+    let errors: Vec<String> = validator
+        .iter_errors(&manifest)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "manifest breaks its JSON Schema: {errors:#?}"
+    );
 }
 
 /// Writes a small sample release tree: an executable, nested data, an empty folder.
@@ -215,9 +253,21 @@ pub fn sample_release(dir: &Path, variant: &str) -> PathBuf {
         std::fs::write(&path, content).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     };
-    write("bin/app", format!("#!/bin/sh\necho app {variant}\n").as_bytes(), 0o755);
-    write("share/readme.txt", format!("release {variant}\n").repeat(100).as_bytes(), 0o644);
-    write("share/nested/deep/data.bin", &pseudo_random(20_000, variant.len() as u64), 0o600);
+    write(
+        "bin/app",
+        format!("#!/bin/sh\necho app {variant}\n").as_bytes(),
+        0o755,
+    );
+    write(
+        "share/readme.txt",
+        format!("release {variant}\n").repeat(100).as_bytes(),
+        0o644,
+    );
+    write(
+        "share/nested/deep/data.bin",
+        &pseudo_random(20_000, variant.len() as u64),
+        0o600,
+    );
     write("VERSION", variant.as_bytes(), 0o444);
     std::fs::create_dir_all(dir.join("var/empty")).unwrap();
     dir.to_owned()
@@ -243,14 +293,23 @@ pub fn tree_listing(root: &Path) -> BTreeMap<String, (bool, u32, Option<String>)
             let entry = entry.unwrap();
             let path = entry.path();
             let metadata = std::fs::symlink_metadata(&path).unwrap();
-            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let mode = metadata.permissions().mode() & 0o7777;
-            assert!(!metadata.file_type().is_symlink(), "unexpected symlink {relative}");
+            assert!(
+                !metadata.file_type().is_symlink(),
+                "unexpected symlink {relative}"
+            );
             if metadata.is_dir() {
                 out.insert(relative, (true, mode, None));
                 walk(root, &path, out);
             } else {
-                let hash = blake3::hash(&std::fs::read(&path).unwrap()).to_hex().to_string();
+                let hash = blake3::hash(&std::fs::read(&path).unwrap())
+                    .to_hex()
+                    .to_string();
                 out.insert(relative, (false, mode, Some(hash)));
             }
         }
@@ -266,12 +325,22 @@ pub fn tree_listing(root: &Path) -> BTreeMap<String, (bool, u32, Option<String>)
 pub fn assert_same_tree(installed: &Path, published: &Path) {
     let (left, right) = (tree_listing(installed), tree_listing(published));
     assert!(!right.is_empty(), "the published tree is empty");
-    assert_eq!(left, right, "{} differs from {}", installed.display(), published.display());
+    assert_eq!(
+        left,
+        right,
+        "{} differs from {}",
+        installed.display(),
+        published.display()
+    );
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until something accepts TCP connections on `port`, for at most 10 s.
@@ -296,7 +365,10 @@ pub struct Nginx {
 impl Nginx {
     /// Whether nginx is installed (`/usr/sbin/nginx` or on `PATH`).
     pub fn path() -> Option<PathBuf> {
-        let candidates = [PathBuf::from("/usr/sbin/nginx"), PathBuf::from("/usr/bin/nginx")];
+        let candidates = [
+            PathBuf::from("/usr/sbin/nginx"),
+            PathBuf::from("/usr/bin/nginx"),
+        ];
         candidates.into_iter().find(|path| path.is_file())
     }
 
@@ -304,7 +376,10 @@ impl Nginx {
     pub fn serve(root: &Path) -> Self {
         let nginx = Self::path().expect("nginx is not installed: apt-get install nginx-light");
         let dir = tempfile::tempdir().unwrap();
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
         for attempt in 0..5 {
             let port = free_port();
             let config = format!(
@@ -345,11 +420,19 @@ impl Nginx {
                 .spawn()
                 .expect("start nginx");
             if wait_for_port(port) {
-                return Self { port, child, _dir: dir };
+                return Self {
+                    port,
+                    child,
+                    _dir: dir,
+                };
             }
             let _ = child.kill();
+            let _ = child.wait();
             let mut stderr = String::new();
-            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
+            let _ = child
+                .stderr
+                .take()
+                .map(|mut e| e.read_to_string(&mut stderr));
             eprintln!("nginx attempt {attempt} failed on port {port}: {stderr}");
         }
         panic!("nginx did not start");

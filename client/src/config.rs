@@ -1,0 +1,144 @@
+//! `ROOT/.wavecast/config.json`: where to update from and whom to trust.
+
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use wavecast_schema::{ChannelName, Platform};
+
+use crate::error::{Error, Result};
+use crate::root::write_json_atomically;
+use crate::url::BaseUrl;
+use crate::verify::TrustedKey;
+
+/// The newest configuration format this build reads and writes.
+pub const CONFIG_FORMAT: u32 = 1;
+
+/// The platform this client was compiled for (its target triple), the default for
+/// [`Config::platform`].
+pub const BUILD_PLATFORM: &str = env!("WAVECAST_TARGET");
+
+/// A client's configuration, written once by `init` (and again by `init --force`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Format of this file.
+    pub format: u32,
+    /// Base URLs of the site, tried in order: later ones are mirrors.
+    pub urls: Vec<BaseUrl>,
+    /// The publisher's minisign public key; manifests signed by any other key are
+    /// refused.
+    pub pubkey: TrustedKey,
+    /// The channel to follow.
+    pub channel: ChannelName,
+    /// The platform whose builds to install.
+    pub platform: Platform,
+}
+
+impl Config {
+    /// A configuration in the current format.
+    pub fn new(
+        urls: Vec<BaseUrl>,
+        pubkey: TrustedKey,
+        channel: ChannelName,
+        platform: Platform,
+    ) -> Self {
+        Self {
+            format: CONFIG_FORMAT,
+            urls,
+            pubkey,
+            channel,
+            platform,
+        }
+    }
+
+    /// Reads and checks the configuration at `path`; `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReadConfig`], [`Error::ParseConfig`],
+    /// [`Error::UnsupportedFileFormat`] or [`Error::NoUrls`].
+    pub fn load(path: &Path) -> Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::ReadConfig {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let format = crate::state::peek_format(&bytes).map_err(|source| Error::ParseConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        if format > CONFIG_FORMAT {
+            return Err(Error::UnsupportedFileFormat {
+                path: path.to_owned(),
+                found: format,
+                supported: CONFIG_FORMAT,
+            });
+        }
+        let config: Self = serde_json::from_slice(&bytes).map_err(|source| Error::ParseConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        if config.urls.is_empty() {
+            return Err(Error::NoUrls {
+                path: path.to_owned(),
+            });
+        }
+        Ok(Some(config))
+    }
+
+    /// Writes the configuration to `path` atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WriteFile`].
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_json_atomically(path, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_round_trips_and_missing_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(Config::load(&path).unwrap(), None);
+        let (_, key) = crate::verify::tests::keypair();
+        let config = Config::new(
+            vec![BaseUrl::parse("https://example.com/site").unwrap()],
+            key,
+            "stable".parse().unwrap(),
+            BUILD_PLATFORM.parse().unwrap(),
+        );
+        config.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Some(config));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"urls\": [\n    \"https://example.com/site/\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_bad_config_names_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, b"{\"format\":1,\"urls\":[\"ftp://x\"]}").unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert!(matches!(error, Error::ParseConfig { .. }), "{error}");
+        assert!(error.to_string().contains("config.json"), "{error}");
+        std::fs::write(&path, b"{\"format\":9}").unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert!(
+            matches!(error, Error::UnsupportedFileFormat { found: 9, .. }),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,578 @@
+//! Errors raised by the client library.
+//!
+//! Each variant is named after the operation that failed and carries the URL, path or
+//! version involved; the underlying cause, when there is one, is its
+//! [`source`](std::error::Error::source) and is never repeated in the message, so a
+//! renderer that walks the cause chain prints every fact once.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use semver::Version;
+use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform};
+
+use crate::transport::TransportError;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- configuration and local state -----
+    /// The install root has no configuration: `wavecast-update init` was never run
+    /// for it.
+    #[error("`{}` is not a wavecast install root (no `{}`)", root.display(), config.display())]
+    NotInitialized {
+        /// The install root.
+        root: PathBuf,
+        /// The configuration file that is missing.
+        config: PathBuf,
+    },
+
+    /// `init` was asked to set up a root that already has a configuration.
+    #[error("`{}` is already initialized", root.display())]
+    AlreadyInitialized {
+        /// The install root.
+        root: PathBuf,
+    },
+
+    /// Creating the install root or one of its directories failed.
+    #[error("failed to create directory `{}`", path.display())]
+    CreateDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Reading the configuration file failed.
+    #[error("failed to read configuration `{}`", path.display())]
+    ReadConfig {
+        /// The configuration file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration file is not valid.
+    #[error("configuration `{}` is invalid", path.display())]
+    ParseConfig {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The configuration or state file declares a format newer than this client reads.
+    #[error(
+        "`{}` uses format {found}, but this wavecast-update understands format {supported} at most",
+        path.display()
+    )]
+    UnsupportedFileFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format it declares.
+        found: u32,
+        /// The newest format this build reads.
+        supported: u32,
+    },
+
+    /// The configuration lists no base URL.
+    #[error("configuration `{}` lists no URL to update from", path.display())]
+    NoUrls {
+        /// The configuration file.
+        path: PathBuf,
+    },
+
+    /// Reading the state file failed.
+    #[error("failed to read state `{}`", path.display())]
+    ReadState {
+        /// The state file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The install root has a configuration but no state file.
+    #[error("state file `{}` is missing", path.display())]
+    MissingState {
+        /// The state file.
+        path: PathBuf,
+    },
+
+    /// The state file is corrupt. It is never reset silently, because it holds the
+    /// install id and the rollback-protection serials.
+    #[error("state file `{}` is corrupt", path.display())]
+    ParseState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Writing a configuration or state file failed; the previous content is untouched.
+    #[error("failed to write `{}`", path.display())]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Taking the install root's lock failed.
+    #[error("failed to lock `{}`", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another `wavecast-update` holds the install root's lock.
+    #[error("another wavecast-update is working on this install root (`{}` is locked)", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("failed to get random bytes from the operating system")]
+    Random {
+        /// The generator's error.
+        #[source]
+        source: getrandom::Error,
+    },
+
+    /// A base URL is not usable.
+    #[error("invalid URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// Reading a public key file failed.
+    #[error("failed to read public key `{}`", path.display())]
+    ReadPublicKey {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A public key is not a minisign public key.
+    #[error("invalid minisign public key `{key}`")]
+    InvalidPublicKey {
+        /// The key text (or file name) as given.
+        key: String,
+        /// The decoder's complaint.
+        #[source]
+        source: minisign_verify::Error,
+    },
+
+    // ----- the installed release -----
+    /// `ROOT/current` exists but is not a symlink, so it was not made by wavecast.
+    #[error("`{}` is not a symlink; wavecast will not replace a directory it did not create", path.display())]
+    CurrentNotSymlink {
+        /// The `current` path.
+        path: PathBuf,
+    },
+
+    /// `ROOT/current` points somewhere wavecast never installs to.
+    #[error("`{}` points to `{target}`, which is not a wavecast release", path.display())]
+    UnrecognizedCurrent {
+        /// The `current` path.
+        path: PathBuf,
+        /// Where it points.
+        target: String,
+    },
+
+    /// Reading `ROOT/current` failed.
+    #[error("failed to read `{}`", path.display())]
+    ReadCurrent {
+        /// The `current` path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    // ----- the manifest -----
+    /// The channel manifest could not be fetched.
+    #[error("failed to fetch the channel manifest `{url}`")]
+    FetchManifest {
+        /// Its URL.
+        url: String,
+        /// The transport's error.
+        #[source]
+        source: TransportError,
+    },
+
+    /// The channel manifest's bytes could not be read.
+    #[error("failed to read the channel manifest `{url}`")]
+    ReadManifest {
+        /// Its URL.
+        url: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The host sent more than any channel manifest may hold.
+    #[error("the channel manifest `{url}` is larger than {limit} bytes")]
+    ManifestTooLarge {
+        /// Its URL.
+        url: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// The signed envelope is malformed.
+    #[error("the channel manifest `{url}` is not a signed wavecast manifest")]
+    ParseEnvelope {
+        /// Its URL.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// The envelope's signature is not a minisign signature.
+    #[error("the signature of the channel manifest `{url}` is malformed")]
+    DecodeSignature {
+        /// Its URL.
+        url: String,
+        /// The decoder's complaint.
+        #[source]
+        source: minisign_verify::Error,
+    },
+
+    /// The signature does not verify against the pinned public key.
+    #[error("the signature of the channel manifest `{url}` does not verify against the pinned key")]
+    VerifySignature {
+        /// Its URL.
+        url: String,
+        /// Why verification failed.
+        #[source]
+        source: minisign_verify::Error,
+    },
+
+    /// The signed manifest is malformed (or uses a newer format).
+    #[error("the signed manifest `{url}` is invalid")]
+    ParseManifest {
+        /// Its URL.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// The manifest describes another channel than the configured one.
+    #[error("manifest `{url}` is for channel `{found}`, expected `{expected}`")]
+    WrongChannel {
+        /// Its URL.
+        url: String,
+        /// The manifest's channel.
+        found: ChannelName,
+        /// The configured channel.
+        expected: ChannelName,
+    },
+
+    /// The manifest needs a newer client.
+    #[error("manifest `{url}` needs wavecast-update >= {required}; this is {running}")]
+    ClientTooOld {
+        /// Its URL.
+        url: String,
+        /// The manifest's `min_client_version`.
+        required: Version,
+        /// This client's version.
+        running: Version,
+    },
+
+    /// The manifest has expired (freeze protection).
+    #[error(
+        "manifest `{url}` expired at {expires_at} (it is now {now}); the publisher must re-sign it"
+    )]
+    ManifestExpired {
+        /// Its URL.
+        url: String,
+        /// When it expired.
+        expires_at: Timestamp,
+        /// The client's clock.
+        now: Timestamp,
+    },
+
+    /// The manifest is older than one already seen (rollback protection).
+    #[error(
+        "manifest `{url}` has serial {serial}, lower than serial {highest} already seen on channel `{channel}`: refusing a rollback"
+    )]
+    Rollback {
+        /// Its URL.
+        url: String,
+        /// The channel.
+        channel: ChannelName,
+        /// The manifest's serial.
+        serial: u64,
+        /// The highest serial this client has seen.
+        highest: u64,
+    },
+
+    // ----- installing -----
+    /// [`crate::Updater::install`] was called with a check that offers no update.
+    #[error("there is no update to install")]
+    NothingToInstall,
+
+    /// The target release has nothing for this client's platform.
+    #[error("release {version} has no build for platform `{platform}`")]
+    NoBuildForPlatform {
+        /// The release.
+        version: Version,
+        /// The client's platform.
+        platform: Platform,
+    },
+
+    /// A package could not be fetched.
+    #[error("failed to fetch `{url}`")]
+    FetchBlob {
+        /// Its URL.
+        url: String,
+        /// The transport's error.
+        #[source]
+        source: TransportError,
+    },
+
+    /// A package's bytes could not be read.
+    #[error("failed to download `{url}`")]
+    DownloadBlob {
+        /// Its URL.
+        url: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The host sent more bytes than the manifest declares.
+    #[error("host sent more than the declared {size} bytes for `{url}`")]
+    BlobTooLarge {
+        /// Its URL.
+        url: String,
+        /// The declared size.
+        size: u64,
+    },
+
+    /// The host sent fewer bytes than the manifest declares.
+    #[error("`{url}` is truncated: got {received} of the declared {size} bytes")]
+    BlobTruncated {
+        /// Its URL.
+        url: String,
+        /// The declared size.
+        size: u64,
+        /// What arrived.
+        received: u64,
+    },
+
+    /// The bytes do not hash to the value in the signed manifest.
+    #[error(
+        "`{url}` is corrupt: its blake3 hash is {actual}, but the signed manifest says {expected}"
+    )]
+    ChecksumMismatch {
+        /// Its URL.
+        url: String,
+        /// The hash in the manifest.
+        expected: Blake3Hash,
+        /// The hash of what arrived.
+        actual: Blake3Hash,
+    },
+
+    /// Reading or writing the download cache failed.
+    #[error("failed to access the download cache at `{}`", path.display())]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A verified package could not be read as a tar.gz archive.
+    #[error("failed to read package of module `{module}` (`{}`)", path.display())]
+    ReadPackage {
+        /// The module.
+        module: ModuleName,
+        /// The cached package.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A package holds an entry that is neither a regular file nor a directory.
+    #[error(
+        "package of module `{module}` holds `{path}`, a {kind}; only regular files and directories are allowed"
+    )]
+    UnsupportedEntry {
+        /// The module.
+        module: ModuleName,
+        /// The entry's path as written in the archive.
+        path: String,
+        /// What the entry is (symlink, hard link, fifo…).
+        kind: String,
+    },
+
+    /// A package entry's path could escape the release tree or is malformed.
+    #[error("package of module `{module}` holds an entry with the unsafe path `{path}`")]
+    UnsafeEntryPath {
+        /// The module.
+        module: ModuleName,
+        /// The entry's path as written in the archive.
+        path: String,
+        /// Why the path is refused.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// A package entry's path is not valid UTF-8.
+    #[error("package of module `{module}` holds an entry whose path `{path}` is not valid UTF-8")]
+    NonUtf8EntryPath {
+        /// The module.
+        module: ModuleName,
+        /// The entry's path, with invalid bytes replaced.
+        path: String,
+    },
+
+    /// A package lists the same path twice.
+    #[error("package of module `{module}` holds `{path}` twice")]
+    DuplicateEntry {
+        /// The module.
+        module: ModuleName,
+        /// The entry's path.
+        path: String,
+    },
+
+    /// A package unpacks to more than the manifest's `unpacked_size`.
+    #[error("package of module `{module}` unpacks to more than its declared size of {limit} bytes")]
+    UnpackTooLarge {
+        /// The module.
+        module: ModuleName,
+        /// The declared unpacked size.
+        limit: u64,
+    },
+
+    /// Writing the release tree failed.
+    #[error("failed to write `{}`", path.display())]
+    Unpack {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Preparing, promoting or removing a release directory failed.
+    #[error("failed to {action} `{}`", path.display())]
+    Release {
+        /// What was being done (`flush`, `rename`, `remove`…).
+        action: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Pointing `ROOT/current` at the new release failed; the old release is still
+    /// current.
+    #[error("failed to switch `{}` to `{target}`", path.display())]
+    SwitchCurrent {
+        /// The `current` path.
+        path: PathBuf,
+        /// The release directory it was to point to.
+        target: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the error comes from how the client was set up or invoked (a missing or
+    /// invalid configuration, a bad URL or key) rather than from the operation itself.
+    /// `wavecast-update` exits with 2 for these and 1 for the rest.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Self::NotInitialized { .. }
+                | Self::AlreadyInitialized { .. }
+                | Self::ReadConfig { .. }
+                | Self::ParseConfig { .. }
+                | Self::NoUrls { .. }
+                | Self::MissingState { .. }
+                | Self::InvalidUrl { .. }
+                | Self::ReadPublicKey { .. }
+                | Self::InvalidPublicKey { .. }
+        )
+    }
+
+    /// A suggestion for the user, when there is an obvious next step.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::NotInitialized { root, .. } => format!(
+                "run `wavecast-update init --root {} --url URL --pubkey KEY` first",
+                root.display()
+            ),
+            Self::AlreadyInitialized { .. } => {
+                "pass --force to rewrite the configuration; the install id and state are kept"
+                    .into()
+            }
+            Self::ParseState { path, .. } => format!(
+                "the file holds this client's install id; repair `{}` by hand or restore it from a backup",
+                path.display()
+            ),
+            Self::MissingState { .. } => {
+                "run `wavecast-update init --force` to create a new one; this client gets a new install id"
+                    .into()
+            }
+            Self::Locked { .. } => "wait for the other run to finish, then try again".into(),
+            Self::InvalidPublicKey { .. } => {
+                "pass the path of a minisign `.pub` file or the base64 line from it".into()
+            }
+            Self::VerifySignature { .. } => {
+                "the host may be serving a tampered manifest, or the publisher rotated its key"
+                    .into()
+            }
+            Self::ClientTooOld { .. } => "install a newer wavecast-update".into(),
+            Self::ManifestExpired { .. } => {
+                "check this machine's clock; if it is right, the site has not been re-signed in time"
+                    .into()
+            }
+            Self::Rollback { .. } => {
+                "the host (or a cache in front of it) is serving an older manifest than it did before"
+                    .into()
+            }
+            Self::CurrentNotSymlink { path } => format!(
+                "move `{}` out of the way; wavecast manages it as a symlink into `releases/`",
+                path.display()
+            ),
+            Self::FetchManifest { .. } | Self::FetchBlob { .. } => {
+                "check the URL and the network, then try again".into()
+            }
+            Self::BlobTooLarge { .. }
+            | Self::BlobTruncated { .. }
+            | Self::ChecksumMismatch { .. } => {
+                "nothing was installed; try again later, or from another mirror".into()
+            }
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! Fetching the channel manifest and deciding whether to trust it.
+
+use std::io::Read;
+
+use jiff::Timestamp;
+use semver::Version;
+use wavecast_schema::{ChannelName, Envelope, Manifest};
+
+use crate::error::{Error, Result};
+use crate::transport::Transport;
+use crate::url::BaseUrl;
+use crate::verify::TrustedKey;
+
+/// The most bytes read for a channel manifest envelope; a host sending more is
+/// refused rather than allowed to fill memory.
+pub const MANIFEST_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// This client's version, compared with a manifest's `min_client_version`.
+pub fn client_version() -> Version {
+    Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or_else(|_| Version::new(0, 0, 0))
+}
+
+/// What the client checks a manifest against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expectations<'a> {
+    /// The pinned key.
+    pub(crate) key: &'a TrustedKey,
+    /// The configured channel.
+    pub(crate) channel: &'a ChannelName,
+    /// The highest serial seen on that channel.
+    pub(crate) highest_serial: Option<u64>,
+    /// The client's clock.
+    pub(crate) now: Timestamp,
+}
+
+/// Fetches `channels/<channel>.json` under `base` and returns the manifest if it
+/// passes every check of [`verify_manifest`].
+pub(crate) fn fetch_manifest(
+    transport: &dyn Transport,
+    base: &BaseUrl,
+    expect: &Expectations<'_>,
+) -> Result<(Manifest, String)> {
+    let url = base.join(&wavecast_site::layout::channel_manifest(expect.channel));
+    let reader = transport
+        .fetch(&url)
+        .map_err(|source| Error::FetchManifest {
+            url: url.clone(),
+            source,
+        })?;
+    let mut bytes = Vec::new();
+    reader
+        .take(MANIFEST_SIZE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::ReadManifest {
+            url: url.clone(),
+            source,
+        })?;
+    if bytes.len() as u64 > MANIFEST_SIZE_LIMIT {
+        return Err(Error::ManifestTooLarge {
+            url,
+            limit: MANIFEST_SIZE_LIMIT,
+        });
+    }
+    let manifest = verify_manifest(&bytes, &url, expect)?;
+    Ok((manifest, url))
+}
+
+/// Checks an envelope's bytes, in this order: it is an envelope; its signature
+/// verifies against the pinned key (before any manifest field is read); the manifest
+/// parses and validates; it is for the expected channel; this client is new enough;
+/// it has not expired; its serial is not lower than one already seen.
+pub(crate) fn verify_manifest(
+    bytes: &[u8],
+    url: &str,
+    expect: &Expectations<'_>,
+) -> Result<Manifest> {
+    let envelope = Envelope::parse(bytes).map_err(|source| Error::ParseEnvelope {
+        url: url.to_owned(),
+        source,
+    })?;
+    expect
+        .key
+        .verify(envelope.manifest.as_bytes(), &envelope.signature, url)?;
+    let manifest =
+        Manifest::parse(envelope.manifest.as_bytes()).map_err(|source| Error::ParseManifest {
+            url: url.to_owned(),
+            source,
+        })?;
+    if &manifest.channel != expect.channel {
+        return Err(Error::WrongChannel {
+            url: url.to_owned(),
+            found: manifest.channel,
+            expected: expect.channel.clone(),
+        });
+    }
+    let running = client_version();
+    if manifest.min_client_version > running {
+        return Err(Error::ClientTooOld {
+            url: url.to_owned(),
+            required: manifest.min_client_version,
+            running,
+        });
+    }
+    if manifest.expires_at <= expect.now {
+        return Err(Error::ManifestExpired {
+            url: url.to_owned(),
+            expires_at: manifest.expires_at,
+            now: expect.now,
+        });
+    }
+    if let Some(highest) = expect.highest_serial
+        && manifest.serial < highest
+    {
+        return Err(Error::Rollback {
+            url: url.to_owned(),
+            channel: manifest.channel,
+            serial: manifest.serial,
+            highest,
+        });
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::verify::tests::{keypair, sign};
+
+    /// A valid manifest for `stable` with no releases.
+    pub(crate) fn manifest_json(serial: u64, channel: &str) -> String {
+        serde_json::json!({
+            "format": 1,
+            "product": "demo",
+            "channel": channel,
+            "serial": serial,
+            "published_at": "2026-11-01T00:00:00Z",
+            "expires_at": "2026-12-01T00:00:00Z",
+            "min_client_version": "0.1.0",
+            "releases": [],
+        })
+        .to_string()
+    }
+
+    fn envelope(pair: &minisign::KeyPair, manifest: &str) -> Vec<u8> {
+        Envelope::new(manifest.to_owned(), sign(pair, manifest.as_bytes())).to_json()
+    }
+
+    fn expect<'a>(
+        key: &'a TrustedKey,
+        channel: &'a ChannelName,
+        highest: Option<u64>,
+    ) -> Expectations<'a> {
+        Expectations {
+            key,
+            channel,
+            highest_serial: highest,
+            now: "2026-11-21T12:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_good_manifest_passes_and_each_check_fails_on_its_own() {
+        let (pair, key) = keypair();
+        let (other_pair, _) = keypair();
+        let stable: ChannelName = "stable".parse().unwrap();
+        let good = envelope(&pair, &manifest_json(7, "stable"));
+        assert_eq!(
+            verify_manifest(&good, "u", &expect(&key, &stable, Some(7)))
+                .unwrap()
+                .serial,
+            7
+        );
+
+        let forged = envelope(&other_pair, &manifest_json(7, "stable"));
+        let error = verify_manifest(&forged, "u", &expect(&key, &stable, None)).unwrap_err();
+        assert!(matches!(error, Error::VerifySignature { .. }), "{error}");
+
+        // The signature is checked before the manifest is even parsed.
+        let garbage = Envelope::new("not json".into(), sign(&other_pair, b"not json")).to_json();
+        let error = verify_manifest(&garbage, "u", &expect(&key, &stable, None)).unwrap_err();
+        assert!(matches!(error, Error::VerifySignature { .. }), "{error}");
+
+        let beta = envelope(&pair, &manifest_json(7, "beta"));
+        let error = verify_manifest(&beta, "u", &expect(&key, &stable, None)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "manifest `u` is for channel `beta`, expected `stable`"
+        );
+
+        let error = verify_manifest(&good, "u", &expect(&key, &stable, Some(8))).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Rollback {
+                    serial: 7,
+                    highest: 8,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+
+        let mut late = expect(&key, &stable, None);
+        late.now = "2026-12-01T00:00:00Z".parse().unwrap();
+        let error = verify_manifest(&good, "u", &late).unwrap_err();
+        assert!(
+            error.to_string().contains("the publisher must re-sign it"),
+            "{error}"
+        );
+
+        let mut future: serde_json::Value =
+            serde_json::from_str(&manifest_json(7, "stable")).unwrap();
+        future["min_client_version"] = "999.0.0".into();
+        let too_new = envelope(&pair, &future.to_string());
+        let error = verify_manifest(&too_new, "u", &expect(&key, &stable, None)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("needs wavecast-update >= 999.0.0"),
+            "{error}"
+        );
+
+        let error = verify_manifest(b"<html>", "u", &expect(&key, &stable, None)).unwrap_err();
+        assert!(matches!(error, Error::ParseEnvelope { .. }), "{error}");
+    }
+
+    #[test]
+    fn the_client_version_parses() {
+        assert_eq!(client_version().to_string(), env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,493 @@
+//! Installing a release: download, unpack into a staging tree, promote it, record it,
+//! then switch `ROOT/current` with one atomic rename.
+//!
+//! Until the final rename the previous release stays current, whatever fails: the
+//! staging tree is removed on error (by a guard, on `Drop`), and leftovers of a run
+//! that was killed are removed at the start of the next install. The state file
+//! records a release before `current` points to it, and the current version is always
+//! derived from where `current` points, so the two cannot disagree after a crash.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::Serialize;
+use wavecast_schema::{Platform, PlatformRelease, Release};
+
+use crate::download::fetch_package;
+use crate::error::{Error, Result};
+use crate::reporter::Reporter;
+use crate::root::{InstallRoot, create_dir_all, random_hex, sync_dir};
+use crate::state::{InstalledRelease, State};
+use crate::transport::Transport;
+use crate::unpack::unpack_module;
+use crate::url::BaseUrl;
+
+const STAGING_PREFIX: &str = ".staging-";
+const CURRENT_TEMP_PREFIX: &str = ".current.tmp-";
+
+/// The release `ROOT/current` points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentRelease {
+    /// Its version.
+    pub version: Version,
+    /// Its directory name under `ROOT/releases`.
+    pub dir: String,
+}
+
+/// What [`Updater::install`](crate::Updater::install) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstallOutcome {
+    /// The release was installed and is now current.
+    Installed,
+    /// `current` already pointed to exactly this release tree; nothing changed.
+    AlreadyCurrent,
+}
+
+/// The result of an install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallReport {
+    /// What happened.
+    pub outcome: InstallOutcome,
+    /// The version now current.
+    pub version: Version,
+    /// Its directory name under `ROOT/releases`.
+    pub dir: String,
+    /// The version that was current before, if any.
+    pub previous: Option<Version>,
+}
+
+/// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
+/// hex digits of blake3 over each module's name, destination and package hash. Equal
+/// names mean equal trees, so a re-published version with other content gets a new
+/// directory instead of overwriting one that may be running.
+pub fn release_dir_name(version: &Version, release: &PlatformRelease) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, module) in &release.modules {
+        hasher.update(name.as_str().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(
+            module
+                .dest
+                .as_ref()
+                .map_or("", |dest| dest.as_str())
+                .as_bytes(),
+        );
+        hasher.update(b"\0");
+        hasher.update(module.package.blake3.as_str().as_bytes());
+        hasher.update(b"\n");
+    }
+    let digest = hasher.finalize().to_hex();
+    format!("{version}-{}", &digest[..12])
+}
+
+/// The release `ROOT/current` points to, or `None` when there is no `current` or it
+/// points to a release directory that no longer exists.
+///
+/// The version comes from the state's record of that directory, else from the
+/// directory's name.
+pub(crate) fn read_current(root: &InstallRoot, state: &State) -> Result<Option<CurrentRelease>> {
+    let path = root.current();
+    let metadata = match std::fs::symlink_metadata(&path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::ReadCurrent { path, source }),
+    };
+    if !metadata.file_type().is_symlink() {
+        return Err(Error::CurrentNotSymlink { path });
+    }
+    let target = std::fs::read_link(&path).map_err(|source| Error::ReadCurrent {
+        path: path.clone(),
+        source,
+    })?;
+    let target_text = target.to_string_lossy().into_owned();
+    let unrecognized = || Error::UnrecognizedCurrent {
+        path: path.clone(),
+        target: target_text.clone(),
+    };
+    let dir = target_text
+        .strip_prefix("releases/")
+        .filter(|dir| !dir.is_empty() && !dir.contains('/') && !dir.starts_with('.'))
+        .ok_or_else(unrecognized)?;
+    match std::fs::symlink_metadata(root.releases().join(dir)) {
+        Ok(metadata) if metadata.is_dir() => {}
+        Ok(_) => return Err(unrecognized()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::ReadCurrent {
+                path: root.releases().join(dir),
+                source,
+            });
+        }
+    }
+    let version = match state.installed_in(dir) {
+        Some(installed) => installed.version.clone(),
+        None => version_from_dir_name(dir).ok_or_else(unrecognized)?,
+    };
+    Ok(Some(CurrentRelease {
+        version,
+        dir: dir.to_owned(),
+    }))
+}
+
+fn version_from_dir_name(dir: &str) -> Option<Version> {
+    let (version, id) = dir.rsplit_once('-')?;
+    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    version.parse().ok()
+}
+
+/// Everything [`install_release`] needs.
+pub(crate) struct InstallPlan<'a> {
+    pub(crate) transport: &'a dyn Transport,
+    pub(crate) base: &'a BaseUrl,
+    pub(crate) root: &'a InstallRoot,
+    pub(crate) platform: &'a Platform,
+    pub(crate) release: &'a Release,
+    pub(crate) now: Timestamp,
+    pub(crate) reporter: &'a dyn Reporter,
+}
+
+/// Installs `plan.release` and makes it current. The caller holds the root's lock and
+/// passes the state loaded under it.
+pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Result<InstallReport> {
+    let InstallPlan {
+        transport,
+        base,
+        root,
+        platform,
+        release,
+        now,
+        reporter,
+    } = *plan;
+    let modules = release
+        .for_platform(platform)
+        .ok_or_else(|| Error::NoBuildForPlatform {
+            version: release.version.clone(),
+            platform: platform.clone(),
+        })?;
+    let dir = release_dir_name(&release.version, modules);
+    let current = read_current(root, state)?;
+    let previous = current.as_ref().map(|current| current.version.clone());
+    if current.as_ref().is_some_and(|current| current.dir == dir) {
+        return Ok(InstallReport {
+            outcome: InstallOutcome::AlreadyCurrent,
+            version: release.version.clone(),
+            dir,
+            previous,
+        });
+    }
+
+    let releases = root.releases();
+    create_dir_all(&releases)?;
+    create_dir_all(&root.cache())?;
+    clean_leftovers(root)?;
+
+    let mut packages = Vec::with_capacity(modules.modules.len());
+    for (name, module) in &modules.modules {
+        let path = fetch_package(
+            transport,
+            base,
+            name,
+            &module.package,
+            &root.cache(),
+            reporter,
+        )?;
+        packages.push((name, module, path));
+    }
+
+    let staging = Staging::create(&releases)?;
+    for (name, module, package) in &packages {
+        let into = match &module.dest {
+            Some(dest) => dest
+                .segments()
+                .fold(staging.path().to_owned(), |path, segment| {
+                    path.join(segment)
+                }),
+            None => staging.path().to_owned(),
+        };
+        create_dir_all(&into)?;
+        reporter.on_unpack(name);
+        unpack_module(package, name, module.unpacked_size, &into)?;
+    }
+    sync_filesystem(staging.path()).map_err(|source| Error::Release {
+        action: "flush",
+        path: staging.path().to_owned(),
+        source,
+    })?;
+
+    let destination = releases.join(&dir);
+    if std::fs::symlink_metadata(&destination).is_ok() {
+        // A tree left by an interrupted install, or one that is installed but not
+        // current: it is replaced by the freshly verified one.
+        remove_tree(&destination).map_err(|source| Error::Release {
+            action: "remove",
+            path: destination.clone(),
+            source,
+        })?;
+    }
+    std::fs::rename(staging.path(), &destination).map_err(|source| Error::Release {
+        action: "rename",
+        path: staging.path().to_owned(),
+        source,
+    })?;
+    staging.disarm();
+    sync_dir(&releases).map_err(|source| Error::Release {
+        action: "flush",
+        path: releases.clone(),
+        source,
+    })?;
+
+    state.record_install(InstalledRelease {
+        version: release.version.clone(),
+        dir: dir.clone(),
+        installed_at: now,
+    });
+    state.save(&root.state())?;
+
+    reporter.on_switch(&release.version, &dir);
+    switch_current(root, &dir)?;
+    Ok(InstallReport {
+        outcome: InstallOutcome::Installed,
+        version: release.version.clone(),
+        dir,
+        previous,
+    })
+}
+
+/// Points `ROOT/current` to `releases/<dir>` atomically: a new relative symlink is
+/// renamed over the old one, then the root directory is flushed.
+pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
+    let current = root.current();
+    let target = format!("releases/{dir}");
+    let switch_error = |source| Error::SwitchCurrent {
+        path: current.clone(),
+        target: target.clone(),
+        source,
+    };
+    if let Ok(metadata) = std::fs::symlink_metadata(&current)
+        && !metadata.file_type().is_symlink()
+    {
+        return Err(Error::CurrentNotSymlink { path: current });
+    }
+    let temp = root
+        .path()
+        .join(format!("{CURRENT_TEMP_PREFIX}{}", random_hex(8)?));
+    std::os::unix::fs::symlink(&target, &temp).map_err(switch_error)?;
+    if let Err(source) = std::fs::rename(&temp, &current) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(switch_error(source));
+    }
+    sync_dir(root.path()).map_err(switch_error)
+}
+
+/// Removes what a killed install can leave behind: staging trees, temporary
+/// `current` symlinks and partial downloads.
+pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
+    let remove_error = |path: PathBuf| {
+        move |source| Error::Release {
+            action: "remove",
+            path,
+            source,
+        }
+    };
+    for (dir, prefix, suffix) in [
+        (root.releases(), STAGING_PREFIX, ""),
+        (root.path().to_owned(), CURRENT_TEMP_PREFIX, ""),
+        (root.cache(), "", ".partial"),
+    ] {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(Error::Release {
+                    action: "list",
+                    path: dir,
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(remove_error(dir.clone()))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(prefix)
+                && name.ends_with(suffix)
+                && name.len() > prefix.len() + suffix.len()
+            {
+                let path = entry.path();
+                remove_tree(&path).map_err(remove_error(path.clone()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A staging directory under `releases/`, removed on drop unless disarmed.
+struct Staging {
+    path: Option<PathBuf>,
+}
+
+impl Staging {
+    fn create(releases: &Path) -> Result<Self> {
+        let path = releases.join(format!("{STAGING_PREFIX}{}", random_hex(8)?));
+        std::fs::create_dir(&path).map_err(|source| Error::CreateDirectory {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self { path: Some(path) })
+    }
+
+    fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn disarm(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            // Best effort: whatever stays is removed at the start of the next install.
+            let _ = remove_tree(&path);
+        }
+    }
+}
+
+/// Removes a file, a symlink (not its target) or a whole directory tree, making
+/// read-only directories writable first.
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    let metadata = std::fs::symlink_metadata(path)?;
+    if !metadata.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(path)? {
+        remove_tree(&entry?.path())?;
+    }
+    std::fs::remove_dir(path)
+}
+
+/// Flushes the file system holding `dir` to disk, so the release tree is durable
+/// before it is renamed into place.
+#[cfg(target_os = "linux")]
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = File::open(dir)?;
+    #[expect(unsafe_code, reason = "syncfs(2) has no safe wrapper in std")]
+    // SAFETY: `file` is an open descriptor that stays open for the whole call, and
+    // syncfs only reads the descriptor number; it touches no memory of ours.
+    let result = unsafe { libc::syncfs(file.as_raw_fd()) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Flushes every file and directory under `dir` to disk.
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_filesystem(&entry.path())?;
+        } else {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_with_release(dir: &str) -> (tempfile::TempDir, InstallRoot) {
+        let temp = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(temp.path());
+        std::fs::create_dir_all(root.releases().join(dir)).unwrap();
+        std::fs::write(root.releases().join(dir).join("app"), dir).unwrap();
+        (temp, root)
+    }
+
+    fn state() -> State {
+        State::generate().unwrap()
+    }
+
+    #[test]
+    fn the_switch_points_current_to_the_new_tree_and_keeps_the_old_one() {
+        let (_temp, root) = root_with_release("1.0.0-000000000000");
+        std::fs::create_dir_all(root.releases().join("1.1.0-111111111111")).unwrap();
+        switch_current(&root, "1.0.0-000000000000").unwrap();
+        assert_eq!(
+            std::fs::read(root.current().join("app")).unwrap(),
+            b"1.0.0-000000000000"
+        );
+
+        switch_current(&root, "1.1.0-111111111111").unwrap();
+        let link = std::fs::read_link(root.current()).unwrap();
+        assert_eq!(link, Path::new("releases/1.1.0-111111111111"));
+        assert!(
+            root.releases().join("1.0.0-000000000000/app").is_file(),
+            "the old tree stays"
+        );
+        let current = read_current(&root, &state()).unwrap().unwrap();
+        assert_eq!(current.version, "1.1.0".parse::<Version>().unwrap());
+        let leftovers: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(CURRENT_TEMP_PREFIX))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_real_current_directory_is_refused() {
+        let (_temp, root) = root_with_release("1.0.0-000000000000");
+        std::fs::create_dir(root.current()).unwrap();
+        let error = switch_current(&root, "1.0.0-000000000000").unwrap_err();
+        assert!(matches!(error, Error::CurrentNotSymlink { .. }), "{error}");
+        let error = read_current(&root, &state()).unwrap_err();
+        assert!(matches!(error, Error::CurrentNotSymlink { .. }), "{error}");
+    }
+
+    #[test]
+    fn the_current_version_comes_from_the_state_record_of_the_link_target() {
+        let (_temp, root) = root_with_release("2.0.0-rc.1-abcdefabcdef");
+        assert_eq!(read_current(&root, &state()).unwrap(), None);
+        switch_current(&root, "2.0.0-rc.1-abcdefabcdef").unwrap();
+        let from_name = read_current(&root, &state()).unwrap().unwrap();
+        assert_eq!(from_name.version.to_string(), "2.0.0-rc.1");
+        let mut recorded = state();
+        recorded.record_install(InstalledRelease {
+            version: "2.0.0-rc.1+build.5".parse().unwrap(),
+            dir: "2.0.0-rc.1-abcdefabcdef".into(),
+            installed_at: Timestamp::UNIX_EPOCH,
+        });
+        let from_state = read_current(&root, &recorded).unwrap().unwrap();
+        assert_eq!(from_state.version.to_string(), "2.0.0-rc.1+build.5");
+    }
+
+    #[test]
+    fn leftovers_are_removed_even_when_read_only() {
+        let (_temp, root) = root_with_release("1.0.0-000000000000");
+        let staging = root.releases().join(".staging-deadbeef");
+        std::fs::create_dir_all(staging.join("bin")).unwrap();
+        std::fs::write(staging.join("bin/app"), b"x").unwrap();
+        std::fs::set_permissions(staging.join("bin"), std::fs::Permissions::from_mode(0o555))
+            .unwrap();
+        std::os::unix::fs::symlink("releases/x", root.path().join(".current.tmp-1234")).unwrap();
+        clean_leftovers(&root).unwrap();
+        assert!(!staging.exists());
+        assert!(std::fs::symlink_metadata(root.path().join(".current.tmp-1234")).is_err());
+        assert!(root.releases().join("1.0.0-000000000000/app").exists());
+    }
+}

@@ -1,0 +1,69 @@
+/*!
+The wavecast client: checks a site for updates and installs them safely.
+
+# Brief overview
+
+An [`Updater`] manages one install root. [`Updater::init`] writes its [`Config`]
+(base URLs, the pinned [`TrustedKey`], channel, platform) and a [`State`] holding a
+random install id. [`Updater::check`] fetches the channel's signed manifest through a
+[`Transport`] ([`HttpTransport`], [`FileTransport`], or [`DefaultTransport`] for both),
+verifies its signature before reading it, checks its channel, expiry and serial, and
+returns a [`CheckReport`] with the decision of [`wavecast_schema::decide`].
+[`Updater::install`] downloads the target's packages into a content-addressed cache,
+verifying size and blake3, unpacks them into a staging tree (plain files and
+directories only), promotes it under `releases/` and switches the `current` symlink
+atomically, telling a [`Reporter`] about progress. [`Updater::status`] reads what is
+installed. Every failure is an [`Error`] naming what failed.
+
+```text
+ROOT/current -> releases/<version>-<id>    the running release, switched atomically
+ROOT/releases/<version>-<id>/...           installed trees; older ones stay
+ROOT/.wavecast/config.json                 written by init
+ROOT/.wavecast/state.json                  install id, serials seen, installed releases
+ROOT/.wavecast/cache/<blake3>              verified packages
+```
+
+Site paths are joined under a [`BaseUrl`]:
+
+```
+use wavecast_client::BaseUrl;
+
+let base = BaseUrl::parse("https://updates.example.com/app").unwrap();
+let path = "channels/stable.json".parse().unwrap();
+assert_eq!(base.join(&path), "https://updates.example.com/app/channels/stable.json");
+let folder = BaseUrl::parse("/srv/site").unwrap();
+assert_eq!(folder.as_str(), "file:///srv/site/");
+```
+
+The library never prints; it is Unix-only (symlinks and permission bits).
+*/
+#![deny(missing_docs)]
+
+mod config;
+mod download;
+mod error;
+mod fetch;
+mod install;
+mod reporter;
+mod root;
+mod state;
+pub mod transport;
+mod unpack;
+mod updater;
+mod url;
+mod verify;
+
+pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config};
+pub use error::{Error, Result};
+pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
+pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
+pub use reporter::{NoReporter, Reporter};
+pub use root::InstallRoot;
+pub use state::{InstalledRelease, STATE_FORMAT, State};
+pub use transport::{
+    DefaultTransport, FileTransport, HttpTransport, Transport, TransportError, TransportErrorKind,
+};
+pub use updater::{CheckReport, InitOptions, InitReport, RolloutCheck, StatusReport, Updater};
+pub use url::BaseUrl;
+pub use verify::TrustedKey;
+pub use wavecast_schema::Outcome;

@@ -1,0 +1,193 @@
+//! `ROOT/.wavecast/state.json`: what this client has seen and installed.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use wavecast_schema::{ChannelName, InstallId};
+
+use crate::error::{Error, Result};
+use crate::root::{random_hex, write_json_atomically};
+
+/// The newest state format this build reads and writes.
+pub const STATE_FORMAT: u32 = 1;
+
+/// The client's persistent state. It is only ever replaced atomically, and a corrupt
+/// file is an error, never a reason to start over: it holds the install id (which
+/// fixes this client's rollout buckets) and the serials that protect against
+/// rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Format of this file.
+    pub format: u32,
+    /// This client's random id, generated once by `init`. It is never sent anywhere.
+    pub install_id: InstallId,
+    /// The highest manifest serial seen, per channel.
+    #[serde(default)]
+    pub highest_serial: BTreeMap<ChannelName, u64>,
+    /// When a manifest was last fetched and verified.
+    #[serde(default)]
+    pub last_check: Option<Timestamp>,
+    /// Every release tree under `ROOT/releases`, in installation order.
+    #[serde(default)]
+    pub installed: Vec<InstalledRelease>,
+}
+
+/// A release tree this client unpacked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledRelease {
+    /// The release's version.
+    pub version: Version,
+    /// Its directory name under `ROOT/releases`.
+    pub dir: String,
+    /// When it was installed.
+    pub installed_at: Timestamp,
+}
+
+impl State {
+    /// A fresh state with a new random install id: 16 random bytes as 32 lowercase
+    /// hex digits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Random`] when the operating system has no randomness to give.
+    pub fn generate() -> Result<Self> {
+        let id = random_hex(16)?;
+        let install_id = id.parse().map_err(|_| Error::Random {
+            source: getrandom::Error::UNEXPECTED,
+        })?;
+        Ok(Self {
+            format: STATE_FORMAT,
+            install_id,
+            highest_serial: BTreeMap::new(),
+            last_check: None,
+            installed: Vec::new(),
+        })
+    }
+
+    /// Reads the state at `path`; `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReadState`], [`Error::ParseState`] or
+    /// [`Error::UnsupportedFileFormat`].
+    pub fn load(path: &Path) -> Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::ReadState {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let format = peek_format(&bytes).map_err(|source| Error::ParseState {
+            path: path.to_owned(),
+            source,
+        })?;
+        if format > STATE_FORMAT {
+            return Err(Error::UnsupportedFileFormat {
+                path: path.to_owned(),
+                found: format,
+                supported: STATE_FORMAT,
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| Error::ParseState {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// Writes the state to `path` atomically (temporary file, flush, rename).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WriteFile`].
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_json_atomically(path, self)
+    }
+
+    /// The highest serial seen on `channel`, if any.
+    pub fn highest_serial(&self, channel: &ChannelName) -> Option<u64> {
+        self.highest_serial.get(channel).copied()
+    }
+
+    /// The installed release in directory `dir`, if any.
+    pub fn installed_in(&self, dir: &str) -> Option<&InstalledRelease> {
+        self.installed
+            .iter()
+            .rev()
+            .find(|release| release.dir == dir)
+    }
+
+    /// Records a release tree, replacing any older record of the same directory.
+    pub fn record_install(&mut self, release: InstalledRelease) {
+        self.installed
+            .retain(|existing| existing.dir != release.dir);
+        self.installed.push(release);
+    }
+}
+
+/// Reads just the `format` field of a JSON document, so a newer file is reported as
+/// "too new" rather than as whatever field this build does not recognise.
+pub(crate) fn peek_format(bytes: &[u8]) -> std::result::Result<u32, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        format: u32,
+    }
+    serde_json::from_slice::<FormatOnly>(bytes).map(|only| only.format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(State::load(&path).unwrap(), None);
+        let mut state = State::generate().unwrap();
+        assert_eq!(state.install_id.as_str().len(), 32);
+        assert!(
+            state
+                .install_id
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        state.highest_serial.insert("stable".parse().unwrap(), 7);
+        state.last_check = Some("2026-11-21T12:00:00Z".parse().unwrap());
+        state.record_install(InstalledRelease {
+            version: "1.0.0".parse().unwrap(),
+            dir: "1.0.0-0123456789ab".into(),
+            installed_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+        });
+        state.save(&path).unwrap();
+        let loaded = State::load(&path).unwrap().unwrap();
+        assert_eq!(loaded, state);
+        assert_eq!(loaded.highest_serial(&"stable".parse().unwrap()), Some(7));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\"highest_serial\": {\n    \"stable\": 7\n  }"),
+            "{text}"
+        );
+        assert_ne!(State::generate().unwrap().install_id, state.install_id);
+    }
+
+    #[test]
+    fn a_corrupt_state_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{\"format\":1,\"install_id\":").unwrap();
+        let error = State::load(&path).unwrap_err();
+        assert!(matches!(error, Error::ParseState { .. }), "{error}");
+        assert!(error.to_string().contains("state.json"), "{error}");
+    }
+}

@@ -1,0 +1,134 @@
+//! How the client reads bytes from a site: the [`Transport`] trait and its
+//! implementations.
+//!
+//! Transports only move bytes. Size limits and hash checks are applied by the caller
+//! around whatever stream a transport returns, so a transport never needs to know
+//! what it is fetching, and a test transport can corrupt or truncate freely.
+
+use std::fmt::{self, Debug};
+use std::io::Read;
+
+mod file;
+mod http;
+
+pub use file::FileTransport;
+pub use http::HttpTransport;
+
+/// A trait to abstract over the protocol by which site files are obtained.
+///
+/// The client calls [`fetch`](Transport::fetch) once per file, with an absolute URL
+/// built by [`BaseUrl::join`](crate::BaseUrl::join), and reads the returned stream to
+/// its end or until it has seen enough. Implementations must be usable from several
+/// threads and must not verify or interpret the bytes.
+pub trait Transport: Debug + Send + Sync {
+    /// Opens a stream of the file at `url`.
+    ///
+    /// # Errors
+    ///
+    /// A [`TransportError`] whose [`kind`](TransportError::kind) is
+    /// [`NotFound`](TransportErrorKind::NotFound) when the host answers that the file
+    /// does not exist (a valid answer: the caller may try elsewhere),
+    /// [`Unsupported`](TransportErrorKind::Unsupported) when this transport does not
+    /// handle the URL's scheme, and [`Other`](TransportErrorKind::Other) for
+    /// every other failure (network, permissions, server errors).
+    fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError>;
+}
+
+/// What kind of failure a [`TransportError`] is, for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The host answered that the file does not exist.
+    NotFound,
+    /// The transport does not handle this URL (its scheme, or its host for `file://`).
+    Unsupported,
+    /// Anything else: the fetch is broken.
+    Other,
+}
+
+/// Why a [`Transport`] could not open a file.
+///
+/// The message describes the failure without repeating the URL, which the caller's
+/// own error carries.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TransportError {
+    /// An error of `kind` described by `message`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error of `kind` described by `message`, caused by `source`.
+    pub fn with_source(
+        kind: TransportErrorKind,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+}
+
+/// The transport the client uses by default: [`HttpTransport`] for `http://` and
+/// `https://` URLs, [`FileTransport`] for `file://` URLs.
+#[derive(Default)]
+pub struct DefaultTransport {
+    http: HttpTransport,
+    file: FileTransport,
+}
+
+impl Debug for DefaultTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DefaultTransport").finish_non_exhaustive()
+    }
+}
+
+impl DefaultTransport {
+    /// A transport for HTTP(S) and local files.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Transport for DefaultTransport {
+    fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError> {
+        if url.starts_with("file://") {
+            self.file.fetch(url)
+        } else {
+            self.http.fetch(url)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_schemes_are_unsupported() {
+        let transport = DefaultTransport::new();
+        let Err(error) = transport.fetch("ftp://example.invalid/x") else {
+            panic!("ftp must not be fetched");
+        };
+        assert_eq!(error.kind(), TransportErrorKind::Unsupported);
+    }
+}

@@ -1,0 +1,702 @@
+//! The [`Updater`] facade: one install root, its configuration, and the operations
+//! the `wavecast-update` commands perform.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use semver::Version;
+use wavecast_schema::{
+    BasisPoints, ChannelName, ClientView, InstallId, Manifest, Outcome, Platform, Release, decide,
+};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fetch::{Expectations, fetch_manifest};
+use crate::install::{CurrentRelease, InstallPlan, InstallReport, install_release, read_current};
+use crate::reporter::Reporter;
+use crate::root::{InstallRoot, create_dir_all};
+use crate::state::{InstalledRelease, State};
+use crate::transport::{DefaultTransport, Transport};
+use crate::url::BaseUrl;
+use crate::verify::TrustedKey;
+
+/// What `init` writes.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Base URLs of the site, tried in order.
+    pub urls: Vec<BaseUrl>,
+    /// The publisher's public key.
+    pub pubkey: TrustedKey,
+    /// The channel to follow.
+    pub channel: ChannelName,
+    /// The platform whose builds to install.
+    pub platform: Platform,
+    /// Rewrite the configuration of an initialized root (the state is kept).
+    pub force: bool,
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    /// The root's install id: new, or kept from an existing state file.
+    pub install_id: InstallId,
+    /// Whether an existing configuration was replaced (`--force`).
+    pub reconfigured: bool,
+    /// Whether an existing state (install id, serials, installed releases) was kept.
+    pub kept_state: bool,
+}
+
+/// The rollout test that settled a [`CheckReport`], in owned form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutCheck {
+    /// This client's bucket for the release, `0..10000`.
+    pub bucket: u16,
+    /// The release's threshold; the client is in when `bucket < threshold`.
+    pub threshold: BasisPoints,
+}
+
+/// The outcome of [`Updater::check`]: a verified manifest and the decision taken
+/// from it. Only `check` creates one, so a report's target always comes from a
+/// manifest whose signature, channel, expiry and serial were checked.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    outcome: Outcome,
+    current: Option<CurrentRelease>,
+    target: Option<Release>,
+    newest: Option<Version>,
+    applied: Option<RolloutCheck>,
+    applied_version: Option<Version>,
+    manifest: Manifest,
+    served_by: BaseUrl,
+    manifest_url: String,
+    platform: Platform,
+    checked_at: Timestamp,
+}
+
+impl CheckReport {
+    /// Update, up to date, or deferred.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The release installed when the check ran.
+    pub fn current(&self) -> Option<&CurrentRelease> {
+        self.current.as_ref()
+    }
+
+    /// The release to install, for [`Outcome::Update`].
+    pub fn target(&self) -> Option<&Release> {
+        self.target.as_ref()
+    }
+
+    /// The newest release published for this client's platform.
+    pub fn newest(&self) -> Option<&Version> {
+        self.newest.as_ref()
+    }
+
+    /// The rollout test that settled the decision (see
+    /// [`Decision::applied`](wavecast_schema::Decision::applied)).
+    pub fn rollout(&self) -> Option<RolloutCheck> {
+        self.applied
+    }
+
+    /// The release whose rollout test settled the decision.
+    pub fn rollout_version(&self) -> Option<&Version> {
+        self.applied_version.as_ref()
+    }
+
+    /// The verified manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &ChannelName {
+        &self.manifest.channel
+    }
+
+    /// The manifest's serial.
+    pub fn serial(&self) -> u64 {
+        self.manifest.serial
+    }
+
+    /// The base URL that served the manifest; packages are fetched from it too.
+    pub fn served_by(&self) -> &BaseUrl {
+        &self.served_by
+    }
+
+    /// The manifest's own URL.
+    pub fn manifest_url(&self) -> &str {
+        &self.manifest_url
+    }
+
+    /// The platform the decision was made for.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// The clock reading the manifest was checked against.
+    pub fn checked_at(&self) -> Timestamp {
+        self.checked_at
+    }
+}
+
+/// The outcome of [`Updater::status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The release `current` points to.
+    pub current: Option<CurrentRelease>,
+    /// Every release tree recorded in the state, in installation order.
+    pub installed: Vec<InstalledRelease>,
+    /// The configured channel.
+    pub channel: ChannelName,
+    /// The configured platform.
+    pub platform: Platform,
+    /// The configured base URLs.
+    pub urls: Vec<BaseUrl>,
+    /// This client's install id.
+    pub install_id: InstallId,
+    /// The highest manifest serial seen on the configured channel.
+    pub highest_serial: Option<u64>,
+    /// When a manifest was last fetched and verified.
+    pub last_check: Option<Timestamp>,
+}
+
+/// One install root and the operations on it.
+#[derive(Debug)]
+pub struct Updater {
+    root: InstallRoot,
+    config: Config,
+    transport: Box<dyn Transport>,
+}
+
+impl Updater {
+    /// Sets up `root` (creating it if needed): writes the configuration and, unless
+    /// one exists, a state file with a new random install id.
+    ///
+    /// An existing state is always kept, so re-initializing never changes a client's
+    /// rollout buckets or forgets the serials it has seen.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyInitialized`] when `root` has a configuration and
+    /// `options.force` is false; [`Error::ParseState`] when an existing state file is
+    /// corrupt; I/O errors.
+    pub fn init(root: impl AsRef<Path>, options: InitOptions) -> Result<InitReport> {
+        let root = InstallRoot::new(root.as_ref());
+        create_dir_all(&root.meta())?;
+        let _lock = root.lock()?;
+        let config_path = root.config();
+        let configured = std::fs::symlink_metadata(&config_path).is_ok();
+        if configured && !options.force {
+            return Err(Error::AlreadyInitialized {
+                root: root.path().to_owned(),
+            });
+        }
+        let (state, kept_state) = match State::load(&root.state())? {
+            Some(state) => (state, true),
+            None => {
+                let state = State::generate()?;
+                state.save(&root.state())?;
+                (state, false)
+            }
+        };
+        let config = Config::new(
+            options.urls,
+            options.pubkey,
+            options.channel,
+            options.platform,
+        );
+        config.save(&config_path)?;
+        Ok(InitReport {
+            install_id: state.install_id,
+            reconfigured: configured,
+            kept_state,
+        })
+    }
+
+    /// Opens an initialized install root, with the [`DefaultTransport`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotInitialized`] when `root` has no configuration, or the errors of
+    /// [`Config::load`].
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let root = InstallRoot::new(root.as_ref());
+        let config = Config::load(&root.config())?.ok_or_else(|| Error::NotInitialized {
+            root: root.path().to_owned(),
+            config: root.config(),
+        })?;
+        Ok(Self {
+            root,
+            config,
+            transport: Box::new(DefaultTransport::new()),
+        })
+    }
+
+    /// Replaces the transport (for tests, or to add a scheme).
+    pub fn with_transport(mut self, transport: Box<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The install root.
+    pub fn root(&self) -> &InstallRoot {
+        &self.root
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Fetches and verifies the channel manifest, records its serial and the check
+    /// time, and decides what this client should run.
+    ///
+    /// The base URLs are tried in order; the first whose manifest passes every check
+    /// is used. When none does, the first URL's error is returned.
+    ///
+    /// # Errors
+    ///
+    /// Any manifest error ([`Error::FetchManifest`], [`Error::VerifySignature`],
+    /// [`Error::Rollback`], [`Error::ManifestExpired`]…), state errors, or
+    /// [`Error::CurrentNotSymlink`].
+    pub fn check(&self, now: Timestamp) -> Result<CheckReport> {
+        let _lock = self.root.lock()?;
+        let mut state = self.load_state()?;
+        let current = read_current(&self.root, &state)?;
+        let channel = &self.config.channel;
+        let expect = Expectations {
+            key: &self.config.pubkey,
+            channel,
+            highest_serial: state.highest_serial(channel),
+            now,
+        };
+        let mut first_error = None;
+        let mut verified = None;
+        for base in &self.config.urls {
+            match fetch_manifest(self.transport.as_ref(), base, &expect) {
+                Ok((manifest, url)) => {
+                    verified = Some((manifest, url, base.clone()));
+                    break;
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        let Some((manifest, manifest_url, served_by)) = verified else {
+            return Err(first_error.unwrap_or(Error::NoUrls {
+                path: self.root.config(),
+            }));
+        };
+
+        let highest = state
+            .highest_serial(channel)
+            .unwrap_or(0)
+            .max(manifest.serial);
+        state.highest_serial.insert(channel.clone(), highest);
+        state.last_check = Some(now);
+        state.save(&self.root.state())?;
+
+        let view = ClientView {
+            install_id: &state.install_id,
+            platform: &self.config.platform,
+            current: current.as_ref().map(|current| &current.version),
+        };
+        let decision = decide(&manifest, &view);
+        let applied = decision.applied.map(|applied| RolloutCheck {
+            bucket: applied.bucket,
+            threshold: BasisPoints::new(applied.threshold).unwrap_or(BasisPoints::ALL),
+        });
+        let applied_version = decision
+            .applied
+            .map(|applied| applied.release.version.clone());
+        let target = decision.target.cloned();
+        let newest = decision.newest.map(|release| release.version.clone());
+        let outcome = decision.outcome;
+        Ok(CheckReport {
+            outcome,
+            current,
+            target,
+            newest,
+            applied,
+            applied_version,
+            manifest,
+            served_by,
+            manifest_url,
+            platform: self.config.platform.clone(),
+            checked_at: now,
+        })
+    }
+
+    /// Installs the target of `report` and makes it current, recording `now` as the
+    /// install time. Progress goes to `reporter`.
+    ///
+    /// Packages come from the base URL that served the report's manifest, through the
+    /// cache, and every byte is verified before use. Until `current` is switched, any
+    /// failure leaves the previous release current and removes the partial tree.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingToInstall`] when the report offers no update; download,
+    /// verification, unpacking and file-system errors.
+    pub fn install(
+        &self,
+        report: &CheckReport,
+        now: Timestamp,
+        reporter: &dyn Reporter,
+    ) -> Result<InstallReport> {
+        let release = report.target().ok_or(Error::NothingToInstall)?;
+        let _lock = self.root.lock()?;
+        let mut state = self.load_state()?;
+        let plan = InstallPlan {
+            transport: self.transport.as_ref(),
+            base: &report.served_by,
+            root: &self.root,
+            platform: &report.platform,
+            release,
+            now,
+            reporter,
+        };
+        install_release(&plan, &mut state)
+    }
+
+    /// The release `current` points to, if any.
+    ///
+    /// # Errors
+    ///
+    /// State errors, [`Error::CurrentNotSymlink`], [`Error::UnrecognizedCurrent`].
+    pub fn current(&self) -> Result<Option<CurrentRelease>> {
+        read_current(&self.root, &self.load_state()?)
+    }
+
+    /// What is installed and configured, from local files only.
+    ///
+    /// # Errors
+    ///
+    /// State errors, [`Error::CurrentNotSymlink`], [`Error::UnrecognizedCurrent`].
+    pub fn status(&self) -> Result<StatusReport> {
+        let state = self.load_state()?;
+        let current = read_current(&self.root, &state)?;
+        Ok(StatusReport {
+            current,
+            highest_serial: state.highest_serial(&self.config.channel),
+            installed: state.installed,
+            channel: self.config.channel.clone(),
+            platform: self.config.platform.clone(),
+            urls: self.config.urls.clone(),
+            install_id: state.install_id,
+            last_check: state.last_check,
+        })
+    }
+
+    fn load_state(&self) -> Result<State> {
+        let path = self.root.state();
+        State::load(&path)?.ok_or(Error::MissingState { path })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use wavecast_schema::{
+        Blake3Hash, Blob, Envelope, FORMAT_VERSION, Module, PlatformRelease, RolloutPlan,
+    };
+
+    use super::*;
+    use crate::install::InstallOutcome;
+    use crate::reporter::NoReporter;
+    use crate::unpack::tests::{Raw, package};
+    use crate::verify::tests::{keypair, sign};
+
+    const NOW: &str = "2026-11-21T12:00:00Z";
+
+    /// A site in a temporary folder, signed with a fresh key.
+    struct Site {
+        dir: tempfile::TempDir,
+        pair: minisign::KeyPair,
+        key: TrustedKey,
+        releases: Vec<Release>,
+    }
+
+    impl Site {
+        fn new() -> Self {
+            let (pair, key) = keypair();
+            Self {
+                dir: tempfile::tempdir().unwrap(),
+                pair,
+                key,
+                releases: Vec::new(),
+            }
+        }
+
+        fn url(&self) -> BaseUrl {
+            BaseUrl::parse(self.dir.path().to_str().unwrap()).unwrap()
+        }
+
+        /// Adds a release whose single module holds `files`, then publishes `serial`.
+        fn release(
+            &mut self,
+            version: &str,
+            files: &[(&str, &[u8])],
+            basis_points: u16,
+            serial: u64,
+        ) {
+            let entries: Vec<Raw<'_>> = files
+                .iter()
+                .map(|(path, content)| Raw(path, tar::EntryType::Regular, 0o644, content))
+                .collect();
+            let bytes = package(&entries);
+            let blake3 = Blake3Hash::of(&bytes);
+            let path =
+                wavecast_site::layout::blob(&blake3, wavecast_site::layout::BlobKind::Package);
+            std::fs::create_dir_all(self.dir.path().join("blobs")).unwrap();
+            std::fs::write(self.dir.path().join(path.as_str()), &bytes).unwrap();
+            let module = Module {
+                version: version.parse().unwrap(),
+                dest: None,
+                package: Blob {
+                    path,
+                    size: bytes.len() as u64,
+                    blake3: blake3.clone(),
+                },
+                unpacked_size: files.iter().map(|(_, content)| content.len() as u64).sum(),
+                file_index: Blob {
+                    path: "blobs/unused.json".parse().unwrap(),
+                    size: 0,
+                    blake3,
+                },
+            };
+            self.releases.push(Release {
+                version: version.parse().unwrap(),
+                published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
+                notes: format!("notes for {version}"),
+                platforms: BTreeMap::from([(
+                    "any".parse().unwrap(),
+                    PlatformRelease {
+                        modules: BTreeMap::from([("app".parse().unwrap(), module)]),
+                    },
+                )]),
+                rollout: RolloutPlan {
+                    salt: "00112233445566778899aabbccddeeff".parse().unwrap(),
+                    basis_points: BasisPoints::new(basis_points).unwrap(),
+                },
+            });
+            self.publish(serial);
+        }
+
+        fn publish(&self, serial: u64) {
+            let mut manifest = Manifest {
+                format: FORMAT_VERSION,
+                product: "demo".into(),
+                channel: "stable".parse().unwrap(),
+                serial,
+                published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
+                expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+                min_client_version: "0.1.0".parse().unwrap(),
+                releases: self.releases.clone(),
+            };
+            manifest.sort_releases();
+            let text = String::from_utf8(manifest.to_json()).unwrap();
+            let envelope = Envelope::new(text.clone(), sign(&self.pair, text.as_bytes()));
+            std::fs::create_dir_all(self.dir.path().join("channels")).unwrap();
+            std::fs::write(
+                self.dir.path().join("channels/stable.json"),
+                envelope.to_json(),
+            )
+            .unwrap();
+        }
+
+        fn init(&self, root: &Path) -> InitReport {
+            Updater::init(
+                root,
+                InitOptions {
+                    urls: vec![self.url()],
+                    pubkey: self.key.clone(),
+                    channel: "stable".parse().unwrap(),
+                    platform: "x86_64-unknown-linux-gnu".parse().unwrap(),
+                    force: false,
+                },
+            )
+            .unwrap()
+        }
+    }
+
+    fn now() -> Timestamp {
+        NOW.parse().unwrap()
+    }
+
+    #[test]
+    fn check_install_update_and_status() {
+        let mut site = Site::new();
+        site.release(
+            "1.0.0",
+            &[("bin/app", b"one"), ("README", b"read me")],
+            10_000,
+            1,
+        );
+        let root = tempfile::tempdir().unwrap();
+        let first = site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Update);
+        assert_eq!(report.target().unwrap().version.to_string(), "1.0.0");
+        assert!(report.current().is_none());
+        let installed = updater.install(&report, now(), &NoReporter).unwrap();
+        assert_eq!(installed.outcome, InstallOutcome::Installed);
+        assert_eq!(
+            std::fs::read(root.path().join("current/bin/app")).unwrap(),
+            b"one"
+        );
+        let old_dir = installed.dir.clone();
+
+        assert_eq!(updater.check(now()).unwrap().outcome(), Outcome::UpToDate);
+
+        site.release("1.1.0", &[("bin/app", b"two")], 10_000, 2);
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Update);
+        assert_eq!(report.current().unwrap().version.to_string(), "1.0.0");
+        let installed = updater.install(&report, now(), &NoReporter).unwrap();
+        assert_eq!(installed.previous.unwrap().to_string(), "1.0.0");
+        assert_eq!(
+            std::fs::read(root.path().join("current/bin/app")).unwrap(),
+            b"two"
+        );
+        assert!(!root.path().join("current/README").exists());
+        assert!(
+            root.path()
+                .join("releases")
+                .join(&old_dir)
+                .join("README")
+                .exists()
+        );
+
+        let status = updater.status().unwrap();
+        assert_eq!(status.current.unwrap().version.to_string(), "1.1.0");
+        assert_eq!(status.installed.len(), 2);
+        assert_eq!(status.highest_serial, Some(2));
+        assert_eq!(status.last_check, Some(now()));
+        assert_eq!(status.install_id, first.install_id);
+
+        // A host replaying the older manifest is refused, and the serial stays.
+        site.publish(1);
+        let error = updater.check(now()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Rollback {
+                    serial: 1,
+                    highest: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn init_twice_needs_force_and_keeps_the_install_id() {
+        let site = Site::new();
+        let root = tempfile::tempdir().unwrap();
+        let first = site.init(root.path());
+        assert!(!first.kept_state);
+        let options = |force| InitOptions {
+            urls: vec![BaseUrl::parse("https://example.com/other").unwrap()],
+            pubkey: site.key.clone(),
+            channel: "beta".parse().unwrap(),
+            platform: "any".parse().unwrap(),
+            force,
+        };
+        let error = Updater::init(root.path(), options(false)).unwrap_err();
+        assert!(matches!(error, Error::AlreadyInitialized { .. }), "{error}");
+        let second = Updater::init(root.path(), options(true)).unwrap();
+        assert!(second.reconfigured && second.kept_state);
+        assert_eq!(second.install_id, first.install_id);
+        let updater = Updater::open(root.path()).unwrap();
+        assert_eq!(updater.config().channel.as_str(), "beta");
+
+        std::fs::write(root.path().join(".wavecast/state.json"), b"garbage").unwrap();
+        let error = Updater::init(root.path(), options(true)).unwrap_err();
+        assert!(matches!(error, Error::ParseState { .. }), "{error}");
+        assert_eq!(
+            std::fs::read(root.path().join(".wavecast/state.json")).unwrap(),
+            b"garbage"
+        );
+    }
+
+    #[test]
+    fn a_failed_install_leaves_the_current_release_and_no_staging() {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+        updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+
+        // 1.1.0's package holds a symlink: the unpack fails after the download.
+        site.release("1.1.0", &[("app", b"two")], 10_000, 2);
+        let old_hash = site.releases[1].platforms["any"].modules["app"]
+            .package
+            .blake3
+            .clone();
+        let hostile = package(&[
+            Raw("app", tar::EntryType::Regular, 0o644, b"two"),
+            Raw("link", tar::EntryType::Symlink, 0o777, b""),
+        ]);
+        let blake3 = Blake3Hash::of(&hostile);
+        let path: wavecast_schema::RelativePath = format!("blobs/{blake3}.tar.gz").parse().unwrap();
+        std::fs::write(site.dir.path().join(path.as_str()), &hostile).unwrap();
+        let module = site.releases[1]
+            .platforms
+            .get_mut("any")
+            .unwrap()
+            .modules
+            .get_mut("app")
+            .unwrap();
+        assert_ne!(old_hash, blake3);
+        module.package = Blob {
+            path,
+            size: hostile.len() as u64,
+            blake3,
+        };
+        site.publish(3);
+
+        let report = updater.check(now()).unwrap();
+        let error = updater.install(&report, now(), &NoReporter).unwrap_err();
+        assert!(matches!(error, Error::UnsupportedEntry { .. }), "{error}");
+        assert_eq!(
+            std::fs::read(root.path().join("current/app")).unwrap(),
+            b"one"
+        );
+        assert_eq!(
+            updater.current().unwrap().unwrap().version.to_string(),
+            "1.0.0"
+        );
+        let names: Vec<String> = std::fs::read_dir(root.path().join("releases"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_client_outside_the_rollout_is_deferred() {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 0, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Deferred);
+        assert_eq!(report.rollout().unwrap().threshold.get(), 0);
+        assert!(matches!(
+            updater.install(&report, now(), &NoReporter),
+            Err(Error::NothingToInstall)
+        ));
+    }
+}
