@@ -37,6 +37,7 @@ step "$bin/wavecast-update" check --root app-root --json
 step "$bin/wavecast-update" update --root app-root --yes
 step "$bin/wavecast-update" status --root app-root
 step app-root/current/bin/app
+step "$bin/wavecast-update" check --root app-root
 
 printf '\nThe client installed the release its rollout bucket allows (1.1.0 for about 30%% of install ids, else 1.0.0).\n'
 printf 'Verify the published manifest with the stock minisign CLI:\n'

@@ -307,7 +307,7 @@ impl Updater {
         let decision = decide(&manifest, &view);
         let applied = decision.applied.map(|applied| RolloutCheck {
             bucket: applied.bucket,
-            threshold: BasisPoints::new(applied.threshold).unwrap_or(BasisPoints::ALL),
+            threshold: applied.threshold,
         });
         let applied_version = decision
             .applied

@@ -5,6 +5,7 @@ use semver::Version;
 
 use crate::ids::{InstallId, Platform};
 use crate::manifest::{Manifest, Release};
+use crate::rollout::BasisPoints;
 
 /// What a client knows about itself when deciding.
 #[derive(Debug, Clone, Copy)]
@@ -46,9 +47,8 @@ pub struct AppliedRollout<'m> {
     pub release: &'m Release,
     /// The client's bucket for that release, `0..10000`.
     pub bucket: u16,
-    /// That release's threshold in basis points; the client is in when
-    /// `bucket < threshold`.
-    pub threshold: u16,
+    /// That release's threshold; the client is in when `bucket < threshold`.
+    pub threshold: BasisPoints,
 }
 
 /// Which release a client should run, and why.
@@ -85,7 +85,7 @@ pub fn decide<'m>(manifest: &'m Manifest, client: &ClientView<'_>) -> Decision<'
         AppliedRollout {
             release,
             bucket,
-            threshold: release.rollout.basis_points.get(),
+            threshold: release.rollout.basis_points,
         }
     };
 
@@ -168,7 +168,7 @@ mod tests {
             let target = decision.target.unwrap();
             let applied = decision.applied.unwrap();
             assert_eq!(applied.release.version, target.version);
-            assert!(applied.bucket < applied.threshold);
+            assert!(applied.bucket < applied.threshold.get());
             if target.version == version("1.1.0") {
                 newest += 1;
             }
@@ -195,7 +195,7 @@ mod tests {
             let decision = decide(&manifest, &view);
             let applied = decision.applied.unwrap();
             assert_eq!(applied.release.version, version("1.1.0"));
-            assert_eq!(applied.threshold, 3000);
+            assert_eq!(applied.threshold.get(), 3000);
             match decision.outcome {
                 Outcome::Deferred => {
                     assert!(decision.target.is_none());
