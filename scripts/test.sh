@@ -10,4 +10,13 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 cargo build --workspace --bins --locked
-cargo test --workspace --locked -- "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked -- "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s += $6} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
