@@ -6,7 +6,8 @@ use std::path::Path;
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
-    BasisPoints, ChannelName, ClientView, InstallId, Manifest, Outcome, Platform, Release, decide,
+    Attributes, BasisPoints, ChannelName, ClientView, InstallId, Manifest, Mode, Outcome, Platform,
+    Release, decide,
 };
 
 use crate::config::Config;
@@ -303,8 +304,9 @@ impl Updater {
             install_id: &state.install_id,
             platform: &self.config.platform,
             current: current.as_ref().map(|current| &current.version),
+            attributes: &Attributes::new(),
         };
-        let decision = decide(&manifest, &view);
+        let decision = decide(&manifest, &view, now, Mode::Scheduled);
         let applied = decision.applied.map(|applied| RolloutCheck {
             bucket: applied.bucket,
             threshold: applied.threshold,
@@ -479,10 +481,10 @@ mod tests {
                         modules: BTreeMap::from([("app".parse().unwrap(), module)]),
                     },
                 )]),
-                rollout: RolloutPlan {
-                    salt: "00112233445566778899aabbccddeeff".parse().unwrap(),
-                    basis_points: BasisPoints::new(basis_points).unwrap(),
-                },
+                rollout: RolloutPlan::fixed(
+                    "00112233445566778899aabbccddeeff".parse().unwrap(),
+                    BasisPoints::new(basis_points).unwrap(),
+                ),
             });
             self.publish(serial);
         }

@@ -241,7 +241,7 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
         "manifest": site.join(wavecast_site::layout::channel_manifest(&manifest.channel).as_str()),
         "releases": manifest.releases.iter().map(|release| serde_json::json!({
             "version": release.version,
-            "rollout_basis_points": release.rollout.basis_points,
+            "rollout_basis_points": release.rollout.share.basis_points,
         })).collect::<Vec<_>>(),
         "modules": report.modules.iter().map(|module| serde_json::json!({
             "name": module.name,

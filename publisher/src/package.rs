@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use wavecast_schema::{
-    Blake3Hash, EntryKind, FileIndex, IndexEntry, Mode, ModuleName, RelativePath,
+    Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry, ModuleName, RelativePath,
 };
 
 use crate::error::{Error, Result};
@@ -103,7 +103,7 @@ struct FoundEntry {
     /// Path on disk.
     local: PathBuf,
     is_dir: bool,
-    mode: Mode,
+    mode: FileMode,
     size: u64,
 }
 
@@ -149,7 +149,7 @@ fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> R
             source,
         })?;
         let kind = metadata.file_type();
-        let mode = Mode::from_permissions(metadata.permissions().mode());
+        let mode = FileMode::from_permissions(metadata.permissions().mode());
         if kind.is_dir() {
             found.push(FoundEntry {
                 relative,

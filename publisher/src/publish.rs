@@ -222,11 +222,11 @@ pub fn publish(
         published_at: replaced.map_or(options.now, |release| release.published_at),
         notes,
         platforms,
-        rollout: RolloutPlan {
-            // A replaced release keeps its salt, so clients keep their buckets.
-            salt: replaced.map_or_else(random_salt, |release| Ok(release.rollout.salt.clone()))?,
-            basis_points: options.rollout,
-        },
+        // A replaced release keeps its salt, so clients keep their buckets.
+        rollout: RolloutPlan::fixed(
+            replaced.map_or_else(random_salt, |release| Ok(release.rollout.salt.clone()))?,
+            options.rollout,
+        ),
     };
     let mut manifest = next_manifest(existing, options);
     manifest

@@ -1,11 +1,31 @@
-//! The update decision: which release a client should run, from the manifest and
-//! what the client knows about itself. Pure, so any decision can be replayed offline.
+//! The update decision: which release a client should run, from the manifest, what
+//! the client knows about itself and its clock. Pure, so any decision can be replayed
+//! offline.
+//!
+//! # How a release is judged for one client
+//!
+//! 1. A yanked release is offered to nobody; a paused one to nobody new.
+//! 2. The first rule matching the client's current version and attributes decides:
+//!    `mandatory` admits it at once, `exclude` keeps it out, a share replaces the
+//!    release's default share. With no matching rule the default share applies.
+//! 3. A cap keeps out every bucket at or above it (mandatory rules excepted).
+//! 4. The client is in when its bucket is below the share's threshold at `now` (for a
+//!    ramp, the threshold grows with time). In [`Mode::Manual`] (`update --now`) the
+//!    share and ramp are skipped, but never a yank, a pause, an excluding rule or a cap.
+//!
+//! # Which release wins
+//!
+//! The highest release newer than the installed one that admits the client. If none
+//! does and the installed release was yanked, or capped below this client's bucket,
+//! the client moves to the highest release that admits it, up or down. A client never
+//! moves down otherwise.
 
+use jiff::Timestamp;
 use semver::Version;
 
 use crate::ids::{InstallId, Platform};
 use crate::manifest::{Manifest, Release};
-use crate::rollout::BasisPoints;
+use crate::rollout::{Attributes, BasisPoints, Rule, RuleAction, bucket};
 
 /// What a client knows about itself when deciding.
 #[derive(Debug, Clone, Copy)]
@@ -16,16 +36,29 @@ pub struct ClientView<'a> {
     pub platform: &'a Platform,
     /// The installed version, `None` before the first install.
     pub current: Option<&'a Version>,
+    /// Attributes the client declares (region, tenant, server id…), matched by rules.
+    pub attributes: &'a Attributes,
+}
+
+/// Whether the decision follows the rollout schedule or a person's explicit request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Shares, ramps, rules, caps, pauses and yanks all apply.
+    Scheduled,
+    /// `update --now`: shares and ramps are skipped; pauses, yanks, excluding rules
+    /// and caps still apply.
+    Manual,
 }
 
 /// The outcome of [`decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// A release newer than the installed one is offered to this client.
+    /// Another release (newer, or older when the installed one was withdrawn) should
+    /// be installed.
     Update,
-    /// Nothing newer exists for this client's platform.
+    /// Nothing better exists for this client.
     UpToDate,
-    /// Newer releases exist, but this client is outside all of their rollouts.
+    /// Newer releases exist, but none admits this client yet.
     Deferred,
 }
 
@@ -40,6 +73,50 @@ impl Outcome {
     }
 }
 
+/// Why a release keeps a client out regardless of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    /// The release was yanked.
+    Yanked,
+    /// The rollout is paused.
+    Paused,
+    /// A rule with the `exclude` action matched.
+    Rule,
+    /// The client's bucket is at or above the release's cap.
+    Capped,
+}
+
+impl Exclusion {
+    /// The exclusion's name in `check --json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yanked => "yanked",
+            Self::Paused => "paused",
+            Self::Rule => "excluded_by_rule",
+            Self::Capped => "capped",
+        }
+    }
+}
+
+/// Why the installed release must be left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// It was yanked.
+    Yanked,
+    /// Its cap no longer covers this client's bucket.
+    Capped,
+}
+
+impl Withdrawal {
+    /// The withdrawal's name in `check --json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yanked => "yanked",
+            Self::Capped => "capped",
+        }
+    }
+}
+
 /// The rollout test that settled a decision, so it can be shown and reproduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppliedRollout<'m> {
@@ -47,8 +124,13 @@ pub struct AppliedRollout<'m> {
     pub release: &'m Release,
     /// The client's bucket for that release, `0..10000`.
     pub bucket: u16,
-    /// That release's threshold; the client is in when `bucket < threshold`.
+    /// The threshold in force at decision time (after any cap); the client is in when
+    /// `bucket < threshold`, unless a rule or exclusion says otherwise.
     pub threshold: BasisPoints,
+    /// The rule that applied, if any.
+    pub rule: Option<&'m Rule>,
+    /// Why the release keeps the client out regardless of time, if it does.
+    pub exclusion: Option<Exclusion>,
 }
 
 /// Which release a client should run, and why.
@@ -58,79 +140,187 @@ pub struct Decision<'m> {
     pub outcome: Outcome,
     /// The release to install (for [`Outcome::Update`]), else `None`.
     pub target: Option<&'m Release>,
-    /// The newest release available for the client's platform.
+    /// The newest release available for the client's platform that is not yanked.
     pub newest: Option<&'m Release>,
     /// The rollout test that settled the decision: the target's for an update, the
     /// newest release's for a deferral, and the installed release's (when it is still
     /// listed) for up to date.
     pub applied: Option<AppliedRollout<'m>>,
+    /// The update is mandatory: install without asking.
+    pub mandatory: bool,
+    /// The installed release was withdrawn, so the target may be older.
+    pub withdrawn: Option<Withdrawal>,
+    /// For a deferral, the first instant at which a newer release will admit this
+    /// client as the manifest stands, if that time is known (ramps); `None` when only
+    /// a change to the manifest can let it in.
+    pub eligible_at: Option<Timestamp>,
 }
 
-/// Picks the highest release newer than the client's current version whose rollout
-/// admits the client.
-///
-/// A client outside the newest release's rollout falls back to the newest release it
-/// is admitted to, so a fresh install while 1.1.0 is at 30 % gets 1.1.0 or 1.0.0,
-/// never nothing. A client never moves to a lower version here.
-pub fn decide<'m>(manifest: &'m Manifest, client: &ClientView<'_>) -> Decision<'m> {
+/// How one release judges one client at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Judgement<'m> {
+    applied: AppliedRollout<'m>,
+    admitted: bool,
+    mandatory: bool,
+    eligible_at: Option<Timestamp>,
+}
+
+fn judge<'m>(
+    release: &'m Release,
+    client: &ClientView<'_>,
+    now: Timestamp,
+    mode: Mode,
+) -> Judgement<'m> {
+    let plan = &release.rollout;
+    let bucket = bucket(client.install_id, &plan.salt);
+    let rule = plan.matching_rule(client.current, client.attributes);
+    let elapsed = plan
+        .started_at
+        .map(|start| now.as_second() - start.as_second());
+    let share = match rule.map(|rule| &rule.action) {
+        Some(RuleAction::Share(share)) => Some(share),
+        Some(RuleAction::Mandatory | RuleAction::Exclude) => None,
+        None => Some(&plan.share),
+    };
+    let mut threshold = share.map_or(BasisPoints::ALL, |share| share.threshold_at(elapsed));
+    if let (Some(cap), Some(_)) = (plan.cap, share) {
+        threshold = threshold.min(cap);
+    }
+    let exclusion = if plan.yanked {
+        Some(Exclusion::Yanked)
+    } else if plan.paused_at.is_some() {
+        Some(Exclusion::Paused)
+    } else if matches!(rule.map(|rule| &rule.action), Some(RuleAction::Exclude)) {
+        Some(Exclusion::Rule)
+    } else if share.is_some() && plan.cap.is_some_and(|cap| bucket >= cap.get()) {
+        Some(Exclusion::Capped)
+    } else {
+        None
+    };
+    let mandatory = exclusion.is_none() && share.is_none();
+    let admitted = exclusion.is_none()
+        && (mandatory
+            || mode == Mode::Manual
+            || share.is_some_and(|share| share.admits(bucket, elapsed)));
+    let eligible_at = match (exclusion, share, plan.started_at) {
+        (None, Some(share), Some(start)) if !admitted => share
+            .admitted_after(bucket)
+            .and_then(|after| i64::try_from(after).ok())
+            .and_then(|after| Timestamp::from_second(start.as_second().checked_add(after)?).ok()),
+        _ => None,
+    };
+    Judgement {
+        applied: AppliedRollout {
+            release,
+            bucket,
+            threshold,
+            rule,
+            exclusion,
+        },
+        admitted,
+        mandatory,
+        eligible_at,
+    }
+}
+
+/// Picks the release this client should run; see the module docs for the rules.
+pub fn decide<'m>(
+    manifest: &'m Manifest,
+    client: &ClientView<'_>,
+    now: Timestamp,
+    mode: Mode,
+) -> Decision<'m> {
     let mut candidates: Vec<&Release> = manifest
         .releases
         .iter()
         .filter(|release| release.for_platform(client.platform).is_some())
         .collect();
     candidates.sort_by(|a, b| b.version.cmp(&a.version));
-    let newest = candidates.first().copied();
-    let applied_to = |release: &'m Release| {
-        let (_, bucket) = release.rollout.admits(client.install_id);
-        AppliedRollout {
-            release,
-            bucket,
-            threshold: release.rollout.basis_points,
-        }
-    };
-
-    let newer = candidates.iter().copied().filter(|release| {
+    let newest = candidates
+        .iter()
+        .copied()
+        .find(|release| !release.rollout.yanked);
+    let is_newer = |release: &&Release| {
         client
             .current
             .is_none_or(|current| &release.version > current)
-    });
-    for release in newer {
-        if release.rollout.admits(client.install_id).0 {
-            return Decision {
-                outcome: Outcome::Update,
-                target: Some(release),
-                newest,
-                applied: Some(applied_to(release)),
+    };
+
+    let mut first_newer: Option<Judgement<'m>> = None;
+    let mut eligible_at: Option<Timestamp> = None;
+    for release in candidates.iter().copied().filter(is_newer) {
+        let judgement = judge(release, client, now, mode);
+        if judgement.admitted {
+            return update(judgement, newest, None);
+        }
+        if !release.rollout.yanked {
+            first_newer.get_or_insert(judgement);
+            eligible_at = match (eligible_at, judgement.eligible_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
         }
     }
 
-    match newest {
-        Some(newest)
-            if client
-                .current
-                .is_none_or(|current| &newest.version > current) =>
-        {
-            Decision {
-                outcome: Outcome::Deferred,
-                target: None,
-                newest: Some(newest),
-                applied: Some(applied_to(newest)),
-            }
+    let installed = client.current.and_then(|current| {
+        candidates
+            .iter()
+            .copied()
+            .find(|release| &release.version == current)
+    });
+    let installed_judgement = installed.map(|release| judge(release, client, now, Mode::Scheduled));
+    let withdrawn = installed_judgement.and_then(|judgement| match judgement.applied.exclusion {
+        Some(Exclusion::Yanked) => Some(Withdrawal::Yanked),
+        Some(Exclusion::Capped) => Some(Withdrawal::Capped),
+        _ => None,
+    });
+    if withdrawn.is_some() {
+        let replacement = candidates
+            .iter()
+            .copied()
+            .filter(|release| Some(&release.version) != client.current)
+            .map(|release| judge(release, client, now, mode))
+            .find(|judgement| judgement.admitted);
+        if let Some(judgement) = replacement {
+            return update(judgement, newest, withdrawn);
         }
-        _ => Decision {
+    }
+
+    match first_newer {
+        Some(judgement) => Decision {
+            outcome: Outcome::Deferred,
+            target: None,
+            newest,
+            applied: Some(judgement.applied),
+            mandatory: false,
+            withdrawn,
+            eligible_at,
+        },
+        None => Decision {
             outcome: Outcome::UpToDate,
             target: None,
             newest,
-            applied: client
-                .current
-                .and_then(|current| {
-                    candidates
-                        .iter()
-                        .find(|release| &release.version == current)
-                })
-                .map(|release| applied_to(release)),
+            applied: installed_judgement.map(|judgement| judgement.applied),
+            mandatory: false,
+            withdrawn,
+            eligible_at: None,
         },
+    }
+}
+
+fn update<'m>(
+    judgement: Judgement<'m>,
+    newest: Option<&'m Release>,
+    withdrawn: Option<Withdrawal>,
+) -> Decision<'m> {
+    Decision {
+        outcome: Outcome::Update,
+        target: Some(judgement.applied.release),
+        newest,
+        applied: Some(judgement.applied),
+        mandatory: judgement.mandatory,
+        withdrawn,
+        eligible_at: None,
     }
 }
 
@@ -138,6 +328,7 @@ pub fn decide<'m>(manifest: &'m Manifest, client: &ClientView<'_>) -> Decision<'
 mod tests {
     use super::*;
     use crate::manifest::tests::{manifest, release};
+    use crate::rollout::{Ramp, Share};
 
     fn id(n: u64) -> InstallId {
         format!("client{n:08}").parse().unwrap()
@@ -151,27 +342,58 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    const NOW: &str = "2026-11-21T00:00:00Z";
+
+    /// Decides for client `n` on `current` with `attributes`, at `now`.
+    fn decide_for<'m>(
+        manifest: &'m Manifest,
+        n: u64,
+        current: Option<&str>,
+        attributes: &Attributes,
+        now: &str,
+        mode: Mode,
+    ) -> Decision<'m> {
+        let install_id = id(n);
+        let platform = any();
+        let current = current.map(version);
+        let view = ClientView {
+            install_id: &install_id,
+            platform: &platform,
+            current: current.as_ref(),
+            attributes,
+        };
+        decide(manifest, &view, at(now), mode)
+    }
+
+    fn target(decision: &Decision<'_>) -> Option<String> {
+        decision.target.map(|release| release.version.to_string())
+    }
+
+    fn with_plan(mut release: Release, change: impl FnOnce(&mut crate::RolloutPlan)) -> Release {
+        change(&mut release.rollout);
+        release
+    }
+
+    fn rule(text: &str) -> Rule {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn a_fresh_client_always_gets_something_when_an_older_release_is_at_full() {
         let manifest = manifest(vec![release("1.0.0", 10_000), release("1.1.0", 3000)]);
-        let platform = any();
+        let none = Attributes::new();
         let mut newest = 0;
         for n in 0..2000 {
-            let install_id = id(n);
-            let view = ClientView {
-                install_id: &install_id,
-                platform: &platform,
-                current: None,
-            };
-            let decision = decide(&manifest, &view);
+            let decision = decide_for(&manifest, n, None, &none, NOW, Mode::Scheduled);
             assert_eq!(decision.outcome, Outcome::Update);
-            let target = decision.target.unwrap();
             let applied = decision.applied.unwrap();
-            assert_eq!(applied.release.version, target.version);
+            assert_eq!(applied.release.version, decision.target.unwrap().version);
             assert!(applied.bucket < applied.threshold.get());
-            if target.version == version("1.1.0") {
-                newest += 1;
-            }
+            newest += usize::from(target(&decision).as_deref() == Some("1.1.0"));
         }
         assert!(
             (500..700).contains(&newest),
@@ -182,24 +404,17 @@ mod tests {
     #[test]
     fn a_client_outside_the_newest_rollout_is_deferred_with_the_threshold_that_applied() {
         let manifest = manifest(vec![release("1.0.0", 10_000), release("1.1.0", 3000)]);
-        let platform = any();
-        let current = version("1.0.0");
+        let none = Attributes::new();
         let (mut deferred, mut updated) = (0, 0);
         for n in 0..1000 {
-            let install_id = id(n);
-            let view = ClientView {
-                install_id: &install_id,
-                platform: &platform,
-                current: Some(&current),
-            };
-            let decision = decide(&manifest, &view);
+            let decision = decide_for(&manifest, n, Some("1.0.0"), &none, NOW, Mode::Scheduled);
             let applied = decision.applied.unwrap();
             assert_eq!(applied.release.version, version("1.1.0"));
             assert_eq!(applied.threshold.get(), 3000);
             match decision.outcome {
                 Outcome::Deferred => {
-                    assert!(decision.target.is_none());
-                    assert!(applied.bucket >= 3000);
+                    assert!(decision.target.is_none() && applied.bucket >= 3000);
+                    assert_eq!(decision.eligible_at, None, "a fixed share gives no date");
                     deferred += 1;
                 }
                 Outcome::Update => {
@@ -215,18 +430,17 @@ mod tests {
     #[test]
     fn the_newest_client_is_up_to_date_and_never_downgraded() {
         let manifest = manifest(vec![release("1.0.0", 10_000), release("1.1.0", 0)]);
-        let platform = any();
-        let install_id = id(1);
         for current in ["1.1.0", "9.0.0"] {
-            let current = version(current);
-            let view = ClientView {
-                install_id: &install_id,
-                platform: &platform,
-                current: Some(&current),
-            };
-            let decision = decide(&manifest, &view);
+            let decision = decide_for(
+                &manifest,
+                1,
+                Some(current),
+                &Attributes::new(),
+                NOW,
+                Mode::Scheduled,
+            );
             assert_eq!(decision.outcome, Outcome::UpToDate);
-            assert!(decision.target.is_none());
+            assert!(decision.target.is_none() && decision.withdrawn.is_none());
         }
     }
 
@@ -239,24 +453,23 @@ mod tests {
             .insert("x86_64-unknown-linux-gnu".parse().unwrap(), modules);
         let manifest = manifest(vec![release("1.0.0", 10_000), linux_only]);
         let install_id = id(3);
-        let mac: Platform = "aarch64-apple-darwin".parse().unwrap();
-        let linux: Platform = "x86_64-unknown-linux-gnu".parse().unwrap();
-        let on = |platform| {
-            decide(
-                &manifest,
-                &ClientView {
-                    install_id: &install_id,
-                    platform,
-                    current: None,
-                },
-            )
-            .target
-            .unwrap()
-            .version
-            .clone()
+        let none = Attributes::new();
+        let on = |platform: &str| {
+            let platform: Platform = platform.parse().unwrap();
+            let view = ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: None,
+                attributes: &none,
+            };
+            decide(&manifest, &view, at(NOW), Mode::Scheduled)
+                .target
+                .unwrap()
+                .version
+                .clone()
         };
-        assert_eq!(on(&mac), version("1.0.0"));
-        assert_eq!(on(&linux), version("2.0.0"));
+        assert_eq!(on("aarch64-apple-darwin"), version("1.0.0"));
+        assert_eq!(on("x86_64-unknown-linux-gnu"), version("2.0.0"));
     }
 
     #[test]
@@ -265,34 +478,382 @@ mod tests {
             release("2.0.0-rc.1", 10_000),
             release("2.0.0", 10_000),
         ]);
-        let platform = any();
-        let install_id = id(4);
-        let current = version("2.0.0-rc.1");
-        let view = ClientView {
-            install_id: &install_id,
-            platform: &platform,
-            current: Some(&current),
-        };
-        assert_eq!(
-            decide(&manifest, &view).target.unwrap().version,
-            version("2.0.0")
+        let decision = decide_for(
+            &manifest,
+            4,
+            Some("2.0.0-rc.1"),
+            &Attributes::new(),
+            NOW,
+            Mode::Scheduled,
         );
+        assert_eq!(target(&decision).as_deref(), Some("2.0.0"));
     }
 
     #[test]
     fn an_empty_channel_is_up_to_date() {
         let manifest = manifest(vec![]);
-        let platform = any();
-        let install_id = id(5);
-        let decision = decide(
-            &manifest,
-            &ClientView {
-                install_id: &install_id,
-                platform: &platform,
-                current: None,
-            },
-        );
+        let decision = decide_for(&manifest, 5, None, &Attributes::new(), NOW, Mode::Scheduled);
         assert_eq!(decision.outcome, Outcome::UpToDate);
         assert!(decision.newest.is_none() && decision.applied.is_none());
+    }
+
+    #[test]
+    fn a_ramp_admits_each_client_at_its_eligible_at() {
+        let ramped = with_plan(release("2.0.0", 0), |plan| {
+            plan.share = Share::ramped("1%@0h,5%@4h,25%@1d,100%@3d".parse().unwrap());
+            plan.started_at = Some(at(NOW));
+        });
+        let manifest = manifest(vec![release("1.0.0", 10_000), ramped]);
+        let none = Attributes::new();
+        for n in 0..300 {
+            let before = decide_for(
+                &manifest,
+                n,
+                Some("1.0.0"),
+                &none,
+                "2026-11-20T23:59:59Z",
+                Mode::Scheduled,
+            );
+            assert_eq!(
+                before.outcome,
+                Outcome::Deferred,
+                "nothing before the ramp starts"
+            );
+            let start = decide_for(&manifest, n, Some("1.0.0"), &none, NOW, Mode::Scheduled);
+            if start.outcome == Outcome::Update {
+                continue;
+            }
+            let eligible_at = start
+                .eligible_at
+                .expect("a ramp to 100% admits everyone eventually");
+            let just_before = (eligible_at - jiff::SignedDuration::from_secs(1)).to_string();
+            let exactly = eligible_at.to_string();
+            assert_eq!(
+                decide_for(
+                    &manifest,
+                    n,
+                    Some("1.0.0"),
+                    &none,
+                    &just_before,
+                    Mode::Scheduled
+                )
+                .outcome,
+                Outcome::Deferred
+            );
+            assert_eq!(
+                decide_for(
+                    &manifest,
+                    n,
+                    Some("1.0.0"),
+                    &none,
+                    &exactly,
+                    Mode::Scheduled
+                )
+                .outcome,
+                Outcome::Update
+            );
+            assert!(eligible_at <= at("2026-11-24T00:00:00Z"));
+        }
+    }
+
+    #[test]
+    fn rules_by_version_first_match_wins_and_mandatory_overrides_the_ramp() {
+        // Below 2.0 must update now, 2.x at 20 %, 3.0 at 5 %, everyone else at 0 %.
+        let plan_release = with_plan(release("3.1.0", 0), |plan| {
+            plan.share = Share::ramped("0%@0h,100%@30d".parse().unwrap());
+            plan.started_at = Some(at(NOW));
+            plan.rules = vec![
+                rule("legacy: from < 2.0 -> mandatory"),
+                rule("two: from >= 2.0; from < 3.0 -> 20%"),
+                rule("three: from >= 3.0; from < 3.1 -> 5%"),
+            ];
+        });
+        let manifest = manifest(vec![plan_release]);
+        let none = Attributes::new();
+        let share_of = |current: &str| {
+            (0..4000)
+                .filter(|n| {
+                    decide_for(&manifest, *n, Some(current), &none, NOW, Mode::Scheduled).outcome
+                        == Outcome::Update
+                })
+                .count()
+        };
+        assert_eq!(share_of("1.9.0"), 4000);
+        let two = share_of("2.4.0");
+        let three = share_of("3.0.2");
+        assert!((700..900).contains(&two), "2.x at 20%: {two}/4000");
+        assert!((130..270).contains(&three), "3.0 at 5%: {three}/4000");
+        assert_eq!(share_of("3.1.0"), 0, "clients on the newest get nothing");
+
+        let legacy = decide_for(&manifest, 7, Some("1.0.0"), &none, NOW, Mode::Scheduled);
+        assert!(legacy.mandatory);
+        assert_eq!(legacy.applied.unwrap().rule.unwrap().name, "legacy");
+        let two = decide_for(&manifest, 7, Some("2.0.0"), &none, NOW, Mode::Scheduled);
+        assert_eq!(two.applied.unwrap().rule.unwrap().name, "two");
+        assert!(!two.mandatory);
+    }
+
+    #[test]
+    fn attribute_rules_route_server_groups_and_exclusions() {
+        let routed = with_plan(release("2.0.0", 0), |plan| {
+            plan.rules = vec![
+                rule("lab-servers: server_id = lab-1 -> 100%"),
+                rule("blocked-tenant: tenant in initech|hooli -> exclude"),
+                rule("small-ids: user_id ~ [0-9]{1,7} -> 100%"),
+            ];
+        });
+        let manifest = manifest(vec![release("1.0.0", 10_000), routed]);
+        let attrs = |pairs: &[(&str, &str)]| -> Attributes {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let run = |attributes: &Attributes| {
+            decide_for(
+                &manifest,
+                11,
+                Some("1.0.0"),
+                attributes,
+                NOW,
+                Mode::Scheduled,
+            )
+        };
+        let lab = run(&attrs(&[("server_id", "lab-1"), ("tenant", "initech")]));
+        assert_eq!(
+            lab.outcome,
+            Outcome::Update,
+            "first match wins over the exclusion"
+        );
+        let blocked = run(&attrs(&[("tenant", "hooli"), ("user_id", "42")]));
+        assert_eq!(blocked.outcome, Outcome::Deferred);
+        assert_eq!(blocked.applied.unwrap().exclusion, Some(Exclusion::Rule));
+        assert_eq!(
+            run(&attrs(&[("user_id", "1234567")])).outcome,
+            Outcome::Update
+        );
+        assert_eq!(
+            run(&attrs(&[("user_id", "12345678")])).outcome,
+            Outcome::Deferred
+        );
+        assert_eq!(run(&Attributes::new()).outcome, Outcome::Deferred);
+    }
+
+    #[test]
+    fn manual_mode_skips_shares_but_not_pauses_yanks_exclusions_or_caps() {
+        let base = |change: fn(&mut crate::RolloutPlan)| {
+            manifest(vec![
+                release("1.0.0", 10_000),
+                with_plan(release("2.0.0", 0), change),
+            ])
+        };
+        let none = Attributes::new();
+        let manual = |manifest: &Manifest| {
+            decide_for(manifest, 3, Some("1.0.0"), &none, NOW, Mode::Manual).outcome
+        };
+        assert_eq!(manual(&base(|_| {})), Outcome::Update);
+        assert_eq!(
+            manual(&base(|plan| plan.paused_at = Some(at(NOW)))),
+            Outcome::Deferred
+        );
+        assert_eq!(manual(&base(|plan| plan.yanked = true)), Outcome::UpToDate);
+        assert_eq!(
+            manual(&base(|plan| plan.rules = vec![rule("all: -> exclude")])),
+            Outcome::Deferred
+        );
+        assert_eq!(
+            manual(&base(|plan| plan.cap = BasisPoints::new(0))),
+            Outcome::Deferred
+        );
+    }
+
+    #[test]
+    fn yanked_and_capped_releases_move_their_clients_to_the_best_allowed() {
+        let none = Attributes::new();
+        let yanked = manifest(vec![
+            release("1.0.0", 10_000),
+            release("1.1.0", 10_000),
+            with_plan(release("1.2.0", 10_000), |plan| plan.yanked = true),
+        ]);
+        let moved = decide_for(&yanked, 1, Some("1.2.0"), &none, NOW, Mode::Scheduled);
+        assert_eq!(target(&moved).as_deref(), Some("1.1.0"));
+        assert_eq!(moved.withdrawn, Some(Withdrawal::Yanked));
+        assert_eq!(moved.newest.unwrap().version, version("1.1.0"));
+        let fresh = decide_for(&yanked, 1, None, &none, NOW, Mode::Scheduled);
+        assert_eq!(
+            target(&fresh).as_deref(),
+            Some("1.1.0"),
+            "a yanked release is never picked"
+        );
+
+        // A newer release that admits the client wins over moving down.
+        let up = manifest(vec![
+            release("1.0.0", 10_000),
+            with_plan(release("1.1.0", 10_000), |plan| plan.yanked = true),
+            release("1.2.0", 10_000),
+        ]);
+        assert_eq!(
+            target(&decide_for(
+                &up,
+                2,
+                Some("1.1.0"),
+                &none,
+                NOW,
+                Mode::Scheduled
+            ))
+            .as_deref(),
+            Some("1.2.0")
+        );
+
+        let capped = manifest(vec![
+            release("1.0.0", 10_000),
+            with_plan(release("1.1.0", 10_000), |plan| {
+                plan.cap = BasisPoints::new(2500)
+            }),
+        ]);
+        let (mut moved_back, mut stayed) = (0, 0);
+        for n in 0..1000 {
+            let decision = decide_for(&capped, n, Some("1.1.0"), &none, NOW, Mode::Scheduled);
+            let bucket = bucket(&id(n), &capped.releases[0].rollout.salt);
+            if bucket >= 2500 {
+                assert_eq!(target(&decision).as_deref(), Some("1.0.0"));
+                assert_eq!(decision.withdrawn, Some(Withdrawal::Capped));
+                moved_back += 1;
+            } else {
+                assert_eq!(decision.outcome, Outcome::UpToDate);
+                stayed += 1;
+            }
+        }
+        assert!(moved_back > 600 && stayed > 150, "{moved_back} {stayed}");
+    }
+
+    #[test]
+    fn a_paused_release_keeps_its_clients_and_takes_no_new_ones() {
+        let paused = manifest(vec![
+            release("1.0.0", 10_000),
+            with_plan(release("1.1.0", 10_000), |plan| {
+                plan.paused_at = Some(at(NOW))
+            }),
+        ]);
+        let none = Attributes::new();
+        assert_eq!(
+            decide_for(&paused, 1, Some("1.1.0"), &none, NOW, Mode::Scheduled).outcome,
+            Outcome::UpToDate
+        );
+        let waiting = decide_for(&paused, 1, Some("1.0.0"), &none, NOW, Mode::Scheduled);
+        assert_eq!(waiting.outcome, Outcome::Deferred);
+        assert_eq!(waiting.applied.unwrap().exclusion, Some(Exclusion::Paused));
+        assert_eq!(waiting.eligible_at, None);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn ramp_strategy() -> impl Strategy<Value = Ramp> {
+            proptest::collection::vec((1u64..200_000, 0u16..=10_000), 1..6).prop_map(|mut steps| {
+                steps.sort_by_key(|(_, share)| *share);
+                let mut after = 0;
+                let points = steps
+                    .into_iter()
+                    .map(|(gap, share)| {
+                        after += gap;
+                        crate::RampPoint {
+                            after_seconds: after,
+                            basis_points: BasisPoints::new(share).unwrap(),
+                        }
+                    })
+                    .collect();
+                Ramp::new(points).unwrap()
+            })
+        }
+
+        fn ramped(ramp: Ramp) -> Manifest {
+            manifest(vec![
+                release("1.0.0", 10_000),
+                with_plan(release("2.0.0", 0), |plan| {
+                    plan.share = Share::ramped(ramp);
+                    plan.started_at = Some(at(NOW));
+                }),
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn admission_is_monotone_in_time(ramp in ramp_strategy(), n in 0u64..1_000_000, t1 in 0i64..1_000_000, dt in 0i64..1_000_000) {
+                let manifest = ramped(ramp);
+                let when = |offset: i64| Timestamp::from_second(at(NOW).as_second() + offset).unwrap().to_string();
+                let none = Attributes::new();
+                let early = decide_for(&manifest, n, Some("1.0.0"), &none, &when(t1), Mode::Scheduled);
+                let late = decide_for(&manifest, n, Some("1.0.0"), &none, &when(t1 + dt), Mode::Scheduled);
+                prop_assert!(early.outcome != Outcome::Update || late.outcome == Outcome::Update);
+            }
+
+            #[test]
+            fn admission_is_monotone_in_the_percentage(low in 0u16..=10_000, extra in 0u16..=10_000, n in 0u64..1_000_000) {
+                let high = low.saturating_add(extra).min(10_000);
+                let at_share = |share| manifest(vec![release("1.0.0", 10_000), release("2.0.0", share)]);
+                let none = Attributes::new();
+                let (low_manifest, high_manifest) = (at_share(low), at_share(high));
+                let before = decide_for(&low_manifest, n, Some("1.0.0"), &none, NOW, Mode::Scheduled);
+                let after = decide_for(&high_manifest, n, Some("1.0.0"), &none, NOW, Mode::Scheduled);
+                prop_assert!(before.outcome != Outcome::Update || after.outcome == Outcome::Update);
+            }
+
+            #[test]
+            fn the_first_matching_rule_applies(shares in proptest::collection::vec(0u16..=10_000, 1..6), matching in 0usize..6, n in 0u64..100_000) {
+                let matching = matching % shares.len();
+                let rules: Vec<Rule> = shares
+                    .iter()
+                    .enumerate()
+                    .map(|(i, share)| {
+                        let value = if i >= matching { "yes" } else { "no" };
+                        rule(&format!("r{i}: flag = {value} -> {}", BasisPoints::new(*share).unwrap()))
+                    })
+                    .collect();
+                let manifest = manifest(vec![with_plan(release("2.0.0", 0), |plan| plan.rules = rules)]);
+                let attributes: Attributes = [("flag".to_owned(), "yes".to_owned())].into();
+                let decision = decide_for(&manifest, n, Some("1.0.0"), &attributes, NOW, Mode::Scheduled);
+                let applied = decision.applied.unwrap();
+                prop_assert_eq!(applied.rule.unwrap().name.clone(), format!("r{matching}"));
+                prop_assert_eq!(decision.outcome == Outcome::Update, applied.bucket < shares[matching]);
+            }
+
+            #[test]
+            fn mandatory_overrides_any_ramp_and_cap(ramp in ramp_strategy(), cap in 0u16..=10_000, n in 0u64..1_000_000, offset in -100_000i64..1_000_000) {
+                let manifest = manifest(vec![with_plan(release("2.0.0", 0), |plan| {
+                    plan.share = Share::ramped(ramp);
+                    plan.started_at = Some(at(NOW));
+                    plan.cap = BasisPoints::new(cap);
+                    plan.rules = vec![rule("old: from < 2.0 -> mandatory")];
+                })]);
+                let when = Timestamp::from_second(at(NOW).as_second() + offset).unwrap().to_string();
+                let decision = decide_for(&manifest, n, Some("1.5.0"), &Attributes::new(), &when, Mode::Scheduled);
+                prop_assert_eq!(decision.outcome, Outcome::Update);
+                prop_assert!(decision.mandatory);
+            }
+
+            #[test]
+            fn yanked_or_capped_out_clients_always_leave(cap in 0u16..=10_000, yank in proptest::bool::ANY, n in 0u64..1_000_000) {
+                let manifest = manifest(vec![
+                    release("1.0.0", 10_000),
+                    with_plan(release("1.1.0", 10_000), |plan| {
+                        plan.cap = BasisPoints::new(cap);
+                        plan.yanked = yank;
+                    }),
+                ]);
+                let decision = decide_for(&manifest, n, Some("1.1.0"), &Attributes::new(), NOW, Mode::Scheduled);
+                let bucket = bucket(&id(n), &manifest.releases[0].rollout.salt);
+                let must_leave = yank || bucket >= cap;
+                prop_assert_eq!(decision.outcome == Outcome::Update, must_leave);
+                if must_leave {
+                    let moved_to = target(&decision);
+                    prop_assert_eq!(moved_to.as_deref(), Some("1.0.0"));
+                }
+            }
+        }
     }
 }

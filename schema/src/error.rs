@@ -47,6 +47,22 @@ pub enum Error {
     )]
     InvalidPercentage(String),
 
+    /// A time ramp could not be parsed.
+    #[error(
+        "invalid ramp `{0}`: expected points like `1%@0h,5%@4h,100%@3d` or a duration like `7d`"
+    )]
+    InvalidRamp(String),
+
+    /// A duration could not be parsed.
+    #[error(
+        "invalid duration `{0}`: expected a whole number and a unit, like `90m`, `4h`, `3d` or `2w`"
+    )]
+    InvalidDuration(String),
+
+    /// A rollout rule could not be parsed.
+    #[error("invalid rule {0}")]
+    InvalidRule(String),
+
     /// The document parsed but breaks one of the format's rules.
     #[error("invalid {document}: {problem}")]
     Invalid {

@@ -28,7 +28,7 @@ pub struct IndexEntry {
     #[serde(flatten)]
     pub kind: EntryKind,
     /// Unix permission bits.
-    pub mode: Mode,
+    pub mode: FileMode,
 }
 
 /// Whether an entry is a directory or a regular file. wavecast packages carry nothing
@@ -50,9 +50,9 @@ pub enum EntryKind {
 /// Unix permission bits (`0o777` at most: wavecast never installs setuid, setgid or
 /// sticky bits), written in JSON as an octal string such as `"755"`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Mode(u32);
+pub struct FileMode(u32);
 
-impl Mode {
+impl FileMode {
     /// Keeps the permission bits of `mode` and drops everything else.
     pub fn from_permissions(mode: u32) -> Self {
         Self(mode & 0o777)
@@ -64,25 +64,25 @@ impl Mode {
     }
 }
 
-impl fmt::Display for Mode {
+impl fmt::Display for FileMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:03o}", self.0)
     }
 }
 
-impl fmt::Debug for Mode {
+impl fmt::Debug for FileMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Mode({self})")
+        write!(f, "FileMode({self})")
     }
 }
 
-impl Serialize for Mode {
+impl Serialize for FileMode {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
 
-impl<'de> Deserialize<'de> for Mode {
+impl<'de> Deserialize<'de> for FileMode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         match u32::from_str_radix(&text, 8) {
@@ -160,12 +160,12 @@ mod tests {
                     size: 3,
                     blake3: Blake3Hash::of(b"abc"),
                 },
-                mode: Mode::from_permissions(0o100_755),
+                mode: FileMode::from_permissions(0o100_755),
             },
             IndexEntry {
                 path: "bin".parse().unwrap(),
                 kind: EntryKind::Dir,
-                mode: Mode::from_permissions(0o755),
+                mode: FileMode::from_permissions(0o755),
             },
         ]);
         let json = String::from_utf8(index.to_json()).unwrap();

@@ -40,12 +40,17 @@ mod ids;
 mod manifest;
 mod rollout;
 
-pub use decide::{AppliedRollout, ClientView, Decision, Outcome, decide};
+pub use decide::{
+    AppliedRollout, ClientView, Decision, Exclusion, Mode, Outcome, Withdrawal, decide,
+};
 pub use envelope::Envelope;
 pub use error::{Error, Result};
-pub use file_index::{EntryKind, FileIndex, IndexEntry, Mode};
+pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry};
 pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, PlatformRelease, Release,
 };
-pub use rollout::{BUCKETS, BasisPoints, RolloutPlan, bucket};
+pub use rollout::{
+    AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
+    RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,
+};

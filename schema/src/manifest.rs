@@ -189,6 +189,7 @@ impl Release {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        self.rollout.validate()?;
         if self.platforms.is_empty() {
             return Err("it has no platforms".into());
         }
@@ -251,12 +252,12 @@ pub(crate) mod tests {
                     modules: BTreeMap::from([("app".parse().unwrap(), module)]),
                 },
             )]),
-            rollout: RolloutPlan {
-                salt: Blake3Hash::of(version.as_bytes()).as_str()[..32]
+            rollout: RolloutPlan::fixed(
+                Blake3Hash::of(version.as_bytes()).as_str()[..32]
                     .parse()
                     .unwrap(),
-                basis_points: BasisPoints::new(basis_points).unwrap(),
-            },
+                BasisPoints::new(basis_points).unwrap(),
+            ),
         }
     }
 
@@ -325,6 +326,19 @@ pub(crate) mod tests {
         let schema: serde_json::Value = serde_json::from_str(MANIFEST_JSON_SCHEMA).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         let mut with_dest = release("2.0.0-beta.1", 50);
+        with_dest.rollout.share = crate::Share::ramped("1%@0h,100%@3d".parse().unwrap());
+        with_dest.rollout.started_at = Some("2026-11-01T00:00:00Z".parse().unwrap());
+        with_dest.rollout.cap = crate::BasisPoints::new(5000);
+        with_dest.rollout.paused_at = Some("2026-11-02T00:00:00Z".parse().unwrap());
+        with_dest.rollout.rules = [
+            "old: from < 2 -> mandatory",
+            "eu: region in eu|uk; user ~ [0-9]+ -> 5%",
+            "lab: server ^= lab -> exclude",
+            "ramp: tier = gold -> 2d",
+        ]
+        .iter()
+        .map(|text| text.parse().unwrap())
+        .collect();
         let module = with_dest
             .platforms
             .values_mut()

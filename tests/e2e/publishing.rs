@@ -110,8 +110,8 @@ fn republishing_a_version_needs_force_and_earlier_releases_stay_live() {
         .map(|r| r.version.to_string())
         .collect();
     assert_eq!(versions, ["1.1.0", "1.0.0"]);
-    assert_eq!(after.releases[0].rollout.basis_points.get(), 500);
-    assert_eq!(before.releases[0].rollout.basis_points.get(), 50);
+    assert_eq!(after.releases[0].rollout.share.basis_points.get(), 500);
+    assert_eq!(before.releases[0].rollout.share.basis_points.get(), 50);
     // Same release salt after --force: clients keep their buckets.
     assert_eq!(
         after.releases[0].rollout.salt,

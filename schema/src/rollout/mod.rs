@@ -15,10 +15,20 @@
 //! the threshold only ever adds clients; lowering it removes the ones with the highest
 //! buckets first. The modulo bias of 2^64 mod 10000 is below 10^-15.
 
+mod ramp;
+mod rules;
+
 use std::fmt;
 use std::str::FromStr;
 
+use jiff::Timestamp;
+use semver::Version;
 use serde::{Deserialize, Serialize};
+
+pub use ramp::{Ramp, RampPoint, format_duration, parse_duration};
+pub use rules::{
+    AttributeMatch, Attributes, Pattern, Rule, RuleAction, VersionRange, parse_version,
+};
 
 use crate::error::{Error, Result};
 use crate::ids::{InstallId, Salt};
@@ -108,7 +118,7 @@ impl fmt::Display for BasisPoints {
         let (whole, hundredths) = (self.0 / 100, self.0 % 100);
         match hundredths {
             0 => write!(f, "{whole}%"),
-            h if h % 10 == 0 => write!(f, "{whole}.{}%", h / 10),
+            h if h.is_multiple_of(10) => write!(f, "{whole}.{}%", h / 10),
             h => write!(f, "{whole}.{h:02}%"),
         }
     }
@@ -120,25 +130,181 @@ impl fmt::Debug for BasisPoints {
     }
 }
 
-/// Which clients may take a release.
+/// A share of the fleet: fixed, or growing along a time ramp.
 ///
-/// Format 1 defines a salt and a fixed share. Later formats extend this object (time
-/// ramps, rules by from-version and client attributes, pause, yank); a publisher that
-/// uses such fields raises the manifest's `min_client_version` so that older clients,
-/// which would ignore them, refuse the manifest instead of misreading it.
+/// Serialized as `basis_points` plus an optional `ramp`; with a ramp, `basis_points`
+/// is where the ramp ends. Parses from `30%` or from a ramp (`1%@0h,100%@3d`, `7d`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// The share, or with a ramp, the share the ramp ends at.
+    pub basis_points: BasisPoints,
+    /// The time ramp, measured from the rollout's `started_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<Ramp>,
+}
+
+impl Share {
+    /// A fixed share.
+    pub fn fixed(basis_points: BasisPoints) -> Self {
+        Self {
+            basis_points,
+            ramp: None,
+        }
+    }
+
+    /// A share that follows `ramp`.
+    pub fn ramped(ramp: Ramp) -> Self {
+        Self {
+            basis_points: ramp.final_share(),
+            ramp: Some(ramp),
+        }
+    }
+
+    /// Whether `bucket` is in, `elapsed` seconds after the rollout started (`None`
+    /// when the rollout has no start, which only fixed shares allow).
+    pub fn admits(&self, bucket: u16, elapsed: Option<i64>) -> bool {
+        match (&self.ramp, elapsed) {
+            (Some(ramp), Some(elapsed)) => ramp.admits(bucket, elapsed),
+            (Some(_), None) => false,
+            (None, _) => bucket < self.basis_points.get(),
+        }
+    }
+
+    /// The threshold in force `elapsed` seconds after the start.
+    pub fn threshold_at(&self, elapsed: Option<i64>) -> BasisPoints {
+        match (&self.ramp, elapsed) {
+            (Some(ramp), Some(elapsed)) => ramp.threshold_at(elapsed),
+            (Some(_), None) => BasisPoints(0),
+            (None, _) => self.basis_points,
+        }
+    }
+
+    /// Seconds after the start at which `bucket` is first in, or `None` if never.
+    pub fn admitted_after(&self, bucket: u16) -> Option<u64> {
+        match &self.ramp {
+            Some(ramp) => ramp.admitted_after(bucket),
+            None => (bucket < self.basis_points.get()).then_some(0),
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        match &self.ramp {
+            Some(ramp) if ramp.final_share() != self.basis_points => Err(format!(
+                "basis_points {} differs from the end of its ramp, {}",
+                self.basis_points.get(),
+                ramp.final_share().get()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromStr for Share {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let looks_like_ramp =
+            text.contains('@') || text.trim().ends_with(['s', 'm', 'h', 'd', 'w']);
+        if looks_like_ramp {
+            Ok(Self::ramped(text.parse()?))
+        } else {
+            Ok(Self::fixed(text.parse()?))
+        }
+    }
+}
+
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.ramp {
+            Some(ramp) => write!(f, "ramp {ramp}"),
+            None => write!(f, "{}", self.basis_points),
+        }
+    }
+}
+
+/// Which clients may take a release, and when.
+///
+/// The default share applies to clients no rule matches; `rules` are tried in order
+/// and the first match wins. A `cap` is a ceiling on every share: clients whose
+/// bucket is at or above it are moved off the release. A paused release is offered to
+/// nobody new; a yanked one to nobody, and clients on it move to the best release
+/// still allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutPlan {
     /// Per-release random salt, so each release samples a different slice of the fleet.
     pub salt: Salt,
-    /// The share of clients the release is offered to.
-    pub basis_points: BasisPoints,
+    /// The share offered to clients no rule matches.
+    #[serde(flatten)]
+    pub share: Share,
+    /// When ramps start counting. Required when any share of the plan has a ramp;
+    /// resuming a paused rollout moves it later by the time spent paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// A ceiling on every share, e.g. from a fleet cap (`--cap 1000000 --fleet
+    /// 3000000` is 33.33 %). It is an approximation: no server counts installs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<BasisPoints>,
+    /// Ordered rules by current version and client attributes; the first match wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    /// Set while the rollout is paused: nobody new is offered the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<Timestamp>,
+    /// A yanked release is offered to nobody, and clients on it move away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub yanked: bool,
 }
 
 impl RolloutPlan {
-    /// Whether the client with `install_id` is inside this rollout, and its bucket.
-    pub fn admits(&self, install_id: &InstallId) -> (bool, u16) {
-        let bucket = bucket(install_id, &self.salt);
-        (bucket < self.basis_points.get(), bucket)
+    /// A plan offering a fixed share to everyone, with no rules.
+    pub fn fixed(salt: Salt, basis_points: BasisPoints) -> Self {
+        Self {
+            salt,
+            share: Share::fixed(basis_points),
+            started_at: None,
+            cap: None,
+            rules: Vec::new(),
+            paused_at: None,
+            yanked: false,
+        }
+    }
+
+    /// Whether any share of the plan follows a time ramp.
+    pub fn has_ramp(&self) -> bool {
+        self.share.ramp.is_some() || self.rules.iter().any(Rule::has_ramp)
+    }
+
+    /// The first rule matching a client on `current` with `attributes`.
+    pub fn matching_rule(
+        &self,
+        current: Option<&Version>,
+        attributes: &Attributes,
+    ) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|rule| rule.matches(current, attributes))
+    }
+
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        self.share.validate()?;
+        let mut names = std::collections::BTreeSet::new();
+        for rule in &self.rules {
+            if rule.name.trim().is_empty() {
+                return Err("a rule has an empty name".into());
+            }
+            if !names.insert(rule.name.as_str()) {
+                return Err(format!("rule `{}` is named twice", rule.name));
+            }
+            if let RuleAction::Share(share) = &rule.action {
+                share
+                    .validate()
+                    .map_err(|problem| format!("rule `{}`: {problem}", rule.name))?;
+            }
+        }
+        if self.has_ramp() && self.started_at.is_none() {
+            return Err("the rollout has a ramp but no started_at".into());
+        }
+        Ok(())
     }
 }
 
@@ -214,15 +380,11 @@ mod tests {
     #[test]
     fn raising_the_threshold_never_drops_a_client() {
         let salt: Salt = "0badc0de0badc0de".parse().unwrap();
-        let plan = |bp| RolloutPlan {
-            salt: salt.clone(),
-            basis_points: BasisPoints::new(bp).unwrap(),
-        };
         for n in 0..20_000 {
-            let client = id(n);
+            let client = bucket(&id(n), &salt);
             let mut was_in = false;
             for bp in (0..=10_000).step_by(250) {
-                let (now_in, _) = plan(bp).admits(&client);
+                let now_in = Share::fixed(BasisPoints::new(bp).unwrap()).admits(client, None);
                 assert!(!was_in || now_in, "client {n} dropped at {bp} bp");
                 was_in = now_in;
             }
