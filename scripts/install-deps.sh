@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests run against, if missing:
-# nginx (the CDN stand-in) and the stock minisign CLI (signature interoperability).
+# nginx (the CDN stand-in), the stock minisign CLI (signature interoperability) and
+# chromium (renders the status page headless).
 set -euo pipefail
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -3,8 +3,8 @@
 use std::io;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use wavecast_schema::{ChannelName, Platform};
+use serde::{Deserialize, Deserializer, Serialize};
+use wavecast_schema::{Attributes, ChannelName, Platform};
 
 use crate::error::{Error, Result};
 use crate::root::write_json_atomically;
@@ -32,6 +32,11 @@ pub struct Config {
     pub channel: ChannelName,
     /// The platform whose builds to install.
     pub platform: Platform,
+    /// What this client declares about itself for rollout rules (region, tenant,
+    /// server id…). Used only by the local decision, never sent anywhere. Configs
+    /// written before attributes existed have none.
+    #[serde(default, deserialize_with = "checked_attributes")]
+    pub attributes: Attributes,
 }
 
 impl Config {
@@ -48,7 +53,14 @@ impl Config {
             pubkey,
             channel,
             platform,
+            attributes: Attributes::new(),
         }
+    }
+
+    /// The same configuration declaring `attributes`.
+    pub fn with_attributes(mut self, attributes: Attributes) -> Self {
+        self.attributes = attributes;
+        self
     }
 
     /// Reads and checks the configuration at `path`; `None` when there is none.
@@ -101,6 +113,15 @@ impl Config {
     }
 }
 
+/// Reads the attributes map, refusing names a rule could not test.
+fn checked_attributes<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Attributes, D::Error> {
+    let attributes = Attributes::deserialize(deserializer)?;
+    crate::attributes::check_attribute_keys(&attributes).map_err(serde::de::Error::custom)?;
+    Ok(attributes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,12 +139,23 @@ mod tests {
             BUILD_PLATFORM.parse().unwrap(),
         );
         config.save(&path).unwrap();
-        assert_eq!(Config::load(&path).unwrap(), Some(config));
+        assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("\"urls\": [\n    \"https://example.com/site/\""),
             "{text}"
         );
+        assert!(text.contains("\"attributes\": {}"), "{text}");
+
+        // A configuration written before attributes existed still loads.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old.as_object_mut().unwrap().remove("attributes");
+        std::fs::write(&path, old.to_string()).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
+
+        let config = config.with_attributes([("region".to_owned(), "eu".to_owned())].into());
+        config.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Some(config));
     }
 
     #[test]
@@ -134,6 +166,18 @@ mod tests {
         let error = Config::load(&path).unwrap_err();
         assert!(matches!(error, Error::ParseConfig { .. }), "{error}");
         assert!(error.to_string().contains("config.json"), "{error}");
+        let (_, key) = crate::verify::tests::keypair();
+        let mut config: serde_json::Value = serde_json::to_value(Config::new(
+            vec![BaseUrl::parse("https://example.com/site").unwrap()],
+            key,
+            "stable".parse().unwrap(),
+            "any".parse().unwrap(),
+        ))
+        .unwrap();
+        config["attributes"] = serde_json::json!({"bad key": "x"});
+        std::fs::write(&path, config.to_string()).unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert!(matches!(error, Error::ParseConfig { .. }), "{error}");
         std::fs::write(&path, b"{\"format\":9}").unwrap();
         let error = Config::load(&path).unwrap_err();
         assert!(

@@ -152,6 +152,20 @@ pub enum Error {
         source: getrandom::Error,
     },
 
+    /// A `--attr` argument is not `KEY=VALUE`.
+    #[error("invalid attribute `{argument}`: expected KEY=VALUE")]
+    InvalidAttribute {
+        /// The argument as given.
+        argument: String,
+    },
+
+    /// An attribute name has characters rules cannot name.
+    #[error("invalid attribute name `{key}`: use ASCII letters, digits, `.`, `_` and `-` only")]
+    InvalidAttributeKey {
+        /// The name as given.
+        key: String,
+    },
+
     /// A base URL is not usable.
     #[error("invalid URL `{url}`: {reason}")]
     InvalidUrl {
@@ -519,6 +533,8 @@ impl Error {
                 | Self::NoUrls { .. }
                 | Self::MissingState { .. }
                 | Self::InvalidUrl { .. }
+                | Self::InvalidAttribute { .. }
+                | Self::InvalidAttributeKey { .. }
                 | Self::ReadPublicKey { .. }
                 | Self::InvalidPublicKey { .. }
         )

@@ -6,6 +6,10 @@
 //! that was killed are removed at the start of the next install. The state file
 //! records a release before `current` points to it, and the current version is always
 //! derived from where `current` points, so the two cannot disagree after a crash.
+//!
+//! A release whose tree is still recorded under `releases/` (a move back after a yank
+//! or cap) is switched to again without downloading when the tree still matches the
+//! release's signed file indexes; otherwise it is installed afresh like any other.
 
 use std::fs::File;
 use std::io;
@@ -19,6 +23,7 @@ use wavecast_schema::{Platform, PlatformRelease, Release};
 
 use crate::download::fetch_package;
 use crate::error::{Error, Result};
+use crate::kept::tree_matches;
 use crate::reporter::Reporter;
 use crate::root::{InstallRoot, create_dir_all, random_hex, sync_dir};
 use crate::state::{InstalledRelease, State};
@@ -46,6 +51,10 @@ pub enum InstallOutcome {
     Installed,
     /// `current` already pointed to exactly this release tree; nothing changed.
     AlreadyCurrent,
+    /// The release's tree was still under `releases/` and matched its signed file
+    /// indexes exactly, so `current` was switched back to it without downloading or
+    /// unpacking anything (a move back from a withdrawn release).
+    Reused,
 }
 
 /// The result of an install.
@@ -187,6 +196,21 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
     create_dir_all(&releases)?;
     create_dir_all(&root.cache())?;
     clean_leftovers(root)?;
+
+    let kept = releases.join(&dir);
+    if state.installed_in(&dir).is_some()
+        && tree_matches(transport, base, &root.cache(), modules, &kept)
+    {
+        reporter.on_reuse(&release.version, &dir);
+        reporter.on_switch(&release.version, &dir);
+        switch_current(root, &dir)?;
+        return Ok(InstallReport {
+            outcome: InstallOutcome::Reused,
+            version: release.version.clone(),
+            dir,
+            previous,
+        });
+    }
 
     let mut packages = Vec::with_capacity(modules.modules.len());
     for (name, module) in &modules.modules {

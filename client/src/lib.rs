@@ -4,11 +4,17 @@ The wavecast client: checks a site for updates and installs them safely.
 # Brief overview
 
 An [`Updater`] manages one install root. [`Updater::init`] writes its [`Config`]
-(base URLs, the pinned [`TrustedKey`], channel, platform) and a [`State`] holding a
-random install id. [`Updater::check`] fetches the channel's signed manifest through a
-[`Transport`] ([`HttpTransport`], [`FileTransport`], or [`DefaultTransport`] for both),
-verifies its signature before reading it, checks its channel, expiry and serial, and
-returns a [`CheckReport`] with the decision of [`wavecast_schema::decide`].
+(base URLs, the pinned [`TrustedKey`], channel, platform, [`Attributes`]) and a
+[`State`] holding a random install id; [`Updater::reconfigure`] applies a
+[`ConfigChange`] (another channel, attributes set or removed). [`Updater::check`]
+fetches the channel's signed manifest through a [`Transport`] ([`HttpTransport`],
+[`FileTransport`], or [`DefaultTransport`] for both), verifies its signature before
+reading it, checks its channel, expiry and serial, and returns a [`CheckReport`] with
+the decision of [`wavecast_schema::decide`]: the target, the rollout rule that applied,
+whether the update is mandatory, why the installed release was withdrawn, when a
+deferred client becomes eligible. [`Updater::check_with`] takes [`CheckOptions`]: the
+[`Mode`] (`--now` is [`Mode::Manual`]) and attributes for one check. Attributes only
+feed the local decision; no request carries them.
 [`Updater::install`] downloads the target's packages into a content-addressed cache,
 verifying size and blake3, unpacks them into a staging tree (plain files and
 directories only), promotes it under `releases/` and switches the `current` symlink
@@ -39,11 +45,13 @@ The library never prints; it is Unix-only (symlinks and permission bits).
 */
 #![deny(missing_docs)]
 
+mod attributes;
 mod config;
 mod download;
 mod error;
 mod fetch;
 mod install;
+mod kept;
 mod reporter;
 mod root;
 mod state;
@@ -53,6 +61,7 @@ mod updater;
 mod url;
 mod verify;
 
+pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config};
 pub use error::{Error, Result};
 pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
@@ -63,7 +72,10 @@ pub use state::{InstalledRelease, STATE_FORMAT, State};
 pub use transport::{
     DefaultTransport, FileTransport, HttpTransport, Transport, TransportError, TransportErrorKind,
 };
-pub use updater::{CheckReport, InitOptions, InitReport, RolloutCheck, StatusReport, Updater};
+pub use updater::{
+    CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, RolloutCheck, StatusReport,
+    Updater,
+};
 pub use url::BaseUrl;
 pub use verify::TrustedKey;
-pub use wavecast_schema::Outcome;
+pub use wavecast_schema::{Attributes, Exclusion, Mode, Outcome, Withdrawal};

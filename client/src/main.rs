@@ -15,8 +15,9 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 use wavecast_client::{
-    BUILD_PLATFORM, BaseUrl, CheckReport, InitOptions, InstallOutcome, InstallReport,
-    InstalledRelease, Outcome, Reporter, TrustedKey, Updater,
+    Attributes, BUILD_PLATFORM, BaseUrl, CheckOptions, CheckReport, Config, ConfigChange,
+    Exclusion, InitOptions, InstallOutcome, InstallReport, InstalledRelease, Mode, Outcome,
+    Reporter, TrustedKey, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -29,7 +30,8 @@ const NOW_VARIABLE: &str = "WAVECAST_NOW";
 const AFTER_HELP: &str = "\
 Exit codes:
   0   success, including \"up to date\" and \"deferred\"
-  1   operational failure: network, verification, install
+  1   operational failure: network, verification, install; `update` with no
+      terminal to ask and no --yes (mandatory updates never ask)
   2   usage or configuration error
   10  only with `check --exit-code`: an update is available
 
@@ -54,6 +56,9 @@ enum Command {
     /// channel to follow.
     #[command(after_help = AFTER_HELP)]
     Init(InitArgs),
+    /// Show the configuration, or change the channel and attributes.
+    #[command(after_help = AFTER_HELP)]
+    Config(ConfigArgs),
     /// Check for an update without installing anything.
     #[command(after_help = AFTER_HELP)]
     Check(CheckArgs),
@@ -77,6 +82,32 @@ struct RootArg {
     root: PathBuf,
 }
 
+/// `--attr KEY=VALUE`, repeatable.
+#[derive(Debug, Args)]
+struct AttrArgs {
+    /// Declare an attribute for rollout rules (region, tenant, server id…), e.g.
+    /// `--attr region=eu`. Repeatable. Attributes only feed this machine's decision;
+    /// they are never sent anywhere.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = attribute_argument)]
+    attributes: Vec<(String, String)>,
+}
+
+impl AttrArgs {
+    fn to_map(&self) -> Attributes {
+        self.attributes.iter().cloned().collect()
+    }
+}
+
+fn attribute_argument(text: &str) -> Result<(String, String), String> {
+    wavecast_client::parse_attribute(text).map_err(|error| error.to_string())
+}
+
+fn attribute_key_argument(text: &str) -> Result<String, String> {
+    wavecast_client::check_attribute_key(text)
+        .map(|()| text.to_owned())
+        .map_err(|error| error.to_string())
+}
+
 #[derive(Debug, Args)]
 struct InitArgs {
     #[command(flatten)]
@@ -94,6 +125,8 @@ struct InitArgs {
     /// The platform whose builds to install (a Rust target triple, or `any`).
     #[arg(long, value_name = "TRIPLE", default_value = BUILD_PLATFORM)]
     platform: Platform,
+    #[command(flatten)]
+    attributes: AttrArgs,
     /// Rewrite the configuration of an initialized root; the install id and state are
     /// kept.
     #[arg(long)]
@@ -101,9 +134,54 @@ struct InitArgs {
 }
 
 #[derive(Debug, Args)]
+struct ConfigArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// Follow this channel from now on. A client never moves down: on a channel whose
+    /// newest release is older than the installed one, it stays where it is.
+    #[arg(long)]
+    channel: Option<ChannelName>,
+    /// Set an attribute in the configuration. Repeatable.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = attribute_argument)]
+    attributes: Vec<(String, String)>,
+    /// Remove an attribute from the configuration (before any --attr). Repeatable.
+    #[arg(long = "unset-attr", value_name = "KEY", value_parser = attribute_key_argument)]
+    unset_attributes: Vec<String>,
+    /// Print the resulting configuration as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `check` and `update` decide with.
+#[derive(Debug, Args)]
+struct DecisionArgs {
+    #[command(flatten)]
+    attributes: AttrArgs,
+    /// Ask for the newest release this client may take now, skipping the rollout's
+    /// share and ramp. A pause, a yank, an excluding rule or a cap still apply.
+    #[arg(long)]
+    now: bool,
+}
+
+impl DecisionArgs {
+    fn options(&self) -> CheckOptions {
+        CheckOptions {
+            mode: if self.now {
+                Mode::Manual
+            } else {
+                Mode::Scheduled
+            },
+            attributes: self.attributes.to_map(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 struct CheckArgs {
     #[command(flatten)]
     root: RootArg,
+    #[command(flatten)]
+    decision: DecisionArgs,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -116,7 +194,10 @@ struct CheckArgs {
 struct UpdateArgs {
     #[command(flatten)]
     root: RootArg,
-    /// Install without asking. Required when there is no terminal to ask on.
+    #[command(flatten)]
+    decision: DecisionArgs,
+    /// Install without asking. Required when there is no terminal to ask on, unless
+    /// the update is mandatory (mandatory updates never ask).
     #[arg(long, short = 'y')]
     yes: bool,
     /// Print one JSON object on stdout (and no progress bars).
@@ -197,6 +278,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Init(args) => init(args),
+        Command::Config(args) => config(args),
         Command::Check(args) => check(args),
         Command::Update(args) => update(args),
         Command::Status(args) => status(args),
@@ -282,6 +364,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         pubkey,
         channel: args.channel.clone(),
         platform: args.platform.clone(),
+        attributes: args.attributes.to_map(),
         force: args.force,
     };
     let report = Updater::init(&args.root.root, options)?;
@@ -291,8 +374,14 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         "initialized"
     };
     let kept = if report.kept_state { " (kept)" } else { "" };
+    let attributes = args.attributes.to_map();
+    let attributes = if attributes.is_empty() {
+        String::new()
+    } else {
+        format!(", attributes {}", attribute_list(&attributes))
+    };
     stderr_line(&format!(
-        "{verb} {}: channel {}, platform {}, install id {}{kept}",
+        "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}",
         args.root.root.display(),
         args.channel,
         args.platform,
@@ -301,9 +390,80 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
+    let mut updater = Updater::open(&args.root.root)?;
+    let change = ConfigChange {
+        channel: args.channel.clone(),
+        set_attributes: args.attributes.iter().cloned().collect(),
+        unset_attributes: args.unset_attributes.iter().cloned().collect(),
+    };
+    let before = updater.config().clone();
+    let changed = if change == ConfigChange::default() {
+        false
+    } else {
+        updater.reconfigure(&change)?
+    };
+    let config = updater.config();
+    if changed {
+        if config.channel != before.channel {
+            stderr_line(&format!(
+                "now following channel `{}` (was `{}`)",
+                config.channel, before.channel
+            ));
+        }
+        if config.attributes != before.attributes {
+            stderr_line("attributes updated");
+        }
+    } else if change != ConfigChange::default() {
+        stderr_line("nothing changed");
+    }
+    if args.json {
+        stdout_json(&ConfigJson {
+            schema_version: JSON_SCHEMA_VERSION,
+            changed,
+            channel: config.channel.as_str(),
+            platform: config.platform.as_str(),
+            urls: config.urls.iter().map(BaseUrl::as_str).collect(),
+            attributes: &config.attributes,
+        })?;
+    } else {
+        stdout_line(&config_lines(config).join("\n"))?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn config_lines(config: &Config) -> Vec<String> {
+    vec![
+        format!("channel: {}", config.channel),
+        format!("platform: {}", config.platform),
+        format!(
+            "urls: {}",
+            config
+                .urls
+                .iter()
+                .map(BaseUrl::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!("attributes: {}", attribute_list(&config.attributes)),
+    ]
+}
+
+/// `region=eu, tenant=acme`, or `none`.
+fn attribute_list(attributes: &Attributes) -> String {
+    if attributes.is_empty() {
+        return "none".to_owned();
+    }
+    attributes
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let updater = Updater::open(&args.root.root)?;
-    let report = updater.check(now()?)?;
+    let report = updater.check_with(now()?, &args.decision.options())?;
     if args.json {
         stdout_json(&check_json(&report))?;
     } else {
@@ -318,7 +478,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
 
 fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
     let updater = Updater::open(&args.root.root)?;
-    let report = updater.check(now()?)?;
+    let report = updater.check_with(now()?, &args.decision.options())?;
     let Some(target) = report
         .target()
         .filter(|_| report.outcome() == Outcome::Update)
@@ -330,7 +490,17 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     };
-    if !args.yes {
+    if let Some(sentence) = withdrawal_sentence(&report) {
+        stderr_line(&sentence);
+    }
+    if report.mandatory() {
+        // Mandatory updates never ask: the publisher decided this client must move.
+        stderr_line(&format!(
+            "mandatory update: installing {}{}",
+            target.version,
+            rule_suffix(&report)
+        ));
+    } else if !args.yes {
         if !(io::stdin().is_terminal() && io::stderr().is_terminal()) {
             return Err(CliError::NoTerminalForConsent {
                 version: target.version.clone(),
@@ -358,6 +528,10 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
             (InstallOutcome::AlreadyCurrent, _) => {
                 format!("already installed: {}", installed.version)
             }
+            (InstallOutcome::Reused, Some(previous)) => format!(
+                "switched back to {} (was {previous}): releases/{} was intact, nothing to download",
+                installed.version, installed.dir
+            ),
             (_, Some(previous)) => format!(
                 "installed {} (was {previous}) in releases/{}",
                 installed.version, installed.dir
@@ -382,7 +556,8 @@ fn ask_consent(report: &CheckReport) -> anyhow::Result<bool> {
         |current| format!("installed: {}", current.version),
     );
     let mut stderr = io::stderr().lock();
-    writeln!(stderr, "{} is available ({current})", target.version)?;
+    let rule = rule_suffix(report);
+    writeln!(stderr, "{} is available ({current}){rule}", target.version)?;
     if !target.notes.trim().is_empty() {
         writeln!(stderr, "\nRelease notes:\n{}\n", target.notes.trim_end())?;
     }
@@ -414,6 +589,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             installed: &status.installed,
             channel: status.channel.as_str(),
             platform: status.platform.as_str(),
+            attributes: &status.attributes,
             urls: status.urls.iter().map(BaseUrl::as_str).collect(),
             install_id: status.install_id.as_str(),
             highest_serial: status.highest_serial,
@@ -440,6 +616,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
         format!("installed: {installed}"),
         format!("channel: {}", status.channel),
         format!("platform: {}", status.platform),
+        format!("attributes: {}", attribute_list(&status.attributes)),
         format!(
             "urls: {}",
             status
@@ -471,13 +648,32 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
 #[derive(Debug, Serialize)]
 struct CheckJson<'a> {
     schema_version: u32,
+    /// `update`, `up_to_date` or `deferred`.
     decision: &'static str,
     current: Option<String>,
     target: Option<String>,
     newest: Option<String>,
+    /// The release whose rollout test settled the decision (`bucket`, `threshold`,
+    /// `rule` and `exclusion` are about it).
+    rollout_version: Option<String>,
     bucket: Option<u16>,
     threshold: Option<u16>,
     threshold_percent: Option<f64>,
+    /// The name of the rollout rule that applied, if one matched.
+    rule: Option<&'a str>,
+    /// A mandatory update installs without asking.
+    mandatory: bool,
+    /// `yanked` or `capped` when the installed release must be left.
+    withdrawn: Option<&'static str>,
+    /// `paused`, `yanked`, `excluded_by_rule` or `capped` when the release keeps this
+    /// client out regardless of time.
+    exclusion: Option<&'static str>,
+    /// For a deferral, when this client becomes eligible as the manifest stands.
+    eligible_at: Option<Timestamp>,
+    /// The target is older than the installed release.
+    downgrade: bool,
+    /// `scheduled`, or `manual` with `--now`.
+    mode: &'static str,
     channel: &'a str,
     serial: u64,
     served_by: &'a str,
@@ -492,9 +688,20 @@ fn check_json(report: &CheckReport) -> CheckJson<'_> {
         current: report.current().map(|current| current.version.to_string()),
         target: report.target().map(|target| target.version.to_string()),
         newest: report.newest().map(ToString::to_string),
+        rollout_version: report.rollout_version().map(ToString::to_string),
         bucket: rollout.map(|rollout| rollout.bucket),
         threshold: rollout.map(|rollout| rollout.threshold.get()),
         threshold_percent: rollout.map(|rollout| rollout.threshold.percent()),
+        rule: report.rule().map(|rule| rule.name.as_str()),
+        mandatory: report.mandatory(),
+        withdrawn: report.withdrawn().map(Withdrawal::as_str),
+        exclusion: report.exclusion().map(Exclusion::as_str),
+        eligible_at: report.eligible_at(),
+        downgrade: report.is_downgrade(),
+        mode: match report.mode() {
+            Mode::Scheduled => "scheduled",
+            Mode::Manual => "manual",
+        },
         channel: report.channel().as_str(),
         serial: report.serial(),
         served_by: report.served_by().as_str(),
@@ -524,6 +731,18 @@ fn update_json<'a>(report: &'a CheckReport, installed: Option<&InstallReport>) -
     }
 }
 
+/// The `config --json` document.
+#[derive(Debug, Serialize)]
+struct ConfigJson<'a> {
+    schema_version: u32,
+    /// Whether this run changed the configuration.
+    changed: bool,
+    channel: &'a str,
+    platform: &'a str,
+    urls: Vec<&'a str>,
+    attributes: &'a Attributes,
+}
+
 /// The `status --json` document.
 #[derive(Debug, Serialize)]
 struct StatusJson<'a> {
@@ -533,51 +752,133 @@ struct StatusJson<'a> {
     installed: &'a [InstalledRelease],
     channel: &'a str,
     platform: &'a str,
+    attributes: &'a Attributes,
     urls: Vec<&'a str>,
     install_id: &'a str,
     highest_serial: Option<u64>,
     last_check: Option<Timestamp>,
 }
 
+/// ` (rule `NAME`)` when a rollout rule applied, else nothing.
+fn rule_suffix(report: &CheckReport) -> String {
+    report
+        .rule()
+        .map_or_else(String::new, |rule| format!(" (rule `{}`)", rule.name))
+}
+
+/// `1.2.0 was yanked: moving back to 1.1.0`, when the installed release is withdrawn
+/// and the report moves away from it.
+fn withdrawal_sentence(report: &CheckReport) -> Option<String> {
+    let withdrawn = report.withdrawn()?;
+    let current = report.current()?;
+    let target = report.target()?;
+    let why = match withdrawn {
+        Withdrawal::Yanked => "was yanked",
+        Withdrawal::Capped => "was capped below this client's bucket",
+    };
+    let direction = if report.is_downgrade() {
+        "moving back to"
+    } else {
+        "moving to"
+    };
+    Some(format!(
+        "{} {why}: {direction} {}",
+        current.version, target.version
+    ))
+}
+
 /// The one-line answer of `check` for people.
 fn check_sentence(report: &CheckReport) -> String {
     let rollout = report.rollout();
+    let rule = rule_suffix(report);
     match report.outcome() {
         Outcome::Update => {
             let target = report
                 .target()
                 .map_or_else(String::new, |target| target.version.to_string());
+            if let Some(sentence) = withdrawal_sentence(report) {
+                return format!("{sentence}{rule}");
+            }
             let from = report.current().map_or_else(
                 || "nothing installed".to_owned(),
                 |current| current.version.to_string(),
             );
+            if report.mandatory() {
+                return format!("mandatory update available: {from} -> {target}{rule}");
+            }
             match rollout {
-                Some(rollout) => format!(
-                    "update available: {from} -> {target} (bucket {} < threshold {})",
+                Some(rollout) if rollout.bucket < rollout.threshold.get() => format!(
+                    "update available: {from} -> {target} (bucket {} < threshold {}){rule}",
                     rollout.bucket, rollout.threshold
                 ),
-                None => format!("update available: {from} -> {target}"),
-            }
-        }
-        Outcome::Deferred => {
-            let version = report
-                .rollout_version()
-                .or(report.newest())
-                .map_or_else(String::new, ToString::to_string);
-            match rollout {
-                Some(rollout) => format!(
-                    "deferred: {version} is rolling out to {}; this client's bucket {} is outside it",
-                    rollout.threshold, rollout.bucket
+                Some(_) if report.mode() == Mode::Manual => format!(
+                    "update available: {from} -> {target} (asked with --now: the rollout share is skipped){rule}"
                 ),
-                None => format!("deferred: {version} is not offered to this client yet"),
+                _ => format!("update available: {from} -> {target}{rule}"),
             }
         }
-        Outcome::UpToDate => match report.current() {
-            Some(current) => format!("up to date: {}", current.version),
+        Outcome::Deferred => deferred_sentence(report),
+        Outcome::UpToDate => {
+            let Some(current) = report.current() else {
+                return format!(
+                    "up to date: channel `{}` has no release for platform `{}`",
+                    report.channel(),
+                    report.platform()
+                );
+            };
+            if let Some(withdrawn) = report.withdrawn() {
+                return format!(
+                    "up to date: {} was {}, but no other release admits this client yet",
+                    current.version,
+                    withdrawn.as_str()
+                );
+            }
+            match report.newest() {
+                Some(newest) if newest < &current.version => format!(
+                    "up to date: {} (channel `{}` offers {newest} at most; wavecast never moves down)",
+                    current.version,
+                    report.channel()
+                ),
+                _ => format!("up to date: {}", current.version),
+            }
+        }
+    }
+}
+
+/// Why a deferred client waits, and until when if that is known.
+fn deferred_sentence(report: &CheckReport) -> String {
+    let version = report
+        .rollout_version()
+        .or(report.newest())
+        .map_or_else(String::new, ToString::to_string);
+    let rule = rule_suffix(report);
+    let Some(rollout) = report.rollout() else {
+        return format!("deferred: {version} is not offered to this client yet");
+    };
+    match rollout.exclusion {
+        Some(Exclusion::Paused) => format!(
+            "deferred: the rollout of {version} is paused; no new client gets it until it resumes{rule}"
+        ),
+        Some(Exclusion::Yanked) => format!("deferred: {version} was yanked{rule}"),
+        Some(Exclusion::Rule) => match report.rule() {
+            Some(rule) => format!(
+                "deferred: {version} is not offered to this client: excluded by rule `{}`",
+                rule.name
+            ),
+            None => format!("deferred: {version} is not offered to this client"),
+        },
+        Some(Exclusion::Capped) => format!(
+            "deferred: {version} is capped at {}; this client's bucket {} is above the cap{rule}",
+            rollout.threshold, rollout.bucket
+        ),
+        None => match report.eligible_at() {
+            Some(eligible_at) => format!(
+                "deferred: {version} is ramping (threshold {} now); this client's bucket {} enters at {eligible_at}{rule}",
+                rollout.threshold, rollout.bucket
+            ),
             None => format!(
-                "up to date: channel `{}` has no release for platform `{}`",
-                report.channel(),
-                report.platform()
+                "deferred: {version} is rolling out to {}; this client's bucket {} is outside it{rule}",
+                rollout.threshold, rollout.bucket
             ),
         },
     }

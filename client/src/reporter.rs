@@ -11,7 +11,9 @@ use wavecast_schema::ModuleName;
 /// [`on_download_progress`](Reporter::on_download_progress) and then
 /// [`on_download_finish`](Reporter::on_download_finish) (not called when the download
 /// fails); then [`on_unpack`](Reporter::on_unpack) per module, and
-/// [`on_switch`](Reporter::on_switch) just before `current` is switched. Every method
+/// [`on_switch`](Reporter::on_switch) just before `current` is switched. When an
+/// intact tree of the release is still on disk (a move back), only
+/// [`on_reuse`](Reporter::on_reuse) and then `on_switch` are called. Every method
 /// has a no-op default, and none can stop the install.
 pub trait Reporter {
     /// A package is about to be downloaded from `url`; `size` bytes are expected.
@@ -37,6 +39,12 @@ pub trait Reporter {
     /// The module's package is being unpacked into the new release tree.
     fn on_unpack(&self, module: &ModuleName) {
         let _ = module;
+    }
+
+    /// The release's tree kept under `releases/<dir>` matches its file indexes and is
+    /// reused as it is: nothing is downloaded or unpacked.
+    fn on_reuse(&self, version: &Version, dir: &str) {
+        let _ = (version, dir);
     }
 
     /// The release tree is complete; `current` is about to point to it.

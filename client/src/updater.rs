@@ -1,15 +1,17 @@
 //! The [`Updater`] facade: one install root, its configuration, and the operations
 //! the `wavecast-update` commands perform.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
-    Attributes, BasisPoints, ChannelName, ClientView, InstallId, Manifest, Mode, Outcome, Platform,
-    Release, decide,
+    Attributes, BasisPoints, ChannelName, ClientView, Exclusion, InstallId, Manifest, Mode,
+    Outcome, Platform, Release, Rule, Withdrawal, decide,
 };
 
+use crate::attributes::check_attribute_keys;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fetch::{Expectations, fetch_manifest};
@@ -32,8 +34,42 @@ pub struct InitOptions {
     pub channel: ChannelName,
     /// The platform whose builds to install.
     pub platform: Platform,
+    /// What the client declares about itself for rollout rules; never sent anywhere.
+    pub attributes: Attributes,
     /// Rewrite the configuration of an initialized root (the state is kept).
     pub force: bool,
+}
+
+/// A change to an initialized root's configuration, for [`Updater::reconfigure`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// Follow this channel from now on. The highest serial seen is kept per channel,
+    /// so switching back and forth never weakens rollback protection.
+    pub channel: Option<ChannelName>,
+    /// Attributes to set (added, or replacing the value of the same name).
+    pub set_attributes: Attributes,
+    /// Attribute names to remove; names that are not set are ignored. Removals apply
+    /// before additions.
+    pub unset_attributes: BTreeSet<String>,
+}
+
+/// How [`Updater::check_with`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// [`Mode::Scheduled`] follows the rollout; [`Mode::Manual`] (`--now`) skips
+    /// shares and ramps, never a pause, a yank, an excluding rule or a cap.
+    pub mode: Mode,
+    /// Attributes for this check only, over the configured ones (these win).
+    pub attributes: Attributes,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Scheduled,
+            attributes: Attributes::new(),
+        }
+    }
 }
 
 /// What `init` did.
@@ -52,8 +88,11 @@ pub struct InitReport {
 pub struct RolloutCheck {
     /// This client's bucket for the release, `0..10000`.
     pub bucket: u16,
-    /// The release's threshold; the client is in when `bucket < threshold`.
+    /// The release's threshold at the time of the check (after any cap); the client
+    /// is in when `bucket < threshold`, unless a rule or an exclusion says otherwise.
     pub threshold: BasisPoints,
+    /// Why the release keeps this client out regardless of time, if it does.
+    pub exclusion: Option<Exclusion>,
 }
 
 /// The outcome of [`Updater::check`]: a verified manifest and the decision taken
@@ -67,6 +106,12 @@ pub struct CheckReport {
     newest: Option<Version>,
     applied: Option<RolloutCheck>,
     applied_version: Option<Version>,
+    rule: Option<Rule>,
+    mandatory: bool,
+    withdrawn: Option<Withdrawal>,
+    eligible_at: Option<Timestamp>,
+    mode: Mode,
+    attributes: Attributes,
     manifest: Manifest,
     served_by: BaseUrl,
     manifest_url: String,
@@ -104,6 +149,55 @@ impl CheckReport {
     /// The release whose rollout test settled the decision.
     pub fn rollout_version(&self) -> Option<&Version> {
         self.applied_version.as_ref()
+    }
+
+    /// The rollout rule that applied to this client in that test, if one matched.
+    pub fn rule(&self) -> Option<&Rule> {
+        self.rule.as_ref()
+    }
+
+    /// Why the release of the rollout test keeps this client out regardless of time
+    /// (paused, yanked, excluded by a rule, capped), if it does.
+    pub fn exclusion(&self) -> Option<Exclusion> {
+        self.applied.and_then(|applied| applied.exclusion)
+    }
+
+    /// Whether the update is mandatory (a `mandatory` rule matched): it installs
+    /// without asking.
+    pub fn mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    /// Why the installed release must be left (yanked, or capped below this client's
+    /// bucket), if it must; the target may then be older than the installed release.
+    pub fn withdrawn(&self) -> Option<Withdrawal> {
+        self.withdrawn
+    }
+
+    /// Whether the target is older than the installed release (a move back from a
+    /// withdrawn release).
+    pub fn is_downgrade(&self) -> bool {
+        match (&self.target, &self.current) {
+            (Some(target), Some(current)) => target.version < current.version,
+            _ => false,
+        }
+    }
+
+    /// For a deferral, the first instant a newer release admits this client as the
+    /// manifest stands (ramps), or `None` when only a change to the manifest can.
+    pub fn eligible_at(&self) -> Option<Timestamp> {
+        self.eligible_at
+    }
+
+    /// The mode the decision was taken in.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The attributes the decision saw: the configured ones with the check's own over
+    /// them.
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
     }
 
     /// The verified manifest.
@@ -153,6 +247,8 @@ pub struct StatusReport {
     pub channel: ChannelName,
     /// The configured platform.
     pub platform: Platform,
+    /// The configured attributes.
+    pub attributes: Attributes,
     /// The configured base URLs.
     pub urls: Vec<BaseUrl>,
     /// This client's install id.
@@ -180,10 +276,12 @@ impl Updater {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidAttributeKey`] for an attribute name rules cannot test;
     /// [`Error::AlreadyInitialized`] when `root` has a configuration and
     /// `options.force` is false; [`Error::ParseState`] when an existing state file is
     /// corrupt; I/O errors.
     pub fn init(root: impl AsRef<Path>, options: InitOptions) -> Result<InitReport> {
+        check_attribute_keys(&options.attributes)?;
         let root = InstallRoot::new(root.as_ref());
         create_dir_all(&root.meta())?;
         let _lock = root.lock()?;
@@ -207,7 +305,8 @@ impl Updater {
             options.pubkey,
             options.channel,
             options.platform,
-        );
+        )
+        .with_attributes(options.attributes);
         config.save(&config_path)?;
         Ok(InitReport {
             install_id: state.install_id,
@@ -251,8 +350,63 @@ impl Updater {
         &self.config
     }
 
+    /// Applies `change` to the configuration and saves it, under the root's lock.
+    /// Returns whether anything changed (an unchanged configuration is not rewritten).
+    ///
+    /// The configuration is re-read under the lock first, so a concurrent change is
+    /// not lost. Switching channels keeps every serial seen; the next check decides
+    /// from the new channel's manifest, and a client whose release is newer than that
+    /// channel's newest stays where it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAttributeKey`], the errors of [`Config::load`], or
+    /// [`Error::WriteFile`].
+    pub fn reconfigure(&mut self, change: &ConfigChange) -> Result<bool> {
+        check_attribute_keys(&change.set_attributes)?;
+        let _lock = self.root.lock()?;
+        let mut config =
+            Config::load(&self.root.config())?.ok_or_else(|| Error::NotInitialized {
+                root: self.root.path().to_owned(),
+                config: self.root.config(),
+            })?;
+        let before = config.clone();
+        if let Some(channel) = &change.channel {
+            config.channel = channel.clone();
+        }
+        for key in &change.unset_attributes {
+            config.attributes.remove(key);
+        }
+        config.attributes.extend(
+            change
+                .set_attributes
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
+        let changed = config != before;
+        if changed {
+            config.save(&self.root.config())?;
+        }
+        self.config = config;
+        Ok(changed)
+    }
+
     /// Fetches and verifies the channel manifest, records its serial and the check
-    /// time, and decides what this client should run.
+    /// time, and decides what this client should run on the rollout's schedule with
+    /// the configured attributes: [`check_with`](Self::check_with) and the default
+    /// [`CheckOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`check_with`](Self::check_with).
+    pub fn check(&self, now: Timestamp) -> Result<CheckReport> {
+        self.check_with(now, &CheckOptions::default())
+    }
+
+    /// Fetches and verifies the channel manifest, records its serial and the check
+    /// time, and decides what this client should run in `options.mode`, declaring the
+    /// configured attributes with `options.attributes` over them. The attributes
+    /// only feed the local decision; no request carries them.
     ///
     /// The base URLs are tried in order; the first whose manifest passes every check
     /// is used. When none does, the first URL's error is returned.
@@ -261,8 +415,17 @@ impl Updater {
     ///
     /// Any manifest error ([`Error::FetchManifest`], [`Error::VerifySignature`],
     /// [`Error::Rollback`], [`Error::ManifestExpired`]…), state errors, or
-    /// [`Error::CurrentNotSymlink`].
-    pub fn check(&self, now: Timestamp) -> Result<CheckReport> {
+    /// [`Error::CurrentNotSymlink`]; [`Error::InvalidAttributeKey`] for an attribute
+    /// name rules cannot test.
+    pub fn check_with(&self, now: Timestamp, options: &CheckOptions) -> Result<CheckReport> {
+        check_attribute_keys(&options.attributes)?;
+        let mut attributes = self.config.attributes.clone();
+        attributes.extend(
+            options
+                .attributes
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
         let _lock = self.root.lock()?;
         let mut state = self.load_state()?;
         let current = read_current(&self.root, &state)?;
@@ -304,19 +467,26 @@ impl Updater {
             install_id: &state.install_id,
             platform: &self.config.platform,
             current: current.as_ref().map(|current| &current.version),
-            attributes: &Attributes::new(),
+            attributes: &attributes,
         };
-        let decision = decide(&manifest, &view, now, Mode::Scheduled);
+        let decision = decide(&manifest, &view, now, options.mode);
         let applied = decision.applied.map(|applied| RolloutCheck {
             bucket: applied.bucket,
             threshold: applied.threshold,
+            exclusion: applied.exclusion,
         });
         let applied_version = decision
             .applied
             .map(|applied| applied.release.version.clone());
+        let rule = decision.applied.and_then(|applied| applied.rule).cloned();
         let target = decision.target.cloned();
         let newest = decision.newest.map(|release| release.version.clone());
-        let outcome = decision.outcome;
+        let (outcome, mandatory, withdrawn, eligible_at) = (
+            decision.outcome,
+            decision.mandatory,
+            decision.withdrawn,
+            decision.eligible_at,
+        );
         Ok(CheckReport {
             outcome,
             current,
@@ -324,6 +494,12 @@ impl Updater {
             newest,
             applied,
             applied_version,
+            rule,
+            mandatory,
+            withdrawn,
+            eligible_at,
+            mode: options.mode,
+            attributes,
             manifest,
             served_by,
             manifest_url,
@@ -336,7 +512,10 @@ impl Updater {
     /// install time. Progress goes to `reporter`.
     ///
     /// Packages come from the base URL that served the report's manifest, through the
-    /// cache, and every byte is verified before use. Until `current` is switched, any
+    /// cache, and every byte is verified before use. A target older than the
+    /// installed release (a move back) installs the same way, except that a tree of
+    /// it still under `releases/` is switched to without downloading when it matches
+    /// the release's file indexes ([`InstallOutcome::Reused`](crate::InstallOutcome)). Until `current` is switched, any
     /// failure leaves the previous release current and removes the partial tree.
     ///
     /// # Errors
@@ -387,6 +566,7 @@ impl Updater {
             installed: state.installed,
             channel: self.config.channel.clone(),
             platform: self.config.platform.clone(),
+            attributes: self.config.attributes.clone(),
             urls: self.config.urls.clone(),
             install_id: state.install_id,
             last_check: state.last_check,
@@ -404,7 +584,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use wavecast_schema::{
-        Blake3Hash, Blob, Envelope, FORMAT_VERSION, Module, PlatformRelease, RolloutPlan,
+        Blake3Hash, Blob, EntryKind, Envelope, FORMAT_VERSION, FileIndex, FileMode, IndexEntry,
+        Module, PlatformRelease, RolloutPlan,
     };
 
     use super::*;
@@ -462,14 +643,10 @@ mod tests {
                 package: Blob {
                     path,
                     size: bytes.len() as u64,
-                    blake3: blake3.clone(),
-                },
-                unpacked_size: files.iter().map(|(_, content)| content.len() as u64).sum(),
-                file_index: Blob {
-                    path: "blobs/unused.json".parse().unwrap(),
-                    size: 0,
                     blake3,
                 },
+                unpacked_size: files.iter().map(|(_, content)| content.len() as u64).sum(),
+                file_index: self.file_index(files),
             };
             self.releases.push(Release {
                 version: version.parse().unwrap(),
@@ -486,6 +663,42 @@ mod tests {
                     BasisPoints::new(basis_points).unwrap(),
                 ),
             });
+            self.publish(serial);
+        }
+
+        /// Stores the file index of a module holding `files` (mode 644) on the site.
+        fn file_index(&self, files: &[(&str, &[u8])]) -> Blob {
+            let entries = files
+                .iter()
+                .map(|(path, content)| IndexEntry {
+                    path: path.parse().unwrap(),
+                    kind: EntryKind::File {
+                        size: content.len() as u64,
+                        blake3: Blake3Hash::of(content),
+                    },
+                    mode: FileMode::from_permissions(0o644),
+                })
+                .collect();
+            let bytes = serde_json::to_vec(&FileIndex::new(entries)).unwrap();
+            let blake3 = Blake3Hash::of(&bytes);
+            let path =
+                wavecast_site::layout::blob(&blake3, wavecast_site::layout::BlobKind::FileIndex);
+            std::fs::write(self.dir.path().join(path.as_str()), &bytes).unwrap();
+            Blob {
+                path,
+                size: bytes.len() as u64,
+                blake3,
+            }
+        }
+
+        /// Changes the rollout of release `index` and publishes `serial`.
+        fn change_rollout(
+            &mut self,
+            index: usize,
+            serial: u64,
+            change: impl FnOnce(&mut RolloutPlan),
+        ) {
+            change(&mut self.releases[index].rollout);
             self.publish(serial);
         }
 
@@ -519,6 +732,7 @@ mod tests {
                     pubkey: self.key.clone(),
                     channel: "stable".parse().unwrap(),
                     platform: "x86_64-unknown-linux-gnu".parse().unwrap(),
+                    attributes: Attributes::new(),
                     force: false,
                 },
             )
@@ -610,6 +824,7 @@ mod tests {
             pubkey: site.key.clone(),
             channel: "beta".parse().unwrap(),
             platform: "any".parse().unwrap(),
+            attributes: Attributes::new(),
             force,
         };
         let error = Updater::init(root.path(), options(false)).unwrap_err();
@@ -699,6 +914,227 @@ mod tests {
         assert!(matches!(
             updater.install(&report, now(), &NoReporter),
             Err(Error::NothingToInstall)
+        ));
+    }
+
+    fn attributes(pairs: &[(&str, &str)]) -> Attributes {
+        pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    fn rule(text: &str) -> Rule {
+        text.parse().unwrap()
+    }
+
+    /// A root with 1.0.0 installed and 2.0.0 published at 0 %.
+    fn installed_with_newer_at_zero() -> (Site, tempfile::TempDir, Updater) {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+        updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+        site.release("2.0.0", &[("app", b"two")], 0, 2);
+        (site, root, updater)
+    }
+
+    #[test]
+    fn configured_attributes_feed_rules_and_a_check_can_override_them() {
+        let (mut site, _root, mut updater) = installed_with_newer_at_zero();
+        site.change_rollout(1, 3, |plan| {
+            plan.rules = vec![rule("eu: region = eu -> 100%")];
+        });
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Deferred);
+        assert!(report.rule().is_none());
+
+        let changed = updater
+            .reconfigure(&ConfigChange {
+                set_attributes: attributes(&[("region", "eu")]),
+                ..ConfigChange::default()
+            })
+            .unwrap();
+        assert!(changed);
+        let reopened = Updater::open(updater.root().path()).unwrap();
+        assert_eq!(
+            reopened.config().attributes,
+            attributes(&[("region", "eu")])
+        );
+        let report = reopened.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Update);
+        assert_eq!(report.rule().unwrap().name, "eu");
+        assert_eq!(report.attributes(), &attributes(&[("region", "eu")]));
+
+        let options = CheckOptions {
+            attributes: attributes(&[("region", "us")]),
+            ..CheckOptions::default()
+        };
+        let report = updater.check_with(now(), &options).unwrap();
+        assert_eq!(report.outcome(), Outcome::Deferred, "the check's own win");
+        assert_eq!(report.attributes(), &attributes(&[("region", "us")]));
+
+        let unset = ConfigChange {
+            unset_attributes: ["region".to_owned()].into(),
+            ..ConfigChange::default()
+        };
+        assert!(updater.reconfigure(&unset).unwrap());
+        assert!(
+            !updater.reconfigure(&unset).unwrap(),
+            "nothing left to unset"
+        );
+        assert_eq!(updater.check(now()).unwrap().outcome(), Outcome::Deferred);
+
+        let bad = CheckOptions {
+            attributes: attributes(&[("bad key", "x")]),
+            ..CheckOptions::default()
+        };
+        assert!(matches!(
+            updater.check_with(now(), &bad),
+            Err(Error::InvalidAttributeKey { .. })
+        ));
+    }
+
+    #[test]
+    fn manual_mode_skips_the_share_but_not_a_pause_or_an_excluding_rule() {
+        let (mut site, _root, updater) = installed_with_newer_at_zero();
+        let manual = CheckOptions {
+            mode: Mode::Manual,
+            ..CheckOptions::default()
+        };
+        let report = updater.check_with(now(), &manual).unwrap();
+        assert_eq!(report.outcome(), Outcome::Update);
+        assert_eq!(report.mode(), Mode::Manual);
+        assert!(!report.mandatory());
+
+        site.change_rollout(1, 3, |plan| plan.paused_at = Some(now()));
+        let report = updater.check_with(now(), &manual).unwrap();
+        assert_eq!(report.outcome(), Outcome::Deferred);
+        assert_eq!(report.exclusion(), Some(Exclusion::Paused));
+
+        site.change_rollout(1, 4, |plan| {
+            plan.paused_at = None;
+            plan.rules = vec![rule("nobody: -> exclude")];
+        });
+        let report = updater.check_with(now(), &manual).unwrap();
+        assert_eq!(report.exclusion(), Some(Exclusion::Rule));
+        assert_eq!(report.rule().unwrap().name, "nobody");
+    }
+
+    #[test]
+    fn a_mandatory_rule_is_reported_with_its_name() {
+        let (mut site, _root, updater) = installed_with_newer_at_zero();
+        site.change_rollout(1, 3, |plan| {
+            plan.rules = vec![rule("legacy: from < 2.0 -> mandatory")];
+        });
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Update);
+        assert!(report.mandatory());
+        assert_eq!(report.rule().unwrap().name, "legacy");
+        assert!(!report.is_downgrade());
+        assert_eq!(report.withdrawn(), None);
+    }
+
+    #[test]
+    fn a_yanked_release_moves_back_to_the_kept_tree_without_downloading() {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+        let install = |updater: &Updater| {
+            updater
+                .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+                .unwrap()
+        };
+        let old = install(&updater);
+        site.release("1.1.0", &[("app", b"two")], 10_000, 2);
+        let new = install(&updater);
+        assert_eq!(new.outcome, InstallOutcome::Installed);
+
+        site.change_rollout(1, 3, |plan| plan.yanked = true);
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::Update);
+        assert_eq!(report.target().unwrap().version.to_string(), "1.0.0");
+        assert_eq!(report.withdrawn(), Some(Withdrawal::Yanked));
+        assert!(report.is_downgrade());
+
+        // Without packages on the site or in the cache, only the kept tree can serve.
+        std::fs::remove_dir_all(root.path().join(".wavecast/cache")).unwrap();
+        std::fs::remove_dir_all(site.dir.path().join("blobs"))
+            .and_then(|()| std::fs::create_dir(site.dir.path().join("blobs")))
+            .unwrap();
+        site.file_index(&[("app", b"one")]);
+        let moved = updater.install(&report, now(), &NoReporter).unwrap();
+        assert_eq!(moved.outcome, InstallOutcome::Reused);
+        assert_eq!(moved.dir, old.dir);
+        assert_eq!(moved.previous.unwrap().to_string(), "1.1.0");
+        assert_eq!(
+            std::fs::read(root.path().join("current/app")).unwrap(),
+            b"one"
+        );
+        assert_eq!(updater.check(now()).unwrap().outcome(), Outcome::UpToDate);
+    }
+
+    #[test]
+    fn a_kept_tree_that_changed_is_installed_afresh() {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+        let old = updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+        site.release("1.1.0", &[("app", b"two")], 10_000, 2);
+        updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+        let kept = root.path().join("releases").join(&old.dir).join("app");
+        std::fs::write(&kept, b"tampered").unwrap();
+
+        site.change_rollout(1, 3, |plan| plan.yanked = true);
+        let report = updater.check(now()).unwrap();
+        let moved = updater.install(&report, now(), &NoReporter).unwrap();
+        assert_eq!(moved.outcome, InstallOutcome::Installed);
+        assert_eq!(moved.dir, old.dir);
+        assert_eq!(
+            std::fs::read(root.path().join("current/app")).unwrap(),
+            b"one"
+        );
+    }
+
+    #[test]
+    fn reconfigure_switches_the_channel_and_refuses_bad_names() {
+        let site = Site::new();
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let mut updater = Updater::open(root.path()).unwrap();
+        let change = ConfigChange {
+            channel: Some("beta".parse().unwrap()),
+            ..ConfigChange::default()
+        };
+        assert!(updater.reconfigure(&change).unwrap());
+        assert!(!updater.reconfigure(&change).unwrap());
+        assert_eq!(updater.config().channel.as_str(), "beta");
+        assert_eq!(
+            Updater::open(root.path())
+                .unwrap()
+                .config()
+                .channel
+                .as_str(),
+            "beta"
+        );
+        let bad = ConfigChange {
+            set_attributes: attributes(&[("a/b", "c")]),
+            ..ConfigChange::default()
+        };
+        assert!(matches!(
+            updater.reconfigure(&bad),
+            Err(Error::InvalidAttributeKey { .. })
         ));
     }
 }

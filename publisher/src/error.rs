@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::ChannelName;
 
@@ -118,6 +119,80 @@ pub enum Error {
         version: Version,
         /// The channel.
         channel: ChannelName,
+    },
+
+    /// The channel has no manifest on the site yet.
+    #[error("channel `{channel}` has no manifest on the site")]
+    UnknownChannel {
+        /// The channel.
+        channel: ChannelName,
+    },
+
+    /// The version is not live on the channel.
+    #[error("version {version} is not published on channel `{channel}` (live: {live})")]
+    UnknownVersion {
+        /// The version asked for.
+        version: Version,
+        /// The channel.
+        channel: ChannelName,
+        /// The live versions, newest first, for the message (`none` when empty).
+        live: String,
+    },
+
+    /// `pause` on a rollout that is already paused.
+    #[error("the rollout of {version} on channel `{channel}` is already paused (since {since})")]
+    AlreadyPaused {
+        /// The version.
+        version: Version,
+        /// The channel.
+        channel: ChannelName,
+        /// When it was paused.
+        since: Timestamp,
+    },
+
+    /// `resume` on a rollout that is not paused.
+    #[error("the rollout of {version} on channel `{channel}` is not paused")]
+    NotPaused {
+        /// The version.
+        version: Version,
+        /// The channel.
+        channel: ChannelName,
+    },
+
+    /// `yank` on a yanked release, or `yank --undo` on one that is not yanked.
+    #[error("{version} on channel `{channel}` is {state}")]
+    YankUnchanged {
+        /// The version.
+        version: Version,
+        /// The channel.
+        channel: ChannelName,
+        /// `already yanked` or `not yanked`.
+        state: &'static str,
+    },
+
+    /// `--cap N --fleet M` does not describe a share of the fleet.
+    #[error("cannot cap at {installs} installs out of a fleet of {fleet}: {reason}")]
+    InvalidCap {
+        /// The `--cap` count.
+        installs: u64,
+        /// The `--fleet` count.
+        fleet: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A command was given nothing to change.
+    #[error("nothing to change: {0}")]
+    NothingToChange(&'static str),
+
+    /// The changed manifest breaks a rule of the format, e.g. two rules with one name.
+    #[error("the new manifest for channel `{channel}` would be invalid")]
+    InvalidManifest {
+        /// The channel.
+        channel: ChannelName,
+        /// The rule that would be broken.
+        #[source]
+        source: wavecast_schema::Error,
     },
 
     /// The operating system's random number generator failed.

@@ -6,8 +6,10 @@ The wavecast publisher: turns release folders into a signed static site.
 [`keys`] generates and loads minisign keys ([`keys::SigningKey`]); [`package`]
 builds deterministic tar.gz module packages and their file indexes; [`publish`] adds
 a release to a channel through a [`wavecast_site::Storage`], writing every blob before
-the signed manifest that refers to them. The `wavecast` binary is a thin CLI over
-these.
+the signed manifest that refers to them; [`rollout`] changes a live release's rollout
+plan (share, ramp, rules, cap, pause, yank) and promotes releases between channels,
+each change a new signed manifest with the next serial. The `wavecast` binary is a thin
+CLI over these.
 
 ```no_run
 use wavecast_publisher::keys::{self, Password};
@@ -22,5 +24,6 @@ mod error;
 pub mod keys;
 pub mod package;
 pub mod publish;
+pub mod rollout;
 
 pub use error::{Error, Result};

@@ -11,10 +11,12 @@ use semver::Version;
 use wavecast_publisher::keys::{self, Password, SigningKey};
 use wavecast_publisher::package::{ModuleSpec, PackReporter};
 use wavecast_publisher::publish::{self, PublishOptions, PublishReport};
-use wavecast_schema::{BasisPoints, ChannelName, Platform};
+use wavecast_publisher::rollout::{self, CapChange, RolloutChange, Signing};
+use wavecast_schema::{BasisPoints, ChannelName, Platform, Ramp, Rule, Share};
 use wavecast_site::FsStorage;
 
 mod output;
+mod simulate;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -44,6 +46,20 @@ enum Command {
     Keygen(KeygenArgs),
     /// Add a release folder to a channel of a site, keeping earlier releases live.
     Publish(Box<PublishArgs>),
+    /// Change a live release's rollout: share or ramp, rules, cap.
+    Rollout(Box<RolloutArgs>),
+    /// Pause a release's rollout: nobody new is offered it; clients on it stay.
+    Pause(ReleaseArgs),
+    /// Resume a paused rollout; a ramp continues where it stopped.
+    Resume(ReleaseArgs),
+    /// Withdraw a release: nobody is offered it, and clients on it move to the best
+    /// release still allowed (usually the previous one).
+    Yank(YankArgs),
+    /// Copy a release from one channel to another with a new salt and its own rollout.
+    Promote(Box<PromoteArgs>),
+    /// Simulate a channel's rollout over a synthetic fleet: share per version over
+    /// time, and install rates.
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +78,180 @@ struct KeygenArgs {
     password_file: Option<PathBuf>,
 }
 
+/// The site and how to sign its manifests: shared by every command that writes one.
+#[derive(Debug, Args)]
+struct SiteArgs {
+    /// The site folder (`publish` creates it if missing).
+    #[arg(long, value_name = "SITE")]
+    site: PathBuf,
+    /// The minisign secret key that signs the manifest.
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// Read the key's password from this file instead of WAVECAST_KEY_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// How long the signed manifest stays valid: `30d`, `12h`, `2w`.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    expires_in: SignedDuration,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ChannelArg {
+    /// The channel.
+    #[arg(long, default_value = "stable")]
+    channel: ChannelName,
+}
+
+#[derive(Debug, Args)]
+struct RampArg {
+    /// A time ramp instead of a fixed share, counted from now: points
+    /// `SHARE@TIME` such as `1%@0h,5%@4h,25%@1d,100%@3d` (linear between points,
+    /// never decreasing), or a duration such as `7d` for 0 % now to 100 % then.
+    #[arg(long, value_name = "SPEC")]
+    ramp: Option<Ramp>,
+}
+
+/// The default share of a new plan: `--rollout` or `--ramp`.
+#[derive(Debug, Args)]
+struct ShareArgs {
+    /// Share of clients offered the release: `30%`, `30` or `0.5%` [default: 100%].
+    #[arg(long, value_name = "PERCENT", conflicts_with = "ramp")]
+    rollout: Option<BasisPoints>,
+    #[command(flatten)]
+    ramp: RampArg,
+}
+
+impl ShareArgs {
+    fn share(&self) -> Option<Share> {
+        share_from(self.rollout, self.ramp.ramp.as_ref())
+    }
+}
+
+/// Rules and caps: shared by `publish`, `rollout` and `promote`.
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// A rollout rule, `NAME: CONDITION; CONDITION -> ACTION`; repeat it for more, the
+    /// first rule that matches a client applies.
+    ///
+    /// Conditions: `from < V`, `from >= V` (the installed version; never matches a
+    /// fresh install), `KEY = VALUE`, `KEY in A|B|C`, `KEY ^= PREFIX`, `KEY ~ REGEX`
+    /// (attributes the client declares). Actions: `mandatory`, `exclude`, a share
+    /// (`20%`) or a ramp (`1%@0h,100%@2d`; a ramp given here or with --ramp restarts
+    /// the plan's clock, `started_at`, at the time of the command). Examples:
+    /// `legacy: from < 2.0 -> mandatory`, `eu-canary: region = eu; tenant in
+    /// acme|globex -> 1%@0h,100%@2d`, `lab: server_id ^= lab- -> exclude`.
+    #[arg(long = "rule", value_name = "RULE")]
+    rules: Vec<Rule>,
+    /// Make the update mandatory for clients below this version: adds the first
+    /// rule `mandatory-below-V: from < V -> mandatory` (replacing an earlier one).
+    #[arg(long, value_name = "VERSION", value_parser = wavecast_schema::parse_version)]
+    min_version: Option<Version>,
+    /// Cap the release at roughly N installs out of a fleet of --fleet M (an
+    /// approximation: no server counts installs): a ceiling of floor(N * 10000 / M)
+    /// basis points on every share; clients at or above it move back.
+    ///
+    /// The cap holds only as far as M is right and buckets spread evenly; it is a
+    /// share of the fleet, not a count anyone enforces.
+    #[arg(long, value_name = "N", requires = "fleet")]
+    cap: Option<u64>,
+    /// The fleet size the --cap count is a share of.
+    #[arg(long, value_name = "M", requires = "cap")]
+    fleet: Option<u64>,
+}
+
+impl PlanArgs {
+    /// The change these flags make, with `share` as the new default share.
+    fn change(
+        &self,
+        share: Option<Share>,
+        clear_rules: bool,
+        no_cap: bool,
+    ) -> anyhow::Result<RolloutChange> {
+        let rules = if clear_rules {
+            Some(Vec::new())
+        } else {
+            (!self.rules.is_empty()).then(|| self.rules.clone())
+        };
+        let cap = match (self.cap, self.fleet) {
+            (Some(installs), Some(fleet)) => CapChange::Set(rollout::fleet_cap(installs, fleet)?),
+            _ if no_cap => CapChange::Clear,
+            _ => CapChange::Keep,
+        };
+        Ok(RolloutChange {
+            share,
+            rules,
+            min_version: self.min_version.clone(),
+            cap,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct RolloutArgs {
+    /// The version whose rollout changes.
+    version: Version,
+    /// The new share: `50%`, `50` or `0.5%`. Raising it only adds clients.
+    #[arg(value_name = "PERCENT", conflicts_with = "ramp")]
+    share: Option<BasisPoints>,
+    #[command(flatten)]
+    ramp: RampArg,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Remove every rule (given --rule flags replace the rules; none keeps them).
+    #[arg(long, conflicts_with = "rules")]
+    clear_rules: bool,
+    /// Remove the cap.
+    #[arg(long, conflicts_with_all = ["cap", "fleet"])]
+    no_cap: bool,
+    #[command(flatten)]
+    channel: ChannelArg,
+    #[command(flatten)]
+    site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReleaseArgs {
+    /// The release's version.
+    version: Version,
+    #[command(flatten)]
+    channel: ChannelArg,
+    #[command(flatten)]
+    site: SiteArgs,
+}
+
+#[derive(Debug, Args)]
+struct YankArgs {
+    #[command(flatten)]
+    release: ReleaseArgs,
+    /// Take a yank back: the release is offered again under its rollout.
+    #[arg(long)]
+    undo: bool,
+}
+
+#[derive(Debug, Args)]
+struct PromoteArgs {
+    /// The version to promote.
+    version: Version,
+    /// The channel that has the release.
+    #[arg(long, value_name = "CHANNEL")]
+    from: ChannelName,
+    /// The channel to add it to (created if it has no manifest yet).
+    #[arg(long, value_name = "CHANNEL")]
+    to: ChannelName,
+    #[command(flatten)]
+    share: ShareArgs,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Replace the release if the target channel has it (keeping its salt there).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    site: SiteArgs,
+}
+
 #[derive(Debug, Args)]
 struct PublishArgs {
     /// The release folder: the exact tree clients will have installed.
@@ -69,18 +259,12 @@ struct PublishArgs {
     /// The release's semantic version.
     #[arg(long)]
     version: Version,
-    /// The site folder to publish into (created if missing).
-    #[arg(long, value_name = "SITE")]
-    site: PathBuf,
-    /// The minisign secret key that signs the manifest.
-    #[arg(long, value_name = "KEY")]
-    key: PathBuf,
-    /// The channel to publish to.
-    #[arg(long, default_value = "stable")]
-    channel: ChannelName,
-    /// Share of clients offered the release: `30%`, `30` or `0.5%`.
-    #[arg(long, default_value = "100%", value_name = "PERCENT")]
-    rollout: BasisPoints,
+    #[command(flatten)]
+    channel: ChannelArg,
+    #[command(flatten)]
+    share: ShareArgs,
+    #[command(flatten)]
+    plan: PlanArgs,
     /// Target triple the release is for, or `any` for every platform.
     #[arg(long, default_value = "any")]
     platform: Platform,
@@ -97,21 +281,15 @@ struct PublishArgs {
     /// Product name shown to clients (kept from the existing manifest by default).
     #[arg(long)]
     product: Option<String>,
-    /// Replace the release if this version is already published for this platform.
+    /// Replace the release if this version is already published for this platform
+    /// (keeping its salt, with a new rollout from the flags).
     #[arg(long)]
     force: bool,
-    /// How long the signed manifest stays valid: `30d`, `12h`, `2w`.
-    #[arg(long, default_value = "30d", value_parser = parse_duration)]
-    expires_in: SignedDuration,
     /// gzip compression level, 0 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
-    /// Read the key's password from this file instead of WAVECAST_KEY_PASSWORD.
-    #[arg(long, value_name = "FILE")]
-    password_file: Option<PathBuf>,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    site: SiteArgs,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +304,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen(args) => keygen(&args, cli.quiet),
         Command::Publish(args) => publish_release(&args, cli.quiet),
+        Command::Rollout(args) => change_rollout(&args, cli.quiet),
+        Command::Pause(args) => pause_or_resume(&args, true, cli.quiet),
+        Command::Resume(args) => pause_or_resume(&args, false, cli.quiet),
+        Command::Yank(args) => yank(&args, cli.quiet),
+        Command::Promote(args) => promote(&args, cli.quiet),
+        Command::Simulate(args) => simulate::run(&args, cli.quiet),
     }
 }
 
@@ -160,14 +344,7 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
             args.release_dir.display()
         )));
     }
-    let key = SigningKey::load(&args.key, || {
-        password_from(args.password_file.as_deref(), false).map_err(|error| {
-            wavecast_publisher::Error::LoadKey {
-                path: args.key.clone(),
-                reason: format!("{error:#}"),
-            }
-        })
-    })?;
+    let key = load_key(&args.site)?;
     let notes = match &args.notes_file {
         Some(path) => fs_err::read_to_string(path)?,
         None => args.notes.clone().unwrap_or_default(),
@@ -175,28 +352,207 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     let options = PublishOptions {
         release_dir: args.release_dir.clone(),
         version: args.version.clone(),
-        channel: args.channel.clone(),
+        channel: args.channel.channel.clone(),
         platform: args.platform.clone(),
         modules: args.modules.clone(),
-        rollout: args.rollout,
+        rollout: args.plan.change(args.share.share(), false, false)?,
         notes,
         product: args.product.clone(),
         force: args.force,
-        expires_in: args.expires_in,
+        expires_in: args.site.expires_in,
         compression_level: args.compression_level,
         now: now()?,
     };
     let total = folder_size(&args.release_dir);
-    let progress = output::Progress::bytes(total, "packaging", quiet || args.json);
-    let report = publish::publish(&FsStorage::new(&args.site), &key, &options, &progress)?;
+    let progress = output::Progress::bytes(total, "packaging", quiet || args.site.json);
+    let report = publish::publish(&FsStorage::new(&args.site.site), &key, &options, &progress)?;
     progress.finish();
-    if args.json {
-        output::json(&report_json(&report, &args.site));
+    if args.site.json {
+        output::json(&report_json(&report, &args.site.site));
     }
     if !quiet {
-        print_report(&report, &args.version, args.rollout);
+        print_report(&report, &args.version);
     }
     Ok(())
+}
+
+fn change_rollout(args: &RolloutArgs, quiet: bool) -> anyhow::Result<()> {
+    let share = share_from(args.share, args.ramp.ramp.as_ref());
+    let change = args.plan.change(share, args.clear_rules, args.no_cap)?;
+    if change.is_empty() {
+        return Err(wavecast_publisher::Error::NothingToChange(
+            "give a share (`50%`), --ramp, --rule, --clear-rules, --min-version, --cap with --fleet, or --no-cap",
+        )
+        .into());
+    }
+    let site = &args.site;
+    let key = load_key(site)?;
+    let now = now()?;
+    let changed = rollout::change_release(
+        &FsStorage::new(&site.site),
+        signing(site, &key, now),
+        &args.channel.channel,
+        &args.version,
+        |release| {
+            change.apply(&mut release.rollout, now);
+            Ok(())
+        },
+    )?;
+    report_change("rollout", &changed, site, quiet);
+    Ok(())
+}
+
+fn pause_or_resume(args: &ReleaseArgs, pause: bool, quiet: bool) -> anyhow::Result<()> {
+    let site = &args.site;
+    let key = load_key(site)?;
+    let now = now()?;
+    let channel = &args.channel.channel;
+    let changed = rollout::change_release(
+        &FsStorage::new(&site.site),
+        signing(site, &key, now),
+        channel,
+        &args.version,
+        |release| {
+            if pause {
+                rollout::pause(release, channel, now)
+            } else {
+                rollout::resume(release, channel, now).map(drop)
+            }
+        },
+    )?;
+    report_change(
+        if pause { "pause" } else { "resume" },
+        &changed,
+        site,
+        quiet,
+    );
+    Ok(())
+}
+
+fn yank(args: &YankArgs, quiet: bool) -> anyhow::Result<()> {
+    let site = &args.release.site;
+    let key = load_key(site)?;
+    let now = now()?;
+    let channel = &args.release.channel.channel;
+    let changed = rollout::change_release(
+        &FsStorage::new(&site.site),
+        signing(site, &key, now),
+        channel,
+        &args.release.version,
+        |release| rollout::yank(release, channel, args.undo),
+    )?;
+    if !args.undo && rollout::nothing_live(&changed.manifest) {
+        output::warn(&format!(
+            "no other release is live on channel `{channel}`: clients on {} have nowhere to go and stay on it until you publish another release",
+            args.release.version
+        ));
+    }
+    report_change("yank", &changed, site, quiet);
+    Ok(())
+}
+
+fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
+    let change = args.plan.change(args.share.share(), false, false)?;
+    let site = &args.site;
+    let key = load_key(site)?;
+    let now = now()?;
+    let promotion = rollout::promote(
+        &FsStorage::new(&site.site),
+        signing(site, &key, now),
+        &args.version,
+        (&args.from, &args.to),
+        &change,
+        args.force,
+    )?;
+    let manifest = &promotion.manifest;
+    if site.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "command": "promote",
+            "version": args.version,
+            "from": args.from,
+            "to": args.to,
+            "channel": manifest.channel,
+            "serial": manifest.serial,
+            "published_at": manifest.published_at,
+            "expires_at": manifest.expires_at,
+            "replaced": promotion.replaced.is_some(),
+            "rollout": promotion.release.rollout,
+            "manifest": manifest_path(&site.site, &manifest.channel),
+        }));
+    }
+    if !quiet {
+        output::status(&format!(
+            "{} promoted from {} to {}{}: {} (serial {})",
+            args.version,
+            args.from,
+            args.to,
+            if promotion.replaced.is_some() {
+                ", replacing the release there"
+            } else {
+                ""
+            },
+            rollout::summary(&promotion.release.rollout),
+            manifest.serial
+        ));
+    }
+    Ok(())
+}
+
+/// The one stderr line and the `--json` document of a release change.
+fn report_change(command: &str, changed: &rollout::ReleaseChange, site: &SiteArgs, quiet: bool) {
+    let manifest = &changed.manifest;
+    let change = rollout::describe(&changed.before.rollout, &changed.after.rollout);
+    if site.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "command": command,
+            "version": changed.after.version,
+            "channel": manifest.channel,
+            "serial": manifest.serial,
+            "published_at": manifest.published_at,
+            "expires_at": manifest.expires_at,
+            "change": change,
+            "before": changed.before.rollout,
+            "rollout": changed.after.rollout,
+            "manifest": manifest_path(&site.site, &manifest.channel),
+        }));
+    }
+    if !quiet {
+        output::status(&format!(
+            "{} on {}: {change} (serial {})",
+            changed.after.version, manifest.channel, manifest.serial
+        ));
+    }
+}
+
+fn share_from(percent: Option<BasisPoints>, ramp: Option<&Ramp>) -> Option<Share> {
+    percent
+        .map(Share::fixed)
+        .or_else(|| ramp.cloned().map(Share::ramped))
+}
+
+fn signing<'a>(site: &SiteArgs, key: &'a SigningKey, now: Timestamp) -> Signing<'a> {
+    Signing {
+        key,
+        now,
+        expires_in: site.expires_in,
+    }
+}
+
+fn load_key(site: &SiteArgs) -> anyhow::Result<SigningKey> {
+    Ok(SigningKey::load(&site.key, || {
+        password_from(site.password_file.as_deref(), false).map_err(|error| {
+            wavecast_publisher::Error::LoadKey {
+                path: site.key.clone(),
+                reason: format!("{error:#}"),
+            }
+        })
+    })?)
+}
+
+fn manifest_path(site: &Path, channel: &ChannelName) -> PathBuf {
+    site.join(wavecast_site::layout::channel_manifest(channel).as_str())
 }
 
 impl PackReporter for output::Progress {
@@ -205,7 +561,7 @@ impl PackReporter for output::Progress {
     }
 }
 
-fn print_report(report: &PublishReport, version: &Version, rollout: BasisPoints) {
+fn print_report(report: &PublishReport, version: &Version) {
     for module in &report.modules {
         output::status(&format!(
             "packaged {}: {} files, {} -> {} tar.gz{}",
@@ -221,6 +577,9 @@ fn print_report(report: &PublishReport, version: &Version, rollout: BasisPoints)
         ));
     }
     let manifest = &report.manifest;
+    let rollout = manifest
+        .release(version)
+        .map_or_else(String::new, |release| rollout::summary(&release.rollout));
     output::status(&format!(
         "published {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
         manifest.channel,
@@ -238,10 +597,11 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
         "channel": manifest.channel,
         "serial": manifest.serial,
         "expires_at": manifest.expires_at,
-        "manifest": site.join(wavecast_site::layout::channel_manifest(&manifest.channel).as_str()),
+        "manifest": manifest_path(site, &manifest.channel),
         "releases": manifest.releases.iter().map(|release| serde_json::json!({
             "version": release.version,
             "rollout_basis_points": release.rollout.share.basis_points,
+            "rollout": release.rollout,
         })).collect::<Vec<_>>(),
         "modules": report.modules.iter().map(|module| serde_json::json!({
             "name": module.name,

@@ -47,11 +47,30 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::VersionExists { .. }
                         | E::UnsupportedEntry { .. }
                         | E::ForeignManifest { .. }
+                        | E::UnknownChannel { .. }
+                        | E::UnknownVersion { .. }
+                        | E::AlreadyPaused { .. }
+                        | E::NotPaused { .. }
+                        | E::YankUnchanged { .. }
+                        | E::InvalidCap { .. }
+                        | E::NothingToChange(_)
+                        | E::InvalidManifest { .. }
                 )
             )
     });
-    if let Some(E::ForeignManifest { .. }) = error.downcast_ref::<E>() {
-        eprintln!("hint: publish with the key that signed this channel, or to a new site");
+    match error.downcast_ref::<E>() {
+        Some(E::ForeignManifest { .. }) => {
+            eprintln!("hint: publish with the key that signed this channel, or to a new site");
+        }
+        Some(E::UnknownChannel { channel }) => {
+            eprintln!(
+                "hint: check --site and --channel, or publish a release to `{channel}` first"
+            );
+        }
+        Some(E::NotPaused { .. }) => {
+            eprintln!("hint: `wavecast pause` stops a rollout; `resume` continues it");
+        }
+        _ => {}
     }
     ExitCode::from(if usage { 2 } else { 1 })
 }

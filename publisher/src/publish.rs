@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    BasisPoints, Blob, ChannelName, Envelope, FORMAT_VERSION, Manifest, Module, Platform,
-    PlatformRelease, Release, RolloutPlan, Salt,
+    Blob, ChannelName, Envelope, FORMAT_VERSION, Manifest, Module, Platform, PlatformRelease,
+    Release, Salt,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -17,6 +17,7 @@ use wavecast_site::layout::{self, BlobKind};
 use crate::error::{Error, Result};
 use crate::keys::SigningKey;
 use crate::package::{self, BuiltModule, ModuleSpec, PackReporter};
+use crate::rollout::RolloutChange;
 
 /// The oldest `wavecast-update` that reads everything this publisher writes.
 pub const MIN_CLIENT_VERSION: Version = Version::new(0, 1, 0);
@@ -34,8 +35,9 @@ pub struct PublishOptions {
     pub platform: Platform,
     /// How the release folder splits into modules.
     pub modules: Vec<ModuleSpec>,
-    /// The share of clients offered this release.
-    pub rollout: BasisPoints,
+    /// The release's rollout: share or ramp, rules, cap. Unset parts take the
+    /// defaults of a new plan (100 %, no rules, no cap).
+    pub rollout: RolloutChange,
     /// Release notes.
     pub notes: String,
     /// The product name; kept from the existing manifest when `None`.
@@ -119,6 +121,8 @@ pub fn write_manifest(storage: &dyn Storage, key: &SigningKey, manifest: &Manife
         &layout::channel_manifest(&manifest.channel),
         &envelope.to_json(),
     )?;
+    // The status page describes every channel; rewrite it after the commit point.
+    wavecast_site::status_page::write(storage, manifest.published_at)?;
     Ok(())
 }
 
@@ -223,24 +227,23 @@ pub fn publish(
         notes,
         platforms,
         // A replaced release keeps its salt, so clients keep their buckets.
-        rollout: RolloutPlan::fixed(
+        rollout: options.rollout.new_plan(
             replaced.map_or_else(random_salt, |release| Ok(release.rollout.salt.clone()))?,
-            options.rollout,
+            options.now,
         ),
     };
-    let mut manifest = next_manifest(existing, options);
+    let mut manifest = successor(
+        existing,
+        &options.channel,
+        options.product.clone(),
+        options.now,
+        options.expires_in,
+    );
     manifest
         .releases
         .retain(|release| release.version != options.version);
     manifest.releases.push(release);
-    manifest.sort_releases();
-    manifest
-        .validate()
-        .map_err(|source| Error::CorruptManifest {
-            channel: options.channel.clone(),
-            source,
-        })?;
-    write_manifest(storage, key, &manifest)?;
+    validate_and_write(storage, key, &mut manifest)?;
     Ok(PublishReport {
         manifest,
         modules: summaries,
@@ -249,32 +252,54 @@ pub fn publish(
     })
 }
 
-/// The manifest that follows `existing`: next serial, new timestamps, same releases.
-fn next_manifest(existing: Option<Manifest>, options: &PublishOptions) -> Manifest {
-    let product = |existing: Option<&Manifest>| {
-        options
-            .product
-            .clone()
-            .or_else(|| existing.map(|manifest| manifest.product.clone()))
-            .unwrap_or_else(|| "app".to_owned())
-    };
-    let product = product(existing.as_ref());
+/// The manifest that follows `existing` on `channel`: the next serial (1 for a new
+/// channel), published at `now`, expiring `expires_in` later, with the same releases.
+/// The product name is `product`, else the existing one, else `app`.
+pub fn successor(
+    existing: Option<Manifest>,
+    channel: &ChannelName,
+    product: Option<String>,
+    now: Timestamp,
+    expires_in: SignedDuration,
+) -> Manifest {
+    let product = product
+        .or_else(|| existing.as_ref().map(|manifest| manifest.product.clone()))
+        .unwrap_or_else(|| "app".to_owned());
     let (serial, releases) = existing.map_or((1, Vec::new()), |manifest| {
         (manifest.serial + 1, manifest.releases)
     });
     Manifest {
         format: FORMAT_VERSION,
         product,
-        channel: options.channel.clone(),
+        channel: channel.clone(),
         serial,
-        published_at: options.now,
-        expires_at: options
-            .now
-            .saturating_add(options.expires_in)
-            .unwrap_or(Timestamp::MAX),
+        published_at: now,
+        expires_at: now.saturating_add(expires_in).unwrap_or(Timestamp::MAX),
         min_client_version: MIN_CLIENT_VERSION,
         releases,
     }
+}
+
+/// Sorts the releases newest first, validates the manifest and writes it with
+/// [`write_manifest`]. Every command that changes a channel ends here.
+///
+/// # Errors
+///
+/// [`Error::InvalidManifest`] when the change breaks a rule of the format (such as
+/// two rollout rules with one name); signing and storage errors.
+pub fn validate_and_write(
+    storage: &dyn Storage,
+    key: &SigningKey,
+    manifest: &mut Manifest,
+) -> Result<()> {
+    manifest.sort_releases();
+    manifest
+        .validate()
+        .map_err(|source| Error::InvalidManifest {
+            channel: manifest.channel.clone(),
+            source,
+        })?;
+    write_manifest(storage, key, manifest)
 }
 
 /// The version of the same module in an earlier release when its package is
@@ -328,7 +353,12 @@ fn upload_index(storage: &dyn Storage, bytes: &[u8]) -> Result<Blob> {
     })
 }
 
-fn random_salt() -> Result<Salt> {
+/// A new random rollout salt: 16 bytes from the operating system, as hex.
+///
+/// # Errors
+///
+/// [`Error::Random`] when the operating system's generator fails.
+pub fn random_salt() -> Result<Salt> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|error| Error::Random(error.to_string()))?;
     let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();

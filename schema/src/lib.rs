@@ -39,6 +39,7 @@ mod file_index;
 mod ids;
 mod manifest;
 mod rollout;
+mod simulate;
 
 pub use decide::{
     AppliedRollout, ClientView, Decision, Exclusion, Mode, Outcome, Withdrawal, decide,
@@ -53,4 +54,8 @@ pub use manifest::{
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,
+};
+pub use simulate::{
+    AttributeMix, DEFAULT_MAX_SECONDS, Fleet, Install, SimulatedClient, Simulation, SimulationPlan,
+    VersionTimeline, client_installs, simulate,
 };

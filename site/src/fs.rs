@@ -85,6 +85,36 @@ impl Storage for FsStorage {
         }
     }
 
+    fn list(&self, prefix: &RelativePath) -> Result<Vec<RelativePath>> {
+        let local = self.local_path(prefix);
+        let read_error = |source| Error::Read {
+            path: local.clone(),
+            source,
+        };
+        let entries = match std::fs::read_dir(&local) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(read_error(source)),
+        };
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(read_error)?;
+            if !entry.file_type().map_err(read_error)?.is_file() {
+                continue;
+            }
+            let name = entry.file_name();
+            let Some(name) = name.to_str().filter(|name| !name.starts_with(".wavecast-")) else {
+                continue;
+            };
+            // Names that are not valid site paths cannot be site files; skip them.
+            if let Ok(path) = format!("{prefix}/{name}").parse() {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        Ok(paths)
+    }
+
     fn put_bytes(&self, path: &RelativePath, bytes: &[u8]) -> Result<()> {
         self.write_atomically(path, |file| file.write_all(bytes))
     }
@@ -123,6 +153,36 @@ mod tests {
             1,
             "temporary files must not remain: {leftovers:?}"
         );
+    }
+
+    #[test]
+    fn list_names_the_files_of_one_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::new(dir.path().join("site"));
+        let channels: RelativePath = "channels".parse().unwrap();
+        assert!(
+            storage.list(&channels).unwrap().is_empty(),
+            "missing folder"
+        );
+        for path in [
+            "channels/stable.json",
+            "channels/beta.json",
+            "channels/deep/x.json",
+        ] {
+            storage.put_bytes(&path.parse().unwrap(), b"{}").unwrap();
+        }
+        std::fs::write(
+            dir.path().join("site/channels/.wavecast-abc123"),
+            b"partial",
+        )
+        .unwrap();
+        let listed: Vec<String> = storage
+            .list(&channels)
+            .unwrap()
+            .iter()
+            .map(|path| path.as_str().to_owned())
+            .collect();
+        assert_eq!(listed, ["channels/beta.json", "channels/stable.json"]);
     }
 
     #[test]

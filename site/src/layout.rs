@@ -21,6 +21,12 @@ pub fn channel_manifest(channel: &ChannelName) -> RelativePath {
         .expect("channel names are valid path segments")
 }
 
+/// The status page, `index.html` at the site root: derived from the channels, and
+/// rewritten after each of them.
+pub fn status_page() -> RelativePath {
+    "index.html".parse().expect("`index.html` is a valid path")
+}
+
 /// The immutable home of a blob with this hash.
 pub fn blob(hash: &Blake3Hash, kind: BlobKind) -> RelativePath {
     let extension = match kind {

@@ -9,10 +9,12 @@ A site is a tree of plain files that any static host can serve:
 channels/<channel>.json      signed manifest envelope, the only mutable files
 blobs/<blake3>.tar.gz        module packages, immutable, content-addressed
 blobs/<blake3>.json          file indexes, immutable, content-addressed
+index.html                   status page, regenerated after every channel change
 ```
 
 [`layout`] computes where each file goes, purely. A [`Storage`] moves bytes to and
-from one kind of host; [`FsStorage`] is a local folder. Publishers write every blob
+from one kind of host; [`FsStorage`] is a local folder. [`status_page`] renders the
+site's `index.html` from the channel manifests, with [`chart`]s of a simulated fleet. Publishers write every blob
 before the manifest that refers to it, so a reader always sees a complete release.
 
 ```
@@ -23,9 +25,11 @@ assert_eq!(layout::channel_manifest(&channel).as_str(), "channels/stable.json");
 */
 #![deny(missing_docs)]
 
+pub mod chart;
 mod error;
 mod fs;
 pub mod layout;
+pub mod status_page;
 mod storage;
 
 pub use error::{Error, Result};

@@ -17,6 +17,11 @@ pub trait Storage: std::fmt::Debug + Send + Sync {
     /// The size of the file at `path`, or `None` when there is no such file.
     fn size(&self, path: &RelativePath) -> Result<Option<u64>>;
 
+    /// The files directly inside the folder `prefix` (not in its subfolders), as full
+    /// site paths in name order; empty when the folder does not exist. Temporary files
+    /// of writes in progress are left out.
+    fn list(&self, prefix: &RelativePath) -> Result<Vec<RelativePath>>;
+
     /// Stores `bytes` at `path`, replacing any previous content atomically.
     fn put_bytes(&self, path: &RelativePath, bytes: &[u8]) -> Result<()>;
 

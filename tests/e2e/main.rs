@@ -4,5 +4,8 @@
 //! Build the binaries first: `cargo build --workspace --bins`.
 
 mod attacks;
+mod client_rollout;
 mod core_loop;
 mod publishing;
+mod rollout_ops;
+mod status_page;

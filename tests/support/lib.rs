@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod client;
 pub mod faults;
 pub mod hostile;
+pub mod rollout;
 
 pub use faults::{Fault, FaultServer};
 

@@ -1,0 +1,657 @@
+//! The site's status page: a self-contained `index.html` describing every channel.
+//!
+//! For each channel it shows the serial, publication and expiry of the signed
+//! manifest, then each release: version, publication, notes, platforms and modules
+//! with their sizes, and the rollout as it stands when the page is generated (share or
+//! ramp with the threshold in force, rules, cap, pause, yank), with a chart of a
+//! simulated fleet moving through the releases. The page has inline CSS and inline
+//! SVG, no script and relative links only, so it works from any host or folder.
+//! Every string from a manifest is HTML-escaped.
+//!
+//! [`render`] is pure; [`write()`] reads the channels through a [`Storage`] and writes
+//! the page. The publisher calls [`write()`] after every change to a channel.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use wavecast_schema::{
+    AttributeMatch, BasisPoints, Envelope, Fleet, Manifest, Platform, RelativePath, Release, Rule,
+    RuleAction, Share, Simulation, SimulationPlan, format_duration, simulate,
+};
+
+use crate::chart::{escape, share_chart};
+use crate::error::Result;
+use crate::layout;
+use crate::storage::Storage;
+
+/// Clients in the fleet simulated for each channel's chart.
+pub const SIMULATED_CLIENTS: u32 = 10_000;
+
+/// How often the simulated clients poll: every 6 hours.
+pub const SIMULATED_POLL_SECONDS: u64 = 6 * 3600;
+
+/// One channel on the page: its manifest and, if one could be run, the simulation
+/// charted for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelStatus<'a> {
+    /// The channel's current manifest.
+    pub manifest: &'a Manifest,
+    /// The simulated fleet for the chart, usually from [`simulate_channel`].
+    pub simulation: Option<&'a Simulation>,
+}
+
+/// The platform a channel's chart simulates: `any` when some release has it, else the
+/// platform most releases are built for.
+fn chart_platform(manifest: &Manifest) -> Option<Platform> {
+    let mut counts = std::collections::BTreeMap::<&Platform, usize>::new();
+    for release in &manifest.releases {
+        for platform in release.platforms.keys() {
+            *counts.entry(platform).or_default() += 1;
+        }
+    }
+    if counts.keys().any(|platform| platform.as_str() == "any") {
+        return "any".parse().ok();
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, count)| *count)
+        .map(|(platform, _)| platform.clone())
+}
+
+/// Simulates [`SIMULATED_CLIENTS`] clients polling every [`SIMULATED_POLL_SECONDS`],
+/// starting on the oldest live release, over the default span of
+/// [`SimulationPlan::for_manifest`]. `None` when the channel has no live release.
+pub fn simulate_channel(manifest: &Manifest) -> Option<Simulation> {
+    let platform = chart_platform(manifest)?;
+    let from = Fleet::oldest_live(manifest, &platform)?;
+    let mut fleet = Fleet::new(SIMULATED_CLIENTS, Some(from));
+    fleet.platform = platform;
+    let plan = SimulationPlan::for_manifest(manifest, SIMULATED_POLL_SECONDS);
+    plan.validate().ok()?;
+    Some(simulate(manifest, &fleet, &plan))
+}
+
+/// Regenerates the page from every readable channel manifest on the site and writes it
+/// to [`layout::status_page`]. Unreadable or malformed channel files are left out
+/// (signatures are not checked: the page only describes what the site holds).
+pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
+    let folder: RelativePath = "channels".parse().expect("`channels` is a valid path");
+    let mut manifests: Vec<Manifest> = storage
+        .list(&folder)?
+        .iter()
+        .filter(|path| path.as_str().ends_with(".json"))
+        .filter_map(|path| storage.get(path).ok().flatten())
+        .filter_map(|bytes| Envelope::parse(&bytes).ok())
+        .filter_map(|envelope| Manifest::parse(envelope.manifest.as_bytes()).ok())
+        .collect();
+    manifests.sort_by(|a, b| a.channel.cmp(&b.channel));
+    let simulations: Vec<Option<Simulation>> = manifests.iter().map(simulate_channel).collect();
+    let channels: Vec<ChannelStatus<'_>> = manifests
+        .iter()
+        .zip(&simulations)
+        .map(|(manifest, simulation)| ChannelStatus {
+            manifest,
+            simulation: simulation.as_ref(),
+        })
+        .collect();
+    let page = render(&channels, generated_at);
+    storage.put_bytes(&layout::status_page(), page.as_bytes())
+}
+
+const STYLE: &str = "\
+body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#fafafa;margin:0}
+main{max-width:1060px;margin:0 auto;padding:24px}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:21px;margin:36px 0 8px;border-bottom:2px solid #1a1a1a;padding-bottom:4px}
+h3{font-size:17px;margin:0 0 6px}
+section.channel{margin-bottom:40px}
+article.release{background:#fff;border:1px solid #ccc;border-radius:6px;padding:14px 18px;margin:14px 0}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0}
+dl.facts dt{font-weight:600;color:#444}dl.facts dd{margin:0}
+table{border-collapse:collapse;margin:8px 0;font-size:14px}
+th,td{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#eee}
+td.number{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;border:1px solid #555;border-radius:4px;padding:0 6px;font-size:12px;font-weight:700;letter-spacing:.03em;text-transform:uppercase}
+.badge.yanked{background:#fde2e1;border-color:#b3261e;color:#7a1a14}
+.badge.paused{background:#fff4d6;border-color:#8a6100;color:#5c4100}
+.badge.live{background:#e3f4e8;border-color:#1e6b3a;color:#14502b}
+.badge.expired{background:#fde2e1;border-color:#b3261e;color:#7a1a14}
+pre.notes{white-space:pre-wrap;font:inherit;background:#f4f4f4;padding:8px 12px;border-radius:4px;margin:6px 0}
+figure{margin:12px 0;background:#fff;border:1px solid #ccc;border-radius:6px;padding:8px;overflow-x:auto}
+figcaption{font-size:13px;color:#444;margin-top:4px}
+svg.chart{max-width:100%;height:auto}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px}
+footer{color:#555;font-size:13px;margin-top:40px}
+";
+
+/// Renders the whole page: one section per channel, in the order given.
+pub fn render(channels: &[ChannelStatus<'_>], generated_at: Timestamp) -> String {
+    let product = channels
+        .first()
+        .map_or("wavecast site", |channel| channel.manifest.product.as_str());
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{product}: release status</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n\
+         <header><h1>{product}: release status</h1>\n<p>Generated {generated}. {count}: {links}</p></header>\n",
+        product = escape(product),
+        generated = time(generated_at),
+        count = match channels.len() {
+            1 => "1 channel".to_owned(),
+            count => format!("{count} channels"),
+        },
+        links = channels
+            .iter()
+            .map(|channel| {
+                let name = escape(channel.manifest.channel.as_str());
+                format!("<a href=\"#channel-{name}\">{name}</a>")
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if channels.is_empty() {
+        page.push_str("<p>No channel has been published yet.</p>\n");
+    }
+    for channel in channels {
+        render_channel(&mut page, channel, generated_at);
+    }
+    page.push_str(
+        "<footer>Rollouts are decided by each client from its own random install id; \
+         no server counts installs. The charts simulate a synthetic fleet against the \
+         manifests as they stand.</footer>\n</main>\n</body>\n</html>\n",
+    );
+    page
+}
+
+fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp) {
+    let manifest = channel.manifest;
+    let name = escape(manifest.channel.as_str());
+    let expiry = if manifest.expires_at <= now {
+        " <span class=\"badge expired\">expired</span>"
+    } else {
+        ""
+    };
+    let _ = write!(
+        page,
+        "<section class=\"channel\" id=\"channel-{name}\">\n<h2>Channel {name}</h2>\n\
+         <dl class=\"facts\"><dt>Serial</dt><dd>{serial}</dd>\
+         <dt>Published</dt><dd>{published}</dd>\
+         <dt>Expires</dt><dd>{expires}{expiry}</dd>\
+         <dt>Releases</dt><dd>{count} live</dd>\
+         <dt>Signed manifest</dt><dd><a href=\"channels/{name}.json\"><code>channels/{name}.json</code></a></dd></dl>\n",
+        serial = manifest.serial,
+        published = time(manifest.published_at),
+        expires = time(manifest.expires_at),
+        count = manifest.releases.len(),
+    );
+    match channel.simulation {
+        Some(simulation) if !simulation.sample_times.is_empty() => {
+            let start_version = simulation
+                .versions
+                .iter()
+                .find(|version| version.clients.first().is_some_and(|count| *count > 0))
+                .map_or_else(|| "nothing".to_owned(), |version| version.label());
+            let _ = writeln!(
+                page,
+                "<figure>{svg}<figcaption>Simulated fleet: {clients} clients starting on \
+                 {from}, each polling every {poll} at a random phase, from {start} to {end}. \
+                 Each line is the share of the fleet running a version; the dashed \
+                 vertical line marks when this page was generated.</figcaption></figure>",
+                svg = share_chart(
+                    simulation,
+                    &format!(
+                        "{}: simulated share of the fleet per version",
+                        manifest.channel
+                    ),
+                    Some(now)
+                ),
+                clients = thousands(u64::from(simulation.clients)),
+                from = escape(&start_version),
+                poll = format_duration(SIMULATED_POLL_SECONDS),
+                start = time(simulation.sample_times[0]),
+                end = time(*simulation.sample_times.last().expect("not empty")),
+            );
+        }
+        _ => page.push_str("<p>No live release to simulate.</p>\n"),
+    }
+    if !manifest.releases.is_empty() {
+        page.push_str(
+            "<table class=\"summary\"><thead><tr><th>Version</th><th>Published</th>\
+             <th>State</th><th>Offered now</th><th>Download</th></tr></thead><tbody>\n",
+        );
+        for release in &manifest.releases {
+            let _ = writeln!(
+                page,
+                "<tr><td><a href=\"#{anchor}\">{version}</a></td><td>{published}</td>\
+                 <td>{state}</td><td>{offered}</td><td class=\"number\">{size}</td></tr>",
+                anchor = release_anchor(manifest, release),
+                version = escape(&release.version.to_string()),
+                published = time(release.published_at),
+                state = state_badge(release),
+                offered = escape(&offered_now(release, now)),
+                size = bytes(download_size(release)),
+            );
+        }
+        page.push_str("</tbody></table>\n");
+    }
+    for release in &manifest.releases {
+        render_release(page, manifest, release, now);
+    }
+    page.push_str("</section>\n");
+}
+
+fn release_anchor(manifest: &Manifest, release: &Release) -> String {
+    escape(&format!("{}-{}", manifest.channel, release.version))
+}
+
+fn state_badge(release: &Release) -> &'static str {
+    if release.rollout.yanked {
+        "<span class=\"badge yanked\">yanked</span>"
+    } else if release.rollout.paused_at.is_some() {
+        "<span class=\"badge paused\">paused</span>"
+    } else {
+        "<span class=\"badge live\">live</span>"
+    }
+}
+
+/// The threshold of `share` at `now` for a plan started at `started_at`, capped.
+fn threshold(
+    share: &Share,
+    started_at: Option<Timestamp>,
+    cap: Option<BasisPoints>,
+    now: Timestamp,
+) -> BasisPoints {
+    let elapsed = started_at.map(|start| now.as_second() - start.as_second());
+    let threshold = share.threshold_at(elapsed);
+    cap.map_or(threshold, |cap| threshold.min(cap))
+}
+
+/// What the default share offers at `now`, in words.
+fn offered_now(release: &Release, now: Timestamp) -> String {
+    let plan = &release.rollout;
+    if plan.yanked {
+        return "nobody (yanked)".into();
+    }
+    if plan.paused_at.is_some() {
+        return "nobody new (paused)".into();
+    }
+    let threshold = threshold(&plan.share, plan.started_at, plan.cap, now);
+    let mut text = format!("{threshold} of clients");
+    if plan.share.ramp.is_some() {
+        text.push_str(&format!(", ramping to {}", plan.share.basis_points));
+    }
+    if !plan.rules.is_empty() {
+        let count = plan.rules.len();
+        text.push_str(&format!(
+            " no rule matches ({count} rule{})",
+            if count == 1 { "" } else { "s" }
+        ));
+    }
+    text
+}
+
+fn download_size(release: &Release) -> u64 {
+    release.platforms.values().next().map_or(0, |platform| {
+        platform
+            .modules
+            .values()
+            .map(|module| module.package.size)
+            .sum()
+    })
+}
+
+fn render_release(page: &mut String, manifest: &Manifest, release: &Release, now: Timestamp) {
+    let plan = &release.rollout;
+    let _ = write!(
+        page,
+        "<article class=\"release\" id=\"{anchor}\">\n<h3>{version} {badge}</h3>\n\
+         <dl class=\"facts\"><dt>Published</dt><dd>{published}</dd>",
+        anchor = release_anchor(manifest, release),
+        version = escape(&release.version.to_string()),
+        badge = state_badge(release),
+        published = time(release.published_at),
+    );
+    if let Some(paused) = plan.paused_at {
+        let _ = write!(page, "<dt>Paused</dt><dd>since {}</dd>", time(paused));
+    }
+    if plan.yanked {
+        page.push_str(
+            "<dt>Yanked</dt><dd>offered to nobody; clients on it move to the best release still allowed</dd>",
+        );
+    }
+    let _ = write!(
+        page,
+        "<dt>Default share</dt><dd>{}</dd>",
+        share_text(&plan.share, plan.started_at, plan.cap, now)
+    );
+    if let Some(started) = plan.started_at {
+        let _ = write!(page, "<dt>Rollout started</dt><dd>{}</dd>", time(started));
+    }
+    if let Some(cap) = plan.cap {
+        let _ = write!(
+            page,
+            "<dt>Cap</dt><dd>{} (clients with a bucket at or above it are kept off, or moved off)</dd>",
+            escape(&cap.to_string())
+        );
+    }
+    let _ = writeln!(
+        page,
+        "<dt>Salt</dt><dd><code>{}</code></dd></dl>",
+        escape(plan.salt.as_str())
+    );
+    if !release.notes.is_empty() {
+        let _ = writeln!(
+            page,
+            "<pre class=\"notes\">{}</pre>",
+            escape(&release.notes)
+        );
+    }
+    if let Some(ramp) = &plan.share.ramp {
+        page.push_str(
+            "<table class=\"ramp\"><thead><tr><th>After</th><th>At</th><th>Share</th></tr></thead><tbody>",
+        );
+        for point in ramp.points() {
+            let at = plan
+                .started_at
+                .and_then(|start| {
+                    Timestamp::from_second(
+                        start.as_second() + i64::try_from(point.after_seconds).ok()?,
+                    )
+                    .ok()
+                })
+                .map_or_else(String::new, time);
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{at}</td><td class=\"number\">{}</td></tr>",
+                escape(&format_duration(point.after_seconds)),
+                escape(&point.basis_points.to_string())
+            );
+        }
+        page.push_str("</tbody></table>\n");
+    }
+    if !plan.rules.is_empty() {
+        page.push_str(
+            "<table class=\"rules\"><thead><tr><th>#</th><th>Rule</th><th>Applies to</th><th>Action</th></tr></thead><tbody>\n",
+        );
+        for (index, rule) in plan.rules.iter().enumerate() {
+            let action = match &rule.action {
+                RuleAction::Mandatory => "mandatory: installs at once, without asking".to_owned(),
+                RuleAction::Exclude => "excluded".to_owned(),
+                RuleAction::Share(share) => share_text(share, plan.started_at, plan.cap, now),
+            };
+            let _ = writeln!(
+                page,
+                "<tr><td class=\"number\">{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+                index + 1,
+                escape(&rule.name),
+                escape(&conditions(rule)),
+            );
+        }
+        page.push_str("</tbody></table>\n");
+    }
+    page.push_str(
+        "<table class=\"modules\"><thead><tr><th>Platform</th><th>Module</th><th>Module version</th>\
+         <th>Installs into</th><th>Package</th><th>Unpacked</th></tr></thead><tbody>\n",
+    );
+    for (platform, modules) in &release.platforms {
+        for (name, module) in &modules.modules {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>\
+                 <td class=\"number\">{}</td><td class=\"number\">{}</td></tr>",
+                escape(platform.as_str()),
+                escape(name.as_str()),
+                escape(&module.version.to_string()),
+                escape(module.dest.as_ref().map_or(".", |dest| dest.as_str())),
+                bytes(module.package.size),
+                bytes(module.unpacked_size),
+            );
+        }
+    }
+    page.push_str("</tbody></table>\n</article>\n");
+}
+
+/// A share in words, with the threshold in force at `now` for a ramp. Escaped.
+fn share_text(
+    share: &Share,
+    started_at: Option<Timestamp>,
+    cap: Option<BasisPoints>,
+    now: Timestamp,
+) -> String {
+    let current = threshold(share, started_at, cap, now);
+    match &share.ramp {
+        Some(ramp) => escape(&format!("ramp {ramp} ({current} now)")),
+        None if cap.is_some_and(|cap| cap < share.basis_points) => {
+            escape(&format!("{} (capped to {current})", share.basis_points))
+        }
+        None => escape(&share.basis_points.to_string()),
+    }
+}
+
+/// A rule's conditions in the command-line syntax.
+fn conditions(rule: &Rule) -> String {
+    let mut parts = Vec::new();
+    if let Some(version) = &rule.from.at_least {
+        parts.push(format!("from >= {version}"));
+    }
+    if let Some(version) = &rule.from.below {
+        parts.push(format!("from < {version}"));
+    }
+    for (key, condition) in &rule.attributes {
+        parts.push(match condition {
+            AttributeMatch::Equals(value) => format!("{key} = {value}"),
+            AttributeMatch::OneOf(values) => format!(
+                "{key} in {}",
+                values.iter().cloned().collect::<Vec<_>>().join("|")
+            ),
+            AttributeMatch::Prefix(prefix) => format!("{key} ^= {prefix}"),
+            AttributeMatch::Pattern(pattern) => format!("{key} ~ {}", pattern.as_str()),
+        });
+    }
+    if parts.is_empty() {
+        "every client".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// An instant as a `<time>` element, to the minute in UTC.
+fn time(at: Timestamp) -> String {
+    format!(
+        "<time datetime=\"{at}\">{}</time>",
+        at.strftime("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+fn bytes(count: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if count < 1000 {
+        return format!("{count} B");
+    }
+    let mut value = count as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
+fn thousands(count: u64) -> String {
+    let digits = count.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2026-11-22T12:00:00Z";
+
+    /// A channel with 1.0.0 at 100 % and 1.1.0 ramping over 3 days from `2026-11-21`,
+    /// with rules, a cap and hostile notes.
+    fn manifest() -> Manifest {
+        let release = |version: &str, rollout: &str| {
+            format!(
+                r#"{{"version": "{version}", "published_at": "2026-11-21T00:00:00Z",
+                    "notes": "Notes <script>alert('{version}')</script> & more",
+                    "platforms": {{"any": {{"modules": {{"app": {{
+                        "version": "{version}",
+                        "package": {{"path": "blobs/{hash}.tar.gz", "size": 1234567, "blake3": "{hash}"}},
+                        "unpacked_size": 4567890,
+                        "file_index": {{"path": "blobs/{hash}.json", "size": 321, "blake3": "{hash}"}}
+                    }}}}}}}},
+                    "rollout": {rollout}}}"#,
+                hash = wavecast_schema::Blake3Hash::of(version.as_bytes())
+            )
+        };
+        let json = format!(
+            r#"{{"format": 1, "product": "demo<b>", "channel": "stable", "serial": 4,
+                "published_at": "2026-11-21T00:00:00Z", "expires_at": "2026-12-21T00:00:00Z",
+                "min_client_version": "0.1.0", "releases": [{}, {}]}}"#,
+            release(
+                "1.1.0",
+                r#"{"salt": "00112233445566778899aabbccddeeff", "basis_points": 10000,
+                    "ramp": [{"after_seconds": 0, "basis_points": 0}, {"after_seconds": 259200, "basis_points": 10000}],
+                    "started_at": "2026-11-21T00:00:00Z", "cap": 8000,
+                    "rules": [{"name": "legacy<i>", "from": {"below": "1.0.0"}, "action": "mandatory"},
+                              {"name": "lab", "attributes": {"server": {"prefix": "lab-"}}, "action": "exclude"}]}"#
+            ),
+            release(
+                "1.0.0",
+                r#"{"salt": "ffeeddccbbaa99887766554433221100", "basis_points": 10000}"#
+            ),
+        );
+        Manifest::parse(json.as_bytes()).unwrap()
+    }
+
+    fn page() -> String {
+        let manifest = manifest();
+        let simulation = simulate_channel(&manifest).unwrap();
+        render(
+            &[ChannelStatus {
+                manifest: &manifest,
+                simulation: Some(&simulation),
+            }],
+            NOW.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn manifest_text_is_escaped() {
+        let page = page();
+        assert!(!page.contains("<script"), "no script at all on the page");
+        assert!(
+            page.contains("Notes &lt;script&gt;alert(&#39;1.1.0&#39;)&lt;/script&gt; &amp; more")
+        );
+        assert!(page.contains("demo&lt;b&gt;: release status"));
+        assert!(page.contains("legacy&lt;i&gt;") && !page.contains("legacy<i>"));
+    }
+
+    #[test]
+    fn the_page_describes_channels_releases_and_rollouts() {
+        let page = page();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<h2>Channel stable</h2>"));
+        assert!(page.contains("href=\"channels/stable.json\""));
+        assert!(page.contains("<h3>1.1.0 ") && page.contains("<h3>1.0.0 "));
+        // Half-way through a 3-day ramp, capped at 80 %.
+        assert!(
+            page.contains("ramp 0%@0s,100%@3d (50% now)"),
+            "threshold now"
+        );
+        assert!(page.contains("<dt>Cap</dt><dd>80%"));
+        assert!(page.contains("from &lt; 1.0.0") && page.contains("server ^= lab-"));
+        assert!(page.contains("mandatory: installs at once") && page.contains("excluded"));
+        assert!(
+            page.contains("1.2 MB") && page.contains("4.6 MB"),
+            "module sizes"
+        );
+        assert_eq!(page.matches("<svg").count(), 1);
+        assert!(page.contains("10,000 clients starting on 1.0.0"));
+        for link in page.split("href=\"").skip(1) {
+            let link = link.split('"').next().unwrap();
+            assert!(
+                !link.starts_with('/') && !link.contains("://"),
+                "relative links only: {link}"
+            );
+        }
+    }
+
+    #[test]
+    fn paused_yanked_and_expired_are_shown_in_words() {
+        let mut manifest = manifest();
+        manifest.releases[0].rollout.paused_at = Some("2026-11-22T00:00:00Z".parse().unwrap());
+        manifest.releases[1].rollout.yanked = true;
+        let page = render(
+            &[ChannelStatus {
+                manifest: &manifest,
+                simulation: None,
+            }],
+            "2027-01-01T00:00:00Z".parse().unwrap(),
+        );
+        assert!(page.contains("nobody new (paused)") && page.contains("nobody (yanked)"));
+        assert!(page.contains("badge expired"));
+        assert!(page.contains("No live release to simulate."));
+    }
+
+    #[test]
+    fn no_channels_is_a_valid_page() {
+        let page = render(&[], NOW.parse().unwrap());
+        assert!(page.contains("No channel has been published yet."));
+        assert!(page.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn write_reads_every_channel_and_skips_broken_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::FsStorage::new(dir.path());
+        let manifest = manifest();
+        let mut beta = manifest.clone();
+        beta.channel = "beta".parse().unwrap();
+        for manifest in [&manifest, &beta] {
+            let envelope = Envelope::new(
+                String::from_utf8(manifest.to_json()).unwrap(),
+                "unchecked".into(),
+            );
+            storage
+                .put_bytes(
+                    &layout::channel_manifest(&manifest.channel),
+                    &envelope.to_json(),
+                )
+                .unwrap();
+        }
+        storage
+            .put_bytes(&"channels/broken.json".parse().unwrap(), b"{not json")
+            .unwrap();
+        write(&storage, NOW.parse().unwrap()).unwrap();
+        let page =
+            String::from_utf8(storage.get(&layout::status_page()).unwrap().unwrap()).unwrap();
+        let beta_at = page.find("<h2>Channel beta</h2>").unwrap();
+        let stable_at = page.find("<h2>Channel stable</h2>").unwrap();
+        assert!(beta_at < stable_at, "channels in name order");
+        assert!(!page.contains("broken"));
+        assert_eq!(page.matches("<svg").count(), 2);
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1_234_567), "1.2 MB");
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(999), "999");
+    }
+}

@@ -1,0 +1,347 @@
+//! Rollout figures: bucket uniformity, a simulated ramp over a million clients, and the
+//! cost of one decision on a huge manifest.
+//!
+//! ```text
+//! cargo bench -p wavecast-tests --bench rollout
+//! ```
+//!
+//! Prints, without asserting timings:
+//! 1. the share of 1,000,000 pseudo-random install ids inside each threshold, against
+//!    the expected share (target: within ±0.1 percentage point);
+//! 2. a 3-day linear ramp polled every 6 hours by 1,000,000 simulated clients: how long
+//!    the simulation takes, how many clients were admitted at one poll and not at a
+//!    later one (must be 0), and the peak and mean installs per hour (target: peak/mean
+//!    at most 1.5);
+//! 3. `decide` on a manifest with 1,000 releases of 100 rules each, for clients that
+//!    match late or not at all: median and 99th percentile (target: below 1 ms).
+//!
+//! `WAVECAST_BENCH_CLIENTS` changes the fleet size of 1 and 2 (default 1,000,000).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use semver::Version;
+use wavecast_schema::{
+    Attributes, BasisPoints, Blake3Hash, ClientView, FORMAT_VERSION, Fleet, InstallId, Manifest,
+    Mode, Module, Outcome, Platform, PlatformRelease, Release, RolloutPlan, Rule, Salt, Share,
+    SimulationPlan, bucket, decide, simulate,
+};
+
+const START: &str = "2026-11-21T00:00:00Z";
+
+fn main() {
+    let clients: u32 = std::env::var("WAVECAST_BENCH_CLIENTS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1_000_000);
+    bucket_uniformity(clients);
+    ramp_simulation(clients);
+    decision_time();
+}
+
+/// The id of synthetic client `n`: 32 hex digits, like a real install id.
+fn install_id(n: u64) -> InstallId {
+    blake3::hash(&n.to_le_bytes()).to_hex()[..32]
+        .parse()
+        .expect("hex is a valid install id")
+}
+
+fn bucket_uniformity(clients: u32) {
+    let salt: Salt = "c0ffee00c0ffee00c0ffee00c0ffee00".parse().unwrap();
+    let started = Instant::now();
+    let mut counts = vec![0u32; 10_000];
+    for n in 0..u64::from(clients) {
+        counts[usize::from(bucket(&install_id(n), &salt))] += 1;
+    }
+    let elapsed = started.elapsed();
+    // Inside at threshold t: bucket < t, i.e. the sum of counts below t.
+    let mut below = vec![0u64; 10_001];
+    for (index, count) in counts.iter().enumerate() {
+        below[index + 1] = below[index] + u64::from(*count);
+    }
+    println!(
+        "## 1. Bucket uniformity: {clients} ids ({:.0} ns per bucket)\n",
+        elapsed.as_nanos() as f64 / f64::from(clients)
+    );
+    println!("| threshold | expected | measured | deviation (pp) |");
+    println!("|---:|---:|---:|---:|");
+    let mut worst: f64 = 0.0;
+    for threshold in [
+        "0.01%", "0.1%", "1%", "5%", "10%", "25%", "50%", "75%", "99.9%",
+    ] {
+        let basis_points: BasisPoints = threshold.parse().unwrap();
+        let expected = basis_points.percent();
+        let measured = below[usize::from(basis_points.get())] as f64 * 100.0 / f64::from(clients);
+        let deviation = measured - expected;
+        worst = worst.max(deviation.abs());
+        println!("| {threshold} | {expected:.2}% | {measured:.4}% | {deviation:+.4} |");
+    }
+    println!(
+        "\nmax deviation: {worst:.4} percentage points (target ±0.1): {}\n",
+        if worst <= 0.1 { "ok" } else { "MISSED" }
+    );
+}
+
+fn ramp_simulation(clients: u32) {
+    let start: Timestamp = START.parse().unwrap();
+    let mut ramped = release("1.1.0", Share::ramped("3d".parse().unwrap()));
+    ramped.rollout.started_at = Some(start);
+    let manifest = manifest(vec![
+        release("1.0.0", Share::fixed(BasisPoints::ALL)),
+        ramped,
+    ]);
+    let fleet = Fleet::new(clients, Some(Version::new(1, 0, 0)));
+    let plan = SimulationPlan::for_manifest(&manifest, 6 * 3600);
+    plan.validate().unwrap();
+    let started = Instant::now();
+    let simulation = simulate(&manifest, &fleet, &plan);
+    let simulated_in = started.elapsed();
+
+    // Admission of 1.1.0 for a client still on 1.0.0, at each poll, straight from
+    // `decide`: once admitted, a client must stay admitted at every later poll.
+    let started = Instant::now();
+    let polls = (plan.end.as_second() - plan.start.as_second()) / 21_600 + 2;
+    let dropped = count_dropped(&manifest, &fleet, &plan, polls);
+    let checked_in = started.elapsed();
+
+    let new = &simulation.versions[1];
+    let moved_back = simulation.versions[0].installed;
+    println!(
+        "## 2. 3-day linear ramp, 6 h polls, {clients} simulated clients ({} to {})\n",
+        plan.start, plan.end
+    );
+    println!(
+        "simulation: {:.2} s ({} decisions replayed for {polls} polls per client in {:.2} s to check drops)",
+        simulated_in.as_secs_f64(),
+        u64::from(clients) * polls as u64,
+        checked_in.as_secs_f64()
+    );
+    println!("| figure | value |");
+    println!("|---|---:|");
+    println!("| clients admitted, then not admitted at a later poll | {dropped} |");
+    println!("| clients moved back to 1.0.0 | {moved_back} |");
+    println!(
+        "| on 1.1.0 at the end | {} ({:.2}%) |",
+        new.clients.last().unwrap(),
+        simulation.share_percent(1, simulation.sample_times.len() - 1)
+    );
+    println!("| peak installs per hour | {:.0} |", new.peak_per_hour);
+    println!("| mean installs per hour | {:.0} |", new.mean_per_hour);
+    let ratio = new.peak_to_mean().unwrap_or(f64::NAN);
+    println!(
+        "| peak / mean (target ≤ 1.5) | {ratio:.3} {} |",
+        if ratio <= 1.5 { "ok" } else { "MISSED" }
+    );
+    println!("\nshare on 1.1.0 every 12 h:");
+    let step = simulation.step_seconds;
+    for (sample, at) in simulation.sample_times.iter().enumerate() {
+        if (sample as u64 * step).is_multiple_of(12 * 3600) {
+            println!("  {at}  {:6.2}%", simulation.share_percent(1, sample));
+        }
+    }
+    println!();
+}
+
+/// Clients admitted at one poll and not at a later one, over `polls` polls from each
+/// client's phase, on two threads.
+fn count_dropped(manifest: &Manifest, fleet: &Fleet, plan: &SimulationPlan, polls: i64) -> u64 {
+    let threads = 2u32;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|thread| {
+                scope.spawn(move || {
+                    let none = Attributes::new();
+                    let from = Version::new(1, 0, 0);
+                    let mut dropped = 0u64;
+                    for index in (thread..fleet.clients).step_by(threads as usize) {
+                        let client = fleet.client(index, plan.poll_seconds);
+                        let view = ClientView {
+                            install_id: &client.install_id,
+                            platform: &fleet.platform,
+                            current: Some(&from),
+                            attributes: &none,
+                        };
+                        let mut was_in = false;
+                        for poll in 0..polls {
+                            let at = plan.start.as_second()
+                                + client.phase_seconds as i64
+                                + poll * plan.poll_seconds as i64;
+                            let now = Timestamp::from_second(at).unwrap();
+                            let is_in = decide(manifest, &view, now, Mode::Scheduled).outcome
+                                == Outcome::Update;
+                            if was_in && !is_in {
+                                dropped += 1;
+                                break;
+                            }
+                            was_in = is_in;
+                        }
+                    }
+                    dropped
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap())
+            .sum()
+    })
+}
+
+fn decision_time() {
+    let manifest = huge_manifest();
+    let platform: Platform = "any".parse().unwrap();
+    let now: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+    println!(
+        "## 3. decide on {} releases × {} rules each\n",
+        manifest.releases.len(),
+        manifest.releases[0].rollout.rules.len()
+    );
+    println!("| client | outcome | median | p99 | max |");
+    println!("|---|---|---:|---:|---:|");
+    // Matches the last rule of every release (attributes and version range checked by
+    // all 100); matches none; and clients ten and one releases behind the newest.
+    let late: Attributes = [
+        ("region".to_owned(), "region-99".to_owned()),
+        ("tenant".to_owned(), "tenant-99".to_owned()),
+        ("user_id".to_owned(), "1234567".to_owned()),
+    ]
+    .into();
+    let nobody: Attributes = [
+        ("region".to_owned(), "mars".to_owned()),
+        ("user_id".to_owned(), "x".to_owned()),
+    ]
+    .into();
+    let oldest = Version::new(1, 0, 0);
+    let behind = manifest.releases[1].version.clone();
+    let ten_behind = manifest.releases[10].version.clone();
+    for (name, current, attributes) in [
+        (
+            "on the oldest, matching the last rule",
+            Some(&oldest),
+            &late,
+        ),
+        ("on the oldest, matching no rule", Some(&oldest), &nobody),
+        ("fresh install, matching no rule", None, &nobody),
+        (
+            "ten releases behind, matching the last rule",
+            Some(&ten_behind),
+            &late,
+        ),
+        (
+            "one release behind, matching the last rule",
+            Some(&behind),
+            &late,
+        ),
+    ] {
+        let mut times = Vec::with_capacity(10_000);
+        let mut outcome = Outcome::UpToDate;
+        for n in 0..10_000u64 {
+            let id = install_id(n);
+            let view = ClientView {
+                install_id: &id,
+                platform: &platform,
+                current,
+                attributes,
+            };
+            let started = Instant::now();
+            let decision = decide(&manifest, &view, now, Mode::Scheduled);
+            times.push(started.elapsed());
+            outcome = std::hint::black_box(decision).outcome;
+        }
+        times.sort();
+        let at = |quantile: f64| times[((times.len() - 1) as f64 * quantile) as usize];
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            outcome.as_str(),
+            micros(at(0.5)),
+            micros(at(0.99)),
+            micros(*times.last().unwrap())
+        );
+    }
+    println!("\ntarget: median and p99 below 1 ms");
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.1} µs", duration.as_secs_f64() * 1e6)
+}
+
+/// 1,000 releases (`1.0.0` to `1.999.0`), each with 100 rules mixing version ranges,
+/// attribute values, sets, prefixes and patterns. Only rule 99 matches the "late"
+/// client, and excludes it, so `decide` judges every release; the default share is a
+/// slow ramp (about 0.05 % at decision time), so a client matching no rule is also
+/// judged by nearly every release.
+fn huge_manifest() -> Manifest {
+    let releases = (0..1000u64)
+        .map(|index| {
+            let mut release = release(
+                &format!("1.{index}.0"),
+                Share::ramped("0%@0h,1%@30d".parse().unwrap()),
+            );
+            release.rollout.started_at = Some(START.parse().unwrap());
+            release.rollout.rules = (0..100)
+                .map(|rule| {
+                    let text = match rule % 4 {
+                        _ if rule == 99 => "r99: from >= 1.0; region = region-99; tenant in tenant-99|tenant-98; user_id ~ [0-9]{1,7} -> exclude".to_owned(),
+                        0 => format!("r{rule}: from >= 0.{rule}; from < 0.{}; region = region-{rule} -> mandatory", rule + 1),
+                        1 => format!("r{rule}: tenant in tenant-{rule}|acme-{rule}; from < 1.{index} -> 20%"),
+                        2 => format!("r{rule}: server_id ^= lab-{rule}- -> exclude"),
+                        _ => format!("r{rule}: region = region-99; user_id ~ 9[0-9]{{{}}} -> 2d", rule % 7 + 1),
+                    };
+                    text.parse::<Rule>().unwrap()
+                })
+                .collect();
+            release
+        })
+        .collect();
+    manifest(releases)
+}
+
+fn release(version: &str, share: Share) -> Release {
+    let hash = Blake3Hash::of(version.as_bytes());
+    let blob = |extension: &str| wavecast_schema::Blob {
+        path: format!("blobs/{hash}.{extension}").parse().unwrap(),
+        size: 1000,
+        blake3: hash.clone(),
+    };
+    let module = Module {
+        version: version.parse().unwrap(),
+        dest: None,
+        package: blob("tar.gz"),
+        unpacked_size: 4000,
+        file_index: blob("json"),
+    };
+    let mut rollout = RolloutPlan::fixed(hash.as_str()[..32].parse().unwrap(), share.basis_points);
+    rollout.share = share;
+    Release {
+        version: version.parse().unwrap(),
+        published_at: START.parse().unwrap(),
+        notes: String::new(),
+        platforms: BTreeMap::from([(
+            "any".parse().unwrap(),
+            PlatformRelease {
+                modules: BTreeMap::from([("app".parse().unwrap(), module)]),
+            },
+        )]),
+        rollout,
+    }
+}
+
+fn manifest(releases: Vec<Release>) -> Manifest {
+    let mut manifest = Manifest {
+        format: FORMAT_VERSION,
+        product: "bench".into(),
+        channel: "stable".parse().unwrap(),
+        serial: 1,
+        published_at: START.parse().unwrap(),
+        expires_at: "2027-01-01T00:00:00Z".parse().unwrap(),
+        min_client_version: Version::new(0, 1, 0),
+        releases,
+    };
+    manifest.sort_releases();
+    manifest
+        .validate()
+        .expect("the benchmark manifest is valid");
+    manifest
+}

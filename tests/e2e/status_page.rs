@@ -1,0 +1,225 @@
+//! The rollout simulator and the site's status page through the real CLI: the CSV of
+//! `wavecast simulate`, and `index.html` as headless Chromium renders it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wavecast_tests::{Sandbox, sample_release};
+
+/// Every subprocess here is killed after this long.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A sandbox with `stable` holding 1.0.0 at 100 % and 1.1.0 on a 3-day ramp started at
+/// 2026-11-21T00:00:00Z, and `beta` holding 1.1.0 at 30 %.
+fn published() -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    let r1 = sample_release(&sandbox.path("release-1.0"), "1.0");
+    let r2 = sample_release(&sandbox.path("release-1.1"), "1.1");
+    sandbox
+        .env
+        .insert("WAVECAST_NOW".into(), "2026-11-20T00:00:00Z".into());
+    sandbox
+        .publish(
+            &r1,
+            "1.0.0",
+            &["--notes", "First <script>alert(1)</script>"],
+        )
+        .success();
+    sandbox
+        .env
+        .insert("WAVECAST_NOW".into(), "2026-11-21T00:00:00Z".into());
+    sandbox
+        .publish(&r2, "1.1.0", &["--ramp", "3d", "--notes", "Faster startup"])
+        .success();
+    sandbox
+        .publish(&r2, "1.1.0", &["--channel", "beta", "--rollout", "30%"])
+        .success();
+    sandbox
+}
+
+/// Runs `command` with stdout into `stdout`, killing it after [`TIMEOUT`].
+fn run_bounded(command: &mut Command, stdout: &Path) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(stdout).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn chromium(profile: &Path) -> Command {
+    let mut command = Command::new("chromium");
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+#[test]
+fn simulate_prints_csv_shares_that_ramp_up_and_add_up() {
+    let sandbox = published();
+    let run = sandbox
+        .wavecast(
+            [
+                "simulate",
+                "--channel",
+                "stable",
+                "--clients",
+                "20000",
+                "--poll",
+                "6h",
+                "--csv",
+                "--site",
+            ],
+            [sandbox.site()],
+        )
+        .success();
+    let mut lines = run.stdout.lines();
+    assert_eq!(lines.next(), Some("time,1.0.0,1.1.0"), "{}", run.stdout);
+    let rows: Vec<(String, f64, f64)> = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            (
+                fields[0].to_owned(),
+                fields[1].parse().unwrap(),
+                fields[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    // From the ramp's start until it has finished plus one poll: 3 days and 6 hours.
+    assert_eq!(rows.len(), 79, "{}", run.stdout);
+    assert_eq!(rows[0].0, "2026-11-21T00:00:00Z");
+    assert_eq!(rows[78].0, "2026-11-24T06:00:00Z");
+    for (time, old, new) in &rows {
+        assert!((old + new - 100.0).abs() < 0.01, "{time}: {old} + {new}");
+    }
+    assert!(
+        rows.windows(2).all(|pair| pair[0].2 <= pair[1].2),
+        "the ramping version only grows"
+    );
+    assert_eq!((rows[0].1, rows[0].2), (100.0, 0.0));
+    assert_eq!(rows[78].2, 100.0);
+    let half_way = rows[39].2;
+    assert!((43.0..57.0).contains(&half_way), "day 1.5: {half_way}");
+    assert!(
+        run.stderr.contains("peak/mean"),
+        "rates on stderr: {}",
+        run.stderr
+    );
+
+    // The table and the SVG.
+    let svg = sandbox.path("stable.svg");
+    let table = sandbox
+        .wavecast(
+            ["simulate", "--clients", "2000", "--step", "12h", "--site"],
+            [
+                sandbox.site().as_os_str(),
+                "--svg".as_ref(),
+                svg.as_os_str(),
+            ],
+        )
+        .success();
+    assert!(table.stdout.contains("peak/mean"), "{}", table.stdout);
+    assert!(table.stdout.contains("100.0%"), "{}", table.stdout);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(chart.matches("<polyline").count(), 2);
+
+    let missing = sandbox.wavecast(
+        ["simulate", "--channel", "nightly", "--site"],
+        [sandbox.site()],
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no channel `nightly`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn the_status_page_renders_in_headless_chromium() {
+    let sandbox = published();
+    let index = sandbox.site().join("index.html");
+    let html = std::fs::read_to_string(&index).expect("publishing writes index.html");
+    assert!(!html.contains("<script"), "manifest text is escaped");
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", index.display());
+    let dom_file = sandbox.path("dom.html");
+    let dump = run_bounded(
+        chromium(profile.path()).arg("--dump-dom").arg(&url),
+        &dom_file,
+    );
+    assert!(
+        dump.status.success(),
+        "chromium --dump-dom failed (apt-get install chromium): {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dom = std::fs::read_to_string(&dom_file).unwrap();
+    for expected in [
+        "Channel stable",
+        "Channel beta",
+        "1.0.0",
+        "1.1.0",
+        "<svg",
+        "<polyline",
+        "First &lt;script&gt;alert(1)&lt;/script&gt;",
+        "Faster startup",
+        "ramp 0%@0s,100%@3d",
+    ] {
+        assert!(dom.contains(expected), "the DOM lacks {expected:?}");
+    }
+    assert!(
+        !dom.contains("<script"),
+        "no script element made it into the DOM"
+    );
+
+    let png = sandbox.path("status.png");
+    let shot = run_bounded(
+        chromium(profile.path())
+            .arg(format!("--screenshot={}", png.display()))
+            .arg("--window-size=1200,2000")
+            .arg(&url),
+        &sandbox.path("screenshot.log"),
+    );
+    assert!(
+        shot.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1200, 2000));
+    assert!(
+        bytes.len() > 30_000,
+        "a {} byte screenshot is too plain to hold the page",
+        bytes.len()
+    );
+    if let Ok(dir) = std::env::var("WAVECAST_KEEP_SCREENSHOT") {
+        std::fs::copy(&png, Path::new(&dir).join("status.png")).unwrap();
+    }
+}
