@@ -199,6 +199,21 @@ pub enum Error {
     #[error("failed to draw random bytes: {0}")]
     Random(String),
 
+    /// The manifest was signed and published, but the status page could not be
+    /// rewritten afterwards.
+    #[error(
+        "channel `{channel}` is published (serial {serial}), but the status page `index.html` could not be updated; the next publish or rollout command rewrites it"
+    )]
+    StatusPage {
+        /// The channel that was published.
+        channel: ChannelName,
+        /// Its new serial.
+        serial: u64,
+        /// Why the page could not be written.
+        #[source]
+        source: wavecast_site::Error,
+    },
+
     /// Reading from or writing to the site failed.
     #[error(transparent)]
     Site(#[from] wavecast_site::Error),

@@ -658,25 +658,17 @@ fn now() -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from_second(now.as_second())?)
 }
 
-/// Parses `30d`, `12h`, `90m`, `45s` or `2w`.
+/// Parses a manifest lifetime such as `30d`, `12h` or `2w` (see
+/// [`wavecast_schema::parse_duration`]); zero is refused.
 fn parse_duration(text: &str) -> Result<SignedDuration, String> {
-    let invalid = || format!("`{text}` is not a duration like `30d`, `12h`, `90m` or `2w`");
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(invalid)?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().map_err(|_| invalid())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(invalid()),
-    };
-    match number.checked_mul(seconds) {
-        Some(seconds) if seconds > 0 => Ok(SignedDuration::from_secs(seconds)),
-        _ => Err(invalid()),
+    match wavecast_schema::parse_duration(text) {
+        Ok(0) => Err(format!(
+            "`{text}` is zero; a manifest must stay valid for some time"
+        )),
+        Ok(seconds) => i64::try_from(seconds)
+            .map(SignedDuration::from_secs)
+            .map_err(|_| format!("`{text}` is too long")),
+        Err(error) => Err(error.to_string()),
     }
 }
 

@@ -121,9 +121,15 @@ pub fn write_manifest(storage: &dyn Storage, key: &SigningKey, manifest: &Manife
         &layout::channel_manifest(&manifest.channel),
         &envelope.to_json(),
     )?;
-    // The status page describes every channel; rewrite it after the commit point.
-    wavecast_site::status_page::write(storage, manifest.published_at)?;
-    Ok(())
+    // The status page describes every channel; rewrite it after the commit point. A
+    // failure here must not read as a failed publish: the manifest is already live.
+    wavecast_site::status_page::write(storage, manifest.published_at).map_err(|source| {
+        Error::StatusPage {
+            channel: manifest.channel.clone(),
+            serial: manifest.serial,
+            source,
+        }
+    })
 }
 
 /// Publishes a release folder to a channel, keeping earlier releases live.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wavecast_tests::client::{bucket_at, client_at, client_on_terminal, init_at, release_command};
+use wavecast_tests::client::{bucket_at, client_on_terminal, init_at};
 use wavecast_tests::{FaultServer, Nginx, Sandbox, assert_same_tree, sample_release};
 
 /// `check --json` for the client at `root`, with `extra` arguments.
@@ -14,7 +14,7 @@ use wavecast_tests::{FaultServer, Nginx, Sandbox, assert_same_tree, sample_relea
 fn check_at(sandbox: &Sandbox, root: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["check", "--json"];
     args.extend_from_slice(extra);
-    client_at(sandbox, root, args).success().json()
+    sandbox.client_at(root, args).success().json()
 }
 
 /// `check --json` for the sandbox's own client.
@@ -65,8 +65,11 @@ fn rules_by_installed_version_and_mandatory_updates_without_asking() {
             .publish(&release, version, &["--rollout", share])
             .success();
         init_at(&sandbox, &roots[root], &nginx.url(), &[]);
-        client_at(&sandbox, &roots[root], ["update", "--now", "--yes"]).success();
-        let status = client_at(&sandbox, &roots[root], ["status", "--json"])
+        sandbox
+            .client_at(&roots[root], ["update", "--now", "--yes"])
+            .success();
+        let status = sandbox
+            .client_at(&roots[root], ["status", "--json"])
             .success()
             .json();
         assert_eq!(status["current"], version);
@@ -99,14 +102,14 @@ fn rules_by_installed_version_and_mandatory_updates_without_asking() {
     assert_eq!(legacy["downgrade"], false);
     assert_eq!(legacy["withdrawn"], Value::Null);
     assert_eq!(legacy["exclusion"], Value::Null);
-    let human = client_at(&sandbox, &roots[0], ["check"]).success();
+    let human = sandbox.client_at(&roots[0], ["check"]).success();
     assert!(
         human.stdout.contains("mandatory") && human.stdout.contains("mandatory-below-2.0.0"),
         "{}",
         human.stdout
     );
     // No terminal and no --yes: a mandatory update installs anyway, and says so.
-    let run = client_at(&sandbox, &roots[0], ["update"]).success();
+    let run = sandbox.client_at(&roots[0], ["update"]).success();
     assert!(
         run.stderr
             .contains("mandatory update: installing 3.1.0 (rule `mandatory-below-2.0.0`)"),
@@ -128,7 +131,7 @@ fn rules_by_installed_version_and_mandatory_updates_without_asking() {
             "a fixed share gives no date"
         );
         // Not mandatory: without a terminal or --yes nothing is installed.
-        let run = client_at(&sandbox, root, ["update"]);
+        let run = sandbox.client_at(root, ["update"]);
         assert_eq!(run.code, if inside { 1 } else { 0 }, "{}", run.stderr);
         assert!(!run.stderr.contains("mandatory"), "{}", run.stderr);
     }
@@ -230,7 +233,8 @@ fn rules_by_attributes_route_by_region_pattern_server_and_exclusion() {
     // Attributes from `init --attr` work the same, and a run's --attr wins over them.
     let eu = sandbox.path("eu-client");
     init_at(&sandbox, &eu, &nginx.url(), &["--attr", "region=eu"]);
-    let config = client_at(&sandbox, &eu, ["config", "--json"])
+    let config = sandbox
+        .client_at(&eu, ["config", "--json"])
         .success()
         .json();
     assert_eq!(config["attributes"]["region"], "eu", "{config:#}");
@@ -241,13 +245,10 @@ fn rules_by_attributes_route_by_region_pattern_server_and_exclusion() {
     assert_eq!(us["target"], "1.0.0");
 
     // `config` edits them for later runs.
-    let config = client_at(
-        &sandbox,
-        &eu,
-        ["config", "--unset-attr", "region", "--json"],
-    )
-    .success()
-    .json();
+    let config = sandbox
+        .client_at(&eu, ["config", "--unset-attr", "region", "--json"])
+        .success()
+        .json();
     assert_eq!(config["changed"], true);
     assert_eq!(config["attributes"], serde_json::json!({}));
     sandbox
@@ -344,7 +345,7 @@ fn now_skips_the_share_but_never_a_pause_or_a_yank() {
     assert_decision(&manual, "update", None);
     assert_eq!(manual["target"], "2.0.0");
 
-    release_command(&sandbox, "pause", "2.0.0", &[]).success();
+    sandbox.control(&["pause", "2.0.0"]).success();
     let paused = check(&sandbox, &["--now"]);
     assert_decision(&paused, "deferred", None);
     assert_eq!(paused["exclusion"], "paused", "{paused:#}");
@@ -352,12 +353,12 @@ fn now_skips_the_share_but_never_a_pause_or_a_yank() {
     assert!(run.stderr.contains("paused"), "{}", run.stderr);
     assert_same_tree(&sandbox.root().join("current"), &r1);
 
-    release_command(&sandbox, "resume", "2.0.0", &[]).success();
+    sandbox.control(&["resume", "2.0.0"]).success();
     sandbox.client(["update", "--now", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
 
     // Yanked: the client on it moves back, and nobody is ever offered it again.
-    release_command(&sandbox, "yank", "2.0.0", &[]).success();
+    sandbox.control(&["yank", "2.0.0"]).success();
     let moved = check(&sandbox, &["--now"]);
     assert_decision(&moved, "update", None);
     assert_eq!(moved["target"], "1.0.0");
@@ -385,7 +386,7 @@ fn a_yanked_release_moves_clients_back_to_the_tree_kept_on_disk() {
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
 
-    release_command(&sandbox, "yank", "1.2.0", &[]).success();
+    sandbox.control(&["yank", "1.2.0"]).success();
     let human = sandbox.client(["check"]).success();
     assert!(
         human

@@ -47,7 +47,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(output: Output) -> Self {
+    pub(crate) fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -131,7 +131,7 @@ impl Sandbox {
         self.path("client")
     }
 
-    fn command(&self, binary_name: &str) -> Command {
+    pub(crate) fn command(&self, binary_name: &str) -> Command {
         let mut command = Command::new(binary(binary_name));
         command
             .env("WAVECAST_KEY_PASSWORD", KEY_PASSWORD)
@@ -166,11 +166,21 @@ impl Sandbox {
         A: IntoIterator,
         A::Item: AsRef<OsStr>,
     {
+        self.client_at(&self.root(), args)
+    }
+
+    /// Runs `wavecast-update` with `args`, adding `--root root`: a second (third…)
+    /// client in the same sandbox.
+    pub fn client_at<A>(&self, root: &Path, args: A) -> Run
+    where
+        A: IntoIterator,
+        A::Item: AsRef<OsStr>,
+    {
         let output = self
             .command("wavecast-update")
             .args(args)
             .arg("--root")
-            .arg(self.root())
+            .arg(root)
             .output()
             .expect("run wavecast-update");
         Run::from_output(output)

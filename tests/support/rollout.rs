@@ -72,22 +72,6 @@ impl Sandbox {
         root
     }
 
-    /// Runs `wavecast-update` with `args`, adding `--root root`.
-    pub fn client_at<A>(&self, root: &Path, args: A) -> Run
-    where
-        A: IntoIterator,
-        A::Item: AsRef<OsStr>,
-    {
-        let output = self
-            .command("wavecast-update")
-            .args(args)
-            .arg("--root")
-            .arg(root)
-            .output()
-            .expect("run wavecast-update");
-        Run::from_output(output)
-    }
-
     /// `check --json` of the client at `root`.
     #[track_caller]
     pub fn check_at(&self, root: &Path) -> serde_json::Value {

@@ -39,12 +39,23 @@ pub const BUCKETS: u16 = 10_000;
 /// The client's bucket for a release, in `0..10000`. See the module docs for the
 /// formula, which is part of the format and never changes within `format` 1.
 pub fn bucket(install_id: &InstallId, salt: &Salt) -> u16 {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(b"wavecast-bucket-v1\0");
-    hasher.update(salt.as_str().as_bytes());
-    hasher.update(b"\0");
-    hasher.update(install_id.as_str().as_bytes());
-    let digest = hasher.finalize();
+    const DOMAIN: &[u8] = b"wavecast-bucket-v1\0";
+    // One-shot hashing of a stack buffer: identical digest to streaming the parts, but
+    // several times cheaper for inputs this short. Salts are at most 64 bytes and ids
+    // at most 128, so the buffer always fits.
+    let mut input = [0u8; DOMAIN.len() + 64 + 1 + 128];
+    let parts = [
+        DOMAIN,
+        salt.as_str().as_bytes(),
+        b"\0",
+        install_id.as_str().as_bytes(),
+    ];
+    let mut len = 0;
+    for part in parts {
+        input[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    let digest = blake3::hash(&input[..len]);
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest.as_bytes()[..8]);
     // The remainder is below 10000, so the narrowing cast is lossless.
@@ -346,6 +357,23 @@ mod tests {
             let parsed: BasisPoints = text.parse().unwrap();
             assert_eq!(parsed.to_string(), text);
         }
+    }
+
+    /// The documented formula, computed independently, so an optimisation of
+    /// [`bucket`] can never silently change a published decision.
+    #[test]
+    fn bucket_follows_the_documented_formula() {
+        let salt: Salt = "00112233445566778899aabbccddeeff".parse().unwrap();
+        for n in [0, 1, 42, 99_999] {
+            let install_id = id(n);
+            let text = format!("wavecast-bucket-v1\0{salt}\0{install_id}");
+            let digest = blake3::hash(text.as_bytes());
+            let first = u64::from_be_bytes(digest.as_bytes()[..8].try_into().unwrap());
+            assert_eq!(u64::from(bucket(&install_id, &salt)), first % 10_000);
+        }
+        let longest_id: InstallId = "i".repeat(128).parse().unwrap();
+        let longest_salt: Salt = "a".repeat(64).parse().unwrap();
+        assert!(bucket(&longest_id, &longest_salt) < BUCKETS);
     }
 
     #[test]
