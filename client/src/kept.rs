@@ -93,7 +93,7 @@ fn expected_tree(
             let mode = entry.mode.bits();
             let value = match entry.kind {
                 EntryKind::Dir => Expected::Dir(mode),
-                EntryKind::File { size, blake3 } => Expected::File(mode, size, blake3),
+                EntryKind::File { size, blake3, .. } => Expected::File(mode, size, blake3),
             };
             expected.insert(path, value);
         }
@@ -158,6 +158,7 @@ mod tests {
             kind: EntryKind::File {
                 size: content.len() as u64,
                 blake3: Blake3Hash::of(content),
+                packed_size: 0,
             },
             mode: FileMode::from_permissions(mode),
         }

@@ -675,6 +675,7 @@ mod tests {
                     kind: EntryKind::File {
                         size: content.len() as u64,
                         blake3: Blake3Hash::of(content),
+                        packed_size: 0,
                     },
                     mode: FileMode::from_permissions(0o644),
                 })

@@ -319,6 +319,7 @@ pub fn build_module(
             kind: EntryKind::File {
                 size: entry.size,
                 blake3: reader.hasher.finalize().into(),
+                packed_size: 0, // FIXME(issue 4): per-file blobs
             },
             mode: entry.mode,
         });

@@ -10,13 +10,53 @@ use crate::error::{Error, Result};
 use crate::ids::{Blake3Hash, RelativePath};
 use crate::manifest::FORMAT_VERSION;
 
-/// Every entry of one module's tree, sorted by path.
+/// Every entry of one module's tree, sorted by path, and the binary patches that
+/// rebuild its files from files of earlier releases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIndex {
     /// Format of this document.
     pub format: u32,
     /// The entries, sorted by path, paths relative to the module's destination.
     pub entries: Vec<IndexEntry>,
+    /// Patches to this module's files from files of earlier releases, for differential
+    /// updates. Each is stored at `blobs/<blake3>.patch`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<Patch>,
+}
+
+/// A binary patch that turns one file content into another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patch {
+    /// blake3 of the content the patch applies to.
+    pub from: Blake3Hash,
+    /// blake3 of the content the patch produces.
+    pub to: Blake3Hash,
+    /// How the patch is encoded.
+    pub algorithm: PatchAlgorithm,
+    /// Size of the stored patch in bytes.
+    pub size: u64,
+    /// blake3 of the stored patch: verified before the patch is applied.
+    pub blake3: Blake3Hash,
+}
+
+/// A binary patch format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchAlgorithm {
+    /// zstd with the old content as a reference prefix (`zstd --patch-from`).
+    Zstd,
+    /// bsdiff 4 (bzip2-compressed control, diff and extra blocks).
+    Bsdiff,
+}
+
+impl PatchAlgorithm {
+    /// The algorithm's name in indexes and plans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Zstd => "zstd",
+            Self::Bsdiff => "bsdiff",
+        }
+    }
 }
 
 /// One file or directory in a module.
@@ -44,6 +84,11 @@ pub enum EntryKind {
         size: u64,
         /// blake3 of the content.
         blake3: Blake3Hash,
+        /// Size of the file's standalone zstd-compressed copy, stored under the content
+        /// hash at `blobs/<blake3>.zst`, which clients download when they have neither
+        /// the content nor a patch to it. Clients read no more than this and verify the
+        /// decompressed content against `blake3`.
+        packed_size: u64,
     },
 }
 
@@ -95,13 +140,22 @@ impl<'de> Deserialize<'de> for FileMode {
 }
 
 impl FileIndex {
-    /// Builds an index, sorting the entries by path.
+    /// Builds an index with no patches, sorting the entries by path.
     pub fn new(mut entries: Vec<IndexEntry>) -> Self {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Self {
             format: FORMAT_VERSION,
             entries,
+            patches: Vec::new(),
         }
+    }
+
+    /// The content hashes of the index's files.
+    pub fn file_hashes(&self) -> impl Iterator<Item = &Blake3Hash> {
+        self.entries.iter().filter_map(|entry| match &entry.kind {
+            EntryKind::File { blake3, .. } => Some(blake3),
+            EntryKind::Dir => None,
+        })
     }
 
     /// Parses and validates an index.
@@ -159,6 +213,7 @@ mod tests {
                 kind: EntryKind::File {
                     size: 3,
                     blake3: Blake3Hash::of(b"abc"),
+                    packed_size: 12,
                 },
                 mode: FileMode::from_permissions(0o100_755),
             },

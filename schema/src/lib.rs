@@ -38,6 +38,7 @@ mod error;
 mod file_index;
 mod ids;
 mod manifest;
+mod plan;
 mod rollout;
 mod simulate;
 
@@ -46,7 +47,8 @@ pub use decide::{
 };
 pub use envelope::Envelope;
 pub use error::{Error, Result};
-pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry};
+pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
+pub use plan::{FileSource, FileStep, ModulePlan, plan_module};
 pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, PlatformRelease, Release,

@@ -12,6 +12,11 @@ pub enum BlobKind {
     Package,
     /// A module's file index (`.json`).
     FileIndex,
+    /// One file's standalone zstd-compressed copy (`.zst`), named by the blake3 of the
+    /// file's *content* (clients verify after decompressing, within the index's sizes).
+    FileCopy,
+    /// A binary patch (`.patch`), named by the blake3 of the stored patch.
+    Patch,
 }
 
 /// The signed manifest envelope of `channel`.
@@ -32,6 +37,8 @@ pub fn blob(hash: &Blake3Hash, kind: BlobKind) -> RelativePath {
     let extension = match kind {
         BlobKind::Package => "tar.gz",
         BlobKind::FileIndex => "json",
+        BlobKind::FileCopy => "zst",
+        BlobKind::Patch => "patch",
     };
     format!("blobs/{hash}.{extension}")
         .parse()
@@ -52,6 +59,14 @@ mod tests {
         assert_eq!(
             blob(&hash, BlobKind::FileIndex).as_str(),
             format!("blobs/{hash}.json")
+        );
+        assert_eq!(
+            blob(&hash, BlobKind::FileCopy).as_str(),
+            format!("blobs/{hash}.zst")
+        );
+        assert_eq!(
+            blob(&hash, BlobKind::Patch).as_str(),
+            format!("blobs/{hash}.patch")
         );
     }
 }
