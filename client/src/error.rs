@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use semver::Version;
-use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform};
+use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath};
 
 use crate::transport::TransportError;
 
@@ -356,7 +356,7 @@ pub enum Error {
         platform: Platform,
     },
 
-    /// A package could not be fetched.
+    /// A package, patch, file copy or file index could not be fetched.
     #[error("failed to fetch `{url}`")]
     FetchBlob {
         /// Its URL.
@@ -366,7 +366,8 @@ pub enum Error {
         source: TransportError,
     },
 
-    /// A package's bytes could not be read.
+    /// A download's bytes could not be read. What arrived stays in the cache as a
+    /// `.partial` file, and the next run resumes from it.
     #[error("failed to download `{url}`")]
     DownloadBlob {
         /// Its URL.
@@ -417,6 +418,52 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// A module's file index is not a valid file index, although its hash matches the
+    /// signed manifest.
+    #[error("the file index `{url}` is invalid")]
+    ParseFileIndex {
+        /// Its URL.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// A file's compressed copy does not decompress to the content its file index
+    /// describes (a differential install then takes the module's package).
+    #[error("`{url}` does not decompress to the content the file index describes")]
+    CorruptFileCopy {
+        /// Its URL.
+        url: String,
+    },
+
+    /// The site publishes no compressed copy of a file (its index was written by a
+    /// publisher without differential updates).
+    #[error("the site has no compressed copy of `{path}`")]
+    NoFileCopy {
+        /// The file's path in its module.
+        path: RelativePath,
+    },
+
+    /// A verified patch does not produce the content its file index describes (a
+    /// differential install then downloads the file's compressed copy).
+    #[error("patch `{url}` does not produce the content the file index describes")]
+    PatchMismatch {
+        /// Its URL.
+        url: String,
+        /// Why the patch could not be applied, when it could not.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+
+    /// No file on this machine still holds content the plan meant to reuse (it was
+    /// changed or removed since it was installed).
+    #[error("no installed file holds content {blake3} any more")]
+    LocalContentChanged {
+        /// The content's blake3.
+        blake3: Blake3Hash,
     },
 
     /// A verified package could not be read as a tar.gz archive.
@@ -520,6 +567,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the error means the site could not provide a file as described: it is
+    /// missing, truncated, corrupt, or does not rebuild the expected content. A
+    /// differential install falls back (patch → file copy → package) on these, and
+    /// stops on every other error (local I/O, the file system).
+    pub(crate) fn is_remote(&self) -> bool {
+        matches!(
+            self,
+            Self::FetchBlob { .. }
+                | Self::DownloadBlob { .. }
+                | Self::BlobTooLarge { .. }
+                | Self::BlobTruncated { .. }
+                | Self::ChecksumMismatch { .. }
+                | Self::ParseFileIndex { .. }
+                | Self::CorruptFileCopy { .. }
+                | Self::NoFileCopy { .. }
+                | Self::PatchMismatch { .. }
+                | Self::LocalContentChanged { .. }
+        )
+    }
+
     /// Whether the error comes from how the client was set up or invoked (a missing or
     /// invalid configuration, a bad URL or key) rather than from the operation itself.
     /// `wavecast-update` exits with 2 for these and 1 for the rest.
@@ -587,6 +654,9 @@ impl Error {
             | Self::BlobTruncated { .. }
             | Self::ChecksumMismatch { .. } => {
                 "nothing was installed; try again later, or from another mirror".into()
+            }
+            Self::DownloadBlob { .. } => {
+                "nothing was installed; run the update again to resume the download".into()
             }
             _ => return None,
         })

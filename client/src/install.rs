@@ -1,5 +1,6 @@
-//! Installing a release: download, unpack into a staging tree, promote it, record it,
-//! then switch `ROOT/current` with one atomic rename.
+//! Installing a release: plan it from what is on disk, build it in a staging tree
+//! (local copies, patches, file copies, packages: see [`crate::delta`]), promote it,
+//! record it, switch `ROOT/current` with one atomic rename, then prune the cache.
 //!
 //! Until the final rename the previous release stays current, whatever fails: the
 //! staging tree is removed on error (by a guard, on `Drop`), and leftovers of a run
@@ -16,19 +17,21 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
-use wavecast_schema::{Platform, PlatformRelease, Release};
+use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
 
-use crate::download::fetch_package;
+use crate::cache::{Cache, prune};
+use crate::delta::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::error::{Error, Result};
 use crate::kept::tree_matches;
-use crate::reporter::Reporter;
+use crate::reporter::{NoReporter, Reporter};
 use crate::root::{InstallRoot, create_dir_all, random_hex, sync_dir};
-use crate::state::{InstalledRelease, State};
+use crate::state::{InstalledModule, InstalledRelease, State};
 use crate::transport::Transport;
-use crate::unpack::unpack_module;
 use crate::url::BaseUrl;
 
 const STAGING_PREFIX: &str = ".staging-";
@@ -68,6 +71,21 @@ pub struct InstallReport {
     pub dir: String,
     /// The version that was current before, if any.
     pub previous: Option<Version>,
+    /// Bytes the plan meant to download (file indexes aside): 0 when nothing was
+    /// installed.
+    pub planned_bytes: u64,
+    /// Bytes received over the transport by this install, file indexes included. A
+    /// resumed download counts only what arrived this time; fallbacks add to it.
+    pub downloaded_bytes: u64,
+    /// Of `downloaded_bytes`, those spent on file indexes.
+    pub index_bytes: u64,
+    /// What downloading every module's package would have cost.
+    pub package_bytes: u64,
+    /// How many times a failed step was replaced by a more expensive one (a patch or
+    /// local copy by the file's copy, a module's files by its package).
+    pub fallbacks: u32,
+    /// Bytes freed from the download cache after the install.
+    pub pruned_bytes: u64,
 }
 
 /// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
@@ -151,15 +169,75 @@ fn version_from_dir_name(dir: &str) -> Option<Version> {
     version.parse().ok()
 }
 
-/// Everything [`install_release`] needs.
+/// Everything [`install_release`] and [`plan_install`] need.
 pub(crate) struct InstallPlan<'a> {
     pub(crate) transport: &'a dyn Transport,
     pub(crate) base: &'a BaseUrl,
     pub(crate) root: &'a InstallRoot,
     pub(crate) platform: &'a Platform,
     pub(crate) release: &'a Release,
+    /// The verified manifest the release comes from: it also describes installed
+    /// releases that the state does not (states older than differential updates).
+    pub(crate) manifest: &'a Manifest,
     pub(crate) now: Timestamp,
     pub(crate) reporter: &'a dyn Reporter,
+    /// Install every module from its whole package, as before differential updates.
+    pub(crate) packages_only: bool,
+}
+
+impl InstallPlan<'_> {
+    fn modules(&self) -> Result<&PlatformRelease> {
+        self.release
+            .for_platform(self.platform)
+            .ok_or_else(|| Error::NoBuildForPlatform {
+                version: self.release.version.clone(),
+                platform: self.platform.clone(),
+            })
+    }
+}
+
+/// Plans how `plan.release` would be installed, fetching only file indexes (through
+/// the index cache) and changing nothing else. The caller holds the root's lock.
+pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<UpdatePlan> {
+    let modules = plan.modules()?;
+    let cache = Cache::open(plan.root, plan.transport, plan.base, &NoReporter)?;
+    let current = read_current(plan.root, state)?;
+    let dir = release_dir_name(&plan.release.version, modules);
+    Ok(differential_plan(plan, &cache, state, current.as_ref(), modules, &dir).0)
+}
+
+/// The files on disk and the plan built from them, with the bytes spent on indexes.
+fn differential_plan(
+    plan: &InstallPlan<'_>,
+    cache: &Cache<'_>,
+    state: &State,
+    current: Option<&CurrentRelease>,
+    modules: &PlatformRelease,
+    dir: &str,
+) -> (UpdatePlan, LocalFiles) {
+    let before = cache.received();
+    let local = if plan.packages_only {
+        LocalFiles::default()
+    } else {
+        LocalFiles::gather(
+            cache,
+            plan.root,
+            state,
+            current.map(|current| current.dir.as_str()),
+            plan.manifest,
+            plan.platform,
+        )
+    };
+    let mut update = plan_release(
+        cache,
+        &plan.release.version,
+        dir,
+        modules,
+        &local,
+        plan.packages_only,
+    );
+    update.index_bytes = cache.received() - before;
+    (update, local)
 }
 
 /// Installs `plan.release` and makes it current. The caller holds the root's lock and
@@ -169,76 +247,67 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         transport,
         base,
         root,
-        platform,
         release,
         now,
         reporter,
+        ..
     } = *plan;
-    let modules = release
-        .for_platform(platform)
-        .ok_or_else(|| Error::NoBuildForPlatform {
-            version: release.version.clone(),
-            platform: platform.clone(),
-        })?;
+    let modules = plan.modules()?;
     let dir = release_dir_name(&release.version, modules);
     let current = read_current(root, state)?;
     let previous = current.as_ref().map(|current| current.version.clone());
+    let package_bytes = modules
+        .modules
+        .values()
+        .map(|module| module.package.size)
+        .sum();
+    let report = |outcome, cache: &Cache<'_>| InstallReport {
+        outcome,
+        version: release.version.clone(),
+        dir: dir.clone(),
+        previous: previous.clone(),
+        planned_bytes: 0,
+        downloaded_bytes: cache.received(),
+        index_bytes: cache.received(),
+        package_bytes,
+        fallbacks: 0,
+        pruned_bytes: 0,
+    };
+    let cache = Cache::open(root, transport, base, reporter)?;
     if current.as_ref().is_some_and(|current| current.dir == dir) {
-        return Ok(InstallReport {
-            outcome: InstallOutcome::AlreadyCurrent,
-            version: release.version.clone(),
-            dir,
-            previous,
-        });
+        return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }
 
     let releases = root.releases();
     create_dir_all(&releases)?;
-    create_dir_all(&root.cache())?;
     clean_leftovers(root)?;
 
     let kept = releases.join(&dir);
-    if state.installed_in(&dir).is_some()
-        && tree_matches(transport, base, &root.cache(), modules, &kept)
-    {
+    if state.installed_in(&dir).is_some() && tree_matches(&cache, modules, &kept) {
         reporter.on_reuse(&release.version, &dir);
+        if let Some(record) = state
+            .installed_in(&dir)
+            .filter(|installed| installed.modules.is_empty())
+            .cloned()
+        {
+            // Remember the modules, so the index cache keeps this tree's indexes.
+            state.record_install(InstalledRelease {
+                modules: installed_modules(modules),
+                ..record
+            });
+            state.save(&root.state())?;
+        }
         reporter.on_switch(&release.version, &dir);
         switch_current(root, &dir)?;
-        return Ok(InstallReport {
-            outcome: InstallOutcome::Reused,
-            version: release.version.clone(),
-            dir,
-            previous,
-        });
+        let mut reused = report(InstallOutcome::Reused, &cache);
+        reused.pruned_bytes = prune(root, &installed_indexes(state));
+        return Ok(reused);
     }
 
-    let mut packages = Vec::with_capacity(modules.modules.len());
-    for (name, module) in &modules.modules {
-        let path = fetch_package(
-            transport,
-            base,
-            name,
-            &module.package,
-            &root.cache(),
-            reporter,
-        )?;
-        packages.push((name, module, path));
-    }
-
+    let (update, local) = differential_plan(plan, &cache, state, current.as_ref(), modules, &dir);
     let staging = Staging::create(&releases)?;
-    for (name, module, package) in &packages {
-        let into = match &module.dest {
-            Some(dest) => dest
-                .segments()
-                .fold(staging.path().to_owned(), |path, segment| {
-                    path.join(segment)
-                }),
-            None => staging.path().to_owned(),
-        };
-        create_dir_all(&into)?;
-        reporter.on_unpack(name);
-        unpack_module(package, name, module.unpacked_size, &into)?;
-    }
+    let builder = Builder::new(&cache, &local, reporter);
+    builder.build(&update, modules, staging.path())?;
     sync_filesystem(staging.path()).map_err(|source| Error::Release {
         action: "flush",
         path: staging.path().to_owned(),
@@ -271,17 +340,40 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         version: release.version.clone(),
         dir: dir.clone(),
         installed_at: now,
+        modules: installed_modules(modules),
     });
     state.save(&root.state())?;
 
     reporter.on_switch(&release.version, &dir);
     switch_current(root, &dir)?;
     Ok(InstallReport {
-        outcome: InstallOutcome::Installed,
-        version: release.version.clone(),
-        dir,
-        previous,
+        planned_bytes: update.download_bytes,
+        index_bytes: update.index_bytes,
+        fallbacks: builder.fallbacks(),
+        pruned_bytes: prune(root, &installed_indexes(state)),
+        ..report(InstallOutcome::Installed, &cache)
     })
+}
+
+/// The state record of a release's modules.
+fn installed_modules(
+    release: &PlatformRelease,
+) -> std::collections::BTreeMap<wavecast_schema::ModuleName, InstalledModule> {
+    release
+        .modules
+        .iter()
+        .map(|(name, module)| (name.clone(), InstalledModule::from(module)))
+        .collect()
+}
+
+/// The file indexes of the installed releases, which the index cache keeps.
+fn installed_indexes(state: &State) -> BTreeSet<&wavecast_schema::Blake3Hash> {
+    state
+        .installed
+        .iter()
+        .flat_map(|release| release.modules.values())
+        .map(|module| &module.file_index.blake3)
+        .collect()
 }
 
 /// Points `ROOT/current` to `releases/<dir>` atomically: a new relative symlink is
@@ -310,8 +402,8 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
     sync_dir(root.path()).map_err(switch_error)
 }
 
-/// Removes what a killed install can leave behind: staging trees, temporary
-/// `current` symlinks and partial downloads.
+/// Removes what a killed install can leave behind: staging trees and temporary
+/// `current` symlinks. Partial downloads stay in the cache, to be resumed.
 pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
     let remove_error = |path: PathBuf| {
         move |source| Error::Release {
@@ -320,10 +412,9 @@ pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
             source,
         }
     };
-    for (dir, prefix, suffix) in [
-        (root.releases(), STAGING_PREFIX, ""),
-        (root.path().to_owned(), CURRENT_TEMP_PREFIX, ""),
-        (root.cache(), "", ".partial"),
+    for (dir, prefix) in [
+        (root.releases(), STAGING_PREFIX),
+        (root.path().to_owned(), CURRENT_TEMP_PREFIX),
     ] {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -340,10 +431,7 @@ pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
             let entry = entry.map_err(remove_error(dir.clone()))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(prefix)
-                && name.ends_with(suffix)
-                && name.len() > prefix.len() + suffix.len()
-            {
+            if name.starts_with(prefix) && name.len() > prefix.len() {
                 let path = entry.path();
                 remove_tree(&path).map_err(remove_error(path.clone()))?;
             }
@@ -495,6 +583,7 @@ mod tests {
             version: "2.0.0-rc.1+build.5".parse().unwrap(),
             dir: "2.0.0-rc.1-abcdefabcdef".into(),
             installed_at: Timestamp::UNIX_EPOCH,
+            modules: std::collections::BTreeMap::new(),
         });
         let from_state = read_current(&root, &recorded).unwrap().unwrap();
         assert_eq!(from_state.version.to_string(), "2.0.0-rc.1+build.5");

@@ -9,12 +9,9 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, PlatformRelease};
+use wavecast_schema::{Blake3Hash, EntryKind, PlatformRelease};
 
-use crate::download::fetch_package;
-use crate::reporter::NoReporter;
-use crate::transport::Transport;
-use crate::url::BaseUrl;
+use crate::cache::Cache;
 
 /// What one path of a release tree must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,18 +29,11 @@ enum Expected {
 /// directory of every module's file index with its permission bits, size and blake3,
 /// and nothing else.
 ///
-/// The file indexes are fetched from `base` (through the verified cache in
-/// `cache_dir`, like packages). Any failure to fetch an index or read the tree
-/// answers `false`: the caller then installs the release afresh, which verifies
-/// everything again.
-pub(crate) fn tree_matches(
-    transport: &dyn Transport,
-    base: &BaseUrl,
-    cache_dir: &Path,
-    release: &PlatformRelease,
-    tree: &Path,
-) -> bool {
-    let Some(expected) = expected_tree(transport, base, cache_dir, release) else {
+/// The file indexes come from the index cache, or are fetched into it. Any failure
+/// to fetch an index or read the tree answers `false`: the caller then installs the
+/// release afresh, which verifies everything again.
+pub(crate) fn tree_matches(cache: &Cache<'_>, release: &PlatformRelease, tree: &Path) -> bool {
+    let Some(expected) = expected_tree(cache, release) else {
         return false;
     };
     let mut seen = 0;
@@ -52,23 +42,12 @@ pub(crate) fn tree_matches(
 }
 
 fn expected_tree(
-    transport: &dyn Transport,
-    base: &BaseUrl,
-    cache_dir: &Path,
+    cache: &Cache<'_>,
     release: &PlatformRelease,
 ) -> Option<BTreeMap<PathBuf, Expected>> {
     let mut expected = BTreeMap::new();
     for (name, module) in &release.modules {
-        let path = fetch_package(
-            transport,
-            base,
-            name,
-            &module.file_index,
-            cache_dir,
-            &NoReporter,
-        )
-        .ok()?;
-        let index = FileIndex::parse(&std::fs::read(path).ok()?).ok()?;
+        let index = cache.index(name, &module.file_index).ok()?;
         let mut prefix = PathBuf::new();
         for segment in module.dest.iter().flat_map(|dest| dest.segments()) {
             prefix.push(segment);
@@ -147,10 +126,13 @@ mod tests {
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
 
-    use wavecast_schema::{Blob, FileMode, IndexEntry, Module};
+    use wavecast_schema::{Blob, FileIndex, FileMode, IndexEntry, Module};
 
     use super::*;
-    use crate::download::tests::MapTransport;
+    use crate::cache::tests::MapTransport;
+    use crate::reporter::NoReporter;
+    use crate::root::InstallRoot;
+    use crate::url::BaseUrl;
 
     fn file_entry(path: &str, content: &[u8], mode: u32) -> IndexEntry {
         IndexEntry {
@@ -227,45 +209,41 @@ mod tests {
         write("bin/app", b"run", 0o755);
         write("share/data/table.txt", b"1 2 3", 0o644);
         std::fs::set_permissions(tree.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::create_dir_all(dir.path().join("cache")).unwrap();
         (dir, transport, base, PlatformRelease { modules }, tree)
     }
 
     #[test]
     fn an_intact_tree_matches_and_any_change_does_not() {
         let (dir, transport, base, release, tree) = setup();
-        let cache = dir.path().join("cache");
-        assert!(tree_matches(&transport, &base, &cache, &release, &tree));
+        let root = InstallRoot::new(dir.path().join("root"));
+        let cache = Cache::open(&root, &transport, &base, &NoReporter).unwrap();
+        assert!(tree_matches(&cache, &release, &tree));
 
         std::fs::write(tree.join("extra"), b"").unwrap();
-        assert!(!tree_matches(&transport, &base, &cache, &release, &tree));
+        assert!(!tree_matches(&cache, &release, &tree));
         std::fs::remove_file(tree.join("extra")).unwrap();
 
         std::fs::set_permissions(tree.join("bin/app"), std::fs::Permissions::from_mode(0o700))
             .unwrap();
-        assert!(!tree_matches(&transport, &base, &cache, &release, &tree));
+        assert!(!tree_matches(&cache, &release, &tree));
         std::fs::set_permissions(tree.join("bin/app"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
 
         std::fs::write(tree.join("share/data/table.txt"), b"1 2 4").unwrap();
-        assert!(!tree_matches(&transport, &base, &cache, &release, &tree));
+        assert!(!tree_matches(&cache, &release, &tree));
         std::fs::write(tree.join("share/data/table.txt"), b"1 2 3").unwrap();
-        assert!(tree_matches(&transport, &base, &cache, &release, &tree));
+        assert!(tree_matches(&cache, &release, &tree));
 
         std::fs::remove_file(tree.join("bin/app")).unwrap();
-        assert!(!tree_matches(&transport, &base, &cache, &release, &tree));
+        assert!(!tree_matches(&cache, &release, &tree));
     }
 
     #[test]
     fn an_unavailable_index_means_no_reuse() {
         let (dir, _, base, release, tree) = setup();
         let empty = MapTransport::default();
-        assert!(!tree_matches(
-            &empty,
-            &base,
-            &dir.path().join("cache"),
-            &release,
-            &tree
-        ));
+        let root = InstallRoot::new(dir.path().join("root"));
+        let cache = Cache::open(&root, &empty, &base, &NoReporter).unwrap();
+        assert!(!tree_matches(&cache, &release, &tree));
     }
 }

@@ -15,18 +15,25 @@ whether the update is mandatory, why the installed release was withdrawn, when a
 deferred client becomes eligible. [`Updater::check_with`] takes [`CheckOptions`]: the
 [`Mode`] (`--now` is [`Mode::Manual`]) and attributes for one check. Attributes only
 feed the local decision; no request carries them.
-[`Updater::install`] downloads the target's packages into a content-addressed cache,
-verifying size and blake3, unpacks them into a staging tree (plain files and
-directories only), promotes it under `releases/` and switches the `current` symlink
-atomically, telling a [`Reporter`] about progress. [`Updater::status`] reads what is
-installed. Every failure is an [`Error`] naming what failed.
+[`Updater::plan`] computes an [`UpdatePlan`]: for every module of the target, whether
+each file is kept (copied from an installed tree), patched ([`FileAction::Patch`]) or
+downloaded as a compressed copy, or whether the whole package is cheaper.
+[`Updater::install`] carries that plan out in a staging tree, downloading through a
+content-addressed cache that verifies size and blake3 and resumes interrupted
+downloads ([`Transport::fetch_from`]), falling back from patch to file copy to
+package when the site or a local file lets it down, and verifying every file as it
+is written. It then promotes the tree under `releases/`, switches the `current`
+symlink atomically and prunes the cache, telling a [`Reporter`] about progress.
+[`Updater::status`] reads what is installed. Every failure is an [`Error`] naming
+what failed.
 
 ```text
 ROOT/current -> releases/<version>-<id>    the running release, switched atomically
 ROOT/releases/<version>-<id>/...           installed trees; older ones stay
 ROOT/.wavecast/config.json                 written by init
 ROOT/.wavecast/state.json                  install id, serials seen, installed releases
-ROOT/.wavecast/cache/<blake3>              verified packages
+ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
+ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
 ```
 
 Site paths are joined under a [`BaseUrl`]:
@@ -46,12 +53,15 @@ The library never prints; it is Unix-only (symlinks and permission bits).
 #![deny(missing_docs)]
 
 mod attributes;
+mod cache;
 mod config;
+mod delta;
 mod download;
 mod error;
 mod fetch;
 mod install;
 mod kept;
+mod patch;
 mod reporter;
 mod root;
 mod state;
@@ -59,18 +69,21 @@ pub mod transport;
 mod unpack;
 mod updater;
 mod url;
+mod verified;
 mod verify;
 
 pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config};
+pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};
 pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
-pub use reporter::{NoReporter, Reporter};
+pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
-pub use state::{InstalledRelease, STATE_FORMAT, State};
+pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State};
 pub use transport::{
-    DefaultTransport, FileTransport, HttpTransport, Transport, TransportError, TransportErrorKind,
+    DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport, TransportError,
+    TransportErrorKind,
 };
 pub use updater::{
     CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, RolloutCheck, StatusReport,

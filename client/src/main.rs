@@ -2,7 +2,7 @@
 //! [`wavecast_client`], prints results, and maps every outcome to an exit code in one
 //! place ([`main`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +16,8 @@ use semver::Version;
 use serde::Serialize;
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BaseUrl, CheckOptions, CheckReport, Config, ConfigChange,
-    Exclusion, InitOptions, InstallOutcome, InstallReport, InstalledRelease, Mode, Outcome,
-    Reporter, TrustedKey, Updater, Withdrawal,
+    Exclusion, Fallback, FileAction, InitOptions, InstallOutcome, InstallReport, Mode,
+    ModuleUpdate, Outcome, Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -206,6 +206,17 @@ struct UpdateArgs {
     /// Hide progress bars.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Show how the update would be obtained and install nothing: per module and per
+    /// file `keep` (copied from an installed release), `patch` (with its algorithm
+    /// and size), `download` (the file's compressed copy) or `delete`, whether the
+    /// whole package is used instead, and the bytes to download. Only file indexes
+    /// are fetched.
+    #[arg(long)]
+    dry_run: bool,
+    /// Download each module's whole package, as before differential updates: no
+    /// local copies, patches or per-file downloads.
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -477,8 +488,11 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
-    let updater = Updater::open(&args.root.root)?;
+    let updater = Updater::open(&args.root.root)?.with_packages_only(args.full);
     let report = updater.check_with(now()?, &args.decision.options())?;
+    if args.dry_run {
+        return dry_run(&updater, &report, args.json);
+    }
     let Some(target) = report
         .target()
         .filter(|_| report.outcome() == Outcome::Update)
@@ -521,6 +535,7 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
         && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
     let reporter = ProgressReporter::new(progress);
     let installed = updater.install(&report, now()?, &reporter)?;
+    drop(reporter);
     if args.json {
         stdout_json(&update_json(&report, Some(&installed)))?;
     } else {
@@ -533,17 +548,236 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                 installed.version, installed.dir
             ),
             (_, Some(previous)) => format!(
-                "installed {} (was {previous}) in releases/{}",
-                installed.version, installed.dir
+                "installed {} (was {previous}) in releases/{}{}",
+                installed.version,
+                installed.dir,
+                transfer_summary(&installed)
             ),
             (_, None) => format!(
-                "installed {} in releases/{}",
-                installed.version, installed.dir
+                "installed {} in releases/{}{}",
+                installed.version,
+                installed.dir,
+                transfer_summary(&installed)
             ),
         };
         stderr_line(&line);
     }
     Ok(ExitStatus::Success)
+}
+
+/// `: downloaded 1.2 MiB (planned 1.1 MiB; whole packages: 9.9 MiB); freed 3.4 MiB
+/// of cache`.
+fn transfer_summary(installed: &InstallReport) -> String {
+    let mut text = format!(
+        ": downloaded {} (planned {}; whole packages: {})",
+        human_bytes(installed.downloaded_bytes),
+        human_bytes(installed.planned_bytes + installed.index_bytes),
+        human_bytes(installed.package_bytes),
+    );
+    if installed.fallbacks > 0 {
+        text.push_str(&format!("; {} fallback(s)", installed.fallbacks));
+    }
+    if installed.pruned_bytes > 0 {
+        text.push_str(&format!(
+            "; freed {} of cache",
+            human_bytes(installed.pruned_bytes)
+        ));
+    }
+    text
+}
+
+/// `1023 B`, `1.5 KiB`, `12.0 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    #[expect(clippy::cast_precision_loss, reason = "one decimal is shown")]
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `update --dry-run`: prints the plan (or the decision, when there is nothing to
+/// install) on stdout and installs nothing.
+fn dry_run(updater: &Updater, report: &CheckReport, json: bool) -> anyhow::Result<ExitStatus> {
+    let plan = match report.target() {
+        Some(_) if report.outcome() == Outcome::Update => Some(updater.plan(report)?),
+        _ => None,
+    };
+    if json {
+        stdout_json(&plan_json(report, plan.as_ref()))?;
+    } else if let Some(plan) = &plan {
+        stdout_line(&plan_lines(report, plan).join("\n"))?;
+    } else {
+        stdout_line(&check_sentence(report))?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The `update --dry-run --json` document.
+#[derive(Debug, Serialize)]
+struct PlanJson<'a> {
+    schema_version: u32,
+    /// `update`, `up_to_date` or `deferred`; the plan is empty unless `update`.
+    decision: &'static str,
+    current: Option<String>,
+    target: Option<String>,
+    modules: Vec<ModulePlanJson<'a>>,
+    /// Bytes the update would download, file indexes aside.
+    download_bytes: u64,
+    /// What downloading every module's package would cost instead.
+    package_bytes: u64,
+    /// Bytes received to fetch file indexes for the plan.
+    index_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ModulePlanJson<'a> {
+    name: &'a str,
+    /// The module's destination in the release tree, if not its root.
+    dest: Option<&'a str>,
+    use_package: bool,
+    /// `cheaper`, `index_unavailable`, `no_file_copies` or `requested` when
+    /// `use_package`.
+    package_reason: Option<&'static str>,
+    download_bytes: u64,
+    package_bytes: u64,
+    /// Every file with `keep`, `patch` or `download`; empty when `use_package`.
+    files: Vec<FilePlanJson<'a>>,
+    /// Paths of the installed module that the target lacks.
+    removed: Vec<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct FilePlanJson<'a> {
+    /// Relative to the module's destination.
+    path: &'a str,
+    action: &'static str,
+    /// Bytes to download for this file.
+    bytes: u64,
+    /// `zstd` or `bsdiff`, for a patch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    algorithm: Option<&'static str>,
+}
+
+fn plan_json<'a>(report: &'a CheckReport, plan: Option<&'a UpdatePlan>) -> PlanJson<'a> {
+    PlanJson {
+        schema_version: JSON_SCHEMA_VERSION,
+        decision: report.outcome().as_str(),
+        current: report.current().map(|current| current.version.to_string()),
+        target: report.target().map(|target| target.version.to_string()),
+        modules: plan.map_or_else(Vec::new, |plan| {
+            plan.modules
+                .iter()
+                .map(|module| ModulePlanJson {
+                    name: module.name.as_str(),
+                    dest: module_dest(report, module),
+                    use_package: module.use_package,
+                    package_reason: module.package_reason.map(|reason| reason.as_str()),
+                    download_bytes: module.download_bytes,
+                    package_bytes: module.package_bytes,
+                    files: module
+                        .files
+                        .iter()
+                        .map(|file| FilePlanJson {
+                            path: file.path.as_str(),
+                            action: file.action.as_str(),
+                            bytes: file.download_bytes(),
+                            algorithm: match &file.action {
+                                FileAction::Patch(patch) => Some(patch.algorithm.as_str()),
+                                _ => None,
+                            },
+                        })
+                        .collect(),
+                    removed: module.removed.iter().map(|path| path.as_str()).collect(),
+                })
+                .collect()
+        }),
+        download_bytes: plan.map_or(0, |plan| plan.download_bytes),
+        package_bytes: plan.map_or(0, |plan| plan.package_bytes),
+        index_bytes: plan.map_or(0, |plan| plan.index_bytes),
+    }
+}
+
+/// Where a module of the report's target goes in the release tree.
+fn module_dest<'a>(report: &'a CheckReport, module: &ModuleUpdate) -> Option<&'a str> {
+    report
+        .target()?
+        .for_platform(report.platform())?
+        .modules
+        .get(&module.name)?
+        .dest
+        .as_ref()
+        .map(|dest| dest.as_str())
+}
+
+/// The dry run for people: one line per module and per file, then the total.
+fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
+    let from = report.current().map_or_else(
+        || "nothing installed".to_owned(),
+        |current| current.version.to_string(),
+    );
+    let mut lines = vec![format!(
+        "plan: {from} -> {} (releases/{})",
+        plan.version, plan.dir
+    )];
+    for module in &plan.modules {
+        let name = match module_dest(report, module) {
+            Some(dest) => format!("module {} ({dest}/)", module.name),
+            None => format!("module {}", module.name),
+        };
+        if module.use_package {
+            let why = match module.package_reason.map(|reason| reason.as_str()) {
+                Some("cheaper") => "cheaper than its files",
+                Some("index_unavailable") => "its file index is unavailable",
+                Some("no_file_copies") => "the site has no per-file copies",
+                Some("requested") => "--full",
+                _ => "",
+            };
+            lines.push(format!(
+                "{name}: whole package, {} ({why})",
+                human_bytes(module.package_bytes)
+            ));
+        } else {
+            lines.push(format!(
+                "{name}: {} files, download {} (package {})",
+                module.files.len(),
+                human_bytes(module.download_bytes),
+                human_bytes(module.package_bytes)
+            ));
+            for file in &module.files {
+                let detail = match &file.action {
+                    FileAction::Keep => String::new(),
+                    FileAction::Patch(patch) => format!(
+                        " ({}, {})",
+                        patch.algorithm.as_str(),
+                        human_bytes(patch.size)
+                    ),
+                    _ => format!(" ({})", human_bytes(file.download_bytes())),
+                };
+                lines.push(format!(
+                    "  {:<9} {}{detail}",
+                    file.action.as_str(),
+                    file.path
+                ));
+            }
+        }
+        for path in &module.removed {
+            lines.push(format!("  {:<9} {path}", "delete"));
+        }
+    }
+    lines.push(format!(
+        "total: download {} (whole packages: {}); file indexes fetched: {}",
+        human_bytes(plan.download_bytes),
+        human_bytes(plan.package_bytes),
+        human_bytes(plan.index_bytes)
+    ));
+    lines
 }
 
 /// Shows the target and its notes on stderr and asks on the terminal.
@@ -586,7 +820,15 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 .as_ref()
                 .map(|current| current.version.to_string()),
             current_dir: status.current.as_ref().map(|current| current.dir.as_str()),
-            installed: &status.installed,
+            installed: status
+                .installed
+                .iter()
+                .map(|release| InstalledJson {
+                    version: release.version.to_string(),
+                    dir: &release.dir,
+                    installed_at: release.installed_at,
+                })
+                .collect(),
             channel: status.channel.as_str(),
             platform: status.platform.as_str(),
             attributes: &status.attributes,
@@ -712,7 +954,8 @@ fn check_json(report: &CheckReport) -> CheckJson<'_> {
     }
 }
 
-/// The `update --json` document: the check's fields plus what was installed.
+/// The `update --json` document: the check's fields plus what was installed and
+/// what it cost.
 #[derive(Debug, Serialize)]
 struct UpdateJson<'a> {
     #[serde(flatten)]
@@ -721,6 +964,20 @@ struct UpdateJson<'a> {
     installed: Option<String>,
     /// Where it was installed, relative to the root.
     release_dir: Option<String>,
+    /// Bytes the plan meant to download, file indexes aside (the dry run's
+    /// `download_bytes`).
+    download_bytes: Option<u64>,
+    /// Bytes received over the network by the install, file indexes and fallbacks
+    /// included.
+    downloaded_bytes: Option<u64>,
+    /// Of `downloaded_bytes`, those spent on file indexes.
+    index_bytes: Option<u64>,
+    /// What downloading every module's package would have cost.
+    package_bytes: Option<u64>,
+    /// How many failed steps were replaced by more expensive ones.
+    fallbacks: Option<u32>,
+    /// Bytes freed from the download cache after the install.
+    pruned_bytes: Option<u64>,
 }
 
 fn update_json<'a>(report: &'a CheckReport, installed: Option<&InstallReport>) -> UpdateJson<'a> {
@@ -728,6 +985,12 @@ fn update_json<'a>(report: &'a CheckReport, installed: Option<&InstallReport>) -
         check: check_json(report),
         installed: installed.map(|installed| installed.version.to_string()),
         release_dir: installed.map(|installed| format!("releases/{}", installed.dir)),
+        download_bytes: installed.map(|installed| installed.planned_bytes),
+        downloaded_bytes: installed.map(|installed| installed.downloaded_bytes),
+        index_bytes: installed.map(|installed| installed.index_bytes),
+        package_bytes: installed.map(|installed| installed.package_bytes),
+        fallbacks: installed.map(|installed| installed.fallbacks),
+        pruned_bytes: installed.map(|installed| installed.pruned_bytes),
     }
 }
 
@@ -749,7 +1012,7 @@ struct StatusJson<'a> {
     schema_version: u32,
     current: Option<String>,
     current_dir: Option<&'a str>,
-    installed: &'a [InstalledRelease],
+    installed: Vec<InstalledJson<'a>>,
     channel: &'a str,
     platform: &'a str,
     attributes: &'a Attributes,
@@ -757,6 +1020,14 @@ struct StatusJson<'a> {
     install_id: &'a str,
     highest_serial: Option<u64>,
     last_check: Option<Timestamp>,
+}
+
+/// One installed release in `status --json`.
+#[derive(Debug, Serialize)]
+struct InstalledJson<'a> {
+    version: String,
+    dir: &'a str,
+    installed_at: Timestamp,
 }
 
 /// ` (rule `NAME`)` when a rollout rule applied, else nothing.
@@ -884,10 +1155,17 @@ fn deferred_sentence(report: &CheckReport) -> String {
     }
 }
 
-/// Shows one progress bar per downloaded package on stderr, or nothing when hidden.
+/// Shows one progress bar for all the bytes an install downloads on stderr (or
+/// nothing when hidden), and a warning for every fallback.
 struct ProgressReporter {
     enabled: bool,
     bar: RefCell<Option<ProgressBar>>,
+    /// Bytes the plans of the modules seen so far expect.
+    planned: Cell<u64>,
+    /// Bytes of the downloads that ended (finished or failed).
+    done: Cell<u64>,
+    /// Bytes of the current download so far.
+    current: Cell<u64>,
 }
 
 impl ProgressReporter {
@@ -895,33 +1173,94 @@ impl ProgressReporter {
         Self {
             enabled,
             bar: RefCell::new(None),
+            planned: Cell::new(0),
+            done: Cell::new(0),
+            current: Cell::new(0),
+        }
+    }
+
+    fn position(&self) -> u64 {
+        self.done.get() + self.current.get()
+    }
+
+    /// Ends the current download, counting its bytes as done.
+    fn end_download(&self) {
+        self.done.set(self.position());
+        self.current.set(0);
+    }
+
+    fn update_bar(&self) {
+        if let Some(bar) = self.bar.borrow().as_ref() {
+            bar.set_length(self.planned.get().max(self.position()));
+            bar.set_position(self.position());
         }
     }
 }
 
 impl Reporter for ProgressReporter {
+    fn on_module_plan(&self, plan: &ModuleUpdate) {
+        self.planned.set(self.planned.get() + plan.download_bytes);
+        self.update_bar();
+    }
+
     fn on_download_start(&self, module: &ModuleName, _url: &str, size: u64) {
+        self.end_download();
         if !self.enabled {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
+        if self.bar.borrow().is_none() {
+            let length = self.planned.get().max(self.position() + size);
+            let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            *self.bar.borrow_mut() = Some(bar);
         }
-        bar.set_message(module.to_string());
-        bar.enable_steady_tick(Duration::from_millis(200));
-        *self.bar.borrow_mut() = Some(bar);
+        if let Some(bar) = self.bar.borrow().as_ref() {
+            bar.set_message(module.to_string());
+        }
+        self.update_bar();
     }
 
     fn on_download_progress(&self, _module: &ModuleName, downloaded: u64) {
-        if let Some(bar) = self.bar.borrow().as_ref() {
-            bar.set_position(downloaded);
-        }
+        self.current.set(downloaded);
+        self.update_bar();
     }
 
     fn on_download_finish(&self, _module: &ModuleName) {
+        self.end_download();
+        self.update_bar();
+    }
+
+    fn on_fallback(
+        &self,
+        module: &ModuleName,
+        fallback: &Fallback,
+        reason: &wavecast_client::Error,
+    ) {
+        let what = match fallback {
+            Fallback::FileCopy(path) => {
+                format!("{module}: `{path}`: downloading the file's copy instead")
+            }
+            _ => format!("{module}: downloading the module's package instead"),
+        };
+        let mut causes = reason.to_string();
+        let mut source = std::error::Error::source(reason);
+        while let Some(cause) = source {
+            causes.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let line = format!("warning: {what}: {causes}");
+        match self.bar.borrow().as_ref() {
+            Some(bar) => bar.suspend(|| stderr_line(&line)),
+            None => stderr_line(&line),
+        }
+    }
+
+    fn on_switch(&self, _version: &Version, _dir: &str) {
         if let Some(bar) = self.bar.borrow_mut().take() {
             bar.finish_and_clear();
         }

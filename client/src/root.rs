@@ -6,7 +6,8 @@
 //! ROOT/releases/<version>-<id>/...           installed release trees
 //! ROOT/.wavecast/config.json                 written by `init`
 //! ROOT/.wavecast/state.json                  install id, serials, installed releases
-//! ROOT/.wavecast/cache/<blake3>              verified packages
+//! ROOT/.wavecast/cache/<blake3>[.zst]        verified packages, patches, file copies
+//! ROOT/.wavecast/indexes/<blake3>            file indexes of installed releases
 //! ROOT/.wavecast/lock                        held while checking or installing
 //! ```
 
@@ -57,9 +58,16 @@ impl InstallRoot {
         self.meta().join("state.json")
     }
 
-    /// `ROOT/.wavecast/cache`, the content-addressed package cache.
+    /// `ROOT/.wavecast/cache`, the content-addressed download cache (packages,
+    /// patches, file copies), emptied after each install.
     pub fn cache(&self) -> PathBuf {
         self.meta().join("cache")
+    }
+
+    /// `ROOT/.wavecast/indexes`, the file indexes of installed releases by blake3, so
+    /// updates plan from local data.
+    pub fn indexes(&self) -> PathBuf {
+        self.meta().join("indexes")
     }
 
     /// `ROOT/.wavecast/lock`.

@@ -7,7 +7,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Serialize};
-use wavecast_schema::{ChannelName, InstallId};
+use wavecast_schema::{Blake3Hash, Blob, ChannelName, InstallId, Module, ModuleName, RelativePath};
 
 use crate::error::{Error, Result};
 use crate::root::{random_hex, write_json_atomically};
@@ -45,6 +45,33 @@ pub struct InstalledRelease {
     pub dir: String,
     /// When it was installed.
     pub installed_at: Timestamp,
+    /// Its modules, so a later update finds their file indexes (and so the files it
+    /// can reuse) without the manifest that described this release. Empty in states
+    /// written before differential updates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub modules: BTreeMap<ModuleName, InstalledModule>,
+}
+
+/// One module of an installed release tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledModule {
+    /// Where the module's files are inside the release tree; absent for the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest: Option<RelativePath>,
+    /// blake3 of the module's package.
+    pub package: Blake3Hash,
+    /// The module's file index on the site (and in the index cache).
+    pub file_index: Blob,
+}
+
+impl From<&Module> for InstalledModule {
+    fn from(module: &Module) -> Self {
+        Self {
+            dest: module.dest.clone(),
+            package: module.package.blake3.clone(),
+            file_index: module.file_index.clone(),
+        }
+    }
 }
 
 impl State {
@@ -168,6 +195,18 @@ mod tests {
             version: "1.0.0".parse().unwrap(),
             dir: "1.0.0-0123456789ab".into(),
             installed_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+            modules: BTreeMap::from([(
+                "app".parse().unwrap(),
+                InstalledModule {
+                    dest: Some("opt/app".parse().unwrap()),
+                    package: Blake3Hash::of(b"package"),
+                    file_index: Blob {
+                        path: "blobs/x.json".parse().unwrap(),
+                        size: 10,
+                        blake3: Blake3Hash::of(b"index"),
+                    },
+                },
+            )]),
         });
         state.save(&path).unwrap();
         let loaded = State::load(&path).unwrap().unwrap();
@@ -179,6 +218,16 @@ mod tests {
             "{text}"
         );
         assert_ne!(State::generate().unwrap().install_id, state.install_id);
+
+        // States written before modules were recorded still load.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old["installed"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("modules")
+            .unwrap();
+        let old: State = serde_json::from_value(old).unwrap();
+        assert!(old.installed[0].modules.is_empty());
     }
 
     #[test]

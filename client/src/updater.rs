@@ -13,9 +13,12 @@ use wavecast_schema::{
 
 use crate::attributes::check_attribute_keys;
 use crate::config::Config;
+use crate::delta::UpdatePlan;
 use crate::error::{Error, Result};
 use crate::fetch::{Expectations, fetch_manifest};
-use crate::install::{CurrentRelease, InstallPlan, InstallReport, install_release, read_current};
+use crate::install::{
+    CurrentRelease, InstallPlan, InstallReport, install_release, plan_install, read_current,
+};
 use crate::reporter::Reporter;
 use crate::root::{InstallRoot, create_dir_all};
 use crate::state::{InstalledRelease, State};
@@ -265,6 +268,7 @@ pub struct Updater {
     root: InstallRoot,
     config: Config,
     transport: Box<dyn Transport>,
+    packages_only: bool,
 }
 
 impl Updater {
@@ -331,12 +335,21 @@ impl Updater {
             root,
             config,
             transport: Box::new(DefaultTransport::new()),
+            packages_only: false,
         })
     }
 
     /// Replaces the transport (for tests, or to add a scheme).
     pub fn with_transport(mut self, transport: Box<dyn Transport>) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// With `true`, [`install`](Self::install) and [`plan`](Self::plan) take every
+    /// module's whole package, as before differential updates: no local copies,
+    /// patches or file copies (`update --full`).
+    pub fn with_packages_only(mut self, packages_only: bool) -> Self {
+        self.packages_only = packages_only;
         self
     }
 
@@ -511,12 +524,19 @@ impl Updater {
     /// Installs the target of `report` and makes it current, recording `now` as the
     /// install time. Progress goes to `reporter`.
     ///
-    /// Packages come from the base URL that served the report's manifest, through the
-    /// cache, and every byte is verified before use. A target older than the
-    /// installed release (a move back) installs the same way, except that a tree of
-    /// it still under `releases/` is switched to without downloading when it matches
-    /// the release's file indexes ([`InstallOutcome::Reused`](crate::InstallOutcome)). Until `current` is switched, any
-    /// failure leaves the previous release current and removes the partial tree.
+    /// The install is differential: files already on disk (in any installed release,
+    /// under any path) are copied, changed files are rebuilt from patches, new ones
+    /// from their compressed copies, and a module's whole package is downloaded only
+    /// when that is cheaper or the site lacks what the plan needs (see
+    /// [`plan`](Self::plan)). Everything comes from the base URL that served the
+    /// report's manifest, through the download cache (an interrupted download is
+    /// resumed), and every file is verified by blake3 as it is written. A target
+    /// older than the installed release (a move back) installs the same way, except
+    /// that a tree of it still under `releases/` is switched to without downloading
+    /// when it matches the release's file indexes
+    /// ([`InstallOutcome::Reused`](crate::InstallOutcome)). Until `current` is
+    /// switched, any failure leaves the previous release current and removes the
+    /// partial tree. After a successful install the download cache is pruned.
     ///
     /// # Errors
     ///
@@ -537,10 +557,39 @@ impl Updater {
             root: &self.root,
             platform: &report.platform,
             release,
+            manifest: &report.manifest,
             now,
             reporter,
+            packages_only: self.packages_only,
         };
         install_release(&plan, &mut state)
+    }
+
+    /// Plans how [`install`](Self::install) would obtain the target of `report`,
+    /// module by module and file by file, without installing or downloading anything
+    /// but file indexes (which are cached): `update --dry-run`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingToInstall`] when the report offers no update;
+    /// [`Error::NoBuildForPlatform`]; state and file-system errors. File indexes that
+    /// cannot be fetched are not errors: those modules plan to use their package.
+    pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
+        let release = report.target().ok_or(Error::NothingToInstall)?;
+        let _lock = self.root.lock()?;
+        let state = self.load_state()?;
+        let plan = InstallPlan {
+            transport: self.transport.as_ref(),
+            base: &report.served_by,
+            root: &self.root,
+            platform: &report.platform,
+            release,
+            manifest: &report.manifest,
+            now: report.checked_at,
+            reporter: &crate::reporter::NoReporter,
+            packages_only: self.packages_only,
+        };
+        plan_install(&plan, &state)
     }
 
     /// The release `current` points to, if any.
@@ -812,6 +861,58 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_dry_run_plans_without_installing_or_downloading_content() {
+        let mut site = Site::new();
+        site.release(
+            "1.0.0",
+            &[("app", b"one"), ("README", b"read me")],
+            10_000,
+            1,
+        );
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let updater = Updater::open(root.path()).unwrap();
+        updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+        site.release("1.1.0", &[("app", b"two"), ("NEWS", b"news")], 10_000, 2);
+        let report = updater.check(now()).unwrap();
+        let plan = updater.plan(&report).unwrap();
+        assert_eq!(plan.version.to_string(), "1.1.0");
+        assert!(plan.index_bytes > 0);
+        let module = &plan.modules[0];
+        // This site's indexes list no per-file copies (an older publisher).
+        assert!(module.use_package);
+        assert_eq!(
+            module.package_reason,
+            Some(crate::delta::PackageReason::NoFileCopies)
+        );
+        assert_eq!(plan.download_bytes, module.package_bytes);
+        let removed: Vec<&str> = module.removed.iter().map(|path| path.as_str()).collect();
+        assert_eq!(removed, ["README"]);
+        assert_eq!(
+            updater.current().unwrap().unwrap().version.to_string(),
+            "1.0.0"
+        );
+        let cached: Vec<_> = std::fs::read_dir(root.path().join(".wavecast/cache"))
+            .unwrap()
+            .collect();
+        assert!(cached.is_empty(), "a dry run downloads no package");
+
+        let installed = updater.install(&report, now(), &NoReporter).unwrap();
+        assert_eq!(installed.planned_bytes, module.package_bytes);
+        assert_eq!(
+            installed.downloaded_bytes, module.package_bytes,
+            "the index was cached by the dry run"
+        );
+        assert!(installed.pruned_bytes >= module.package_bytes);
+        assert!(matches!(
+            updater.plan(&updater.check(now()).unwrap()),
+            Err(Error::NothingToInstall)
+        ));
     }
 
     #[test]

@@ -214,6 +214,26 @@ pub enum Error {
         source: wavecast_site::Error,
     },
 
+    /// zstd failed to compress a file copy or a patch.
+    #[error("zstd failed to compress {what}")]
+    Compress {
+        /// What was being compressed, e.g. `the copy of lib/app.so`.
+        what: String,
+        /// zstd's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// bsdiff failed to compare two files.
+    #[error("bsdiff failed to build a patch for `{path}`")]
+    Bsdiff {
+        /// The new file's path in its module.
+        path: String,
+        /// qbsdiff's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Reading from or writing to the site failed.
     #[error(transparent)]
     Site(#[from] wavecast_site::Error),

@@ -4,7 +4,8 @@ The wavecast publisher: turns release folders into a signed static site.
 # Brief overview
 
 [`keys`] generates and loads minisign keys ([`keys::SigningKey`]); [`package`]
-builds deterministic tar.gz module packages and their file indexes; [`publish`] adds
+builds deterministic tar.gz module packages, their file indexes and each file's zstd
+copy; [`delta`] builds binary patches from the files of earlier releases; [`publish`] adds
 a release to a channel through a [`wavecast_site::Storage`], writing every blob before
 the signed manifest that refers to them; [`rollout`] changes a live release's rollout
 plan (share, ramp, rules, cap, pause, yank) and promotes releases between channels,
@@ -20,9 +21,11 @@ println!("key id {}", generated.key_id);
 */
 #![deny(missing_docs)]
 
+pub mod delta;
 mod error;
 pub mod keys;
 pub mod package;
+mod pool;
 pub mod publish;
 pub mod rollout;
 

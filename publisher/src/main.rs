@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_publisher::keys::{self, Password, SigningKey};
 use wavecast_publisher::package::{ModuleSpec, PackReporter};
-use wavecast_publisher::publish::{self, PublishOptions, PublishReport};
+use wavecast_publisher::publish::{self, ModuleSummary, PublishOptions, PublishReport};
 use wavecast_publisher::rollout::{self, CapChange, RolloutChange, Signing};
 use wavecast_schema::{BasisPoints, ChannelName, Platform, Ramp, Rule, Share};
 use wavecast_site::FsStorage;
@@ -288,6 +288,10 @@ struct PublishArgs {
     /// gzip compression level, 0 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
+    /// Build binary patches (zstd and bsdiff, the smaller kept) for changed files from
+    /// the same files in the K previous releases of the channel; 0 builds none.
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    patch_depth: usize,
     #[command(flatten)]
     site: SiteArgs,
 }
@@ -361,6 +365,7 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
         force: args.force,
         expires_in: args.site.expires_in,
         compression_level: args.compression_level,
+        patch_depth: args.patch_depth,
         now: now()?,
     };
     let total = folder_size(&args.release_dir);
@@ -575,7 +580,19 @@ fn print_report(report: &PublishReport, version: &Version) {
                 " (already on the site)"
             }
         ));
+        if let Some(line) = delta_line(module, report.patch_time) {
+            output::status(&line);
+        }
     }
+    let copies = &report.copies;
+    output::status(&format!(
+        "file copies: {} compressed ({} -> {} zstd) in {:.2}s of CPU, {} already on the site",
+        copies.compressed,
+        output::bytes(copies.raw_bytes),
+        output::bytes(copies.packed_bytes),
+        copies.compress_time.as_secs_f64(),
+        copies.reused
+    ));
     let manifest = &report.manifest;
     let rollout = manifest
         .release(version)
@@ -588,6 +605,76 @@ fn print_report(report: &PublishReport, version: &Version) {
         manifest.expires_at,
         report.total_time.as_secs_f64()
     ));
+}
+
+/// One line on a module's patches, or `None` when nothing changed in it.
+fn delta_line(module: &ModuleSummary, patch_time: std::time::Duration) -> Option<String> {
+    let delta = &module.delta;
+    if module.index_reused {
+        return Some(format!(
+            "patches for {}: the same content as an earlier release; its file index is reused",
+            module.name
+        ));
+    }
+    if delta.changed_files == 0 {
+        return None;
+    }
+    let per_algorithm: Vec<String> = delta
+        .kept
+        .iter()
+        .map(|(algorithm, stats)| {
+            format!(
+                "{} {}: {}",
+                stats.count,
+                algorithm.as_str(),
+                output::bytes(stats.bytes)
+            )
+        })
+        .collect();
+    let mut skipped = Vec::new();
+    if delta.without_counterpart > 0 {
+        skipped.push(format!(
+            "{} without an old counterpart",
+            delta.without_counterpart
+        ));
+    }
+    if delta.too_large > 0 {
+        skipped.push(format!("{} too large to diff", delta.too_large));
+    }
+    if delta.bases_missing > 0 {
+        skipped.push(format!(
+            "{} whose old copy is not on the site",
+            delta.bases_missing
+        ));
+    }
+    if delta.not_smaller > 0 {
+        skipped.push(format!("{} not smaller than the file", delta.not_smaller));
+    }
+    if delta.unverified > 0 {
+        skipped.push(format!("{} failed verification", delta.unverified));
+    }
+    Some(format!(
+        "patches for {}: {} changed files ({} as copies), {} patches{} = {}, from the previous release: {}; {} tried in {:.2}s ({:.2}s of CPU){}",
+        module.name,
+        delta.changed_files,
+        output::bytes(delta.changed_packed_size),
+        delta.patch_count(),
+        if per_algorithm.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", per_algorithm.join(", "))
+        },
+        output::bytes(delta.patch_bytes()),
+        output::bytes(delta.from_previous),
+        delta.candidates,
+        patch_time.as_secs_f64(),
+        delta.build_time.as_secs_f64(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {}", skipped.join(", "))
+        },
+    ))
 }
 
 fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
@@ -603,14 +690,49 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
             "rollout_basis_points": release.rollout.share.basis_points,
             "rollout": release.rollout,
         })).collect::<Vec<_>>(),
-        "modules": report.modules.iter().map(|module| serde_json::json!({
-            "name": module.name,
-            "files": module.files,
-            "unpacked_size": module.unpacked_size,
-            "package_size": module.package_size,
-            "uploaded": module.uploaded,
-        })).collect::<Vec<_>>(),
+        "modules": report.modules.iter().map(|module| {
+            let delta = &module.delta;
+            serde_json::json!({
+                "name": module.name,
+                "files": module.files,
+                "unpacked_size": module.unpacked_size,
+                "package_size": module.package_size,
+                "uploaded": module.uploaded,
+                "index_reused": module.index_reused,
+                "patches": {
+                    "changed_files": delta.changed_files,
+                    "changed_packed_size": delta.changed_packed_size,
+                    "without_counterpart": delta.without_counterpart,
+                    "candidates": delta.candidates,
+                    "too_large": delta.too_large,
+                    "bases_missing": delta.bases_missing,
+                    "not_smaller": delta.not_smaller,
+                    "unverified": delta.unverified,
+                    "count": delta.patch_count(),
+                    "bytes": delta.patch_bytes(),
+                    "by_algorithm": delta.kept.iter().map(|(algorithm, stats)| {
+                        (algorithm.as_str().to_owned(), serde_json::json!({
+                            "count": stats.count,
+                            "bytes": stats.bytes,
+                        }))
+                    }).collect::<serde_json::Map<_, _>>(),
+                    "patched_files": delta.patched_files,
+                    "download_from_previous": delta.from_previous,
+                    "uploaded": module.patches_uploaded,
+                    "cpu_seconds": delta.build_time.as_secs_f64(),
+                },
+            })
+        }).collect::<Vec<_>>(),
+        "file_copies": {
+            "compressed": report.copies.compressed,
+            "raw_bytes": report.copies.raw_bytes,
+            "packed_bytes": report.copies.packed_bytes,
+            "already_on_site": report.copies.reused,
+            "cpu_seconds": report.copies.compress_time.as_secs_f64(),
+        },
         "packaging_seconds": report.packaging_time.as_secs_f64(),
+        "patch_seconds": report.patch_time.as_secs_f64(),
+        "work_seconds": report.work_time.as_secs_f64(),
         "total_seconds": report.total_time.as_secs_f64(),
     })
 }

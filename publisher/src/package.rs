@@ -4,9 +4,17 @@
 //! modification time, owner 0:0 and the permission bits of each file kept, so the same
 //! tree always produces the same bytes and the same blake3. Only regular files and
 //! directories are packaged; anything else in the release folder is an error.
+//!
+//! Each file is read once: its bytes are hashed, written to the tar and handed to a
+//! [`ContentSink`], which for a publish is [`FileCopies`]: every distinct content gets
+//! a standalone zstd copy at `blobs/<content-blake3>.zst` (see
+//! [`wavecast_delta::compress_copy`] for the exact encoding), whose size becomes the
+//! file's `packed_size` in the index.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
@@ -14,8 +22,11 @@ use flate2::write::GzEncoder;
 use wavecast_schema::{
     Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry, ModuleName, RelativePath,
 };
+use wavecast_site::Storage;
+use wavecast_site::layout::{self, BlobKind};
 
 use crate::error::{Error, Result};
+use crate::pool::WorkQueue;
 
 /// Which part of the release folder forms a module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +78,16 @@ pub struct BuiltModule {
     pub name: ModuleName,
     /// Where it installs inside the release tree.
     pub dest: Option<RelativePath>,
+    /// The module's folder on disk.
+    pub root: PathBuf,
     /// The tar.gz, deleted when this value is dropped.
     pub package: tempfile::TempPath,
     /// Size of the tar.gz.
     pub package_size: u64,
     /// blake3 of the tar.gz.
     pub package_hash: Blake3Hash,
-    /// The module's file index.
+    /// The module's file index. Its `packed_size`s are zero until
+    /// [`fill_packed_sizes`] sets them.
     pub index: FileIndex,
     /// Number of regular files.
     pub files: usize,
@@ -94,6 +108,20 @@ pub trait PackReporter: Sync {
 pub struct NoProgress;
 
 impl PackReporter for NoProgress {}
+
+/// Receives the content of every file as it is packaged.
+pub trait ContentSink: Sync {
+    /// The file at `path` (relative to the module) has `content`, hashing to `hash`.
+    fn file(&self, path: &RelativePath, hash: &Blake3Hash, content: Vec<u8>);
+}
+
+/// A [`ContentSink`] that drops everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCopies;
+
+impl ContentSink for NoCopies {
+    fn file(&self, _path: &RelativePath, _hash: &Blake3Hash, _content: Vec<u8>) {}
+}
 
 /// One entry of the release folder, found by [`scan`].
 #[derive(Debug)]
@@ -202,24 +230,6 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// A reader that hashes what passes through it and reports progress.
-struct HashingReader<'a, R> {
-    inner: R,
-    hasher: blake3::Hasher,
-    read: u64,
-    reporter: &'a dyn PackReporter,
-}
-
-impl<R: Read> Read for HashingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.hasher.update(&buf[..read]);
-        self.read += read as u64;
-        self.reporter.on_bytes(read as u64);
-        Ok(read)
-    }
-}
-
 /// Packages the module `spec` of `release_dir` as a deterministic tar.gz in a
 /// temporary file inside `temp_dir`, with its file index.
 pub fn build_module(
@@ -228,6 +238,7 @@ pub fn build_module(
     level: u32,
     temp_dir: &Path,
     reporter: &dyn PackReporter,
+    sink: &dyn ContentSink,
 ) -> Result<BuiltModule> {
     let started = Instant::now();
     let root = match &spec.dir {
@@ -286,40 +297,30 @@ pub fn build_module(
             });
             continue;
         }
-        let file = fs_err::File::open(&entry.local).map_err(|source| Error::Read {
+        let content = fs_err::read(&entry.local).map_err(|source| Error::Read {
             path: entry.local.clone(),
             source,
         })?;
-        let mut reader = HashingReader {
-            inner: file.take(entry.size),
-            hasher: blake3::Hasher::new(),
-            read: 0,
-            reporter,
-        };
+        if content.len() as u64 != entry.size {
+            return Err(Error::FileChanged { path: entry.local });
+        }
+        reporter.on_bytes(entry.size);
+        let hash = Blake3Hash::of(&content);
         header.set_entry_type(tar::EntryType::Regular);
         header.set_size(entry.size);
         archive
-            .append_data(&mut header, entry.relative.as_str(), &mut reader)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::UnexpectedEof => Error::FileChanged {
-                    path: entry.local.clone(),
-                },
-                _ => Error::Read {
-                    path: entry.local.clone(),
-                    source,
-                },
-            })?;
-        if reader.read != entry.size {
-            return Err(Error::FileChanged { path: entry.local });
-        }
+            .append_data(&mut header, entry.relative.as_str(), content.as_slice())
+            .map_err(write_error)?;
+        sink.file(&entry.relative, &hash, content);
         files += 1;
         unpacked_size += entry.size;
         index_entries.push(IndexEntry {
             path: entry.relative,
             kind: EntryKind::File {
                 size: entry.size,
-                blake3: reader.hasher.finalize().into(),
-                packed_size: 0, // FIXME(issue 4): per-file blobs
+                blake3: hash,
+                // Set from the file copies once they are compressed.
+                packed_size: 0,
             },
             mode: entry.mode,
         });
@@ -333,6 +334,7 @@ pub fn build_module(
     Ok(BuiltModule {
         name: spec.name.clone(),
         dest: spec.dir.clone(),
+        root,
         package,
         package_size: hashing.written,
         package_hash: hashing.hasher.finalize().into(),
@@ -341,6 +343,158 @@ pub fn build_module(
         unpacked_size,
         elapsed: started.elapsed(),
     })
+}
+
+/// The standalone zstd copies of a publish's files: each distinct content is
+/// compressed once, on the publish's worker threads, and uploaded to
+/// `blobs/<content-blake3>.zst` unless the site has it (same size: blobs are
+/// content-addressed). A content whose copy the site already holds (an earlier
+/// release uploaded it) is not compressed again: its packed size is the stored size.
+pub struct FileCopies<'s> {
+    storage: &'s dyn Storage,
+    state: Mutex<CopiesState>,
+}
+
+#[derive(Default)]
+struct CopiesState {
+    /// Packed size per content, once known.
+    sizes: HashMap<Blake3Hash, u64>,
+    /// Contents already handed over (compressed, queued or reused).
+    seen: HashSet<Blake3Hash>,
+    stats: CopyStats,
+    error: Option<Error>,
+}
+
+/// What [`FileCopies`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyStats {
+    /// Distinct contents compressed in this publish.
+    pub compressed: usize,
+    /// Their total size before compression.
+    pub raw_bytes: u64,
+    /// Their total size after compression: every compressed copy is uploaded.
+    pub packed_bytes: u64,
+    /// Contents whose copy was on the site already, not compressed again.
+    pub reused: usize,
+    /// Time spent compressing, summed over the workers.
+    pub compress_time: Duration,
+}
+
+impl std::fmt::Debug for FileCopies<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileCopies").finish_non_exhaustive()
+    }
+}
+
+impl<'s> FileCopies<'s> {
+    /// Copies uploaded to `storage`.
+    pub fn new(storage: &'s dyn Storage) -> Self {
+        Self {
+            storage,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CopiesState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes sure the copy of `content` is (or will be) on the site: keeps the one
+    /// there, or queues its compression and upload on `queue`.
+    pub(crate) fn submit<'q>(
+        &'q self,
+        queue: &WorkQueue<'q>,
+        path: &RelativePath,
+        hash: &Blake3Hash,
+        content: Vec<u8>,
+    ) {
+        if !self.lock().seen.insert(hash.clone()) {
+            return;
+        }
+        let blob = layout::blob(hash, BlobKind::FileCopy);
+        // Never replace a stored copy, even one compressed differently: earlier indexes
+        // record its size.
+        match self.storage.size(&blob) {
+            Ok(Some(packed_size)) => {
+                let mut state = self.lock();
+                state.sizes.insert(hash.clone(), packed_size);
+                state.stats.reused += 1;
+                return;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                self.lock().error.get_or_insert(error.into());
+                return;
+            }
+        }
+        let (path, hash) = (path.clone(), hash.clone());
+        queue.submit(content.len() as u64, move || {
+            if let Err(error) = self.compress_and_upload(&path, &hash, &blob, &content) {
+                self.lock().error.get_or_insert(error);
+            }
+        });
+    }
+
+    fn compress_and_upload(
+        &self,
+        path: &RelativePath,
+        hash: &Blake3Hash,
+        blob: &RelativePath,
+        content: &[u8],
+    ) -> Result<()> {
+        let started = Instant::now();
+        let copy = crate::delta::compress_copy(content).map_err(|source| Error::Compress {
+            what: format!("the copy of `{path}`"),
+            source,
+        })?;
+        let compress_time = started.elapsed();
+        let packed_size = copy.len() as u64;
+        self.storage.put_bytes(blob, &copy)?;
+        let mut state = self.lock();
+        state.sizes.insert(hash.clone(), packed_size);
+        let stats = &mut state.stats;
+        stats.compressed += 1;
+        stats.raw_bytes += content.len() as u64;
+        stats.packed_bytes += packed_size;
+        stats.compress_time += compress_time;
+        Ok(())
+    }
+
+    /// The first error met while compressing or uploading, if any.
+    pub fn take_error(&self) -> Option<Error> {
+        self.lock().error.take()
+    }
+
+    /// What was done so far.
+    pub fn stats(&self) -> CopyStats {
+        self.lock().stats.clone()
+    }
+
+    /// The packed size of every content handed over, once the work queue is drained.
+    pub fn packed_sizes(&self) -> HashMap<Blake3Hash, u64> {
+        self.lock().sizes.clone()
+    }
+}
+
+/// Sets the `packed_size` of every file of `index` from `sizes`.
+///
+/// # Panics
+///
+/// When a file's content has no packed size: every file passes through
+/// [`FileCopies`] while it is packaged.
+pub fn fill_packed_sizes(index: &mut FileIndex, sizes: &HashMap<Blake3Hash, u64>) {
+    for entry in &mut index.entries {
+        if let EntryKind::File {
+            blake3,
+            packed_size,
+            ..
+        } = &mut entry.kind
+        {
+            *packed_size = *sizes
+                .get(blake3)
+                .expect("every packaged file has a compressed copy");
+        }
+    }
 }
 
 /// The modification time stored for every entry: tar's own deterministic timestamp
@@ -421,8 +575,8 @@ mod tests {
         // Different mtimes and creation order must not matter.
         fs_err::write(b.join("README"), b"readme").unwrap();
         let spec = ModuleSpec::whole_folder();
-        let first = build_module(&a, &spec, 6, work.path(), &NoProgress).unwrap();
-        let second = build_module(&b, &spec, 6, work.path(), &NoProgress).unwrap();
+        let first = build_module(&a, &spec, 6, work.path(), &NoProgress, &NoCopies).unwrap();
+        let second = build_module(&b, &spec, 6, work.path(), &NoProgress, &NoCopies).unwrap();
         assert_eq!(first.package_hash, second.package_hash);
         assert_eq!(first.index, second.index);
         assert_eq!(first.files, 3);
@@ -443,6 +597,7 @@ mod tests {
             6,
             work.path(),
             &NoProgress,
+            &NoCopies,
         )
         .unwrap();
         let file = std::fs::File::open(&built.package).unwrap();
@@ -485,6 +640,7 @@ mod tests {
             6,
             work.path(),
             &NoProgress,
+            &NoCopies,
         )
         .unwrap_err();
         assert!(error.to_string().contains("link"), "{error}");

@@ -1,22 +1,27 @@
 //! Adding a release to a channel: package, upload blobs, then sign and write the
 //! manifest last, so readers see the old release or the new one, complete.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blob, ChannelName, Envelope, FORMAT_VERSION, Manifest, Module, Platform, PlatformRelease,
-    Release, Salt,
+    Blake3Hash, Blob, ChannelName, EntryKind, Envelope, FORMAT_VERSION, FileIndex, Manifest,
+    Module, ModuleName, Platform, PlatformRelease, RelativePath, Release, Salt,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
+use crate::delta::{self, CandidateWork, DeltaPlan, DeltaStats};
 use crate::error::{Error, Result};
 use crate::keys::SigningKey;
-use crate::package::{self, BuiltModule, ModuleSpec, PackReporter};
+use crate::package::{
+    self, BuiltModule, ContentSink, CopyStats, FileCopies, ModuleSpec, PackReporter,
+};
+use crate::pool::{self, WorkQueue};
 use crate::rollout::RolloutChange;
 
 /// The oldest `wavecast-update` that reads everything this publisher writes.
@@ -48,6 +53,9 @@ pub struct PublishOptions {
     pub expires_in: SignedDuration,
     /// gzip level, 0 to 9.
     pub compression_level: u32,
+    /// How many earlier releases (lower versions on the channel, newest first) to build
+    /// binary patches from; 0 builds none.
+    pub patch_depth: usize,
     /// The current time (injectable for tests).
     pub now: Timestamp,
 }
@@ -58,10 +66,18 @@ pub struct PublishReport {
     /// The new manifest, as signed.
     pub manifest: Manifest,
     /// Per module: name, files, unpacked size, package size, whether it was uploaded
-    /// (false when the site already had the identical package).
+    /// (false when the site already had the identical package), patches.
     pub modules: Vec<ModuleSummary>,
-    /// Time spent packaging (modules are packaged in parallel).
+    /// The file copies compressed and uploaded, over all modules.
+    pub copies: CopyStats,
+    /// Time spent packaging (modules are packaged in parallel, and file copies are
+    /// compressed meanwhile).
     pub packaging_time: Duration,
+    /// Wall time from the first patch job queued to the last one finished (patches are
+    /// built in parallel, alongside the remaining file copies).
+    pub patch_time: Duration,
+    /// Wall time of packaging, file copies and patches together.
+    pub work_time: Duration,
     /// Wall time of the whole publish.
     pub total_time: Duration,
 }
@@ -79,6 +95,13 @@ pub struct ModuleSummary {
     pub package_size: u64,
     /// Whether the package was uploaded, or the site already had it.
     pub uploaded: bool,
+    /// Whether an earlier release has this exact module, whose version and file index
+    /// (with its patches) are reused.
+    pub index_reused: bool,
+    /// The patches built for files that changed since the earlier releases.
+    pub delta: DeltaStats,
+    /// Patches uploaded (the others were on the site already).
+    pub patches_uploaded: usize,
 }
 
 /// Reads and verifies the channel's current manifest, if there is one. A manifest
@@ -161,47 +184,109 @@ pub fn publish(
     };
     package::check_layout(&options.release_dir, &modules)?;
 
+    // Indexes of the same modules in the releases before this one, to patch from.
+    let earlier = earlier_indexes(storage, existing.as_ref(), options, &modules)?;
+
     let temp_dir = std::env::temp_dir();
-    let packaging_started = Instant::now();
-    let built: Vec<BuiltModule> = std::thread::scope(|scope| {
-        let workers: Vec<_> = modules
-            .iter()
-            .map(|spec| {
-                let temp_dir = &temp_dir;
-                scope.spawn(move || {
-                    package::build_module(
-                        &options.release_dir,
-                        spec,
-                        options.compression_level,
-                        temp_dir,
-                        reporter,
-                    )
+    let patch_finished = Mutex::new(None::<Instant>);
+    let copies = FileCopies::new(storage);
+    let queue = WorkQueue::new(QUEUE_BUDGET);
+    let sink = CopySink {
+        copies: &copies,
+        queue: &queue,
+    };
+    let work_started = Instant::now();
+    let (built, packaging_time, patch_started) = std::thread::scope(|scope| {
+        for _ in 0..pool::workers() {
+            scope.spawn(|| queue.work());
+        }
+        let packaged = package_modules(options, &modules, &temp_dir, reporter, &sink);
+        let packaging_time = work_started.elapsed();
+        let patch_started = Instant::now();
+        let built = packaged.map(|built| {
+            built
+                .into_iter()
+                .map(|module| {
+                    let reused = reusable_index(storage, existing.as_ref(), options, &module);
+                    let plan = match (&reused, earlier.get(&module.name)) {
+                        (None, Some(earlier)) => delta::plan(&module.index, &module.root, earlier),
+                        _ => DeltaPlan::default(),
+                    };
+                    let work: Vec<Arc<CandidateWork>> = plan
+                        .candidates
+                        .iter()
+                        .map(|candidate| Arc::new(CandidateWork::new(candidate.clone())))
+                        .collect();
+                    for item in &work {
+                        for algorithm in delta::ALGORITHMS {
+                            let (item, finished) = (Arc::clone(item), &patch_finished);
+                            queue.submit(item.weight(), move || {
+                                item.run(algorithm, storage);
+                                let mut finished =
+                                    finished.lock().unwrap_or_else(PoisonError::into_inner);
+                                *finished = Some(Instant::now());
+                            });
+                        }
+                    }
+                    (module, reused, plan, work)
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().expect("packaging threads do not panic"))
-            .collect::<Result<_>>()
-    })?;
-    let packaging_time = packaging_started.elapsed();
+                .collect::<Vec<_>>()
+        });
+        if built.is_err() {
+            queue.abandon();
+        }
+        queue.close();
+        (built, packaging_time, patch_started)
+    });
+    let built = built?;
+    if let Some(error) = copies.take_error() {
+        return Err(error);
+    }
+    let patch_time = patch_finished
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .map_or(Duration::ZERO, |finished| finished - patch_started);
+    let packed_sizes = copies.packed_sizes();
 
     // Blobs first: nothing refers to them until the manifest is written.
     let mut summaries = Vec::with_capacity(built.len());
     let mut platform_modules = BTreeMap::new();
-    for module in &built {
-        let package = upload_package(storage, module)?;
-        let index_bytes = module.index.to_json();
-        let index = upload_index(storage, &index_bytes)?;
+    for (mut module, reused, plan, work) in built {
+        package::fill_packed_sizes(&mut module.index, &packed_sizes);
+        let work = work
+            .into_iter()
+            .map(|item| Arc::try_unwrap(item).expect("every patch job has finished"))
+            .collect();
+        let (patches, delta) = delta::choose(&plan, work, &packed_sizes)?;
+        let mut patches_uploaded = 0;
+        for built in &patches {
+            let path = layout::blob(&built.patch.blake3, BlobKind::Patch);
+            if upload_bytes(storage, &path, &built.bytes)? {
+                patches_uploaded += 1;
+            }
+        }
+        module.index.patches = patches.into_iter().map(|built| built.patch).collect();
+        let package = upload_package(storage, &module)?;
+        let (version, index) = match reused {
+            Some((version, index)) => (version, index),
+            None => {
+                let index_bytes = module.index.to_json();
+                (
+                    options.version.clone(),
+                    upload_index(storage, &index_bytes)?,
+                )
+            }
+        };
         summaries.push(ModuleSummary {
             name: module.name.to_string(),
             files: module.files,
             unpacked_size: module.unpacked_size,
             package_size: module.package_size,
             uploaded: package.1,
+            index_reused: version != options.version,
+            delta,
+            patches_uploaded,
         });
-        let version = earlier_module_version(existing.as_ref(), options, module)
-            .unwrap_or_else(|| options.version.clone());
         platform_modules.insert(
             module.name.clone(),
             Module {
@@ -213,6 +298,8 @@ pub fn publish(
             },
         );
     }
+    let copy_stats = copies.stats();
+    let work_time = work_started.elapsed();
 
     let mut platforms = replaced
         .map(|release| release.platforms.clone())
@@ -253,9 +340,138 @@ pub fn publish(
     Ok(PublishReport {
         manifest,
         modules: summaries,
+        copies: copy_stats,
         packaging_time,
+        patch_time,
+        work_time,
         total_time: started.elapsed(),
     })
+}
+
+/// Jobs queued on the work queue may hold this many bytes of file content at once.
+const QUEUE_BUDGET: u64 = 512 << 20;
+
+/// Hands each packaged file to [`FileCopies`], whose jobs run on the work queue.
+struct CopySink<'a, 'q> {
+    copies: &'q FileCopies<'q>,
+    queue: &'a WorkQueue<'q>,
+}
+
+impl ContentSink for CopySink<'_, '_> {
+    fn file(&self, path: &RelativePath, hash: &Blake3Hash, content: Vec<u8>) {
+        self.copies.submit(self.queue, path, hash, content);
+    }
+}
+
+/// Packages every module on its own thread, handing file contents to `sink`.
+fn package_modules(
+    options: &PublishOptions,
+    modules: &[ModuleSpec],
+    temp_dir: &Path,
+    reporter: &dyn PackReporter,
+    sink: &dyn ContentSink,
+) -> Result<Vec<BuiltModule>> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = modules
+            .iter()
+            .map(|spec| {
+                scope.spawn(move || {
+                    package::build_module(
+                        &options.release_dir,
+                        spec,
+                        options.compression_level,
+                        temp_dir,
+                        reporter,
+                        sink,
+                    )
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("packaging threads do not panic"))
+            .collect()
+    })
+}
+
+/// The file indexes of each module in the `options.patch_depth` releases before the
+/// one being published (lower versions, newest first, on the same channel and for the
+/// same platform, or `any`), to build patches from. An index that is missing or
+/// unreadable is skipped: it only costs patches.
+fn earlier_indexes(
+    storage: &dyn Storage,
+    existing: Option<&Manifest>,
+    options: &PublishOptions,
+    modules: &[ModuleSpec],
+) -> Result<HashMap<ModuleName, Vec<FileIndex>>> {
+    let mut earlier: HashMap<ModuleName, Vec<FileIndex>> = HashMap::new();
+    let Some(manifest) = existing else {
+        return Ok(earlier);
+    };
+    let mut releases: Vec<&Release> = manifest
+        .releases
+        .iter()
+        .filter(|release| release.version < options.version)
+        .collect();
+    releases.sort_by(|a, b| b.version.cmp(&a.version));
+    for release in releases.into_iter().take(options.patch_depth) {
+        let Some(platform) = release.for_platform(&options.platform) else {
+            continue;
+        };
+        for spec in modules {
+            let Some(module) = platform.modules.get(&spec.name) else {
+                continue;
+            };
+            let indexes = earlier.entry(spec.name.clone()).or_default();
+            if let Some(index) = read_index(storage, &module.file_index)?
+                && !indexes.contains(&index)
+            {
+                indexes.push(index);
+            }
+        }
+    }
+    Ok(earlier)
+}
+
+/// The file index `blob`, or `None` when it is missing, altered or unreadable.
+fn read_index(storage: &dyn Storage, blob: &Blob) -> Result<Option<FileIndex>> {
+    let Some(bytes) = storage.get(&blob.path)? else {
+        return Ok(None);
+    };
+    if bytes.len() as u64 != blob.size || Blake3Hash::of(&bytes) != blob.blake3 {
+        return Ok(None);
+    }
+    Ok(FileIndex::parse(&bytes).ok())
+}
+
+/// The version and file index of the same module in an earlier release when its
+/// package is byte-identical (same content: "same module version" means "same
+/// content"), and its index lists file copies (indexes from before file copies are
+/// not reused). The index is reused as is, with its patches.
+fn reusable_index(
+    storage: &dyn Storage,
+    existing: Option<&Manifest>,
+    options: &PublishOptions,
+    module: &BuiltModule,
+) -> Option<(Version, Blob)> {
+    let earlier = existing?
+        .releases
+        .iter()
+        .filter(|release| release.version != options.version)
+        .filter_map(|release| {
+            release
+                .platforms
+                .get(&options.platform)?
+                .modules
+                .get(&module.name)
+        })
+        .find(|earlier| earlier.package.blake3 == module.package_hash)?;
+    let index = read_index(storage, &earlier.file_index).ok()??;
+    let complete = index.entries.iter().all(|entry| match entry.kind {
+        EntryKind::File { packed_size, .. } => packed_size > 0,
+        EntryKind::Dir => true,
+    });
+    complete.then(|| (earlier.version.clone(), earlier.file_index.clone()))
 }
 
 /// The manifest that follows `existing` on `channel`: the next serial (1 for a new
@@ -308,28 +524,6 @@ pub fn validate_and_write(
     write_manifest(storage, key, manifest)
 }
 
-/// The version of the same module in an earlier release when its package is
-/// byte-identical, so "same module version" means "same content".
-fn earlier_module_version(
-    existing: Option<&Manifest>,
-    options: &PublishOptions,
-    module: &BuiltModule,
-) -> Option<Version> {
-    existing?
-        .releases
-        .iter()
-        .filter(|release| release.version != options.version)
-        .filter_map(|release| {
-            release
-                .platforms
-                .get(&options.platform)?
-                .modules
-                .get(&module.name)
-        })
-        .find(|earlier| earlier.package.blake3 == module.package_hash)
-        .map(|earlier| earlier.version.clone())
-}
-
 /// Uploads a package unless the site already holds it; returns its blob and whether
 /// it was uploaded.
 fn upload_package(storage: &dyn Storage, module: &BuiltModule) -> Result<(Blob, bool)> {
@@ -346,12 +540,20 @@ fn upload_package(storage: &dyn Storage, module: &BuiltModule) -> Result<(Blob, 
     Ok((blob, !present))
 }
 
-fn upload_index(storage: &dyn Storage, bytes: &[u8]) -> Result<Blob> {
-    let hash = wavecast_schema::Blake3Hash::of(bytes);
-    let path = layout::blob(&hash, BlobKind::FileIndex);
-    if storage.size(&path)? != Some(bytes.len() as u64) {
-        storage.put_bytes(&path, bytes)?;
+/// Uploads `bytes` to the content-addressed `path` unless the site has it (same
+/// size); returns whether it was uploaded.
+fn upload_bytes(storage: &dyn Storage, path: &RelativePath, bytes: &[u8]) -> Result<bool> {
+    let present = storage.size(path)? == Some(bytes.len() as u64);
+    if !present {
+        storage.put_bytes(path, bytes)?;
     }
+    Ok(!present)
+}
+
+fn upload_index(storage: &dyn Storage, bytes: &[u8]) -> Result<Blob> {
+    let hash = Blake3Hash::of(bytes);
+    let path = layout::blob(&hash, BlobKind::FileIndex);
+    upload_bytes(storage, &path, bytes)?;
     Ok(Blob {
         path,
         size: bytes.len() as u64,
@@ -371,4 +573,269 @@ pub fn random_salt() -> Result<Salt> {
     Ok(hex
         .parse()
         .expect("32 lowercase hex digits are a valid salt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+    use crate::package::NoProgress;
+    use wavecast_site::FsStorage;
+
+    /// A folder site that records every path written.
+    #[derive(Debug)]
+    struct RecordingStorage {
+        inner: FsStorage,
+        written: Mutex<Vec<String>>,
+    }
+
+    impl RecordingStorage {
+        fn take_written(&self) -> Vec<String> {
+            let mut written = std::mem::take(&mut *self.written.lock().unwrap());
+            written.sort();
+            written
+        }
+    }
+
+    impl Storage for RecordingStorage {
+        fn get(&self, path: &RelativePath) -> wavecast_site::Result<Option<Vec<u8>>> {
+            self.inner.get(path)
+        }
+        fn size(&self, path: &RelativePath) -> wavecast_site::Result<Option<u64>> {
+            self.inner.size(path)
+        }
+        fn list(&self, prefix: &RelativePath) -> wavecast_site::Result<Vec<RelativePath>> {
+            self.inner.list(prefix)
+        }
+        fn put_bytes(&self, path: &RelativePath, bytes: &[u8]) -> wavecast_site::Result<()> {
+            self.written.lock().unwrap().push(path.to_string());
+            self.inner.put_bytes(path, bytes)
+        }
+        fn put_file(&self, path: &RelativePath, source: &Path) -> wavecast_site::Result<()> {
+            self.written.lock().unwrap().push(path.to_string());
+            self.inner.put_file(path, source)
+        }
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        storage: RecordingStorage,
+        key: SigningKey,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            keys::generate(&dir.path().join("keys"), None, false).unwrap();
+            let key = SigningKey::load(&dir.path().join("keys/wavecast.key"), || Ok(None)).unwrap();
+            let storage = RecordingStorage {
+                inner: FsStorage::new(dir.path().join("site")),
+                written: Mutex::default(),
+            };
+            Self { dir, storage, key }
+        }
+
+        /// Writes `files` as the release folder `version` and publishes it.
+        fn publish(&self, version: &str, files: &[(&str, &[u8])], depth: usize) -> PublishReport {
+            let release_dir = self.dir.path().join("releases").join(version);
+            for (path, content) in files {
+                let local = release_dir.join(path);
+                fs_err::create_dir_all(local.parent().unwrap()).unwrap();
+                fs_err::write(local, content).unwrap();
+            }
+            let options = PublishOptions {
+                release_dir,
+                version: version.parse().unwrap(),
+                channel: "stable".parse().unwrap(),
+                platform: "any".parse().unwrap(),
+                modules: Vec::new(),
+                rollout: RolloutChange::default(),
+                notes: String::new(),
+                product: None,
+                force: false,
+                expires_in: SignedDuration::from_hours(24),
+                compression_level: 6,
+                patch_depth: depth,
+                now: "2026-11-22T00:00:00Z".parse().unwrap(),
+            };
+            publish(&self.storage, &self.key, &options, &NoProgress).unwrap()
+        }
+
+        fn index(&self, report: &PublishReport, version: &str) -> FileIndex {
+            let release = report.manifest.release(&version.parse().unwrap()).unwrap();
+            let module = &release.platforms["any"].modules["app"];
+            read_index(&self.storage, &module.file_index)
+                .unwrap()
+                .unwrap()
+        }
+    }
+
+    fn text(seed: u64, lines: usize) -> Vec<u8> {
+        crate::delta::tests::text(seed, lines)
+    }
+
+    fn edited(old: &[u8]) -> Vec<u8> {
+        crate::delta::tests::edited(old)
+    }
+
+    #[test]
+    fn packed_sizes_are_the_sizes_of_the_stored_copies() {
+        let site = Fixture::new();
+        let big = text(1, 3000);
+        let report = site.publish(
+            "1.0.0",
+            &[("a.txt", &big), ("copy-of-a.txt", &big), ("b/c", b"small")],
+            3,
+        );
+        let index = site.index(&report, "1.0.0");
+        let mut copies = 0;
+        for entry in &index.entries {
+            let EntryKind::File {
+                size,
+                blake3,
+                packed_size,
+            } = &entry.kind
+            else {
+                continue;
+            };
+            let copy = site
+                .storage
+                .get(&layout::blob(blake3, BlobKind::FileCopy))
+                .unwrap()
+                .unwrap();
+            assert_eq!(copy.len() as u64, *packed_size, "{}", entry.path);
+            let content = delta::decompress_copy(&copy, *size).unwrap();
+            assert_eq!(&Blake3Hash::of(&content), blake3);
+            copies += 1;
+        }
+        assert_eq!(copies, 3);
+        assert_eq!(
+            report.copies.compressed, 2,
+            "identical contents share one copy"
+        );
+        assert!(index.patches.is_empty(), "nothing to patch from");
+    }
+
+    #[test]
+    fn a_changed_tree_gets_patches_for_its_changed_files_only() {
+        let site = Fixture::new();
+        let (lib, data, same) = (text(1, 4000), text(2, 4000), text(3, 4000));
+        site.publish(
+            "1.0.0",
+            &[
+                ("lib-1.0.so", &lib),
+                ("data.txt", &data),
+                ("same.txt", &same),
+            ],
+            3,
+        );
+        let (lib2, data2) = (edited(&lib), edited(&data));
+        let report = site.publish(
+            "1.1.0",
+            &[
+                ("lib-1.1.so", &lib2),
+                ("data.txt", &data2),
+                ("moved/same.txt", &same),
+                ("fresh.txt", &text(4, 100)),
+            ],
+            3,
+        );
+        let delta = &report.modules[0].delta;
+        assert_eq!(delta.changed_files, 3, "{delta:?}");
+        assert_eq!(delta.without_counterpart, 1, "fresh.txt");
+        assert_eq!(delta.patched_files, 2);
+        assert_eq!(report.modules[0].patches_uploaded, 2);
+        let index = site.index(&report, "1.1.0");
+        let mut targets: Vec<&Blake3Hash> = index.patches.iter().map(|patch| &patch.to).collect();
+        targets.sort();
+        let mut expected = [Blake3Hash::of(&lib2), Blake3Hash::of(&data2)];
+        expected.sort();
+        assert_eq!(targets, expected.iter().collect::<Vec<_>>());
+        for patch in &index.patches {
+            let bytes = site
+                .storage
+                .get(&layout::blob(&patch.blake3, BlobKind::Patch))
+                .unwrap()
+                .unwrap();
+            assert_eq!(bytes.len() as u64, patch.size);
+            assert_eq!(Blake3Hash::of(&bytes), patch.blake3);
+            let old = if patch.to == Blake3Hash::of(&lib2) {
+                &lib
+            } else {
+                &data
+            };
+            assert_eq!(patch.from, Blake3Hash::of(old));
+            let rebuilt = delta::apply_patch(patch.algorithm, old, &bytes, 1 << 20).unwrap();
+            assert_eq!(Blake3Hash::of(&rebuilt), patch.to);
+            let packed_size = index
+                .entries
+                .iter()
+                .find_map(|entry| match &entry.kind {
+                    EntryKind::File {
+                        blake3,
+                        packed_size,
+                        ..
+                    } if blake3 == &patch.to => Some(*packed_size),
+                    _ => None,
+                })
+                .unwrap();
+            assert!(patch.size * 10 < packed_size, "{patch:?} vs {packed_size}");
+        }
+        assert_eq!(
+            delta.patch_bytes(),
+            index.patches.iter().map(|patch| patch.size).sum::<u64>()
+        );
+        assert!(delta.from_previous < delta.changed_packed_size);
+
+        // A third release patches from both earlier ones.
+        let lib3 = edited(&lib2);
+        let report = site.publish("1.2.0", &[("lib-1.2.so", &lib3)], 3);
+        let index = site.index(&report, "1.2.0");
+        let mut bases: Vec<&Blake3Hash> = index.patches.iter().map(|patch| &patch.from).collect();
+        bases.sort();
+        let mut expected = [Blake3Hash::of(&lib), Blake3Hash::of(&lib2)];
+        expected.sort();
+        assert_eq!(bases, expected.iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_patch_depth_of_zero_builds_no_patches() {
+        let site = Fixture::new();
+        let lib = text(1, 4000);
+        site.publish("1.0.0", &[("lib", &lib)], 0);
+        let report = site.publish("1.1.0", &[("lib", &edited(&lib))], 0);
+        assert!(site.index(&report, "1.1.0").patches.is_empty());
+        assert_eq!(report.modules[0].delta, DeltaStats::default());
+        // Depth 1 patches from the newest earlier release only.
+        let report = site.publish("1.2.0", &[("lib", &edited(&edited(&lib)))], 1);
+        let index = site.index(&report, "1.2.0");
+        assert_eq!(index.patches.len(), 1);
+        assert_eq!(index.patches[0].from, Blake3Hash::of(&edited(&lib)));
+    }
+
+    #[test]
+    fn republishing_the_same_content_uploads_nothing_new() {
+        let site = Fixture::new();
+        let lib = text(1, 4000);
+        site.publish("1.0.0", &[("lib", &lib), ("doc", b"doc")], 3);
+        let files: [(&str, &[u8]); 2] = [("lib", &edited(&lib)), ("doc", b"doc")];
+        site.publish("1.1.0", &files, 3);
+        site.storage.take_written();
+        let report = site.publish("1.2.0", &files, 3);
+        assert_eq!(
+            site.storage.take_written(),
+            ["channels/stable.json", "index.html"],
+            "only the manifest and the status page"
+        );
+        assert_eq!(report.copies.compressed, 0);
+        assert!(report.modules[0].index_reused);
+        let release = report.manifest.release(&"1.2.0".parse().unwrap()).unwrap();
+        let module = &release.platforms["any"].modules["app"];
+        assert_eq!(module.version.to_string(), "1.1.0");
+        assert_eq!(
+            site.index(&report, "1.2.0").patches.len(),
+            1,
+            "the reused index keeps its patch"
+        );
+    }
 }

@@ -47,6 +47,10 @@ pub enum PatchAlgorithm {
     Zstd,
     /// bsdiff 4 (bzip2-compressed control, diff and extra blocks).
     Bsdiff,
+    /// bsdiff's instructions re-encoded compactly (varints, sparse diff bytes) in one
+    /// zstd frame; see the `wavecast-delta` crate.
+    #[serde(rename = "bsdiff-zstd")]
+    BsdiffZstd,
 }
 
 impl PatchAlgorithm {
@@ -55,6 +59,7 @@ impl PatchAlgorithm {
         match self {
             Self::Zstd => "zstd",
             Self::Bsdiff => "bsdiff",
+            Self::BsdiffZstd => "bsdiff-zstd",
         }
     }
 }

@@ -48,11 +48,11 @@ pub use decide::{
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
-pub use plan::{FileSource, FileStep, ModulePlan, plan_module};
 pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, PlatformRelease, Release,
 };
+pub use plan::{FileSource, FileStep, ModulePlan, REQUEST_COST, plan_module};
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,

@@ -9,7 +9,10 @@
 //! 3. **download**: the file's standalone compressed copy.
 //!
 //! When the files to fetch would cost at least as much as the module's whole package,
-//! the plan takes the package instead. Every rebuilt file is verified by blake3 before
+//! the plan takes the package instead. Each request is charged [`REQUEST_COST`] bytes
+//! in that comparison (headers, round trips), so a fresh install of thousands of small
+//! files takes one package rather than thousands of requests for a few percent fewer
+//! bytes, while an update that patches a handful of files never does. Every rebuilt file is verified by blake3 before
 //! it is used, and the client falls back (patch → file → package) on any failure, so
 //! the plan only decides what is cheapest, never what is correct.
 
@@ -17,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::file_index::{EntryKind, FileIndex, FileMode, Patch};
 use crate::ids::{Blake3Hash, RelativePath};
+
+/// What one request is charged, in bytes, when weighing individual files against the
+/// whole package: about the cost of its headers and round trip on a typical link.
+pub const REQUEST_COST: u64 = 16 * 1024;
 
 /// How the client obtains one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +94,11 @@ pub fn plan_module<'i>(
     package_size: u64,
 ) -> ModulePlan<'i> {
     let mut patches_to: BTreeMap<&Blake3Hash, &Patch> = BTreeMap::new();
-    for patch in target.patches.iter().filter(|patch| available.contains(&patch.from)) {
+    for patch in target
+        .patches
+        .iter()
+        .filter(|patch| available.contains(&patch.from))
+    {
         let best = patches_to.entry(&patch.to).or_insert(patch);
         if patch.size < best.size {
             *best = patch;
@@ -98,32 +109,59 @@ pub fn plan_module<'i>(
         .iter()
         .filter_map(|entry| match &entry.kind {
             EntryKind::Dir => None,
-            EntryKind::File { size, blake3, packed_size } => {
+            EntryKind::File {
+                size,
+                blake3,
+                packed_size,
+            } => {
                 let source = if available.contains(blake3) {
                     FileSource::Keep
                 } else {
                     match patches_to.get(blake3) {
                         Some(patch) if patch.size < *packed_size => FileSource::Patch(patch),
-                        _ => FileSource::Download { packed_size: *packed_size },
+                        _ => FileSource::Download {
+                            packed_size: *packed_size,
+                        },
                     }
                 };
-                Some(FileStep { path: &entry.path, mode: entry.mode, size: *size, blake3, source })
+                Some(FileStep {
+                    path: &entry.path,
+                    mode: entry.mode,
+                    size: *size,
+                    blake3,
+                    source,
+                })
             }
         })
         .collect();
     let file_bytes: u64 = files.iter().map(FileStep::download_bytes).sum();
-    let use_package = file_bytes > 0 && file_bytes >= package_size;
-    let target_paths: BTreeSet<&RelativePath> = target.entries.iter().map(|entry| &entry.path).collect();
+    let requests = files
+        .iter()
+        .filter(|step| step.source != FileSource::Keep)
+        .count() as u64;
+    let use_package =
+        requests > 0 && file_bytes + requests * REQUEST_COST >= package_size + REQUEST_COST;
+    let target_paths: BTreeSet<&RelativePath> =
+        target.entries.iter().map(|entry| &entry.path).collect();
     let removed = installed
         .map(|index| {
-            index.entries.iter().map(|entry| &entry.path).filter(|path| !target_paths.contains(path)).collect()
+            index
+                .entries
+                .iter()
+                .map(|entry| &entry.path)
+                .filter(|path| !target_paths.contains(path))
+                .collect()
         })
         .unwrap_or_default();
     ModulePlan {
         files,
         removed,
         use_package,
-        download_bytes: if use_package { package_size } else { file_bytes },
+        download_bytes: if use_package {
+            package_size
+        } else {
+            file_bytes
+        },
     }
 }
 
@@ -155,13 +193,22 @@ mod tests {
     }
 
     fn hashes<'a>(contents: &[&str], store: &'a mut Vec<Blake3Hash>) -> BTreeSet<&'a Blake3Hash> {
-        store.extend(contents.iter().map(|content| Blake3Hash::of(content.as_bytes())));
+        store.extend(
+            contents
+                .iter()
+                .map(|content| Blake3Hash::of(content.as_bytes())),
+        );
         store.iter().collect()
     }
 
     #[test]
     fn kept_renamed_patched_and_downloaded_files() {
-        let old = FileIndex::new(vec![file("a", "same", 10), file("old-name", "moved", 10), file("gone", "x", 10), file("lib", "v1", 900)]);
+        let old = FileIndex::new(vec![
+            file("a", "same", 10),
+            file("old-name", "moved", 10),
+            file("gone", "x", 10),
+            file("lib", "v1", 900),
+        ]);
         let mut target = FileIndex::new(vec![
             file("a", "same", 10),
             file("new-name", "moved", 10),
@@ -176,13 +223,24 @@ mod tests {
         let mut store = Vec::new();
         let available = hashes(&["same", "moved", "x", "v1"], &mut store);
         let plan = plan_module(&target, &available, Some(&old), 100_000);
-        let by_path: BTreeMap<&str, &FileSource<'_>> =
-            plan.files.iter().map(|step| (step.path.as_str(), &step.source)).collect();
+        let by_path: BTreeMap<&str, &FileSource<'_>> = plan
+            .files
+            .iter()
+            .map(|step| (step.path.as_str(), &step.source))
+            .collect();
         assert_eq!(by_path["a"], &FileSource::Keep);
-        assert_eq!(by_path["new-name"], &FileSource::Keep, "a rename costs nothing");
+        assert_eq!(
+            by_path["new-name"],
+            &FileSource::Keep,
+            "a rename costs nothing"
+        );
         match by_path["lib"] {
             FileSource::Patch(patch) => {
-                assert_eq!(patch.algorithm, PatchAlgorithm::Bsdiff, "the smallest usable patch");
+                assert_eq!(
+                    patch.algorithm,
+                    PatchAlgorithm::Bsdiff,
+                    "the smallest usable patch"
+                );
                 assert_eq!(patch.size, 30);
             }
             other => panic!("expected a patch, got {other:?}"),
@@ -201,7 +259,29 @@ mod tests {
         let mut store = Vec::new();
         let available = hashes(&["v1"], &mut store);
         let plan = plan_module(&target, &available, None, 100_000);
-        assert_eq!(plan.files[0].source, FileSource::Download { packed_size: 50 });
+        assert_eq!(
+            plan.files[0].source,
+            FileSource::Download { packed_size: 50 }
+        );
+    }
+
+    #[test]
+    fn many_small_requests_lose_to_one_package() {
+        let many: Vec<IndexEntry> = (0..100)
+            .map(|n| file(&format!("f{n}"), &n.to_string(), 1000))
+            .collect();
+        let target = FileIndex::new(many);
+        // 100 KB of files against a 200 KB package: fewer bytes, but 100 requests.
+        let plan = plan_module(&target, &BTreeSet::new(), None, 200_000);
+        assert!(plan.use_package);
+        // One changed file of the same module is a single small request.
+        let mut store = Vec::new();
+        let contents: Vec<String> = (1..100).map(|n| n.to_string()).collect();
+        let refs: Vec<&str> = contents.iter().map(String::as_str).collect();
+        let available = hashes(&refs, &mut store);
+        let plan = plan_module(&target, &available, None, 200_000);
+        assert!(!plan.use_package);
+        assert_eq!(plan.download_bytes, 1000);
     }
 
     #[test]
@@ -220,6 +300,10 @@ mod tests {
         let plan = plan_module(&target, &available, Some(&target), 1000);
         assert_eq!(plan.download_bytes, 0);
         assert!(!plan.use_package && plan.removed.is_empty());
-        assert!(plan.files.iter().all(|step| step.source == FileSource::Keep));
+        assert!(
+            plan.files
+                .iter()
+                .all(|step| step.source == FileSource::Keep)
+        );
     }
 }

@@ -31,7 +31,9 @@ fn newest_package_path(sandbox: &Sandbox) -> String {
 /// 1.0.0 is still the intact current release.
 #[track_caller]
 fn update_fails_cleanly(sandbox: &Sandbox, r1: &std::path::Path, needle: &str) -> String {
-    let run = sandbox.client(["update", "--yes"]);
+    // `--full` takes whole packages, so an attack on a package cannot be sidestepped by
+    // the differential path (which has its own fault tests in `delta`).
+    let run = sandbox.client(["update", "--yes", "--full"]);
     assert_eq!(
         run.code, 1,
         "stdout:\n{}\nstderr:\n{}",
@@ -218,7 +220,7 @@ fn setuid_bits_are_never_installed() {
         mode: 0o4755,
     }]);
     replace_newest_package(&sandbox, &package, 10);
-    sandbox.client(["update", "--yes"]).success();
+    sandbox.client(["update", "--yes", "--full"]).success();
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(sandbox.root().join("current/tool"))
             .unwrap()

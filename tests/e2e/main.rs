@@ -6,6 +6,7 @@
 mod attacks;
 mod client_rollout;
 mod core_loop;
+mod delta;
 mod publishing;
 mod rollout_ops;
 mod status_page;

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod client;
+pub mod delta;
 pub mod faults;
 pub mod hostile;
 pub mod rollout;

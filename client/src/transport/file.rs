@@ -1,9 +1,9 @@
 //! Local folders through `file://` URLs.
 
-use std::io::{self, Read};
-use std::path::PathBuf;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
-use super::{Transport, TransportError, TransportErrorKind};
+use super::{RangeStream, Transport, TransportError, TransportErrorKind};
 use crate::url::file_url_to_path;
 
 /// Reads `file://` URLs (`file:///abs/path` or `file://localhost/abs/path`, with
@@ -18,8 +18,8 @@ impl FileTransport {
     }
 }
 
-impl Transport for FileTransport {
-    fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError> {
+impl FileTransport {
+    fn open(url: &str) -> Result<(std::fs::File, PathBuf), TransportError> {
         let path: PathBuf = file_url_to_path(url).ok_or_else(|| {
             TransportError::new(
                 TransportErrorKind::Unsupported,
@@ -27,7 +27,7 @@ impl Transport for FileTransport {
             )
         })?;
         match std::fs::File::open(&path) {
-            Ok(file) => Ok(Box::new(file)),
+            Ok(file) => Ok((file, path)),
             Err(error) => {
                 let kind = match error.kind() {
                     io::ErrorKind::NotFound => TransportErrorKind::NotFound,
@@ -40,6 +40,29 @@ impl Transport for FileTransport {
                 Err(TransportError::with_source(kind, message, error))
             }
         }
+    }
+}
+
+impl Transport for FileTransport {
+    fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError> {
+        Ok(Box::new(Self::open(url)?.0))
+    }
+
+    /// Seeks to `offset`, or starts at 0 when the file is shorter than that.
+    fn fetch_from(&self, url: &str, offset: u64) -> Result<RangeStream, TransportError> {
+        let (mut file, path) = Self::open(url)?;
+        let seek_error = |path: &Path| {
+            let message = format!("cannot seek in `{}`", path.display());
+            move |error| TransportError::with_source(TransportErrorKind::Other, message, error)
+        };
+        let length = file.metadata().map_err(seek_error(&path))?.len();
+        let start = if offset <= length { offset } else { 0 };
+        file.seek(SeekFrom::Start(start))
+            .map_err(seek_error(&path))?;
+        Ok(RangeStream {
+            start,
+            reader: Box::new(file),
+        })
     }
 }
 
@@ -78,5 +101,23 @@ mod tests {
             panic!()
         };
         assert_eq!(error.kind(), TransportErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn a_ranged_fetch_seeks_and_an_offset_past_the_end_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x"), b"0123456789").unwrap();
+        let url = crate::BaseUrl::parse(dir.path().to_str().unwrap())
+            .unwrap()
+            .join(&"x".parse().unwrap());
+        let read = |offset| {
+            let stream = FileTransport.fetch_from(&url, offset).unwrap();
+            let mut text = String::new();
+            { stream.reader }.read_to_string(&mut text).unwrap();
+            (stream.start, text)
+        };
+        assert_eq!(read(4), (4, "456789".to_owned()));
+        assert_eq!(read(10), (10, String::new()));
+        assert_eq!(read(11), (0, "0123456789".to_owned()));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ureq::Agent;
 
-use super::{Transport, TransportError, TransportErrorKind};
+use super::{RangeStream, Transport, TransportError, TransportErrorKind};
 
 /// How long to wait to establish a connection (DNS, TCP and TLS).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -19,7 +19,10 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// Any non-2xx status is an error: 404 and 410 are
 /// [`NotFound`](TransportErrorKind::NotFound), the rest
-/// [`Other`](TransportErrorKind::Other). Redirects are followed.
+/// [`Other`](TransportErrorKind::Other). Redirects are followed. A resumed download
+/// ([`Transport::fetch_from`]) sends `Range: bytes=N-`: `206 Partial Content` starting
+/// at `N` continues where the caller stopped, `200 OK` sends the whole file again, and
+/// `416 Range Not Satisfiable` is retried without a range.
 #[derive(Clone)]
 pub struct HttpTransport {
     agent: Agent,
@@ -56,36 +59,109 @@ impl HttpTransport {
     }
 }
 
-impl Transport for HttpTransport {
-    fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError> {
+impl HttpTransport {
+    /// Sends a GET for `url`, with `Range: bytes=<offset>-` when `offset` is set, and
+    /// returns the response of any status.
+    fn get(
+        &self,
+        url: &str,
+        offset: Option<u64>,
+    ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(TransportError::new(
                 TransportErrorKind::Unsupported,
                 "only http:// and https:// URLs can be fetched over HTTP",
             ));
         }
-        let response = self.agent.get(url).call().map_err(|error| {
+        let mut request = self.agent.get(url);
+        if let Some(offset) = offset {
+            // No content encoding is ever asked for (see `new`), so the range counts
+            // the bytes as stored.
+            request = request.header("Range", format!("bytes={offset}-"));
+        }
+        request.call().map_err(|error| {
             let kind = match error {
                 ureq::Error::BadUri(_) => TransportErrorKind::Unsupported,
                 _ => TransportErrorKind::Other,
             };
             TransportError::with_source(kind, "the request failed", error)
-        })?;
+        })
+    }
+}
+
+/// The error for a response whose status is not the one expected.
+fn status_error(status: ureq::http::StatusCode) -> TransportError {
+    let kind = match status.as_u16() {
+        404 | 410 => TransportErrorKind::NotFound,
+        _ => TransportErrorKind::Other,
+    };
+    let reason = status.canonical_reason().unwrap_or("");
+    TransportError::new(
+        kind,
+        format!("the server answered HTTP {} {reason}", status.as_u16())
+            .trim_end()
+            .to_owned(),
+    )
+}
+
+/// The first byte position of a `Content-Range: bytes FIRST-LAST/LENGTH` header.
+fn content_range_start(value: &str) -> Option<u64> {
+    let range = value.trim().strip_prefix("bytes")?.trim_start();
+    let (first, _) = range.split_once('-')?;
+    first.trim().parse().ok()
+}
+
+impl Transport for HttpTransport {
+    fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError> {
+        let response = self.get(url, None)?;
         let status = response.status();
         if !status.is_success() {
-            let kind = match status.as_u16() {
-                404 | 410 => TransportErrorKind::NotFound,
-                _ => TransportErrorKind::Other,
-            };
-            let reason = status.canonical_reason().unwrap_or("");
-            return Err(TransportError::new(
-                kind,
-                format!("the server answered HTTP {} {reason}", status.as_u16())
-                    .trim_end()
-                    .to_owned(),
-            ));
+            return Err(status_error(status));
         }
         Ok(Box::new(response.into_body().into_reader()))
+    }
+
+    fn fetch_from(&self, url: &str, offset: u64) -> Result<RangeStream, TransportError> {
+        if offset == 0 {
+            return Ok(RangeStream {
+                start: 0,
+                reader: self.fetch(url)?,
+            });
+        }
+        let response = self.get(url, Some(offset))?;
+        let status = response.status();
+        match status.as_u16() {
+            206 => {
+                let start = response
+                    .headers()
+                    .get("content-range")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(content_range_start);
+                if start != Some(offset) {
+                    return Err(TransportError::new(
+                        TransportErrorKind::Other,
+                        format!(
+                            "the server answered a request for bytes {offset}- with another range"
+                        ),
+                    ));
+                }
+                Ok(RangeStream {
+                    start: offset,
+                    reader: Box::new(response.into_body().into_reader()),
+                })
+            }
+            // The caller holds the whole file already, or more than the server has:
+            // start over, and let the size and hash checks decide.
+            416 => Ok(RangeStream {
+                start: 0,
+                reader: self.fetch(url)?,
+            }),
+            _ if status.is_success() => Ok(RangeStream {
+                start: 0,
+                reader: Box::new(response.into_body().into_reader()),
+            }),
+            _ => Err(status_error(status)),
+        }
     }
 }
 
@@ -140,6 +216,93 @@ mod tests {
         assert_eq!(boom.kind(), TransportErrorKind::Other);
         assert!(boom.to_string().contains("500"), "{boom}");
         handle.join().unwrap();
+    }
+
+    /// Serves `count` requests for a 1000-byte file honouring `Range: bytes=N-`, except
+    /// under `/plain/`, which ignores ranges; records each request's `Range` header.
+    fn serve_ranges(count: usize) -> (String, thread::JoinHandle<Vec<Option<String>>>, Vec<u8>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let body: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let served = body.clone();
+        let handle = thread::spawn(move || {
+            let mut ranges = Vec::new();
+            for request in server.incoming_requests().take(count) {
+                let range = request
+                    .headers()
+                    .iter()
+                    .find(|header| header.field.equiv("Range"))
+                    .map(|header| header.value.as_str().to_owned());
+                let encoding = request
+                    .headers()
+                    .iter()
+                    .any(|header| header.field.equiv("Accept-Encoding"));
+                assert!(!encoding, "no content encoding may be asked for");
+                let offset = range
+                    .as_deref()
+                    .and_then(|range| range.strip_prefix("bytes="))
+                    .and_then(|range| range.strip_suffix('-'))
+                    .and_then(|offset| offset.parse::<usize>().ok());
+                let response = match offset {
+                    Some(offset) if request.url().starts_with("/plain/") || offset == 0 => {
+                        tiny_http::Response::from_data(served.clone())
+                    }
+                    Some(offset) if offset >= served.len() => {
+                        tiny_http::Response::from_data(Vec::new()).with_status_code(416)
+                    }
+                    Some(offset) => {
+                        let header = tiny_http::Header::from_bytes(
+                            "Content-Range",
+                            format!("bytes {offset}-{}/{}", served.len() - 1, served.len()),
+                        )
+                        .unwrap();
+                        tiny_http::Response::from_data(served[offset..].to_vec())
+                            .with_status_code(206)
+                            .with_header(header)
+                    }
+                    None => tiny_http::Response::from_data(served.clone()),
+                };
+                ranges.push(range);
+                let _ = request.respond(response);
+            }
+            ranges
+        });
+        (base, handle, body)
+    }
+
+    #[test]
+    fn ranged_fetches_resume_restart_or_retry_by_status() {
+        let (base, handle, body) = serve_ranges(5);
+        let transport = HttpTransport::new();
+        let read = |url: String, offset| {
+            let stream = transport.fetch_from(&url, offset).unwrap();
+            let mut bytes = Vec::new();
+            { stream.reader }.read_to_end(&mut bytes).unwrap();
+            (stream.start, bytes)
+        };
+        assert_eq!(read(format!("{base}/f"), 600), (600, body[600..].to_vec()));
+        assert_eq!(read(format!("{base}/plain/f"), 600), (0, body.clone()));
+        // 416, then the whole file without a range.
+        assert_eq!(read(format!("{base}/f"), 1000), (0, body.clone()));
+        assert_eq!(read(format!("{base}/f"), 0), (0, body));
+        let ranges = handle.join().unwrap();
+        assert_eq!(
+            ranges,
+            [
+                Some("bytes=600-".to_owned()),
+                Some("bytes=600-".to_owned()),
+                Some("bytes=1000-".to_owned()),
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn content_ranges_parse() {
+        assert_eq!(content_range_start("bytes 600-999/1000"), Some(600));
+        assert_eq!(content_range_start("bytes 7-9/*"), Some(7));
+        assert_eq!(content_range_start("items 7-9/10"), None);
     }
 
     #[test]

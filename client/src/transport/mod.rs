@@ -18,8 +18,9 @@ pub use http::HttpTransport;
 ///
 /// The client calls [`fetch`](Transport::fetch) once per file, with an absolute URL
 /// built by [`BaseUrl::join`](crate::BaseUrl::join), and reads the returned stream to
-/// its end or until it has seen enough. Implementations must be usable from several
-/// threads and must not verify or interpret the bytes.
+/// its end or until it has seen enough. To resume a download that was interrupted it
+/// calls [`fetch_from`](Transport::fetch_from) instead. Implementations must be
+/// usable from several threads and must not verify or interpret the bytes.
 pub trait Transport: Debug + Send + Sync {
     /// Opens a stream of the file at `url`.
     ///
@@ -32,6 +33,47 @@ pub trait Transport: Debug + Send + Sync {
     /// handle the URL's scheme, and [`Other`](TransportErrorKind::Other) for
     /// every other failure (network, permissions, server errors).
     fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError>;
+
+    /// Opens a stream of the file at `url` from byte `offset` on, to resume a download
+    /// of which the caller already holds the first `offset` bytes.
+    ///
+    /// The returned [`RangeStream::start`] says where the stream begins: `offset` when
+    /// the range was honoured, or `0` when the whole file comes instead (a server that
+    /// ignores ranges, or an `offset` past the end of the file); the caller then
+    /// starts over. No other value is allowed. With `offset == 0` this is
+    /// [`fetch`](Transport::fetch). The caller still checks the size and hash of the
+    /// whole file, so a transport never needs to know whether the bytes it resumes
+    /// from are right.
+    ///
+    /// The default implementation ignores `offset` and fetches the whole file.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch`](Transport::fetch).
+    fn fetch_from(&self, url: &str, offset: u64) -> Result<RangeStream, TransportError> {
+        let _ = offset;
+        Ok(RangeStream {
+            start: 0,
+            reader: self.fetch(url)?,
+        })
+    }
+}
+
+/// A stream of a file from some byte offset on, returned by
+/// [`Transport::fetch_from`].
+pub struct RangeStream {
+    /// The offset in the file of the stream's first byte: the offset asked for, or 0.
+    pub start: u64,
+    /// The bytes from `start` to the end of the file.
+    pub reader: Box<dyn Read + Send>,
+}
+
+impl Debug for RangeStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RangeStream")
+            .field("start", &self.start)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What kind of failure a [`TransportError`] is, for callers that branch on it.
@@ -115,6 +157,14 @@ impl Transport for DefaultTransport {
             self.file.fetch(url)
         } else {
             self.http.fetch(url)
+        }
+    }
+
+    fn fetch_from(&self, url: &str, offset: u64) -> Result<RangeStream, TransportError> {
+        if url.starts_with("file://") {
+            self.file.fetch_from(url, offset)
+        } else {
+            self.http.fetch_from(url, offset)
         }
     }
 }

@@ -1,0 +1,664 @@
+//! The content-addressed download cache, `ROOT/.wavecast/cache/`, and the index
+//! cache beside it, `ROOT/.wavecast/indexes/`.
+//!
+//! ```text
+//! cache/<blake3>          packages and patches, named by the hash of their bytes
+//! cache/<blake3>.zst      file copies, named by the hash of what they decompress to
+//! cache/<name>.partial    a download in progress; the next run resumes it
+//! indexes/<blake3>        file indexes of the installed releases (and the target)
+//! ```
+//!
+//! Nothing enters either cache unverified: packages, patches and indexes are renamed
+//! into place once their size and blake3 match, file copies once they decompressed
+//! to the content their index describes. A verified entry is never downloaded again;
+//! an entry that no longer verifies is replaced. After an install, [`prune`] empties
+//! the download cache and keeps only the indexes of installed releases, which the
+//! next update plans from without the network.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, RelativePath};
+use wavecast_site::layout::{self, BlobKind};
+
+use crate::download::{Download, Expected, download, hash_file};
+use crate::error::{Error, Result};
+use crate::reporter::{NoReporter, Reporter};
+use crate::root::{InstallRoot, create_dir_all, sync_dir};
+use crate::transport::Transport;
+use crate::url::BaseUrl;
+
+/// The cache of one install root, with the site it downloads from.
+pub(crate) struct Cache<'a> {
+    dir: PathBuf,
+    indexes: PathBuf,
+    transport: &'a dyn Transport,
+    base: &'a BaseUrl,
+    reporter: &'a dyn Reporter,
+    received: Cell<u64>,
+}
+
+impl std::fmt::Debug for Cache<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("dir", &self.dir)
+            .field("indexes", &self.indexes)
+            .field("base", &self.base)
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Cache<'a> {
+    /// The caches of `root` (created if needed), downloading from `base` through
+    /// `transport` and telling `reporter` about downloads.
+    pub(crate) fn open(
+        root: &InstallRoot,
+        transport: &'a dyn Transport,
+        base: &'a BaseUrl,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self> {
+        let (dir, indexes) = (root.cache(), root.indexes());
+        create_dir_all(&dir)?;
+        create_dir_all(&indexes)?;
+        Ok(Self {
+            dir,
+            indexes,
+            transport,
+            base,
+            reporter,
+            received: Cell::new(0),
+        })
+    }
+
+    /// Bytes received over the transport so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.received.get()
+    }
+
+    /// The URL of a site path.
+    pub(crate) fn url(&self, path: &RelativePath) -> String {
+        self.base.join(path)
+    }
+
+    /// A verified copy of a module's package.
+    pub(crate) fn package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
+        self.exact(
+            &self.dir,
+            module,
+            &package.path,
+            package.size,
+            &package.blake3,
+            self.reporter,
+        )
+    }
+
+    /// A verified copy of a patch, stored on the site at `blobs/<blake3>.patch`.
+    pub(crate) fn patch(
+        &self,
+        module: &ModuleName,
+        size: u64,
+        blake3: &Blake3Hash,
+    ) -> Result<PathBuf> {
+        let path = layout::blob(blake3, BlobKind::Patch);
+        self.exact(&self.dir, module, &path, size, blake3, self.reporter)
+    }
+
+    /// A module's file index, from the index cache or fetched into it (silently).
+    ///
+    /// # Errors
+    ///
+    /// Download errors, or [`Error::ParseFileIndex`].
+    pub(crate) fn index(&self, module: &ModuleName, blob: &Blob) -> Result<FileIndex> {
+        let path = self.exact(
+            &self.indexes,
+            module,
+            &blob.path,
+            blob.size,
+            &blob.blake3,
+            &NoReporter,
+        )?;
+        let bytes = std::fs::read(&path).map_err(|source| Error::Cache { path, source })?;
+        FileIndex::parse(&bytes).map_err(|source| Error::ParseFileIndex {
+            url: self.url(&blob.path),
+            source,
+        })
+    }
+
+    /// Hands a compressed copy of the file whose content hashes to `content` to
+    /// `use_copy`, which decompresses it into place and answers whether the result is
+    /// right (`Ok(false)` leaves nothing behind).
+    ///
+    /// A cached copy is tried first. Otherwise the copy is downloaded (at most
+    /// `packed_size` bytes, resuming a `.partial`) and kept once `use_copy` accepts it.
+    /// A refused download shorter than `packed_size` may have been cut short: it stays
+    /// as a `.partial` for the next run to resume. A refused download of the full size
+    /// is removed, and downloaded once more from the start if it was resumed.
+    ///
+    /// # Errors
+    ///
+    /// Download errors, [`Error::CorruptFileCopy`] when the copy is refused, and the
+    /// errors of `use_copy`.
+    pub(crate) fn file_copy(
+        &self,
+        module: &ModuleName,
+        content: &Blake3Hash,
+        packed_size: u64,
+        use_copy: &mut dyn FnMut(&Path) -> Result<bool>,
+    ) -> Result<()> {
+        let cache_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Cache { path, source }
+        };
+        let cached = self.dir.join(format!("{content}.zst"));
+        if let Ok(metadata) = std::fs::metadata(&cached) {
+            if use_copy(&cached)? {
+                self.reporter.on_cache_hit(module, metadata.len());
+                return Ok(());
+            }
+            remove_if_present(&cached).map_err(cache_error(&cached))?;
+        }
+        let url = self.url(&layout::blob(content, BlobKind::FileCopy));
+        let partial = self.dir.join(format!("{content}.zst.partial"));
+        loop {
+            let resuming = partial_len(&partial) > 0;
+            download(&Download {
+                transport: self.transport,
+                url: &url,
+                partial: &partial,
+                expected: Expected::AtMost(packed_size),
+                module,
+                reporter: self.reporter,
+                received: &self.received,
+            })?;
+            if use_copy(&partial)? {
+                std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
+                sync_dir(&self.dir).map_err(cache_error(&self.dir))?;
+                self.reporter.on_download_finish(module);
+                return Ok(());
+            }
+            if partial_len(&partial) < packed_size {
+                return Err(Error::CorruptFileCopy { url });
+            }
+            remove_if_present(&partial).map_err(cache_error(&partial))?;
+            if !resuming {
+                return Err(Error::CorruptFileCopy { url });
+            }
+        }
+    }
+
+    /// Returns the path of a verified copy of the blob at `path` in `dir`, named by
+    /// its hash, downloading it (or the rest of it) when the cache has no intact copy.
+    /// A resumed download whose hash does not match is downloaded once more from the
+    /// start: the bytes kept from the earlier run may be the wrong ones.
+    fn exact(
+        &self,
+        dir: &Path,
+        module: &ModuleName,
+        path: &RelativePath,
+        size: u64,
+        blake3: &Blake3Hash,
+        reporter: &dyn Reporter,
+    ) -> Result<PathBuf> {
+        let cached = dir.join(blake3.as_str());
+        let cache_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Cache { path, source }
+        };
+        match hash_file(&cached) {
+            Ok((found, hash)) if found == size && &hash == blake3 => {
+                reporter.on_cache_hit(module, size);
+                return Ok(cached);
+            }
+            Ok(_) => remove_if_present(&cached).map_err(cache_error(&cached))?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Cache {
+                    path: cached,
+                    source,
+                });
+            }
+        }
+        let url = self.url(path);
+        let partial = dir.join(format!("{blake3}.partial"));
+        loop {
+            let resuming = partial_len(&partial) > 0;
+            match download(&Download {
+                transport: self.transport,
+                url: &url,
+                partial: &partial,
+                expected: Expected::Exact { size, blake3 },
+                module,
+                reporter,
+                received: &self.received,
+            }) {
+                Ok(()) => break,
+                Err(Error::ChecksumMismatch { .. }) if resuming => {}
+                Err(error) => return Err(error),
+            }
+        }
+        std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
+        sync_dir(dir).map_err(cache_error(dir))?;
+        reporter.on_download_finish(module);
+        Ok(cached)
+    }
+}
+
+/// Empties the download cache of `root` (packages, patches, file copies and partial
+/// downloads all go) and removes the cached file indexes not in `keep`. Returns the
+/// bytes freed.
+///
+/// Best effort: an entry that cannot be removed stays (and is not counted); the next
+/// prune tries again.
+pub(crate) fn prune(root: &InstallRoot, keep: &BTreeSet<&Blake3Hash>) -> u64 {
+    let mut freed = 0;
+    let mut remove = |path: &Path| {
+        if let Ok(metadata) = std::fs::symlink_metadata(path)
+            && metadata.is_file()
+            && std::fs::remove_file(path).is_ok()
+        {
+            freed += metadata.len();
+        }
+    };
+    let kept: BTreeSet<&str> = keep.iter().map(|hash| hash.as_str()).collect();
+    for (folder, all) in [(root.cache(), true), (root.indexes(), false)] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if all || !kept.contains(name.to_string_lossy().as_ref()) {
+                remove(&entry.path());
+            }
+        }
+    }
+    freed
+}
+
+fn partial_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |metadata| metadata.len())
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+    use std::io::{Cursor, Read};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::transport::{RangeStream, TransportError, TransportErrorKind};
+
+    /// Serves fixed bytes per URL, honouring offsets (unless told not to), and logs
+    /// every request as its URL and the offset asked for. A URL can be cut: its body
+    /// then fails with a connection reset after that many bytes.
+    #[derive(Debug, Default)]
+    pub(crate) struct MapTransport {
+        files: Mutex<HashMap<String, Vec<u8>>>,
+        cuts: Mutex<HashMap<String, usize>>,
+        requests: Mutex<Vec<(String, u64)>>,
+        ignore_ranges: AtomicBool,
+    }
+
+    impl MapTransport {
+        pub(crate) fn insert(&self, url: String, bytes: Vec<u8>) {
+            self.files.lock().unwrap().insert(url, bytes);
+        }
+
+        pub(crate) fn remove(&self, url: &str) {
+            self.files.lock().unwrap().remove(url);
+        }
+
+        /// Cuts the body of `url` after `after` bytes, once.
+        pub(crate) fn cut(&self, url: &str, after: usize) {
+            self.cuts.lock().unwrap().insert(url.to_owned(), after);
+        }
+
+        pub(crate) fn ignore_ranges(&self) {
+            self.ignore_ranges.store(true, Ordering::SeqCst);
+        }
+
+        /// Every request so far: URL and offset.
+        pub(crate) fn requests(&self) -> Vec<(String, u64)> {
+            self.requests.lock().unwrap().clone()
+        }
+
+        pub(crate) fn clear_requests(&self) {
+            self.requests.lock().unwrap().clear();
+        }
+    }
+
+    /// A body that breaks off.
+    struct Reset;
+
+    impl Read for Reset {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::ConnectionReset.into())
+        }
+    }
+
+    impl Transport for MapTransport {
+        fn fetch(&self, url: &str) -> std::result::Result<Box<dyn Read + Send>, TransportError> {
+            Ok(self.fetch_from(url, 0)?.reader)
+        }
+
+        fn fetch_from(
+            &self,
+            url: &str,
+            offset: u64,
+        ) -> std::result::Result<RangeStream, TransportError> {
+            self.requests.lock().unwrap().push((url.to_owned(), offset));
+            let Some(bytes) = self.files.lock().unwrap().get(url).cloned() else {
+                return Err(TransportError::new(
+                    TransportErrorKind::NotFound,
+                    "no such file",
+                ));
+            };
+            let honour = !self.ignore_ranges.load(Ordering::SeqCst);
+            let start = if honour && offset <= bytes.len() as u64 {
+                offset
+            } else {
+                0
+            };
+            let body = bytes[usize::try_from(start).unwrap()..].to_vec();
+            let reader: Box<dyn Read + Send> = match self.cuts.lock().unwrap().remove(url) {
+                Some(after) => {
+                    Box::new(Cursor::new(body[..after.min(body.len())].to_vec()).chain(Reset))
+                }
+                None => Box::new(Cursor::new(body)),
+            };
+            Ok(RangeStream { start, reader })
+        }
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        root: InstallRoot,
+        transport: MapTransport,
+        base: BaseUrl,
+        blob: Blob,
+        content: Vec<u8>,
+    }
+
+    impl Setup {
+        /// A site serving `served` for a blob declared as `declared`.
+        fn new(served: &[u8], declared: &[u8]) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let root = InstallRoot::new(dir.path());
+            let base = BaseUrl::parse("https://example.com/site").unwrap();
+            let blake3 = Blake3Hash::of(declared);
+            let blob = Blob {
+                path: format!("blobs/{blake3}.tar.gz").parse().unwrap(),
+                size: declared.len() as u64,
+                blake3,
+            };
+            let transport = MapTransport::default();
+            transport.insert(base.join(&blob.path), served.to_vec());
+            Self {
+                _dir: dir,
+                root,
+                transport,
+                base,
+                blob,
+                content: declared.to_vec(),
+            }
+        }
+
+        fn url(&self) -> String {
+            self.base.join(&self.blob.path)
+        }
+
+        fn cache(&self) -> Cache<'_> {
+            Cache::open(&self.root, &self.transport, &self.base, &NoReporter).unwrap()
+        }
+
+        fn fetch(&self) -> Result<PathBuf> {
+            self.cache().package(&"app".parse().unwrap(), &self.blob)
+        }
+
+        fn partial(&self) -> PathBuf {
+            self.root
+                .cache()
+                .join(format!("{}.partial", self.blob.blake3))
+        }
+
+        fn leftovers(&self) -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(self.root.cache())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    fn content(len: usize) -> Vec<u8> {
+        crate::patch::tests::noise(len, 7)
+    }
+
+    #[test]
+    fn a_good_download_lands_in_the_cache() {
+        let setup = Setup::new(&content(200_000), &content(200_000));
+        let cache = setup.cache();
+        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), setup.content);
+        assert_eq!(setup.leftovers(), [setup.blob.blake3.to_string()]);
+        assert_eq!(cache.received(), 200_000);
+    }
+
+    #[test]
+    fn too_many_bytes_are_refused_and_discarded() {
+        let setup = Setup::new(b"hello world!", b"hello world");
+        let error = setup.fetch().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("more than the declared 11 bytes"),
+            "{error}"
+        );
+        assert!(setup.leftovers().is_empty());
+    }
+
+    #[test]
+    fn a_wrong_hash_is_refused_naming_both_hashes() {
+        let setup = Setup::new(b"hello w0rld", b"hello world");
+        let message = setup.fetch().unwrap_err().to_string();
+        assert!(message.contains(setup.blob.blake3.as_str()), "{message}");
+        assert!(
+            message.contains(Blake3Hash::of(b"hello w0rld").as_str()),
+            "{message}"
+        );
+        assert!(setup.leftovers().is_empty());
+    }
+
+    #[test]
+    fn a_verified_cache_hit_makes_no_request_and_a_corrupt_entry_is_replaced() {
+        let setup = Setup::new(b"hello world", b"hello world");
+        let path = setup.fetch().unwrap();
+        setup.fetch().unwrap();
+        assert_eq!(
+            setup.transport.requests().len(),
+            1,
+            "the cached copy is reused"
+        );
+
+        std::fs::write(&path, b"hello w0rld").unwrap();
+        setup.fetch().unwrap();
+        assert_eq!(
+            setup.transport.requests().len(),
+            2,
+            "a corrupt copy is re-fetched"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn an_interrupted_download_keeps_its_partial_and_resumes_with_a_range() {
+        let setup = Setup::new(&content(300_000), &content(300_000));
+        setup.transport.cut(&setup.url(), 100_000);
+        let error = setup.fetch().unwrap_err();
+        assert!(matches!(error, Error::DownloadBlob { .. }), "{error}");
+        assert_eq!(std::fs::metadata(setup.partial()).unwrap().len(), 100_000);
+
+        let cache = setup.cache();
+        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), setup.content);
+        assert_eq!(cache.received(), 200_000, "only the rest is downloaded");
+        assert_eq!(
+            setup.transport.requests(),
+            [(setup.url(), 0), (setup.url(), 100_000)]
+        );
+        assert_eq!(setup.leftovers(), [setup.blob.blake3.to_string()]);
+    }
+
+    #[test]
+    fn a_short_download_is_kept_for_the_next_run() {
+        let full = content(50_000);
+        let setup = Setup::new(&full[..20_000], &full);
+        let error = setup.fetch().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::BlobTruncated {
+                    received: 20_000,
+                    size: 50_000,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(setup.partial().exists());
+        setup.transport.insert(setup.url(), full.clone());
+        setup.fetch().unwrap();
+        assert_eq!(setup.transport.requests()[1], (setup.url(), 20_000));
+    }
+
+    #[test]
+    fn a_server_ignoring_ranges_restarts_the_download() {
+        let setup = Setup::new(&content(30_000), &content(30_000));
+        std::fs::create_dir_all(setup.root.cache()).unwrap();
+        std::fs::write(setup.partial(), &setup.content[..10_000]).unwrap();
+        setup.transport.ignore_ranges();
+        let cache = setup.cache();
+        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), setup.content);
+        assert_eq!(cache.received(), 30_000);
+        assert_eq!(setup.transport.requests(), [(setup.url(), 10_000)]);
+    }
+
+    #[test]
+    fn a_resumed_download_that_does_not_verify_starts_over_once() {
+        let setup = Setup::new(&content(30_000), &content(30_000));
+        std::fs::create_dir_all(setup.root.cache()).unwrap();
+        std::fs::write(setup.partial(), vec![0u8; 10_000]).unwrap();
+        let path = setup.fetch().unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), setup.content);
+        assert_eq!(
+            setup.transport.requests(),
+            [(setup.url(), 10_000), (setup.url(), 0)]
+        );
+    }
+
+    #[test]
+    fn a_partial_longer_than_declared_is_discarded() {
+        let setup = Setup::new(b"hello world", b"hello world");
+        std::fs::create_dir_all(setup.root.cache()).unwrap();
+        std::fs::write(setup.partial(), b"hello world and more").unwrap();
+        setup.fetch().unwrap();
+        assert_eq!(setup.transport.requests(), [(setup.url(), 0)]);
+    }
+
+    #[test]
+    fn a_complete_partial_is_verified_without_a_request() {
+        let setup = Setup::new(b"hello world", b"hello world");
+        std::fs::create_dir_all(setup.root.cache()).unwrap();
+        std::fs::write(setup.partial(), b"hello world").unwrap();
+        setup.fetch().unwrap();
+        assert!(setup.transport.requests().is_empty());
+    }
+
+    /// A site with one file copy: the zstd of `content`, served as `served`.
+    fn copy_setup(content: &[u8], served: Option<Vec<u8>>) -> (Setup, Blake3Hash, u64) {
+        let copy = crate::patch::tests::file_copy(content);
+        let hash = Blake3Hash::of(content);
+        let setup = Setup::new(b"", b"");
+        let url = setup.base.join(&layout::blob(&hash, BlobKind::FileCopy));
+        setup
+            .transport
+            .insert(url, served.unwrap_or_else(|| copy.clone()));
+        (setup, hash, copy.len() as u64)
+    }
+
+    /// Decompresses through the cache's `file_copy`, answering whether the content
+    /// was right.
+    fn use_copy(setup: &Setup, hash: &Blake3Hash, packed: u64) -> Result<Vec<u8>> {
+        let mut got = Vec::new();
+        setup
+            .cache()
+            .file_copy(&"app".parse().unwrap(), hash, packed, &mut |path| {
+                got.clear();
+                let _ = crate::patch::decompress(std::fs::File::open(path).unwrap(), &mut got);
+                Ok(&Blake3Hash::of(&got) == hash)
+            })?;
+        Ok(got)
+    }
+
+    #[test]
+    fn a_file_copy_is_kept_once_it_decompresses_right_and_reused_without_a_request() {
+        let content = content(40_000);
+        let (setup, hash, packed) = copy_setup(&content, None);
+        assert_eq!(use_copy(&setup, &hash, packed).unwrap(), content);
+        assert_eq!(setup.leftovers(), [format!("{hash}.zst")]);
+        assert_eq!(use_copy(&setup, &hash, packed).unwrap(), content);
+        assert_eq!(setup.transport.requests().len(), 1);
+    }
+
+    #[test]
+    fn a_corrupt_file_copy_is_refused_and_removed() {
+        let content = content(40_000);
+        let packed = crate::patch::tests::file_copy(&content).len();
+        let (setup, hash, _) = copy_setup(&content, Some(vec![7u8; packed]));
+        let error = use_copy(&setup, &hash, packed as u64).unwrap_err();
+        assert!(matches!(error, Error::CorruptFileCopy { .. }), "{error}");
+        assert!(setup.leftovers().is_empty());
+    }
+
+    #[test]
+    fn a_cut_file_copy_resumes_on_the_next_run() {
+        let content = content(40_000);
+        let (setup, hash, packed) = copy_setup(&content, None);
+        let url = setup.base.join(&layout::blob(&hash, BlobKind::FileCopy));
+        setup.transport.cut(&url, 1000);
+        assert!(use_copy(&setup, &hash, packed).is_err());
+        assert_eq!(setup.leftovers(), [format!("{hash}.zst.partial")]);
+        assert_eq!(use_copy(&setup, &hash, packed).unwrap(), content);
+        assert_eq!(setup.transport.requests(), [(url.clone(), 0), (url, 1000)]);
+    }
+
+    #[test]
+    fn prune_empties_the_download_cache_and_keeps_the_installed_indexes() {
+        let setup = Setup::new(b"", b"");
+        setup.cache();
+        std::fs::write(setup.root.cache().join("aaaa"), vec![0u8; 1000]).unwrap();
+        std::fs::write(setup.root.cache().join("bbbb.zst.partial"), vec![0u8; 24]).unwrap();
+        let (kept, dropped) = (Blake3Hash::of(b"kept"), Blake3Hash::of(b"dropped"));
+        std::fs::write(setup.root.indexes().join(kept.as_str()), b"{}").unwrap();
+        std::fs::write(setup.root.indexes().join(dropped.as_str()), b"{}").unwrap();
+        assert_eq!(prune(&setup.root, &BTreeSet::from([&kept])), 1026);
+        assert!(setup.leftovers().is_empty());
+        let indexes: Vec<_> = std::fs::read_dir(setup.root.indexes())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(indexes, [kept.to_string()]);
+    }
+}

@@ -1,0 +1,1395 @@
+//! Differential installs: building a release tree from what is already on disk, plus
+//! patches and single-file copies from the site, and whole packages only where they
+//! are cheaper or nothing else works.
+//!
+//! # Brief overview
+//!
+//! [`LocalFiles::gather`] reads the file indexes of the installed release trees (from
+//! the index cache, so no network is needed for them) and records where each content
+//! hash lies on disk. [`plan_release`] fetches the target's file indexes and asks
+//! [`wavecast_schema::plan_module`] how to obtain every file of every module; the
+//! result is an [`UpdatePlan`], which `update --dry-run` prints as it is.
+//! [`Builder::build`] carries the plan out in the staging tree:
+//!
+//! - **keep**: the content is copied (never hard-linked: the old tree stays intact)
+//!   from a local file;
+//! - **patch**: the patch is fetched into the cache, its blake3 checked, and applied
+//!   to a local file holding the patch's base content;
+//! - **download**: the file's zstd copy is fetched and decompressed;
+//! - a module that takes its **package** is unpacked as before.
+//!
+//! Every file is written through a [`VerifiedFile`], so it is kept only if it has the
+//! size and blake3 its index gives. When a step fails the next one takes over: a
+//! missing or corrupt patch, a patch that rebuilds the wrong content, or a local file
+//! that changed since it was installed → the file's copy; a missing or corrupt copy →
+//! the module's package, unpacked over a clean slate. Errors of the local file system
+//! stop the install instead. Either way the tree that results is the verified one the
+//! index describes.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+use wavecast_schema::{
+    Blake3Hash, EntryKind, FileIndex, FileMode, FileSource, Manifest, Module, ModuleName, Patch,
+    Platform, PlatformRelease, RelativePath, plan_module,
+};
+use wavecast_site::layout::{self, BlobKind};
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::install::release_dir_name;
+use crate::patch;
+use crate::reporter::{Fallback, Reporter};
+use crate::root::{InstallRoot, create_dir_all};
+use crate::state::{InstalledModule, InstalledRelease, State};
+use crate::unpack::unpack_module;
+use crate::verified::VerifiedFile;
+
+/// How a release will be obtained, module by module and file by file: what
+/// [`Updater::plan`](crate::Updater::plan) returns and `update --dry-run` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePlan {
+    /// The target release.
+    pub version: Version,
+    /// Its directory name under `ROOT/releases`.
+    pub dir: String,
+    /// Every module of the target, by name.
+    pub modules: Vec<ModuleUpdate>,
+    /// Bytes to download for the whole release (file indexes aside).
+    pub download_bytes: u64,
+    /// What downloading every module's package would cost instead.
+    pub package_bytes: u64,
+    /// Bytes received to fetch file indexes for this plan (0 when all were cached).
+    pub index_bytes: u64,
+}
+
+/// How one module will be obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleUpdate {
+    /// The module.
+    pub name: ModuleName,
+    /// Whether the whole package is downloaded and unpacked.
+    pub use_package: bool,
+    /// Why the package is used, when it is.
+    pub package_reason: Option<PackageReason>,
+    /// Size of the module's package.
+    pub package_bytes: u64,
+    /// Bytes to download for this module: the package's size when `use_package`, else
+    /// the sum of the files' patches and copies.
+    pub download_bytes: u64,
+    /// Every file of the module and how it is obtained; empty when `use_package`.
+    pub files: Vec<FileUpdate>,
+    /// Paths of the installed module that the target lacks. Nothing is deleted: the
+    /// new tree is built beside the old one, without them.
+    pub removed: Vec<RelativePath>,
+    /// The module's directories and their modes (applied once the tree is complete).
+    dirs: Vec<(RelativePath, FileMode)>,
+}
+
+/// Why a module is installed from its whole package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PackageReason {
+    /// The files to download would cost at least as much as the package.
+    Cheaper,
+    /// The module's file index could not be fetched or is inconsistent.
+    IndexUnavailable,
+    /// The site publishes no per-file copies (an older publisher).
+    NoFileCopies,
+    /// The caller asked for whole packages (`update --full`).
+    Requested,
+}
+
+impl PackageReason {
+    /// The reason as printed: `cheaper`, `index_unavailable`, `no_file_copies` or
+    /// `requested`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cheaper => "cheaper",
+            Self::IndexUnavailable => "index_unavailable",
+            Self::NoFileCopies => "no_file_copies",
+            Self::Requested => "requested",
+        }
+    }
+}
+
+/// One file of a module and how it is obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUpdate {
+    /// Path relative to the module's destination.
+    pub path: RelativePath,
+    /// Permission bits.
+    pub mode: FileMode,
+    /// Size of the content.
+    pub size: u64,
+    /// blake3 of the content.
+    pub blake3: Blake3Hash,
+    /// Size of the file's compressed copy on the site (0 when there is none).
+    pub packed_size: u64,
+    /// Where the content comes from.
+    pub action: FileAction,
+}
+
+/// Where a file's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAction {
+    /// A local file already holds it.
+    Keep,
+    /// This patch, applied to a local file.
+    Patch(Patch),
+    /// The file's compressed copy.
+    Download,
+}
+
+impl FileAction {
+    /// `keep`, `patch` or `download`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Patch(_) => "patch",
+            Self::Download => "download",
+        }
+    }
+}
+
+impl FileUpdate {
+    /// Bytes this file's action downloads.
+    pub fn download_bytes(&self) -> u64 {
+        match &self.action {
+            FileAction::Keep => 0,
+            FileAction::Patch(patch) => patch.size,
+            FileAction::Download => self.packed_size,
+        }
+    }
+}
+
+impl ModuleUpdate {
+    fn package(
+        name: &ModuleName,
+        module: &Module,
+        reason: PackageReason,
+        removed: Vec<RelativePath>,
+    ) -> Self {
+        Self {
+            name: name.clone(),
+            use_package: true,
+            package_reason: Some(reason),
+            package_bytes: module.package.size,
+            download_bytes: module.package.size,
+            files: Vec::new(),
+            removed,
+            dirs: Vec::new(),
+        }
+    }
+}
+
+/// The content on this machine: where each content hash of the installed release
+/// trees lies, and the file indexes of the current release.
+#[derive(Debug, Default)]
+pub(crate) struct LocalFiles {
+    paths: BTreeMap<Blake3Hash, Vec<PathBuf>>,
+    current: BTreeMap<ModuleName, FileIndex>,
+}
+
+impl LocalFiles {
+    /// Reads the file indexes of every installed release tree still under
+    /// `releases/` (the current one first, then the most recent first) through the
+    /// cache. A release's modules come from its state record, or else from
+    /// `manifest` when it still lists that release (states written before modules
+    /// were recorded). A module whose index cannot be had contributes nothing.
+    pub(crate) fn gather(
+        cache: &Cache<'_>,
+        root: &InstallRoot,
+        state: &State,
+        current_dir: Option<&str>,
+        manifest: &Manifest,
+        platform: &Platform,
+    ) -> Self {
+        let mut releases: Vec<&InstalledRelease> = state.installed.iter().rev().collect();
+        releases.sort_by_key(|release| Some(release.dir.as_str()) != current_dir);
+        let mut local = Self::default();
+        for release in releases {
+            let tree = root.releases().join(&release.dir);
+            if !tree.is_dir() {
+                continue;
+            }
+            let is_current = Some(release.dir.as_str()) == current_dir;
+            for (name, module) in installed_modules(release, manifest, platform) {
+                let Ok(index) = cache.index(&name, &module.file_index) else {
+                    continue;
+                };
+                let prefix = join(&tree, module.dest.as_ref());
+                for entry in &index.entries {
+                    if let EntryKind::File { blake3, .. } = &entry.kind {
+                        local
+                            .paths
+                            .entry(blake3.clone())
+                            .or_default()
+                            .push(join(&prefix, Some(&entry.path)));
+                    }
+                }
+                if is_current {
+                    local.current.insert(name, index);
+                }
+            }
+        }
+        local
+    }
+
+    fn available(&self) -> BTreeSet<&Blake3Hash> {
+        self.paths.keys().collect()
+    }
+
+    fn paths(&self, blake3: &Blake3Hash) -> &[PathBuf] {
+        self.paths.get(blake3).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The modules of an installed release: from its state record, or from `manifest`
+/// when the record has none and the manifest still lists exactly that tree.
+fn installed_modules(
+    release: &InstalledRelease,
+    manifest: &Manifest,
+    platform: &Platform,
+) -> BTreeMap<ModuleName, InstalledModule> {
+    if !release.modules.is_empty() {
+        return release.modules.clone();
+    }
+    manifest
+        .release(&release.version)
+        .and_then(|listed| listed.for_platform(platform))
+        .filter(|modules| release_dir_name(&release.version, modules) == release.dir)
+        .map(|modules| {
+            modules
+                .modules
+                .iter()
+                .map(|(name, module)| (name.clone(), InstalledModule::from(module)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `base` joined with a relative path, segment by segment.
+fn join(base: &Path, path: Option<&RelativePath>) -> PathBuf {
+    path.iter()
+        .flat_map(|path| path.segments())
+        .fold(base.to_owned(), |path, segment| path.join(segment))
+}
+
+/// Plans how to obtain every module of `release` (version `version`, directory
+/// `dir`) from `local`, fetching the target's file indexes through `cache`.
+///
+/// A module whose index cannot be fetched, or lists more than the module's declared
+/// unpacked size, takes its package; so does one whose files would cost at least as
+/// much as the package, or that needs a file copy the site does not publish. With
+/// `packages_only`, every module takes its package and no index is fetched.
+/// `index_bytes` is left at 0 for the caller to fill in.
+pub(crate) fn plan_release(
+    cache: &Cache<'_>,
+    version: &Version,
+    dir: &str,
+    release: &PlatformRelease,
+    local: &LocalFiles,
+    packages_only: bool,
+) -> UpdatePlan {
+    let available = local.available();
+    let modules: Vec<ModuleUpdate> = release
+        .modules
+        .iter()
+        .map(|(name, module)| {
+            if packages_only {
+                ModuleUpdate::package(name, module, PackageReason::Requested, Vec::new())
+            } else {
+                plan_one(cache, name, module, &available, local.current.get(name))
+            }
+        })
+        .collect();
+    UpdatePlan {
+        version: version.clone(),
+        dir: dir.to_owned(),
+        download_bytes: modules.iter().map(|module| module.download_bytes).sum(),
+        package_bytes: modules.iter().map(|module| module.package_bytes).sum(),
+        index_bytes: 0,
+        modules,
+    }
+}
+
+fn plan_one(
+    cache: &Cache<'_>,
+    name: &ModuleName,
+    module: &Module,
+    available: &BTreeSet<&Blake3Hash>,
+    installed: Option<&FileIndex>,
+) -> ModuleUpdate {
+    let index = cache
+        .index(name, &module.file_index)
+        .ok()
+        .filter(|index| index.total_size() <= module.unpacked_size);
+    let Some(index) = index else {
+        return ModuleUpdate::package(name, module, PackageReason::IndexUnavailable, Vec::new());
+    };
+    let plan = plan_module(&index, available, installed, module.package.size);
+    let removed: Vec<RelativePath> = plan.removed.iter().map(|path| (*path).clone()).collect();
+    let no_copies = plan
+        .files
+        .iter()
+        .any(|step| step.size > 0 && step.source == FileSource::Download { packed_size: 0 });
+    // An index without file copies (an older publisher) can only be served by the
+    // package, whatever the sizes say; name that reason first.
+    if no_copies {
+        return ModuleUpdate::package(name, module, PackageReason::NoFileCopies, removed);
+    }
+    if plan.use_package {
+        return ModuleUpdate::package(name, module, PackageReason::Cheaper, removed);
+    }
+    // `plan.files` lists the index's files in index order.
+    let packed_sizes = index.entries.iter().filter_map(|entry| match entry.kind {
+        EntryKind::File { packed_size, .. } => Some(packed_size),
+        EntryKind::Dir => None,
+    });
+    let files = plan
+        .files
+        .iter()
+        .zip(packed_sizes)
+        .map(|(step, packed_size)| FileUpdate {
+            path: step.path.clone(),
+            mode: step.mode,
+            size: step.size,
+            blake3: step.blake3.clone(),
+            packed_size,
+            action: match &step.source {
+                FileSource::Keep => FileAction::Keep,
+                FileSource::Patch(patch) => FileAction::Patch((*patch).clone()),
+                FileSource::Download { .. } => FileAction::Download,
+            },
+        })
+        .collect();
+    let dirs = index
+        .entries
+        .iter()
+        .filter(|entry| entry.kind == EntryKind::Dir)
+        .map(|entry| (entry.path.clone(), entry.mode))
+        .collect();
+    ModuleUpdate {
+        name: name.clone(),
+        use_package: false,
+        package_reason: None,
+        package_bytes: module.package.size,
+        download_bytes: plan.download_bytes,
+        files,
+        removed,
+        dirs,
+    }
+}
+
+/// Why a step failed: the site could not provide what was needed (fall back), or the
+/// local file system failed (stop).
+#[derive(Debug)]
+enum Failure {
+    Remote(Error),
+    Local(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        if error.is_remote() {
+            Self::Remote(error)
+        } else {
+            Self::Local(error)
+        }
+    }
+}
+
+/// Carries out an [`UpdatePlan`] in a staging tree.
+pub(crate) struct Builder<'a> {
+    cache: &'a Cache<'a>,
+    local: &'a LocalFiles,
+    reporter: &'a dyn Reporter,
+    fallbacks: Cell<u32>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder reading local content from `local` and downloads through `cache`.
+    pub(crate) fn new(
+        cache: &'a Cache<'a>,
+        local: &'a LocalFiles,
+        reporter: &'a dyn Reporter,
+    ) -> Self {
+        Self {
+            cache,
+            local,
+            reporter,
+            fallbacks: Cell::new(0),
+        }
+    }
+
+    /// How many times a step failed and another took over.
+    pub(crate) fn fallbacks(&self) -> u32 {
+        self.fallbacks.get()
+    }
+
+    /// Builds every module of `release` as `plan` says into the empty directory
+    /// `staging`, falling back as the module docs describe, then applies the
+    /// directory modes, deepest first.
+    ///
+    /// # Errors
+    ///
+    /// Local file-system errors, and the errors of the package path (download,
+    /// verification, unpacking) when a module's package is needed.
+    pub(crate) fn build(
+        &self,
+        plan: &UpdatePlan,
+        release: &PlatformRelease,
+        staging: &Path,
+    ) -> Result<()> {
+        let mut dir_modes: Vec<(PathBuf, usize, FileMode)> = Vec::new();
+        for (name, module) in &release.modules {
+            let Some(module_plan) = plan.modules.iter().find(|planned| &planned.name == name)
+            else {
+                continue;
+            };
+            let into = join(staging, module.dest.as_ref());
+            create_dir_all(&into)?;
+            self.reporter.on_module_plan(module_plan);
+            if !module_plan.use_package {
+                let mut written = Vec::new();
+                match self.build_module(module_plan, &into, &mut written) {
+                    Ok(()) => {
+                        dir_modes.extend(module_plan.dirs.iter().map(|(path, mode)| {
+                            (join(&into, Some(path)), path.segments().count(), *mode)
+                        }));
+                        continue;
+                    }
+                    Err(Failure::Local(error)) => return Err(error),
+                    Err(Failure::Remote(reason)) => {
+                        for path in written.iter().rev() {
+                            std::fs::remove_file(path).map_err(|source| Error::Unpack {
+                                path: path.clone(),
+                                source,
+                            })?;
+                        }
+                        self.fall_back(name, &Fallback::Package, &reason);
+                    }
+                }
+            }
+            let package = self.cache.package(name, &module.package)?;
+            self.reporter.on_unpack(name);
+            unpack_module(&package, name, module.unpacked_size, &into)?;
+        }
+        dir_modes.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
+        for (path, _, mode) in dir_modes {
+            std::fs::set_permissions(&path, Permissions::from_mode(mode.bits()))
+                .map_err(|source| Error::Unpack { path, source })?;
+        }
+        Ok(())
+    }
+
+    fn fall_back(&self, module: &ModuleName, fallback: &Fallback, reason: &Error) {
+        self.fallbacks.set(self.fallbacks.get() + 1);
+        self.reporter.on_fallback(module, fallback, reason);
+    }
+
+    /// Writes the module's directories and files under `into`, recording each file
+    /// written in `written`.
+    fn build_module(
+        &self,
+        plan: &ModuleUpdate,
+        into: &Path,
+        written: &mut Vec<PathBuf>,
+    ) -> std::result::Result<(), Failure> {
+        for (path, _) in &plan.dirs {
+            create_dir_all(&join(into, Some(path)))?;
+        }
+        for file in &plan.files {
+            let target = join(into, Some(&file.path));
+            if let Some(parent) = target.parent() {
+                create_dir_all(parent)?;
+            }
+            self.write_file(&plan.name, file, &target)?;
+            written.push(target);
+        }
+        Ok(())
+    }
+
+    /// Writes one file by its planned action, falling back to its compressed copy.
+    fn write_file(
+        &self,
+        module: &ModuleName,
+        file: &FileUpdate,
+        target: &Path,
+    ) -> std::result::Result<(), Failure> {
+        let reason = match &file.action {
+            FileAction::Keep => {
+                if self.copy_local(file, target)? {
+                    return Ok(());
+                }
+                Error::LocalContentChanged {
+                    blake3: file.blake3.clone(),
+                }
+            }
+            FileAction::Patch(patch) => match self.apply_patch(module, file, patch, target) {
+                Ok(true) => return Ok(()),
+                Ok(false) => Error::LocalContentChanged {
+                    blake3: patch.from.clone(),
+                },
+                Err(Failure::Remote(reason)) => reason,
+                Err(local) => return Err(local),
+            },
+            FileAction::Download => return self.copy_from_site(module, file, target),
+        };
+        self.fall_back(module, &Fallback::FileCopy(file.path.clone()), &reason);
+        self.copy_from_site(module, file, target)
+    }
+
+    /// Copies the content from the first local file that still holds it. `false`
+    /// when none does.
+    fn copy_local(&self, file: &FileUpdate, target: &Path) -> Result<bool> {
+        for candidate in self.local.paths(&file.blake3) {
+            let Ok(mut source) = File::open(candidate) else {
+                continue;
+            };
+            let mut out = VerifiedFile::create(target, file.size)?;
+            // A read error shows as wrong content, and the next candidate is tried.
+            let _ = pump(&mut source, &mut out);
+            if out.finish(&file.blake3, file.mode)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Applies `patch` (fetched and verified only once a local file still holds its
+    /// base content) to that base. `false` when no local file does.
+    fn apply_patch(
+        &self,
+        module: &ModuleName,
+        file: &FileUpdate,
+        patch: &Patch,
+        target: &Path,
+    ) -> std::result::Result<bool, Failure> {
+        let base = self.local.paths(&patch.from).iter().find_map(|candidate| {
+            std::fs::read(candidate)
+                .ok()
+                .filter(|base| Blake3Hash::of(base) == patch.from)
+        });
+        let Some(base) = base else {
+            return Ok(false);
+        };
+        let stored = self.cache.patch(module, patch.size, &patch.blake3)?;
+        let bytes = std::fs::read(&stored).map_err(|source| Error::Cache {
+            path: stored.clone(),
+            source,
+        })?;
+        let mut out = VerifiedFile::create(target, file.size)?;
+        let applied = patch::apply(patch.algorithm, &base, &bytes, file.size, &mut out);
+        if out.finish(&file.blake3, file.mode)? {
+            return Ok(true);
+        }
+        Err(Failure::Remote(Error::PatchMismatch {
+            url: self
+                .cache
+                .url(&layout::blob(&patch.blake3, BlobKind::Patch)),
+            source: applied.err(),
+        }))
+    }
+
+    /// Decompresses the file's copy from the site (or the cache) into `target`.
+    fn copy_from_site(
+        &self,
+        module: &ModuleName,
+        file: &FileUpdate,
+        target: &Path,
+    ) -> std::result::Result<(), Failure> {
+        if file.size == 0 && file.blake3 == Blake3Hash::of(b"") {
+            VerifiedFile::create(target, 0)?.finish(&file.blake3, file.mode)?;
+            return Ok(());
+        }
+        if file.packed_size == 0 {
+            return Err(Failure::Remote(Error::NoFileCopy {
+                path: file.path.clone(),
+            }));
+        }
+        self.cache
+            .file_copy(module, &file.blake3, file.packed_size, &mut |copy| {
+                let source = File::open(copy).map_err(|source| Error::Cache {
+                    path: copy.to_owned(),
+                    source,
+                })?;
+                let mut out = VerifiedFile::create(target, file.size)?;
+                // A decoding error shows as wrong content.
+                let _ = patch::decompress(source, &mut out);
+                out.finish(&file.blake3, file.mode)
+            })?;
+        Ok(())
+    }
+}
+
+/// Copies `reader` into `out` with a large buffer (hashing works best on big
+/// chunks).
+fn pump(reader: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let count = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        out.write_all(&buffer[..count])?;
+        total += count as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt;
+
+    use jiff::Timestamp;
+    use wavecast_schema::{
+        BasisPoints, Blob, FORMAT_VERSION, IndexEntry, PatchAlgorithm, Release, RolloutPlan,
+    };
+
+    use super::*;
+    use crate::cache::tests::MapTransport;
+    use crate::install::{
+        InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
+    };
+    use crate::patch::tests::{edited, noise, zstd_patch};
+    use crate::reporter::NoReporter;
+    use crate::transport::Transport as _;
+    use crate::unpack::tests::{Raw, package};
+    use crate::url::BaseUrl;
+
+    /// A file of a module: path, content, mode.
+    type Spec<'a> = (&'a str, &'a [u8], u32);
+
+    /// An install root with a site served by a [`MapTransport`].
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: InstallRoot,
+        transport: MapTransport,
+        base: BaseUrl,
+        state: State,
+    }
+
+    /// Records fallbacks.
+    #[derive(Default)]
+    struct Recorder {
+        fallbacks: RefCell<Vec<(String, Fallback)>>,
+    }
+
+    impl Reporter for Recorder {
+        fn on_fallback(&self, module: &ModuleName, fallback: &Fallback, _: &Error) {
+            self.fallbacks
+                .borrow_mut()
+                .push((module.to_string(), fallback.clone()));
+        }
+    }
+
+    impl Recorder {
+        fn fallbacks(&self) -> Vec<(String, Fallback)> {
+            self.fallbacks.borrow().clone()
+        }
+    }
+
+    fn file_copy(path: &str) -> (String, Fallback) {
+        ("app".to_owned(), Fallback::FileCopy(path.parse().unwrap()))
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let root = InstallRoot::new(dir.path().join("root"));
+            std::fs::create_dir_all(root.meta()).unwrap();
+            Self {
+                _dir: dir,
+                root,
+                transport: MapTransport::default(),
+                base: BaseUrl::parse("https://example.com/site").unwrap(),
+                state: State::generate().unwrap(),
+            }
+        }
+
+        fn url(&self, path: &RelativePath) -> String {
+            self.base.join(path)
+        }
+
+        fn put(&self, path: &RelativePath, bytes: Vec<u8>) -> Blob {
+            let blob = Blob {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                blake3: Blake3Hash::of(&bytes),
+            };
+            self.transport.insert(self.url(path), bytes);
+            blob
+        }
+
+        fn copy_url(&self, content: &[u8]) -> String {
+            self.url(&layout::blob(&Blake3Hash::of(content), BlobKind::FileCopy))
+        }
+
+        /// Publishes a module of `files` (with their parent directories, mode 755)
+        /// whose index lists `patches`; `copies` says whether the site has per-file
+        /// copies (an older publisher has none).
+        fn publish(
+            &self,
+            files: &[Spec<'_>],
+            dest: Option<&str>,
+            patches: Vec<(Patch, Vec<u8>)>,
+            copies: bool,
+        ) -> Module {
+            let mut entries = Vec::new();
+            let mut raws = Vec::new();
+            let mut dirs = BTreeSet::new();
+            for (path, content, mode) in files {
+                let mut parent = Path::new(path).parent();
+                while let Some(dir) = parent.filter(|dir| !dir.as_os_str().is_empty()) {
+                    dirs.insert(dir.to_str().unwrap().to_owned());
+                    parent = dir.parent();
+                }
+                let packed_size = if copies {
+                    let copy = crate::patch::tests::file_copy(content);
+                    self.put(
+                        &layout::blob(&Blake3Hash::of(content), BlobKind::FileCopy),
+                        copy,
+                    )
+                    .size
+                } else {
+                    0
+                };
+                entries.push(IndexEntry {
+                    path: path.parse().unwrap(),
+                    kind: EntryKind::File {
+                        size: content.len() as u64,
+                        blake3: Blake3Hash::of(content),
+                        packed_size,
+                    },
+                    mode: FileMode::from_permissions(*mode),
+                });
+            }
+            let dir_names: Vec<String> = dirs.iter().map(|dir| format!("{dir}/")).collect();
+            for (dir, name) in dirs.iter().zip(&dir_names) {
+                entries.push(IndexEntry {
+                    path: dir.parse().unwrap(),
+                    kind: EntryKind::Dir,
+                    mode: FileMode::from_permissions(0o755),
+                });
+                raws.push(Raw(name, tar::EntryType::Directory, 0o755, b""));
+            }
+            for (path, content, mode) in files {
+                raws.push(Raw(path, tar::EntryType::Regular, *mode, content));
+            }
+            let mut index = FileIndex::new(entries);
+            for (patch, bytes) in patches {
+                self.put(&layout::blob(&patch.blake3, BlobKind::Patch), bytes);
+                index.patches.push(patch);
+            }
+            let index = index.to_json();
+            let file_index = self.put(
+                &layout::blob(&Blake3Hash::of(&index), BlobKind::FileIndex),
+                index,
+            );
+            let bytes = package(&raws);
+            let package = self.put(
+                &layout::blob(&Blake3Hash::of(&bytes), BlobKind::Package),
+                bytes,
+            );
+            Module {
+                version: "1.0.0".parse().unwrap(),
+                dest: dest.map(|dest| dest.parse().unwrap()),
+                package,
+                unpacked_size: files
+                    .iter()
+                    .map(|(_, content, _)| content.len() as u64)
+                    .sum(),
+                file_index,
+            }
+        }
+
+        /// Publishes a module of `files` with a patch to each from each of `bases`
+        /// that differs.
+        fn module(&self, files: &[Spec<'_>], bases: &[&[u8]], algorithm: PatchAlgorithm) -> Module {
+            let mut patches = Vec::new();
+            for (_, content, _) in files {
+                for base in bases.iter().filter(|base| *base != content) {
+                    let bytes = wavecast_delta::make_patch(algorithm, base, content).unwrap();
+                    patches.push((
+                        Patch {
+                            from: Blake3Hash::of(base),
+                            to: Blake3Hash::of(content),
+                            algorithm,
+                            size: bytes.len() as u64,
+                            blake3: Blake3Hash::of(&bytes),
+                        },
+                        bytes,
+                    ));
+                }
+            }
+            self.publish(files, None, patches, true)
+        }
+
+        fn release(&self, version: &str, modules: Vec<(&str, Module)>) -> Release {
+            Release {
+                version: version.parse().unwrap(),
+                published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
+                notes: String::new(),
+                platforms: BTreeMap::from([(
+                    "any".parse().unwrap(),
+                    PlatformRelease {
+                        modules: modules
+                            .into_iter()
+                            .map(|(name, module)| (name.parse().unwrap(), module))
+                            .collect(),
+                    },
+                )]),
+                rollout: RolloutPlan::fixed(
+                    "00112233445566778899aabbccddeeff".parse().unwrap(),
+                    BasisPoints::new(10_000).unwrap(),
+                ),
+            }
+        }
+
+        fn manifest(release: &Release) -> Manifest {
+            Manifest {
+                format: FORMAT_VERSION,
+                product: "demo".into(),
+                channel: "stable".parse().unwrap(),
+                serial: 1,
+                published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
+                expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+                min_client_version: "0.1.0".parse().unwrap(),
+                releases: vec![release.clone()],
+            }
+        }
+
+        fn install(&mut self, release: &Release, reporter: &dyn Reporter) -> InstallReport {
+            let manifest = Self::manifest(release);
+            let platform: Platform = "any".parse().unwrap();
+            let plan = InstallPlan {
+                transport: &self.transport,
+                base: &self.base,
+                root: &self.root,
+                platform: &platform,
+                release,
+                manifest: &manifest,
+                now: Timestamp::UNIX_EPOCH,
+                reporter,
+                packages_only: false,
+            };
+            let report = install_release(&plan, &mut self.state).unwrap();
+            assert_eq!(report.outcome, InstallOutcome::Installed);
+            report
+        }
+
+        fn plan(&self, release: &Release) -> UpdatePlan {
+            let manifest = Self::manifest(release);
+            let platform: Platform = "any".parse().unwrap();
+            let plan = InstallPlan {
+                transport: &self.transport,
+                base: &self.base,
+                root: &self.root,
+                platform: &platform,
+                release,
+                manifest: &manifest,
+                now: Timestamp::UNIX_EPOCH,
+                reporter: &NoReporter,
+                packages_only: false,
+            };
+            plan_install(&plan, &self.state).unwrap()
+        }
+
+        /// The URLs requested since the last clear, file indexes aside.
+        fn content_requests(&self) -> Vec<String> {
+            self.transport
+                .requests()
+                .into_iter()
+                .map(|(url, _)| url)
+                .filter(|url| !url.ends_with(".json"))
+                .collect()
+        }
+
+        fn current(&self, path: &str) -> PathBuf {
+            self.root.current().join(path)
+        }
+
+        fn read(&self, path: &str) -> Vec<u8> {
+            std::fs::read(self.current(path)).unwrap()
+        }
+
+        fn mode(&self, path: &str) -> u32 {
+            std::fs::metadata(self.current(path))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        }
+    }
+
+    const TOOL: &[u8] = b"#!/bin/sh\necho tool\n";
+
+    /// 1.0.0 with `lib/big` = `big` (among other files) installed; returns the fixture
+    /// and the release directory.
+    fn with_v1(big: &[u8]) -> (Fixture, String) {
+        let mut fixture = Fixture::new();
+        let v1 = fixture.module(
+            &[
+                ("bin/tool", TOOL, 0o755),
+                ("docs/old-name.txt", b"moved around", 0o644),
+                ("lib/big", big, 0o644),
+                ("share/gone", b"removed in 2.0.0", 0o644),
+            ],
+            &[],
+            PatchAlgorithm::Zstd,
+        );
+        let release = fixture.release("1.0.0", vec![("app", v1)]);
+        let report = fixture.install(&release, &NoReporter);
+        fixture.transport.clear_requests();
+        (fixture, report.dir)
+    }
+
+    /// 2.0.0: the tool kept, a rename, `lib/big` edited (with patches from `big` by
+    /// `algorithm`), a fresh file, one removed.
+    fn v2(fixture: &Fixture, big: &[u8], fresh: &[u8], algorithm: PatchAlgorithm) -> Release {
+        let module = fixture.module(
+            &[
+                ("bin/tool", TOOL, 0o755),
+                ("docs/new-name.txt", b"moved around", 0o600),
+                ("lib/big", &edited(big), 0o644),
+                ("share/fresh", fresh, 0o644),
+            ],
+            &[big],
+            algorithm,
+        );
+        fixture.release("2.0.0", vec![("app", module)])
+    }
+
+    /// The bytes the site serves at `url`.
+    fn served(fixture: &Fixture, url: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        fixture
+            .transport
+            .fetch(url)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    }
+
+    /// The URLs of the patches of `release` that produce `to`.
+    fn patch_urls(fixture: &Fixture, release: &Release, to: &[u8]) -> Vec<String> {
+        let module = &release.platforms["any"].modules["app"];
+        let index =
+            FileIndex::parse(&served(fixture, &fixture.url(&module.file_index.path))).unwrap();
+        index
+            .patches
+            .iter()
+            .filter(|patch| patch.to == Blake3Hash::of(to))
+            .map(|patch| fixture.url(&layout::blob(&patch.blake3, BlobKind::Patch)))
+            .collect()
+    }
+
+    fn assert_v2_tree(fixture: &Fixture, big: &[u8], fresh: &[u8]) {
+        assert_eq!(fixture.read("bin/tool"), TOOL);
+        assert_eq!(fixture.mode("bin/tool"), 0o755);
+        assert_eq!(fixture.read("docs/new-name.txt"), b"moved around");
+        assert_eq!(fixture.mode("docs/new-name.txt"), 0o600);
+        assert_eq!(fixture.read("lib/big"), edited(big));
+        assert_eq!(fixture.read("share/fresh"), fresh);
+        assert!(!fixture.current("docs/old-name.txt").exists());
+        assert!(!fixture.current("share/gone").exists());
+    }
+
+    #[test]
+    fn the_plan_keeps_renames_patches_edits_downloads_new_files_and_lists_removals() {
+        let big = noise(100_000, 1);
+        let (fixture, _) = with_v1(&big);
+        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let plan = fixture.plan(&release);
+        assert!(
+            fixture.content_requests().is_empty(),
+            "a plan fetches only indexes"
+        );
+        assert!(plan.index_bytes > 0, "the new index was fetched");
+        let module = &plan.modules[0];
+        assert!(!module.use_package);
+        let actions: BTreeMap<&str, &str> = module
+            .files
+            .iter()
+            .map(|file| (file.path.as_str(), file.action.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            BTreeMap::from([
+                ("bin/tool", "keep"),
+                ("docs/new-name.txt", "keep"),
+                ("lib/big", "patch"),
+                ("share/fresh", "download"),
+            ])
+        );
+        let removed: Vec<&str> = module.removed.iter().map(RelativePath::as_str).collect();
+        assert_eq!(removed, ["docs/old-name.txt", "share/gone"]);
+        let expected: u64 = module.files.iter().map(FileUpdate::download_bytes).sum();
+        assert_eq!(module.download_bytes, expected);
+        assert_eq!(plan.download_bytes, expected);
+        assert!(plan.download_bytes < plan.package_bytes / 10, "{plan:#?}");
+    }
+
+    #[test]
+    fn kept_and_renamed_files_are_copied_and_nothing_is_downloaded() {
+        let big = noise(100_000, 2);
+        let (mut fixture, v1_dir) = with_v1(&big);
+        let module = fixture.module(
+            &[
+                ("bin/tool", TOOL, 0o755),
+                ("docs/new-name.txt", b"moved around", 0o644),
+                ("lib/renamed-big", &big, 0o644),
+            ],
+            &[],
+            PatchAlgorithm::Zstd,
+        );
+        let release = fixture.release("2.0.0", vec![("app", module)]);
+        let report = fixture.install(&release, &NoReporter);
+        assert_eq!(fixture.content_requests(), Vec::<String>::new());
+        assert_eq!(report.planned_bytes, 0);
+        assert_eq!(report.downloaded_bytes, report.index_bytes);
+        assert_eq!(fixture.read("lib/renamed-big"), big);
+        assert_eq!(fixture.read("docs/new-name.txt"), b"moved around");
+        // Copies, not links: the old tree stays as it was.
+        let old = fixture.root.releases().join(&v1_dir).join("lib/big");
+        assert_eq!(std::fs::metadata(&old).unwrap().nlink(), 1);
+        assert_ne!(
+            std::fs::metadata(&old).unwrap().ino(),
+            std::fs::metadata(fixture.current("lib/renamed-big"))
+                .unwrap()
+                .ino()
+        );
+        assert!(
+            fixture
+                .root
+                .releases()
+                .join(&v1_dir)
+                .join("share/gone")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn edits_are_rebuilt_from_zstd_and_bsdiff_patches() {
+        for algorithm in [PatchAlgorithm::Zstd, PatchAlgorithm::Bsdiff] {
+            let big = noise(200_000, 3);
+            let (mut fixture, _) = with_v1(&big);
+            let release = v2(&fixture, &big, b"brand new", algorithm);
+            let recorder = Recorder::default();
+            let report = fixture.install(&release, &recorder);
+            assert_v2_tree(&fixture, &big, b"brand new");
+            assert_eq!(recorder.fallbacks(), []);
+            let mut expected = patch_urls(&fixture, &release, &edited(&big));
+            expected.push(fixture.copy_url(b"brand new"));
+            assert_eq!(fixture.content_requests(), expected, "{algorithm:?}");
+            assert_eq!(
+                report.downloaded_bytes - report.index_bytes,
+                report.planned_bytes
+            );
+            assert_eq!(report.fallbacks, 0);
+        }
+    }
+
+    #[test]
+    fn a_missing_or_corrupt_patch_falls_back_to_the_file_copy() {
+        for corrupt in [false, true] {
+            let big = noise(100_000, 4);
+            let (mut fixture, _) = with_v1(&big);
+            let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+            for url in patch_urls(&fixture, &release, &edited(&big)) {
+                if corrupt {
+                    let size = served(&fixture, &url).len();
+                    fixture.transport.insert(url, vec![0u8; size]);
+                } else {
+                    fixture.transport.remove(&url);
+                }
+            }
+            let recorder = Recorder::default();
+            let report = fixture.install(&release, &recorder);
+            assert_v2_tree(&fixture, &big, b"brand new");
+            assert_eq!(
+                recorder.fallbacks(),
+                [file_copy("lib/big")],
+                "corrupt: {corrupt}"
+            );
+            assert!(
+                fixture
+                    .content_requests()
+                    .contains(&fixture.copy_url(&edited(&big)))
+            );
+            assert_eq!(report.fallbacks, 1);
+        }
+    }
+
+    #[test]
+    fn a_patch_that_builds_other_content_falls_back_to_the_file_copy() {
+        let big = noise(100_000, 5);
+        let (mut fixture, _) = with_v1(&big);
+        let new = edited(&big);
+        // A genuine, correctly hashed patch from `big`, but to other content than the
+        // index says.
+        let bytes = zstd_patch(&big, &noise(100_000, 6));
+        let patch = Patch {
+            from: Blake3Hash::of(&big),
+            to: Blake3Hash::of(&new),
+            algorithm: PatchAlgorithm::Zstd,
+            size: bytes.len() as u64,
+            blake3: Blake3Hash::of(&bytes),
+        };
+        let module = fixture.publish(
+            &[("lib/big", &new, 0o644)],
+            None,
+            vec![(patch, bytes)],
+            true,
+        );
+        let release = fixture.release("2.0.0", vec![("app", module)]);
+        let recorder = Recorder::default();
+        fixture.install(&release, &recorder);
+        assert_eq!(fixture.read("lib/big"), new);
+        assert_eq!(recorder.fallbacks(), [file_copy("lib/big")]);
+        assert!(fixture.content_requests().contains(&fixture.copy_url(&new)));
+    }
+
+    #[test]
+    fn local_files_that_changed_since_their_install_fall_back_to_the_file_copy() {
+        let big = noise(100_000, 7);
+        let (mut fixture, v1_dir) = with_v1(&big);
+        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let tree = fixture.root.releases().join(&v1_dir);
+        std::fs::write(tree.join("lib/big"), b"tampered base").unwrap();
+        std::fs::write(tree.join("docs/old-name.txt"), b"tampered kept").unwrap();
+        let recorder = Recorder::default();
+        fixture.install(&release, &recorder);
+        assert_v2_tree(&fixture, &big, b"brand new");
+        assert_eq!(
+            recorder.fallbacks(),
+            [file_copy("docs/new-name.txt"), file_copy("lib/big")]
+        );
+        assert!(
+            !fixture
+                .content_requests()
+                .iter()
+                .any(|url| url.ends_with(".patch")),
+            "no local base, so the patch is not fetched"
+        );
+        assert_eq!(
+            std::fs::read(tree.join("lib/big")).unwrap(),
+            b"tampered base"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_corrupt_file_copy_falls_back_to_the_package() {
+        for corrupt in [false, true] {
+            let big = noise(100_000, 8);
+            let (mut fixture, _) = with_v1(&big);
+            let fresh = noise(5000, 9);
+            let release = v2(&fixture, &big, &fresh, PatchAlgorithm::Bsdiff);
+            let url = fixture.copy_url(&fresh);
+            if corrupt {
+                let size = served(&fixture, &url).len();
+                fixture.transport.insert(url.clone(), vec![1u8; size]);
+            } else {
+                fixture.transport.remove(&url);
+            }
+            let recorder = Recorder::default();
+            let report = fixture.install(&release, &recorder);
+            // The files already rebuilt were cleared before the package was unpacked.
+            assert_v2_tree(&fixture, &big, &fresh);
+            assert_eq!(
+                recorder.fallbacks(),
+                [("app".to_owned(), Fallback::Package)],
+                "corrupt: {corrupt}"
+            );
+            let package = fixture.url(&release.platforms["any"].modules["app"].package.path);
+            assert_eq!(fixture.content_requests().last(), Some(&package));
+            assert!(report.downloaded_bytes > report.planned_bytes);
+        }
+    }
+
+    #[test]
+    fn an_unchanged_module_downloads_nothing_and_directory_modes_apply_last() {
+        let mut fixture = Fixture::new();
+        let data = fixture.publish(
+            &[("table.bin", &noise(50_000, 10), 0o644)],
+            Some("share/data"),
+            Vec::new(),
+            true,
+        );
+        let app = |content: &[u8]| {
+            fixture.module(&[("bin/app", content, 0o755)], &[], PatchAlgorithm::Zstd)
+        };
+        let v1 = fixture.release("1.0.0", vec![("app", app(b"one")), ("data", data.clone())]);
+        let v2 = fixture.release("2.0.0", vec![("app", app(b"two")), ("data", data)]);
+        fixture.install(&v1, &NoReporter);
+        fixture.transport.clear_requests();
+
+        let plan = fixture.plan(&v2);
+        let data_plan = plan
+            .modules
+            .iter()
+            .find(|module| module.name.as_str() == "data")
+            .unwrap();
+        assert_eq!(data_plan.download_bytes, 0);
+        assert!(
+            data_plan
+                .files
+                .iter()
+                .all(|file| file.action == FileAction::Keep)
+        );
+        fixture.install(&v2, &NoReporter);
+        assert_eq!(fixture.content_requests(), [fixture.copy_url(b"two")]);
+        assert_eq!(fixture.read("bin/app"), b"two");
+        assert_eq!(fixture.read("share/data/table.bin"), noise(50_000, 10));
+        assert_eq!(fixture.mode("bin"), 0o755);
+    }
+
+    #[test]
+    fn an_index_without_file_copies_takes_the_package() {
+        let mut fixture = Fixture::new();
+        let old = fixture.publish(
+            &[("a", b"one", 0o644), ("b", b"same", 0o644)],
+            None,
+            Vec::new(),
+            false,
+        );
+        let v1 = fixture.release("1.0.0", vec![("app", old)]);
+        let plan = fixture.plan(&v1);
+        assert_eq!(
+            plan.modules[0].package_reason,
+            Some(PackageReason::NoFileCopies)
+        );
+        fixture.install(&v1, &NoReporter);
+        let new = fixture.publish(
+            &[("a", b"two", 0o644), ("b", b"same", 0o644)],
+            None,
+            Vec::new(),
+            false,
+        );
+        let package = fixture.url(&new.package.path);
+        let v2 = fixture.release("2.0.0", vec![("app", new)]);
+        fixture.transport.clear_requests();
+        fixture.install(&v2, &NoReporter);
+        assert_eq!(fixture.content_requests(), [package]);
+        assert_eq!(fixture.read("a"), b"two");
+    }
+
+    #[test]
+    fn an_install_records_its_modules_and_prunes_all_but_their_indexes() {
+        let big = noise(100_000, 11);
+        let (mut fixture, v1_dir) = with_v1(&big);
+        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let report = fixture.install(&release, &NoReporter);
+        assert!(report.pruned_bytes > 0);
+        assert_eq!(std::fs::read_dir(fixture.root.cache()).unwrap().count(), 0);
+        let v1 = fixture.state.installed_in(&v1_dir).unwrap();
+        let v2 = fixture.state.installed_in(&report.dir).unwrap();
+        let mut expected: Vec<String> = [v1, v2]
+            .iter()
+            .map(|release| release.modules["app"].file_index.blake3.to_string())
+            .collect();
+        expected.sort();
+        let mut indexes: Vec<String> = std::fs::read_dir(fixture.root.indexes())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        indexes.sort();
+        assert_eq!(indexes, expected);
+    }
+
+    #[test]
+    fn releases_recorded_without_modules_are_found_in_the_manifest() {
+        let big = noise(100_000, 12);
+        let (fixture, _) = with_v1(&big);
+        let mut fixture = fixture;
+        for release in &mut fixture.state.installed {
+            release.modules.clear();
+        }
+        let v1 = {
+            let module = fixture.module(
+                &[
+                    ("bin/tool", TOOL, 0o755),
+                    ("docs/old-name.txt", b"moved around", 0o644),
+                    ("lib/big", &big, 0o644),
+                    ("share/gone", b"removed in 2.0.0", 0o644),
+                ],
+                &[],
+                PatchAlgorithm::Zstd,
+            );
+            fixture.release("1.0.0", vec![("app", module)])
+        };
+        let v2 = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let mut manifest = Fixture::manifest(&v2);
+        manifest.releases.push(v1);
+        let platform: Platform = "any".parse().unwrap();
+        let plan = InstallPlan {
+            transport: &fixture.transport,
+            base: &fixture.base,
+            root: &fixture.root,
+            platform: &platform,
+            release: &v2,
+            manifest: &manifest,
+            now: Timestamp::UNIX_EPOCH,
+            reporter: &NoReporter,
+            packages_only: false,
+        };
+        let update = plan_install(&plan, &fixture.state).unwrap();
+        assert_eq!(update.modules[0].files[0].action, FileAction::Keep);
+        install_release(&plan, &mut fixture.state).unwrap();
+        assert_v2_tree(&fixture, &big, b"brand new");
+        assert!(
+            !fixture
+                .content_requests()
+                .iter()
+                .any(|url| url.ends_with(".tar.gz"))
+        );
+    }
+
+    #[test]
+    fn packages_only_takes_every_package_and_fetches_no_index() {
+        let big = noise(100_000, 13);
+        let (mut fixture, _) = with_v1(&big);
+        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let manifest = Fixture::manifest(&release);
+        let platform: Platform = "any".parse().unwrap();
+        let plan = InstallPlan {
+            transport: &fixture.transport,
+            base: &fixture.base,
+            root: &fixture.root,
+            platform: &platform,
+            release: &release,
+            manifest: &manifest,
+            now: Timestamp::UNIX_EPOCH,
+            reporter: &NoReporter,
+            packages_only: true,
+        };
+        let update = plan_install(&plan, &fixture.state).unwrap();
+        assert_eq!(
+            update.modules[0].package_reason,
+            Some(PackageReason::Requested)
+        );
+        assert_eq!(update.index_bytes, 0);
+        install_release(&plan, &mut fixture.state).unwrap();
+        assert_v2_tree(&fixture, &big, b"brand new");
+        let package = fixture.url(&release.platforms["any"].modules["app"].package.path);
+        let requested: Vec<String> = fixture
+            .transport
+            .requests()
+            .into_iter()
+            .map(|(url, _)| url)
+            .collect();
+        assert_eq!(requested, [package]);
+    }
+}

@@ -1,0 +1,147 @@
+//! Writing one file of a new release tree while checking it against its file index.
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use wavecast_schema::{Blake3Hash, FileMode};
+
+use crate::error::{Error, Result};
+
+/// A new file that is kept only if it receives exactly the content its index
+/// describes.
+///
+/// Writes past the expected size fail (so a hostile patch or copy cannot fill the
+/// disk); [`finish`](Self::finish) keeps the file, with its mode, when the size and
+/// blake3 match, and removes it otherwise. Errors of the file itself are remembered,
+/// so the caller can tell a local failure (stop) from wrong content (fall back).
+#[derive(Debug)]
+pub(crate) struct VerifiedFile {
+    file: File,
+    path: PathBuf,
+    hasher: blake3::Hasher,
+    written: u64,
+    size: u64,
+    too_large: bool,
+    write_error: Option<io::Error>,
+}
+
+impl VerifiedFile {
+    /// Creates `path`, which must not exist yet, for `size` bytes. It stays private
+    /// (mode 600) until finished.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unpack`].
+    pub(crate) fn create(path: &Path, size: u64) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| Error::Unpack {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            hasher: blake3::Hasher::new(),
+            written: 0,
+            size,
+            too_large: false,
+            write_error: None,
+        })
+    }
+
+    /// Keeps the file with `mode` and answers `true` when exactly the expected size
+    /// was written and it hashes to `blake3`; otherwise removes it and answers
+    /// `false`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unpack`] when writing, setting the mode or removing failed.
+    pub(crate) fn finish(mut self, blake3: &Blake3Hash, mode: FileMode) -> Result<bool> {
+        let unpack_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Unpack { path, source }
+        };
+        if let Some(source) = self.write_error.take() {
+            return Err(unpack_error(&self.path)(source));
+        }
+        let matches = !self.too_large
+            && self.written == self.size
+            && &Blake3Hash::from(self.hasher.finalize()) == blake3;
+        if matches {
+            self.file
+                .set_permissions(Permissions::from_mode(mode.bits()))
+                .map_err(unpack_error(&self.path))?;
+        } else {
+            drop(self.file);
+            std::fs::remove_file(&self.path).map_err(unpack_error(&self.path))?;
+        }
+        Ok(matches)
+    }
+}
+
+impl Write for VerifiedFile {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        if self.written + buffer.len() as u64 > self.size {
+            self.too_large = true;
+            return Err(io::Error::other("more bytes than the file index declares"));
+        }
+        match self.file.write(buffer) {
+            Ok(count) => {
+                self.hasher.update(&buffer[..count]);
+                self.written += count as u64;
+                Ok(count)
+            }
+            Err(error) => {
+                let message = error.to_string();
+                self.write_error = Some(error);
+                Err(io::Error::other(message))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_declared_content_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mode = FileMode::from_permissions(0o751);
+        let hash = Blake3Hash::of(b"hello");
+
+        let mut file = VerifiedFile::create(&path, 5).unwrap();
+        file.write_all(b"hello").unwrap();
+        assert!(file.finish(&hash, mode).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        let bits = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(bits, 0o751);
+        assert!(VerifiedFile::create(&path, 5).is_err(), "never overwrites");
+        std::fs::remove_file(&path).unwrap();
+
+        let mut file = VerifiedFile::create(&path, 5).unwrap();
+        file.write_all(b"hellO").unwrap();
+        assert!(!file.finish(&hash, mode).unwrap());
+        assert!(!path.exists());
+
+        let mut file = VerifiedFile::create(&path, 5).unwrap();
+        assert!(file.write_all(b"hello world").is_err());
+        assert!(!file.finish(&hash, mode).unwrap());
+        assert!(!path.exists());
+
+        let mut file = VerifiedFile::create(&path, 5).unwrap();
+        file.write_all(b"hell").unwrap();
+        assert!(!file.finish(&hash, mode).unwrap());
+    }
+}

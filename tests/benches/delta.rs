@@ -1,0 +1,370 @@
+//! Differential updates on real consecutive releases, against the stock delta tools.
+//!
+//! ```text
+//! cargo build --release --bins && cargo bench -p wavecast-tests --bench delta
+//! ```
+//!
+//! For each pair of `pairs.tsv` in the corpus (`WAVECAST_CORPUS`, default `../corpus`
+//! beside the workspace; fetched with `../shared/corpus/fetch.sh` when missing): publish
+//! the old release, install it from a real nginx, publish the new one (timed: the
+//! publish that computes the patches), then update the client (timed) and count the
+//! response body bytes nginx sent for that update, split by kind of file. The installed
+//! tree must be identical to the new release; timings are printed, never asserted.
+//!
+//! Baselines, on the files whose content changed or that are new (matched by path):
+//! `zstd -19 --patch-from`, `bsdiff` and `xdelta3 -9`, the smallest per file summed as
+//! "best per-file delta" (a new file counts as its `zstd -19` size in every column),
+//! and the whole new tree as `tar czf` and as tar + `zstd -19`. The target is bytes
+//! received (without the manifest and file indexes) at most 1.05 × the best per-file
+//! delta. Needs `nginx`, `zstd`, `bsdiff` and `xdelta3`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use wavecast_tests::delta::{BlobClass, LoggingNginx, Served, bytes_by_class};
+use wavecast_tests::{Sandbox, assert_same_tree};
+
+fn main() {
+    let corpus = std::env::var_os("WAVECAST_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus"),
+        PathBuf::from,
+    );
+    if !corpus.join("pairs.tsv").is_file() {
+        let fetch = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/fetch.sh");
+        eprintln!("fetching the corpus into {}", corpus.display());
+        run(Command::new("bash").arg(&fetch).arg(&corpus));
+    }
+    let pairs = std::fs::read_to_string(corpus.join("pairs.tsv")).unwrap();
+    for line in pairs.lines().filter(|line| !line.trim().is_empty()) {
+        let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
+        let [name, old, new] = fields[..] else {
+            panic!("odd line in pairs.tsv: {line:?}");
+        };
+        let release = corpus.join("release").join(name);
+        bench_pair(name, old, new, &release.join(old), &release.join(new));
+    }
+}
+
+/// What the client received for one update, and how long the two timed steps took.
+struct Measured {
+    requests: Vec<Served>,
+    publish: Duration,
+    apply: Duration,
+}
+
+fn bench_pair(name: &str, old: &str, new: &str, old_dir: &Path, new_dir: &Path) {
+    eprintln!("{name} {old} → {new}: publishing and updating");
+    let measured = publish_and_update(old, new, old_dir, new_dir);
+    eprintln!("{name} {old} → {new}: stock delta tools");
+    let baseline = Baseline::compute(old_dir, new_dir);
+    print_table(name, old, new, &measured, &baseline);
+}
+
+fn publish_and_update(old: &str, new: &str, old_dir: &Path, new_dir: &Path) -> Measured {
+    let sandbox = Sandbox::new();
+    sandbox.publish(old_dir, old, &[]).success();
+    let nginx = LoggingNginx::serve(&sandbox.site());
+    sandbox.init_client(&nginx.url());
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), old_dir);
+
+    let started = Instant::now();
+    sandbox
+        .wavecast(["publish".as_ref(), new_dir.as_os_str()], {
+            let (site, key) = (sandbox.site(), sandbox.key());
+            [
+                "--version".into(),
+                new.into(),
+                "--site".into(),
+                site.into_os_string(),
+                "--key".into(),
+                key.into_os_string(),
+            ]
+        })
+        .success();
+    let publish = started.elapsed();
+
+    nginx.clear_log();
+    let started = Instant::now();
+    sandbox.client(["update", "--yes"]).success();
+    let apply = started.elapsed();
+    let requests = nginx.requests();
+    assert_same_tree(&sandbox.root().join("current"), new_dir);
+    Measured {
+        requests,
+        publish,
+        apply,
+    }
+}
+
+/// The stock tools' sizes for one pair.
+struct Baseline {
+    new_files: usize,
+    new_bytes: u64,
+    changed: usize,
+    added: usize,
+    /// Per tool (`zstd`, `bsdiff`, `xdelta3`), summed over the changed files.
+    per_tool: BTreeMap<&'static str, u64>,
+    best: u64,
+    /// The same with only the publisher's algorithms (zstd and bsdiff).
+    best_of_published: u64,
+    /// Which tool was smallest, per changed file.
+    winners: BTreeMap<&'static str, usize>,
+    tar_gz: u64,
+    tar_zst: u64,
+}
+
+const TOOLS: [&str; 3] = ["zstd", "bsdiff", "xdelta3"];
+
+impl Baseline {
+    fn compute(old_dir: &Path, new_dir: &Path) -> Self {
+        let work = tempfile::Builder::new()
+            .prefix("wavecast-delta-baseline-")
+            .tempdir()
+            .unwrap();
+        let out = work.path().join("out");
+        let (old_files, new_files) = (regular_files(old_dir), regular_files(new_dir));
+        let mut baseline = Self {
+            new_files: new_files.len(),
+            new_bytes: new_files
+                .iter()
+                .map(|path| std::fs::metadata(new_dir.join(path)).unwrap().len())
+                .sum(),
+            changed: 0,
+            added: 0,
+            per_tool: TOOLS.iter().map(|tool| (*tool, 0)).collect(),
+            best: 0,
+            best_of_published: 0,
+            winners: BTreeMap::new(),
+            tar_gz: 0,
+            tar_zst: 0,
+        };
+        for path in &new_files {
+            let new_file = new_dir.join(path);
+            if !old_files.contains(path) {
+                baseline.added += 1;
+                baseline.changed += 1;
+                run(Command::new("zstd")
+                    .args(["-q", "-f", "-19"])
+                    .arg(&new_file)
+                    .arg("-o")
+                    .arg(&out));
+                let size = size_of(&out);
+                baseline.per_tool.values_mut().for_each(|sum| *sum += size);
+                baseline.best += size;
+                baseline.best_of_published += size;
+                *baseline.winners.entry("new: zstd -19").or_default() += 1;
+                continue;
+            }
+            let old_file = old_dir.join(path);
+            if std::fs::read(&old_file).unwrap() == std::fs::read(&new_file).unwrap() {
+                continue;
+            }
+            baseline.changed += 1;
+            let mut sizes = Vec::new();
+            for tool in TOOLS {
+                let mut command = match tool {
+                    "zstd" => {
+                        let mut command = Command::new("zstd");
+                        command
+                            .args(["-q", "-f", "-19"])
+                            .arg(format!("--patch-from={}", old_file.display()))
+                            .arg(&new_file)
+                            .arg("-o")
+                            .arg(&out);
+                        command
+                    }
+                    "bsdiff" => {
+                        let mut command = Command::new("bsdiff");
+                        command.arg(&old_file).arg(&new_file).arg(&out);
+                        command
+                    }
+                    _ => {
+                        let mut command = Command::new("xdelta3");
+                        command
+                            .args(["-9", "-e", "-f", "-s"])
+                            .arg(&old_file)
+                            .arg(&new_file)
+                            .arg(&out);
+                        command
+                    }
+                };
+                run(&mut command);
+                let size = size_of(&out);
+                *baseline.per_tool.get_mut(tool).unwrap() += size;
+                sizes.push((size, tool));
+            }
+            baseline.best_of_published += sizes
+                .iter()
+                .filter(|(_, tool)| *tool != "xdelta3")
+                .map(|(size, _)| *size)
+                .min()
+                .unwrap();
+            let (size, tool) = sizes.into_iter().min().unwrap();
+            baseline.best += size;
+            *baseline.winners.entry(tool).or_default() += 1;
+        }
+        let tar = work.path().join("new.tar");
+        run(Command::new("tar")
+            .arg("czf")
+            .arg(work.path().join("new.tar.gz"))
+            .arg("-C")
+            .arg(new_dir)
+            .arg("."));
+        baseline.tar_gz = size_of(&work.path().join("new.tar.gz"));
+        run(Command::new("tar")
+            .arg("cf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(new_dir)
+            .arg("."));
+        run(Command::new("zstd")
+            .args(["-q", "-f", "-19"])
+            .arg(&tar)
+            .arg("-o")
+            .arg(work.path().join("new.tar.zst")));
+        baseline.tar_zst = size_of(&work.path().join("new.tar.zst"));
+        baseline
+    }
+}
+
+fn print_table(name: &str, old: &str, new: &str, measured: &Measured, baseline: &Baseline) {
+    let by_class = bytes_by_class(&measured.requests);
+    let class = |class: BlobClass| by_class.get(&class).copied().unwrap_or(0);
+    let count = |wanted: BlobClass| {
+        measured
+            .requests
+            .iter()
+            .filter(|served| BlobClass::of(&served.path) == wanted)
+            .count()
+    };
+    let total: u64 = by_class.values().sum();
+    let index_bytes = class(BlobClass::Manifest) + class(BlobClass::FileIndex);
+    let content = total - index_bytes;
+    let ratio = |bytes: u64| bytes as f64 / baseline.best.max(1) as f64;
+    let winners = baseline
+        .winners
+        .iter()
+        .map(|(tool, n)| format!("{tool} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    println!();
+    println!("### {name} {old} → {new}");
+    println!();
+    println!(
+        "new tree: {} files, {} bytes; changed: {} files ({} new); smallest per file: {winners}",
+        baseline.new_files,
+        thousands(baseline.new_bytes),
+        baseline.changed,
+        baseline.added,
+    );
+    println!();
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!(
+        "| bytes received, total ({} requests) | {} |",
+        measured.requests.len(),
+        thousands(total)
+    );
+    for kind in BlobClass::ALL {
+        if kind == BlobClass::Other && class(kind) == 0 {
+            continue;
+        }
+        println!(
+            "| … {} ({} requests) | {} |",
+            kind.label(),
+            count(kind),
+            thousands(class(kind))
+        );
+    }
+    println!(
+        "| full tar.gz (`tar czf`) | {} |",
+        thousands(baseline.tar_gz)
+    );
+    println!("| full tar.zst (-19) | {} |", thousands(baseline.tar_zst));
+    println!("| best per-file delta | {} |", thousands(baseline.best));
+    println!(
+        "| … best of zstd and bsdiff (the publisher's algorithms) | {} |",
+        thousands(baseline.best_of_published)
+    );
+    for (tool, label) in [
+        ("zstd", "zstd -19 --patch-from"),
+        ("bsdiff", "bsdiff"),
+        ("xdelta3", "xdelta3 -9"),
+    ] {
+        println!("| … {label} | {} |", thousands(baseline.per_tool[tool]));
+    }
+    println!(
+        "| received / best, with manifest and indexes | {:.2} |",
+        ratio(total)
+    );
+    println!(
+        "| received / best, without manifest and indexes (target ≤ 1.05) | {:.2} |",
+        ratio(content)
+    );
+    println!(
+        "| received / best of zstd and bsdiff, without manifest and indexes | {:.2} |",
+        content as f64 / baseline.best_of_published.max(1) as f64
+    );
+    println!(
+        "| received / full tar.gz | {:.4} |",
+        total as f64 / baseline.tar_gz.max(1) as f64
+    );
+    println!(
+        "| publish time with patches | {:.2} s |",
+        measured.publish.as_secs_f64()
+    );
+    println!(
+        "| client apply time | {:.2} s |",
+        measured.apply.as_secs_f64()
+    );
+}
+
+/// Relative paths of the regular files under `root`.
+fn regular_files(root: &Path) -> std::collections::BTreeSet<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeSet<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let metadata = std::fs::symlink_metadata(&path).unwrap();
+            if metadata.is_dir() {
+                walk(root, &path, out);
+            } else if metadata.is_file() {
+                out.insert(path.strip_prefix(root).unwrap().to_owned());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn size_of(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

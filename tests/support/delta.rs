@@ -1,0 +1,479 @@
+//! Support for the differential-update tests and the delta benchmark: an nginx whose
+//! access log records the body bytes of every response, a fault server that honours
+//! `Range` (for resumed downloads), and helpers to read a published module's file index
+//! and to tell a site's blobs apart.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wavecast_schema::{FileIndex, Module};
+
+use crate::{Fault, Nginx, Sandbox, free_port};
+
+/// One request as a server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub method: String,
+    /// Site path, without the leading `/`.
+    pub path: String,
+    pub status: u16,
+    /// Bytes of the response body actually sent.
+    pub body_bytes: u64,
+    /// The request's `Range` header, if any.
+    pub range: Option<String>,
+}
+
+/// What a site path holds, from its place and extension (see `wavecast_site::layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BlobClass {
+    /// `channels/<channel>.json`, the signed manifest envelope.
+    Manifest,
+    /// `blobs/<hash>.json`, a module's file index.
+    FileIndex,
+    /// `blobs/<hash>.patch`, a binary patch.
+    Patch,
+    /// `blobs/<hash>.zst`, one file's compressed copy.
+    FileCopy,
+    /// `blobs/<hash>.tar.gz`, a module's whole package.
+    Package,
+    /// Anything else (the status page…).
+    Other,
+}
+
+impl BlobClass {
+    pub fn of(path: &str) -> Self {
+        let path = path.trim_start_matches('/');
+        if path.starts_with("channels/") {
+            Self::Manifest
+        } else if !path.starts_with("blobs/") {
+            Self::Other
+        } else if path.ends_with(".json") {
+            Self::FileIndex
+        } else if path.ends_with(".patch") {
+            Self::Patch
+        } else if path.ends_with(".zst") {
+            Self::FileCopy
+        } else if path.ends_with(".tar.gz") {
+            Self::Package
+        } else {
+            Self::Other
+        }
+    }
+
+    pub const ALL: [Self; 6] = [
+        Self::Manifest,
+        Self::FileIndex,
+        Self::Patch,
+        Self::FileCopy,
+        Self::Package,
+        Self::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Manifest => "manifest",
+            Self::FileIndex => "file indexes",
+            Self::Patch => "patches",
+            Self::FileCopy => "file copies",
+            Self::Package => "packages",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Body bytes per [`BlobClass`] over `requests`.
+pub fn bytes_by_class(requests: &[Served]) -> HashMap<BlobClass, u64> {
+    let mut totals = HashMap::new();
+    for request in requests {
+        *totals.entry(BlobClass::of(&request.path)).or_insert(0) += request.body_bytes;
+    }
+    totals
+}
+
+/// The site path of the standalone compressed copy of a file with this content.
+pub fn file_copy_path(content: &[u8]) -> String {
+    format!("blobs/{}.zst", blake3::hash(content).to_hex())
+}
+
+/// The module `module` of `version` (platform `any`) in the `stable` channel.
+#[track_caller]
+pub fn module(sandbox: &Sandbox, version: &str, module: &str) -> Module {
+    let manifest = sandbox.manifest("stable");
+    let release = manifest
+        .release(&version.parse().unwrap())
+        .unwrap_or_else(|| panic!("{version} is not published"));
+    release.platforms["any"].modules[module].clone()
+}
+
+/// The file index of module `name` of `version`, read from the site.
+#[track_caller]
+pub fn file_index(sandbox: &Sandbox, version: &str, name: &str) -> FileIndex {
+    let module = module(sandbox, version, name);
+    let bytes = std::fs::read(sandbox.site().join(module.file_index.path.as_str())).unwrap();
+    FileIndex::parse(&bytes).unwrap()
+}
+
+/// Waits until something accepts TCP connections on `port`, for at most 10 s.
+fn wait_for_port(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A real nginx serving a folder on 127.0.0.1 like [`Nginx`] (ETag, Range, the site's
+/// cache rules), with an access log of every response's status, body bytes sent and
+/// `Range` header. Stopped on drop.
+pub struct LoggingNginx {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LoggingNginx {
+    /// Starts nginx serving `root`.
+    pub fn serve(root: &Path) -> Self {
+        let nginx = Nginx::path().expect("nginx is not installed: apt-get install nginx-light");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+        for attempt in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "{user}worker_processes 1;\n\
+                 pid {dir}/nginx.pid;\n\
+                 error_log {dir}/error.log warn;\n\
+                 events {{ worker_connections 256; }}\n\
+                 http {{\n\
+                   log_format delta '$status $body_bytes_sent \"$http_range\" \"$request\"';\n\
+                   access_log {log} delta;\n\
+                   client_body_temp_path {dir}/body;\n\
+                   proxy_temp_path {dir}/proxy;\n\
+                   fastcgi_temp_path {dir}/fastcgi;\n\
+                   uwsgi_temp_path {dir}/uwsgi;\n\
+                   scgi_temp_path {dir}/scgi;\n\
+                   types {{ application/json json; application/gzip gz; text/html html; }}\n\
+                   default_type application/octet-stream;\n\
+                   server {{\n\
+                     listen 127.0.0.1:{port};\n\
+                     root {root};\n\
+                     location /channels/ {{ add_header Cache-Control \"max-age=60, must-revalidate\"; }}\n\
+                     location /blobs/ {{ add_header Cache-Control \"public, max-age=31536000, immutable\"; }}\n\
+                   }}\n\
+                 }}\n",
+                user = if is_root { "user root;\n" } else { "" },
+                dir = dir.path().display(),
+                log = log.display(),
+                root = root.display(),
+            );
+            let config_path = dir.path().join("nginx.conf");
+            std::fs::write(&config_path, config).unwrap();
+            let mut child = Command::new(&nginx)
+                .arg("-c")
+                .arg(&config_path)
+                .arg("-p")
+                .arg(dir.path())
+                .args(["-g", "daemon off;"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start nginx");
+            if wait_for_port(port) {
+                return Self {
+                    port,
+                    child,
+                    log,
+                    _dir: dir,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut stderr = String::new();
+            let _ = child
+                .stderr
+                .take()
+                .map(|mut e| e.read_to_string(&mut stderr));
+            eprintln!("nginx attempt {attempt} failed on port {port}: {stderr}");
+        }
+        panic!("nginx did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Forgets the requests logged so far (nginx appends to the truncated file).
+    pub fn clear_log(&self) {
+        self.settle();
+        std::fs::write(&self.log, b"").unwrap();
+    }
+
+    /// Every request logged since the start or the last [`Self::clear_log`].
+    pub fn requests(&self) -> Vec<Served> {
+        self.settle();
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| parse_log_line(line).unwrap_or_else(|| panic!("odd log line: {line}")))
+            .collect()
+    }
+
+    /// nginx logs a request once its response is handed to the socket, which may be a
+    /// moment after the client has read it: wait until the log stops growing.
+    fn settle(&self) {
+        let size = || std::fs::metadata(&self.log).map_or(0, |m| m.len());
+        let mut last = size();
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = size();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+impl Drop for LoggingNginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `200 1234 "bytes=5-" "GET /blobs/x.zst HTTP/1.1"`.
+fn parse_log_line(line: &str) -> Option<Served> {
+    let (status, rest) = line.split_once(' ')?;
+    let (bytes, rest) = rest.split_once(' ')?;
+    let rest = rest.strip_prefix('"')?;
+    let (range, rest) = rest.split_once("\" \"")?;
+    let request = rest.strip_suffix('"')?;
+    let mut words = request.split(' ');
+    let method = words.next()?.to_owned();
+    let target = words.next()?;
+    let path = target.split('?').next()?.trim_start_matches('/').to_owned();
+    Some(Served {
+        method,
+        path,
+        status: status.parse().ok()?,
+        body_bytes: bytes.parse().ok()?,
+        range: (range != "-" && !range.is_empty()).then(|| range.to_owned()),
+    })
+}
+
+/// An in-process static server on 127.0.0.1 that injects [`Fault`]s like
+/// [`crate::FaultServer`], and answers `Range: bytes=A-` / `bytes=A-B` with
+/// `206 Partial Content` (honouring `If-Range` against its ETag), logging every request
+/// with its `Range` header and body size. Stopped on drop.
+pub struct RangeServer {
+    pub port: u16,
+    faults: Arc<Mutex<HashMap<String, Fault>>>,
+    served: Arc<Mutex<Vec<Served>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RangeServer {
+    /// Serves the folder `root`.
+    pub fn serve(root: &Path) -> Self {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let faults: Arc<Mutex<HashMap<String, Fault>>> = Arc::default();
+        let served: Arc<Mutex<Vec<Served>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let root = root.to_owned();
+        let thread = {
+            let (faults, served, stop) = (faults.clone(), served.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(50)) else {
+                        continue;
+                    };
+                    let path = request.url().trim_start_matches('/').to_owned();
+                    let header = |name: &str| {
+                        request
+                            .headers()
+                            .iter()
+                            .find(|header| header.field.to_string().eq_ignore_ascii_case(name))
+                            .map(|header| header.value.as_str().to_owned())
+                    };
+                    let (range, if_range) = (header("Range"), header("If-Range"));
+                    let fault = faults.lock().unwrap().get(&path).cloned();
+                    let (status, body, headers) =
+                        respond(&root, &path, fault, range.as_deref(), if_range.as_deref());
+                    served.lock().unwrap().push(Served {
+                        method: request.method().as_str().to_owned(),
+                        path,
+                        status,
+                        body_bytes: body.len() as u64,
+                        range,
+                    });
+                    let mut response =
+                        tiny_http::Response::from_data(body).with_status_code(status);
+                    for (name, value) in headers {
+                        response.add_header(
+                            tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+                                .expect("valid header"),
+                        );
+                    }
+                    let _ = request.respond(response);
+                }
+            })
+        };
+        Self {
+            port,
+            faults,
+            served,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Injects `fault` into every later request for the site path `path`.
+    pub fn set_fault(&self, path: &str, fault: Fault) {
+        self.faults.lock().unwrap().insert(path.to_owned(), fault);
+    }
+
+    /// Serves every file faithfully again.
+    pub fn clear_faults(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+
+    /// The requests served so far.
+    pub fn requests(&self) -> Vec<Served> {
+        self.served.lock().unwrap().clone()
+    }
+
+    /// Forgets the requests served so far.
+    pub fn clear_requests(&self) {
+        self.served.lock().unwrap().clear();
+    }
+}
+
+impl Drop for RangeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Answer = (u16, Vec<u8>, Vec<(String, String)>);
+
+fn respond(
+    root: &Path,
+    path: &str,
+    fault: Option<Fault>,
+    range: Option<&str>,
+    if_range: Option<&str>,
+) -> Answer {
+    let not_found = || (404, Vec::new(), Vec::new());
+    if path.split('/').any(|segment| segment == "..") {
+        return not_found();
+    }
+    match fault {
+        Some(Fault::Status(code)) => return (code, Vec::new(), Vec::new()),
+        Some(Fault::Replace(bytes)) => return (200, bytes, Vec::new()),
+        _ => {}
+    }
+    let file = root.join(path);
+    let (Ok(mut bytes), Ok(metadata)) = (std::fs::read(&file), std::fs::metadata(&file)) else {
+        return not_found();
+    };
+    let mtime = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_secs());
+    let etag = format!("\"{mtime:x}-{:x}\"", bytes.len());
+    let mut headers = vec![
+        ("ETag".to_owned(), etag.clone()),
+        ("Accept-Ranges".to_owned(), "bytes".to_owned()),
+    ];
+    match fault {
+        Some(Fault::Truncate(n)) => {
+            bytes.truncate(n);
+            return (200, bytes, headers);
+        }
+        Some(Fault::Corrupt) => {
+            let middle = bytes.len() / 2;
+            if let Some(byte) = bytes.get_mut(middle) {
+                *byte ^= 0xff;
+            }
+            return (200, bytes, headers);
+        }
+        Some(Fault::Extend(n)) => {
+            bytes.extend(std::iter::repeat_n(b'A', n));
+            return (200, bytes, headers);
+        }
+        _ => {}
+    }
+    let range = range.filter(|_| if_range.is_none_or(|tag| tag == etag));
+    let Some(range) = range else {
+        return (200, bytes, headers);
+    };
+    let len = bytes.len() as u64;
+    let parsed = range.strip_prefix("bytes=").and_then(|spec| {
+        let (start, end) = spec.split_once('-')?;
+        let start: u64 = start.trim().parse().ok()?;
+        let end: u64 = match end.trim() {
+            "" => len.saturating_sub(1),
+            end => end.parse::<u64>().ok()?.min(len.saturating_sub(1)),
+        };
+        Some((start, end))
+    });
+    match parsed {
+        Some((start, end)) if start < len && start <= end => {
+            headers.push((
+                "Content-Range".to_owned(),
+                format!("bytes {start}-{end}/{len}"),
+            ));
+            let body = bytes[start as usize..=end as usize].to_vec();
+            (206, body, headers)
+        }
+        Some(_) => {
+            headers.push(("Content-Range".to_owned(), format!("bytes */{len}")));
+            (416, Vec::new(), headers)
+        }
+        // A range this server does not understand (several ranges…): the whole file.
+        None => (200, bytes, headers),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_parse() {
+        let served =
+            parse_log_line(r#"206 1234 "bytes=5-" "GET /blobs/abc.zst HTTP/1.1""#).unwrap();
+        assert_eq!(served.path, "blobs/abc.zst");
+        assert_eq!(served.status, 206);
+        assert_eq!(served.body_bytes, 1234);
+        assert_eq!(served.range.as_deref(), Some("bytes=5-"));
+        let served = parse_log_line(r#"200 7 "-" "GET /channels/stable.json HTTP/1.1""#).unwrap();
+        assert_eq!(served.range, None);
+        assert_eq!(BlobClass::of(&served.path), BlobClass::Manifest);
+    }
+}
