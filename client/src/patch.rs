@@ -77,7 +77,7 @@ pub(crate) mod tests {
 
     /// A file copy as the publisher makes it.
     pub(crate) fn file_copy(content: &[u8]) -> Vec<u8> {
-        wavecast_delta::compress_copy(content).unwrap()
+        wavecast_delta::compress_copy(content, wavecast_delta::DEFAULT_COPY_LEVEL).unwrap()
     }
 
     /// A zstd patch from `old` to `new` as the publisher makes it.

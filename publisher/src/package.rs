@@ -352,6 +352,7 @@ pub fn build_module(
 /// release uploaded it) is not compressed again: its packed size is the stored size.
 pub struct FileCopies<'s> {
     storage: &'s dyn Storage,
+    level: i32,
     state: Mutex<CopiesState>,
 }
 
@@ -387,10 +388,11 @@ impl std::fmt::Debug for FileCopies<'_> {
 }
 
 impl<'s> FileCopies<'s> {
-    /// Copies uploaded to `storage`.
-    pub fn new(storage: &'s dyn Storage) -> Self {
+    /// Copies compressed at zstd `level` and uploaded to `storage`.
+    pub fn new(storage: &'s dyn Storage, level: i32) -> Self {
         Self {
             storage,
+            level,
             state: Mutex::default(),
         }
     }
@@ -443,10 +445,11 @@ impl<'s> FileCopies<'s> {
         content: &[u8],
     ) -> Result<()> {
         let started = Instant::now();
-        let copy = crate::delta::compress_copy(content).map_err(|source| Error::Compress {
-            what: format!("the copy of `{path}`"),
-            source,
-        })?;
+        let copy =
+            crate::delta::compress_copy(content, self.level).map_err(|source| Error::Compress {
+                what: format!("the copy of `{path}`"),
+                source,
+            })?;
         let compress_time = started.elapsed();
         let packed_size = copy.len() as u64;
         self.storage.put_bytes(blob, &copy)?;

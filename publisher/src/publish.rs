@@ -53,6 +53,9 @@ pub struct PublishOptions {
     pub expires_in: SignedDuration,
     /// gzip level, 0 to 9.
     pub compression_level: u32,
+    /// zstd level of the per-file copies, 1 to 19 (see
+    /// [`wavecast_delta::DEFAULT_COPY_LEVEL`]).
+    pub copy_level: i32,
     /// How many earlier releases (lower versions on the channel, newest first) to build
     /// binary patches from; 0 builds none.
     pub patch_depth: usize,
@@ -189,7 +192,7 @@ pub fn publish(
 
     let temp_dir = std::env::temp_dir();
     let patch_finished = Mutex::new(None::<Instant>);
-    let copies = FileCopies::new(storage);
+    let copies = FileCopies::new(storage, options.copy_level);
     let queue = WorkQueue::new(QUEUE_BUDGET);
     let sink = CopySink {
         copies: &copies,
@@ -655,6 +658,7 @@ mod tests {
                 force: false,
                 expires_in: SignedDuration::from_hours(24),
                 compression_level: 6,
+                copy_level: wavecast_delta::DEFAULT_COPY_LEVEL,
                 patch_depth: depth,
                 now: "2026-11-22T00:00:00Z".parse().unwrap(),
             };

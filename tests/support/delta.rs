@@ -4,18 +4,15 @@
 //! and to tell a site's blobs apart.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wavecast_schema::{FileIndex, Module};
 
-use crate::{Fault, Nginx, Sandbox, free_port};
+use crate::{Fault, Nginx, Sandbox};
 
 /// One request as a server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,101 +117,23 @@ pub fn file_index(sandbox: &Sandbox, version: &str, name: &str) -> FileIndex {
     FileIndex::parse(&bytes).unwrap()
 }
 
-/// Waits until something accepts TCP connections on `port`, for at most 10 s.
-fn wait_for_port(port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-/// A real nginx serving a folder on 127.0.0.1 like [`Nginx`] (ETag, Range, the site's
-/// cache rules), with an access log of every response's status, body bytes sent and
-/// `Range` header. Stopped on drop.
+/// A real nginx ([`Nginx::serve_logged`]) whose access log is read back as
+/// [`Served`] requests. Stopped on drop.
 pub struct LoggingNginx {
-    pub port: u16,
-    child: Child,
+    nginx: Nginx,
     log: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl LoggingNginx {
     /// Starts nginx serving `root`.
     pub fn serve(root: &Path) -> Self {
-        let nginx = Nginx::path().expect("nginx is not installed: apt-get install nginx-light");
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("access.log");
-        let is_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
-        for attempt in 0..5 {
-            let port = free_port();
-            let config = format!(
-                "{user}worker_processes 1;\n\
-                 pid {dir}/nginx.pid;\n\
-                 error_log {dir}/error.log warn;\n\
-                 events {{ worker_connections 256; }}\n\
-                 http {{\n\
-                   log_format delta '$status $body_bytes_sent \"$http_range\" \"$request\"';\n\
-                   access_log {log} delta;\n\
-                   client_body_temp_path {dir}/body;\n\
-                   proxy_temp_path {dir}/proxy;\n\
-                   fastcgi_temp_path {dir}/fastcgi;\n\
-                   uwsgi_temp_path {dir}/uwsgi;\n\
-                   scgi_temp_path {dir}/scgi;\n\
-                   types {{ application/json json; application/gzip gz; text/html html; }}\n\
-                   default_type application/octet-stream;\n\
-                   server {{\n\
-                     listen 127.0.0.1:{port};\n\
-                     root {root};\n\
-                     location /channels/ {{ add_header Cache-Control \"max-age=60, must-revalidate\"; }}\n\
-                     location /blobs/ {{ add_header Cache-Control \"public, max-age=31536000, immutable\"; }}\n\
-                   }}\n\
-                 }}\n",
-                user = if is_root { "user root;\n" } else { "" },
-                dir = dir.path().display(),
-                log = log.display(),
-                root = root.display(),
-            );
-            let config_path = dir.path().join("nginx.conf");
-            std::fs::write(&config_path, config).unwrap();
-            let mut child = Command::new(&nginx)
-                .arg("-c")
-                .arg(&config_path)
-                .arg("-p")
-                .arg(dir.path())
-                .args(["-g", "daemon off;"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start nginx");
-            if wait_for_port(port) {
-                return Self {
-                    port,
-                    child,
-                    log,
-                    _dir: dir,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let mut stderr = String::new();
-            let _ = child
-                .stderr
-                .take()
-                .map(|mut e| e.read_to_string(&mut stderr));
-            eprintln!("nginx attempt {attempt} failed on port {port}: {stderr}");
-        }
-        panic!("nginx did not start");
+        let nginx = Nginx::serve_logged(root);
+        let log = nginx.access_log();
+        Self { nginx, log }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        self.nginx.url()
     }
 
     /// Forgets the requests logged so far (nginx appends to the truncated file).
@@ -246,13 +165,6 @@ impl LoggingNginx {
             }
             last = now;
         }
-    }
-}
-
-impl Drop for LoggingNginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

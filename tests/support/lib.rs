@@ -357,7 +357,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until something accepts TCP connections on `port`, for at most 10 s.
-fn wait_for_port(port: u16) -> bool {
+pub(crate) fn wait_for_port(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -387,6 +387,21 @@ impl Nginx {
 
     /// Starts nginx serving `root` with ETag, Range and the site's cache rules.
     pub fn serve(root: &Path) -> Self {
+        Self::start(root, false)
+    }
+
+    /// Like [`Nginx::serve`], with an access log at [`Nginx::access_log`] of every
+    /// response's status, body bytes sent, `Range` header and request line.
+    pub fn serve_logged(root: &Path) -> Self {
+        Self::start(root, true)
+    }
+
+    /// The access log of [`Nginx::serve_logged`].
+    pub fn access_log(&self) -> PathBuf {
+        self._dir.path().join("access.log")
+    }
+
+    fn start(root: &Path, logged: bool) -> Self {
         let nginx = Self::path().expect("nginx is not installed: apt-get install nginx-light");
         let dir = tempfile::tempdir().unwrap();
         let is_root = Command::new("id")
@@ -401,7 +416,7 @@ impl Nginx {
                  error_log {dir}/error.log warn;\n\
                  events {{ worker_connections 256; }}\n\
                  http {{\n\
-                   access_log off;\n\
+                   {access_log}\n\
                    client_body_temp_path {dir}/body;\n\
                    proxy_temp_path {dir}/proxy;\n\
                    fastcgi_temp_path {dir}/fastcgi;\n\
@@ -417,6 +432,14 @@ impl Nginx {
                    }}\n\
                  }}\n",
                 user = if is_root { "user root;\n" } else { "" },
+                access_log = if logged {
+                    format!(
+                        "log_format delta '$status $body_bytes_sent \"$http_range\" \"$request\"'; access_log {} delta;",
+                        dir.path().join("access.log").display()
+                    )
+                } else {
+                    "access_log off;".to_owned()
+                },
                 dir = dir.path().display(),
                 root = root.display(),
             );
