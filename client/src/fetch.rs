@@ -7,7 +7,7 @@ use semver::Version;
 use wavecast_schema::{ChannelName, Envelope, Manifest};
 
 use crate::error::{Error, Result};
-use crate::transport::Transport;
+use crate::transport::{Conditional, Transport, Validators};
 use crate::url::BaseUrl;
 use crate::verify::TrustedKey;
 
@@ -33,20 +33,91 @@ pub(crate) struct Expectations<'a> {
     pub(crate) now: Timestamp,
 }
 
+/// The envelope a client stored from an earlier check, with what identifies it to
+/// its host.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored<'a> {
+    /// The manifest URL it came from.
+    pub(crate) url: &'a str,
+    /// The validators of that response.
+    pub(crate) validators: &'a Validators,
+    /// The envelope's bytes, as verified then.
+    pub(crate) envelope: &'a [u8],
+}
+
+/// A manifest that passed every check of [`verify_manifest`].
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) manifest: Manifest,
+    /// Its URL.
+    pub(crate) url: String,
+    /// The envelope's bytes and validators when the host sent them, to store for
+    /// the next check; `None` when the host answered that the stored envelope is
+    /// still current.
+    pub(crate) fresh: Option<(Vec<u8>, Validators)>,
+}
+
 /// Fetches `channels/<channel>.json` under `base` and returns the manifest if it
 /// passes every check of [`verify_manifest`].
+///
+/// With a `stored` envelope from the same URL, the request is conditional: when the
+/// host answers that nothing changed, the stored envelope is verified again, in
+/// full (signature, expiry, serial), so an unchanged answer can never revive a
+/// manifest that has since expired. If the stored envelope fails, the manifest is
+/// fetched again without conditions and that copy decides.
 pub(crate) fn fetch_manifest(
     transport: &dyn Transport,
     base: &BaseUrl,
     expect: &Expectations<'_>,
-) -> Result<(Manifest, String)> {
+    stored: Option<Stored<'_>>,
+) -> Result<Fetched> {
     let url = base.join(&wavecast_site::layout::channel_manifest(expect.channel));
-    let reader = transport
-        .fetch(&url)
-        .map_err(|source| Error::FetchManifest {
-            url: url.clone(),
-            source,
-        })?;
+    let fetch_error = |source| Error::FetchManifest {
+        url: url.clone(),
+        source,
+    };
+    if let Some(stored) = stored.filter(|stored| stored.url == url && !stored.validators.is_empty())
+    {
+        match transport
+            .fetch_conditional(&url, stored.validators)
+            .map_err(fetch_error)?
+        {
+            Conditional::NotModified => {
+                if let Ok(manifest) = verify_manifest(stored.envelope, &url, expect) {
+                    return Ok(Fetched {
+                        manifest,
+                        url,
+                        fresh: None,
+                    });
+                }
+            }
+            Conditional::Modified { reader, validators } => {
+                return read_and_verify(reader, url, validators, expect);
+            }
+        }
+    }
+    match transport
+        .fetch_conditional(&url, &Validators::default())
+        .map_err(fetch_error)?
+    {
+        Conditional::Modified { reader, validators } => {
+            read_and_verify(reader, url, validators, expect)
+        }
+        // Nothing was asked for; a transport answering this way gave no file.
+        Conditional::NotModified => {
+            let reader = transport.fetch(&url).map_err(fetch_error)?;
+            read_and_verify(reader, url, Validators::default(), expect)
+        }
+    }
+}
+
+/// Reads an envelope of at most [`MANIFEST_SIZE_LIMIT`] bytes and verifies it.
+fn read_and_verify(
+    reader: Box<dyn Read + Send>,
+    url: String,
+    validators: Validators,
+    expect: &Expectations<'_>,
+) -> Result<Fetched> {
     let mut bytes = Vec::new();
     reader
         .take(MANIFEST_SIZE_LIMIT + 1)
@@ -62,7 +133,11 @@ pub(crate) fn fetch_manifest(
         });
     }
     let manifest = verify_manifest(&bytes, &url, expect)?;
-    Ok((manifest, url))
+    Ok(Fetched {
+        manifest,
+        url,
+        fresh: Some((bytes, validators)),
+    })
 }
 
 /// Checks an envelope's bytes, in this order: it is an envelope; its signature

@@ -64,6 +64,7 @@ mod kept;
 mod patch;
 mod reporter;
 mod root;
+pub mod schedule;
 mod state;
 pub mod transport;
 mod unpack;
@@ -80,10 +81,10 @@ pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
-pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State};
+pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
 pub use transport::{
-    DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport, TransportError,
-    TransportErrorKind,
+    Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,
+    TransportError, TransportErrorKind, Validators,
 };
 pub use updater::{
     CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, RolloutCheck, StatusReport,

@@ -8,6 +8,7 @@
 //! ROOT/.wavecast/state.json                  install id, serials, installed releases
 //! ROOT/.wavecast/cache/<blake3>[.zst]        verified packages, patches, file copies
 //! ROOT/.wavecast/indexes/<blake3>            file indexes of installed releases
+//! ROOT/.wavecast/manifests/<channel>.json    the last verified manifest envelope
 //! ROOT/.wavecast/lock                        held while checking or installing
 //! ```
 
@@ -68,6 +69,12 @@ impl InstallRoot {
     /// updates plan from local data.
     pub fn indexes(&self) -> PathBuf {
         self.meta().join("indexes")
+    }
+
+    /// `ROOT/.wavecast/manifests`, the last verified manifest envelope of each
+    /// channel, reused when the host answers `304 Not Modified`.
+    pub fn manifests(&self) -> PathBuf {
+        self.meta().join("manifests")
     }
 
     /// `ROOT/.wavecast/lock`.

@@ -11,6 +11,7 @@ use wavecast_schema::{Blake3Hash, Blob, ChannelName, InstallId, Module, ModuleNa
 
 use crate::error::{Error, Result};
 use crate::root::{random_hex, write_json_atomically};
+use crate::transport::Validators;
 
 /// The newest state format this build reads and writes.
 pub const STATE_FORMAT: u32 = 1;
@@ -34,6 +35,20 @@ pub struct State {
     /// Every release tree under `ROOT/releases`, in installation order.
     #[serde(default)]
     pub installed: Vec<InstalledRelease>,
+    /// Per channel, where the envelope in `ROOT/.wavecast/manifests/` came from and
+    /// the validators its host sent, for conditional requests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub manifests: BTreeMap<ChannelName, StoredManifest>,
+}
+
+/// Where a stored manifest envelope came from, and how its host identified it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredManifest {
+    /// The manifest URL it was fetched from; the validators are only sent there.
+    pub url: String,
+    /// The `ETag` and `Last-Modified` of that response.
+    #[serde(flatten)]
+    pub validators: Validators,
 }
 
 /// A release tree this client unpacked.
@@ -92,6 +107,7 @@ impl State {
             highest_serial: BTreeMap::new(),
             last_check: None,
             installed: Vec::new(),
+            manifests: BTreeMap::new(),
         })
     }
 

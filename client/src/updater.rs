@@ -15,13 +15,13 @@ use crate::attributes::check_attribute_keys;
 use crate::config::Config;
 use crate::delta::UpdatePlan;
 use crate::error::{Error, Result};
-use crate::fetch::{Expectations, fetch_manifest};
+use crate::fetch::{Expectations, Stored, fetch_manifest};
 use crate::install::{
     CurrentRelease, InstallPlan, InstallReport, install_release, plan_install, read_current,
 };
 use crate::reporter::Reporter;
-use crate::root::{InstallRoot, create_dir_all};
-use crate::state::{InstalledRelease, State};
+use crate::root::{InstallRoot, create_dir_all, write_atomically};
+use crate::state::{InstalledRelease, State, StoredManifest};
 use crate::transport::{DefaultTransport, Transport};
 use crate::url::BaseUrl;
 use crate::verify::TrustedKey;
@@ -120,9 +120,17 @@ pub struct CheckReport {
     manifest_url: String,
     platform: Platform,
     checked_at: Timestamp,
+    not_modified: bool,
 }
 
 impl CheckReport {
+    /// Whether the host answered that the manifest had not changed since the last
+    /// check (`304 Not Modified`), so the stored envelope was verified again instead
+    /// of downloaded.
+    pub fn not_modified(&self) -> bool {
+        self.not_modified
+    }
+
     /// Update, up to date, or deferred.
     pub fn outcome(&self) -> Outcome {
         self.outcome
@@ -449,12 +457,26 @@ impl Updater {
             highest_serial: state.highest_serial(channel),
             now,
         };
+        let stored_path = self.root.manifests().join(format!("{channel}.json"));
+        let stored_envelope = state
+            .manifests
+            .get(channel)
+            .and_then(|_| std::fs::read(&stored_path).ok());
+        let stored = state
+            .manifests
+            .get(channel)
+            .zip(stored_envelope.as_deref())
+            .map(|(record, envelope)| Stored {
+                url: &record.url,
+                validators: &record.validators,
+                envelope,
+            });
         let mut first_error = None;
         let mut verified = None;
         for base in &self.config.urls {
-            match fetch_manifest(self.transport.as_ref(), base, &expect) {
-                Ok((manifest, url)) => {
-                    verified = Some((manifest, url, base.clone()));
+            match fetch_manifest(self.transport.as_ref(), base, &expect, stored) {
+                Ok(fetched) => {
+                    verified = Some((fetched, base.clone()));
                     break;
                 }
                 Err(error) => {
@@ -462,11 +484,30 @@ impl Updater {
                 }
             }
         }
-        let Some((manifest, manifest_url, served_by)) = verified else {
+        let Some((fetched, served_by)) = verified else {
             return Err(first_error.unwrap_or(Error::NoUrls {
                 path: self.root.config(),
             }));
         };
+        let (manifest, manifest_url) = (fetched.manifest, fetched.url);
+        let not_modified = fetched.fresh.is_none();
+        if let Some((envelope, validators)) = fetched.fresh {
+            // The envelope is written before the state names it, so validators are
+            // never sent for an envelope that is not on disk.
+            if validators.is_empty() {
+                state.manifests.remove(channel);
+            } else {
+                create_dir_all(&self.root.manifests())?;
+                write_atomically(&stored_path, &envelope)?;
+                state.manifests.insert(
+                    channel.clone(),
+                    StoredManifest {
+                        url: manifest_url.clone(),
+                        validators,
+                    },
+                );
+            }
+        }
 
         let highest = state
             .highest_serial(channel)
@@ -518,6 +559,7 @@ impl Updater {
             manifest_url,
             platform: self.config.platform.clone(),
             checked_at: now,
+            not_modified,
         })
     }
 

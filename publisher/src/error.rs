@@ -234,6 +234,34 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A site location names a scheme or place that is not supported.
+    #[error("cannot use `{location}`: {reason}")]
+    UnsupportedLocation {
+        /// The location as given.
+        location: String,
+        /// Why it is refused.
+        reason: String,
+    },
+
+    /// A file of a site could not be fetched (other than being absent).
+    #[error("failed to fetch `{location}`")]
+    Fetch {
+        /// The file's path or URL.
+        location: String,
+        /// The I/O or HTTP error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The public key given to check signatures could not be read.
+    #[error("invalid public key `{key}`: {reason}")]
+    PublicKey {
+        /// The key or key file as given.
+        key: String,
+        /// What minisign reported.
+        reason: String,
+    },
+
     /// Reading from or writing to the site failed.
     #[error(transparent)]
     Site(#[from] wavecast_site::Error),

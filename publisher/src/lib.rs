@@ -9,7 +9,11 @@ copy; [`delta`] builds binary patches from the files of earlier releases; [`publ
 a release to a channel through a [`wavecast_site::Storage`], writing every blob before
 the signed manifest that refers to them; [`rollout`] changes a live release's rollout
 plan (share, ramp, rules, cap, pause, yank) and promotes releases between channels,
-each change a new signed manifest with the next serial. The `wavecast` binary is a thin
+each change a new signed manifest with the next serial. [`verify`] checks a
+whole site (signatures, expiry, every blob's size and hash) through a
+[`verify::Source`] (a folder or an HTTP base URL), and [`mirror`] copies the blobs and
+signed manifests clients need from one site to another, verifying them on the way.
+The `wavecast` binary is a thin
 CLI over these.
 
 ```no_run
@@ -24,9 +28,11 @@ println!("key id {}", generated.key_id);
 pub mod delta;
 mod error;
 pub mod keys;
+pub mod mirror;
 pub mod package;
 mod pool;
 pub mod publish;
 pub mod rollout;
+pub mod verify;
 
 pub use error::{Error, Result};

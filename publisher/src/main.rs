@@ -17,6 +17,7 @@ use wavecast_site::FsStorage;
 
 mod output;
 mod simulate;
+mod site_commands;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -60,6 +61,12 @@ enum Command {
     /// Simulate a channel's rollout over a synthetic fleet: share per version over
     /// time, and install rates.
     Simulate(Box<simulate::SimulateArgs>),
+    /// Check a site: every channel's signature and expiry, and the size and hash of
+    /// every package, file index, file copy and patch its releases refer to.
+    Verify(site_commands::VerifyArgs),
+    /// Copy a site (or some of its releases) into a folder, verifying every signature
+    /// and blob on the way; rerun it to finish an interrupted copy.
+    Mirror(Box<site_commands::MirrorArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +325,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Yank(args) => yank(&args, cli.quiet),
         Command::Promote(args) => promote(&args, cli.quiet),
         Command::Simulate(args) => simulate::run(&args, cli.quiet),
+        Command::Verify(args) => site_commands::verify_site(&args, cli.quiet),
+        Command::Mirror(args) => site_commands::mirror_site(&args, cli.quiet),
     }
 }
 
@@ -572,6 +581,12 @@ impl PackReporter for output::Progress {
 }
 
 fn print_report(report: &PublishReport, version: &Version) {
+    for (path, size) in &report.oversized {
+        output::warn(&format!(
+            "`{path}` is {}: GitHub Pages refuses files over 100 MB (other static hosts are fine)",
+            output::bytes(*size)
+        ));
+    }
     for module in &report.modules {
         output::status(&format!(
             "packaged {}: {} files, {} -> {} tar.gz{}",
@@ -690,6 +705,10 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
         "serial": manifest.serial,
         "expires_at": manifest.expires_at,
         "manifest": manifest_path(site, &manifest.channel),
+        "oversized": report.oversized.iter().map(|(path, size)| serde_json::json!({
+            "path": path,
+            "size": size,
+        })).collect::<Vec<_>>(),
         "releases": manifest.releases.iter().map(|release| serde_json::json!({
             "version": release.version,
             "rollout_basis_points": release.rollout.share.basis_points,

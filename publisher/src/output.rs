@@ -55,6 +55,8 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::InvalidCap { .. }
                         | E::NothingToChange(_)
                         | E::InvalidManifest { .. }
+                        | E::PublicKey { .. }
+                        | E::UnsupportedLocation { .. }
                 )
             )
     });

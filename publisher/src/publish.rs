@@ -2,6 +2,7 @@
 //! manifest last, so readers see the old release or the new one, complete.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -83,7 +84,16 @@ pub struct PublishReport {
     pub work_time: Duration,
     /// Wall time of the whole publish.
     pub total_time: Duration,
+    /// Files of this release over [`PAGES_FILE_LIMIT`] (packages, patches), which
+    /// GitHub Pages refuses; each is also warned about on stderr.
+    pub oversized: Vec<(RelativePath, u64)>,
 }
+
+/// The largest file GitHub Pages serves.
+pub const PAGES_FILE_LIMIT: u64 = 100 * 1000 * 1000;
+
+/// `.nojekyll` at the site root, so GitHub Pages serves the site as is.
+const NOJEKYLL: &str = ".nojekyll";
 
 /// One module of a [`PublishReport`].
 #[derive(Debug)]
@@ -254,6 +264,7 @@ pub fn publish(
     // Blobs first: nothing refers to them until the manifest is written.
     let mut summaries = Vec::with_capacity(built.len());
     let mut platform_modules = BTreeMap::new();
+    let mut oversized = Vec::new();
     for (mut module, reused, plan, work) in built {
         package::fill_packed_sizes(&mut module.index, &packed_sizes);
         let work = work
@@ -263,6 +274,11 @@ pub fn publish(
         let (patches, delta) = delta::choose(&plan, work, &packed_sizes)?;
         let mut patches_uploaded = 0;
         for built in &patches {
+            note_oversized(
+                &mut oversized,
+                layout::blob(&built.patch.blake3, BlobKind::Patch),
+                built.bytes.len() as u64,
+            );
             let path = layout::blob(&built.patch.blake3, BlobKind::Patch);
             if upload_bytes(storage, &path, &built.bytes)? {
                 patches_uploaded += 1;
@@ -270,6 +286,7 @@ pub fn publish(
         }
         module.index.patches = patches.into_iter().map(|built| built.patch).collect();
         let package = upload_package(storage, &module)?;
+        note_oversized(&mut oversized, package.0.path.clone(), package.0.size);
         let (version, index) = match reused {
             Some((version, index)) => (version, index),
             None => {
@@ -340,6 +357,7 @@ pub fn publish(
         .retain(|release| release.version != options.version);
     manifest.releases.push(release);
     validate_and_write(storage, key, &mut manifest)?;
+    write_nojekyll(storage)?;
     Ok(PublishReport {
         manifest,
         modules: summaries,
@@ -348,7 +366,29 @@ pub fn publish(
         patch_time,
         work_time,
         total_time: started.elapsed(),
+        oversized,
     })
+}
+
+/// Writes an empty `.nojekyll` at the site root unless there is one: GitHub Pages
+/// would otherwise run Jekyll over the site.
+pub fn write_nojekyll(storage: &dyn Storage) -> Result<()> {
+    let path: RelativePath = NOJEKYLL.parse().expect(".nojekyll is a valid site path");
+    if storage.size(&path)?.is_none() {
+        storage.put_bytes(&path, b"")?;
+    }
+    Ok(())
+}
+
+/// Records a file GitHub Pages would refuse (the CLI warns about each).
+fn note_oversized(oversized: &mut Vec<(RelativePath, u64)>, path: RelativePath, size: u64) {
+    if size > PAGES_FILE_LIMIT {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "warning: {path} is {size} bytes; GitHub Pages refuses files over 100 MB"
+        );
+        oversized.push((path, size));
+    }
 }
 
 /// Jobs queued on the work queue may hold this many bytes of file content at once.

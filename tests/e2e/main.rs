@@ -7,6 +7,8 @@ mod attacks;
 mod client_rollout;
 mod core_loop;
 mod delta;
+mod mirror_verify;
+mod polling;
 mod publishing;
 mod rollout_ops;
 mod status_page;

@@ -3,7 +3,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{RangeStream, Transport, TransportError, TransportErrorKind};
+use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators};
 use crate::url::file_url_to_path;
 
 /// Reads `file://` URLs (`file:///abs/path` or `file://localhost/abs/path`, with
@@ -62,6 +62,39 @@ impl Transport for FileTransport {
         Ok(RangeStream {
             start,
             reader: Box::new(file),
+        })
+    }
+
+    /// Compares the file's modification time (to the nanosecond) and length, kept as
+    /// the `etag` validator.
+    fn fetch_conditional(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<Conditional, TransportError> {
+        let (file, _) = Self::open(url)?;
+        let tag = file.metadata().ok().and_then(|metadata| {
+            let modified = metadata
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some(format!(
+                "{}.{:09}-{}",
+                modified.as_secs(),
+                modified.subsec_nanos(),
+                metadata.len()
+            ))
+        });
+        if tag.is_some() && validators.etag == tag {
+            return Ok(Conditional::NotModified);
+        }
+        Ok(Conditional::Modified {
+            reader: Box::new(file),
+            validators: Validators {
+                etag: tag,
+                last_modified: None,
+            },
         })
     }
 }

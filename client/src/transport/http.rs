@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ureq::Agent;
 
-use super::{RangeStream, Transport, TransportError, TransportErrorKind};
+use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators};
 
 /// How long to wait to establish a connection (DNS, TCP and TLS).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +67,17 @@ impl HttpTransport {
         url: &str,
         offset: Option<u64>,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
+        self.get_with(url, offset, &Validators::default())
+    }
+
+    /// [`get`](Self::get), with `If-None-Match` and `If-Modified-Since` from
+    /// `validators`.
+    fn get_with(
+        &self,
+        url: &str,
+        offset: Option<u64>,
+        validators: &Validators,
+    ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(TransportError::new(
                 TransportErrorKind::Unsupported,
@@ -78,6 +89,12 @@ impl HttpTransport {
             // No content encoding is ever asked for (see `new`), so the range counts
             // the bytes as stored.
             request = request.header("Range", format!("bytes={offset}-"));
+        }
+        if let Some(etag) = &validators.etag {
+            request = request.header("If-None-Match", etag);
+        }
+        if let Some(date) = &validators.last_modified {
+            request = request.header("If-Modified-Since", date);
         }
         request.call().map_err(|error| {
             let kind = match error {
@@ -162,6 +179,38 @@ impl Transport for HttpTransport {
             }),
             _ => Err(status_error(status)),
         }
+    }
+
+    /// Sends the validators; `304 Not Modified` is [`Conditional::NotModified`], any
+    /// 2xx the whole file with its `ETag` and `Last-Modified`.
+    fn fetch_conditional(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<Conditional, TransportError> {
+        let response = self.get_with(url, None, validators)?;
+        let status = response.status();
+        if status.as_u16() == 304 && !validators.is_empty() {
+            return Ok(Conditional::NotModified);
+        }
+        if !status.is_success() {
+            return Err(status_error(status));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let validators = Validators {
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+        };
+        Ok(Conditional::Modified {
+            reader: Box::new(response.into_body().into_reader()),
+            validators,
+        })
     }
 }
 

@@ -57,6 +57,74 @@ pub trait Transport: Debug + Send + Sync {
             reader: self.fetch(url)?,
         })
     }
+
+    /// Opens a stream of the file at `url` unless it is unchanged since the response
+    /// that carried `validators`: a conditional request (`If-None-Match`,
+    /// `If-Modified-Since` over HTTP). [`Conditional::NotModified`] means the caller's
+    /// stored copy is still current; the caller still verifies that copy, so a
+    /// transport can only save bytes here, never vouch for them.
+    ///
+    /// The default implementation always fetches the whole file, with no validators.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch`](Transport::fetch).
+    fn fetch_conditional(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<Conditional, TransportError> {
+        let _ = validators;
+        Ok(Conditional::Modified {
+            reader: self.fetch(url)?,
+            validators: Validators::default(),
+        })
+    }
+}
+
+/// What identifies one version of a file to its host: the `ETag` and
+/// `Last-Modified` of an HTTP response, or whatever a transport can compare.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    /// The entity tag, sent back as `If-None-Match`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The modification date, sent back as `If-Modified-Since`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is nothing to send: the request is unconditional.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// The answer to [`Transport::fetch_conditional`].
+pub enum Conditional {
+    /// The file changed (or the transport cannot tell): its bytes, and the
+    /// validators to send next time.
+    Modified {
+        /// The whole file.
+        reader: Box<dyn Read + Send>,
+        /// What identifies this version; empty when the host gave nothing.
+        validators: Validators,
+    },
+    /// The file is unchanged since the validators were issued.
+    NotModified,
+}
+
+impl Debug for Conditional {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Modified { validators, .. } => f
+                .debug_struct("Modified")
+                .field("validators", validators)
+                .finish_non_exhaustive(),
+            Self::NotModified => f.write_str("NotModified"),
+        }
+    }
 }
 
 /// A stream of a file from some byte offset on, returned by
@@ -165,6 +233,18 @@ impl Transport for DefaultTransport {
             self.file.fetch_from(url, offset)
         } else {
             self.http.fetch_from(url, offset)
+        }
+    }
+
+    fn fetch_conditional(
+        &self,
+        url: &str,
+        validators: &Validators,
+    ) -> Result<Conditional, TransportError> {
+        if url.starts_with("file://") {
+            self.file.fetch_conditional(url, validators)
+        } else {
+            self.http.fetch_conditional(url, validators)
         }
     }
 }

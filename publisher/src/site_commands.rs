@@ -1,0 +1,205 @@
+//! `wavecast verify` and `wavecast mirror`: check a whole site, or copy it.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+use wavecast_publisher::mirror;
+use wavecast_publisher::verify::{self, Selection, Source, Survey};
+use wavecast_schema::{ChannelName, Platform};
+use wavecast_site::FsStorage;
+
+use crate::{UsageError, now, output};
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The site: a folder, a `file://` URL or an `http(s)://` base URL.
+    site: String,
+    /// The public key that must have signed every channel: a `.pub` file or the key
+    /// in base64.
+    #[arg(long, value_name = "KEY")]
+    pubkey: String,
+    /// A channel to check; repeat for more. Default: every `channels/*.json` of a
+    /// folder, `stable` for a URL.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    channels: Vec<ChannelName>,
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MirrorArgs {
+    /// The site to copy: a folder, a `file://` URL or an `http(s)://` base URL.
+    source: String,
+    /// The folder to copy it into (created if missing; `file://` URLs work too).
+    destination: String,
+    /// The public key that must have signed every channel: a `.pub` file or the key
+    /// in base64.
+    #[arg(long, value_name = "KEY")]
+    pubkey: String,
+    /// A channel to copy; repeat for more. Default: every channel of a folder,
+    /// `stable` for a URL.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    channels: Vec<ChannelName>,
+    /// Copy only the blobs of the newest N releases of each channel. The manifests are
+    /// copied unchanged (they are signed), so they still list every release, but
+    /// clients of the mirror can only install the copied releases.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    newest: Option<u64>,
+    /// Copy only the builds for this platform (and `any`, which every platform falls
+    /// back to); repeat for more. The manifests are copied unchanged, so clients of
+    /// the mirror on other platforms cannot install anything from it.
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    platforms: Vec<Platform>,
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
+    let source = Source::parse(&args.site)?;
+    let key = verify::load_public_key(&args.pubkey)?;
+    let selection = Selection {
+        channels: args.channels.clone(),
+        ..Selection::default()
+    };
+    let mut survey = verify::survey(&source, &selection, &key, now()?)?;
+    let progress = output::Progress::bytes(survey.total().bytes, "verifying", quiet || args.json);
+    verify::check_blobs(&source, &mut survey, &progress)?;
+    progress.finish();
+    if args.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "ok": survey.problems.is_empty(),
+            "channels": survey.channels,
+            "problems": survey.problems,
+            "warnings": survey.warnings,
+            "checked": survey.checked,
+        }));
+    }
+    report_survey(&survey, args.json, quiet);
+    if !(quiet || args.json) && survey.problems.is_empty() {
+        output::status(&format!(
+            "verified {}: every signature and blob is correct ({} files, {})",
+            plural(survey.channels.len(), "channel"),
+            survey.checked.files,
+            output::bytes(survey.checked.bytes)
+        ));
+    }
+    fail_on_problems(&survey)
+}
+
+pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
+    let destination = match args.destination.split_once("://") {
+        None => PathBuf::from(&args.destination),
+        Some(("file", path)) => PathBuf::from(path),
+        Some((scheme, _)) => bail!(UsageError(format!(
+            "cannot mirror into `{}`: `{scheme}://` destinations are not supported yet; mirror into a folder",
+            args.destination
+        ))),
+    };
+    let source = Source::parse(&args.source)?;
+    let key = verify::load_public_key(&args.pubkey)?;
+    let selection = Selection {
+        channels: args.channels.clone(),
+        newest: args
+            .newest
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        platforms: args.platforms.clone(),
+    };
+    if selection.is_filtered() && !args.json {
+        output::warn(
+            "this mirror is filtered: its manifests still list every release and platform (they are signed and copied unchanged), but its clients can only install the copied ones",
+        );
+    }
+    let mut survey = verify::survey(&source, &selection, &key, now()?)?;
+    let total = survey.total();
+    let progress = output::Progress::bytes(total.bytes, "mirroring", quiet || args.json);
+    let storage = FsStorage::new(&destination);
+    let report = mirror::copy(&source, &mut survey, &storage, &destination, &progress)?;
+    progress.finish();
+    let complete = survey.problems.is_empty();
+    if args.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "ok": complete,
+            "destination": destination,
+            "filtered": selection.is_filtered(),
+            "channels": survey.channels,
+            "channels_written": report.channels_written,
+            "status_page": report.status_page,
+            "blobs": total,
+            "copied": report.copied,
+            "already_present": report.present,
+            "problems": survey.problems,
+            "warnings": survey.warnings,
+        }));
+    }
+    report_survey(&survey, args.json, quiet);
+    if !(quiet || args.json) {
+        output::status(&format!(
+            "{} {} into {}: {} blobs ({}), {} copied ({}), {} already there ({}){}",
+            if complete {
+                "mirrored"
+            } else {
+                "partly mirrored"
+            },
+            plural(survey.channels.len(), "channel"),
+            destination.display(),
+            total.files,
+            output::bytes(total.bytes),
+            report.copied.files,
+            output::bytes(report.copied.bytes),
+            report.present.files,
+            output::bytes(report.present.bytes),
+            if complete {
+                format!(
+                    "; {} updated",
+                    plural(report.channels_written.len(), "channel manifest")
+                )
+            } else {
+                "; the channel manifests were not copied".to_owned()
+            }
+        ));
+    }
+    fail_on_problems(&survey)
+}
+
+/// The problem and warning lines, on stderr.
+fn report_survey(survey: &Survey, json: bool, quiet: bool) {
+    if json {
+        return;
+    }
+    for problem in &survey.problems {
+        output::status(&format!("problem: {}: {}", problem.path, problem.problem));
+    }
+    if !quiet {
+        for warning in &survey.warnings {
+            output::warn(warning);
+        }
+    }
+}
+
+/// `1 channel`, `2 channels`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+fn fail_on_problems(survey: &Survey) -> anyhow::Result<()> {
+    match survey.problems.len() {
+        0 => Ok(()),
+        1 => bail!("1 problem found in the site"),
+        count => bail!("{count} problems found in the site"),
+    }
+}
+
+impl verify::Reporter for output::Progress {
+    fn on_blob(&self, bytes: u64) {
+        self.advance(bytes);
+    }
+}

@@ -1,0 +1,688 @@
+//! Checking a published site end to end: every channel's signature and expiry, and
+//! every blob its releases refer to (packages, file indexes, file copies, patches),
+//! by size and blake3.
+//!
+//! A site is read through a [`Source`] (a folder or an `http(s)://` base URL). Checking
+//! runs in two steps: [`survey`] reads and verifies the channel envelopes and the file
+//! indexes, which list every other blob; [`check_blobs`] then streams each of those
+//! blobs and checks it. `mirror` copies the same blobs instead of only checking them.
+
+use std::collections::BTreeMap;
+use std::io::{self, Cursor, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use minisign::{PublicKey, PublicKeyBox, SignatureBox};
+use semver::Version;
+use wavecast_schema::{
+    Blake3Hash, ChannelName, EntryKind, Envelope, FileIndex, Manifest, Platform, RelativePath,
+};
+use wavecast_site::layout::{self, BlobKind};
+
+use crate::error::{Error, Result};
+
+/// The most a channel envelope or status page may weigh.
+const MAX_DOCUMENT_SIZE: u64 = 64 << 20;
+/// A manifest expiring sooner than this gets a warning.
+const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(7 * 24);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a site is read from.
+#[derive(Debug)]
+pub enum Source {
+    /// A local folder (given as a path or a `file://` URL).
+    Folder(PathBuf),
+    /// An `http://` or `https://` base URL, ending in `/`.
+    Http {
+        /// The base URL.
+        base: String,
+        /// The client, with timeouts and HTTP statuses returned as responses.
+        agent: ureq::Agent,
+    },
+}
+
+impl Source {
+    /// A source from a folder path, a `file://` URL or an `http(s)://` base URL.
+    pub fn parse(location: &str) -> Result<Self> {
+        if let Some(path) = location.strip_prefix("file://") {
+            return Ok(Self::Folder(PathBuf::from(path)));
+        }
+        if location.starts_with("http://") || location.starts_with("https://") {
+            let config = ureq::Agent::config_builder()
+                .timeout_resolve(Some(CONNECT_TIMEOUT))
+                .timeout_connect(Some(CONNECT_TIMEOUT))
+                .timeout_per_read(Some(READ_TIMEOUT))
+                .timeout_recv_response(Some(READ_TIMEOUT))
+                .http_status_as_error(false)
+                // Blobs are hashed as stored: never ask for a content encoding.
+                .accept_encoding(ureq::config::AutoHeaderValue::None)
+                .user_agent(concat!("wavecast/", env!("CARGO_PKG_VERSION")))
+                .build();
+            let base = if location.ends_with('/') {
+                location.to_owned()
+            } else {
+                format!("{location}/")
+            };
+            return Ok(Self::Http {
+                base,
+                agent: ureq::Agent::new_with_config(config),
+            });
+        }
+        if let Some((scheme, _)) = location.split_once("://") {
+            return Err(Error::UnsupportedLocation {
+                location: location.to_owned(),
+                reason: format!(
+                    "`{scheme}://` is not supported; give a folder, a `file://` URL or an `http(s)://` URL"
+                ),
+            });
+        }
+        Ok(Self::Folder(PathBuf::from(location)))
+    }
+
+    /// Where `path` lives, for messages.
+    pub fn location(&self, path: &RelativePath) -> String {
+        match self {
+            Self::Folder(root) => root.join(path.as_str()).display().to_string(),
+            Self::Http { base, .. } => format!("{base}{path}"),
+        }
+    }
+
+    /// The channels to read: `requested` when given; otherwise every
+    /// `channels/*.json` of a folder, or `stable` for a URL (which cannot be listed).
+    pub fn channels(&self, requested: &[ChannelName]) -> Result<Vec<ChannelName>> {
+        if !requested.is_empty() {
+            return Ok(requested.to_vec());
+        }
+        match self {
+            Self::Http { .. } => Ok(vec!["stable".parse().expect("`stable` is a valid name")]),
+            Self::Folder(root) => {
+                let storage = wavecast_site::FsStorage::new(root);
+                let prefix: RelativePath = "channels".parse().expect("a valid path");
+                let listed = wavecast_site::Storage::list(&storage, &prefix)?;
+                Ok(listed
+                    .iter()
+                    .filter_map(|path| {
+                        let name = path.as_str().strip_prefix("channels/")?;
+                        name.strip_suffix(".json")?.parse().ok()
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// A reader of the file at `path`, limited to `limit` bytes, or `None` when the
+    /// source has no such file.
+    pub fn open(&self, path: &RelativePath, limit: u64) -> Result<Option<Box<dyn Read + Send>>> {
+        let fetch_error = |source| Error::Fetch {
+            location: self.location(path),
+            source,
+        };
+        match self {
+            Self::Folder(root) => {
+                let local = path.segments().fold(root.clone(), |dir, s| dir.join(s));
+                match fs_err::File::open(&local) {
+                    Ok(file) => Ok(Some(Box::new(file.take(limit)))),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(error) => Err(fetch_error(error)),
+                }
+            }
+            Self::Http { base, agent } => {
+                let url = format!("{base}{path}");
+                let response = agent
+                    .get(&url)
+                    .call()
+                    .map_err(|error| fetch_error(io::Error::other(error)))?;
+                let status = response.status().as_u16();
+                if status == 404 || status == 410 {
+                    return Ok(None);
+                }
+                if !response.status().is_success() {
+                    return Err(fetch_error(io::Error::other(format!(
+                        "the server answered HTTP {status}"
+                    ))));
+                }
+                Ok(Some(Box::new(
+                    response.into_body().into_reader().take(limit),
+                )))
+            }
+        }
+    }
+
+    /// The whole file at `path` if it is at most `limit` bytes (longer files are cut
+    /// at `limit + 1` bytes, so the caller sees they are too long).
+    pub fn read(&self, path: &RelativePath, limit: u64) -> Result<Option<Vec<u8>>> {
+        let Some(mut reader) = self.open(path, limit.saturating_add(1))? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Fetch {
+                location: self.location(path),
+                source,
+            })?;
+        Ok(Some(bytes))
+    }
+}
+
+/// Reads a minisign public key: the path of a `.pub` file, or the key in base64.
+pub fn load_public_key(key: &str) -> Result<PublicKey> {
+    let bad = |reason: String| Error::PublicKey {
+        key: key.to_owned(),
+        reason,
+    };
+    let path = std::path::Path::new(key);
+    if path.is_file() {
+        let text = fs_err::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        return PublicKeyBox::from_string(&text)
+            .and_then(PublicKeyBox::into_public_key)
+            .or_else(|_| {
+                let line = text
+                    .lines()
+                    .rfind(|line| !line.trim().is_empty())
+                    .unwrap_or("");
+                PublicKey::from_base64(line.trim())
+            })
+            .map_err(|error| bad(error.to_string()));
+    }
+    PublicKey::from_base64(key.trim()).map_err(|error| {
+        bad(format!(
+            "{error} (give the path of a `.pub` file or the key in base64)"
+        ))
+    })
+}
+
+/// Which part of the site to read.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The channels (see [`Source::channels`] for an empty list).
+    pub channels: Vec<ChannelName>,
+    /// Only the newest N releases of each channel.
+    pub newest: Option<usize>,
+    /// Only these platforms (plus `any`, which clients of every platform fall back
+    /// to); empty means all.
+    pub platforms: Vec<Platform>,
+}
+
+impl Selection {
+    /// Whether the selection leaves releases or platforms out.
+    pub fn is_filtered(&self) -> bool {
+        self.newest.is_some() || !self.platforms.is_empty()
+    }
+}
+
+/// Something wrong with one file of a site.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The file's path in the site.
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl Problem {
+    fn new(path: impl ToString, problem: impl Into<String>) -> Self {
+        Self {
+            path: path.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// How many files and bytes were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Count {
+    /// Files.
+    pub files: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Count {
+    pub(crate) fn add(&mut self, bytes: u64) {
+        self.files += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// What a blob must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// Stored as is: a package, a file index or a patch.
+    Exact {
+        /// Stored size.
+        size: u64,
+        /// blake3 of the stored bytes.
+        blake3: Blake3Hash,
+    },
+    /// A file's zstd copy: `packed_size` stored bytes that decompress to `size` bytes
+    /// with hash `blake3`.
+    Copy {
+        /// Stored (compressed) size.
+        packed_size: u64,
+        /// The file's size.
+        size: u64,
+        /// blake3 of the file's content.
+        blake3: Blake3Hash,
+    },
+}
+
+impl Expected {
+    /// The size of the stored blob.
+    pub fn stored_size(&self) -> u64 {
+        match self {
+            Self::Exact { size, .. } => *size,
+            Self::Copy { packed_size, .. } => *packed_size,
+        }
+    }
+}
+
+/// One channel as read from the site.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChannelReport {
+    /// The channel.
+    pub channel: ChannelName,
+    /// The envelope's exact bytes (what a mirror copies).
+    #[serde(skip)]
+    pub envelope: Vec<u8>,
+    /// Whether the envelope verified and its manifest parsed.
+    pub valid: bool,
+    /// The manifest's serial.
+    pub serial: Option<u64>,
+    /// When the manifest expires.
+    pub expires_at: Option<Timestamp>,
+    /// The live releases, newest first.
+    pub releases: Vec<Version>,
+    /// The releases whose blobs were selected.
+    pub selected: Vec<Version>,
+}
+
+/// What [`survey`] found: the channels, every blob they need, and the problems so far.
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// The channels, in the order asked for.
+    pub channels: Vec<ChannelReport>,
+    /// Every package, file copy and patch, by site path.
+    pub blobs: BTreeMap<RelativePath, Expected>,
+    /// Every file index, by site path, with its verified bytes.
+    pub indexes: BTreeMap<RelativePath, (Expected, Vec<u8>)>,
+    /// Broken files found so far.
+    pub problems: Vec<Problem>,
+    /// Things that are not broken yet, such as a manifest that expires soon.
+    pub warnings: Vec<String>,
+    /// What was read.
+    pub checked: Count,
+}
+
+impl Survey {
+    /// The number and total size of the blobs listed (indexes included).
+    pub fn total(&self) -> Count {
+        let mut total = Count::default();
+        for expected in self.blobs.values() {
+            total.add(expected.stored_size());
+        }
+        for (expected, _) in self.indexes.values() {
+            total.add(expected.stored_size());
+        }
+        total
+    }
+}
+
+/// Told about each blob as it is checked or copied.
+pub trait Reporter {
+    /// `bytes` more bytes of the site have been handled.
+    fn on_blob(&self, _bytes: u64) {}
+}
+
+impl Reporter for () {}
+
+/// Reads every selected channel, verifies its signature with `key`, checks its expiry
+/// against `now`, and reads and checks the file index of every selected module.
+///
+/// Broken files become [`Survey::problems`]; errors are failures to read the source at
+/// all (a network error, an unreadable folder).
+pub fn survey(
+    source: &Source,
+    selection: &Selection,
+    key: &PublicKey,
+    now: Timestamp,
+) -> Result<Survey> {
+    let mut survey = Survey::default();
+    for channel in source.channels(&selection.channels)? {
+        let path = layout::channel_manifest(&channel);
+        let mut report = ChannelReport {
+            channel: channel.clone(),
+            envelope: Vec::new(),
+            valid: false,
+            serial: None,
+            expires_at: None,
+            releases: Vec::new(),
+            selected: Vec::new(),
+        };
+        let manifest = read_channel(source, &path, key, &mut survey, &mut report)?;
+        if let Some(manifest) = manifest {
+            if manifest.channel != channel {
+                survey.problems.push(Problem::new(
+                    &path,
+                    format!("the manifest is for channel `{}`", manifest.channel),
+                ));
+            }
+            report.valid = true;
+            report.serial = Some(manifest.serial);
+            report.expires_at = Some(manifest.expires_at);
+            if manifest.expires_at <= now {
+                survey.problems.push(Problem::new(
+                    &path,
+                    format!("the manifest expired at {}", manifest.expires_at),
+                ));
+            } else if manifest.expires_at.duration_since(now) < EXPIRY_WARNING {
+                survey.warnings.push(format!(
+                    "{path}: the manifest expires at {}, in less than 7 days; publish again before then",
+                    manifest.expires_at
+                ));
+            }
+            let mut releases: Vec<_> = manifest.releases.iter().collect();
+            releases.sort_by(|a, b| b.version.cmp(&a.version));
+            report.releases = releases.iter().map(|r| r.version.clone()).collect();
+            for release in releases
+                .into_iter()
+                .take(selection.newest.unwrap_or(usize::MAX))
+            {
+                report.selected.push(release.version.clone());
+                for (platform, platform_release) in &release.platforms {
+                    let wanted = selection.platforms.is_empty()
+                        || platform.as_str() == "any"
+                        || selection.platforms.contains(platform);
+                    if !wanted {
+                        continue;
+                    }
+                    for module in platform_release.modules.values() {
+                        let package = &module.package;
+                        survey.blobs.insert(
+                            package.path.clone(),
+                            Expected::Exact {
+                                size: package.size,
+                                blake3: package.blake3.clone(),
+                            },
+                        );
+                        survey_index(source, &module.file_index, &mut survey)?;
+                    }
+                }
+            }
+        }
+        survey.channels.push(report);
+    }
+    Ok(survey)
+}
+
+/// Reads, verifies and parses one channel envelope; `None` (with a problem recorded)
+/// when it is missing or broken.
+fn read_channel(
+    source: &Source,
+    path: &RelativePath,
+    key: &PublicKey,
+    survey: &mut Survey,
+    report: &mut ChannelReport,
+) -> Result<Option<Manifest>> {
+    let mut problem = |what: String| {
+        survey.problems.push(Problem::new(path, what));
+        Ok(None)
+    };
+    let Some(bytes) = source.read(path, MAX_DOCUMENT_SIZE)? else {
+        return problem("missing".into());
+    };
+    survey.checked.add(bytes.len() as u64);
+    report.envelope.clone_from(&bytes);
+    if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
+        return problem(format!("larger than {MAX_DOCUMENT_SIZE} bytes"));
+    }
+    let envelope = match Envelope::parse(&bytes) {
+        Ok(envelope) => envelope,
+        Err(error) => return problem(error.to_string()),
+    };
+    if !signature_verifies(key, envelope.manifest.as_bytes(), &envelope.signature) {
+        return problem("the signature does not verify with the given public key".into());
+    }
+    match Manifest::parse(envelope.manifest.as_bytes()) {
+        Ok(manifest) => Ok(Some(manifest)),
+        Err(error) => problem(format!("the signed manifest is invalid: {error}")),
+    }
+}
+
+fn signature_verifies(key: &PublicKey, bytes: &[u8], signature: &str) -> bool {
+    let Ok(signature) = SignatureBox::from_string(signature) else {
+        return false;
+    };
+    minisign::verify(key, &signature, Cursor::new(bytes), true, false, false).is_ok()
+}
+
+/// Reads and checks one file index and lists the file copies and patches it names.
+fn survey_index(source: &Source, blob: &wavecast_schema::Blob, survey: &mut Survey) -> Result<()> {
+    if survey.indexes.contains_key(&blob.path) {
+        return Ok(());
+    }
+    let expected = Expected::Exact {
+        size: blob.size,
+        blake3: blob.blake3.clone(),
+    };
+    let Some(bytes) = source.read(&blob.path, blob.size)? else {
+        survey.problems.push(Problem::new(&blob.path, "missing"));
+        return Ok(());
+    };
+    survey.checked.add(bytes.len() as u64);
+    if let Err(what) = check_exact(&bytes, blob.size, &blob.blake3) {
+        survey.problems.push(Problem::new(&blob.path, what));
+        return Ok(());
+    }
+    let index = match FileIndex::parse(&bytes) {
+        Ok(index) => index,
+        Err(error) => {
+            survey
+                .problems
+                .push(Problem::new(&blob.path, error.to_string()));
+            return Ok(());
+        }
+    };
+    for entry in &index.entries {
+        if let EntryKind::File {
+            size,
+            blake3,
+            packed_size,
+        } = &entry.kind
+        {
+            let (size, packed_size) = (*size, *packed_size);
+            // Indexes from before file copies have none (packed size 0).
+            if packed_size > 0 {
+                survey.blobs.insert(
+                    layout::blob(blake3, BlobKind::FileCopy),
+                    Expected::Copy {
+                        packed_size,
+                        size,
+                        blake3: blake3.clone(),
+                    },
+                );
+            }
+        }
+    }
+    for patch in &index.patches {
+        survey.blobs.insert(
+            layout::blob(&patch.blake3, BlobKind::Patch),
+            Expected::Exact {
+                size: patch.size,
+                blake3: patch.blake3.clone(),
+            },
+        );
+    }
+    survey.indexes.insert(blob.path.clone(), (expected, bytes));
+    Ok(())
+}
+
+fn check_exact(bytes: &[u8], size: u64, blake3: &Blake3Hash) -> std::result::Result<(), String> {
+    if bytes.len() as u64 != size {
+        return Err(size_problem(bytes.len() as u64, size));
+    }
+    if Blake3Hash::of(bytes) != *blake3 {
+        return Err(format!("blake3 mismatch: expected {blake3}"));
+    }
+    Ok(())
+}
+
+fn size_problem(found: u64, expected: u64) -> String {
+    if found > expected {
+        format!("larger than the expected {expected} bytes")
+    } else {
+        format!("{found} bytes instead of {expected}")
+    }
+}
+
+/// Reads the blob at `path` from `source`, checks it against `expected` and writes it
+/// to `sink` as it is read (a sink must be discarded when the check fails).
+///
+/// Returns the bytes read, or `Ok(Err(problem))` when the blob is missing or wrong.
+pub fn fetch_blob(
+    source: &Source,
+    path: &RelativePath,
+    expected: &Expected,
+    sink: &mut dyn Write,
+) -> Result<std::result::Result<u64, String>> {
+    let stored_size = expected.stored_size();
+    let Some(mut reader) = source.open(path, stored_size.saturating_add(1))? else {
+        return Ok(Err("missing".into()));
+    };
+    let location = source.location(path);
+    let read_error = |error| Error::Fetch {
+        location: location.clone(),
+        source: error,
+    };
+    match *expected {
+        Expected::Exact { size, ref blake3 } => {
+            let mut hasher = blake3::Hasher::new();
+            let mut buffer = vec![0u8; 64 * 1024];
+            let mut count = 0u64;
+            loop {
+                let read = reader.read(&mut buffer).map_err(read_error)?;
+                if read == 0 {
+                    break;
+                }
+                count += read as u64;
+                if count > size {
+                    return Ok(Err(size_problem(count, size)));
+                }
+                hasher.update(&buffer[..read]);
+                sink.write_all(&buffer[..read]).map_err(read_error)?;
+            }
+            if count != size {
+                return Ok(Err(size_problem(count, size)));
+            }
+            if Blake3Hash::from(hasher.finalize()) != *blake3 {
+                return Ok(Err(format!("blake3 mismatch: expected {blake3}")));
+            }
+            Ok(Ok(count))
+        }
+        Expected::Copy {
+            packed_size,
+            size,
+            ref blake3,
+        } => {
+            let mut packed = Vec::new();
+            reader.read_to_end(&mut packed).map_err(read_error)?;
+            if packed.len() as u64 != packed_size {
+                return Ok(Err(size_problem(packed.len() as u64, packed_size)));
+            }
+            let content = match wavecast_delta::decompress_copy(&packed, size) {
+                Ok(content) => content,
+                Err(error) => return Ok(Err(format!("does not decompress: {error}"))),
+            };
+            if content.len() as u64 != size {
+                return Ok(Err(format!(
+                    "decompresses to {} bytes instead of {size}",
+                    content.len()
+                )));
+            }
+            if Blake3Hash::of(&content) != *blake3 {
+                return Ok(Err(format!(
+                    "decompresses to content whose blake3 is not {blake3}"
+                )));
+            }
+            sink.write_all(&packed).map_err(read_error)?;
+            Ok(Ok(packed_size))
+        }
+    }
+}
+
+/// Streams and checks every blob of `survey` (the file indexes were checked by
+/// [`survey`]), adding what is wrong to its problems.
+pub fn check_blobs(source: &Source, survey: &mut Survey, reporter: &dyn Reporter) -> Result<()> {
+    for (path, expected) in &survey.blobs {
+        match fetch_blob(source, path, expected, &mut io::sink())? {
+            Ok(bytes) => survey.checked.add(bytes),
+            Err(what) => survey.problems.push(Problem::new(path, what)),
+        }
+        reporter.on_blob(expected.stored_size());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert!(
+            matches!(Source::parse("site").unwrap(), Source::Folder(p) if p == std::path::Path::new("site"))
+        );
+        assert!(
+            matches!(Source::parse("file:///srv/site").unwrap(), Source::Folder(p) if p == std::path::Path::new("/srv/site"))
+        );
+        match Source::parse("http://127.0.0.1:8080").unwrap() {
+            Source::Http { base, .. } => assert_eq!(base, "http://127.0.0.1:8080/"),
+            Source::Folder(_) => panic!("a URL is not a folder"),
+        }
+        assert!(Source::parse("s3://bucket/site").is_err());
+    }
+
+    #[test]
+    fn exact_blobs_are_checked_by_size_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(dir.path().join("blobs")).unwrap();
+        fs_err::write(dir.path().join("blobs/a.patch"), b"hello").unwrap();
+        let source = Source::Folder(dir.path().to_owned());
+        let path: RelativePath = "blobs/a.patch".parse().unwrap();
+        let good = Expected::Exact {
+            size: 5,
+            blake3: Blake3Hash::of(b"hello"),
+        };
+        let mut sink = Vec::new();
+        assert_eq!(fetch_blob(&source, &path, &good, &mut sink).unwrap(), Ok(5));
+        assert_eq!(sink, b"hello");
+        let short = Expected::Exact {
+            size: 4,
+            blake3: Blake3Hash::of(b"hell"),
+        };
+        assert!(
+            fetch_blob(&source, &path, &short, &mut io::sink())
+                .unwrap()
+                .is_err()
+        );
+        let wrong = Expected::Exact {
+            size: 5,
+            blake3: Blake3Hash::of(b"world"),
+        };
+        assert!(
+            fetch_blob(&source, &path, &wrong, &mut io::sink())
+                .unwrap()
+                .is_err()
+        );
+        let missing: RelativePath = "blobs/b.patch".parse().unwrap();
+        assert_eq!(
+            fetch_blob(&source, &missing, &good, &mut io::sink()).unwrap(),
+            Err("missing".to_owned())
+        );
+    }
+}
