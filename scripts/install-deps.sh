@@ -21,3 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The package starts a system nginx on port 80 on some images; the tests start their own.
+# moto_server: the S3 stand-in `wavecast push` is tested against.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "installing: moto[server] (pip)" >&2
+  python3 -m pip install --quiet 'moto[server]'
+fi

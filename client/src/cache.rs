@@ -15,7 +15,7 @@
 //! the download cache and keeps only the indexes of installed releases, which the
 //! next update plans from without the network.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,14 +30,15 @@ use crate::root::{InstallRoot, create_dir_all, sync_dir};
 use crate::transport::Transport;
 use crate::url::BaseUrl;
 
-/// The cache of one install root, with the site it downloads from.
+/// The cache of one install root, with the hosts it downloads from.
 pub(crate) struct Cache<'a> {
     dir: PathBuf,
     indexes: PathBuf,
     transport: &'a dyn Transport,
-    base: &'a BaseUrl,
+    hosts: &'a [BaseUrl],
     reporter: &'a dyn Reporter,
     received: Cell<u64>,
+    used: RefCell<Vec<BaseUrl>>,
 }
 
 impl std::fmt::Debug for Cache<'_> {
@@ -45,19 +46,24 @@ impl std::fmt::Debug for Cache<'_> {
         f.debug_struct("Cache")
             .field("dir", &self.dir)
             .field("indexes", &self.indexes)
-            .field("base", &self.base)
+            .field("hosts", &self.hosts)
             .field("received", &self.received)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> Cache<'a> {
-    /// The caches of `root` (created if needed), downloading from `base` through
+    /// The caches of `root` (created if needed), downloading from `hosts` through
     /// `transport` and telling `reporter` about downloads.
+    ///
+    /// Each blob is asked of the hosts in order until one sends it intact: a host
+    /// that fails to send it, or sends bytes that do not verify, is passed over (its
+    /// wrong bytes are discarded first; a download cut short may resume on the next
+    /// host). When every host fails, the first host's error is returned.
     pub(crate) fn open(
         root: &InstallRoot,
         transport: &'a dyn Transport,
-        base: &'a BaseUrl,
+        hosts: &'a [BaseUrl],
         reporter: &'a dyn Reporter,
     ) -> Result<Self> {
         let (dir, indexes) = (root.cache(), root.indexes());
@@ -67,10 +73,23 @@ impl<'a> Cache<'a> {
             dir,
             indexes,
             transport,
-            base,
+            hosts,
             reporter,
             received: Cell::new(0),
+            used: RefCell::new(Vec::new()),
         })
+    }
+
+    /// The hosts that sent at least one blob, in the order they first did.
+    pub(crate) fn hosts_used(&self) -> Vec<BaseUrl> {
+        self.used.borrow().clone()
+    }
+
+    fn record_use(&self, host: &BaseUrl) {
+        let mut used = self.used.borrow_mut();
+        if !used.contains(host) {
+            used.push(host.clone());
+        }
     }
 
     /// Bytes received over the transport so far.
@@ -78,9 +97,41 @@ impl<'a> Cache<'a> {
         self.received.get()
     }
 
-    /// The URL of a site path.
+    /// The URL of a site path on the first host, for messages.
     pub(crate) fn url(&self, path: &RelativePath) -> String {
-        self.base.join(path)
+        self.hosts
+            .first()
+            .map_or_else(|| path.as_str().to_owned(), |host| host.join(path))
+    }
+
+    /// Tries `fetch` with each host in turn, until one succeeds or fails with an
+    /// error that is not the host's ([`Error::is_remote`]). Returns the first
+    /// host's error when all fail.
+    fn try_hosts<T>(
+        &self,
+        path: &RelativePath,
+        mut fetch: impl FnMut(&str) -> Result<T>,
+    ) -> Result<T> {
+        let mut first_error = None;
+        for host in self.hosts {
+            match fetch(&host.join(path)) {
+                Ok(value) => {
+                    self.record_use(host);
+                    return Ok(value);
+                }
+                Err(error) if error.is_remote() => {
+                    first_error.get_or_insert(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(first_error.unwrap_or_else(|| Error::FetchBlob {
+            url: path.as_str().to_owned(),
+            source: crate::transport::TransportError::new(
+                crate::transport::TransportErrorKind::Other,
+                "no host to download from".to_owned(),
+            ),
+        }))
     }
 
     /// A verified copy of a module's package.
@@ -160,33 +211,39 @@ impl<'a> Cache<'a> {
             }
             remove_if_present(&cached).map_err(cache_error(&cached))?;
         }
-        let url = self.url(&layout::blob(content, BlobKind::FileCopy));
+        let path = layout::blob(content, BlobKind::FileCopy);
         let partial = self.dir.join(format!("{content}.zst.partial"));
-        loop {
-            let resuming = partial_len(&partial) > 0;
-            download(&Download {
-                transport: self.transport,
-                url: &url,
-                partial: &partial,
-                expected: Expected::AtMost(packed_size),
-                module,
-                reporter: self.reporter,
-                received: &self.received,
-            })?;
-            if use_copy(&partial)? {
-                std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
-                sync_dir(&self.dir).map_err(cache_error(&self.dir))?;
-                self.reporter.on_download_finish(module);
-                return Ok(());
+        self.try_hosts(&path, |url| {
+            loop {
+                let resuming = partial_len(&partial) > 0;
+                download(&Download {
+                    transport: self.transport,
+                    url,
+                    partial: &partial,
+                    expected: Expected::AtMost(packed_size),
+                    module,
+                    reporter: self.reporter,
+                    received: &self.received,
+                })?;
+                if use_copy(&partial)? {
+                    std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
+                    sync_dir(&self.dir).map_err(cache_error(&self.dir))?;
+                    self.reporter.on_download_finish(module);
+                    return Ok(());
+                }
+                if partial_len(&partial) < packed_size {
+                    return Err(Error::CorruptFileCopy {
+                        url: url.to_owned(),
+                    });
+                }
+                remove_if_present(&partial).map_err(cache_error(&partial))?;
+                if !resuming {
+                    return Err(Error::CorruptFileCopy {
+                        url: url.to_owned(),
+                    });
+                }
             }
-            if partial_len(&partial) < packed_size {
-                return Err(Error::CorruptFileCopy { url });
-            }
-            remove_if_present(&partial).map_err(cache_error(&partial))?;
-            if !resuming {
-                return Err(Error::CorruptFileCopy { url });
-            }
-        }
+        })
     }
 
     /// Returns the path of a verified copy of the blob at `path` in `dir`, named by
@@ -221,24 +278,25 @@ impl<'a> Cache<'a> {
                 });
             }
         }
-        let url = self.url(path);
         let partial = dir.join(format!("{blake3}.partial"));
-        loop {
-            let resuming = partial_len(&partial) > 0;
-            match download(&Download {
-                transport: self.transport,
-                url: &url,
-                partial: &partial,
-                expected: Expected::Exact { size, blake3 },
-                module,
-                reporter,
-                received: &self.received,
-            }) {
-                Ok(()) => break,
-                Err(Error::ChecksumMismatch { .. }) if resuming => {}
-                Err(error) => return Err(error),
+        self.try_hosts(path, |url| {
+            loop {
+                let resuming = partial_len(&partial) > 0;
+                match download(&Download {
+                    transport: self.transport,
+                    url,
+                    partial: &partial,
+                    expected: Expected::Exact { size, blake3 },
+                    module,
+                    reporter,
+                    received: &self.received,
+                }) {
+                    Ok(()) => return Ok(()),
+                    Err(Error::ChecksumMismatch { .. }) if resuming => {}
+                    Err(error) => return Err(error),
+                }
             }
-        }
+        })?;
         std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
         sync_dir(dir).map_err(cache_error(dir))?;
         reporter.on_download_finish(module);
@@ -418,7 +476,13 @@ pub(crate) mod tests {
         }
 
         fn cache(&self) -> Cache<'_> {
-            Cache::open(&self.root, &self.transport, &self.base, &NoReporter).unwrap()
+            Cache::open(
+                &self.root,
+                &self.transport,
+                std::slice::from_ref(&self.base),
+                &NoReporter,
+            )
+            .unwrap()
         }
 
         fn fetch(&self) -> Result<PathBuf> {
@@ -443,6 +507,50 @@ pub(crate) mod tests {
 
     fn content(len: usize) -> Vec<u8> {
         crate::patch::tests::noise(len, 7)
+    }
+
+    #[test]
+    fn each_blob_fails_over_to_the_next_host_and_wrong_bytes_are_discarded() {
+        let good = content(200_000);
+        let mut wrong = good.clone();
+        wrong[100_000] ^= 0xff;
+        let setup = Setup::new(&wrong, &good);
+        let hosts = [
+            BaseUrl::parse("https://down.example.com/").unwrap(),
+            setup.base.clone(),
+            BaseUrl::parse("https://mirror.example.com/").unwrap(),
+            BaseUrl::parse("https://unused.example.com/").unwrap(),
+        ];
+        let mirror_url = hosts[2].join(&setup.blob.path);
+        setup.transport.insert(mirror_url.clone(), good.clone());
+        let cache = Cache::open(&setup.root, &setup.transport, &hosts, &NoReporter).unwrap();
+        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        assert_eq!(cache.hosts_used(), [hosts[2].clone()]);
+        let asked: Vec<String> = setup
+            .transport
+            .requests()
+            .into_iter()
+            .map(|(url, offset)| {
+                assert_eq!(offset, 0, "{url}: the wrong bytes were not resumed");
+                url
+            })
+            .collect();
+        assert_eq!(
+            asked,
+            [hosts[0].join(&setup.blob.path), setup.url(), mirror_url]
+        );
+
+        // When every host fails, the first host's error is returned.
+        let other = Setup::new(&wrong, &good);
+        let hosts = [other.base.clone(), hosts[0].clone()];
+        let cache = Cache::open(&other.root, &other.transport, &hosts, &NoReporter).unwrap();
+        let error = cache
+            .package(&"app".parse().unwrap(), &other.blob)
+            .unwrap_err();
+        assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
+        assert!(other.leftovers().is_empty(), "{:?}", other.leftovers());
+        assert!(cache.hosts_used().is_empty());
     }
 
     #[test]

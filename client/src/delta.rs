@@ -866,6 +866,7 @@ mod tests {
                 published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
                 expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
                 min_client_version: "0.1.0".parse().unwrap(),
+                download_hosts: Vec::new(),
                 releases: vec![release.clone()],
             }
         }
@@ -875,7 +876,7 @@ mod tests {
             let platform: Platform = "any".parse().unwrap();
             let plan = InstallPlan {
                 transport: &self.transport,
-                base: &self.base,
+                hosts: std::slice::from_ref(&self.base),
                 root: &self.root,
                 platform: &platform,
                 release,
@@ -894,7 +895,7 @@ mod tests {
             let platform: Platform = "any".parse().unwrap();
             let plan = InstallPlan {
                 transport: &self.transport,
-                base: &self.base,
+                hosts: std::slice::from_ref(&self.base),
                 root: &self.root,
                 platform: &platform,
                 release,
@@ -1336,7 +1337,7 @@ mod tests {
         let platform: Platform = "any".parse().unwrap();
         let plan = InstallPlan {
             transport: &fixture.transport,
-            base: &fixture.base,
+            hosts: std::slice::from_ref(&fixture.base),
             root: &fixture.root,
             platform: &platform,
             release: &v2,
@@ -1366,7 +1367,7 @@ mod tests {
         let platform: Platform = "any".parse().unwrap();
         let plan = InstallPlan {
             transport: &fixture.transport,
-            base: &fixture.base,
+            hosts: std::slice::from_ref(&fixture.base),
             root: &fixture.root,
             platform: &platform,
             release: &release,

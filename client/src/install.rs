@@ -86,6 +86,10 @@ pub struct InstallReport {
     pub fallbacks: u32,
     /// Bytes freed from the download cache after the install.
     pub pruned_bytes: u64,
+    /// The hosts that sent blobs (packages, indexes, file copies, patches) for this
+    /// install, in the order they first did; empty when everything came from the
+    /// caches.
+    pub download_hosts_used: Vec<BaseUrl>,
 }
 
 /// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
@@ -172,7 +176,8 @@ fn version_from_dir_name(dir: &str) -> Option<Version> {
 /// Everything [`install_release`] and [`plan_install`] need.
 pub(crate) struct InstallPlan<'a> {
     pub(crate) transport: &'a dyn Transport,
-    pub(crate) base: &'a BaseUrl,
+    /// The hosts blobs are downloaded from, in the order they are tried.
+    pub(crate) hosts: &'a [BaseUrl],
     pub(crate) root: &'a InstallRoot,
     pub(crate) platform: &'a Platform,
     pub(crate) release: &'a Release,
@@ -200,7 +205,7 @@ impl InstallPlan<'_> {
 /// the index cache) and changing nothing else. The caller holds the root's lock.
 pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<UpdatePlan> {
     let modules = plan.modules()?;
-    let cache = Cache::open(plan.root, plan.transport, plan.base, &NoReporter)?;
+    let cache = Cache::open(plan.root, plan.transport, plan.hosts, &NoReporter)?;
     let current = read_current(plan.root, state)?;
     let dir = release_dir_name(&plan.release.version, modules);
     Ok(differential_plan(plan, &cache, state, current.as_ref(), modules, &dir).0)
@@ -245,7 +250,7 @@ fn differential_plan(
 pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Result<InstallReport> {
     let InstallPlan {
         transport,
-        base,
+        hosts,
         root,
         release,
         now,
@@ -272,8 +277,9 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         package_bytes,
         fallbacks: 0,
         pruned_bytes: 0,
+        download_hosts_used: cache.hosts_used(),
     };
-    let cache = Cache::open(root, transport, base, reporter)?;
+    let cache = Cache::open(root, transport, hosts, reporter)?;
     if current.as_ref().is_some_and(|current| current.dir == dir) {
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }

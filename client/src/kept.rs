@@ -216,7 +216,8 @@ mod tests {
     fn an_intact_tree_matches_and_any_change_does_not() {
         let (dir, transport, base, release, tree) = setup();
         let root = InstallRoot::new(dir.path().join("root"));
-        let cache = Cache::open(&root, &transport, &base, &NoReporter).unwrap();
+        let cache =
+            Cache::open(&root, &transport, std::slice::from_ref(&base), &NoReporter).unwrap();
         assert!(tree_matches(&cache, &release, &tree));
 
         std::fs::write(tree.join("extra"), b"").unwrap();
@@ -243,7 +244,7 @@ mod tests {
         let (dir, _, base, release, tree) = setup();
         let empty = MapTransport::default();
         let root = InstallRoot::new(dir.path().join("root"));
-        let cache = Cache::open(&root, &empty, &base, &NoReporter).unwrap();
+        let cache = Cache::open(&root, &empty, std::slice::from_ref(&base), &NoReporter).unwrap();
         assert!(!tree_matches(&cache, &release, &tree));
     }
 }

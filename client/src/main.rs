@@ -583,13 +583,13 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                 "installed {} (was {previous}) in releases/{}{}",
                 installed.version,
                 installed.dir,
-                transfer_summary(&installed)
+                transfer_summary(&report, &installed)
             ),
             (_, None) => format!(
                 "installed {} in releases/{}{}",
                 installed.version,
                 installed.dir,
-                transfer_summary(&installed)
+                transfer_summary(&report, &installed)
             ),
         };
         stderr_line(&line);
@@ -598,8 +598,8 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// `: downloaded 1.2 MiB (planned 1.1 MiB; whole packages: 9.9 MiB); freed 3.4 MiB
-/// of cache`.
-fn transfer_summary(installed: &InstallReport) -> String {
+/// of cache; manifest from https://a/; blobs from https://cdn/`.
+fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
     let mut text = format!(
         ": downloaded {} (planned {}; whole packages: {})",
         human_bytes(installed.downloaded_bytes),
@@ -614,6 +614,15 @@ fn transfer_summary(installed: &InstallReport) -> String {
             "; freed {} of cache",
             human_bytes(installed.pruned_bytes)
         ));
+    }
+    text.push_str(&format!("; manifest from {}", report.served_by()));
+    if !installed.download_hosts_used.is_empty() {
+        let hosts: Vec<&str> = installed
+            .download_hosts_used
+            .iter()
+            .map(BaseUrl::as_str)
+            .collect();
+        text.push_str(&format!("; blobs from {}", hosts.join(", ")));
     }
     text
 }
@@ -1193,9 +1202,15 @@ struct UpdateJson<'a> {
     fallbacks: Option<u32>,
     /// Bytes freed from the download cache after the install.
     pruned_bytes: Option<u64>,
+    /// The hosts that sent blobs for the install, in the order they first did
+    /// (`served_by` names the manifest's host).
+    download_hosts_used: Option<Vec<&'a str>>,
 }
 
-fn update_json<'a>(report: &'a CheckReport, installed: Option<&InstallReport>) -> UpdateJson<'a> {
+fn update_json<'a>(
+    report: &'a CheckReport,
+    installed: Option<&'a InstallReport>,
+) -> UpdateJson<'a> {
     UpdateJson {
         check: check_json(report),
         installed: installed.map(|installed| installed.version.to_string()),
@@ -1206,6 +1221,13 @@ fn update_json<'a>(report: &'a CheckReport, installed: Option<&InstallReport>) -
         package_bytes: installed.map(|installed| installed.package_bytes),
         fallbacks: installed.map(|installed| installed.fallbacks),
         pruned_bytes: installed.map(|installed| installed.pruned_bytes),
+        download_hosts_used: installed.map(|installed| {
+            installed
+                .download_hosts_used
+                .iter()
+                .map(BaseUrl::as_str)
+                .collect()
+        }),
     }
 }
 

@@ -117,6 +117,7 @@ pub struct CheckReport {
     attributes: Attributes,
     manifest: Manifest,
     served_by: BaseUrl,
+    download_hosts: Vec<BaseUrl>,
     manifest_url: String,
     platform: Platform,
     checked_at: Timestamp,
@@ -226,9 +227,16 @@ impl CheckReport {
         self.manifest.serial
     }
 
-    /// The base URL that served the manifest; packages are fetched from it too.
+    /// The base URL that served the manifest.
     pub fn served_by(&self) -> &BaseUrl {
         &self.served_by
+    }
+
+    /// The hosts blobs are downloaded from, in the order they are tried: the
+    /// manifest's signed `download_hosts`, then the base URL that served it, then
+    /// the other configured base URLs. Each appears once.
+    pub fn download_hosts(&self) -> &[BaseUrl] {
+        &self.download_hosts
     }
 
     /// The manifest's own URL.
@@ -541,7 +549,22 @@ impl Updater {
             decision.withdrawn,
             decision.eligible_at,
         );
+        let mut download_hosts: Vec<BaseUrl> = Vec::new();
+        let signed = manifest
+            .download_hosts
+            .iter()
+            .filter_map(|host| BaseUrl::parse(host).ok());
+        let configured = self.config.urls.iter().cloned();
+        for host in signed
+            .chain(std::iter::once(served_by.clone()))
+            .chain(configured)
+        {
+            if !download_hosts.contains(&host) {
+                download_hosts.push(host);
+            }
+        }
         Ok(CheckReport {
+            download_hosts,
             outcome,
             current,
             target,
@@ -570,8 +593,9 @@ impl Updater {
     /// under any path) are copied, changed files are rebuilt from patches, new ones
     /// from their compressed copies, and a module's whole package is downloaded only
     /// when that is cheaper or the site lacks what the plan needs (see
-    /// [`plan`](Self::plan)). Everything comes from the base URL that served the
-    /// report's manifest, through the download cache (an interrupted download is
+    /// [`plan`](Self::plan)). Blobs come from the report's
+    /// [`download_hosts`](CheckReport::download_hosts), each asked of the next host
+    /// when one fails to send it intact, through the download cache (an interrupted download is
     /// resumed), and every file is verified by blake3 as it is written. A target
     /// older than the installed release (a move back) installs the same way, except
     /// that a tree of it still under `releases/` is switched to without downloading
@@ -595,7 +619,7 @@ impl Updater {
         let mut state = self.load_state()?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
-            base: &report.served_by,
+            hosts: &report.download_hosts,
             root: &self.root,
             platform: &report.platform,
             release,
@@ -622,7 +646,7 @@ impl Updater {
         let state = self.load_state()?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
-            base: &report.served_by,
+            hosts: &report.download_hosts,
             root: &self.root,
             platform: &report.platform,
             release,
@@ -803,6 +827,7 @@ mod tests {
                 published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
                 expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
                 min_client_version: "0.1.0".parse().unwrap(),
+                download_hosts: Vec::new(),
                 releases: self.releases.clone(),
             };
             manifest.sort_releases();

@@ -12,7 +12,8 @@ plan (share, ramp, rules, cap, pause, yank) and promotes releases between channe
 each change a new signed manifest with the next serial. [`verify`] checks a
 whole site (signatures, expiry, every blob's size and hash) through a
 [`verify::Source`] (a folder or an HTTP base URL), and [`mirror`] copies the blobs and
-signed manifests clients need from one site to another, verifying them on the way.
+signed manifests clients need from one site to another, verifying them on the way;
+[`push`] uploads a site folder to other storage (an S3 bucket), blobs first.
 The `wavecast` binary is a thin
 CLI over these.
 
@@ -32,6 +33,7 @@ pub mod mirror;
 pub mod package;
 mod pool;
 pub mod publish;
+pub mod push;
 pub mod rollout;
 pub mod verify;
 

@@ -16,6 +16,7 @@ use wavecast_schema::{BasisPoints, ChannelName, Platform, Ramp, Rule, Share};
 use wavecast_site::FsStorage;
 
 mod output;
+mod push_cli;
 mod simulate;
 mod site_commands;
 
@@ -67,6 +68,11 @@ enum Command {
     /// Copy a site (or some of its releases) into a folder, verifying every signature
     /// and blob on the way; rerun it to finish an interrupted copy.
     Mirror(Box<site_commands::MirrorArgs>),
+    /// Upload a site folder to an S3 bucket (or S3-compatible storage): only the
+    /// files it lacks, blobs first, channel manifests last. Credentials come from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or the AWS profile
+    /// files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials).
+    Push(Box<push_cli::PushArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +294,11 @@ struct PublishArgs {
     /// Product name shown to clients (kept from the existing manifest by default).
     #[arg(long)]
     product: Option<String>,
+    /// An http(s) base URL that also serves this site's blobs (a CDN or mirror),
+    /// signed into the manifest; clients try these in order before the host that
+    /// served the manifest. Repeatable; replaces the channel's list (kept when absent).
+    #[arg(long = "download-host", value_name = "URL", value_parser = parse_download_host)]
+    download_hosts: Vec<String>,
     /// Replace the release if this version is already published for this platform
     /// (keeping its salt, with a new rollout from the flags).
     #[arg(long)]
@@ -327,6 +338,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&args, cli.quiet),
         Command::Verify(args) => site_commands::verify_site(&args, cli.quiet),
         Command::Mirror(args) => site_commands::mirror_site(&args, cli.quiet),
+        Command::Push(args) => push_cli::run(&args, cli.quiet),
     }
 }
 
@@ -354,6 +366,11 @@ fn keygen(args: &KeygenArgs, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `--download-host` value, normalised (trailing `/`) and checked.
+fn parse_download_host(text: &str) -> Result<String, String> {
+    wavecast_schema::normalize_download_host(text)
+}
+
 fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     if !args.release_dir.is_dir() {
         bail!(UsageError(format!(
@@ -375,6 +392,7 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
         rollout: args.plan.change(args.share.share(), false, false)?,
         notes,
         product: args.product.clone(),
+        download_hosts: (!args.download_hosts.is_empty()).then(|| args.download_hosts.clone()),
         force: args.force,
         expires_in: args.site.expires_in,
         compression_level: args.compression_level,

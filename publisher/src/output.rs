@@ -74,6 +74,24 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
         }
         _ => {}
     }
+    for cause in error.chain() {
+        let site_error = cause.downcast_ref::<wavecast_site::Error>().or_else(|| {
+            match cause.downcast_ref::<E>() {
+                Some(E::Site(inner)) => Some(inner),
+                _ => None,
+            }
+        });
+        match site_error {
+            Some(wavecast_site::Error::S3Denied(_)) => eprintln!(
+                "hint: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS profile), --region, and that the key may write to the bucket"
+            ),
+            Some(wavecast_site::Error::Request { .. }) => {
+                eprintln!("hint: check --endpoint and the network; rerun push to resume");
+            }
+            _ => continue,
+        }
+        break;
+    }
     ExitCode::from(if usage { 2 } else { 1 })
 }
 
@@ -107,6 +125,11 @@ impl Progress {
 
     pub(crate) fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
+    }
+
+    /// Whether the bar is drawn (a terminal, not hidden).
+    pub(crate) fn is_visible(&self) -> bool {
+        !self.0.is_hidden()
     }
 
     pub(crate) fn finish(&self) {

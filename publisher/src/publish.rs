@@ -48,6 +48,11 @@ pub struct PublishOptions {
     pub notes: String,
     /// The product name; kept from the existing manifest when `None`.
     pub product: Option<String>,
+    /// The signed download hosts (normalised with
+    /// [`wavecast_schema::normalize_download_host`]), tried by clients in order
+    /// before the host that served the manifest; kept from the existing manifest
+    /// when `None`.
+    pub download_hosts: Option<Vec<String>>,
     /// Replace the release when the version is already published.
     pub force: bool,
     /// How long the signed manifest stays valid.
@@ -352,6 +357,9 @@ pub fn publish(
         options.now,
         options.expires_in,
     );
+    if let Some(hosts) = &options.download_hosts {
+        manifest.download_hosts.clone_from(hosts);
+    }
     manifest
         .releases
         .retain(|release| release.version != options.version);
@@ -518,7 +526,8 @@ fn reusable_index(
 }
 
 /// The manifest that follows `existing` on `channel`: the next serial (1 for a new
-/// channel), published at `now`, expiring `expires_in` later, with the same releases.
+/// channel), published at `now`, expiring `expires_in` later, with the same releases
+/// and download hosts.
 /// The product name is `product`, else the existing one, else `app`.
 pub fn successor(
     existing: Option<Manifest>,
@@ -530,9 +539,14 @@ pub fn successor(
     let product = product
         .or_else(|| existing.as_ref().map(|manifest| manifest.product.clone()))
         .unwrap_or_else(|| "app".to_owned());
-    let (serial, releases) = existing.map_or((1, Vec::new()), |manifest| {
-        (manifest.serial + 1, manifest.releases)
-    });
+    let (serial, releases, download_hosts) =
+        existing.map_or((1, Vec::new(), Vec::new()), |manifest| {
+            (
+                manifest.serial + 1,
+                manifest.releases,
+                manifest.download_hosts,
+            )
+        });
     Manifest {
         format: FORMAT_VERSION,
         product,
@@ -541,6 +555,7 @@ pub fn successor(
         published_at: now,
         expires_at: now.saturating_add(expires_in).unwrap_or(Timestamp::MAX),
         min_client_version: MIN_CLIENT_VERSION,
+        download_hosts,
         releases,
     }
 }
@@ -695,6 +710,7 @@ mod tests {
                 rollout: RolloutChange::default(),
                 notes: String::new(),
                 product: None,
+                download_hosts: None,
                 force: false,
                 expires_in: SignedDuration::from_hours(24),
                 compression_level: 6,

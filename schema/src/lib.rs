@@ -51,6 +51,7 @@ pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlg
 pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, PlatformRelease, Release,
+    normalize_download_host,
 };
 pub use plan::{FileSource, FileStep, ModulePlan, REQUEST_COST, plan_module};
 pub use rollout::{

@@ -42,6 +42,12 @@ pub struct Manifest {
     /// The oldest client able to act on this manifest correctly. Older clients stop
     /// with an error rather than ignore fields they do not understand.
     pub min_client_version: Version,
+    /// Absolute `http://` or `https://` base URLs (each ending with `/`) that serve
+    /// the site's blobs, tried in this order before the host that served the
+    /// manifest. Signed with the rest, so a host cannot add one; every blob is still
+    /// verified by its hash, whichever host sends it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub download_hosts: Vec<String>,
     /// Every live release, newest first.
     pub releases: Vec<Release>,
 }
@@ -152,6 +158,14 @@ impl Manifest {
                 self.expires_at, self.published_at
             )));
         }
+        let mut hosts = BTreeSet::new();
+        for host in &self.download_hosts {
+            check_download_host(host)
+                .map_err(|problem| invalid(format!("download host `{host}`: {problem}")))?;
+            if !hosts.insert(host) {
+                return Err(invalid(format!("download host `{host}` is listed twice")));
+            }
+        }
         let mut versions = BTreeSet::new();
         for release in &self.releases {
             if !versions.insert(&release.version) {
@@ -178,6 +192,53 @@ impl Manifest {
     pub fn sort_releases(&mut self) {
         self.releases.sort_by(|a, b| b.version.cmp(&a.version));
     }
+}
+
+/// Normalises a download host given to the publisher: trims it and adds the
+/// trailing `/`, then checks it as [`Manifest::validate`] does.
+///
+/// # Errors
+///
+/// A description of the problem, for an error message.
+pub fn normalize_download_host(text: &str) -> std::result::Result<String, String> {
+    let text = text.trim();
+    let mut host = match text.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => text.to_owned(),
+    };
+    if !host.ends_with('/') {
+        host.push('/');
+    }
+    check_download_host(&host)?;
+    Ok(host)
+}
+
+/// The rules of a download host: `http` or `https`, a host name, no credentials,
+/// query or fragment, no spaces or control characters, and a trailing `/`.
+fn check_download_host(host: &str) -> std::result::Result<(), String> {
+    let Some(rest) = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| host.strip_prefix(scheme))
+    else {
+        return Err("it must be an http:// or https:// URL (scheme in lower case)".into());
+    };
+    if host.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("it must not contain spaces or control characters".into());
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err("it has no host".into());
+    }
+    if authority.contains('@') {
+        return Err("it must not carry credentials".into());
+    }
+    if host.contains(['?', '#']) {
+        return Err("it must not have a query or a fragment".into());
+    }
+    if !host.ends_with('/') {
+        return Err("it must end with `/`".into());
+    }
+    Ok(())
 }
 
 impl Release {
@@ -270,6 +331,7 @@ pub(crate) mod tests {
             published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
             expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
             min_client_version: "0.1.0".parse().unwrap(),
+            download_hosts: Vec::new(),
             releases,
         };
         manifest.sort_releases();
@@ -315,6 +377,41 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn download_hosts_round_trip_and_bad_ones_are_refused() {
+        let mut with_hosts = manifest(vec![release("1.0.0", 100)]);
+        let bare = String::from_utf8(with_hosts.to_json()).unwrap();
+        assert!(
+            !bare.contains("download_hosts"),
+            "an empty list is left out"
+        );
+        with_hosts.download_hosts = vec![
+            "https://cdn.example.com/app/".into(),
+            "http://127.0.0.1:8080/".into(),
+        ];
+        assert_eq!(Manifest::parse(&with_hosts.to_json()).unwrap(), with_hosts);
+        for bad in [
+            "ftp://cdn.example.com/",
+            "https://cdn.example.com",
+            "https://user:secret@cdn.example.com/",
+            "https:///path/",
+            "https://cdn.example.com/?x=1/",
+            "https://cdn example.com/",
+        ] {
+            let mut broken = with_hosts.clone();
+            broken.download_hosts = vec![bad.into()];
+            assert!(Manifest::parse(&broken.to_json()).is_err(), "{bad:?}");
+        }
+        let mut twice = with_hosts.clone();
+        twice.download_hosts.push("http://127.0.0.1:8080/".into());
+        assert!(Manifest::parse(&twice.to_json()).is_err());
+        assert_eq!(
+            normalize_download_host(" https://cdn.example.com/app ").unwrap(),
+            "https://cdn.example.com/app/"
+        );
+        assert!(normalize_download_host("file:///srv/site").is_err());
+    }
+
+    #[test]
     fn expiry_must_follow_publication() {
         let mut broken = manifest(vec![]);
         broken.expires_at = broken.published_at;
@@ -347,7 +444,8 @@ pub(crate) mod tests {
             .modules
             .get_mut("app");
         module.unwrap().dest = Some("share/app".parse().unwrap());
-        let sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
+        let mut sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
+        sample.download_hosts = vec!["https://cdn.example.com/app/".into()];
         let instance = serde_json::to_value(&sample).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&instance)
@@ -360,6 +458,12 @@ pub(crate) mod tests {
         assert!(
             !validator.is_valid(&broken),
             "the schema must bound basis points"
+        );
+        let mut broken = instance.clone();
+        broken["download_hosts"][0] = "ftp://cdn.example.com/".into();
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema must check download host schemes"
         );
         let mut broken = instance;
         broken["releases"][0]["platforms"]["any"]["modules"]["app"]["package"]["blake3"] =

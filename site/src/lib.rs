@@ -13,7 +13,7 @@ index.html                   status page, regenerated after every channel change
 ```
 
 [`layout`] computes where each file goes, purely. A [`Storage`] moves bytes to and
-from one kind of host; [`FsStorage`] is a local folder. [`status_page`] renders the
+from one kind of host; [`FsStorage`] is a local folder; `s3::S3Storage` (feature `s3`) is an S3 bucket. [`status_page`] renders the
 site's `index.html` from the channel manifests, with [`chart`]s of a simulated fleet. Publishers write every blob
 before the manifest that refers to it, so a reader always sees a complete release.
 
@@ -29,9 +29,13 @@ pub mod chart;
 mod error;
 mod fs;
 pub mod layout;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod status_page;
 mod storage;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, S3Failure};
 pub use fs::FsStorage;
+#[cfg(feature = "s3")]
+pub use s3::S3Storage;
 pub use storage::Storage;

@@ -70,8 +70,12 @@ impl HttpTransport {
         self.get_with(url, offset, &Validators::default())
     }
 
-    /// [`get`](Self::get), with `If-None-Match` and `If-Modified-Since` from
-    /// `validators`.
+    /// [`get`](Self::get), made conditional on `validators`: `If-None-Match` when
+    /// there is an entity tag, else `If-Modified-Since`.
+    ///
+    /// Never both: dates have one-second resolution, and some servers (moto's S3, for
+    /// one) answer 304 on an unchanged date even when the entity tag changed, so a
+    /// manifest republished within the same second would be missed.
     fn get_with(
         &self,
         url: &str,
@@ -92,8 +96,7 @@ impl HttpTransport {
         }
         if let Some(etag) = &validators.etag {
             request = request.header("If-None-Match", etag);
-        }
-        if let Some(date) = &validators.last_modified {
+        } else if let Some(date) = &validators.last_modified {
             request = request.header("If-Modified-Since", date);
         }
         request.call().map_err(|error| {

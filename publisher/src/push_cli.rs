@@ -1,0 +1,114 @@
+//! `wavecast push`: upload a site folder to an S3 bucket.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::bail;
+use clap::Args;
+use wavecast_publisher::push::{self, PushReporter};
+use wavecast_schema::RelativePath;
+use wavecast_site::S3Storage;
+use wavecast_site::s3::{self, Credentials, S3Location};
+
+use crate::{UsageError, output};
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// The site folder to upload.
+    site: PathBuf,
+    /// Where to: `s3://BUCKET/PREFIX`.
+    destination: String,
+    /// The S3 endpoint, for S3-compatible storage (path-style requests)
+    /// [default: https://s3.<region>.amazonaws.com].
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// The region requests are signed for [default: AWS_REGION, AWS_DEFAULT_REGION,
+    /// or us-east-1].
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
+    if !args.site.join("channels").is_dir() {
+        bail!(UsageError(format!(
+            "`{}` is not a site folder (it has no `channels/`); publish a release into it first",
+            args.site.display()
+        )));
+    }
+    let location: S3Location = args
+        .destination
+        .parse()
+        .map_err(|error| UsageError(format!("{error}")))?;
+    let credentials = match Credentials::from_environment() {
+        Ok(credentials) => credentials,
+        Err(error @ wavecast_site::Error::NoCredentials { .. }) => {
+            bail!(UsageError(error.to_string()))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let region = args
+        .region
+        .clone()
+        .unwrap_or_else(s3::region_from_environment);
+    let storage = S3Storage::new(location, args.endpoint.as_deref(), &region, credentials)
+        .map_err(|error| UsageError(error.to_string()))?;
+    let files = push::site_files(&args.site)?;
+    let total: u64 = files.iter().map(|(_, _, size)| size).sum();
+    let reporter = Reporter {
+        progress: output::Progress::bytes(total, "pushing", quiet || args.json),
+        verbose: !(quiet || args.json),
+        done: AtomicU64::new(0),
+        files: files.len() as u64,
+    };
+    let report = push::push(&args.site, &storage, &reporter)?;
+    reporter.progress.finish();
+    if args.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "destination": args.destination,
+            "uploaded": report.uploaded,
+            "already_present": report.present,
+            "channels_written": report.channels_written,
+        }));
+    }
+    if !quiet {
+        output::status(&format!(
+            "pushed {} to {}: {} files ({}) uploaded, {} ({}) already there",
+            args.site.display(),
+            args.destination,
+            report.uploaded.files,
+            output::bytes(report.uploaded.bytes),
+            report.present.files,
+            output::bytes(report.present.bytes),
+        ));
+    }
+    Ok(())
+}
+
+struct Reporter {
+    progress: output::Progress,
+    verbose: bool,
+    done: AtomicU64,
+    files: u64,
+}
+
+impl PushReporter for Reporter {
+    fn on_upload(&self, path: &RelativePath, bytes: u64) {
+        if self.verbose && !self.progress.is_visible() {
+            output::status(&format!(
+                "[{}/{}] uploading {path} ({})",
+                self.done.load(Ordering::Relaxed) + 1,
+                self.files,
+                output::bytes(bytes)
+            ));
+        }
+    }
+
+    fn on_file(&self, _path: &RelativePath, bytes: u64, _uploaded: bool) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.progress.advance(bytes);
+    }
+}

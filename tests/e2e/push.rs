@@ -1,0 +1,314 @@
+//! `wavecast push` uploads a site to S3-compatible storage (a local `moto_server`),
+//! only what is missing, with the right headers and signatures; clients update from
+//! the bucket over plain HTTP.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wavecast_schema::RelativePath;
+use wavecast_site::S3Storage;
+use wavecast_site::s3::{Credentials, S3Location};
+use wavecast_tests::{Sandbox, assert_same_tree, free_port, sample_release};
+
+const BUCKET: &str = "wavecast-test";
+
+/// A `moto_server` on 127.0.0.1, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts moto. With `enforce_auth`, it checks every request's signature against
+    /// IAM access keys once the first three requests (which create the key) are done.
+    fn start(enforce_auth: bool) -> Self {
+        let port = free_port();
+        let mut command = Command::new("moto_server");
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if enforce_auth {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", "3");
+        }
+        let child = command
+            .spawn()
+            .expect("moto_server is not installed; run scripts/install-deps.sh");
+        let moto = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One IAM query API call (unsigned: only valid among the first requests).
+    fn iam(&self, form: &str) -> String {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        agent
+            .post(format!("{}/", self.endpoint()))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=setup/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .content_type("application/x-www-form-urlencoded")
+            .send(format!("{form}&Version=2010-05-08"))
+            .expect("IAM request")
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+
+    /// Creates an IAM user allowed everything and returns its access key.
+    fn create_user(&self) -> Credentials {
+        self.iam("Action=CreateUser&UserName=pusher");
+        let key = self.iam("Action=CreateAccessKey&UserName=pusher");
+        let field = |name: &str| {
+            let start = key.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+            let end = key[start..].find('<').unwrap();
+            key[start..start + end].to_owned()
+        };
+        let credentials = Credentials {
+            access_key_id: field("AccessKeyId"),
+            secret_access_key: field("SecretAccessKey"),
+            session_token: None,
+        };
+        self.iam(
+            "Action=PutUserPolicy&UserName=pusher&PolicyName=all&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D",
+        );
+        credentials
+    }
+
+    fn storage(&self, prefix: &str, credentials: &Credentials) -> S3Storage {
+        let location: S3Location = format!("s3://{BUCKET}/{prefix}").parse().unwrap();
+        S3Storage::new(
+            location,
+            Some(&self.endpoint()),
+            "us-east-1",
+            credentials.clone(),
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sets the credentials `wavecast` runs with.
+fn use_credentials(sandbox: &mut Sandbox, credentials: &Credentials) {
+    sandbox.env.insert(
+        "AWS_ACCESS_KEY_ID".into(),
+        credentials.access_key_id.clone(),
+    );
+    sandbox.env.insert(
+        "AWS_SECRET_ACCESS_KEY".into(),
+        credentials.secret_access_key.clone(),
+    );
+    sandbox
+        .env
+        .insert("AWS_SESSION_TOKEN".into(), String::new());
+    sandbox.env.insert("AWS_REGION".into(), "us-east-1".into());
+}
+
+fn push(sandbox: &Sandbox, moto: &Moto, destination: &str) -> wavecast_tests::Run {
+    let site = sandbox.site();
+    sandbox.wavecast(
+        [
+            "push",
+            site.to_str().unwrap(),
+            destination,
+            "--endpoint",
+            &moto.endpoint(),
+            "--json",
+        ],
+        [""; 0],
+    )
+}
+
+/// Every file of the site folder, as site paths.
+fn site_files(site: &Path) -> Vec<RelativePath> {
+    wavecast_publisher::push::site_files(site)
+        .unwrap()
+        .into_iter()
+        .map(|(path, _, _)| path)
+        .collect()
+}
+
+#[test]
+fn push_uploads_what_is_missing_with_signed_requests() {
+    let moto = Moto::start(true);
+    let credentials = moto.create_user();
+    let storage = moto.storage("apps/demo", &credentials);
+    storage.create_bucket().unwrap();
+
+    let mut sandbox = Sandbox::new();
+    let release = sample_release(&sandbox.path("r1"), "one");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+    use_credentials(&mut sandbox, &credentials);
+    let destination = format!("s3://{BUCKET}/apps/demo");
+
+    let first = push(&sandbox, &moto, &destination).success().json();
+    let files = site_files(&sandbox.site());
+    assert_eq!(first["uploaded"]["files"], files.len());
+    assert_eq!(first["already_present"]["files"], 0);
+    assert_eq!(
+        first["channels_written"],
+        serde_json::json!(["channels/stable.json"])
+    );
+
+    let again = push(&sandbox, &moto, &destination).success().json();
+    assert_eq!(again["uploaded"]["files"], 0, "{again}");
+    assert_eq!(again["already_present"]["files"], files.len());
+
+    for path in &files {
+        let local = std::fs::read(sandbox.site().join(path.as_str())).unwrap();
+        assert_eq!(
+            wavecast_site::Storage::get(&storage, path).unwrap(),
+            Some(local),
+            "{path}"
+        );
+        let info = storage.head(path).unwrap().unwrap();
+        let (content_type, cache_control) = match path.as_str() {
+            "index.html" => ("text/html", "max-age=60, must-revalidate"),
+            ".nojekyll" => ("text/plain", "max-age=300"),
+            name if name.starts_with("channels/") => {
+                ("application/json", "max-age=60, must-revalidate")
+            }
+            name if name.ends_with(".tar.gz") => {
+                ("application/gzip", "public, max-age=31536000, immutable")
+            }
+            name if name.ends_with(".json") => {
+                ("application/json", "public, max-age=31536000, immutable")
+            }
+            name if name.ends_with(".zst") => {
+                ("application/zstd", "public, max-age=31536000, immutable")
+            }
+            _ => (
+                "application/octet-stream",
+                "public, max-age=31536000, immutable",
+            ),
+        };
+        assert!(
+            info.content_type
+                .as_deref()
+                .is_some_and(|value| value.starts_with(content_type)),
+            "{path}: {info:?}"
+        );
+        assert_eq!(info.cache_control.as_deref(), Some(cache_control), "{path}");
+    }
+
+    // A wrong secret is refused by the server, and the error says so.
+    sandbox
+        .env
+        .insert("AWS_SECRET_ACCESS_KEY".into(), "not-the-secret".into());
+    let refused = push(&sandbox, &moto, &destination).code(1);
+    assert!(
+        refused.stderr.contains("HTTP 403") && refused.stderr.contains("SignatureDoesNotMatch"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("hint: check AWS_ACCESS_KEY_ID"));
+}
+
+#[test]
+fn push_explains_missing_credentials_and_unreachable_endpoints() {
+    let mut sandbox = Sandbox::new();
+    let release = sample_release(&sandbox.path("r1"), "one");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"] {
+        sandbox.env.insert(name.into(), String::new());
+    }
+    sandbox.env.insert(
+        "AWS_SHARED_CREDENTIALS_FILE".into(),
+        sandbox.path("no-credentials").to_str().unwrap().into(),
+    );
+    let site = sandbox.site();
+    let run = sandbox
+        .wavecast(
+            ["push", site.to_str().unwrap(), "s3://wavecast-test/x"],
+            [""; 0],
+        )
+        .code(2);
+    assert!(run.stderr.contains("no AWS credentials"), "{}", run.stderr);
+
+    sandbox.env.insert("AWS_ACCESS_KEY_ID".into(), "id".into());
+    sandbox
+        .env
+        .insert("AWS_SECRET_ACCESS_KEY".into(), "secret".into());
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let run = sandbox
+        .wavecast(
+            [
+                "push",
+                site.to_str().unwrap(),
+                "s3://wavecast-test/x",
+                "--endpoint",
+                &endpoint,
+            ],
+            [""; 0],
+        )
+        .code(1);
+    assert!(run.stderr.contains("failed to send"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: check --endpoint"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// moto answers unsigned reads with an internal error while it enforces signatures,
+/// so the client half runs against a moto that does not (where the bucket policy
+/// still decides who may read).
+#[test]
+fn clients_update_from_the_bucket() {
+    let moto = Moto::start(false);
+    let credentials = Credentials {
+        access_key_id: "AKIDTEST".into(),
+        secret_access_key: "secret".into(),
+        session_token: None,
+    };
+    let storage = moto.storage("site", &credentials);
+    storage.create_bucket().unwrap();
+    storage.allow_public_reads().unwrap();
+    let mut sandbox = Sandbox::new();
+    use_credentials(&mut sandbox, &credentials);
+    let destination = format!("s3://{BUCKET}/site");
+    let url = format!("{}/{BUCKET}/site/", moto.endpoint());
+
+    let r1 = sample_release(&sandbox.path("r1"), "one");
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    push(&sandbox, &moto, &destination).success();
+    sandbox.init_client(&url);
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r1);
+
+    let r2 = sample_release(&sandbox.path("r2"), "two");
+    sandbox.publish(&r2, "1.1.0", &[]).success();
+    let second = push(&sandbox, &moto, &destination).success().json();
+    assert!(second["already_present"]["files"].as_u64().unwrap() > 0);
+    assert_eq!(
+        second["channels_written"],
+        serde_json::json!(["channels/stable.json"])
+    );
+    let channels: RelativePath = "channels".parse().unwrap();
+    assert_eq!(
+        wavecast_site::Storage::list(&storage, &channels).unwrap(),
+        ["channels/stable.json".parse::<RelativePath>().unwrap()]
+    );
+    // Pushed within the same second as the first: the client must still see it.
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r2);
+}
