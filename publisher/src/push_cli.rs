@@ -18,6 +18,17 @@ pub(crate) struct PushArgs {
     site: PathBuf,
     /// Where to: `s3://BUCKET/PREFIX`.
     destination: String,
+    #[command(flatten)]
+    s3: S3Args,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How to reach an S3-compatible store; credentials come from the standard AWS
+/// environment variables and profile files.
+#[derive(Debug, Args)]
+pub(crate) struct S3Args {
     /// The S3 endpoint, for S3-compatible storage (path-style requests)
     /// [default: https://s3.<region>.amazonaws.com].
     #[arg(long, value_name = "URL")]
@@ -26,9 +37,31 @@ pub(crate) struct PushArgs {
     /// or us-east-1].
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
-    /// Print a JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
+}
+
+impl S3Args {
+    /// The store at `destination` (`s3://BUCKET/PREFIX`), with the environment's
+    /// credentials. Bad locations and missing credentials are usage errors.
+    pub(crate) fn storage(&self, destination: &str) -> anyhow::Result<S3Storage> {
+        let location: S3Location = destination
+            .parse()
+            .map_err(|error| UsageError(format!("{error}")))?;
+        let credentials = match Credentials::from_environment() {
+            Ok(credentials) => credentials,
+            Err(error @ wavecast_site::Error::NoCredentials { .. }) => {
+                bail!(UsageError(error.to_string()))
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let region = self
+            .region
+            .clone()
+            .unwrap_or_else(s3::region_from_environment);
+        Ok(
+            S3Storage::new(location, self.endpoint.as_deref(), &region, credentials)
+                .map_err(|error| UsageError(error.to_string()))?,
+        )
+    }
 }
 
 pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
@@ -38,23 +71,7 @@ pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
             args.site.display()
         )));
     }
-    let location: S3Location = args
-        .destination
-        .parse()
-        .map_err(|error| UsageError(format!("{error}")))?;
-    let credentials = match Credentials::from_environment() {
-        Ok(credentials) => credentials,
-        Err(error @ wavecast_site::Error::NoCredentials { .. }) => {
-            bail!(UsageError(error.to_string()))
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let region = args
-        .region
-        .clone()
-        .unwrap_or_else(s3::region_from_environment);
-    let storage = S3Storage::new(location, args.endpoint.as_deref(), &region, credentials)
-        .map_err(|error| UsageError(error.to_string()))?;
+    let storage = args.s3.storage(&args.destination)?;
     let files = push::site_files(&args.site)?;
     let total: u64 = files.iter().map(|(_, _, size)| size).sum();
     let reporter = Reporter {

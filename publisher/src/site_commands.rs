@@ -32,8 +32,11 @@ pub(crate) struct VerifyArgs {
 pub(crate) struct MirrorArgs {
     /// The site to copy: a folder, a `file://` URL or an `http(s)://` base URL.
     source: String,
-    /// The folder to copy it into (created if missing; `file://` URLs work too).
+    /// Where to copy it: a folder (created if missing; `file://` URLs work too) or
+    /// `s3://BUCKET/PREFIX`.
     destination: String,
+    #[command(flatten)]
+    s3: crate::push_cli::S3Args,
     /// The public key that must have signed every channel: a `.pub` file or the key
     /// in base64.
     #[arg(long, value_name = "KEY")]
@@ -91,11 +94,27 @@ pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> 
 }
 
 pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
-    let destination = match args.destination.split_once("://") {
-        None => PathBuf::from(&args.destination),
-        Some(("file", path)) => PathBuf::from(path),
+    // A folder mirror stages blobs beside their final place; a bucket mirror stages
+    // them in a local temporary folder before uploading.
+    let bucket_staging;
+    let (storage, destination): (Box<dyn wavecast_site::Storage>, PathBuf) = match args
+        .destination
+        .split_once("://")
+    {
+        None => {
+            let folder = PathBuf::from(&args.destination);
+            (Box::new(FsStorage::new(&folder)), folder)
+        }
+        Some(("file", path)) => (Box::new(FsStorage::new(path)), PathBuf::from(path)),
+        Some(("s3", _)) => {
+            bucket_staging = tempfile::tempdir()?;
+            (
+                Box::new(args.s3.storage(&args.destination)?),
+                bucket_staging.path().to_owned(),
+            )
+        }
         Some((scheme, _)) => bail!(UsageError(format!(
-            "cannot mirror into `{}`: `{scheme}://` destinations are not supported yet; mirror into a folder",
+            "cannot mirror into `{}`: `{scheme}://` destinations are not supported; mirror into a folder or `s3://BUCKET/PREFIX`",
             args.destination
         ))),
     };
@@ -116,15 +135,20 @@ pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> 
     let mut survey = verify::survey(&source, &selection, &key, now()?)?;
     let total = survey.total();
     let progress = output::Progress::bytes(total.bytes, "mirroring", quiet || args.json);
-    let storage = FsStorage::new(&destination);
-    let report = mirror::copy(&source, &mut survey, &storage, &destination, &progress)?;
+    let report = mirror::copy(
+        &source,
+        &mut survey,
+        storage.as_ref(),
+        &destination,
+        &progress,
+    )?;
     progress.finish();
     let complete = survey.problems.is_empty();
     if args.json {
         output::json(&serde_json::json!({
             "schema_version": 1,
             "ok": complete,
-            "destination": destination,
+            "destination": args.destination,
             "filtered": selection.is_filtered(),
             "channels": survey.channels,
             "channels_written": report.channels_written,
@@ -146,7 +170,7 @@ pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> 
                 "partly mirrored"
             },
             plural(survey.channels.len(), "channel"),
-            destination.display(),
+            args.destination,
             total.files,
             output::bytes(total.bytes),
             report.copied.files,

@@ -279,7 +279,7 @@ fn a_filtered_mirror_copies_only_the_newest_releases_and_says_so() {
         [
             "mirror",
             sandbox.site().to_str().unwrap(),
-            "s3://bucket/site",
+            "ftp://example.invalid/site",
             "--pubkey",
             sandbox.pubkey().to_str().unwrap(),
         ],

@@ -312,3 +312,51 @@ fn clients_update_from_the_bucket() {
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
 }
+
+#[test]
+fn a_mirror_into_a_bucket_is_verified_and_serves_clients() {
+    let moto = Moto::start(false);
+    let credentials = Credentials {
+        access_key_id: "AKIDTEST".into(),
+        secret_access_key: "secret".into(),
+        session_token: None,
+    };
+    let storage = moto.storage("mirror", &credentials);
+    storage.create_bucket().unwrap();
+    storage.allow_public_reads().unwrap();
+    let mut sandbox = Sandbox::new();
+    use_credentials(&mut sandbox, &credentials);
+    let release = sample_release(&sandbox.path("r1"), "one");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+
+    let destination = format!("s3://{BUCKET}/mirror");
+    let endpoint = moto.endpoint();
+    let mirror = |sandbox: &Sandbox| {
+        let (site, pubkey) = (sandbox.site(), sandbox.pubkey());
+        let args = [
+            "mirror",
+            site.to_str().unwrap(),
+            &destination,
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--json",
+        ];
+        sandbox.wavecast(args, [""; 0]).success().json()
+    };
+    let first = mirror(&sandbox);
+    assert!(first["copied"]["files"].as_u64().unwrap() > 0, "{first}");
+    let again = mirror(&sandbox);
+    assert_eq!(
+        again["copied"]["files"], 0,
+        "a second mirror copies nothing: {again}"
+    );
+
+    let url = format!("{endpoint}/{BUCKET}/mirror/");
+    let verify = sandbox.wavecast(["verify", url.as_str(), "--pubkey"], [sandbox.pubkey()]);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    sandbox.init_client(&url);
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &release);
+}
