@@ -103,17 +103,21 @@ pub enum PackageReason {
     NoFileCopies,
     /// The caller asked for whole packages (`update --full`).
     Requested,
+    /// Nothing is installed, so no file could be kept or patched: the file index is
+    /// not even fetched.
+    FreshInstall,
 }
 
 impl PackageReason {
-    /// The reason as printed: `cheaper`, `index_unavailable`, `no_file_copies` or
-    /// `requested`.
+    /// The reason as printed: `cheaper`, `index_unavailable`, `no_file_copies`,
+    /// `requested` or `fresh_install`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cheaper => "cheaper",
             Self::IndexUnavailable => "index_unavailable",
             Self::NoFileCopies => "no_file_copies",
             Self::Requested => "requested",
+            Self::FreshInstall => "fresh_install",
         }
     }
 }
@@ -304,6 +308,11 @@ pub(crate) fn plan_release(
         .map(|(name, module)| {
             if packages_only {
                 ModuleUpdate::package(name, module, PackageReason::Requested, Vec::new())
+            } else if available.is_empty() {
+                // Per-file copies of a whole tree cost a request each, and the
+                // planner would pick the package anyway (`REQUEST_COST`); skip the
+                // index download that would only confirm it.
+                ModuleUpdate::package(name, module, PackageReason::FreshInstall, Vec::new())
             } else {
                 plan_one(cache, name, module, &available, local.current.get(name))
             }
@@ -1270,7 +1279,8 @@ mod tests {
         let plan = fixture.plan(&v1);
         assert_eq!(
             plan.modules[0].package_reason,
-            Some(PackageReason::NoFileCopies)
+            Some(PackageReason::FreshInstall),
+            "with nothing installed, no index is fetched"
         );
         fixture.install(&v1, &NoReporter);
         let new = fixture.publish(
@@ -1281,6 +1291,10 @@ mod tests {
         );
         let package = fixture.url(&new.package.path);
         let v2 = fixture.release("2.0.0", vec![("app", new)]);
+        assert_eq!(
+            fixture.plan(&v2).modules[0].package_reason,
+            Some(PackageReason::NoFileCopies)
+        );
         fixture.transport.clear_requests();
         fixture.install(&v2, &NoReporter);
         assert_eq!(fixture.content_requests(), [package]);
