@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-pub use wavecast_delta::{ALGORITHMS, apply_patch, compress_copy, decompress_copy};
+use wavecast_delta::{ALGORITHMS, apply_patch, decompress_copy};
 use wavecast_delta::{MAX_PATCH_INPUT, make_patch};
 use wavecast_schema::{
     Blake3Hash, EntryKind, FileIndex, IndexEntry, Patch, PatchAlgorithm, RelativePath,

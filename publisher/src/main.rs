@@ -669,28 +669,17 @@ fn delta_line(module: &ModuleSummary, patch_time: std::time::Duration) -> Option
             )
         })
         .collect();
-    let mut skipped = Vec::new();
-    if delta.without_counterpart > 0 {
-        skipped.push(format!(
-            "{} without an old counterpart",
-            delta.without_counterpart
-        ));
-    }
-    if delta.too_large > 0 {
-        skipped.push(format!("{} too large to diff", delta.too_large));
-    }
-    if delta.bases_missing > 0 {
-        skipped.push(format!(
-            "{} whose old copy is not on the site",
-            delta.bases_missing
-        ));
-    }
-    if delta.not_smaller > 0 {
-        skipped.push(format!("{} not smaller than the file", delta.not_smaller));
-    }
-    if delta.unverified > 0 {
-        skipped.push(format!("{} failed verification", delta.unverified));
-    }
+    let skipped: Vec<String> = [
+        (delta.without_counterpart, "without an old counterpart"),
+        (delta.too_large, "too large to diff"),
+        (delta.bases_missing, "whose old copy is not on the site"),
+        (delta.not_smaller, "not smaller than the file"),
+        (delta.unverified, "failed verification"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, reason)| format!("{count} {reason}"))
+    .collect();
     Some(format!(
         "patches for {}: {} changed files ({} as copies), {} patches{} = {}, from the previous release: {}; {} tried in {:.2}s ({:.2}s of CPU){}",
         module.name,

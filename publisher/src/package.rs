@@ -445,11 +445,12 @@ impl<'s> FileCopies<'s> {
         content: &[u8],
     ) -> Result<()> {
         let started = Instant::now();
-        let copy =
-            crate::delta::compress_copy(content, self.level).map_err(|source| Error::Compress {
+        let copy = wavecast_delta::compress_copy(content, self.level).map_err(|source| {
+            Error::Compress {
                 what: format!("the copy of `{path}`"),
                 source,
-            })?;
+            }
+        })?;
         let compress_time = started.elapsed();
         let packed_size = copy.len() as u64;
         self.storage.put_bytes(blob, &copy)?;

@@ -236,7 +236,7 @@ pub fn publish(
                         .map(|candidate| Arc::new(CandidateWork::new(candidate.clone())))
                         .collect();
                     for item in &work {
-                        for algorithm in delta::ALGORITHMS {
+                        for algorithm in wavecast_delta::ALGORITHMS {
                             let (item, finished) = (Arc::clone(item), &patch_finished);
                             queue.submit(item.weight(), move || {
                                 item.run(algorithm, storage);
@@ -764,7 +764,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(copy.len() as u64, *packed_size, "{}", entry.path);
-            let content = delta::decompress_copy(&copy, *size).unwrap();
+            let content = wavecast_delta::decompress_copy(&copy, *size).unwrap();
             assert_eq!(&Blake3Hash::of(&content), blake3);
             copies += 1;
         }
@@ -825,7 +825,8 @@ mod tests {
                 &data
             };
             assert_eq!(patch.from, Blake3Hash::of(old));
-            let rebuilt = delta::apply_patch(patch.algorithm, old, &bytes, 1 << 20).unwrap();
+            let rebuilt =
+                wavecast_delta::apply_patch(patch.algorithm, old, &bytes, 1 << 20).unwrap();
             assert_eq!(Blake3Hash::of(&rebuilt), patch.to);
             let packed_size = index
                 .entries

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, Cursor, Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use minisign::{PublicKey, PublicKeyBox, SignatureBox};
@@ -26,8 +25,6 @@ use crate::error::{Error, Result};
 const MAX_DOCUMENT_SIZE: u64 = 64 << 20;
 /// A manifest expiring sooner than this gets a warning.
 const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(7 * 24);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a site is read from.
 #[derive(Debug)]
@@ -50,16 +47,6 @@ impl Source {
             return Ok(Self::Folder(PathBuf::from(path)));
         }
         if location.starts_with("http://") || location.starts_with("https://") {
-            let config = ureq::Agent::config_builder()
-                .timeout_resolve(Some(CONNECT_TIMEOUT))
-                .timeout_connect(Some(CONNECT_TIMEOUT))
-                .timeout_per_read(Some(READ_TIMEOUT))
-                .timeout_recv_response(Some(READ_TIMEOUT))
-                .http_status_as_error(false)
-                // Blobs are hashed as stored: never ask for a content encoding.
-                .accept_encoding(ureq::config::AutoHeaderValue::None)
-                .user_agent(concat!("wavecast/", env!("CARGO_PKG_VERSION")))
-                .build();
             let base = if location.ends_with('/') {
                 location.to_owned()
             } else {
@@ -67,7 +54,7 @@ impl Source {
             };
             return Ok(Self::Http {
                 base,
-                agent: ureq::Agent::new_with_config(config),
+                agent: wavecast_site::http::agent(concat!("wavecast/", env!("CARGO_PKG_VERSION"))),
             });
         }
         if let Some((scheme, _)) = location.split_once("://") {

@@ -28,6 +28,8 @@ assert_eq!(layout::channel_manifest(&channel).as_str(), "channels/stable.json");
 pub mod chart;
 mod error;
 mod fs;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod layout;
 #[cfg(feature = "s3")]
 pub mod s3;

@@ -2,17 +2,10 @@
 
 use std::fmt;
 use std::io::Read;
-use std::time::Duration;
 
 use ureq::Agent;
 
 use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators};
-
-/// How long to wait to establish a connection (DNS, TCP and TLS).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long any single read may wait for data, headers or body. Restarts with each
-/// read, so large downloads on slow links are fine while stalled hosts are not.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Fetches `http://` and `https://` URLs (TLS through rustls with the Mozilla root
 /// store), with connect and per-read timeouts and no content decoding.
@@ -43,18 +36,11 @@ impl Default for HttpTransport {
 impl HttpTransport {
     /// A transport with the default timeouts: 10 s to connect, 30 s per read.
     pub fn new() -> Self {
-        let config = Agent::config_builder()
-            .timeout_resolve(Some(CONNECT_TIMEOUT))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
-            .timeout_recv_response(Some(READ_TIMEOUT))
-            .http_status_as_error(false)
-            // The bytes are hashed as sent: never ask for, nor undo, a content encoding.
-            .accept_encoding(ureq::config::AutoHeaderValue::None)
-            .user_agent(concat!("wavecast-update/", env!("CARGO_PKG_VERSION")))
-            .build();
         Self {
-            agent: Agent::new_with_config(config),
+            agent: wavecast_site::http::agent(concat!(
+                "wavecast-update/",
+                env!("CARGO_PKG_VERSION")
+            )),
         }
     }
 }

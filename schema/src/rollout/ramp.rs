@@ -87,28 +87,26 @@ impl Ramp {
     /// Whether a client with `bucket` is in, `elapsed` seconds after the start
     /// (negative before it).
     pub fn admits(&self, bucket: u16, elapsed: i64) -> bool {
-        let bucket = i128::from(bucket);
-        match self.segment(elapsed) {
-            Segment::Before => false,
-            Segment::After(value) => bucket < i128::from(value),
-            Segment::Within {
-                start,
-                end,
-                from,
-                to,
-                into,
-            } => {
-                let span = i128::from(end - start);
-                bucket * span < i128::from(from) * span + i128::from(to - from) * i128::from(into)
-            }
-        }
+        let (scaled, span) = self.scaled_threshold(elapsed);
+        i128::from(bucket) * span < scaled
     }
 
     /// The threshold `elapsed` seconds after the start, rounded down to a basis point.
     pub fn threshold_at(&self, elapsed: i64) -> BasisPoints {
-        let value = match self.segment(elapsed) {
-            Segment::Before => 0,
-            Segment::After(value) => value,
+        let (scaled, span) = self.scaled_threshold(elapsed);
+        u16::try_from(scaled / span)
+            .ok()
+            .and_then(BasisPoints::new)
+            .unwrap_or(BasisPoints::ALL)
+    }
+
+    /// The exact threshold at `elapsed` as a fraction `scaled / span` of basis points,
+    /// so that inclusion is decided in integers: in segment `(a0, v0) → (a1, v1)`,
+    /// `e` seconds past `a0`, it is `(v0 · (a1 − a0) + (v1 − v0) · e) / (a1 − a0)`.
+    fn scaled_threshold(&self, elapsed: i64) -> (i128, i128) {
+        match self.segment(elapsed) {
+            Segment::Before => (0, 1),
+            Segment::After(value) => (i128::from(value), 1),
             Segment::Within {
                 start,
                 end,
@@ -117,12 +115,12 @@ impl Ramp {
                 into,
             } => {
                 let span = i128::from(end - start);
-                let value =
-                    (i128::from(from) * span + i128::from(to - from) * i128::from(into)) / span;
-                u16::try_from(value).unwrap_or(to)
+                (
+                    i128::from(from) * span + i128::from(to - from) * i128::from(into),
+                    span,
+                )
             }
-        };
-        BasisPoints::new(value).unwrap_or(BasisPoints::ALL)
+        }
     }
 
     /// The first second, counted from the start, at which `bucket` is in, or `None`
