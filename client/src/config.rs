@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use wavecast_schema::{Attributes, ChannelName, Platform};
+use wavecast_schema::{Attributes, ChannelName, Platform, Root};
 
 use crate::error::{Error, Result};
 use crate::root::write_json_atomically;
@@ -25,9 +25,9 @@ pub struct Config {
     pub format: u32,
     /// Base URLs of the site, tried in order: later ones are mirrors.
     pub urls: Vec<BaseUrl>,
-    /// The publisher's minisign public key; manifests signed by any other key are
-    /// refused.
-    pub pubkey: TrustedKey,
+    /// Whom the client trusted at `init`: the start of its chain of roots.
+    #[serde(flatten)]
+    pub trust: PinnedTrust,
     /// The channel to follow.
     pub channel: ChannelName,
     /// The platform whose builds to install.
@@ -39,18 +39,45 @@ pub struct Config {
     pub attributes: Attributes,
 }
 
+/// What a client pins at `init`. Stored in `config.json` as `"pubkey": "RW…"` or
+/// `"root": {…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinnedTrust {
+    /// The publisher's public key: root version 1 with that key alone.
+    Pubkey(TrustedKey),
+    /// A root file from the site (`--trusted-root`), checked at `init`.
+    Root(Root),
+}
+
+impl PinnedTrust {
+    /// The root this pin stands for.
+    pub fn root(&self) -> Root {
+        match self {
+            Self::Pubkey(key) => key.root(),
+            Self::Root(root) => root.clone(),
+        }
+    }
+}
+
+impl From<TrustedKey> for PinnedTrust {
+    fn from(key: TrustedKey) -> Self {
+        Self::Pubkey(key)
+    }
+}
+
 impl Config {
     /// A configuration in the current format.
     pub fn new(
         urls: Vec<BaseUrl>,
-        pubkey: TrustedKey,
+        trust: PinnedTrust,
         channel: ChannelName,
         platform: Platform,
     ) -> Self {
         Self {
             format: CONFIG_FORMAT,
             urls,
-            pubkey,
+            trust,
             channel,
             platform,
             attributes: Attributes::new(),
@@ -134,7 +161,7 @@ mod tests {
         let (_, key) = crate::verify::tests::keypair();
         let config = Config::new(
             vec![BaseUrl::parse("https://example.com/site").unwrap()],
-            key,
+            key.into(),
             "stable".parse().unwrap(),
             BUILD_PLATFORM.parse().unwrap(),
         );
@@ -146,6 +173,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"attributes\": {}"), "{text}");
+        assert!(text.contains("\"pubkey\": \"RW"), "{text}");
 
         // A configuration written before attributes existed still loads.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -155,7 +183,13 @@ mod tests {
 
         let config = config.with_attributes([("region".to_owned(), "eu".to_owned())].into());
         config.save(&path).unwrap();
-        assert_eq!(Config::load(&path).unwrap(), Some(config));
+        assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
+
+        // A pinned root takes the key's place.
+        let mut pinned = config;
+        pinned.trust = PinnedTrust::Root(pinned.trust.root());
+        pinned.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Some(pinned));
     }
 
     #[test]
@@ -169,7 +203,7 @@ mod tests {
         let (_, key) = crate::verify::tests::keypair();
         let mut config: serde_json::Value = serde_json::to_value(Config::new(
             vec![BaseUrl::parse("https://example.com/site").unwrap()],
-            key,
+            key.into(),
             "stable".parse().unwrap(),
             "any".parse().unwrap(),
         ))

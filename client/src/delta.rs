@@ -875,6 +875,7 @@ mod tests {
                 published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
                 expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
                 min_client_version: "0.1.0".parse().unwrap(),
+                root_version: 1,
                 download_hosts: Vec::new(),
                 releases: vec![release.clone()],
             }

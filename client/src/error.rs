@@ -192,7 +192,27 @@ pub enum Error {
         key: String,
         /// The decoder's complaint.
         #[source]
-        source: minisign_verify::Error,
+        source: wavecast_schema::Error,
+    },
+
+    /// Reading a root file to pin failed.
+    #[error("failed to read root file `{}`", path.display())]
+    ReadPinnedRoot {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A root file to pin is not a root signed by its own root keys.
+    #[error("`{}` is not a root signed by its own root keys", path.display())]
+    PinnedRoot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: wavecast_schema::TrustError,
     },
 
     // ----- the installed release -----
@@ -262,24 +282,63 @@ pub enum Error {
         source: wavecast_schema::Error,
     },
 
-    /// The envelope's signature is not a minisign signature.
-    #[error("the signature of the channel manifest `{url}` is malformed")]
-    DecodeSignature {
-        /// Its URL.
-        url: String,
-        /// The decoder's complaint.
-        #[source]
-        source: minisign_verify::Error,
-    },
-
-    /// The signature does not verify against the pinned public key.
-    #[error("the signature of the channel manifest `{url}` does not verify against the pinned key")]
+    /// The manifest's signatures do not reach the trusted root's release threshold.
+    #[error(
+        "the signature of the channel manifest `{url}` does not verify against the trusted keys"
+    )]
     VerifySignature {
         /// Its URL.
         url: String,
-        /// Why verification failed.
+        /// Which keys signed, and how many had to.
         #[source]
-        source: minisign_verify::Error,
+        source: wavecast_schema::TrustError,
+    },
+
+    /// A manifest names a root further ahead than one check walks.
+    #[error(
+        "the channel manifest `{url}` names root v{named}, {} versions past the trusted root v{trusted}; at most {} are walked in one check",
+        named - trusted,
+        wavecast_schema::MAX_ROOT_STEPS
+    )]
+    RootChainTooLong {
+        /// The manifest's URL.
+        url: String,
+        /// The root version the client trusts.
+        trusted: u64,
+        /// The root version the manifest names.
+        named: u64,
+    },
+
+    /// A root the chain needs could not be fetched (or is missing).
+    #[error("failed to fetch root v{version} from `{url}`, which the channel manifest names")]
+    FetchRoot {
+        /// The root's URL.
+        url: String,
+        /// Its version.
+        version: u64,
+        /// The transport's error.
+        #[source]
+        source: TransportError,
+    },
+
+    /// A root file is larger than any root may be.
+    #[error(
+        "root `{url}` is larger than {} bytes",
+        wavecast_schema::ROOT_SIZE_LIMIT
+    )]
+    RootTooLarge {
+        /// Its URL.
+        url: String,
+    },
+
+    /// A root along the chain fails verification.
+    #[error("root `{url}` is not trusted")]
+    UntrustedRoot {
+        /// Its URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: wavecast_schema::TrustError,
     },
 
     /// The signed manifest is malformed (or uses a newer format).
@@ -604,6 +663,8 @@ impl Error {
                 | Self::InvalidAttributeKey { .. }
                 | Self::ReadPublicKey { .. }
                 | Self::InvalidPublicKey { .. }
+                | Self::ReadPinnedRoot { .. }
+                | Self::PinnedRoot { .. }
         )
     }
 
@@ -611,7 +672,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Self::NotInitialized { root, .. } => format!(
-                "run `wavecast-update init --root {} --url URL --pubkey KEY` first",
+                "run `wavecast-update init --root {} --url URL --pubkey KEY` (or --trusted-root FILE) first",
                 root.display()
             ),
             Self::AlreadyInitialized { .. } => {
@@ -631,7 +692,19 @@ impl Error {
                 "pass the path of a minisign `.pub` file or the base64 line from it".into()
             }
             Self::VerifySignature { .. } => {
-                "the host may be serving a tampered manifest, or the publisher rotated its key"
+                "the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked; a publisher changes keys with `wavecast key rotate`, which clients follow"
+                    .into()
+            }
+            Self::FetchRoot { .. } | Self::UntrustedRoot { .. } | Self::RootTooLarge { .. } => {
+                "the host may be hiding or forging the site's roots/ folder; try another URL, or ask the publisher whether they rotated keys"
+                    .into()
+            }
+            Self::RootChainTooLong { .. } => {
+                "a real rotation history is never this long; if it is, pin the newest root with `init --force --trusted-root FILE`, copied from the site by a trusted path"
+                    .into()
+            }
+            Self::PinnedRoot { .. } => {
+                "pass a roots/<n>.json file copied from the publisher's site, signed by its root keys"
                     .into()
             }
             Self::ClientTooOld { .. } => "install a newer wavecast-update".into(),

@@ -4,12 +4,13 @@ use std::io::Read;
 
 use jiff::Timestamp;
 use semver::Version;
-use wavecast_schema::{ChannelName, Envelope, Manifest};
+use wavecast_schema::{
+    ChannelName, Envelope, MAX_ROOT_STEPS, Manifest, ROOT_SIZE_LIMIT, Role, Root,
+};
 
 use crate::error::{Error, Result};
-use crate::transport::{Conditional, Transport, Validators};
+use crate::transport::{Conditional, Transport, TransportError, TransportErrorKind, Validators};
 use crate::url::BaseUrl;
-use crate::verify::TrustedKey;
 
 /// The most bytes read for a channel manifest envelope; a host sending more is
 /// refused rather than allowed to fill memory.
@@ -23,8 +24,8 @@ pub fn client_version() -> Version {
 /// What the client checks a manifest against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations<'a> {
-    /// The pinned key.
-    pub(crate) key: &'a TrustedKey,
+    /// The newest root the client trusts.
+    pub(crate) root: &'a Root,
     /// The configured channel.
     pub(crate) channel: &'a ChannelName,
     /// The highest serial seen on that channel.
@@ -51,6 +52,8 @@ pub(crate) struct Fetched {
     pub(crate) manifest: Manifest,
     /// Its URL.
     pub(crate) url: String,
+    /// The newer root the client walked to for this manifest, to trust from now on.
+    pub(crate) root: Option<Root>,
     /// The envelope's bytes and validators when the host sent them, to store for
     /// the next check; `None` when the host answered that the stored envelope is
     /// still current.
@@ -83,16 +86,19 @@ pub(crate) fn fetch_manifest(
             .map_err(fetch_error)?
         {
             Conditional::NotModified => {
-                if let Ok(manifest) = verify_manifest(stored.envelope, &url, expect) {
+                if let Ok((manifest, root)) =
+                    walk_and_verify(transport, base, stored.envelope, &url, expect)
+                {
                     return Ok(Fetched {
                         manifest,
                         url,
+                        root,
                         fresh: None,
                     });
                 }
             }
             Conditional::Modified { reader, validators } => {
-                return read_and_verify(reader, url, validators, expect);
+                return read_and_verify(transport, base, reader, url, validators, expect);
             }
         }
     }
@@ -101,18 +107,20 @@ pub(crate) fn fetch_manifest(
         .map_err(fetch_error)?
     {
         Conditional::Modified { reader, validators } => {
-            read_and_verify(reader, url, validators, expect)
+            read_and_verify(transport, base, reader, url, validators, expect)
         }
         // Nothing was asked for; a transport answering this way gave no file.
         Conditional::NotModified => {
             let reader = transport.fetch(&url).map_err(fetch_error)?;
-            read_and_verify(reader, url, Validators::default(), expect)
+            read_and_verify(transport, base, reader, url, Validators::default(), expect)
         }
     }
 }
 
 /// Reads an envelope of at most [`MANIFEST_SIZE_LIMIT`] bytes and verifies it.
 fn read_and_verify(
+    transport: &dyn Transport,
+    base: &BaseUrl,
     reader: Box<dyn Read + Send>,
     url: String,
     validators: Validators,
@@ -132,17 +140,93 @@ fn read_and_verify(
             limit: MANIFEST_SIZE_LIMIT,
         });
     }
-    let manifest = verify_manifest(&bytes, &url, expect)?;
+    let (manifest, root) = walk_and_verify(transport, base, &bytes, &url, expect)?;
     Ok(Fetched {
         manifest,
         url,
+        root,
         fresh: Some((bytes, validators)),
     })
 }
 
-/// Checks an envelope's bytes, in this order: it is an envelope; its signature
-/// verifies against the pinned key (before any manifest field is read); the manifest
-/// parses and validates; it is for the expected channel; this client is new enough;
+/// Walks the chain of roots as far as the envelope's manifest says it was signed
+/// (see [`walk_roots`]), then verifies the envelope under the newest root. Returns
+/// the manifest, and the new root when the client walked.
+fn walk_and_verify(
+    transport: &dyn Transport,
+    base: &BaseUrl,
+    bytes: &[u8],
+    url: &str,
+    expect: &Expectations<'_>,
+) -> Result<(Manifest, Option<Root>)> {
+    let named = Envelope::parse(bytes).map_or(1, |envelope| envelope.root_version_hint());
+    let walked = walk_roots(transport, base, expect.root, named, url)?;
+    let root = walked.as_ref().unwrap_or(expect.root);
+    let manifest = verify_manifest(bytes, url, &Expectations { root, ..*expect })?;
+    Ok((manifest, walked))
+}
+
+/// Fetches and verifies `roots/<n>.json` for every version after `trusted` up to
+/// `named`, each one as the successor of the one before (see
+/// [`Root::verify_successor`]). `None` when the client already trusts `named` or
+/// later. The walk is bounded by [`MAX_ROOT_STEPS`] and each root by
+/// [`ROOT_SIZE_LIMIT`] bytes.
+///
+/// `named` comes from the manifest before its signatures are checked: a host can
+/// only make the client fetch roots it then has to verify, or fail.
+pub(crate) fn walk_roots(
+    transport: &dyn Transport,
+    base: &BaseUrl,
+    trusted: &Root,
+    named: u64,
+    manifest_url: &str,
+) -> Result<Option<Root>> {
+    if named <= trusted.version {
+        return Ok(None);
+    }
+    if named - trusted.version > MAX_ROOT_STEPS {
+        return Err(Error::RootChainTooLong {
+            url: manifest_url.to_owned(),
+            trusted: trusted.version,
+            named,
+        });
+    }
+    let mut newest = trusted.clone();
+    while newest.version < named {
+        let version = newest.version + 1;
+        let url = base.join(&wavecast_site::layout::root(version));
+        let mut bytes = Vec::new();
+        transport
+            .fetch(&url)
+            .map_err(|source| Error::FetchRoot {
+                url: url.clone(),
+                version,
+                source,
+            })?
+            .take(ROOT_SIZE_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::FetchRoot {
+                url: url.clone(),
+                version,
+                source: TransportError::with_source(
+                    TransportErrorKind::Other,
+                    "the connection failed while reading",
+                    source,
+                ),
+            })?;
+        if bytes.len() as u64 > ROOT_SIZE_LIMIT {
+            return Err(Error::RootTooLarge { url });
+        }
+        newest = newest
+            .verify_successor(&bytes)
+            .map_err(|source| Error::UntrustedRoot { url, source })?;
+    }
+    Ok(Some(newest))
+}
+
+/// Checks an envelope's bytes, in this order: it is an envelope; a threshold of the
+/// trusted root's release keys signed it (before any manifest field is read); the
+/// manifest parses and validates; it is for the expected channel; this client is new enough;
 /// it has not expired; its serial is not lower than one already seen.
 pub(crate) fn verify_manifest(
     bytes: &[u8],
@@ -154,8 +238,17 @@ pub(crate) fn verify_manifest(
         source,
     })?;
     expect
-        .key
-        .verify(envelope.manifest.as_bytes(), &envelope.signature, url)?;
+        .root
+        .check_signatures(
+            Role::Release,
+            "the manifest",
+            envelope.manifest.as_bytes(),
+            &envelope.signatures,
+        )
+        .map_err(|source| Error::VerifySignature {
+            url: url.to_owned(),
+            source,
+        })?;
     let manifest =
         Manifest::parse(envelope.manifest.as_bytes()).map_err(|source| Error::ParseManifest {
             url: url.to_owned(),
@@ -217,16 +310,16 @@ pub(crate) mod tests {
     }
 
     fn envelope(pair: &minisign::KeyPair, manifest: &str) -> Vec<u8> {
-        Envelope::new(manifest.to_owned(), sign(pair, manifest.as_bytes())).to_json()
+        Envelope::new(manifest.to_owned(), vec![sign(pair, manifest.as_bytes())]).to_json()
     }
 
     fn expect<'a>(
-        key: &'a TrustedKey,
+        root: &'a Root,
         channel: &'a ChannelName,
         highest: Option<u64>,
     ) -> Expectations<'a> {
         Expectations {
-            key,
+            root,
             channel,
             highest_serial: highest,
             now: "2026-11-21T12:00:00Z".parse().unwrap(),
@@ -236,6 +329,7 @@ pub(crate) mod tests {
     #[test]
     fn a_good_manifest_passes_and_each_check_fails_on_its_own() {
         let (pair, key) = keypair();
+        let key = key.root();
         let (other_pair, _) = keypair();
         let stable: ChannelName = "stable".parse().unwrap();
         let good = envelope(&pair, &manifest_json(7, "stable"));
@@ -251,7 +345,8 @@ pub(crate) mod tests {
         assert!(matches!(error, Error::VerifySignature { .. }), "{error}");
 
         // The signature is checked before the manifest is even parsed.
-        let garbage = Envelope::new("not json".into(), sign(&other_pair, b"not json")).to_json();
+        let garbage =
+            Envelope::new("not json".into(), vec![sign(&other_pair, b"not json")]).to_json();
         let error = verify_manifest(&garbage, "u", &expect(&key, &stable, None)).unwrap_err();
         assert!(matches!(error, Error::VerifySignature { .. }), "{error}");
 

@@ -74,7 +74,7 @@ mod verified;
 mod verify;
 
 pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
-pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config};
+pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};
 pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
@@ -91,5 +91,5 @@ pub use updater::{
     Updater,
 };
 pub use url::BaseUrl;
-pub use verify::TrustedKey;
+pub use verify::{TrustedKey, read_pinned_root};
 pub use wavecast_schema::{Attributes, Exclusion, Mode, Outcome, Withdrawal};

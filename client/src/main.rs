@@ -19,7 +19,7 @@ use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BaseUrl, CheckOptions, CheckReport, Config, ConfigChange,
     Exclusion, Fallback, FileAction, InitOptions, InstallOutcome, InstallReport, Mode,
-    ModuleUpdate, Outcome, Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
+    ModuleUpdate, Outcome, PinnedTrust, Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -124,8 +124,16 @@ struct InitArgs {
     #[arg(long = "url", value_name = "URL", required = true)]
     urls: Vec<String>,
     /// The publisher's minisign public key: a `.pub` file or its base64 line.
-    #[arg(long, value_name = "FILE_OR_BASE64")]
-    pubkey: String,
+    #[arg(
+        long,
+        value_name = "FILE_OR_BASE64",
+        required_unless_present = "trusted_root"
+    )]
+    pubkey: Option<String>,
+    /// Pin a root file instead of one key: a `roots/<n>.json` from the publisher's
+    /// site, obtained by a path you trust (it lists k-of-n keys).
+    #[arg(long, value_name = "FILE", conflicts_with = "pubkey")]
+    trusted_root: Option<PathBuf>,
     /// The channel to follow.
     #[arg(long, default_value = "stable")]
     channel: ChannelName,
@@ -401,10 +409,14 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|url| BaseUrl::from_argument(url, &cwd))
         .collect::<Result<Vec<_>, _>>()?;
-    let pubkey = TrustedKey::from_argument(&args.pubkey)?;
+    let trust = match (&args.pubkey, &args.trusted_root) {
+        (_, Some(path)) => PinnedTrust::Root(wavecast_client::read_pinned_root(path)?),
+        (Some(key), None) => PinnedTrust::Pubkey(TrustedKey::from_argument(key)?),
+        (None, None) => unreachable!("clap requires --pubkey or --trusted-root"),
+    };
     let options = InitOptions {
         urls,
-        pubkey,
+        trust,
         channel: args.channel.clone(),
         platform: args.platform.clone(),
         attributes: args.attributes.to_map(),

@@ -7,7 +7,9 @@ use std::path::Path;
 use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Serialize};
-use wavecast_schema::{Blake3Hash, Blob, ChannelName, InstallId, Module, ModuleName, RelativePath};
+use wavecast_schema::{
+    Blake3Hash, Blob, ChannelName, InstallId, Module, ModuleName, RelativePath, Root,
+};
 
 use crate::error::{Error, Result};
 use crate::root::{random_hex, write_json_atomically};
@@ -39,6 +41,11 @@ pub struct State {
     /// the validators its host sent, for conditional requests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub manifests: BTreeMap<ChannelName, StoredManifest>,
+    /// The newest root this client walked to from the one pinned in its
+    /// configuration; `None` while it still trusts the pinned root. It only moves
+    /// forward, one verified step at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<Root>,
 }
 
 /// Where a stored manifest envelope came from, and how its host identified it.
@@ -108,6 +115,7 @@ impl State {
             last_check: None,
             installed: Vec::new(),
             manifests: BTreeMap::new(),
+            trusted_root: None,
         })
     }
 

@@ -8,11 +8,11 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
     Attributes, BasisPoints, ChannelName, ClientView, Exclusion, InstallId, Manifest, Mode,
-    Outcome, Platform, Release, Rule, Withdrawal, decide,
+    Outcome, Platform, Release, Root, Rule, Withdrawal, decide,
 };
 
 use crate::attributes::check_attribute_keys;
-use crate::config::Config;
+use crate::config::{Config, PinnedTrust};
 use crate::delta::UpdatePlan;
 use crate::error::{Error, Result};
 use crate::fetch::{Expectations, Stored, fetch_manifest};
@@ -24,15 +24,14 @@ use crate::root::{InstallRoot, create_dir_all, write_atomically};
 use crate::state::{InstalledRelease, State, StoredManifest};
 use crate::transport::{DefaultTransport, Transport};
 use crate::url::BaseUrl;
-use crate::verify::TrustedKey;
 
 /// What `init` writes.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
     /// Base URLs of the site, tried in order.
     pub urls: Vec<BaseUrl>,
-    /// The publisher's public key.
-    pub pubkey: TrustedKey,
+    /// Whom to trust: the publisher's public key, or a root file from the site.
+    pub trust: PinnedTrust,
     /// The channel to follow.
     pub channel: ChannelName,
     /// The platform whose builds to install.
@@ -312,8 +311,19 @@ impl Updater {
                 root: root.path().to_owned(),
             });
         }
+        let previous_trust = Config::load(&config_path)
+            .ok()
+            .flatten()
+            .map(|config| config.trust);
         let (state, kept_state) = match State::load(&root.state())? {
-            Some(state) => (state, true),
+            Some(mut state) => {
+                // Roots walked from another pin say nothing about the new one.
+                if previous_trust.as_ref() != Some(&options.trust) && state.trusted_root.is_some() {
+                    state.trusted_root = None;
+                    state.save(&root.state())?;
+                }
+                (state, true)
+            }
             None => {
                 let state = State::generate()?;
                 state.save(&root.state())?;
@@ -322,7 +332,7 @@ impl Updater {
         };
         let config = Config::new(
             options.urls,
-            options.pubkey,
+            options.trust,
             options.channel,
             options.platform,
         )
@@ -459,8 +469,9 @@ impl Updater {
         let mut state = self.load_state()?;
         let current = read_current(&self.root, &state)?;
         let channel = &self.config.channel;
+        let trusted_root = self.trusted_root(&state);
         let expect = Expectations {
-            key: &self.config.pubkey,
+            root: &trusted_root,
             channel,
             highest_serial: state.highest_serial(channel),
             now,
@@ -498,6 +509,9 @@ impl Updater {
             }));
         };
         let (manifest, manifest_url) = (fetched.manifest, fetched.url);
+        if let Some(root) = fetched.root {
+            state.trusted_root = Some(root);
+        }
         let not_modified = fetched.fresh.is_none();
         if let Some((envelope, validators)) = fetched.fresh {
             // The envelope is written before the state names it, so validators are
@@ -688,6 +702,15 @@ impl Updater {
         })
     }
 
+    /// The newest root this client trusts: the one it walked to, or the pinned one.
+    fn trusted_root(&self, state: &State) -> Root {
+        let pinned = self.config.trust.root();
+        match &state.trusted_root {
+            Some(walked) if walked.version > pinned.version => walked.clone(),
+            _ => pinned,
+        }
+    }
+
     fn load_state(&self) -> Result<State> {
         let path = self.root.state();
         State::load(&path)?.ok_or(Error::MissingState { path })
@@ -715,7 +738,7 @@ mod tests {
     struct Site {
         dir: tempfile::TempDir,
         pair: minisign::KeyPair,
-        key: TrustedKey,
+        key: crate::verify::TrustedKey,
         releases: Vec<Release>,
     }
 
@@ -827,12 +850,13 @@ mod tests {
                 published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
                 expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
                 min_client_version: "0.1.0".parse().unwrap(),
+                root_version: 1,
                 download_hosts: Vec::new(),
                 releases: self.releases.clone(),
             };
             manifest.sort_releases();
             let text = String::from_utf8(manifest.to_json()).unwrap();
-            let envelope = Envelope::new(text.clone(), sign(&self.pair, text.as_bytes()));
+            let envelope = Envelope::new(text.clone(), vec![sign(&self.pair, text.as_bytes())]);
             std::fs::create_dir_all(self.dir.path().join("channels")).unwrap();
             std::fs::write(
                 self.dir.path().join("channels/stable.json"),
@@ -846,7 +870,7 @@ mod tests {
                 root,
                 InitOptions {
                     urls: vec![self.url()],
-                    pubkey: self.key.clone(),
+                    trust: self.key.clone().into(),
                     channel: "stable".parse().unwrap(),
                     platform: "x86_64-unknown-linux-gnu".parse().unwrap(),
                     attributes: Attributes::new(),
@@ -990,7 +1014,7 @@ mod tests {
         assert!(!first.kept_state);
         let options = |force| InitOptions {
             urls: vec![BaseUrl::parse("https://example.com/other").unwrap()],
-            pubkey: site.key.clone(),
+            trust: site.key.clone().into(),
             channel: "beta".parse().unwrap(),
             platform: "any".parse().unwrap(),
             attributes: Attributes::new(),

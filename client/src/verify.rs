@@ -1,21 +1,23 @@
-//! The pinned minisign public key, and checking a manifest's signature with it.
+//! The key or root a client pins at `init`, and reading keys from the command line.
+//!
+//! Checking signatures is [`wavecast_schema::Root`]'s job: a pinned key is root
+//! version 1 with that key alone ([`Root::from_key`]).
 
 use std::fmt;
 use std::path::Path;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+use wavecast_schema::{PublicKey, Root};
 
 use crate::error::{Error, Result};
 
-/// The minisign public key a client trusts, pinned at `init`.
+/// A minisign public key a client trusts, given at `init`.
 ///
 /// Only pre-hashed (current minisign) signatures are accepted; legacy signatures of
 /// the raw message are refused.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TrustedKey {
-    base64: String,
-    key: minisign_verify::PublicKey,
-}
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TrustedKey(PublicKey);
 
 impl TrustedKey {
     /// Parses a key given either as the base64 line alone or as the content of a
@@ -26,21 +28,12 @@ impl TrustedKey {
     ///
     /// [`Error::InvalidPublicKey`] when the text holds no valid key.
     pub fn parse(text: &str) -> Result<Self> {
-        let base64 = text
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
-            .unwrap_or("");
-        let key = minisign_verify::PublicKey::from_base64(base64).map_err(|source| {
-            Error::InvalidPublicKey {
+        PublicKey::parse(text)
+            .map(Self)
+            .map_err(|source| Error::InvalidPublicKey {
                 key: text.trim().to_owned(),
                 source,
-            }
-        })?;
-        Ok(Self {
-            base64: base64.to_owned(),
-            key,
-        })
+            })
     }
 
     /// Parses a command-line argument: the path of a minisign `.pub` file if such a
@@ -70,62 +63,49 @@ impl TrustedKey {
 
     /// The key as minisign's base64 line.
     pub fn to_base64(&self) -> &str {
-        &self.base64
+        self.0.to_base64()
     }
 
-    /// Checks that `signature` (minisign's text format) is a valid signature of
-    /// `bytes` by this key. `url` names the document in errors.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::DecodeSignature`] when the signature is malformed,
-    /// [`Error::VerifySignature`] when it was made by another key or over other bytes.
-    pub fn verify(&self, bytes: &[u8], signature: &str, url: &str) -> Result<()> {
-        let signature = minisign_verify::Signature::decode(signature).map_err(|source| {
-            Error::DecodeSignature {
-                url: url.to_owned(),
-                source,
-            }
-        })?;
-        self.key
-            .verify(bytes, &signature, false)
-            .map_err(|source| Error::VerifySignature {
-                url: url.to_owned(),
-                source,
-            })
+    /// The root a client pinned to this key trusts: version 1, this key alone.
+    pub fn root(&self) -> Root {
+        Root::from_key(self.0.clone())
     }
 }
 
 impl fmt::Debug for TrustedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TrustedKey({})", self.base64)
+        write!(f, "TrustedKey({})", self.0)
     }
 }
 
 impl fmt::Display for TrustedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.base64)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
-impl Serialize for TrustedKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.base64)
-    }
-}
-
-impl<'de> Deserialize<'de> for TrustedKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse(&text).map_err(|error| {
-            serde::de::Error::custom(format!("{error}: not a minisign public key"))
-        })
-    }
+/// Reads a root file to pin (`init --root`): a `roots/<n>.json` copied from the
+/// site by a trusted path, signed by a threshold of its own root keys.
+///
+/// # Errors
+///
+/// [`Error::ReadPinnedRoot`] or [`Error::PinnedRoot`].
+pub fn read_pinned_root(path: &Path) -> Result<Root> {
+    let bytes = std::fs::read(path).map_err(|source| Error::ReadPinnedRoot {
+        path: path.to_owned(),
+        source,
+    })?;
+    Root::verify_pinned(&bytes).map_err(|source| Error::PinnedRoot {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use std::io::Cursor;
+
+    use wavecast_schema::{Role, SignedRoot};
 
     use super::*;
 
@@ -150,22 +130,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_signature_verifies_only_with_its_key_and_bytes() {
+    fn a_key_trusts_its_own_signatures_only() {
         let (signer, key) = keypair();
         let (_, other_key) = keypair();
-        let signature = sign(&signer, b"manifest bytes");
-        key.verify(b"manifest bytes", &signature, "u").unwrap();
-
-        let error = other_key
-            .verify(b"manifest bytes", &signature, "u")
-            .unwrap_err();
-        assert!(matches!(error, Error::VerifySignature { .. }), "{error}");
-        let error = key.verify(b"manifest bytez", &signature, "u").unwrap_err();
-        assert!(matches!(error, Error::VerifySignature { .. }), "{error}");
-        let error = key
-            .verify(b"manifest bytes", "not a signature", "u")
-            .unwrap_err();
-        assert!(matches!(error, Error::DecodeSignature { .. }), "{error}");
+        let signature = [sign(&signer, b"manifest bytes")];
+        let check = |key: &TrustedKey, bytes: &[u8]| {
+            key.root()
+                .check_signatures(Role::Release, "m", bytes, &signature)
+        };
+        check(&key, b"manifest bytes").unwrap();
+        assert!(check(&other_key, b"manifest bytes").is_err());
+        assert!(check(&key, b"manifest bytez").is_err());
     }
 
     #[test]
@@ -189,5 +164,23 @@ pub(crate) mod tests {
         }
         let json = serde_json::to_string(&key).unwrap();
         assert_eq!(serde_json::from_str::<TrustedKey>(&json).unwrap(), key);
+    }
+
+    #[test]
+    fn a_pinned_root_file_must_be_signed_by_its_root_keys() {
+        let (pair, key) = keypair();
+        let (stranger, _) = keypair();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.json");
+        let text = key.root().to_text();
+        let write = |signer: &minisign::KeyPair| {
+            let signed = SignedRoot::new(text.clone(), vec![sign(signer, text.as_bytes())]);
+            std::fs::write(&path, signed.to_json()).unwrap();
+        };
+        write(&pair);
+        assert_eq!(read_pinned_root(&path).unwrap(), key.root());
+        write(&stranger);
+        let error = read_pinned_root(&path).unwrap_err();
+        assert!(matches!(error, Error::PinnedRoot { .. }), "{error}");
     }
 }

@@ -85,13 +85,67 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A root of the site's chain of trust fails verification.
+    #[error("the site's `{path}` is not trusted")]
+    Trust {
+        /// The root file.
+        path: String,
+        /// Why.
+        #[source]
+        source: wavecast_schema::TrustError,
+    },
+
+    /// A site without roots was given several signing keys.
+    #[error(
+        "this site has no roots yet, and its first root holds one key: sign the first publish with one --key, then add keys with `wavecast key rotate`"
+    )]
+    FirstRootNeedsOneKey,
+
+    /// `key rotate` on a site without roots.
+    #[error("this site has no roots/1.json yet: publish a release first, which writes it")]
+    NoRoots,
+
+    /// The keys given do not reach the newest root's release threshold.
+    #[error(
+        "the keys given cannot sign manifests under root v{root}{}",
+        outsiders_note(outsiders)
+    )]
+    NotEnoughReleaseKeys {
+        /// The newest root's version.
+        root: u64,
+        /// Ids of the given keys that are not release keys of that root.
+        outsiders: Vec<String>,
+        /// The threshold shortfall.
+        #[source]
+        source: wavecast_schema::TrustError,
+    },
+
+    /// The keys given do not reach the thresholds a new root needs.
+    #[error("the keys given cannot sign the new root")]
+    NotEnoughRootKeys {
+        /// Which threshold fell short.
+        #[source]
+        source: wavecast_schema::TrustError,
+    },
+
+    /// A rotation would produce an invalid key set.
+    #[error("invalid {role} keys for the new root")]
+    InvalidKeySet {
+        /// The role.
+        role: wavecast_schema::Role,
+        /// What is wrong.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
     /// The module layout given on the command line does not fit the release folder.
     #[error("invalid module layout: {0}")]
     ModuleLayout(String),
 
-    /// The site's current manifest is not signed by the key in use.
+    /// The site's current manifest is not signed by the release keys of its root (or,
+    /// on a site without roots, by the key in use).
     #[error(
-        "the manifest of channel `{channel}` in the site is not signed by this key (key id {key_id}); refusing to replace it"
+        "the manifest of channel `{channel}` in the site is not signed by this site's release keys (signing with key id {key_id}); refusing to replace it"
     )]
     ForeignManifest {
         /// The channel.
@@ -265,4 +319,15 @@ pub enum Error {
     /// Reading from or writing to the site failed.
     #[error(transparent)]
     Site(#[from] wavecast_site::Error),
+}
+
+fn outsiders_note(outsiders: &[String]) -> String {
+    if outsiders.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (not release keys there, so their signatures would not count: {})",
+            outsiders.join(", ")
+        )
+    }
 }

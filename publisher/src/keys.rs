@@ -45,6 +45,34 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// The keys a command signs with: at least one, each loaded and decrypted. A site
+/// whose root asks for k-of-n release keys needs k of them here.
+#[derive(Debug)]
+pub struct Signers(Vec<SigningKey>);
+
+impl Signers {
+    /// The keys, in the order given; `None` when there are none.
+    pub fn new(keys: Vec<SigningKey>) -> Option<Self> {
+        (!keys.is_empty()).then_some(Self(keys))
+    }
+
+    /// The keys.
+    pub fn iter(&self) -> impl Iterator<Item = &SigningKey> {
+        self.0.iter()
+    }
+
+    /// The first key given.
+    pub fn first(&self) -> &SigningKey {
+        &self.0[0]
+    }
+}
+
+impl From<SigningKey> for Signers {
+    fn from(key: SigningKey) -> Self {
+        Self(vec![key])
+    }
+}
+
 /// The paths [`generate`] wrote, and the new key's id.
 #[derive(Debug)]
 pub struct GeneratedKeys {
@@ -162,6 +190,12 @@ impl SigningKey {
     /// The public key in minisign's base64 form.
     pub fn public_key_base64(&self) -> String {
         self.public.to_base64()
+    }
+
+    /// The public key, as roots list it.
+    pub fn public_key(&self) -> wavecast_schema::PublicKey {
+        wavecast_schema::PublicKey::parse(&self.public.to_base64())
+            .expect("minisign writes keys minisign-verify reads")
     }
 
     /// Signs `bytes` (prehashed Ed25519, minisign's default) and returns the signature

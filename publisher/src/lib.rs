@@ -35,6 +35,7 @@ mod pool;
 pub mod publish;
 pub mod push;
 pub mod rollout;
+pub mod trust;
 pub mod verify;
 
 pub use error::{Error, Result};

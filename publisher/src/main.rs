@@ -8,13 +8,14 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
-use wavecast_publisher::keys::{self, Password, SigningKey};
+use wavecast_publisher::keys::{self, Password, Signers, SigningKey};
 use wavecast_publisher::package::{ModuleSpec, PackReporter};
 use wavecast_publisher::publish::{self, ModuleSummary, PublishOptions, PublishReport};
 use wavecast_publisher::rollout::{self, CapChange, RolloutChange, Signing};
 use wavecast_schema::{BasisPoints, ChannelName, Platform, Ramp, Rule, Share};
 use wavecast_site::FsStorage;
 
+mod key_commands;
 mod output;
 mod push_cli;
 mod simulate;
@@ -73,6 +74,9 @@ enum Command {
     /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or the AWS profile
     /// files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials).
     Push(Box<push_cli::PushArgs>),
+    /// Manage the site's chain of trust: rotate root and release keys.
+    #[command(subcommand)]
+    Key(key_commands::KeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -97,10 +101,11 @@ struct SiteArgs {
     /// The site folder (`publish` creates it if missing).
     #[arg(long, value_name = "SITE")]
     site: PathBuf,
-    /// The minisign secret key that signs the manifest.
-    #[arg(long, value_name = "KEY")]
-    key: PathBuf,
-    /// Read the key's password from this file instead of WAVECAST_KEY_PASSWORD.
+    /// A minisign secret key that signs the manifest: a release key of the site's
+    /// newest root. Repeat it when the root asks for several (k of n).
+    #[arg(long = "key", value_name = "KEY", required = true)]
+    keys: Vec<PathBuf>,
+    /// Read the keys' password from this file instead of WAVECAST_KEY_PASSWORD.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
     /// How long the signed manifest stays valid: `30d`, `12h`, `2w`.
@@ -339,6 +344,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => site_commands::verify_site(&args, cli.quiet),
         Command::Mirror(args) => site_commands::mirror_site(&args, cli.quiet),
         Command::Push(args) => push_cli::run(&args, cli.quiet),
+        Command::Key(command) => key_commands::run(&command, cli.quiet),
     }
 }
 
@@ -569,23 +575,36 @@ fn share_from(percent: Option<BasisPoints>, ramp: Option<&Ramp>) -> Option<Share
         .or_else(|| ramp.cloned().map(Share::ramped))
 }
 
-fn signing<'a>(site: &SiteArgs, key: &'a SigningKey, now: Timestamp) -> Signing<'a> {
+fn signing<'a>(site: &SiteArgs, signers: &'a Signers, now: Timestamp) -> Signing<'a> {
     Signing {
-        key,
+        signers,
         now,
         expires_in: site.expires_in,
     }
 }
 
-fn load_key(site: &SiteArgs) -> anyhow::Result<SigningKey> {
-    Ok(SigningKey::load(&site.key, || {
-        password_from(site.password_file.as_deref(), false).map_err(|error| {
-            wavecast_publisher::Error::LoadKey {
-                path: site.key.clone(),
-                reason: format!("{error:#}"),
-            }
-        })
-    })?)
+fn load_key(site: &SiteArgs) -> anyhow::Result<Signers> {
+    load_signers(&site.keys, site.password_file.as_deref())
+}
+
+/// Loads and decrypts secret keys, asking for each one's password only if it is
+/// encrypted.
+pub(crate) fn load_signers(
+    paths: &[PathBuf],
+    password_file: Option<&Path>,
+) -> anyhow::Result<Signers> {
+    let mut keys = Vec::with_capacity(paths.len());
+    for path in paths {
+        keys.push(SigningKey::load(path, || {
+            password_from(password_file, false).map_err(|error| {
+                wavecast_publisher::Error::LoadKey {
+                    path: path.clone(),
+                    reason: format!("{error:#}"),
+                }
+            })
+        })?);
+    }
+    Signers::new(keys).context("no secret key given")
 }
 
 fn manifest_path(site: &Path, channel: &ChannelName) -> PathBuf {
@@ -801,7 +820,7 @@ fn password_from(file: Option<&Path>, confirm: bool) -> anyhow::Result<Option<Pa
 }
 
 /// The clock, or `WAVECAST_NOW` when set, to whole seconds (manifests need no more).
-fn now() -> anyhow::Result<Timestamp> {
+pub(crate) fn now() -> anyhow::Result<Timestamp> {
     let now = match std::env::var("WAVECAST_NOW") {
         Ok(text) => text
             .parse()
@@ -813,7 +832,7 @@ fn now() -> anyhow::Result<Timestamp> {
 
 /// Parses a manifest lifetime such as `30d`, `12h` or `2w` (see
 /// [`wavecast_schema::parse_duration`]); zero is refused.
-fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
     match wavecast_schema::parse_duration(text) {
         Ok(0) => Err(format!(
             "`{text}` is zero; a manifest must stay valid for some time"

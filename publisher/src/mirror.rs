@@ -2,9 +2,9 @@
 //!
 //! The blobs go first, each checked against the size and hash its signed manifest or
 //! file index gives and stored atomically (temporary file, then rename), skipping
-//! blobs the destination already has with the right size. The channel envelopes go
-//! last, byte for byte as signed (a mirror never re-signs), and the status page after
-//! them, so the destination is a valid site at every moment and an interrupted mirror
+//! blobs the destination already has with the right size. The roots follow, then the
+//! channel envelopes, byte for byte as signed (a mirror never re-signs), and the
+//! status page after them, so the destination is a valid site at every moment and an interrupted mirror
 //! is finished by running it again.
 
 use std::io::{BufWriter, Write};
@@ -98,6 +98,12 @@ pub fn copy(
     }
     if !survey.problems.is_empty() {
         return Ok(report);
+    }
+    // Roots before the manifests that name them, like blobs.
+    for (path, bytes) in &survey.roots {
+        if destination.get(path)?.as_deref() != Some(bytes.as_slice()) {
+            destination.put_bytes(path, bytes)?;
+        }
     }
     for channel in &survey.channels {
         let path = layout::channel_manifest(&channel.channel);

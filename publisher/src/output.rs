@@ -47,6 +47,11 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::VersionExists { .. }
                         | E::UnsupportedEntry { .. }
                         | E::ForeignManifest { .. }
+                        | E::FirstRootNeedsOneKey
+                        | E::NoRoots
+                        | E::NotEnoughReleaseKeys { .. }
+                        | E::NotEnoughRootKeys { .. }
+                        | E::InvalidKeySet { .. }
                         | E::UnknownChannel { .. }
                         | E::UnknownVersion { .. }
                         | E::AlreadyPaused { .. }
@@ -63,6 +68,11 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     match error.downcast_ref::<E>() {
         Some(E::ForeignManifest { .. }) => {
             eprintln!("hint: publish with the key that signed this channel, or to a new site");
+        }
+        Some(E::NotEnoughReleaseKeys { .. }) => {
+            eprintln!(
+                "hint: pass the release keys of the newest root with --key (repeat it for a threshold); `wavecast verify` lists them"
+            );
         }
         Some(E::UnknownChannel { channel }) => {
             eprintln!(

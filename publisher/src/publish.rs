@@ -18,12 +18,13 @@ use wavecast_site::layout::{self, BlobKind};
 
 use crate::delta::{self, CandidateWork, DeltaPlan, DeltaStats};
 use crate::error::{Error, Result};
-use crate::keys::SigningKey;
+use crate::keys::Signers;
 use crate::package::{
     self, BuiltModule, ContentSink, CopyStats, FileCopies, ModuleSpec, PackReporter,
 };
 use crate::pool::{self, WorkQueue};
 use crate::rollout::RolloutChange;
+use crate::trust;
 
 /// The oldest `wavecast-update` that reads everything this publisher writes.
 pub const MIN_CLIENT_VERSION: Version = Version::new(0, 1, 0);
@@ -122,11 +123,12 @@ pub struct ModuleSummary {
     pub patches_uploaded: usize,
 }
 
-/// Reads and verifies the channel's current manifest, if there is one. A manifest
-/// signed by another key is an error: this publisher will not overwrite it.
+/// Reads and verifies the channel's current manifest, if there is one. A manifest not
+/// signed by the site's release keys (see [`trust::envelope_is_genuine`]) is an
+/// error: this publisher will not overwrite it.
 pub fn current_manifest(
     storage: &dyn Storage,
-    key: &SigningKey,
+    signers: &Signers,
     channel: &ChannelName,
 ) -> Result<Option<Manifest>> {
     let Some(bytes) = storage.get(&layout::channel_manifest(channel))? else {
@@ -137,10 +139,11 @@ pub fn current_manifest(
         source,
     };
     let envelope = Envelope::parse(&bytes).map_err(corrupt)?;
-    if !key.verifies(envelope.manifest.as_bytes(), &envelope.signature) {
+    let roots = trust::SiteRoots::load(storage)?;
+    if !trust::envelope_is_genuine(roots.as_ref(), signers, &envelope) {
         return Err(Error::ForeignManifest {
             channel: channel.clone(),
-            key_id: key.key_id(),
+            key_id: signers.first().key_id(),
         });
     }
     Manifest::parse(envelope.manifest.as_bytes())
@@ -148,16 +151,24 @@ pub fn current_manifest(
         .map_err(corrupt)
 }
 
-/// Signs `manifest` and writes it as the channel's envelope. This is the commit point
-/// of every change to a channel, so it must come after every blob it refers to.
-pub fn write_manifest(storage: &dyn Storage, key: &SigningKey, manifest: &Manifest) -> Result<()> {
+/// Signs `manifest` under the site's newest root (writing root 1 on a new site, see
+/// [`trust::ensure_roots`]), records that root in `root_version`, and writes it as the
+/// channel's envelope. This is the commit point of every change to a channel, so it
+/// must come after every blob it refers to.
+pub fn write_manifest(
+    storage: &dyn Storage,
+    signers: &Signers,
+    manifest: &mut Manifest,
+) -> Result<()> {
+    let roots = trust::ensure_roots(storage, signers)?;
+    manifest.root_version = roots.newest().version;
     let text = String::from_utf8(manifest.to_json()).expect("serde_json writes UTF-8");
     let trusted_comment = format!(
         "wavecast manifest product={} channel={} serial={}",
         manifest.product, manifest.channel, manifest.serial
     );
-    let signature = key.sign(text.as_bytes(), &trusted_comment)?;
-    let envelope = Envelope::new(text, signature);
+    let signatures = trust::sign_release(&roots, signers, &text, &trusted_comment)?;
+    let envelope = Envelope::new(text, signatures);
     storage.put_bytes(
         &layout::channel_manifest(&manifest.channel),
         &envelope.to_json(),
@@ -176,12 +187,14 @@ pub fn write_manifest(storage: &dyn Storage, key: &SigningKey, manifest: &Manife
 /// Publishes a release folder to a channel, keeping earlier releases live.
 pub fn publish(
     storage: &dyn Storage,
-    key: &SigningKey,
+    signers: &Signers,
     options: &PublishOptions,
     reporter: &dyn PackReporter,
 ) -> Result<PublishReport> {
     let started = Instant::now();
-    let existing = current_manifest(storage, key, &options.channel)?;
+    let existing = current_manifest(storage, signers, &options.channel)?;
+    // Refuse keys that cannot sign before spending minutes on packages.
+    trust::check_release_signers(storage, signers)?;
     // Publishing a version again for a platform it lacks adds that platform; publishing
     // it again for a platform it has replaces the platform's modules, with --force only.
     let replaced = existing
@@ -364,7 +377,7 @@ pub fn publish(
         .releases
         .retain(|release| release.version != options.version);
     manifest.releases.push(release);
-    validate_and_write(storage, key, &mut manifest)?;
+    validate_and_write(storage, signers, &mut manifest)?;
     write_nojekyll(storage)?;
     Ok(PublishReport {
         manifest,
@@ -555,6 +568,7 @@ pub fn successor(
         published_at: now,
         expires_at: now.saturating_add(expires_in).unwrap_or(Timestamp::MAX),
         min_client_version: MIN_CLIENT_VERSION,
+        root_version: 1,
         download_hosts,
         releases,
     }
@@ -569,7 +583,7 @@ pub fn successor(
 /// two rollout rules with one name); signing and storage errors.
 pub fn validate_and_write(
     storage: &dyn Storage,
-    key: &SigningKey,
+    signers: &Signers,
     manifest: &mut Manifest,
 ) -> Result<()> {
     manifest.sort_releases();
@@ -579,7 +593,7 @@ pub fn validate_and_write(
             channel: manifest.channel.clone(),
             source,
         })?;
-    write_manifest(storage, key, manifest)
+    write_manifest(storage, signers, manifest)
 }
 
 /// Uploads a package unless the site already holds it; returns its blob and whether
@@ -678,14 +692,17 @@ mod tests {
     struct Fixture {
         dir: tempfile::TempDir,
         storage: RecordingStorage,
-        key: SigningKey,
+        key: Signers,
     }
 
     impl Fixture {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             keys::generate(&dir.path().join("keys"), None, false).unwrap();
-            let key = SigningKey::load(&dir.path().join("keys/wavecast.key"), || Ok(None)).unwrap();
+            let key =
+                crate::keys::SigningKey::load(&dir.path().join("keys/wavecast.key"), || Ok(None))
+                    .unwrap()
+                    .into();
             let storage = RecordingStorage {
                 inner: FsStorage::new(dir.path().join("site")),
                 written: Mutex::default(),

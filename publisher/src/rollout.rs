@@ -18,7 +18,7 @@ use wavecast_schema::{
 use wavecast_site::Storage;
 
 use crate::error::{Error, Result};
-use crate::keys::SigningKey;
+use crate::keys::Signers;
 use crate::publish::{current_manifest, random_salt, successor, validate_and_write};
 
 /// The prefix of the rule that `--min-version V` adds: `mandatory-below-V`.
@@ -223,8 +223,8 @@ pub fn promoted(source: &Release, salt: Salt, change: &RolloutChange, now: Times
 /// When and for how long a changed manifest is signed.
 #[derive(Debug, Clone, Copy)]
 pub struct Signing<'a> {
-    /// The key that signed the channel and signs the change.
-    pub key: &'a SigningKey,
+    /// The keys that sign the change (release keys of the site's newest root).
+    pub signers: &'a Signers,
     /// The time of the change: the manifest's `published_at`.
     pub now: Timestamp,
     /// How long the signed manifest stays valid.
@@ -244,10 +244,11 @@ pub fn change_manifest(
     channel: &ChannelName,
     change: impl FnOnce(&mut Manifest) -> Result<()>,
 ) -> Result<Manifest> {
-    let existing =
-        current_manifest(storage, signing.key, channel)?.ok_or_else(|| Error::UnknownChannel {
+    let existing = current_manifest(storage, signing.signers, channel)?.ok_or_else(|| {
+        Error::UnknownChannel {
             channel: channel.clone(),
-        })?;
+        }
+    })?;
     let mut manifest = successor(
         Some(existing),
         channel,
@@ -256,7 +257,7 @@ pub fn change_manifest(
         signing.expires_in,
     );
     change(&mut manifest)?;
-    validate_and_write(storage, signing.key, &mut manifest)?;
+    validate_and_write(storage, signing.signers, &mut manifest)?;
     Ok(manifest)
 }
 
@@ -344,7 +345,7 @@ pub fn promote(
     force: bool,
 ) -> Result<Promotion> {
     let source_manifest =
-        current_manifest(storage, signing.key, from)?.ok_or_else(|| Error::UnknownChannel {
+        current_manifest(storage, signing.signers, from)?.ok_or_else(|| Error::UnknownChannel {
             channel: from.clone(),
         })?;
     let source =
@@ -356,7 +357,7 @@ pub fn promote(
                 channel: from.clone(),
                 live: live_versions(&source_manifest),
             })?;
-    let target = current_manifest(storage, signing.key, to)?;
+    let target = current_manifest(storage, signing.signers, to)?;
     let replaced = target
         .as_ref()
         .and_then(|manifest| manifest.release(version))
@@ -378,7 +379,7 @@ pub fn promote(
         .releases
         .retain(|release| &release.version != version);
     manifest.releases.push(release.clone());
-    validate_and_write(storage, signing.key, &mut manifest)?;
+    validate_and_write(storage, signing.signers, &mut manifest)?;
     Ok(Promotion {
         source,
         replaced,
@@ -767,13 +768,14 @@ mod tests {
     }
 
     /// A site with one signed manifest, for the storage-level functions.
-    fn site(dir: &std::path::Path, releases: Vec<Release>) -> (FsStorage, SigningKey) {
+    fn site(dir: &std::path::Path, releases: Vec<Release>) -> (FsStorage, Signers) {
         let password = Password::new("pw".into());
         keys::generate(&dir.join("keys"), Some(&password), false).unwrap();
-        let key = SigningKey::load(&dir.join("keys/wavecast.key"), || {
+        let key = crate::keys::SigningKey::load(&dir.join("keys/wavecast.key"), || {
             Ok(Some(Password::new("pw".into())))
         })
-        .unwrap();
+        .unwrap()
+        .into();
         let storage = FsStorage::new(dir.join("site"));
         let mut manifest = successor(
             None,
@@ -793,7 +795,7 @@ mod tests {
         let (storage, key) = site(dir.path(), vec![release("1.0.0", 10_000)]);
         let now = at("2026-11-22T00:00:00Z");
         let signing = Signing {
-            key: &key,
+            signers: &key,
             now,
             expires_in: SignedDuration::from_hours(48),
         };
@@ -846,7 +848,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (storage, key) = site(dir.path(), vec![release("2.0.0", 500)]);
         let signing = Signing {
-            key: &key,
+            signers: &key,
             now: at("2026-11-22T00:00:00Z"),
             expires_in: SignedDuration::from_hours(48),
         };

@@ -8,14 +8,14 @@
 //! blobs and checks it. `mirror` copies the same blobs instead of only checking them.
 
 use std::collections::BTreeMap;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
-use minisign::{PublicKey, PublicKeyBox, SignatureBox};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, ChannelName, EntryKind, Envelope, FileIndex, Manifest, Platform, RelativePath,
+    Blake3Hash, ChannelName, EntryKind, Envelope, FileIndex, MAX_ROOT_STEPS, Manifest, Platform,
+    PublicKey, ROOT_SIZE_LIMIT, RelativePath, Role, Root,
 };
 use wavecast_site::layout::{self, BlobKind};
 
@@ -156,31 +156,18 @@ impl Source {
 
 /// Reads a minisign public key: the path of a `.pub` file, or the key in base64.
 pub fn load_public_key(key: &str) -> Result<PublicKey> {
-    let bad = |reason: String| Error::PublicKey {
-        key: key.to_owned(),
-        reason,
-    };
     let path = std::path::Path::new(key);
-    if path.is_file() {
-        let text = fs_err::read_to_string(path).map_err(|source| Error::Read {
+    let text = if path.is_file() {
+        fs_err::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_owned(),
             source,
-        })?;
-        return PublicKeyBox::from_string(&text)
-            .and_then(PublicKeyBox::into_public_key)
-            .or_else(|_| {
-                let line = text
-                    .lines()
-                    .rfind(|line| !line.trim().is_empty())
-                    .unwrap_or("");
-                PublicKey::from_base64(line.trim())
-            })
-            .map_err(|error| bad(error.to_string()));
-    }
-    PublicKey::from_base64(key.trim()).map_err(|error| {
-        bad(format!(
-            "{error} (give the path of a `.pub` file or the key in base64)"
-        ))
+        })?
+    } else {
+        key.to_owned()
+    };
+    PublicKey::parse(&text).map_err(|error| Error::PublicKey {
+        key: key.to_owned(),
+        reason: error.to_string(),
     })
 }
 
@@ -292,6 +279,12 @@ pub struct ChannelReport {
 /// What [`survey`] found: the channels, every blob they need, and the problems so far.
 #[derive(Debug, Default)]
 pub struct Survey {
+    /// The site's roots (`roots/<n>.json`) with their bytes, oldest first: root 1 as
+    /// found, and each later one verified as the successor of the one before, from
+    /// the pinned key.
+    pub roots: Vec<(RelativePath, Vec<u8>)>,
+    /// The newest root the chain reached.
+    pub root: Option<Root>,
     /// The channels, in the order asked for.
     pub channels: Vec<ChannelReport>,
     /// Every package, file copy and patch, by site path.
@@ -328,8 +321,9 @@ pub trait Reporter {
 
 impl Reporter for () {}
 
-/// Reads every selected channel, verifies its signature with `key`, checks its expiry
-/// against `now`, and reads and checks the file index of every selected module.
+/// Walks the site's chain of roots from `key`, then reads every selected channel,
+/// verifies its signatures under the root it names, checks its expiry against `now`,
+/// and reads and checks the file index of every selected module.
 ///
 /// Broken files become [`Survey::problems`]; errors are failures to read the source at
 /// all (a network error, an unreadable folder).
@@ -340,6 +334,7 @@ pub fn survey(
     now: Timestamp,
 ) -> Result<Survey> {
     let mut survey = Survey::default();
+    let chain = walk_roots(source, key, &mut survey)?;
     for channel in source.channels(&selection.channels)? {
         let path = layout::channel_manifest(&channel);
         let mut report = ChannelReport {
@@ -351,7 +346,7 @@ pub fn survey(
             releases: Vec::new(),
             selected: Vec::new(),
         };
-        let manifest = read_channel(source, &path, key, &mut survey, &mut report)?;
+        let manifest = read_channel(source, &path, &chain, &mut survey, &mut report)?;
         if let Some(manifest) = manifest {
             if manifest.channel != channel {
                 survey.problems.push(Problem::new(
@@ -404,7 +399,51 @@ pub fn survey(
         }
         survey.channels.push(report);
     }
+    survey.root = chain.last().cloned();
     Ok(survey)
+}
+
+/// Reads `roots/1.json` (kept as found: a client pinned to `key` already trusts
+/// root 1) and then `roots/2.json`… until one is missing, each verified as the
+/// successor of the one before, starting from [`Root::from_key`]. A root that fails
+/// becomes a problem and ends the walk. Returns the chain, oldest first.
+fn walk_roots(source: &Source, key: &PublicKey, survey: &mut Survey) -> Result<Vec<Root>> {
+    let first = layout::root(1);
+    if let Some(bytes) = source.read(&first, ROOT_SIZE_LIMIT)? {
+        survey.checked.add(bytes.len() as u64);
+        match Root::verify_pinned(&bytes) {
+            Ok(root) if root.release.keys.contains(key) || root.root.keys.contains(key) => {
+                survey.roots.push((first, bytes));
+            }
+            Ok(_) => survey.problems.push(Problem::new(
+                &first,
+                "root 1 does not hold the given public key",
+            )),
+            Err(error) => survey
+                .problems
+                .push(Problem::new(&first, error.to_string())),
+        }
+    }
+    let mut chain = vec![Root::from_key(key.clone())];
+    for _ in 0..MAX_ROOT_STEPS * 16 {
+        let newest = chain.last().expect("the chain starts with root 1");
+        let path = layout::root(newest.version + 1);
+        let Some(bytes) = source.read(&path, ROOT_SIZE_LIMIT)? else {
+            break;
+        };
+        survey.checked.add(bytes.len() as u64);
+        match newest.verify_successor(&bytes) {
+            Ok(next) => {
+                survey.roots.push((path, bytes));
+                chain.push(next);
+            }
+            Err(error) => {
+                survey.problems.push(Problem::new(&path, error.to_string()));
+                break;
+            }
+        }
+    }
+    Ok(chain)
 }
 
 /// Reads, verifies and parses one channel envelope; `None` (with a problem recorded)
@@ -412,7 +451,7 @@ pub fn survey(
 fn read_channel(
     source: &Source,
     path: &RelativePath,
-    key: &PublicKey,
+    chain: &[Root],
     survey: &mut Survey,
     report: &mut ChannelReport,
 ) -> Result<Option<Manifest>> {
@@ -432,20 +471,50 @@ fn read_channel(
         Ok(envelope) => envelope,
         Err(error) => return problem(error.to_string()),
     };
-    if !signature_verifies(key, envelope.manifest.as_bytes(), &envelope.signature) {
-        return problem("the signature does not verify with the given public key".into());
+    let named = envelope.root_version_hint();
+    let Some(root) = usize::try_from(named - 1)
+        .ok()
+        .and_then(|index| chain.get(index))
+    else {
+        return problem(format!(
+            "the manifest is signed under root v{named}, but the chain of roots from the given key ends at v{}",
+            chain.len()
+        ));
+    };
+    if let Err(error) = root.check_signatures(
+        Role::Release,
+        "the manifest",
+        envelope.manifest.as_bytes(),
+        &envelope.signatures,
+    ) {
+        return problem(error.to_string());
     }
     match Manifest::parse(envelope.manifest.as_bytes()) {
-        Ok(manifest) => Ok(Some(manifest)),
+        Ok(manifest) if manifest.root_version == named => {
+            let newest = chain.last().expect("the chain starts with root 1");
+            let refused_by_newest = newest.version > named
+                && newest
+                    .check_signatures(
+                        Role::Release,
+                        "the manifest",
+                        envelope.manifest.as_bytes(),
+                        &envelope.signatures,
+                    )
+                    .is_err();
+            if refused_by_newest {
+                survey.warnings.push(format!(
+                    "{path}: signed under root v{named}, whose release keys root v{} no longer trusts; clients that have seen root v{} refuse it until the channel is signed again",
+                    newest.version, newest.version
+                ));
+            }
+            Ok(Some(manifest))
+        }
+        Ok(manifest) => problem(format!(
+            "the manifest names root v{} but was read as v{named}",
+            manifest.root_version
+        )),
         Err(error) => problem(format!("the signed manifest is invalid: {error}")),
     }
-}
-
-fn signature_verifies(key: &PublicKey, bytes: &[u8], signature: &str) -> bool {
-    let Ok(signature) = SignatureBox::from_string(signature) else {
-        return false;
-    };
-    minisign::verify(key, &signature, Cursor::new(bytes), true, false, false).is_ok()
 }
 
 /// Reads and checks one file index and lists the file copies and patches it names.

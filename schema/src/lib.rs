@@ -9,9 +9,14 @@ A wavecast site publishes one signed [`Manifest`] per channel. The manifest list
 [`RolloutPlan`] that decides which clients may take it.
 
 On the wire a manifest travels inside an [`Envelope`]: the manifest's exact bytes and
-their minisign signature in one JSON document, so a reader always sees a manifest and
-the signature made for it in the same publish. [`Manifest::parse`] deserializes and
-validates; it must only ever be called on bytes whose signature has been checked.
+their minisign signatures in one JSON document, so a reader always sees a manifest and
+the signatures made for it in the same publish. [`Manifest::parse`] deserializes and
+validates; it must only ever be called on bytes whose signatures have been checked.
+
+Who may sign is decided by a [`Root`]: k-of-n release keys for manifests, and k-of-n
+root keys that sign the next root. Clients walk the chain of roots with
+[`Root::verify_successor`], so keys can be rotated and revoked without stranding
+anyone.
 
 Large per-file data lives outside the polled manifest in a content-addressed
 [`FileIndex`], referenced from each module by hash.
@@ -41,6 +46,7 @@ mod manifest;
 mod plan;
 mod rollout;
 mod simulate;
+mod trust;
 
 pub use decide::{
     AppliedRollout, ClientView, Decision, Exclusion, Mode, Outcome, Withdrawal, decide,
@@ -61,4 +67,8 @@ pub use rollout::{
 pub use simulate::{
     AttributeMix, DEFAULT_MAX_SECONDS, Fleet, Install, SimulatedClient, Simulation, SimulationPlan,
     VersionTimeline, client_installs, simulate,
+};
+pub use trust::{
+    KeySet, MAX_KEYS, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, ROOT_FORMAT, ROOT_SIZE_LIMIT,
+    Role, Root, SignedRoot, TrustError,
 };

@@ -42,6 +42,11 @@ pub struct Manifest {
     /// The oldest client able to act on this manifest correctly. Older clients stop
     /// with an error rather than ignore fields they do not understand.
     pub min_client_version: Version,
+    /// The version of the root (see [`crate::Root`]) whose release keys signed this
+    /// manifest. A client walks its chain of roots up to this version before checking
+    /// the signatures. Manifests written before roots existed were signed under root 1.
+    #[serde(default = "first_root")]
+    pub root_version: u64,
     /// Absolute `http://` or `https://` base URLs (each ending with `/`) that serve
     /// the site's blobs, tried in this order before the host that served the
     /// manifest. Signed with the rest, so a host cannot add one; every blob is still
@@ -50,6 +55,11 @@ pub struct Manifest {
     pub download_hosts: Vec<String>,
     /// Every live release, newest first.
     pub releases: Vec<Release>,
+}
+
+/// The version of a site's first root.
+pub(crate) fn first_root() -> u64 {
+    1
 }
 
 /// One published version of the product.
@@ -331,6 +341,7 @@ pub(crate) mod tests {
             published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
             expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
             min_client_version: "0.1.0".parse().unwrap(),
+            root_version: 1,
             download_hosts: Vec::new(),
             releases,
         };

@@ -26,6 +26,14 @@ pub fn channel_manifest(channel: &ChannelName) -> RelativePath {
         .expect("channel names are valid path segments")
 }
 
+/// Root `version` of the site's chain of trust (see [`wavecast_schema::Root`]):
+/// written once, never changed, like a blob.
+pub fn root(version: u64) -> RelativePath {
+    format!("roots/{version}.json")
+        .parse()
+        .expect("numbers are valid path segments")
+}
+
 /// The status page, `index.html` at the site root: derived from the channels, and
 /// rewritten after each of them.
 pub fn status_page() -> RelativePath {

@@ -9,6 +9,8 @@ A site is a tree of plain files that any static host can serve:
 channels/<channel>.json      signed manifest envelope, the only mutable files
 blobs/<blake3>.tar.gz        module packages, immutable, content-addressed
 blobs/<blake3>.json          file indexes, immutable, content-addressed
+blobs/<blake3>.zst           file copies (zstd), .patch: binary patches
+roots/<n>.json               chain of trust: who signs releases, who signs root n+1
 index.html                   status page, regenerated after every channel change
 ```
 

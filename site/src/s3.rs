@@ -170,10 +170,11 @@ pub fn content_type(path: &RelativePath) -> &'static str {
     }
 }
 
-/// The `Cache-Control` a site file is served with: content-addressed blobs forever,
-/// the mutable files (channel manifests, status page) for a minute.
+/// The `Cache-Control` a site file is served with: content-addressed blobs and the
+/// write-once roots forever, the mutable files (channel manifests, status page) for a
+/// minute.
 pub fn cache_control(path: &RelativePath) -> &'static str {
-    if path.as_str().starts_with("blobs/") {
+    if path.as_str().starts_with("blobs/") || path.as_str().starts_with("roots/") {
         "public, max-age=31536000, immutable"
     } else if path.as_str().starts_with("channels/") || path.as_str() == "index.html" {
         "max-age=60, must-revalidate"
@@ -817,6 +818,7 @@ mod tests {
     fn files_get_their_headers() {
         let cases = [
             ("blobs/ab.tar.gz", "application/gzip", "immutable"),
+            ("roots/2.json", "application/json", "immutable"),
             ("blobs/ab.json", "application/json", "immutable"),
             ("blobs/ab.zst", "application/zstd", "immutable"),
             ("blobs/ab.patch", "application/octet-stream", "immutable"),

@@ -624,7 +624,7 @@ mod tests {
         for manifest in [&manifest, &beta] {
             let envelope = Envelope::new(
                 String::from_utf8(manifest.to_json()).unwrap(),
-                "unchecked".into(),
+                vec!["unchecked".into()],
             );
             storage
                 .put_bytes(

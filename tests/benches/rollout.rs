@@ -345,6 +345,7 @@ fn manifest(releases: Vec<Release>) -> Manifest {
         published_at: START.parse().unwrap(),
         expires_at: "2027-01-01T00:00:00Z".parse().unwrap(),
         min_client_version: Version::new(0, 1, 0),
+        root_version: 1,
         download_hosts: Vec::new(),
         releases,
     };

@@ -14,3 +14,4 @@ mod publishing;
 mod push;
 mod rollout_ops;
 mod status_page;
+mod trust;

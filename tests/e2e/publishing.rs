@@ -17,7 +17,7 @@ fn stock_minisign_verifies_a_published_manifest() {
     std::fs::write(&manifest, envelope["manifest"].as_str().unwrap()).unwrap();
     std::fs::write(
         sandbox.path("stable.manifest.json.minisig"),
-        envelope["signature"].as_str().unwrap(),
+        envelope["signatures"][0].as_str().unwrap(),
     )
     .unwrap();
     let verify = Command::new("minisign")
@@ -167,7 +167,8 @@ fn a_wrong_password_or_foreign_site_is_refused() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("not signed by this key"),
+        run.stderr
+            .contains("the keys given cannot sign manifests under root v1"),
         "{}",
         run.stderr
     );

@@ -63,8 +63,8 @@ pub fn resign(sandbox: &Sandbox, change: impl FnOnce(&mut Manifest)) {
     change(&mut manifest);
     manifest.serial += 1;
     let storage = wavecast_site::FsStorage::new(sandbox.site());
-    wavecast_publisher::publish::write_manifest(&storage, &signing_key(sandbox), &manifest)
-        .unwrap();
+    let signers = signing_key(sandbox).into();
+    wavecast_publisher::publish::write_manifest(&storage, &signers, &mut manifest).unwrap();
 }
 
 /// Stores `package` on the site and points the newest release's `app` module at it,

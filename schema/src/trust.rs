@@ -1,0 +1,762 @@
+//! Roots of trust: which keys sign releases, which keys may replace them, and how a
+//! client moves from the root it trusts to a newer one.
+//!
+//! A [`Root`] names two key sets, each with a threshold (k of n):
+//!
+//! - the **root** keys, which sign the next root. Kept offline; used only to rotate.
+//! - the **release** keys, which sign channel manifests day to day.
+//!
+//! Roots are numbered from 1 and published as `roots/<version>.json`, each a
+//! [`SignedRoot`]. Root `n + 1` is only trusted when a threshold of root `n`'s root
+//! keys *and* a threshold of its own root keys signed it ([`Root::verify_successor`]):
+//! the old keys vouch for the change, and the new keys prove they are held. A client
+//! walks the chain one version at a time from the root it trusts, so a key dropped
+//! from a root stops counting for every client that has walked past it, and a single
+//! stolen key below a threshold can neither sign a manifest nor a new root.
+//!
+//! A client pinned to one public key trusts [`Root::from_key`]: version 1, with that
+//! key alone in both roles. That is exactly the root `wavecast publish` writes for a
+//! new site, so `init --pubkey` and rotation work together.
+//!
+//! Everything here is pure: the caller fetches the bytes, these functions decide.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// The root document's format version.
+pub const ROOT_FORMAT: u32 = 1;
+
+/// The most bytes a root file may have; a host sending more is refused.
+pub const ROOT_SIZE_LIMIT: u64 = 64 * 1024;
+
+/// The most roots a client walks in one check. A manifest naming a root further
+/// ahead than this is refused (the chain is too long to be a real rotation history,
+/// and walking it would let a host make the client fetch without end).
+pub const MAX_ROOT_STEPS: u64 = 64;
+
+/// The most keys in one role's key set.
+pub const MAX_KEYS: usize = 16;
+
+/// The most signatures one signed document may carry; each one costs a
+/// verification, so a host cannot make a client spend without bound.
+pub const MAX_SIGNATURES: usize = 32;
+
+/// A minisign public key, as the base64 line of a `.pub` file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    base64: String,
+    key: minisign_verify::PublicKey,
+}
+
+impl PublicKey {
+    /// Parses a key given as the base64 line alone or as the content of a minisign
+    /// `.pub` file (`untrusted comment: …` then the base64 line). Surrounding
+    /// whitespace is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIdentifier`] when the text holds no valid key.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let base64 = text
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
+            .unwrap_or("");
+        let key = minisign_verify::PublicKey::from_base64(base64).map_err(|error| {
+            Error::InvalidIdentifier {
+                kind: "minisign public key",
+                value: text.trim().to_owned(),
+                reason: match error {
+                    minisign_verify::Error::UnsupportedAlgorithm => "unsupported algorithm",
+                    _ => "expected minisign's base64 key line, like `RWQ…` (56 characters)",
+                },
+            }
+        })?;
+        Ok(Self {
+            base64: base64.to_owned(),
+            key,
+        })
+    }
+
+    /// The key as minisign's base64 line.
+    pub fn to_base64(&self) -> &str {
+        &self.base64
+    }
+
+    /// Whether `signature` is a valid (pre-hashed) signature of `bytes` by this key.
+    fn signed(&self, bytes: &[u8], signature: &minisign_verify::Signature) -> bool {
+        self.key.verify(bytes, signature, false).is_ok()
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.base64)
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base64)
+    }
+}
+
+impl std::str::FromStr for PublicKey {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        Self::parse(text)
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.base64)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The two things a root gives keys the power to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The next root.
+    Root,
+    /// Channel manifests.
+    Release,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Root => "root",
+            Self::Release => "release",
+        })
+    }
+}
+
+/// A set of keys and how many of them must sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySet {
+    /// The keys, each at most once.
+    pub keys: Vec<PublicKey>,
+    /// How many distinct keys of `keys` must sign: at least 1, at most `keys.len()`.
+    pub threshold: u32,
+}
+
+impl KeySet {
+    /// A key set, checked: 1 to [`MAX_KEYS`] distinct keys and a threshold from 1 to
+    /// the number of keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming the broken rule.
+    pub fn new(keys: Vec<PublicKey>, threshold: u32) -> Result<Self, Error> {
+        let set = Self { keys, threshold };
+        set.validate().map_err(|problem| Error::Invalid {
+            document: "key set",
+            problem,
+        })?;
+        Ok(set)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.keys.is_empty() || self.keys.len() > MAX_KEYS {
+            return Err(format!(
+                "a key set needs 1 to {MAX_KEYS} keys, not {}",
+                self.keys.len()
+            ));
+        }
+        for (i, key) in self.keys.iter().enumerate() {
+            if self.keys[..i].contains(key) {
+                return Err(format!("key {key} is listed twice"));
+            }
+        }
+        if self.threshold == 0 || self.threshold as usize > self.keys.len() {
+            return Err(format!(
+                "threshold {} must be from 1 to the number of keys ({})",
+                self.threshold,
+                self.keys.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many distinct keys of this set made one of `signatures` over `bytes`.
+    fn signers(&self, bytes: &[u8], signatures: &[minisign_verify::Signature]) -> usize {
+        self.keys
+            .iter()
+            .filter(|key| {
+                signatures
+                    .iter()
+                    .any(|signature| key.signed(bytes, signature))
+            })
+            .count()
+    }
+}
+
+/// One version of a site's trust: who signs releases and who signs the next root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Root {
+    /// Format of this document.
+    pub format: u32,
+    /// 1 for the first root; each rotation adds one.
+    pub version: u64,
+    /// The keys that sign the next root (keep them offline).
+    pub root: KeySet,
+    /// The keys that sign channel manifests.
+    pub release: KeySet,
+}
+
+impl Root {
+    /// Root version 1 with `key` alone in both roles: what a client pinned to one
+    /// public key trusts, and what `wavecast publish` writes for a new site.
+    pub fn from_key(key: PublicKey) -> Self {
+        let only = KeySet {
+            keys: vec![key],
+            threshold: 1,
+        };
+        Self {
+            format: ROOT_FORMAT,
+            version: 1,
+            root: only.clone(),
+            release: only,
+        }
+    }
+
+    /// The root as the exact text to sign.
+    pub fn to_text(&self) -> String {
+        let mut text =
+            serde_json::to_string_pretty(self).expect("a root always serializes to JSON");
+        text.push('\n');
+        text
+    }
+
+    /// Parses and checks root text. Only call this on text whose signatures have been
+    /// counted, or on the client's own stored copy.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`], [`Error::UnsupportedFormat`] or [`Error::Invalid`].
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let root: Self = serde_json::from_str(text).map_err(|source| Error::Json {
+            document: "root",
+            source,
+        })?;
+        if root.format > ROOT_FORMAT {
+            return Err(Error::UnsupportedFormat {
+                document: "root",
+                found: root.format,
+                supported: ROOT_FORMAT,
+            });
+        }
+        if root.version == 0 {
+            return Err(Error::Invalid {
+                document: "root",
+                problem: "versions start at 1".into(),
+            });
+        }
+        for (role, set) in [(Role::Root, &root.root), (Role::Release, &root.release)] {
+            set.validate().map_err(|problem| Error::Invalid {
+                document: "root",
+                problem: format!("{role} keys: {problem}"),
+            })?;
+        }
+        Ok(root)
+    }
+
+    /// The key set of `role`.
+    pub fn keys(&self, role: Role) -> &KeySet {
+        match role {
+            Role::Root => &self.root,
+            Role::Release => &self.release,
+        }
+    }
+
+    /// Checks that a threshold of this root's keys for `role` signed `bytes`.
+    /// `document` names what was signed, in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`TrustError::TooManySignatures`] or [`TrustError::BelowThreshold`].
+    pub fn check_signatures(
+        &self,
+        role: Role,
+        document: &str,
+        bytes: &[u8],
+        signatures: &[String],
+    ) -> Result<(), TrustError> {
+        let decoded = decode_signatures(document, signatures)?;
+        let set = self.keys(role);
+        let signers = set.signers(bytes, &decoded);
+        if signers < set.threshold as usize {
+            return Err(TrustError::BelowThreshold {
+                document: document.to_owned(),
+                role,
+                root: self.version,
+                signers,
+                threshold: set.threshold,
+                others: signatures.len() - signers.min(signatures.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Verifies the bytes of `roots/<n>.json` as the root that follows this one: a
+    /// threshold of this root's root keys signed it (checked before the text is
+    /// parsed), it is version `self.version + 1`, and a threshold of its own root
+    /// keys signed it too.
+    ///
+    /// # Errors
+    ///
+    /// [`TrustError::Malformed`], [`TrustError::TooManySignatures`],
+    /// [`TrustError::BelowThreshold`] or [`TrustError::UnexpectedVersion`].
+    pub fn verify_successor(&self, bytes: &[u8]) -> Result<Root, TrustError> {
+        let next = self.version + 1;
+        let document = format!("root v{next}");
+        let signed = SignedRoot::parse(bytes).map_err(|source| TrustError::Malformed {
+            document: document.clone(),
+            source,
+        })?;
+        self.check_signatures(
+            Role::Root,
+            &document,
+            signed.root.as_bytes(),
+            &signed.signatures,
+        )?;
+        let root = Root::parse(&signed.root).map_err(|source| TrustError::Malformed {
+            document: document.clone(),
+            source,
+        })?;
+        if root.version != next {
+            return Err(TrustError::UnexpectedVersion {
+                expected: next,
+                found: root.version,
+            });
+        }
+        root.check_signatures(
+            Role::Root,
+            &document,
+            signed.root.as_bytes(),
+            &signed.signatures,
+        )?;
+        Ok(root)
+    }
+
+    /// Verifies a root file a user pins directly (`wavecast-update init --root`):
+    /// it must be signed by a threshold of its own root keys. Trust in it comes from
+    /// how the user obtained the file; the check proves the file is whole and that
+    /// its keys are held.
+    ///
+    /// # Errors
+    ///
+    /// As [`Root::verify_successor`], without the version rule.
+    pub fn verify_pinned(bytes: &[u8]) -> Result<Root, TrustError> {
+        let signed = SignedRoot::parse(bytes).map_err(|source| TrustError::Malformed {
+            document: "pinned root".into(),
+            source,
+        })?;
+        let root = Root::parse(&signed.root).map_err(|source| TrustError::Malformed {
+            document: "pinned root".into(),
+            source,
+        })?;
+        root.check_signatures(
+            Role::Root,
+            &format!("root v{}", root.version),
+            signed.root.as_bytes(),
+            &signed.signatures,
+        )?;
+        Ok(root)
+    }
+}
+
+/// Decodes minisign signature texts, refusing more than [`MAX_SIGNATURES`]. A text
+/// that does not decode counts as a signature by no key.
+fn decode_signatures(
+    document: &str,
+    signatures: &[String],
+) -> Result<Vec<minisign_verify::Signature>, TrustError> {
+    if signatures.len() > MAX_SIGNATURES {
+        return Err(TrustError::TooManySignatures {
+            document: document.to_owned(),
+            found: signatures.len(),
+        });
+    }
+    Ok(signatures
+        .iter()
+        .filter_map(|text| minisign_verify::Signature::decode(text).ok())
+        .collect())
+}
+
+/// A root as published in `roots/<version>.json`: the root's exact text and the
+/// minisign signatures made over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRoot {
+    /// Format of this wrapper.
+    pub format: u32,
+    /// The root, byte for byte as signed.
+    pub root: String,
+    /// minisign signatures of `root`, in minisign's text format.
+    pub signatures: Vec<String>,
+}
+
+impl SignedRoot {
+    /// Wraps root text and its signatures.
+    pub fn new(root: String, signatures: Vec<String>) -> Self {
+        Self {
+            format: ROOT_FORMAT,
+            root,
+            signatures,
+        }
+    }
+
+    /// Parses the wrapper; nothing inside is trusted yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] or [`Error::UnsupportedFormat`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let signed: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            document: "signed root",
+            source,
+        })?;
+        if signed.format > ROOT_FORMAT {
+            return Err(Error::UnsupportedFormat {
+                document: "signed root",
+                found: signed.format,
+                supported: ROOT_FORMAT,
+            });
+        }
+        Ok(signed)
+    }
+
+    /// The bytes of the published file.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes =
+            serde_json::to_vec_pretty(self).expect("a signed root always serializes to JSON");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// Why a signed document or a step along the chain of roots is not trusted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The document is not a well-formed signed root.
+    #[error("{document} is malformed")]
+    Malformed {
+        /// Which document.
+        document: String,
+        /// What is wrong with it.
+        #[source]
+        source: Error,
+    },
+
+    /// More signatures than [`MAX_SIGNATURES`].
+    #[error("{document} carries {found} signatures; at most {MAX_SIGNATURES} are read")]
+    TooManySignatures {
+        /// Which document.
+        document: String,
+        /// How many it carries.
+        found: usize,
+    },
+
+    /// Too few of the trusted keys signed.
+    #[error(
+        "{document} is signed by {signers} of the {role} keys of root v{root}, which requires {threshold}{}",
+        others_note(*others)
+    )]
+    BelowThreshold {
+        /// Which document.
+        document: String,
+        /// The role whose keys had to sign.
+        role: Role,
+        /// The root version whose keys were counted.
+        root: u64,
+        /// How many distinct trusted keys signed.
+        signers: usize,
+        /// How many must.
+        threshold: u32,
+        /// Signatures that count for nothing: by other keys (revoked or unknown),
+        /// malformed, or repeats.
+        others: usize,
+    },
+
+    /// A root file holds another version than its name promises.
+    #[error("roots/{expected}.json holds root v{found}; a root must follow the one before it")]
+    UnexpectedVersion {
+        /// The version the chain needs next.
+        expected: u64,
+        /// The version the file holds.
+        found: u64,
+    },
+}
+
+fn others_note(others: usize) -> String {
+    match others {
+        0 => String::new(),
+        1 => {
+            "; 1 other signature is by a key it does not trust for this (revoked or unknown)".into()
+        }
+        n => format!(
+            "; {n} other signatures are by keys it does not trust for this (revoked or unknown)"
+        ),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    /// A fresh unencrypted key pair and its public key as this module reads it.
+    pub(crate) fn keypair() -> (minisign::KeyPair, PublicKey) {
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        let public = PublicKey::parse(&pair.pk.to_base64()).unwrap();
+        (pair, public)
+    }
+
+    /// A minisign signature of `bytes` by `pair`, in minisign's text format.
+    pub(crate) fn sign(pair: &minisign::KeyPair, bytes: &[u8]) -> String {
+        minisign::sign(None, &pair.sk, Cursor::new(bytes), Some("test"), None)
+            .unwrap()
+            .into_string()
+    }
+
+    fn set(keys: &[&PublicKey], threshold: u32) -> KeySet {
+        KeySet::new(keys.iter().map(|key| (*key).clone()).collect(), threshold).unwrap()
+    }
+
+    fn signed(root: &Root, signers: &[&minisign::KeyPair]) -> Vec<u8> {
+        let text = root.to_text();
+        let signatures = signers
+            .iter()
+            .map(|pair| sign(pair, text.as_bytes()))
+            .collect();
+        SignedRoot::new(text, signatures).to_json()
+    }
+
+    fn successor(root: &Root, root_keys: KeySet, release: KeySet) -> Root {
+        Root {
+            format: ROOT_FORMAT,
+            version: root.version + 1,
+            root: root_keys,
+            release,
+        }
+    }
+
+    #[test]
+    fn a_key_pins_version_1_with_that_key_in_both_roles() {
+        let (pair, key) = keypair();
+        let root = Root::from_key(key);
+        assert_eq!(root.version, 1);
+        let text = b"manifest";
+        let good = [sign(&pair, text)];
+        root.check_signatures(Role::Release, "manifest", text, &good)
+            .unwrap();
+        let error = root
+            .check_signatures(Role::Release, "manifest", b"other", &good)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("signed by 0 of the release keys of root v1, which requires 1"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_successor_needs_the_old_and_the_new_root_keys() {
+        let (old_pair, old) = keypair();
+        let (new_pair, new) = keypair();
+        let first = Root::from_key(old.clone());
+        let second = successor(&first, set(&[&new], 1), set(&[&new], 1));
+
+        let walked = first
+            .verify_successor(&signed(&second, &[&old_pair, &new_pair]))
+            .unwrap();
+        assert_eq!(walked, second);
+
+        let only_new = first
+            .verify_successor(&signed(&second, &[&new_pair]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                only_new,
+                TrustError::BelowThreshold {
+                    root: 1,
+                    signers: 0,
+                    others: 1,
+                    ..
+                }
+            ),
+            "{only_new}"
+        );
+        let only_old = first
+            .verify_successor(&signed(&second, &[&old_pair]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                only_old,
+                TrustError::BelowThreshold {
+                    root: 2,
+                    signers: 0,
+                    ..
+                }
+            ),
+            "{only_old}"
+        );
+    }
+
+    #[test]
+    fn a_successor_must_be_the_next_version() {
+        let (pair, key) = keypair();
+        let first = Root::from_key(key.clone());
+        let mut skipping = successor(&first, set(&[&key], 1), set(&[&key], 1));
+        skipping.version = 3;
+        let error = first
+            .verify_successor(&signed(&skipping, &[&pair]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TrustError::UnexpectedVersion {
+                    expected: 2,
+                    found: 3
+                }
+            ),
+            "{error}"
+        );
+        let mut replay = first.clone();
+        replay.version = 1;
+        let error = first
+            .verify_successor(&signed(&replay, &[&pair]))
+            .unwrap_err();
+        assert!(
+            matches!(error, TrustError::UnexpectedVersion { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn one_stolen_key_under_a_threshold_signs_nothing() {
+        let pairs: Vec<_> = (0..3).map(|_| keypair()).collect();
+        let keys: Vec<&PublicKey> = pairs.iter().map(|(_, key)| key).collect();
+        let root = Root {
+            format: ROOT_FORMAT,
+            version: 4,
+            root: set(&keys, 2),
+            release: set(&keys, 2),
+        };
+        let stolen = &pairs[0].0;
+        let text = b"evil manifest";
+        // The thief signs twice with the one key: still one signer.
+        let signatures = [sign(stolen, text), sign(stolen, text)];
+        let error = root
+            .check_signatures(Role::Release, "manifest", text, &signatures)
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                TrustError::BelowThreshold {
+                    signers: 1,
+                    threshold: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let evil_root = successor(&root, set(&[keys[0]], 1), set(&[keys[0]], 1));
+        let error = root
+            .verify_successor(&signed(&evil_root, &[stolen]))
+            .unwrap_err();
+        assert!(
+            matches!(error, TrustError::BelowThreshold { signers: 1, .. }),
+            "{error}"
+        );
+
+        let honest = [sign(&pairs[1].0, text), sign(&pairs[2].0, text)];
+        root.check_signatures(Role::Release, "manifest", text, &honest)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_revoked_release_key_stops_counting_after_rotation() {
+        let (root_pair, root_key) = keypair();
+        let (_, leaked) = keypair();
+        let (_, fresh) = keypair();
+        let first = Root {
+            format: ROOT_FORMAT,
+            version: 1,
+            root: set(&[&root_key], 1),
+            release: set(&[&leaked], 1),
+        };
+        let second = successor(&first, set(&[&root_key], 1), set(&[&fresh], 1));
+        let walked = first
+            .verify_successor(&signed(&second, &[&root_pair]))
+            .unwrap();
+        assert_eq!(walked.release.keys, vec![fresh]);
+    }
+
+    #[test]
+    fn hostile_signature_lists_are_bounded_and_never_panic() {
+        let (_, key) = keypair();
+        let root = Root::from_key(key);
+        let many = vec!["garbage".to_owned(); MAX_SIGNATURES + 1];
+        let error = root
+            .check_signatures(Role::Release, "manifest", b"x", &many)
+            .unwrap_err();
+        assert!(
+            matches!(error, TrustError::TooManySignatures { .. }),
+            "{error}"
+        );
+        let junk = ["".to_owned(), "untrusted comment: x\nRWQ=\n".to_owned()];
+        let error = root
+            .check_signatures(Role::Release, "manifest", b"x", &junk)
+            .unwrap_err();
+        assert!(
+            matches!(error, TrustError::BelowThreshold { others: 2, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn key_sets_refuse_bad_thresholds_and_repeated_keys() {
+        let (_, a) = keypair();
+        let (_, b) = keypair();
+        assert!(KeySet::new(vec![a.clone(), b.clone()], 0).is_err());
+        assert!(KeySet::new(vec![a.clone(), b.clone()], 3).is_err());
+        assert!(KeySet::new(vec![a.clone(), a.clone()], 1).is_err());
+        assert!(KeySet::new(Vec::new(), 1).is_err());
+        assert!(KeySet::new(vec![a, b], 2).is_ok());
+    }
+
+    #[test]
+    fn a_pinned_root_must_be_signed_by_its_own_root_keys() {
+        let (pair, key) = keypair();
+        let (other_pair, _) = keypair();
+        let root = Root::from_key(key);
+        assert_eq!(Root::verify_pinned(&signed(&root, &[&pair])).unwrap(), root);
+        assert!(Root::verify_pinned(&signed(&root, &[&other_pair])).is_err());
+        assert!(Root::verify_pinned(b"{}").is_err());
+    }
+
+    #[test]
+    fn root_text_round_trips_and_version_0_is_refused() {
+        let (_, key) = keypair();
+        let root = Root::from_key(key);
+        assert_eq!(Root::parse(&root.to_text()).unwrap(), root);
+        let zero = root.to_text().replace("\"version\": 1", "\"version\": 0");
+        assert!(Root::parse(&zero).is_err());
+    }
+}
