@@ -156,6 +156,7 @@ fn clients_follow_a_rotation_to_k_of_n_keys_and_revoked_or_lone_keys_sign_nothin
     )
     .success();
     assert_eq!(sandbox.manifest("stable").root_version, 2);
+    stock_minisign_verifies_each_signature(&sandbox, &releases);
 
     // The old key can no longer publish; the two release keys together can.
     let lone = sandbox.publish(&r2, "2.0.0", &[]);
@@ -308,6 +309,31 @@ fn clients_follow_a_rotation_to_k_of_n_keys_and_revoked_or_lone_keys_sign_nothin
     init(&site.join("roots/2.json")).success();
     sandbox.client_at(&pinned, ["update", "--yes"]).success();
     assert_same_tree(&pinned.join("current"), &r2);
+}
+
+/// The stock `minisign` CLI verifies signature `i` of the `stable` envelope with
+/// `keys[i]`: a k-of-n envelope is k plain minisign signatures.
+fn stock_minisign_verifies_each_signature(sandbox: &Sandbox, keys: &[Key]) {
+    let bytes = std::fs::read(sandbox.site().join("channels/stable.json")).unwrap();
+    let envelope = Envelope::parse(&bytes).unwrap();
+    assert_eq!(envelope.signatures.len(), keys.len());
+    let manifest = sandbox.path("stable.manifest.json");
+    std::fs::write(&manifest, &envelope.manifest).unwrap();
+    for (signature, key) in envelope.signatures.iter().zip(keys) {
+        std::fs::write(sandbox.path("stable.manifest.json.minisig"), signature).unwrap();
+        let verify = std::process::Command::new("minisign")
+            .args(["-V", "-p"])
+            .arg(&key.public)
+            .arg("-m")
+            .arg(&manifest)
+            .output()
+            .expect("the minisign CLI is installed (apt-get install minisign)");
+        assert!(
+            verify.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
 }
 
 #[test]
