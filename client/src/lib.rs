@@ -86,6 +86,7 @@ pub use transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,
     TransportError, TransportErrorKind, Validators,
 };
+pub use unpack::unpack_module;
 pub use updater::{
     CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, RolloutCheck, StatusReport,
     Updater,

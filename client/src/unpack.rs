@@ -33,7 +33,17 @@ const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 ///
 /// `into` must be a directory that only this function writes to: it creates no
 /// symlinks, so no path under `into` can lead outside it.
-pub(crate) fn unpack_module(
+///
+/// The updater calls it only on packages whose size and blake3 it has verified; it
+/// is public so that it can be fuzzed (`fuzz/`) on packages nobody vouches for.
+///
+/// # Errors
+///
+/// [`Error::ReadPackage`] when the package cannot be read or is not a tar.gz,
+/// [`Error::UnsupportedEntry`], [`Error::NonUtf8EntryPath`],
+/// [`Error::UnsafeEntryPath`] or [`Error::DuplicateEntry`] for an entry it refuses,
+/// [`Error::UnpackTooLarge`] past `unpacked_size`, [`Error::Unpack`] when writing fails.
+pub fn unpack_module(
     package: &Path,
     module: &ModuleName,
     unpacked_size: u64,

@@ -472,8 +472,9 @@ fn read_channel(
         Err(error) => return problem(error.to_string()),
     };
     let named = envelope.root_version_hint();
-    let Some(root) = usize::try_from(named - 1)
-        .ok()
+    let Some(root) = named
+        .checked_sub(1)
+        .and_then(|index| usize::try_from(index).ok())
         .and_then(|index| chain.get(index))
     else {
         return problem(format!(

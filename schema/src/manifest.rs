@@ -162,6 +162,9 @@ impl Manifest {
         if self.format == 0 {
             return Err(invalid("format must be at least 1".into()));
         }
+        if self.root_version == 0 {
+            return Err(invalid("root_version must be at least 1".into()));
+        }
         if self.expires_at <= self.published_at {
             return Err(invalid(format!(
                 "expires_at {} is not after published_at {}",

@@ -320,7 +320,7 @@ impl Root {
     /// [`TrustError::Malformed`], [`TrustError::TooManySignatures`],
     /// [`TrustError::BelowThreshold`] or [`TrustError::UnexpectedVersion`].
     pub fn verify_successor(&self, bytes: &[u8]) -> Result<Root, TrustError> {
-        let next = self.version + 1;
+        let next = self.version.saturating_add(1);
         let document = format!("root v{next}");
         let signed = SignedRoot::parse(bytes).map_err(|source| TrustError::Malformed {
             document: document.clone(),
@@ -336,7 +336,7 @@ impl Root {
             document: document.clone(),
             source,
         })?;
-        if root.version != next {
+        if root.version != next || self.version == u64::MAX {
             return Err(TrustError::UnexpectedVersion {
                 expected: next,
                 found: root.version,
@@ -635,6 +635,13 @@ pub(crate) mod tests {
                     found: 3
                 }
             ),
+            "{error}"
+        );
+        let mut last = first.clone();
+        last.version = u64::MAX;
+        let error = last.verify_successor(&signed(&last, &[&pair])).unwrap_err();
+        assert!(
+            matches!(error, TrustError::UnexpectedVersion { .. }),
             "{error}"
         );
         let mut replay = first.clone();
