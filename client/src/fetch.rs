@@ -1,12 +1,14 @@
 //! Fetching the channel manifest and deciding whether to trust it.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{ChannelName, Envelope, Manifest};
 
 use crate::error::{Error, Result};
+use crate::limits::{DownloadLimits, Pace};
 use crate::transport::{Conditional, Transport, Validators};
 use crate::url::BaseUrl;
 use crate::verify::TrustedKey;
@@ -20,7 +22,7 @@ pub fn client_version() -> Version {
     Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or_else(|_| Version::new(0, 0, 0))
 }
 
-/// What the client checks a manifest against.
+/// What the client checks a manifest, and its download, against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations<'a> {
     /// The pinned key.
@@ -31,6 +33,11 @@ pub(crate) struct Expectations<'a> {
     pub(crate) highest_serial: Option<u64>,
     /// The client's clock.
     pub(crate) now: Timestamp,
+    /// How long after its expiry a manifest is still accepted, for a clock that runs
+    /// ahead.
+    pub(crate) expiry_grace: Duration,
+    /// How slowly the manifest may arrive.
+    pub(crate) limits: DownloadLimits,
 }
 
 /// The envelope a client stored from an earlier check, with what identifies it to
@@ -58,7 +65,8 @@ pub(crate) struct Fetched {
 }
 
 /// Fetches `channels/<channel>.json` under `base` and returns the manifest if it
-/// passes every check of [`verify_manifest`].
+/// passes every check of [`verify_manifest`]. Each request must arrive within
+/// `expect.limits`.
 ///
 /// With a `stored` envelope from the same URL, the request is conditional: when the
 /// host answers that nothing changed, the stored envelope is verified again, in
@@ -78,6 +86,7 @@ pub(crate) fn fetch_manifest(
     };
     if let Some(stored) = stored.filter(|stored| stored.url == url && !stored.validators.is_empty())
     {
+        let pace = Pace::start(expect.limits);
         match transport
             .fetch_conditional(&url, stored.validators)
             .map_err(fetch_error)?
@@ -92,40 +101,55 @@ pub(crate) fn fetch_manifest(
                 }
             }
             Conditional::Modified { reader, validators } => {
-                return read_and_verify(reader, url, validators, expect);
+                return read_and_verify(reader, &pace, url, validators, expect);
             }
         }
     }
+    let pace = Pace::start(expect.limits);
     match transport
         .fetch_conditional(&url, &Validators::default())
         .map_err(fetch_error)?
     {
         Conditional::Modified { reader, validators } => {
-            read_and_verify(reader, url, validators, expect)
+            read_and_verify(reader, &pace, url, validators, expect)
         }
         // Nothing was asked for; a transport answering this way gave no file.
         Conditional::NotModified => {
+            let pace = Pace::start(expect.limits);
             let reader = transport.fetch(&url).map_err(fetch_error)?;
-            read_and_verify(reader, url, Validators::default(), expect)
+            read_and_verify(reader, &pace, url, Validators::default(), expect)
         }
     }
 }
 
-/// Reads an envelope of at most [`MANIFEST_SIZE_LIMIT`] bytes and verifies it.
+/// Reads an envelope of at most [`MANIFEST_SIZE_LIMIT`] bytes, at the `pace` of its
+/// request's limits, and verifies it.
 fn read_and_verify(
     reader: Box<dyn Read + Send>,
+    pace: &Pace,
     url: String,
     validators: Validators,
     expect: &Expectations<'_>,
 ) -> Result<Fetched> {
     let mut bytes = Vec::new();
-    reader
-        .take(MANIFEST_SIZE_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::ReadManifest {
-            url: url.clone(),
-            source,
-        })?;
+    let mut reader = reader.take(MANIFEST_SIZE_LIMIT + 1);
+    let mut buffer = vec![0u8; 64 * 1024];
+    pace.check(&url, 0)?;
+    loop {
+        let count = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::ReadManifest {
+                    url: url.clone(),
+                    source,
+                });
+            }
+        };
+        bytes.extend_from_slice(&buffer[..count]);
+        pace.check(&url, bytes.len() as u64)?;
+    }
     if bytes.len() as u64 > MANIFEST_SIZE_LIMIT {
         return Err(Error::ManifestTooLarge {
             url,
@@ -143,7 +167,8 @@ fn read_and_verify(
 /// Checks an envelope's bytes, in this order: it is an envelope; its signature
 /// verifies against the pinned key (before any manifest field is read); the manifest
 /// parses and validates; it is for the expected channel; this client is new enough;
-/// it has not expired; its serial is not lower than one already seen.
+/// it has not expired (give or take the expiry grace); its serial is not lower than
+/// one already seen.
 pub(crate) fn verify_manifest(
     bytes: &[u8],
     url: &str,
@@ -176,11 +201,13 @@ pub(crate) fn verify_manifest(
             running,
         });
     }
-    if manifest.expires_at <= expect.now {
+    let grace = SignedDuration::try_from(expect.expiry_grace).unwrap_or(SignedDuration::MAX);
+    if expect.now.duration_since(manifest.expires_at) >= grace {
         return Err(Error::ManifestExpired {
             url: url.to_owned(),
             expires_at: manifest.expires_at,
             now: expect.now,
+            grace: expect.expiry_grace,
         });
     }
     if let Some(highest) = expect.highest_serial
@@ -230,6 +257,8 @@ pub(crate) mod tests {
             channel,
             highest_serial: highest,
             now: "2026-11-21T12:00:00Z".parse().unwrap(),
+            expiry_grace: Duration::ZERO,
+            limits: DownloadLimits::default(),
         }
     }
 
@@ -302,5 +331,32 @@ pub(crate) mod tests {
     #[test]
     fn the_client_version_parses() {
         assert_eq!(client_version().to_string(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn an_expiry_grace_accepts_a_manifest_that_expired_within_it() {
+        let (pair, key) = keypair();
+        let stable: ChannelName = "stable".parse().unwrap();
+        // Expires at 2026-12-01T00:00:00Z.
+        let good = envelope(&pair, &manifest_json(7, "stable"));
+        let at = |now: &str, grace_minutes: u64| {
+            let mut expect = expect(&key, &stable, None);
+            expect.now = now.parse().unwrap();
+            expect.expiry_grace = Duration::from_secs(grace_minutes * 60);
+            verify_manifest(&good, "u", &expect)
+        };
+        at("2026-11-30T23:59:59Z", 0).unwrap();
+        let error = at("2026-12-01T00:02:00Z", 0).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "manifest `u` expired at 2026-12-01T00:00:00Z (it is now 2026-12-01T00:02:00Z); the publisher must re-sign it"
+        );
+        at("2026-12-01T00:02:00Z", 10).unwrap();
+        at("2026-12-01T00:09:59Z", 10).unwrap();
+        let error = at("2026-12-01T00:10:00Z", 10).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "manifest `u` expired at 2026-12-01T00:00:00Z (it is now 2026-12-01T00:10:00Z, beyond the grace of 10m); the publisher must re-sign it"
+        );
     }
 }
