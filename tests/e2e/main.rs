@@ -13,4 +13,5 @@ mod polling;
 mod publishing;
 mod push;
 mod rollout_ops;
+mod secrets;
 mod status_page;
