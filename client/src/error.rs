@@ -666,7 +666,7 @@ impl Error {
                     .into()
             }
             Self::TooSlow { .. } => {
-                "nothing was installed; try again later, or allow slower hosts with `wavecast-update config --min-speed` or `--download-deadline`"
+                "the host is too slow or holding back; try again later, or allow slower hosts with `wavecast-update config --min-speed` or `--download-deadline`"
                     .into()
             }
             Self::Rollback { .. } => {
