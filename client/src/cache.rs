@@ -25,6 +25,7 @@ use wavecast_site::layout::{self, BlobKind};
 
 use crate::download::{Download, Expected, download, hash_file};
 use crate::error::{Error, Result};
+use crate::limits::DownloadLimits;
 use crate::reporter::{NoReporter, Reporter};
 use crate::root::{InstallRoot, create_dir_all, sync_dir};
 use crate::transport::Transport;
@@ -37,6 +38,7 @@ pub(crate) struct Cache<'a> {
     transport: &'a dyn Transport,
     hosts: &'a [BaseUrl],
     reporter: &'a dyn Reporter,
+    limits: DownloadLimits,
     received: Cell<u64>,
     used: RefCell<Vec<BaseUrl>>,
 }
@@ -47,6 +49,7 @@ impl std::fmt::Debug for Cache<'_> {
             .field("dir", &self.dir)
             .field("indexes", &self.indexes)
             .field("hosts", &self.hosts)
+            .field("limits", &self.limits)
             .field("received", &self.received)
             .finish_non_exhaustive()
     }
@@ -54,17 +57,19 @@ impl std::fmt::Debug for Cache<'_> {
 
 impl<'a> Cache<'a> {
     /// The caches of `root` (created if needed), downloading from `hosts` through
-    /// `transport` and telling `reporter` about downloads.
+    /// `transport` within `limits` and telling `reporter` about downloads.
     ///
     /// Each blob is asked of the hosts in order until one sends it intact: a host
-    /// that fails to send it, or sends bytes that do not verify, is passed over (its
-    /// wrong bytes are discarded first; a download cut short may resume on the next
-    /// host). When every host fails, the first host's error is returned.
+    /// that fails to send it, sends it too slowly, or sends bytes that do not verify,
+    /// is passed over (its wrong bytes are discarded first; a download cut short may
+    /// resume on the next host). When every host fails, the first host's error is
+    /// returned.
     pub(crate) fn open(
         root: &InstallRoot,
         transport: &'a dyn Transport,
         hosts: &'a [BaseUrl],
         reporter: &'a dyn Reporter,
+        limits: DownloadLimits,
     ) -> Result<Self> {
         let (dir, indexes) = (root.cache(), root.indexes());
         create_dir_all(&dir)?;
@@ -75,6 +80,7 @@ impl<'a> Cache<'a> {
             transport,
             hosts,
             reporter,
+            limits,
             received: Cell::new(0),
             used: RefCell::new(Vec::new()),
         })
@@ -224,6 +230,7 @@ impl<'a> Cache<'a> {
                     module,
                     reporter: self.reporter,
                     received: &self.received,
+                    limits: self.limits,
                 })?;
                 if use_copy(&partial)? {
                     std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
@@ -290,6 +297,7 @@ impl<'a> Cache<'a> {
                     module,
                     reporter,
                     received: &self.received,
+                    limits: self.limits,
                 }) {
                     Ok(()) => return Ok(()),
                     Err(Error::ChecksumMismatch { .. }) if resuming => {}
@@ -481,6 +489,7 @@ pub(crate) mod tests {
                 &self.transport,
                 std::slice::from_ref(&self.base),
                 &NoReporter,
+                DownloadLimits::default(),
             )
             .unwrap()
         }
@@ -523,7 +532,14 @@ pub(crate) mod tests {
         ];
         let mirror_url = hosts[2].join(&setup.blob.path);
         setup.transport.insert(mirror_url.clone(), good.clone());
-        let cache = Cache::open(&setup.root, &setup.transport, &hosts, &NoReporter).unwrap();
+        let cache = Cache::open(
+            &setup.root,
+            &setup.transport,
+            &hosts,
+            &NoReporter,
+            DownloadLimits::default(),
+        )
+        .unwrap();
         let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), good);
         assert_eq!(cache.hosts_used(), [hosts[2].clone()]);
@@ -544,7 +560,14 @@ pub(crate) mod tests {
         // When every host fails, the first host's error is returned.
         let other = Setup::new(&wrong, &good);
         let hosts = [other.base.clone(), hosts[0].clone()];
-        let cache = Cache::open(&other.root, &other.transport, &hosts, &NoReporter).unwrap();
+        let cache = Cache::open(
+            &other.root,
+            &other.transport,
+            &hosts,
+            &NoReporter,
+            DownloadLimits::default(),
+        )
+        .unwrap();
         let error = cache
             .package(&"app".parse().unwrap(), &other.blob)
             .unwrap_err();

@@ -2,11 +2,13 @@
 
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use wavecast_schema::{Attributes, ChannelName, Platform, Root};
 
 use crate::error::{Error, Result};
+use crate::limits::{DownloadLimits, duration_text};
 use crate::root::write_json_atomically;
 use crate::url::BaseUrl;
 use crate::verify::TrustedKey;
@@ -37,6 +39,17 @@ pub struct Config {
     /// written before attributes existed have none.
     #[serde(default, deserialize_with = "checked_attributes")]
     pub attributes: Attributes,
+    /// How slowly a host may send the manifest or a blob before the client gives up
+    /// on it and tries the next host. Configs written before the limits existed get
+    /// the defaults.
+    #[serde(default)]
+    pub download_limits: DownloadLimits,
+    /// How long after its `expires_at` a manifest is still accepted, for a clock that
+    /// runs ahead (`"5m"`); by default none, so a manifest expires exactly when its
+    /// publisher said. Every second of grace is a second more during which a host can
+    /// freeze the client on an old manifest.
+    #[serde(default, with = "duration_text")]
+    pub expiry_grace: Duration,
 }
 
 /// What a client pins at `init`. Stored in `config.json` as `"pubkey": "RW…"` or
@@ -81,12 +94,26 @@ impl Config {
             channel,
             platform,
             attributes: Attributes::new(),
+            download_limits: DownloadLimits::default(),
+            expiry_grace: Duration::ZERO,
         }
     }
 
     /// The same configuration declaring `attributes`.
     pub fn with_attributes(mut self, attributes: Attributes) -> Self {
         self.attributes = attributes;
+        self
+    }
+
+    /// The same configuration with other download limits.
+    pub fn with_download_limits(mut self, limits: DownloadLimits) -> Self {
+        self.download_limits = limits;
+        self
+    }
+
+    /// The same configuration with another expiry grace.
+    pub fn with_expiry_grace(mut self, grace: Duration) -> Self {
+        self.expiry_grace = grace;
         self
     }
 
@@ -174,11 +201,31 @@ mod tests {
         );
         assert!(text.contains("\"attributes\": {}"), "{text}");
         assert!(text.contains("\"pubkey\": \"RW"), "{text}");
+        assert!(
+            text.contains(
+                "\"download_limits\": {\n    \"min_speed\": \"4KiB/s\",\n    \"min_speed_grace\": \"10s\",\n    \"deadline\": \"1h\"\n  }"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\"expiry_grace\": \"0s\""), "{text}");
 
-        // A configuration written before attributes existed still loads.
+        // A configuration written before attributes, download limits and the expiry
+        // grace existed still loads, with the defaults.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
-        old.as_object_mut().unwrap().remove("attributes");
+        for field in ["attributes", "download_limits", "expiry_grace"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
         std::fs::write(&path, old.to_string()).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
+
+        let config = config
+            .with_download_limits(DownloadLimits {
+                min_speed: 0,
+                min_speed_grace: Duration::from_secs(1),
+                deadline: Duration::from_millis(2500),
+            })
+            .with_expiry_grace(Duration::from_secs(300));
+        config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
 
         let config = config.with_attributes([("region".to_owned(), "eu".to_owned())].into());

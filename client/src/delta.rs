@@ -671,6 +671,7 @@ mod tests {
     use crate::install::{
         InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
     };
+    use crate::limits::DownloadLimits;
     use crate::patch::tests::{edited, noise, zstd_patch};
     use crate::reporter::NoReporter;
     use crate::transport::Transport as _;
@@ -894,6 +895,7 @@ mod tests {
                 now: Timestamp::UNIX_EPOCH,
                 reporter,
                 packages_only: false,
+                limits: DownloadLimits::default(),
             };
             let report = install_release(&plan, &mut self.state).unwrap();
             assert_eq!(report.outcome, InstallOutcome::Installed);
@@ -913,6 +915,7 @@ mod tests {
                 now: Timestamp::UNIX_EPOCH,
                 reporter: &NoReporter,
                 packages_only: false,
+                limits: DownloadLimits::default(),
             };
             plan_install(&plan, &self.state).unwrap()
         }
@@ -1360,6 +1363,7 @@ mod tests {
             now: Timestamp::UNIX_EPOCH,
             reporter: &NoReporter,
             packages_only: false,
+            limits: DownloadLimits::default(),
         };
         let update = plan_install(&plan, &fixture.state).unwrap();
         assert_eq!(update.modules[0].files[0].action, FileAction::Keep);
@@ -1390,6 +1394,7 @@ mod tests {
             now: Timestamp::UNIX_EPOCH,
             reporter: &NoReporter,
             packages_only: true,
+            limits: DownloadLimits::default(),
         };
         let update = plan_install(&plan, &fixture.state).unwrap();
         assert_eq!(

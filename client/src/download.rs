@@ -8,6 +8,7 @@ use std::path::Path;
 use wavecast_schema::{Blake3Hash, ModuleName};
 
 use crate::error::{Error, Result};
+use crate::limits::{DownloadLimits, Pace};
 use crate::reporter::Reporter;
 use crate::transport::{Transport, TransportError, TransportErrorKind};
 
@@ -52,13 +53,16 @@ pub(crate) struct Download<'a> {
     pub(crate) reporter: &'a dyn Reporter,
     /// Grows by every byte received over the transport.
     pub(crate) received: &'a Cell<u64>,
+    /// How slowly the bytes may arrive.
+    pub(crate) limits: DownloadLimits,
 }
 
 /// Downloads `download.url` into `download.partial`, resuming from the bytes already
 /// there with [`Transport::fetch_from`].
 ///
 /// Reads at most the expected size (more is an error, and the partial file is
-/// removed). When the transport restarts from byte 0, so does the file. An
+/// removed), within `download.limits` (else [`Error::TooSlow`], and the partial file
+/// stays). When the transport restarts from byte 0, so does the file. An
 /// [`Expected::Exact`] download must end at exactly its size (else
 /// [`Error::BlobTruncated`]) and hash to its blake3 (else [`Error::ChecksumMismatch`]
 /// and the partial file is removed); when the partial file already holds every byte,
@@ -74,6 +78,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         module,
         reporter,
         received,
+        limits,
     } = *download;
     let cache_error = |source| Error::Cache {
         path: partial.to_owned(),
@@ -91,6 +96,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
     let mut total = offset;
     if offset < limit || offset == 0 {
         reporter.on_download_start(module, url, limit);
+        let pace = Pace::start(limits);
         let stream = transport
             .fetch_from(url, offset)
             .map_err(|source| Error::FetchBlob {
@@ -119,6 +125,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         }
         .map_err(cache_error)?;
         total = offset;
+        pace.check(url, 0)?;
         reporter.on_download_progress(module, total);
         let mut reader = stream.reader.take(limit - offset + 1);
         let mut buffer = vec![0u8; 64 * 1024];
@@ -146,6 +153,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
             }
             file.write_all(&buffer[..count]).map_err(cache_error)?;
             reporter.on_download_progress(module, total);
+            pace.check(url, total - offset)?;
         }
         file.sync_all().map_err(cache_error)?;
     }

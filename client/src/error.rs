@@ -6,11 +6,13 @@
 //! renderer that walks the cause chain prints every fact once.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath};
 
+use crate::limits::{SpeedLimit, format_duration};
 use crate::transport::TransportError;
 
 /// A `Result` whose error is this crate's [`Error`].
@@ -373,9 +375,11 @@ pub enum Error {
         running: Version,
     },
 
-    /// The manifest has expired (freeze protection).
+    /// The manifest has expired, and the configured grace for a skewed clock has run
+    /// out too (freeze protection).
     #[error(
-        "manifest `{url}` expired at {expires_at} (it is now {now}); the publisher must re-sign it"
+        "manifest `{url}` expired at {expires_at} (it is now {now}{}); the publisher must re-sign it",
+        grace_note(*grace)
     )]
     ManifestExpired {
         /// Its URL.
@@ -384,6 +388,8 @@ pub enum Error {
         expires_at: Timestamp,
         /// The client's clock.
         now: Timestamp,
+        /// How long after `expires_at` the client still accepts it.
+        grace: Duration,
     },
 
     /// The manifest is older than one already seen (rollback protection).
@@ -434,6 +440,25 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// A host sent a file (the channel manifest or a blob) too slowly: below the
+    /// minimum average speed once the grace had passed, or past the download deadline
+    /// (slow-retrieval protection). A blob's bytes so far stay in the cache as a
+    /// `.partial` file, for the next host or run to resume.
+    #[error(
+        "download of `{url}` cut off after {received} bytes in {:.1}s: {limit}",
+        elapsed.as_secs_f64()
+    )]
+    TooSlow {
+        /// Its URL.
+        url: String,
+        /// The bytes this request received.
+        received: u64,
+        /// The time since the request was sent.
+        elapsed: Duration,
+        /// The limit it broke.
+        limit: SpeedLimit,
     },
 
     /// The host sent more bytes than the manifest declares.
@@ -627,7 +652,7 @@ pub enum Error {
 
 impl Error {
     /// Whether the error means the site could not provide a file as described: it is
-    /// missing, truncated, corrupt, or does not rebuild the expected content. A
+    /// missing, too slow, truncated, corrupt, or does not rebuild the expected content. A
     /// differential install falls back (patch → file copy → package) on these, and
     /// stops on every other error (local I/O, the file system).
     pub(crate) fn is_remote(&self) -> bool {
@@ -635,6 +660,7 @@ impl Error {
             self,
             Self::FetchBlob { .. }
                 | Self::DownloadBlob { .. }
+                | Self::TooSlow { .. }
                 | Self::BlobTooLarge { .. }
                 | Self::BlobTruncated { .. }
                 | Self::ChecksumMismatch { .. }
@@ -709,7 +735,11 @@ impl Error {
             }
             Self::ClientTooOld { .. } => "install a newer wavecast-update".into(),
             Self::ManifestExpired { .. } => {
-                "check this machine's clock; if it is right, the site has not been re-signed in time"
+                "check this machine's clock (`wavecast-update config --expiry-grace 5m` tolerates one that runs ahead); if it is right, the site has not been re-signed in time"
+                    .into()
+            }
+            Self::TooSlow { .. } => {
+                "the host is too slow or holding back; try again later, or allow slower hosts with `wavecast-update config --min-speed` or `--download-deadline`"
                     .into()
             }
             Self::Rollback { .. } => {
@@ -733,5 +763,14 @@ impl Error {
             }
             _ => return None,
         })
+    }
+}
+
+/// `, beyond the grace of 5m` for a configured expiry grace; nothing without one.
+fn grace_note(grace: Duration) -> String {
+    if grace.is_zero() {
+        String::new()
+    } else {
+        format!(", beyond the grace of {}", format_duration(grace))
     }
 }

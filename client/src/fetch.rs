@@ -1,14 +1,16 @@
 //! Fetching the channel manifest and deciding whether to trust it.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
     ChannelName, Envelope, MAX_ROOT_STEPS, Manifest, ROOT_SIZE_LIMIT, Role, Root,
 };
 
 use crate::error::{Error, Result};
+use crate::limits::{DownloadLimits, Pace};
 use crate::transport::{Conditional, Transport, TransportError, TransportErrorKind, Validators};
 use crate::url::BaseUrl;
 
@@ -21,7 +23,7 @@ pub fn client_version() -> Version {
     Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or_else(|_| Version::new(0, 0, 0))
 }
 
-/// What the client checks a manifest against.
+/// What the client checks a manifest, and its download, against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expectations<'a> {
     /// The newest root the client trusts.
@@ -32,6 +34,11 @@ pub(crate) struct Expectations<'a> {
     pub(crate) highest_serial: Option<u64>,
     /// The client's clock.
     pub(crate) now: Timestamp,
+    /// How long after its expiry a manifest is still accepted, for a clock that runs
+    /// ahead.
+    pub(crate) expiry_grace: Duration,
+    /// How slowly the manifest may arrive.
+    pub(crate) limits: DownloadLimits,
 }
 
 /// The envelope a client stored from an earlier check, with what identifies it to
@@ -61,7 +68,8 @@ pub(crate) struct Fetched {
 }
 
 /// Fetches `channels/<channel>.json` under `base` and returns the manifest if it
-/// passes every check of [`verify_manifest`].
+/// passes every check of [`verify_manifest`]. Each request must arrive within
+/// `expect.limits`.
 ///
 /// With a `stored` envelope from the same URL, the request is conditional: when the
 /// host answers that nothing changed, the stored envelope is verified again, in
@@ -81,6 +89,7 @@ pub(crate) fn fetch_manifest(
     };
     if let Some(stored) = stored.filter(|stored| stored.url == url && !stored.validators.is_empty())
     {
+        let pace = Pace::start(expect.limits);
         match transport
             .fetch_conditional(&url, stored.validators)
             .map_err(fetch_error)?
@@ -98,42 +107,52 @@ pub(crate) fn fetch_manifest(
                 }
             }
             Conditional::Modified { reader, validators } => {
-                return read_and_verify(transport, base, reader, url, validators, expect);
+                return read_and_verify(transport, base, reader, &pace, url, validators, expect);
             }
         }
     }
+    let pace = Pace::start(expect.limits);
     match transport
         .fetch_conditional(&url, &Validators::default())
         .map_err(fetch_error)?
     {
         Conditional::Modified { reader, validators } => {
-            read_and_verify(transport, base, reader, url, validators, expect)
+            read_and_verify(transport, base, reader, &pace, url, validators, expect)
         }
         // Nothing was asked for; a transport answering this way gave no file.
         Conditional::NotModified => {
+            let pace = Pace::start(expect.limits);
             let reader = transport.fetch(&url).map_err(fetch_error)?;
-            read_and_verify(transport, base, reader, url, Validators::default(), expect)
+            read_and_verify(
+                transport,
+                base,
+                reader,
+                &pace,
+                url,
+                Validators::default(),
+                expect,
+            )
         }
     }
 }
 
-/// Reads an envelope of at most [`MANIFEST_SIZE_LIMIT`] bytes and verifies it.
+/// Reads an envelope of at most [`MANIFEST_SIZE_LIMIT`] bytes, at the `pace` of its
+/// request's limits, and verifies it.
 fn read_and_verify(
     transport: &dyn Transport,
     base: &BaseUrl,
     reader: Box<dyn Read + Send>,
+    pace: &Pace,
     url: String,
     validators: Validators,
     expect: &Expectations<'_>,
 ) -> Result<Fetched> {
-    let mut bytes = Vec::new();
-    reader
-        .take(MANIFEST_SIZE_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::ReadManifest {
+    let bytes = read_paced(reader, MANIFEST_SIZE_LIMIT, pace, &url, |source| {
+        Error::ReadManifest {
             url: url.clone(),
             source,
-        })?;
+        }
+    })?;
     if bytes.len() as u64 > MANIFEST_SIZE_LIMIT {
         return Err(Error::ManifestTooLarge {
             url,
@@ -149,6 +168,32 @@ fn read_and_verify(
     })
 }
 
+/// Reads at most `limit + 1` bytes (one more than allowed, so the caller can tell a
+/// host sent too much) at the `pace` of the request's limits. `read_error` wraps a
+/// failed read.
+fn read_paced(
+    reader: Box<dyn Read + Send>,
+    limit: u64,
+    pace: &Pace,
+    url: &str,
+    read_error: impl Fn(io::Error) -> Error,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut reader = reader.take(limit + 1);
+    let mut buffer = vec![0u8; 64 * 1024];
+    pace.check(url, 0)?;
+    loop {
+        let count = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(bytes),
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(read_error(source)),
+        };
+        bytes.extend_from_slice(&buffer[..count]);
+        pace.check(url, bytes.len() as u64)?;
+    }
+}
+
 /// Walks the chain of roots as far as the envelope's manifest says it was signed
 /// (see [`walk_roots`]), then verifies the envelope under the newest root. Returns
 /// the manifest, and the new root when the client walked.
@@ -160,7 +205,7 @@ fn walk_and_verify(
     expect: &Expectations<'_>,
 ) -> Result<(Manifest, Option<Root>)> {
     let named = Envelope::parse(bytes).map_or(1, |envelope| envelope.root_version_hint());
-    let walked = walk_roots(transport, base, expect.root, named, url)?;
+    let walked = walk_roots(transport, base, expect, named, url)?;
     let root = walked.as_ref().unwrap_or(expect.root);
     let manifest = verify_manifest(bytes, url, &Expectations { root, ..*expect })?;
     Ok((manifest, walked))
@@ -174,13 +219,14 @@ fn walk_and_verify(
 ///
 /// `named` comes from the manifest before its signatures are checked: a host can
 /// only make the client fetch roots it then has to verify, or fail.
-pub(crate) fn walk_roots(
+fn walk_roots(
     transport: &dyn Transport,
     base: &BaseUrl,
-    trusted: &Root,
+    expect: &Expectations<'_>,
     named: u64,
     manifest_url: &str,
 ) -> Result<Option<Root>> {
+    let trusted = expect.root;
     if named <= trusted.version {
         return Ok(None);
     }
@@ -195,25 +241,20 @@ pub(crate) fn walk_roots(
     while newest.version < named {
         let version = newest.version + 1;
         let url = base.join(&wavecast_site::layout::root(version));
-        let mut bytes = Vec::new();
-        transport
-            .fetch(&url)
-            .map_err(|source| Error::FetchRoot {
-                url: url.clone(),
-                version,
+        let fetch_error = |source| Error::FetchRoot {
+            url: url.clone(),
+            version,
+            source,
+        };
+        let pace = Pace::start(expect.limits);
+        let reader = transport.fetch(&url).map_err(fetch_error)?;
+        let bytes = read_paced(reader, ROOT_SIZE_LIMIT, &pace, &url, |source| {
+            fetch_error(TransportError::with_source(
+                TransportErrorKind::Other,
+                "the connection failed while reading",
                 source,
-            })?
-            .take(ROOT_SIZE_LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| Error::FetchRoot {
-                url: url.clone(),
-                version,
-                source: TransportError::with_source(
-                    TransportErrorKind::Other,
-                    "the connection failed while reading",
-                    source,
-                ),
-            })?;
+            ))
+        })?;
         if bytes.len() as u64 > ROOT_SIZE_LIMIT {
             return Err(Error::RootTooLarge { url });
         }
@@ -226,8 +267,9 @@ pub(crate) fn walk_roots(
 
 /// Checks an envelope's bytes, in this order: it is an envelope; a threshold of the
 /// trusted root's release keys signed it (before any manifest field is read); the
-/// manifest parses and validates; it is for the expected channel; this client is new enough;
-/// it has not expired; its serial is not lower than one already seen.
+/// manifest parses and validates; it is for the expected channel; this client is new
+/// enough; it has not expired (give or take the expiry grace); its serial is not lower
+/// than one already seen.
 pub(crate) fn verify_manifest(
     bytes: &[u8],
     url: &str,
@@ -269,11 +311,13 @@ pub(crate) fn verify_manifest(
             running,
         });
     }
-    if manifest.expires_at <= expect.now {
+    let grace = SignedDuration::try_from(expect.expiry_grace).unwrap_or(SignedDuration::MAX);
+    if expect.now.duration_since(manifest.expires_at) >= grace {
         return Err(Error::ManifestExpired {
             url: url.to_owned(),
             expires_at: manifest.expires_at,
             now: expect.now,
+            grace: expect.expiry_grace,
         });
     }
     if let Some(highest) = expect.highest_serial
@@ -323,6 +367,8 @@ pub(crate) mod tests {
             channel,
             highest_serial: highest,
             now: "2026-11-21T12:00:00Z".parse().unwrap(),
+            expiry_grace: Duration::ZERO,
+            limits: DownloadLimits::default(),
         }
     }
 
@@ -397,5 +443,33 @@ pub(crate) mod tests {
     #[test]
     fn the_client_version_parses() {
         assert_eq!(client_version().to_string(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn an_expiry_grace_accepts_a_manifest_that_expired_within_it() {
+        let (pair, key) = keypair();
+        let key = key.root();
+        let stable: ChannelName = "stable".parse().unwrap();
+        // Expires at 2026-12-01T00:00:00Z.
+        let good = envelope(&pair, &manifest_json(7, "stable"));
+        let at = |now: &str, grace_minutes: u64| {
+            let mut expect = expect(&key, &stable, None);
+            expect.now = now.parse().unwrap();
+            expect.expiry_grace = Duration::from_secs(grace_minutes * 60);
+            verify_manifest(&good, "u", &expect)
+        };
+        at("2026-11-30T23:59:59Z", 0).unwrap();
+        let error = at("2026-12-01T00:02:00Z", 0).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "manifest `u` expired at 2026-12-01T00:00:00Z (it is now 2026-12-01T00:02:00Z); the publisher must re-sign it"
+        );
+        at("2026-12-01T00:02:00Z", 10).unwrap();
+        at("2026-12-01T00:09:59Z", 10).unwrap();
+        let error = at("2026-12-01T00:10:00Z", 10).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "manifest `u` expired at 2026-12-01T00:00:00Z (it is now 2026-12-01T00:10:00Z, beyond the grace of 10m); the publisher must re-sign it"
+        );
     }
 }

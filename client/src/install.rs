@@ -28,6 +28,7 @@ use crate::cache::{Cache, prune};
 use crate::delta::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::error::{Error, Result};
 use crate::kept::tree_matches;
+use crate::limits::DownloadLimits;
 use crate::reporter::{NoReporter, Reporter};
 use crate::root::{InstallRoot, create_dir_all, random_hex, sync_dir};
 use crate::state::{InstalledModule, InstalledRelease, State};
@@ -188,6 +189,8 @@ pub(crate) struct InstallPlan<'a> {
     pub(crate) reporter: &'a dyn Reporter,
     /// Install every module from its whole package, as before differential updates.
     pub(crate) packages_only: bool,
+    /// How slowly each download may arrive.
+    pub(crate) limits: DownloadLimits,
 }
 
 impl InstallPlan<'_> {
@@ -205,7 +208,13 @@ impl InstallPlan<'_> {
 /// the index cache) and changing nothing else. The caller holds the root's lock.
 pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<UpdatePlan> {
     let modules = plan.modules()?;
-    let cache = Cache::open(plan.root, plan.transport, plan.hosts, &NoReporter)?;
+    let cache = Cache::open(
+        plan.root,
+        plan.transport,
+        plan.hosts,
+        &NoReporter,
+        plan.limits,
+    )?;
     let current = read_current(plan.root, state)?;
     let dir = release_dir_name(&plan.release.version, modules);
     Ok(differential_plan(plan, &cache, state, current.as_ref(), modules, &dir).0)
@@ -255,6 +264,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         release,
         now,
         reporter,
+        limits,
         ..
     } = *plan;
     let modules = plan.modules()?;
@@ -279,7 +289,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         pruned_bytes: 0,
         download_hosts_used: cache.hosts_used(),
     };
-    let cache = Cache::open(root, transport, hosts, reporter)?;
+    let cache = Cache::open(root, transport, hosts, reporter, limits)?;
     if current.as_ref().is_some_and(|current| current.dir == dir) {
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }

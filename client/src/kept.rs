@@ -130,6 +130,7 @@ mod tests {
 
     use super::*;
     use crate::cache::tests::MapTransport;
+    use crate::limits::DownloadLimits;
     use crate::reporter::NoReporter;
     use crate::root::InstallRoot;
     use crate::url::BaseUrl;
@@ -216,8 +217,14 @@ mod tests {
     fn an_intact_tree_matches_and_any_change_does_not() {
         let (dir, transport, base, release, tree) = setup();
         let root = InstallRoot::new(dir.path().join("root"));
-        let cache =
-            Cache::open(&root, &transport, std::slice::from_ref(&base), &NoReporter).unwrap();
+        let cache = Cache::open(
+            &root,
+            &transport,
+            std::slice::from_ref(&base),
+            &NoReporter,
+            DownloadLimits::default(),
+        )
+        .unwrap();
         assert!(tree_matches(&cache, &release, &tree));
 
         std::fs::write(tree.join("extra"), b"").unwrap();
@@ -244,7 +251,14 @@ mod tests {
         let (dir, _, base, release, tree) = setup();
         let empty = MapTransport::default();
         let root = InstallRoot::new(dir.path().join("root"));
-        let cache = Cache::open(&root, &empty, std::slice::from_ref(&base), &NoReporter).unwrap();
+        let cache = Cache::open(
+            &root,
+            &empty,
+            std::slice::from_ref(&base),
+            &NoReporter,
+            DownloadLimits::default(),
+        )
+        .unwrap();
         assert!(!tree_matches(&cache, &release, &tree));
     }
 }

@@ -4,9 +4,11 @@ The wavecast client: checks a site for updates and installs them safely.
 # Brief overview
 
 An [`Updater`] manages one install root. [`Updater::init`] writes its [`Config`]
-(base URLs, the pinned [`TrustedKey`], channel, platform, [`Attributes`]) and a
-[`State`] holding a random install id; [`Updater::reconfigure`] applies a
-[`ConfigChange`] (another channel, attributes set or removed). [`Updater::check`]
+(base URLs, the pinned [`TrustedKey`], channel, platform, [`Attributes`], the
+[`DownloadLimits`](limits::DownloadLimits) a slow host must keep within, the grace
+an expired manifest gets for a skewed clock) and a [`State`] holding a random
+install id; [`Updater::reconfigure`] applies a [`ConfigChange`] (another channel,
+attributes set or removed, other limits). [`Updater::check`]
 fetches the channel's signed manifest through a [`Transport`] ([`HttpTransport`],
 [`FileTransport`], or [`DefaultTransport`] for both), verifies its signature before
 reading it, checks its channel, expiry and serial, and returns a [`CheckReport`] with
@@ -61,6 +63,7 @@ mod error;
 mod fetch;
 mod install;
 mod kept;
+pub mod limits;
 mod patch;
 mod reporter;
 mod root;

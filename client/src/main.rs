@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
+use wavecast_client::limits::{DownloadLimits, format_duration, format_speed, parse_speed};
 use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BaseUrl, CheckOptions, CheckReport, Config, ConfigChange,
@@ -58,7 +59,7 @@ enum Command {
     /// channel to follow.
     #[command(after_help = AFTER_HELP)]
     Init(InitArgs),
-    /// Show the configuration, or change the channel and attributes.
+    /// Show the configuration, or change the channel, attributes and limits.
     #[command(after_help = AFTER_HELP)]
     Config(ConfigArgs),
     /// Check for an update without installing anything.
@@ -115,6 +116,50 @@ fn attribute_key_argument(text: &str) -> Result<String, String> {
         .map_err(|error| error.to_string())
 }
 
+/// How slowly hosts may send files, and how long an expired manifest is still
+/// accepted: set by `init` (to the defaults when left out) and changed by `config`.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Give up on a host whose download's average speed, counted from the request,
+    /// is below this once the grace has passed (default 4KiB/s; 0 for no minimum),
+    /// and try the next host.
+    #[arg(long, value_name = "SPEED", value_parser = parse_speed)]
+    min_speed: Option<u64>,
+    /// How long a download runs before its average speed is judged, so small files
+    /// and slow starts are not punished (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    min_speed_grace: Option<Duration>,
+    /// Give up on a host whose download (the manifest, or one blob) takes longer than
+    /// this, however fast it goes, and try the next host (default 1h).
+    #[arg(long, value_name = "DURATION", value_parser = deadline_argument)]
+    download_deadline: Option<Duration>,
+    /// Still accept a manifest this long after it expired, for a clock that runs
+    /// ahead (default 0s). Each minute of grace is a minute more during which a host
+    /// can freeze this client on an old manifest.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    expiry_grace: Option<Duration>,
+}
+
+impl LimitArgs {
+    /// The download limits given, with the defaults for the rest.
+    fn download_limits(&self) -> DownloadLimits {
+        let defaults = DownloadLimits::default();
+        DownloadLimits {
+            min_speed: self.min_speed.unwrap_or(defaults.min_speed),
+            min_speed_grace: self.min_speed_grace.unwrap_or(defaults.min_speed_grace),
+            deadline: self.download_deadline.unwrap_or(defaults.deadline),
+        }
+    }
+}
+
+/// A download deadline: a duration longer than zero.
+fn deadline_argument(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err("a download deadline must be longer than 0s".to_owned()),
+        deadline => Ok(deadline),
+    }
+}
+
 #[derive(Debug, Args)]
 struct InitArgs {
     #[command(flatten)]
@@ -142,6 +187,8 @@ struct InitArgs {
     platform: Platform,
     #[command(flatten)]
     attributes: AttrArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Rewrite the configuration of an initialized root; the install id and state are
     /// kept.
     #[arg(long)]
@@ -162,6 +209,8 @@ struct ConfigArgs {
     /// Remove an attribute from the configuration (before any --attr). Repeatable.
     #[arg(long = "unset-attr", value_name = "KEY", value_parser = attribute_key_argument)]
     unset_attributes: Vec<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Print the resulting configuration as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -420,6 +469,8 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         channel: args.channel.clone(),
         platform: args.platform.clone(),
         attributes: args.attributes.to_map(),
+        download_limits: args.limits.download_limits(),
+        expiry_grace: args.limits.expiry_grace.unwrap_or_default(),
         force: args.force,
     };
     let report = Updater::init(&args.root.root, options)?;
@@ -451,6 +502,10 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         channel: args.channel.clone(),
         set_attributes: args.attributes.iter().cloned().collect(),
         unset_attributes: args.unset_attributes.iter().cloned().collect(),
+        min_speed: args.limits.min_speed,
+        min_speed_grace: args.limits.min_speed_grace,
+        download_deadline: args.limits.download_deadline,
+        expiry_grace: args.limits.expiry_grace,
     };
     let before = updater.config().clone();
     let changed = if change == ConfigChange::default() {
@@ -469,6 +524,18 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         if config.attributes != before.attributes {
             stderr_line("attributes updated");
         }
+        if config.download_limits != before.download_limits {
+            stderr_line(&format!(
+                "download limits now {}",
+                limits_text(&config.download_limits)
+            ));
+        }
+        if config.expiry_grace != before.expiry_grace {
+            stderr_line(&format!(
+                "expiry grace now {}",
+                format_duration(config.expiry_grace)
+            ));
+        }
     } else if change != ConfigChange::default() {
         stderr_line("nothing changed");
     }
@@ -480,6 +547,8 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             platform: config.platform.as_str(),
             urls: config.urls.iter().map(BaseUrl::as_str).collect(),
             attributes: &config.attributes,
+            download_limits: &config.download_limits,
+            expiry_grace: format_duration(config.expiry_grace),
         })?;
     } else {
         stdout_line(&config_lines(config).join("\n"))?;
@@ -501,7 +570,26 @@ fn config_lines(config: &Config) -> Vec<String> {
                 .join(", ")
         ),
         format!("attributes: {}", attribute_list(&config.attributes)),
+        format!("download limits: {}", limits_text(&config.download_limits)),
+        format!("expiry grace: {}", format_duration(config.expiry_grace)),
     ]
+}
+
+/// `at least 4KiB/s on average after 10s, at most 1h per download`.
+fn limits_text(limits: &DownloadLimits) -> String {
+    let speed = if limits.min_speed == 0 {
+        "no minimum speed".to_owned()
+    } else {
+        format!(
+            "at least {} on average after {}",
+            format_speed(limits.min_speed),
+            format_duration(limits.min_speed_grace)
+        )
+    };
+    format!(
+        "{speed}, at most {} per download",
+        format_duration(limits.deadline)
+    )
 }
 
 /// `region=eu, tenant=acme`, or `none`.
@@ -1253,6 +1341,10 @@ struct ConfigJson<'a> {
     platform: &'a str,
     urls: Vec<&'a str>,
     attributes: &'a Attributes,
+    /// `{"min_speed": "4KiB/s", "min_speed_grace": "10s", "deadline": "1h"}`.
+    download_limits: &'a DownloadLimits,
+    /// `"0s"`, `"5m"`…
+    expiry_grace: String,
 }
 
 /// The `status --json` document.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -19,6 +20,7 @@ use crate::fetch::{Expectations, Stored, fetch_manifest};
 use crate::install::{
     CurrentRelease, InstallPlan, InstallReport, install_release, plan_install, read_current,
 };
+use crate::limits::DownloadLimits;
 use crate::reporter::Reporter;
 use crate::root::{InstallRoot, create_dir_all, write_atomically};
 use crate::state::{InstalledRelease, State, StoredManifest};
@@ -38,6 +40,10 @@ pub struct InitOptions {
     pub platform: Platform,
     /// What the client declares about itself for rollout rules; never sent anywhere.
     pub attributes: Attributes,
+    /// How slowly a host may send a file.
+    pub download_limits: DownloadLimits,
+    /// How long after its expiry a manifest is still accepted.
+    pub expiry_grace: Duration,
     /// Rewrite the configuration of an initialized root (the state is kept).
     pub force: bool,
 }
@@ -53,6 +59,14 @@ pub struct ConfigChange {
     /// Attribute names to remove; names that are not set are ignored. Removals apply
     /// before additions.
     pub unset_attributes: BTreeSet<String>,
+    /// A new minimum average download speed, in bytes per second.
+    pub min_speed: Option<u64>,
+    /// A new grace before the download speed is judged.
+    pub min_speed_grace: Option<Duration>,
+    /// A new deadline per download.
+    pub download_deadline: Option<Duration>,
+    /// A new expiry grace.
+    pub expiry_grace: Option<Duration>,
 }
 
 /// How [`Updater::check_with`] decides.
@@ -336,7 +350,9 @@ impl Updater {
             options.channel,
             options.platform,
         )
-        .with_attributes(options.attributes);
+        .with_attributes(options.attributes)
+        .with_download_limits(options.download_limits)
+        .with_expiry_grace(options.expiry_grace);
         config.save(&config_path)?;
         Ok(InitReport {
             install_id: state.install_id,
@@ -422,6 +438,11 @@ impl Updater {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone())),
         );
+        let limits = &mut config.download_limits;
+        limits.min_speed = change.min_speed.unwrap_or(limits.min_speed);
+        limits.min_speed_grace = change.min_speed_grace.unwrap_or(limits.min_speed_grace);
+        limits.deadline = change.download_deadline.unwrap_or(limits.deadline);
+        config.expiry_grace = change.expiry_grace.unwrap_or(config.expiry_grace);
         let changed = config != before;
         if changed {
             config.save(&self.root.config())?;
@@ -447,13 +468,15 @@ impl Updater {
     /// configured attributes with `options.attributes` over them. The attributes
     /// only feed the local decision; no request carries them.
     ///
-    /// The base URLs are tried in order; the first whose manifest passes every check
-    /// is used. When none does, the first URL's error is returned.
+    /// The base URLs are tried in order; the first whose manifest passes every check,
+    /// and arrives within the configured download limits, is used. When none does,
+    /// the first URL's error is returned. A manifest that expired is refused once the
+    /// configured expiry grace has passed too.
     ///
     /// # Errors
     ///
     /// Any manifest error ([`Error::FetchManifest`], [`Error::VerifySignature`],
-    /// [`Error::Rollback`], [`Error::ManifestExpired`]…), state errors, or
+    /// [`Error::Rollback`], [`Error::ManifestExpired`], [`Error::TooSlow`]…), state errors, or
     /// [`Error::CurrentNotSymlink`]; [`Error::InvalidAttributeKey`] for an attribute
     /// name rules cannot test.
     pub fn check_with(&self, now: Timestamp, options: &CheckOptions) -> Result<CheckReport> {
@@ -475,6 +498,8 @@ impl Updater {
             channel,
             highest_serial: state.highest_serial(channel),
             now,
+            expiry_grace: self.config.expiry_grace,
+            limits: self.config.download_limits,
         };
         let stored_path = self.root.manifests().join(format!("{channel}.json"));
         let stored_envelope = state
@@ -609,7 +634,7 @@ impl Updater {
     /// when that is cheaper or the site lacks what the plan needs (see
     /// [`plan`](Self::plan)). Blobs come from the report's
     /// [`download_hosts`](CheckReport::download_hosts), each asked of the next host
-    /// when one fails to send it intact, through the download cache (an interrupted download is
+    /// when one fails to send it intact (or within the configured download limits), through the download cache (an interrupted download is
     /// resumed), and every file is verified by blake3 as it is written. A target
     /// older than the installed release (a move back) installs the same way, except
     /// that a tree of it still under `releases/` is switched to without downloading
@@ -641,6 +666,7 @@ impl Updater {
             now,
             reporter,
             packages_only: self.packages_only,
+            limits: self.config.download_limits,
         };
         install_release(&plan, &mut state)
     }
@@ -668,6 +694,7 @@ impl Updater {
             now: report.checked_at,
             reporter: &crate::reporter::NoReporter,
             packages_only: self.packages_only,
+            limits: self.config.download_limits,
         };
         plan_install(&plan, &state)
     }
@@ -874,6 +901,8 @@ mod tests {
                     channel: "stable".parse().unwrap(),
                     platform: "x86_64-unknown-linux-gnu".parse().unwrap(),
                     attributes: Attributes::new(),
+                    download_limits: DownloadLimits::default(),
+                    expiry_grace: Duration::ZERO,
                     force: false,
                 },
             )
@@ -1018,6 +1047,8 @@ mod tests {
             channel: "beta".parse().unwrap(),
             platform: "any".parse().unwrap(),
             attributes: Attributes::new(),
+            download_limits: DownloadLimits::default(),
+            expiry_grace: Duration::ZERO,
             force,
         };
         let error = Updater::init(root.path(), options(false)).unwrap_err();

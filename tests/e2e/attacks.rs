@@ -1,8 +1,16 @@
 //! Hostile hosts and hostile packages: every attack ends in a clear error, exit code 1,
 //! and the installed release untouched.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use wavecast_tests::delta::{file_copy_path, module};
 use wavecast_tests::hostile::{RawEntry, raw_tar_gz, replace_newest_package, resign};
-use wavecast_tests::{Fault, FaultServer, Sandbox, assert_same_tree, sample_release};
+use wavecast_tests::{
+    Fault, FaultServer, Sandbox, assert_same_tree, pseudo_random, sample_release,
+};
 
 /// A sandbox whose client has 1.0.0 installed from a fault server, with 2.0.0 published
 /// (not yet installed). Returns the server and both release folders.
@@ -27,19 +35,32 @@ fn newest_package_path(sandbox: &Sandbox) -> String {
         .to_string()
 }
 
-/// Runs `update --yes`, expects exit 1 with `needle` in the error, and checks that
-/// 1.0.0 is still the intact current release.
+/// Runs `update --yes --full`, expects exit 1 with `needle` in the error, and checks
+/// that 1.0.0 is still the intact current release.
 #[track_caller]
 fn update_fails_cleanly(sandbox: &Sandbox, r1: &std::path::Path, needle: &str) -> String {
     // `--full` takes whole packages, so an attack on a package cannot be sidestepped by
     // the differential path (which has its own fault tests in `delta`).
-    let run = sandbox.client(["update", "--yes", "--full"]);
+    fails_cleanly(sandbox, r1, &["update", "--yes", "--full"], needle)
+}
+
+/// Runs the client with `args`, expects exit 1 with `needle` (lowercase) in the error,
+/// and checks that `r1` is still the intact current release. Returns stderr: any
+/// `warning:` lines of fallbacks, then the error.
+#[track_caller]
+fn fails_cleanly(sandbox: &Sandbox, r1: &Path, args: &[&str], needle: &str) -> String {
+    let run = sandbox.client(args);
     assert_eq!(
         run.code, 1,
         "stdout:\n{}\nstderr:\n{}",
         run.stdout, run.stderr
     );
-    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    let error = run
+        .stderr
+        .lines()
+        .find(|line| !line.starts_with("warning: "))
+        .unwrap_or_default();
+    assert!(error.starts_with("error: "), "{}", run.stderr);
     assert!(
         run.stderr.to_lowercase().contains(needle),
         "expected `{needle}` in:\n{}",
@@ -173,10 +194,30 @@ fn archive_entries_that_escape_or_are_not_plain_files_are_refused() {
             ],
         ),
         (
-            "device",
+            "character device",
             vec![RawEntry {
                 name: "dev",
                 kind: tar::EntryType::Char,
+                content: b"",
+                link: None,
+                mode: 0o644,
+            }],
+        ),
+        (
+            "block device",
+            vec![RawEntry {
+                name: "disk",
+                kind: tar::EntryType::Block,
+                content: b"",
+                link: None,
+                mode: 0o644,
+            }],
+        ),
+        (
+            "fifo",
+            vec![RawEntry {
+                name: "pipe",
+                kind: tar::EntryType::Fifo,
                 content: b"",
                 link: None,
                 mode: 0o644,
@@ -212,19 +253,324 @@ fn a_decompression_bomb_is_stopped_at_the_declared_size() {
 #[test]
 fn setuid_bits_are_never_installed() {
     let (sandbox, _server, _, _) = installed_with_pending_update();
-    let package = raw_tar_gz(&[RawEntry {
-        name: "tool",
-        kind: tar::EntryType::Regular,
-        content: b"#!/bin/sh\n",
+    let entry = |name, kind, mode| RawEntry {
+        name,
+        kind,
+        content: if kind == tar::EntryType::Regular {
+            b"#!/bin/sh\n"
+        } else {
+            b""
+        },
         link: None,
-        mode: 0o4755,
-    }]);
-    replace_newest_package(&sandbox, &package, 10);
+        mode,
+    };
+    let package = raw_tar_gz(&[
+        entry("setuid", tar::EntryType::Regular, 0o4755),
+        entry("setgid", tar::EntryType::Regular, 0o2755),
+        entry("sticky", tar::EntryType::Regular, 0o1755),
+        entry("all", tar::EntryType::Regular, 0o7777),
+        entry("shared/", tar::EntryType::Directory, 0o3775),
+        entry("tmp/", tar::EntryType::Directory, 0o1777),
+    ]);
+    replace_newest_package(&sandbox, &package, 40);
     sandbox.client(["update", "--yes", "--full"]).success();
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(sandbox.root().join("current/tool"))
+    for (name, expected) in [
+        ("setuid", 0o755),
+        ("setgid", 0o755),
+        ("sticky", 0o755),
+        ("all", 0o777),
+        ("shared", 0o775),
+        ("tmp", 0o777),
+    ] {
+        let mode = std::fs::metadata(sandbox.root().join("current").join(name))
             .unwrap()
-            .permissions(),
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, expected, "{name}: {mode:o}");
+    }
+}
+
+/// Sets the client's download limits with `config` flags (`--min-speed 4KiB/s`…).
+fn limit_downloads(sandbox: &Sandbox, flags: &[&str]) {
+    let mut args = vec!["config"];
+    args.extend_from_slice(flags);
+    sandbox.client(args).success();
+}
+
+/// The bytes and seconds of a ``download of `URL` cut off after N bytes in X.Ys: …``
+/// error for `url`, as the client measured them.
+#[track_caller]
+fn cut_off(stderr: &str, url: &str) -> (u64, f64) {
+    let prefix = format!("error: download of `{url}` cut off after ");
+    let rest = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{stderr}"));
+    let (bytes, rest) = rest.split_once(" bytes in ").unwrap();
+    let (seconds, _) = rest.split_once("s: ").unwrap();
+    (bytes.parse().unwrap(), seconds.parse().unwrap())
+}
+
+#[test]
+fn a_trickling_host_is_cut_off_by_the_minimum_speed() {
+    let (sandbox, server, r1, _) = installed_with_pending_update();
+    limit_downloads(
+        &sandbox,
+        &["--min-speed", "4KiB/s", "--min-speed-grace", "1s"],
     );
-    assert_eq!(mode & 0o7777, 0o755);
+    // 320 B/s, far below 4 KiB/s.
+    let slowly = Fault::Trickle {
+        chunk: 16,
+        pause: Duration::from_millis(50),
+    };
+
+    // The manifest: cut off once the grace has passed, long before it is complete.
+    server.set_fault("channels/stable.json", slowly.clone());
+    let error = fails_cleanly(
+        &sandbox,
+        &r1,
+        &["check"],
+        "below the minimum average speed of 4kib/s",
+    );
+    let manifest_size = std::fs::metadata(sandbox.site().join("channels/stable.json"))
+        .unwrap()
+        .len();
+    let (received, seconds) = cut_off(&error, &format!("{}channels/stable.json", server.url()));
+    assert!(received < manifest_size / 2, "{error}");
+    assert!((1.0..3.0).contains(&seconds), "{error}");
+
+    // A package.
+    server.clear_faults();
+    let package = newest_package_path(&sandbox);
+    server.set_fault(&package, slowly);
+    let error = update_fails_cleanly(&sandbox, &r1, "below the minimum average speed of 4kib/s");
+    let (received, seconds) = cut_off(&error, &format!("{}{package}", server.url()));
+    assert!(received < 2048, "{error}");
+    assert!((1.0..3.0).contains(&seconds), "{error}");
+}
+
+#[test]
+fn a_host_fast_enough_but_past_the_deadline_is_cut_off() {
+    let (sandbox, server, r1, _) = installed_with_pending_update();
+    // The limits can be set by `init` as well as by `config`.
+    let pubkey = sandbox.pubkey();
+    sandbox
+        .client([
+            "init",
+            "--force",
+            "--url",
+            &server.url(),
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+            "--min-speed",
+            "1KiB/s",
+            "--min-speed-grace",
+            "1s",
+            "--download-deadline",
+            "2s",
+        ])
+        .success();
+    let config = sandbox.client(["config", "--json"]).success().json();
+    assert_eq!(
+        config["download_limits"],
+        serde_json::json!({"min_speed": "1KiB/s", "min_speed_grace": "1s", "deadline": "2s"}),
+        "{config}"
+    );
+    // 5 KiB/s keeps well above the minimum speed, but the package would take 4 s.
+    let package = newest_package_path(&sandbox);
+    let size = sandbox.manifest("stable").releases[0].platforms["any"].modules["app"]
+        .package
+        .size;
+    assert!(size > 20 * 1024, "{size}");
+    server.set_fault(
+        &package,
+        Fault::Trickle {
+            chunk: 512,
+            pause: Duration::from_millis(100),
+        },
+    );
+    let error = update_fails_cleanly(&sandbox, &r1, "past the download deadline of 2s");
+    let (received, seconds) = cut_off(&error, &format!("{}{package}", server.url()));
+    assert!(received < size && received >= 2 * 1024, "{error}");
+    assert!((2.0..3.5).contains(&seconds), "{error}");
+}
+
+#[test]
+fn an_expired_manifest_is_accepted_within_the_expiry_grace_only() {
+    let (mut sandbox, _server, r1, r2) = installed_with_pending_update();
+    let expires_at = sandbox.manifest("stable").expires_at;
+    let clock_at = |sandbox: &mut Sandbox, minutes_late: i64| {
+        let now = expires_at + SignedDuration::from_mins(minutes_late);
+        sandbox.env.insert("WAVECAST_NOW".into(), now.to_string());
+    };
+
+    // Two minutes late, with no grace (the default): refused.
+    clock_at(&mut sandbox, 2);
+    let error = update_fails_cleanly(&sandbox, &r1, "expired");
+    assert!(!error.contains("grace of"), "{error}");
+
+    // Eleven minutes late is beyond a ten-minute grace: still refused.
+    sandbox
+        .client(["config", "--expiry-grace", "10m"])
+        .success();
+    clock_at(&mut sandbox, 11);
+    update_fails_cleanly(&sandbox, &r1, "beyond the grace of 10m");
+
+    // Two minutes late is within it: accepted.
+    clock_at(&mut sandbox, 2);
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r2);
+}
+
+/// The bytes of the site file `path`.
+fn site_bytes(sandbox: &Sandbox, path: &str) -> Vec<u8> {
+    std::fs::read(sandbox.site().join(path)).unwrap()
+}
+
+#[test]
+fn a_package_of_another_release_is_refused() {
+    let (sandbox, server, r1, r2) = installed_with_pending_update();
+    let (old, new) = (
+        module(&sandbox, "1.0.0", "app").package,
+        module(&sandbox, "2.0.0", "app").package,
+    );
+    // Same size: only the hash tells them apart.
+    assert_eq!(old.size, new.size);
+    server.set_fault(
+        new.path.as_str(),
+        Fault::Replace(site_bytes(&sandbox, old.path.as_str())),
+    );
+    let error = update_fails_cleanly(&sandbox, &r1, "is corrupt");
+    assert!(
+        error.contains(&format!(
+            "error: `{}{}` is corrupt: its blake3 hash is {}, but the signed manifest says {}",
+            server.url(),
+            new.path,
+            old.blake3,
+            new.blake3
+        )),
+        "{error}"
+    );
+    server.clear_faults();
+    sandbox.client(["update", "--yes", "--full"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r2);
+}
+
+#[test]
+fn a_file_index_of_another_release_is_refused() {
+    let (sandbox, server, r1, r2) = installed_with_pending_update();
+    let (old, new) = (
+        module(&sandbox, "1.0.0", "app"),
+        module(&sandbox, "2.0.0", "app"),
+    );
+    // Planned from 1.0.0's index, 2.0.0 would be "keep every file": 1.0.0's tree
+    // under 2.0.0's name. The index does not match the signed hash, so the client
+    // plans as without one: from the package (with the right index, the plan takes
+    // the package too, but because it is `cheaper`).
+    server.set_fault(
+        new.file_index.path.as_str(),
+        Fault::Replace(site_bytes(&sandbox, old.file_index.path.as_str())),
+    );
+    let plan = sandbox
+        .client(["update", "--dry-run", "--json"])
+        .success()
+        .json();
+    assert_eq!(
+        plan["modules"][0]["package_reason"], "index_unavailable",
+        "{plan}"
+    );
+    let plan = sandbox.client(["update", "--dry-run"]).success();
+    assert!(
+        plan.stdout.contains("(its file index is unavailable)"),
+        "{}",
+        plan.stdout
+    );
+    // With 1.0.0's package served as well, the update fails.
+    server.set_fault(
+        new.package.path.as_str(),
+        Fault::Replace(site_bytes(&sandbox, old.package.path.as_str())),
+    );
+    fails_cleanly(&sandbox, &r1, &["update", "--yes"], "is corrupt");
+    // With the right package, the update installs 2.0.0 exactly.
+    server.clear_faults();
+    server.set_fault(
+        new.file_index.path.as_str(),
+        Fault::Replace(site_bytes(&sandbox, old.file_index.path.as_str())),
+    );
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r2);
+}
+
+/// Writes `content` at `root/relative`, readable by all.
+fn write(root: &Path, relative: &str, content: &[u8]) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+#[test]
+fn a_file_copy_of_another_release_is_refused() {
+    // 2.0.0 changes only `share/data.bin` (no patches), so the update downloads that
+    // file's compressed copy rather than the package with 300 KB that did not change.
+    let sandbox = Sandbox::new();
+    let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
+    let (data_v1, data_v2) = (pseudo_random(100_000, 41), pseudo_random(100_000, 42));
+    for root in [&r1, &r2] {
+        write(root, "share/kept.bin", &pseudo_random(300_000, 43));
+    }
+    write(&r1, "share/data.bin", &data_v1);
+    write(&r2, "share/data.bin", &data_v2);
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let server = FaultServer::serve(&sandbox.site());
+    sandbox.init_client(&server.url());
+    sandbox.client(["update", "--yes"]).success();
+    sandbox
+        .publish(&r2, "2.0.0", &["--patch-depth", "0"])
+        .success();
+    let plan = sandbox
+        .client(["update", "--dry-run", "--json"])
+        .success()
+        .json();
+    assert_eq!(plan["modules"][0]["use_package"], false, "{plan}");
+
+    // 1.0.0's copy of the file, served where 2.0.0's belongs.
+    let (old_copy, new_copy) = (file_copy_path(&data_v1), file_copy_path(&data_v2));
+    server.set_fault(&new_copy, Fault::Replace(site_bytes(&sandbox, &old_copy)));
+    let (old, new) = (
+        module(&sandbox, "1.0.0", "app").package,
+        module(&sandbox, "2.0.0", "app").package,
+    );
+    // With 1.0.0's package served as well (a few bytes larger than 2.0.0's), the
+    // update fails.
+    assert!(old.size > new.size, "{} {}", old.size, new.size);
+    server.set_fault(
+        new.path.as_str(),
+        Fault::Replace(site_bytes(&sandbox, old.path.as_str())),
+    );
+    let error = fails_cleanly(
+        &sandbox,
+        &r1,
+        &["update", "--yes"],
+        "more than the declared",
+    );
+    let refused = format!(
+        "`{}{new_copy}` does not decompress to the content the file index describes",
+        server.url()
+    );
+    assert!(error.contains(&refused), "{error}");
+
+    // With the right package, the update installs 2.0.0 exactly, and says why it
+    // took the package.
+    server.clear_faults();
+    server.set_fault(&new_copy, Fault::Replace(site_bytes(&sandbox, &old_copy)));
+    let run = sandbox.client(["update", "--yes"]).success();
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: app: downloading the module's package instead: {refused}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_same_tree(&sandbox.root().join("current"), &r2);
 }

@@ -2,6 +2,7 @@
 //! between the signed download hosts, the manifest's host and the other base URLs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use wavecast_tests::{
     Fault, FaultServer, Nginx, Sandbox, assert_same_tree, free_port, sample_release,
@@ -122,6 +123,39 @@ fn a_truncated_package_is_taken_from_the_next_host() {
             .any(|path| path.starts_with("channels/")),
         "the manifest came from the first host"
     );
+    assert_same_tree(&sandbox.root().join("current"), &r1);
+}
+
+#[test]
+fn a_trickling_host_is_passed_over_for_the_next() {
+    let sandbox = Sandbox::new();
+    let r1 = release(&sandbox, "r1");
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let first = FaultServer::serve(&sandbox.site());
+    let second = FaultServer::serve(&sandbox.site());
+    init_with_urls(&sandbox, &[&first.url(), &second.url()]);
+    sandbox
+        .client(["config", "--min-speed", "4KiB/s", "--min-speed-grace", "1s"])
+        .success();
+    let slowly = Fault::Trickle {
+        chunk: 64,
+        pause: Duration::from_millis(50),
+    };
+
+    first.set_fault("channels/stable.json", slowly.clone());
+    let check = sandbox.client(["check", "--json"]).success().json();
+    assert_eq!(check["served_by"], second.url().as_str(), "{check}");
+
+    first.clear_faults();
+    let package = newest_package_path(&sandbox);
+    first.set_fault(&package, slowly);
+    let update = sandbox
+        .client(["update", "--yes", "--full", "--json"])
+        .success()
+        .json();
+    assert_eq!(update["served_by"], first.url().as_str());
+    assert_eq!(hosts_used(&update), [second.url()], "{update}");
+    assert!(first.requests().contains(&package));
     assert_same_tree(&sandbox.root().join("current"), &r1);
 }
 

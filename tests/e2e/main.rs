@@ -13,5 +13,6 @@ mod polling;
 mod publishing;
 mod push;
 mod rollout_ops;
+mod secrets;
 mod status_page;
 mod trust;

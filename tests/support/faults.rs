@@ -1,9 +1,10 @@
 //! An in-process HTTP server (tiny_http) that serves a site folder and injects faults
-//! into chosen files: wrong bytes, short bodies, extra bytes, error statuses, or a
-//! different file's content.
+//! into chosen files: wrong bytes, short bodies, extra bytes, error statuses, a
+//! different file's content, or the right bytes sent slowly.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,6 +23,10 @@ pub enum Fault {
     Extend(usize),
     /// Answer with this HTTP status and no body.
     Status(u16),
+    /// Serve the file faithfully, but `chunk` bytes at a time with a `pause` before
+    /// each chunk (a slow-retrieval attack, or a very slow link). Each such response
+    /// is sent from its own thread, so other requests are not held up.
+    Trickle { chunk: usize, pause: Duration },
 }
 
 /// A fault-injecting static server on 127.0.0.1, stopped on drop.
@@ -52,7 +57,14 @@ impl FaultServer {
                     let path = request.url().trim_start_matches('/').to_owned();
                     requests.lock().unwrap().push(path.clone());
                     let fault = faults.lock().unwrap().get(&path).cloned();
-                    let _ = request.respond(respond(&root, &path, fault));
+                    match (fault, site_file(&root, &path)) {
+                        (Some(Fault::Trickle { chunk, pause }), Some(bytes)) => {
+                            std::thread::spawn(move || trickle(request, &bytes, chunk, pause));
+                        }
+                        (fault, _) => {
+                            let _ = request.respond(respond(&root, &path, fault));
+                        }
+                    }
                 }
             })
         };
@@ -94,20 +106,24 @@ impl Drop for FaultServer {
     }
 }
 
-fn respond(root: &Path, path: &str, fault: Option<Fault>) -> tiny_http::ResponseBox {
-    let file: PathBuf = root.join(path);
-    let not_found = || tiny_http::Response::empty(404).boxed();
+/// The content of the site file at `path` under `root`; `None` when there is none or
+/// the path climbs out of the site.
+fn site_file(root: &Path, path: &str) -> Option<Vec<u8>> {
     if path.split('/').any(|segment| segment == "..") {
-        return not_found();
+        return None;
     }
+    std::fs::read(root.join(path)).ok()
+}
+
+fn respond(root: &Path, path: &str, fault: Option<Fault>) -> tiny_http::ResponseBox {
     if let Some(Fault::Status(code)) = fault {
         return tiny_http::Response::empty(code).boxed();
     }
     if let Some(Fault::Replace(bytes)) = fault {
         return tiny_http::Response::from_data(bytes).boxed();
     }
-    let Ok(mut bytes) = std::fs::read(&file) else {
-        return not_found();
+    let Some(mut bytes) = site_file(root, path) else {
+        return tiny_http::Response::empty(404).boxed();
     };
     match fault {
         Some(Fault::Truncate(n)) => bytes.truncate(n),
@@ -121,4 +137,32 @@ fn respond(root: &Path, path: &str, fault: Option<Fault>) -> tiny_http::Response
         _ => {}
     }
     tiny_http::Response::from_data(bytes).boxed()
+}
+
+/// Sends `bytes` as a `200 OK` response `chunk` bytes at a time, flushing each after
+/// `pause`; stops when the client hangs up. tiny_http buffers what a response's
+/// reader gives, so the response is written by hand.
+fn trickle(request: tiny_http::Request, bytes: &[u8], chunk: usize, pause: Duration) {
+    let mut writer = request.into_writer();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    );
+    if writer
+        .write_all(head.as_bytes())
+        .and_then(|()| writer.flush())
+        .is_err()
+    {
+        return;
+    }
+    for piece in bytes.chunks(chunk.max(1)) {
+        std::thread::sleep(pause);
+        if writer
+            .write_all(piece)
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
+            return;
+        }
+    }
 }
