@@ -502,15 +502,14 @@ pub enum TrustError {
 }
 
 fn others_note(others: usize) -> String {
-    match others {
-        0 => String::new(),
-        1 => {
-            "; 1 other signature is by a key it does not trust for this (revoked or unknown)".into()
-        }
-        n => format!(
-            "; {n} other signatures are by keys it does not trust for this (revoked or unknown)"
-        ),
-    }
+    let (count, verb) = match others {
+        0 => return String::new(),
+        1 => ("1 other signature".to_owned(), "does"),
+        n => (format!("{n} other signatures"), "do"),
+    };
+    format!(
+        "; {count} {verb} not count: made by a key it does not trust for this (revoked or unknown), or over other bytes"
+    )
 }
 
 #[cfg(test)]
