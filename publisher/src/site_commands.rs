@@ -75,6 +75,7 @@ pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> 
         output::json(&serde_json::json!({
             "schema_version": 1,
             "ok": survey.problems.is_empty(),
+            "root_version": survey.root.as_ref().map(|root| root.version),
             "channels": survey.channels,
             "problems": survey.problems,
             "warnings": survey.warnings,
@@ -84,8 +85,9 @@ pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> 
     report_survey(&survey, args.json, quiet);
     if !(quiet || args.json) && survey.problems.is_empty() {
         output::status(&format!(
-            "verified {}: every signature and blob is correct ({} files, {})",
+            "verified {} under root v{}: every signature and blob is correct ({} files, {})",
             plural(survey.channels.len(), "channel"),
+            survey.root.as_ref().map_or(1, |root| root.version),
             survey.checked.files,
             output::bytes(survey.checked.bytes)
         ));
