@@ -414,7 +414,8 @@ impl Nginx {
                 "{user}worker_processes 1;\n\
                  pid {dir}/nginx.pid;\n\
                  error_log {dir}/error.log warn;\n\
-                 events {{ worker_connections 256; }}\n\
+                 worker_rlimit_nofile 16384;\n\
+                 events {{ worker_connections 4096; }}\n\
                  http {{\n\
                    {access_log}\n\
                    client_body_temp_path {dir}/body;\n\
