@@ -19,6 +19,16 @@
 //! does and the installed release was yanked, or capped below this client's bucket,
 //! the client moves to the highest release that admits it, up or down. A client never
 //! moves down otherwise.
+//!
+//! # Releases a client refuses
+//!
+//! [`decide_skipping`] takes the versions a client has marked bad on its own machine
+//! (a failed health check, launches never confirmed, a rollback on request) and treats
+//! them as if the manifest did not list them: never a target, not even to leave a
+//! withdrawn release, and never the `newest`. A release newer than a skipped one is
+//! judged as usual, so publishing a fix brings the client forward.
+
+use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -230,10 +240,25 @@ pub fn decide<'m>(
     now: Timestamp,
     mode: Mode,
 ) -> Decision<'m> {
+    decide_skipping(manifest, client, now, mode, &BTreeSet::new())
+}
+
+/// [`decide`] for a client that refuses the releases whose versions are in `skip`:
+/// they are treated as if the manifest did not list them (see the module docs). An
+/// installed release that is skipped is therefore never judged withdrawn; the
+/// client leaves it only for a newer release.
+pub fn decide_skipping<'m>(
+    manifest: &'m Manifest,
+    client: &ClientView<'_>,
+    now: Timestamp,
+    mode: Mode,
+    skip: &BTreeSet<Version>,
+) -> Decision<'m> {
     let mut candidates: Vec<&Release> = manifest
         .releases
         .iter()
         .filter(|release| release.for_platform(client.platform).is_some())
+        .filter(|release| !skip.contains(&release.version))
         .collect();
     candidates.sort_by(|a, b| b.version.cmp(&a.version));
     let newest = candidates
@@ -725,6 +750,122 @@ mod tests {
             }
         }
         assert!(moved_back > 600 && stayed > 150, "{moved_back} {stayed}");
+    }
+
+    #[test]
+    fn skipped_releases_are_never_targets_and_a_newer_release_is_taken_as_usual() {
+        let none = Attributes::new();
+        let yanked = |text: &str| with_plan(release(text, 10_000), |plan| plan.yanked = true);
+        // (releases, installed, skipped versions, expected outcome, target, newest)
+        let table: [(
+            Vec<Release>,
+            Option<&str>,
+            &[&str],
+            Outcome,
+            Option<&str>,
+            Option<&str>,
+        ); 7] = [
+            // A bad newer release is not installed again.
+            (
+                vec![release("1.0.0", 10_000), release("1.1.0", 10_000)],
+                Some("1.0.0"),
+                &["1.1.0"],
+                Outcome::UpToDate,
+                None,
+                Some("1.0.0"),
+            ),
+            // Until a newer one appears.
+            (
+                vec![
+                    release("1.0.0", 10_000),
+                    release("1.1.0", 10_000),
+                    release("1.2.0", 10_000),
+                ],
+                Some("1.0.0"),
+                &["1.1.0"],
+                Outcome::Update,
+                Some("1.2.0"),
+                Some("1.2.0"),
+            ),
+            // A fresh install falls back past a bad release.
+            (
+                vec![release("1.0.0", 10_000), release("1.1.0", 10_000)],
+                None,
+                &["1.1.0"],
+                Outcome::Update,
+                Some("1.0.0"),
+                Some("1.0.0"),
+            ),
+            // Leaving a yanked release never lands on a bad one.
+            (
+                vec![
+                    release("1.0.0", 10_000),
+                    release("1.1.0", 10_000),
+                    yanked("1.2.0"),
+                ],
+                Some("1.2.0"),
+                &["1.1.0"],
+                Outcome::Update,
+                Some("1.0.0"),
+                Some("1.0.0"),
+            ),
+            // Nowhere to go but a bad release: stay.
+            (
+                vec![release("1.1.0", 10_000), yanked("1.2.0")],
+                Some("1.2.0"),
+                &["1.1.0"],
+                Outcome::UpToDate,
+                None,
+                None,
+            ),
+            // An installed release that is skipped is left only for a newer one.
+            (
+                vec![release("1.0.0", 10_000), yanked("1.1.0")],
+                Some("1.1.0"),
+                &["1.1.0"],
+                Outcome::UpToDate,
+                None,
+                Some("1.0.0"),
+            ),
+            // Skipping nothing decides as `decide` does.
+            (
+                vec![release("1.0.0", 10_000), release("1.1.0", 10_000)],
+                Some("1.0.0"),
+                &[],
+                Outcome::Update,
+                Some("1.1.0"),
+                Some("1.1.0"),
+            ),
+        ];
+        for (row, (releases, current, skipped, outcome, expected, newest)) in
+            table.into_iter().enumerate()
+        {
+            let manifest = manifest(releases);
+            let install_id = id(9);
+            let platform = any();
+            let current = current.map(version);
+            let view = ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: current.as_ref(),
+                attributes: &none,
+            };
+            let skip: BTreeSet<Version> = skipped.iter().copied().map(version).collect();
+            let decision = decide_skipping(&manifest, &view, at(NOW), Mode::Manual, &skip);
+            assert_eq!(decision.outcome, outcome, "row {row}");
+            assert_eq!(target(&decision).as_deref(), expected, "row {row}");
+            assert_eq!(
+                decision
+                    .newest
+                    .map(|release| release.version.to_string())
+                    .as_deref(),
+                newest,
+                "row {row}"
+            );
+            if skipped.is_empty() {
+                assert_eq!(decision, decide(&manifest, &view, at(NOW), Mode::Manual));
+            }
+        }
     }
 
     #[test]
