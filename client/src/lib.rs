@@ -61,10 +61,12 @@ mod delta;
 mod download;
 mod error;
 mod fetch;
+mod health;
 mod install;
 mod kept;
 pub mod limits;
 mod patch;
+mod prune;
 mod reporter;
 mod root;
 pub mod schedule;
@@ -81,7 +83,13 @@ pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};
 pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
+pub use health::{
+    BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
+    HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,
+    HealthConfig, HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial,
+};
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
+pub use prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
 pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
@@ -91,8 +99,8 @@ pub use transport::{
 };
 pub use unpack::unpack_module;
 pub use updater::{
-    CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, RolloutCheck, StatusReport,
-    Updater,
+    CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, LOCK_PATIENCE, RolloutCheck,
+    StatusReport, Updater,
 };
 pub use url::BaseUrl;
 pub use verify::{TrustedKey, read_pinned_root};

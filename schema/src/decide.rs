@@ -752,117 +752,110 @@ mod tests {
         assert!(moved_back > 600 && stayed > 150, "{moved_back} {stayed}");
     }
 
+    /// One case of [`skipped_releases_are_never_targets_and_a_newer_release_is_taken_as_usual`].
+    struct SkipCase {
+        releases: Vec<Release>,
+        installed: Option<&'static str>,
+        skipped: &'static [&'static str],
+        outcome: Outcome,
+        target: Option<&'static str>,
+        newest: Option<&'static str>,
+    }
+
     #[test]
     fn skipped_releases_are_never_targets_and_a_newer_release_is_taken_as_usual() {
         let none = Attributes::new();
         let yanked = |text: &str| with_plan(release(text, 10_000), |plan| plan.yanked = true);
-        // (releases, installed, skipped versions, expected outcome, target, newest)
-        let table: [(
-            Vec<Release>,
-            Option<&str>,
-            &[&str],
-            Outcome,
-            Option<&str>,
-            Option<&str>,
-        ); 7] = [
+        let full = |text: &str| release(text, 10_000);
+        let table = [
             // A bad newer release is not installed again.
-            (
-                vec![release("1.0.0", 10_000), release("1.1.0", 10_000)],
-                Some("1.0.0"),
-                &["1.1.0"],
-                Outcome::UpToDate,
-                None,
-                Some("1.0.0"),
-            ),
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0")],
+                installed: Some("1.0.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::UpToDate,
+                target: None,
+                newest: Some("1.0.0"),
+            },
             // Until a newer one appears.
-            (
-                vec![
-                    release("1.0.0", 10_000),
-                    release("1.1.0", 10_000),
-                    release("1.2.0", 10_000),
-                ],
-                Some("1.0.0"),
-                &["1.1.0"],
-                Outcome::Update,
-                Some("1.2.0"),
-                Some("1.2.0"),
-            ),
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0"), full("1.2.0")],
+                installed: Some("1.0.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::Update,
+                target: Some("1.2.0"),
+                newest: Some("1.2.0"),
+            },
             // A fresh install falls back past a bad release.
-            (
-                vec![release("1.0.0", 10_000), release("1.1.0", 10_000)],
-                None,
-                &["1.1.0"],
-                Outcome::Update,
-                Some("1.0.0"),
-                Some("1.0.0"),
-            ),
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0")],
+                installed: None,
+                skipped: &["1.1.0"],
+                outcome: Outcome::Update,
+                target: Some("1.0.0"),
+                newest: Some("1.0.0"),
+            },
             // Leaving a yanked release never lands on a bad one.
-            (
-                vec![
-                    release("1.0.0", 10_000),
-                    release("1.1.0", 10_000),
-                    yanked("1.2.0"),
-                ],
-                Some("1.2.0"),
-                &["1.1.0"],
-                Outcome::Update,
-                Some("1.0.0"),
-                Some("1.0.0"),
-            ),
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0"), yanked("1.2.0")],
+                installed: Some("1.2.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::Update,
+                target: Some("1.0.0"),
+                newest: Some("1.0.0"),
+            },
             // Nowhere to go but a bad release: stay.
-            (
-                vec![release("1.1.0", 10_000), yanked("1.2.0")],
-                Some("1.2.0"),
-                &["1.1.0"],
-                Outcome::UpToDate,
-                None,
-                None,
-            ),
+            SkipCase {
+                releases: vec![full("1.1.0"), yanked("1.2.0")],
+                installed: Some("1.2.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::UpToDate,
+                target: None,
+                newest: None,
+            },
             // An installed release that is skipped is left only for a newer one.
-            (
-                vec![release("1.0.0", 10_000), yanked("1.1.0")],
-                Some("1.1.0"),
-                &["1.1.0"],
-                Outcome::UpToDate,
-                None,
-                Some("1.0.0"),
-            ),
+            SkipCase {
+                releases: vec![full("1.0.0"), yanked("1.1.0")],
+                installed: Some("1.1.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::UpToDate,
+                target: None,
+                newest: Some("1.0.0"),
+            },
             // Skipping nothing decides as `decide` does.
-            (
-                vec![release("1.0.0", 10_000), release("1.1.0", 10_000)],
-                Some("1.0.0"),
-                &[],
-                Outcome::Update,
-                Some("1.1.0"),
-                Some("1.1.0"),
-            ),
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0")],
+                installed: Some("1.0.0"),
+                skipped: &[],
+                outcome: Outcome::Update,
+                target: Some("1.1.0"),
+                newest: Some("1.1.0"),
+            },
         ];
-        for (row, (releases, current, skipped, outcome, expected, newest)) in
-            table.into_iter().enumerate()
-        {
-            let manifest = manifest(releases);
+        for (row, case) in table.into_iter().enumerate() {
+            let manifest = manifest(case.releases);
             let install_id = id(9);
             let platform = any();
-            let current = current.map(version);
+            let current = case.installed.map(version);
             let view = ClientView {
                 install_id: &install_id,
                 platform: &platform,
                 current: current.as_ref(),
                 attributes: &none,
             };
-            let skip: BTreeSet<Version> = skipped.iter().copied().map(version).collect();
+            let skip: BTreeSet<Version> = case.skipped.iter().copied().map(version).collect();
             let decision = decide_skipping(&manifest, &view, at(NOW), Mode::Manual, &skip);
-            assert_eq!(decision.outcome, outcome, "row {row}");
-            assert_eq!(target(&decision).as_deref(), expected, "row {row}");
+            assert_eq!(decision.outcome, case.outcome, "row {row}");
+            assert_eq!(target(&decision).as_deref(), case.target, "row {row}");
             assert_eq!(
                 decision
                     .newest
                     .map(|release| release.version.to_string())
                     .as_deref(),
-                newest,
+                case.newest,
                 "row {row}"
             );
-            if skipped.is_empty() {
+            if case.skipped.is_empty() {
                 assert_eq!(decision, decide(&manifest, &view, at(NOW), Mode::Manual));
             }
         }
