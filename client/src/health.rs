@@ -278,7 +278,8 @@ pub(crate) struct CheckTarget<'a> {
     pub(crate) previous: Option<&'a Version>,
 }
 
-/// Runs `check` for `target` and waits for it, at most its timeout. Output goes to an
+/// Runs `check` for `target` and waits for it, at most its timeout. The paths it gets
+/// are absolute, whatever the root was given as. Output goes to an
 /// anonymous temporary file, so a check that leaves processes behind cannot make the
 /// client wait for them; on timeout the check's whole process group is killed.
 ///
@@ -290,14 +291,18 @@ pub(crate) fn run_health_check(
     check: &HealthCheck,
     target: &CheckTarget<'_>,
 ) -> io::Result<HealthCheckReport> {
+    // The check runs elsewhere than this process: relative paths would not hold.
+    let root = std::path::absolute(target.root)?;
+    let release_dir = std::path::absolute(target.release_dir)?;
     let mut output = tempfile::tempfile()?;
     let started = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(&check.command)
-        .current_dir(target.release_dir)
-        .env("WAVECAST_ROOT", target.root)
-        .env("WAVECAST_RELEASE_DIR", target.release_dir)
+        .current_dir(&release_dir)
+        .env("PWD", &release_dir)
+        .env("WAVECAST_ROOT", &root)
+        .env("WAVECAST_RELEASE_DIR", &release_dir)
         .env("WAVECAST_VERSION", target.version.to_string())
         .env(
             "WAVECAST_PREVIOUS_VERSION",

@@ -884,10 +884,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
         stderr_line(&line);
         if let Some(health) = &installed.health_check {
             stderr_line(&format!(
-                "health check `{}` {}; {} is unconfirmed until `wavecast-update confirm`",
+                "health check `{}` {}",
                 health.command,
-                health.describe(),
-                installed.version
+                health.describe()
             ));
         }
         print_pruned(&installed.pruned_releases);
@@ -916,14 +915,14 @@ fn print_health_output(report: &HealthCheckReport) {
     }
 }
 
-/// `deleted old release trees: releases/1.0.0-…`, when a prune deleted any.
+/// `deleted release trees: releases/1.0.0-…`, when a prune deleted any.
 fn print_pruned(pruned: &[PrunedRelease]) {
     if !pruned.is_empty() {
         let dirs: Vec<String> = pruned
             .iter()
             .map(|release| format!("releases/{}", release.dir))
             .collect();
-        stderr_line(&format!("deleted old release trees: {}", dirs.join(", ")));
+        stderr_line(&format!("deleted release trees: {}", dirs.join(", ")));
     }
 }
 
