@@ -820,7 +820,7 @@ impl Error {
 pub(crate) fn rollback_note(to: Option<&Version>) -> String {
     match to {
         Some(version) => format!("rolled back to {version}"),
-        None => "no release was current before it, so none is now".to_owned(),
+        None => "removed `current`, as no release was current before it".to_owned(),
     }
 }
 

@@ -188,13 +188,15 @@ impl std::fmt::Display for HealthCheckFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} failed its health check `{}`: it {}; {} and marked {} bad",
+            "{} failed its health check `{}`: it {}; ",
             self.version,
             self.report.command,
             self.report.describe(),
-            rollback_note(self.rolled_back_to.as_ref()),
-            self.version
-        )
+        )?;
+        match &self.rolled_back_to {
+            Some(to) => write!(f, "rolled back to {to} and marked {} bad", self.version),
+            None => write!(f, "marked {} bad and {}", self.version, rollback_note(None)),
+        }
     }
 }
 

@@ -12,7 +12,8 @@ attributes set or removed, other limits). [`Updater::check`]
 fetches the channel's signed manifest through a [`Transport`] ([`HttpTransport`],
 [`FileTransport`], or [`DefaultTransport`] for both), verifies its signature before
 reading it, checks its channel, expiry and serial, and returns a [`CheckReport`] with
-the decision of [`wavecast_schema::decide`]: the target, the rollout rule that applied,
+the decision of [`wavecast_schema::decide_skipping`] (releases marked bad on this
+machine are skipped, see [`CheckReport::skipped`]): the target, the rollout rule that applied,
 whether the update is mandatory, why the installed release was withdrawn, when a
 deferred client becomes eligible. [`Updater::check_with`] takes [`CheckOptions`]: the
 [`Mode`] (`--now` is [`Mode::Manual`]) and attributes for one check. Attributes only
@@ -26,14 +27,23 @@ downloads ([`Transport::fetch_from`]), falling back from patch to file copy to
 package when the site or a local file lets it down, and verifying every file as it
 is written. It then promotes the tree under `releases/`, switches the `current`
 symlink atomically and prunes the cache, telling a [`Reporter`] about progress.
-[`Updater::status`] reads what is installed. Every failure is an [`Error`] naming
-what failed.
+After the switch the release is on [`Trial`], and the [`HealthCheck`] of its
+[`HealthConfig`], if any, runs in the new tree; one that fails or times out switches
+`current` back and marks the release a [`BadRelease`]
+([`Error::HealthCheckFailed`]). The application ends the trial with
+[`Updater::confirm`]; its launcher counts starts with [`Updater::launched`], which
+rolls back a release still unconfirmed after too many ([`LaunchOutcome`]).
+[`Updater::rollback`] returns to the previous release on request. After installs
+and rollbacks only the newest [`Config::keep_releases`] trees stay
+([`PrunedRelease`]). [`Updater::status`] reads what is installed. Every failure is
+an [`Error`] naming what failed.
 
 ```text
 ROOT/current -> releases/<version>-<id>    the running release, switched atomically
-ROOT/releases/<version>-<id>/...           installed trees; older ones stay
+ROOT/releases/<version>-<id>/...           installed trees, the newest N kept
 ROOT/.wavecast/config.json                 written by init
-ROOT/.wavecast/state.json                  install id, serials seen, installed releases
+ROOT/.wavecast/state.json                  install id, serials seen, installed releases,
+                                           the release on trial, releases marked bad
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
 ```

@@ -63,7 +63,8 @@ enum Command {
     /// channel to follow.
     #[command(after_help = AFTER_HELP)]
     Init(InitArgs),
-    /// Show the configuration, or change the channel, attributes and limits.
+    /// Show the configuration, or change the channel, attributes, limits, health check
+    /// and how many releases are kept.
     #[command(after_help = AFTER_HELP)]
     Config(ConfigArgs),
     /// Check for an update without installing anything.
@@ -669,11 +670,14 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
                 format_duration(config.expiry_grace)
             ));
         }
-        if config.health != before.health {
-            stderr_line(&format!("health check now {}", health_text(&config.health)));
+        let (health, was) = (&config.health, &before.health);
+        if (&health.check, health.timeout) != (&was.check, was.timeout) {
+            stderr_line(&format!("health check now {}", health_text(health)));
+        }
+        if health.max_unconfirmed_launches != was.max_unconfirmed_launches {
             stderr_line(&format!(
                 "unconfirmed launches now {}",
-                launches_text(config.health.max_unconfirmed_launches)
+                launches_text(health.max_unconfirmed_launches)
             ));
         }
         if config.keep_releases != before.keep_releases {

@@ -1340,6 +1340,65 @@ mod tests {
     }
 
     #[test]
+    fn a_first_install_that_fails_its_health_check_leaves_nothing_current() {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let check = |command: &str| HealthCheck {
+            command: command.into(),
+            timeout: Duration::from_secs(10),
+        };
+        let updater = Updater::open(root.path())
+            .unwrap()
+            .with_health_check(check("cat app; exit 7"));
+        let error = updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; marked 1.0.0 bad and removed `current`, as no release was current before it"
+        );
+        let Error::HealthCheckFailed(failure) = error else {
+            panic!("not a health check failure");
+        };
+        assert_eq!(failure.rolled_back_to, None);
+        assert_eq!(failure.report.status, HealthStatus::Exited(7));
+        assert_eq!(failure.report.output, "one");
+        assert_eq!(failure.pruned.len(), 1, "the bad tree is deleted");
+        assert!(std::fs::symlink_metadata(root.path().join("current")).is_err());
+        assert!(updater.current().unwrap().is_none());
+        let status = updater.status().unwrap();
+        assert!(status.installed.is_empty() && status.trial.is_none());
+        assert_eq!(status.bad_releases[0].reason, BadReason::HealthCheckFailed);
+
+        // Nothing else is offered, and the bad release is named as skipped.
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::UpToDate);
+        assert_eq!(report.skipped()[0].version.to_string(), "1.0.0");
+
+        // A newer release is installed and kept when its check passes.
+        site.release("1.1.0", &[("app", b"two")], 10_000, 2);
+        let updater = updater.with_health_check(check("grep -q two app"));
+        let installed = updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+        assert_eq!(installed.previous, None);
+        assert_eq!(installed.health_check.unwrap().status, HealthStatus::Passed);
+        let status = updater.status().unwrap();
+        assert_eq!(status.current.unwrap().version.to_string(), "1.1.0");
+        assert_eq!(
+            status.trial.unwrap().fallback,
+            None,
+            "nothing to fall back to"
+        );
+        assert_eq!(
+            std::fs::read(root.path().join("current/app")).unwrap(),
+            b"two"
+        );
+    }
+
+    #[test]
     fn init_twice_needs_force_and_keeps_the_install_id() {
         let site = Site::new();
         let root = tempfile::tempdir().unwrap();
