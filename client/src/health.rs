@@ -654,14 +654,14 @@ mod tests {
         let started = Instant::now();
         let report = run(
             "sleep 30 & echo $! > background.pid; sleep 30",
-            Duration::from_millis(300),
+            Duration::from_secs(2),
             dir.path(),
         );
         assert!(started.elapsed() < Duration::from_secs(10), "{report:?}");
         assert_eq!(report.status, HealthStatus::TimedOut);
         assert_eq!(
             report.describe(),
-            "timed out after 300ms (its processes were killed)"
+            "timed out after 2s (its processes were killed)"
         );
         let pid = std::fs::read_to_string(dir.path().join("background.pid")).unwrap();
         // The background sleep is gone (or a zombie waiting for init to reap it).
