@@ -319,28 +319,35 @@ impl<'a> Cache<'a> {
 /// Best effort: an entry that cannot be removed stays (and is not counted); the next
 /// prune tries again.
 pub(crate) fn prune(root: &InstallRoot, keep: &BTreeSet<&Blake3Hash>) -> u64 {
-    let mut freed = 0;
-    let mut remove = |path: &Path| {
-        if let Ok(metadata) = std::fs::symlink_metadata(path)
-            && metadata.is_file()
-            && std::fs::remove_file(path).is_ok()
-        {
-            freed += metadata.len();
-        }
-    };
+    let downloads = std::fs::read_dir(root.cache())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| remove_counting(&entry.path()))
+        .sum::<u64>();
+    downloads + prune_indexes(root, keep)
+}
+
+/// Removes the cached file indexes not in `keep` (after releases were pruned, the
+/// indexes only they used). Returns the bytes freed; files that cannot be removed
+/// are left for the next prune.
+pub(crate) fn prune_indexes(root: &InstallRoot, keep: &BTreeSet<&Blake3Hash>) -> u64 {
     let kept: BTreeSet<&str> = keep.iter().map(|hash| hash.as_str()).collect();
-    for (folder, all) in [(root.cache(), true), (root.indexes(), false)] {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if all || !kept.contains(name.to_string_lossy().as_ref()) {
-                remove(&entry.path());
-            }
-        }
+    std::fs::read_dir(root.indexes())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| !kept.contains(entry.file_name().to_string_lossy().as_ref()))
+        .map(|entry| remove_counting(&entry.path()))
+        .sum()
+}
+
+/// Removes the regular file at `path`; its size when it was removed, else 0.
+fn remove_counting(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_file() && std::fs::remove_file(path).is_ok() => metadata.len(),
+        _ => 0,
     }
-    freed
 }
 
 fn partial_len(path: &Path) -> u64 {

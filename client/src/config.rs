@@ -1,6 +1,7 @@
 //! `ROOT/.wavecast/config.json`: where to update from and whom to trust.
 
 use std::io;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
@@ -8,7 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use wavecast_schema::{Attributes, ChannelName, Platform, Root};
 
 use crate::error::{Error, Result};
+use crate::health::HealthConfig;
 use crate::limits::{DownloadLimits, duration_text};
+use crate::prune::DEFAULT_KEEP_RELEASES;
 use crate::root::write_json_atomically;
 use crate::url::BaseUrl;
 use crate::verify::TrustedKey;
@@ -50,6 +53,20 @@ pub struct Config {
     /// freeze the client on an old manifest.
     #[serde(default, with = "duration_text")]
     pub expiry_grace: Duration,
+    /// The health check run after each switch, and how many launches an unconfirmed
+    /// release gets. Configurations written before health checks existed get the
+    /// defaults (no check).
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// How many release trees to keep under `ROOT/releases` (at least 1, the current
+    /// one): older ones are deleted after each install and rollback. Configurations
+    /// written before pruning existed get the default, 2.
+    #[serde(default = "default_keep_releases")]
+    pub keep_releases: NonZeroU32,
+}
+
+fn default_keep_releases() -> NonZeroU32 {
+    DEFAULT_KEEP_RELEASES
 }
 
 /// What a client pins at `init`. Stored in `config.json` as `"pubkey": "RW…"` or
@@ -96,6 +113,8 @@ impl Config {
             attributes: Attributes::new(),
             download_limits: DownloadLimits::default(),
             expiry_grace: Duration::ZERO,
+            health: HealthConfig::default(),
+            keep_releases: DEFAULT_KEEP_RELEASES,
         }
     }
 
@@ -208,11 +227,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"expiry_grace\": \"0s\""), "{text}");
+        assert!(
+            text.contains(
+                "\"health\": {\n    \"check\": null,\n    \"timeout\": \"30s\",\n    \"max_unconfirmed_launches\": 3\n  },\n  \"keep_releases\": 2"
+            ),
+            "{text}"
+        );
 
-        // A configuration written before attributes, download limits and the expiry
-        // grace existed still loads, with the defaults.
+        // A configuration written before attributes, download limits, the expiry
+        // grace, health checks and pruning existed still loads, with the defaults.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
-        for field in ["attributes", "download_limits", "expiry_grace"] {
+        for field in [
+            "attributes",
+            "download_limits",
+            "expiry_grace",
+            "health",
+            "keep_releases",
+        ] {
             old.as_object_mut().unwrap().remove(field);
         }
         std::fs::write(&path, old.to_string()).unwrap();
@@ -256,6 +287,11 @@ mod tests {
         ))
         .unwrap();
         config["attributes"] = serde_json::json!({"bad key": "x"});
+        std::fs::write(&path, config.to_string()).unwrap();
+        let error = Config::load(&path).unwrap_err();
+        assert!(matches!(error, Error::ParseConfig { .. }), "{error}");
+        config["attributes"] = serde_json::json!({});
+        config["keep_releases"] = serde_json::json!(0);
         std::fs::write(&path, config.to_string()).unwrap();
         let error = Config::load(&path).unwrap_err();
         assert!(matches!(error, Error::ParseConfig { .. }), "{error}");

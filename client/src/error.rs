@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath};
 
+use crate::health::HealthCheckFailure;
 use crate::limits::{SpeedLimit, format_duration};
 use crate::transport::TransportError;
 
@@ -240,6 +241,47 @@ pub enum Error {
         /// The `current` path.
         path: PathBuf,
         /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `confirm`, `launched` or `rollback` on a root where no release is current.
+    #[error("no release is installed in `{}`", root.display())]
+    NothingInstalled {
+        /// The install root.
+        root: PathBuf,
+    },
+
+    /// `rollback` found no release to return to.
+    #[error(
+        "nothing to roll back to: no release installed before {version} is still on disk and not marked bad"
+    )]
+    NothingToRollBackTo {
+        /// The current release.
+        version: Version,
+    },
+
+    // ----- health -----
+    /// The release just switched to failed its health check (or timed out); `current`
+    /// was switched back and the release marked bad.
+    #[error("{0}")]
+    HealthCheckFailed(Box<HealthCheckFailure>),
+
+    /// The health check of the release just switched to could not be run at all;
+    /// `current` was switched back, but the release is not marked bad, since the
+    /// check never judged it.
+    #[error(
+        "failed to run the health check `{command}` of {version}; {}",
+        rollback_note(rolled_back_to.as_ref())
+    )]
+    RunHealthCheck {
+        /// The release that was checked.
+        version: Version,
+        /// The shell command.
+        command: String,
+        /// The release `current` points to again, if one was current before.
+        rolled_back_to: Option<Version>,
+        /// Why `sh` could not be run.
         #[source]
         source: std::io::Error,
     },
@@ -761,8 +803,24 @@ impl Error {
             Self::DownloadBlob { .. } => {
                 "nothing was installed; run the update again to resume the download".into()
             }
+            Self::HealthCheckFailed(failure) => format!(
+                "{0} is not installed again until a newer release is published; `wavecast-update status` lists the releases marked bad",
+                failure.version
+            ),
+            Self::NothingToRollBackTo { .. } => {
+                "`wavecast-update status` lists the installed releases; `config --keep-releases N` keeps more of them"
+                    .into()
+            }
             _ => return None,
         })
+    }
+}
+
+/// `rolled back to 1.0.0`, or what happens when there was nothing to go back to.
+pub(crate) fn rollback_note(to: Option<&Version>) -> String {
+    match to {
+        Some(version) => format!("rolled back to {version}"),
+        None => "removed `current`, as no release was current before it".to_owned(),
     }
 }
 

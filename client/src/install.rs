@@ -91,6 +91,11 @@ pub struct InstallReport {
     /// install, in the order they first did; empty when everything came from the
     /// caches.
     pub download_hosts_used: Vec<BaseUrl>,
+    /// The health check run after the switch, when one is configured (it passed: a
+    /// failed check is an error).
+    pub health_check: Option<crate::health::HealthCheckReport>,
+    /// The release trees deleted after the install, beyond the newest kept.
+    pub pruned_releases: Vec<crate::prune::PrunedRelease>,
 }
 
 /// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
@@ -166,7 +171,7 @@ pub(crate) fn read_current(root: &InstallRoot, state: &State) -> Result<Option<C
     }))
 }
 
-fn version_from_dir_name(dir: &str) -> Option<Version> {
+pub(crate) fn version_from_dir_name(dir: &str) -> Option<Version> {
     let (version, id) = dir.rsplit_once('-')?;
     if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -288,6 +293,8 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         fallbacks: 0,
         pruned_bytes: 0,
         download_hosts_used: cache.hosts_used(),
+        health_check: None,
+        pruned_releases: Vec::new(),
     };
     let cache = Cache::open(root, transport, hosts, reporter, limits)?;
     if current.as_ref().is_some_and(|current| current.dir == dir) {
@@ -383,7 +390,7 @@ fn installed_modules(
 }
 
 /// The file indexes of the installed releases, which the index cache keeps.
-fn installed_indexes(state: &State) -> BTreeSet<&wavecast_schema::Blake3Hash> {
+pub(crate) fn installed_indexes(state: &State) -> BTreeSet<&wavecast_schema::Blake3Hash> {
     state
         .installed
         .iter()

@@ -12,7 +12,8 @@ attributes set or removed, other limits). [`Updater::check`]
 fetches the channel's signed manifest through a [`Transport`] ([`HttpTransport`],
 [`FileTransport`], or [`DefaultTransport`] for both), verifies its signature before
 reading it, checks its channel, expiry and serial, and returns a [`CheckReport`] with
-the decision of [`wavecast_schema::decide`]: the target, the rollout rule that applied,
+the decision of [`wavecast_schema::decide_skipping`] (releases marked bad on this
+machine are skipped, see [`CheckReport::skipped`]): the target, the rollout rule that applied,
 whether the update is mandatory, why the installed release was withdrawn, when a
 deferred client becomes eligible. [`Updater::check_with`] takes [`CheckOptions`]: the
 [`Mode`] (`--now` is [`Mode::Manual`]) and attributes for one check. Attributes only
@@ -26,14 +27,23 @@ downloads ([`Transport::fetch_from`]), falling back from patch to file copy to
 package when the site or a local file lets it down, and verifying every file as it
 is written. It then promotes the tree under `releases/`, switches the `current`
 symlink atomically and prunes the cache, telling a [`Reporter`] about progress.
-[`Updater::status`] reads what is installed. Every failure is an [`Error`] naming
-what failed.
+After the switch the release is on [`Trial`], and the [`HealthCheck`] of its
+[`HealthConfig`], if any, runs in the new tree; one that fails or times out switches
+`current` back and marks the release a [`BadRelease`]
+([`Error::HealthCheckFailed`]). The application ends the trial with
+[`Updater::confirm`]; its launcher counts starts with [`Updater::launched`], which
+rolls back a release still unconfirmed after too many ([`LaunchOutcome`]).
+[`Updater::rollback`] returns to the previous release on request. After installs
+and rollbacks only the newest [`Config::keep_releases`] trees stay
+([`PrunedRelease`]). [`Updater::status`] reads what is installed. Every failure is
+an [`Error`] naming what failed.
 
 ```text
 ROOT/current -> releases/<version>-<id>    the running release, switched atomically
-ROOT/releases/<version>-<id>/...           installed trees; older ones stay
+ROOT/releases/<version>-<id>/...           installed trees, the newest N kept
 ROOT/.wavecast/config.json                 written by init
-ROOT/.wavecast/state.json                  install id, serials seen, installed releases
+ROOT/.wavecast/state.json                  install id, serials seen, installed releases,
+                                           the release on trial, releases marked bad
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
 ```
@@ -61,10 +71,12 @@ mod delta;
 mod download;
 mod error;
 mod fetch;
+mod health;
 mod install;
 mod kept;
 pub mod limits;
 mod patch;
+mod prune;
 mod reporter;
 mod root;
 pub mod schedule;
@@ -81,7 +93,13 @@ pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};
 pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
+pub use health::{
+    BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
+    HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,
+    HealthConfig, HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial,
+};
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
+pub use prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
 pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
@@ -91,8 +109,8 @@ pub use transport::{
 };
 pub use unpack::unpack_module;
 pub use updater::{
-    CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, RolloutCheck, StatusReport,
-    Updater,
+    CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, LOCK_PATIENCE, RolloutCheck,
+    StatusReport, Updater,
 };
 pub use url::BaseUrl;
 pub use verify::{TrustedKey, read_pinned_root};

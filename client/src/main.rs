@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,9 +19,11 @@ use serde::Serialize;
 use wavecast_client::limits::{DownloadLimits, format_duration, format_speed, parse_speed};
 use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
 use wavecast_client::{
-    Attributes, BUILD_PLATFORM, BaseUrl, CheckOptions, CheckReport, Config, ConfigChange,
-    Exclusion, Fallback, FileAction, InitOptions, InstallOutcome, InstallReport, Mode,
-    ModuleUpdate, Outcome, PinnedTrust, Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
+    Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, Config,
+    ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
+    HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, InitOptions, InstallOutcome,
+    InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PinnedTrust, PrunedRelease,
+    Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -33,8 +36,9 @@ const NOW_VARIABLE: &str = "WAVECAST_NOW";
 const AFTER_HELP: &str = "\
 Exit codes:
   0   success, including \"up to date\" and \"deferred\"
-  1   operational failure: network, verification, install; `update` with no
-      terminal to ask and no --yes (mandatory updates never ask)
+  1   operational failure: network, verification, install; a rollback (a failed
+      health check, `launched` past the unconfirmed launches allowed); `update`
+      with no terminal to ask and no --yes (mandatory updates never ask)
   2   usage or configuration error
   10  only with `check --exit-code`: an update is available
 
@@ -59,7 +63,8 @@ enum Command {
     /// channel to follow.
     #[command(after_help = AFTER_HELP)]
     Init(InitArgs),
-    /// Show the configuration, or change the channel, attributes and limits.
+    /// Show the configuration, or change the channel, attributes, limits, health check
+    /// and how many releases are kept.
     #[command(after_help = AFTER_HELP)]
     Config(ConfigArgs),
     /// Check for an update without installing anything.
@@ -76,6 +81,24 @@ enum Command {
     /// SIGTERM stops between checks (an install in progress finishes first).
     #[command(after_help = AFTER_HELP)]
     Poll(PollArgs),
+    /// Mark the current release healthy: call it from the application once it works.
+    /// Launches then no longer count towards a rollback. Does nothing inside a health
+    /// check.
+    #[command(after_help = AFTER_HELP)]
+    Confirm(ConfirmArgs),
+    /// Record one start of the application: call it from the launcher just before it
+    /// starts `ROOT/current`. A release switched to by an update that is launched more
+    /// often than --max-unconfirmed-launches (see `config`) without a `confirm` is
+    /// rolled back to the release that ran before it, marked bad, and this exits 1;
+    /// `current` is then the older release, so start `current` either way. Does
+    /// nothing inside a health check.
+    #[command(after_help = AFTER_HELP)]
+    Launched(LaunchedArgs),
+    /// Return to the previous installed release (the newest one installed before the
+    /// current one that is still on disk and not marked bad), marking the current one
+    /// bad so updates skip it until a newer release appears.
+    #[command(after_help = AFTER_HELP)]
+    Rollback(RollbackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -211,9 +234,40 @@ struct ConfigArgs {
     unset_attributes: Vec<String>,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Run this shell command (`sh -c`) in the new release tree after every switch;
+    /// when it fails or times out, `current` is switched back and the release marked
+    /// bad. It gets WAVECAST_ROOT, WAVECAST_RELEASE_DIR, WAVECAST_VERSION and
+    /// WAVECAST_PREVIOUS_VERSION (empty on a first install).
+    #[arg(long, value_name = "COMMAND", conflicts_with = "no_health_check")]
+    health_check: Option<String>,
+    /// Remove the health check.
+    #[arg(long)]
+    no_health_check: bool,
+    /// How long the health check may run before its processes are killed and it
+    /// counts as failed (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = health_timeout_argument)]
+    health_timeout: Option<Duration>,
+    /// How many times a release switched to by an update may be launched (see
+    /// `launched`) without a `confirm`; the next launch rolls it back (default 3; 0
+    /// never rolls back).
+    #[arg(long, value_name = "N")]
+    max_unconfirmed_launches: Option<u32>,
+    /// How many release trees to keep under ROOT/releases, the current one included
+    /// (default 2; at least 1). Older ones are deleted after each install and
+    /// rollback.
+    #[arg(long, value_name = "N")]
+    keep_releases: Option<NonZeroU32>,
     /// Print the resulting configuration as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// A health check timeout: a duration longer than zero.
+fn health_timeout_argument(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err("a health check timeout must be longer than 0s".to_owned()),
+        timeout => Ok(timeout),
+    }
 }
 
 /// What `check` and `update` decide with.
@@ -281,6 +335,25 @@ struct UpdateArgs {
     /// local copies, patches or per-file downloads.
     #[arg(long)]
     full: bool,
+    /// Run this health check after the switch instead of the configured one (see
+    /// `config --health-check`): on failure or timeout `current` is switched back,
+    /// the release marked bad, and this exits 1.
+    #[arg(long, value_name = "COMMAND")]
+    health_check: Option<String>,
+    /// The health check's timeout for this run (default: the configured one, 30s).
+    #[arg(long, value_name = "DURATION", value_parser = health_timeout_argument)]
+    health_timeout: Option<Duration>,
+}
+
+impl UpdateArgs {
+    /// The health check this run asks for instead of the configured one, if any.
+    fn health_check(&self, configured: &HealthConfig) -> Option<HealthCheck> {
+        let timeout = self.health_timeout.unwrap_or(configured.timeout);
+        self.health_check
+            .clone()
+            .or_else(|| self.health_timeout.and(configured.check.clone()))
+            .map(|command| HealthCheck { command, timeout })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +376,36 @@ struct PollArgs {
     #[arg(long)]
     install: bool,
     /// Print one JSON object per check on one line: `{"type": "poll", "data": {...}}`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ConfirmArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct LaunchedArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// Do not mark the current release bad: the next update may install it again.
+    #[arg(long)]
+    keep: bool,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
@@ -358,11 +461,30 @@ enum CliError {
     /// Writing the result to stdout failed.
     #[error("failed to write to stdout")]
     WriteStdout(#[source] io::Error),
+    /// `launched` rolled the current release back.
+    #[error(
+        "{version} was not confirmed after {launches} launches (at most {limit}): rolled back to {to} and marked {version} bad"
+    )]
+    RolledBackUnconfirmed {
+        version: Version,
+        launches: u32,
+        limit: u32,
+        to: Version,
+    },
 }
 
 impl CliError {
     fn is_usage(&self) -> bool {
         matches!(self, Self::InvalidNow { .. })
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::RolledBackUnconfirmed { to, .. } => Some(format!(
+                "start `current` as usual: it is {to} now; the application must run `wavecast-update confirm` once it works"
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -382,6 +504,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Update(args) => update(args),
         Command::Status(args) => status(args),
         Command::Poll(args) => poll(args),
+        Command::Confirm(args) => confirm(args),
+        Command::Launched(args) => launched(args),
+        Command::Rollback(args) => rollback(args),
     }
 }
 
@@ -404,6 +529,7 @@ fn render_error(error: &anyhow::Error) -> ExitStatus {
         }
         if let Some(error) = cause.downcast_ref::<CliError>() {
             usage |= error.is_usage();
+            hint = hint.or_else(|| error.hint());
         }
     }
     let mut stderr = io::stderr().lock();
@@ -506,6 +632,14 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         min_speed_grace: args.limits.min_speed_grace,
         download_deadline: args.limits.download_deadline,
         expiry_grace: args.limits.expiry_grace,
+        health_check: if args.no_health_check {
+            Some(None)
+        } else {
+            args.health_check.clone().map(Some)
+        },
+        health_timeout: args.health_timeout,
+        max_unconfirmed_launches: args.max_unconfirmed_launches,
+        keep_releases: args.keep_releases,
     };
     let before = updater.config().clone();
     let changed = if change == ConfigChange::default() {
@@ -536,6 +670,22 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
                 format_duration(config.expiry_grace)
             ));
         }
+        let (health, was) = (&config.health, &before.health);
+        if (&health.check, health.timeout) != (&was.check, was.timeout) {
+            stderr_line(&format!("health check now {}", health_text(health)));
+        }
+        if health.max_unconfirmed_launches != was.max_unconfirmed_launches {
+            stderr_line(&format!(
+                "unconfirmed launches now {}",
+                launches_text(health.max_unconfirmed_launches)
+            ));
+        }
+        if config.keep_releases != before.keep_releases {
+            stderr_line(&format!(
+                "keeping {} release tree(s) from the next install or rollback on",
+                config.keep_releases
+            ));
+        }
     } else if change != ConfigChange::default() {
         stderr_line("nothing changed");
     }
@@ -549,6 +699,8 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             attributes: &config.attributes,
             download_limits: &config.download_limits,
             expiry_grace: format_duration(config.expiry_grace),
+            health: &config.health,
+            keep_releases: config.keep_releases.get(),
         })?;
     } else {
         stdout_line(&config_lines(config).join("\n"))?;
@@ -572,7 +724,31 @@ fn config_lines(config: &Config) -> Vec<String> {
         format!("attributes: {}", attribute_list(&config.attributes)),
         format!("download limits: {}", limits_text(&config.download_limits)),
         format!("expiry grace: {}", format_duration(config.expiry_grace)),
+        format!("health check: {}", health_text(&config.health)),
+        format!(
+            "unconfirmed launches: {}",
+            launches_text(config.health.max_unconfirmed_launches)
+        ),
+        format!("keep releases: {}", config.keep_releases),
     ]
+}
+
+/// ``./bin/app --self-test` (timeout 30s)`, or `none (timeout 30s)`.
+fn health_text(health: &HealthConfig) -> String {
+    let timeout = format_duration(health.timeout);
+    match &health.check {
+        Some(command) => format!("`{command}` (timeout {timeout})"),
+        None => format!("none (timeout {timeout})"),
+    }
+}
+
+/// `at most 3, then a rollback`, or `counted, never rolled back`.
+fn launches_text(limit: u32) -> String {
+    if limit == 0 {
+        "counted, never rolled back".to_owned()
+    } else {
+        format!("at most {limit}, then a rollback")
+    }
 }
 
 /// `at least 4KiB/s on average after 10s, at most 1h per download`.
@@ -620,7 +796,10 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
-    let updater = Updater::open(&args.root.root)?.with_packages_only(args.full);
+    let mut updater = Updater::open(&args.root.root)?.with_packages_only(args.full);
+    if let Some(check) = args.health_check(&updater.config().health) {
+        updater = updater.with_health_check(check);
+    }
     let report = updater.check_with(now()?, &args.decision.options())?;
     if args.dry_run {
         return dry_run(&updater, &report, args.json);
@@ -666,8 +845,22 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
         && io::stderr().is_terminal()
         && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
     let reporter = ProgressReporter::new(progress);
-    let installed = updater.install(&report, now()?, &reporter)?;
+    let outcome = updater.install(&report, now()?, &reporter);
     drop(reporter);
+    let installed = match outcome {
+        Ok(installed) => installed,
+        Err(error) => {
+            if let wavecast_client::Error::HealthCheckFailed(failure) = &error {
+                if args.json {
+                    stdout_json(&rolled_back_json(&report, failure))?;
+                } else {
+                    print_health_output(&failure.report);
+                    print_pruned(&failure.pruned);
+                }
+            }
+            return Err(error.into());
+        }
+    };
     if args.json {
         stdout_json(&update_json(&report, Some(&installed)))?;
     } else {
@@ -693,8 +886,48 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
             ),
         };
         stderr_line(&line);
+        if let Some(health) = &installed.health_check {
+            stderr_line(&format!(
+                "health check `{}` {}",
+                health.command,
+                health.describe()
+            ));
+        }
+        print_pruned(&installed.pruned_releases);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The captured output of a failed health check, on stderr.
+fn print_health_output(report: &HealthCheckReport) {
+    if report.output_bytes == 0 {
+        stderr_line("health check output: none");
+        return;
+    }
+    let kept = report.output.len() as u64;
+    if kept < report.output_bytes {
+        stderr_line(&format!(
+            "health check output (its last {} of {}):",
+            human_bytes(kept),
+            human_bytes(report.output_bytes)
+        ));
+    } else {
+        stderr_line("health check output:");
+    }
+    for line in report.output.lines() {
+        stderr_line(&format!("  | {line}"));
+    }
+}
+
+/// `deleted release trees: releases/1.0.0-…`, when a prune deleted any.
+fn print_pruned(pruned: &[PrunedRelease]) {
+    if !pruned.is_empty() {
+        let dirs: Vec<String> = pruned
+            .iter()
+            .map(|release| format!("releases/{}", release.dir))
+            .collect();
+        stderr_line(&format!("deleted release trees: {}", dirs.join(", ")));
+    }
 }
 
 /// `: downloaded 1.2 MiB (planned 1.1 MiB; whole packages: 9.9 MiB); freed 3.4 MiB
@@ -1133,6 +1366,188 @@ fn human_duration(delay: Duration) -> String {
     }
 }
 
+/// Whether this process runs inside a health check, where `confirm` and `launched`
+/// do nothing (the root is locked by the install that runs the check).
+fn in_health_check() -> bool {
+    std::env::var_os(HEALTH_CHECK_VARIABLE).is_some()
+}
+
+/// The `confirm --json` and `launched --json` document.
+#[derive(Debug, Serialize)]
+struct TrialJson<'a> {
+    schema_version: u32,
+    /// `confirm`: `confirmed`, `already_confirmed` or `in_health_check`.
+    /// `launched`: `confirmed`, `counted`, `no_fallback`, `rolled_back` or
+    /// `in_health_check`.
+    result: &'static str,
+    /// The release current when the command ran.
+    version: Option<String>,
+    /// Launches recorded while it was unconfirmed.
+    launches: Option<u32>,
+    /// The most unconfirmed launches allowed (`0`: no limit), for `launched`.
+    limit: Option<u32>,
+    /// The release `current` points to after a rollback.
+    rolled_back_to: Option<String>,
+    /// Release trees deleted after a rollback.
+    pruned_releases: Vec<PrunedJson<'a>>,
+}
+
+impl TrialJson<'_> {
+    fn new(result: &'static str) -> Self {
+        Self {
+            schema_version: JSON_SCHEMA_VERSION,
+            result,
+            version: None,
+            launches: None,
+            limit: None,
+            rolled_back_to: None,
+            pruned_releases: Vec::new(),
+        }
+    }
+}
+
+fn confirm(args: ConfirmArgs) -> anyhow::Result<ExitStatus> {
+    if in_health_check() {
+        stderr_line("inside a health check: nothing to confirm");
+        if args.json {
+            stdout_json(&TrialJson::new("in_health_check"))?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let report = Updater::open(&args.root.root)?.confirm()?;
+    let version = &report.release.version;
+    let result = match report.launches {
+        Some(launches) => {
+            stderr_line(&format!(
+                "confirmed {version} after {launches} launch(es): it is kept"
+            ));
+            "confirmed"
+        }
+        None => {
+            stderr_line(&format!("{version} was confirmed already"));
+            "already_confirmed"
+        }
+    };
+    if args.json {
+        stdout_json(&TrialJson {
+            version: Some(version.to_string()),
+            launches: report.launches,
+            ..TrialJson::new(result)
+        })?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn launched(args: LaunchedArgs) -> anyhow::Result<ExitStatus> {
+    if in_health_check() {
+        stderr_line("inside a health check: the launch is not counted");
+        if args.json {
+            stdout_json(&TrialJson::new("in_health_check"))?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let report = Updater::open(&args.root.root)?.launched(now()?)?;
+    let version = report.release.version.clone();
+    let mut json = TrialJson {
+        version: Some(version.to_string()),
+        ..TrialJson::new("confirmed")
+    };
+    let mut rolled_back = None;
+    match &report.outcome {
+        &LaunchOutcome::Counted { launches, limit } => {
+            json.result = "counted";
+            (json.launches, json.limit) = (Some(launches), Some(limit));
+            let limit_text = if limit == 0 {
+                String::new()
+            } else {
+                format!(" of at most {limit}")
+            };
+            stderr_line(&format!(
+                "{version} is not confirmed yet: launch {launches}{limit_text} (`wavecast-update confirm` ends the count)"
+            ));
+        }
+        &LaunchOutcome::NoFallback { launches, limit } => {
+            json.result = "no_fallback";
+            (json.launches, json.limit) = (Some(launches), Some(limit));
+            stderr_line(&format!(
+                "warning: {version} is still not confirmed after {launches} launches (at most {limit}), but no earlier release is left to roll back to"
+            ));
+        }
+        LaunchOutcome::RolledBack {
+            launches,
+            limit,
+            to,
+            pruned,
+        } => {
+            json.result = "rolled_back";
+            (json.launches, json.limit) = (Some(*launches), Some(*limit));
+            json.rolled_back_to = Some(to.version.to_string());
+            json.pruned_releases = pruned_json(pruned);
+            print_pruned(pruned);
+            rolled_back = Some(CliError::RolledBackUnconfirmed {
+                version: version.clone(),
+                launches: *launches,
+                limit: *limit,
+                to: to.version.clone(),
+            });
+        }
+        _ => stderr_line(&format!(
+            "{version} is confirmed: the launch is not counted"
+        )),
+    }
+    if args.json {
+        stdout_json(&json)?;
+    }
+    match rolled_back {
+        Some(error) => Err(error.into()),
+        None => Ok(ExitStatus::Success),
+    }
+}
+
+fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
+    let report = Updater::open(&args.root.root)?.rollback(!args.keep, now()?)?;
+    let (from, to) = (&report.from.version, &report.to.version);
+    let consequence = if report.marked_bad {
+        format!(
+            "{from} is marked bad and is not installed again until a newer release is published"
+        )
+    } else {
+        format!("{from} is not marked bad, so the next update may install it again")
+    };
+    stderr_line(&format!(
+        "rolled back to {to} (was {from}) in releases/{}; {consequence}",
+        report.to.dir
+    ));
+    print_pruned(&report.pruned);
+    if args.json {
+        stdout_json(&RollbackJson {
+            schema_version: JSON_SCHEMA_VERSION,
+            from: from.to_string(),
+            to: to.to_string(),
+            release_dir: format!("releases/{}", report.to.dir),
+            marked_bad: report.marked_bad,
+            pruned_releases: pruned_json(&report.pruned),
+        })?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The `rollback --json` document.
+#[derive(Debug, Serialize)]
+struct RollbackJson<'a> {
+    schema_version: u32,
+    /// The release that was current.
+    from: String,
+    /// The release now current.
+    to: String,
+    /// Where it is, relative to the root.
+    release_dir: String,
+    /// Whether `from` was marked bad (not with `--keep`).
+    marked_bad: bool,
+    /// Release trees deleted after the rollback.
+    pruned_releases: Vec<PrunedJson<'a>>,
+}
+
 fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
     let updater = Updater::open(&args.root.root)?;
     let status = updater.status()?;
@@ -1160,13 +1575,35 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             install_id: status.install_id.as_str(),
             highest_serial: status.highest_serial,
             last_check: status.last_check,
+            confirmed: status.current.as_ref().map(|_| status.trial.is_none()),
+            unconfirmed_launches: status.trial.as_ref().map(|trial| trial.launches),
+            bad_releases: status.bad_releases.iter().map(bad_json).collect(),
         })?;
         return Ok(ExitStatus::Success);
     }
     let current = status.current.as_ref().map_or_else(
         || "none".to_owned(),
-        |current| format!("{} (releases/{})", current.version, current.dir),
+        |current| {
+            let confirmation = match &status.trial {
+                Some(trial) => format!("unconfirmed, {} launch(es)", trial.launches),
+                None => "confirmed".to_owned(),
+            };
+            format!(
+                "{} (releases/{}), {confirmation}",
+                current.version, current.dir
+            )
+        },
     );
+    let bad = if status.bad_releases.is_empty() {
+        "none".to_owned()
+    } else {
+        status
+            .bad_releases
+            .iter()
+            .map(|bad| format!("{} ({}, {})", bad.version, bad.detail, bad.marked_at))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     let installed = if status.installed.is_empty() {
         "none".to_owned()
     } else {
@@ -1180,6 +1617,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
     let lines = [
         format!("current: {current}"),
         format!("installed: {installed}"),
+        format!("marked bad: {bad}"),
         format!("channel: {}", status.channel),
         format!("platform: {}", status.platform),
         format!("attributes: {}", attribute_list(&status.attributes)),
@@ -1244,6 +1682,31 @@ struct CheckJson<'a> {
     serial: u64,
     served_by: &'a str,
     notes: Option<&'a str>,
+    /// Releases newer than the installed one that this client skips because they
+    /// are marked bad here.
+    skipped_bad: Vec<BadJson<'a>>,
+}
+
+/// A release marked bad, in `check`, `update` and `status` JSON.
+#[derive(Debug, Serialize)]
+struct BadJson<'a> {
+    version: String,
+    dir: &'a str,
+    /// `health_check_failed`, `health_check_timed_out`, `unconfirmed` or
+    /// `rolled_back`.
+    reason: &'static str,
+    detail: &'a str,
+    marked_at: Timestamp,
+}
+
+fn bad_json(bad: &BadRelease) -> BadJson<'_> {
+    BadJson {
+        version: bad.version.to_string(),
+        dir: &bad.dir,
+        reason: bad.reason.as_str(),
+        detail: &bad.detail,
+        marked_at: bad.marked_at,
+    }
 }
 
 fn check_json(report: &CheckReport) -> CheckJson<'_> {
@@ -1275,6 +1738,7 @@ fn check_json(report: &CheckReport) -> CheckJson<'_> {
             .target()
             .map(|target| target.notes.as_str())
             .filter(|notes| !notes.is_empty()),
+        skipped_bad: report.skipped().iter().map(bad_json).collect(),
     }
 }
 
@@ -1305,6 +1769,70 @@ struct UpdateJson<'a> {
     /// The hosts that sent blobs for the install, in the order they first did
     /// (`served_by` names the manifest's host).
     download_hosts_used: Option<Vec<&'a str>>,
+    /// The health check run after the switch, if one is configured.
+    health_check: Option<HealthCheckJson<'a>>,
+    /// When the health check failed: the release `current` points to again (null
+    /// when none was current before).
+    rolled_back_to: Option<String>,
+    /// When the health check failed: the release marked bad.
+    marked_bad: Option<String>,
+    /// Release trees deleted after the install (or the rollback).
+    pruned_releases: Vec<PrunedJson<'a>>,
+}
+
+/// A health check in `update --json`.
+#[derive(Debug, Serialize)]
+struct HealthCheckJson<'a> {
+    command: &'a str,
+    /// `passed`, `failed` or `timed_out`.
+    result: &'static str,
+    /// The exit status, when it exited.
+    exit_code: Option<i32>,
+    /// The signal that killed it (not the client's, on a timeout).
+    signal: Option<i32>,
+    /// Its timeout: `"30s"`…
+    timeout: String,
+    duration_secs: f64,
+    /// The end of its output (at most 4 KiB), stdout and stderr interleaved.
+    output: &'a str,
+    /// How many bytes of output it wrote in all.
+    output_bytes: u64,
+}
+
+fn health_check_json(report: &HealthCheckReport) -> HealthCheckJson<'_> {
+    let (result, exit_code, signal) = match report.status {
+        HealthStatus::Passed => ("passed", Some(0), None),
+        HealthStatus::Exited(code) => ("failed", Some(code), None),
+        HealthStatus::Signaled(signal) => ("failed", None, Some(signal)),
+        HealthStatus::TimedOut => ("timed_out", None, None),
+    };
+    HealthCheckJson {
+        command: &report.command,
+        result,
+        exit_code,
+        signal,
+        timeout: format_duration(report.timeout),
+        duration_secs: report.duration.as_secs_f64(),
+        output: &report.output,
+        output_bytes: report.output_bytes,
+    }
+}
+
+/// A deleted release tree in `--json` output.
+#[derive(Debug, Serialize)]
+struct PrunedJson<'a> {
+    version: String,
+    dir: &'a str,
+}
+
+fn pruned_json(pruned: &[PrunedRelease]) -> Vec<PrunedJson<'_>> {
+    pruned
+        .iter()
+        .map(|release| PrunedJson {
+            version: release.version.to_string(),
+            dir: &release.dir,
+        })
+        .collect()
 }
 
 fn update_json<'a>(
@@ -1328,6 +1856,28 @@ fn update_json<'a>(
                 .map(BaseUrl::as_str)
                 .collect()
         }),
+        health_check: installed
+            .and_then(|installed| installed.health_check.as_ref())
+            .map(health_check_json),
+        rolled_back_to: None,
+        marked_bad: None,
+        pruned_releases: installed.map_or_else(Vec::new, |installed| {
+            pruned_json(&installed.pruned_releases)
+        }),
+    }
+}
+
+/// The `update --json` document of an install its health check rolled back.
+fn rolled_back_json<'a>(
+    report: &'a CheckReport,
+    failure: &'a HealthCheckFailure,
+) -> UpdateJson<'a> {
+    UpdateJson {
+        health_check: Some(health_check_json(&failure.report)),
+        rolled_back_to: failure.rolled_back_to.as_ref().map(ToString::to_string),
+        marked_bad: Some(failure.version.to_string()),
+        pruned_releases: pruned_json(&failure.pruned),
+        ..update_json(report, None)
     }
 }
 
@@ -1345,6 +1895,10 @@ struct ConfigJson<'a> {
     download_limits: &'a DownloadLimits,
     /// `"0s"`, `"5m"`…
     expiry_grace: String,
+    /// `{"check": "…" or null, "timeout": "30s", "max_unconfirmed_launches": 3}`.
+    health: &'a HealthConfig,
+    /// How many release trees are kept.
+    keep_releases: u32,
 }
 
 /// The `status --json` document.
@@ -1361,6 +1915,12 @@ struct StatusJson<'a> {
     install_id: &'a str,
     highest_serial: Option<u64>,
     last_check: Option<Timestamp>,
+    /// Whether the current release is confirmed (null when none is current).
+    confirmed: Option<bool>,
+    /// Launches recorded since the switch while the current release is unconfirmed.
+    unconfirmed_launches: Option<u32>,
+    /// The releases marked bad here, which updates skip.
+    bad_releases: Vec<BadJson<'a>>,
 }
 
 /// One installed release in `status --json`.
@@ -1399,8 +1959,25 @@ fn withdrawal_sentence(report: &CheckReport) -> Option<String> {
     ))
 }
 
-/// The one-line answer of `check` for people.
+/// The one-line answer of `check` for people, naming the releases skipped as bad.
 fn check_sentence(report: &CheckReport) -> String {
+    let sentence = decision_sentence(report);
+    if report.skipped().is_empty() {
+        return sentence;
+    }
+    let skipped: Vec<String> = report
+        .skipped()
+        .iter()
+        .map(|bad| format!("{} ({})", bad.version, bad.detail))
+        .collect();
+    format!(
+        "{sentence}; skipping releases marked bad here: {}",
+        skipped.join(", ")
+    )
+}
+
+/// What the decision says, for people.
+fn decision_sentence(report: &CheckReport) -> String {
     let rollout = report.rollout();
     let rule = rule_suffix(report);
     match report.outcome() {
@@ -1605,6 +2182,13 @@ impl Reporter for ProgressReporter {
         if let Some(bar) = self.bar.borrow_mut().take() {
             bar.finish_and_clear();
         }
+    }
+
+    fn on_health_check(&self, version: &Version, command: &str, timeout: Duration) {
+        stderr_line(&format!(
+            "running the health check of {version}: `{command}` (timeout {})",
+            format_duration(timeout)
+        ));
     }
 }
 

@@ -20,8 +20,10 @@ use crate::error::Error;
 /// expensive one replaces it; and [`on_unpack`](Reporter::on_unpack) before a package
 /// is unpacked. [`on_switch`](Reporter::on_switch) comes just before `current` is
 /// switched. When an intact tree of the release is still on disk (a move back), only
-/// [`on_reuse`](Reporter::on_reuse) and then `on_switch` are called. File indexes are
-/// fetched silently. Every method has a no-op default, and none can stop the install.
+/// [`on_reuse`](Reporter::on_reuse) and then `on_switch` are called. After the switch,
+/// [`on_health_check`](Reporter::on_health_check) comes before a configured health
+/// check runs. File indexes are fetched silently. Every method has a no-op default,
+/// and none can stop the install.
 pub trait Reporter {
     /// How the module will be obtained: from local files, patches and file copies, or
     /// as a whole package; `plan.download_bytes` are expected.
@@ -70,6 +72,12 @@ pub trait Reporter {
     /// The release tree is complete; `current` is about to point to it.
     fn on_switch(&self, version: &Version, dir: &str) {
         let _ = (version, dir);
+    }
+
+    /// `current` points to `version` now, and its health check `command` is about to
+    /// run (for at most `timeout`).
+    fn on_health_check(&self, version: &Version, command: &str, timeout: std::time::Duration) {
+        let _ = (version, command, timeout);
     }
 }
 

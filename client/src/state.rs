@@ -1,6 +1,6 @@
 //! `ROOT/.wavecast/state.json`: what this client has seen and installed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
 
@@ -12,6 +12,7 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
+use crate::health::{BadRelease, Trial};
 use crate::root::{random_hex, write_json_atomically};
 use crate::transport::Validators;
 
@@ -46,6 +47,14 @@ pub struct State {
     /// forward, one verified step at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<Root>,
+    /// The current release while it is unconfirmed: switched to by an install, and
+    /// neither confirmed nor rolled back yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<Trial>,
+    /// Releases rolled back on this machine, which it will not install again (newer
+    /// releases are installed as usual), oldest mark first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bad_releases: Vec<BadRelease>,
 }
 
 /// Where a stored manifest envelope came from, and how its host identified it.
@@ -116,6 +125,8 @@ impl State {
             installed: Vec::new(),
             manifests: BTreeMap::new(),
             trusted_root: None,
+            trial: None,
+            bad_releases: Vec::new(),
         })
     }
 
@@ -177,6 +188,26 @@ impl State {
             .find(|release| release.dir == dir)
     }
 
+    /// Whether `version` is marked bad.
+    pub fn is_bad(&self, version: &Version) -> bool {
+        self.bad_releases.iter().any(|bad| &bad.version == version)
+    }
+
+    /// The versions marked bad, which the decision skips.
+    pub fn bad_versions(&self) -> BTreeSet<Version> {
+        self.bad_releases
+            .iter()
+            .map(|bad| bad.version.clone())
+            .collect()
+    }
+
+    /// Marks a release bad, replacing an earlier mark of the same version.
+    pub fn mark_bad(&mut self, bad: BadRelease) {
+        self.bad_releases
+            .retain(|existing| existing.version != bad.version);
+        self.bad_releases.push(bad);
+    }
+
     /// Records a release tree, replacing any older record of the same directory.
     pub fn record_install(&mut self, release: InstalledRelease) {
         self.installed
@@ -232,6 +263,25 @@ mod tests {
                 },
             )]),
         });
+        state.trial = Some(Trial {
+            version: "1.0.0".parse().unwrap(),
+            dir: "1.0.0-0123456789ab".into(),
+            started_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+            launches: 2,
+            fallback: None,
+        });
+        for detail in ["first", "second"] {
+            state.mark_bad(BadRelease {
+                version: "0.9.0".parse().unwrap(),
+                dir: "0.9.0-0123456789ab".into(),
+                reason: crate::health::BadReason::HealthCheckTimedOut,
+                detail: detail.into(),
+                marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+            });
+        }
+        assert_eq!(state.bad_releases.len(), 1, "one mark per version");
+        assert!(state.is_bad(&"0.9.0".parse().unwrap()));
+        assert!(!state.is_bad(&"1.0.0".parse().unwrap()));
         state.save(&path).unwrap();
         let loaded = State::load(&path).unwrap().unwrap();
         assert_eq!(loaded, state);
@@ -241,17 +291,26 @@ mod tests {
             text.contains("\"highest_serial\": {\n    \"stable\": 7\n  }"),
             "{text}"
         );
+        assert!(
+            text.contains("\"reason\": \"health_check_timed_out\""),
+            "{text}"
+        );
+        assert!(text.contains("\"launches\": 2"), "{text}");
         assert_ne!(State::generate().unwrap().install_id, state.install_id);
 
-        // States written before modules were recorded still load.
+        // States written before modules, trials and bad marks were recorded still load.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
         old["installed"][0]
             .as_object_mut()
             .unwrap()
             .remove("modules")
             .unwrap();
+        for field in ["trial", "bad_releases"] {
+            old.as_object_mut().unwrap().remove(field).unwrap();
+        }
         let old: State = serde_json::from_value(old).unwrap();
         assert!(old.installed[0].modules.is_empty());
+        assert!(old.trial.is_none() && old.bad_releases.is_empty());
     }
 
     #[test]

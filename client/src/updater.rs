@@ -2,6 +2,7 @@
 //! the `wavecast-update` commands perform.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
     Attributes, BasisPoints, ChannelName, ClientView, Exclusion, InstallId, Manifest, Mode,
-    Outcome, Platform, Release, Root, Rule, Withdrawal, decide,
+    Outcome, Platform, Release, Root, Rule, Withdrawal, decide_skipping,
 };
 
 use crate::attributes::check_attribute_keys;
@@ -17,15 +18,26 @@ use crate::config::{Config, PinnedTrust};
 use crate::delta::UpdatePlan;
 use crate::error::{Error, Result};
 use crate::fetch::{Expectations, Stored, fetch_manifest};
+use crate::health::{
+    BadReason, BadRelease, CheckTarget, ConfirmReport, HealthCheck, HealthCheckFailure,
+    HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial, fallback_release,
+    lock_within, previous_release, roll_back, run_health_check, start_trial, trial_of,
+};
 use crate::install::{
-    CurrentRelease, InstallPlan, InstallReport, install_release, plan_install, read_current,
+    CurrentRelease, InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
+    read_current,
 };
 use crate::limits::DownloadLimits;
+use crate::prune::prune_releases;
 use crate::reporter::Reporter;
 use crate::root::{InstallRoot, create_dir_all, write_atomically};
 use crate::state::{InstalledRelease, State, StoredManifest};
 use crate::transport::{DefaultTransport, Transport};
 use crate::url::BaseUrl;
+
+/// How long [`Updater::confirm`] and [`Updater::launched`] wait for another run
+/// (a poll, an install) to release the root: 10 s.
+pub const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
 /// What `init` writes.
 #[derive(Debug, Clone)]
@@ -67,6 +79,14 @@ pub struct ConfigChange {
     pub download_deadline: Option<Duration>,
     /// A new expiry grace.
     pub expiry_grace: Option<Duration>,
+    /// A new health check command (`Some(None)` removes it).
+    pub health_check: Option<Option<String>>,
+    /// A new health check timeout (longer than zero).
+    pub health_timeout: Option<Duration>,
+    /// A new limit of unconfirmed launches (`0`: never roll back).
+    pub max_unconfirmed_launches: Option<u32>,
+    /// A new number of release trees to keep.
+    pub keep_releases: Option<NonZeroU32>,
 }
 
 /// How [`Updater::check_with`] decides.
@@ -135,9 +155,17 @@ pub struct CheckReport {
     platform: Platform,
     checked_at: Timestamp,
     not_modified: bool,
+    skipped: Vec<BadRelease>,
 }
 
 impl CheckReport {
+    /// The releases the manifest offers, newer than the installed one, that this
+    /// client skipped because they are marked bad here (they failed a health check,
+    /// were never confirmed, or were rolled back).
+    pub fn skipped(&self) -> &[BadRelease] {
+        &self.skipped
+    }
+
     /// Whether the host answered that the manifest had not changed since the last
     /// check (`304 Not Modified`), so the stored envelope was verified again instead
     /// of downloaded.
@@ -289,6 +317,10 @@ pub struct StatusReport {
     pub highest_serial: Option<u64>,
     /// When a manifest was last fetched and verified.
     pub last_check: Option<Timestamp>,
+    /// The trial of the current release while it is unconfirmed.
+    pub trial: Option<Trial>,
+    /// The releases marked bad on this machine, oldest mark first.
+    pub bad_releases: Vec<BadRelease>,
 }
 
 /// One install root and the operations on it.
@@ -298,6 +330,7 @@ pub struct Updater {
     config: Config,
     transport: Box<dyn Transport>,
     packages_only: bool,
+    health_check: Option<HealthCheck>,
 }
 
 impl Updater {
@@ -378,6 +411,7 @@ impl Updater {
             config,
             transport: Box::new(DefaultTransport::new()),
             packages_only: false,
+            health_check: None,
         })
     }
 
@@ -393,6 +427,21 @@ impl Updater {
     pub fn with_packages_only(mut self, packages_only: bool) -> Self {
         self.packages_only = packages_only;
         self
+    }
+
+    /// Runs `check` after each switch instead of the configured health check
+    /// (`update --health-check`).
+    pub fn with_health_check(mut self, check: HealthCheck) -> Self {
+        self.health_check = Some(check);
+        self
+    }
+
+    /// The health check [`install`](Self::install) runs: the one given to
+    /// [`with_health_check`](Self::with_health_check), else the configured one.
+    pub fn health_check(&self) -> Option<HealthCheck> {
+        self.health_check
+            .clone()
+            .or_else(|| self.config.health.health_check())
     }
 
     /// The install root.
@@ -443,6 +492,15 @@ impl Updater {
         limits.min_speed_grace = change.min_speed_grace.unwrap_or(limits.min_speed_grace);
         limits.deadline = change.download_deadline.unwrap_or(limits.deadline);
         config.expiry_grace = change.expiry_grace.unwrap_or(config.expiry_grace);
+        let health = &mut config.health;
+        if let Some(check) = &change.health_check {
+            health.check.clone_from(check);
+        }
+        health.timeout = change.health_timeout.unwrap_or(health.timeout);
+        health.max_unconfirmed_launches = change
+            .max_unconfirmed_launches
+            .unwrap_or(health.max_unconfirmed_launches);
+        config.keep_releases = change.keep_releases.unwrap_or(config.keep_releases);
         let changed = config != before;
         if changed {
             config.save(&self.root.config())?;
@@ -570,7 +628,20 @@ impl Updater {
             current: current.as_ref().map(|current| &current.version),
             attributes: &attributes,
         };
-        let decision = decide(&manifest, &view, now, options.mode);
+        let decision = decide_skipping(&manifest, &view, now, options.mode, &state.bad_versions());
+        let skipped = state
+            .bad_releases
+            .iter()
+            .filter(|bad| {
+                manifest
+                    .release(&bad.version)
+                    .is_some_and(|release| release.for_platform(&self.config.platform).is_some())
+                    && current
+                        .as_ref()
+                        .is_none_or(|current| bad.version > current.version)
+            })
+            .cloned()
+            .collect();
         let applied = decision.applied.map(|applied| RolloutCheck {
             bucket: applied.bucket,
             threshold: applied.threshold,
@@ -622,6 +693,7 @@ impl Updater {
             platform: self.config.platform.clone(),
             checked_at: now,
             not_modified,
+            skipped,
         })
     }
 
@@ -643,10 +715,19 @@ impl Updater {
     /// switched, any failure leaves the previous release current and removes the
     /// partial tree. After a successful install the download cache is pruned.
     ///
+    /// After the switch the release is on trial, unconfirmed (see
+    /// [`confirm`](Self::confirm) and [`launched`](Self::launched)), and the
+    /// [`health_check`](Self::health_check), if any, runs in the new tree. When it
+    /// fails or times out, `current` is switched back to the release that was current
+    /// before, the new one is marked bad (the decision skips it from then on) and
+    /// [`Error::HealthCheckFailed`] is returned. Last, release trees beyond the
+    /// configured number to keep are deleted.
+    ///
     /// # Errors
     ///
-    /// [`Error::NothingToInstall`] when the report offers no update; download,
-    /// verification, unpacking and file-system errors.
+    /// [`Error::NothingToInstall`] when the report offers no update;
+    /// [`Error::HealthCheckFailed`] or [`Error::RunHealthCheck`] after a rollback;
+    /// download, verification, unpacking and file-system errors.
     pub fn install(
         &self,
         report: &CheckReport,
@@ -656,6 +737,7 @@ impl Updater {
         let release = report.target().ok_or(Error::NothingToInstall)?;
         let _lock = self.root.lock()?;
         let mut state = self.load_state()?;
+        let before = read_current(&self.root, &state)?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
             hosts: &report.download_hosts,
@@ -668,7 +750,223 @@ impl Updater {
             packages_only: self.packages_only,
             limits: self.config.download_limits,
         };
-        install_release(&plan, &mut state)
+        let mut installed = install_release(&plan, &mut state)?;
+        if installed.outcome == InstallOutcome::AlreadyCurrent {
+            return Ok(installed);
+        }
+        let switched = CurrentRelease {
+            version: installed.version.clone(),
+            dir: installed.dir.clone(),
+        };
+        // The trial is saved before the check runs: if the client dies during the
+        // check, launch counting still guards the unchecked release.
+        start_trial(&mut state, &switched, before.as_ref(), now);
+        state.save(&self.root.state())?;
+        if let Some(check) = self.health_check() {
+            installed.health_check = Some(self.run_check(
+                &check,
+                &switched,
+                before.as_ref(),
+                &mut state,
+                now,
+                reporter,
+            )?);
+        }
+        installed.pruned_releases =
+            prune_releases(&self.root, &mut state, self.config.keep_releases)?;
+        Ok(installed)
+    }
+
+    /// Runs the health check of `switched`, just made current instead of `before`;
+    /// on failure rolls back to `before`, marks `switched` bad and prunes.
+    fn run_check(
+        &self,
+        check: &HealthCheck,
+        switched: &CurrentRelease,
+        before: Option<&CurrentRelease>,
+        state: &mut State,
+        now: Timestamp,
+        reporter: &dyn Reporter,
+    ) -> Result<crate::health::HealthCheckReport> {
+        reporter.on_health_check(&switched.version, &check.command, check.timeout);
+        let release_dir = self.root.releases().join(&switched.dir);
+        let target = CheckTarget {
+            root: self.root.path(),
+            release_dir: &release_dir,
+            version: &switched.version,
+            previous: before.map(|before| &before.version),
+        };
+        let back_to = before.map(|before| before.dir.as_str());
+        let health = match run_health_check(check, &target) {
+            Ok(health) => health,
+            Err(source) => {
+                roll_back(&self.root, state, switched, back_to, None, now)?;
+                return Err(Error::RunHealthCheck {
+                    version: switched.version.clone(),
+                    command: check.command.clone(),
+                    rolled_back_to: before.map(|before| before.version.clone()),
+                    source,
+                });
+            }
+        };
+        if health.status.passed() {
+            return Ok(health);
+        }
+        let reason = if health.status == HealthStatus::TimedOut {
+            BadReason::HealthCheckTimedOut
+        } else {
+            BadReason::HealthCheckFailed
+        };
+        let detail = format!("health check `{}` {}", health.command, health.describe());
+        roll_back(
+            &self.root,
+            state,
+            switched,
+            back_to,
+            Some((reason, detail)),
+            now,
+        )?;
+        let pruned = prune_releases(&self.root, state, self.config.keep_releases)?;
+        Err(Error::HealthCheckFailed(Box::new(HealthCheckFailure {
+            version: switched.version.clone(),
+            dir: switched.dir.clone(),
+            report: health,
+            rolled_back_to: before.map(|before| before.version.clone()),
+            pruned,
+        })))
+    }
+
+    /// Marks the current release healthy (`wavecast-update confirm`): its trial ends,
+    /// so launches no longer count towards a rollback. Confirming a release that is
+    /// confirmed already changes nothing. Waits up to [`LOCK_PATIENCE`] for another
+    /// run to release the root.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingInstalled`], [`Error::Locked`], state errors.
+    pub fn confirm(&self) -> Result<ConfirmReport> {
+        let _lock = lock_within(&self.root, LOCK_PATIENCE)?;
+        let mut state = self.load_state()?;
+        let current = self.require_current(&state)?;
+        let launches = trial_of(&state, &current).map(|trial| trial.launches);
+        // A trial of another release is stale (`current` was switched by hand).
+        if state.trial.take().is_some() {
+            state.save(&self.root.state())?;
+        }
+        Ok(ConfirmReport {
+            release: current,
+            launches,
+        })
+    }
+
+    /// Records one start of the application (`wavecast-update launched`, called by a
+    /// launcher before it starts `current`). A confirmed release counts nothing. An
+    /// unconfirmed one counts the launch; once it has more launches than the
+    /// configured `max_unconfirmed_launches` (unless that is 0), `current` is switched
+    /// back to the release its trial falls back to (the last one running before it),
+    /// it is marked bad, and the release trees beyond the number to keep are
+    /// deleted. Waits up to [`LOCK_PATIENCE`] for another run to release the root.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors.
+    pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
+        let _lock = lock_within(&self.root, LOCK_PATIENCE)?;
+        let mut state = self.load_state()?;
+        let current = self.require_current(&state)?;
+        let limit = self.config.health.max_unconfirmed_launches;
+        let Some(trial) = state
+            .trial
+            .as_mut()
+            .filter(|trial| trial.dir == current.dir)
+        else {
+            return Ok(LaunchReport {
+                release: current,
+                outcome: LaunchOutcome::Confirmed,
+            });
+        };
+        trial.launches = trial.launches.saturating_add(1);
+        let launches = trial.launches;
+        let fallback = (limit != 0 && launches > limit)
+            .then(|| fallback_release(&self.root, &state, &current).cloned());
+        let outcome = match fallback {
+            None => LaunchOutcome::Counted { launches, limit },
+            Some(None) => LaunchOutcome::NoFallback { launches, limit },
+            Some(Some(to)) => {
+                let detail =
+                    format!("not confirmed after {launches} launches (at most {limit} allowed)");
+                roll_back(
+                    &self.root,
+                    &mut state,
+                    &current,
+                    Some(&to.dir),
+                    Some((BadReason::Unconfirmed, detail)),
+                    now,
+                )?;
+                let pruned = prune_releases(&self.root, &mut state, self.config.keep_releases)?;
+                return Ok(LaunchReport {
+                    release: current,
+                    outcome: LaunchOutcome::RolledBack {
+                        launches,
+                        limit,
+                        to: CurrentRelease {
+                            version: to.version,
+                            dir: to.dir,
+                        },
+                        pruned,
+                    },
+                });
+            }
+        };
+        state.save(&self.root.state())?;
+        Ok(LaunchReport {
+            release: current,
+            outcome,
+        })
+    }
+
+    /// Returns to the previous release on request (`wavecast-update rollback`): the
+    /// newest one installed before the current one whose tree is still on disk and
+    /// that is not marked bad. The release left is marked bad unless `mark_bad` is
+    /// false (`--keep`), in which case the next update may install it again. Release
+    /// trees beyond the number to keep are deleted afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingInstalled`], [`Error::NothingToRollBackTo`], [`Error::Locked`],
+    /// state and file-system errors.
+    pub fn rollback(&self, mark_bad: bool, now: Timestamp) -> Result<RollbackReport> {
+        let _lock = self.root.lock()?;
+        let mut state = self.load_state()?;
+        let current = self.require_current(&state)?;
+        let to = previous_release(&self.root, &state, &current)
+            .cloned()
+            .ok_or_else(|| Error::NothingToRollBackTo {
+                version: current.version.clone(),
+            })?;
+        let mark = mark_bad.then(|| {
+            (
+                BadReason::RolledBack,
+                format!("rolled back to {} on request", to.version),
+            )
+        });
+        roll_back(&self.root, &mut state, &current, Some(&to.dir), mark, now)?;
+        let pruned = prune_releases(&self.root, &mut state, self.config.keep_releases)?;
+        Ok(RollbackReport {
+            from: current,
+            to: CurrentRelease {
+                version: to.version,
+                dir: to.dir,
+            },
+            marked_bad: mark_bad,
+            pruned,
+        })
+    }
+
+    fn require_current(&self, state: &State) -> Result<CurrentRelease> {
+        read_current(&self.root, state)?.ok_or_else(|| Error::NothingInstalled {
+            root: self.root.path().to_owned(),
+        })
     }
 
     /// Plans how [`install`](Self::install) would obtain the target of `report`,
@@ -716,8 +1014,14 @@ impl Updater {
     pub fn status(&self) -> Result<StatusReport> {
         let state = self.load_state()?;
         let current = read_current(&self.root, &state)?;
+        let trial = current
+            .as_ref()
+            .and_then(|current| trial_of(&state, current))
+            .cloned();
         Ok(StatusReport {
             current,
+            trial,
+            bad_releases: state.bad_releases.clone(),
             highest_serial: state.highest_serial(&self.config.channel),
             installed: state.installed,
             channel: self.config.channel.clone(),
@@ -1033,6 +1337,65 @@ mod tests {
             updater.plan(&updater.check(now()).unwrap()),
             Err(Error::NothingToInstall)
         ));
+    }
+
+    #[test]
+    fn a_first_install_that_fails_its_health_check_leaves_nothing_current() {
+        let mut site = Site::new();
+        site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+        let root = tempfile::tempdir().unwrap();
+        site.init(root.path());
+        let check = |command: &str| HealthCheck {
+            command: command.into(),
+            timeout: Duration::from_secs(10),
+        };
+        let updater = Updater::open(root.path())
+            .unwrap()
+            .with_health_check(check("cat app; exit 7"));
+        let error = updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; marked 1.0.0 bad and removed `current`, as no release was current before it"
+        );
+        let Error::HealthCheckFailed(failure) = error else {
+            panic!("not a health check failure");
+        };
+        assert_eq!(failure.rolled_back_to, None);
+        assert_eq!(failure.report.status, HealthStatus::Exited(7));
+        assert_eq!(failure.report.output, "one");
+        assert_eq!(failure.pruned.len(), 1, "the bad tree is deleted");
+        assert!(std::fs::symlink_metadata(root.path().join("current")).is_err());
+        assert!(updater.current().unwrap().is_none());
+        let status = updater.status().unwrap();
+        assert!(status.installed.is_empty() && status.trial.is_none());
+        assert_eq!(status.bad_releases[0].reason, BadReason::HealthCheckFailed);
+
+        // Nothing else is offered, and the bad release is named as skipped.
+        let report = updater.check(now()).unwrap();
+        assert_eq!(report.outcome(), Outcome::UpToDate);
+        assert_eq!(report.skipped()[0].version.to_string(), "1.0.0");
+
+        // A newer release is installed and kept when its check passes.
+        site.release("1.1.0", &[("app", b"two")], 10_000, 2);
+        let updater = updater.with_health_check(check("grep -q two app"));
+        let installed = updater
+            .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+            .unwrap();
+        assert_eq!(installed.previous, None);
+        assert_eq!(installed.health_check.unwrap().status, HealthStatus::Passed);
+        let status = updater.status().unwrap();
+        assert_eq!(status.current.unwrap().version.to_string(), "1.1.0");
+        assert_eq!(
+            status.trial.unwrap().fallback,
+            None,
+            "nothing to fall back to"
+        );
+        assert_eq!(
+            std::fs::read(root.path().join("current/app")).unwrap(),
+            b"two"
+        );
     }
 
     #[test]

@@ -19,6 +19,16 @@
 //! does and the installed release was yanked, or capped below this client's bucket,
 //! the client moves to the highest release that admits it, up or down. A client never
 //! moves down otherwise.
+//!
+//! # Releases a client refuses
+//!
+//! [`decide_skipping`] takes the versions a client has marked bad on its own machine
+//! (a failed health check, launches never confirmed, a rollback on request) and treats
+//! them as if the manifest did not list them: never a target, not even to leave a
+//! withdrawn release, and never the `newest`. A release newer than a skipped one is
+//! judged as usual, so publishing a fix brings the client forward.
+
+use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -230,10 +240,25 @@ pub fn decide<'m>(
     now: Timestamp,
     mode: Mode,
 ) -> Decision<'m> {
+    decide_skipping(manifest, client, now, mode, &BTreeSet::new())
+}
+
+/// [`decide`] for a client that refuses the releases whose versions are in `skip`:
+/// they are treated as if the manifest did not list them (see the module docs). An
+/// installed release that is skipped is therefore never judged withdrawn; the
+/// client leaves it only for a newer release.
+pub fn decide_skipping<'m>(
+    manifest: &'m Manifest,
+    client: &ClientView<'_>,
+    now: Timestamp,
+    mode: Mode,
+    skip: &BTreeSet<Version>,
+) -> Decision<'m> {
     let mut candidates: Vec<&Release> = manifest
         .releases
         .iter()
         .filter(|release| release.for_platform(client.platform).is_some())
+        .filter(|release| !skip.contains(&release.version))
         .collect();
     candidates.sort_by(|a, b| b.version.cmp(&a.version));
     let newest = candidates
@@ -725,6 +750,115 @@ mod tests {
             }
         }
         assert!(moved_back > 600 && stayed > 150, "{moved_back} {stayed}");
+    }
+
+    /// One case of [`skipped_releases_are_never_targets_and_a_newer_release_is_taken_as_usual`].
+    struct SkipCase {
+        releases: Vec<Release>,
+        installed: Option<&'static str>,
+        skipped: &'static [&'static str],
+        outcome: Outcome,
+        target: Option<&'static str>,
+        newest: Option<&'static str>,
+    }
+
+    #[test]
+    fn skipped_releases_are_never_targets_and_a_newer_release_is_taken_as_usual() {
+        let none = Attributes::new();
+        let yanked = |text: &str| with_plan(release(text, 10_000), |plan| plan.yanked = true);
+        let full = |text: &str| release(text, 10_000);
+        let table = [
+            // A bad newer release is not installed again.
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0")],
+                installed: Some("1.0.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::UpToDate,
+                target: None,
+                newest: Some("1.0.0"),
+            },
+            // Until a newer one appears.
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0"), full("1.2.0")],
+                installed: Some("1.0.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::Update,
+                target: Some("1.2.0"),
+                newest: Some("1.2.0"),
+            },
+            // A fresh install falls back past a bad release.
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0")],
+                installed: None,
+                skipped: &["1.1.0"],
+                outcome: Outcome::Update,
+                target: Some("1.0.0"),
+                newest: Some("1.0.0"),
+            },
+            // Leaving a yanked release never lands on a bad one.
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0"), yanked("1.2.0")],
+                installed: Some("1.2.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::Update,
+                target: Some("1.0.0"),
+                newest: Some("1.0.0"),
+            },
+            // Nowhere to go but a bad release: stay.
+            SkipCase {
+                releases: vec![full("1.1.0"), yanked("1.2.0")],
+                installed: Some("1.2.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::UpToDate,
+                target: None,
+                newest: None,
+            },
+            // An installed release that is skipped is left only for a newer one.
+            SkipCase {
+                releases: vec![full("1.0.0"), yanked("1.1.0")],
+                installed: Some("1.1.0"),
+                skipped: &["1.1.0"],
+                outcome: Outcome::UpToDate,
+                target: None,
+                newest: Some("1.0.0"),
+            },
+            // Skipping nothing decides as `decide` does.
+            SkipCase {
+                releases: vec![full("1.0.0"), full("1.1.0")],
+                installed: Some("1.0.0"),
+                skipped: &[],
+                outcome: Outcome::Update,
+                target: Some("1.1.0"),
+                newest: Some("1.1.0"),
+            },
+        ];
+        for (row, case) in table.into_iter().enumerate() {
+            let manifest = manifest(case.releases);
+            let install_id = id(9);
+            let platform = any();
+            let current = case.installed.map(version);
+            let view = ClientView {
+                install_id: &install_id,
+                platform: &platform,
+                current: current.as_ref(),
+                attributes: &none,
+            };
+            let skip: BTreeSet<Version> = case.skipped.iter().copied().map(version).collect();
+            let decision = decide_skipping(&manifest, &view, at(NOW), Mode::Manual, &skip);
+            assert_eq!(decision.outcome, case.outcome, "row {row}");
+            assert_eq!(target(&decision).as_deref(), case.target, "row {row}");
+            assert_eq!(
+                decision
+                    .newest
+                    .map(|release| release.version.to_string())
+                    .as_deref(),
+                case.newest,
+                "row {row}"
+            );
+            if case.skipped.is_empty() {
+                assert_eq!(decision, decide(&manifest, &view, at(NOW), Mode::Manual));
+            }
+        }
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod trust;
 
 pub use decide::{
     AppliedRollout, ClientView, Decision, Exclusion, Mode, Outcome, Withdrawal, decide,
+    decide_skipping,
 };
 pub use envelope::Envelope;
 pub use error::{Error, Result};

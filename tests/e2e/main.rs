@@ -7,6 +7,7 @@ mod attacks;
 mod client_rollout;
 mod core_loop;
 mod delta;
+mod health;
 mod hosts;
 mod mirror_verify;
 mod polling;

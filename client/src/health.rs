@@ -1,0 +1,843 @@
+//! After a switch: the health check, the trial of an unconfirmed release, and the
+//! way back (rollback) when either fails.
+//!
+//! Every switch of `ROOT/current` by an install (a new release, or a kept tree switched
+//! to again) starts a [`Trial`]: the release is *unconfirmed* until the application
+//! says it works (`wavecast-update confirm`). A launcher records each start of the
+//! application (`wavecast-update launched`); a release still unconfirmed after more
+//! launches than the configured limit is rolled back to the release the trial
+//! remembers, the last one that was running before it. That is the boot counting of
+//! greenboot or Mender's commit step, for applications.
+//!
+//! A configured [`HealthCheck`] runs right after the switch (`sh -c COMMAND` in the
+//! new release tree, in its own process group, killed as a group when it times out).
+//! A check that fails or times out switches `current` back at once.
+//!
+//! Any rollback marks the release it leaves as a [`BadRelease`] (unless the person
+//! asking for it says otherwise), which the decision then skips
+//! ([`wavecast_schema::decide_skipping`]) until a newer release appears. The order is
+//! crash-safe: `current` is switched back first and the state saved after, so a crash
+//! in between leaves the old release current and, at worst, the bad one unmarked; it
+//! is then installed and checked again.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result, rollback_note};
+use crate::install::{CurrentRelease, switch_current};
+use crate::limits::{duration_text, format_duration};
+use crate::prune::PrunedRelease;
+use crate::root::{InstallRoot, sync_dir};
+use crate::state::{InstalledRelease, State};
+
+/// How long a health check may run by default: 30 s.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many launches an unconfirmed release gets by default before it is rolled back
+/// at the next one: 3.
+pub const DEFAULT_MAX_UNCONFIRMED_LAUNCHES: u32 = 3;
+
+/// How much of a health check's output (stdout and stderr, interleaved) is kept: its
+/// last 4 KiB.
+pub const HEALTH_OUTPUT_LIMIT: u64 = 4096;
+
+/// Set to `1` in a health check's environment. `wavecast-update confirm` and
+/// `launched` do nothing inside a check: the root is locked while it runs, and a
+/// check is not a launch.
+pub const HEALTH_CHECK_VARIABLE: &str = "WAVECAST_HEALTH_CHECK";
+
+/// The `"health"` object of `config.json`. Configurations written before health
+/// checks existed get the defaults: no check, a 30 s timeout, 3 unconfirmed launches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// The shell command run after every switch, if any.
+    pub check: Option<String>,
+    /// How long the command may run before it is killed and counts as failed.
+    #[serde(
+        deserialize_with = "positive_duration",
+        serialize_with = "duration_text::serialize"
+    )]
+    pub timeout: Duration,
+    /// How many times an unconfirmed release may be launched; the next launch rolls it
+    /// back. `0` never rolls back (launches are still counted).
+    pub max_unconfirmed_launches: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            check: None,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+            max_unconfirmed_launches: DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// The configured health check, if there is one.
+    pub fn health_check(&self) -> Option<HealthCheck> {
+        self.check.as_ref().map(|command| HealthCheck {
+            command: command.clone(),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Reads a duration that must be longer than zero.
+fn positive_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Duration, D::Error> {
+    match duration_text::deserialize(deserializer)? {
+        Duration::ZERO => Err(serde::de::Error::custom(
+            "a health check timeout must be longer than 0s",
+        )),
+        timeout => Ok(timeout),
+    }
+}
+
+/// A health check: `sh -c command`, killed after `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The shell command.
+    pub command: String,
+    /// How long it may run.
+    pub timeout: Duration,
+}
+
+/// How a health check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthStatus {
+    /// It exited with status 0.
+    Passed,
+    /// It exited with this non-zero status.
+    Exited(i32),
+    /// It was killed by this signal (not by the client).
+    Signaled(i32),
+    /// It ran past its timeout, and its process group was killed.
+    TimedOut,
+}
+
+impl HealthStatus {
+    /// Whether the check passed.
+    pub fn passed(self) -> bool {
+        self == Self::Passed
+    }
+}
+
+/// What a health check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckReport {
+    /// The shell command.
+    pub command: String,
+    /// How it ended.
+    pub status: HealthStatus,
+    /// Its timeout.
+    pub timeout: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+    /// The end of its output, stdout and stderr interleaved: at most
+    /// [`HEALTH_OUTPUT_LIMIT`] bytes, invalid UTF-8 replaced.
+    pub output: String,
+    /// How many bytes of output it wrote in all.
+    pub output_bytes: u64,
+}
+
+impl HealthCheckReport {
+    /// `exited with status 3`, `timed out after 1s`…, for messages.
+    pub fn describe(&self) -> String {
+        match self.status {
+            HealthStatus::Passed => format!("passed in {:.1}s", self.duration.as_secs_f64()),
+            HealthStatus::Exited(code) => format!("exited with status {code}"),
+            HealthStatus::Signaled(signal) => format!("was killed by signal {signal}"),
+            HealthStatus::TimedOut => format!(
+                "timed out after {} (its processes were killed)",
+                format_duration(self.timeout)
+            ),
+        }
+    }
+}
+
+/// Why an install was rolled back by its health check: the payload of
+/// [`Error::HealthCheckFailed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckFailure {
+    /// The release that failed, now marked bad.
+    pub version: Version,
+    /// Its directory under `ROOT/releases` (deleted by the prune after the rollback,
+    /// unless kept).
+    pub dir: String,
+    /// What the check did.
+    pub report: HealthCheckReport,
+    /// The release `current` points to again; `None` when there was none before (then
+    /// there is no `current` now).
+    pub rolled_back_to: Option<Version>,
+    /// The release trees the prune after the rollback deleted.
+    pub pruned: Vec<PrunedRelease>,
+}
+
+impl std::fmt::Display for HealthCheckFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} failed its health check `{}`: it {}; ",
+            self.version,
+            self.report.command,
+            self.report.describe(),
+        )?;
+        match &self.rolled_back_to {
+            Some(to) => write!(f, "rolled back to {to} and marked {} bad", self.version),
+            None => write!(f, "marked {} bad and {}", self.version, rollback_note(None)),
+        }
+    }
+}
+
+/// What [`Updater::confirm`](crate::Updater::confirm) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmReport {
+    /// The current release, now confirmed.
+    pub release: CurrentRelease,
+    /// How many launches it had while unconfirmed; `None` when it was confirmed
+    /// already.
+    pub launches: Option<u32>,
+}
+
+/// What [`Updater::launched`](crate::Updater::launched) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LaunchOutcome {
+    /// The current release is confirmed: nothing is counted.
+    Confirmed,
+    /// The launch was counted, and the release may keep running.
+    Counted {
+        /// Launches since the switch, this one included.
+        launches: u32,
+        /// The most it may have unconfirmed; `0` when there is no limit.
+        limit: u32,
+    },
+    /// More launches than allowed, but no release to roll back to: the current one
+    /// keeps running.
+    NoFallback {
+        /// Launches since the switch, this one included.
+        launches: u32,
+        /// The most it may have unconfirmed.
+        limit: u32,
+    },
+    /// More launches than allowed: `current` was switched back to `to` and the
+    /// release marked bad. The launcher should start `current` (now `to`).
+    RolledBack {
+        /// Launches since the switch, this one included.
+        launches: u32,
+        /// The most it may have unconfirmed.
+        limit: u32,
+        /// The release now current.
+        to: CurrentRelease,
+        /// The release trees the prune after the rollback deleted.
+        pruned: Vec<PrunedRelease>,
+    },
+}
+
+/// The result of [`Updater::launched`](crate::Updater::launched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchReport {
+    /// The release that was current when the launch was recorded.
+    pub release: CurrentRelease,
+    /// What happened.
+    pub outcome: LaunchOutcome,
+}
+
+/// What [`Updater::rollback`](crate::Updater::rollback) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackReport {
+    /// The release that was current.
+    pub from: CurrentRelease,
+    /// The release now current.
+    pub to: CurrentRelease,
+    /// Whether `from` was marked bad.
+    pub marked_bad: bool,
+    /// The release trees the prune after the rollback deleted.
+    pub pruned: Vec<PrunedRelease>,
+}
+
+/// Where and for what a health check runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckTarget<'a> {
+    /// The install root, as `WAVECAST_ROOT`.
+    pub(crate) root: &'a Path,
+    /// The new release tree: the working directory, and `WAVECAST_RELEASE_DIR`.
+    pub(crate) release_dir: &'a Path,
+    /// `WAVECAST_VERSION`.
+    pub(crate) version: &'a Version,
+    /// `WAVECAST_PREVIOUS_VERSION`; empty when there was none.
+    pub(crate) previous: Option<&'a Version>,
+}
+
+/// Runs `check` for `target` and waits for it, at most its timeout. The paths it gets
+/// are absolute, whatever the root was given as. Output goes to an
+/// anonymous temporary file, so a check that leaves processes behind cannot make the
+/// client wait for them; on timeout the check's whole process group is killed.
+///
+/// # Errors
+///
+/// The I/O error when the temporary file cannot be made, `sh` cannot be started or
+/// waited for.
+pub(crate) fn run_health_check(
+    check: &HealthCheck,
+    target: &CheckTarget<'_>,
+) -> io::Result<HealthCheckReport> {
+    // The check runs elsewhere than this process: relative paths would not hold.
+    let root = std::path::absolute(target.root)?;
+    let release_dir = std::path::absolute(target.release_dir)?;
+    let mut output = tempfile::tempfile()?;
+    let started = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&check.command)
+        .current_dir(&release_dir)
+        .env("PWD", &release_dir)
+        .env("WAVECAST_ROOT", &root)
+        .env("WAVECAST_RELEASE_DIR", &release_dir)
+        .env("WAVECAST_VERSION", target.version.to_string())
+        .env(
+            "WAVECAST_PREVIOUS_VERSION",
+            target.previous.map(ToString::to_string).unwrap_or_default(),
+        )
+        .env(HEALTH_CHECK_VARIABLE, "1")
+        .stdin(Stdio::null())
+        .stdout(output.try_clone()?)
+        .stderr(output.try_clone()?)
+        .process_group(0)
+        .spawn()?;
+    let status = match wait_within(&mut child, started + check.timeout) {
+        Ok(Some(status)) => match status.code() {
+            Some(0) => HealthStatus::Passed,
+            Some(code) => HealthStatus::Exited(code),
+            None => HealthStatus::Signaled(status.signal().unwrap_or(0)),
+        },
+        Ok(None) => {
+            kill_group(&child);
+            child.wait()?;
+            HealthStatus::TimedOut
+        }
+        Err(error) => {
+            kill_group(&child);
+            let _ = child.wait();
+            return Err(error);
+        }
+    };
+    let duration = started.elapsed();
+    let (text, output_bytes) = output_tail(&mut output).unwrap_or_default();
+    Ok(HealthCheckReport {
+        command: check.command.clone(),
+        status,
+        timeout: check.timeout,
+        duration,
+        output: text,
+        output_bytes,
+    })
+}
+
+/// Waits for `child` until `deadline`; `None` when it is still running then.
+fn wait_within(
+    child: &mut Child,
+    deadline: Instant,
+) -> io::Result<Option<std::process::ExitStatus>> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(10)));
+    }
+}
+
+/// Kills the process group `child` leads. The child has not been reaped, so its
+/// process group id cannot have been reused.
+fn kill_group(child: &Child) {
+    let Ok(group) = libc::pid_t::try_from(child.id()) else {
+        return;
+    };
+    #[expect(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
+    // SAFETY: kill takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+/// The last [`HEALTH_OUTPUT_LIMIT`] bytes of `file`, and its length.
+fn output_tail(file: &mut File) -> io::Result<(String, u64)> {
+    let length = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(length.saturating_sub(HEALTH_OUTPUT_LIMIT)))?;
+    let mut bytes = Vec::new();
+    file.take(HEALTH_OUTPUT_LIMIT).read_to_end(&mut bytes)?;
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), length))
+}
+
+/// The release on trial, in `state.json`: switched to by an install and not confirmed
+/// yet. There is at most one, and only while it is current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Its version.
+    pub version: Version,
+    /// Its directory under `ROOT/releases`.
+    pub dir: String,
+    /// When `current` was switched to it.
+    pub started_at: Timestamp,
+    /// How many launches were recorded since.
+    pub launches: u32,
+    /// The release to roll back to: the last confirmed release that was current
+    /// before it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Why a release was marked bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BadReason {
+    /// Its health check failed (a non-zero status, or killed by a signal).
+    HealthCheckFailed,
+    /// Its health check timed out.
+    HealthCheckTimedOut,
+    /// It was launched more times than allowed without being confirmed.
+    Unconfirmed,
+    /// Someone rolled it back (`wavecast-update rollback`).
+    RolledBack,
+}
+
+impl BadReason {
+    /// The reason's name in `state.json` and `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HealthCheckFailed => "health_check_failed",
+            Self::HealthCheckTimedOut => "health_check_timed_out",
+            Self::Unconfirmed => "unconfirmed",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+}
+
+/// A release this client will not install again, in `state.json`. Newer releases
+/// are installed as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadRelease {
+    /// Its version.
+    pub version: Version,
+    /// The directory it was installed in.
+    pub dir: String,
+    /// Why it was marked.
+    pub reason: BadReason,
+    /// What happened, in words (`health check `…` exited with status 3`).
+    pub detail: String,
+    /// When.
+    pub marked_at: Timestamp,
+}
+
+/// Starts the trial of `switched`, which `current` now points to instead of `before`.
+/// The trial remembers the release to fall back to: `before`, or, when `before` was
+/// itself still on trial, what it would have fallen back to.
+pub(crate) fn start_trial(
+    state: &mut State,
+    switched: &CurrentRelease,
+    before: Option<&CurrentRelease>,
+    now: Timestamp,
+) {
+    let fallback = before.and_then(|before| match &state.trial {
+        Some(trial) if trial.dir == before.dir => trial.fallback.clone(),
+        _ => Some(before.dir.clone()),
+    });
+    state.trial = Some(Trial {
+        version: switched.version.clone(),
+        dir: switched.dir.clone(),
+        started_at: now,
+        launches: 0,
+        fallback: fallback.filter(|dir| dir != &switched.dir),
+    });
+}
+
+/// The trial of `current`, if it is on trial.
+pub(crate) fn trial_of<'s>(state: &'s State, current: &CurrentRelease) -> Option<&'s Trial> {
+    state
+        .trial
+        .as_ref()
+        .filter(|trial| trial.dir == current.dir)
+}
+
+/// Whether `dir` holds a usable rollback target: recorded, on disk, not marked bad.
+fn usable<'s>(root: &InstallRoot, state: &'s State, dir: &str) -> Option<&'s InstalledRelease> {
+    state
+        .installed_in(dir)
+        .filter(|release| !state.is_bad(&release.version))
+        .filter(|release| root.releases().join(&release.dir).is_dir())
+}
+
+/// The release `wavecast-update rollback` returns to: the newest one installed before
+/// `current` (in installation order) whose tree is still on disk and that is not
+/// marked bad.
+pub(crate) fn previous_release<'s>(
+    root: &InstallRoot,
+    state: &'s State,
+    current: &CurrentRelease,
+) -> Option<&'s InstalledRelease> {
+    let position = state
+        .installed
+        .iter()
+        .rposition(|release| release.dir == current.dir)?;
+    state.installed[..position]
+        .iter()
+        .rev()
+        .find(|release| release.dir != current.dir && usable(root, state, &release.dir).is_some())
+}
+
+/// The release an unconfirmed `current` rolls back to: its trial's fallback when that
+/// is still usable, else [`previous_release`].
+pub(crate) fn fallback_release<'s>(
+    root: &InstallRoot,
+    state: &'s State,
+    current: &CurrentRelease,
+) -> Option<&'s InstalledRelease> {
+    trial_of(state, current)
+        .and_then(|trial| trial.fallback.as_deref())
+        .and_then(|dir| usable(root, state, dir))
+        .or_else(|| previous_release(root, state, current))
+}
+
+/// Switches `current` from `from` back to `to` (or, with `None`, removes `current`,
+/// as before a first install), ends any trial, and marks `from` bad for `reason`
+/// unless it is `None`. `current` is switched before the state is saved, so a crash
+/// in between never leaves a release marked bad as the current one.
+pub(crate) fn roll_back(
+    root: &InstallRoot,
+    state: &mut State,
+    from: &CurrentRelease,
+    to: Option<&str>,
+    mark: Option<(BadReason, String)>,
+    now: Timestamp,
+) -> Result<()> {
+    match to {
+        Some(dir) => switch_current(root, dir)?,
+        None => remove_current(root)?,
+    }
+    state.trial = None;
+    if let Some((reason, detail)) = mark {
+        state.mark_bad(BadRelease {
+            version: from.version.clone(),
+            dir: from.dir.clone(),
+            reason,
+            detail,
+            marked_at: now,
+        });
+    }
+    state.save(&root.state())
+}
+
+/// Removes the `current` symlink: the root then runs nothing, as before its first
+/// install.
+fn remove_current(root: &InstallRoot) -> Result<()> {
+    let path = root.current();
+    let remove_error = |source| Error::Release {
+        action: "remove",
+        path: path.clone(),
+        source,
+    };
+    match std::fs::remove_file(&path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(remove_error(error)),
+        _ => {}
+    }
+    sync_dir(root.path()).map_err(remove_error)
+}
+
+/// Takes the root's lock, waiting up to `patience` while another run holds it (an
+/// application's `confirm` or `launched` should not fail because a poll is checking).
+pub(crate) fn lock_within(root: &InstallRoot, patience: Duration) -> Result<File> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match root.lock() {
+            Err(Error::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn version(text: &str) -> Version {
+        text.parse().unwrap()
+    }
+
+    fn run(command: &str, timeout: Duration, dir: &Path) -> HealthCheckReport {
+        let check = HealthCheck {
+            command: command.into(),
+            timeout,
+        };
+        let (new, old) = (version("1.1.0"), version("1.0.0"));
+        let target = CheckTarget {
+            root: Path::new("/the/root"),
+            release_dir: dir,
+            version: &new,
+            previous: Some(&old),
+        };
+        run_health_check(&check, &target).unwrap()
+    }
+
+    #[test]
+    fn a_check_runs_in_the_release_tree_with_its_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("VERSION"), b"good").unwrap();
+        let report = run(
+            "echo \"$WAVECAST_VERSION from $WAVECAST_PREVIOUS_VERSION in $WAVECAST_RELEASE_DIR, root $WAVECAST_ROOT, check $WAVECAST_HEALTH_CHECK\"; grep -q good VERSION",
+            Duration::from_secs(10),
+            dir.path(),
+        );
+        assert_eq!(report.status, HealthStatus::Passed, "{report:?}");
+        assert_eq!(
+            report.output,
+            format!(
+                "1.1.0 from 1.0.0 in {}, root /the/root, check 1\n",
+                dir.path().display()
+            )
+        );
+        assert!(report.describe().starts_with("passed in "));
+    }
+
+    #[test]
+    fn a_failing_check_reports_its_status_and_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run(
+            "echo out; echo err >&2; exit 3",
+            Duration::from_secs(10),
+            dir.path(),
+        );
+        assert_eq!(report.status, HealthStatus::Exited(3));
+        assert_eq!(report.output, "out\nerr\n");
+        assert_eq!(report.describe(), "exited with status 3");
+        let report = run("kill -TERM $$", Duration::from_secs(10), dir.path());
+        assert_eq!(report.status, HealthStatus::Signaled(libc::SIGTERM));
+        assert!(!report.status.passed());
+    }
+
+    #[test]
+    fn only_the_end_of_a_long_output_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run(
+            "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done",
+            Duration::from_secs(10),
+            dir.path(),
+        );
+        assert_eq!(report.status, HealthStatus::Passed);
+        assert_eq!(report.output.len() as u64, HEALTH_OUTPUT_LIMIT);
+        assert!(report.output.ends_with("line-1999\n"), "{}", report.output);
+        assert!(report.output_bytes > HEALTH_OUTPUT_LIMIT);
+    }
+
+    #[test]
+    fn a_check_that_hangs_is_killed_with_everything_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let report = run(
+            "sleep 30 & echo $! > background.pid; sleep 30",
+            Duration::from_secs(2),
+            dir.path(),
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{report:?}");
+        assert_eq!(report.status, HealthStatus::TimedOut);
+        assert_eq!(
+            report.describe(),
+            "timed out after 2s (its processes were killed)"
+        );
+        let pid = std::fs::read_to_string(dir.path().join("background.pid")).unwrap();
+        // The background sleep is gone (or a zombie waiting for init to reap it).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+            let gone = stat.as_deref().map_or(true, |stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            });
+            if gone {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} still runs: {stat:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn installed(version_text: &str, dir: &str) -> InstalledRelease {
+        InstalledRelease {
+            version: version(version_text),
+            dir: dir.into(),
+            installed_at: Timestamp::UNIX_EPOCH,
+            modules: BTreeMap::new(),
+        }
+    }
+
+    fn current(version_text: &str, dir: &str) -> CurrentRelease {
+        CurrentRelease {
+            version: version(version_text),
+            dir: dir.into(),
+        }
+    }
+
+    #[test]
+    fn a_trial_falls_back_to_the_last_confirmed_release() {
+        let mut state = State::generate().unwrap();
+        let (one, two, three) = (
+            current("1.0.0", "a"),
+            current("1.1.0", "b"),
+            current("1.2.0", "c"),
+        );
+        start_trial(&mut state, &one, None, Timestamp::UNIX_EPOCH);
+        assert_eq!(state.trial.as_ref().unwrap().fallback, None);
+        state.trial = None; // 1.0.0 confirmed
+        start_trial(&mut state, &two, Some(&one), Timestamp::UNIX_EPOCH);
+        assert_eq!(state.trial.as_ref().unwrap().fallback.as_deref(), Some("a"));
+        // 1.1.0 was never confirmed: 1.2.0 falls back past it, to 1.0.0.
+        start_trial(&mut state, &three, Some(&two), Timestamp::UNIX_EPOCH);
+        let trial = state.trial.clone().unwrap();
+        assert_eq!(
+            (trial.dir.as_str(), trial.fallback.as_deref()),
+            ("c", Some("a"))
+        );
+        assert!(trial_of(&state, &three).is_some());
+        assert!(trial_of(&state, &two).is_none());
+    }
+
+    #[test]
+    fn rollback_targets_skip_bad_missing_and_later_releases() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(temp.path());
+        let mut state = State::generate().unwrap();
+        for (text, dir) in [
+            ("1.0.0", "a"),
+            ("1.1.0", "b"),
+            ("1.2.0", "c"),
+            ("1.3.0", "d"),
+            ("1.4.0", "e"),
+        ] {
+            state.record_install(installed(text, dir));
+            if dir != "c" {
+                std::fs::create_dir_all(root.releases().join(dir)).unwrap();
+            }
+        }
+        state.mark_bad(BadRelease {
+            version: version("1.1.0"),
+            dir: "b".into(),
+            reason: BadReason::RolledBack,
+            detail: String::new(),
+            marked_at: Timestamp::UNIX_EPOCH,
+        });
+        let on = |text, dir| {
+            previous_release(&root, &state, &current(text, dir)).map(|release| release.dir.clone())
+        };
+        // 1.2.0's tree is gone and 1.1.0 is bad: 1.3.0 goes back to 1.0.0.
+        assert_eq!(on("1.3.0", "d").as_deref(), Some("a"));
+        assert_eq!(on("1.4.0", "e").as_deref(), Some("d"));
+        assert_eq!(on("1.0.0", "a"), None, "nothing before the first");
+        assert_eq!(on("9.0.0", "unrecorded"), None);
+
+        // A trial's fallback wins while it is usable.
+        start_trial(
+            &mut state,
+            &current("1.4.0", "e"),
+            Some(&current("1.0.0", "a")),
+            Timestamp::UNIX_EPOCH,
+        );
+        let fallback = |state: &State| {
+            fallback_release(&root, state, &current("1.4.0", "e"))
+                .map(|release| release.dir.clone())
+        };
+        assert_eq!(fallback(&state).as_deref(), Some("a"));
+        std::fs::remove_dir(root.releases().join("a")).unwrap();
+        assert_eq!(fallback(&state).as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn a_rollback_switches_first_then_marks_the_release_bad() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(temp.path());
+        std::fs::create_dir_all(root.meta()).unwrap();
+        for dir in ["1.0.0-000000000000", "1.1.0-111111111111"] {
+            std::fs::create_dir_all(root.releases().join(dir)).unwrap();
+        }
+        switch_current(&root, "1.1.0-111111111111").unwrap();
+        let mut state = State::generate().unwrap();
+        let from = current("1.1.0", "1.1.0-111111111111");
+        start_trial(
+            &mut state,
+            &from,
+            Some(&current("1.0.0", "1.0.0-000000000000")),
+            Timestamp::UNIX_EPOCH,
+        );
+        roll_back(
+            &root,
+            &mut state,
+            &from,
+            Some("1.0.0-000000000000"),
+            Some((BadReason::Unconfirmed, "not confirmed".into())),
+            Timestamp::UNIX_EPOCH,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_link(root.current()).unwrap(),
+            Path::new("releases/1.0.0-000000000000")
+        );
+        let saved = State::load(&root.state()).unwrap().unwrap();
+        assert_eq!(saved, state);
+        assert!(saved.trial.is_none() && saved.is_bad(&version("1.1.0")));
+        assert_eq!(saved.bad_releases[0].reason, BadReason::Unconfirmed);
+
+        // With nowhere to go, `current` is removed: the root is as before its first install.
+        roll_back(
+            &root,
+            &mut state,
+            &current("1.0.0", "1.0.0-000000000000"),
+            None,
+            None,
+            Timestamp::UNIX_EPOCH,
+        )
+        .unwrap();
+        assert!(std::fs::symlink_metadata(root.current()).is_err());
+        assert!(!state.is_bad(&version("1.0.0")), "no mark was asked for");
+    }
+
+    #[test]
+    fn old_configs_get_the_default_health_settings_and_a_zero_timeout_is_refused() {
+        let config: HealthConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(config, HealthConfig::default());
+        assert_eq!(config.health_check(), None);
+        let config: HealthConfig =
+            serde_json::from_str(r#"{"check": "true", "timeout": "1m"}"#).unwrap();
+        assert_eq!(
+            config.health_check(),
+            Some(HealthCheck {
+                command: "true".into(),
+                timeout: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(config.max_unconfirmed_launches, 3);
+        let error = serde_json::from_str::<HealthConfig>(r#"{"timeout": "0s"}"#).unwrap_err();
+        assert!(error.to_string().contains("longer than 0s"), "{error}");
+    }
+}
