@@ -814,6 +814,7 @@ mod tests {
             );
             Module {
                 version: "1.0.0".parse().unwrap(),
+                kind: wavecast_schema::ModuleKind::Tree,
                 dest: dest.map(|dest| dest.parse().unwrap()),
                 package,
                 unpacked_size: files

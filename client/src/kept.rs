@@ -193,6 +193,7 @@ mod tests {
             transport.insert(base.join(&file_index.path), index);
             let module = Module {
                 version: "1.0.0".parse().unwrap(),
+                kind: wavecast_schema::ModuleKind::Tree,
                 dest: dest.map(|dest: &str| dest.parse().unwrap()),
                 package: file_index.clone(),
                 unpacked_size: 0,

@@ -1108,6 +1108,7 @@ mod tests {
             std::fs::write(self.dir.path().join(path.as_str()), &bytes).unwrap();
             let module = Module {
                 version: version.parse().unwrap(),
+                kind: wavecast_schema::ModuleKind::Tree,
                 dest: None,
                 package: Blob {
                     path,

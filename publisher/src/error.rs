@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use semver::Version;
-use wavecast_schema::ChannelName;
+use wavecast_schema::{ChannelName, RelativePath};
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
@@ -141,6 +141,14 @@ pub enum Error {
     /// The module layout given on the command line does not fit the release folder.
     #[error("invalid module layout: {0}")]
     ModuleLayout(String),
+
+    /// An image module's zstd copy, its package, is neither compressed by this
+    /// publish nor on the site.
+    #[error("the copy `{path}` of an image module is missing from the site")]
+    MissingCopy {
+        /// Its site path.
+        path: RelativePath,
+    },
 
     /// The site's current manifest is not signed by the release keys of its root (or,
     /// on a site without roots, by the key in use).

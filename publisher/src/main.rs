@@ -12,7 +12,7 @@ use wavecast_publisher::keys::{self, Password, Signers, SigningKey};
 use wavecast_publisher::package::{ModuleSpec, PackReporter};
 use wavecast_publisher::publish::{self, ModuleSummary, PublishOptions, PublishReport};
 use wavecast_publisher::rollout::{self, CapChange, RolloutChange, Signing};
-use wavecast_schema::{BasisPoints, ChannelName, Platform, Ramp, Rule, Share};
+use wavecast_schema::{BasisPoints, ChannelName, ModuleKind, Platform, Ramp, Rule, Share};
 use wavecast_site::FsStorage;
 
 mod key_commands;
@@ -287,9 +287,17 @@ struct PublishArgs {
     #[arg(long, default_value = "any")]
     platform: Platform,
     /// Split the release into modules, each a subfolder: `--module core=bin
-    /// --module assets=share`. Default: the whole folder as one module `app`.
+    /// --module assets=share`. Default: the whole folder as one module `app`
+    /// (unless --image is given).
     #[arg(long = "module", value_name = "NAME=DIR")]
     modules: Vec<ModuleSpec>,
+    /// Publish the file FILE of the release folder as an image module: clients write
+    /// it whole into the inactive of two slots (A/B) and activate it with their
+    /// on-activate hook, instead of unpacking it into the release tree. Its package
+    /// is its zstd copy, and patches from earlier images are built as for any file.
+    /// Every other file must belong to a --module.
+    #[arg(long, value_name = "NAME=FILE", value_parser = ModuleSpec::image)]
+    image: Option<ModuleSpec>,
     /// Release notes shown to users before they install.
     #[arg(long, conflicts_with = "notes_file")]
     notes: Option<String>,
@@ -394,7 +402,7 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
         version: args.version.clone(),
         channel: args.channel.channel.clone(),
         platform: args.platform.clone(),
-        modules: args.modules.clone(),
+        modules: args.modules.iter().chain(&args.image).cloned().collect(),
         rollout: args.plan.change(args.share.share(), false, false)?,
         notes,
         product: args.product.clone(),
@@ -626,11 +634,15 @@ fn print_report(report: &PublishReport, version: &Version) {
     }
     for module in &report.modules {
         output::status(&format!(
-            "packaged {}: {} files, {} -> {} tar.gz{}",
+            "packaged {}: {} files, {} -> {} {}{}",
             module.name,
             module.files,
             output::bytes(module.unpacked_size),
             output::bytes(module.package_size),
+            match module.kind {
+                ModuleKind::Tree => "tar.gz",
+                ModuleKind::Image => "zstd image",
+            },
             if module.uploaded {
                 ""
             } else {
@@ -744,6 +756,7 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
             let delta = &module.delta;
             serde_json::json!({
                 "name": module.name,
+                "kind": module.kind,
                 "files": module.files,
                 "unpacked_size": module.unpacked_size,
                 "package_size": module.package_size,

@@ -10,6 +10,12 @@
 //! a standalone zstd copy at `blobs/<content-blake3>.zst` (see
 //! [`wavecast_delta::compress_copy`] for the exact encoding), whose size becomes the
 //! file's `packed_size` in the index.
+//!
+//! An image module ([`ModuleKind::Image`], `--image NAME=FILE`) is one file, installed
+//! by clients into alternating slots rather than a release tree. It gets no tar.gz:
+//! its package is its zstd copy, made and stored by [`FileCopies`] like every file
+//! copy, and its file index lists that one file (so patches from earlier images are
+//! built as for any file).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
@@ -20,7 +26,8 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use wavecast_schema::{
-    Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry, ModuleName, RelativePath,
+    Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, ModuleKind, ModuleName,
+    RelativePath,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -33,9 +40,12 @@ use crate::pool::WorkQueue;
 pub struct ModuleSpec {
     /// The module's name.
     pub name: ModuleName,
-    /// The subfolder of the release folder it packages, installed at the same place in
-    /// the release tree; `None` for the whole folder.
+    /// For a tree, the subfolder of the release folder it packages, installed at the
+    /// same place in the release tree, or `None` for the whole folder. For an image,
+    /// the image file (always set).
     pub dir: Option<RelativePath>,
+    /// Whether the module is a tree or an image.
+    pub kind: ModuleKind,
 }
 
 impl ModuleSpec {
@@ -44,7 +54,29 @@ impl ModuleSpec {
         Self {
             name: "app".parse().expect("`app` is a valid module name"),
             dir: None,
+            kind: ModuleKind::Tree,
         }
+    }
+
+    /// Parses `NAME=FILE`: an image module made of the file `FILE` of the release
+    /// folder (`--image`).
+    ///
+    /// # Errors
+    ///
+    /// A description of the problem, for an error message.
+    pub fn image(text: &str) -> std::result::Result<Self, String> {
+        let spec: Self = text
+            .parse()
+            .map_err(|_: String| format!("expected NAME=FILE, got `{text}`"))?;
+        if spec.dir.is_none() {
+            return Err(format!(
+                "expected NAME=FILE with FILE inside the release folder, got `{text}`"
+            ));
+        }
+        Ok(Self {
+            kind: ModuleKind::Image,
+            ..spec
+        })
     }
 }
 
@@ -67,25 +99,27 @@ impl std::str::FromStr for ModuleSpec {
                     .map_err(|error: wavecast_schema::Error| error.to_string())?,
             ),
         };
-        Ok(Self { name, dir })
+        Ok(Self {
+            name,
+            dir,
+            kind: ModuleKind::Tree,
+        })
     }
 }
 
-/// A module package written to a local temporary file, ready to upload.
+/// A packaged module, ready to upload.
 #[derive(Debug)]
 pub struct BuiltModule {
     /// The module's name.
     pub name: ModuleName,
-    /// Where it installs inside the release tree.
+    /// Where it installs inside the release tree (for an image, the image file's
+    /// path in the release folder).
     pub dest: Option<RelativePath>,
-    /// The module's folder on disk.
+    /// The folder its index's paths are relative to: the module's folder, or the
+    /// folder holding the image.
     pub root: PathBuf,
-    /// The tar.gz, deleted when this value is dropped.
-    pub package: tempfile::TempPath,
-    /// Size of the tar.gz.
-    pub package_size: u64,
-    /// blake3 of the tar.gz.
-    pub package_hash: Blake3Hash,
+    /// Its package.
+    pub package: BuiltPackage,
     /// The module's file index. Its `packed_size`s are zero until
     /// [`fill_packed_sizes`] sets them.
     pub index: FileIndex,
@@ -95,6 +129,37 @@ pub struct BuiltModule {
     pub unpacked_size: u64,
     /// Time spent packaging.
     pub elapsed: Duration,
+}
+
+/// The package of a [`BuiltModule`].
+#[derive(Debug)]
+pub enum BuiltPackage {
+    /// A tree's deterministic tar.gz.
+    Tar {
+        /// The tar.gz, deleted when this value is dropped.
+        file: tempfile::TempPath,
+        /// Its size.
+        size: u64,
+        /// Its blake3.
+        blake3: Blake3Hash,
+    },
+    /// An image: the package is the image's zstd copy, which [`FileCopies`] stores
+    /// at `blobs/<content>.zst` ([`FileCopies::copy_blob`] describes it once the
+    /// copies are done).
+    Image {
+        /// blake3 of the image.
+        content: Blake3Hash,
+    },
+}
+
+impl BuiltModule {
+    /// Whether the module is a tree or an image.
+    pub fn kind(&self) -> ModuleKind {
+        match self.package {
+            BuiltPackage::Tar { .. } => ModuleKind::Tree,
+            BuiltPackage::Image { .. } => ModuleKind::Image,
+        }
+    }
 }
 
 /// Receives progress while packaging. Every method has a no-op default.
@@ -335,12 +400,86 @@ pub fn build_module(
         name: spec.name.clone(),
         dest: spec.dir.clone(),
         root,
-        package,
-        package_size: hashing.written,
-        package_hash: hashing.hasher.finalize().into(),
+        package: BuiltPackage::Tar {
+            file: package,
+            size: hashing.written,
+            blake3: hashing.hasher.finalize().into(),
+        },
         index: FileIndex::new(index_entries),
         files,
         unpacked_size,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads the image module `spec` (one regular file of `release_dir`), hands its
+/// content to `sink` (which makes its zstd copy, the module's package) and indexes it
+/// under its file name.
+///
+/// The image is held in memory while it is hashed and compressed.
+pub fn build_image(
+    release_dir: &Path,
+    spec: &ModuleSpec,
+    reporter: &dyn PackReporter,
+    sink: &dyn ContentSink,
+) -> Result<BuiltModule> {
+    use std::os::unix::fs::PermissionsExt;
+    let started = Instant::now();
+    let file = spec.dir.as_ref().ok_or_else(|| {
+        Error::ModuleLayout(format!("image module `{}` names no file", spec.name))
+    })?;
+    let local = file
+        .segments()
+        .fold(release_dir.to_owned(), |path, segment| path.join(segment));
+    let metadata = fs_err::symlink_metadata(&local).map_err(|source| Error::Read {
+        path: local.clone(),
+        source,
+    })?;
+    if !metadata.is_file() {
+        return Err(Error::ModuleLayout(format!(
+            "image module `{}` expects `{}` to be a regular file",
+            spec.name,
+            local.display()
+        )));
+    }
+    let content = fs_err::read(&local).map_err(|source| Error::Read {
+        path: local.clone(),
+        source,
+    })?;
+    if content.len() as u64 != metadata.len() {
+        return Err(Error::FileChanged { path: local });
+    }
+    let size = metadata.len();
+    reporter.on_bytes(size);
+    let hash = Blake3Hash::of(&content);
+    let name: RelativePath = file
+        .segments()
+        .last()
+        .unwrap_or(file.as_str())
+        .parse()
+        .expect("a segment of a valid relative path is one");
+    sink.file(&name, &hash, content);
+    let root = local
+        .parent()
+        .map_or_else(|| release_dir.to_owned(), Path::to_owned);
+    Ok(BuiltModule {
+        name: spec.name.clone(),
+        dest: spec.dir.clone(),
+        root,
+        package: BuiltPackage::Image {
+            content: hash.clone(),
+        },
+        index: FileIndex::new(vec![IndexEntry {
+            path: name,
+            kind: EntryKind::File {
+                size,
+                blake3: hash,
+                packed_size: 0,
+            },
+            mode: FileMode::from_permissions(metadata.permissions().mode()),
+        }]),
+        files: 1,
+        unpacked_size: size,
         elapsed: started.elapsed(),
     })
 }
@@ -360,6 +499,8 @@ pub struct FileCopies<'s> {
 struct CopiesState {
     /// Packed size per content, once known.
     sizes: HashMap<Blake3Hash, u64>,
+    /// blake3 of the copy per content, for the copies compressed in this publish.
+    copy_hashes: HashMap<Blake3Hash, Blake3Hash>,
     /// Contents already handed over (compressed, queued or reused).
     seen: HashSet<Blake3Hash>,
     stats: CopyStats,
@@ -453,9 +594,11 @@ impl<'s> FileCopies<'s> {
         })?;
         let compress_time = started.elapsed();
         let packed_size = copy.len() as u64;
+        let copy_hash = Blake3Hash::of(&copy);
         self.storage.put_bytes(blob, &copy)?;
         let mut state = self.lock();
         state.sizes.insert(hash.clone(), packed_size);
+        state.copy_hashes.insert(hash.clone(), copy_hash);
         let stats = &mut state.stats;
         stats.compressed += 1;
         stats.raw_bytes += content.len() as u64;
@@ -477,6 +620,35 @@ impl<'s> FileCopies<'s> {
     /// The packed size of every content handed over, once the work queue is drained.
     pub fn packed_sizes(&self) -> HashMap<Blake3Hash, u64> {
         self.lock().sizes.clone()
+    }
+
+    /// The stored copy of `content` as a blob (an image module's package), once the
+    /// work queue is drained, and whether this publish uploaded it. The hash of a
+    /// copy the site already had is read back from the site.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingCopy`] when `content` was never handed over or its copy is not
+    /// on the site; storage errors.
+    pub fn copy_blob(&self, content: &Blake3Hash) -> Result<(Blob, bool)> {
+        let path = layout::blob(content, BlobKind::FileCopy);
+        let (size, compressed) = {
+            let state = self.lock();
+            (
+                state.sizes.get(content).copied(),
+                state.copy_hashes.get(content).cloned(),
+            )
+        };
+        let missing = || Error::MissingCopy { path: path.clone() };
+        let size = size.ok_or_else(missing)?;
+        let (blake3, uploaded) = match compressed {
+            Some(blake3) => (blake3, true),
+            None => {
+                let bytes = self.storage.get(&path)?.ok_or_else(missing)?;
+                (Blake3Hash::of(&bytes), false)
+            }
+        };
+        Ok((Blob { path, size, blake3 }, uploaded))
     }
 }
 
@@ -581,13 +753,23 @@ mod tests {
         let spec = ModuleSpec::whole_folder();
         let first = build_module(&a, &spec, 6, work.path(), &NoProgress, &NoCopies).unwrap();
         let second = build_module(&b, &spec, 6, work.path(), &NoProgress, &NoCopies).unwrap();
-        assert_eq!(first.package_hash, second.package_hash);
+        let (
+            BuiltPackage::Tar { file, size, blake3 },
+            BuiltPackage::Tar {
+                blake3: second_hash,
+                ..
+            },
+        ) = (&first.package, &second.package)
+        else {
+            panic!("trees are packaged as tar.gz");
+        };
+        assert_eq!(blake3, second_hash);
         assert_eq!(first.index, second.index);
         assert_eq!(first.files, 3);
         assert_eq!(first.unpacked_size, 10_000 + 6 + 18);
-        let bytes = std::fs::read(&first.package).unwrap();
-        assert_eq!(Blake3Hash::of(&bytes), first.package_hash);
-        assert_eq!(bytes.len() as u64, first.package_size);
+        let bytes = std::fs::read(file).unwrap();
+        assert_eq!(&Blake3Hash::of(&bytes), blake3);
+        assert_eq!(bytes.len() as u64, *size);
     }
 
     #[test]
@@ -604,7 +786,10 @@ mod tests {
             &NoCopies,
         )
         .unwrap();
-        let file = std::fs::File::open(&built.package).unwrap();
+        let BuiltPackage::Tar { file, .. } = &built.package else {
+            panic!("trees are packaged as tar.gz");
+        };
+        let file = std::fs::File::open(file).unwrap();
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
         let listed: Vec<(String, u32)> = archive
             .entries()
@@ -649,6 +834,65 @@ mod tests {
         .unwrap_err();
         assert!(error.to_string().contains("link"), "{error}");
         assert!(matches!(error, Error::UnsupportedEntry { .. }));
+    }
+
+    /// A [`ContentSink`] that keeps what it is given.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(RelativePath, Blake3Hash, usize)>>);
+
+    impl ContentSink for Recorded {
+        fn file(&self, path: &RelativePath, hash: &Blake3Hash, content: Vec<u8>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((path.clone(), hash.clone(), content.len()));
+        }
+    }
+
+    #[test]
+    fn an_image_is_one_file_indexed_by_its_name_with_no_tar() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        fs_err::create_dir_all(release.join("images")).unwrap();
+        let image = vec![7u8; 50_000];
+        fs_err::write(release.join("images/rootfs.img"), &image).unwrap();
+        let spec = ModuleSpec::image("os=images/rootfs.img").unwrap();
+        assert_eq!(spec.kind, ModuleKind::Image);
+        let sink = Recorded::default();
+        let built = build_image(&release, &spec, &NoProgress, &sink).unwrap();
+        assert_eq!(built.kind(), ModuleKind::Image);
+        let hash = Blake3Hash::of(&image);
+        assert!(
+            matches!(&built.package, BuiltPackage::Image { content } if content == &hash),
+            "{:?}",
+            built.package
+        );
+        assert_eq!(built.root, release.join("images"));
+        assert_eq!(built.dest.as_ref().unwrap().as_str(), "images/rootfs.img");
+        assert_eq!(built.index.entries.len(), 1);
+        assert_eq!(built.index.entries[0].path.as_str(), "rootfs.img");
+        assert_eq!(built.unpacked_size, 50_000);
+        assert_eq!(
+            sink.0.lock().unwrap().as_slice(),
+            [("rootfs.img".parse().unwrap(), hash, 50_000)]
+        );
+
+        let folder = ModuleSpec::image("os=images").unwrap();
+        let error = build_image(&release, &folder, &NoProgress, &sink).unwrap_err();
+        assert!(error.to_string().contains("regular file"), "{error}");
+        assert!(ModuleSpec::image("os=.").is_err());
+        assert!(ModuleSpec::image("os").is_err());
+        // The image counts as covering its file; the rest of the folder must belong
+        // to tree modules.
+        let error = check_layout(&release, std::slice::from_ref(&spec)).unwrap_err();
+        assert!(error.to_string().contains("README"), "{error}");
+        let bin: ModuleSpec = "core=bin".parse().unwrap();
+        let share: ModuleSpec = "data=share".parse().unwrap();
+        fs_err::remove_file(release.join("README")).unwrap();
+        check_layout(&release, &[bin.clone(), share, spec.clone()]).unwrap();
+        let inside = ModuleSpec::image("os=bin/app").unwrap();
+        assert!(check_layout(&release, &[bin, inside]).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
     Blake3Hash, Blob, ChannelName, EntryKind, Envelope, FORMAT_VERSION, FileIndex, Manifest,
-    Module, ModuleName, Platform, PlatformRelease, RelativePath, Release, Salt,
+    Module, ModuleKind, ModuleName, Platform, PlatformRelease, RelativePath, Release, Salt,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -20,7 +20,7 @@ use crate::delta::{self, CandidateWork, DeltaPlan, DeltaStats};
 use crate::error::{Error, Result};
 use crate::keys::Signers;
 use crate::package::{
-    self, BuiltModule, ContentSink, CopyStats, FileCopies, ModuleSpec, PackReporter,
+    self, BuiltModule, BuiltPackage, ContentSink, CopyStats, FileCopies, ModuleSpec, PackReporter,
 };
 use crate::pool::{self, WorkQueue};
 use crate::rollout::RolloutChange;
@@ -40,7 +40,8 @@ pub struct PublishOptions {
     pub channel: ChannelName,
     /// The platform the release is for (`any` when it runs everywhere).
     pub platform: Platform,
-    /// How the release folder splits into modules.
+    /// How the release folder splits into modules (tree modules and at most one
+    /// image module); with none, the whole folder is the tree module `app`.
     pub modules: Vec<ModuleSpec>,
     /// The release's rollout: share or ramp, rules, cap. Unset parts take the
     /// defaults of a new plan (100 %, no rules, no cap).
@@ -106,11 +107,13 @@ const NOJEKYLL: &str = ".nojekyll";
 pub struct ModuleSummary {
     /// The module's name.
     pub name: String,
+    /// Whether it is a tree or an image.
+    pub kind: ModuleKind,
     /// Number of regular files.
     pub files: usize,
     /// Total size of the files.
     pub unpacked_size: u64,
-    /// Size of the tar.gz.
+    /// Size of the package: the tar.gz of a tree, the zstd copy of an image.
     pub package_size: u64,
     /// Whether the package was uploaded, or the site already had it.
     pub uploaded: bool,
@@ -303,7 +306,12 @@ pub fn publish(
             }
         }
         module.index.patches = patches.into_iter().map(|built| built.patch).collect();
-        let package = upload_package(storage, &module)?;
+        let package = match &module.package {
+            BuiltPackage::Tar { file, size, blake3 } => {
+                upload_package(storage, file, *size, blake3)?
+            }
+            BuiltPackage::Image { content } => copies.copy_blob(content)?,
+        };
         note_oversized(&mut oversized, package.0.path.clone(), package.0.size);
         let (version, index) = match reused {
             Some((version, index)) => (version, index),
@@ -317,9 +325,10 @@ pub fn publish(
         };
         summaries.push(ModuleSummary {
             name: module.name.to_string(),
+            kind: module.kind(),
             files: module.files,
             unpacked_size: module.unpacked_size,
-            package_size: module.package_size,
+            package_size: package.0.size,
             uploaded: package.1,
             index_reused: version != options.version,
             delta,
@@ -329,6 +338,7 @@ pub fn publish(
             module.name.clone(),
             Module {
                 version,
+                kind: module.kind(),
                 dest: module.dest.clone(),
                 package: package.0,
                 unpacked_size: module.unpacked_size,
@@ -439,15 +449,18 @@ fn package_modules(
         let workers: Vec<_> = modules
             .iter()
             .map(|spec| {
-                scope.spawn(move || {
-                    package::build_module(
+                scope.spawn(move || match spec.kind {
+                    ModuleKind::Tree => package::build_module(
                         &options.release_dir,
                         spec,
                         options.compression_level,
                         temp_dir,
                         reporter,
                         sink,
-                    )
+                    ),
+                    ModuleKind::Image => {
+                        package::build_image(&options.release_dir, spec, reporter, sink)
+                    }
                 })
             })
             .collect();
@@ -510,8 +523,9 @@ fn read_index(storage: &dyn Storage, blob: &Blob) -> Result<Option<FileIndex>> {
 
 /// The version and file index of the same module in an earlier release when its
 /// package is byte-identical (same content: "same module version" means "same
-/// content"), and its index lists file copies (indexes from before file copies are
-/// not reused). The index is reused as is, with its patches.
+/// content"; for an image, the same image content), and its index lists file copies
+/// (indexes from before file copies are not reused). The index is reused as is, with
+/// its patches.
 fn reusable_index(
     storage: &dyn Storage,
     existing: Option<&Manifest>,
@@ -529,7 +543,15 @@ fn reusable_index(
                 .modules
                 .get(&module.name)
         })
-        .find(|earlier| earlier.package.blake3 == module.package_hash)?;
+        .find(|earlier| match &module.package {
+            BuiltPackage::Tar { blake3, .. } => {
+                earlier.kind == ModuleKind::Tree && &earlier.package.blake3 == blake3
+            }
+            BuiltPackage::Image { content } => {
+                earlier.kind == ModuleKind::Image
+                    && earlier.package.path == layout::blob(content, BlobKind::FileCopy)
+            }
+        })?;
     let index = read_index(storage, &earlier.file_index).ok()??;
     let complete = index.entries.iter().all(|entry| match entry.kind {
         EntryKind::File { packed_size, .. } => packed_size > 0,
@@ -596,18 +618,23 @@ pub fn validate_and_write(
     write_manifest(storage, signers, manifest)
 }
 
-/// Uploads a package unless the site already holds it; returns its blob and whether
-/// it was uploaded.
-fn upload_package(storage: &dyn Storage, module: &BuiltModule) -> Result<(Blob, bool)> {
-    let path = layout::blob(&module.package_hash, BlobKind::Package);
-    let present = storage.size(&path)? == Some(module.package_size);
+/// Uploads a tar.gz package (at `file`, of `size` bytes hashing to `blake3`) unless
+/// the site already holds it; returns its blob and whether it was uploaded.
+fn upload_package(
+    storage: &dyn Storage,
+    file: &Path,
+    size: u64,
+    blake3: &Blake3Hash,
+) -> Result<(Blob, bool)> {
+    let path = layout::blob(blake3, BlobKind::Package);
+    let present = storage.size(&path)? == Some(size);
     if !present {
-        storage.put_file(&path, &module.package)?;
+        storage.put_file(&path, file)?;
     }
     let blob = Blob {
         path,
-        size: module.package_size,
-        blake3: module.package_hash.clone(),
+        size,
+        blake3: blake3.clone(),
     };
     Ok((blob, !present))
 }
@@ -712,6 +739,17 @@ mod tests {
 
         /// Writes `files` as the release folder `version` and publishes it.
         fn publish(&self, version: &str, files: &[(&str, &[u8])], depth: usize) -> PublishReport {
+            self.publish_modules(version, files, depth, Vec::new())
+        }
+
+        /// [`publish`](Self::publish) with a module layout.
+        fn publish_modules(
+            &self,
+            version: &str,
+            files: &[(&str, &[u8])],
+            depth: usize,
+            modules: Vec<ModuleSpec>,
+        ) -> PublishReport {
             let release_dir = self.dir.path().join("releases").join(version);
             for (path, content) in files {
                 let local = release_dir.join(path);
@@ -723,7 +761,7 @@ mod tests {
                 version: version.parse().unwrap(),
                 channel: "stable".parse().unwrap(),
                 platform: "any".parse().unwrap(),
-                modules: Vec::new(),
+                modules,
                 rollout: RolloutChange::default(),
                 notes: String::new(),
                 product: None,
@@ -874,6 +912,87 @@ mod tests {
         let mut expected = [Blake3Hash::of(&lib), Blake3Hash::of(&lib2)];
         expected.sort();
         assert_eq!(bases, expected.iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_image_module_is_published_as_its_copy_with_a_patch_from_the_previous_image() {
+        let site = Fixture::new();
+        let layout = || {
+            vec![
+                "tools=bin".parse::<ModuleSpec>().unwrap(),
+                ModuleSpec::image("os=rootfs.img").unwrap(),
+            ]
+        };
+        let image = text(1, 20_000);
+        let report = site.publish_modules(
+            "1.0.0",
+            &[("rootfs.img", &image), ("bin/x", b"x")],
+            3,
+            layout(),
+        );
+        let summary = report.modules.iter().find(|m| m.name == "os").unwrap();
+        assert_eq!(summary.kind, ModuleKind::Image);
+        assert!(summary.uploaded);
+        let module = |report: &PublishReport, version: &str| {
+            let release = report.manifest.release(&version.parse().unwrap()).unwrap();
+            release.platforms["any"].modules["os"].clone()
+        };
+        let first = module(&report, "1.0.0");
+        assert_eq!(first.kind, ModuleKind::Image);
+        assert_eq!(first.dest.as_ref().unwrap().as_str(), "rootfs.img");
+        assert_eq!(first.unpacked_size, image.len() as u64);
+        let content = Blake3Hash::of(&image);
+        assert_eq!(
+            first.package.path,
+            layout::blob(&content, BlobKind::FileCopy),
+            "the package is the image's copy"
+        );
+        let copy = site.storage.get(&first.package.path).unwrap().unwrap();
+        assert_eq!(copy.len() as u64, first.package.size);
+        assert_eq!(Blake3Hash::of(&copy), first.package.blake3);
+        assert_eq!(
+            wavecast_delta::decompress_copy(&copy, image.len() as u64).unwrap(),
+            image
+        );
+        assert!(
+            !site
+                .storage
+                .take_written()
+                .iter()
+                .any(|path| path.ends_with(".tar.gz") && path.contains(content.as_str())),
+            "no tar.gz for the image"
+        );
+
+        let image2 = edited(&image);
+        let report = site.publish_modules(
+            "1.1.0",
+            &[("rootfs.img", &image2), ("bin/x", b"x")],
+            3,
+            layout(),
+        );
+        let second = module(&report, "1.1.0");
+        let index = read_index(&site.storage, &second.file_index)
+            .unwrap()
+            .unwrap();
+        assert_eq!(index.entries.len(), 1);
+        assert_eq!(index.patches.len(), 1, "{index:?}");
+        assert_eq!(index.patches[0].from, content);
+        assert_eq!(index.patches[0].to, Blake3Hash::of(&image2));
+        assert!(index.patches[0].size * 10 < second.package.size);
+
+        // The same image again keeps the module's version and index.
+        let report = site.publish_modules(
+            "1.2.0",
+            &[("rootfs.img", &image2), ("bin/x", b"y")],
+            3,
+            layout(),
+        );
+        let third = module(&report, "1.2.0");
+        assert_eq!(third.version.to_string(), "1.1.0");
+        assert_eq!(third.package, second.package);
+        assert_eq!(third.file_index, second.file_index);
+        let summary = report.modules.iter().find(|m| m.name == "os").unwrap();
+        assert!(!summary.uploaded);
     }
 
     #[test]

@@ -508,6 +508,7 @@ mod tests {
         };
         let module = Module {
             version: version.parse().unwrap(),
+            kind: wavecast_schema::ModuleKind::Tree,
             dest: None,
             package: blob("p"),
             unpacked_size: 1,

@@ -5,8 +5,9 @@ The wavecast data model, with no I/O.
 
 A wavecast site publishes one signed [`Manifest`] per channel. The manifest lists
 [`Release`]s; each release carries, per platform, the [`Module`]s a client installs
-(content-addressed tar.gz packages, each described by a [`Blob`]) and a
-[`RolloutPlan`] that decides which clients may take it.
+(content-addressed tar.gz packages, each described by a [`Blob`]; or, for a module of
+[`ModuleKind::Image`], one image file that clients write into the inactive of two
+A/B slots) and a [`RolloutPlan`] that decides which clients may take it.
 
 On the wire a manifest travels inside an [`Envelope`]: the manifest's exact bytes and
 their minisign signatures in one JSON document, so a reader always sees a manifest and
@@ -57,8 +58,8 @@ pub use error::{Error, Result};
 pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
 pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
 pub use manifest::{
-    Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, PlatformRelease, Release,
-    normalize_download_host,
+    Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,
+    Release, normalize_download_host,
 };
 pub use plan::{FileSource, FileStep, ModulePlan, REQUEST_COST, plan_module};
 pub use rollout::{

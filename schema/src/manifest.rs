@@ -85,22 +85,50 @@ pub struct PlatformRelease {
     pub modules: BTreeMap<ModuleName, Module>,
 }
 
-/// A separately versioned, separately downloaded part of a release tree.
+/// A separately versioned, separately downloaded part of a release tree, or a single
+/// image file installed into alternating slots (see [`ModuleKind`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Module {
     /// The release in which this module's content last changed. Equal versions of a
     /// module in two releases mean equal content.
     pub version: Version,
-    /// Where the module's files go inside the release tree; absent for the root.
+    /// What the module is. Absent (a tree) in manifests written before images existed,
+    /// and left out for trees, so their manifests read as before.
+    #[serde(default, skip_serializing_if = "ModuleKind::is_tree")]
+    pub kind: ModuleKind,
+    /// Where the module's files go inside the release tree; absent for the root. For
+    /// an image, the image file's path in the release folder (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dest: Option<RelativePath>,
-    /// The deterministic tar.gz of the module's files.
+    /// For a tree, the deterministic tar.gz of the module's files. For an image, the
+    /// image's zstd copy, `blobs/<blake3 of the image>.zst` (the same blob its file
+    /// index describes as the file's copy).
     pub package: Blob,
     /// Total size of the module's files once unpacked, in bytes. Clients stop
     /// unpacking past it (decompression bombs) and use it to check free space.
     pub unpacked_size: u64,
     /// The module's [`crate::FileIndex`], kept outside the polled manifest.
     pub file_index: Blob,
+}
+
+/// What a module installs as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    /// Files and directories unpacked into the release tree.
+    #[default]
+    Tree,
+    /// One image file (a root file system, a firmware blob) written whole into the
+    /// inactive one of two slots (A/B) and activated by a hook, never into the release
+    /// tree. Its file index lists exactly that one file, with its patches.
+    Image,
+}
+
+impl ModuleKind {
+    /// Whether this is [`ModuleKind::Tree`], the default.
+    pub fn is_tree(&self) -> bool {
+        *self == Self::Tree
+    }
 }
 
 /// A content-addressed, immutable file on the site.
@@ -271,6 +299,24 @@ impl Release {
             if release.modules.is_empty() {
                 return Err(format!("platform {platform} has no modules"));
             }
+            let images: Vec<&ModuleName> = release
+                .modules
+                .iter()
+                .filter(|(_, module)| module.kind == ModuleKind::Image)
+                .map(|(name, _)| name)
+                .collect();
+            if let [first, second, ..] = images.as_slice() {
+                return Err(format!(
+                    "modules {first} and {second} on {platform} are both images; a release has at most one"
+                ));
+            }
+            if let Some(name) = images.first()
+                && release.modules[*name].dest.is_none()
+            {
+                return Err(format!(
+                    "image module {name} on {platform} has no dest (its file's path)"
+                ));
+            }
             let roots: Vec<(&ModuleName, Option<&RelativePath>)> = release
                 .modules
                 .iter()
@@ -311,6 +357,7 @@ pub(crate) mod tests {
     pub(crate) fn release(version: &str, basis_points: u16) -> Release {
         let module = Module {
             version: version.parse().unwrap(),
+            kind: ModuleKind::Tree,
             dest: None,
             package: blob(version),
             unpacked_size: 1000,
@@ -391,6 +438,48 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_image_module_round_trips_and_trees_keep_their_old_form() {
+        let tree = manifest(vec![release("1.0.0", 100)]);
+        let text = String::from_utf8(tree.to_json()).unwrap();
+        assert!(
+            !text.contains("\"kind\""),
+            "a tree's kind is left out: {text}"
+        );
+
+        let mut with_image = release("1.1.0", 100);
+        let modules = &mut with_image.platforms.get_mut("any").unwrap().modules;
+        let mut image = modules["app"].clone();
+        image.kind = ModuleKind::Image;
+        image.dest = Some("images/rootfs.img".parse().unwrap());
+        modules.get_mut("app").unwrap().dest = Some("bin".parse().unwrap());
+        modules.insert("os".parse().unwrap(), image.clone());
+        let sample = manifest(vec![with_image.clone()]);
+        let text = String::from_utf8(sample.to_json()).unwrap();
+        assert!(text.contains("\"kind\": \"image\""), "{text}");
+        let parsed = Manifest::parse(&sample.to_json()).unwrap();
+        assert_eq!(parsed, sample);
+        assert_eq!(
+            parsed.releases[0].platforms["any"].modules["app"].kind,
+            ModuleKind::Tree
+        );
+
+        let mut two_images = with_image.clone();
+        let modules = &mut two_images.platforms.get_mut("any").unwrap().modules;
+        let mut boot = image.clone();
+        boot.dest = Some("images/boot.img".parse().unwrap());
+        modules.insert("boot".parse().unwrap(), boot);
+        let error = Manifest::parse(&manifest(vec![two_images]).to_json()).unwrap_err();
+        assert!(error.to_string().contains("both images"), "{error}");
+
+        let mut no_dest = with_image;
+        let modules = &mut no_dest.platforms.get_mut("any").unwrap().modules;
+        modules.remove("app");
+        modules.get_mut("os").unwrap().dest = None;
+        let error = Manifest::parse(&manifest(vec![no_dest]).to_json()).unwrap_err();
+        assert!(error.to_string().contains("has no dest"), "{error}");
+    }
+
+    #[test]
     fn download_hosts_round_trip_and_bad_ones_are_refused() {
         let mut with_hosts = manifest(vec![release("1.0.0", 100)]);
         let bare = String::from_utf8(with_hosts.to_json()).unwrap();
@@ -458,6 +547,15 @@ pub(crate) mod tests {
             .modules
             .get_mut("app");
         module.unwrap().dest = Some("share/app".parse().unwrap());
+        let mut image = with_dest.platforms["any"].modules["app"].clone();
+        image.kind = ModuleKind::Image;
+        image.dest = Some("rootfs.img".parse().unwrap());
+        with_dest
+            .platforms
+            .get_mut("any")
+            .unwrap()
+            .modules
+            .insert("os".parse().unwrap(), image);
         let mut sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
         sample.download_hosts = vec!["https://cdn.example.com/app/".into()];
         let instance = serde_json::to_value(&sample).unwrap();
@@ -478,6 +576,12 @@ pub(crate) mod tests {
         assert!(
             !validator.is_valid(&broken),
             "the schema must check download host schemes"
+        );
+        let mut broken = instance.clone();
+        broken["releases"][0]["platforms"]["any"]["modules"]["os"]["kind"] = "disk".into();
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema must list the module kinds"
         );
         let mut broken = instance;
         broken["releases"][0]["platforms"]["any"]["modules"]["app"]["package"]["blake3"] =

@@ -315,6 +315,7 @@ fn release(version: &str, share: Share) -> Release {
     };
     let module = Module {
         version: version.parse().unwrap(),
+        kind: wavecast_schema::ModuleKind::Tree,
         dest: None,
         package: blob("tar.gz"),
         unpacked_size: 4000,
