@@ -13,6 +13,7 @@ use crate::health::HealthConfig;
 use crate::limits::{DownloadLimits, duration_text};
 use crate::prune::DEFAULT_KEEP_RELEASES;
 use crate::root::write_json_atomically;
+use crate::slots::SlotConfig;
 use crate::url::BaseUrl;
 use crate::verify::TrustedKey;
 
@@ -63,6 +64,10 @@ pub struct Config {
     /// written before pruning existed get the default, 2.
     #[serde(default = "default_keep_releases")]
     pub keep_releases: NonZeroU32,
+    /// Where image modules are written (slots `a` and `b`) and the hook that activates
+    /// them. Configurations written before image slots existed get the defaults.
+    #[serde(default)]
+    pub slots: SlotConfig,
 }
 
 fn default_keep_releases() -> NonZeroU32 {
@@ -115,6 +120,7 @@ impl Config {
             expiry_grace: Duration::ZERO,
             health: HealthConfig::default(),
             keep_releases: DEFAULT_KEEP_RELEASES,
+            slots: SlotConfig::default(),
         }
     }
 
@@ -233,6 +239,12 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "\"slots\": {\n    \"on_activate\": null,\n    \"activate_timeout\": \"1m\",\n    \"a\": null,\n    \"b\": null\n  }"
+            ),
+            "{text}"
+        );
 
         // A configuration written before attributes, download limits, the expiry
         // grace, health checks and pruning existed still loads, with the defaults.
@@ -243,6 +255,7 @@ mod tests {
             "expiry_grace",
             "health",
             "keep_releases",
+            "slots",
         ] {
             old.as_object_mut().unwrap().remove(field);
         }

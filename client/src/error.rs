@@ -14,6 +14,7 @@ use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePat
 
 use crate::health::HealthCheckFailure;
 use crate::limits::{SpeedLimit, format_duration};
+use crate::slots::{ActivationFailure, SlotName};
 use crate::transport::TransportError;
 
 /// A `Result` whose error is this crate's [`Error`].
@@ -690,6 +691,127 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    // ----- image slots -----
+    /// The on-activate hook failed or timed out; the previous slot stays active.
+    #[error("{0}")]
+    ActivationFailed(Box<ActivationFailure>),
+
+    /// The on-activate hook could not be run at all (no `sh`, no temporary file).
+    #[error("failed to run on-activate `{command}` for {version} in slot {slot}")]
+    RunActivation {
+        /// The release whose image was to be activated.
+        version: Version,
+        /// The hook.
+        command: String,
+        /// The slot holding the image.
+        slot: SlotName,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An image module's file index does not describe one file of the module's size.
+    #[error("the file index of image module `{module}` does not describe an image: {problem}")]
+    ImageIndex {
+        /// The module.
+        module: ModuleName,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// The image written into a slot does not hash to its file index's blake3,
+    /// although its package verified: the signed manifest and index disagree.
+    #[error(
+        "the image of module `{module}` written to slot {slot} hashes to {actual}, but its file index says {expected}"
+    )]
+    ImageMismatch {
+        /// The module.
+        module: ModuleName,
+        /// The slot written.
+        slot: SlotName,
+        /// The blake3 of the index.
+        expected: Blake3Hash,
+        /// The blake3 of what was written.
+        actual: Blake3Hash,
+    },
+
+    /// Writing or flushing a slot failed; the active slot is untouched.
+    #[error("failed to write slot {slot} (`{}`)", path.display())]
+    WriteSlot {
+        /// The slot.
+        slot: SlotName,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Reading a slot (to verify it, or as a patch's base) failed.
+    #[error("failed to read slot {slot} (`{}`)", path.display())]
+    ReadSlot {
+        /// The slot.
+        slot: SlotName,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Reading the slots' record failed.
+    #[error("failed to read the slots' record `{}`", path.display())]
+    ReadSlots {
+        /// `ROOT/.wavecast/slots.json`.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The slots' record is not valid.
+    #[error("the slots' record `{}` is invalid", path.display())]
+    ParseSlots {
+        /// `ROOT/.wavecast/slots.json`.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Both slots are configured with the same path.
+    #[error("slots a and b are both `{}`", path.display())]
+    SlotsShareAPath {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// A slot no longer holds the image recorded for it (it was changed on disk).
+    #[error("slot {slot} (`{}`) no longer holds the image of {version} it was written with", path.display())]
+    SlotChanged {
+        /// The slot.
+        slot: SlotName,
+        /// Its path.
+        path: PathBuf,
+        /// The release whose image it held.
+        version: Version,
+    },
+
+    /// A rollback of the release tree would leave the active slot on the image of the
+    /// release being left: the other slot does not hold the older release's image.
+    #[error(
+        "cannot roll back to {to}: the active slot holds the current release's image and slot {slot} does not hold {to}'s ({})",
+        holds.as_ref().map_or_else(|| "it holds no image".to_owned(), |version| format!("it holds {version}'s"))
+    )]
+    NoImageToRollBackTo {
+        /// The release rolled back to.
+        to: Version,
+        /// The inactive slot.
+        slot: SlotName,
+        /// The release whose image it holds, if any.
+        holds: Option<Version>,
+    },
 }
 
 impl Error {
@@ -733,6 +855,7 @@ impl Error {
                 | Self::InvalidPublicKey { .. }
                 | Self::ReadPinnedRoot { .. }
                 | Self::PinnedRoot { .. }
+                | Self::SlotsShareAPath { .. }
         )
     }
 
@@ -807,6 +930,18 @@ impl Error {
                 "{0} is not installed again until a newer release is published; `wavecast-update status` lists the releases marked bad",
                 failure.version
             ),
+            Self::ActivationFailed(failure) if failure.marked_bad => format!(
+                "{} is not installed again until a newer release is published; slot {} keeps its image for the next one; `wavecast-update status` shows the slots",
+                failure.version, failure.slot
+            ),
+            Self::ActivationFailed(_) | Self::RunActivation { .. } => {
+                "nothing was switched; fix the hook (`wavecast-update config --on-activate`) and try again"
+                    .into()
+            }
+            Self::NoImageToRollBackTo { .. } => {
+                "a later install wrote over the older image; `wavecast-update status` shows what each slot holds"
+                    .into()
+            }
             Self::NothingToRollBackTo { .. } => {
                 "`wavecast-update status` lists the installed releases; `config --keep-releases N` keeps more of them"
                     .into()

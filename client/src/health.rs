@@ -21,16 +21,15 @@
 //! is then installed and checked again.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::command::{Shell, run_shell};
 use crate::error::{Error, Result, rollback_note};
 use crate::install::{CurrentRelease, switch_current};
 use crate::limits::{duration_text, format_duration};
@@ -92,14 +91,12 @@ impl HealthConfig {
     }
 }
 
-/// Reads a duration that must be longer than zero.
-fn positive_duration<'de, D: Deserializer<'de>>(
+/// Reads a duration that must be longer than zero (a timeout in `config.json`).
+pub(crate) fn positive_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Duration, D::Error> {
     match duration_text::deserialize(deserializer)? {
-        Duration::ZERO => Err(serde::de::Error::custom(
-            "a health check timeout must be longer than 0s",
-        )),
+        Duration::ZERO => Err(serde::de::Error::custom("a timeout must be longer than 0s")),
         timeout => Ok(timeout),
     }
 }
@@ -265,6 +262,9 @@ pub struct RollbackReport {
     pub marked_bad: bool,
     /// The release trees the prune after the rollback deleted.
     pub pruned: Vec<PrunedRelease>,
+    /// The slot switched back to, when the slots followed (see
+    /// [`crate::slots`]): the other slot held `to`'s image.
+    pub image: Option<crate::slots::SlotActivation>,
 }
 
 /// Where and for what a health check runs.
@@ -280,10 +280,8 @@ pub(crate) struct CheckTarget<'a> {
     pub(crate) previous: Option<&'a Version>,
 }
 
-/// Runs `check` for `target` and waits for it, at most its timeout. The paths it gets
-/// are absolute, whatever the root was given as. Output goes to an
-/// anonymous temporary file, so a check that leaves processes behind cannot make the
-/// client wait for them; on timeout the check's whole process group is killed.
+/// Runs `check` for `target` and waits for it, at most its timeout (see
+/// [`run_shell`]). The paths it gets are absolute, whatever the root was given as.
 ///
 /// # Errors
 ///
@@ -296,92 +294,26 @@ pub(crate) fn run_health_check(
     // The check runs elsewhere than this process: relative paths would not hold.
     let root = std::path::absolute(target.root)?;
     let release_dir = std::path::absolute(target.release_dir)?;
-    let mut output = tempfile::tempfile()?;
-    let started = Instant::now();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(&check.command)
-        .current_dir(&release_dir)
-        .env("PWD", &release_dir)
-        .env("WAVECAST_ROOT", &root)
-        .env("WAVECAST_RELEASE_DIR", &release_dir)
-        .env("WAVECAST_VERSION", target.version.to_string())
-        .env(
+    let env = [
+        ("WAVECAST_ROOT", root.into_os_string()),
+        ("WAVECAST_RELEASE_DIR", release_dir.clone().into_os_string()),
+        ("WAVECAST_VERSION", target.version.to_string().into()),
+        (
             "WAVECAST_PREVIOUS_VERSION",
-            target.previous.map(ToString::to_string).unwrap_or_default(),
-        )
-        .env(HEALTH_CHECK_VARIABLE, "1")
-        .stdin(Stdio::null())
-        .stdout(output.try_clone()?)
-        .stderr(output.try_clone()?)
-        .process_group(0)
-        .spawn()?;
-    let status = match wait_within(&mut child, started + check.timeout) {
-        Ok(Some(status)) => match status.code() {
-            Some(0) => HealthStatus::Passed,
-            Some(code) => HealthStatus::Exited(code),
-            None => HealthStatus::Signaled(status.signal().unwrap_or(0)),
-        },
-        Ok(None) => {
-            kill_group(&child);
-            child.wait()?;
-            HealthStatus::TimedOut
-        }
-        Err(error) => {
-            kill_group(&child);
-            let _ = child.wait();
-            return Err(error);
-        }
-    };
-    let duration = started.elapsed();
-    let (text, output_bytes) = output_tail(&mut output).unwrap_or_default();
-    Ok(HealthCheckReport {
-        command: check.command.clone(),
-        status,
+            target
+                .previous
+                .map(ToString::to_string)
+                .unwrap_or_default()
+                .into(),
+        ),
+        (HEALTH_CHECK_VARIABLE, "1".into()),
+    ];
+    run_shell(&Shell {
+        command: &check.command,
+        dir: &release_dir,
+        env: &env,
         timeout: check.timeout,
-        duration,
-        output: text,
-        output_bytes,
     })
-}
-
-/// Waits for `child` until `deadline`; `None` when it is still running then.
-fn wait_within(
-    child: &mut Child,
-    deadline: Instant,
-) -> io::Result<Option<std::process::ExitStatus>> {
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        std::thread::sleep(left.min(Duration::from_millis(10)));
-    }
-}
-
-/// Kills the process group `child` leads. The child has not been reaped, so its
-/// process group id cannot have been reused.
-fn kill_group(child: &Child) {
-    let Ok(group) = libc::pid_t::try_from(child.id()) else {
-        return;
-    };
-    #[expect(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
-    // SAFETY: kill takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(-group, libc::SIGKILL);
-    }
-}
-
-/// The last [`HEALTH_OUTPUT_LIMIT`] bytes of `file`, and its length.
-fn output_tail(file: &mut File) -> io::Result<(String, u64)> {
-    let length = file.seek(SeekFrom::End(0))?;
-    file.seek(SeekFrom::Start(length.saturating_sub(HEALTH_OUTPUT_LIMIT)))?;
-    let mut bytes = Vec::new();
-    file.take(HEALTH_OUTPUT_LIMIT).read_to_end(&mut bytes)?;
-    Ok((String::from_utf8_lossy(&bytes).into_owned(), length))
 }
 
 /// The release on trial, in `state.json`: switched to by an install and not confirmed
@@ -415,6 +347,8 @@ pub enum BadReason {
     Unconfirmed,
     /// Someone rolled it back (`wavecast-update rollback`).
     RolledBack,
+    /// Its image was written to a slot, but the on-activate hook failed or timed out.
+    ActivationFailed,
 }
 
 impl BadReason {
@@ -425,6 +359,7 @@ impl BadReason {
             Self::HealthCheckTimedOut => "health_check_timed_out",
             Self::Unconfirmed => "unconfirmed",
             Self::RolledBack => "rolled_back",
+            Self::ActivationFailed => "activation_failed",
         }
     }
 }

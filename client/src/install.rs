@@ -96,6 +96,9 @@ pub struct InstallReport {
     pub health_check: Option<crate::health::HealthCheckReport>,
     /// The release trees deleted after the install, beyond the newest kept.
     pub pruned_releases: Vec<crate::prune::PrunedRelease>,
+    /// The release's image module, written to a slot and activated before the tree
+    /// was installed (see [`crate::slots`]); `None` for a release without one.
+    pub image: Option<crate::slots::SlotActivation>,
 }
 
 /// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
@@ -295,6 +298,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         download_hosts_used: cache.hosts_used(),
         health_check: None,
         pruned_releases: Vec::new(),
+        image: None,
     };
     let cache = Cache::open(root, transport, hosts, reporter, limits)?;
     if current.as_ref().is_some_and(|current| current.dir == dir) {

@@ -66,6 +66,7 @@ The library never prints; it is Unix-only (symlinks and permission bits).
 
 mod attributes;
 mod cache;
+mod command;
 mod config;
 mod delta;
 mod download;
@@ -80,6 +81,7 @@ mod prune;
 mod reporter;
 mod root;
 pub mod schedule;
+mod slots;
 mod state;
 pub mod transport;
 mod unpack;
@@ -102,6 +104,10 @@ pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_nam
 pub use prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
+pub use slots::{
+    ActivationFailure, DEFAULT_ACTIVATE_TIMEOUT, ImageSource, SLOTS_FORMAT, SlotActivation,
+    SlotConfig, SlotImage, SlotName, SlotStatus, SlotsState, SlotsStatus,
+};
 pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
 pub use transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,

@@ -21,9 +21,10 @@ use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, Config,
     ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
-    HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, InitOptions, InstallOutcome,
-    InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PinnedTrust, PrunedRelease,
-    Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
+    HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, ImageSource, InitOptions,
+    InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PinnedTrust,
+    PrunedRelease, Reporter, SlotActivation, SlotConfig, SlotName, SlotsStatus, TrustedKey,
+    UpdatePlan, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -37,8 +38,9 @@ const AFTER_HELP: &str = "\
 Exit codes:
   0   success, including \"up to date\" and \"deferred\"
   1   operational failure: network, verification, install; a rollback (a failed
-      health check, `launched` past the unconfirmed launches allowed); `update`
-      with no terminal to ask and no --yes (mandatory updates never ask)
+      health check, `launched` past the unconfirmed launches allowed); a failed
+      on-activate hook; `update` with no terminal to ask and no --yes (mandatory
+      updates never ask)
   2   usage or configuration error
   10  only with `check --exit-code`: an update is available
 
@@ -257,15 +259,47 @@ struct ConfigArgs {
     /// rollback.
     #[arg(long, value_name = "N")]
     keep_releases: Option<NonZeroU32>,
+    #[command(flatten)]
+    activation: ActivationArgs,
+    /// Remove the on-activate hook: a written image's slot then becomes active at
+    /// once.
+    #[arg(long, conflicts_with = "on_activate")]
+    no_on_activate: bool,
+    /// Where image modules are written: slot a's path (a file, partition or block
+    /// device; default ROOT/slots/a).
+    #[arg(long, value_name = "PATH")]
+    slot_a: Option<PathBuf>,
+    /// Slot b's path (default ROOT/slots/b).
+    #[arg(long, value_name = "PATH")]
+    slot_b: Option<PathBuf>,
     /// Print the resulting configuration as one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
-/// A health check timeout: a duration longer than zero.
+/// The on-activate hook of image modules, on `config` and `update`.
+#[derive(Debug, Args)]
+struct ActivationArgs {
+    /// Run this shell command (`sh -c`, in ROOT) after an image module is written to
+    /// the inactive slot and verified; only when it succeeds does that slot become
+    /// the active one. On failure or timeout the other slot stays active and the
+    /// release is marked bad. It gets WAVECAST_SLOT (a or b), WAVECAST_SLOT_PATH,
+    /// WAVECAST_VERSION, WAVECAST_MODULE, WAVECAST_PREVIOUS_SLOT,
+    /// WAVECAST_PREVIOUS_SLOT_PATH, WAVECAST_PREVIOUS_VERSION (empty when no slot was
+    /// active) and WAVECAST_ROOT. It also runs for the older slot when a rollback
+    /// switches back to it, so it must be idempotent.
+    #[arg(long, value_name = "COMMAND")]
+    on_activate: Option<String>,
+    /// How long the on-activate hook may run before its processes are killed and it
+    /// counts as failed (default 1m).
+    #[arg(long, value_name = "DURATION", value_parser = health_timeout_argument)]
+    activate_timeout: Option<Duration>,
+}
+
+/// A timeout (of a health check or an on-activate hook): a duration longer than zero.
 fn health_timeout_argument(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
-        Duration::ZERO => Err("a health check timeout must be longer than 0s".to_owned()),
+        Duration::ZERO => Err("a timeout must be longer than 0s".to_owned()),
         timeout => Ok(timeout),
     }
 }
@@ -343,6 +377,10 @@ struct UpdateArgs {
     /// The health check's timeout for this run (default: the configured one, 30s).
     #[arg(long, value_name = "DURATION", value_parser = health_timeout_argument)]
     health_timeout: Option<Duration>,
+    /// The on-activate hook (and its timeout) for this run instead of the configured
+    /// ones (see `config --on-activate`).
+    #[command(flatten)]
+    activation: ActivationArgs,
 }
 
 impl UpdateArgs {
@@ -353,6 +391,23 @@ impl UpdateArgs {
             .clone()
             .or_else(|| self.health_timeout.and(configured.check.clone()))
             .map(|command| HealthCheck { command, timeout })
+    }
+
+    /// The slots and hook this run uses, when it overrides the configured hook.
+    fn slot_config(&self, configured: &SlotConfig) -> Option<SlotConfig> {
+        let activation = &self.activation;
+        (activation.on_activate.is_some() || activation.activate_timeout.is_some()).then(|| {
+            SlotConfig {
+                on_activate: activation
+                    .on_activate
+                    .clone()
+                    .or_else(|| configured.on_activate.clone()),
+                activate_timeout: activation
+                    .activate_timeout
+                    .unwrap_or(configured.activate_timeout),
+                ..configured.clone()
+            }
+        })
     }
 }
 
@@ -640,6 +695,22 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         health_timeout: args.health_timeout,
         max_unconfirmed_launches: args.max_unconfirmed_launches,
         keep_releases: args.keep_releases,
+        on_activate: if args.no_on_activate {
+            Some(None)
+        } else {
+            args.activation.on_activate.clone().map(Some)
+        },
+        activate_timeout: args.activation.activate_timeout,
+        slot_a: args
+            .slot_a
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()?,
+        slot_b: args
+            .slot_b
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()?,
     };
     let before = updater.config().clone();
     let changed = if change == ConfigChange::default() {
@@ -686,6 +757,14 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
                 config.keep_releases
             ));
         }
+        let (slots, was) = (&config.slots, &before.slots);
+        if (&slots.on_activate, slots.activate_timeout) != (&was.on_activate, was.activate_timeout)
+        {
+            stderr_line(&format!("on-activate hook now {}", activation_text(slots)));
+        }
+        if (&slots.a, &slots.b) != (&was.a, &was.b) {
+            stderr_line(&format!("image slots now {}", slot_paths_text(slots)));
+        }
     } else if change != ConfigChange::default() {
         stderr_line("nothing changed");
     }
@@ -701,6 +780,7 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             expiry_grace: format_duration(config.expiry_grace),
             health: &config.health,
             keep_releases: config.keep_releases.get(),
+            slots: &config.slots,
         })?;
     } else {
         stdout_line(&config_lines(config).join("\n"))?;
@@ -730,7 +810,33 @@ fn config_lines(config: &Config) -> Vec<String> {
             launches_text(config.health.max_unconfirmed_launches)
         ),
         format!("keep releases: {}", config.keep_releases),
+        format!("on-activate hook: {}", activation_text(&config.slots)),
+        format!("image slots: {}", slot_paths_text(&config.slots)),
     ]
+}
+
+/// ``reboot-into "$WAVECAST_SLOT"` (timeout 1m)`, or `none (timeout 1m)`.
+fn activation_text(slots: &SlotConfig) -> String {
+    let timeout = format_duration(slots.activate_timeout);
+    match &slots.on_activate {
+        Some(command) => format!("`{command}` (timeout {timeout})"),
+        None => format!("none (timeout {timeout})"),
+    }
+}
+
+/// `a = /dev/sda2, b = ROOT/slots/b`.
+fn slot_paths_text(slots: &SlotConfig) -> String {
+    SlotName::BOTH
+        .iter()
+        .map(|slot| {
+            let path = slots.path(*slot).map_or_else(
+                || format!("ROOT/slots/{slot}"),
+                |path| path.display().to_string(),
+            );
+            format!("{slot} = {path}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// ``./bin/app --self-test` (timeout 30s)`, or `none (timeout 30s)`.
@@ -800,6 +906,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
     if let Some(check) = args.health_check(&updater.config().health) {
         updater = updater.with_health_check(check);
     }
+    if let Some(slots) = args.slot_config(&updater.config().slots) {
+        updater = updater.with_slot_config(slots);
+    }
     let report = updater.check_with(now()?, &args.decision.options())?;
     if args.dry_run {
         return dry_run(&updater, &report, args.json);
@@ -854,8 +963,19 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                 if args.json {
                     stdout_json(&rolled_back_json(&report, failure))?;
                 } else {
-                    print_health_output(&failure.report);
+                    print_health_output("health check", &failure.report);
                     print_pruned(&failure.pruned);
+                }
+            }
+            if let wavecast_client::Error::ActivationFailed(failure) = &error {
+                if args.json {
+                    stdout_json(&UpdateJson {
+                        marked_bad: failure.marked_bad.then(|| failure.version.to_string()),
+                        activation_failed: Some(health_check_json(&failure.report)),
+                        ..update_json(&report, None)
+                    })?;
+                } else {
+                    print_health_output("on-activate", &failure.report);
                 }
             }
             return Err(error.into());
@@ -885,6 +1005,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                 transfer_summary(&report, &installed)
             ),
         };
+        if let Some(image) = &installed.image {
+            stderr_line(&image_line(image));
+        }
         stderr_line(&line);
         if let Some(health) = &installed.health_check {
             stderr_line(&format!(
@@ -898,21 +1021,65 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The captured output of a failed health check, on stderr.
-fn print_health_output(report: &HealthCheckReport) {
+/// `image os 1.1.0 written to slot b (`/dev/sda3`) from a 1.2 KiB patch against
+/// slot a; on-activate `…` passed in 0.1s; slot b is active (was a)`.
+fn image_line(image: &SlotActivation) -> String {
+    let written = match &image.source {
+        ImageSource::InSlot => "already in".to_owned(),
+        ImageSource::Patch {
+            base,
+            algorithm,
+            bytes,
+        } => format!(
+            "written from a {} {} patch against slot {base} to",
+            human_bytes(*bytes),
+            algorithm.as_str()
+        ),
+        ImageSource::Package { bytes } => {
+            format!("written from its {} package to", human_bytes(*bytes))
+        }
+        _ => "written to".to_owned(),
+    };
+    let mut line = format!(
+        "image {} {} {written} slot {} (`{}`)",
+        image.module,
+        image.version,
+        image.slot,
+        image.slot_path.display()
+    );
+    if image.fallbacks > 0 {
+        line.push_str(&format!(" after {} failed patch(es)", image.fallbacks));
+    }
+    if let Some(hook) = &image.hook {
+        line.push_str(&format!(
+            "; on-activate `{}` {}",
+            hook.command,
+            hook.describe()
+        ));
+    }
+    line.push_str(&match (image.switched, image.previous) {
+        (false, _) => format!("; slot {} was active already", image.slot),
+        (true, Some(previous)) => format!("; slot {} is active (was {previous})", image.slot),
+        (true, None) => format!("; slot {} is active", image.slot),
+    });
+    line
+}
+
+/// The captured output of a failed hook (`health check`, `on-activate`), on stderr.
+fn print_health_output(what: &str, report: &HealthCheckReport) {
     if report.output_bytes == 0 {
-        stderr_line("health check output: none");
+        stderr_line(&format!("{what} output: none"));
         return;
     }
     let kept = report.output.len() as u64;
     if kept < report.output_bytes {
         stderr_line(&format!(
-            "health check output (its last {} of {}):",
+            "{what} output (its last {} of {}):",
             human_bytes(kept),
             human_bytes(report.output_bytes)
         ));
     } else {
-        stderr_line("health check output:");
+        stderr_line(&format!("{what} output:"));
     }
     for line in report.output.lines() {
         stderr_line(&format!("  | {line}"));
@@ -1514,6 +1681,9 @@ fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     } else {
         format!("{from} is not marked bad, so the next update may install it again")
     };
+    if let Some(image) = &report.image {
+        stderr_line(&image_line(image));
+    }
     stderr_line(&format!(
         "rolled back to {to} (was {from}) in releases/{}; {consequence}",
         report.to.dir
@@ -1527,6 +1697,7 @@ fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
             release_dir: format!("releases/{}", report.to.dir),
             marked_bad: report.marked_bad,
             pruned_releases: pruned_json(&report.pruned),
+            image: report.image.as_ref().map(image_json),
         })?;
     }
     Ok(ExitStatus::Success)
@@ -1546,6 +1717,8 @@ struct RollbackJson<'a> {
     marked_bad: bool,
     /// Release trees deleted after the rollback.
     pruned_releases: Vec<PrunedJson<'a>>,
+    /// The slot switched back to, when the slots followed the rollback.
+    image: Option<ImageJson<'a>>,
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
@@ -1578,6 +1751,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             confirmed: status.current.as_ref().map(|_| status.trial.is_none()),
             unconfirmed_launches: status.trial.as_ref().map(|trial| trial.launches),
             bad_releases: status.bad_releases.iter().map(bad_json).collect(),
+            slots: status.slots.as_ref().map(slots_json),
         })?;
         return Ok(ExitStatus::Success);
     }
@@ -1614,10 +1788,15 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let slots = status.slots.as_ref().map(slots_lines).unwrap_or_default();
     let lines = [
         format!("current: {current}"),
         format!("installed: {installed}"),
         format!("marked bad: {bad}"),
+    ]
+    .into_iter()
+    .chain(slots)
+    .chain([
         format!("channel: {}", status.channel),
         format!("platform: {}", status.platform),
         format!("attributes: {}", attribute_list(&status.attributes)),
@@ -1643,9 +1822,82 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 .last_check
                 .map_or_else(|| "never".to_owned(), |time| time.to_string())
         ),
-    ];
+    ])
+    .collect::<Vec<_>>();
     stdout_line(&lines.join("\n"))?;
     Ok(ExitStatus::Success)
+}
+
+/// `slot a: 1.0.0 (os, 4.0 MiB, `/x/slots/a`), active` and the same for `b`.
+fn slots_lines(slots: &SlotsStatus) -> Vec<String> {
+    slots
+        .slots
+        .iter()
+        .map(|slot| {
+            let held = slot.image.as_ref().map_or_else(
+                || "no image".to_owned(),
+                |image| {
+                    format!(
+                        "{} ({}, {})",
+                        image.version,
+                        image.module,
+                        human_bytes(image.size)
+                    )
+                },
+            );
+            let active = if slots.active == Some(slot.name) {
+                ", active"
+            } else {
+                ""
+            };
+            format!(
+                "slot {}: {held} at `{}`{active}",
+                slot.name,
+                slot.path.display()
+            )
+        })
+        .collect()
+}
+
+/// The `slots` object of `status --json`.
+#[derive(Debug, Serialize)]
+struct SlotsJson<'a> {
+    /// `a`, `b` or null.
+    active: Option<SlotName>,
+    /// Both slots, `a` first.
+    slots: Vec<SlotJson<'a>>,
+}
+
+/// One slot in `status --json`.
+#[derive(Debug, Serialize)]
+struct SlotJson<'a> {
+    name: SlotName,
+    path: &'a std::path::Path,
+    active: bool,
+    /// The release whose image it holds (null when unknown or empty).
+    version: Option<String>,
+    module: Option<&'a str>,
+    size: Option<u64>,
+    blake3: Option<&'a str>,
+}
+
+fn slots_json(slots: &SlotsStatus) -> SlotsJson<'_> {
+    SlotsJson {
+        active: slots.active,
+        slots: slots
+            .slots
+            .iter()
+            .map(|slot| SlotJson {
+                name: slot.name,
+                path: &slot.path,
+                active: slots.active == Some(slot.name),
+                version: slot.image.as_ref().map(|image| image.version.to_string()),
+                module: slot.image.as_ref().map(|image| image.module.as_str()),
+                size: slot.image.as_ref().map(|image| image.size),
+                blake3: slot.image.as_ref().map(|image| image.blake3.as_str()),
+            })
+            .collect(),
+    }
 }
 
 /// The `check --json` document.
@@ -1774,10 +2026,52 @@ struct UpdateJson<'a> {
     /// When the health check failed: the release `current` points to again (null
     /// when none was current before).
     rolled_back_to: Option<String>,
-    /// When the health check failed: the release marked bad.
+    /// When the health check or the on-activate hook failed: the release marked bad.
     marked_bad: Option<String>,
     /// Release trees deleted after the install (or the rollback).
     pruned_releases: Vec<PrunedJson<'a>>,
+    /// The image module written to a slot and activated, if the release has one.
+    image: Option<ImageJson<'a>>,
+    /// When the on-activate hook failed: what it did (as `health_check`).
+    activation_failed: Option<HealthCheckJson<'a>>,
+}
+
+/// An image module's slot activation in `update --json` and `rollback --json`.
+#[derive(Debug, Serialize)]
+struct ImageJson<'a> {
+    module: &'a str,
+    version: String,
+    /// `a` or `b`: the slot now active.
+    slot: SlotName,
+    slot_path: &'a std::path::Path,
+    /// The slot active before (null when none was).
+    previous_slot: Option<SlotName>,
+    /// `in_slot`, `patch` or `package`.
+    source: &'static str,
+    /// Bytes received for the image, its file index included.
+    downloaded_bytes: u64,
+    /// Whether the active slot changed.
+    switched: bool,
+    /// What the on-activate hook did (as `health_check`), when one ran.
+    hook: Option<HealthCheckJson<'a>>,
+}
+
+fn image_json(image: &SlotActivation) -> ImageJson<'_> {
+    ImageJson {
+        module: image.module.as_str(),
+        version: image.version.to_string(),
+        slot: image.slot,
+        slot_path: &image.slot_path,
+        previous_slot: image.previous,
+        source: match image.source {
+            ImageSource::Patch { .. } => "patch",
+            ImageSource::Package { .. } => "package",
+            _ => "in_slot",
+        },
+        downloaded_bytes: image.downloaded_bytes,
+        switched: image.switched,
+        hook: image.hook.as_ref().map(health_check_json),
+    }
 }
 
 /// A health check in `update --json`.
@@ -1864,6 +2158,10 @@ fn update_json<'a>(
         pruned_releases: installed.map_or_else(Vec::new, |installed| {
             pruned_json(&installed.pruned_releases)
         }),
+        image: installed
+            .and_then(|installed| installed.image.as_ref())
+            .map(image_json),
+        activation_failed: None,
     }
 }
 
@@ -1899,6 +2197,9 @@ struct ConfigJson<'a> {
     health: &'a HealthConfig,
     /// How many release trees are kept.
     keep_releases: u32,
+    /// `{"on_activate": "…" or null, "activate_timeout": "1m", "a": path or null,
+    /// "b": path or null}`.
+    slots: &'a SlotConfig,
 }
 
 /// The `status --json` document.
@@ -1921,6 +2222,8 @@ struct StatusJson<'a> {
     unconfirmed_launches: Option<u32>,
     /// The releases marked bad here, which updates skip.
     bad_releases: Vec<BadJson<'a>>,
+    /// The image slots, once an image module was installed (else null).
+    slots: Option<SlotsJson<'a>>,
 }
 
 /// One installed release in `status --json`.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -14,6 +14,7 @@ use wavecast_schema::{
 };
 
 use crate::attributes::check_attribute_keys;
+use crate::cache::Cache;
 use crate::config::{Config, PinnedTrust};
 use crate::delta::UpdatePlan;
 use crate::error::{Error, Result};
@@ -25,12 +26,15 @@ use crate::health::{
 };
 use crate::install::{
     CurrentRelease, InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
-    read_current,
+    read_current, release_dir_name,
 };
 use crate::limits::DownloadLimits;
 use crate::prune::prune_releases;
 use crate::reporter::Reporter;
 use crate::root::{InstallRoot, create_dir_all, write_atomically};
+use crate::slots::{
+    ImageTarget, SlotActivation, SlotConfig, SlotPaths, Slots, SlotsStatus, image_module, tree_part,
+};
 use crate::state::{InstalledRelease, State, StoredManifest};
 use crate::transport::{DefaultTransport, Transport};
 use crate::url::BaseUrl;
@@ -87,6 +91,14 @@ pub struct ConfigChange {
     pub max_unconfirmed_launches: Option<u32>,
     /// A new number of release trees to keep.
     pub keep_releases: Option<NonZeroU32>,
+    /// A new on-activate hook for image slots (`Some(None)` removes it).
+    pub on_activate: Option<Option<String>>,
+    /// A new on-activate timeout (longer than zero).
+    pub activate_timeout: Option<Duration>,
+    /// A new path for slot `a` (relative to the install root unless absolute).
+    pub slot_a: Option<PathBuf>,
+    /// A new path for slot `b` (relative to the install root unless absolute).
+    pub slot_b: Option<PathBuf>,
 }
 
 /// How [`Updater::check_with`] decides.
@@ -321,6 +333,8 @@ pub struct StatusReport {
     pub trial: Option<Trial>,
     /// The releases marked bad on this machine, oldest mark first.
     pub bad_releases: Vec<BadRelease>,
+    /// The image slots, once an image module was installed here.
+    pub slots: Option<SlotsStatus>,
 }
 
 /// One install root and the operations on it.
@@ -331,6 +345,7 @@ pub struct Updater {
     transport: Box<dyn Transport>,
     packages_only: bool,
     health_check: Option<HealthCheck>,
+    slots: Option<SlotConfig>,
 }
 
 impl Updater {
@@ -412,6 +427,7 @@ impl Updater {
             transport: Box::new(DefaultTransport::new()),
             packages_only: false,
             health_check: None,
+            slots: None,
         })
     }
 
@@ -434,6 +450,19 @@ impl Updater {
     pub fn with_health_check(mut self, check: HealthCheck) -> Self {
         self.health_check = Some(check);
         self
+    }
+
+    /// Uses `slots` for image modules instead of the configured slots and hook
+    /// (`update --on-activate`).
+    pub fn with_slot_config(mut self, slots: SlotConfig) -> Self {
+        self.slots = Some(slots);
+        self
+    }
+
+    /// The slots and hook for image modules: the ones given to
+    /// [`with_slot_config`](Self::with_slot_config), else the configured ones.
+    pub fn slot_config(&self) -> &SlotConfig {
+        self.slots.as_ref().unwrap_or(&self.config.slots)
     }
 
     /// The health check [`install`](Self::install) runs: the one given to
@@ -501,6 +530,18 @@ impl Updater {
             .max_unconfirmed_launches
             .unwrap_or(health.max_unconfirmed_launches);
         config.keep_releases = change.keep_releases.unwrap_or(config.keep_releases);
+        let slots = &mut config.slots;
+        if let Some(command) = &change.on_activate {
+            slots.on_activate.clone_from(command);
+        }
+        slots.activate_timeout = change.activate_timeout.unwrap_or(slots.activate_timeout);
+        if let Some(path) = &change.slot_a {
+            slots.a = Some(path.clone());
+        }
+        if let Some(path) = &change.slot_b {
+            slots.b = Some(path.clone());
+        }
+        SlotPaths::resolve(&self.root, &config.slots)?;
         let changed = config != before;
         if changed {
             config.save(&self.root.config())?;
@@ -723,11 +764,19 @@ impl Updater {
     /// [`Error::HealthCheckFailed`] is returned. Last, release trees beyond the
     /// configured number to keep are deleted.
     ///
+    /// A release with an image module first writes the image into the inactive slot
+    /// and activates it (see [`crate::slots`]; [`InstallReport::image`]); only then is
+    /// the release tree of its other modules (empty for an image-only release)
+    /// installed as above. A failed activation leaves everything as it was and marks
+    /// the release bad; a failure after it (the tree, the health check) also switches
+    /// the slots back.
+    ///
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
     /// [`Error::HealthCheckFailed`] or [`Error::RunHealthCheck`] after a rollback;
-    /// download, verification, unpacking and file-system errors.
+    /// [`Error::ActivationFailed`] or [`Error::RunActivation`] when an image was not
+    /// activated; download, verification, unpacking and file-system errors.
     pub fn install(
         &self,
         report: &CheckReport,
@@ -738,19 +787,28 @@ impl Updater {
         let _lock = self.root.lock()?;
         let mut state = self.load_state()?;
         let before = read_current(&self.root, &state)?;
+        let tree = tree_part(release);
+        let image = self.install_image(report, release, &tree, &mut state, now, reporter)?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
             hosts: &report.download_hosts,
             root: &self.root,
             platform: &report.platform,
-            release,
+            release: &tree,
             manifest: &report.manifest,
             now,
             reporter,
             packages_only: self.packages_only,
             limits: self.config.download_limits,
         };
-        let mut installed = install_release(&plan, &mut state)?;
+        let mut installed = match install_release(&plan, &mut state) {
+            Ok(installed) => installed,
+            Err(error) => {
+                self.revert_image(image.as_ref())?;
+                return Err(error);
+            }
+        };
+        installed.image = image;
         if installed.outcome == InstallOutcome::AlreadyCurrent {
             return Ok(installed);
         }
@@ -763,18 +821,68 @@ impl Updater {
         start_trial(&mut state, &switched, before.as_ref(), now);
         state.save(&self.root.state())?;
         if let Some(check) = self.health_check() {
-            installed.health_check = Some(self.run_check(
+            let checked = self.run_check(
                 &check,
                 &switched,
                 before.as_ref(),
                 &mut state,
                 now,
                 reporter,
-            )?);
+            );
+            if checked.is_err() {
+                self.revert_image(installed.image.as_ref())?;
+            }
+            installed.health_check = Some(checked?);
         }
         installed.pruned_releases =
             prune_releases(&self.root, &mut state, self.config.keep_releases)?;
         Ok(installed)
+    }
+
+    /// Writes and activates the image module of `release`, if it has one, for
+    /// [`install`](Self::install); `tree` is its tree part.
+    fn install_image(
+        &self,
+        report: &CheckReport,
+        release: &Release,
+        tree: &Release,
+        state: &mut State,
+        now: Timestamp,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<SlotActivation>> {
+        let Some((name, module)) = image_module(release, &report.platform) else {
+            return Ok(None);
+        };
+        let dir = tree
+            .for_platform(&report.platform)
+            .map(|modules| release_dir_name(&release.version, modules))
+            .unwrap_or_default();
+        let cache = Cache::open(
+            &self.root,
+            self.transport.as_ref(),
+            &report.download_hosts,
+            reporter,
+            self.config.download_limits,
+        )?;
+        let target = ImageTarget {
+            version: &release.version,
+            name,
+            module,
+            dir: &dir,
+            packages_only: self.packages_only,
+        };
+        Slots::open(&self.root, self.slot_config())?
+            .install(&cache, &target, state, now)
+            .map(Some)
+    }
+
+    /// Switches the slots back after a step that followed `image`'s activation
+    /// failed.
+    fn revert_image(&self, image: Option<&SlotActivation>) -> Result<()> {
+        match image {
+            Some(image) => Slots::open(&self.root, self.slot_config())?.revert(image),
+            None => Ok(()),
+        }
     }
 
     /// Runs the health check of `switched`, just made current instead of `before`;
@@ -865,11 +973,13 @@ impl Updater {
     /// configured `max_unconfirmed_launches` (unless that is 0), `current` is switched
     /// back to the release its trial falls back to (the last one running before it),
     /// it is marked bad, and the release trees beyond the number to keep are
-    /// deleted. Waits up to [`LOCK_PATIENCE`] for another run to release the root.
+    /// deleted. The image slots follow the rollback as in [`rollback`](Self::rollback).
+    /// Waits up to [`LOCK_PATIENCE`] for another run to release the root.
     ///
     /// # Errors
     ///
-    /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors.
+    /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors;
+    /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back.
     pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
         let _lock = lock_within(&self.root, LOCK_PATIENCE)?;
         let mut state = self.load_state()?;
@@ -893,6 +1003,8 @@ impl Updater {
             None => LaunchOutcome::Counted { launches, limit },
             Some(None) => LaunchOutcome::NoFallback { launches, limit },
             Some(Some(to)) => {
+                Slots::open(&self.root, self.slot_config())?
+                    .follow(&current.version, &to.version)?;
                 let detail =
                     format!("not confirmed after {launches} launches (at most {limit} allowed)");
                 roll_back(
@@ -931,9 +1043,15 @@ impl Updater {
     /// false (`--keep`), in which case the next update may install it again. Release
     /// trees beyond the number to keep are deleted afterwards.
     ///
+    /// The image slots follow first: when the other slot holds the older release's
+    /// image, it is hashed again, activated by the hook and made active
+    /// ([`RollbackReport::image`]); when the hook fails nothing is rolled back.
+    ///
     /// # Errors
     ///
     /// [`Error::NothingInstalled`], [`Error::NothingToRollBackTo`], [`Error::Locked`],
+    /// [`Error::NoImageToRollBackTo`] when the active slot holds the current release's
+    /// image and the other slot not the older one's, [`Error::ActivationFailed`],
     /// state and file-system errors.
     pub fn rollback(&self, mark_bad: bool, now: Timestamp) -> Result<RollbackReport> {
         let _lock = self.root.lock()?;
@@ -950,6 +1068,8 @@ impl Updater {
                 format!("rolled back to {} on request", to.version),
             )
         });
+        let image =
+            Slots::open(&self.root, self.slot_config())?.follow(&current.version, &to.version)?;
         roll_back(&self.root, &mut state, &current, Some(&to.dir), mark, now)?;
         let pruned = prune_releases(&self.root, &mut state, self.config.keep_releases)?;
         Ok(RollbackReport {
@@ -960,6 +1080,7 @@ impl Updater {
             },
             marked_bad: mark_bad,
             pruned,
+            image,
         })
     }
 
@@ -971,7 +1092,8 @@ impl Updater {
 
     /// Plans how [`install`](Self::install) would obtain the target of `report`,
     /// module by module and file by file, without installing or downloading anything
-    /// but file indexes (which are cached): `update --dry-run`.
+    /// but file indexes (which are cached): `update --dry-run`. An image module is
+    /// left out: it goes to a slot, not the release tree.
     ///
     /// # Errors
     ///
@@ -979,7 +1101,7 @@ impl Updater {
     /// [`Error::NoBuildForPlatform`]; state and file-system errors. File indexes that
     /// cannot be fetched are not errors: those modules plan to use their package.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
-        let release = report.target().ok_or(Error::NothingToInstall)?;
+        let release = tree_part(report.target().ok_or(Error::NothingToInstall)?);
         let _lock = self.root.lock()?;
         let state = self.load_state()?;
         let plan = InstallPlan {
@@ -987,7 +1109,7 @@ impl Updater {
             hosts: &report.download_hosts,
             root: &self.root,
             platform: &report.platform,
-            release,
+            release: &release,
             manifest: &report.manifest,
             now: report.checked_at,
             reporter: &crate::reporter::NoReporter,
@@ -1013,6 +1135,8 @@ impl Updater {
     /// State errors, [`Error::CurrentNotSymlink`], [`Error::UnrecognizedCurrent`].
     pub fn status(&self) -> Result<StatusReport> {
         let state = self.load_state()?;
+        let slots = Slots::open(&self.root, self.slot_config())?;
+        let slots = slots.recorded().then(|| slots.status());
         let current = read_current(&self.root, &state)?;
         let trial = current
             .as_ref()
@@ -1030,6 +1154,7 @@ impl Updater {
             urls: self.config.urls.clone(),
             install_id: state.install_id,
             last_check: state.last_check,
+            slots,
         })
     }
 

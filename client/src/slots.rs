@@ -1,0 +1,1367 @@
+//! Image modules and A/B slots: OS-image style updates.
+//!
+//! A module of [`ModuleKind::Image`] is one file (a root file system, a firmware
+//! image) that never enters the release tree. It is written whole into the
+//! *inactive* one of two slots, `a` and `b` (by default the files `ROOT/slots/a` and
+//! `ROOT/slots/b`; any path, a partition or block device included, with
+//! `config --slot-a PATH --slot-b PATH`), and then *activated*: the configured
+//! on-activate hook (`sh -c COMMAND`, see [`SlotConfig`]) is told the slot, its path
+//! and the version, to point the boot loader at it, restart a service or reconnect to
+//! a server. Only when the hook succeeds does the slot become the active one. The
+//! active slot is never written.
+//!
+//! Which slot is active, and what each slot holds (release version, module, size,
+//! blake3, the path it was written to), is recorded in `ROOT/.wavecast/slots.json`
+//! ([`SlotsState`]), always replaced atomically (temporary file, fsync, rename,
+//! directory fsync).
+//!
+//! # Writing an image
+//!
+//! [`choose_slot`] picks the slot from the record alone: nothing to do when the
+//! active slot already holds the image; the inactive slot when it holds it already
+//! (a run that died before activating wrote it; it is hashed again before use); else
+//! the inactive slot is written. The image comes from a patch against the content of
+//! either slot ([`choose_patch`]: the smallest published patch from content a slot
+//! holds, when smaller than the image's copy; the base is hashed before use and the
+//! result after) or else from the module's package, the image's zstd copy, downloaded
+//! into the cache and verified by size and blake3 before a byte of it is written, then
+//! decompressed straight into the slot while being hashed. Whatever its source, the
+//! slot is flushed (`fsync`) and its content checked against the image's blake3
+//! before the hook runs. A patch that fails gives way to the package.
+//!
+//! # Crash safety
+//!
+//! The order of writes keeps the active slot and its record intact at every instant:
+//!
+//! 1. the inactive slot's record is cleared (saved), so a slot being written is never
+//!    taken for what it held before;
+//! 2. the image is written, flushed and verified, then recorded (saved);
+//! 3. the hook runs;
+//! 4. the record names the new slot active (saved): the commit point.
+//!
+//! A run killed before 4 leaves the old slot active and recorded; the next update
+//! finds the new image already in the inactive slot (step 2 done) and only hashes it
+//! again before running the hook, so the hook must be idempotent. The release tree
+//! (tree modules, or an empty tree for an image-only release) is installed after the
+//! commit point; a run killed in between is finished by the next update, which finds
+//! the image active and installs only the tree.
+//!
+//! # Failures and rollback
+//!
+//! A hook that fails or times out leaves the previous slot active, marks the release
+//! bad ([`BadReason::ActivationFailed`]) and keeps the written slot as it is (the next
+//! image goes there again). A failure after the commit point (the tree install, or
+//! the health check) switches back with [`revert`]: the hook runs for the slot that
+//! was active before, which becomes active again. A rollback of the release tree
+//! (`rollback`, or `launched` past the unconfirmed launches allowed) first makes the
+//! slots follow with [`follow`]: when the other slot holds the image of the release
+//! rolled back to, it is hashed, activated and made active; when the active slot holds
+//! the image of the release being left and the other one does not hold the older
+//! image, the rollback is refused.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+use wavecast_schema::{
+    Blake3Hash, EntryKind, FileIndex, FileMode, Module, ModuleKind, ModuleName, Patch,
+    PatchAlgorithm, Platform, Release,
+};
+
+use crate::cache::Cache;
+use crate::command::{Shell, run_shell};
+use crate::error::{Error, Result};
+use crate::health::{BadReason, BadRelease, HealthCheckReport, positive_duration};
+use crate::limits::duration_text;
+use crate::root::{InstallRoot, write_json_atomically};
+use crate::state::State;
+
+/// How long the on-activate hook may run by default: 60 s.
+pub const DEFAULT_ACTIVATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The newest format of `slots.json` this build reads and writes.
+pub const SLOTS_FORMAT: u32 = 1;
+
+/// The `"slots"` object of `config.json`. Configurations written before image slots
+/// existed get the defaults: no hook, a 60 s timeout, the slots under `ROOT/slots/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlotConfig {
+    /// The shell command that activates a freshly written slot, if any. Without one a
+    /// written and verified slot becomes active at once.
+    pub on_activate: Option<String>,
+    /// How long the hook may run before its processes are killed and it counts as
+    /// failed.
+    #[serde(
+        deserialize_with = "positive_duration",
+        serialize_with = "duration_text::serialize"
+    )]
+    pub activate_timeout: Duration,
+    /// Slot `a`'s path (a file, or a partition or block device), relative to the
+    /// install root unless absolute; `ROOT/slots/a` when unset.
+    pub a: Option<PathBuf>,
+    /// Slot `b`'s path; `ROOT/slots/b` when unset.
+    pub b: Option<PathBuf>,
+}
+
+impl Default for SlotConfig {
+    fn default() -> Self {
+        Self {
+            on_activate: None,
+            activate_timeout: DEFAULT_ACTIVATE_TIMEOUT,
+            a: None,
+            b: None,
+        }
+    }
+}
+
+impl SlotConfig {
+    /// The configured path of `slot`, if one is set.
+    pub fn path(&self, slot: SlotName) -> Option<&Path> {
+        match slot {
+            SlotName::A => self.a.as_deref(),
+            SlotName::B => self.b.as_deref(),
+        }
+    }
+}
+
+/// One of the two slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotName {
+    /// Slot `a`.
+    A,
+    /// Slot `b`.
+    B,
+}
+
+impl SlotName {
+    /// Both slots, `a` first.
+    pub const BOTH: [Self; 2] = [Self::A, Self::B];
+
+    /// The other slot.
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+
+    /// `a` or `b`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "a",
+            Self::B => "b",
+        }
+    }
+}
+
+impl std::fmt::Display for SlotName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a slot holds: a verified image, as recorded in `slots.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotImage {
+    /// The release the image was installed for.
+    pub version: Version,
+    /// The image module.
+    pub module: ModuleName,
+    /// The image's size in bytes (a block device is larger; only these bytes count).
+    pub size: u64,
+    /// The image's blake3.
+    pub blake3: Blake3Hash,
+    /// The path it was written to. A slot whose configured path has changed since
+    /// holds nothing as far as the client knows.
+    pub path: PathBuf,
+    /// When it was written.
+    pub written_at: Timestamp,
+}
+
+/// `ROOT/.wavecast/slots.json`: which slot is active and what each holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotsState {
+    /// Format of this file.
+    pub format: u32,
+    /// The active slot; `None` before the first image is activated.
+    pub active: Option<SlotName>,
+    /// What slot `a` holds, when known.
+    #[serde(default)]
+    pub a: Option<SlotImage>,
+    /// What slot `b` holds, when known.
+    #[serde(default)]
+    pub b: Option<SlotImage>,
+}
+
+impl Default for SlotsState {
+    fn default() -> Self {
+        Self {
+            format: SLOTS_FORMAT,
+            active: None,
+            a: None,
+            b: None,
+        }
+    }
+}
+
+impl SlotsState {
+    /// The record of `slot`.
+    pub fn image(&self, slot: SlotName) -> Option<&SlotImage> {
+        match slot {
+            SlotName::A => self.a.as_ref(),
+            SlotName::B => self.b.as_ref(),
+        }
+    }
+
+    fn set(&mut self, slot: SlotName, image: Option<SlotImage>) {
+        match slot {
+            SlotName::A => self.a = image,
+            SlotName::B => self.b = image,
+        }
+    }
+
+    /// What `slot` holds, when it was written at the path it has now.
+    fn holds(&self, paths: &SlotPaths, slot: SlotName) -> Option<&SlotImage> {
+        self.image(slot)
+            .filter(|image| image.path == paths.get(slot))
+    }
+
+    /// Reads the record at `path`; `None` when there is none.
+    fn load(path: &Path) -> Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::ReadSlots {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let format = crate::state::peek_format(&bytes).map_err(|source| Error::ParseSlots {
+            path: path.to_owned(),
+            source,
+        })?;
+        if format > SLOTS_FORMAT {
+            return Err(Error::UnsupportedFileFormat {
+                path: path.to_owned(),
+                found: format,
+                supported: SLOTS_FORMAT,
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| Error::ParseSlots {
+                path: path.to_owned(),
+                source,
+            })
+    }
+}
+
+/// The record's path: `ROOT/.wavecast/slots.json`.
+fn record_path(root: &InstallRoot) -> PathBuf {
+    root.meta().join("slots.json")
+}
+
+/// The absolute paths of both slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SlotPaths {
+    a: PathBuf,
+    b: PathBuf,
+}
+
+impl SlotPaths {
+    /// The configured paths (relative ones under the root), else `ROOT/slots/a` and
+    /// `ROOT/slots/b`, made absolute.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SlotsShareAPath`] when both are the same path; [`Error::ReadSlot`]
+    /// when the working directory cannot be read to make a path absolute.
+    pub(crate) fn resolve(root: &InstallRoot, config: &SlotConfig) -> Result<Self> {
+        let path = |slot: SlotName| {
+            let path = config.path(slot).map_or_else(
+                || root.path().join("slots").join(slot.as_str()),
+                |path| root.path().join(path),
+            );
+            std::path::absolute(&path).map_err(|source| Error::ReadSlot { slot, path, source })
+        };
+        let paths = Self {
+            a: path(SlotName::A)?,
+            b: path(SlotName::B)?,
+        };
+        if paths.a == paths.b {
+            return Err(Error::SlotsShareAPath { path: paths.a });
+        }
+        Ok(paths)
+    }
+
+    /// The path of `slot`.
+    pub(crate) fn get(&self, slot: SlotName) -> &Path {
+        match slot {
+            SlotName::A => &self.a,
+            SlotName::B => &self.b,
+        }
+    }
+}
+
+/// Where an image goes, decided from the record alone by [`choose_slot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotChoice {
+    /// The active slot holds the image already: nothing to write or activate.
+    Active(SlotName),
+    /// The inactive slot holds the image already (written by a run that did not
+    /// activate it): hash it again, then activate it.
+    Reuse(SlotName),
+    /// Write the image into this slot, the inactive one, then activate it.
+    Write(SlotName),
+}
+
+/// Where the image `blake3` of `size` bytes goes. The active slot is only ever
+/// chosen when it holds that image already; with no slot active, `a` is written
+/// first.
+pub(crate) fn choose_slot(
+    state: &SlotsState,
+    paths: &SlotPaths,
+    blake3: &Blake3Hash,
+    size: u64,
+) -> SlotChoice {
+    let is_target = |slot: SlotName| {
+        state
+            .holds(paths, slot)
+            .is_some_and(|image| &image.blake3 == blake3 && image.size == size)
+    };
+    if let Some(active) = state.active
+        && is_target(active)
+    {
+        return SlotChoice::Active(active);
+    }
+    let inactive = state.active.map_or(SlotName::A, SlotName::other);
+    if is_target(inactive) {
+        SlotChoice::Reuse(inactive)
+    } else {
+        SlotChoice::Write(inactive)
+    }
+}
+
+/// The patch to rebuild `target` with: the smallest of `patches` that turns content a
+/// slot holds (`held`, in order of preference) into `target` and is smaller than the
+/// image's copy (`packed_size`), with the slot holding its base.
+pub(crate) fn choose_patch<'p>(
+    patches: &'p [Patch],
+    held: &[(SlotName, &Blake3Hash)],
+    target: &Blake3Hash,
+    packed_size: u64,
+) -> Option<(SlotName, &'p Patch)> {
+    patches
+        .iter()
+        .filter(|patch| &patch.to == target && patch.size < packed_size)
+        .filter_map(|patch| {
+            held.iter()
+                .find(|(_, content)| **content == patch.from)
+                .map(|(slot, _)| (*slot, patch))
+        })
+        .min_by_key(|(_, patch)| patch.size)
+}
+
+/// The image module of `release` for `platform`, if it has one.
+pub(crate) fn image_module<'r>(
+    release: &'r Release,
+    platform: &Platform,
+) -> Option<(&'r ModuleName, &'r Module)> {
+    release
+        .for_platform(platform)?
+        .modules
+        .iter()
+        .find(|(_, module)| module.kind == ModuleKind::Image)
+}
+
+/// `release` without its image modules: what goes into the release tree. A release
+/// of only an image installs an empty tree, which keeps `current`, trials, health
+/// checks and rollbacks working as for any release.
+pub(crate) fn tree_part(release: &Release) -> Release {
+    let mut tree = release.clone();
+    for platform in tree.platforms.values_mut() {
+        platform
+            .modules
+            .retain(|_, module| module.kind == ModuleKind::Tree);
+    }
+    tree
+}
+
+/// How an image got into its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageSource {
+    /// The slot held it already (nothing was written).
+    InSlot,
+    /// Rebuilt from a patch against the content of `base`.
+    Patch {
+        /// The slot whose content the patch applied to.
+        base: SlotName,
+        /// The patch's encoding.
+        algorithm: PatchAlgorithm,
+        /// The patch's size.
+        bytes: u64,
+    },
+    /// Decompressed from the module's package, the image's zstd copy.
+    Package {
+        /// The package's size.
+        bytes: u64,
+    },
+}
+
+/// A slot made active: by an install, or by a rollback or revert following the
+/// release tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotActivation {
+    /// The image module.
+    pub module: ModuleName,
+    /// The release whose image the slot holds.
+    pub version: Version,
+    /// The slot now active.
+    pub slot: SlotName,
+    /// Its path.
+    pub slot_path: PathBuf,
+    /// The slot active before (`None`: none was).
+    pub previous: Option<SlotName>,
+    /// How the image got into the slot.
+    pub source: ImageSource,
+    /// What the on-activate hook did (the same report a health check gets); `None`
+    /// when no hook is configured, or when the slot was active already.
+    pub hook: Option<HealthCheckReport>,
+    /// Whether the active slot changed (`false` when the slot was active already: a
+    /// run that died after activating is being finished).
+    pub switched: bool,
+    /// Patches that failed and gave way to the package.
+    pub fallbacks: u32,
+    /// Bytes received over the network for the image, its file index included.
+    pub downloaded_bytes: u64,
+}
+
+/// An on-activate hook that failed or timed out: the payload of
+/// [`Error::ActivationFailed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationFailure {
+    /// The release whose image was to be activated.
+    pub version: Version,
+    /// The slot holding it, left as it is.
+    pub slot: SlotName,
+    /// Its path.
+    pub slot_path: PathBuf,
+    /// What the hook did.
+    pub report: HealthCheckReport,
+    /// The slot that stays active (`None`: none).
+    pub active: Option<SlotName>,
+    /// Whether `version` was marked bad (an install), or not (a rollback or revert,
+    /// which changed nothing).
+    pub marked_bad: bool,
+}
+
+impl std::fmt::Display for ActivationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} was not activated in slot {} (`{}`): on-activate `{}` {}; ",
+            self.version,
+            self.slot,
+            self.slot_path.display(),
+            self.report.command,
+            self.report.describe(),
+        )?;
+        match self.active {
+            Some(active) => write!(f, "slot {active} stays active")?,
+            None => f.write_str("no slot is active")?,
+        }
+        if self.marked_bad {
+            write!(f, " and {} is marked bad", self.version)?;
+        }
+        Ok(())
+    }
+}
+
+/// What `status` shows of the slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotsStatus {
+    /// The active slot.
+    pub active: Option<SlotName>,
+    /// Both slots, `a` first.
+    pub slots: Vec<SlotStatus>,
+}
+
+/// One slot in [`SlotsStatus`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotStatus {
+    /// The slot.
+    pub name: SlotName,
+    /// Its configured path.
+    pub path: PathBuf,
+    /// What it holds, when known (written at this path).
+    pub image: Option<SlotImage>,
+}
+
+/// The slots' configuration and record, for one locked run.
+#[derive(Debug)]
+pub(crate) struct Slots<'a> {
+    root: &'a InstallRoot,
+    config: &'a SlotConfig,
+    paths: SlotPaths,
+    record: PathBuf,
+    state: SlotsState,
+}
+
+/// What [`Slots::install`] installs: an image module of a release.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ImageTarget<'a> {
+    /// The release.
+    pub(crate) version: &'a Version,
+    /// The image module's name.
+    pub(crate) name: &'a ModuleName,
+    /// The image module.
+    pub(crate) module: &'a Module,
+    /// The release tree's directory name, recorded with a bad mark.
+    pub(crate) dir: &'a str,
+    /// Take the package, never a patch (`update --full`).
+    pub(crate) packages_only: bool,
+}
+
+/// The one file of an image module's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImageFile {
+    size: u64,
+    blake3: Blake3Hash,
+    packed_size: u64,
+    mode: FileMode,
+}
+
+impl<'a> Slots<'a> {
+    /// The slots of `root` as `config` describes them, with their record (an empty
+    /// one when there is none). The caller holds the root's lock.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`SlotPaths::resolve`]; [`Error::ReadSlots`],
+    /// [`Error::ParseSlots`], [`Error::UnsupportedFileFormat`].
+    pub(crate) fn open(root: &'a InstallRoot, config: &'a SlotConfig) -> Result<Self> {
+        let record = record_path(root);
+        Ok(Self {
+            root,
+            config,
+            paths: SlotPaths::resolve(root, config)?,
+            state: SlotsState::load(&record)?.unwrap_or_default(),
+            record,
+        })
+    }
+
+    fn save(&self) -> Result<()> {
+        write_json_atomically(&self.record, &self.state)
+    }
+
+    /// Installs `target`'s image into the inactive slot and activates it (see the
+    /// module docs), marking the release bad in `state` when the hook fails.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ActivationFailed`] or [`Error::RunActivation`] (the previous slot
+    /// stays active); [`Error::ImageIndex`], [`Error::ImageMismatch`], slot,
+    /// download and record errors, with nothing activated.
+    pub(crate) fn install(
+        &mut self,
+        cache: &Cache<'_>,
+        target: &ImageTarget<'_>,
+        state: &mut State,
+        now: Timestamp,
+    ) -> Result<SlotActivation> {
+        let before = cache.received();
+        let index = cache.index(target.name, &target.module.file_index)?;
+        let file = image_file(target, &index)?;
+        let previous = self.state.active;
+        let mut fallbacks = 0;
+        let (slot, source) = match choose_slot(&self.state, &self.paths, &file.blake3, file.size) {
+            SlotChoice::Active(slot) => {
+                return Ok(SlotActivation {
+                    module: target.name.clone(),
+                    version: target.version.clone(),
+                    slot,
+                    slot_path: self.paths.get(slot).to_owned(),
+                    previous,
+                    source: ImageSource::InSlot,
+                    hook: None,
+                    switched: false,
+                    fallbacks,
+                    downloaded_bytes: cache.received() - before,
+                });
+            }
+            SlotChoice::Reuse(slot) if self.slot_matches(slot, file.size, &file.blake3)? => {
+                (slot, ImageSource::InSlot)
+            }
+            SlotChoice::Reuse(slot) | SlotChoice::Write(slot) => {
+                let source = self.write(cache, target, &index, &file, slot, &mut fallbacks, now)?;
+                (slot, source)
+            }
+        };
+        // A hook that cannot even start is not the release's fault: no bad mark.
+        let hook = self.run_hook(target.name, target.version, slot, previous)?;
+        if let Some(report) = hook.as_ref().filter(|report| !report.status.passed()) {
+            let reason_detail = format!(
+                "on-activate `{}` {} for slot {slot}",
+                report.command,
+                report.describe()
+            );
+            state.mark_bad(BadRelease {
+                version: target.version.clone(),
+                dir: target.dir.to_owned(),
+                reason: BadReason::ActivationFailed,
+                detail: reason_detail,
+                marked_at: now,
+            });
+            state.save(&self.root.state())?;
+            return Err(Error::ActivationFailed(Box::new(ActivationFailure {
+                version: target.version.clone(),
+                slot,
+                slot_path: self.paths.get(slot).to_owned(),
+                report: report.clone(),
+                active: previous,
+                marked_bad: true,
+            })));
+        }
+        self.state.active = Some(slot);
+        self.save()?;
+        Ok(SlotActivation {
+            module: target.name.clone(),
+            version: target.version.clone(),
+            slot,
+            slot_path: self.paths.get(slot).to_owned(),
+            previous,
+            source,
+            hook,
+            switched: true,
+            fallbacks,
+            downloaded_bytes: cache.received() - before,
+        })
+    }
+
+    /// Writes the image into `slot` (patch, else package), verifies and records it.
+    #[expect(clippy::too_many_arguments, reason = "one internal step of install")]
+    fn write(
+        &mut self,
+        cache: &Cache<'_>,
+        target: &ImageTarget<'_>,
+        index: &FileIndex,
+        file: &ImageFile,
+        slot: SlotName,
+        fallbacks: &mut u32,
+        now: Timestamp,
+    ) -> Result<ImageSource> {
+        let record = SlotImage {
+            version: target.version.clone(),
+            module: target.name.clone(),
+            size: file.size,
+            blake3: file.blake3.clone(),
+            path: self.paths.get(slot).to_owned(),
+            written_at: now,
+        };
+        if !target.packages_only {
+            match self.rebuild_from_patch(cache, target.name, index, file) {
+                Ok(Some((content, source))) => {
+                    self.clear(slot)?;
+                    let mut writer = SlotWriter::open(slot, self.paths.get(slot), file.size)?;
+                    writer
+                        .write_all(&content)
+                        .map_err(|error| writer.error(error))?;
+                    self.finish(writer, target.name, file, record)?;
+                    return Ok(source);
+                }
+                Ok(None) => {}
+                Err(error) if error.is_remote() => *fallbacks += 1,
+                Err(error) => return Err(error),
+            }
+        }
+        let package = cache.package(target.name, &target.module.package)?;
+        let copy = File::open(&package).map_err(|source| Error::Cache {
+            path: package.clone(),
+            source,
+        })?;
+        self.clear(slot)?;
+        let mut writer = SlotWriter::open(slot, self.paths.get(slot), file.size)?;
+        if let Err(error) = crate::patch::decompress(copy, &mut writer) {
+            return Err(match writer.failure.take() {
+                Some(source) => Error::WriteSlot {
+                    slot,
+                    path: writer.path,
+                    source,
+                },
+                None => Error::ReadPackage {
+                    module: target.name.clone(),
+                    path: package,
+                    source: error,
+                },
+            });
+        }
+        self.finish(writer, target.name, file, record)?;
+        Ok(ImageSource::Package {
+            bytes: target.module.package.size,
+        })
+    }
+
+    /// The image rebuilt in memory from the best patch against a slot's content, or
+    /// `None` when no published patch applies to what the slots hold.
+    fn rebuild_from_patch(
+        &self,
+        cache: &Cache<'_>,
+        module: &ModuleName,
+        index: &FileIndex,
+        file: &ImageFile,
+    ) -> Result<Option<(Vec<u8>, ImageSource)>> {
+        let preference = self
+            .state
+            .active
+            .map_or(SlotName::BOTH, |active| [active, active.other()]);
+        let held: Vec<(SlotName, &Blake3Hash)> = preference
+            .iter()
+            .filter_map(|slot| {
+                self.state
+                    .holds(&self.paths, *slot)
+                    .map(|image| (*slot, &image.blake3))
+            })
+            .collect();
+        let Some((base_slot, patch)) =
+            choose_patch(&index.patches, &held, &file.blake3, file.packed_size)
+        else {
+            return Ok(None);
+        };
+        let base_image = self
+            .state
+            .holds(&self.paths, base_slot)
+            .expect("the patch was chosen from a slot holding its base");
+        let Some(base) = read_slot(base_slot, self.paths.get(base_slot), base_image)? else {
+            return Ok(None);
+        };
+        let patch_path = cache.patch(module, patch.size, &patch.blake3)?;
+        let url = cache.url(&wavecast_site::layout::blob(
+            &patch.blake3,
+            wavecast_site::layout::BlobKind::Patch,
+        ));
+        let bytes = std::fs::read(&patch_path).map_err(|source| Error::Cache {
+            path: patch_path,
+            source,
+        })?;
+        let content = wavecast_delta::apply_patch(patch.algorithm, &base, &bytes, file.size)
+            .map_err(|source| Error::PatchMismatch {
+                url: url.clone(),
+                source: Some(source),
+            })?;
+        if content.len() as u64 != file.size || Blake3Hash::of(&content) != file.blake3 {
+            return Err(Error::PatchMismatch { url, source: None });
+        }
+        Ok(Some((
+            content,
+            ImageSource::Patch {
+                base: base_slot,
+                algorithm: patch.algorithm,
+                bytes: patch.size,
+            },
+        )))
+    }
+
+    /// Forgets what `slot` held, before it is written.
+    fn clear(&mut self, slot: SlotName) -> Result<()> {
+        if self.state.image(slot).is_some() {
+            self.state.set(slot, None);
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes a written slot, checks it holds exactly the image and records it.
+    fn finish(
+        &mut self,
+        writer: SlotWriter,
+        module: &ModuleName,
+        file: &ImageFile,
+        record: SlotImage,
+    ) -> Result<()> {
+        let slot = writer.slot;
+        let (written, actual) = writer.finish(file.mode)?;
+        if written != file.size || actual != file.blake3 {
+            return Err(Error::ImageMismatch {
+                module: module.clone(),
+                slot,
+                expected: file.blake3.clone(),
+                actual,
+            });
+        }
+        self.state.set(slot, Some(record));
+        self.save()
+    }
+
+    /// Whether `slot` still holds `size` bytes hashing to `blake3`.
+    fn slot_matches(&self, slot: SlotName, size: u64, blake3: &Blake3Hash) -> Result<bool> {
+        let path = self.paths.get(slot);
+        Ok(hash_slot(slot, path, size)?.is_some_and(|hash| &hash == blake3))
+    }
+
+    /// Runs the hook, when one is configured, for the image of `version` in `slot`,
+    /// taking over from `previous`.
+    fn run_hook(
+        &self,
+        module: &ModuleName,
+        version: &Version,
+        slot: SlotName,
+        previous: Option<SlotName>,
+    ) -> Result<Option<HealthCheckReport>> {
+        let Some(command) = &self.config.on_activate else {
+            return Ok(None);
+        };
+        let run_error = |source| Error::RunActivation {
+            version: version.clone(),
+            command: command.clone(),
+            slot,
+            source,
+        };
+        let root = std::path::absolute(self.root.path()).map_err(run_error)?;
+        let previous_image = previous.and_then(|previous| self.state.holds(&self.paths, previous));
+        let env: [(&str, OsString); 8] = [
+            ("WAVECAST_ROOT", root.clone().into_os_string()),
+            ("WAVECAST_MODULE", module.as_str().into()),
+            ("WAVECAST_SLOT", slot.as_str().into()),
+            ("WAVECAST_SLOT_PATH", self.paths.get(slot).into()),
+            ("WAVECAST_VERSION", version.to_string().into()),
+            (
+                "WAVECAST_PREVIOUS_SLOT",
+                previous.map_or("", SlotName::as_str).into(),
+            ),
+            (
+                "WAVECAST_PREVIOUS_SLOT_PATH",
+                previous.map_or_else(OsString::new, |previous| {
+                    self.paths.get(previous).as_os_str().to_owned()
+                }),
+            ),
+            (
+                "WAVECAST_PREVIOUS_VERSION",
+                previous_image
+                    .map(|image| image.version.to_string())
+                    .unwrap_or_default()
+                    .into(),
+            ),
+        ];
+        run_shell(&Shell {
+            command,
+            dir: &root,
+            env: &env,
+            timeout: self.config.activate_timeout,
+        })
+        .map(Some)
+        .map_err(run_error)
+    }
+
+    /// Makes `slot`, which holds `image` (hashed again first), active: runs the hook,
+    /// then records the switch. On failure nothing changes.
+    fn switch_to(&mut self, slot: SlotName, image: &SlotImage) -> Result<SlotActivation> {
+        if !self.slot_matches(slot, image.size, &image.blake3)? {
+            return Err(Error::SlotChanged {
+                slot,
+                path: self.paths.get(slot).to_owned(),
+                version: image.version.clone(),
+            });
+        }
+        let previous = self.state.active;
+        let hook = self.run_hook(&image.module, &image.version, slot, previous)?;
+        if let Some(report) = hook.as_ref().filter(|report| !report.status.passed()) {
+            return Err(Error::ActivationFailed(Box::new(ActivationFailure {
+                version: image.version.clone(),
+                slot,
+                slot_path: self.paths.get(slot).to_owned(),
+                report: report.clone(),
+                active: previous,
+                marked_bad: false,
+            })));
+        }
+        self.state.active = Some(slot);
+        self.save()?;
+        Ok(SlotActivation {
+            module: image.module.clone(),
+            version: image.version.clone(),
+            slot,
+            slot_path: self.paths.get(slot).to_owned(),
+            previous,
+            source: ImageSource::InSlot,
+            hook,
+            switched: true,
+            fallbacks: 0,
+            downloaded_bytes: 0,
+        })
+    }
+
+    /// Undoes `activation` after a later step of the install failed: the slot active
+    /// before becomes active again (its hook runs), or, when none was, no slot is
+    /// active. Does nothing when `activation` switched nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ActivationFailed`], [`Error::RunActivation`], [`Error::SlotChanged`]
+    /// (the new slot stays active); record errors.
+    pub(crate) fn revert(&mut self, activation: &SlotActivation) -> Result<()> {
+        if !activation.switched || self.state.active != Some(activation.slot) {
+            return Ok(());
+        }
+        match activation.previous {
+            Some(previous) => {
+                let image = self
+                    .state
+                    .holds(&self.paths, previous)
+                    .cloned()
+                    .ok_or_else(|| Error::SlotChanged {
+                        slot: previous,
+                        path: self.paths.get(previous).to_owned(),
+                        version: activation.version.clone(),
+                    })?;
+                self.switch_to(previous, &image).map(drop)
+            }
+            None => {
+                self.state.active = None;
+                self.save()
+            }
+        }
+    }
+
+    /// Makes the slots follow a rollback of the release tree from `from` to `to`
+    /// (see the module docs). Returns the activation when a slot was switched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoImageToRollBackTo`] when the active slot holds `from`'s image and
+    /// the other slot does not hold `to`'s; [`Error::SlotChanged`],
+    /// [`Error::ActivationFailed`], [`Error::RunActivation`] (nothing changed).
+    pub(crate) fn follow(
+        &mut self,
+        from: &Version,
+        to: &Version,
+    ) -> Result<Option<SlotActivation>> {
+        let active = self.state.active;
+        let active_version = active
+            .and_then(|slot| self.state.holds(&self.paths, slot))
+            .map(|image| image.version.clone());
+        if active_version.as_ref() == Some(to) {
+            return Ok(None);
+        }
+        let candidates = active.map_or(SlotName::BOTH.to_vec(), |active| vec![active.other()]);
+        let holding = candidates.into_iter().find_map(|slot| {
+            self.state
+                .holds(&self.paths, slot)
+                .filter(|image| &image.version == to)
+                .map(|image| (slot, image.clone()))
+        });
+        match holding {
+            Some((slot, image)) => self.switch_to(slot, &image).map(Some),
+            None if active_version.as_ref() == Some(from) => {
+                let other = active.map(SlotName::other).unwrap_or(SlotName::B);
+                Err(Error::NoImageToRollBackTo {
+                    to: to.clone(),
+                    slot: other,
+                    holds: self
+                        .state
+                        .holds(&self.paths, other)
+                        .map(|image| image.version.clone()),
+                })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Both slots and what they hold, for `status`.
+    pub(crate) fn status(&self) -> SlotsStatus {
+        SlotsStatus {
+            active: self.state.active,
+            slots: SlotName::BOTH
+                .iter()
+                .map(|slot| SlotStatus {
+                    name: *slot,
+                    path: self.paths.get(*slot).to_owned(),
+                    image: self.state.holds(&self.paths, *slot).cloned(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether a record exists: an image was ever written here.
+    pub(crate) fn recorded(&self) -> bool {
+        self.state.a.is_some() || self.state.b.is_some() || self.state.active.is_some()
+    }
+}
+
+/// The one file an image module's index must list, of the module's unpacked size.
+fn image_file(target: &ImageTarget<'_>, index: &FileIndex) -> Result<ImageFile> {
+    let problem = |problem: String| Error::ImageIndex {
+        module: target.name.clone(),
+        problem,
+    };
+    let [entry] = index.entries.as_slice() else {
+        return Err(problem(format!(
+            "it lists {} entries instead of one file",
+            index.entries.len()
+        )));
+    };
+    let EntryKind::File {
+        size,
+        blake3,
+        packed_size,
+    } = &entry.kind
+    else {
+        return Err(problem(format!("`{}` is a directory", entry.path)));
+    };
+    if *size != target.module.unpacked_size {
+        return Err(problem(format!(
+            "`{}` is {size} bytes, but the manifest says {}",
+            entry.path, target.module.unpacked_size
+        )));
+    }
+    Ok(ImageFile {
+        size: *size,
+        blake3: blake3.clone(),
+        packed_size: *packed_size,
+        mode: entry.mode,
+    })
+}
+
+/// The blake3 of the first `size` bytes of the slot at `path`; `None` when it is
+/// missing, shorter, or (a regular file) longer.
+fn hash_slot(slot: SlotName, path: &Path, size: u64) -> Result<Option<Blake3Hash>> {
+    let read_error = |source| Error::ReadSlot {
+        slot,
+        path: path.to_owned(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(read_error(source)),
+    };
+    let metadata = file.metadata().map_err(read_error)?;
+    if metadata.is_file() && metadata.len() != size {
+        return Ok(None);
+    }
+    let mut hasher = blake3::Hasher::new();
+    let read = io::copy(&mut file.take(size), &mut hasher).map_err(read_error)?;
+    Ok((read == size).then(|| hasher.finalize().into()))
+}
+
+/// The content of the slot at `path`, when it still is `image`.
+fn read_slot(slot: SlotName, path: &Path, image: &SlotImage) -> Result<Option<Vec<u8>>> {
+    let read_error = |source| Error::ReadSlot {
+        slot,
+        path: path.to_owned(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(read_error(source)),
+    };
+    let mut content = Vec::new();
+    file.take(image.size)
+        .read_to_end(&mut content)
+        .map_err(read_error)?;
+    Ok(
+        (content.len() as u64 == image.size && Blake3Hash::of(&content) == image.blake3)
+            .then_some(content),
+    )
+}
+
+/// Writes an image into a slot from its first byte, hashing what it writes and
+/// refusing more than the image's size. A regular file is created when missing (with
+/// its parent folders) and cut to the image's size; a device is written in place.
+struct SlotWriter {
+    slot: SlotName,
+    path: PathBuf,
+    file: File,
+    regular: bool,
+    hasher: blake3::Hasher,
+    written: u64,
+    size: u64,
+    /// An error of the slot itself, remembered to tell it from a decoder's.
+    failure: Option<io::Error>,
+}
+
+impl SlotWriter {
+    fn open(slot: SlotName, path: &Path, size: u64) -> Result<Self> {
+        let write_error = |source| Error::WriteSlot {
+            slot,
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(parent) = path.parent()
+            && std::fs::symlink_metadata(path).is_err()
+        {
+            std::fs::create_dir_all(parent).map_err(write_error)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(write_error)?;
+        let regular = file.metadata().map_err(write_error)?.is_file();
+        Ok(Self {
+            slot,
+            path: path.to_owned(),
+            file,
+            regular,
+            hasher: blake3::Hasher::new(),
+            written: 0,
+            size,
+            failure: None,
+        })
+    }
+
+    /// The [`Error::WriteSlot`] for a failed write.
+    fn error(&mut self, error: io::Error) -> Error {
+        Error::WriteSlot {
+            slot: self.slot,
+            path: self.path.clone(),
+            source: self.failure.take().unwrap_or(error),
+        }
+    }
+
+    /// Cuts a regular file to what was written (with `mode`), flushes the slot to
+    /// disk, and returns the bytes written and their blake3.
+    fn finish(self, mode: FileMode) -> Result<(u64, Blake3Hash)> {
+        let write_error = |source| Error::WriteSlot {
+            slot: self.slot,
+            path: self.path.clone(),
+            source,
+        };
+        if self.regular {
+            self.file.set_len(self.written).map_err(write_error)?;
+            self.file
+                .set_permissions(Permissions::from_mode(mode.bits()))
+                .map_err(write_error)?;
+        }
+        self.file.sync_all().map_err(write_error)?;
+        if let Some(parent) = self.path.parent().filter(|_| self.regular) {
+            crate::root::sync_dir(parent).map_err(write_error)?;
+        }
+        Ok((self.written, self.hasher.finalize().into()))
+    }
+}
+
+impl Write for SlotWriter {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        if self.written + buffer.len() as u64 > self.size {
+            return Err(io::Error::other(
+                "more bytes than the image's declared size",
+            ));
+        }
+        match self.file.write(buffer) {
+            Ok(count) => {
+                self.hasher.update(&buffer[..count]);
+                self.written += count as u64;
+                Ok(count)
+            }
+            Err(error) => {
+                let message = error.to_string();
+                self.failure = Some(error);
+                Err(io::Error::other(message))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> SlotPaths {
+        SlotPaths {
+            a: "/slots/a".into(),
+            b: "/slots/b".into(),
+        }
+    }
+
+    fn image(version: &str, content: &[u8], path: &str) -> SlotImage {
+        SlotImage {
+            version: version.parse().unwrap(),
+            module: "os".parse().unwrap(),
+            size: content.len() as u64,
+            blake3: Blake3Hash::of(content),
+            path: path.into(),
+            written_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn state(active: Option<SlotName>, a: Option<SlotImage>, b: Option<SlotImage>) -> SlotsState {
+        SlotsState {
+            active,
+            a,
+            b,
+            ..SlotsState::default()
+        }
+    }
+
+    #[test]
+    fn the_inactive_slot_is_chosen_and_the_active_one_never_written() {
+        let (one, two) = (Blake3Hash::of(b"one"), Blake3Hash::of(b"two"));
+        let choose = |state: &SlotsState, hash: &Blake3Hash| choose_slot(state, &paths(), hash, 3);
+        // Nothing installed: `a` first.
+        let empty = SlotsState::default();
+        assert_eq!(choose(&empty, &one), SlotChoice::Write(SlotName::A));
+        // `a` active with 1.0.0: 1.1.0 goes to `b`, and 1.0.0 is already there.
+        let a_one = state(
+            Some(SlotName::A),
+            Some(image("1.0.0", b"one", "/slots/a")),
+            None,
+        );
+        assert_eq!(choose(&a_one, &two), SlotChoice::Write(SlotName::B));
+        assert_eq!(choose(&a_one, &one), SlotChoice::Active(SlotName::A));
+        // `b` holds the target but was never activated: reused, not rewritten.
+        let b_two = state(
+            Some(SlotName::A),
+            Some(image("1.0.0", b"one", "/slots/a")),
+            Some(image("1.1.0", b"two", "/slots/b")),
+        );
+        assert_eq!(choose(&b_two, &two), SlotChoice::Reuse(SlotName::B));
+        // The active slot is rewritten by nobody, even when the inactive one holds
+        // something else and the target matches neither.
+        let three = Blake3Hash::of(b"333");
+        assert_eq!(choose(&b_two, &three), SlotChoice::Write(SlotName::B));
+        let b_active = SlotsState {
+            active: Some(SlotName::B),
+            ..b_two.clone()
+        };
+        assert_eq!(choose(&b_active, &three), SlotChoice::Write(SlotName::A));
+        assert_eq!(choose(&b_active, &one), SlotChoice::Reuse(SlotName::A));
+        // A record written at another path (the slot was reconfigured) holds nothing.
+        let moved = state(
+            Some(SlotName::A),
+            Some(image("1.0.0", b"one", "/old/a")),
+            Some(image("1.1.0", b"two", "/old/b")),
+        );
+        assert_eq!(choose(&moved, &one), SlotChoice::Write(SlotName::B));
+        assert_eq!(choose(&moved, &two), SlotChoice::Write(SlotName::B));
+        // Same hash, other size: not the image.
+        assert_eq!(
+            choose_slot(&a_one, &paths(), &one, 4),
+            SlotChoice::Write(SlotName::B)
+        );
+    }
+
+    fn patch(from: &[u8], to: &[u8], size: u64) -> Patch {
+        Patch {
+            from: Blake3Hash::of(from),
+            to: Blake3Hash::of(to),
+            algorithm: PatchAlgorithm::BsdiffZstd,
+            size,
+            blake3: Blake3Hash::of(&size.to_le_bytes()),
+        }
+    }
+
+    #[test]
+    fn the_smallest_patch_from_content_a_slot_holds_is_chosen() {
+        let target = Blake3Hash::of(b"new");
+        let (old, older) = (Blake3Hash::of(b"old"), Blake3Hash::of(b"older"));
+        let patches = [
+            patch(b"older", b"new", 40),
+            patch(b"old", b"new", 60),
+            patch(b"elsewhere", b"new", 10),
+            patch(b"old", b"other", 5),
+        ];
+        let held = [(SlotName::A, &old), (SlotName::B, &older)];
+        let (slot, chosen) = choose_patch(&patches, &held, &target, 100).unwrap();
+        assert_eq!((slot, chosen.size), (SlotName::B, 40));
+        let (slot, chosen) = choose_patch(&patches, &held[..1], &target, 100).unwrap();
+        assert_eq!((slot, chosen.size), (SlotName::A, 60));
+        assert_eq!(
+            choose_patch(&patches, &held[..1], &target, 60),
+            None,
+            "a patch must be smaller than the image's copy"
+        );
+        assert_eq!(choose_patch(&patches, &[], &target, 100), None);
+    }
+
+    #[test]
+    fn a_slot_writer_keeps_exactly_the_image_and_cuts_a_longer_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deep/slots/a");
+        let mut writer = SlotWriter::open(SlotName::A, &path, 5).unwrap();
+        writer.write_all(b"hello").unwrap();
+        assert!(writer.write_all(b"!").is_err(), "past the declared size");
+        let mode = FileMode::from_permissions(0o640);
+        let (written, hash) = writer.finish(mode).unwrap();
+        assert_eq!((written, hash), (5, Blake3Hash::of(b"hello")));
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        let bits = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(bits, 0o640);
+        assert_eq!(
+            hash_slot(SlotName::A, &path, 5).unwrap(),
+            Some(Blake3Hash::of(b"hello"))
+        );
+
+        let mut writer = SlotWriter::open(SlotName::A, &path, 2).unwrap();
+        writer.write_all(b"hi").unwrap();
+        writer.finish(mode).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"hi", "the old tail is cut");
+        assert_eq!(hash_slot(SlotName::A, &path, 5).unwrap(), None);
+        assert_eq!(
+            hash_slot(SlotName::A, &dir.path().join("missing"), 2).unwrap(),
+            None
+        );
+        let recorded = image("1.0.0", b"hi", path.to_str().unwrap());
+        assert_eq!(
+            read_slot(SlotName::A, &path, &recorded).unwrap().unwrap(),
+            b"hi"
+        );
+        std::fs::write(&path, b"ho").unwrap();
+        assert_eq!(read_slot(SlotName::A, &path, &recorded).unwrap(), None);
+    }
+
+    #[test]
+    fn both_slots_cannot_share_a_path_and_the_record_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(dir.path());
+        let config = SlotConfig::default();
+        let paths = SlotPaths::resolve(&root, &config).unwrap();
+        assert_eq!(paths.get(SlotName::B), dir.path().join("slots/b"));
+        let same = SlotConfig {
+            a: Some(dir.path().join("x")),
+            b: Some(dir.path().join("x")),
+            ..SlotConfig::default()
+        };
+        let error = SlotPaths::resolve(&root, &same).unwrap_err();
+        assert!(matches!(error, Error::SlotsShareAPath { .. }), "{error}");
+
+        std::fs::create_dir_all(root.meta()).unwrap();
+        let mut slots = Slots::open(&root, &config).unwrap();
+        assert!(!slots.recorded());
+        slots.state = state(
+            Some(SlotName::B),
+            None,
+            Some(image(
+                "1.0.0",
+                b"one",
+                dir.path().join("slots/b").to_str().unwrap(),
+            )),
+        );
+        slots.save().unwrap();
+        let reopened = Slots::open(&root, &config).unwrap();
+        assert_eq!(reopened.state, slots.state);
+        let status = reopened.status();
+        assert_eq!(status.active, Some(SlotName::B));
+        assert_eq!(
+            status.slots[1].image.as_ref().unwrap().version.to_string(),
+            "1.0.0"
+        );
+        assert!(status.slots[0].image.is_none());
+    }
+}
