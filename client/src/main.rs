@@ -1098,14 +1098,19 @@ fn print_pruned(pruned: &[PrunedRelease]) {
 }
 
 /// `: downloaded 1.2 MiB (planned 1.1 MiB; whole packages: 9.9 MiB); freed 3.4 MiB
-/// of cache; manifest from https://a/; blobs from https://cdn/`.
+/// of cache; manifest from https://a/; blobs from https://cdn/`. For a release of only
+/// an image (its image line says what that cost), the tree's zero bytes are left out.
 fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
-    let mut text = format!(
-        ": downloaded {} (planned {}; whole packages: {})",
-        human_bytes(installed.downloaded_bytes),
-        human_bytes(installed.planned_bytes + installed.index_bytes),
-        human_bytes(installed.package_bytes),
-    );
+    let mut text = if installed.package_bytes == 0 && installed.image.is_some() {
+        ": the release tree has no modules".to_owned()
+    } else {
+        format!(
+            ": downloaded {} (planned {}; whole packages: {})",
+            human_bytes(installed.downloaded_bytes),
+            human_bytes(installed.planned_bytes + installed.index_bytes),
+            human_bytes(installed.package_bytes),
+        )
+    };
     if installed.fallbacks > 0 {
         text.push_str(&format!("; {} fallback(s)", installed.fallbacks));
     }

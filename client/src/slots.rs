@@ -1326,6 +1326,129 @@ mod tests {
         assert_eq!(read_slot(SlotName::A, &path, &recorded).unwrap(), None);
     }
 
+    fn version(text: &str) -> Version {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn rollbacks_follow_into_the_other_slot_or_are_refused_and_reverts_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(dir.path());
+        std::fs::create_dir_all(root.meta()).unwrap();
+        std::fs::create_dir_all(dir.path().join("slots")).unwrap();
+        let (a, b) = (dir.path().join("slots/a"), dir.path().join("slots/b"));
+        std::fs::write(&a, b"one").unwrap();
+        std::fs::write(&b, b"two").unwrap();
+        let config = SlotConfig {
+            on_activate: Some(
+                "echo \"$WAVECAST_SLOT $WAVECAST_VERSION from $WAVECAST_PREVIOUS_SLOT\" >> hook.log"
+                    .into(),
+            ),
+            ..SlotConfig::default()
+        };
+        let log = || std::fs::read_to_string(dir.path().join("hook.log")).unwrap_or_default();
+        let mut slots = Slots::open(&root, &config).unwrap();
+        slots.state = state(
+            Some(SlotName::B),
+            Some(image("1.0.0", b"one", a.to_str().unwrap())),
+            Some(image("1.1.0", b"two", b.to_str().unwrap())),
+        );
+
+        // 1.1.0 (in b) back to 1.0.0: slot a holds it, so it is activated.
+        let switched = slots
+            .follow(&version("1.1.0"), &version("1.0.0"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (switched.slot, switched.previous),
+            (SlotName::A, Some(SlotName::B))
+        );
+        assert!(switched.hook.unwrap().status.passed());
+        assert_eq!(log(), "a 1.0.0 from b\n");
+        assert_eq!(
+            Slots::open(&root, &config).unwrap().state.active,
+            Some(SlotName::A),
+            "the switch is saved"
+        );
+        assert!(
+            slots
+                .follow(&version("1.1.0"), &version("1.0.0"))
+                .unwrap()
+                .is_none(),
+            "already there"
+        );
+        // Leaving 1.0.0 (active) for 0.9.0, which no slot holds: refused.
+        let error = slots
+            .follow(&version("1.0.0"), &version("0.9.0"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::NoImageToRollBackTo { slot: SlotName::B, holds: Some(holds), .. }
+                    if holds.to_string() == "1.1.0"
+            ),
+            "{error}"
+        );
+        // Leaving a release without an image: the slots stay as they are.
+        assert!(
+            slots
+                .follow(&version("2.0.0"), &version("1.5.0"))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(log().lines().count(), 1);
+
+        // Reverting an activation of b that took over from a.
+        slots.state.active = Some(SlotName::B);
+        let activation = SlotActivation {
+            module: "os".parse().unwrap(),
+            version: version("1.1.0"),
+            slot: SlotName::B,
+            slot_path: b.clone(),
+            previous: Some(SlotName::A),
+            source: ImageSource::InSlot,
+            hook: None,
+            switched: true,
+            fallbacks: 0,
+            downloaded_bytes: 0,
+        };
+        slots.revert(&activation).unwrap();
+        assert_eq!(slots.state.active, Some(SlotName::A));
+        assert_eq!(log().lines().last(), Some("a 1.0.0 from b"));
+        // A first activation reverts to no active slot, running nothing.
+        slots.state.active = Some(SlotName::B);
+        slots
+            .revert(&SlotActivation {
+                previous: None,
+                ..activation.clone()
+            })
+            .unwrap();
+        assert_eq!(slots.state.active, None);
+        assert_eq!(log().lines().count(), 2);
+
+        // A failing hook changes nothing.
+        let failing = SlotConfig {
+            on_activate: Some("exit 4".into()),
+            ..SlotConfig::default()
+        };
+        let mut slots = Slots::open(&root, &failing).unwrap();
+        slots.state.active = Some(SlotName::B);
+        let error = slots
+            .follow(&version("1.1.0"), &version("1.0.0"))
+            .unwrap_err();
+        let Error::ActivationFailed(failure) = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(
+            failure.to_string(),
+            format!(
+                "1.0.0 was not activated in slot a (`{}`): on-activate `exit 4` exited with status 4; slot b stays active",
+                a.display()
+            )
+        );
+        assert_eq!(slots.state.active, Some(SlotName::B));
+    }
+
     #[test]
     fn both_slots_cannot_share_a_path_and_the_record_round_trips() {
         let dir = tempfile::tempdir().unwrap();

@@ -15,5 +15,6 @@ mod publishing;
 mod push;
 mod rollout_ops;
 mod secrets;
+mod slots;
 mod status_page;
 mod trust;
