@@ -262,8 +262,8 @@ pub struct RollbackReport {
     pub marked_bad: bool,
     /// The release trees the prune after the rollback deleted.
     pub pruned: Vec<PrunedRelease>,
-    /// The slot switched back to, when the slots followed (see
-    /// [`crate::slots`]): the other slot held `to`'s image.
+    /// The slot switched back to, when the image slots followed: the other slot held
+    /// `to`'s image.
     pub image: Option<crate::slots::SlotActivation>,
 }
 

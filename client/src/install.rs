@@ -97,7 +97,7 @@ pub struct InstallReport {
     /// The release trees deleted after the install, beyond the newest kept.
     pub pruned_releases: Vec<crate::prune::PrunedRelease>,
     /// The release's image module, written to a slot and activated before the tree
-    /// was installed (see [`crate::slots`]); `None` for a release without one.
+    /// was installed; `None` for a release without one.
     pub image: Option<crate::slots::SlotActivation>,
 }
 

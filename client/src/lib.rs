@@ -33,6 +33,10 @@ After the switch the release is on [`Trial`], and the [`HealthCheck`] of its
 ([`Error::HealthCheckFailed`]). The application ends the trial with
 [`Updater::confirm`]; its launcher counts starts with [`Updater::launched`], which
 rolls back a release still unconfirmed after too many ([`LaunchOutcome`]).
+A release's image module (see [`wavecast_schema::ModuleKind::Image`]) never enters
+the release tree: it is written into the inactive of two slots, verified, activated
+by the [`SlotConfig`]'s on-activate hook and only then made the active slot
+([`SlotActivation`], [`Error::ActivationFailed`]); rollbacks switch the slots back.
 [`Updater::rollback`] returns to the previous release on request. After installs
 and rollbacks only the newest [`Config::keep_releases`] trees stay
 ([`PrunedRelease`]). [`Updater::status`] reads what is installed. Every failure is
@@ -46,6 +50,8 @@ ROOT/.wavecast/state.json                  install id, serials seen, installed r
                                            the release on trial, releases marked bad
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
+ROOT/.wavecast/slots.json                  the active image slot, what each slot holds
+ROOT/slots/a, ROOT/slots/b                 image slots (unless configured elsewhere)
 ```
 
 Site paths are joined under a [`BaseUrl`]:

@@ -65,8 +65,8 @@ enum Command {
     /// channel to follow.
     #[command(after_help = AFTER_HELP)]
     Init(InitArgs),
-    /// Show the configuration, or change the channel, attributes, limits, health check
-    /// and how many releases are kept.
+    /// Show the configuration, or change the channel, attributes, limits, health check,
+    /// how many releases are kept, and the image slots and their on-activate hook.
     #[command(after_help = AFTER_HELP)]
     Config(ConfigArgs),
     /// Check for an update without installing anything.
@@ -98,7 +98,8 @@ enum Command {
     Launched(LaunchedArgs),
     /// Return to the previous installed release (the newest one installed before the
     /// current one that is still on disk and not marked bad), marking the current one
-    /// bad so updates skip it until a newer release appears.
+    /// bad so updates skip it until a newer release appears. With image modules, the
+    /// other slot is activated first when it holds that release's image.
     #[command(after_help = AFTER_HELP)]
     Rollback(RollbackArgs),
 }

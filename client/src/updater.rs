@@ -765,7 +765,7 @@ impl Updater {
     /// configured number to keep are deleted.
     ///
     /// A release with an image module first writes the image into the inactive slot
-    /// and activates it (see [`crate::slots`]; [`InstallReport::image`]); only then is
+    /// and activates it ([`SlotConfig`], [`InstallReport::image`]); only then is
     /// the release tree of its other modules (empty for an image-only release)
     /// installed as above. A failed activation leaves everything as it was and marks
     /// the release bad; a failure after it (the tree, the health check) also switches
