@@ -15,5 +15,6 @@ mod publishing;
 mod push;
 mod rollout_ops;
 mod secrets;
+mod self_update;
 mod status_page;
 mod trust;
