@@ -198,7 +198,10 @@ impl Updater {
                 });
             }
         };
-        let dir = executable.parent().unwrap_or_else(|| Path::new("/"));
+        let dir = match executable.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
         let not_writable = |source| Error::ExecutableNotWritable {
             executable: executable.to_owned(),
             dir: dir.to_owned(),

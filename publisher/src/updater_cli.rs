@@ -82,7 +82,7 @@ pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> 
             format!(", replacing {}", build.version)
         });
         output::status(&format!(
-            "offered wavecast-update {} for `{}` on channel `{}`{replaced}: {} -> {} tar.gz{} (serial {}, clients below {} update themselves first)",
+            "offered wavecast-update {} for `{}` on channel `{}`{replaced}: {} -> {} tar.gz{} (serial {}; the channel requires wavecast-update >= {})",
             report.build.version,
             args.platform,
             manifest.channel,
