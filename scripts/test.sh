@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 cargo build --workspace --bins --locked
+# A newer wavecast-update (it reports 0.99.0) for the self-update tests to publish as
+# the updater: one more build of the client, in its own target directory so the main
+# one is not rebuilt, without debug info so it is small to package and download.
+WAVECAST_CLIENT_VERSION=0.99.0 CARGO_PROFILE_DEV_DEBUG=0 cargo build --locked \
+    -p wavecast-client --bin wavecast-update --target-dir "${CARGO_TARGET_DIR:-target}/next"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -879,6 +879,7 @@ mod tests {
                 min_client_version: "0.1.0".parse().unwrap(),
                 root_version: 1,
                 download_hosts: Vec::new(),
+                updater: BTreeMap::new(),
                 releases: vec![release.clone()],
             }
         }

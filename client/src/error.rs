@@ -812,6 +812,88 @@ pub enum Error {
         /// The release whose image it holds, if any.
         holds: Option<Version>,
     },
+
+    // ----- updating the client itself -----
+    /// The path of the running executable could not be found.
+    #[error("failed to find the path of the running wavecast-update")]
+    LocateExecutable {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The directory of the executable to replace does not let this user write in it.
+    #[error(
+        "cannot replace `{}`: failed to write in its directory `{}`",
+        executable.display(),
+        dir.display()
+    )]
+    ExecutableNotWritable {
+        /// The executable.
+        executable: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An updater package holds something else than the one executable.
+    #[error(
+        "the updater package `{url}` must hold only the file `wavecast-update`; it holds {found}"
+    )]
+    UpdaterPackage {
+        /// The package's URL.
+        url: String,
+        /// What it holds instead, for the message.
+        found: String,
+    },
+
+    /// The downloaded executable could not be started.
+    #[error("failed to run the downloaded wavecast-update `{}`", path.display())]
+    RunUpdater {
+        /// The downloaded executable.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The downloaded executable did not answer `--version` as a wavecast-update does.
+    #[error("the downloaded wavecast-update `{}` {problem}", path.display())]
+    UpdaterMisbehaved {
+        /// The downloaded executable.
+        path: PathBuf,
+        /// What it did, e.g. `exited with status 1 on --version`.
+        problem: String,
+    },
+
+    /// The downloaded executable reports another version than the manifest offers
+    /// it as.
+    #[error(
+        "the downloaded wavecast-update `{}` reports version {reported}, but the manifest offers it as {expected}; refusing to install it",
+        path.display()
+    )]
+    UpdaterVersionMismatch {
+        /// The downloaded executable.
+        path: PathBuf,
+        /// What its `--version` said.
+        reported: Version,
+        /// The build's version in the manifest.
+        expected: Version,
+    },
+
+    /// Keeping the old executable, or moving the new one into place, failed.
+    #[error("failed to {action} `{}`", path.display())]
+    ReplaceExecutable {
+        /// What was being done (`keep the old executable as`, `replace`…).
+        action: &'static str,
+        /// The file written.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -898,7 +980,21 @@ impl Error {
                 "pass a roots/<n>.json file copied from the publisher's site, signed by its root keys"
                     .into()
             }
-            Self::ClientTooOld { .. } => "install a newer wavecast-update".into(),
+            Self::ClientTooOld { required, .. } => format!(
+                "the site offers no wavecast-update for `{}` at or above {required} to update itself to; install a newer one by hand, or ask the publisher to offer one (`wavecast publish-updater`)",
+                crate::BUILD_PLATFORM
+            ),
+            Self::ExecutableNotWritable { dir, .. } => format!(
+                "run the update as a user who may write to `{}`, or install wavecast-update where this user can",
+                dir.display()
+            ),
+            Self::UpdaterPackage { .. }
+            | Self::RunUpdater { .. }
+            | Self::UpdaterMisbehaved { .. }
+            | Self::UpdaterVersionMismatch { .. } => {
+                "this wavecast-update is unchanged; the publisher must offer a build that runs on this platform and reports the version it is offered as"
+                    .into()
+            }
             Self::ManifestExpired { .. } => {
                 "check this machine's clock (`wavecast-update config --expiry-grace 5m` tolerates one that runs ahead); if it is right, the site has not been re-signed in time"
                     .into()

@@ -18,9 +18,20 @@ use crate::url::BaseUrl;
 /// refused rather than allowed to fill memory.
 pub const MANIFEST_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// This client's version, compared with a manifest's `min_client_version`.
+/// The version this build of `wavecast-update` reports (`--version`) and compares
+/// with a manifest's `min_client_version`: the package version, unless
+/// `WAVECAST_CLIENT_VERSION` was set when it was compiled. That variable is the
+/// packaging override, for a distribution that stamps its own version (and how the
+/// tests build a newer client to update to).
+pub const CLIENT_VERSION: &str = match option_env!("WAVECAST_CLIENT_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
+/// [`CLIENT_VERSION`], parsed (`0.0.0` if a packager set an invalid one, so every
+/// floor applies).
 pub fn client_version() -> Version {
-    Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or_else(|_| Version::new(0, 0, 0))
+    Version::parse(CLIENT_VERSION).unwrap_or_else(|_| Version::new(0, 0, 0))
 }
 
 /// What the client checks a manifest, and its download, against.
@@ -39,6 +50,10 @@ pub(crate) struct Expectations<'a> {
     pub(crate) expiry_grace: Duration,
     /// How slowly the manifest may arrive.
     pub(crate) limits: DownloadLimits,
+    /// Whether to refuse a manifest that needs a newer client
+    /// ([`Error::ClientTooOld`]): always, except when fetching the manifest the
+    /// client updates itself from.
+    pub(crate) client_floor: bool,
 }
 
 /// The envelope a client stored from an earlier check, with what identifies it to
@@ -268,8 +283,8 @@ fn walk_roots(
 /// Checks an envelope's bytes, in this order: it is an envelope; a threshold of the
 /// trusted root's release keys signed it (before any manifest field is read); the
 /// manifest parses and validates; it is for the expected channel; this client is new
-/// enough; it has not expired (give or take the expiry grace); its serial is not lower
-/// than one already seen.
+/// enough (unless [`Expectations::client_floor`] is off); it has not expired (give
+/// or take the expiry grace); its serial is not lower than one already seen.
 pub(crate) fn verify_manifest(
     bytes: &[u8],
     url: &str,
@@ -304,7 +319,7 @@ pub(crate) fn verify_manifest(
         });
     }
     let running = client_version();
-    if manifest.min_client_version > running {
+    if expect.client_floor && manifest.min_client_version > running {
         return Err(Error::ClientTooOld {
             url: url.to_owned(),
             required: manifest.min_client_version,
@@ -369,6 +384,7 @@ pub(crate) mod tests {
             now: "2026-11-21T12:00:00Z".parse().unwrap(),
             expiry_grace: Duration::ZERO,
             limits: DownloadLimits::default(),
+            client_floor: true,
         }
     }
 
@@ -435,6 +451,13 @@ pub(crate) mod tests {
                 .contains("needs wavecast-update >= 999.0.0"),
             "{error}"
         );
+        // The client updating itself reads the manifest all the same.
+        let updating_itself = Expectations {
+            client_floor: false,
+            ..expect(&key, &stable, None)
+        };
+        let manifest = verify_manifest(&too_new, "u", &updating_itself).unwrap();
+        assert_eq!(manifest.min_client_version.to_string(), "999.0.0");
 
         let error = verify_manifest(b"<html>", "u", &expect(&key, &stable, None)).unwrap_err();
         assert!(matches!(error, Error::ParseEnvelope { .. }), "{error}");
@@ -442,7 +465,10 @@ pub(crate) mod tests {
 
     #[test]
     fn the_client_version_parses() {
-        assert_eq!(client_version().to_string(), env!("CARGO_PKG_VERSION"));
+        assert_eq!(client_version().to_string(), CLIENT_VERSION);
+        if option_env!("WAVECAST_CLIENT_VERSION").is_none() {
+            assert_eq!(CLIENT_VERSION, env!("CARGO_PKG_VERSION"));
+        }
     }
 
     #[test]

@@ -42,6 +42,12 @@ and rollbacks only the newest [`Config::keep_releases`] trees stay
 ([`PrunedRelease`]). [`Updater::status`] reads what is installed. Every failure is
 an [`Error`] naming what failed.
 
+A manifest whose `min_client_version` is above [`CLIENT_VERSION`] fails
+[`Updater::check`] with [`Error::ClientTooOld`]; [`Updater::check_client`] reads it
+anyway and says what it offers this client for itself ([`ClientCheck`],
+[`ClientUpdate`]), and [`Updater::self_update`] replaces the running executable with
+that build, verified and probed first ([`SelfUpdateReport`]).
+
 ```text
 ROOT/current -> releases/<version>-<id>    the running release, switched atomically
 ROOT/releases/<version>-<id>/...           installed trees, the newest N kept
@@ -87,6 +93,7 @@ mod prune;
 mod reporter;
 mod root;
 pub mod schedule;
+mod self_update;
 mod slots;
 mod state;
 pub mod transport;
@@ -100,7 +107,7 @@ pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribut
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};
-pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
+pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version};
 pub use health::{
     BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
     HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,
@@ -110,6 +117,7 @@ pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_nam
 pub use prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
+pub use self_update::{ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client};
 pub use slots::{
     ActivationFailure, DEFAULT_ACTIVATE_TIMEOUT, ImageSource, SLOTS_FORMAT, SlotActivation,
     SlotConfig, SlotImage, SlotName, SlotStatus, SlotsState, SlotsStatus,
@@ -126,4 +134,4 @@ pub use updater::{
 };
 pub use url::BaseUrl;
 pub use verify::{TrustedKey, read_pinned_root};
-pub use wavecast_schema::{Attributes, Exclusion, Mode, Outcome, Withdrawal};
+pub use wavecast_schema::{Attributes, ClientUpdate, Exclusion, Mode, Outcome, Withdrawal};

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::num::NonZeroU32;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,8 @@ use wavecast_client::{
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
+mod self_update_cli;
+
 /// Version of the `--json` documents; bumped only for incompatible changes.
 const JSON_SCHEMA_VERSION: u32 = 1;
 
@@ -48,12 +51,19 @@ Environment:
   WAVECAST_ROOT         default for --root
   WAVECAST_NOW          an RFC 3339 time (e.g. 2026-11-21T12:00:00Z) used instead
                         of the system clock, for tests
-  WAVECAST_NO_PROGRESS  set to hide progress bars";
+  WAVECAST_NO_PROGRESS  set to hide progress bars
+  WAVECAST_SELF_UPDATED_FROM
+                        set by wavecast-update itself when it restarts after
+                        updating itself; a client still too old then stops";
 
 /// Keeps an install root up to date from a wavecast site: verifies the publisher's
 /// signature, follows staged rollouts, and switches releases atomically.
 #[derive(Debug, Parser)]
-#[command(name = "wavecast-update", version, after_help = AFTER_HELP)]
+#[command(
+    name = "wavecast-update",
+    version = wavecast_client::CLIENT_VERSION,
+    after_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -102,6 +112,11 @@ enum Command {
     /// other slot is activated first when it holds that release's image.
     #[command(after_help = AFTER_HELP)]
     Rollback(RollbackArgs),
+    /// Replace this wavecast-update with the newer build the channel offers for its
+    /// platform, keeping the old executable as `<name>.old`. `update` and `poll` do
+    /// this by themselves, then go on, when the channel needs a newer client.
+    #[command(after_help = AFTER_HELP)]
+    SelfUpdate(self_update_cli::SelfUpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -563,6 +578,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Confirm(args) => confirm(args),
         Command::Launched(args) => launched(args),
         Command::Rollback(args) => rollback(args),
+        Command::SelfUpdate(args) => self_update_cli::self_update(&args),
     }
 }
 
@@ -586,6 +602,9 @@ fn render_error(error: &anyhow::Error) -> ExitStatus {
         if let Some(error) = cause.downcast_ref::<CliError>() {
             usage |= error.is_usage();
             hint = hint.or_else(|| error.hint());
+        }
+        if let Some(error) = cause.downcast_ref::<self_update_cli::SelfUpdateError>() {
+            hint = hint.or_else(|| Some(error.hint()));
         }
     }
     let mut stderr = io::stderr().lock();
@@ -889,7 +908,13 @@ fn attribute_list(attributes: &Attributes) -> String {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let updater = Updater::open(&args.root.root)?;
-    let report = updater.check_with(now()?, &args.decision.options())?;
+    let options = args.decision.options();
+    let checked =
+        self_update_cli::check_or_report(&updater, now()?, &options, args.json, args.exit_code)?;
+    let report = match checked {
+        ControlFlow::Continue(report) => report,
+        ControlFlow::Break(status) => return Ok(status),
+    };
     if args.json {
         stdout_json(&check_json(&report))?;
     } else {
@@ -910,10 +935,19 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
     if let Some(slots) = args.slot_config(&updater.config().slots) {
         updater = updater.with_slot_config(slots);
     }
-    let report = updater.check_with(now()?, &args.decision.options())?;
+    let options = args.decision.options();
     if args.dry_run {
-        return dry_run(&updater, &report, args.json);
+        return match self_update_cli::check_or_report(&updater, now()?, &options, args.json, false)?
+        {
+            ControlFlow::Continue(report) => dry_run(&updater, &report, args.json),
+            ControlFlow::Break(status) => Ok(status),
+        };
     }
+    let progress = !args.json
+        && !args.quiet
+        && io::stderr().is_terminal()
+        && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+    let report = self_update_cli::check_or_update_self(&updater, now()?, &options, progress)?;
     let Some(target) = report
         .target()
         .filter(|_| report.outcome() == Outcome::Update)
@@ -950,10 +984,6 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Success);
         }
     }
-    let progress = !args.json
-        && !args.quiet
-        && io::stderr().is_terminal()
-        && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
     let reporter = ProgressReporter::new(progress);
     let outcome = updater.install(&report, now()?, &reporter);
     drop(reporter);
@@ -1507,7 +1537,7 @@ fn poll_once(
     options: &CheckOptions,
     install: bool,
 ) -> anyhow::Result<(CheckReport, Option<InstallReport>)> {
-    let report = updater.check_with(now()?, options)?;
+    let report = self_update_cli::check_or_update_self(updater, now()?, options, false)?;
     let wanted = report.outcome() == Outcome::Update
         && report.target().is_some()
         && (install || report.mandatory());
@@ -1943,6 +1973,8 @@ struct CheckJson<'a> {
     /// Releases newer than the installed one that this client skips because they
     /// are marked bad here.
     skipped_bad: Vec<BadJson<'a>>,
+    /// This client's version, the floor, and the build of it offered.
+    client: self_update_cli::ClientJson,
 }
 
 /// A release marked bad, in `check`, `update` and `status` JSON.
@@ -1997,6 +2029,7 @@ fn check_json(report: &CheckReport) -> CheckJson<'_> {
             .map(|target| target.notes.as_str())
             .filter(|notes| !notes.is_empty()),
         skipped_bad: report.skipped().iter().map(bad_json).collect(),
+        client: self_update_cli::client_json(report.manifest()),
     }
 }
 

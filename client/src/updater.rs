@@ -599,6 +599,7 @@ impl Updater {
             now,
             expiry_grace: self.config.expiry_grace,
             limits: self.config.download_limits,
+            client_floor: true,
         };
         let stored_path = self.root.manifests().join(format!("{channel}.json"));
         let stored_envelope = state
@@ -700,20 +701,7 @@ impl Updater {
             decision.withdrawn,
             decision.eligible_at,
         );
-        let mut download_hosts: Vec<BaseUrl> = Vec::new();
-        let signed = manifest
-            .download_hosts
-            .iter()
-            .filter_map(|host| BaseUrl::parse(host).ok());
-        let configured = self.config.urls.iter().cloned();
-        for host in signed
-            .chain(std::iter::once(served_by.clone()))
-            .chain(configured)
-        {
-            if !download_hosts.contains(&host) {
-                download_hosts.push(host);
-            }
-        }
+        let download_hosts = self.download_hosts(&manifest, &served_by);
         Ok(CheckReport {
             download_hosts,
             outcome,
@@ -1158,8 +1146,34 @@ impl Updater {
         })
     }
 
+    /// The hosts blobs of `manifest` are downloaded from, in order: its signed
+    /// `download_hosts`, then `served_by` (the base URL that served it), then the
+    /// other configured base URLs, each once.
+    pub(crate) fn download_hosts(&self, manifest: &Manifest, served_by: &BaseUrl) -> Vec<BaseUrl> {
+        let mut download_hosts: Vec<BaseUrl> = Vec::new();
+        let signed = manifest
+            .download_hosts
+            .iter()
+            .filter_map(|host| BaseUrl::parse(host).ok());
+        let configured = self.config.urls.iter().cloned();
+        for host in signed
+            .chain(std::iter::once(served_by.clone()))
+            .chain(configured)
+        {
+            if !download_hosts.contains(&host) {
+                download_hosts.push(host);
+            }
+        }
+        download_hosts
+    }
+
+    /// The transport every request goes through.
+    pub(crate) fn transport(&self) -> &dyn Transport {
+        self.transport.as_ref()
+    }
+
     /// The newest root this client trusts: the one it walked to, or the pinned one.
-    fn trusted_root(&self, state: &State) -> Root {
+    pub(crate) fn trusted_root(&self, state: &State) -> Root {
         let pinned = self.config.trust.root();
         match &state.trusted_root {
             Some(walked) if walked.version > pinned.version => walked.clone(),
@@ -1167,7 +1181,7 @@ impl Updater {
         }
     }
 
-    fn load_state(&self) -> Result<State> {
+    pub(crate) fn load_state(&self) -> Result<State> {
         let path = self.root.state();
         State::load(&path)?.ok_or(Error::MissingState { path })
     }
@@ -1309,6 +1323,7 @@ mod tests {
                 min_client_version: "0.1.0".parse().unwrap(),
                 root_version: 1,
                 download_hosts: Vec::new(),
+                updater: BTreeMap::new(),
                 releases: self.releases.clone(),
             };
             manifest.sort_releases();

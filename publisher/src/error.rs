@@ -243,6 +243,50 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// `publish-updater --platform any`.
+    #[error(
+        "an updater build runs on one platform: give its target triple with --platform, not `any`"
+    )]
+    UpdaterForAny,
+
+    /// `publish-updater` for a platform whose build is as new or newer.
+    #[error(
+        "wavecast-update {published} is already offered for `{platform}` on this channel, so {version} would not be newer (pass --force to replace it)"
+    )]
+    UpdaterExists {
+        /// The platform.
+        platform: wavecast_schema::Platform,
+        /// The version offered now.
+        published: Version,
+        /// The version given.
+        version: Version,
+    },
+
+    /// A `min_client_version` above the version of a build offered: that platform's
+    /// clients would download it and still be too old.
+    #[error(
+        "cannot require wavecast-update >= {floor} on this channel: the build offered for `{platform}` is {version}, so those clients could not update themselves (publish a newer build with `wavecast publish-updater` first)"
+    )]
+    FloorAboveUpdater {
+        /// The floor asked for.
+        floor: Version,
+        /// The platform whose build is older.
+        platform: wavecast_schema::Platform,
+        /// That build's version.
+        version: Version,
+    },
+
+    /// A `min_client_version` below what this publisher's manifests need.
+    #[error(
+        "cannot require wavecast-update >= {floor}: the manifests this publisher writes need at least {minimum}"
+    )]
+    FloorTooLow {
+        /// The floor asked for.
+        floor: Version,
+        /// [`crate::publish::MIN_CLIENT_VERSION`].
+        minimum: Version,
+    },
+
     /// A command was given nothing to change.
     #[error("nothing to change: {0}")]
     NothingToChange(&'static str),

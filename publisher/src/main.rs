@@ -20,6 +20,7 @@ mod output;
 mod push_cli;
 mod simulate;
 mod site_commands;
+mod updater_cli;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -60,6 +61,10 @@ enum Command {
     Yank(YankArgs),
     /// Copy a release from one channel to another with a new salt and its own rollout.
     Promote(Box<PromoteArgs>),
+    /// Offer a build of the client, `wavecast-update`, for one platform on a channel:
+    /// clients below the channel's --min-client-version replace themselves with it
+    /// before anything else.
+    PublishUpdater(Box<updater_cli::PublishUpdaterArgs>),
     /// Simulate a channel's rollout over a synthetic fleet: share per version over
     /// time, and install rates.
     Simulate(Box<simulate::SimulateArgs>),
@@ -225,6 +230,8 @@ struct RolloutArgs {
     #[arg(long, conflicts_with_all = ["cap", "fleet"])]
     no_cap: bool,
     #[command(flatten)]
+    floor: updater_cli::ClientFloorArg,
+    #[command(flatten)]
     channel: ChannelArg,
     #[command(flatten)]
     site: SiteArgs,
@@ -328,6 +335,8 @@ struct PublishArgs {
     #[arg(long, value_name = "K", default_value_t = 3)]
     patch_depth: usize,
     #[command(flatten)]
+    floor: updater_cli::ClientFloorArg,
+    #[command(flatten)]
     site: SiteArgs,
 }
 
@@ -348,6 +357,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume(args) => pause_or_resume(&args, false, cli.quiet),
         Command::Yank(args) => yank(&args, cli.quiet),
         Command::Promote(args) => promote(&args, cli.quiet),
+        Command::PublishUpdater(args) => updater_cli::run(&args, cli.quiet),
         Command::Simulate(args) => simulate::run(&args, cli.quiet),
         Command::Verify(args) => site_commands::verify_site(&args, cli.quiet),
         Command::Mirror(args) => site_commands::mirror_site(&args, cli.quiet),
@@ -407,6 +417,7 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
         notes,
         product: args.product.clone(),
         download_hosts: (!args.download_hosts.is_empty()).then(|| args.download_hosts.clone()),
+        min_client_version: args.floor.min_client_version.clone(),
         force: args.force,
         expires_in: args.site.expires_in,
         compression_level: args.compression_level,
@@ -424,32 +435,35 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     if !quiet {
         print_report(&report, &args.version);
     }
+    updater_cli::report_floor(&args.floor, &report.manifest, quiet);
     Ok(())
 }
 
 fn change_rollout(args: &RolloutArgs, quiet: bool) -> anyhow::Result<()> {
     let share = share_from(args.share, args.ramp.ramp.as_ref());
     let change = args.plan.change(share, args.clear_rules, args.no_cap)?;
-    if change.is_empty() {
+    if change.is_empty() && args.floor.min_client_version.is_none() {
         return Err(wavecast_publisher::Error::NothingToChange(
-            "give a share (`50%`), --ramp, --rule, --clear-rules, --min-version, --cap with --fleet, or --no-cap",
+            "give a share (`50%`), --ramp, --rule, --clear-rules, --min-version, --cap with --fleet, --no-cap, or --min-client-version",
         )
         .into());
     }
     let site = &args.site;
     let key = load_key(site)?;
     let now = now()?;
-    let changed = rollout::change_release(
+    let changed = rollout::change_release_and_floor(
         &FsStorage::new(&site.site),
         signing(site, &key, now),
         &args.channel.channel,
         &args.version,
+        args.floor.min_client_version.as_ref(),
         |release| {
             change.apply(&mut release.rollout, now);
             Ok(())
         },
     )?;
     report_change("rollout", &changed, site, quiet);
+    updater_cli::report_floor(&args.floor, &changed.manifest, quiet);
     Ok(())
 }
 

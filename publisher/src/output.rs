@@ -58,6 +58,10 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::NotPaused { .. }
                         | E::YankUnchanged { .. }
                         | E::InvalidCap { .. }
+                        | E::UpdaterForAny
+                        | E::UpdaterExists { .. }
+                        | E::FloorAboveUpdater { .. }
+                        | E::FloorTooLow { .. }
                         | E::NothingToChange(_)
                         | E::InvalidManifest { .. }
                         | E::PublicKey { .. }

@@ -26,7 +26,8 @@ use crate::pool::{self, WorkQueue};
 use crate::rollout::RolloutChange;
 use crate::trust;
 
-/// The oldest `wavecast-update` that reads everything this publisher writes.
+/// The oldest `wavecast-update` that reads everything this publisher writes: the
+/// lowest `min_client_version` it signs.
 pub const MIN_CLIENT_VERSION: Version = Version::new(0, 1, 0);
 
 /// Everything `publish` needs to know besides the site and the key.
@@ -55,6 +56,10 @@ pub struct PublishOptions {
     /// before the host that served the manifest; kept from the existing manifest
     /// when `None`.
     pub download_hosts: Option<Vec<String>>,
+    /// A new `min_client_version` for the channel (see
+    /// [`crate::self_update::set_client_floor`]); kept from the existing manifest
+    /// when `None`.
+    pub min_client_version: Option<Version>,
     /// Replace the release when the version is already published.
     pub force: bool,
     /// How long the signed manifest stays valid.
@@ -200,6 +205,10 @@ pub fn publish(
     trust::check_release_signers(storage, signers)?;
     // Publishing a version again for a platform it lacks adds that platform; publishing
     // it again for a platform it has replaces the platform's modules, with --force only.
+    if let (Some(floor), Some(manifest)) = (&options.min_client_version, &existing) {
+        // Refuse a floor the offered builds would not reach before packaging anything.
+        crate::self_update::set_client_floor(&mut manifest.clone(), floor)?;
+    }
     let replaced = existing
         .as_ref()
         .and_then(|manifest| manifest.release(&options.version));
@@ -383,6 +392,9 @@ pub fn publish(
     if let Some(hosts) = &options.download_hosts {
         manifest.download_hosts.clone_from(hosts);
     }
+    if let Some(floor) = &options.min_client_version {
+        crate::self_update::set_client_floor(&mut manifest, floor)?;
+    }
     manifest
         .releases
         .retain(|release| release.version != options.version);
@@ -561,8 +573,9 @@ fn reusable_index(
 }
 
 /// The manifest that follows `existing` on `channel`: the next serial (1 for a new
-/// channel), published at `now`, expiring `expires_in` later, with the same releases
-/// and download hosts.
+/// channel), published at `now`, expiring `expires_in` later, with the same releases,
+/// download hosts, updater builds and `min_client_version` (never below
+/// [`MIN_CLIENT_VERSION`]).
 /// The product name is `product`, else the existing one, else `app`.
 pub fn successor(
     existing: Option<Manifest>,
@@ -574,26 +587,27 @@ pub fn successor(
     let product = product
         .or_else(|| existing.as_ref().map(|manifest| manifest.product.clone()))
         .unwrap_or_else(|| "app".to_owned());
-    let (serial, releases, download_hosts) =
-        existing.map_or((1, Vec::new(), Vec::new()), |manifest| {
-            (
-                manifest.serial + 1,
-                manifest.releases,
-                manifest.download_hosts,
-            )
-        });
-    Manifest {
+    let mut manifest = Manifest {
         format: FORMAT_VERSION,
         product,
         channel: channel.clone(),
-        serial,
+        serial: 1,
         published_at: now,
         expires_at: now.saturating_add(expires_in).unwrap_or(Timestamp::MAX),
         min_client_version: MIN_CLIENT_VERSION,
         root_version: 1,
-        download_hosts,
-        releases,
+        download_hosts: Vec::new(),
+        updater: BTreeMap::new(),
+        releases: Vec::new(),
+    };
+    if let Some(existing) = existing {
+        manifest.serial = existing.serial + 1;
+        manifest.min_client_version = existing.min_client_version.max(MIN_CLIENT_VERSION);
+        manifest.download_hosts = existing.download_hosts;
+        manifest.updater = existing.updater;
+        manifest.releases = existing.releases;
     }
+    manifest
 }
 
 /// Sorts the releases newest first, validates the manifest and writes it with
@@ -766,6 +780,7 @@ mod tests {
                 notes: String::new(),
                 product: None,
                 download_hosts: None,
+                min_client_version: None,
                 force: false,
                 expires_in: SignedDuration::from_hours(24),
                 compression_level: 6,

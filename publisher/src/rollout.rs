@@ -286,8 +286,29 @@ pub fn change_release(
     version: &Version,
     change: impl FnOnce(&mut Release) -> Result<()>,
 ) -> Result<ReleaseChange> {
+    change_release_and_floor(storage, signing, channel, version, None, change)
+}
+
+/// [`change_release`], also setting the channel's `min_client_version` to `floor`
+/// when one is given (`rollout --min-client-version`), in the same signed manifest.
+///
+/// # Errors
+///
+/// Those of [`change_release`], and of
+/// [`set_client_floor`](crate::self_update::set_client_floor).
+pub fn change_release_and_floor(
+    storage: &dyn Storage,
+    signing: Signing<'_>,
+    channel: &ChannelName,
+    version: &Version,
+    floor: Option<&Version>,
+    change: impl FnOnce(&mut Release) -> Result<()>,
+) -> Result<ReleaseChange> {
     let mut before = None;
     let manifest = change_manifest(storage, signing, channel, |manifest| {
+        if let Some(floor) = floor {
+            crate::self_update::set_client_floor(manifest, floor)?;
+        }
         let live = live_versions(manifest);
         let release = manifest
             .releases

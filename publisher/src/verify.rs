@@ -1,6 +1,6 @@
 //! Checking a published site end to end: every channel's signature and expiry, and
-//! every blob its releases refer to (packages, file indexes, file copies, patches),
-//! by size and blake3.
+//! every blob its releases refer to (packages, file indexes, file copies, patches)
+//! and the package of every updater build it offers, by size and blake3.
 //!
 //! A site is read through a [`Source`] (a folder or an `http(s)://` base URL). Checking
 //! runs in two steps: [`survey`] reads and verifies the channel envelopes and the file
@@ -367,6 +367,17 @@ pub fn survey(
                     "{path}: the manifest expires at {}, in less than 7 days; publish again before then",
                     manifest.expires_at
                 ));
+            }
+            for (platform, build) in &manifest.updater {
+                if selection.platforms.is_empty() || selection.platforms.contains(platform) {
+                    survey.blobs.insert(
+                        build.package.path.clone(),
+                        Expected::Exact {
+                            size: build.package.size,
+                            blake3: build.package.blake3.clone(),
+                        },
+                    );
+                }
             }
             let mut releases: Vec<_> = manifest.releases.iter().collect();
             releases.sort_by(|a, b| b.version.cmp(&a.version));

@@ -22,6 +22,10 @@ anyone.
 Large per-file data lives outside the polled manifest in a content-addressed
 [`FileIndex`], referenced from each module by hash.
 
+A manifest may also offer builds of the client itself, one [`UpdaterBuild`] per
+platform; [`client_update`] tells a client whether it must, may or cannot replace
+its own executable before acting on the manifest ([`ClientUpdate`]).
+
 Rollout is decided by the client alone: [`bucket`] maps an install id and a release's
 salt to a number in `0..10000`, and [`decide`] picks the release a client should run.
 Both are pure functions, so any decision can be reproduced offline.
@@ -46,6 +50,7 @@ mod ids;
 mod manifest;
 mod plan;
 mod rollout;
+mod self_update;
 mod simulate;
 mod trust;
 
@@ -59,13 +64,14 @@ pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlg
 pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,
-    Release, normalize_download_host,
+    Release, UPDATER_EXECUTABLE, UpdaterBuild, normalize_download_host,
 };
 pub use plan::{FileSource, FileStep, ModulePlan, REQUEST_COST, plan_module};
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,
 };
+pub use self_update::{ClientUpdate, client_update};
 pub use simulate::{
     AttributeMix, DEFAULT_MAX_SECONDS, Fleet, Install, SimulatedClient, Simulation, SimulationPlan,
     VersionTimeline, client_installs, simulate,

@@ -53,6 +53,13 @@ pub struct Manifest {
     /// verified by its hash, whichever host sends it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub download_hosts: Vec<String>,
+    /// Builds of the client itself (`wavecast-update`), by the target triple they run
+    /// on: a client below `min_client_version` replaces its own executable with the
+    /// build for its platform before anything else (see [`crate::client_update`]).
+    /// Independent of the releases, so a broken application package never keeps a
+    /// client from updating itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub updater: BTreeMap<Platform, UpdaterBuild>,
     /// Every live release, newest first.
     pub releases: Vec<Release>,
 }
@@ -131,6 +138,21 @@ impl ModuleKind {
     }
 }
 
+/// One build of the client executable, `wavecast-update`, for one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdaterBuild {
+    /// The version the build reports (`wavecast-update --version`); clients check
+    /// it before they replace themselves with it.
+    pub version: Version,
+    /// A deterministic tar.gz holding one regular file, [`UPDATER_EXECUTABLE`].
+    pub package: Blob,
+    /// The executable's size, in bytes: clients stop unpacking past it.
+    pub unpacked_size: u64,
+}
+
+/// The name of the executable inside an [`UpdaterBuild`]'s package.
+pub const UPDATER_EXECUTABLE: &str = "wavecast-update";
+
 /// A content-addressed, immutable file on the site.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Blob {
@@ -206,6 +228,11 @@ impl Manifest {
             if !hosts.insert(host) {
                 return Err(invalid(format!("download host `{host}` is listed twice")));
             }
+        }
+        if self.updater.contains_key("any") {
+            return Err(invalid(
+                "an updater build is for one platform, not `any`".into(),
+            ));
         }
         let mut versions = BTreeSet::new();
         for release in &self.releases {
@@ -393,6 +420,7 @@ pub(crate) mod tests {
             min_client_version: "0.1.0".parse().unwrap(),
             root_version: 1,
             download_hosts: Vec::new(),
+            updater: BTreeMap::new(),
             releases,
         };
         manifest.sort_releases();
@@ -515,6 +543,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn updater_builds_round_trip_and_none_is_for_any() {
+        let mut with_updater = manifest(vec![release("1.0.0", 100)]);
+        let bare = String::from_utf8(with_updater.to_json()).unwrap();
+        assert!(!bare.contains("updater"), "an empty map is left out");
+        let build = UpdaterBuild {
+            version: "0.2.0".parse().unwrap(),
+            package: blob("updater"),
+            unpacked_size: 1234,
+        };
+        with_updater
+            .updater
+            .insert("aarch64-apple-darwin".parse().unwrap(), build.clone());
+        assert_eq!(
+            Manifest::parse(&with_updater.to_json()).unwrap(),
+            with_updater
+        );
+        with_updater.updater.insert("any".parse().unwrap(), build);
+        let error = Manifest::parse(&with_updater.to_json()).unwrap_err();
+        assert!(error.to_string().contains("not `any`"), "{error}");
+    }
+
+    #[test]
     fn expiry_must_follow_publication() {
         let mut broken = manifest(vec![]);
         broken.expires_at = broken.published_at;
@@ -558,6 +608,14 @@ pub(crate) mod tests {
             .insert("os".parse().unwrap(), image);
         let mut sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
         sample.download_hosts = vec!["https://cdn.example.com/app/".into()];
+        sample.updater.insert(
+            "x86_64-unknown-linux-gnu".parse().unwrap(),
+            UpdaterBuild {
+                version: "0.2.0".parse().unwrap(),
+                package: blob("updater"),
+                unpacked_size: 5_000_000,
+            },
+        );
         let instance = serde_json::to_value(&sample).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&instance)
@@ -582,6 +640,18 @@ pub(crate) mod tests {
         assert!(
             !validator.is_valid(&broken),
             "the schema must list the module kinds"
+        );
+        let mut broken = instance.clone();
+        broken["updater"]["any"] = broken["updater"]["x86_64-unknown-linux-gnu"].clone();
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema must refuse an updater build for `any`"
+        );
+        let mut broken = instance.clone();
+        broken["updater"]["x86_64-unknown-linux-gnu"]["version"] = "two".into();
+        assert!(
+            !validator.is_valid(&broken),
+            "the schema must check updater versions"
         );
         let mut broken = instance;
         broken["releases"][0]["platforms"]["any"]["modules"]["app"]["package"]["blake3"] =

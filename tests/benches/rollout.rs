@@ -348,6 +348,7 @@ fn manifest(releases: Vec<Release>) -> Manifest {
         min_client_version: Version::new(0, 1, 0),
         root_version: 1,
         download_hosts: Vec::new(),
+        updater: BTreeMap::new(),
         releases,
     };
     manifest.sort_releases();

@@ -15,6 +15,7 @@ mod publishing;
 mod push;
 mod rollout_ops;
 mod secrets;
+mod self_update;
 mod slots;
 mod status_page;
 mod trust;

@@ -17,6 +17,7 @@ pub mod delta;
 pub mod faults;
 pub mod hostile;
 pub mod rollout;
+pub mod self_update;
 
 pub use faults::{Fault, FaultServer};
 

@@ -1,0 +1,130 @@
+//! `wavecast publish-updater`, and the `--min-client-version` flag of `publish` and
+//! `rollout`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use semver::Version;
+use wavecast_publisher::self_update::{self, UpdaterOptions};
+use wavecast_schema::{Manifest, Platform};
+use wavecast_site::FsStorage;
+
+use crate::{ChannelArg, SiteArgs, load_key, manifest_path, now, output};
+
+/// `--min-client-version`: shared by `publish`, `rollout` and `publish-updater`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientFloorArg {
+    /// Require wavecast-update >= VERSION on this channel (the manifest's
+    /// `min_client_version`; kept until changed): older clients update themselves
+    /// first from the build `publish-updater` offers for their platform, or stop
+    /// with an error when none reaches it. Refused above a build already offered.
+    #[arg(long, value_name = "VERSION", value_parser = wavecast_schema::parse_version)]
+    pub(crate) min_client_version: Option<Version>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishUpdaterArgs {
+    /// The built `wavecast-update` executable for --platform.
+    executable: PathBuf,
+    /// The version the executable reports (`wavecast-update --version`); clients
+    /// refuse a build that reports another.
+    #[arg(long, value_parser = wavecast_schema::parse_version)]
+    version: Version,
+    /// The target triple the executable runs on (e.g. x86_64-unknown-linux-gnu);
+    /// clients take the build of the triple they were built for.
+    #[arg(long, value_name = "TRIPLE")]
+    platform: Platform,
+    #[command(flatten)]
+    channel: ChannelArg,
+    #[command(flatten)]
+    floor: ClientFloorArg,
+    /// Replace the build offered for this platform even when it is as new or newer.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    site: SiteArgs,
+}
+
+/// `wavecast publish-updater`.
+pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> {
+    let key = load_key(&args.site)?;
+    let options = UpdaterOptions {
+        executable: args.executable.clone(),
+        version: args.version.clone(),
+        channel: args.channel.channel.clone(),
+        platform: args.platform.clone(),
+        min_client_version: args.floor.min_client_version.clone(),
+        force: args.force,
+        expires_in: args.site.expires_in,
+        now: now()?,
+    };
+    let report = self_update::publish_updater(&FsStorage::new(&args.site.site), &key, &options)?;
+    let manifest = &report.manifest;
+    if args.site.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "command": "publish-updater",
+            "channel": manifest.channel,
+            "serial": manifest.serial,
+            "expires_at": manifest.expires_at,
+            "platform": args.platform,
+            "version": report.build.version,
+            "package": report.build.package,
+            "unpacked_size": report.build.unpacked_size,
+            "uploaded": report.uploaded,
+            "replaced": report.replaced.as_ref().map(|build| &build.version),
+            "min_client_version": manifest.min_client_version,
+            "manifest": manifest_path(&args.site.site, &manifest.channel),
+        }));
+    }
+    if !quiet {
+        let replaced = report.replaced.as_ref().map_or_else(String::new, |build| {
+            format!(", replacing {}", build.version)
+        });
+        output::status(&format!(
+            "offered wavecast-update {} for `{}` on channel `{}`{replaced}: {} -> {} tar.gz{} (serial {}; the channel requires wavecast-update >= {})",
+            report.build.version,
+            args.platform,
+            manifest.channel,
+            output::bytes(report.build.unpacked_size),
+            output::bytes(report.build.package.size),
+            if report.uploaded {
+                ""
+            } else {
+                " (already on the site)"
+            },
+            manifest.serial,
+            manifest.min_client_version,
+        ));
+    }
+    Ok(())
+}
+
+/// After a command that set `--min-client-version`: says what the floor is now, and
+/// warns when no build of the client is offered to reach it.
+pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest, quiet: bool) {
+    if floor.min_client_version.is_none() {
+        return;
+    }
+    if self_update::floor_without_builds(manifest) {
+        output::warn(&format!(
+            "channel `{}` requires wavecast-update >= {} but offers no build of it: older clients stop with an error until they are updated by other means; offer one with `wavecast publish-updater`",
+            manifest.channel, manifest.min_client_version
+        ));
+    } else if !quiet {
+        let platforms: Vec<String> = manifest
+            .updater
+            .iter()
+            .map(|(platform, build)| format!("{platform} {}", build.version))
+            .collect();
+        let offered = if platforms.is_empty() {
+            String::new()
+        } else {
+            format!("; builds offered: {}", platforms.join(", "))
+        };
+        output::status(&format!(
+            "channel `{}` requires wavecast-update >= {}{offered}",
+            manifest.channel, manifest.min_client_version
+        ));
+    }
+}
