@@ -20,14 +20,20 @@ feed the local decision; no request carries them.
 [`Updater::plan`] computes an [`UpdatePlan`]: for every module of the target, whether
 each file is kept (copied from an installed tree), patched ([`FileAction::Patch`]) or
 downloaded as a compressed copy, or whether the whole package is cheaper.
-[`Updater::install`] carries that plan out in a staging tree, downloading through a
-content-addressed cache that verifies size and blake3 and resumes interrupted
-downloads ([`Transport::fetch_from`]), falling back from patch to file copy to
-package when the site or a local file lets it down, and verifying every file as it
-is written. It then promotes the tree under `releases/`, switches the `current`
-symlink atomically and prunes the cache, telling a [`Reporter`] about progress.
-[`Updater::status`] reads what is installed. Every failure is an [`Error`] naming
-what failed.
+[`Updater::install`] first checks that the root's file system has room for the
+download and the unpacked tree, then carries the plan out in a staging tree,
+downloading through a content-addressed cache that verifies size and blake3 and
+resumes interrupted downloads ([`Transport::fetch_from`]), falling back from patch to
+file copy to package when the site or a local file lets it down, and verifying every
+file as it is written. It then promotes the tree under `releases/`, records it,
+switches the `current` symlink atomically and prunes the cache, telling a
+[`Reporter`] about progress. Each of those [`InstallStep`]s is journaled before it
+is taken, so a run killed at any instant leaves `current` on a complete release;
+every operation that takes the root's lock first finishes or undoes such an
+[`InterruptedInstall`] ([`Updater::recover`] does only that and returns the
+[`Recovery`]). One run at a time holds the lock; [`Updater::with_lock_wait`] waits
+for it. [`Updater::status`] reads what is installed, and any interrupted install,
+without writing. Every failure is an [`Error`] naming what failed.
 
 ```text
 ROOT/current -> releases/<version>-<id>    the running release, switched atomically
@@ -36,6 +42,8 @@ ROOT/.wavecast/config.json                 written by init
 ROOT/.wavecast/state.json                  install id, serials seen, installed releases
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
+ROOT/.wavecast/journal.json                the install in progress, if any
+ROOT/.wavecast/lock                        held by the run working on the root
 ```
 
 Site paths are joined under a [`BaseUrl`]:
@@ -62,12 +70,14 @@ mod download;
 mod error;
 mod fetch;
 mod install;
+mod journal;
 mod kept;
 pub mod limits;
 mod patch;
 mod reporter;
 mod root;
 pub mod schedule;
+mod space;
 mod state;
 pub mod transport;
 mod unpack;
@@ -82,6 +92,7 @@ pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan}
 pub use error::{Error, Result};
 pub use fetch::{MANIFEST_SIZE_LIMIT, client_version};
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
+pub use journal::{InstallStep, InterruptedInstall, Recovery, RecoveryOutcome};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;
 pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};

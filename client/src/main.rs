@@ -20,7 +20,8 @@ use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BaseUrl, CheckOptions, CheckReport, Config, ConfigChange,
     Exclusion, Fallback, FileAction, InitOptions, InstallOutcome, InstallReport, Mode,
-    ModuleUpdate, Outcome, PinnedTrust, Reporter, TrustedKey, UpdatePlan, Updater, Withdrawal,
+    ModuleUpdate, Outcome, PinnedTrust, Recovery, RecoveryOutcome, Reporter, TrustedKey,
+    UpdatePlan, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -240,10 +241,49 @@ impl DecisionArgs {
     }
 }
 
+/// `--wait DURATION`, on the commands that take the root's lock.
+#[derive(Debug, Args)]
+struct WaitArg {
+    /// When another wavecast-update is working on the root, wait up to this long for
+    /// it to finish (e.g. 60s, 5m) instead of failing at once. A run that died never
+    /// blocks: its lock went with it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wait: Option<Duration>,
+}
+
+impl WaitArg {
+    /// Opens the root with this wait, then finishes or undoes an install a killed run
+    /// left and says so on stderr.
+    fn open(&self, root: &RootArg) -> anyhow::Result<Updater> {
+        let updater = Updater::open(&root.root)?.with_lock_wait(self.wait.unwrap_or_default());
+        if let Some(recovery) = updater.recover()? {
+            stderr_line(&recovery_sentence(&recovery));
+        }
+        Ok(updater)
+    }
+}
+
+/// What recovery did, for stderr.
+fn recovery_sentence(recovery: &Recovery) -> String {
+    let install = &recovery.install;
+    let (version, step) = (&install.release.version, install.step);
+    match recovery.outcome {
+        RecoveryOutcome::Finished => format!(
+            "finished the install of {version} that was interrupted at step `{step}`: current is releases/{}",
+            install.release.dir
+        ),
+        _ => format!(
+            "undid the install of {version} that was interrupted at step `{step}`: its partial tree was removed and current is unchanged"
+        ),
+    }
+}
+
 #[derive(Debug, Args)]
 struct CheckArgs {
     #[command(flatten)]
     root: RootArg,
+    #[command(flatten)]
+    wait: WaitArg,
     #[command(flatten)]
     decision: DecisionArgs,
     /// Print one JSON object on stdout.
@@ -258,6 +298,8 @@ struct CheckArgs {
 struct UpdateArgs {
     #[command(flatten)]
     root: RootArg,
+    #[command(flatten)]
+    wait: WaitArg,
     #[command(flatten)]
     decision: DecisionArgs,
     /// Install without asking. Required when there is no terminal to ask on, unless
@@ -605,7 +647,7 @@ fn attribute_list(attributes: &Attributes) -> String {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let updater = Updater::open(&args.root.root)?;
+    let updater = args.wait.open(&args.root)?;
     let report = updater.check_with(now()?, &args.decision.options())?;
     if args.json {
         stdout_json(&check_json(&report))?;
@@ -620,7 +662,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
-    let updater = Updater::open(&args.root.root)?.with_packages_only(args.full);
+    let updater = args.wait.open(&args.root)?.with_packages_only(args.full);
     let report = updater.check_with(now()?, &args.decision.options())?;
     if args.dry_run {
         return dry_run(&updater, &report, args.json);
@@ -1160,6 +1202,13 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             install_id: status.install_id.as_str(),
             highest_serial: status.highest_serial,
             last_check: status.last_check,
+            interrupted: status.interrupted.as_ref().map(|install| InterruptedJson {
+                version: install.release.version.to_string(),
+                dir: &install.release.dir,
+                step: install.step.as_str(),
+                previous: install.previous.as_deref(),
+                finishes: install.finishes(),
+            }),
         })?;
         return Ok(ExitStatus::Success);
     }
@@ -1177,7 +1226,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let lines = [
+    let mut lines = vec![
         format!("current: {current}"),
         format!("installed: {installed}"),
         format!("channel: {}", status.channel),
@@ -1206,6 +1255,18 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 .map_or_else(|| "never".to_owned(), |time| time.to_string())
         ),
     ];
+    if let Some(install) = &status.interrupted {
+        lines.push(format!(
+            "interrupted install: {} at step `{}`; the next check or update {} it",
+            install.release.version,
+            install.step,
+            if install.finishes() {
+                "finishes"
+            } else {
+                "undoes"
+            }
+        ));
+    }
     stdout_line(&lines.join("\n"))?;
     Ok(ExitStatus::Success)
 }
@@ -1361,6 +1422,20 @@ struct StatusJson<'a> {
     install_id: &'a str,
     highest_serial: Option<u64>,
     last_check: Option<Timestamp>,
+    interrupted: Option<InterruptedJson<'a>>,
+}
+
+/// An interrupted install in `status --json`.
+#[derive(Debug, Serialize)]
+struct InterruptedJson<'a> {
+    version: String,
+    dir: &'a str,
+    /// The journal step it had reached.
+    step: &'static str,
+    /// The directory `current` pointed to when it began.
+    previous: Option<&'a str>,
+    /// Whether the next check or update finishes it (else it undoes it).
+    finishes: bool,
 }
 
 /// One installed release in `status --json`.

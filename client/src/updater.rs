@@ -20,6 +20,7 @@ use crate::fetch::{Expectations, Stored, fetch_manifest};
 use crate::install::{
     CurrentRelease, InstallPlan, InstallReport, install_release, plan_install, read_current,
 };
+use crate::journal::{InterruptedInstall, Recovery, read as read_journal, recover};
 use crate::limits::DownloadLimits;
 use crate::reporter::Reporter;
 use crate::root::{InstallRoot, create_dir_all, write_atomically};
@@ -289,6 +290,17 @@ pub struct StatusReport {
     pub highest_serial: Option<u64>,
     /// When a manifest was last fetched and verified.
     pub last_check: Option<Timestamp>,
+    /// An install a run left unfinished (killed, or failed after its tree was
+    /// built), which the next check or update finishes or undoes.
+    pub interrupted: Option<InterruptedInstall>,
+}
+
+/// Takes the lock of `root`, waiting up to `wait`, and finishes or undoes an
+/// interrupted install before anything else happens under it.
+fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<std::fs::File> {
+    let lock = root.lock(wait)?;
+    recover(root)?;
+    Ok(lock)
 }
 
 /// One install root and the operations on it.
@@ -298,6 +310,7 @@ pub struct Updater {
     config: Config,
     transport: Box<dyn Transport>,
     packages_only: bool,
+    lock_wait: Duration,
 }
 
 impl Updater {
@@ -317,7 +330,7 @@ impl Updater {
         check_attribute_keys(&options.attributes)?;
         let root = InstallRoot::new(root.as_ref());
         create_dir_all(&root.meta())?;
-        let _lock = root.lock()?;
+        let _lock = lock_and_recover(&root, Duration::ZERO)?;
         let config_path = root.config();
         let configured = std::fs::symlink_metadata(&config_path).is_ok();
         if configured && !options.force {
@@ -378,6 +391,7 @@ impl Updater {
             config,
             transport: Box::new(DefaultTransport::new()),
             packages_only: false,
+            lock_wait: Duration::ZERO,
         })
     }
 
@@ -393,6 +407,27 @@ impl Updater {
     pub fn with_packages_only(mut self, packages_only: bool) -> Self {
         self.packages_only = packages_only;
         self
+    }
+
+    /// When another run holds the root's lock, wait up to `wait` for it (polling)
+    /// instead of failing at once with [`Error::Locked`].
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Takes the root's lock, then finishes or undoes an install that a killed run
+    /// left in the journal, and removes what such a run leaves behind. Every
+    /// operation that takes the lock does this first; calling it alone tells what
+    /// was found and done.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`], journal and state errors, and [`Error::Recover`] when the
+    /// interrupted install cannot be finished (the journal stays for the next run).
+    pub fn recover(&self) -> Result<Option<Recovery>> {
+        let _lock = self.root.lock(self.lock_wait)?;
+        recover(&self.root)
     }
 
     /// The install root.
@@ -419,7 +454,7 @@ impl Updater {
     /// [`Error::WriteFile`].
     pub fn reconfigure(&mut self, change: &ConfigChange) -> Result<bool> {
         check_attribute_keys(&change.set_attributes)?;
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut config =
             Config::load(&self.root.config())?.ok_or_else(|| Error::NotInitialized {
                 root: self.root.path().to_owned(),
@@ -488,7 +523,7 @@ impl Updater {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone())),
         );
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let current = read_current(&self.root, &state)?;
         let channel = &self.config.channel;
@@ -641,12 +676,18 @@ impl Updater {
     /// when it matches the release's file indexes
     /// ([`InstallOutcome::Reused`](crate::InstallOutcome)). Until `current` is
     /// switched, any failure leaves the previous release current and removes the
-    /// partial tree. After a successful install the download cache is pruned.
+    /// partial tree; a run killed at any point is finished or undone by the next
+    /// one (see [`InstallStep`](crate::InstallStep)). After a successful install the
+    /// download cache is pruned.
+    ///
+    /// Before downloading anything, the install checks that the root's file system
+    /// has room for what is still to download plus the unpacked tree and a margin.
     ///
     /// # Errors
     ///
-    /// [`Error::NothingToInstall`] when the report offers no update; download,
-    /// verification, unpacking and file-system errors.
+    /// [`Error::NothingToInstall`] when the report offers no update;
+    /// [`Error::NotEnoughSpace`]; download, verification, unpacking and file-system
+    /// errors.
     pub fn install(
         &self,
         report: &CheckReport,
@@ -654,7 +695,7 @@ impl Updater {
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
@@ -682,7 +723,7 @@ impl Updater {
     /// cannot be fetched are not errors: those modules plan to use their package.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let state = self.load_state()?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
@@ -708,11 +749,13 @@ impl Updater {
         read_current(&self.root, &self.load_state()?)
     }
 
-    /// What is installed and configured, from local files only.
+    /// What is installed and configured, from local files only. It takes no lock and
+    /// writes nothing: an interrupted install is reported, not recovered.
     ///
     /// # Errors
     ///
-    /// State errors, [`Error::CurrentNotSymlink`], [`Error::UnrecognizedCurrent`].
+    /// State and journal errors, [`Error::CurrentNotSymlink`],
+    /// [`Error::UnrecognizedCurrent`].
     pub fn status(&self) -> Result<StatusReport> {
         let state = self.load_state()?;
         let current = read_current(&self.root, &state)?;
@@ -726,6 +769,7 @@ impl Updater {
             urls: self.config.urls.clone(),
             install_id: state.install_id,
             last_check: state.last_check,
+            interrupted: read_journal(&self.root)?,
         })
     }
 
@@ -736,6 +780,11 @@ impl Updater {
             Some(walked) if walked.version > pinned.version => walked.clone(),
             _ => pinned,
         }
+    }
+
+    /// Takes the root's lock (waiting as configured), then recovers.
+    fn lock(&self) -> Result<std::fs::File> {
+        lock_and_recover(&self.root, self.lock_wait)
     }
 
     fn load_state(&self) -> Result<State> {
@@ -1123,6 +1172,11 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(
+            updater.status().unwrap().interrupted,
+            None,
+            "the build was undone"
+        );
     }
 
     #[test]
