@@ -40,7 +40,8 @@ use crate::state::{InstalledModule, InstalledRelease, State};
 use crate::transport::Transport;
 use crate::url::BaseUrl;
 
-const STAGING_PREFIX: &str = ".staging-";
+/// The prefix of staging trees (and of trees moved aside) under `releases/`.
+pub(crate) const STAGING_PREFIX: &str = ".staging-";
 const CURRENT_TEMP_PREFIX: &str = ".current.tmp-";
 
 /// The release `ROOT/current` points to.

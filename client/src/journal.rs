@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::prune;
 use crate::error::{Error, Result};
-use crate::install::{clean_leftovers, installed_indexes, promote, switch_current};
+use crate::install::{STAGING_PREFIX, clean_leftovers, installed_indexes, promote, switch_current};
 use crate::root::{InstallRoot, sync_dir, write_json_atomically};
 use crate::state::{InstalledRelease, State, peek_format};
 
@@ -230,11 +230,15 @@ pub(crate) fn read(root: &InstallRoot) -> Result<Option<InterruptedInstall>> {
     }
     let file: JournalFile = serde_json::from_slice(&bytes).map_err(parse_error)?;
     let install = file.install;
-    let plain = |name: &str| !name.is_empty() && !name.contains('/') && name != "..";
-    let names_ok = plain(&install.release.dir)
-        && !install.release.dir.starts_with('.')
-        && install.staging.as_deref().is_none_or(plain)
-        && install.previous.as_deref().is_none_or(plain);
+    // Names of entries of `releases/`: no separators, no `.` or `..`.
+    let release = |name: &str| !name.is_empty() && !name.contains('/') && !name.starts_with('.');
+    let staging = |name: &str| {
+        name.strip_prefix(STAGING_PREFIX)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+    };
+    let names_ok = release(&install.release.dir)
+        && install.staging.as_deref().is_none_or(staging)
+        && install.previous.as_deref().is_none_or(release);
     if !names_ok {
         return Err(parse_error(serde::de::Error::custom(
             "a directory name is not a plain name under `releases/`",
