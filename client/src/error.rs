@@ -856,8 +856,9 @@ impl Error {
             Self::DownloadBlob { .. } => {
                 "nothing was installed; run the update again to resume the download".into()
             }
+            Self::Recover { source, .. } => return source.hint(),
             _ if self.is_storage_full() => {
-                "the file system is full; `current` still points to a complete release. Free some space, then run the update again"
+                "the file system is full and `current` still points to a complete release; free some space, then run the update again"
                     .into()
             }
             _ => return None,

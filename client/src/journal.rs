@@ -497,6 +497,8 @@ mod tests {
                 .contains("1.1.0 (`releases/1.1.0-111111111111`) from step `switch`"),
             "{error}"
         );
+        let hint = error.hint().unwrap();
+        assert!(hint.starts_with("move `"), "the hint of the cause: {hint}");
         assert!(root.journal().exists());
     }
 

@@ -259,7 +259,7 @@ fn a_disk_that_fills_up_mid_install_leaves_the_installed_release_working() {
     );
     assert!(
         failed.stderr.contains(
-            "hint: the file system is full; `current` still points to a complete release"
+            "hint: the file system is full and `current` still points to a complete release"
         ),
         "{}",
         failed.stderr
