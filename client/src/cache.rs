@@ -20,9 +20,10 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, RelativePath};
+use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, PlatformRelease, RelativePath};
 use wavecast_site::layout::{self, BlobKind};
 
+use crate::delta::{FileAction, UpdatePlan};
 use crate::download::{Download, Expected, download, hash_file};
 use crate::error::{Error, Result};
 use crate::limits::DownloadLimits;
@@ -251,6 +252,39 @@ impl<'a> Cache<'a> {
                 }
             }
         })
+    }
+
+    /// Bytes of `plan`'s downloads the cache already holds, whole or as partial
+    /// downloads (what an interrupted install left): the install does not download
+    /// them again. `release` is the release `plan` was made for.
+    pub(crate) fn held_bytes(&self, plan: &UpdatePlan, release: &PlatformRelease) -> u64 {
+        let held = |name: String, size: u64| {
+            let whole = partial_len(&self.dir.join(&name));
+            let partial = partial_len(&self.dir.join(format!("{name}.partial")));
+            whole.max(partial).min(size)
+        };
+        plan.modules
+            .iter()
+            .map(|module| {
+                if module.use_package {
+                    release.modules.get(&module.name).map_or(0, |listed| {
+                        held(listed.package.blake3.to_string(), listed.package.size)
+                    })
+                } else {
+                    module
+                        .files
+                        .iter()
+                        .map(|file| match &file.action {
+                            FileAction::Keep => 0,
+                            FileAction::Patch(patch) => held(patch.blake3.to_string(), patch.size),
+                            FileAction::Download => {
+                                held(format!("{}.zst", file.blake3), file.packed_size)
+                            }
+                        })
+                        .sum()
+                }
+            })
+            .sum()
     }
 
     /// Returns the path of a verified copy of the blob at `path` in `dir`, named by

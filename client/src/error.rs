@@ -15,6 +15,7 @@ use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePat
 use crate::health::HealthCheckFailure;
 use crate::limits::{SpeedLimit, format_duration};
 use crate::slots::{ActivationFailure, SlotName};
+use crate::space::format_bytes;
 use crate::transport::TransportError;
 
 /// A `Result` whose error is this crate's [`Error`].
@@ -141,11 +142,60 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// Another `wavecast-update` holds the install root's lock.
-    #[error("another wavecast-update is working on this install root (`{}` is locked)", path.display())]
+    /// Another `wavecast-update` holds the install root's lock (and still did after
+    /// waiting, when asked to wait).
+    #[error(
+        "another wavecast-update{} is working on this install root: `{}` is locked{}",
+        holder.map(|pid| format!(" (process {pid})")).unwrap_or_default(),
+        path.display(),
+        waited_note(*waited)
+    )]
     Locked {
         /// The lock file.
         path: PathBuf,
+        /// The process id the holder wrote into the lock file, if it could be read.
+        holder: Option<u32>,
+        /// How long this run waited for the lock before giving up.
+        waited: Duration,
+    },
+
+    /// Reading or removing the install journal failed.
+    #[error("failed to {action} the install journal `{}`", path.display())]
+    Journal {
+        /// `read` or `remove`.
+        action: &'static str,
+        /// The journal file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The install journal is not valid JSON of the expected shape.
+    #[error("failed to parse the install journal `{}`", path.display())]
+    ParseJournal {
+        /// The journal file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Finishing an install that a killed (or failed) run left in the journal failed;
+    /// `current` still points to a complete release, and the next run tries again.
+    #[error(
+        "failed to finish the interrupted install of {version} (`releases/{dir}`) from step `{step}`"
+    )]
+    Recover {
+        /// The version being installed.
+        version: Version,
+        /// Its directory under `ROOT/releases`.
+        dir: String,
+        /// The journal step the interrupted run had reached.
+        step: crate::journal::InstallStep,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
     },
 
     /// The operating system's random number generator failed.
@@ -679,6 +729,40 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Reading how much space the file system holding the install root has failed.
+    #[error("failed to read the free space of `{}`", path.display())]
+    FreeSpace {
+        /// The directory whose file system was asked.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file system holding the install root cannot take the download and the
+    /// unpacked tree; nothing was downloaded or changed.
+    #[error(
+        "not enough free space on `{}`: need {} ({} download + {} unpacked + {} margin), {} free",
+        path.display(),
+        format_bytes(download.saturating_add(*unpacked).saturating_add(*margin)),
+        format_bytes(*download),
+        format_bytes(*unpacked),
+        format_bytes(*margin),
+        format_bytes(*free)
+    )]
+    NotEnoughSpace {
+        /// The install root.
+        path: PathBuf,
+        /// Bytes still to download (what the cache already holds aside).
+        download: u64,
+        /// The new tree's unpacked size, per the manifest.
+        unpacked: u64,
+        /// Room kept for the file system's own overhead.
+        margin: u64,
+        /// Bytes available to this user on that file system.
+        free: u64,
+    },
+
     /// Pointing `ROOT/current` at the new release failed; the old release is still
     /// current.
     #[error("failed to switch `{}` to `{target}`", path.display())]
@@ -960,7 +1044,18 @@ impl Error {
                 "run `wavecast-update init --force` to create a new one; this client gets a new install id"
                     .into()
             }
-            Self::Locked { .. } => "wait for the other run to finish, then try again".into(),
+            Self::Locked { .. } => {
+                "wait for the other run to finish, or pass `--wait 60s` to wait for it; the lock is released when its holder exits or dies, so never delete the lock file"
+                    .into()
+            }
+            Self::NotEnoughSpace { .. } => {
+                "free some space on that file system (old trees under `releases/` that are not current can go), then try again"
+                    .into()
+            }
+            Self::ParseJournal { path, .. } => format!(
+                "`current` points to a complete release either way; remove `{}` and run `wavecast-update update` again",
+                path.display()
+            ),
             Self::InvalidPublicKey { .. } => {
                 "pass the path of a minisign `.pub` file or the base64 line from it".into()
             }
@@ -1042,8 +1137,37 @@ impl Error {
                 "`wavecast-update status` lists the installed releases; `config --keep-releases N` keeps more of them"
                     .into()
             }
+            Self::Recover { source, .. } => return source.hint(),
+            _ if self.is_storage_full() => {
+                "the file system is full and `current` still points to a complete release; free some space, then run the update again"
+                    .into()
+            }
             _ => return None,
         })
+    }
+
+    /// Whether the error, or one of its causes, is a full file system (`ENOSPC`).
+    fn is_storage_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+            {
+                return true;
+            }
+            cause = error.source();
+        }
+        false
+    }
+}
+
+/// ` (waited 1m)` after a wait; nothing when the run did not wait.
+fn waited_note(waited: Duration) -> String {
+    if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" (waited {})", format_duration(waited))
     }
 }
 

@@ -20,10 +20,9 @@
 //! in between leaves the old release current and, at worst, the bad one unmarked; it
 //! is then installed and checked again.
 
-use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -494,23 +493,10 @@ fn remove_current(root: &InstallRoot) -> Result<()> {
     sync_dir(root.path()).map_err(remove_error)
 }
 
-/// Takes the root's lock, waiting up to `patience` while another run holds it (an
-/// application's `confirm` or `launched` should not fail because a poll is checking).
-pub(crate) fn lock_within(root: &InstallRoot, patience: Duration) -> Result<File> {
-    let deadline = Instant::now() + patience;
-    loop {
-        match root.lock() {
-            Err(Error::Locked { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::time::Instant;
 
     use super::*;
 

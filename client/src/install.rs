@@ -1,12 +1,15 @@
-//! Installing a release: plan it from what is on disk, build it in a staging tree
-//! (local copies, patches, file copies, packages: see [`crate::delta`]), promote it,
-//! record it, switch `ROOT/current` with one atomic rename, then prune the cache.
+//! Installing a release: plan it from what is on disk, check the free space, build it
+//! in a staging tree (local copies, patches, file copies, packages: see
+//! [`crate::delta`]), promote it, record it, switch `ROOT/current` with one atomic
+//! rename, then prune the cache.
 //!
-//! Until the final rename the previous release stays current, whatever fails: the
-//! staging tree is removed on error (by a guard, on `Drop`), and leftovers of a run
-//! that was killed are removed at the start of the next install. The state file
-//! records a release before `current` points to it, and the current version is always
-//! derived from where `current` points, so the two cannot disagree after a crash.
+//! Every step is journaled first (see [`crate::journal`] for the state machine), so a
+//! run killed at any instant leaves `current` on a complete release and the next run
+//! finishes or undoes the install. Until the switch the previous release stays
+//! current, whatever fails: an error while building removes the staging tree (a
+//! guard, on `Drop`) and the journal. The state file records a release before
+//! `current` points to it, and the current version is always derived from where
+//! `current` points, so the two cannot disagree after a crash.
 //!
 //! A release whose tree is still recorded under `releases/` (a move back after a yank
 //! or cap) is switched to again without downloading when the tree still matches the
@@ -24,18 +27,21 @@ use semver::Version;
 use serde::Serialize;
 use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
 
-use crate::cache::{Cache, prune};
+use crate::cache::Cache;
 use crate::delta::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::error::{Error, Result};
+use crate::journal::{InstallStep, InterruptedInstall, Journal, finish};
 use crate::kept::tree_matches;
 use crate::limits::DownloadLimits;
 use crate::reporter::{NoReporter, Reporter};
-use crate::root::{InstallRoot, create_dir_all, random_hex, sync_dir};
+use crate::root::{ATOMIC_TEMP_PREFIX, InstallRoot, create_dir_all, random_hex, sync_dir};
+use crate::space::ensure_free_space;
 use crate::state::{InstalledModule, InstalledRelease, State};
 use crate::transport::Transport;
 use crate::url::BaseUrl;
 
-const STAGING_PREFIX: &str = ".staging-";
+/// The prefix of staging trees (and of trees moved aside) under `releases/`.
+pub(crate) const STAGING_PREFIX: &str = ".staging-";
 const CURRENT_TEMP_PREFIX: &str = ".current.tmp-";
 
 /// The release `ROOT/current` points to.
@@ -305,81 +311,107 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }
 
-    let releases = root.releases();
-    create_dir_all(&releases)?;
-    clean_leftovers(root)?;
+    create_dir_all(&root.releases())?;
+    let previous_dir = current.as_ref().map(|current| current.dir.clone());
 
-    let kept = releases.join(&dir);
-    if state.installed_in(&dir).is_some() && tree_matches(&cache, modules, &kept) {
+    let kept = root.releases().join(&dir);
+    if let Some(recorded) = state
+        .installed_in(&dir)
+        .filter(|_| tree_matches(&cache, modules, &kept))
+        .cloned()
+    {
         reporter.on_reuse(&release.version, &dir);
-        if let Some(record) = state
-            .installed_in(&dir)
-            .filter(|installed| installed.modules.is_empty())
-            .cloned()
-        {
-            // Remember the modules, so the index cache keeps this tree's indexes.
-            state.record_install(InstalledRelease {
+        // Remember the modules, so the index cache keeps this tree's indexes.
+        let record = if recorded.modules.is_empty() {
+            InstalledRelease {
                 modules: installed_modules(modules),
-                ..record
-            });
-            state.save(&root.state())?;
-        }
+                ..recorded
+            }
+        } else {
+            recorded
+        };
+        let journal = Journal::begin(
+            root,
+            InterruptedInstall {
+                step: InstallStep::Record,
+                release: record,
+                staging: None,
+                previous: previous_dir,
+            },
+        )?;
         reporter.on_switch(&release.version, &dir);
-        switch_current(root, &dir)?;
-        let mut reused = report(InstallOutcome::Reused, &cache);
-        reused.pruned_bytes = prune(root, &installed_indexes(state));
-        return Ok(reused);
+        let pruned_bytes = finish(root, state, journal)?;
+        return Ok(InstallReport {
+            pruned_bytes,
+            ..report(InstallOutcome::Reused, &cache)
+        });
     }
 
     let (update, local) = differential_plan(plan, &cache, state, current.as_ref(), modules, &dir);
-    let staging = Staging::create(&releases)?;
-    let builder = Builder::new(&cache, &local, reporter);
-    builder.build(&update, modules, staging.path())?;
-    sync_filesystem(staging.path()).map_err(|source| Error::Release {
-        action: "flush",
-        path: staging.path().to_owned(),
-        source,
-    })?;
-
-    let destination = releases.join(&dir);
-    if std::fs::symlink_metadata(&destination).is_ok() {
-        // A tree left by an interrupted install, or one that is installed but not
-        // current: it is replaced by the freshly verified one.
-        remove_tree(&destination).map_err(|source| Error::Release {
-            action: "remove",
-            path: destination.clone(),
-            source,
-        })?;
-    }
-    std::fs::rename(staging.path(), &destination).map_err(|source| Error::Release {
-        action: "rename",
-        path: staging.path().to_owned(),
-        source,
-    })?;
-    staging.disarm();
-    sync_dir(&releases).map_err(|source| Error::Release {
-        action: "flush",
-        path: releases.clone(),
-        source,
-    })?;
-
-    state.record_install(InstalledRelease {
-        version: release.version.clone(),
-        dir: dir.clone(),
-        installed_at: now,
-        modules: installed_modules(modules),
+    let unpacked = modules.modules.values().fold(0u64, |total, module| {
+        total.saturating_add(module.unpacked_size)
     });
-    state.save(&root.state())?;
+    let to_download = update
+        .download_bytes
+        .saturating_sub(cache.held_bytes(&update, modules));
+    ensure_free_space(root.path(), to_download, unpacked)?;
+
+    let building = Building::begin(
+        root,
+        InstalledRelease {
+            version: release.version.clone(),
+            dir: dir.clone(),
+            installed_at: now,
+            modules: installed_modules(modules),
+        },
+        previous_dir,
+    )?;
+    let builder = Builder::new(&cache, &local, reporter);
+    builder.build(&update, modules, building.path())?;
+    sync_filesystem(building.path()).map_err(|source| Error::Release {
+        action: "flush",
+        path: building.path().to_owned(),
+        source,
+    })?;
+    let journal = building.built()?;
 
     reporter.on_switch(&release.version, &dir);
-    switch_current(root, &dir)?;
+    let pruned_bytes = finish(root, state, journal)?;
     Ok(InstallReport {
         planned_bytes: update.download_bytes,
         index_bytes: update.index_bytes,
         fallbacks: builder.fallbacks(),
-        pruned_bytes: prune(root, &installed_indexes(state)),
+        pruned_bytes,
         ..report(InstallOutcome::Installed, &cache)
     })
+}
+
+/// Renames the complete staging tree `releases/<staging>` to `releases/<dir>`, then
+/// flushes `releases/`. A tree already at `releases/<dir>` (left by an install that
+/// did not finish, or installed but not current and no longer intact) is first
+/// renamed aside to a staging name, so that `releases/<dir>` is never a half-removed
+/// tree; [`clean_leftovers`] removes it later. Taken again after the staging tree
+/// was renamed, it only flushes.
+pub(crate) fn promote(root: &InstallRoot, staging: &str, dir: &str) -> Result<()> {
+    let releases = root.releases();
+    let (staging, destination) = (releases.join(staging), releases.join(dir));
+    let release_error = |action, path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Release {
+            action,
+            path,
+            source,
+        }
+    };
+    if std::fs::symlink_metadata(&staging).is_ok() {
+        if std::fs::symlink_metadata(&destination).is_ok() {
+            let aside = releases.join(format!("{STAGING_PREFIX}{}", random_hex(8)?));
+            std::fs::rename(&destination, &aside)
+                .map_err(release_error("move aside", &destination))?;
+        }
+        std::fs::rename(&staging, &destination).map_err(release_error("rename", &staging))?;
+    }
+    sync_dir(&releases).map_err(release_error("flush", &releases))
 }
 
 /// The state record of a release's modules.
@@ -429,8 +461,10 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
     sync_dir(root.path()).map_err(switch_error)
 }
 
-/// Removes what a killed install can leave behind: staging trees and temporary
-/// `current` symlinks. Partial downloads stay in the cache, to be resumed.
+/// Removes what a killed run can leave behind: staging trees (and trees moved aside
+/// by [`promote`]), temporary `current` symlinks, and the temporary files of atomic
+/// writes in `.wavecast/`. Partial downloads stay in the cache, to be resumed. The
+/// caller holds the root's lock, so no other run is writing any of them.
 pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
     let remove_error = |path: PathBuf| {
         move |source| Error::Release {
@@ -442,6 +476,8 @@ pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
     for (dir, prefix) in [
         (root.releases(), STAGING_PREFIX),
         (root.path().to_owned(), CURRENT_TEMP_PREFIX),
+        (root.meta(), ATOMIC_TEMP_PREFIX),
+        (root.manifests(), ATOMIC_TEMP_PREFIX),
     ] {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -467,35 +503,68 @@ pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
     Ok(())
 }
 
-/// A staging directory under `releases/`, removed on drop unless disarmed.
-struct Staging {
-    path: Option<PathBuf>,
+/// The `build` step in progress: the journal naming it and the staging tree under
+/// `releases/`. Dropped before [`built`](Self::built) (an error while building), it
+/// undoes the step: the tree goes, then the journal.
+struct Building {
+    staging: PathBuf,
+    journal: Journal,
+    done: bool,
 }
 
-impl Staging {
-    fn create(releases: &Path) -> Result<Self> {
-        let path = releases.join(format!("{STAGING_PREFIX}{}", random_hex(8)?));
-        std::fs::create_dir(&path).map_err(|source| Error::CreateDirectory {
-            path: path.clone(),
+impl Building {
+    /// Writes the journal of the install of `release` over `previous` at
+    /// [`InstallStep::Build`], naming a new staging directory, then creates that
+    /// directory.
+    fn begin(
+        root: &InstallRoot,
+        release: InstalledRelease,
+        previous: Option<String>,
+    ) -> Result<Self> {
+        let name = format!("{STAGING_PREFIX}{}", random_hex(8)?);
+        let staging = root.releases().join(&name);
+        let journal = Journal::begin(
+            root,
+            InterruptedInstall {
+                step: InstallStep::Build,
+                release,
+                staging: Some(name),
+                previous,
+            },
+        )?;
+        let building = Self {
+            staging,
+            journal,
+            done: false,
+        };
+        std::fs::create_dir(&building.staging).map_err(|source| Error::CreateDirectory {
+            path: building.staging.clone(),
             source,
         })?;
-        Ok(Self { path: Some(path) })
+        Ok(building)
     }
 
     fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
+        &self.staging
     }
 
-    fn disarm(mut self) {
-        self.path = None;
+    /// The tree is complete and on disk: records the commit point (the journal moves
+    /// to [`InstallStep::Promote`]) and hands the journal over.
+    fn built(mut self) -> Result<Journal> {
+        self.journal.advance(InstallStep::Promote)?;
+        self.done = true;
+        Ok(self.journal.clone())
     }
 }
 
-impl Drop for Staging {
+impl Drop for Building {
     fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            // Best effort: whatever stays is removed at the start of the next install.
-            let _ = remove_tree(&path);
+        if !self.done {
+            // Best effort: whatever stays is undone by the next locked run, which
+            // finds the journal at `build`.
+            if remove_tree(&self.staging).is_ok() || !self.staging.exists() {
+                let _ = self.journal.close();
+            }
         }
     }
 }
@@ -518,17 +587,7 @@ pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
 /// before it is renamed into place.
 #[cfg(target_os = "linux")]
 fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let file = File::open(dir)?;
-    #[expect(unsafe_code, reason = "syncfs(2) has no safe wrapper in std")]
-    // SAFETY: `file` is an open descriptor that stays open for the whole call, and
-    // syncfs only reads the descriptor number; it touches no memory of ours.
-    let result = unsafe { libc::syncfs(file.as_raw_fd()) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    rustix::fs::syncfs(File::open(dir)?).map_err(io::Error::from)
 }
 
 /// Flushes every file and directory under `dir` to disk.

@@ -21,12 +21,19 @@ feed the local decision; no request carries them.
 [`Updater::plan`] computes an [`UpdatePlan`]: for every module of the target, whether
 each file is kept (copied from an installed tree), patched ([`FileAction::Patch`]) or
 downloaded as a compressed copy, or whether the whole package is cheaper.
-[`Updater::install`] carries that plan out in a staging tree, downloading through a
-content-addressed cache that verifies size and blake3 and resumes interrupted
-downloads ([`Transport::fetch_from`]), falling back from patch to file copy to
-package when the site or a local file lets it down, and verifying every file as it
-is written. It then promotes the tree under `releases/`, switches the `current`
-symlink atomically and prunes the cache, telling a [`Reporter`] about progress.
+[`Updater::install`] first checks that the root's file system has room for the
+download and the unpacked tree, then carries the plan out in a staging tree,
+downloading through a content-addressed cache that verifies size and blake3 and
+resumes interrupted downloads ([`Transport::fetch_from`]), falling back from patch to
+file copy to package when the site or a local file lets it down, and verifying every
+file as it is written. It then promotes the tree under `releases/`, records it,
+switches the `current` symlink atomically and prunes the cache, telling a
+[`Reporter`] about progress. Each of those [`InstallStep`]s is journaled before it
+is taken, so a run killed at any instant leaves `current` on a complete release;
+every operation that takes the root's lock first finishes or undoes such an
+[`InterruptedInstall`] ([`Updater::recover`] does only that and returns the
+[`Recovery`]). One run at a time holds the lock; [`Updater::with_lock_wait`] waits
+for it.
 After the switch the release is on [`Trial`], and the [`HealthCheck`] of its
 [`HealthConfig`], if any, runs in the new tree; one that fails or times out switches
 `current` back and marks the release a [`BadRelease`]
@@ -39,8 +46,9 @@ by the [`SlotConfig`]'s on-activate hook and only then made the active slot
 ([`SlotActivation`], [`Error::ActivationFailed`]); rollbacks switch the slots back.
 [`Updater::rollback`] returns to the previous release on request. After installs
 and rollbacks only the newest [`Config::keep_releases`] trees stay
-([`PrunedRelease`]). [`Updater::status`] reads what is installed. Every failure is
-an [`Error`] naming what failed.
+([`PrunedRelease`]). [`Updater::status`] reads what is installed, and any
+interrupted install, without writing. Every failure is an [`Error`] naming what
+failed.
 
 A manifest whose `min_client_version` is above [`CLIENT_VERSION`] fails
 [`Updater::check`] with [`Error::ClientTooOld`]; [`Updater::check_client`] reads it
@@ -58,6 +66,8 @@ ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after ins
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
 ROOT/.wavecast/slots.json                  the active image slot, what each slot holds
 ROOT/slots/a, ROOT/slots/b                 image slots (unless configured elsewhere)
+ROOT/.wavecast/journal.json                the install in progress, if any
+ROOT/.wavecast/lock                        held by the run working on the root
 ```
 
 Site paths are joined under a [`BaseUrl`]:
@@ -86,6 +96,7 @@ mod error;
 mod fetch;
 mod health;
 mod install;
+mod journal;
 mod kept;
 pub mod limits;
 mod patch;
@@ -95,6 +106,7 @@ mod root;
 pub mod schedule;
 mod self_update;
 mod slots;
+mod space;
 mod state;
 pub mod transport;
 mod unpack;
@@ -114,6 +126,7 @@ pub use health::{
     HealthConfig, HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial,
 };
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
+pub use journal::{InstallStep, InterruptedInstall, Recovery, RecoveryOutcome};
 pub use prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
 pub use reporter::{Fallback, NoReporter, Reporter};
 pub use root::InstallRoot;

@@ -24,8 +24,8 @@ use wavecast_client::{
     ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
     HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, ImageSource, InitOptions,
     InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PinnedTrust,
-    PrunedRelease, Reporter, SlotActivation, SlotConfig, SlotName, SlotsStatus, TrustedKey,
-    UpdatePlan, Updater, Withdrawal,
+    PrunedRelease, Recovery, RecoveryOutcome, Reporter, SlotActivation, SlotConfig, SlotName,
+    SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -344,10 +344,49 @@ impl DecisionArgs {
     }
 }
 
+/// `--wait DURATION`, on the commands that take the root's lock.
+#[derive(Debug, Args)]
+struct WaitArg {
+    /// When another wavecast-update is working on the root, wait up to this long for
+    /// it to finish (e.g. 60s, 5m) instead of failing at once. A run that died never
+    /// blocks: its lock went with it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wait: Option<Duration>,
+}
+
+impl WaitArg {
+    /// Opens the root with this wait, then finishes or undoes an install a killed run
+    /// left and says so on stderr.
+    fn open(&self, root: &RootArg) -> anyhow::Result<Updater> {
+        let updater = Updater::open(&root.root)?.with_lock_wait(self.wait.unwrap_or_default());
+        if let Some(recovery) = updater.recover()? {
+            stderr_line(&recovery_sentence(&recovery));
+        }
+        Ok(updater)
+    }
+}
+
+/// What recovery did, for stderr.
+fn recovery_sentence(recovery: &Recovery) -> String {
+    let install = &recovery.install;
+    let (version, step) = (&install.release.version, install.step);
+    match recovery.outcome {
+        RecoveryOutcome::Finished => format!(
+            "finished the install of {version} that was interrupted at step `{step}`: current is releases/{}",
+            install.release.dir
+        ),
+        _ => format!(
+            "undid the install of {version} that was interrupted at step `{step}`: its partial tree was removed and current is unchanged"
+        ),
+    }
+}
+
 #[derive(Debug, Args)]
 struct CheckArgs {
     #[command(flatten)]
     root: RootArg,
+    #[command(flatten)]
+    wait: WaitArg,
     #[command(flatten)]
     decision: DecisionArgs,
     /// Print one JSON object on stdout.
@@ -362,6 +401,8 @@ struct CheckArgs {
 struct UpdateArgs {
     #[command(flatten)]
     root: RootArg,
+    #[command(flatten)]
+    wait: WaitArg,
     #[command(flatten)]
     decision: DecisionArgs,
     /// Install without asking. Required when there is no terminal to ask on, unless
@@ -907,7 +948,7 @@ fn attribute_list(attributes: &Attributes) -> String {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let updater = Updater::open(&args.root.root)?;
+    let updater = args.wait.open(&args.root)?;
     let options = args.decision.options();
     let checked =
         self_update_cli::check_or_report(&updater, now()?, &options, args.json, args.exit_code)?;
@@ -928,7 +969,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
-    let mut updater = Updater::open(&args.root.root)?.with_packages_only(args.full);
+    let mut updater = args.wait.open(&args.root)?.with_packages_only(args.full);
     if let Some(check) = args.health_check(&updater.config().health) {
         updater = updater.with_health_check(check);
     }
@@ -1788,6 +1829,13 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             unconfirmed_launches: status.trial.as_ref().map(|trial| trial.launches),
             bad_releases: status.bad_releases.iter().map(bad_json).collect(),
             slots: status.slots.as_ref().map(slots_json),
+            interrupted: status.interrupted.as_ref().map(|install| InterruptedJson {
+                version: install.release.version.to_string(),
+                dir: &install.release.dir,
+                step: install.step.as_str(),
+                previous: install.previous.as_deref(),
+                finishes: install.finishes(),
+            }),
         })?;
         return Ok(ExitStatus::Success);
     }
@@ -1825,7 +1873,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             .join(", ")
     };
     let slots = status.slots.as_ref().map(slots_lines).unwrap_or_default();
-    let lines = [
+    let mut lines = [
         format!("current: {current}"),
         format!("installed: {installed}"),
         format!("marked bad: {bad}"),
@@ -1860,6 +1908,18 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
         ),
     ])
     .collect::<Vec<_>>();
+    if let Some(install) = &status.interrupted {
+        lines.push(format!(
+            "interrupted install: {} at step `{}`; the next check or update {} it",
+            install.release.version,
+            install.step,
+            if install.finishes() {
+                "finishes"
+            } else {
+                "undoes"
+            }
+        ));
+    }
     stdout_line(&lines.join("\n"))?;
     Ok(ExitStatus::Success)
 }
@@ -2263,6 +2323,20 @@ struct StatusJson<'a> {
     bad_releases: Vec<BadJson<'a>>,
     /// The image slots, once an image module was installed (else null).
     slots: Option<SlotsJson<'a>>,
+    interrupted: Option<InterruptedJson<'a>>,
+}
+
+/// An interrupted install in `status --json`.
+#[derive(Debug, Serialize)]
+struct InterruptedJson<'a> {
+    version: String,
+    dir: &'a str,
+    /// The journal step it had reached.
+    step: &'static str,
+    /// The directory `current` pointed to when it began.
+    previous: Option<&'a str>,
+    /// Whether the next check or update finishes it (else it undoes it).
+    finishes: bool,
 }
 
 /// One installed release in `status --json`.

@@ -10,10 +10,12 @@
 //! ROOT/.wavecast/indexes/<blake3>            file indexes of installed releases
 //! ROOT/.wavecast/manifests/<channel>.json    the last verified manifest envelope
 //! ROOT/.wavecast/lock                        held while checking or installing
+//! ROOT/.wavecast/journal.json                the install in progress, if any
 //! ```
 
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -82,25 +84,73 @@ impl InstallRoot {
         self.meta().join("lock")
     }
 
-    /// Takes the root's exclusive lock, without waiting. The lock is released when the
-    /// returned file is dropped (or the process dies).
-    pub(crate) fn lock(&self) -> Result<std::fs::File> {
+    /// `ROOT/.wavecast/journal.json`, the install in progress: present only while an
+    /// install runs, or after one was killed.
+    pub fn journal(&self) -> PathBuf {
+        self.meta().join("journal.json")
+    }
+
+    /// Takes the root's exclusive lock, polling for up to `wait` while another
+    /// process holds it, and writes this process's id into the lock file so that a
+    /// run refused the lock can name the holder. The lock is released when the
+    /// returned file is dropped, or when the process dies however it dies: the
+    /// kernel drops a dead process's `flock`, so a stale lock file never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`] when another process still holds it after `wait`;
+    /// [`Error::Lock`] when the lock file cannot be opened or locked.
+    pub(crate) fn lock(&self, wait: Duration) -> Result<std::fs::File> {
         let path = self.lock_file();
-        let file = std::fs::OpenOptions::new()
+        let lock_error = |source| Error::Lock {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
-            .map_err(|source| Error::Lock {
-                path: path.clone(),
-                source,
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path }),
-            Err(std::fs::TryLockError::Error(source)) => Err(Error::Lock { path, source }),
+            .map_err(lock_error)?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let waited = started.elapsed();
+                    if waited >= wait {
+                        return Err(Error::Locked {
+                            holder: lock_holder(&mut file),
+                            path: path.clone(),
+                            waited: wait,
+                        });
+                    }
+                    std::thread::sleep(LOCK_POLL.min(wait - waited));
+                }
+                Err(std::fs::TryLockError::Error(source)) => return Err(lock_error(source)),
+            }
         }
+        // Best effort: the id only names the holder in another run's error, and a full
+        // disk must not stop the run that would free it.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
+        Ok(file)
     }
+}
+
+/// How often a run waiting for the lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// The process id the lock's holder wrote into the lock file; `None` when it has not
+/// written it yet or the file cannot be read.
+fn lock_holder(file: &mut std::fs::File) -> Option<u32> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 /// `count` random bytes as lowercase hex.
@@ -118,6 +168,9 @@ pub(crate) fn create_dir_all(path: &Path) -> Result<()> {
     })
 }
 
+/// The prefix of the temporary files [`write_atomically`] writes beside its target.
+pub(crate) const ATOMIC_TEMP_PREFIX: &str = ".wavecast-";
+
 /// Replaces `path` with `bytes` atomically: a temporary file beside it is written,
 /// flushed to disk and renamed over it, then the directory is flushed so the rename
 /// survives a power cut. Readers see the old content or the new, never a mix.
@@ -133,7 +186,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         ))
     })?;
     let mut temp = tempfile::Builder::new()
-        .prefix(".wavecast-")
+        .prefix(ATOMIC_TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(write_error)?;
     temp.write_all(bytes).map_err(write_error)?;
@@ -156,4 +209,68 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(path: &Path, value: &T)
 /// Flushes a directory's entries (renames, new files) to disk.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_refused_naming_the_holder_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(dir.path());
+        create_dir_all(&root.meta()).unwrap();
+        let held = root.lock(Duration::ZERO).unwrap();
+        let text = std::fs::read_to_string(root.lock_file()).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+
+        let error = root.lock(Duration::ZERO).unwrap_err();
+        let Error::Locked {
+            path,
+            holder,
+            waited,
+        } = &error
+        else {
+            panic!("{error}");
+        };
+        assert_eq!(path, &root.lock_file());
+        assert_eq!(*holder, Some(std::process::id()));
+        assert_eq!(*waited, Duration::ZERO);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "another wavecast-update (process {}) is working on this install root: `{}` is locked",
+                std::process::id(),
+                root.lock_file().display()
+            )
+        );
+
+        let started = Instant::now();
+        let error = root.lock(Duration::from_millis(300)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            error.to_string().ends_with("is locked (waited 300ms)"),
+            "{error}"
+        );
+
+        drop(held);
+        drop(root.lock(Duration::ZERO).unwrap());
+    }
+
+    #[test]
+    fn a_waiting_run_gets_the_lock_once_the_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(dir.path());
+        create_dir_all(&root.meta()).unwrap();
+        let held = root.lock(Duration::ZERO).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        let started = Instant::now();
+        root.lock(Duration::from_secs(10)).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        releaser.join().unwrap();
+    }
 }

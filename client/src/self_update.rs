@@ -211,7 +211,7 @@ impl Updater {
             .prefix(".wavecast-update-")
             .tempdir_in(dir)
             .map_err(not_writable)?;
-        let _lock = self.root().lock()?;
+        let _lock = self.lock()?;
         let module: ModuleName = UPDATER_EXECUTABLE
             .parse()
             .expect("`wavecast-update` is a valid module name");

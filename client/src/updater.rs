@@ -22,12 +22,13 @@ use crate::fetch::{Expectations, Stored, fetch_manifest};
 use crate::health::{
     BadReason, BadRelease, CheckTarget, ConfirmReport, HealthCheck, HealthCheckFailure,
     HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial, fallback_release,
-    lock_within, previous_release, roll_back, run_health_check, start_trial, trial_of,
+    previous_release, roll_back, run_health_check, start_trial, trial_of,
 };
 use crate::install::{
     CurrentRelease, InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
     read_current, release_dir_name,
 };
+use crate::journal::{InterruptedInstall, Recovery, read as read_journal, recover};
 use crate::limits::DownloadLimits;
 use crate::prune::prune_releases;
 use crate::reporter::Reporter;
@@ -335,6 +336,17 @@ pub struct StatusReport {
     pub bad_releases: Vec<BadRelease>,
     /// The image slots, once an image module was installed here.
     pub slots: Option<SlotsStatus>,
+    /// An install a run left unfinished (killed, or failed after its tree was
+    /// built), which the next check or update finishes or undoes.
+    pub interrupted: Option<InterruptedInstall>,
+}
+
+/// Takes the lock of `root`, waiting up to `wait`, and finishes or undoes an
+/// interrupted install before anything else happens under it.
+fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<std::fs::File> {
+    let lock = root.lock(wait)?;
+    recover(root)?;
+    Ok(lock)
 }
 
 /// One install root and the operations on it.
@@ -346,6 +358,7 @@ pub struct Updater {
     packages_only: bool,
     health_check: Option<HealthCheck>,
     slots: Option<SlotConfig>,
+    lock_wait: Duration,
 }
 
 impl Updater {
@@ -365,7 +378,7 @@ impl Updater {
         check_attribute_keys(&options.attributes)?;
         let root = InstallRoot::new(root.as_ref());
         create_dir_all(&root.meta())?;
-        let _lock = root.lock()?;
+        let _lock = lock_and_recover(&root, Duration::ZERO)?;
         let config_path = root.config();
         let configured = std::fs::symlink_metadata(&config_path).is_ok();
         if configured && !options.force {
@@ -428,6 +441,7 @@ impl Updater {
             packages_only: false,
             health_check: None,
             slots: None,
+            lock_wait: Duration::ZERO,
         })
     }
 
@@ -473,6 +487,27 @@ impl Updater {
             .or_else(|| self.config.health.health_check())
     }
 
+    /// When another run holds the root's lock, wait up to `wait` for it (polling)
+    /// instead of failing at once with [`Error::Locked`].
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Takes the root's lock, then finishes or undoes an install that a killed run
+    /// left in the journal, and removes what such a run leaves behind. Every
+    /// operation that takes the lock does this first; calling it alone tells what
+    /// was found and done.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`], journal and state errors, and [`Error::Recover`] when the
+    /// interrupted install cannot be finished (the journal stays for the next run).
+    pub fn recover(&self) -> Result<Option<Recovery>> {
+        let _lock = self.root.lock(self.lock_wait)?;
+        recover(&self.root)
+    }
+
     /// The install root.
     pub fn root(&self) -> &InstallRoot {
         &self.root
@@ -497,7 +532,7 @@ impl Updater {
     /// [`Error::WriteFile`].
     pub fn reconfigure(&mut self, change: &ConfigChange) -> Result<bool> {
         check_attribute_keys(&change.set_attributes)?;
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut config =
             Config::load(&self.root.config())?.ok_or_else(|| Error::NotInitialized {
                 root: self.root.path().to_owned(),
@@ -587,7 +622,7 @@ impl Updater {
                 .iter()
                 .map(|(key, value)| (key.clone(), value.clone())),
         );
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let current = read_current(&self.root, &state)?;
         let channel = &self.config.channel;
@@ -742,7 +777,12 @@ impl Updater {
     /// when it matches the release's file indexes
     /// ([`InstallOutcome::Reused`](crate::InstallOutcome)). Until `current` is
     /// switched, any failure leaves the previous release current and removes the
-    /// partial tree. After a successful install the download cache is pruned.
+    /// partial tree; a run killed at any point is finished or undone by the next
+    /// one (see [`InstallStep`](crate::InstallStep)). After a successful install the
+    /// download cache is pruned.
+    ///
+    /// Before downloading anything, the install checks that the root's file system
+    /// has room for what is still to download plus the unpacked tree and a margin.
     ///
     /// After the switch the release is on trial, unconfirmed (see
     /// [`confirm`](Self::confirm) and [`launched`](Self::launched)), and the
@@ -762,9 +802,10 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`Error::HealthCheckFailed`] or [`Error::RunHealthCheck`] after a rollback;
-    /// [`Error::ActivationFailed`] or [`Error::RunActivation`] when an image was not
-    /// activated; download, verification, unpacking and file-system errors.
+    /// [`Error::NotEnoughSpace`]; [`Error::HealthCheckFailed`] or
+    /// [`Error::RunHealthCheck`] after a rollback; [`Error::ActivationFailed`] or
+    /// [`Error::RunActivation`] when an image was not activated; download,
+    /// verification, unpacking and file-system errors.
     pub fn install(
         &self,
         report: &CheckReport,
@@ -772,7 +813,7 @@ impl Updater {
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let before = read_current(&self.root, &state)?;
         let tree = tree_part(release);
@@ -941,7 +982,7 @@ impl Updater {
     ///
     /// [`Error::NothingInstalled`], [`Error::Locked`], state errors.
     pub fn confirm(&self) -> Result<ConfirmReport> {
-        let _lock = lock_within(&self.root, LOCK_PATIENCE)?;
+        let _lock = lock_and_recover(&self.root, self.lock_wait.max(LOCK_PATIENCE))?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let launches = trial_of(&state, &current).map(|trial| trial.launches);
@@ -969,7 +1010,7 @@ impl Updater {
     /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors;
     /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back.
     pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
-        let _lock = lock_within(&self.root, LOCK_PATIENCE)?;
+        let _lock = lock_and_recover(&self.root, self.lock_wait.max(LOCK_PATIENCE))?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let limit = self.config.health.max_unconfirmed_launches;
@@ -1042,7 +1083,7 @@ impl Updater {
     /// image and the other slot not the older one's, [`Error::ActivationFailed`],
     /// state and file-system errors.
     pub fn rollback(&self, mark_bad: bool, now: Timestamp) -> Result<RollbackReport> {
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let to = previous_release(&self.root, &state, &current)
@@ -1090,7 +1131,7 @@ impl Updater {
     /// cannot be fetched are not errors: those modules plan to use their package.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
         let release = tree_part(report.target().ok_or(Error::NothingToInstall)?);
-        let _lock = self.root.lock()?;
+        let _lock = self.lock()?;
         let state = self.load_state()?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
@@ -1116,11 +1157,13 @@ impl Updater {
         read_current(&self.root, &self.load_state()?)
     }
 
-    /// What is installed and configured, from local files only.
+    /// What is installed and configured, from local files only. It takes no lock and
+    /// writes nothing: an interrupted install is reported, not recovered.
     ///
     /// # Errors
     ///
-    /// State errors, [`Error::CurrentNotSymlink`], [`Error::UnrecognizedCurrent`].
+    /// State and journal errors, [`Error::CurrentNotSymlink`],
+    /// [`Error::UnrecognizedCurrent`].
     pub fn status(&self) -> Result<StatusReport> {
         let state = self.load_state()?;
         let slots = Slots::open(&self.root, self.slot_config())?;
@@ -1143,6 +1186,7 @@ impl Updater {
             install_id: state.install_id,
             last_check: state.last_check,
             slots,
+            interrupted: read_journal(&self.root)?,
         })
     }
 
@@ -1179,6 +1223,11 @@ impl Updater {
             Some(walked) if walked.version > pinned.version => walked.clone(),
             _ => pinned,
         }
+    }
+
+    /// Takes the root's lock (waiting as configured), then recovers.
+    pub(crate) fn lock(&self) -> Result<std::fs::File> {
+        lock_and_recover(&self.root, self.lock_wait)
     }
 
     pub(crate) fn load_state(&self) -> Result<State> {
@@ -1627,6 +1676,11 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(
+            updater.status().unwrap().interrupted,
+            None,
+            "the build was undone"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod attacks;
 mod client_rollout;
 mod core_loop;
+mod crash;
 mod delta;
 mod health;
 mod hosts;

@@ -13,7 +13,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod client;
+pub mod crash;
 pub mod delta;
+pub mod disk;
 pub mod faults;
 pub mod hostile;
 pub mod rollout;
@@ -133,7 +135,9 @@ impl Sandbox {
         self.path("client")
     }
 
-    pub(crate) fn command(&self, binary_name: &str) -> Command {
+    /// A command running the built `binary_name` in the sandbox, with its
+    /// environment; the caller adds the arguments.
+    pub fn command(&self, binary_name: &str) -> Command {
         let mut command = Command::new(binary(binary_name));
         command
             .env("WAVECAST_KEY_PASSWORD", KEY_PASSWORD)
