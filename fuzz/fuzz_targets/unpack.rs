@@ -1,0 +1,91 @@
+//! Package extraction: the input is unpacked with `wavecast_client::unpack_module`
+//! twice, once as the tar.gz itself and once as a raw tar the target gzips (so the
+//! fuzzer mutates tar headers directly), each time into a fresh tree two levels
+//! below a temporary directory. Nothing may panic, and whatever the result, nothing
+//! may appear outside the tree, the tree holds only plain files and directories
+//! without setuid, setgid or sticky bits, and its files total at most the declared
+//! unpacked size.
+#![no_main]
+
+use std::collections::BTreeSet;
+use std::fs::{self, Permissions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use libfuzzer_sys::fuzz_target;
+use wavecast_client::unpack_module;
+
+/// The unpacked size the package declares.
+const LIMIT: u64 = 64 * 1024;
+
+fn names(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .expect("readable")
+        .map(|entry| {
+            entry
+                .expect("readable")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Checks everything under `dir` and returns the total size of its files. Makes every
+/// directory writable on the way down so the temporary directory can be removed.
+fn walk(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).expect("readable") {
+        let path = entry.expect("readable").path();
+        let meta = fs::symlink_metadata(&path).expect("stat");
+        let mode = meta.permissions().mode();
+        assert_eq!(mode & 0o7000, 0, "{} has mode {mode:o}", path.display());
+        if meta.is_dir() {
+            fs::set_permissions(&path, Permissions::from_mode(0o700)).expect("chmod");
+            total += walk(&path);
+        } else {
+            assert!(meta.is_file(), "{} is not a plain file", path.display());
+            total += meta.len();
+        }
+    }
+    total
+}
+
+fn unpack(package: &[u8]) {
+    // In memory where there is a tmpfs, so the fuzzer does not wait on the disk.
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temporary directory");
+    let path = dir.path().join("package.tar.gz");
+    fs::write(&path, package).expect("write the package");
+    let outer = dir.path().join("outer");
+    let tree = outer.join("tree");
+    fs::create_dir_all(&tree).expect("create the tree");
+
+    let module = "app".parse().expect("valid module name");
+    let _ = unpack_module(&path, &module, LIMIT, &tree);
+
+    assert_eq!(
+        names(dir.path()),
+        BTreeSet::from(["outer".to_owned(), "package.tar.gz".to_owned()]),
+        "something was written next to the tree's parent"
+    );
+    assert_eq!(
+        names(&outer),
+        BTreeSet::from(["tree".to_owned()]),
+        "something was written next to the tree"
+    );
+    fs::set_permissions(&tree, Permissions::from_mode(0o700)).expect("chmod");
+    let total = walk(&tree);
+    assert!(total <= LIMIT, "{total} bytes unpacked, {LIMIT} declared");
+}
+
+fuzz_target!(|data: &[u8]| {
+    unpack(data);
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::none());
+    gzip.write_all(data).expect("in memory");
+    unpack(&gzip.finish().expect("in memory"));
+});
