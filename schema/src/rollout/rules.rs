@@ -95,11 +95,17 @@ pub struct Pattern {
 
 impl Pattern {
     /// Compiles `source`, refusing expressions that would compile to more than 64 KiB.
+    /// The source must be a regular expression on its own: `a)|(b` would otherwise
+    /// slip out of the anchoring group and match values that merely start with `a`.
     pub fn new(source: &str) -> Result<Self> {
-        let regex = regex::RegexBuilder::new(&format!("^(?:{source})$"))
-            .size_limit(1 << 16)
-            .build()
-            .map_err(|error| Error::InvalidRule(format!("bad pattern `{source}`: {error}")))?;
+        let build = |pattern: &str| {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 16)
+                .build()
+                .map_err(|error| Error::InvalidRule(format!("bad pattern `{source}`: {error}")))
+        };
+        build(source)?;
+        let regex = build(&format!("^(?:{source})$"))?;
         Ok(Self {
             source: source.to_owned(),
             regex,
@@ -335,6 +341,14 @@ mod tests {
         ] {
             assert!(bad.parse::<Rule>().is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn a_pattern_cannot_escape_its_anchors() {
+        assert!(Pattern::new("a)|(b").is_err());
+        let whole = Pattern::new("a|b").unwrap();
+        assert!(whole.is_match("a") && whole.is_match("b"));
+        assert!(!whole.is_match("axyz") && !whole.is_match("xyzb"));
     }
 
     #[test]
