@@ -68,7 +68,7 @@ pub(crate) struct Stored<'a> {
     pub(crate) envelope: &'a [u8],
 }
 
-/// A manifest that passed every check of [`verify_manifest`].
+/// A manifest that passed every check of [`verify_envelope`].
 #[derive(Debug)]
 pub(crate) struct Fetched {
     pub(crate) manifest: Manifest,
@@ -83,7 +83,7 @@ pub(crate) struct Fetched {
 }
 
 /// Fetches `channels/<channel>.json` under `base` and returns the manifest if it
-/// passes every check of [`verify_manifest`]. Each request must arrive within
+/// passes every check of [`verify_envelope`]. Each request must arrive within
 /// `expect.limits`.
 ///
 /// With a `stored` envelope from the same URL, the request is conditional: when the
@@ -219,10 +219,10 @@ fn walk_and_verify(
     url: &str,
     expect: &Expectations<'_>,
 ) -> Result<(Manifest, Option<Root>)> {
-    let named = Envelope::parse(bytes).map_or(1, |envelope| envelope.root_version_hint());
-    let walked = walk_roots(transport, base, expect, named, url)?;
+    let envelope = parse_envelope(bytes, url)?;
+    let walked = walk_roots(transport, base, expect, envelope.root_version_hint(), url)?;
     let root = walked.as_ref().unwrap_or(expect.root);
-    let manifest = verify_manifest(bytes, url, &Expectations { root, ..*expect })?;
+    let manifest = verify_envelope(&envelope, url, &Expectations { root, ..*expect })?;
     Ok((manifest, walked))
 }
 
@@ -280,20 +280,20 @@ fn walk_roots(
     Ok(Some(newest))
 }
 
-/// Checks an envelope's bytes, in this order: it is an envelope; a threshold of the
-/// trusted root's release keys signed it (before any manifest field is read); the
-/// manifest parses and validates; it is for the expected channel; this client is new
-/// enough (unless [`Expectations::client_floor`] is off); it has not expired (give
-/// or take the expiry grace); its serial is not lower than one already seen.
-pub(crate) fn verify_manifest(
-    bytes: &[u8],
-    url: &str,
-    expect: &Expectations<'_>,
-) -> Result<Manifest> {
-    let envelope = Envelope::parse(bytes).map_err(|source| Error::ParseEnvelope {
+/// Parses an envelope's bytes; nothing in it is trusted yet.
+fn parse_envelope(bytes: &[u8], url: &str) -> Result<Envelope> {
+    Envelope::parse(bytes).map_err(|source| Error::ParseEnvelope {
         url: url.to_owned(),
         source,
-    })?;
+    })
+}
+
+/// Checks an envelope, in this order: a threshold of the trusted root's release keys
+/// signed it (before any manifest field is read); the manifest parses and validates;
+/// it is for the expected channel; this client is new enough (unless
+/// [`Expectations::client_floor`] is off); it has not expired (give or take the
+/// expiry grace); its serial is not lower than one already seen.
+fn verify_envelope(envelope: &Envelope, url: &str, expect: &Expectations<'_>) -> Result<Manifest> {
     expect
         .root
         .check_signatures(
@@ -351,6 +351,11 @@ pub(crate) fn verify_manifest(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Parses and verifies envelope bytes, as a fetch does after walking the roots.
+    fn verify_manifest(bytes: &[u8], url: &str, expect: &Expectations<'_>) -> Result<Manifest> {
+        verify_envelope(&parse_envelope(bytes, url)?, url, expect)
+    }
     use crate::verify::tests::{keypair, sign};
 
     /// A valid manifest for `stable` with no releases.

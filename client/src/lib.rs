@@ -135,6 +135,7 @@ pub use slots::{
     ActivationFailure, DEFAULT_ACTIVATE_TIMEOUT, ImageSource, SLOTS_FORMAT, SlotActivation,
     SlotConfig, SlotImage, SlotName, SlotStatus, SlotsState, SlotsStatus,
 };
+pub use space::format_bytes;
 pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
 pub use transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,

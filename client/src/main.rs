@@ -25,7 +25,7 @@ use wavecast_client::{
     HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, ImageSource, InitOptions,
     InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PinnedTrust,
     PrunedRelease, Recovery, RecoveryOutcome, Reporter, SlotActivation, SlotConfig, SlotName,
-    SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal,
+    SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -1104,11 +1104,11 @@ fn image_line(image: &SlotActivation) -> String {
             bytes,
         } => format!(
             "written from a {} {} patch against slot {base} to",
-            human_bytes(*bytes),
+            format_bytes(*bytes),
             algorithm.as_str()
         ),
         ImageSource::Package { bytes } => {
-            format!("written from its {} package to", human_bytes(*bytes))
+            format!("written from its {} package to", format_bytes(*bytes))
         }
         _ => "written to".to_owned(),
     };
@@ -1147,8 +1147,8 @@ fn print_health_output(what: &str, report: &HealthCheckReport) {
     if kept < report.output_bytes {
         stderr_line(&format!(
             "{what} output (its last {} of {}):",
-            human_bytes(kept),
-            human_bytes(report.output_bytes)
+            format_bytes(kept),
+            format_bytes(report.output_bytes)
         ));
     } else {
         stderr_line(&format!("{what} output:"));
@@ -1178,9 +1178,9 @@ fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
     } else {
         format!(
             ": downloaded {} (planned {}; whole packages: {})",
-            human_bytes(installed.downloaded_bytes),
-            human_bytes(installed.planned_bytes + installed.index_bytes),
-            human_bytes(installed.package_bytes),
+            format_bytes(installed.downloaded_bytes),
+            format_bytes(installed.planned_bytes + installed.index_bytes),
+            format_bytes(installed.package_bytes),
         )
     };
     if installed.fallbacks > 0 {
@@ -1189,7 +1189,7 @@ fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
     if installed.pruned_bytes > 0 {
         text.push_str(&format!(
             "; freed {} of cache",
-            human_bytes(installed.pruned_bytes)
+            format_bytes(installed.pruned_bytes)
         ));
     }
     text.push_str(&format!("; manifest from {}", report.served_by()));
@@ -1202,22 +1202,6 @@ fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
         text.push_str(&format!("; blobs from {}", hosts.join(", ")));
     }
     text
-}
-
-/// `1023 B`, `1.5 KiB`, `12.0 MiB`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    #[expect(clippy::cast_precision_loss, reason = "one decimal is shown")]
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `update --dry-run`: prints the plan (or the decision, when there is nothing to
@@ -1359,14 +1343,14 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
             };
             lines.push(format!(
                 "{name}: whole package, {} ({why})",
-                human_bytes(module.package_bytes)
+                format_bytes(module.package_bytes)
             ));
         } else {
             lines.push(format!(
                 "{name}: {} files, download {} (package {})",
                 module.files.len(),
-                human_bytes(module.download_bytes),
-                human_bytes(module.package_bytes)
+                format_bytes(module.download_bytes),
+                format_bytes(module.package_bytes)
             ));
             for file in &module.files {
                 let detail = match &file.action {
@@ -1374,9 +1358,9 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
                     FileAction::Patch(patch) => format!(
                         " ({}, {})",
                         patch.algorithm.as_str(),
-                        human_bytes(patch.size)
+                        format_bytes(patch.size)
                     ),
-                    _ => format!(" ({})", human_bytes(file.download_bytes())),
+                    _ => format!(" ({})", format_bytes(file.download_bytes())),
                 };
                 lines.push(format!(
                     "  {:<9} {}{detail}",
@@ -1391,9 +1375,9 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
     }
     lines.push(format!(
         "total: download {} (whole packages: {}); file indexes fetched: {}",
-        human_bytes(plan.download_bytes),
-        human_bytes(plan.package_bytes),
-        human_bytes(plan.index_bytes)
+        format_bytes(plan.download_bytes),
+        format_bytes(plan.package_bytes),
+        format_bytes(plan.index_bytes)
     ));
     lines
 }
@@ -1937,7 +1921,7 @@ fn slots_lines(slots: &SlotsStatus) -> Vec<String> {
                         "{} ({}, {})",
                         image.version,
                         image.module,
-                        human_bytes(image.size)
+                        format_bytes(image.size)
                     )
                 },
             );

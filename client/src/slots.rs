@@ -81,6 +81,7 @@ use crate::health::{BadReason, BadRelease, HealthCheckReport, positive_duration}
 use crate::limits::duration_text;
 use crate::root::{InstallRoot, write_json_atomically};
 use crate::state::State;
+use crate::verified::HashingWriter;
 
 /// How long the on-activate hook may run by default: 60 s.
 pub const DEFAULT_ACTIVATE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -609,32 +610,26 @@ impl<'a> Slots<'a> {
             }
         };
         // A hook that cannot even start is not the release's fault: no bad mark.
-        let hook = self.run_hook(target.name, target.version, slot, previous)?;
-        if let Some(report) = hook.as_ref().filter(|report| !report.status.passed()) {
-            let reason_detail = format!(
-                "on-activate `{}` {} for slot {slot}",
-                report.command,
-                report.describe()
-            );
-            state.mark_bad(BadRelease {
-                version: target.version.clone(),
-                dir: target.dir.to_owned(),
-                reason: BadReason::ActivationFailed,
-                detail: reason_detail,
-                marked_at: now,
-            });
-            state.save(&self.root.state())?;
-            return Err(Error::ActivationFailed(Box::new(ActivationFailure {
-                version: target.version.clone(),
-                slot,
-                slot_path: self.paths.get(slot).to_owned(),
-                report: report.clone(),
-                active: previous,
-                marked_bad: true,
-            })));
-        }
-        self.state.active = Some(slot);
-        self.save()?;
+        let hook = match self.activate(target.name, target.version, slot) {
+            Ok(hook) => hook,
+            Err(Error::ActivationFailed(mut failure)) => {
+                state.mark_bad(BadRelease {
+                    version: target.version.clone(),
+                    dir: target.dir.to_owned(),
+                    reason: BadReason::ActivationFailed,
+                    detail: format!(
+                        "on-activate `{}` {} for slot {slot}",
+                        failure.report.command,
+                        failure.report.describe()
+                    ),
+                    marked_at: now,
+                });
+                state.save(&self.root.state())?;
+                failure.marked_bad = true;
+                return Err(Error::ActivationFailed(failure));
+            }
+            Err(error) => return Err(error),
+        };
         Ok(SlotActivation {
             module: target.name.clone(),
             version: target.version.clone(),
@@ -693,7 +688,7 @@ impl<'a> Slots<'a> {
         self.clear(slot)?;
         let mut writer = SlotWriter::open(slot, self.paths.get(slot), file.size)?;
         if let Err(error) = crate::patch::decompress(copy, &mut writer) {
-            return Err(match writer.failure.take() {
+            return Err(match writer.writer.take_failure() {
                 Some(source) => Error::WriteSlot {
                     slot,
                     path: writer.path,
@@ -863,6 +858,32 @@ impl<'a> Slots<'a> {
         .map_err(run_error)
     }
 
+    /// Runs the hook for `slot`, which holds `version` of `module`, and makes it the
+    /// active slot (recorded) when the hook passes or there is none. A hook that
+    /// fails changes nothing: [`Error::ActivationFailed`], not marked bad.
+    fn activate(
+        &mut self,
+        module: &ModuleName,
+        version: &Version,
+        slot: SlotName,
+    ) -> Result<Option<HealthCheckReport>> {
+        let previous = self.state.active;
+        let hook = self.run_hook(module, version, slot, previous)?;
+        if let Some(report) = hook.as_ref().filter(|report| !report.status.passed()) {
+            return Err(Error::ActivationFailed(Box::new(ActivationFailure {
+                version: version.clone(),
+                slot,
+                slot_path: self.paths.get(slot).to_owned(),
+                report: report.clone(),
+                active: previous,
+                marked_bad: false,
+            })));
+        }
+        self.state.active = Some(slot);
+        self.save()?;
+        Ok(hook)
+    }
+
     /// Makes `slot`, which holds `image` (hashed again first), active: runs the hook,
     /// then records the switch. On failure nothing changes.
     fn switch_to(&mut self, slot: SlotName, image: &SlotImage) -> Result<SlotActivation> {
@@ -874,19 +895,7 @@ impl<'a> Slots<'a> {
             });
         }
         let previous = self.state.active;
-        let hook = self.run_hook(&image.module, &image.version, slot, previous)?;
-        if let Some(report) = hook.as_ref().filter(|report| !report.status.passed()) {
-            return Err(Error::ActivationFailed(Box::new(ActivationFailure {
-                version: image.version.clone(),
-                slot,
-                slot_path: self.paths.get(slot).to_owned(),
-                report: report.clone(),
-                active: previous,
-                marked_bad: false,
-            })));
-        }
-        self.state.active = Some(slot);
-        self.save()?;
+        let hook = self.activate(&image.module, &image.version, slot)?;
         Ok(SlotActivation {
             module: image.module.clone(),
             version: image.version.clone(),
@@ -1082,13 +1091,10 @@ fn read_slot(slot: SlotName, path: &Path, image: &SlotImage) -> Result<Option<Ve
 struct SlotWriter {
     slot: SlotName,
     path: PathBuf,
-    file: File,
     regular: bool,
-    hasher: blake3::Hasher,
-    written: u64,
-    size: u64,
-    /// An error of the slot itself, remembered to tell it from a decoder's.
-    failure: Option<io::Error>,
+    /// The slot, bounded to the image's size; it remembers an error of the slot
+    /// itself, to tell it from a decoder's.
+    writer: HashingWriter<File>,
 }
 
 impl SlotWriter {
@@ -1113,12 +1119,8 @@ impl SlotWriter {
         Ok(Self {
             slot,
             path: path.to_owned(),
-            file,
             regular,
-            hasher: blake3::Hasher::new(),
-            written: 0,
-            size,
-            failure: None,
+            writer: HashingWriter::new(file, size),
         })
     }
 
@@ -1127,7 +1129,7 @@ impl SlotWriter {
         Error::WriteSlot {
             slot: self.slot,
             path: self.path.clone(),
-            source: self.failure.take().unwrap_or(error),
+            source: self.writer.take_failure().unwrap_or(error),
         }
     }
 
@@ -1139,43 +1141,27 @@ impl SlotWriter {
             path: self.path.clone(),
             source,
         };
+        let file = self.writer.get_ref();
         if self.regular {
-            self.file.set_len(self.written).map_err(write_error)?;
-            self.file
-                .set_permissions(Permissions::from_mode(mode.bits()))
+            file.set_len(self.writer.written()).map_err(write_error)?;
+            file.set_permissions(Permissions::from_mode(mode.bits()))
                 .map_err(write_error)?;
         }
-        self.file.sync_all().map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
         if let Some(parent) = self.path.parent().filter(|_| self.regular) {
             crate::root::sync_dir(parent).map_err(write_error)?;
         }
-        Ok((self.written, self.hasher.finalize().into()))
+        Ok((self.writer.written(), self.writer.hash()))
     }
 }
 
 impl Write for SlotWriter {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        if self.written + buffer.len() as u64 > self.size {
-            return Err(io::Error::other(
-                "more bytes than the image's declared size",
-            ));
-        }
-        match self.file.write(buffer) {
-            Ok(count) => {
-                self.hasher.update(&buffer[..count]);
-                self.written += count as u64;
-                Ok(count)
-            }
-            Err(error) => {
-                let message = error.to_string();
-                self.failure = Some(error);
-                Err(io::Error::other(message))
-            }
-        }
+        self.writer.write(buffer)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.writer.flush()
     }
 }
 

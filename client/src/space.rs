@@ -58,7 +58,7 @@ fn free_bytes(path: &Path) -> Result<u64> {
 }
 
 /// `512 B`, `1.5 KiB`, `324.0 MiB`, `2.1 GiB`: binary units, one decimal.
-pub(crate) fn format_bytes(bytes: u64) -> String {
+pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

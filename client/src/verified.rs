@@ -1,4 +1,6 @@
-//! Writing one file of a new release tree while checking it against its file index.
+//! Writing content while checking it: [`HashingWriter`] counts, hashes and bounds what
+//! passes through; [`VerifiedFile`] uses it to write one file of a new release tree
+//! against its file index.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -18,13 +20,86 @@ use crate::error::{Error, Result};
 /// so the caller can tell a local failure (stop) from wrong content (fall back).
 #[derive(Debug)]
 pub(crate) struct VerifiedFile {
-    file: File,
+    writer: HashingWriter<File>,
     path: PathBuf,
+}
+
+/// A writer that counts and hashes what it passes on to `inner`, refuses to pass on
+/// more than `limit` bytes, and remembers an error of `inner` itself, so that a
+/// caller can tell a local failure (a full disk: stop) from bad content coming in (a
+/// decoder's error, too many bytes: fall back or refuse).
+#[derive(Debug)]
+pub(crate) struct HashingWriter<W> {
+    inner: W,
     hasher: blake3::Hasher,
     written: u64,
-    size: u64,
-    too_large: bool,
-    write_error: Option<io::Error>,
+    limit: u64,
+    over_limit: bool,
+    failure: Option<io::Error>,
+}
+
+impl<W> HashingWriter<W> {
+    /// A writer passing at most `limit` bytes on to `inner`.
+    pub(crate) fn new(inner: W, limit: u64) -> Self {
+        Self {
+            inner,
+            hasher: blake3::Hasher::new(),
+            written: 0,
+            limit,
+            over_limit: false,
+            failure: None,
+        }
+    }
+
+    /// The bytes passed on so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The blake3 of the bytes passed on so far.
+    pub(crate) fn hash(&self) -> Blake3Hash {
+        self.hasher.finalize().into()
+    }
+
+    /// Whether a write was refused for going past the limit.
+    pub(crate) fn over_limit(&self) -> bool {
+        self.over_limit
+    }
+
+    /// The error `inner` returned, if any (taken, so it is reported once).
+    pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
+        self.failure.take()
+    }
+
+    /// The writer written to.
+    pub(crate) fn get_ref(&self) -> &W {
+        &self.inner
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        if self.written + buffer.len() as u64 > self.limit {
+            self.over_limit = true;
+            return Err(io::Error::other("more bytes than declared"));
+        }
+        match self.inner.write(buffer) {
+            Ok(count) => {
+                self.hasher.update(&buffer[..count]);
+                self.written += count as u64;
+                Ok(count)
+            }
+            Err(error) => {
+                let message = error.to_string();
+                self.failure = Some(error);
+                Err(io::Error::other(message))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl VerifiedFile {
@@ -45,13 +120,8 @@ impl VerifiedFile {
                 source,
             })?;
         Ok(Self {
-            file,
+            writer: HashingWriter::new(file, size),
             path: path.to_owned(),
-            hasher: blake3::Hasher::new(),
-            written: 0,
-            size,
-            too_large: false,
-            write_error: None,
         })
     }
 
@@ -67,18 +137,19 @@ impl VerifiedFile {
             let path = path.to_owned();
             move |source| Error::Unpack { path, source }
         };
-        if let Some(source) = self.write_error.take() {
+        if let Some(source) = self.writer.take_failure() {
             return Err(unpack_error(&self.path)(source));
         }
-        let matches = !self.too_large
-            && self.written == self.size
-            && &Blake3Hash::from(self.hasher.finalize()) == blake3;
+        let matches = !self.writer.over_limit()
+            && self.writer.written() == self.writer.limit
+            && &self.writer.hash() == blake3;
         if matches {
-            self.file
+            self.writer
+                .get_ref()
                 .set_permissions(Permissions::from_mode(mode.bits()))
                 .map_err(unpack_error(&self.path))?;
         } else {
-            drop(self.file);
+            drop(self.writer);
             std::fs::remove_file(&self.path).map_err(unpack_error(&self.path))?;
         }
         Ok(matches)
@@ -87,26 +158,11 @@ impl VerifiedFile {
 
 impl Write for VerifiedFile {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        if self.written + buffer.len() as u64 > self.size {
-            self.too_large = true;
-            return Err(io::Error::other("more bytes than the file index declares"));
-        }
-        match self.file.write(buffer) {
-            Ok(count) => {
-                self.hasher.update(&buffer[..count]);
-                self.written += count as u64;
-                Ok(count)
-            }
-            Err(error) => {
-                let message = error.to_string();
-                self.write_error = Some(error);
-                Err(io::Error::other(message))
-            }
-        }
+        self.writer.write(buffer)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.writer.flush()
     }
 }
 

@@ -6,11 +6,11 @@
 //! old root keys and of the new ones. Every manifest is signed under the newest root
 //! and says so in `root_version`, which is what makes clients walk the chain.
 
-use wavecast_schema::{Envelope, KeySet, PublicKey, Role, Root, SignedRoot};
+use wavecast_schema::{Envelope, KeySet, PublicKey, Role, Root, SignedRoot, TrustError};
 use wavecast_site::{Storage, layout};
 
 use crate::error::{Error, Result};
-use crate::keys::Signers;
+use crate::keys::{Signers, SigningKey};
 
 /// A site's roots, from version 1 to the newest, each step verified.
 #[derive(Debug, Clone)]
@@ -104,14 +104,49 @@ pub fn ensure_roots(storage: &dyn Storage, signers: &Signers) -> Result<SiteRoot
 /// and storage errors.
 pub fn check_release_signers(storage: &dyn Storage, signers: &Signers) -> Result<()> {
     match SiteRoots::load(storage)? {
-        Some(roots) => sign_release(&roots, signers, "", "").map(drop),
+        Some(roots) => release_signers(&roots, signers).map(drop),
         None if signers.iter().count() > 1 => Err(Error::FirstRootNeedsOneKey),
         None => Ok(()),
     }
 }
 
+/// The given keys that are release keys of the newest root, each once.
+///
+/// # Errors
+///
+/// [`Error::NotEnoughReleaseKeys`] when they fall short of its threshold.
+fn release_signers<'s>(roots: &SiteRoots, signers: &'s Signers) -> Result<Vec<&'s SigningKey>> {
+    let root = roots.newest();
+    let mut members: Vec<(PublicKey, &SigningKey)> = Vec::new();
+    let mut outsiders = Vec::new();
+    for key in signers.iter() {
+        let public = key.public_key();
+        if !root.release.keys.contains(&public) {
+            outsiders.push(key.key_id());
+        } else if members.iter().all(|(member, _)| *member != public) {
+            members.push((public, key));
+        }
+    }
+    if members.len() < root.release.threshold as usize {
+        return Err(Error::NotEnoughReleaseKeys {
+            root: root.version,
+            source: TrustError::BelowThreshold {
+                document: "the manifest".into(),
+                role: Role::Release,
+                root: root.version,
+                signers: members.len(),
+                threshold: root.release.threshold,
+                // Outsiders sign nothing here; the error lists them itself.
+                others: 0,
+            },
+            outsiders,
+        });
+    }
+    Ok(members.into_iter().map(|(_, key)| key).collect())
+}
+
 /// Signs manifest text with every given key that is a release key of the newest
-/// root, and checks that they reach its threshold.
+/// root, once each, when they reach its threshold.
 ///
 /// # Errors
 ///
@@ -122,23 +157,10 @@ pub fn sign_release(
     text: &str,
     trusted_comment: &str,
 ) -> Result<Vec<String>> {
-    let root = roots.newest();
-    let mut signatures = Vec::new();
-    let mut outsiders = Vec::new();
-    for key in signers.iter() {
-        if root.release.keys.contains(&key.public_key()) {
-            signatures.push(key.sign(text.as_bytes(), trusted_comment)?);
-        } else {
-            outsiders.push(key.key_id());
-        }
-    }
-    root.check_signatures(Role::Release, "the manifest", text.as_bytes(), &signatures)
-        .map_err(|source| Error::NotEnoughReleaseKeys {
-            root: root.version,
-            outsiders,
-            source,
-        })?;
-    Ok(signatures)
+    release_signers(roots, signers)?
+        .into_iter()
+        .map(|key| key.sign(text.as_bytes(), trusted_comment))
+        .collect()
 }
 
 /// Whether an envelope on the site is genuine: signed by a threshold of the release
