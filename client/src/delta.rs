@@ -6,10 +6,10 @@
 //!
 //! [`LocalFiles::gather`] reads the file indexes of the installed release trees (from
 //! the index cache, so no network is needed for them) and records where each content
-//! hash lies on disk. [`plan_release`] fetches the target's file indexes and asks
-//! [`wavecast_schema::plan_module`] how to obtain every file of every module; the
-//! result is an [`UpdatePlan`], which `update --dry-run` prints as it is.
-//! [`Builder::build`] carries the plan out in the staging tree:
+//! hash lies on disk. [`plan_release`] takes the target's file indexes
+//! ([`ReleaseIndexes`]) and asks [`wavecast_schema::plan_module`] how to obtain every
+//! file of every module; the result is an [`UpdatePlan`], which `update --dry-run`
+//! prints as it is. [`Builder::build`] carries the plan out in the staging tree:
 //!
 //! - **keep**: the content is copied (never hard-linked: the old tree stays intact)
 //!   from a local file;
@@ -18,13 +18,14 @@
 //! - **download**: the file's zstd copy is fetched and decompressed;
 //! - a module that takes its **package** is unpacked as before.
 //!
-//! Every file is written through a [`VerifiedFile`], so it is kept only if it has the
-//! size and blake3 its index gives. When a step fails the next one takes over: a
+//! Directories and symbolic links come from the index itself. Every file is written
+//! through a [`VerifiedFile`], so it is kept only if it has the size and blake3 its
+//! index gives. When a step fails the next one takes over: a
 //! missing or corrupt patch, a patch that rebuilds the wrong content, or a local file
 //! that changed since it was installed → the file's copy; a missing or corrupt copy →
 //! the module's package, unpacked over a clean slate. Errors of the local file system
-//! stop the install instead. Either way the tree that results is the verified one the
-//! index describes.
+//! stop the install instead. Either way the caller then checks the whole tree
+//! against the indexes ([`crate::tree::check_tree`]) before using it.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,8 +36,8 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, EntryKind, FileIndex, FileMode, FileSource, Manifest, Module, ModuleName, Patch,
-    Platform, PlatformRelease, RelativePath, plan_module,
+    Blake3Hash, EntryKind, FileIndex, FileMode, FileSource, LinkTarget, Manifest, Module,
+    ModuleName, Patch, Platform, PlatformRelease, RelativePath, plan_module,
 };
 use wavecast_site::layout::{self, BlobKind};
 
@@ -47,6 +48,7 @@ use crate::patch;
 use crate::reporter::{Fallback, Reporter};
 use crate::root::{InstallRoot, create_dir_all};
 use crate::state::{InstalledModule, InstalledRelease, State};
+use crate::tree::{ReleaseIndexes, WrittenFiles};
 use crate::unpack::unpack_module;
 use crate::verified::VerifiedFile;
 
@@ -64,7 +66,9 @@ pub struct UpdatePlan {
     pub download_bytes: u64,
     /// What downloading every module's package would cost instead.
     pub package_bytes: u64,
-    /// Bytes received to fetch file indexes for this plan (0 when all were cached).
+    /// Bytes received to fetch file indexes for this plan (0 when all were cached):
+    /// the target's, which every install checks its tree against, and any of the
+    /// installed releases the index cache lacked.
     pub index_bytes: u64,
 }
 
@@ -89,6 +93,8 @@ pub struct ModuleUpdate {
     pub removed: Vec<RelativePath>,
     /// The module's directories and their modes (applied once the tree is complete).
     dirs: Vec<(RelativePath, FileMode)>,
+    /// The module's symbolic links and their targets.
+    links: Vec<(RelativePath, LinkTarget)>,
 }
 
 /// Why a module is installed from its whole package.
@@ -97,24 +103,20 @@ pub struct ModuleUpdate {
 pub enum PackageReason {
     /// The files to download would cost at least as much as the package.
     Cheaper,
-    /// The module's file index could not be fetched or is inconsistent.
-    IndexUnavailable,
     /// The site publishes no per-file copies (an older publisher).
     NoFileCopies,
     /// The caller asked for whole packages (`update --full`).
     Requested,
-    /// Nothing is installed, so no file could be kept or patched: the file index is
-    /// not even fetched.
+    /// Nothing is installed, so no file could be kept or patched.
     FreshInstall,
 }
 
 impl PackageReason {
-    /// The reason as printed: `cheaper`, `index_unavailable`, `no_file_copies`,
-    /// `requested` or `fresh_install`.
+    /// The reason as printed: `cheaper`, `no_file_copies`, `requested` or
+    /// `fresh_install`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cheaper => "cheaper",
-            Self::IndexUnavailable => "index_unavailable",
             Self::NoFileCopies => "no_file_copies",
             Self::Requested => "requested",
             Self::FreshInstall => "fresh_install",
@@ -188,6 +190,7 @@ impl ModuleUpdate {
             files: Vec::new(),
             removed,
             dirs: Vec::new(),
+            links: Vec::new(),
         }
     }
 }
@@ -286,15 +289,14 @@ fn join(base: &Path, path: Option<&RelativePath>) -> PathBuf {
 }
 
 /// Plans how to obtain every module of `release` (version `version`, directory
-/// `dir`) from `local`, fetching the target's file indexes through `cache`.
+/// `dir`, file indexes `indexes`) from `local`.
 ///
-/// A module whose index cannot be fetched, or lists more than the module's declared
-/// unpacked size, takes its package; so does one whose files would cost at least as
-/// much as the package, or that needs a file copy the site does not publish. With
-/// `packages_only`, every module takes its package and no index is fetched.
-/// `index_bytes` is left at 0 for the caller to fill in.
+/// A module whose files would cost at least as much as its package takes the
+/// package; so does one that needs a file copy the site does not publish, and every
+/// module when nothing is installed or with `packages_only`. `index_bytes` is left
+/// at 0 for the caller to fill in.
 pub(crate) fn plan_release(
-    cache: &Cache<'_>,
+    indexes: &ReleaseIndexes,
     version: &Version,
     dir: &str,
     release: &PlatformRelease,
@@ -310,11 +312,16 @@ pub(crate) fn plan_release(
                 ModuleUpdate::package(name, module, PackageReason::Requested, Vec::new())
             } else if available.is_empty() {
                 // Per-file copies of a whole tree cost a request each, and the
-                // planner would pick the package anyway (`REQUEST_COST`); skip the
-                // index download that would only confirm it.
+                // planner would pick the package anyway (`REQUEST_COST`).
                 ModuleUpdate::package(name, module, PackageReason::FreshInstall, Vec::new())
             } else {
-                plan_one(cache, name, module, &available, local.current.get(name))
+                plan_one(
+                    name,
+                    module,
+                    indexes.index(name),
+                    &available,
+                    local.current.get(name),
+                )
             }
         })
         .collect();
@@ -329,20 +336,13 @@ pub(crate) fn plan_release(
 }
 
 fn plan_one(
-    cache: &Cache<'_>,
     name: &ModuleName,
     module: &Module,
+    index: &FileIndex,
     available: &BTreeSet<&Blake3Hash>,
     installed: Option<&FileIndex>,
 ) -> ModuleUpdate {
-    let index = cache
-        .index(name, &module.file_index)
-        .ok()
-        .filter(|index| index.total_size() <= module.unpacked_size);
-    let Some(index) = index else {
-        return ModuleUpdate::package(name, module, PackageReason::IndexUnavailable, Vec::new());
-    };
-    let plan = plan_module(&index, available, installed, module.package.size);
+    let plan = plan_module(index, available, installed, module.package.size);
     let removed: Vec<RelativePath> = plan.removed.iter().map(|path| (*path).clone()).collect();
     let no_copies = plan
         .files
@@ -359,7 +359,7 @@ fn plan_one(
     // `plan.files` lists the index's files in index order.
     let packed_sizes = index.entries.iter().filter_map(|entry| match entry.kind {
         EntryKind::File { packed_size, .. } => Some(packed_size),
-        EntryKind::Dir => None,
+        EntryKind::Dir | EntryKind::Symlink { .. } => None,
     });
     let files = plan
         .files
@@ -378,12 +378,15 @@ fn plan_one(
             },
         })
         .collect();
-    let dirs = index
-        .entries
-        .iter()
-        .filter(|entry| entry.kind == EntryKind::Dir)
-        .map(|entry| (entry.path.clone(), entry.mode))
-        .collect();
+    let mut dirs = Vec::new();
+    let mut links = Vec::new();
+    for entry in &index.entries {
+        match &entry.kind {
+            EntryKind::Dir => dirs.push((entry.path.clone(), entry.mode)),
+            EntryKind::Symlink { target } => links.push((entry.path.clone(), target.clone())),
+            EntryKind::File { .. } => {}
+        }
+    }
     ModuleUpdate {
         name: name.clone(),
         use_package: false,
@@ -393,6 +396,7 @@ fn plan_one(
         files,
         removed,
         dirs,
+        links,
     }
 }
 
@@ -444,7 +448,7 @@ impl<'a> Builder<'a> {
 
     /// Builds every module of `release` as `plan` says into the empty directory
     /// `staging`, falling back as the module docs describe, then applies the
-    /// directory modes, deepest first.
+    /// directory modes, deepest first. Returns the files written, with their hashes.
     ///
     /// # Errors
     ///
@@ -455,8 +459,9 @@ impl<'a> Builder<'a> {
         plan: &UpdatePlan,
         release: &PlatformRelease,
         staging: &Path,
-    ) -> Result<()> {
+    ) -> Result<WrittenFiles> {
         let mut dir_modes: Vec<(PathBuf, usize, FileMode)> = Vec::new();
+        let mut written = WrittenFiles::default();
         for (name, module) in &release.modules {
             let Some(module_plan) = plan.modules.iter().find(|planned| &planned.name == name)
             else {
@@ -466,17 +471,22 @@ impl<'a> Builder<'a> {
             create_dir_all(&into)?;
             self.reporter.on_module_plan(module_plan);
             if !module_plan.use_package {
-                let mut written = Vec::new();
-                match self.build_module(module_plan, &into, &mut written) {
+                let mut made = Vec::new();
+                match self.build_module(module_plan, &into, &mut made) {
                     Ok(()) => {
                         dir_modes.extend(module_plan.dirs.iter().map(|(path, mode)| {
                             (join(&into, Some(path)), path.segments().count(), *mode)
                         }));
+                        for (path, blake3) in made {
+                            if let Some(blake3) = blake3 {
+                                written.record(path, blake3);
+                            }
+                        }
                         continue;
                     }
                     Err(Failure::Local(error)) => return Err(error),
                     Err(Failure::Remote(reason)) => {
-                        for path in written.iter().rev() {
+                        for (path, _) in made.iter().rev() {
                             std::fs::remove_file(path).map_err(|source| Error::Unpack {
                                 path: path.clone(),
                                 source,
@@ -488,14 +498,16 @@ impl<'a> Builder<'a> {
             }
             let package = self.cache.package(name, &module.package)?;
             self.reporter.on_unpack(name);
-            unpack_module(&package, name, module.unpacked_size, &into)?;
+            for (path, blake3) in unpack_module(&package, name, module.unpacked_size, &into)? {
+                written.record(join(&into, Some(&path)), blake3);
+            }
         }
         dir_modes.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
         for (path, _, mode) in dir_modes {
             std::fs::set_permissions(&path, Permissions::from_mode(mode.bits()))
                 .map_err(|source| Error::Unpack { path, source })?;
         }
-        Ok(())
+        Ok(written)
     }
 
     fn fall_back(&self, module: &ModuleName, fallback: &Fallback, reason: &Error) {
@@ -503,13 +515,15 @@ impl<'a> Builder<'a> {
         self.reporter.on_fallback(module, fallback, reason);
     }
 
-    /// Writes the module's directories and files under `into`, recording each file
-    /// written in `written`.
+    /// Writes the module's directories, files and symbolic links under `into`,
+    /// recording in `made` each file (with its verified hash) and link (with none)
+    /// it makes. The index has nothing inside a link or a file (see
+    /// [`FileIndex::parse`]), so nothing here is written through a link.
     fn build_module(
         &self,
         plan: &ModuleUpdate,
         into: &Path,
-        written: &mut Vec<PathBuf>,
+        made: &mut Vec<(PathBuf, Option<Blake3Hash>)>,
     ) -> std::result::Result<(), Failure> {
         for (path, _) in &plan.dirs {
             create_dir_all(&join(into, Some(path)))?;
@@ -520,7 +534,20 @@ impl<'a> Builder<'a> {
                 create_dir_all(parent)?;
             }
             self.write_file(&plan.name, file, &target)?;
-            written.push(target);
+            made.push((target, Some(file.blake3.clone())));
+        }
+        for (path, link_target) in &plan.links {
+            let target = join(into, Some(path));
+            if let Some(parent) = target.parent() {
+                create_dir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(link_target.as_str(), &target).map_err(|source| {
+                Error::Unpack {
+                    path: target.clone(),
+                    source,
+                }
+            })?;
+            made.push((target, None));
         }
         Ok(())
     }
@@ -756,15 +783,33 @@ mod tests {
             patches: Vec<(Patch, Vec<u8>)>,
             copies: bool,
         ) -> Module {
+            self.publish_with_links(files, &[], dest, patches, copies)
+        }
+
+        /// [`Self::publish`], with symbolic links (path, target) too.
+        fn publish_with_links(
+            &self,
+            files: &[Spec<'_>],
+            links: &[(&str, &str)],
+            dest: Option<&str>,
+            patches: Vec<(Patch, Vec<u8>)>,
+            copies: bool,
+        ) -> Module {
             let mut entries = Vec::new();
             let mut raws = Vec::new();
             let mut dirs = BTreeSet::new();
-            for (path, content, mode) in files {
+            let paths = files
+                .iter()
+                .map(|(path, _, _)| path)
+                .chain(links.iter().map(|(path, _)| path));
+            for path in paths {
                 let mut parent = Path::new(path).parent();
                 while let Some(dir) = parent.filter(|dir| !dir.as_os_str().is_empty()) {
                     dirs.insert(dir.to_str().unwrap().to_owned());
                     parent = dir.parent();
                 }
+            }
+            for (path, content, mode) in files {
                 let packed_size = if copies {
                     let copy = crate::patch::tests::file_copy(content);
                     self.put(
@@ -796,6 +841,16 @@ mod tests {
             }
             for (path, content, mode) in files {
                 raws.push(Raw(path, tar::EntryType::Regular, *mode, content));
+            }
+            for (path, target) in links {
+                entries.push(IndexEntry {
+                    path: path.parse().unwrap(),
+                    kind: EntryKind::Symlink {
+                        target: target.parse().unwrap(),
+                    },
+                    mode: FileMode::from_permissions(0o777),
+                });
+                raws.push(Raw(path, tar::EntryType::Symlink, 0o777, target.as_bytes()));
             }
             let mut index = FileIndex::new(entries);
             for (patch, bytes) in patches {
@@ -1380,7 +1435,7 @@ mod tests {
     }
 
     #[test]
-    fn packages_only_takes_every_package_and_fetches_no_index() {
+    fn packages_only_takes_every_package_and_still_checks_the_tree_with_the_index() {
         let big = noise(100_000, 13);
         let (mut fixture, _) = with_v1(&big);
         let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
@@ -1403,16 +1458,160 @@ mod tests {
             update.modules[0].package_reason,
             Some(PackageReason::Requested)
         );
-        assert_eq!(update.index_bytes, 0);
+        let module = &release.platforms["any"].modules["app"];
+        assert_eq!(update.index_bytes, module.file_index.size);
         install_release(&plan, &mut fixture.state).unwrap();
         assert_v2_tree(&fixture, &big, b"brand new");
-        let package = fixture.url(&release.platforms["any"].modules["app"].package.path);
         let requested: Vec<String> = fixture
             .transport
             .requests()
             .into_iter()
             .map(|(url, _)| url)
             .collect();
-        assert_eq!(requested, [package]);
+        assert_eq!(
+            requested,
+            [
+                fixture.url(&module.file_index.path),
+                fixture.url(&module.package.path)
+            ],
+            "the index once (the plan cached it), then the package"
+        );
+    }
+
+    #[test]
+    fn symbolic_links_are_added_removed_and_retargeted_differentially() {
+        let big = noise(100_000, 14);
+        let mut fixture = Fixture::new();
+        let v1 = fixture.publish_with_links(
+            &[("lib/libfoo.so.1", &big, 0o755)],
+            &[
+                ("lib/libfoo.so", "libfoo.so.1"),
+                ("share/doc", "/usr/share/doc/app"),
+                ("gone", "lib"),
+            ],
+            None,
+            Vec::new(),
+            true,
+        );
+        let v1 = fixture.release("1.0.0", vec![("app", v1)]);
+        fixture.install(&v1, &NoReporter);
+        assert_eq!(
+            std::fs::read(fixture.current("lib/libfoo.so")).unwrap(),
+            big,
+            "a relative link works in the installed tree"
+        );
+        fixture.transport.clear_requests();
+
+        let v2 = fixture.publish_with_links(
+            &[("lib/libfoo.so.1", &big, 0o755)],
+            &[
+                ("lib/libfoo.so", "libfoo.so.1"),
+                ("share/doc", "/opt/app/doc"),
+                ("bin/app", "../lib/libfoo.so.1"),
+            ],
+            None,
+            Vec::new(),
+            true,
+        );
+        let v2 = fixture.release("2.0.0", vec![("app", v2)]);
+        let report = fixture.install(&v2, &NoReporter);
+        assert_eq!(fixture.content_requests(), Vec::<String>::new());
+        assert_eq!(report.planned_bytes, 0);
+        let target = |path: &str| {
+            std::fs::read_link(fixture.current(path))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        assert_eq!(target("lib/libfoo.so"), "libfoo.so.1");
+        assert_eq!(target("share/doc"), "/opt/app/doc");
+        assert_eq!(target("bin/app"), "../lib/libfoo.so.1");
+        assert!(std::fs::symlink_metadata(fixture.current("gone")).is_err());
+    }
+
+    #[test]
+    fn links_made_before_a_fallback_to_the_package_do_not_stop_it() {
+        let mut fixture = Fixture::new();
+        let v1 = fixture.publish(&[("a", b"one", 0o644)], None, Vec::new(), true);
+        let v1 = fixture.release("1.0.0", vec![("app", v1)]);
+        fixture.install(&v1, &NoReporter);
+        let fresh = noise(5000, 15);
+        let v2 = fixture.publish_with_links(
+            &[("a", b"one", 0o644), ("b", &fresh, 0o644)],
+            &[("c", "a")],
+            None,
+            Vec::new(),
+            true,
+        );
+        fixture.transport.remove(&fixture.copy_url(&fresh));
+        let recorder = Recorder::default();
+        let v2 = fixture.release("2.0.0", vec![("app", v2)]);
+        fixture.install(&v2, &recorder);
+        assert_eq!(
+            recorder.fallbacks(),
+            [("app".to_owned(), Fallback::Package)]
+        );
+        assert_eq!(fixture.read("b"), fresh);
+        assert_eq!(
+            std::fs::read_link(fixture.current("c")).unwrap(),
+            Path::new("a")
+        );
+    }
+
+    #[test]
+    fn a_package_that_differs_from_its_index_is_refused_naming_the_file() {
+        let cases: [(&[Raw<'_>], &str); 4] = [
+            (
+                &[
+                    Raw("a", tar::EntryType::Regular, 0o644, b"one"),
+                    Raw("extra", tar::EntryType::Regular, 0o644, b"x"),
+                ],
+                "`extra` is not in the signed file list",
+            ),
+            (
+                &[Raw("a", tar::EntryType::Regular, 0o644, b"eno")],
+                "`a` holds other bytes than the signed file list says",
+            ),
+            (
+                &[Raw("a", tar::EntryType::Regular, 0o600, b"one")],
+                "`a` has mode 600, but the signed file list says 644",
+            ),
+            (&[], "`a` is missing"),
+        ];
+        for (entries, message) in cases {
+            let mut fixture = Fixture::new();
+            let mut module = fixture.publish(&[("a", b"one", 0o644)], None, Vec::new(), true);
+            // Room for what the package holds: the declared size is not the check.
+            module.unpacked_size = 100;
+            let bytes = package(entries);
+            module.package = fixture.put(
+                &layout::blob(&Blake3Hash::of(&bytes), BlobKind::Package),
+                bytes,
+            );
+            let release = fixture.release("1.0.0", vec![("app", module)]);
+            let manifest = Fixture::manifest(&release);
+            let platform: Platform = "any".parse().unwrap();
+            let plan = InstallPlan {
+                transport: &fixture.transport,
+                hosts: std::slice::from_ref(&fixture.base),
+                root: &fixture.root,
+                platform: &platform,
+                release: &release,
+                manifest: &manifest,
+                now: Timestamp::UNIX_EPOCH,
+                reporter: &NoReporter,
+                packages_only: false,
+                limits: DownloadLimits::default(),
+            };
+            let error = install_release(&plan, &mut fixture.state).unwrap_err();
+            assert!(matches!(error, Error::TreeMismatch { .. }), "{error}");
+            let chain = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+            assert!(chain.contains(message), "{chain}");
+            assert!(std::fs::symlink_metadata(fixture.root.current()).is_err());
+            let left: Vec<_> = std::fs::read_dir(fixture.root.releases())
+                .unwrap()
+                .collect();
+            assert!(left.is_empty(), "the staging tree is removed: {left:?}");
+        }
     }
 }

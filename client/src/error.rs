@@ -655,9 +655,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A package holds an entry that is neither a regular file nor a directory.
+    /// A package holds an entry that is not a regular file, a directory or a symbolic
+    /// link.
     #[error(
-        "package of module `{module}` holds `{path}`, a {kind}; only regular files and directories are allowed"
+        "package of module `{module}` holds `{path}`, a {kind}; only regular files, directories and symbolic links are allowed"
     )]
     UnsupportedEntry {
         /// The module.
@@ -687,6 +688,60 @@ pub enum Error {
         module: ModuleName,
         /// The entry's path, with invalid bytes replaced.
         path: String,
+    },
+
+    /// A package entry is a symbolic link whose target no link may hold.
+    #[error(
+        "package of module `{module}` holds the symbolic link `{path}` with the target `{target}`, which no link may hold (empty, over 4095 bytes, not UTF-8, or with a backslash or control character)"
+    )]
+    InvalidLinkTarget {
+        /// The module.
+        module: ModuleName,
+        /// The entry's path.
+        path: String,
+        /// The target, with invalid bytes replaced.
+        target: String,
+    },
+
+    /// A package entry lies inside a symbolic link (or a file) the package made
+    /// before it: writing it would write through the link, wherever it points.
+    #[error(
+        "package of module `{module}` holds `{path}` inside `{parent}`, which it made a {kind}; nothing is written through a link"
+    )]
+    EntryInsideNonDirectory {
+        /// The module.
+        module: ModuleName,
+        /// The entry's path.
+        path: String,
+        /// The entry's parent that is no directory.
+        parent: String,
+        /// What the parent is (`symbolic link`, `file`).
+        kind: &'static str,
+    },
+
+    /// A module's file index lists more bytes of files than the module declares.
+    #[error(
+        "the file index of module `{module}` lists {listed} bytes of files, more than the {declared} its manifest declares"
+    )]
+    IndexExceedsModule {
+        /// The module.
+        module: ModuleName,
+        /// What the index lists.
+        listed: u64,
+        /// The module's `unpacked_size`.
+        declared: u64,
+    },
+
+    /// The tree an install built is not the one the release's signed file lists
+    /// describe: a package that disagrees with its file index, or another release's
+    /// package. Nothing was switched.
+    #[error("the tree built for {version} is not the one its signed file lists describe")]
+    TreeMismatch {
+        /// The release being installed.
+        version: Version,
+        /// The first difference.
+        #[source]
+        source: wavecast_schema::TreeMismatch,
     },
 
     /// A package lists the same path twice.
@@ -1127,6 +1182,18 @@ impl Error {
             ),
             Self::ActivationFailed(_) | Self::RunActivation { .. } => {
                 "nothing was switched; fix the hook (`wavecast-update config --on-activate`) and try again"
+                    .into()
+            }
+            Self::TreeMismatch { .. }
+            | Self::IndexExceedsModule { .. }
+            | Self::UnsupportedEntry { .. }
+            | Self::InvalidLinkTarget { .. }
+            | Self::EntryInsideNonDirectory { .. }
+            | Self::UnsafeEntryPath { .. }
+            | Self::NonUtf8EntryPath { .. }
+            | Self::DuplicateEntry { .. }
+            | Self::UnpackTooLarge { .. } => {
+                "nothing was installed and the current release is untouched; the site's release does not match what was signed for it (`wavecast verify` shows the publisher where)"
                     .into()
             }
             Self::NoImageToRollBackTo { .. } => {

@@ -11,6 +11,12 @@
 //! `current` points to it, and the current version is always derived from where
 //! `current` points, so the two cannot disagree after a crash.
 //!
+//! Whatever way the tree was built, it is checked against the release's signed file
+//! indexes before it is promoted ([`crate::tree::check_tree`]): the tree that becomes
+//! current is exactly the signed one, or the install fails naming the difference.
+//! The indexes stay in the index cache while the release is installed, so the next
+//! update plans from them without downloading them again.
+//!
 //! A release whose tree is still recorded under `releases/` (a move back after a yank
 //! or cap) is switched to again without downloading when the tree still matches the
 //! release's signed file indexes; otherwise it is installed afresh like any other.
@@ -31,13 +37,13 @@ use crate::cache::Cache;
 use crate::delta::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::error::{Error, Result};
 use crate::journal::{InstallStep, InterruptedInstall, Journal, finish};
-use crate::kept::tree_matches;
 use crate::limits::DownloadLimits;
 use crate::reporter::{NoReporter, Reporter};
 use crate::root::{ATOMIC_TEMP_PREFIX, InstallRoot, create_dir_all, random_hex, sync_dir};
 use crate::space::ensure_free_space;
 use crate::state::{InstalledModule, InstalledRelease, State};
 use crate::transport::Transport;
+use crate::tree::{ReleaseIndexes, WrittenFiles, check_tree};
 use crate::url::BaseUrl;
 
 /// The prefix of staging trees (and of trees moved aside) under `releases/`.
@@ -231,19 +237,31 @@ pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<Upda
     )?;
     let current = read_current(plan.root, state)?;
     let dir = release_dir_name(&plan.release.version, modules);
-    Ok(differential_plan(plan, &cache, state, current.as_ref(), modules, &dir).0)
+    let indexes = ReleaseIndexes::fetch(&cache, modules)?;
+    Ok(differential_plan(
+        plan,
+        &cache,
+        &indexes,
+        state,
+        current.as_ref(),
+        modules,
+        &dir,
+    )
+    .0)
 }
 
 /// The files on disk and the plan built from them, with the bytes spent on indexes.
+/// `cache` must have been opened for this plan: all it received so far, and all it
+/// receives here, are file indexes.
 fn differential_plan(
     plan: &InstallPlan<'_>,
     cache: &Cache<'_>,
+    indexes: &ReleaseIndexes,
     state: &State,
     current: Option<&CurrentRelease>,
     modules: &PlatformRelease,
     dir: &str,
 ) -> (UpdatePlan, LocalFiles) {
-    let before = cache.received();
     let local = if plan.packages_only {
         LocalFiles::default()
     } else {
@@ -257,14 +275,14 @@ fn differential_plan(
         )
     };
     let mut update = plan_release(
-        cache,
+        indexes,
         &plan.release.version,
         dir,
         modules,
         &local,
         plan.packages_only,
     );
-    update.index_bytes = cache.received() - before;
+    update.index_bytes = cache.received();
     (update, local)
 }
 
@@ -311,13 +329,20 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }
 
+    let indexes = ReleaseIndexes::fetch(&cache, modules)?;
     create_dir_all(&root.releases())?;
     let previous_dir = current.as_ref().map(|current| current.dir.clone());
 
     let kept = root.releases().join(&dir);
     if let Some(recorded) = state
         .installed_in(&dir)
-        .filter(|_| tree_matches(&cache, modules, &kept))
+        .filter(|_| {
+            // A tree that cannot be read or differs is installed afresh instead.
+            matches!(
+                check_tree(&kept, indexes.tree(), &WrittenFiles::default()),
+                Ok(Ok(()))
+            )
+        })
         .cloned()
     {
         reporter.on_reuse(&release.version, &dir);
@@ -347,7 +372,15 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         });
     }
 
-    let (update, local) = differential_plan(plan, &cache, state, current.as_ref(), modules, &dir);
+    let (update, local) = differential_plan(
+        plan,
+        &cache,
+        &indexes,
+        state,
+        current.as_ref(),
+        modules,
+        &dir,
+    );
     let unpacked = modules.modules.values().fold(0u64, |total, module| {
         total.saturating_add(module.unpacked_size)
     });
@@ -367,7 +400,13 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         previous_dir,
     )?;
     let builder = Builder::new(&cache, &local, reporter);
-    builder.build(&update, modules, building.path())?;
+    let written = builder.build(&update, modules, building.path())?;
+    check_tree(building.path(), indexes.tree(), &written)?.map_err(|source| {
+        Error::TreeMismatch {
+            version: release.version.clone(),
+            source,
+        }
+    })?;
     sync_filesystem(building.path()).map_err(|source| Error::Release {
         action: "flush",
         path: building.path().to_owned(),
@@ -590,14 +629,16 @@ fn sync_filesystem(dir: &Path) -> io::Result<()> {
     rustix::fs::syncfs(File::open(dir)?).map_err(io::Error::from)
 }
 
-/// Flushes every file and directory under `dir` to disk.
+/// Flushes every file and directory under `dir` to disk (a symbolic link is part of
+/// its directory, and is never opened: it may point anywhere, or nowhere).
 #[cfg(not(target_os = "linux"))]
 fn sync_filesystem(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
             sync_filesystem(&entry.path())?;
-        } else {
+        } else if file_type.is_file() {
             File::open(entry.path())?.sync_all()?;
         }
     }

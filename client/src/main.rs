@@ -23,9 +23,9 @@ use wavecast_client::{
     Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, Config,
     ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
     HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, ImageSource, InitOptions,
-    InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PinnedTrust,
-    PrunedRelease, Recovery, RecoveryOutcome, Reporter, SlotActivation, SlotConfig, SlotName,
-    SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
+    InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PackageReason,
+    PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SlotActivation, SlotConfig,
+    SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -1244,7 +1244,7 @@ struct ModulePlanJson<'a> {
     /// The module's destination in the release tree, if not its root.
     dest: Option<&'a str>,
     use_package: bool,
-    /// `cheaper`, `index_unavailable`, `no_file_copies` or `requested` when
+    /// `cheaper`, `no_file_copies`, `requested` or `fresh_install` when
     /// `use_package`.
     package_reason: Option<&'static str>,
     download_bytes: u64,
@@ -1334,12 +1334,13 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
             None => format!("module {}", module.name),
         };
         if module.use_package {
-            let why = match module.package_reason.map(|reason| reason.as_str()) {
-                Some("cheaper") => "cheaper than its files",
-                Some("index_unavailable") => "its file index is unavailable",
-                Some("no_file_copies") => "the site has no per-file copies",
-                Some("requested") => "--full",
-                _ => "",
+            let why = match module.package_reason {
+                Some(PackageReason::Cheaper) => "cheaper than its files",
+                Some(PackageReason::NoFileCopies) => "the site has no per-file copies",
+                Some(PackageReason::Requested) => "--full",
+                Some(PackageReason::FreshInstall) => "nothing installed to update from",
+                // A reason added later: the bare fact is still right.
+                _ => "as planned",
             };
             lines.push(format!(
                 "{name}: whole package, {} ({why})",

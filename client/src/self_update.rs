@@ -281,7 +281,9 @@ fn only_executable(unpacked: &Path, url: &str) -> Result<PathBuf> {
         .map_err(read_error)?;
     names.sort();
     let path = unpacked.join(UPDATER_EXECUTABLE);
-    if names != [UPDATER_EXECUTABLE] || !path.is_file() {
+    // A regular file, not a link to one: the executable is replaced by what is here.
+    let is_file = std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_file());
+    if names != [UPDATER_EXECUTABLE] || !is_file {
         let found = if names.is_empty() {
             "nothing".to_owned()
         } else {
@@ -770,6 +772,13 @@ mod tests {
             "a directory is not it"
         );
         std::fs::remove_dir(dir.path().join(UPDATER_EXECUTABLE)).unwrap();
+        let link = dir.path().join(UPDATER_EXECUTABLE);
+        std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+        assert!(
+            only_executable(dir.path(), "u").is_err(),
+            "a link to a file is not it"
+        );
+        std::fs::remove_file(&link).unwrap();
         std::fs::write(dir.path().join(UPDATER_EXECUTABLE), b"x").unwrap();
         assert_eq!(
             only_executable(dir.path(), "u").unwrap(),

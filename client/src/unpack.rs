@@ -1,38 +1,46 @@
 //! Unpacking a verified module package into a fresh release tree, refusing anything
-//! that is not a plain file or directory inside it.
+//! that is not a plain file, a directory or a symbolic link inside it, and never
+//! writing through a link.
 //!
-//! tar's own `unpack_in` is not used: it skips `..` entries silently and knows
-//! symlinks, hard links and devices. Here every entry is checked and any surprise is
-//! an error naming the entry.
+//! tar's own `unpack_in` is not used: it skips `..` entries silently, knows hard
+//! links and devices, and writes through a symlink the archive made before. Here
+//! every entry is checked and any surprise is an error naming the entry. What comes
+//! out is still only what the package holds: the caller compares the tree with the
+//! release's signed file lists before using it.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use flate2::read::GzDecoder;
 use tar::EntryType;
-use wavecast_schema::{ModuleName, RelativePath};
+use wavecast_schema::{Blake3Hash, LinkTarget, ModuleName, RelativePath};
 
 use crate::error::{Error, Result};
+use crate::verified::HashingWriter;
 
 /// How many bytes of tar headers and extension records (long names, pax) may come
 /// before each entry's data. Generous for any real path, small enough that a hostile
 /// extension record cannot exhaust memory.
 const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 
-/// Unpacks the tar.gz at `package` into the existing, empty directory `into`.
+/// Unpacks the tar.gz at `package` into the existing, empty directory `into`, and
+/// returns every regular file written with the blake3 of what was written.
 ///
-/// Only regular files and directories are accepted; every path must be a
-/// [`RelativePath`] (a leading `./` is ignored); the files may total at most
+/// Only regular files, directories and symbolic links are accepted; every path must
+/// be a [`RelativePath`] (a leading `./` is ignored); the files may total at most
 /// `unpacked_size` bytes; a path may appear once. Files get their archive mode
 /// masked to `0o777` (no setuid, setgid or sticky bit). Directory modes are applied
-/// last, deepest first, so read-only directories can still be filled.
+/// last, deepest first, so read-only directories can still be filled. A link is
+/// created as it is, whatever it points to, and nothing is ever written through
+/// one: an entry inside a link (or a file) made before it is refused.
 ///
-/// `into` must be a directory that only this function writes to: it creates no
-/// symlinks, so no path under `into` can lead outside it.
+/// `into` must be a directory that only this function writes to, so that the only
+/// links under it are the ones it made.
 ///
 /// The updater calls it only on packages whose size and blake3 it has verified; it
 /// is public so that it can be fuzzed (`fuzz/`) on packages nobody vouches for.
@@ -41,14 +49,16 @@ const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 ///
 /// [`Error::ReadPackage`] when the package cannot be read or is not a tar.gz,
 /// [`Error::UnsupportedEntry`], [`Error::NonUtf8EntryPath`],
-/// [`Error::UnsafeEntryPath`] or [`Error::DuplicateEntry`] for an entry it refuses,
-/// [`Error::UnpackTooLarge`] past `unpacked_size`, [`Error::Unpack`] when writing fails.
+/// [`Error::UnsafeEntryPath`], [`Error::InvalidLinkTarget`],
+/// [`Error::EntryInsideNonDirectory`] or [`Error::DuplicateEntry`] for an entry it
+/// refuses, [`Error::UnpackTooLarge`] past `unpacked_size`, [`Error::Unpack`] when
+/// writing fails.
 pub fn unpack_module(
     package: &Path,
     module: &ModuleName,
     unpacked_size: u64,
     into: &Path,
-) -> Result<()> {
+) -> Result<Vec<(RelativePath, Blake3Hash)>> {
     let read_error = |source| Error::ReadPackage {
         module: module.clone(),
         path: package.to_owned(),
@@ -74,7 +84,9 @@ pub fn unpack_module(
     let mut entries = archive.entries().map_err(archive_error)?;
     let mut written: u64 = 0;
     let mut directories: Vec<(PathBuf, usize, u32)> = Vec::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    // The files and links made so far: nothing may be written inside one.
+    let mut leaves: HashMap<RelativePath, &'static str> = HashMap::new();
+    let mut files = Vec::new();
 
     loop {
         budget.allow(HEADER_ALLOWANCE);
@@ -84,17 +96,17 @@ pub fn unpack_module(
         };
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let entry_type = entry.header().entry_type();
-        let is_directory = match entry_type {
-            EntryType::Regular => false,
-            EntryType::Directory => true,
-            other => {
-                return Err(Error::UnsupportedEntry {
-                    module: module.clone(),
-                    path: raw_path,
-                    kind: describe(other),
-                });
-            }
-        };
+        if !matches!(
+            entry_type,
+            EntryType::Regular | EntryType::Directory | EntryType::Symlink
+        ) {
+            return Err(Error::UnsupportedEntry {
+                module: module.clone(),
+                path: raw_path,
+                kind: describe(entry_type),
+            });
+        }
+        let is_directory = entry_type == EntryType::Directory;
         if std::str::from_utf8(&entry.path_bytes()).is_err() {
             return Err(Error::NonUtf8EntryPath {
                 module: module.clone(),
@@ -112,6 +124,24 @@ pub fn unpack_module(
             // The archive's own root (`./`): the release tree's root is ours.
             continue;
         };
+        if let Some((parent, kind)) = relative
+            .ancestors()
+            .find_map(|parent| leaves.get(parent).map(|kind| (parent, *kind)))
+        {
+            return Err(Error::EntryInsideNonDirectory {
+                module: module.clone(),
+                path: raw_path,
+                parent: parent.to_owned(),
+                kind,
+            });
+        }
+        let duplicate = || Error::DuplicateEntry {
+            module: module.clone(),
+            path: raw_path.clone(),
+        };
+        if leaves.contains_key(&relative) {
+            return Err(duplicate());
+        }
         let target = relative
             .segments()
             .fold(into.to_owned(), |path, segment| path.join(segment));
@@ -125,6 +155,23 @@ pub fn unpack_module(
             directories.push((target, relative.segments().count(), mode));
             continue;
         }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+        }
+        let create_error = |source: io::Error| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                duplicate()
+            } else {
+                write_error(&target)(source)
+            }
+        };
+
+        if entry_type == EntryType::Symlink {
+            let link_target = link_target(&entry, module, &raw_path)?;
+            std::os::unix::fs::symlink(link_target.as_str(), &target).map_err(create_error)?;
+            leaves.insert(relative, "symbolic link");
+            continue;
+        }
 
         let size = entry.size();
         written = written.saturating_add(size);
@@ -134,50 +181,34 @@ pub fn unpack_module(
                 limit: unpacked_size,
             });
         }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-        }
-        let mut file = match OpenOptions::new()
+        // `create_new` never opens an existing path, a link included.
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&target)
-        {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::DuplicateEntry {
-                    module: module.clone(),
-                    path: raw_path,
-                });
-            }
-            Err(source) => {
-                return Err(Error::Unpack {
-                    path: target,
-                    source,
-                });
-            }
-        };
+            .map_err(create_error)?;
         budget.allow(size.saturating_add(512));
-        let mut copied: u64 = 0;
-        loop {
-            let count = match entry.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(archive_error(source)),
-            };
-            copied += count as u64;
-            file.write_all(&buffer[..count])
-                .map_err(write_error(&target))?;
+        let mut out = HashingWriter::new(file, size);
+        let copied = io::copy(&mut entry, &mut out);
+        if let Some(source) = out.take_failure() {
+            return Err(write_error(&target)(source));
         }
-        if copied != size {
+        copied.map_err(archive_error)?;
+        if out.written() != size {
             return Err(read_error(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("entry `{raw_path}` holds {copied} of its {size} bytes"),
+                format!(
+                    "entry `{raw_path}` holds {} of its {size} bytes",
+                    out.written()
+                ),
             )));
         }
-        file.set_permissions(Permissions::from_mode(mode))
+        out.get_ref()
+            .set_permissions(Permissions::from_mode(mode))
             .map_err(write_error(&target))?;
+        files.push((relative.clone(), out.hash()));
+        leaves.insert(relative, "file");
     }
 
     directories.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
@@ -185,7 +216,27 @@ pub fn unpack_module(
         std::fs::set_permissions(&path, Permissions::from_mode(mode))
             .map_err(|source| Error::Unpack { path, source })?;
     }
-    Ok(())
+    Ok(files)
+}
+
+/// The target of a symlink entry, checked to be one a link may hold.
+fn link_target<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    module: &ModuleName,
+    raw_path: &str,
+) -> Result<LinkTarget> {
+    let raw = entry
+        .link_name_bytes()
+        .map(|bytes| bytes.into_owned())
+        .unwrap_or_default();
+    std::str::from_utf8(&raw)
+        .ok()
+        .and_then(|target| target.parse().ok())
+        .ok_or_else(|| Error::InvalidLinkTarget {
+            module: module.clone(),
+            path: raw_path.to_owned(),
+            target: String::from_utf8_lossy(&raw).into_owned(),
+        })
 }
 
 /// The entry's path inside the module, or `None` for the archive's root directory.
@@ -209,7 +260,6 @@ fn entry_path(
 /// Names an entry type for error messages.
 fn describe(entry_type: EntryType) -> String {
     match entry_type {
-        EntryType::Symlink => "symlink".into(),
         EntryType::Link => "hard link".into(),
         EntryType::Char => "character device".into(),
         EntryType::Block => "block device".into(),
@@ -276,7 +326,8 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// One archive entry for [`package`]: raw path bytes, type, mode, content.
+    /// One archive entry for [`package`]: raw path bytes, type, mode, content (for a
+    /// link, its raw target).
     pub(crate) struct Raw<'a>(
         pub(crate) &'a str,
         pub(crate) EntryType,
@@ -289,21 +340,33 @@ pub(crate) mod tests {
         let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
         for Raw(path, entry_type, mode, content) in entries {
             let mut header = tar::Header::new_gnu();
-            let name = &mut header.as_gnu_mut().unwrap().name;
-            name[..path.len()].copy_from_slice(path.as_bytes());
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.name[..path.len()].copy_from_slice(path.as_bytes());
+            let is_link = *entry_type == EntryType::Symlink || *entry_type == EntryType::Link;
+            let data: &[u8] = if is_link {
+                let target: &[u8] = if content.is_empty() {
+                    b"target"
+                } else {
+                    content
+                };
+                gnu.linkname[..target.len()].copy_from_slice(target);
+                b""
+            } else {
+                content
+            };
             header.set_entry_type(*entry_type);
             header.set_mode(*mode);
-            header.set_size(content.len() as u64);
-            if *entry_type == EntryType::Symlink || *entry_type == EntryType::Link {
-                header.set_link_name("target").unwrap();
-            }
+            header.set_size(data.len() as u64);
             header.set_cksum();
-            builder.append(&header, *content).unwrap();
+            builder.append(&header, data).unwrap();
         }
         builder.into_inner().unwrap().finish().unwrap()
     }
 
-    fn unpack(entries: &[Raw<'_>], limit: u64) -> (tempfile::TempDir, Result<()>) {
+    fn unpack(
+        entries: &[Raw<'_>],
+        limit: u64,
+    ) -> (tempfile::TempDir, Result<Vec<(RelativePath, Blake3Hash)>>) {
         let dir = tempfile::tempdir().unwrap();
         let package_path = dir.path().join("package.tar.gz");
         std::fs::write(&package_path, package(entries)).unwrap();
@@ -360,9 +423,112 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn links_devices_and_fifos_are_refused() {
+    fn files_are_hashed_as_they_are_written() {
+        let (_dir, result) = unpack(&[file("a", b"one"), file("d/b", b"two")], 100);
+        let files: Vec<(String, Blake3Hash)> = result
+            .unwrap()
+            .into_iter()
+            .map(|(path, hash)| (path.to_string(), hash))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("a".to_owned(), Blake3Hash::of(b"one")),
+                ("d/b".to_owned(), Blake3Hash::of(b"two"))
+            ]
+        );
+    }
+
+    #[test]
+    fn symbolic_links_are_made_as_they_are_and_never_followed() {
+        let (dir, result) = unpack(
+            &[
+                Raw("lib/", EntryType::Directory, 0o755, b""),
+                file("lib/libfoo.so.1", b"elf"),
+                Raw("lib/libfoo.so", EntryType::Symlink, 0o777, b"libfoo.so.1"),
+                Raw("doc", EntryType::Symlink, 0o777, b"/usr/share/doc/app"),
+                Raw("up", EntryType::Symlink, 0o777, b"../../outside"),
+            ],
+            100,
+        );
+        result.unwrap();
+        let tree = dir.path().join("tree");
+        let target = |path: &str| std::fs::read_link(tree.join(path)).unwrap();
+        assert_eq!(target("lib/libfoo.so"), Path::new("libfoo.so.1"));
+        assert_eq!(target("doc"), Path::new("/usr/share/doc/app"));
+        assert_eq!(target("up"), Path::new("../../outside"));
+        assert_eq!(std::fs::read(tree.join("lib/libfoo.so")).unwrap(), b"elf");
+    }
+
+    #[test]
+    fn nothing_is_written_through_a_link_the_package_made() {
+        let outside = tempfile::tempdir().unwrap();
+        let outside_path = outside.path().to_str().unwrap().to_owned();
+        for entries in [
+            vec![
+                Raw("etc", EntryType::Symlink, 0o777, outside_path.as_bytes()),
+                file("etc/passwd", b"owned"),
+            ],
+            vec![
+                Raw("etc", EntryType::Symlink, 0o777, outside_path.as_bytes()),
+                Raw("etc/cron.d/", EntryType::Directory, 0o755, b""),
+            ],
+            vec![
+                Raw("etc", EntryType::Symlink, 0o777, outside_path.as_bytes()),
+                Raw("etc/x", EntryType::Symlink, 0o777, b"/etc/passwd"),
+            ],
+            vec![
+                Raw("etc", EntryType::Symlink, 0o777, outside_path.as_bytes()),
+                Raw("./etc/", EntryType::Directory, 0o755, b""),
+                file("etc/passwd", b"owned"),
+            ],
+        ] {
+            let (_dir, result) = unpack(&entries, 100);
+            let error = result.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::EntryInsideNonDirectory { .. } | Error::DuplicateEntry { .. }
+                ),
+                "{error}"
+            );
+            assert_eq!(
+                std::fs::read_dir(outside.path()).unwrap().count(),
+                0,
+                "something was written outside the tree"
+            );
+        }
+        let (_dir, result) = unpack(&[file("a", b"x"), file("a/b", b"y")], 100);
+        let error = result.unwrap_err().to_string();
+        assert!(
+            error.contains("inside `a`, which it made a file"),
+            "{error}"
+        );
+        let (_dir, result) = unpack(
+            &[
+                Raw("a", EntryType::Symlink, 0o777, b"b"),
+                Raw("a", EntryType::Symlink, 0o777, b"c"),
+            ],
+            100,
+        );
+        assert!(matches!(result.unwrap_err(), Error::DuplicateEntry { .. }));
+    }
+
+    #[test]
+    fn a_link_target_no_link_may_hold_is_refused() {
+        let (_dir, result) = unpack(&[Raw("a", EntryType::Symlink, 0o777, b"x\ny")], 100);
+        let error = result.unwrap_err();
+        assert!(matches!(error, Error::InvalidLinkTarget { .. }), "{error}");
+        let (_dir, result) = unpack(&[Raw("a", EntryType::Symlink, 0o777, b"x\xffy")], 100);
+        assert!(matches!(
+            result.unwrap_err(),
+            Error::InvalidLinkTarget { .. }
+        ));
+    }
+
+    #[test]
+    fn hard_links_devices_and_fifos_are_refused() {
         for (entry_type, name) in [
-            (EntryType::Symlink, "symlink"),
             (EntryType::Link, "hard link"),
             (EntryType::Char, "character device"),
             (EntryType::Block, "block device"),

@@ -1632,7 +1632,7 @@ mod tests {
             .install(&updater.check(now()).unwrap(), now(), &NoReporter)
             .unwrap();
 
-        // 1.1.0's package holds a symlink: the unpack fails after the download.
+        // 1.1.0's package holds a hard link: the unpack fails after the download.
         site.release("1.1.0", &[("app", b"two")], 10_000, 2);
         let old_hash = site.releases[1].platforms["any"].modules["app"]
             .package
@@ -1640,7 +1640,7 @@ mod tests {
             .clone();
         let hostile = package(&[
             Raw("app", tar::EntryType::Regular, 0o644, b"two"),
-            Raw("link", tar::EntryType::Symlink, 0o777, b""),
+            Raw("link", tar::EntryType::Link, 0o644, b"app"),
         ]);
         let blake3 = Blake3Hash::of(&hostile);
         let path: wavecast_schema::RelativePath = format!("blobs/{blake3}.tar.gz").parse().unwrap();

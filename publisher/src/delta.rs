@@ -120,7 +120,7 @@ fn is_file(entry: &IndexEntry) -> bool {
 fn file_content(entry: &IndexEntry) -> Option<(&Blake3Hash, u64)> {
     match &entry.kind {
         EntryKind::File { blake3, size, .. } => Some((blake3, *size)),
-        EntryKind::Dir => None,
+        EntryKind::Dir | EntryKind::Symlink { .. } => None,
     }
 }
 

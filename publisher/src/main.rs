@@ -647,10 +647,16 @@ fn print_report(report: &PublishReport, version: &Version) {
         ));
     }
     for module in &report.modules {
+        warn_about_links(module);
         output::status(&format!(
-            "packaged {}: {} files, {} -> {} {}{}",
+            "packaged {}: {} files{}, {} -> {} {}{}",
             module.name,
             module.files,
+            match module.links {
+                0 => String::new(),
+                1 => ", 1 symbolic link".to_owned(),
+                links => format!(", {links} symbolic links"),
+            },
             output::bytes(module.unpacked_size),
             output::bytes(module.package_size),
             match module.kind {
@@ -749,6 +755,52 @@ fn delta_line(module: &ModuleSummary, patch_time: std::time::Duration) -> Option
     ))
 }
 
+/// How many paths a message lists before it says how many there are in all.
+const LISTED_PATHS: usize = 5;
+
+/// Warns about symbolic links leaving the release tree, and says that hard links
+/// became copies: both are packaged, but the user should know what clients get.
+fn warn_about_links(module: &ModuleSummary) {
+    let listed = |items: Vec<String>| {
+        let count = items.len();
+        let mut text = items
+            .into_iter()
+            .take(LISTED_PATHS)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if count > LISTED_PATHS {
+            text.push_str(&format!(", … ({count} in all)"));
+        }
+        text
+    };
+    if !module.outside_links.is_empty() {
+        output::warn(&format!(
+            "module {}: symbolic links that point outside the release tree are installed as they are and resolve on each client's machine: {}",
+            module.name,
+            listed(
+                module
+                    .outside_links
+                    .iter()
+                    .map(|(path, target)| format!("`{path}` -> `{target}`"))
+                    .collect()
+            )
+        ));
+    }
+    if !module.hard_links.is_empty() {
+        output::status(&format!(
+            "note: module {}: hard links become copies (each name is packaged as a file of its own): {}",
+            module.name,
+            listed(
+                module
+                    .hard_links
+                    .iter()
+                    .map(|path| format!("`{path}`"))
+                    .collect()
+            )
+        ));
+    }
+}
+
 fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
     let manifest = &report.manifest;
     serde_json::json!({
@@ -772,6 +824,12 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
                 "name": module.name,
                 "kind": module.kind,
                 "files": module.files,
+                "links": module.links,
+                "outside_links": module.outside_links.iter().map(|(path, target)| serde_json::json!({
+                    "path": path,
+                    "target": target,
+                })).collect::<Vec<_>>(),
+                "hard_links": module.hard_links,
                 "unpacked_size": module.unpacked_size,
                 "package_size": module.package_size,
                 "uploaded": module.uploaded,

@@ -2,8 +2,10 @@
 //!
 //! A package is a tar.gz of one module's tree with entries in sorted order, a fixed
 //! modification time, owner 0:0 and the permission bits of each file kept, so the same
-//! tree always produces the same bytes and the same blake3. Only regular files and
-//! directories are packaged; anything else in the release folder is an error.
+//! tree always produces the same bytes and the same blake3. Regular files, directories
+//! and symbolic links are packaged (links as they are, never followed, whatever they
+//! point to); the names of a hard-linked file become files of their own; anything
+//! else in the release folder (devices, fifos, sockets) is an error.
 //!
 //! Each file is read once: its bytes are hashed, written to the tar and handed to a
 //! [`ContentSink`], which for a publish is [`FileCopies`]: every distinct content gets
@@ -26,8 +28,8 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use wavecast_schema::{
-    Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, ModuleKind, ModuleName,
-    RelativePath,
+    Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, LinkTarget, ModuleKind,
+    ModuleName, RelativePath,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -125,6 +127,15 @@ pub struct BuiltModule {
     pub index: FileIndex,
     /// Number of regular files.
     pub files: usize,
+    /// Number of symbolic links.
+    pub links: usize,
+    /// Symbolic links whose target leaves the release tree (absolute, or climbing
+    /// above its root with `..`): paths in the release tree, and targets. Clients
+    /// create them as they are, so they resolve on each client's machine.
+    pub outside_links: Vec<(RelativePath, LinkTarget)>,
+    /// Paths (in the release tree) of files that have other names too (hard links):
+    /// each name is packaged as a file of its own.
+    pub hard_links: Vec<RelativePath>,
     /// Total size of the files.
     pub unpacked_size: u64,
     /// Time spent packaging.
@@ -195,13 +206,25 @@ struct FoundEntry {
     relative: RelativePath,
     /// Path on disk.
     local: PathBuf,
-    is_dir: bool,
+    kind: FoundKind,
     mode: FileMode,
-    size: u64,
 }
 
-/// Lists a module folder depth-first in byte order of names, refusing anything that
-/// is not a regular file or a directory.
+/// What a [`FoundEntry`] is.
+#[derive(Debug)]
+enum FoundKind {
+    Dir,
+    File {
+        size: u64,
+        /// The file has other names (a hard link count above one).
+        hard_linked: bool,
+    },
+    Symlink(LinkTarget),
+}
+
+/// Lists a module folder depth-first in byte order of names, without following
+/// symbolic links, refusing anything that is not a regular file, a directory or a
+/// symbolic link.
 fn scan(root: &Path) -> Result<Vec<FoundEntry>> {
     let mut found = Vec::new();
     scan_into(root, None, &mut found)?;
@@ -209,7 +232,7 @@ fn scan(root: &Path) -> Result<Vec<FoundEntry>> {
 }
 
 fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let read_error = |source| Error::Read {
         path: dir.to_owned(),
         source,
@@ -241,38 +264,54 @@ fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> R
             path: local.clone(),
             source,
         })?;
-        let kind = metadata.file_type();
+        let file_type = metadata.file_type();
         let mode = FileMode::from_permissions(metadata.permissions().mode());
-        if kind.is_dir() {
-            found.push(FoundEntry {
-                relative,
-                local: local.clone(),
-                is_dir: true,
-                mode,
-                size: 0,
-            });
-            scan_into(&local, Some(&relative_text), found)?;
-        } else if kind.is_file() {
-            found.push(FoundEntry {
-                relative,
-                local,
-                is_dir: false,
-                mode,
+        let kind = if file_type.is_dir() {
+            FoundKind::Dir
+        } else if file_type.is_file() {
+            FoundKind::File {
                 size: metadata.len(),
-            });
+                hard_linked: metadata.nlink() > 1,
+            }
+        } else if file_type.is_symlink() {
+            FoundKind::Symlink(read_link_target(&local)?)
         } else {
-            let reason = if kind.is_symlink() {
-                "it is a symbolic link; wavecast packages only regular files and directories"
-            } else {
-                "it is not a regular file or directory"
-            };
             return Err(Error::UnsupportedEntry {
                 path: local,
-                reason,
+                reason: "it is not a regular file, a directory or a symbolic link",
             });
+        };
+        let is_dir = matches!(kind, FoundKind::Dir);
+        found.push(FoundEntry {
+            relative,
+            local: local.clone(),
+            kind,
+            mode,
+        });
+        if is_dir {
+            scan_into(&local, Some(&relative_text), found)?;
         }
     }
     Ok(())
+}
+
+/// The target of the symbolic link at `local`, as the link holds it.
+fn read_link_target(local: &Path) -> Result<LinkTarget> {
+    let target = fs_err::read_link(local).map_err(|source| Error::Read {
+        path: local.to_owned(),
+        source,
+    })?;
+    let text = target
+        .into_os_string()
+        .into_string()
+        .map_err(|_| Error::UnsupportedEntry {
+            path: local.to_owned(),
+            reason: "it is a symbolic link whose target is not valid UTF-8",
+        })?;
+    text.parse().map_err(|_| Error::UnsupportedEntry {
+        path: local.to_owned(),
+        reason: "it is a symbolic link whose target holds a backslash or control character, or is over 4095 bytes",
+    })
 }
 
 /// A writer that hashes and counts what passes through it.
@@ -312,14 +351,29 @@ pub fn build_module(
             .fold(release_dir.to_owned(), |path, segment| path.join(segment)),
         None => release_dir.to_owned(),
     };
-    if !root.is_dir() {
+    // The module's folder itself is never followed as a link: the client installs
+    // a directory there, and the tree must be what the folder holds.
+    let root_is_link = spec.dir.is_some()
+        && fs_err::symlink_metadata(&root).is_ok_and(|metadata| metadata.is_symlink());
+    if root_is_link || !root.is_dir() {
         return Err(Error::ModuleLayout(format!(
-            "module `{}` expects the folder `{}`, which does not exist",
+            "module `{}` expects the folder `{}`, which {}",
             spec.name,
-            root.display()
+            root.display(),
+            if root_is_link {
+                "is a symbolic link; name the folder it points to instead"
+            } else {
+                "does not exist"
+            }
         )));
     }
     let entries = scan(&root)?;
+    let in_release = |relative: &RelativePath| match &spec.dir {
+        Some(dir) => dir
+            .join(relative)
+            .expect("a path found under a module folder fits a relative path"),
+        None => relative.clone(),
+    };
 
     let temp = tempfile::Builder::new()
         .prefix(".wavecast-package-")
@@ -341,7 +395,8 @@ pub fn build_module(
     };
     let mut archive = tar::Builder::new(GzEncoder::new(hashing, Compression::new(level)));
     let mut index_entries = Vec::with_capacity(entries.len());
-    let (mut files, mut unpacked_size) = (0usize, 0u64);
+    let (mut files, mut links, mut unpacked_size) = (0usize, 0usize, 0u64);
+    let (mut outside_links, mut hard_links) = (Vec::new(), Vec::new());
 
     for entry in entries {
         let mut header = tar::Header::new_gnu();
@@ -349,44 +404,67 @@ pub fn build_module(
         header.set_mtime(DETERMINISTIC_MTIME);
         header.set_uid(0);
         header.set_gid(0);
-        if entry.is_dir {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            archive
-                .append_data(&mut header, format!("{}/", entry.relative), io::empty())
-                .map_err(write_error)?;
-            index_entries.push(IndexEntry {
-                path: entry.relative,
-                kind: EntryKind::Dir,
-                mode: entry.mode,
-            });
-            continue;
-        }
-        let content = fs_err::read(&entry.local).map_err(|source| Error::Read {
-            path: entry.local.clone(),
-            source,
-        })?;
-        if content.len() as u64 != entry.size {
-            return Err(Error::FileChanged { path: entry.local });
-        }
-        reporter.on_bytes(entry.size);
-        let hash = Blake3Hash::of(&content);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(entry.size);
-        archive
-            .append_data(&mut header, entry.relative.as_str(), content.as_slice())
-            .map_err(write_error)?;
-        sink.file(&entry.relative, &hash, content);
-        files += 1;
-        unpacked_size += entry.size;
+        let kind = match entry.kind {
+            FoundKind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                archive
+                    .append_data(&mut header, format!("{}/", entry.relative), io::empty())
+                    .map_err(write_error)?;
+                EntryKind::Dir
+            }
+            FoundKind::Symlink(target) => {
+                // A link's own permission bits mean nothing on Unix: one value for all.
+                header.set_mode(LINK_MODE.bits());
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                archive
+                    .append_link(&mut header, entry.relative.as_str(), target.as_str())
+                    .map_err(write_error)?;
+                links += 1;
+                let in_release = in_release(&entry.relative);
+                if !target.stays_within(&in_release) {
+                    outside_links.push((in_release, target.clone()));
+                }
+                index_entries.push(IndexEntry {
+                    path: entry.relative,
+                    kind: EntryKind::Symlink { target },
+                    mode: LINK_MODE,
+                });
+                continue;
+            }
+            FoundKind::File { size, hard_linked } => {
+                let content = fs_err::read(&entry.local).map_err(|source| Error::Read {
+                    path: entry.local.clone(),
+                    source,
+                })?;
+                if content.len() as u64 != size {
+                    return Err(Error::FileChanged { path: entry.local });
+                }
+                reporter.on_bytes(size);
+                let hash = Blake3Hash::of(&content);
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(size);
+                archive
+                    .append_data(&mut header, entry.relative.as_str(), content.as_slice())
+                    .map_err(write_error)?;
+                sink.file(&entry.relative, &hash, content);
+                files += 1;
+                unpacked_size += size;
+                if hard_linked {
+                    hard_links.push(in_release(&entry.relative));
+                }
+                EntryKind::File {
+                    size,
+                    blake3: hash,
+                    // Set from the file copies once they are compressed.
+                    packed_size: 0,
+                }
+            }
+        };
         index_entries.push(IndexEntry {
             path: entry.relative,
-            kind: EntryKind::File {
-                size: entry.size,
-                blake3: hash,
-                // Set from the file copies once they are compressed.
-                packed_size: 0,
-            },
+            kind,
             mode: entry.mode,
         });
     }
@@ -407,6 +485,9 @@ pub fn build_module(
         },
         index: FileIndex::new(index_entries),
         files,
+        links,
+        outside_links,
+        hard_links,
         unpacked_size,
         elapsed: started.elapsed(),
     })
@@ -479,6 +560,9 @@ pub fn build_image(
             mode: FileMode::from_permissions(metadata.permissions().mode()),
         }]),
         files: 1,
+        links: 0,
+        outside_links: Vec::new(),
+        hard_links: Vec::new(),
         unpacked_size: size,
         elapsed: started.elapsed(),
     })
@@ -677,6 +761,9 @@ pub fn fill_packed_sizes(index: &mut FileIndex, sizes: &HashMap<Blake3Hash, u64>
 /// (2006-07-23), since some tools mishandle zero.
 const DETERMINISTIC_MTIME: u64 = 1_153_704_088;
 
+/// The mode recorded for every symbolic link, what `ls -l` shows for one on Linux.
+const LINK_MODE: FileMode = FileMode::from_permissions(0o777);
+
 /// Checks that module folders do not overlap and that, when modules are split, every
 /// file of the release folder belongs to exactly one of them.
 pub fn check_layout(release_dir: &Path, specs: &[ModuleSpec]) -> Result<()> {
@@ -711,7 +798,8 @@ pub fn check_layout(release_dir: &Path, specs: &[ModuleSpec]) -> Result<()> {
                     .dir
                     .as_ref()
                     .expect("checked above: every module has a folder");
-                entry.relative.is_within(dir) || (entry.is_dir && dir.is_within(&entry.relative))
+                entry.relative.is_within(dir)
+                    || (matches!(entry.kind, FoundKind::Dir) && dir.is_within(&entry.relative))
             })
         })
         .map(|entry| entry.relative.to_string())
@@ -818,11 +906,126 @@ mod tests {
     }
 
     #[test]
-    fn symlinks_are_refused_with_their_path() {
+    fn symbolic_links_are_packaged_as_links_and_never_followed() {
         let work = tempfile::tempdir().unwrap();
         let release = work.path().join("release");
         tree(&release);
-        std::os::unix::fs::symlink("bin/app", release.join("link")).unwrap();
+        let outside = work.path().join("outside");
+        fs_err::create_dir_all(&outside).unwrap();
+        fs_err::write(outside.join("secret"), b"not part of the release").unwrap();
+        let long_target = format!("{}/app", "../bin/.".repeat(20));
+        for (link, target) in [
+            ("bin/app-link", "app"),
+            ("share/doc", "/usr/share/doc/app"),
+            ("share/up", "../../outside"),
+            ("share/long", long_target.as_str()),
+            ("dangling", "missing/file"),
+        ] {
+            std::os::unix::fs::symlink(target, release.join(link)).unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, release.join("share/via-link")).unwrap();
+        let built = build_module(
+            &release,
+            &ModuleSpec::whole_folder(),
+            6,
+            work.path(),
+            &NoProgress,
+            &NoCopies,
+        )
+        .unwrap();
+        assert_eq!((built.files, built.links), (3, 6));
+        let link_entries: Vec<(&str, &str)> = built
+            .index
+            .entries
+            .iter()
+            .filter_map(|entry| match &entry.kind {
+                EntryKind::Symlink { target } => Some((entry.path.as_str(), target.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            link_entries.contains(&("bin/app-link", "app")),
+            "{link_entries:?}"
+        );
+        assert!(link_entries.contains(&("share/long", long_target.as_str())));
+        assert!(
+            !built
+                .index
+                .entries
+                .iter()
+                .any(|entry| entry.path.as_str().contains("secret")),
+            "a linked directory is not followed"
+        );
+        let outside: Vec<String> = built
+            .outside_links
+            .iter()
+            .map(|(path, target)| format!("{path} -> {target}"))
+            .collect();
+        assert_eq!(
+            outside,
+            [
+                "share/doc -> /usr/share/doc/app".to_owned(),
+                "share/up -> ../../outside".to_owned(),
+                format!(
+                    "share/via-link -> {}",
+                    work.path().join("outside").display()
+                ),
+            ]
+        );
+
+        let BuiltPackage::Tar { file, .. } = &built.package else {
+            panic!("trees are packaged as tar.gz");
+        };
+        let file = std::fs::File::open(file).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let links: Vec<(String, String)> = archive
+            .entries()
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.header().entry_type() == tar::EntryType::Symlink)
+            .map(|entry| {
+                (
+                    entry.path().unwrap().to_string_lossy().into_owned(),
+                    entry
+                        .link_name()
+                        .unwrap()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(links.len(), 6);
+        assert!(links.contains(&("share/long".to_owned(), long_target.clone())));
+    }
+
+    #[test]
+    fn hard_links_become_copies_and_other_entries_are_refused() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        std::fs::hard_link(release.join("README"), release.join("bin/README")).unwrap();
+        let built = build_module(
+            &release,
+            &ModuleSpec::whole_folder(),
+            6,
+            work.path(),
+            &NoProgress,
+            &NoCopies,
+        )
+        .unwrap();
+        let hard: Vec<&str> = built.hard_links.iter().map(RelativePath::as_str).collect();
+        assert_eq!(hard, ["README", "bin/README"]);
+        assert_eq!(built.files, 4, "each name is a file of its own");
+
+        let fifo = release.join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
         let error = build_module(
             &release,
             &ModuleSpec::whole_folder(),
@@ -832,8 +1035,20 @@ mod tests {
             &NoCopies,
         )
         .unwrap_err();
-        assert!(error.to_string().contains("link"), "{error}");
-        assert!(matches!(error, Error::UnsupportedEntry { .. }));
+        assert!(matches!(error, Error::UnsupportedEntry { .. }), "{error}");
+        assert!(error.to_string().contains("pipe"), "{error}");
+    }
+
+    #[test]
+    fn a_module_folder_that_is_a_link_is_refused() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        std::os::unix::fs::symlink("share", release.join("assets")).unwrap();
+        let spec: ModuleSpec = "assets=assets".parse().unwrap();
+        let error =
+            build_module(&release, &spec, 6, work.path(), &NoProgress, &NoCopies).unwrap_err();
+        assert!(error.to_string().contains("is a symbolic link"), "{error}");
     }
 
     /// A [`ContentSink`] that keeps what it is given.

@@ -2,7 +2,6 @@
 //! manifest last, so readers see the old release or the new one, complete.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -97,7 +96,7 @@ pub struct PublishReport {
     /// Wall time of the whole publish.
     pub total_time: Duration,
     /// Files of this release over [`PAGES_FILE_LIMIT`] (packages, patches), which
-    /// GitHub Pages refuses; each is also warned about on stderr.
+    /// GitHub Pages refuses.
     pub oversized: Vec<(RelativePath, u64)>,
 }
 
@@ -116,6 +115,14 @@ pub struct ModuleSummary {
     pub kind: ModuleKind,
     /// Number of regular files.
     pub files: usize,
+    /// Number of symbolic links.
+    pub links: usize,
+    /// Symbolic links whose target leaves the release tree, with their targets (see
+    /// [`BuiltModule::outside_links`]).
+    pub outside_links: Vec<(RelativePath, wavecast_schema::LinkTarget)>,
+    /// Hard-linked files, each packaged as a file of its own (see
+    /// [`BuiltModule::hard_links`]).
+    pub hard_links: Vec<RelativePath>,
     /// Total size of the files.
     pub unpacked_size: u64,
     /// Size of the package: the tar.gz of a tree, the zstd copy of an image.
@@ -336,6 +343,9 @@ pub fn publish(
             name: module.name.to_string(),
             kind: module.kind(),
             files: module.files,
+            links: module.links,
+            outside_links: std::mem::take(&mut module.outside_links),
+            hard_links: std::mem::take(&mut module.hard_links),
             unpacked_size: module.unpacked_size,
             package_size: package.0.size,
             uploaded: package.1,
@@ -426,10 +436,6 @@ pub fn write_nojekyll(storage: &dyn Storage) -> Result<()> {
 /// Records a file GitHub Pages would refuse (the CLI warns about each).
 fn note_oversized(oversized: &mut Vec<(RelativePath, u64)>, path: RelativePath, size: u64) {
     if size > PAGES_FILE_LIMIT {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "warning: {path} is {size} bytes; GitHub Pages refuses files over 100 MB"
-        );
         oversized.push((path, size));
     }
 }
@@ -567,7 +573,7 @@ fn reusable_index(
     let index = read_index(storage, &earlier.file_index).ok()??;
     let complete = index.entries.iter().all(|entry| match entry.kind {
         EntryKind::File { packed_size, .. } => packed_size > 0,
-        EntryKind::Dir => true,
+        EntryKind::Dir | EntryKind::Symlink { .. } => true,
     });
     complete.then(|| (earlier.version.clone(), earlier.file_index.clone()))
 }

@@ -1,6 +1,9 @@
 //! Checking a published site end to end: every channel's signature and expiry, and
 //! every blob its releases refer to (packages, file indexes, file copies, patches)
-//! and the package of every updater build it offers, by size and blake3.
+//! and the package of every updater build it offers, by size and blake3. A tree
+//! module's package must also unpack to exactly the tree its signed file index lists
+//! (files with their modes, sizes and hashes, directories, symbolic links with their
+//! targets), since clients refuse any other.
 //!
 //! A site is read through a [`Source`] (a folder or an `http(s)://` base URL). Checking
 //! runs in two steps: [`survey`] reads and verifies the channel envelopes and the file
@@ -14,8 +17,9 @@ use std::path::PathBuf;
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, ChannelName, EntryKind, Envelope, FileIndex, MAX_ROOT_STEPS, Manifest, Platform,
-    PublicKey, ROOT_SIZE_LIMIT, RelativePath, Role, Root,
+    Blake3Hash, ChannelName, EntryKind, Envelope, ExpectedTree, FileIndex, FileMode, Found,
+    MAX_ROOT_STEPS, Manifest, Mismatch, ModuleKind, Platform, PublicKey, ROOT_SIZE_LIMIT,
+    RelativePath, Role, Root, TreeCheck, TreeMismatch,
 };
 use wavecast_site::layout::{self, BlobKind};
 
@@ -227,12 +231,22 @@ impl Count {
 /// What a blob must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
-    /// Stored as is: a package, a file index or a patch.
+    /// Stored as is: an image's or updater's package, a file index or a patch.
     Exact {
         /// Stored size.
         size: u64,
         /// blake3 of the stored bytes.
         blake3: Blake3Hash,
+    },
+    /// A tree module's tar.gz: stored as is, and unpacking to exactly each of
+    /// `trees` (the file indexes of every module that names this package).
+    Package {
+        /// Stored size.
+        size: u64,
+        /// blake3 of the stored bytes.
+        blake3: Blake3Hash,
+        /// The trees its modules' file indexes list.
+        trees: Vec<ExpectedTree>,
     },
     /// A file's zstd copy: `packed_size` stored bytes that decompress to `size` bytes
     /// with hash `blake3`.
@@ -250,7 +264,7 @@ impl Expected {
     /// The size of the stored blob.
     pub fn stored_size(&self) -> u64 {
         match self {
-            Self::Exact { size, .. } => *size,
+            Self::Exact { size, .. } | Self::Package { size, .. } => *size,
             Self::Copy { packed_size, .. } => *packed_size,
         }
     }
@@ -300,6 +314,34 @@ pub struct Survey {
 }
 
 impl Survey {
+    /// Records what the blob at `path` must be. A package named by several modules
+    /// (releases that share it) must unpack to each one's tree.
+    fn expect(&mut self, path: RelativePath, expected: Expected) {
+        match (self.blobs.get_mut(&path), expected) {
+            (
+                Some(Expected::Package {
+                    size,
+                    blake3,
+                    trees,
+                }),
+                Expected::Package {
+                    size: new_size,
+                    blake3: new_blake3,
+                    trees: new_trees,
+                },
+            ) if *size == new_size && *blake3 == new_blake3 => {
+                for tree in new_trees {
+                    if !trees.contains(&tree) {
+                        trees.push(tree);
+                    }
+                }
+            }
+            (_, expected) => {
+                self.blobs.insert(path, expected);
+            }
+        }
+    }
+
     /// The number and total size of the blobs listed (indexes included).
     pub fn total(&self) -> Count {
         let mut total = Count::default();
@@ -396,14 +438,28 @@ pub fn survey(
                     }
                     for module in platform_release.modules.values() {
                         let package = &module.package;
-                        survey.blobs.insert(
-                            package.path.clone(),
-                            Expected::Exact {
+                        let index = survey_index(source, &module.file_index, &mut survey)?;
+                        let tree =
+                            index
+                                .filter(|_| module.kind == ModuleKind::Tree)
+                                .and_then(|index| {
+                                    let mut tree = ExpectedTree::new();
+                                    tree.add_module(None, &index).ok().map(|()| tree)
+                                });
+                        let expected = match tree {
+                            Some(tree) => Expected::Package {
+                                size: package.size,
+                                blake3: package.blake3.clone(),
+                                trees: vec![tree],
+                            },
+                            // An image is its file's copy; a module whose index is
+                            // broken (a problem already) is checked by hash alone.
+                            None => Expected::Exact {
                                 size: package.size,
                                 blake3: package.blake3.clone(),
                             },
-                        );
-                        survey_index(source, &module.file_index, &mut survey)?;
+                        };
+                        survey.expect(package.path.clone(), expected);
                     }
                 }
             }
@@ -530,9 +586,14 @@ fn read_channel(
 }
 
 /// Reads and checks one file index and lists the file copies and patches it names.
-fn survey_index(source: &Source, blob: &wavecast_schema::Blob, survey: &mut Survey) -> Result<()> {
-    if survey.indexes.contains_key(&blob.path) {
-        return Ok(());
+/// Returns the index, or `None` when it is missing or broken (a problem is recorded).
+fn survey_index(
+    source: &Source,
+    blob: &wavecast_schema::Blob,
+    survey: &mut Survey,
+) -> Result<Option<FileIndex>> {
+    if let Some((_, bytes)) = survey.indexes.get(&blob.path) {
+        return Ok(FileIndex::parse(bytes).ok());
     }
     let expected = Expected::Exact {
         size: blob.size,
@@ -540,12 +601,12 @@ fn survey_index(source: &Source, blob: &wavecast_schema::Blob, survey: &mut Surv
     };
     let Some(bytes) = source.read(&blob.path, blob.size)? else {
         survey.problems.push(Problem::new(&blob.path, "missing"));
-        return Ok(());
+        return Ok(None);
     };
     survey.checked.add(bytes.len() as u64);
     if let Err(what) = check_exact(&bytes, blob.size, &blob.blake3) {
         survey.problems.push(Problem::new(&blob.path, what));
-        return Ok(());
+        return Ok(None);
     }
     let index = match FileIndex::parse(&bytes) {
         Ok(index) => index,
@@ -553,7 +614,7 @@ fn survey_index(source: &Source, blob: &wavecast_schema::Blob, survey: &mut Surv
             survey
                 .problems
                 .push(Problem::new(&blob.path, error.to_string()));
-            return Ok(());
+            return Ok(None);
         }
     };
     for entry in &index.entries {
@@ -587,7 +648,7 @@ fn survey_index(source: &Source, blob: &wavecast_schema::Blob, survey: &mut Surv
         );
     }
     survey.indexes.insert(blob.path.clone(), (expected, bytes));
-    Ok(())
+    Ok(Some(index))
 }
 
 fn check_exact(bytes: &[u8], size: u64, blake3: &Blake3Hash) -> std::result::Result<(), String> {
@@ -629,28 +690,33 @@ pub fn fetch_blob(
     };
     match *expected {
         Expected::Exact { size, ref blake3 } => {
-            let mut hasher = blake3::Hasher::new();
-            let mut buffer = vec![0u8; 64 * 1024];
-            let mut count = 0u64;
-            loop {
-                let read = reader.read(&mut buffer).map_err(read_error)?;
-                if read == 0 {
-                    break;
-                }
-                count += read as u64;
-                if count > size {
-                    return Ok(Err(size_problem(count, size)));
-                }
-                hasher.update(&buffer[..read]);
-                sink.write_all(&buffer[..read]).map_err(read_error)?;
+            let mut tee = Tee::new(&mut reader, sink);
+            let copied = io::copy(&mut tee, &mut io::sink());
+            if let Some(source) = tee.failure.take() {
+                return Err(read_error(source));
             }
-            if count != size {
-                return Ok(Err(size_problem(count, size)));
+            copied.map_err(read_error)?;
+            Ok(tee.check(size, blake3))
+        }
+        Expected::Package {
+            size,
+            ref blake3,
+            ref trees,
+        } => {
+            let mut tee = Tee::new(&mut reader, sink);
+            let unpacked = check_package_trees(&mut tee, trees);
+            // The rest of the stream (the gzip trailer, padding) counts for the hash. A
+            // failure of the source itself, met by the tar reader or here, is an
+            // error, not a problem of the blob.
+            let drained = io::copy(&mut tee, &mut io::sink());
+            if let Some(source) = tee.failure.take() {
+                return Err(read_error(source));
             }
-            if Blake3Hash::from(hasher.finalize()) != *blake3 {
-                return Ok(Err(format!("blake3 mismatch: expected {blake3}")));
-            }
-            Ok(Ok(count))
+            drained.map_err(read_error)?;
+            // A wrong hash explains any tree problem; report it first.
+            Ok(tee
+                .check(size, blake3)
+                .and_then(|count| unpacked.map(|()| count)))
         }
         Expected::Copy {
             packed_size,
@@ -681,6 +747,155 @@ pub fn fetch_blob(
             Ok(Ok(packed_size))
         }
     }
+}
+
+/// Passes what it reads on to `sink`, counting and hashing it, and remembers an
+/// error of the reader itself (the network, the disk), so a caller reading through a
+/// decoder can tell it from bad content.
+struct Tee<'a> {
+    reader: &'a mut dyn Read,
+    sink: &'a mut dyn Write,
+    hasher: blake3::Hasher,
+    count: u64,
+    failure: Option<io::Error>,
+}
+
+impl<'a> Tee<'a> {
+    fn new(reader: &'a mut dyn Read, sink: &'a mut dyn Write) -> Self {
+        Self {
+            reader,
+            sink,
+            hasher: blake3::Hasher::new(),
+            count: 0,
+            failure: None,
+        }
+    }
+
+    /// Whether exactly `size` bytes hashing to `blake3` went through.
+    fn check(&self, size: u64, blake3: &Blake3Hash) -> std::result::Result<u64, String> {
+        if self.count != size {
+            return Err(size_problem(self.count, size));
+        }
+        if Blake3Hash::from(self.hasher.finalize()) != *blake3 {
+            return Err(format!("blake3 mismatch: expected {blake3}"));
+        }
+        Ok(self.count)
+    }
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = match self.reader.read(buffer) {
+            Ok(read) => read,
+            Err(error) => {
+                let message = error.to_string();
+                self.failure = Some(error);
+                return Err(io::Error::other(message));
+            }
+        };
+        self.hasher.update(&buffer[..read]);
+        self.count += read as u64;
+        if let Err(error) = self.sink.write_all(&buffer[..read]) {
+            let message = error.to_string();
+            self.failure = Some(error);
+            return Err(io::Error::other(message));
+        }
+        Ok(read)
+    }
+}
+
+/// How many bytes of tar headers and extension records each entry may bring before
+/// its data: plenty for any real path, little enough that a hostile record cannot
+/// exhaust memory.
+const HEADER_ALLOWANCE: u64 = 64 * 1024;
+
+/// Reads a tar.gz and checks that it holds exactly each of `trees`: the entries the
+/// file index lists, no others, each with its kind, mode, size, content or link
+/// target. A problem in words when it does not (or is no tar.gz at all).
+fn check_package_trees(
+    reader: &mut dyn Read,
+    trees: &[ExpectedTree],
+) -> std::result::Result<(), String> {
+    // What the largest tree may hold, and a header allowance per entry: past that the
+    // archive cannot match any tree, and is not read further.
+    let limit = trees
+        .iter()
+        .map(|tree| {
+            let data: u64 = tree
+                .iter()
+                .map(|(_, expected)| match expected {
+                    wavecast_schema::Expected::File { size, .. } => *size,
+                    _ => 0,
+                })
+                .sum();
+            data.saturating_add((tree.len() as u64 + 16).saturating_mul(HEADER_ALLOWANCE))
+        })
+        .max()
+        .unwrap_or(0);
+    let decoder = flate2::read::GzDecoder::new(reader).take(limit);
+    let mut archive = tar::Archive::new(decoder);
+    let unreadable = |error: io::Error| format!("is not a readable tar.gz: {error}");
+    let mismatch =
+        |error: TreeMismatch| format!("does not unpack to what its file index lists: {error}");
+    let mut checks: Vec<TreeCheck<'_>> = trees.iter().map(TreeCheck::new).collect();
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let mut path = raw.as_str();
+        while let Some(rest) = path.strip_prefix("./") {
+            path = rest;
+        }
+        let path = path.trim_end_matches('/');
+        if path.is_empty() {
+            continue;
+        }
+        let header = entry.header();
+        let mode = FileMode::from_permissions(header.mode().map_err(unreadable)?);
+        let target = entry
+            .link_name_bytes()
+            .map(|target| String::from_utf8_lossy(&target).into_owned());
+        let found = match header.entry_type() {
+            tar::EntryType::Regular => Found::File {
+                mode,
+                size: entry.size(),
+            },
+            tar::EntryType::Directory => Found::Dir { mode },
+            tar::EntryType::Symlink => Found::Symlink {
+                target: target.as_deref().unwrap_or(""),
+            },
+            tar::EntryType::Link => Found::Other { kind: "hard link" },
+            _ => Found::Other {
+                kind: "special file",
+            },
+        };
+        let mut content = None;
+        for check in &mut checks {
+            let Some(blake3) = check.visit(path, &found).map_err(mismatch)? else {
+                continue;
+            };
+            let found = match &content {
+                Some(found) => found,
+                None => {
+                    let mut hasher = blake3::Hasher::new();
+                    io::copy(&mut entry, &mut hasher).map_err(unreadable)?;
+                    content.insert(Blake3Hash::from(hasher.finalize()))
+                }
+            };
+            if found != blake3 {
+                return Err(mismatch(TreeMismatch {
+                    path: path.to_owned(),
+                    problem: Mismatch::Content {
+                        expected: blake3.clone(),
+                        found: found.clone(),
+                    },
+                }));
+            }
+        }
+    }
+    checks
+        .into_iter()
+        .try_for_each(TreeCheck::finish)
+        .map_err(mismatch)
 }
 
 /// Streams and checks every blob of `survey` (the file indexes were checked by
@@ -752,5 +967,53 @@ mod tests {
             fetch_blob(&source, &missing, &good, &mut io::sink()).unwrap(),
             Err("missing".to_owned())
         );
+    }
+
+    /// A tar.gz of a link `lib/libfoo.so` to `target` and the file it names.
+    fn linked_package(target: &str) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        builder
+            .append_link(&mut header, "lib/libfoo.so", target)
+            .unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(3);
+        builder
+            .append_data(&mut header, "lib/libfoo.so.1", &b"elf"[..])
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_package_must_hold_its_index_tree_links_included() {
+        let index = FileIndex::parse(
+            br#"{"format":1,"entries":[
+                {"path":"lib/libfoo.so","type":"symlink","target":"libfoo.so.1","mode":"777"},
+                {"path":"lib/libfoo.so.1","type":"file","size":3,"blake3":"0000000000000000000000000000000000000000000000000000000000000000","packed_size":0,"mode":"644"}]}"#,
+        )
+        .unwrap();
+        let mut index = index;
+        if let EntryKind::File { blake3, .. } = &mut index.entries[1].kind {
+            *blake3 = Blake3Hash::of(b"elf");
+        }
+        let mut tree = ExpectedTree::new();
+        tree.add_module(None, &index).unwrap();
+        let trees = [tree];
+        check_package_trees(&mut linked_package("libfoo.so.1").as_slice(), &trees).unwrap();
+        let problem =
+            check_package_trees(&mut linked_package("/etc/passwd").as_slice(), &trees).unwrap_err();
+        assert!(
+            problem.contains("`lib/libfoo.so` points to `/etc/passwd`"),
+            "{problem}"
+        );
+        let problem = check_package_trees(&mut &b"not a package"[..], &trees).unwrap_err();
+        assert!(problem.starts_with("is not a readable tar.gz"), "{problem}");
     }
 }

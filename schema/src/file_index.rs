@@ -1,13 +1,16 @@
-//! Per-module file indexes: every file and directory of a module with its mode, size
-//! and blake3. They live outside the polled manifest, content-addressed, so the
-//! manifest stays small; clients use them to verify and to update differentially.
+//! Per-module file indexes: every file, directory and symbolic link of a module, with
+//! the mode, size and blake3 of each file and the target of each link. They live
+//! outside the polled manifest, content-addressed, so the manifest stays small;
+//! clients use them to verify that the tree they install is exactly the signed one
+//! (see [`crate::ExpectedTree`]) and to update differentially.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::ids::{Blake3Hash, RelativePath};
+use crate::ids::{Blake3Hash, LinkTarget, RelativePath};
 use crate::manifest::FORMAT_VERSION;
 
 /// Every entry of one module's tree, sorted by path, and the binary patches that
@@ -64,7 +67,7 @@ impl PatchAlgorithm {
     }
 }
 
-/// One file or directory in a module.
+/// One file, directory or symbolic link in a module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// Path relative to the module's destination.
@@ -72,12 +75,14 @@ pub struct IndexEntry {
     /// What the entry is, with its content description for files.
     #[serde(flatten)]
     pub kind: EntryKind,
-    /// Unix permission bits.
+    /// Unix permission bits. A symbolic link has none of its own (Unix ignores them):
+    /// publishers write `777`, and clients ignore the field for links.
     pub mode: FileMode,
 }
 
-/// Whether an entry is a directory or a regular file. wavecast packages carry nothing
-/// else: no symlinks, hard links or devices.
+/// Whether an entry is a directory, a regular file or a symbolic link. wavecast
+/// packages carry nothing else: no hard links (publishers package each name of a
+/// hard-linked file as a file of its own) and no devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum EntryKind {
@@ -95,6 +100,23 @@ pub enum EntryKind {
         /// decompressed content against `blake3`.
         packed_size: u64,
     },
+    /// A symbolic link. Nothing of a module lies under it: an index with an entry
+    /// below a link is refused, so installing a module never writes through one.
+    Symlink {
+        /// Where the link points, as the link holds it.
+        target: LinkTarget,
+    },
+}
+
+impl EntryKind {
+    /// `directory`, `file` or `symbolic link`, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Dir => "directory",
+            Self::File { .. } => "file",
+            Self::Symlink { .. } => "symbolic link",
+        }
+    }
 }
 
 /// Unix permission bits (`0o777` at most: wavecast never installs setuid, setgid or
@@ -104,7 +126,7 @@ pub struct FileMode(u32);
 
 impl FileMode {
     /// Keeps the permission bits of `mode` and drops everything else.
-    pub fn from_permissions(mode: u32) -> Self {
+    pub const fn from_permissions(mode: u32) -> Self {
         Self(mode & 0o777)
     }
 
@@ -159,7 +181,7 @@ impl FileIndex {
     pub fn file_hashes(&self) -> impl Iterator<Item = &Blake3Hash> {
         self.entries.iter().filter_map(|entry| match &entry.kind {
             EntryKind::File { blake3, .. } => Some(blake3),
-            EntryKind::Dir => None,
+            EntryKind::Dir | EntryKind::Symlink { .. } => None,
         })
     }
 
@@ -176,17 +198,46 @@ impl FileIndex {
                 supported: FORMAT_VERSION,
             });
         }
-        if let Some(pair) = index
+        index.validate()?;
+        Ok(index)
+    }
+
+    /// Checks what serde's types cannot: entries sorted by path and unique, and none
+    /// inside a file or a symbolic link (a link to a directory followed by entries
+    /// "inside" it would have a client write through the link, outside the tree).
+    fn validate(&self) -> Result<()> {
+        let invalid = |problem: String| Error::Invalid {
+            document: "file index",
+            problem,
+        };
+        if let Some(pair) = self
             .entries
             .windows(2)
             .find(|pair| pair[0].path >= pair[1].path)
         {
-            return Err(Error::Invalid {
-                document: "file index",
-                problem: format!("entries are not sorted and unique at `{}`", pair[1].path),
-            });
+            return Err(invalid(format!(
+                "entries are not sorted and unique at `{}`",
+                pair[1].path
+            )));
         }
-        Ok(index)
+        let mut leaves: BTreeMap<&str, &EntryKind> = BTreeMap::new();
+        for entry in &self.entries {
+            if let Some((parent, kind)) = entry
+                .path
+                .ancestors()
+                .find_map(|parent| leaves.get(parent).map(|kind| (parent, kind)))
+            {
+                return Err(invalid(format!(
+                    "`{}` lies inside `{parent}`, which is a {}",
+                    entry.path,
+                    kind.describe()
+                )));
+            }
+            if entry.kind != EntryKind::Dir {
+                leaves.insert(entry.path.as_str(), &entry.kind);
+            }
+        }
+        Ok(())
     }
 
     /// The index as compact JSON bytes, the form that gets hashed and published.
@@ -200,7 +251,7 @@ impl FileIndex {
             .iter()
             .map(|entry| match entry.kind {
                 EntryKind::File { size, .. } => size,
-                EntryKind::Dir => 0,
+                EntryKind::Dir | EntryKind::Symlink { .. } => 0,
             })
             .sum()
     }
@@ -235,6 +286,50 @@ mod tests {
         assert_eq!(parsed, index);
         assert_eq!(parsed.entries[0].path.as_str(), "bin");
         assert_eq!(parsed.total_size(), 3);
+    }
+
+    #[test]
+    fn symbolic_links_round_trip_with_their_targets() {
+        let json = r#"{"format":1,"entries":[
+            {"path":"lib","type":"dir","mode":"755"},
+            {"path":"lib/libfoo.so","type":"symlink","target":"libfoo.so.1","mode":"777"},
+            {"path":"lib/libfoo.so.1","type":"file","size":0,"blake3":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","packed_size":0,"mode":"644"}]}"#;
+        let index = FileIndex::parse(json.as_bytes()).unwrap();
+        assert_eq!(
+            index.entries[1].kind,
+            EntryKind::Symlink {
+                target: "libfoo.so.1".parse().unwrap()
+            }
+        );
+        assert_eq!(index.file_hashes().count(), 1);
+        assert_eq!(FileIndex::parse(&index.to_json()).unwrap(), index);
+    }
+
+    #[test]
+    fn nothing_may_lie_inside_a_link_or_a_file() {
+        for (parent, problem) in [
+            (
+                r#"{"path":"etc","type":"symlink","target":"/etc","mode":"777"}"#,
+                "`etc/passwd` lies inside `etc`, which is a symbolic link",
+            ),
+            (
+                r#"{"path":"etc","type":"file","size":0,"blake3":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","packed_size":0,"mode":"644"}"#,
+                "`etc/passwd` lies inside `etc`, which is a file",
+            ),
+        ] {
+            let json = format!(
+                r#"{{"format":1,"entries":[{parent},
+                {{"path":"etc/passwd","type":"file","size":0,"blake3":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","packed_size":0,"mode":"644"}}]}}"#
+            );
+            let error = FileIndex::parse(json.as_bytes()).unwrap_err();
+            assert!(error.to_string().contains(problem), "{error}");
+        }
+        // `etc-old` sorts between `etc` and `etc/passwd` and is not inside either.
+        let json = r#"{"format":1,"entries":[
+            {"path":"etc","type":"dir","mode":"755"},
+            {"path":"etc-old","type":"symlink","target":"etc","mode":"777"},
+            {"path":"etc/passwd","type":"symlink","target":"/etc/passwd","mode":"777"}]}"#;
+        FileIndex::parse(json.as_bytes()).unwrap();
     }
 
     #[test]

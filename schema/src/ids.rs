@@ -167,6 +167,53 @@ validated_string!(
     }
 );
 
+validated_string!(
+    /// Where a symbolic link of a release tree points, exactly as the link holds it:
+    /// relative (`libfoo.so.1`, `../share/x`) or absolute (`/usr/share/x`). Clients
+    /// create it as is and never follow it while writing, so it may point anywhere,
+    /// even nowhere; it only has to be a path a link can hold: 1 to 4095 bytes, no
+    /// backslashes or control characters (NUL among them).
+    LinkTarget,
+    "symbolic link target",
+    |s| {
+        if s.is_empty() {
+            return Err("must not be empty");
+        }
+        if s.len() > 4095 {
+            return Err("must be at most 4095 bytes");
+        }
+        if s.chars().any(|c| c == '\\' || c.is_control()) {
+            return Err("must not contain backslashes or control characters");
+        }
+        Ok(())
+    }
+);
+
+impl LinkTarget {
+    /// Whether a link at `link` (a path inside a tree) pointing here names a path
+    /// inside that tree, judged on the text alone: an absolute target, or one whose
+    /// `..` segments climb above the tree's root, does not. (A target through
+    /// another link of the tree can still lead out; clients never follow links while
+    /// installing, so this only informs the publisher.)
+    pub fn stays_within(&self, link: &RelativePath) -> bool {
+        if self.0.starts_with('/') {
+            return false;
+        }
+        let mut depth = link.segments().count() - 1;
+        for segment in self.0.split('/') {
+            match segment {
+                "" | "." => {}
+                ".." => match depth.checked_sub(1) {
+                    Some(up) => depth = up,
+                    None => return false,
+                },
+                _ => depth += 1,
+            }
+        }
+        true
+    }
+}
+
 impl Blake3Hash {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
@@ -184,6 +231,23 @@ impl RelativePath {
     /// The path's segments, in order.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.0.split('/')
+    }
+
+    /// `self` followed by `other`: `share/data` joined with `table.bin` is
+    /// `share/data/table.bin`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIdentifier`] when the joined path is longer than a relative
+    /// path may be.
+    pub fn join(&self, other: &RelativePath) -> Result<RelativePath> {
+        format!("{self}/{other}").parse()
+    }
+
+    /// The paths of the directories holding `self`, outermost first: `a` and `a/b`
+    /// for `a/b/c`.
+    pub fn ancestors(&self) -> impl Iterator<Item = &str> {
+        self.0.match_indices('/').map(|(index, _)| &self.0[..index])
     }
 
     /// Whether `self` is `other` or lies inside it (`a/b` is within `a`, `ab` is not).
@@ -261,6 +325,49 @@ mod tests {
         assert!(path("a").is_within(&path("a")));
         assert!(!path("ab").is_within(&path("a")));
         assert!(!path("a").is_within(&path("a/b")));
+    }
+
+    #[test]
+    fn joins_and_ancestors_follow_segments() {
+        let path = |s: &str| s.parse::<RelativePath>().unwrap();
+        assert_eq!(
+            path("share/data").join(&path("t.bin")).unwrap(),
+            path("share/data/t.bin")
+        );
+        let deep = path("a/b/c");
+        let ancestors: Vec<&str> = deep.ancestors().collect();
+        assert_eq!(ancestors, ["a", "a/b"]);
+        assert_eq!(path("a").ancestors().count(), 0);
+        let long = path(&"x".repeat(3000));
+        assert!(long.join(&long).is_err());
+    }
+
+    #[test]
+    fn link_targets_hold_any_path_a_link_can() {
+        for good in ["libfoo.so.1", "../../share/x", "/usr/share/doc", "a b", "."] {
+            assert!(good.parse::<LinkTarget>().is_ok(), "{good:?} was rejected");
+        }
+        for bad in ["", "a\0b", "a\\b", &"x".repeat(4096)] {
+            assert!(bad.parse::<LinkTarget>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_link_target_stays_within_its_tree_unless_it_climbs_out() {
+        let stays = |link: &str, target: &str| {
+            target
+                .parse::<LinkTarget>()
+                .unwrap()
+                .stays_within(&link.parse().unwrap())
+        };
+        assert!(stays("lib/libfoo.so", "libfoo.so.1"));
+        assert!(stays("usr/share/doc/x", "../../lib/y"));
+        assert!(stays("a/b/c", "../../x/../y/./z"));
+        assert!(stays("a/b", ".."));
+        assert!(!stays("a/b", "../.."));
+        assert!(!stays("top", "../outside"));
+        assert!(!stays("usr/bin/x", "/usr/bin/y"));
+        assert!(!stays("a/b/c", "../x/../../../y"));
     }
 
     #[test]

@@ -20,7 +20,11 @@ root keys that sign the next root. Clients walk the chain of roots with
 anyone.
 
 Large per-file data lives outside the polled manifest in a content-addressed
-[`FileIndex`], referenced from each module by hash.
+[`FileIndex`], referenced from each module by hash: every file, directory and
+symbolic link of the module. The indexes of a release's modules together form its
+[`ExpectedTree`], the exact tree every install of that release must end in, whatever
+path it took; a [`TreeCheck`] compares a tree with it and names the first
+[`TreeMismatch`].
 
 A manifest may also offer builds of the client itself, one [`UpdaterBuild`] per
 platform; [`client_update`] tells a client whether it must, may or cannot replace
@@ -52,6 +56,7 @@ mod plan;
 mod rollout;
 mod self_update;
 mod simulate;
+mod tree;
 mod trust;
 
 pub use decide::{
@@ -61,7 +66,9 @@ pub use decide::{
 pub use envelope::Envelope;
 pub use error::{Error, Result};
 pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
-pub use ids::{Blake3Hash, ChannelName, InstallId, ModuleName, Platform, RelativePath, Salt};
+pub use ids::{
+    Blake3Hash, ChannelName, InstallId, LinkTarget, ModuleName, Platform, RelativePath, Salt,
+};
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,
     Release, UPDATER_EXECUTABLE, UpdaterBuild, normalize_download_host,
@@ -76,6 +83,7 @@ pub use simulate::{
     AttributeMix, DEFAULT_MAX_SECONDS, Fleet, Install, SimulatedClient, Simulation, SimulationPlan,
     VersionTimeline, client_installs, simulate,
 };
+pub use tree::{Expected, ExpectedTree, Found, Mismatch, TreeCheck, TreeMismatch};
 pub use trust::{
     KeySet, MAX_KEYS, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, ROOT_FORMAT, ROOT_SIZE_LIMIT,
     Role, Root, SignedRoot, TrustError,

@@ -108,7 +108,7 @@ pub fn plan_module<'i>(
         .entries
         .iter()
         .filter_map(|entry| match &entry.kind {
-            EntryKind::Dir => None,
+            EntryKind::Dir | EntryKind::Symlink { .. } => None,
             EntryKind::File {
                 size,
                 blake3,

@@ -1,0 +1,398 @@
+//! The tree a release installs, from its signed file indexes, and checking a tree on
+//! disk against it.
+//!
+//! Every install ends with [`check_tree`] on the staging tree before anything is
+//! switched, whichever way the tree was built (whole packages, local copies,
+//! patches, file copies, fallbacks between them): the tree that becomes `current`
+//! is exactly the release's [`ExpectedTree`] (every file with its mode, size and
+//! blake3, every directory with its mode, every symbolic link with its target, and
+//! nothing else), or the install fails naming the first difference. A release tree
+//! kept from before is switched back to only if it passes the same check.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use wavecast_schema::{
+    Blake3Hash, ExpectedTree, FileIndex, FileMode, Found, Mismatch, ModuleName, PlatformRelease,
+    TreeCheck, TreeMismatch,
+};
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+
+/// The verified file indexes of a release's modules, and the tree they describe.
+#[derive(Debug)]
+pub(crate) struct ReleaseIndexes {
+    indexes: BTreeMap<ModuleName, FileIndex>,
+    tree: ExpectedTree,
+}
+
+impl ReleaseIndexes {
+    /// Fetches the file index of every module of `release` through `cache` (from the
+    /// index cache when it holds them, which then keeps them while the release is
+    /// installed), and assembles the release's tree.
+    ///
+    /// # Errors
+    ///
+    /// Download and verification errors of an index, [`Error::ParseFileIndex`], and
+    /// [`Error::IndexExceedsModule`] for an index listing more than its module's
+    /// declared `unpacked_size` (which bounds unpacking and the free-space check).
+    pub(crate) fn fetch(cache: &Cache<'_>, release: &PlatformRelease) -> Result<Self> {
+        let mut indexes = BTreeMap::new();
+        let mut tree = ExpectedTree::new();
+        for (name, module) in &release.modules {
+            let index = cache.index(name, &module.file_index)?;
+            let listed = index.total_size();
+            if listed > module.unpacked_size {
+                return Err(Error::IndexExceedsModule {
+                    module: name.clone(),
+                    listed,
+                    declared: module.unpacked_size,
+                });
+            }
+            tree.add_module(module.dest.as_ref(), &index)
+                .map_err(|source| Error::ParseFileIndex {
+                    url: cache.url(&module.file_index.path),
+                    source,
+                })?;
+            indexes.insert(name.clone(), index);
+        }
+        Ok(Self { indexes, tree })
+    }
+
+    /// The index of `module`, which must be a module of the release.
+    pub(crate) fn index(&self, module: &ModuleName) -> &FileIndex {
+        &self.indexes[module]
+    }
+
+    /// The release's tree.
+    pub(crate) fn tree(&self) -> &ExpectedTree {
+        &self.tree
+    }
+}
+
+/// The files an install wrote into its staging tree, with the blake3 of what it
+/// wrote (it hashed the bytes on their way to the disk), so that [`check_tree`] does
+/// not read them back.
+#[derive(Debug, Default)]
+pub(crate) struct WrittenFiles(HashMap<PathBuf, Blake3Hash>);
+
+impl WrittenFiles {
+    /// `path` now holds content hashing to `blake3`.
+    pub(crate) fn record(&mut self, path: PathBuf, blake3: Blake3Hash) {
+        self.0.insert(path, blake3);
+    }
+}
+
+/// Checks that the tree at `dir` is exactly `tree`. Symbolic links are compared by
+/// target and never followed. A file in `written` is taken at its recorded hash;
+/// any other is read and hashed, once its kind, mode and size match.
+///
+/// # Errors
+///
+/// The outer error is a failure to read the tree ([`Error::Release`]); the inner
+/// one is the first difference.
+pub(crate) fn check_tree(
+    dir: &Path,
+    tree: &ExpectedTree,
+    written: &WrittenFiles,
+) -> Result<std::result::Result<(), TreeMismatch>> {
+    let mut check = TreeCheck::new(tree);
+    let walked = walk(dir, "", &mut check, written).map_err(|(path, source)| Error::Release {
+        action: "check",
+        path,
+        source,
+    })?;
+    Ok(walked.and_then(|()| check.finish()))
+}
+
+/// Visits every entry under `dir` (at `prefix` in the tree). An I/O error comes with
+/// the path it concerns.
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    check: &mut TreeCheck<'_>,
+    written: &WrittenFiles,
+) -> std::result::Result<std::result::Result<(), TreeMismatch>, (PathBuf, io::Error)> {
+    let with_path = |path: &Path| {
+        let path = path.to_owned();
+        move |error| (path, error)
+    };
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(with_path(dir))?
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(with_path(dir))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let local = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let relative = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_name().to_str().is_none() {
+            // No signed path holds invalid UTF-8.
+            return Ok(Err(TreeMismatch {
+                path: relative,
+                problem: Mismatch::NotListed,
+            }));
+        }
+        let metadata = std::fs::symlink_metadata(&local).map_err(with_path(&local))?;
+        let file_type = metadata.file_type();
+        let mode = FileMode::from_permissions(metadata.permissions().mode());
+        let target;
+        let found = if file_type.is_dir() {
+            Found::Dir { mode }
+        } else if file_type.is_file() {
+            Found::File {
+                mode,
+                size: metadata.len(),
+            }
+        } else if file_type.is_symlink() {
+            target = std::fs::read_link(&local).map_err(with_path(&local))?;
+            Found::Symlink {
+                target: target.to_str().unwrap_or("\u{fffd}"),
+            }
+        } else {
+            Found::Other {
+                kind: "special file",
+            }
+        };
+        let expected = match check.visit(&relative, &found) {
+            Ok(expected) => expected,
+            Err(mismatch) => return Ok(Err(mismatch)),
+        };
+        if let Some(expected) = expected {
+            let found = match written.0.get(&local) {
+                Some(recorded) => recorded.clone(),
+                None => hash_file(&local).map_err(with_path(&local))?,
+            };
+            if &found != expected {
+                return Ok(Err(TreeMismatch {
+                    path: relative,
+                    problem: Mismatch::Content {
+                        expected: expected.clone(),
+                        found,
+                    },
+                }));
+            }
+        }
+        if file_type.is_dir()
+            && let Err(mismatch) = walk(&local, &relative, check, written)?
+        {
+            return Ok(Err(mismatch));
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn hash_file(path: &Path) -> io::Result<Blake3Hash> {
+    let mut hasher = blake3::Hasher::new();
+    io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(Blake3Hash::from(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
+
+    use super::*;
+    use crate::cache::tests::MapTransport;
+    use crate::limits::DownloadLimits;
+    use crate::reporter::NoReporter;
+    use crate::root::InstallRoot;
+    use crate::url::BaseUrl;
+
+    fn file_entry(path: &str, content: &[u8], mode: u32) -> IndexEntry {
+        IndexEntry {
+            path: path.parse().unwrap(),
+            kind: EntryKind::File {
+                size: content.len() as u64,
+                blake3: Blake3Hash::of(content),
+                packed_size: 0,
+            },
+            mode: FileMode::from_permissions(mode),
+        }
+    }
+
+    fn dir_entry(path: &str, mode: u32) -> IndexEntry {
+        IndexEntry {
+            path: path.parse().unwrap(),
+            kind: EntryKind::Dir,
+            mode: FileMode::from_permissions(mode),
+        }
+    }
+
+    fn link_entry(path: &str, target: &str) -> IndexEntry {
+        IndexEntry {
+            path: path.parse().unwrap(),
+            kind: EntryKind::Symlink {
+                target: target.parse().unwrap(),
+            },
+            mode: FileMode::from_permissions(0o777),
+        }
+    }
+
+    /// A two-module release (`app` at the root, `data` under `share/data`) served by
+    /// a map transport, and a tree on disk that matches it.
+    fn setup() -> (
+        tempfile::TempDir,
+        MapTransport,
+        BaseUrl,
+        PlatformRelease,
+        PathBuf,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = BaseUrl::parse("https://example.com/site").unwrap();
+        let transport = MapTransport::default();
+        let mut modules = BTreeMap::new();
+        for (name, dest, entries) in [
+            (
+                "app",
+                None,
+                vec![
+                    dir_entry("bin", 0o755),
+                    file_entry("bin/app", b"run", 0o755),
+                    link_entry("bin/app-link", "app"),
+                ],
+            ),
+            (
+                "data",
+                Some("share/data"),
+                vec![
+                    file_entry("table.txt", b"1 2 3", 0o644),
+                    link_entry("system", "/usr/share/data"),
+                ],
+            ),
+        ] {
+            let index = serde_json::to_vec(&FileIndex::new(entries)).unwrap();
+            let blake3 = Blake3Hash::of(&index);
+            let file_index = Blob {
+                path: format!("blobs/{blake3}.json").parse().unwrap(),
+                size: index.len() as u64,
+                blake3: blake3.clone(),
+            };
+            transport.insert(base.join(&file_index.path), index);
+            let module = Module {
+                version: "1.0.0".parse().unwrap(),
+                kind: wavecast_schema::ModuleKind::Tree,
+                dest: dest.map(|dest: &str| dest.parse().unwrap()),
+                package: file_index.clone(),
+                unpacked_size: 100,
+                file_index,
+            };
+            modules.insert(name.parse().unwrap(), module);
+        }
+        let tree = dir.path().join("tree");
+        let write = |path: &str, content: &[u8], mode: u32| {
+            let path = tree.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("bin/app", b"run", 0o755);
+        write("share/data/table.txt", b"1 2 3", 0o644);
+        std::os::unix::fs::symlink("app", tree.join("bin/app-link")).unwrap();
+        std::os::unix::fs::symlink("/usr/share/data", tree.join("share/data/system")).unwrap();
+        std::fs::set_permissions(tree.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, transport, base, PlatformRelease { modules }, tree)
+    }
+
+    fn fetch(
+        dir: &Path,
+        transport: &MapTransport,
+        base: &BaseUrl,
+        release: &PlatformRelease,
+    ) -> Result<ReleaseIndexes> {
+        let root = InstallRoot::new(dir.join("root"));
+        let cache = Cache::open(
+            &root,
+            transport,
+            std::slice::from_ref(base),
+            &NoReporter,
+            DownloadLimits::default(),
+        )
+        .unwrap();
+        ReleaseIndexes::fetch(&cache, release)
+    }
+
+    #[test]
+    fn an_intact_tree_matches_and_any_change_is_named() {
+        let (dir, transport, base, release, tree) = setup();
+        let indexes = fetch(dir.path(), &transport, &base, &release).unwrap();
+        let check = || {
+            check_tree(&tree, indexes.tree(), &WrittenFiles::default())
+                .unwrap()
+                .map_err(|mismatch| mismatch.to_string())
+        };
+        check().unwrap();
+
+        std::fs::write(tree.join("extra"), b"").unwrap();
+        assert_eq!(
+            check().unwrap_err(),
+            "`extra` is not in the signed file list"
+        );
+        std::fs::remove_file(tree.join("extra")).unwrap();
+
+        std::fs::set_permissions(tree.join("bin/app"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        assert!(check().unwrap_err().contains("has mode 700"));
+        std::fs::set_permissions(tree.join("bin/app"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+
+        std::fs::write(tree.join("share/data/table.txt"), b"1 2 4").unwrap();
+        assert!(check().unwrap_err().contains("holds other bytes"));
+        std::fs::write(tree.join("share/data/table.txt"), b"1 2 3").unwrap();
+        check().unwrap();
+
+        std::fs::remove_file(tree.join("bin/app-link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", tree.join("bin/app-link")).unwrap();
+        assert!(check().unwrap_err().contains("points to `/etc/passwd`"));
+        std::fs::remove_file(tree.join("bin/app-link")).unwrap();
+        assert_eq!(check().unwrap_err(), "`bin/app-link` is missing");
+        std::fs::write(tree.join("bin/app-link"), b"app").unwrap();
+        assert!(
+            check()
+                .unwrap_err()
+                .contains("is a file, but the signed file list has a symbolic link")
+        );
+    }
+
+    #[test]
+    fn recorded_hashes_are_trusted_and_others_are_read() {
+        let (dir, transport, base, release, tree) = setup();
+        let indexes = fetch(dir.path(), &transport, &base, &release).unwrap();
+        let mut written = WrittenFiles::default();
+        written.record(tree.join("bin/app"), Blake3Hash::of(b"something else"));
+        let mismatch = check_tree(&tree, indexes.tree(), &written)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(mismatch.path, "bin/app");
+        written.record(tree.join("bin/app"), Blake3Hash::of(b"run"));
+        check_tree(&tree, indexes.tree(), &written)
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unavailable_or_oversized_index_is_an_error() {
+        let (dir, _, base, release, _) = setup();
+        let error = fetch(dir.path(), &MapTransport::default(), &base, &release).unwrap_err();
+        assert!(matches!(error, Error::FetchBlob { .. }), "{error}");
+
+        let (dir, transport, base, mut release, _) = setup();
+        for module in release.modules.values_mut() {
+            module.unpacked_size = 2;
+        }
+        let error = fetch(dir.path(), &transport, &base, &release).unwrap_err();
+        assert!(matches!(error, Error::IndexExceedsModule { .. }), "{error}");
+    }
+}
