@@ -1,9 +1,11 @@
 //! Package extraction: the input is unpacked with `wavecast_client::unpack_module`
 //! twice, once as the tar.gz itself and once as a raw tar the target gzips (so the
 //! fuzzer mutates tar headers directly), each time into a fresh tree two levels
-//! below a temporary directory. Nothing may panic, and whatever the result, nothing
-//! may appear outside the tree, the tree holds only plain files and directories
-//! without setuid, setgid or sticky bits, and its files total at most the declared
+//! below a temporary directory, beside a bait directory that links in a package may
+//! point to. Nothing may panic, and whatever the result, nothing may appear outside
+//! the tree (the bait stays empty), the tree holds only plain files, directories and
+//! symbolic links, without setuid, setgid or sticky bits, every file written is
+//! reported with the hash of its content, and the files total at most the declared
 //! unpacked size.
 #![no_main]
 
@@ -34,13 +36,17 @@ fn names(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// Checks everything under `dir` and returns the total size of its files. Makes every
-/// directory writable on the way down so the temporary directory can be removed.
+/// Checks everything under `dir` (never following a link) and returns the total size
+/// of its files. Makes every directory writable on the way down so the temporary
+/// directory can be removed.
 fn walk(dir: &Path) -> u64 {
     let mut total = 0;
     for entry in fs::read_dir(dir).expect("readable") {
         let path = entry.expect("readable").path();
         let meta = fs::symlink_metadata(&path).expect("stat");
+        if meta.is_symlink() {
+            continue;
+        }
         let mode = meta.permissions().mode();
         assert_eq!(mode & 0o7000, 0, "{} has mode {mode:o}", path.display());
         if meta.is_dir() {
@@ -63,10 +69,23 @@ fn unpack(package: &[u8]) {
     fs::write(&path, package).expect("write the package");
     let outer = dir.path().join("outer");
     let tree = outer.join("tree");
+    let bait = outer.join("bait");
     fs::create_dir_all(&tree).expect("create the tree");
+    fs::create_dir_all(&bait).expect("create the bait");
 
     let module = "app".parse().expect("valid module name");
-    let _ = unpack_module(&path, &module, LIMIT, &tree);
+    if let Ok(files) = unpack_module(&path, &module, LIMIT, &tree) {
+        for (file, hash) in files {
+            let local = file.segments().fold(tree.clone(), |path, s| path.join(s));
+            let content = fs::read(&local).expect("a reported file is readable");
+            assert_eq!(
+                blake3::hash(&content).to_hex().as_str(),
+                hash.as_str(),
+                "{file} is reported with another hash"
+            );
+        }
+    }
+    assert!(names(&bait).is_empty(), "something was written through a link");
 
     assert_eq!(
         names(dir.path()),
@@ -75,7 +94,7 @@ fn unpack(package: &[u8]) {
     );
     assert_eq!(
         names(&outer),
-        BTreeSet::from(["tree".to_owned()]),
+        BTreeSet::from(["bait".to_owned(), "tree".to_owned()]),
         "something was written next to the tree"
     );
     fs::set_permissions(&tree, Permissions::from_mode(0o700)).expect("chmod");

@@ -4,8 +4,9 @@
 //! cargo build --release --bins && cargo bench -p wavecast-tests --bench delta
 //! ```
 //!
-//! For each pair of `pairs.tsv` in the corpus (`WAVECAST_CORPUS`, default `../corpus`
-//! beside the workspace; fetched with `../shared/corpus/fetch.sh` when missing): publish
+//! For each pair of the corpus ([`wavecast_tests::corpus`]: `WAVECAST_CORPUS`, default
+//! `../corpus` beside the workspace, fetched with `../shared/corpus/fetch.sh` when
+//! missing): publish
 //! the old release, install it from a real nginx, publish the new one (timed: the
 //! publish that computes the patches), then update the client (timed) and count the
 //! response body bytes nginx sent for that update, split by kind of file. The installed
@@ -25,26 +26,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wavecast_tests::delta::{BlobClass, LoggingNginx, Served, bytes_by_class};
-use wavecast_tests::{Sandbox, assert_same_tree};
+use wavecast_tests::{Sandbox, assert_same_tree, corpus};
 
 fn main() {
-    let corpus = std::env::var_os("WAVECAST_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus"),
-        PathBuf::from,
-    );
-    if !corpus.join("pairs.tsv").is_file() {
-        let fetch = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/fetch.sh");
-        eprintln!("fetching the corpus into {}", corpus.display());
-        run(Command::new("bash").arg(&fetch).arg(&corpus));
-    }
-    let pairs = std::fs::read_to_string(corpus.join("pairs.tsv")).unwrap();
-    for line in pairs.lines().filter(|line| !line.trim().is_empty()) {
-        let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
-        let [name, old, new] = fields[..] else {
-            panic!("odd line in pairs.tsv: {line:?}");
-        };
-        let release = corpus.join("release").join(name);
-        bench_pair(name, old, new, &release.join(old), &release.join(new));
+    for pair in corpus::pairs() {
+        bench_pair(
+            &pair.name,
+            &pair.old,
+            &pair.new,
+            &pair.old_dir,
+            &pair.new_dir,
+        );
     }
 }
 

@@ -6,8 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::SignedDuration;
-use wavecast_tests::delta::{file_copy_path, module};
-use wavecast_tests::hostile::{RawEntry, raw_tar_gz, replace_newest_package, resign};
+use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry};
+use wavecast_tests::delta::{file_copy_path, file_index, module};
+use wavecast_tests::hostile::{
+    RawEntry, index_of, pack_entries, raw_tar_gz, replace_newest_package,
+    replace_newest_package_with_index, resign, unpack_entries,
+};
 use wavecast_tests::{
     Fault, FaultServer, Sandbox, assert_same_tree, pseudo_random, sample_release,
 };
@@ -171,14 +175,17 @@ fn archive_entries_that_escape_or_are_not_plain_files_are_refused() {
             vec![RawEntry::file("/tmp/wavecast-absolute-escape", b"evil")],
         ),
         (
-            "symlink",
-            vec![RawEntry {
-                name: "link",
-                kind: tar::EntryType::Symlink,
-                content: b"",
-                link: Some("/etc/passwd"),
-                mode: 0o777,
-            }],
+            "inside `up`",
+            vec![
+                RawEntry {
+                    name: "up",
+                    kind: tar::EntryType::Symlink,
+                    content: b"",
+                    link: Some(".."),
+                    mode: 0o777,
+                },
+                RawEntry::file("up/escaped", b"evil"),
+            ],
         ),
         (
             "link",
@@ -237,6 +244,55 @@ fn archive_entries_that_escape_or_are_not_plain_files_are_refused() {
 }
 
 #[test]
+fn a_file_written_through_a_linked_directory_is_refused() {
+    // A correctly signed release whose package makes `etc` a link to a directory
+    // outside the tree, then writes `etc/passwd` "inside" it. Its signed file index
+    // either says so (refused before anything is downloaded: nothing may lie inside a
+    // link) or lists the link alone (refused while unpacking: nothing is written
+    // through a link the package made).
+    let outside_dir = tempfile::tempdir().unwrap();
+    let outside = outside_dir.path();
+    let target = outside.to_str().unwrap();
+    let link = RawEntry {
+        name: "etc",
+        kind: tar::EntryType::Symlink,
+        content: b"",
+        link: Some(target),
+        mode: 0o777,
+    };
+    let package = raw_tar_gz(&[
+        link,
+        RawEntry::file("etc/passwd", b"root::0:0::/:/bin/sh\n"),
+    ]);
+    let link_only = index_of(&raw_tar_gz(&[link]));
+    for (index, needle) in [
+        (
+            index_of(&package),
+            "`etc/passwd` lies inside `etc`, which is a symbolic link",
+        ),
+        (
+            link_only,
+            "holds `etc/passwd` inside `etc`, which it made a symbolic link; nothing is written through a link",
+        ),
+    ] {
+        let (sandbox, _server, r1, _) = installed_with_pending_update();
+        replace_newest_package_with_index(&sandbox, &package, 100, &index);
+        update_fails_cleanly(&sandbox, &r1, needle);
+        assert_eq!(
+            std::fs::read_dir(outside).unwrap().count(),
+            0,
+            "nothing appeared outside the tree"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(sandbox.root().join("releases"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+#[test]
 fn a_decompression_bomb_is_stopped_at_the_declared_size() {
     let (sandbox, _server, r1, _) = installed_with_pending_update();
     let zeros = vec![0u8; 20 << 20];
@@ -246,8 +302,19 @@ fn a_decompression_bomb_is_stopped_at_the_declared_size() {
         "the bomb compresses well: {}",
         bomb.len()
     );
-    replace_newest_package(&sandbox, &bomb, 1 << 20);
-    update_fails_cleanly(&sandbox, &r1, "size");
+    // The signed index lies too, claiming the declared size: the client only finds
+    // out while unpacking.
+    let claimed = FileIndex::new(vec![IndexEntry {
+        path: "zeros".parse().unwrap(),
+        kind: EntryKind::File {
+            size: 1 << 20,
+            blake3: Blake3Hash::of(&zeros[..1 << 20]),
+            packed_size: 0,
+        },
+        mode: FileMode::from_permissions(0o644),
+    }]);
+    replace_newest_package_with_index(&sandbox, &bomb, 1 << 20, &claimed);
+    update_fails_cleanly(&sandbox, &r1, "unpacks to more than its declared size");
 }
 
 #[test]
@@ -456,6 +523,86 @@ fn a_package_of_another_release_is_refused() {
     assert_same_tree(&sandbox.root().join("current"), &r2);
 }
 
+/// A package a correctly signed 2.0.0 could ship that is not the tree its signed
+/// file index lists, for `case`, with the problem the client names.
+fn mismatched_package(sandbox: &Sandbox, case: &str) -> (Vec<u8>, &'static str) {
+    let mut entries = unpack_entries(&site_bytes(sandbox, &newest_package_path(sandbox)));
+    match case {
+        "an extra file" => {
+            let (mut header, _) = entries
+                .iter()
+                .find(|(header, _)| header.entry_type() == tar::EntryType::Regular)
+                .cloned()
+                .unwrap();
+            header.set_path("bin/extra").unwrap();
+            entries.push((header, b"#!/bin/sh\necho extra\n".to_vec()));
+            (
+                pack_entries(&entries),
+                "`bin/extra` is not in the signed file list",
+            )
+        }
+        "changed bytes" => {
+            let (_, data) = entries
+                .iter_mut()
+                .find(|(header, _)| header.path().unwrap().ends_with("bin/app"))
+                .unwrap();
+            let last = data.len() - 2;
+            data[last] ^= 0x20;
+            (
+                pack_entries(&entries),
+                "`bin/app` holds other bytes than the signed file list says",
+            )
+        }
+        "another release's package" => (
+            site_bytes(
+                sandbox,
+                module(sandbox, "1.0.0", "app").package.path.as_str(),
+            ),
+            "holds other bytes than the signed file list says",
+        ),
+        other => panic!("no such case: {other}"),
+    }
+}
+
+#[test]
+fn a_signed_package_that_is_not_its_file_index_tree_is_refused_naming_the_file() {
+    for case in [
+        "an extra file",
+        "changed bytes",
+        "another release's package",
+    ] {
+        let (sandbox, _server, r1, _) = installed_with_pending_update();
+        let (package, problem) = mismatched_package(&sandbox, case);
+        let index = file_index(&sandbox, "2.0.0", "app");
+        replace_newest_package_with_index(&sandbox, &package, 1 << 20, &index);
+        for args in [&["update", "--yes"][..], &["update", "--yes", "--full"]] {
+            let stderr = fails_cleanly(
+                &sandbox,
+                &r1,
+                args,
+                "is not the one its signed file lists describe",
+            );
+            assert!(stderr.contains(problem), "{case}: {stderr}");
+            assert!(stderr.contains("hint: nothing was installed"), "{stderr}");
+        }
+        let verify = sandbox.wavecast(
+            ["verify"],
+            [
+                sandbox.site().as_os_str(),
+                "--pubkey".as_ref(),
+                sandbox.pubkey().as_os_str(),
+            ],
+        );
+        assert_eq!(verify.code, 1, "{case}: {}", verify.stderr);
+        let output = format!("{}{}", verify.stdout, verify.stderr);
+        assert!(
+            output.contains("does not unpack to what its file index lists")
+                && output.contains(problem),
+            "{case}: {output}"
+        );
+    }
+}
+
 #[test]
 fn a_file_index_of_another_release_is_refused() {
     let (sandbox, server, r1, r2) = installed_with_pending_update();
@@ -464,39 +611,24 @@ fn a_file_index_of_another_release_is_refused() {
         module(&sandbox, "2.0.0", "app"),
     );
     // Planned from 1.0.0's index, 2.0.0 would be "keep every file": 1.0.0's tree
-    // under 2.0.0's name. The index does not match the signed hash, so the client
-    // plans as without one: from the package (with the right index, the plan takes
-    // the package too, but because it is `cheaper`).
+    // under 2.0.0's name. The index does not match its signed hash, and without the
+    // right one the client can neither plan nor check the tree it would install, so it
+    // installs nothing, whatever the package.
     server.set_fault(
         new.file_index.path.as_str(),
         Fault::Replace(site_bytes(&sandbox, old.file_index.path.as_str())),
     );
-    let plan = sandbox
-        .client(["update", "--dry-run", "--json"])
-        .success()
-        .json();
-    assert_eq!(
-        plan["modules"][0]["package_reason"], "index_unavailable",
-        "{plan}"
-    );
-    let plan = sandbox.client(["update", "--dry-run"]).success();
-    assert!(
-        plan.stdout.contains("(its file index is unavailable)"),
-        "{}",
-        plan.stdout
-    );
-    // With 1.0.0's package served as well, the update fails.
-    server.set_fault(
-        new.package.path.as_str(),
-        Fault::Replace(site_bytes(&sandbox, old.package.path.as_str())),
-    );
-    fails_cleanly(&sandbox, &r1, &["update", "--yes"], "is corrupt");
-    // With the right package, the update installs 2.0.0 exactly.
+    let index = new.file_index.path.as_str();
+    for args in [
+        &["update", "--dry-run"][..],
+        &["update", "--yes"],
+        &["update", "--yes", "--full"],
+    ] {
+        let stderr = fails_cleanly(&sandbox, &r1, args, index);
+        assert!(stderr.contains("hint: "), "{stderr}");
+    }
+    // With the right index, the update installs 2.0.0 exactly.
     server.clear_faults();
-    server.set_fault(
-        new.file_index.path.as_str(),
-        Fault::Replace(site_bytes(&sandbox, old.file_index.path.as_str())),
-    );
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
 }

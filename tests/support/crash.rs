@@ -3,15 +3,11 @@
 //! update --yes` killed with SIGKILL after a chosen delay, and the checks every kill
 //! must pass. The e2e test and the `crash` benchmark share it.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Sandbox, pseudo_random, tree_listing};
-
-/// A tree listing as [`tree_listing`] returns it.
-type Listing = BTreeMap<String, (bool, u32, Option<String>)>;
+use crate::{Listing, Sandbox, pseudo_random, tree_listing};
 
 /// A small seeded generator (splitmix64): the same seed replays the same kills.
 #[derive(Debug, Clone)]

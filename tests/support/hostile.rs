@@ -1,12 +1,15 @@
 //! Hostile inputs: archives with entries wavecast must refuse, and re-signing a site's
 //! manifest to point at them (a publisher key compromise, or a malicious publisher).
 
+use std::io::Read;
+
 use wavecast_publisher::keys::{Password, SigningKey};
-use wavecast_schema::{Blake3Hash, Blob, Manifest};
+use wavecast_schema::{Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, Manifest};
 
 use crate::{KEY_PASSWORD, Sandbox};
 
 /// One raw tar entry: name bytes as written, type, content, link target.
+#[derive(Clone, Copy)]
 pub struct RawEntry<'a> {
     pub name: &'a str,
     pub kind: tar::EntryType,
@@ -67,12 +70,67 @@ pub fn resign(sandbox: &Sandbox, change: impl FnOnce(&mut Manifest)) {
     wavecast_publisher::publish::write_manifest(&storage, &signers, &mut manifest).unwrap();
 }
 
-/// Stores `package` on the site and points the newest release's `app` module at it,
-/// with a correct size and hash: only the archive's content is hostile.
+/// The file index a publisher signing `package` as it is would write: every entry
+/// whose path is a valid relative path, with its mode (permission bits only), size
+/// and hash or link target. Entries no index can hold (escaping paths, devices) are
+/// left out: the client refuses them while unpacking, before any comparison.
+pub fn index_of(package: &[u8]) -> FileIndex {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+    let mut entries = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Ok(path) = raw.trim_start_matches("./").trim_end_matches('/').parse() else {
+            continue;
+        };
+        let mode = FileMode::from_permissions(entry.header().mode().unwrap());
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Regular => {
+                let mut content = Vec::new();
+                entry.read_to_end(&mut content).unwrap();
+                EntryKind::File {
+                    size: content.len() as u64,
+                    blake3: Blake3Hash::of(&content),
+                    packed_size: 0,
+                }
+            }
+            tar::EntryType::Directory => EntryKind::Dir,
+            tar::EntryType::Symlink => {
+                let target = entry.link_name_bytes().unwrap_or_default();
+                let Ok(target) = String::from_utf8_lossy(&target).parse() else {
+                    continue;
+                };
+                EntryKind::Symlink { target }
+            }
+            _ => continue,
+        };
+        entries.push(IndexEntry { path, kind, mode });
+    }
+    FileIndex::new(entries)
+}
+
+/// Stores `package` on the site, with the file index a publisher would sign for it
+/// ([`index_of`]), and points the newest release's `app` module at both, with
+/// correct sizes and hashes: only the archive's content is hostile.
 pub fn replace_newest_package(sandbox: &Sandbox, package: &[u8], unpacked_size: u64) {
+    replace_newest_package_with_index(sandbox, package, unpacked_size, &index_of(package));
+}
+
+/// [`replace_newest_package`] with the file index `index`, which may lie about the
+/// package too.
+pub fn replace_newest_package_with_index(
+    sandbox: &Sandbox,
+    package: &[u8],
+    unpacked_size: u64,
+    index: &FileIndex,
+) {
     let hash = Blake3Hash::of(package);
     let path = format!("blobs/{hash}.tar.gz");
     std::fs::write(sandbox.site().join(&path), package).unwrap();
+    let index = index.to_json();
+    let index_hash = Blake3Hash::of(&index);
+    let index_path = format!("blobs/{index_hash}.json");
+    std::fs::write(sandbox.site().join(&index_path), &index).unwrap();
     resign(sandbox, |manifest| {
         let module = manifest.releases[0]
             .platforms
@@ -87,5 +145,40 @@ pub fn replace_newest_package(sandbox: &Sandbox, package: &[u8], unpacked_size: 
             blake3: hash,
         };
         module.unpacked_size = unpacked_size;
+        module.file_index = Blob {
+            path: index_path.parse().unwrap(),
+            size: index.len() as u64,
+            blake3: index_hash,
+        };
     });
+}
+
+/// The entries of a tar.gz, header and data each, to be changed and packed again with
+/// [`pack_entries`].
+pub fn unpack_entries(package: &[u8]) -> Vec<(tar::Header, Vec<u8>)> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let header = entry.header().clone();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            (header, data)
+        })
+        .collect()
+}
+
+/// A tar.gz of `entries`, as [`unpack_entries`] returns them.
+pub fn pack_entries(entries: &[(tar::Header, Vec<u8>)]) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    for (header, data) in entries {
+        let mut header = header.clone();
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
 }

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod client;
+pub mod corpus;
 pub mod crash;
 pub mod delta;
 pub mod disk;
@@ -304,9 +305,25 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Every entry under `root`: relative path → (is_dir, permission bits, blake3 of content).
-pub fn tree_listing(root: &Path) -> BTreeMap<String, (bool, u32, Option<String>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (bool, u32, Option<String>)>) {
+/// One entry of a [`tree_listing`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// A directory with these permission bits.
+    Dir(u32),
+    /// A regular file with these permission bits and the blake3 of its content.
+    File(u32, String),
+    /// A symbolic link and its target (never followed).
+    Link(String),
+}
+
+/// A tree as [`tree_listing`] returns it: relative path → entry.
+pub type Listing = BTreeMap<String, Listed>;
+
+/// Every entry under `root`, without following symbolic links: relative path →
+/// directory or file with its permission bits and content hash, or link with its
+/// target.
+pub fn tree_listing(root: &Path) -> Listing {
+    fn walk(root: &Path, dir: &Path, out: &mut Listing) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let entry = entry.unwrap();
             let path = entry.path();
@@ -317,18 +334,20 @@ pub fn tree_listing(root: &Path) -> BTreeMap<String, (bool, u32, Option<String>)
                 .to_string_lossy()
                 .into_owned();
             let mode = metadata.permissions().mode() & 0o7777;
-            assert!(
-                !metadata.file_type().is_symlink(),
-                "unexpected symlink {relative}"
-            );
-            if metadata.is_dir() {
-                out.insert(relative, (true, mode, None));
+            if metadata.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.insert(
+                    relative,
+                    Listed::Link(target.to_string_lossy().into_owned()),
+                );
+            } else if metadata.is_dir() {
+                out.insert(relative, Listed::Dir(mode));
                 walk(root, &path, out);
             } else {
                 let hash = blake3::hash(&std::fs::read(&path).unwrap())
                     .to_hex()
                     .to_string();
-                out.insert(relative, (false, mode, Some(hash)));
+                out.insert(relative, Listed::File(mode, hash));
             }
         }
     }
@@ -338,7 +357,7 @@ pub fn tree_listing(root: &Path) -> BTreeMap<String, (bool, u32, Option<String>)
 }
 
 /// Asserts that `installed` holds exactly the tree `published`: same paths, kinds,
-/// permission bits and bytes.
+/// permission bits and bytes, and links with the same targets.
 #[track_caller]
 pub fn assert_same_tree(installed: &Path, published: &Path) {
     let (left, right) = (tree_listing(installed), tree_listing(published));
