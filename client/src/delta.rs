@@ -940,6 +940,16 @@ mod tests {
         }
 
         fn install(&mut self, release: &Release, reporter: &dyn Reporter) -> InstallReport {
+            let report = self.try_install(release, reporter).unwrap();
+            assert_eq!(report.outcome, InstallOutcome::Installed);
+            report
+        }
+
+        fn try_install(
+            &mut self,
+            release: &Release,
+            reporter: &dyn Reporter,
+        ) -> crate::error::Result<InstallReport> {
             let manifest = Self::manifest(release);
             let platform: Platform = "any".parse().unwrap();
             let plan = InstallPlan {
@@ -954,9 +964,7 @@ mod tests {
                 packages_only: false,
                 limits: DownloadLimits::default(),
             };
-            let report = install_release(&plan, &mut self.state).unwrap();
-            assert_eq!(report.outcome, InstallOutcome::Installed);
-            report
+            install_release(&plan, &mut self.state)
         }
 
         fn plan(&self, release: &Release) -> UpdatePlan {
@@ -1589,21 +1597,7 @@ mod tests {
                 bytes,
             );
             let release = fixture.release("1.0.0", vec![("app", module)]);
-            let manifest = Fixture::manifest(&release);
-            let platform: Platform = "any".parse().unwrap();
-            let plan = InstallPlan {
-                transport: &fixture.transport,
-                hosts: std::slice::from_ref(&fixture.base),
-                root: &fixture.root,
-                platform: &platform,
-                release: &release,
-                manifest: &manifest,
-                now: Timestamp::UNIX_EPOCH,
-                reporter: &NoReporter,
-                packages_only: false,
-                limits: DownloadLimits::default(),
-            };
-            let error = install_release(&plan, &mut fixture.state).unwrap_err();
+            let error = fixture.try_install(&release, &NoReporter).unwrap_err();
             assert!(matches!(error, Error::TreeMismatch { .. }), "{error}");
             let chain = format!("{error}: {}", std::error::Error::source(&error).unwrap());
             assert!(chain.contains(message), "{chain}");

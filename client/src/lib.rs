@@ -26,7 +26,10 @@ download and the unpacked tree, then carries the plan out in a staging tree,
 downloading through a content-addressed cache that verifies size and blake3 and
 resumes interrupted downloads ([`Transport::fetch_from`]), falling back from patch to
 file copy to package when the site or a local file lets it down, and verifying every
-file as it is written. It then promotes the tree under `releases/`, records it,
+file as it is written. Whichever way it was built, the tree must then be exactly the
+one the release's signed file indexes list (files, directories, symbolic links;
+[`Error::TreeMismatch`] names the first difference). It then promotes the tree under
+`releases/`, records it,
 switches the `current` symlink atomically and prunes the cache, telling a
 [`Reporter`] about progress. Each of those [`InstallStep`]s is journaled before it
 is taken, so a run killed at any instant leaves `current` on a complete release;
@@ -63,7 +66,8 @@ ROOT/.wavecast/config.json                 written by init
 ROOT/.wavecast/state.json                  install id, serials seen, installed releases,
                                            the release on trial, releases marked bad
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
-ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases
+ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases, kept
+                                           so updates plan without fetching them
 ROOT/.wavecast/slots.json                  the active image slot, what each slot holds
 ROOT/slots/a, ROOT/slots/b                 image slots (unless configured elsewhere)
 ROOT/.wavecast/journal.json                the install in progress, if any
@@ -82,7 +86,7 @@ let folder = BaseUrl::parse("/srv/site").unwrap();
 assert_eq!(folder.as_str(), "file:///srv/site/");
 ```
 
-The library never prints; it is Unix-only (symlinks and permission bits).
+The library never prints; it is Unix-only (symbolic links and permission bits).
 */
 #![deny(missing_docs)]
 

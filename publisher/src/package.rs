@@ -830,6 +830,18 @@ mod tests {
         fs_err::write(root.join("README"), b"readme").unwrap();
     }
 
+    /// Packages all of `release` as the module `app`, with temporary files in `work`.
+    fn build_whole(release: &Path, work: &Path) -> Result<BuiltModule> {
+        build_module(
+            release,
+            &ModuleSpec::whole_folder(),
+            6,
+            work,
+            &NoProgress,
+            &NoCopies,
+        )
+    }
+
     #[test]
     fn the_same_tree_always_gives_the_same_package() {
         let work = tempfile::tempdir().unwrap();
@@ -865,15 +877,7 @@ mod tests {
         let work = tempfile::tempdir().unwrap();
         let release = work.path().join("release");
         tree(&release);
-        let built = build_module(
-            &release,
-            &ModuleSpec::whole_folder(),
-            6,
-            work.path(),
-            &NoProgress,
-            &NoCopies,
-        )
-        .unwrap();
+        let built = build_whole(&release, work.path()).unwrap();
         let BuiltPackage::Tar { file, .. } = &built.package else {
             panic!("trees are packaged as tar.gz");
         };
@@ -924,15 +928,7 @@ mod tests {
             std::os::unix::fs::symlink(target, release.join(link)).unwrap();
         }
         std::os::unix::fs::symlink(&outside, release.join("share/via-link")).unwrap();
-        let built = build_module(
-            &release,
-            &ModuleSpec::whole_folder(),
-            6,
-            work.path(),
-            &NoProgress,
-            &NoCopies,
-        )
-        .unwrap();
+        let built = build_whole(&release, work.path()).unwrap();
         assert_eq!((built.files, built.links), (3, 6));
         let link_entries: Vec<(&str, &str)> = built
             .index
@@ -1005,15 +1001,7 @@ mod tests {
         let release = work.path().join("release");
         tree(&release);
         std::fs::hard_link(release.join("README"), release.join("bin/README")).unwrap();
-        let built = build_module(
-            &release,
-            &ModuleSpec::whole_folder(),
-            6,
-            work.path(),
-            &NoProgress,
-            &NoCopies,
-        )
-        .unwrap();
+        let built = build_whole(&release, work.path()).unwrap();
         let hard: Vec<&str> = built.hard_links.iter().map(RelativePath::as_str).collect();
         assert_eq!(hard, ["README", "bin/README"]);
         assert_eq!(built.files, 4, "each name is a file of its own");
@@ -1026,15 +1014,7 @@ mod tests {
                 .unwrap()
                 .success()
         );
-        let error = build_module(
-            &release,
-            &ModuleSpec::whole_folder(),
-            6,
-            work.path(),
-            &NoProgress,
-            &NoCopies,
-        )
-        .unwrap_err();
+        let error = build_whole(&release, work.path()).unwrap_err();
         assert!(matches!(error, Error::UnsupportedEntry { .. }), "{error}");
         assert!(error.to_string().contains("pipe"), "{error}");
     }
