@@ -7,9 +7,8 @@ use clap::Args;
 use wavecast_publisher::mirror;
 use wavecast_publisher::verify::{self, Selection, Source, Survey};
 use wavecast_schema::{ChannelName, Platform};
-use wavecast_site::FsStorage;
 
-use crate::{UsageError, now, output};
+use crate::{UmaskArg, UsageError, now, output};
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
@@ -58,6 +57,8 @@ pub(crate) struct MirrorArgs {
     /// Print one JSON document on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    umask: UmaskArg,
 }
 
 pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
@@ -105,9 +106,9 @@ pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> 
     {
         None => {
             let folder = PathBuf::from(&args.destination);
-            (Box::new(FsStorage::new(&folder)), folder)
+            (Box::new(args.umask.storage(&folder)), folder)
         }
-        Some(("file", path)) => (Box::new(FsStorage::new(path)), PathBuf::from(path)),
+        Some(("file", path)) => (Box::new(args.umask.storage(path)), PathBuf::from(path)),
         Some(("s3", _)) => {
             bucket_staging = tempfile::tempdir()?;
             (

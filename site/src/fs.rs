@@ -1,6 +1,8 @@
 //! A site in a local folder.
 
+use std::fs::{DirBuilder, Permissions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::RelativePath;
@@ -8,17 +10,47 @@ use wavecast_schema::RelativePath;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
+/// The mode of every file an [`FsStorage`] writes: readable by everyone.
+const FILE_MODE: u32 = 0o644;
+
+/// The mode of every folder an [`FsStorage`] creates: searchable by everyone.
+const FOLDER_MODE: u32 = 0o755;
+
 /// A site stored in a local folder. Writes go to a temporary file in the destination
 /// directory, are flushed to disk, then renamed into place.
+///
+/// # Permissions
+///
+/// A site is public, and the web server that serves the folder usually runs as
+/// another user than the publisher (`www-data`, `nobody`): a file it cannot read is a
+/// `403 Forbidden` for every client. So files are written `0644` and the folders
+/// this creates `0755`, whatever the process umask (a temporary file alone would be
+/// `0600`). [`respect_umask`](Self::respect_umask) lets the umask take bits away
+/// instead, for a site that must stay private to its owner or group. Folders that
+/// already exist, the site's own included, are left as they are.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
     root: PathBuf,
+    respect_umask: bool,
 }
 
 impl FsStorage {
-    /// A site rooted at `root`, which is created on the first write if missing.
+    /// A site rooted at `root`, which is created on the first write if missing, with
+    /// world-readable files and folders.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            respect_umask: false,
+        }
+    }
+
+    /// With `true`, files are `0644` and new folders `0755` less the bits the
+    /// process umask clears (with umask `077`: `0600` and `0700`), never more; with
+    /// `false`, the default, exactly `0644` and `0755`.
+    #[must_use]
+    pub fn respect_umask(mut self, respect: bool) -> Self {
+        self.respect_umask = respect;
+        self
     }
 
     /// The folder holding the site.
@@ -45,11 +77,19 @@ impl FsStorage {
             source,
         };
         let dir = target.parent().expect("a site path always has a parent");
-        fs_err::create_dir_all(dir).map_err(write_error)?;
+        self.create_folders(dir).map_err(write_error)?;
+        // `open` applies the umask to this mode; without `respect_umask` the mode is
+        // set again below, which the umask does not touch.
         let mut temp = tempfile::Builder::new()
             .prefix(".wavecast-")
+            .permissions(Permissions::from_mode(FILE_MODE))
             .tempfile_in(dir)
             .map_err(write_error)?;
+        if !self.respect_umask {
+            temp.as_file()
+                .set_permissions(Permissions::from_mode(FILE_MODE))
+                .map_err(write_error)?;
+        }
         fill(temp.as_file_mut()).map_err(write_error)?;
         temp.as_file().sync_all().map_err(write_error)?;
         temp.persist(&target)
@@ -57,6 +97,24 @@ impl FsStorage {
         std::fs::File::open(dir)
             .and_then(|dir| dir.sync_all())
             .map_err(write_error)
+    }
+
+    /// Creates `dir` and its missing parents with [`FOLDER_MODE`] (less the umask
+    /// with `respect_umask`), leaving existing ones as they are.
+    fn create_folders(&self, dir: &Path) -> io::Result<()> {
+        if dir.as_os_str().is_empty() || dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent() {
+            self.create_folders(parent)?;
+        }
+        match DirBuilder::new().mode(FOLDER_MODE).create(dir) {
+            Ok(()) if self.respect_umask => Ok(()),
+            Ok(()) => std::fs::set_permissions(dir, Permissions::from_mode(FOLDER_MODE)),
+            // Another writer created it meanwhile.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -131,7 +189,140 @@ impl Storage for FsStorage {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
+
+    /// Tells a rerun of a test (see [`under_umasks`]) which umask it runs under.
+    const UMASK_VARIABLE: &str = "WAVECAST_SITE_TEST_UMASK";
+
+    /// Runs the test `name` of this binary again in a child process for each of
+    /// `umasks`, asserting that it passed there, and returns `None`. In such a child,
+    /// returns the umask it runs under, after checking that it is in force: the
+    /// test's body runs there, as the umask of the test process is shared by every
+    /// test running beside it.
+    fn under_umasks(name: &str, umasks: &[u32]) -> Option<u32> {
+        if let Ok(umask) = std::env::var(UMASK_VARIABLE) {
+            let umask = u32::from_str_radix(&umask, 8).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let probe = dir.path().join("probe");
+            std::fs::write(&probe, b"").unwrap();
+            assert_eq!(
+                mode(&probe),
+                octal(0o666 & !umask),
+                "the umask is not in force"
+            );
+            return Some(umask);
+        }
+        for umask in umasks {
+            let umask = format!("{umask:03o}");
+            let output = Command::new("sh")
+                .args(["-c", r#"umask "$0" && exec "$@""#, &umask])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+                .env(UMASK_VARIABLE, &umask)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("1 passed"),
+                "`{name}` under umask {umask}:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        None
+    }
+
+    /// The permission bits of `path`, in octal.
+    fn mode(path: &Path) -> String {
+        octal(std::fs::metadata(path).unwrap().permissions().mode() & 0o7777)
+    }
+
+    fn octal(mode: u32) -> String {
+        format!("{mode:04o}")
+    }
+
+    /// Writes a file with each `put` into a fresh site under `dir`, returning the
+    /// site folder, the folders it created and the files.
+    fn write_site(dir: &Path, storage: &FsStorage) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let source = dir.join("package");
+        std::fs::write(&source, b"package").unwrap();
+        storage
+            .put_bytes(&"channels/stable.json".parse().unwrap(), b"{}")
+            .unwrap();
+        storage
+            .put_file(&"blobs/x.tar.gz".parse().unwrap(), &source)
+            .unwrap();
+        let root = storage.root();
+        (
+            vec![root.to_owned(), root.join("channels"), root.join("blobs")],
+            vec![
+                root.join("channels/stable.json"),
+                root.join("blobs/x.tar.gz"),
+            ],
+        )
+    }
+
+    #[test]
+    fn files_and_new_folders_are_world_readable_whatever_the_umask() {
+        let Some(umask) = under_umasks(
+            "fs::tests::files_and_new_folders_are_world_readable_whatever_the_umask",
+            &[0o077, 0o027],
+        ) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (folders, files) = write_site(dir.path(), &FsStorage::new(dir.path().join("site")));
+        for folder in &folders {
+            assert_eq!(
+                mode(folder),
+                "0755",
+                "{} (umask {umask:03o})",
+                folder.display()
+            );
+        }
+        for file in &files {
+            assert_eq!(mode(file), "0644", "{} (umask {umask:03o})", file.display());
+        }
+
+        // A folder that exists keeps its mode; the owner chose it.
+        let private = dir.path().join("private");
+        std::fs::create_dir(&private).unwrap();
+        FsStorage::new(&private)
+            .put_bytes(&"index.html".parse().unwrap(), b"<html>")
+            .unwrap();
+        assert_eq!(mode(&private), octal(0o777 & !umask));
+        assert_eq!(mode(&private.join("index.html")), "0644");
+    }
+
+    #[test]
+    fn respecting_the_umask_only_takes_bits_away() {
+        let Some(umask) = under_umasks(
+            "fs::tests::respecting_the_umask_only_takes_bits_away",
+            &[0o077, 0o002],
+        ) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::new(dir.path().join("site")).respect_umask(true);
+        let (folders, files) = write_site(dir.path(), &storage);
+        for folder in &folders {
+            assert_eq!(
+                mode(folder),
+                octal(0o755 & !umask),
+                "{} (umask {umask:03o})",
+                folder.display()
+            );
+        }
+        for file in &files {
+            assert_eq!(
+                mode(file),
+                octal(0o644 & !umask),
+                "{} (umask {umask:03o})",
+                file.display()
+            );
+        }
+    }
 
     #[test]
     fn files_round_trip_and_missing_is_none() {
