@@ -4,6 +4,7 @@ use std::fs::{DirBuilder, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use wavecast_schema::RelativePath;
 
@@ -28,6 +29,18 @@ const FOLDER_MODE: u32 = 0o755;
 /// `0600`). [`respect_umask`](Self::respect_umask) lets the umask take bits away
 /// instead, for a site that must stay private to its owner or group. Folders that
 /// already exist, the site's own included, are left as they are.
+///
+/// # Modification times
+///
+/// A file that replaces another is given a modification time at least one whole
+/// second after the old one's, even when both are written within the same second.
+/// Web servers derive their cache validators from the modification time in whole
+/// seconds (nginx's `ETag` is the time in seconds and the size; Python's
+/// `http.server` compares `If-Modified-Since` to the second), so a channel manifest
+/// replaced within the second by one of the same size (serial 41 by serial 42)
+/// would keep its validators, and every client that had fetched the older one
+/// would be answered `304 Not Modified` until the next change. The time may run
+/// ahead of the clock by a second for each replacement within the same second.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
     root: PathBuf,
@@ -91,6 +104,14 @@ impl FsStorage {
                 .map_err(write_error)?;
         }
         fill(temp.as_file_mut()).map_err(write_error)?;
+        match std::fs::metadata(&target).and_then(|old| old.modified()) {
+            Ok(old) => temp
+                .as_file()
+                .set_modified(replacement_mtime(old, SystemTime::now()))
+                .map_err(write_error)?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(write_error(source)),
+        }
         temp.as_file().sync_all().map_err(write_error)?;
         temp.persist(&target)
             .map_err(|error| write_error(error.error))?;
@@ -116,6 +137,16 @@ impl FsStorage {
             Err(error) => Err(error),
         }
     }
+}
+
+/// The modification time of a file written `now` that replaces one last modified
+/// at `old`: `now`, or the start of the second after `old`'s if that is later, so
+/// the two never share a second (see [`FsStorage`]).
+fn replacement_mtime(old: SystemTime, now: SystemTime) -> SystemTime {
+    let old_second = old
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    now.max(SystemTime::UNIX_EPOCH + Duration::from_secs(old_second + 1))
 }
 
 impl Storage for FsStorage {
@@ -320,6 +351,67 @@ mod tests {
                 octal(0o644 & !umask),
                 "{} (umask {umask:03o})",
                 file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn a_replaced_file_is_dated_in_a_later_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::new(dir.path());
+        let path: RelativePath = "channels/stable.json".parse().unwrap();
+        let local = storage.local_path(&path);
+        let second = |file: &Path| {
+            std::fs::metadata(file)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        storage.put_bytes(&path, b"serial 41").unwrap();
+        let mut seconds = vec![second(&local)];
+        // Far quicker than a second apart, as a publish and a rollout can be.
+        for serial in 42..45 {
+            storage
+                .put_bytes(&path, format!("serial {serial}").as_bytes())
+                .unwrap();
+            seconds.push(second(&local));
+        }
+        assert!(
+            seconds.windows(2).all(|pair| pair[1] > pair[0]),
+            "{seconds:?}"
+        );
+        // A new file keeps the time it was written at.
+        let fresh = storage.local_path(&"channels/beta.json".parse().unwrap());
+        let before = SystemTime::now() - Duration::from_secs(1);
+        storage
+            .put_bytes(&"channels/beta.json".parse().unwrap(), b"{}")
+            .unwrap();
+        let written = std::fs::metadata(&fresh).unwrap().modified().unwrap();
+        assert!(
+            written >= before && written <= SystemTime::now(),
+            "{written:?}"
+        );
+    }
+
+    #[test]
+    fn replacement_times_skip_to_the_next_second_only_when_needed() {
+        let at = |seconds: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds);
+        for (old, now, expected) in [
+            // Within the same second: the start of the next one.
+            (1000.2, 1000.7, 1001.0),
+            // Within the next second already: now.
+            (1000.9, 1001.1, 1001.1),
+            (1000.0, 1005.5, 1005.5),
+            // The old file is dated ahead of the clock (replaced in a burst): after it.
+            (1003.0, 1001.5, 1004.0),
+        ] {
+            assert_eq!(
+                replacement_mtime(at(old), at(now)),
+                at(expected),
+                "old {old}, now {now}"
             );
         }
     }
