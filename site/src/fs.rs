@@ -71,6 +71,16 @@ impl FsStorage {
         &self.root
     }
 
+    /// Creates the site folder, and the missing folders above it, as the first write
+    /// would: for a caller that puts files of its own into the folder before that.
+    pub fn create_folder(&self) -> Result<()> {
+        self.create_folders(&self.root)
+            .map_err(|source| Error::Write {
+                path: self.root.clone(),
+                source,
+            })
+    }
+
     /// The local path of a site file.
     pub fn local_path(&self, path: &RelativePath) -> PathBuf {
         path.segments()
@@ -315,6 +325,11 @@ mod tests {
         for file in &files {
             assert_eq!(mode(file), "0644", "{} (umask {umask:03o})", file.display());
         }
+
+        let made = dir.path().join("made");
+        FsStorage::new(made.join("site")).create_folder().unwrap();
+        assert_eq!(mode(&made), "0755");
+        assert_eq!(mode(&made.join("site")), "0755");
 
         // A folder that exists keeps its mode; the owner chose it.
         let private = dir.path().join("private");
