@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests run against, if missing:
-# nginx (the CDN stand-in), the stock minisign CLI (signature interoperability),
+# nginx (the CDN stand-in), python3 (its http.server, and moto's interpreter),
+# the stock minisign CLI (signature interoperability),
 # chromium (renders the status page headless), and the stock delta tools the delta
 # benchmark compares against (zstd, bsdiff, xdelta3).
 set -euo pipefail
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

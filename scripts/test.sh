@@ -16,11 +16,49 @@ cargo build --workspace --bins --locked
 WAVECAST_CLIENT_VERSION=0.99.0 CARGO_PROFILE_DEV_DEBUG=0 cargo build --locked \
     -p wavecast-client --bin wavecast-update --target-dir "${CARGO_TARGET_DIR:-target}/next"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-set +e
-cargo test --workspace --locked -- "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
+session=$(mktemp)
+trap 'rm -f "$log" "$session"' EXIT
+
+# The processes of session $1 still running; zombies are left out, as they only wait
+# for init to collect their exit status.
+running_in_session() {
+  ps -o pid=,stat=,args= --sid "$1" | awk '$2 !~ /^Z/' || true
+}
+
+# Every test must stop the processes it starts (servers and their workers, browsers).
+# The suite runs in a session of its own, so that whatever it leaves running is
+# found afterwards (unless it started a session of its own, as daemons do): it is
+# listed, killed, and fails the run. Its output goes to the log, which `tail` shows.
+setsid --wait bash -c 'echo "$$" >"$0" && exec "$@"' "$session" \
+  cargo test --workspace --locked -- "$@" >"$log" 2>&1 &
+suite=$!
+tail -n +1 -f --pid="$suite" "$log" &
+follower=$!
+# The suite has no terminal, so Ctrl-C no longer reaches it: pass it on, as SIGTERM
+# (a command started in the background ignores SIGINT).
+interrupted=false
+trap 'interrupted=true; kill -TERM -- "-$(cat "$session")" 2>/dev/null' INT TERM
+status=0
+wait "$suite" || status=$?
+# A trapped signal ends `wait` early: wait for the suite to end.
+while $interrupted && kill -0 "$suite" 2>/dev/null; do
+  status=0
+  wait "$suite" || status=$?
+done
+wait "$follower" || true
+sid=$(cat "$session")
+for _ in $(seq 20); do
+  leftovers=$(running_in_session "$sid")
+  [ -z "$leftovers" ] && break
+  sleep 0.1
+done
+if [ -n "$leftovers" ]; then
+  echo "error: the tests left these processes running; killing them:" >&2
+  echo "$leftovers" >&2
+  # shellcheck disable=SC2046 # one argument per process id
+  kill -KILL $(awk '{print $1}' <<<"$leftovers") 2>/dev/null || true
+  [ "$status" -ne 0 ] || status=1
+fi
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s += $6} END {print s + 0}')
 echo "tests: $passed passed, $failed failed"

@@ -16,7 +16,7 @@ use crate::health::HealthCheckFailure;
 use crate::limits::{SpeedLimit, format_duration};
 use crate::slots::{ActivationFailure, SlotName};
 use crate::space::format_bytes;
-use crate::transport::TransportError;
+use crate::transport::{TransportError, TransportErrorKind};
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
@@ -1118,6 +1118,13 @@ impl Error {
                 "the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked; a publisher changes keys with `wavecast key rotate`, which clients follow"
                     .into()
             }
+            Self::FetchManifest { url, source }
+            | Self::FetchBlob { url, source }
+            | Self::FetchRoot { url, source, .. }
+                if source.kind() == TransportErrorKind::Forbidden =>
+            {
+                forbidden_hint(url)
+            }
             Self::FetchRoot { .. } | Self::UntrustedRoot { .. } | Self::RootTooLarge { .. } => {
                 "the host may be hiding or forging the site's roots/ folder; try another URL, or ask the publisher whether they rotated keys"
                     .into()
@@ -1229,6 +1236,20 @@ impl Error {
     }
 }
 
+/// The hint for a site file the host refused to serve (`403 Forbidden`, or a local
+/// file this user may not read): almost always file modes, as a web server runs as a
+/// user of its own.
+fn forbidden_hint(url: &str) -> String {
+    let reader = if url.starts_with("file://") {
+        "this user"
+    } else {
+        "the web server's user (often `www-data` or `nobody`)"
+    };
+    format!(
+        "{reader} probably cannot read the site's files: `wavecast` writes them 0644 and its folders 0755 (unless it is run with --respect-umask), so check the modes of the site folder and of every folder above it (`namei -l PATH` shows them all); `chmod -R a+rX SITE` fixes the site itself"
+    )
+}
+
 /// ` (waited 1m)` after a wait; nothing when the run did not wait.
 fn waited_note(waited: Duration) -> String {
     if waited.is_zero() {
@@ -1252,5 +1273,42 @@ fn grace_note(grace: Duration) -> String {
         String::new()
     } else {
         format!(", beyond the grace of {}", format_duration(grace))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_fetch_hints_at_file_modes_and_other_failures_at_the_network() {
+        let fetch = |url: &str, kind| Error::FetchManifest {
+            url: url.to_owned(),
+            source: TransportError::new(kind, "refused"),
+        };
+        let http = fetch(
+            "http://updates.example/channels/stable.json",
+            TransportErrorKind::Forbidden,
+        )
+        .hint()
+        .unwrap();
+        assert!(http.contains("www-data") && http.contains("0644"), "{http}");
+        let file = Error::FetchBlob {
+            url: "file:///srv/site/blobs/x.tar.gz".to_owned(),
+            source: TransportError::new(TransportErrorKind::Forbidden, "refused"),
+        }
+        .hint()
+        .unwrap();
+        assert!(
+            file.starts_with("this user") && file.contains("0755"),
+            "{file}"
+        );
+        let network = fetch(
+            "http://updates.example/channels/stable.json",
+            TransportErrorKind::Other,
+        )
+        .hint()
+        .unwrap();
+        assert!(network.contains("network"), "{network}");
     }
 }

@@ -8,9 +8,9 @@ use wavecast_publisher::rollout::{self, Signing};
 use wavecast_publisher::trust::{self, Rotation};
 use wavecast_publisher::verify;
 use wavecast_schema::{ChannelName, KeySet, PublicKey, Root};
-use wavecast_site::{FsStorage, Storage};
+use wavecast_site::Storage;
 
-use crate::{load_signers, now, output, parse_duration};
+use crate::{UmaskArg, load_signers, now, output, parse_duration};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
@@ -54,6 +54,8 @@ pub(crate) struct RotateArgs {
     /// Read the keys' password from this file instead of WAVECAST_KEY_PASSWORD.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    umask: UmaskArg,
 }
 
 pub(crate) fn run(command: &KeyCommand, quiet: bool) -> anyhow::Result<()> {
@@ -75,7 +77,7 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
         release_keys: public_keys(&args.release_keys)?,
         release_threshold: args.release_threshold,
     };
-    let storage = FsStorage::new(&args.site);
+    let storage = args.umask.storage(&args.site);
     let signers = load_signers(&args.sign, args.password_file.as_deref())?;
     let root = trust::rotate(&storage, &signers, &rotation)?;
     if !quiet {

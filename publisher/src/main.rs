@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
@@ -31,7 +32,8 @@ Exit codes:
 Environment:
   WAVECAST_KEY_PASSWORD  password of the secret key (keygen encrypts with it)
   WAVECAST_NOW           RFC 3339 time to use instead of the clock (for tests)
-  WAVECAST_NO_PROGRESS   hide progress bars";
+  WAVECAST_NO_PROGRESS   hide progress bars
+  WAVECAST_RESPECT_UMASK 1 acts as --respect-umask on every command that writes a site";
 
 /// Publish signed software releases to a static site.
 #[derive(Debug, Parser)]
@@ -119,6 +121,33 @@ struct SiteArgs {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    umask: UmaskArg,
+}
+
+impl SiteArgs {
+    /// The site folder, written as `--respect-umask` says.
+    fn storage(&self) -> FsStorage {
+        self.umask.storage(&self.site)
+    }
+}
+
+/// `--respect-umask`: shared by every command that writes a site folder.
+#[derive(Debug, Args)]
+pub(crate) struct UmaskArg {
+    /// Let the umask restrict the site's files and new folders. By default they are
+    /// 0644 and 0755 whatever the umask, so that a web server running as another user
+    /// (www-data, nobody) can read them; with this flag and umask 077 they are 0600
+    /// and 0700, and the server needs the publisher's user or group.
+    #[arg(long, env = "WAVECAST_RESPECT_UMASK", value_parser = FalseyValueParser::new())]
+    respect_umask: bool,
+}
+
+impl UmaskArg {
+    /// The site folder `folder`, written as this flag says.
+    pub(crate) fn storage(&self, folder: impl Into<PathBuf>) -> FsStorage {
+        FsStorage::new(folder).respect_umask(self.respect_umask)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -427,7 +456,7 @@ fn publish_release(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     };
     let total = folder_size(&args.release_dir);
     let progress = output::Progress::bytes(total, "packaging", quiet || args.site.json);
-    let report = publish::publish(&FsStorage::new(&args.site.site), &key, &options, &progress)?;
+    let report = publish::publish(&args.site.storage(), &key, &options, &progress)?;
     progress.finish();
     if args.site.json {
         output::json(&report_json(&report, &args.site.site));
@@ -452,7 +481,7 @@ fn change_rollout(args: &RolloutArgs, quiet: bool) -> anyhow::Result<()> {
     let key = load_key(site)?;
     let now = now()?;
     let changed = rollout::change_release_and_floor(
-        &FsStorage::new(&site.site),
+        &site.storage(),
         signing(site, &key, now),
         &args.channel.channel,
         &args.version,
@@ -473,7 +502,7 @@ fn pause_or_resume(args: &ReleaseArgs, pause: bool, quiet: bool) -> anyhow::Resu
     let now = now()?;
     let channel = &args.channel.channel;
     let changed = rollout::change_release(
-        &FsStorage::new(&site.site),
+        &site.storage(),
         signing(site, &key, now),
         channel,
         &args.version,
@@ -500,7 +529,7 @@ fn yank(args: &YankArgs, quiet: bool) -> anyhow::Result<()> {
     let now = now()?;
     let channel = &args.release.channel.channel;
     let changed = rollout::change_release(
-        &FsStorage::new(&site.site),
+        &site.storage(),
         signing(site, &key, now),
         channel,
         &args.release.version,
@@ -522,7 +551,7 @@ fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
     let key = load_key(site)?;
     let now = now()?;
     let promotion = rollout::promote(
-        &FsStorage::new(&site.site),
+        &site.storage(),
         signing(site, &key, now),
         &args.version,
         (&args.from, &args.to),

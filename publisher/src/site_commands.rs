@@ -7,9 +7,8 @@ use clap::Args;
 use wavecast_publisher::mirror;
 use wavecast_publisher::verify::{self, Selection, Source, Survey};
 use wavecast_schema::{ChannelName, Platform};
-use wavecast_site::FsStorage;
 
-use crate::{UsageError, now, output};
+use crate::{UmaskArg, UsageError, now, output};
 
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
@@ -58,6 +57,8 @@ pub(crate) struct MirrorArgs {
     /// Print one JSON document on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    umask: UmaskArg,
 }
 
 pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
@@ -96,23 +97,28 @@ pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> 
 }
 
 pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
-    // A folder mirror stages blobs beside their final place; a bucket mirror stages
-    // them in a local temporary folder before uploading.
+    // A folder mirror stages blobs beside their final place (`folder`, created with
+    // the site's modes before the copy); a bucket mirror stages them in a local
+    // temporary folder before uploading.
     let bucket_staging;
-    let (storage, destination): (Box<dyn wavecast_site::Storage>, PathBuf) = match args
+    let (storage, destination, folder): (Box<dyn wavecast_site::Storage>, PathBuf, _) = match args
         .destination
         .split_once("://")
     {
-        None => {
-            let folder = PathBuf::from(&args.destination);
-            (Box::new(FsStorage::new(&folder)), folder)
+        None | Some(("file", _)) => {
+            let path = args
+                .destination
+                .strip_prefix("file://")
+                .unwrap_or(&args.destination);
+            let folder = args.umask.storage(path);
+            (Box::new(folder.clone()), PathBuf::from(path), Some(folder))
         }
-        Some(("file", path)) => (Box::new(FsStorage::new(path)), PathBuf::from(path)),
         Some(("s3", _)) => {
             bucket_staging = tempfile::tempdir()?;
             (
                 Box::new(args.s3.storage(&args.destination)?),
                 bucket_staging.path().to_owned(),
+                None,
             )
         }
         Some((scheme, _)) => bail!(UsageError(format!(
@@ -137,6 +143,9 @@ pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> 
     let mut survey = verify::survey(&source, &selection, &key, now()?)?;
     let total = survey.total();
     let progress = output::Progress::bytes(total.bytes, "mirroring", quiet || args.json);
+    if let Some(folder) = &folder {
+        folder.create_folder()?;
+    }
     let report = mirror::copy(
         &source,
         &mut survey,

@@ -7,7 +7,6 @@ use clap::Args;
 use semver::Version;
 use wavecast_publisher::self_update::{self, UpdaterOptions};
 use wavecast_schema::{Manifest, Platform};
-use wavecast_site::FsStorage;
 
 use crate::{ChannelArg, SiteArgs, load_key, manifest_path, now, output};
 
@@ -58,7 +57,7 @@ pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> 
         expires_in: args.site.expires_in,
         now: now()?,
     };
-    let report = self_update::publish_updater(&FsStorage::new(&args.site.site), &key, &options)?;
+    let report = self_update::publish_updater(&args.site.storage(), &key, &options)?;
     let manifest = &report.manifest;
     if args.site.json {
         output::json(&serde_json::json!({

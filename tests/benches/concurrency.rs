@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wavecast_tests::{KEY_PASSWORD, Nginx, binary, pseudo_random};
+use wavecast_tests::{KEY_PASSWORD, Nginx, binary, pseudo_random, scratch_dir};
 
 const FILES: usize = 300;
 
@@ -27,10 +27,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
-    let work = tempfile::Builder::new()
-        .prefix("wavecast-bench-")
-        .tempdir()
-        .unwrap();
+    // nginx's workers run as www-data: they must be able to enter the folder.
+    let work = scratch_dir();
     let (v1, v2) = (work.path().join("v1"), work.path().join("v2"));
     let bytes = generate_tree(&v1, 0);
     generate_tree(&v2, 1);

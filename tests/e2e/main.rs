@@ -18,6 +18,7 @@ mod push;
 mod rollout_ops;
 mod secrets;
 mod self_update;
+mod serving;
 mod slots;
 mod status_page;
 mod trust;

@@ -3,19 +3,19 @@
 //! the bucket over plain HTTP.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wavecast_schema::RelativePath;
 use wavecast_site::S3Storage;
 use wavecast_site::s3::{Credentials, S3Location};
-use wavecast_tests::{Sandbox, assert_same_tree, free_port, sample_release};
+use wavecast_tests::{ProcessGroup, Sandbox, assert_same_tree, free_port, sample_release};
 
 const BUCKET: &str = "wavecast-test";
 
-/// A `moto_server` on 127.0.0.1, killed on drop.
+/// A `moto_server` on 127.0.0.1, stopped on drop.
 struct Moto {
-    child: Child,
+    _process: ProcessGroup,
     port: u16,
 }
 
@@ -32,10 +32,12 @@ impl Moto {
         if enforce_auth {
             command.env("INITIAL_NO_AUTH_ACTION_COUNT", "3");
         }
-        let child = command
-            .spawn()
+        let process = ProcessGroup::spawn(&mut command)
             .expect("moto_server is not installed; run scripts/install-deps.sh");
-        let moto = Self { child, port };
+        let moto = Self {
+            _process: process,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not start");
@@ -97,13 +99,6 @@ impl Moto {
             credentials.clone(),
         )
         .unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,11 +1,12 @@
 //! The rollout simulator and the site's status page through the real CLI: the CSV of
 //! `wavecast simulate`, and `index.html` as headless Chromium renders it.
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wavecast_tests::{Sandbox, sample_release};
+use wavecast_tests::{ProcessGroup, Sandbox, sample_release};
 
 /// Every subprocess here is killed after this long.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,27 +39,33 @@ fn published() -> Sandbox {
     sandbox
 }
 
-/// Runs `command` with stdout into `stdout`, killing it after [`TIMEOUT`].
+/// Runs `command` with stdout into `stdout`, killing it after [`TIMEOUT`]. It runs in
+/// a process group of its own, and whatever it leaves there (Chromium's helpers) is
+/// stopped when it exits.
 fn run_bounded(command: &mut Command, stdout: &Path) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(stdout).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut process = ProcessGroup::spawn(
+        command
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(stdout).unwrap())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+    // Read stderr meanwhile, so a chatty run never blocks on a full pipe.
+    let mut pipe = process.leader().stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut stderr = Vec::new();
+        let _ = pipe.read_to_end(&mut stderr);
+        stderr
+    });
+    let finished = process.wait_for_exit(TIMEOUT);
+    let status = process.stop().expect("stop the process group");
+    let stderr = reader.join().expect("read stderr");
+    assert!(finished, "{command:?} did not finish within {TIMEOUT:?}");
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr,
     }
-    child.wait_with_output().unwrap()
 }
 
 fn chromium(profile: &Path) -> Command {

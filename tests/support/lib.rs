@@ -9,7 +9,7 @@ use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod client;
@@ -19,10 +19,12 @@ pub mod delta;
 pub mod disk;
 pub mod faults;
 pub mod hostile;
+pub mod process;
 pub mod rollout;
 pub mod self_update;
 
 pub use faults::{Fault, FaultServer};
+pub use process::ProcessGroup;
 
 /// The password every test key is encrypted with.
 pub const KEY_PASSWORD: &str = "wavecast test password";
@@ -52,7 +54,7 @@ pub struct Run {
 }
 
 impl Run {
-    pub(crate) fn from_output(output: Output) -> Self {
+    pub fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -107,7 +109,7 @@ impl Sandbox {
     /// A new sandbox with an encrypted key pair in `keys/`.
     pub fn new() -> Self {
         let sandbox = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: scratch_dir(),
             env: BTreeMap::new(),
         };
         sandbox
@@ -140,6 +142,23 @@ impl Sandbox {
     /// environment; the caller adds the arguments.
     pub fn command(&self, binary_name: &str) -> Command {
         let mut command = Command::new(binary(binary_name));
+        self.prepare(&mut command);
+        command
+    }
+
+    /// [`Sandbox::command`] under the file mode creation mask `umask` (`077`), which
+    /// `sh` sets before it runs the binary.
+    pub fn command_with_umask(&self, umask: &str, binary_name: &str) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", r#"umask "$0" && exec "$@""#, umask])
+            .arg(binary(binary_name));
+        self.prepare(&mut command);
+        command
+    }
+
+    /// The sandbox's environment and working directory, on `command`.
+    fn prepare(&self, command: &mut Command) {
         command
             .env("WAVECAST_KEY_PASSWORD", KEY_PASSWORD)
             .env("WAVECAST_NO_PROGRESS", "1")
@@ -147,7 +166,6 @@ impl Sandbox {
             .envs(&self.env)
             .stdin(Stdio::null())
             .current_dir(self.dir.path());
-        command
     }
 
     /// Runs `wavecast` with `args` followed by `paths`.
@@ -371,6 +389,17 @@ pub fn assert_same_tree(installed: &Path, published: &Path) {
     );
 }
 
+/// A scratch folder in the system's temporary folder that every user may enter and
+/// list (0755, whatever the umask), as the folders above a site a web server serves
+/// must be: `tempfile` makes its folders 0700, which [`Nginx`]'s workers, running as
+/// `www-data`, could not pass.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("make the temporary folder traversable");
+    dir
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -381,7 +410,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until something accepts TCP connections on `port`, for at most 10 s.
-pub(crate) fn wait_for_port(port: u16) -> bool {
+pub fn wait_for_port(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -392,10 +421,22 @@ pub(crate) fn wait_for_port(port: u16) -> bool {
     false
 }
 
-/// A real nginx serving a folder on 127.0.0.1, stopped on drop.
+/// The user nginx's workers run as when the tests run as root, as the Debian package
+/// sets it: sites are served only if that user may read them.
+pub const NGINX_USER: &str = "www-data";
+
+/// A real nginx serving a folder on 127.0.0.1, stopped with its workers on drop.
+///
+/// Run as root (as in CI), its master switches its workers to [`NGINX_USER`], as a
+/// stock installation does; the folder served and every folder above it must let
+/// that user through (see [`scratch_dir`]). Run as another user, nginx cannot switch
+/// and its workers run as that user.
 pub struct Nginx {
     pub port: u16,
-    child: Child,
+    /// Whether the workers run as [`NGINX_USER`] rather than as the test's user.
+    pub unprivileged_workers: bool,
+    /// The master and its workers, stopped on drop (before `_dir` is removed).
+    _process: ProcessGroup,
     _dir: tempfile::TempDir,
 }
 
@@ -427,7 +468,7 @@ impl Nginx {
 
     fn start(root: &Path, logged: bool) -> Self {
         let nginx = Self::path().expect("nginx is not installed: apt-get install nginx-light");
-        let dir = tempfile::tempdir().unwrap();
+        let dir = scratch_dir();
         let is_root = Command::new("id")
             .arg("-u")
             .output()
@@ -456,7 +497,11 @@ impl Nginx {
                      location /blobs/ {{ add_header Cache-Control \"public, max-age=31536000, immutable\"; }}\n\
                    }}\n\
                  }}\n",
-                user = if is_root { "user root;\n" } else { "" },
+                user = if is_root {
+                    format!("user {NGINX_USER};\n")
+                } else {
+                    String::new()
+                },
                 access_log = if logged {
                     format!(
                         "log_format delta '$status $body_bytes_sent \"$http_range\" \"$request\"'; access_log {} delta;",
@@ -470,27 +515,29 @@ impl Nginx {
             );
             let config_path = dir.path().join("nginx.conf");
             std::fs::write(&config_path, config).unwrap();
-            let mut child = Command::new(&nginx)
-                .arg("-c")
-                .arg(&config_path)
-                .arg("-p")
-                .arg(dir.path())
-                .args(["-g", "daemon off;"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start nginx");
+            let mut process = ProcessGroup::spawn(
+                Command::new(&nginx)
+                    .arg("-c")
+                    .arg(&config_path)
+                    .arg("-p")
+                    .arg(dir.path())
+                    .args(["-g", "daemon off;"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped()),
+            )
+            .expect("start nginx");
             if wait_for_port(port) {
                 return Self {
                     port,
-                    child,
+                    unprivileged_workers: is_root,
+                    _process: process,
                     _dir: dir,
                 };
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = process.stop();
             let mut stderr = String::new();
-            let _ = child
+            let _ = process
+                .leader()
                 .stderr
                 .take()
                 .map(|mut e| e.read_to_string(&mut stderr));
@@ -501,12 +548,5 @@ impl Nginx {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

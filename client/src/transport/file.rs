@@ -31,10 +31,14 @@ impl FileTransport {
             Err(error) => {
                 let kind = match error.kind() {
                     io::ErrorKind::NotFound => TransportErrorKind::NotFound,
+                    io::ErrorKind::PermissionDenied => TransportErrorKind::Forbidden,
                     _ => TransportErrorKind::Other,
                 };
                 let message = match kind {
                     TransportErrorKind::NotFound => format!("`{}` does not exist", path.display()),
+                    TransportErrorKind::Forbidden => {
+                        format!("no permission to read `{}`", path.display())
+                    }
                     _ => format!("cannot open `{}`", path.display()),
                 };
                 Err(TransportError::with_source(kind, message, error))

@@ -11,7 +11,8 @@ use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorK
 /// store), with connect and per-read timeouts and no content decoding.
 ///
 /// Any non-2xx status is an error: 404 and 410 are
-/// [`NotFound`](TransportErrorKind::NotFound), the rest
+/// [`NotFound`](TransportErrorKind::NotFound), 403 is
+/// [`Forbidden`](TransportErrorKind::Forbidden), the rest
 /// [`Other`](TransportErrorKind::Other). Redirects are followed. A resumed download
 /// ([`Transport::fetch_from`]) sends `Range: bytes=N-`: `206 Partial Content` starting
 /// at `N` continues where the caller stopped, `200 OK` sends the whole file again, and
@@ -99,6 +100,7 @@ impl HttpTransport {
 fn status_error(status: ureq::http::StatusCode) -> TransportError {
     let kind = match status.as_u16() {
         404 | 410 => TransportErrorKind::NotFound,
+        403 => TransportErrorKind::Forbidden,
         _ => TransportErrorKind::Other,
     };
     let reason = status.canonical_reason().unwrap_or("");
@@ -211,7 +213,7 @@ mod tests {
     use super::*;
 
     /// Serves `count` requests on a loopback port: `/ok` with a body, everything else
-    /// with 404, `/boom` with 500.
+    /// with 404, `/boom` with 500, `/private` with 403.
     fn serve(count: usize) -> (String, thread::JoinHandle<()>) {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let base = format!("http://{}", server.server_addr().to_ip().unwrap());
@@ -221,6 +223,9 @@ mod tests {
                     "/ok" => tiny_http::Response::from_data(vec![7u8; 20_000_000]),
                     "/boom" => {
                         tiny_http::Response::from_data(b"nope".to_vec()).with_status_code(500)
+                    }
+                    "/private" => {
+                        tiny_http::Response::from_data(b"no".to_vec()).with_status_code(403)
                     }
                     _ => tiny_http::Response::from_data(b"missing".to_vec()).with_status_code(404),
                 };
@@ -232,7 +237,7 @@ mod tests {
 
     #[test]
     fn bodies_stream_past_ten_megabytes_and_statuses_map_to_kinds() {
-        let (base, handle) = serve(3);
+        let (base, handle) = serve(4);
         let transport = HttpTransport::new();
         let mut body = Vec::new();
         transport
@@ -253,6 +258,12 @@ mod tests {
         };
         assert_eq!(boom.kind(), TransportErrorKind::Other);
         assert!(boom.to_string().contains("500"), "{boom}");
+
+        let Err(private) = transport.fetch(&format!("{base}/private")) else {
+            panic!()
+        };
+        assert_eq!(private.kind(), TransportErrorKind::Forbidden);
+        assert!(private.to_string().contains("403"), "{private}");
         handle.join().unwrap();
     }
 

@@ -30,8 +30,9 @@ pub trait Transport: Debug + Send + Sync {
     /// [`NotFound`](TransportErrorKind::NotFound) when the host answers that the file
     /// does not exist (a valid answer: the caller may try elsewhere),
     /// [`Unsupported`](TransportErrorKind::Unsupported) when this transport does not
-    /// handle the URL's scheme, and [`Other`](TransportErrorKind::Other) for
-    /// every other failure (network, permissions, server errors).
+    /// handle the URL's scheme, [`Forbidden`](TransportErrorKind::Forbidden) when the
+    /// host refuses to serve it, and [`Other`](TransportErrorKind::Other) for every
+    /// other failure (network, server errors).
     fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError>;
 
     /// Opens a stream of the file at `url` from byte `offset` on, to resume a download
@@ -152,6 +153,10 @@ pub enum TransportErrorKind {
     NotFound,
     /// The transport does not handle this URL (its scheme, or its host for `file://`).
     Unsupported,
+    /// The host refused to serve the file: HTTP 403 Forbidden, or a local file this
+    /// user may not read. Usually the files of the site, or a folder above them, are
+    /// not readable by the user the web server runs as.
+    Forbidden,
     /// Anything else: the fetch is broken.
     Other,
 }
