@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use wavecast_tests::{
-    NGINX_USER, Nginx, ProcessGroup, Run, Sandbox, assert_same_tree, free_port, sample_release,
-    tree_listing, wait_for_port,
+    Listed, NGINX_USER, Nginx, ProcessGroup, Run, Sandbox, assert_same_tree, free_port,
+    sample_release, tree_listing, wait_for_port,
 };
 
 /// Runs `command` to its end.
@@ -45,8 +45,12 @@ fn assert_modes(root: &Path, folder_mode: u32, file_mode: u32) {
     );
     let listing = tree_listing(root);
     assert!(listing.len() > 5, "{listing:?}");
-    for (path, (is_dir, mode, _)) in listing {
-        let expected = if is_dir { folder_mode } else { file_mode };
+    for (path, entry) in listing {
+        let (mode, expected) = match entry {
+            Listed::Dir(mode) => (mode, folder_mode),
+            Listed::File(mode, _) => (mode, file_mode),
+            Listed::Link(target) => panic!("a site holds no links: {path} -> {target}"),
+        };
         assert_eq!(
             format!("{mode:04o}"),
             format!("{expected:04o}"),
@@ -180,7 +184,7 @@ fn an_unprivileged_nginx_serves_a_site_published_under_a_strict_umask() {
     let agent = agent();
     let files: Vec<String> = tree_listing(&site)
         .into_iter()
-        .filter(|(_, (is_dir, _, _))| !is_dir)
+        .filter(|(_, entry)| matches!(entry, Listed::File(..)))
         .map(|(path, _)| path)
         .collect();
     for needed in ["channels/stable.json", "index.html", ".nojekyll"] {
