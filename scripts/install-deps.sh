@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests run against, if missing:
 # nginx (the CDN stand-in), the stock minisign CLI (signature interoperability),
-# chromium (renders the status page headless), and the stock delta tools the delta
-# benchmark compares against (zstd, bsdiff, xdelta3).
+# chromium (renders the status page headless), the stock delta tools the delta
+# benchmark compares against (zstd, bsdiff, xdelta3), and what the README's examples
+# use (git, rsync, jq; scripts/test-readme.sh runs them).
 set -euo pipefail
 
 missing=()
@@ -10,7 +11,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-for tool in zstd bsdiff xdelta3; do
+for tool in zstd bsdiff xdelta3 git rsync jq; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
