@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests run against, if missing:
-# nginx (the CDN stand-in), python3 (its http.server, and moto's interpreter),
-# the stock minisign CLI (signature interoperability),
-# chromium (renders the status page headless), and the stock delta tools the delta
-# benchmark compares against (zstd, bsdiff, xdelta3).
+# nginx (the CDN stand-in), python3 (its http.server, and moto's interpreter), the
+# stock minisign CLI (signature interoperability), chromium (renders the status page
+# headless), the stock delta tools the delta benchmark compares against (zstd,
+# bsdiff, xdelta3), what the README's examples use (git, rsync, jq;
+# scripts/test-readme.sh runs them), and moto_server (the S3 stand-in, from PyPI).
 set -euo pipefail
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-for tool in zstd bsdiff xdelta3; do
+for tool in zstd bsdiff xdelta3 git rsync jq; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,5 +28,8 @@ fi
 # moto_server: the S3 stand-in `wavecast push` is tested against.
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "installing: moto[server] (pip)" >&2
-  python3 -m pip install --quiet 'moto[server]'
+  # Debian's own python3 refuses installs outside a virtual environment (PEP 668);
+  # this machine exists to run the tests, so install for the system all the same.
+  python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages 'moto[server]'
 fi
