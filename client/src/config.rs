@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use wavecast_schema::{Attributes, ChannelName, Platform, Root};
+use wavecast_schema::{Attributes, ChannelName, Platform, Root, VersionPin};
 
 use crate::error::{Error, Result};
 use crate::health::HealthConfig;
@@ -68,6 +68,16 @@ pub struct Config {
     /// them. Configurations written before image slots existed get the defaults.
     #[serde(default)]
     pub slots: SlotConfig,
+    /// The product this root installs (the manifests' `product`), recorded at `init`
+    /// from the verified site or `--product`: a manifest for another product is
+    /// refused, so a key that signs several products cannot move a root to another
+    /// one's releases. A root set up before products were recorded (or offline
+    /// without `--product`) records the product of its first verified manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// The line of releases this root stays on (`config --pin 1.4`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<VersionPin>,
 }
 
 fn default_keep_releases() -> NonZeroU32 {
@@ -121,7 +131,15 @@ impl Config {
             health: HealthConfig::default(),
             keep_releases: DEFAULT_KEEP_RELEASES,
             slots: SlotConfig::default(),
+            product: None,
+            pin: None,
         }
+    }
+
+    /// The same configuration for `product`.
+    pub fn with_product(mut self, product: Option<String>) -> Self {
+        self.product = product;
+        self
     }
 
     /// The same configuration declaring `attributes`.

@@ -229,6 +229,17 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A command-line site location has no scheme and names no folder here.
+    #[error(
+        "`{argument}` is not a folder on this machine, and not a URL (no `http://`, `https://` or `file://`)"
+    )]
+    NotAFolder {
+        /// The argument as given.
+        argument: String,
+        /// The folder it would have been.
+        path: PathBuf,
+    },
+
     /// Reading a public key file failed.
     #[error("failed to read public key `{}`", path.display())]
     ReadPublicKey {
@@ -455,6 +466,20 @@ pub enum Error {
         found: ChannelName,
         /// The configured channel.
         expected: ChannelName,
+    },
+
+    /// The manifest is for another product than the one this root installs: the
+    /// same key signs several products, and a host serves another one's manifest.
+    #[error(
+        "manifest `{url}` is for product `{found}`, but this root installs `{expected}`; refusing to switch products"
+    )]
+    WrongProduct {
+        /// Its URL.
+        url: String,
+        /// The manifest's product.
+        found: String,
+        /// The root's product.
+        expected: String,
     },
 
     /// The manifest needs a newer client.
@@ -1070,6 +1095,7 @@ impl Error {
                 | Self::NoUrls { .. }
                 | Self::MissingState { .. }
                 | Self::InvalidUrl { .. }
+                | Self::NotAFolder { .. }
                 | Self::InvalidAttribute { .. }
                 | Self::InvalidAttributeKey { .. }
                 | Self::ReadPublicKey { .. }
@@ -1114,6 +1140,14 @@ impl Error {
             Self::InvalidPublicKey { .. } => {
                 "pass the path of a minisign `.pub` file or the base64 line from it".into()
             }
+            Self::ReadPublicKey { .. } => {
+                "pass the path of the site's minisign `.pub` file (`wavecast keygen` wrote it beside the secret key), or the base64 key line from it"
+                    .into()
+            }
+            Self::NotAFolder { argument, path } => format!(
+                "for a web server, write `http://{argument}/` (or `https://`); for a folder that does not exist yet, write `file://{}`",
+                path.display()
+            ),
             Self::VerifySignature { .. } => {
                 "the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked; a publisher changes keys with `wavecast key rotate`, which clients follow"
                     .into()
@@ -1168,9 +1202,18 @@ impl Error {
                 "move `{}` out of the way; wavecast manages it as a symlink into `releases/`",
                 path.display()
             ),
+            Self::FetchManifest { source, .. }
+                if source.kind() == TransportErrorKind::NotFound =>
+            {
+                "the server answers, but has no such channel there: the URL must be the site's root (the folder that holds `channels/`), and the channel one the site publishes (`--channel`)"
+                    .into()
+            }
             Self::FetchManifest { .. } | Self::FetchBlob { .. } => {
                 "check the URL and the network, then try again".into()
             }
+            Self::WrongProduct { expected, .. } => format!(
+                "this root installs `{expected}` and nothing was changed; the host may be serving another product's manifest. To follow another product, set up a root for it, or re-initialize this one with `init --force --product NAME`"
+            ),
             Self::BlobTooLarge { .. }
             | Self::BlobTruncated { .. }
             | Self::ChecksumMismatch { .. } => {

@@ -41,6 +41,8 @@ pub(crate) struct Expectations<'a> {
     pub(crate) root: &'a Root,
     /// The configured channel.
     pub(crate) channel: &'a ChannelName,
+    /// The product the root installs, when it knows it.
+    pub(crate) product: Option<&'a str>,
     /// The highest serial seen on that channel.
     pub(crate) highest_serial: Option<u64>,
     /// The client's clock.
@@ -290,7 +292,7 @@ fn parse_envelope(bytes: &[u8], url: &str) -> Result<Envelope> {
 
 /// Checks an envelope, in this order: a threshold of the trusted root's release keys
 /// signed it (before any manifest field is read); the manifest parses and validates;
-/// it is for the expected channel; this client is new enough (unless
+/// it is for the expected channel and product; this client is new enough (unless
 /// [`Expectations::client_floor`] is off); it has not expired (give or take the
 /// expiry grace); its serial is not lower than one already seen.
 fn verify_envelope(envelope: &Envelope, url: &str, expect: &Expectations<'_>) -> Result<Manifest> {
@@ -316,6 +318,15 @@ fn verify_envelope(envelope: &Envelope, url: &str, expect: &Expectations<'_>) ->
             url: url.to_owned(),
             found: manifest.channel,
             expected: expect.channel.clone(),
+        });
+    }
+    if let Some(product) = expect.product
+        && manifest.product != product
+    {
+        return Err(Error::WrongProduct {
+            url: url.to_owned(),
+            found: manifest.product,
+            expected: product.to_owned(),
         });
     }
     let running = client_version();
@@ -385,6 +396,7 @@ pub(crate) mod tests {
         Expectations {
             root,
             channel,
+            product: None,
             highest_serial: highest,
             now: "2026-11-21T12:00:00Z".parse().unwrap(),
             expiry_grace: Duration::ZERO,

@@ -148,7 +148,7 @@ pub use transport::{
 pub use unpack::unpack_module;
 pub use updater::{
     CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, LOCK_PATIENCE, RolloutCheck,
-    StatusReport, Updater,
+    SiteSummary, StatusReport, Updater,
 };
 pub use url::BaseUrl;
 pub use verify::{TrustedKey, read_pinned_root};

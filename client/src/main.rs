@@ -24,8 +24,8 @@ use wavecast_client::{
     ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
     HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, ImageSource, InitOptions,
     InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PackageReason,
-    PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SlotActivation, SlotConfig,
-    SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
+    PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SiteSummary, SlotActivation,
+    SlotConfig, SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -234,6 +234,16 @@ struct InitArgs {
     /// kept.
     #[arg(long)]
     force: bool,
+    /// The product this root installs (the site's `product`). `init` checks it
+    /// against the site; by default it records the site's. A manifest for another
+    /// product is refused from then on.
+    #[arg(long, value_name = "NAME")]
+    product: Option<String>,
+    /// Write the configuration without fetching the site (an image built without
+    /// network). The first check verifies the site and, without --product, records
+    /// its product.
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Debug, Args)]
@@ -714,8 +724,16 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         download_limits: args.limits.download_limits(),
         expiry_grace: args.limits.expiry_grace.unwrap_or_default(),
         force: args.force,
+        product: args.product.clone(),
+        offline: args.offline,
     };
-    let report = Updater::init(&args.root.root, options)?;
+    let report = Updater::init(&args.root.root, options, now()?)?;
+    match &report.site {
+        Some(site) => stderr_line(&site_line(site, &args.platform)),
+        None => stderr_line(
+            "not verified (--offline): the first check verifies the site and records its product",
+        ),
+    }
     let verb = if report.reconfigured {
         "reconfigured"
     } else {
@@ -736,6 +754,46 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         report.install_id,
     ));
     Ok(ExitStatus::Success)
+}
+
+/// What `init` verified, for people: the site's product, channel, serial, newest
+/// release and the keys that signed it.
+fn site_line(site: &SiteSummary, platform: &Platform) -> String {
+    let urls: Vec<&str> = site.urls.iter().map(BaseUrl::as_str).collect();
+    let newest = match &site.newest {
+        Some(newest) => format!(
+            "newest release {newest} ({} for {platform})",
+            plural(site.releases, "release")
+        ),
+        None => format!("no release for {platform} yet"),
+    };
+    let keys: Vec<String> = site.signed_by.iter().map(ToString::to_string).collect();
+    let floor = if site.min_client_version > wavecast_client::client_version() {
+        format!(
+            "; it needs wavecast-update >= {}, which the first update installs first",
+            site.min_client_version
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "verified {}: product `{}`, channel {}, serial {}, {newest}, signed by release key {} of root v{}{floor}",
+        urls.join(" and "),
+        site.product,
+        site.channel,
+        site.serial,
+        keys.join(", "),
+        site.root_version,
+    )
+}
+
+/// `1 release`, `3 releases`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {

@@ -138,6 +138,7 @@ impl Updater {
         let expect = Expectations {
             root: &trusted_root,
             channel: &config.channel,
+            product: config.product.as_deref(),
             highest_serial: state.highest_serial(&config.channel),
             now,
             expiry_grace: config.expiry_grace,
@@ -441,7 +442,10 @@ mod tests {
                     download_limits: DownloadLimits::default(),
                     expiry_grace: Duration::ZERO,
                     force: false,
+                    product: None,
+                    offline: true,
                 },
+                "2026-11-21T12:00:00Z".parse().unwrap(),
             )
             .unwrap();
             let updater = Updater::open(root.path()).unwrap();

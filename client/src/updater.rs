@@ -9,8 +9,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
-    Attributes, BasisPoints, ChannelName, ClientView, Exclusion, InstallId, Manifest, Mode,
-    Outcome, Platform, Release, Root, Rule, Withdrawal, decide_skipping,
+    Attributes, BasisPoints, ChannelName, ClientView, Envelope, Exclusion, InstallId, KeyId,
+    Manifest, Mode, Outcome, Platform, Release, Role, Root, Rule, Withdrawal, decide_skipping,
 };
 
 use crate::attributes::check_attribute_keys;
@@ -63,6 +63,37 @@ pub struct InitOptions {
     pub expiry_grace: Duration,
     /// Rewrite the configuration of an initialized root (the state is kept).
     pub force: bool,
+    /// The product the root installs. Checked against the site's manifest at
+    /// `init`; by default the site's product is recorded.
+    pub product: Option<String>,
+    /// Write the configuration without fetching the site (an image built without
+    /// network): nothing is verified until the first check, which records the
+    /// site's product when `product` is `None`.
+    pub offline: bool,
+}
+
+/// What [`Updater::init`] found on the site before writing anything: the verified
+/// manifest of the channel, the same at every URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteSummary {
+    /// The product the site publishes, now recorded as the root's.
+    pub product: String,
+    /// The channel.
+    pub channel: ChannelName,
+    /// The manifest's serial.
+    pub serial: u64,
+    /// The newest release for the configured platform that is not yanked, if any.
+    pub newest: Option<Version>,
+    /// The number of releases for the configured platform.
+    pub releases: usize,
+    /// The root the manifest is signed under.
+    pub root_version: u64,
+    /// The release keys of that root that signed the manifest.
+    pub signed_by: Vec<KeyId>,
+    /// The oldest client the manifest accepts; an older one updates itself first.
+    pub min_client_version: Version,
+    /// The URLs checked, each serving that manifest.
+    pub urls: Vec<BaseUrl>,
 }
 
 /// A change to an initialized root's configuration, for [`Updater::reconfigure`].
@@ -130,6 +161,11 @@ pub struct InitReport {
     pub reconfigured: bool,
     /// Whether an existing state (install id, serials, installed releases) was kept.
     pub kept_state: bool,
+    /// What the site serves, as verified before the configuration was written;
+    /// `None` with [`InitOptions::offline`].
+    pub site: Option<SiteSummary>,
+    /// The product the root installs, if known.
+    pub product: Option<String>,
 }
 
 /// The rollout test that settled a [`CheckReport`], in owned form.
@@ -361,6 +397,77 @@ pub struct Updater {
     lock_wait: Duration,
 }
 
+/// Fetches and verifies the channel's manifest at every URL of `options`, as a check
+/// would, with the pinned trust and nothing seen before: what [`Updater::init`] makes
+/// sure of before it writes anything. Every URL must serve a verified manifest of
+/// the same product (`options.product`, when given).
+fn verify_site(
+    options: &InitOptions,
+    now: Timestamp,
+    transport: &dyn Transport,
+) -> Result<SiteSummary> {
+    let pinned = options.trust.root();
+    let mut product = options.product.clone();
+    let mut summary: Option<SiteSummary> = None;
+    for base in &options.urls {
+        let expect = Expectations {
+            root: &pinned,
+            channel: &options.channel,
+            product: product.as_deref(),
+            highest_serial: None,
+            now,
+            expiry_grace: options.expiry_grace,
+            limits: options.download_limits,
+            // A site that needs a newer client is still the right site: the client
+            // updates itself first on its first update.
+            client_floor: false,
+        };
+        let fetched = fetch_manifest(transport, base, &expect, None)?;
+        product.get_or_insert_with(|| fetched.manifest.product.clone());
+        if let Some(summary) = &mut summary {
+            summary.urls.push(base.clone());
+            continue;
+        }
+        let root = fetched.root.unwrap_or_else(|| pinned.clone());
+        let signed_by = fetched
+            .fresh
+            .as_ref()
+            .and_then(|(bytes, _)| Envelope::parse(bytes).ok())
+            .map(|envelope| {
+                root.signing_keys(
+                    Role::Release,
+                    envelope.manifest.as_bytes(),
+                    &envelope.signatures,
+                )
+            })
+            .unwrap_or_default();
+        let manifest = &fetched.manifest;
+        let for_platform: Vec<&Release> = manifest
+            .releases
+            .iter()
+            .filter(|release| release.for_platform(&options.platform).is_some())
+            .collect();
+        summary = Some(SiteSummary {
+            product: manifest.product.clone(),
+            channel: manifest.channel.clone(),
+            serial: manifest.serial,
+            newest: for_platform
+                .iter()
+                .filter(|release| !release.rollout.yanked)
+                .map(|release| release.version.clone())
+                .max(),
+            releases: for_platform.len(),
+            root_version: root.version,
+            signed_by,
+            min_client_version: manifest.min_client_version.clone(),
+            urls: vec![base.clone()],
+        });
+    }
+    summary.ok_or_else(|| Error::NoUrls {
+        path: PathBuf::from("--url"),
+    })
+}
+
 impl Updater {
     /// Sets up `root` (creating it if needed): writes the configuration and, unless
     /// one exists, a state file with a new random install id.
@@ -374,8 +481,35 @@ impl Updater {
     /// [`Error::AlreadyInitialized`] when `root` has a configuration and
     /// `options.force` is false; [`Error::ParseState`] when an existing state file is
     /// corrupt; I/O errors.
-    pub fn init(root: impl AsRef<Path>, options: InitOptions) -> Result<InitReport> {
+    pub fn init(
+        root: impl AsRef<Path>,
+        options: InitOptions,
+        now: Timestamp,
+    ) -> Result<InitReport> {
+        Self::init_with_transport(root, options, now, &DefaultTransport::new())
+    }
+
+    /// [`init`](Self::init), fetching the site through `transport`.
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init).
+    pub fn init_with_transport(
+        root: impl AsRef<Path>,
+        options: InitOptions,
+        now: Timestamp,
+        transport: &dyn Transport,
+    ) -> Result<InitReport> {
         check_attribute_keys(&options.attributes)?;
+        let site = if options.offline {
+            None
+        } else {
+            Some(verify_site(&options, now, transport)?)
+        };
+        let product = options
+            .product
+            .clone()
+            .or_else(|| site.as_ref().map(|site| site.product.clone()));
         let root = InstallRoot::new(root.as_ref());
         create_dir_all(&root.meta())?;
         let _lock = lock_and_recover(&root, Duration::ZERO)?;
@@ -413,12 +547,15 @@ impl Updater {
         )
         .with_attributes(options.attributes)
         .with_download_limits(options.download_limits)
-        .with_expiry_grace(options.expiry_grace);
+        .with_expiry_grace(options.expiry_grace)
+        .with_product(product.clone());
         config.save(&config_path)?;
         Ok(InitReport {
             install_id: state.install_id,
             reconfigured: configured,
             kept_state,
+            site,
+            product,
         })
     }
 
@@ -630,6 +767,7 @@ impl Updater {
         let expect = Expectations {
             root: &trusted_root,
             channel,
+            product: self.config.product.as_deref(),
             highest_serial: state.highest_serial(channel),
             now,
             expiry_grace: self.config.expiry_grace,
@@ -669,6 +807,9 @@ impl Updater {
             }));
         };
         let (manifest, manifest_url) = (fetched.manifest, fetched.url);
+        if self.config.product.is_none() {
+            self.record_product(&manifest.product)?;
+        }
         if let Some(root) = fetched.root {
             state.trusted_root = Some(root);
         }
@@ -704,6 +845,7 @@ impl Updater {
             platform: &self.config.platform,
             current: current.as_ref().map(|current| &current.version),
             attributes: &attributes,
+            pin: self.config.pin.as_ref(),
         };
         let decision = decide_skipping(&manifest, &view, now, options.mode, &state.bad_versions());
         let skipped = state
@@ -1212,6 +1354,16 @@ impl Updater {
     }
 
     /// The transport every request goes through.
+    /// Records `product` as the root's, for a root that did not know it (set up
+    /// before products were recorded, or offline without `--product`): from its
+    /// first verified manifest on, another product is refused.
+    fn record_product(&self, product: &str) -> Result<()> {
+        let path = self.root.config();
+        let mut config = Config::load(&path)?.unwrap_or_else(|| self.config.clone());
+        config.product = Some(product.to_owned());
+        config.save(&path)
+    }
+
     pub(crate) fn transport(&self) -> &dyn Transport {
         self.transport.as_ref()
     }
@@ -1398,7 +1550,10 @@ mod tests {
                     download_limits: DownloadLimits::default(),
                     expiry_grace: Duration::ZERO,
                     force: false,
+                    product: None,
+                    offline: true,
                 },
+                "2026-11-21T12:00:00Z".parse().unwrap(),
             )
             .unwrap()
         }
@@ -1603,17 +1758,19 @@ mod tests {
             download_limits: DownloadLimits::default(),
             expiry_grace: Duration::ZERO,
             force,
+            product: None,
+            offline: true,
         };
-        let error = Updater::init(root.path(), options(false)).unwrap_err();
+        let error = Updater::init(root.path(), options(false), now()).unwrap_err();
         assert!(matches!(error, Error::AlreadyInitialized { .. }), "{error}");
-        let second = Updater::init(root.path(), options(true)).unwrap();
+        let second = Updater::init(root.path(), options(true), now()).unwrap();
         assert!(second.reconfigured && second.kept_state);
         assert_eq!(second.install_id, first.install_id);
         let updater = Updater::open(root.path()).unwrap();
         assert_eq!(updater.config().channel.as_str(), "beta");
 
         std::fs::write(root.path().join(".wavecast/state.json"), b"garbage").unwrap();
-        let error = Updater::init(root.path(), options(true)).unwrap_err();
+        let error = Updater::init(root.path(), options(true), now()).unwrap_err();
         assert!(matches!(error, Error::ParseState { .. }), "{error}");
         assert_eq!(
             std::fs::read(root.path().join(".wavecast/state.json")).unwrap(),

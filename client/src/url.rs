@@ -76,18 +76,27 @@ impl BaseUrl {
         Ok(Self(url))
     }
 
-    /// Like [`parse`](Self::parse), but a relative folder path is taken relative to
-    /// `cwd` first, as a command-line argument would be.
+    /// Like [`parse`](Self::parse) for a command-line argument: a folder path without
+    /// a scheme is taken relative to `cwd`, and must be a folder that exists here, so
+    /// that `127.0.0.1:8080` or `updates.example.com` (a forgotten `http://`) is not
+    /// quietly taken for a folder. A folder that does not exist yet can be named
+    /// with a `file://` URL.
     ///
     /// # Errors
     ///
-    /// As [`parse`](Self::parse).
+    /// As [`parse`](Self::parse), and [`Error::NotAFolder`].
     pub fn from_argument(text: &str, cwd: &Path) -> Result<Self> {
         let trimmed = text.trim();
-        if trimmed.contains("://") || trimmed.is_empty() || Path::new(trimmed).is_absolute() {
+        if trimmed.contains("://") || trimmed.is_empty() {
             return Self::parse(trimmed);
         }
         let joined = std::path::absolute(cwd.join(trimmed)).unwrap_or_else(|_| cwd.join(trimmed));
+        if !joined.is_dir() {
+            return Err(Error::NotAFolder {
+                argument: trimmed.to_owned(),
+                path: joined,
+            });
+        }
         match joined.to_str() {
             Some(path) => Self::parse(path),
             None => Err(Error::InvalidUrl {
@@ -216,8 +225,18 @@ mod tests {
             file_url_to_path(base.as_str()),
             Some(PathBuf::from("/srv/my site/"))
         );
-        let relative = BaseUrl::from_argument("site", Path::new("/home/u")).unwrap();
-        assert_eq!(relative.as_str(), "file:///home/u/site/");
+        let cwd = tempfile::tempdir().unwrap();
+        std::fs::create_dir(cwd.path().join("site")).unwrap();
+        let relative = BaseUrl::from_argument("site", cwd.path()).unwrap();
+        assert_eq!(
+            relative.as_str(),
+            format!("file://{}/site/", cwd.path().display())
+        );
+        for forgotten_scheme in ["127.0.0.1:8080", "updates.example.com", "missing-site"] {
+            let error = BaseUrl::from_argument(forgotten_scheme, cwd.path()).unwrap_err();
+            assert!(matches!(error, Error::NotAFolder { .. }), "{error}");
+        }
+        assert!(BaseUrl::from_argument("file:///not/there/yet", cwd.path()).is_ok());
         let file = BaseUrl::parse("file:///srv/site").unwrap();
         assert_eq!(file.as_str(), "file:///srv/site/");
     }

@@ -37,7 +37,9 @@ impl TrustedKey {
     }
 
     /// Parses a command-line argument: the path of a minisign `.pub` file if such a
-    /// file exists, else the key itself.
+    /// file exists, else the key itself. An argument that is no key but looks like a
+    /// path (a `/`, or a `.pub` name) is read as a file, so a missing key file reads
+    /// as such rather than as a malformed key.
     ///
     /// # Errors
     ///
@@ -45,7 +47,10 @@ impl TrustedKey {
     /// [`Error::InvalidPublicKey`] when it (or the argument) holds no valid key.
     pub fn from_argument(argument: &str) -> Result<Self> {
         let path = Path::new(argument);
-        if path.is_file() {
+        let looks_like_a_path =
+            argument.contains(['/', std::path::MAIN_SEPARATOR]) || argument.ends_with(".pub");
+        let names_a_file = path.is_file() || (looks_like_a_path && Self::parse(argument).is_err());
+        if names_a_file {
             let text = std::fs::read_to_string(path).map_err(|source| Error::ReadPublicKey {
                 path: path.to_owned(),
                 source,

@@ -301,6 +301,7 @@ impl Case {
             platform: &self.platform,
             current: self.current.as_ref(),
             attributes: &self.attributes,
+            pin: None,
         };
         let scheduled = checked_decide(&manifest, &view, self.now, Mode::Scheduled);
         let manual = checked_decide(&manifest, &view, self.now, Mode::Manual);

@@ -45,6 +45,7 @@ fn check_manifest(bytes: &[u8]) {
                 platform: &platform,
                 current,
                 attributes: &attributes,
+                pin: None,
             };
             for mode in [Mode::Scheduled, Mode::Manual] {
                 checked_decide(&manifest, &view, now, mode);

@@ -136,8 +136,9 @@ fn release_signers<'s>(roots: &SiteRoots, signers: &'s Signers) -> Result<Vec<&'
                 root: root.version,
                 signers: members.len(),
                 threshold: root.release.threshold,
+                trusted: root.release.keys.iter().map(PublicKey::key_id).collect(),
                 // Outsiders sign nothing here; the error lists them itself.
-                others: 0,
+                uncounted: Box::default(),
             },
             outsiders,
         });

@@ -20,6 +20,12 @@
 //! the client moves to the highest release that admits it, up or down. A client never
 //! moves down otherwise.
 //!
+//! # A pinned client
+//!
+//! A client pinned to a line ([`VersionPin`], `config --pin 1.4`) judges only the
+//! releases on it, as if the manifest listed no others, and never leaves its line on
+//! its own; [`Decision::pinned_out`] names the newest release the pin keeps it from.
+//!
 //! # Releases a client refuses
 //!
 //! [`decide_skipping`] takes the versions a client has marked bad on its own machine
@@ -35,6 +41,7 @@ use semver::Version;
 
 use crate::ids::{InstallId, Platform};
 use crate::manifest::{Manifest, Release};
+use crate::pin::VersionPin;
 use crate::rollout::{Attributes, BasisPoints, Rule, RuleAction, bucket};
 
 /// What a client knows about itself when deciding.
@@ -48,6 +55,9 @@ pub struct ClientView<'a> {
     pub current: Option<&'a Version>,
     /// Attributes the client declares (region, tenant, server id…), matched by rules.
     pub attributes: &'a Attributes,
+    /// The line of releases the client stays on, if it is pinned: releases off it
+    /// are not candidates.
+    pub pin: Option<&'a VersionPin>,
 }
 
 /// Whether the decision follows the rollout schedule or a person's explicit request.
@@ -144,7 +154,7 @@ pub struct AppliedRollout<'m> {
 }
 
 /// Which release a client should run, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision<'m> {
     /// Update, up to date, or deferred.
     pub outcome: Outcome,
@@ -164,15 +174,38 @@ pub struct Decision<'m> {
     /// client as the manifest stands, if that time is known (ramps); `None` when only
     /// a change to the manifest can let it in.
     pub eligible_at: Option<Timestamp>,
+    /// Every release newer than the installed one (on the client's pin, not yanked)
+    /// that does not admit this client now, newest first, each with what keeps it
+    /// out: all a deferred client waits for, not only the newest.
+    pub held_back: Vec<Offer<'m>>,
+    /// The newest release (not yanked, newer than the installed one) that the
+    /// client's pin keeps it from, if any.
+    pub pinned_out: Option<&'m Release>,
 }
 
-/// How one release judges one client at one moment.
-#[derive(Debug, Clone, Copy)]
-struct Judgement<'m> {
-    applied: AppliedRollout<'m>,
-    admitted: bool,
-    mandatory: bool,
-    eligible_at: Option<Timestamp>,
+/// How one release judges one client at one moment ([`offer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer<'m> {
+    /// The rollout test, with the bucket, threshold, rule and exclusion.
+    pub applied: AppliedRollout<'m>,
+    /// Whether the release admits the client now.
+    pub admitted: bool,
+    /// Whether it admits the client by a `mandatory` rule.
+    pub mandatory: bool,
+    /// When a release that does not admit the client yet will, as the manifest
+    /// stands (ramps); `None` when it admits it, or only a change can let it in.
+    pub eligible_at: Option<Timestamp>,
+}
+
+/// How `release` judges this client at `now` in `mode`: the steps 1 to 4 of the
+/// module docs for one release, whatever the others say (what `list` shows).
+pub fn offer<'m>(
+    release: &'m Release,
+    client: &ClientView<'_>,
+    now: Timestamp,
+    mode: Mode,
+) -> Offer<'m> {
+    judge(release, client, now, mode)
 }
 
 fn judge<'m>(
@@ -180,7 +213,7 @@ fn judge<'m>(
     client: &ClientView<'_>,
     now: Timestamp,
     mode: Mode,
-) -> Judgement<'m> {
+) -> Offer<'m> {
     let plan = &release.rollout;
     let bucket = bucket(client.install_id, &plan.salt);
     let rule = plan.matching_rule(client.current, client.attributes);
@@ -219,7 +252,7 @@ fn judge<'m>(
             .and_then(|after| Timestamp::from_second(start.as_second().checked_add(after)?).ok()),
         _ => None,
     };
-    Judgement {
+    Offer {
         applied: AppliedRollout {
             release,
             bucket,
@@ -254,38 +287,41 @@ pub fn decide_skipping<'m>(
     mode: Mode,
     skip: &BTreeSet<Version>,
 ) -> Decision<'m> {
-    let mut candidates: Vec<&Release> = manifest
+    let mut listed: Vec<&Release> = manifest
         .releases
         .iter()
         .filter(|release| release.for_platform(client.platform).is_some())
         .filter(|release| !skip.contains(&release.version))
         .collect();
-    candidates.sort_by(|a, b| b.version.cmp(&a.version));
-    let newest = candidates
-        .iter()
-        .copied()
-        .find(|release| !release.rollout.yanked);
+    listed.sort_by(|a, b| b.version.cmp(&a.version));
     let is_newer = |release: &&Release| {
         client
             .current
             .is_none_or(|current| &release.version > current)
     };
+    let on_pin = |release: &&Release| client.pin.is_none_or(|pin| pin.matches(&release.version));
+    let pinned_out = listed
+        .iter()
+        .copied()
+        .filter(is_newer)
+        .find(|release| !release.rollout.yanked && !on_pin(release));
+    let candidates: Vec<&Release> = listed.into_iter().filter(on_pin).collect();
+    let newest = candidates
+        .iter()
+        .copied()
+        .find(|release| !release.rollout.yanked);
 
-    let mut first_newer: Option<Judgement<'m>> = None;
-    let mut eligible_at: Option<Timestamp> = None;
+    let mut held_back: Vec<Offer<'m>> = Vec::new();
     for release in candidates.iter().copied().filter(is_newer) {
         let judgement = judge(release, client, now, mode);
         if judgement.admitted {
-            return update(judgement, newest, None);
+            return update(judgement, newest, None, held_back, pinned_out);
         }
         if !release.rollout.yanked {
-            first_newer.get_or_insert(judgement);
-            eligible_at = match (eligible_at, judgement.eligible_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            held_back.push(judgement);
         }
     }
+    let eligible_at = held_back.iter().filter_map(|offer| offer.eligible_at).min();
 
     let installed = client.current.and_then(|current| {
         candidates
@@ -307,11 +343,11 @@ pub fn decide_skipping<'m>(
             .map(|release| judge(release, client, now, mode))
             .find(|judgement| judgement.admitted);
         if let Some(judgement) = replacement {
-            return update(judgement, newest, withdrawn);
+            return update(judgement, newest, withdrawn, held_back, pinned_out);
         }
     }
 
-    match first_newer {
+    match held_back.first().copied() {
         Some(judgement) => Decision {
             outcome: Outcome::Deferred,
             target: None,
@@ -320,6 +356,8 @@ pub fn decide_skipping<'m>(
             mandatory: false,
             withdrawn,
             eligible_at,
+            held_back,
+            pinned_out,
         },
         None => Decision {
             outcome: Outcome::UpToDate,
@@ -329,14 +367,18 @@ pub fn decide_skipping<'m>(
             mandatory: false,
             withdrawn,
             eligible_at: None,
+            held_back,
+            pinned_out,
         },
     }
 }
 
 fn update<'m>(
-    judgement: Judgement<'m>,
+    judgement: Offer<'m>,
     newest: Option<&'m Release>,
     withdrawn: Option<Withdrawal>,
+    held_back: Vec<Offer<'m>>,
+    pinned_out: Option<&'m Release>,
 ) -> Decision<'m> {
     Decision {
         outcome: Outcome::Update,
@@ -346,6 +388,8 @@ fn update<'m>(
         mandatory: judgement.mandatory,
         withdrawn,
         eligible_at: None,
+        held_back,
+        pinned_out,
     }
 }
 
@@ -390,6 +434,7 @@ mod tests {
             platform: &platform,
             current: current.as_ref(),
             attributes,
+            pin: None,
         };
         decide(manifest, &view, at(now), mode)
     }
@@ -486,6 +531,7 @@ mod tests {
                 platform: &platform,
                 current: None,
                 attributes: &none,
+                pin: None,
             };
             decide(&manifest, &view, at(NOW), Mode::Scheduled)
                 .target
@@ -842,6 +888,7 @@ mod tests {
                 platform: &platform,
                 current: current.as_ref(),
                 attributes: &none,
+                pin: None,
             };
             let skip: BTreeSet<Version> = case.skipped.iter().copied().map(version).collect();
             let decision = decide_skipping(&manifest, &view, at(NOW), Mode::Manual, &skip);
@@ -989,5 +1036,102 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Decides for client `n` on `current` with no attributes, pinned to `pin`.
+    fn decide_pinned<'m>(
+        manifest: &'m Manifest,
+        n: u64,
+        current: Option<&str>,
+        pin: Option<&str>,
+    ) -> Decision<'m> {
+        let install_id = id(n);
+        let platform = any();
+        let current = current.map(version);
+        let pin: Option<VersionPin> = pin.map(|pin| pin.parse().unwrap());
+        let none = Attributes::new();
+        let view = ClientView {
+            install_id: &install_id,
+            platform: &platform,
+            current: current.as_ref(),
+            attributes: &none,
+            pin: pin.as_ref(),
+        };
+        decide(manifest, &view, at(NOW), Mode::Scheduled)
+    }
+
+    #[test]
+    fn a_pinned_client_stays_on_its_line_and_is_told_what_it_misses() {
+        let manifest = manifest(vec![
+            release("1.3.0", 10_000),
+            release("1.4.0", 10_000),
+            release("1.4.1", 10_000),
+            release("1.5.0", 10_000),
+            with_plan(release("2.0.0", 10_000), |plan| plan.yanked = true),
+        ]);
+        let decision = decide_pinned(&manifest, 1, Some("1.3.0"), Some("1.4"));
+        assert_eq!(target(&decision).as_deref(), Some("1.4.1"));
+        assert_eq!(decision.newest.unwrap().version, version("1.4.1"));
+        assert_eq!(decision.pinned_out.unwrap().version, version("1.5.0"));
+
+        let decision = decide_pinned(&manifest, 1, Some("1.4.1"), Some("1.4"));
+        assert_eq!(decision.outcome, Outcome::UpToDate);
+        assert_eq!(decision.pinned_out.unwrap().version, version("1.5.0"));
+
+        // Pinned below the installed line: the client stays, it never moves down.
+        let decision = decide_pinned(&manifest, 1, Some("1.5.0"), Some("1.3"));
+        assert_eq!(decision.outcome, Outcome::UpToDate);
+        assert_eq!(decision.pinned_out, None);
+
+        let unpinned = decide_pinned(&manifest, 1, Some("1.4.1"), None);
+        assert_eq!(target(&unpinned).as_deref(), Some("1.5.0"));
+        assert_eq!(unpinned.pinned_out, None);
+    }
+
+    #[test]
+    fn a_deferred_client_hears_of_every_newer_release_and_what_keeps_each_out() {
+        // 1.2.0 is paused for everyone; 1.1.0 would be offered but for its cap.
+        let manifest = manifest(vec![
+            release("1.0.0", 10_000),
+            with_plan(release("1.1.0", 10_000), |plan| {
+                plan.cap = BasisPoints::new(0);
+            }),
+            with_plan(release("1.2.0", 10_000), |plan| {
+                plan.paused_at = Some(at(NOW));
+            }),
+        ]);
+        let decision = decide_pinned(&manifest, 3, Some("1.0.0"), None);
+        assert_eq!(decision.outcome, Outcome::Deferred);
+        let held: Vec<(String, Option<Exclusion>)> = decision
+            .held_back
+            .iter()
+            .map(|offer| {
+                (
+                    offer.applied.release.version.to_string(),
+                    offer.applied.exclusion,
+                )
+            })
+            .collect();
+        assert_eq!(
+            held,
+            [
+                ("1.2.0".to_owned(), Some(Exclusion::Paused)),
+                ("1.1.0".to_owned(), Some(Exclusion::Capped)),
+            ]
+        );
+        assert!(decision.held_back.iter().all(|offer| !offer.admitted));
+        let one = offer(
+            &manifest.releases[1],
+            &ClientView {
+                install_id: &id(3),
+                platform: &any(),
+                current: Some(&version("1.0.0")),
+                attributes: &Attributes::new(),
+                pin: None,
+            },
+            at(NOW),
+            Mode::Scheduled,
+        );
+        assert_eq!(one, decision.held_back[1]);
     }
 }

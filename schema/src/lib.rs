@@ -52,6 +52,7 @@ mod error;
 mod file_index;
 mod ids;
 mod manifest;
+mod pin;
 mod plan;
 mod rollout;
 mod self_update;
@@ -60,8 +61,8 @@ mod tree;
 mod trust;
 
 pub use decide::{
-    AppliedRollout, ClientView, Decision, Exclusion, Mode, Outcome, Withdrawal, decide,
-    decide_skipping,
+    AppliedRollout, ClientView, Decision, Exclusion, Mode, Offer, Outcome, Withdrawal, decide,
+    decide_skipping, offer,
 };
 pub use envelope::Envelope;
 pub use error::{Error, Result};
@@ -73,6 +74,7 @@ pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,
     Release, UPDATER_EXECUTABLE, UpdaterBuild, normalize_download_host,
 };
+pub use pin::VersionPin;
 pub use plan::{FileSource, FileStep, ModulePlan, REQUEST_COST, plan_module};
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
@@ -85,6 +87,6 @@ pub use simulate::{
 };
 pub use tree::{Expected, ExpectedTree, Found, Mismatch, TreeCheck, TreeMismatch};
 pub use trust::{
-    KeySet, MAX_KEYS, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, ROOT_FORMAT, ROOT_SIZE_LIMIT,
-    Role, Root, SignedRoot, TrustError,
+    KeyId, KeySet, MAX_KEYS, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, ROOT_FORMAT,
+    ROOT_SIZE_LIMIT, Role, Root, SignedRoot, TrustError, Uncounted,
 };

@@ -516,6 +516,7 @@ fn replay<'a>(
             platform: &fleet.platform,
             current,
             attributes: &client.attributes,
+            pin: None,
         };
         let decision = decide(manifest, &view, timestamp(at), Mode::Scheduled);
         match (decision.outcome, decision.target) {
@@ -591,6 +592,7 @@ mod tests {
                 platform: &fleet.platform,
                 current: current.as_ref(),
                 attributes: &client.attributes,
+                pin: None,
             };
             let decision = decide(manifest, &view, timestamp(poll), Mode::Scheduled);
             if decision.outcome == Outcome::Update {

@@ -44,6 +44,32 @@ pub const MAX_KEYS: usize = 16;
 /// verification, so a host cannot make a client spend without bound.
 pub const MAX_SIGNATURES: usize = 32;
 
+/// The id minisign stores with a key and with every signature the key makes, shown as
+/// minisign shows it (16 hex digits, as in `minisign public key 607F0666BC911C33`),
+/// so a person can match a signature to a `.pub` file.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId([u8; 8]);
+
+impl KeyId {
+    /// The id in bytes 2 to 10 of a decoded key or signature line (after the
+    /// two-byte algorithm), when there are that many.
+    fn from_line(decoded: &[u8]) -> Option<Self> {
+        decoded.get(2..10)?.try_into().ok().map(Self)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016X}", u64::from_le_bytes(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
 /// A minisign public key, as the base64 line of a `.pub` file.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
@@ -84,6 +110,14 @@ impl PublicKey {
     /// The key as minisign's base64 line.
     pub fn to_base64(&self) -> &str {
         &self.base64
+    }
+
+    /// The key's id.
+    pub fn key_id(&self) -> KeyId {
+        decode_base64(&self.base64)
+            .as_deref()
+            .and_then(KeyId::from_line)
+            .expect("a parsed minisign key holds its id")
     }
 
     /// Whether `signature` is a valid (pre-hashed) signature of `bytes` by this key.
@@ -304,10 +338,29 @@ impl Root {
                 root: self.version,
                 signers,
                 threshold: set.threshold,
-                others: signatures.len() - signers.min(signatures.len()),
+                trusted: set.keys.iter().map(PublicKey::key_id).collect(),
+                uncounted: Box::new(Uncounted::of(set, bytes, signatures)),
             });
         }
         Ok(())
+    }
+
+    /// The ids of `role`'s keys that made a valid signature of `bytes` among
+    /// `signatures`, each once, for showing who signed a document that passed
+    /// [`check_signatures`](Self::check_signatures). Signatures past
+    /// [`MAX_SIGNATURES`] are not read.
+    pub fn signing_keys(&self, role: Role, bytes: &[u8], signatures: &[String]) -> Vec<KeyId> {
+        let decoded: Vec<minisign_verify::Signature> = signatures
+            .iter()
+            .take(MAX_SIGNATURES)
+            .filter_map(|text| minisign_verify::Signature::decode(text).ok())
+            .collect();
+        self.keys(role)
+            .keys
+            .iter()
+            .filter(|key| decoded.iter().any(|signature| key.signed(bytes, signature)))
+            .map(PublicKey::key_id)
+            .collect()
     }
 
     /// Verifies the bytes of `roots/<n>.json` as the root that follows this one: a
@@ -380,6 +433,21 @@ impl Root {
 
 /// Decodes minisign signature texts, refusing more than [`MAX_SIGNATURES`]. A text
 /// that does not decode counts as a signature by no key.
+/// The bytes of a base64 line, or `None` when it is not base64.
+fn decode_base64(line: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(line.trim())
+        .ok()
+}
+
+/// The id of the key that made a signature in minisign's text format (its second
+/// line holds the algorithm, the key id and the signature).
+fn signature_key_id(text: &str) -> Option<KeyId> {
+    let line = text.lines().nth(1)?;
+    KeyId::from_line(&decode_base64(line)?)
+}
+
 fn decode_signatures(
     document: &str,
     signatures: &[String],
@@ -473,7 +541,7 @@ pub enum TrustError {
     /// Too few of the trusted keys signed.
     #[error(
         "{document} is signed by {signers} of the {role} keys of root v{root}, which requires {threshold}{}",
-        others_note(*others)
+        uncounted.note(trusted)
     )]
     BelowThreshold {
         /// Which document.
@@ -486,9 +554,11 @@ pub enum TrustError {
         signers: usize,
         /// How many must.
         threshold: u32,
-        /// Signatures that count for nothing: by other keys (revoked or unknown),
-        /// malformed, or repeats.
-        others: usize,
+        /// The ids of the role's keys.
+        trusted: Vec<KeyId>,
+        /// The signatures that count for nothing, and why (boxed: errors stay small
+        /// on the happy path).
+        uncounted: Box<Uncounted>,
     },
 
     /// A root file holds another version than its name promises.
@@ -501,15 +571,87 @@ pub enum TrustError {
     },
 }
 
-fn others_note(others: usize) -> String {
-    let (count, verb) = match others {
-        0 => return String::new(),
-        1 => ("1 other signature".to_owned(), "does"),
-        n => (format!("{n} other signatures"), "do"),
-    };
-    format!(
-        "; {count} {verb} not count: made by a key it does not trust for this (revoked or unknown), or over other bytes"
-    )
+/// The signatures of a document that count for nothing, by what is wrong with them:
+/// said in a [`TrustError::BelowThreshold`] so a person can tell a wrong key from a
+/// changed document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Uncounted {
+    /// The ids of the keys that signed but are not trusted for the role (another
+    /// site's key, a revoked one), each once.
+    pub untrusted_keys: Vec<KeyId>,
+    /// Signatures by a trusted key that do not verify: made over other bytes (the
+    /// document was changed after it was signed) or damaged.
+    pub not_matching: usize,
+    /// Signatures that cannot be read at all.
+    pub unreadable: usize,
+}
+
+impl Uncounted {
+    fn of(set: &KeySet, bytes: &[u8], signatures: &[String]) -> Self {
+        let trusted: Vec<KeyId> = set.keys.iter().map(PublicKey::key_id).collect();
+        let mut uncounted = Self::default();
+        for text in signatures {
+            let (Ok(signature), Some(id)) = (
+                minisign_verify::Signature::decode(text),
+                signature_key_id(text),
+            ) else {
+                uncounted.unreadable += 1;
+                continue;
+            };
+            match set.keys.iter().find(|key| key.key_id() == id) {
+                Some(key) if key.signed(bytes, &signature) => {}
+                Some(_) => uncounted.not_matching += 1,
+                None if !trusted.contains(&id) && !uncounted.untrusted_keys.contains(&id) => {
+                    uncounted.untrusted_keys.push(id);
+                }
+                None => {}
+            }
+        }
+        uncounted
+    }
+}
+
+impl Uncounted {
+    /// What the uncounted signatures say, after a sentence about the count: which
+    /// keys signed instead of `trusted`, how many signatures do not match.
+    fn note(&self, trusted: &[KeyId]) -> String {
+        let mut note = String::new();
+        let trusted = match trusted {
+            [one] => one.to_string(),
+            many => format!("any of {}", list(many)),
+        };
+        match self.untrusted_keys.as_slice() {
+            [] => {}
+            [one] => note.push_str(&format!("; it is signed by key {one}, not by {trusted}")),
+            many => note.push_str(&format!(
+                "; it is signed by keys {}, not by {trusted}",
+                list(many)
+            )),
+        }
+        match self.not_matching {
+            0 => {}
+            1 => note.push_str(&format!(
+                "; 1 signature by {trusted} does not match the signed bytes (changed after signing)"
+            )),
+            n => note.push_str(&format!(
+                "; {n} signatures by {trusted} do not match the signed bytes (changed after signing)"
+            )),
+        }
+        match self.unreadable {
+            0 => {}
+            1 => note.push_str("; 1 signature cannot be read"),
+            n => note.push_str(&format!("; {n} signatures cannot be read")),
+        }
+        note
+    }
+}
+
+/// Key ids separated by commas.
+fn list(ids: &[KeyId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -567,11 +709,33 @@ pub(crate) mod tests {
             .check_signatures(Role::Release, "manifest", b"other", &good)
             .unwrap_err();
         assert!(
-            error
-                .to_string()
-                .contains("signed by 0 of the release keys of root v1, which requires 1"),
+            error.to_string().contains(&format!(
+                "signed by 0 of the release keys of root v1, which requires 1; 1 signature by {} does not match the signed bytes",
+                root.release.keys[0].key_id()
+            )),
             "{error}"
         );
+        let (other_pair, other) = keypair();
+        let foreign = [sign(&other_pair, text)];
+        let error = root
+            .check_signatures(Role::Release, "manifest", text, &foreign)
+            .unwrap_err();
+        assert!(
+            error.to_string().ends_with(&format!(
+                "; it is signed by key {}, not by {}",
+                other.key_id(),
+                root.release.keys[0].key_id()
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn key_ids_read_as_minisign_prints_them() {
+        let key: PublicKey = "untrusted comment: minisign public key: 607F0666BC911C33\nRWQzHJG8ZgZ/YP2kWKqKYH03EhJp6D1s1RDnYS5lz5cEIQk78qb6/F8W"
+            .parse()
+            .unwrap();
+        assert_eq!(key.key_id().to_string(), "607F0666BC911C33");
     }
 
     #[test]
@@ -595,7 +759,6 @@ pub(crate) mod tests {
                 TrustError::BelowThreshold {
                     root: 1,
                     signers: 0,
-                    others: 1,
                     ..
                 }
             ),
@@ -730,8 +893,12 @@ pub(crate) mod tests {
         let error = root
             .check_signatures(Role::Release, "manifest", b"x", &junk)
             .unwrap_err();
+        let TrustError::BelowThreshold { uncounted, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(uncounted.unreadable, 2, "{error}");
         assert!(
-            matches!(error, TrustError::BelowThreshold { others: 2, .. }),
+            error.to_string().ends_with("; 2 signatures cannot be read"),
             "{error}"
         );
     }

@@ -164,6 +164,7 @@ fn count_dropped(manifest: &Manifest, fleet: &Fleet, plan: &SimulationPlan, poll
                             platform: &fleet.platform,
                             current: Some(&from),
                             attributes: &none,
+                            pin: None,
                         };
                         let mut was_in = false;
                         for poll in 0..polls {
@@ -247,6 +248,7 @@ fn decision_time() {
                     platform: &platform,
                     current,
                     attributes,
+                    pin: None,
                 };
                 let started = Instant::now();
                 let decision = decide(&manifest, &view, now, Mode::Scheduled);

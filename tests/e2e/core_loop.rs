@@ -175,27 +175,26 @@ fn without_a_terminal_or_yes_nothing_is_installed() {
 #[test]
 fn init_keeps_the_install_id_and_usage_errors_exit_2() {
     let sandbox = Sandbox::new();
-    sandbox.init_client("http://127.0.0.1:9/");
-    let first = install_id(&sandbox);
-    let again = sandbox.client([
-        "init",
-        "--url",
-        "http://127.0.0.1:9/",
-        "--pubkey",
-        sandbox.pubkey().to_str().unwrap(),
-    ]);
-    assert_eq!(again.code, 2, "{}", again.stderr);
-    assert!(again.stderr.starts_with("error: "), "{}", again.stderr);
-    sandbox
-        .client([
+    // Nothing listens on port 9: set up offline, as an image built without network.
+    let pubkey = sandbox.pubkey();
+    let init = |extra: &[&str]| {
+        let mut args = vec![
             "init",
-            "--force",
+            "--offline",
             "--url",
             "http://127.0.0.1:9/",
             "--pubkey",
-            sandbox.pubkey().to_str().unwrap(),
-        ])
-        .success();
+            pubkey.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        sandbox.client(args)
+    };
+    init(&[]).success();
+    let first = install_id(&sandbox);
+    let again = init(&[]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(again.stderr.starts_with("error: "), "{}", again.stderr);
+    init(&["--force"]).success();
     assert_eq!(install_id(&sandbox), first);
     sandbox.client(["check", "--no-such-flag"]).code(2);
     let bad_key = sandbox.client([

@@ -13,9 +13,16 @@ fn dead_url() -> String {
     format!("http://127.0.0.1:{}/", free_port())
 }
 
-/// `wavecast-update init` with several base URLs, in order.
+/// `wavecast-update init` with several base URLs, in order: each must serve the
+/// site (init verifies them all).
 fn init_with_urls(sandbox: &Sandbox, urls: &[&str]) {
-    let mut args = vec!["init".to_owned()];
+    init_with(sandbox, urls, &[]);
+}
+
+/// [`init_with_urls`] with more flags (`--offline` for a URL that is down).
+fn init_with(sandbox: &Sandbox, urls: &[&str], flags: &[&str]) {
+    let mut args: Vec<String> = flags.iter().map(|flag| (*flag).to_owned()).collect();
+    args.insert(0, "init".to_owned());
     for url in urls {
         args.extend(["--url".to_owned(), (*url).to_owned()]);
     }
@@ -55,7 +62,8 @@ fn a_dead_first_url_fails_over_to_the_second() {
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let second = FaultServer::serve(&sandbox.site());
     let dead = dead_url();
-    init_with_urls(&sandbox, &[&dead, &second.url()]);
+    // The first URL is down already: an image set up offline, say.
+    init_with(&sandbox, &[&dead, &second.url()], &["--offline"]);
 
     let update = sandbox
         .client(["update", "--yes", "--json"])
@@ -105,6 +113,7 @@ fn a_truncated_package_is_taken_from_the_next_host() {
     let first = FaultServer::serve(&sandbox.site());
     let second = FaultServer::serve(&sandbox.site());
     init_with_urls(&sandbox, &[&first.url(), &second.url()]);
+    second.clear_requests();
     let package = newest_package_path(&sandbox);
     first.set_fault(&package, Fault::Truncate(100));
 

@@ -8,6 +8,7 @@ mod client_rollout;
 mod core_loop;
 mod crash;
 mod delta;
+mod first_minutes;
 mod health;
 mod hosts;
 mod links;

@@ -236,7 +236,17 @@ fn a_broken_application_package_does_not_block_updating_the_updater() {
     let sandbox = Sandbox::new();
     let nginx = Nginx::serve(&sandbox.site());
     let client = installed_client(&sandbox);
-    sandbox.init_client(&nginx.url());
+    // Nothing is published yet: set up offline, as an image built before the site.
+    sandbox
+        .client([
+            "init",
+            "--offline",
+            "--url",
+            &nginx.url(),
+            "--pubkey",
+            sandbox.pubkey().to_str().unwrap(),
+        ])
+        .success();
     let platform = client_platform(&sandbox);
     publish_updater(
         &sandbox,

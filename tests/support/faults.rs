@@ -95,6 +95,11 @@ impl FaultServer {
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// Forgets the requests so far.
+    pub fn clear_requests(&self) {
+        self.requests.lock().unwrap().clear();
+    }
 }
 
 impl Drop for FaultServer {

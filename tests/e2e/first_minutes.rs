@@ -1,0 +1,253 @@
+//! A client's first minutes: `init` verifies the site before it writes anything and
+//! names what is wrong (a wrong or missing key, a dead server, a wrong path, a
+//! forgotten `http://`), records the site's product, and a root never moves to
+//! another product's releases.
+
+use std::path::Path;
+
+use wavecast_schema::PublicKey;
+use wavecast_tests::{
+    Fault, FaultServer, Nginx, Run, Sandbox, assert_same_tree, free_port, sample_release,
+};
+
+/// The key id minisign shows for the public key in `path`.
+fn key_id(path: &Path) -> String {
+    let key: PublicKey = std::fs::read_to_string(path).unwrap().parse().unwrap();
+    key.key_id().to_string()
+}
+
+/// `init` of the sandbox's client root with `url` and `pubkey`, and extra flags.
+fn init(sandbox: &Sandbox, url: &str, pubkey: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["init", "--url", url, "--pubkey", pubkey];
+    args.extend_from_slice(extra);
+    sandbox.client(args)
+}
+
+/// Asserts a failed `init` exited `code`, said each of `needles`, and wrote nothing.
+#[track_caller]
+fn refused(sandbox: &Sandbox, run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(run.code, code, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    for needle in needles {
+        assert!(
+            run.stderr.contains(needle),
+            "expected `{needle}` in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !sandbox.root().exists(),
+        "a failed init wrote {}",
+        sandbox.root().display()
+    );
+}
+
+#[test]
+fn init_verifies_the_site_before_it_writes_and_names_what_is_wrong() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .publish(&sample_release(&sandbox.path("r1"), "1"), "1.0.0", &[])
+        .success();
+    let nginx = Nginx::serve(&sandbox.site());
+    let pubkey = sandbox.pubkey();
+    let pubkey = pubkey.to_str().unwrap();
+
+    // Another publisher's key.
+    sandbox
+        .wavecast(["keygen", "--out"], [sandbox.path("other")])
+        .success();
+    let other = sandbox.path("other/wavecast.pub");
+    let run = init(&sandbox, &nginx.url(), other.to_str().unwrap(), &[]);
+    refused(
+        &sandbox,
+        &run,
+        1,
+        &[
+            "does not verify against the trusted keys",
+            &format!(
+                "it is signed by key {}, not by {}",
+                key_id(&sandbox.pubkey()),
+                key_id(&other)
+            ),
+        ],
+    );
+
+    // A key file that is not there, and one that holds no key.
+    let missing = sandbox.path("keys/missing.pub");
+    let run = init(&sandbox, &nginx.url(), missing.to_str().unwrap(), &[]);
+    refused(
+        &sandbox,
+        &run,
+        2,
+        &[
+            &format!("failed to read public key `{}`", missing.display()),
+            "No such file",
+            "hint: pass the path of the site's minisign `.pub` file",
+        ],
+    );
+    std::fs::write(sandbox.path("garbage.pub"), "not a key\n").unwrap();
+    let run = init(
+        &sandbox,
+        &nginx.url(),
+        sandbox.path("garbage.pub").to_str().unwrap(),
+        &[],
+    );
+    refused(&sandbox, &run, 2, &["invalid minisign public key"]);
+
+    // Nothing listening, a path with no site, and a URL without its scheme.
+    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let run = init(&sandbox, &dead, pubkey, &[]);
+    refused(
+        &sandbox,
+        &run,
+        1,
+        &[
+            &format!("failed to fetch the channel manifest `{dead}channels/stable.json`"),
+            "Connection refused",
+        ],
+    );
+    let wrong_path = format!("{}nope/", nginx.url());
+    let run = init(&sandbox, &wrong_path, pubkey, &[]);
+    refused(
+        &sandbox,
+        &run,
+        1,
+        &[
+            &format!("`{wrong_path}channels/stable.json`"),
+            "HTTP 404 Not Found",
+        ],
+    );
+    let run = init(&sandbox, "127.0.0.1:8080", pubkey, &[]);
+    refused(
+        &sandbox,
+        &run,
+        2,
+        &[
+            "`127.0.0.1:8080` is not a folder on this machine, and not a URL",
+            "hint: for a web server, write `http://127.0.0.1:8080/`",
+        ],
+    );
+    // A second URL that fails fails the whole init, naming it.
+    let run = sandbox.client([
+        "init",
+        "--url",
+        &nginx.url(),
+        "--url",
+        &dead,
+        "--pubkey",
+        pubkey,
+    ]);
+    refused(
+        &sandbox,
+        &run,
+        1,
+        &[&format!("`{dead}channels/stable.json`")],
+    );
+    // The site's product is checked when given.
+    let run = init(&sandbox, &nginx.url(), pubkey, &["--product", "other-app"]);
+    refused(
+        &sandbox,
+        &run,
+        1,
+        &["is for product `app`, but this root installs `other-app`"],
+    );
+
+    // The right site: what was verified is said, and the product recorded.
+    let run = init(&sandbox, &nginx.url(), pubkey, &[]).success();
+    assert!(
+        run.stderr.contains(&format!(
+            "verified {}: product `app`, channel stable, serial 1, newest release 1.0.0 (1 release for ",
+            nginx.url()
+        )) && run.stderr.contains(&format!(
+            "signed by release key {} of root v1",
+            key_id(&sandbox.pubkey())
+        )),
+        "{}",
+        run.stderr
+    );
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sandbox.root().join(".wavecast/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["product"], "app", "{config}");
+}
+
+#[test]
+fn a_root_never_moves_to_another_products_releases() {
+    // Two products signed by one key: `app` on one site, `other` on another.
+    let sandbox = Sandbox::new();
+    let r1 = sample_release(&sandbox.path("r1"), "1");
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let other_site = sandbox.path("other-site");
+    let other_release = sample_release(&sandbox.path("other-release"), "other");
+    sandbox
+        .wavecast(
+            ["publish".as_ref(), other_release.as_os_str()],
+            [
+                "--version".as_ref(),
+                "9.0.0".as_ref(),
+                "--product".as_ref(),
+                "other".as_ref(),
+                "--site".as_ref(),
+                other_site.as_os_str(),
+                "--key".as_ref(),
+                sandbox.key().as_os_str(),
+            ],
+        )
+        .success();
+    let server = FaultServer::serve(&sandbox.site());
+    sandbox.init_client(&server.url());
+    sandbox.client(["update", "--yes"]).success();
+
+    // The host serves the other product's manifest, correctly signed, at a serial
+    // no lower than the one seen.
+    let foreign = std::fs::read(other_site.join("channels/stable.json")).unwrap();
+    server.set_fault("channels/stable.json", Fault::Replace(foreign));
+    for args in [&["check"][..], &["update", "--yes"]] {
+        let run = sandbox.client(args);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "error: manifest `{}channels/stable.json` is for product `other`, but this root installs `app`; refusing to switch products",
+                server.url()
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    }
+    assert_same_tree(&sandbox.root().join("current"), &r1);
+
+    // An offline root learns its product from its first verified manifest.
+    let offline = sandbox.path("offline-root");
+    sandbox
+        .client_at(
+            &offline,
+            [
+                "init",
+                "--offline",
+                "--url",
+                &server.url(),
+                "--pubkey",
+                sandbox.pubkey().to_str().unwrap(),
+            ],
+        )
+        .success();
+    server.clear_faults();
+    sandbox.client_at(&offline, ["check"]).success();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(offline.join(".wavecast/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["product"], "app", "{config}");
+    server.set_fault(
+        "channels/stable.json",
+        Fault::Replace(std::fs::read(other_site.join("channels/stable.json")).unwrap()),
+    );
+    let run = sandbox.client_at(&offline, ["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is for product `other`"),
+        "{}",
+        run.stderr
+    );
+}
