@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use semver::Version;
-use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath};
+use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath, VersionPin};
 
+use crate::choose::HeldBack;
 use crate::health::HealthCheckFailure;
 use crate::limits::{SpeedLimit, format_duration};
 use crate::slots::{ActivationFailure, SlotName};
@@ -481,6 +482,60 @@ pub enum Error {
         /// The root's product.
         expected: String,
     },
+
+    /// A chosen version is not a release of the channel for this platform.
+    #[error(
+        "channel `{channel}` has no release {version} for platform `{platform}`; it lists {}",
+        version_list(listed)
+    )]
+    NotListed {
+        /// The version asked for.
+        version: Version,
+        /// The channel.
+        channel: ChannelName,
+        /// The client's platform.
+        platform: Platform,
+        /// The versions it lists for the platform, oldest first.
+        listed: Vec<Version>,
+    },
+
+    /// A chosen release was yanked.
+    #[error("{version} was yanked: it is offered to nobody")]
+    ChosenYanked {
+        /// The version asked for.
+        version: Version,
+    },
+
+    /// A chosen release is off the client's pin.
+    #[error("{version} is outside the pin {pin} this client stays on")]
+    ChosenOffPin {
+        /// The version asked for.
+        version: Version,
+        /// The pin.
+        pin: VersionPin,
+    },
+
+    /// A chosen release is marked bad on this machine.
+    #[error("{version} is marked bad on this machine")]
+    ChosenMarkedBad {
+        /// The version asked for.
+        version: Version,
+    },
+
+    /// A chosen release is older than the installed one, without
+    /// `--allow-downgrade`.
+    #[error("{version} is older than the installed {current}")]
+    ChosenDowngrade {
+        /// The version asked for.
+        version: Version,
+        /// The installed version.
+        current: Version,
+    },
+
+    /// The rollout does not offer a chosen release to this client now, and `--now`
+    /// was not given.
+    #[error("{0}, so it is not offered to this client now")]
+    ChosenNotOffered(Box<HeldBack>),
 
     /// The manifest needs a newer client.
     #[error("manifest `{url}` needs wavecast-update >= {required}; this is {running}")]
@@ -1083,7 +1138,8 @@ impl Error {
     }
 
     /// Whether the error comes from how the client was set up or invoked (a missing or
-    /// invalid configuration, a bad URL or key) rather than from the operation itself.
+    /// invalid configuration, a bad URL or key, a release asked for that cannot be
+    /// installed as asked) rather than from the operation itself.
     /// `wavecast-update` exits with 2 for these and 1 for the rest.
     pub fn is_configuration(&self) -> bool {
         matches!(
@@ -1103,6 +1159,12 @@ impl Error {
                 | Self::ReadPinnedRoot { .. }
                 | Self::PinnedRoot { .. }
                 | Self::SlotsShareAPath { .. }
+                | Self::NotListed { .. }
+                | Self::ChosenYanked { .. }
+                | Self::ChosenOffPin { .. }
+                | Self::ChosenMarkedBad { .. }
+                | Self::ChosenDowngrade { .. }
+                | Self::ChosenNotOffered(_)
         )
     }
 
@@ -1211,6 +1273,27 @@ impl Error {
             Self::FetchManifest { .. } | Self::FetchBlob { .. } => {
                 "check the URL and the network, then try again".into()
             }
+            Self::NotListed { .. } => {
+                "`wavecast-update list` shows every release of the channel and what it is to this client"
+                    .into()
+            }
+            Self::ChosenYanked { .. } => {
+                "the publisher withdrew it; `wavecast-update list` shows the releases that can be installed"
+                    .into()
+            }
+            Self::ChosenOffPin { pin, .. } => format!(
+                "`wavecast-update config --unpin` follows the whole channel again; `config --pin` another line moves the pin (it stays on {pin} now)"
+            ),
+            Self::ChosenMarkedBad { version } => format!(
+                "it failed here before; `wavecast-update unmark {version}` clears the mark if you want to try it again"
+            ),
+            Self::ChosenDowngrade { .. } => {
+                "add --allow-downgrade to go back to it".into()
+            }
+            Self::ChosenNotOffered(_) => {
+                "add --now to install it anyway: a person's choice skips shares, ramps, pauses, rules and caps (never a yank)"
+                    .into()
+            }
             Self::WrongProduct { expected, .. } => format!(
                 "this root installs `{expected}` and nothing was changed; the host may be serving another product's manifest. To follow another product, set up a root for it, or re-initialize this one with `init --force --product NAME`"
             ),
@@ -1291,6 +1374,21 @@ fn forbidden_hint(url: &str) -> String {
     format!(
         "{reader} probably cannot read the site's files: `wavecast` writes them 0644 and its folders 0755 (unless it is run with --respect-umask), so check the modes of the site folder and of every folder above it (`namei -l PATH` shows them all); `chmod -R a+rX SITE` fixes the site itself"
     )
+}
+
+/// `1.0.0, 1.1.0 and 2.0.0`, or `nothing` for none.
+fn version_list(versions: &[Version]) -> String {
+    match versions {
+        [] => "nothing".to_owned(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!(
+            "{} and {last}",
+            rest.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// ` (waited 1m)` after a wait; nothing when the run did not wait.

@@ -92,6 +92,7 @@ The library never prints; it is Unix-only (symbolic links and permission bits).
 
 mod attributes;
 mod cache;
+mod choose;
 mod command;
 mod config;
 mod delta;
@@ -120,6 +121,7 @@ mod verified;
 mod verify;
 
 pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
+pub use choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};

@@ -20,15 +20,17 @@ use serde::Serialize;
 use wavecast_client::limits::{DownloadLimits, format_duration, format_speed, parse_speed};
 use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
 use wavecast_client::{
-    Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, Config,
-    ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
-    HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, ImageSource, InitOptions,
-    InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PackageReason,
-    PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SiteSummary, SlotActivation,
-    SlotConfig, SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
+    Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, ChooseOptions,
+    Config, ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
+    HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, HeldBack, ImageSource,
+    InitOptions, InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome,
+    PackageReason, PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SiteSummary,
+    SlotActivation, SlotConfig, SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal,
+    format_bytes,
 };
-use wavecast_schema::{ChannelName, ModuleName, Platform};
+use wavecast_schema::{ChannelName, ModuleName, Platform, VersionPin};
 
+mod list_cli;
 mod self_update_cli;
 
 /// Version of the `--json` documents; bumped only for incompatible changes.
@@ -82,6 +84,11 @@ enum Command {
     /// Check for an update without installing anything.
     #[command(after_help = AFTER_HELP)]
     Check(CheckArgs),
+    /// List every release of the channel and what it is to this client: current,
+    /// installed, offered now, eligible at a time, paused, yanked, marked bad here,
+    /// off the pin; and what updating to it would download.
+    #[command(after_help = AFTER_HELP)]
+    List(list_cli::ListArgs),
     /// Check for an update and install it.
     #[command(after_help = AFTER_HELP)]
     Update(UpdateArgs),
@@ -298,6 +305,14 @@ struct ConfigArgs {
     /// Slot b's path (default ROOT/slots/b).
     #[arg(long, value_name = "PATH")]
     slot_b: Option<PathBuf>,
+    /// Stay on a line of releases: `1.4` (every 1.4.x), `1` or `1.4.2`. Updates then
+    /// take the newest allowed release on it, never leave it, and `check` and `list`
+    /// say what the pin holds back.
+    #[arg(long, value_name = "LINE", conflicts_with = "unpin")]
+    pin: Option<VersionPin>,
+    /// Remove the pin: follow the whole channel again.
+    #[arg(long)]
+    unpin: bool,
     /// Print the resulting configuration as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -350,6 +365,7 @@ impl DecisionArgs {
                 Mode::Scheduled
             },
             attributes: self.attributes.to_map(),
+            ignore_client_floor: false,
         }
     }
 }
@@ -448,6 +464,16 @@ struct UpdateArgs {
     /// ones (see `config --on-activate`).
     #[command(flatten)]
     activation: ActivationArgs,
+    /// Install this release of the channel instead of the one the rollout picks:
+    /// any live release (`list` shows them), but never a yanked one, one marked bad
+    /// here or one off the pin. A release the rollout does not offer this client
+    /// yet (share, ramp, pause, rule, cap) needs --now; an older one
+    /// --allow-downgrade.
+    #[arg(long, value_name = "VERSION")]
+    to: Option<Version>,
+    /// With --to, allow a release older than the installed one.
+    #[arg(long, requires = "to")]
+    allow_downgrade: bool,
 }
 
 impl UpdateArgs {
@@ -623,6 +649,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Init(args) => init(args),
         Command::Config(args) => config(args),
         Command::Check(args) => check(args),
+        Command::List(args) => list_cli::list(args),
         Command::Update(args) => update(args),
         Command::Status(args) => status(args),
         Command::Poll(args) => poll(args),
@@ -830,6 +857,11 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             .as_deref()
             .map(std::path::absolute)
             .transpose()?,
+        pin: if args.unpin {
+            Some(None)
+        } else {
+            args.pin.map(Some)
+        },
     };
     let before = updater.config().clone();
     let changed = if change == ConfigChange::default() {
@@ -884,6 +916,14 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         if (&slots.a, &slots.b) != (&was.a, &was.b) {
             stderr_line(&format!("image slots now {}", slot_paths_text(slots)));
         }
+        if config.pin != before.pin {
+            stderr_line(&match config.pin {
+                Some(pin) => format!(
+                    "pinned to {pin}: updates take the newest allowed release on that line and never leave it"
+                ),
+                None => "unpinned: updates follow the whole channel".to_owned(),
+            });
+        }
     } else if change != ConfigChange::default() {
         stderr_line("nothing changed");
     }
@@ -900,6 +940,7 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             health: &config.health,
             keep_releases: config.keep_releases.get(),
             slots: &config.slots,
+            pin: config.pin.map(|pin| pin.to_string()),
         })?;
     } else {
         stdout_line(&config_lines(config).join("\n"))?;
@@ -931,6 +972,12 @@ fn config_lines(config: &Config) -> Vec<String> {
         format!("keep releases: {}", config.keep_releases),
         format!("on-activate hook: {}", activation_text(&config.slots)),
         format!("image slots: {}", slot_paths_text(&config.slots)),
+        format!(
+            "pin: {}",
+            config
+                .pin
+                .map_or_else(|| "none".to_owned(), |pin| pin.to_string())
+        ),
     ]
 }
 
@@ -1035,10 +1082,18 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
         updater = updater.with_slot_config(slots);
     }
     let options = args.decision.options();
+    let choice = ChooseOptions {
+        allow_downgrade: args.allow_downgrade,
+        now: args.decision.now,
+    };
+    let choose = |report: CheckReport| match &args.to {
+        Some(version) => updater.choose(&report, version, choice),
+        None => Ok(report),
+    };
     if args.dry_run {
         return match self_update_cli::check_or_report(&updater, now()?, &options, args.json, false)?
         {
-            ControlFlow::Continue(report) => dry_run(&updater, &report, args.json),
+            ControlFlow::Continue(report) => dry_run(&updater, &choose(report)?, args.json),
             ControlFlow::Break(status) => Ok(status),
         };
     }
@@ -1046,7 +1101,12 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
         && !args.quiet
         && io::stderr().is_terminal()
         && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
-    let report = self_update_cli::check_or_update_self(&updater, now()?, &options, progress)?;
+    let report = choose(self_update_cli::check_or_update_self(
+        &updater,
+        now()?,
+        &options,
+        progress,
+    )?)?;
     let Some(target) = report
         .target()
         .filter(|_| report.outcome() == Outcome::Update)
@@ -2076,8 +2136,43 @@ struct CheckJson<'a> {
     /// Releases newer than the installed one that this client skips because they
     /// are marked bad here.
     skipped_bad: Vec<BadJson<'a>>,
+    /// Every newer release that does not admit this client now, newest first, each
+    /// with its own rollout test and why it keeps this client out.
+    held_back: Vec<HeldBackJson>,
+    /// The line the client stays on, or null.
+    pin: Option<String>,
+    /// The newest release the pin keeps this client from, or null.
+    pinned_out: Option<String>,
     /// This client's version, the floor, and the build of it offered.
     client: self_update_cli::ClientJson,
+}
+
+/// A release that holds back, in `check` and `update` JSON.
+#[derive(Debug, Serialize)]
+struct HeldBackJson {
+    version: String,
+    /// `paused`, `excluded_by_rule`, `capped`, `ramping` or `outside_share`.
+    reason: &'static str,
+    bucket: u16,
+    threshold: u16,
+    threshold_percent: f64,
+    rule: Option<String>,
+    eligible_at: Option<Timestamp>,
+    /// The reason in words.
+    sentence: String,
+}
+
+fn held_back_json(held: &HeldBack) -> HeldBackJson {
+    HeldBackJson {
+        version: held.version.to_string(),
+        reason: held.reason(),
+        bucket: held.rollout.bucket,
+        threshold: held.rollout.threshold.get(),
+        threshold_percent: held.rollout.threshold.percent(),
+        rule: held.rule.clone(),
+        eligible_at: held.eligible_at,
+        sentence: held.to_string(),
+    }
 }
 
 /// A release marked bad, in `check`, `update` and `status` JSON.
@@ -2132,6 +2227,9 @@ fn check_json(report: &CheckReport) -> CheckJson<'_> {
             .map(|target| target.notes.as_str())
             .filter(|notes| !notes.is_empty()),
         skipped_bad: report.skipped().iter().map(bad_json).collect(),
+        held_back: report.held_back().iter().map(held_back_json).collect(),
+        pin: report.pin().map(|pin| pin.to_string()),
+        pinned_out: report.pinned_out().map(ToString::to_string),
         client: self_update_cli::client_json(report.manifest()),
     }
 }
@@ -2342,6 +2440,8 @@ struct ConfigJson<'a> {
     /// `{"on_activate": "…" or null, "activate_timeout": "1m", "a": path or null,
     /// "b": path or null}`.
     slots: &'a SlotConfig,
+    /// The line the client stays on (`"1.4"`), or null.
+    pin: Option<String>,
 }
 
 /// The `status --json` document.
@@ -2418,9 +2518,10 @@ fn withdrawal_sentence(report: &CheckReport) -> Option<String> {
     ))
 }
 
-/// The one-line answer of `check` for people, naming the releases skipped as bad.
+/// The one-line answer of `check` for people, naming the releases skipped as bad and
+/// what a pin holds back.
 fn check_sentence(report: &CheckReport) -> String {
-    let sentence = decision_sentence(report);
+    let sentence = format!("{}{}", decision_sentence(report), pin_note(report));
     if report.skipped().is_empty() {
         return sentence;
     }
@@ -2493,42 +2594,29 @@ fn decision_sentence(report: &CheckReport) -> String {
     }
 }
 
-/// Why a deferred client waits, and until when if that is known.
+/// Why a deferred client waits: what keeps out each newer release (the three newest
+/// at most), so the real blocker is named, not only the newest release's.
 fn deferred_sentence(report: &CheckReport) -> String {
-    let version = report
-        .rollout_version()
-        .or(report.newest())
-        .map_or_else(String::new, ToString::to_string);
-    let rule = rule_suffix(report);
-    let Some(rollout) = report.rollout() else {
-        return format!("deferred: {version} is not offered to this client yet");
-    };
-    match rollout.exclusion {
-        Some(Exclusion::Paused) => format!(
-            "deferred: the rollout of {version} is paused; no new client gets it until it resumes{rule}"
+    const SHOWN: usize = 3;
+    let held = report.held_back();
+    let mut reasons: Vec<String> = held.iter().take(SHOWN).map(ToString::to_string).collect();
+    if held.len() > SHOWN {
+        reasons.push(format!("and {} older ones", held.len() - SHOWN));
+    }
+    if reasons.is_empty() {
+        return "deferred: no newer release is offered to this client yet".to_owned();
+    }
+    format!("deferred: {}", reasons.join("; "))
+}
+
+/// `; pinned to 1.4, so 1.5.0 is not taken (`config --unpin` follows the channel)`
+/// when the pin holds a newer release back; nothing otherwise.
+fn pin_note(report: &CheckReport) -> String {
+    match (report.pin(), report.pinned_out()) {
+        (Some(pin), Some(out)) => format!(
+            "; pinned to {pin}, so {out} is not taken (`wavecast-update config --unpin` follows the whole channel)"
         ),
-        Some(Exclusion::Yanked) => format!("deferred: {version} was yanked{rule}"),
-        Some(Exclusion::Rule) => match report.rule() {
-            Some(rule) => format!(
-                "deferred: {version} is not offered to this client: excluded by rule `{}`",
-                rule.name
-            ),
-            None => format!("deferred: {version} is not offered to this client"),
-        },
-        Some(Exclusion::Capped) => format!(
-            "deferred: {version} is capped at {}; this client's bucket {} is above the cap{rule}",
-            rollout.threshold, rollout.bucket
-        ),
-        None => match report.eligible_at() {
-            Some(eligible_at) => format!(
-                "deferred: {version} is ramping (threshold {} now); this client's bucket {} enters at {eligible_at}{rule}",
-                rollout.threshold, rollout.bucket
-            ),
-            None => format!(
-                "deferred: {version} is rolling out to {}; this client's bucket {} is outside it{rule}",
-                rollout.threshold, rollout.bucket
-            ),
-        },
+        _ => String::new(),
     }
 }
 

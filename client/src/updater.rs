@@ -10,11 +10,13 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
     Attributes, BasisPoints, ChannelName, ClientView, Envelope, Exclusion, InstallId, KeyId,
-    Manifest, Mode, Outcome, Platform, Release, Role, Root, Rule, Withdrawal, decide_skipping,
+    Manifest, Mode, Offer, Outcome, Platform, Release, Role, Root, Rule, VersionPin, Withdrawal,
+    decide_skipping,
 };
 
 use crate::attributes::check_attribute_keys;
 use crate::cache::Cache;
+use crate::choose::HeldBack;
 use crate::config::{Config, PinnedTrust};
 use crate::delta::UpdatePlan;
 use crate::error::{Error, Result};
@@ -131,6 +133,8 @@ pub struct ConfigChange {
     pub slot_a: Option<PathBuf>,
     /// A new path for slot `b` (relative to the install root unless absolute).
     pub slot_b: Option<PathBuf>,
+    /// A new pin (`Some(None)` removes it): the line of releases to stay on.
+    pub pin: Option<Option<VersionPin>>,
 }
 
 /// How [`Updater::check_with`] decides.
@@ -141,6 +145,10 @@ pub struct CheckOptions {
     pub mode: Mode,
     /// Attributes for this check only, over the configured ones (these win).
     pub attributes: Attributes,
+    /// Read a manifest that needs a newer client too, instead of failing with
+    /// [`Error::ClientTooOld`] (`list` shows such a channel). A report read this way
+    /// cannot be installed: [`Updater::install`] refuses it.
+    pub ignore_client_floor: bool,
 }
 
 impl Default for CheckOptions {
@@ -148,6 +156,7 @@ impl Default for CheckOptions {
         Self {
             mode: Mode::Scheduled,
             attributes: Attributes::new(),
+            ignore_client_floor: false,
         }
     }
 }
@@ -205,9 +214,53 @@ pub struct CheckReport {
     checked_at: Timestamp,
     not_modified: bool,
     skipped: Vec<BadRelease>,
+    held_back: Vec<HeldBack>,
+    pinned_out: Option<Version>,
+    pin: Option<VersionPin>,
 }
 
 impl CheckReport {
+    /// Every release newer than the installed one that does not admit this client
+    /// now, newest first, each with what keeps it out: for a deferral, all it waits
+    /// for.
+    pub fn held_back(&self) -> &[HeldBack] {
+        &self.held_back
+    }
+
+    /// The newest release (not yanked, newer than the installed one) that the
+    /// client's pin keeps it from, if any.
+    pub fn pinned_out(&self) -> Option<&Version> {
+        self.pinned_out.as_ref()
+    }
+
+    /// The line the client is pinned to, if any.
+    pub fn pin(&self) -> Option<VersionPin> {
+        self.pin
+    }
+
+    /// This report with `outcome` and `release` as its target.
+    pub(crate) fn with_target(mut self, outcome: Outcome, release: Release) -> Self {
+        self.outcome = outcome;
+        self.target = Some(release);
+        self
+    }
+
+    /// Records `offer` as the rollout test that settled the (chosen) target, taken in
+    /// `mode`.
+    pub(crate) fn settle(&mut self, offer: &Offer<'_>, mode: Mode) {
+        self.applied = Some(RolloutCheck {
+            bucket: offer.applied.bucket,
+            threshold: offer.applied.threshold,
+            exclusion: offer.applied.exclusion,
+        });
+        self.applied_version = Some(offer.applied.release.version.clone());
+        self.rule = offer.applied.rule.cloned();
+        self.mandatory = offer.mandatory;
+        self.withdrawn = None;
+        self.eligible_at = None;
+        self.mode = mode;
+    }
+
     /// The releases the manifest offers, newer than the installed one, that this
     /// client skipped because they are marked bad here (they failed a health check,
     /// were never confirmed, or were rolled back).
@@ -713,6 +766,9 @@ impl Updater {
         if let Some(path) = &change.slot_b {
             slots.b = Some(path.clone());
         }
+        if let Some(pin) = change.pin {
+            config.pin = pin;
+        }
         SlotPaths::resolve(&self.root, &config.slots)?;
         let changed = config != before;
         if changed {
@@ -772,7 +828,7 @@ impl Updater {
             now,
             expiry_grace: self.config.expiry_grace,
             limits: self.config.download_limits,
-            client_floor: true,
+            client_floor: !options.ignore_client_floor,
         };
         let stored_path = self.root.manifests().join(format!("{channel}.json"));
         let stored_envelope = state
@@ -870,6 +926,12 @@ impl Updater {
             .applied
             .map(|applied| applied.release.version.clone());
         let rule = decision.applied.and_then(|applied| applied.rule).cloned();
+        let held_back = decision
+            .held_back
+            .iter()
+            .map(HeldBack::from_offer)
+            .collect();
+        let pinned_out = decision.pinned_out.map(|release| release.version.clone());
         let target = decision.target.cloned();
         let newest = decision.newest.map(|release| release.version.clone());
         let (outcome, mandatory, withdrawn, eligible_at) = (
@@ -900,6 +962,9 @@ impl Updater {
             checked_at: now,
             not_modified,
             skipped,
+            held_back,
+            pinned_out,
+            pin: self.config.pin,
         })
     }
 
@@ -955,6 +1020,15 @@ impl Updater {
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
+        let running = crate::fetch::client_version();
+        if report.manifest.min_client_version > running {
+            // A report read with `ignore_client_floor`: this client may not act on it.
+            return Err(Error::ClientTooOld {
+                url: report.manifest_url.clone(),
+                required: report.manifest.min_client_version.clone(),
+                running,
+            });
+        }
         let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let before = read_current(&self.root, &state)?;
@@ -1269,8 +1343,9 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`Error::NoBuildForPlatform`]; state and file-system errors. File indexes that
-    /// cannot be fetched are not errors: those modules plan to use their package.
+    /// [`Error::NoBuildForPlatform`]; the errors of fetching a file index (every
+    /// install checks its tree against them, so none can be done without); state and
+    /// file-system errors.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
         let release = tree_part(report.target().ok_or(Error::NothingToInstall)?);
         let _lock = self.lock()?;

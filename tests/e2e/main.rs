@@ -4,6 +4,7 @@
 //! Build the binaries first: `cargo build --workspace --bins`.
 
 mod attacks;
+mod choosing;
 mod client_rollout;
 mod core_loop;
 mod crash;
