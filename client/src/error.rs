@@ -1211,7 +1211,7 @@ impl Error {
                 path.display()
             ),
             Self::VerifySignature { .. } => {
-                "the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked; a publisher changes keys with `wavecast key rotate`, which clients follow"
+                "for a new client, check that --pubkey is this site's key (its id is on the `.pub` file's comment line); otherwise the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked (a publisher changes keys with `wavecast key rotate`, which clients follow)"
                     .into()
             }
             Self::FetchManifest { url, source }
