@@ -312,6 +312,15 @@ pub enum Error {
         version: Version,
     },
 
+    /// `unmark` named a version that is not marked bad.
+    #[error("{version} is not marked bad here; {}", marked_list(marked))]
+    NotMarkedBad {
+        /// The version given.
+        version: Version,
+        /// The versions that are marked bad, oldest mark first.
+        marked: Vec<Version>,
+    },
+
     // ----- health -----
     /// The release just switched to failed its health check (or timed out); `current`
     /// was switched back and the release marked bad.
@@ -1077,6 +1086,7 @@ impl Error {
                 | Self::ReadPinnedRoot { .. }
                 | Self::PinnedRoot { .. }
                 | Self::SlotsShareAPath { .. }
+                | Self::NotMarkedBad { .. }
         )
     }
 
@@ -1180,11 +1190,11 @@ impl Error {
                 "nothing was installed; run the update again to resume the download".into()
             }
             Self::HealthCheckFailed(failure) => format!(
-                "{0} is not installed again until a newer release is published; `wavecast-update status` lists the releases marked bad",
+                "{0} is not installed again until a newer release is published or its mark is cleared; `wavecast-update status` lists the releases marked bad",
                 failure.version
             ),
             Self::ActivationFailed(failure) if failure.marked_bad => format!(
-                "{} is not installed again until a newer release is published; slot {} keeps its image for the next one; `wavecast-update status` shows the slots",
+                "{} is not installed again until a newer release is published or its mark is cleared; slot {} keeps its image for the next one; `wavecast-update status` shows the slots",
                 failure.version, failure.slot
             ),
             Self::ActivationFailed(_) | Self::RunActivation { .. } => {
@@ -1250,6 +1260,27 @@ fn forbidden_hint(url: &str) -> String {
     )
 }
 
+/// `marked bad: 1.1.0, 1.2.0`, or `no release is marked bad`.
+fn marked_list(marked: &[Version]) -> String {
+    if marked.is_empty() {
+        return "no release is marked bad".to_owned();
+    }
+    let versions: Vec<String> = marked.iter().map(ToString::to_string).collect();
+    format!("marked bad: {}", versions.join(", "))
+}
+
+/// ` (`wavecast-update unmark 1.1.0` clears the mark)`: what follows every sentence
+/// saying that a release was marked bad.
+pub(crate) fn unmark_note(version: &Version) -> String {
+    format!(" (`{}` clears the mark)", unmark_command(version))
+}
+
+/// `wavecast-update unmark 1.1.0`: the command that clears the bad mark of `version`,
+/// so that updates may install it again.
+pub fn unmark_command(version: &Version) -> String {
+    format!("wavecast-update unmark {version}")
+}
+
 /// ` (waited 1m)` after a wait; nothing when the run did not wait.
 fn waited_note(waited: Duration) -> String {
     if waited.is_zero() {
@@ -1279,6 +1310,26 @@ fn grace_note(grace: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unmarking_a_release_not_marked_names_the_marked_ones() {
+        let error = |marked: &[&str]| Error::NotMarkedBad {
+            version: "1.2.0".parse().unwrap(),
+            marked: marked
+                .iter()
+                .map(|version| version.parse().unwrap())
+                .collect(),
+        };
+        assert_eq!(
+            error(&["1.0.0", "1.1.0"]).to_string(),
+            "1.2.0 is not marked bad here; marked bad: 1.0.0, 1.1.0"
+        );
+        assert_eq!(
+            error(&[]).to_string(),
+            "1.2.0 is not marked bad here; no release is marked bad"
+        );
+        assert!(error(&[]).is_configuration());
+    }
 
     #[test]
     fn a_refused_fetch_hints_at_file_modes_and_other_failures_at_the_network() {

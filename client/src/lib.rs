@@ -47,7 +47,9 @@ A release's image module (see [`wavecast_schema::ModuleKind::Image`]) never ente
 the release tree: it is written into the inactive of two slots, verified, activated
 by the [`SlotConfig`]'s on-activate hook and only then made the active slot
 ([`SlotActivation`], [`Error::ActivationFailed`]); rollbacks switch the slots back.
-[`Updater::rollback`] returns to the previous release on request. After installs
+[`Updater::rollback`] returns to the previous release on request. Every rollback
+marks the release it leaves bad (unless asked not to), and [`Updater::unmark`] clears
+such a mark ([`unmark_command`] names the command in messages). After installs
 and rollbacks only the newest [`Config::keep_releases`] trees stay
 ([`PrunedRelease`]). [`Updater::status`] reads what is installed, and any
 interrupted install, without writing. Every failure is an [`Error`] naming what
@@ -122,7 +124,7 @@ mod verify;
 pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
-pub use error::{Error, Result};
+pub use error::{Error, Result, unmark_command};
 pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version};
 pub use health::{
     BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,

@@ -26,6 +26,7 @@ use wavecast_client::{
     InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome, PackageReason,
     PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SlotActivation, SlotConfig,
     SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal, format_bytes,
+    unmark_command,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform};
 
@@ -44,7 +45,7 @@ Exit codes:
       health check, `launched` past the unconfirmed launches allowed); a failed
       on-activate hook; `update` with no terminal to ask and no --yes (mandatory
       updates never ask)
-  2   usage or configuration error
+  2   usage or configuration error, such as `unmark` of a release not marked bad
   10  only with `check --exit-code`: an update is available
 
 Environment:
@@ -112,6 +113,11 @@ enum Command {
     /// other slot is activated first when it holds that release's image.
     #[command(after_help = AFTER_HELP)]
     Rollback(RollbackArgs),
+    /// Clear the bad mark of a release, so that updates (and `rollback`) may install
+    /// it again. A release is marked bad by `rollback`, a failed health check, too
+    /// many unconfirmed launches or a failed on-activate hook; `status` lists them.
+    #[command(after_help = AFTER_HELP)]
+    Unmark(UnmarkArgs),
     /// Replace this wavecast-update with the newer build the channel offers for its
     /// platform, keeping the old executable as `<name>.old`. `update` and `poll` do
     /// this by themselves, then go on, when the channel needs a newer client.
@@ -523,6 +529,18 @@ struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+struct UnmarkArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// The release whose mark to clear.
+    #[arg(value_name = "VERSION")]
+    version: Version,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct StatusArgs {
     #[command(flatten)]
     root: RootArg,
@@ -575,7 +593,8 @@ enum CliError {
     WriteStdout(#[source] io::Error),
     /// `launched` rolled the current release back.
     #[error(
-        "{version} was not confirmed after {launches} launches (at most {limit}): rolled back to {to} and marked {version} bad"
+        "{version} was not confirmed after {launches} launches (at most {limit}): rolled back to {to} and marked {version} bad{}",
+        unmark_note(version)
     )]
     RolledBackUnconfirmed {
         version: Version,
@@ -619,6 +638,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Confirm(args) => confirm(args),
         Command::Launched(args) => launched(args),
         Command::Rollback(args) => rollback(args),
+        Command::Unmark(args) => unmark(args),
         Command::SelfUpdate(args) => self_update_cli::self_update(&args),
     }
 }
@@ -1043,6 +1063,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                 if args.json {
                     stdout_json(&UpdateJson {
                         marked_bad: failure.marked_bad.then(|| failure.version.to_string()),
+                        unmark_command: failure
+                            .marked_bad
+                            .then(|| unmark_command(&failure.version)),
                         activation_failed: Some(health_check_json(&failure.report)),
                         ..update_json(&report, None)
                     })?;
@@ -1617,6 +1640,10 @@ struct TrialJson<'a> {
     limit: Option<u32>,
     /// The release `current` points to after a rollback.
     rolled_back_to: Option<String>,
+    /// The release a rollback marked bad.
+    marked_bad: Option<String>,
+    /// The command that clears that mark.
+    unmark_command: Option<String>,
     /// Release trees deleted after a rollback.
     pruned_releases: Vec<PrunedJson<'a>>,
 }
@@ -1630,6 +1657,8 @@ impl TrialJson<'_> {
             launches: None,
             limit: None,
             rolled_back_to: None,
+            marked_bad: None,
+            unmark_command: None,
             pruned_releases: Vec::new(),
         }
     }
@@ -1711,6 +1740,8 @@ fn launched(args: LaunchedArgs) -> anyhow::Result<ExitStatus> {
             json.result = "rolled_back";
             (json.launches, json.limit) = (Some(*launches), Some(*limit));
             json.rolled_back_to = Some(to.version.to_string());
+            json.marked_bad = Some(version.to_string());
+            json.unmark_command = Some(unmark_command(&version));
             json.pruned_releases = pruned_json(pruned);
             print_pruned(pruned);
             rolled_back = Some(CliError::RolledBackUnconfirmed {
@@ -1738,7 +1769,8 @@ fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     let (from, to) = (&report.from.version, &report.to.version);
     let consequence = if report.marked_bad {
         format!(
-            "{from} is marked bad and is not installed again until a newer release is published"
+            "{from} is marked bad and is not installed again until a newer release is published{}",
+            unmark_note(from)
         )
     } else {
         format!("{from} is not marked bad, so the next update may install it again")
@@ -1758,11 +1790,52 @@ fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
             to: to.to_string(),
             release_dir: format!("releases/{}", report.to.dir),
             marked_bad: report.marked_bad,
+            unmark_command: report.marked_bad.then(|| unmark_command(from)),
             pruned_releases: pruned_json(&report.pruned),
             image: report.image.as_ref().map(image_json),
         })?;
     }
     Ok(ExitStatus::Success)
+}
+
+fn unmark(args: UnmarkArgs) -> anyhow::Result<ExitStatus> {
+    let cleared = Updater::open(&args.root.root)?.unmark(&args.version)?;
+    stderr_line(&format!(
+        "unmarked {} (marked bad at {}: {}); the next update may install it again",
+        cleared.version, cleared.marked_at, cleared.detail
+    ));
+    if args.json {
+        stdout_json(&UnmarkJson {
+            schema_version: JSON_SCHEMA_VERSION,
+            result: "unmarked",
+            version: cleared.version.to_string(),
+            dir: &cleared.dir,
+            reason: cleared.reason.as_str(),
+            detail: &cleared.detail,
+            marked_at: cleared.marked_at,
+        })?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The `unmark --json` document: the mark cleared.
+#[derive(Debug, Serialize)]
+struct UnmarkJson<'a> {
+    schema_version: u32,
+    /// `unmarked`.
+    result: &'static str,
+    version: String,
+    dir: &'a str,
+    /// Why it had been marked (as `reason` in `status --json`).
+    reason: &'static str,
+    detail: &'a str,
+    marked_at: Timestamp,
+}
+
+/// `` (`wavecast-update unmark 1.1.0` clears the mark)``, after saying that a release
+/// is marked bad.
+fn unmark_note(version: &Version) -> String {
+    format!(" (`{}` clears the mark)", unmark_command(version))
 }
 
 /// The `rollback --json` document.
@@ -1777,6 +1850,8 @@ struct RollbackJson<'a> {
     release_dir: String,
     /// Whether `from` was marked bad (not with `--keep`).
     marked_bad: bool,
+    /// The command that clears that mark, when there is one.
+    unmark_command: Option<String>,
     /// Release trees deleted after the rollback.
     pruned_releases: Vec<PrunedJson<'a>>,
     /// The slot switched back to, when the slots followed the rollback.
@@ -1846,6 +1921,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             .map(|bad| format!("{} ({}, {})", bad.version, bad.detail, bad.marked_at))
             .collect::<Vec<_>>()
             .join("; ")
+            + "; `wavecast-update unmark VERSION` clears a mark"
     };
     let installed = if status.installed.is_empty() {
         "none".to_owned()
@@ -2032,6 +2108,8 @@ struct BadJson<'a> {
     reason: &'static str,
     detail: &'a str,
     marked_at: Timestamp,
+    /// The command that clears the mark.
+    unmark_command: String,
 }
 
 fn bad_json(bad: &BadRelease) -> BadJson<'_> {
@@ -2041,6 +2119,7 @@ fn bad_json(bad: &BadRelease) -> BadJson<'_> {
         reason: bad.reason.as_str(),
         detail: &bad.detail,
         marked_at: bad.marked_at,
+        unmark_command: unmark_command(&bad.version),
     }
 }
 
@@ -2112,6 +2191,8 @@ struct UpdateJson<'a> {
     rolled_back_to: Option<String>,
     /// When the health check or the on-activate hook failed: the release marked bad.
     marked_bad: Option<String>,
+    /// The command that clears that mark.
+    unmark_command: Option<String>,
     /// Release trees deleted after the install (or the rollback).
     pruned_releases: Vec<PrunedJson<'a>>,
     /// The image module written to a slot and activated, if the release has one.
@@ -2239,6 +2320,7 @@ fn update_json<'a>(
             .map(health_check_json),
         rolled_back_to: None,
         marked_bad: None,
+        unmark_command: None,
         pruned_releases: installed.map_or_else(Vec::new, |installed| {
             pruned_json(&installed.pruned_releases)
         }),
@@ -2258,6 +2340,7 @@ fn rolled_back_json<'a>(
         health_check: Some(health_check_json(&failure.report)),
         rolled_back_to: failure.rolled_back_to.as_ref().map(ToString::to_string),
         marked_bad: Some(failure.version.to_string()),
+        unmark_command: Some(unmark_command(&failure.version)),
         pruned_releases: pruned_json(&failure.pruned),
         ..update_json(report, None)
     }
@@ -2372,7 +2455,7 @@ fn check_sentence(report: &CheckReport) -> String {
         .map(|bad| format!("{} ({})", bad.version, bad.detail))
         .collect();
     format!(
-        "{sentence}; skipping releases marked bad here: {}",
+        "{sentence}; skipping releases marked bad here: {}; `wavecast-update unmark VERSION` clears a mark",
         skipped.join(", ")
     )
 }

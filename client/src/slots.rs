@@ -483,7 +483,12 @@ impl std::fmt::Display for ActivationFailure {
             None => f.write_str("no slot is active")?,
         }
         if self.marked_bad {
-            write!(f, " and {} is marked bad", self.version)?;
+            write!(
+                f,
+                " and {} is marked bad{}",
+                self.version,
+                crate::error::unmark_note(&self.version)
+            )?;
         }
         Ok(())
     }

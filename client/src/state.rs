@@ -208,6 +208,15 @@ impl State {
         self.bad_releases.push(bad);
     }
 
+    /// Removes the bad mark of `version`, if it has one, and returns it.
+    pub fn unmark(&mut self, version: &Version) -> Option<BadRelease> {
+        let position = self
+            .bad_releases
+            .iter()
+            .position(|bad| &bad.version == version)?;
+        Some(self.bad_releases.remove(position))
+    }
+
     /// Records a release tree, replacing any older record of the same directory.
     pub fn record_install(&mut self, release: InstalledRelease) {
         self.installed
@@ -311,6 +320,27 @@ mod tests {
         let old: State = serde_json::from_value(old).unwrap();
         assert!(old.installed[0].modules.is_empty());
         assert!(old.trial.is_none() && old.bad_releases.is_empty());
+    }
+
+    #[test]
+    fn unmarking_removes_only_that_mark() {
+        let mut state = State::generate().unwrap();
+        for version in ["1.0.0", "1.1.0"] {
+            state.mark_bad(BadRelease {
+                version: version.parse().unwrap(),
+                dir: format!("{version}-0123456789ab"),
+                reason: crate::health::BadReason::RolledBack,
+                detail: String::new(),
+                marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+            });
+        }
+        let cleared = state.unmark(&"1.0.0".parse().unwrap()).unwrap();
+        assert_eq!(cleared.dir, "1.0.0-0123456789ab");
+        assert_eq!(state.unmark(&"1.0.0".parse().unwrap()), None);
+        assert_eq!(
+            state.bad_versions(),
+            BTreeSet::from(["1.1.0".parse().unwrap()])
+        );
     }
 
     #[test]

@@ -1066,6 +1066,29 @@ impl Updater {
         })
     }
 
+    /// Clears the bad mark of `version` (`wavecast-update unmark`): updates may
+    /// install it again, and `rollback` may return to its tree while it is on disk.
+    /// Returns the mark cleared.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMarkedBad`] (naming the versions that are marked),
+    /// [`Error::Locked`], state errors.
+    pub fn unmark(&self, version: &Version) -> Result<BadRelease> {
+        let _lock = self.lock()?;
+        let mut state = self.load_state()?;
+        let cleared = state.unmark(version).ok_or_else(|| Error::NotMarkedBad {
+            version: version.clone(),
+            marked: state
+                .bad_releases
+                .iter()
+                .map(|bad| bad.version.clone())
+                .collect(),
+        })?;
+        state.save(&self.root.state())?;
+        Ok(cleared)
+    }
+
     /// Returns to the previous release on request (`wavecast-update rollback`): the
     /// newest one installed before the current one whose tree is still on disk and
     /// that is not marked bad. The release left is marked bad unless `mark_bad` is
@@ -1547,7 +1570,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; marked 1.0.0 bad and removed `current`, as no release was current before it"
+            "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; removed `current`, as no release was current before it, and marked 1.0.0 bad (`wavecast-update unmark 1.0.0` clears the mark)"
         );
         let Error::HealthCheckFailed(failure) = error else {
             panic!("not a health check failure");
