@@ -68,6 +68,13 @@ pub struct Config {
     /// them. Configurations written before image slots existed get the defaults.
     #[serde(default)]
     pub slots: SlotConfig,
+    /// The group the root is shared with (a name, or a number), if any: its members
+    /// (the application's own user, say) may run `confirm`, `launched` and `status`,
+    /// while only the owner may install, check, roll back or reconfigure. The modes of
+    /// `ROOT/.wavecast` carry it out; this records what `init --group` or `config
+    /// --group` set. Configurations written before groups existed have none.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 fn default_keep_releases() -> NonZeroU32 {
@@ -121,6 +128,7 @@ impl Config {
             health: HealthConfig::default(),
             keep_releases: DEFAULT_KEEP_RELEASES,
             slots: SlotConfig::default(),
+            group: None,
         }
     }
 
@@ -139,6 +147,12 @@ impl Config {
     /// The same configuration with another expiry grace.
     pub fn with_expiry_grace(mut self, grace: Duration) -> Self {
         self.expiry_grace = grace;
+        self
+    }
+
+    /// The same configuration shared with `group` (see [`group`](Self::group)).
+    pub fn with_group(mut self, group: Option<String>) -> Self {
+        self.group = group;
         self
     }
 
@@ -245,6 +259,7 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(text.contains("\"group\": null"), "{text}");
 
         // A configuration written before attributes, download limits, the expiry
         // grace, health checks and pruning existed still loads, with the defaults.
@@ -256,6 +271,7 @@ mod tests {
             "health",
             "keep_releases",
             "slots",
+            "group",
         ] {
             old.as_object_mut().unwrap().remove(field);
         }
@@ -272,7 +288,9 @@ mod tests {
         config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
 
-        let config = config.with_attributes([("region".to_owned(), "eu".to_owned())].into());
+        let config = config
+            .with_attributes([("region".to_owned(), "eu".to_owned())].into())
+            .with_group(Some("app".to_owned()));
         config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
 

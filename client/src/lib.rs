@@ -55,6 +55,15 @@ and rollbacks only the newest [`Config::keep_releases`] trees stay
 interrupted install, without writing. Every failure is an [`Error`] naming what
 failed.
 
+Only the root's owner may install, check, roll back or reconfigure: a process that
+may not write `ROOT/.wavecast` fails with [`Error::NotWritable`] before doing
+anything. A root shared with a group ([`InitOptions::group`], [`ConfigChange::group`],
+[`Config::group`]) lets that group's members, such as the application's own user,
+run [`Updater::confirm`], [`Updater::launched`] and [`Updater::status`]: they write
+only the trial file, and leave rollbacks ([`Error::RollbackNotAllowed`]) and
+interrupted installs to the owner. The README's "The application's own user" has the
+modes and the reasons.
+
 A manifest whose `min_client_version` is above [`CLIENT_VERSION`] fails
 [`Updater::check`] with [`Error::ClientTooOld`]; [`Updater::check_client`] reads it
 anyway and says what it offers this client for itself ([`ClientCheck`],
@@ -66,7 +75,9 @@ ROOT/current -> releases/<version>-<id>    the running release, switched atomica
 ROOT/releases/<version>-<id>/...           installed trees, the newest N kept
 ROOT/.wavecast/config.json                 written by init
 ROOT/.wavecast/state.json                  install id, serials seen, installed releases,
-                                           the release on trial, releases marked bad
+                                           releases marked bad
+ROOT/.wavecast/shared/trial.json           the release on trial (the one file the
+                                           root's group may write)
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases, kept
                                            so updates plan without fetching them
@@ -92,6 +103,7 @@ The library never prints; it is Unix-only (symbolic links and permission bits).
 */
 #![deny(missing_docs)]
 
+mod access;
 mod attributes;
 mod cache;
 mod command;

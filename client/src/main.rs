@@ -96,7 +96,7 @@ enum Command {
     Poll(PollArgs),
     /// Mark the current release healthy: call it from the application once it works.
     /// Launches then no longer count towards a rollback. Does nothing inside a health
-    /// check.
+    /// check. Members of the root's group (`init --group`) may run it too.
     #[command(after_help = AFTER_HELP)]
     Confirm(ConfirmArgs),
     /// Record one start of the application: call it from the launcher just before it
@@ -104,7 +104,8 @@ enum Command {
     /// often than --max-unconfirmed-launches (see `config`) without a `confirm` is
     /// rolled back to the release that ran before it, marked bad, and this exits 1;
     /// `current` is then the older release, so start `current` either way. Does
-    /// nothing inside a health check.
+    /// nothing inside a health check. Members of the root's group (`init --group`)
+    /// may count launches, but only the root's owner may roll back.
     #[command(after_help = AFTER_HELP)]
     Launched(LaunchedArgs),
     /// Return to the previous installed release (the newest one installed before the
@@ -240,6 +241,13 @@ struct InitArgs {
     /// kept.
     #[arg(long)]
     force: bool,
+    /// Share the root with this group (a name or a number), such as the application's
+    /// own user's: its members may then run `confirm`, `launched` (a rollback stays
+    /// with the owner) and `status`. ROOT/.wavecast becomes 2750 and group-owned, its
+    /// files 0640, the lock 0660, and ROOT/.wavecast/shared, which holds the trial,
+    /// 2770. Without it only the owner (the user running `init`) may use the root.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +302,12 @@ struct ConfigArgs {
     /// Slot b's path (default ROOT/slots/b).
     #[arg(long, value_name = "PATH")]
     slot_b: Option<PathBuf>,
+    /// Share the root with this group (see `init --group`), or set its modes again.
+    #[arg(long, value_name = "GROUP", conflicts_with = "no_group")]
+    group: Option<String>,
+    /// Share the root with no group: only the owner may use it.
+    #[arg(long)]
+    no_group: bool,
     /// Print the resulting configuration as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -734,6 +748,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         download_limits: args.limits.download_limits(),
         expiry_grace: args.limits.expiry_grace.unwrap_or_default(),
         force: args.force,
+        group: args.group.clone(),
     };
     let report = Updater::init(&args.root.root, options)?;
     let verb = if report.reconfigured {
@@ -748,8 +763,11 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
     } else {
         format!(", attributes {}", attribute_list(&attributes))
     };
+    let group = args.group.as_ref().map_or_else(String::new, |group| {
+        format!(", shared with group `{group}`")
+    });
     stderr_line(&format!(
-        "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}",
+        "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}{group}",
         args.root.root.display(),
         args.channel,
         args.platform,
@@ -792,6 +810,11 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             .as_deref()
             .map(std::path::absolute)
             .transpose()?,
+        group: if args.no_group {
+            Some(None)
+        } else {
+            args.group.clone().map(Some)
+        },
     };
     let before = updater.config().clone();
     let changed = if change == ConfigChange::default() {
@@ -846,8 +869,16 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         if (&slots.a, &slots.b) != (&was.a, &was.b) {
             stderr_line(&format!("image slots now {}", slot_paths_text(slots)));
         }
-    } else if change != ConfigChange::default() {
+    } else if change != ConfigChange::default() && change.group.is_none() {
         stderr_line("nothing changed");
+    }
+    if change.group.is_some() {
+        stderr_line(&match &config.group {
+            Some(group) => format!(
+                "shared with group `{group}`: its members may run `confirm`, `launched` and `status`; modes set"
+            ),
+            None => "shared with no group: only the owner may use this root; modes set".to_owned(),
+        });
     }
     if args.json {
         stdout_json(&ConfigJson {
@@ -862,6 +893,7 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             health: &config.health,
             keep_releases: config.keep_releases.get(),
             slots: &config.slots,
+            group: config.group.as_deref(),
         })?;
     } else {
         stdout_line(&config_lines(config).join("\n"))?;
@@ -893,7 +925,16 @@ fn config_lines(config: &Config) -> Vec<String> {
         format!("keep releases: {}", config.keep_releases),
         format!("on-activate hook: {}", activation_text(&config.slots)),
         format!("image slots: {}", slot_paths_text(&config.slots)),
+        format!("group: {}", group_text(config.group.as_deref())),
     ]
+}
+
+/// `app (its members may run …)`, or `none (…)`, for `config`'s `group:` line.
+fn group_text(group: Option<&str>) -> String {
+    match group {
+        Some(group) => format!("{group} (its members may run confirm, launched and status)"),
+        None => "none (only the owner may use this root)".to_owned(),
+    }
 }
 
 /// ``reboot-into "$WAVECAST_SLOT"` (timeout 1m)`, or `none (timeout 1m)`.
@@ -2367,6 +2408,8 @@ struct ConfigJson<'a> {
     /// `{"on_activate": "…" or null, "activate_timeout": "1m", "a": path or null,
     /// "b": path or null}`.
     slots: &'a SlotConfig,
+    /// The group the root is shared with, or null.
+    group: Option<&'a str>,
 }
 
 /// The `status --json` document.

@@ -441,6 +441,7 @@ mod tests {
                     download_limits: DownloadLimits::default(),
                     expiry_grace: Duration::ZERO,
                     force: false,
+                    group: None,
                 },
             )
             .unwrap();

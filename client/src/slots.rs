@@ -268,7 +268,7 @@ impl SlotsState {
 }
 
 /// The record's path: `ROOT/.wavecast/slots.json`.
-fn record_path(root: &InstallRoot) -> PathBuf {
+pub(crate) fn record_path(root: &InstallRoot) -> PathBuf {
     root.meta().join("slots.json")
 }
 

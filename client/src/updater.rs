@@ -13,6 +13,7 @@ use wavecast_schema::{
     Outcome, Platform, Release, Root, Rule, Withdrawal, decide_skipping,
 };
 
+use crate::access::{group_id, is_shared, share};
 use crate::attributes::check_attribute_keys;
 use crate::cache::Cache;
 use crate::config::{Config, PinnedTrust};
@@ -63,6 +64,10 @@ pub struct InitOptions {
     pub expiry_grace: Duration,
     /// Rewrite the configuration of an initialized root (the state is kept).
     pub force: bool,
+    /// A group to share the root with (a name or a number): its members, such as the
+    /// application's own user, may then run `confirm`, `launched` and `status` (see
+    /// [`Config::group`]).
+    pub group: Option<String>,
 }
 
 /// A change to an initialized root's configuration, for [`Updater::reconfigure`].
@@ -100,6 +105,9 @@ pub struct ConfigChange {
     pub slot_a: Option<PathBuf>,
     /// A new path for slot `b` (relative to the install root unless absolute).
     pub slot_b: Option<PathBuf>,
+    /// A new group to share the root with (`Some(None)`: none, only the owner). Given,
+    /// the group and modes are set again even when it is the same group.
+    pub group: Option<Option<String>>,
 }
 
 /// How [`Updater::check_with`] decides.
@@ -342,11 +350,22 @@ pub struct StatusReport {
 }
 
 /// Takes the lock of `root`, waiting up to `wait`, and finishes or undoes an
-/// interrupted install before anything else happens under it.
+/// interrupted install before anything else happens under it. Only the root's owner
+/// may: this process must be able to write in `ROOT/.wavecast`.
 fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<std::fs::File> {
+    require_writable(root)?;
     let lock = root.lock(wait)?;
     recover(root)?;
     Ok(lock)
+}
+
+/// Fails unless this process may write in `ROOT/.wavecast`, as the root's owner may,
+/// before anything is fetched or written.
+fn require_writable(root: &InstallRoot) -> Result<()> {
+    root.writable().map_err(|source| Error::NotWritable {
+        path: root.meta(),
+        source,
+    })
 }
 
 /// One install root and the operations on it.
@@ -366,16 +385,21 @@ impl Updater {
     /// one exists, a state file with a new random install id.
     ///
     /// An existing state is always kept, so re-initializing never changes a client's
-    /// rollout buckets or forgets the serials it has seen.
+    /// rollout buckets or forgets the serials it has seen. With
+    /// [`InitOptions::group`], the root is shared with that group (see
+    /// [`Config::group`]); re-initialized without one, it is shared with none.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidAttributeKey`] for an attribute name rules cannot test;
+    /// [`Error::UnknownGroup`]; [`Error::NotWritable`] when this user may not write
+    /// in `ROOT/.wavecast`; [`Error::SetAccess`] when the group cannot be set;
     /// [`Error::AlreadyInitialized`] when `root` has a configuration and
     /// `options.force` is false; [`Error::ParseState`] when an existing state file is
     /// corrupt; I/O errors.
     pub fn init(root: impl AsRef<Path>, options: InitOptions) -> Result<InitReport> {
         check_attribute_keys(&options.attributes)?;
+        let gid = options.group.as_deref().map(group_id).transpose()?;
         let root = InstallRoot::new(root.as_ref());
         create_dir_all(&root.meta())?;
         let _lock = lock_and_recover(&root, Duration::ZERO)?;
@@ -413,8 +437,12 @@ impl Updater {
         )
         .with_attributes(options.attributes)
         .with_download_limits(options.download_limits)
-        .with_expiry_grace(options.expiry_grace);
+        .with_expiry_grace(options.expiry_grace)
+        .with_group(options.group);
         config.save(&config_path)?;
+        if gid.is_some() || is_shared(&root) {
+            share(&root, gid)?;
+        }
         Ok(InitReport {
             install_id: state.install_id,
             reconfigured: configured,
@@ -504,6 +532,7 @@ impl Updater {
     /// [`Error::Locked`], journal and state errors, and [`Error::Recover`] when the
     /// interrupted install cannot be finished (the journal stays for the next run).
     pub fn recover(&self) -> Result<Option<Recovery>> {
+        require_writable(&self.root)?;
         let _lock = self.root.lock(self.lock_wait)?;
         recover(&self.root)
     }
@@ -528,10 +557,14 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidAttributeKey`], the errors of [`Config::load`], or
-    /// [`Error::WriteFile`].
+    /// [`Error::InvalidAttributeKey`], [`Error::UnknownGroup`], the errors of
+    /// [`Config::load`], [`Error::WriteFile`], or [`Error::SetAccess`].
     pub fn reconfigure(&mut self, change: &ConfigChange) -> Result<bool> {
         check_attribute_keys(&change.set_attributes)?;
+        let gid = match &change.group {
+            Some(Some(group)) => Some(group_id(group)?),
+            _ => None,
+        };
         let _lock = self.lock()?;
         let mut config =
             Config::load(&self.root.config())?.ok_or_else(|| Error::NotInitialized {
@@ -576,10 +609,16 @@ impl Updater {
         if let Some(path) = &change.slot_b {
             slots.b = Some(path.clone());
         }
+        if let Some(group) = &change.group {
+            config.group.clone_from(group);
+        }
         SlotPaths::resolve(&self.root, &config.slots)?;
         let changed = config != before;
         if changed {
             config.save(&self.root.config())?;
+        }
+        if change.group.is_some() {
+            share(&self.root, gid)?;
         }
         self.config = config;
         Ok(changed)
@@ -976,19 +1015,20 @@ impl Updater {
     /// Marks the current release healthy (`wavecast-update confirm`): its trial ends,
     /// so launches no longer count towards a rollback. Confirming a release that is
     /// confirmed already changes nothing. Waits up to [`LOCK_PATIENCE`] for another
-    /// run to release the root.
+    /// run to release the root. A member of the root's group may confirm: it writes
+    /// only the trial file.
     ///
     /// # Errors
     ///
     /// [`Error::NothingInstalled`], [`Error::Locked`], state errors.
     pub fn confirm(&self) -> Result<ConfirmReport> {
-        let _lock = lock_and_recover(&self.root, self.lock_wait.max(LOCK_PATIENCE))?;
+        let (_lock, _) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let launches = trial_of(&state, &current).map(|trial| trial.launches);
         // A trial of another release is stale (`current` was switched by hand).
         if state.trial.take().is_some() {
-            state.save(&self.root.state())?;
+            state.save_trial(&self.root.state())?;
         }
         Ok(ConfirmReport {
             release: current,
@@ -1003,14 +1043,18 @@ impl Updater {
     /// back to the release its trial falls back to (the last one running before it),
     /// it is marked bad, and the release trees beyond the number to keep are
     /// deleted. The image slots follow the rollback as in [`rollback`](Self::rollback).
-    /// Waits up to [`LOCK_PATIENCE`] for another run to release the root.
+    /// Waits up to [`LOCK_PATIENCE`] for another run to release the root. A member of
+    /// the root's group may count launches (it writes only the trial file), but only
+    /// the owner may roll back.
     ///
     /// # Errors
     ///
     /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors;
-    /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back.
+    /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back;
+    /// [`Error::RollbackNotAllowed`] when a member's launch is one too many (it is
+    /// counted).
     pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
-        let _lock = lock_and_recover(&self.root, self.lock_wait.max(LOCK_PATIENCE))?;
+        let (_lock, not_owner) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let limit = self.config.health.max_unconfirmed_launches;
@@ -1031,6 +1075,16 @@ impl Updater {
         let outcome = match fallback {
             None => LaunchOutcome::Counted { launches, limit },
             Some(None) => LaunchOutcome::NoFallback { launches, limit },
+            Some(Some(_)) if let Some(source) = not_owner => {
+                state.save_trial(&self.root.state())?;
+                return Err(Error::RollbackNotAllowed {
+                    version: current.version,
+                    launches,
+                    limit,
+                    path: self.root.meta(),
+                    source,
+                });
+            }
             Some(Some(to)) => {
                 Slots::open(&self.root, self.slot_config())?
                     .follow(&current.version, &to.version)?;
@@ -1059,11 +1113,26 @@ impl Updater {
                 });
             }
         };
-        state.save(&self.root.state())?;
+        state.save_trial(&self.root.state())?;
         Ok(LaunchReport {
             release: current,
             outcome,
         })
+    }
+
+    /// Takes the lock for [`confirm`](Self::confirm) and [`launched`](Self::launched),
+    /// which the root's group may run too. The owner's run first finishes or undoes
+    /// an interrupted install, as every locked operation does; a member's run may not
+    /// write `releases/` or `current`, so it leaves that to the owner's next run.
+    /// Returns the lock and, for a member's run, why it may not write
+    /// `ROOT/.wavecast`.
+    fn lock_for_trial(&self) -> Result<(std::fs::File, Option<std::io::Error>)> {
+        let lock = self.root.lock(self.lock_wait.max(LOCK_PATIENCE))?;
+        let not_owner = self.root.writable().err();
+        if not_owner.is_none() {
+            recover(&self.root)?;
+        }
+        Ok((lock, not_owner))
     }
 
     /// Clears the bad mark of `version` (`wavecast-update unmark`): updates may
@@ -1073,7 +1142,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NotMarkedBad`] (naming the versions that are marked),
-    /// [`Error::Locked`], state errors.
+    /// [`Error::Locked`], [`Error::NotWritable`], state errors.
     pub fn unmark(&self, version: &Version) -> Result<BadRelease> {
         let _lock = self.lock()?;
         let mut state = self.load_state()?;
@@ -1421,6 +1490,7 @@ mod tests {
                     download_limits: DownloadLimits::default(),
                     expiry_grace: Duration::ZERO,
                     force: false,
+                    group: None,
                 },
             )
             .unwrap()
@@ -1626,6 +1696,7 @@ mod tests {
             download_limits: DownloadLimits::default(),
             expiry_grace: Duration::ZERO,
             force,
+            group: None,
         };
         let error = Updater::init(root.path(), options(false)).unwrap_err();
         assert!(matches!(error, Error::AlreadyInitialized { .. }), "{error}");
