@@ -78,6 +78,13 @@ pub struct Config {
     /// The line of releases this root stays on (`config --pin 1.4`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<VersionPin>,
+    /// The group the root is shared with (a name, or a number), if any: its members
+    /// (the application's own user, say) may run `confirm`, `launched` and `status`,
+    /// while only the owner may install, check, roll back or reconfigure. The modes of
+    /// `ROOT/.wavecast` carry it out; this records what `init --group` or `config
+    /// --group` set. Configurations written before groups existed have none.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 fn default_keep_releases() -> NonZeroU32 {
@@ -133,6 +140,7 @@ impl Config {
             slots: SlotConfig::default(),
             product: None,
             pin: None,
+            group: None,
         }
     }
 
@@ -157,6 +165,12 @@ impl Config {
     /// The same configuration with another expiry grace.
     pub fn with_expiry_grace(mut self, grace: Duration) -> Self {
         self.expiry_grace = grace;
+        self
+    }
+
+    /// The same configuration shared with `group` (see [`group`](Self::group)).
+    pub fn with_group(mut self, group: Option<String>) -> Self {
+        self.group = group;
         self
     }
 
@@ -263,6 +277,7 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(text.contains("\"group\": null"), "{text}");
 
         // A configuration written before attributes, download limits, the expiry
         // grace, health checks and pruning existed still loads, with the defaults.
@@ -274,6 +289,7 @@ mod tests {
             "health",
             "keep_releases",
             "slots",
+            "group",
         ] {
             old.as_object_mut().unwrap().remove(field);
         }
@@ -290,7 +306,9 @@ mod tests {
         config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
 
-        let config = config.with_attributes([("region".to_owned(), "eu".to_owned())].into());
+        let config = config
+            .with_attributes([("region".to_owned(), "eu".to_owned())].into())
+            .with_group(Some("app".to_owned()));
         config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));
 

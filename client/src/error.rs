@@ -143,6 +143,55 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// This process may not write in the install root's `.wavecast/`: only the root's
+    /// owner may install, roll back, check (which records what it saw) or change the
+    /// configuration. Also a read-only file system.
+    #[error("this user may not write in `{}`", path.display())]
+    NotWritable {
+        /// `ROOT/.wavecast`.
+        path: PathBuf,
+        /// Why (`EACCES`, `EROFS`…).
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The trial file is not valid JSON of the expected shape.
+    #[error("the trial file `{}` is corrupt", path.display())]
+    ParseTrial {
+        /// `ROOT/.wavecast/shared/trial.json`.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// `--group` names no group of the system.
+    #[error("unknown group `{group}`")]
+    UnknownGroup {
+        /// The name as given.
+        group: String,
+    },
+
+    /// The system's group database could not be read.
+    #[error("failed to look up group `{group}`")]
+    LookUpGroup {
+        /// The name as given.
+        group: String,
+        /// The C library's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Setting the group or mode of a file of the root failed (`--group`).
+    #[error("failed to set the group and mode of `{}`", path.display())]
+    SetAccess {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Another `wavecast-update` holds the install root's lock (and still did after
     /// waiting, when asked to wait).
     #[error(
@@ -322,6 +371,36 @@ pub enum Error {
     NothingToRollBackTo {
         /// The current release.
         version: Version,
+    },
+
+    /// `unmark` named a version that is not marked bad.
+    #[error("{version} is not marked bad here; {}", marked_list(marked))]
+    NotMarkedBad {
+        /// The version given.
+        version: Version,
+        /// The versions that are marked bad, oldest mark first.
+        marked: Vec<Version>,
+    },
+
+    /// `launched`, run by a member of the root's group, found the current release
+    /// launched more often than allowed without a `confirm`, but only the root's owner
+    /// may switch `current`. The launch was counted; nothing was rolled back.
+    #[error(
+        "{version} was not confirmed after {launches} launches (at most {limit}), but this user may not roll it back: only the owner of `{}` may switch `current`",
+        path.display()
+    )]
+    RollbackNotAllowed {
+        /// The current release.
+        version: Version,
+        /// Launches since the switch, this one included.
+        launches: u32,
+        /// The most it may have unconfirmed.
+        limit: u32,
+        /// `ROOT/.wavecast`, which this user may not write in.
+        path: PathBuf,
+        /// Why (`EACCES`…).
+        #[source]
+        source: std::io::Error,
     },
 
     // ----- health -----
@@ -1165,6 +1244,8 @@ impl Error {
                 | Self::ChosenMarkedBad { .. }
                 | Self::ChosenDowngrade { .. }
                 | Self::ChosenNotOffered(_)
+                | Self::UnknownGroup { .. }
+                | Self::NotMarkedBad { .. }
         )
     }
 
@@ -1306,11 +1387,11 @@ impl Error {
                 "nothing was installed; run the update again to resume the download".into()
             }
             Self::HealthCheckFailed(failure) => format!(
-                "{0} is not installed again until a newer release is published; `wavecast-update status` lists the releases marked bad",
+                "{0} is not installed again until a newer release is published or its mark is cleared; `wavecast-update status` lists the releases marked bad",
                 failure.version
             ),
             Self::ActivationFailed(failure) if failure.marked_bad => format!(
-                "{} is not installed again until a newer release is published; slot {} keeps its image for the next one; `wavecast-update status` shows the slots",
+                "{} is not installed again until a newer release is published or its mark is cleared; slot {} keeps its image for the next one; `wavecast-update status` shows the slots",
                 failure.version, failure.slot
             ),
             Self::ActivationFailed(_) | Self::RunActivation { .. } => {
@@ -1338,12 +1419,67 @@ impl Error {
                     .into()
             }
             Self::Recover { source, .. } => return source.hint(),
-            _ if self.is_storage_full() => {
-                "the file system is full and `current` still points to a complete release; free some space, then run the update again"
+            Self::NotWritable { path, source } if !is_read_only(source) => format!(
+                "only the owner of `{}` (the user that ran `init`) may install, check, roll back or reconfigure this root: run this as that user; members of the group given to `init --group` or `config --group` may run `confirm`, `launched` and `status`",
+                path.display()
+            ),
+            Self::RollbackNotAllowed { .. } => {
+                "start `current` as usual; run `wavecast-update launched` from the launcher as the root's owner (with systemd, `ExecStartPre=+…`), which rolls back, and `confirm` from the application as its own user"
                     .into()
             }
+            Self::ParseTrial { path, .. } => format!(
+                "remove `{}`: the current release then counts as confirmed",
+                path.display()
+            ),
+            Self::UnknownGroup { .. } => {
+                "name an existing group (`getent group NAME`) that the application's user is in, or create one with `groupadd`"
+                    .into()
+            }
+            Self::SetAccess { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                "only root, or an owner who is a member of the group, may share the root with it".into()
+            }
+            _ if let Some((path, source)) = self.local_io() => {
+                if is_read_only(source) {
+                    read_only_hint(path)
+                } else if source.kind() == std::io::ErrorKind::PermissionDenied {
+                    format!(
+                        "this user may not access `{}`: run wavecast-update as the owner of the install root (the user that ran `init`), or, for `confirm` and `launched`, have the owner share the root with a group of this user (`wavecast-update config --group GROUP`, or `init --group GROUP`)",
+                        path.display()
+                    )
+                } else if self.is_storage_full() {
+                    STORAGE_FULL_HINT.into()
+                } else {
+                    return None;
+                }
+            }
+            Self::NotWritable { path, .. } => read_only_hint(path),
+            _ if self.is_storage_full() => STORAGE_FULL_HINT.into(),
             _ => return None,
         })
+    }
+
+    /// The file of the install root and the I/O error, for the errors of reading or
+    /// writing one, so that permission and read-only errors get one hint.
+    fn local_io(&self) -> Option<(&std::path::Path, &std::io::Error)> {
+        match self {
+            Self::CreateDirectory { path, source }
+            | Self::ReadConfig { path, source }
+            | Self::ReadState { path, source }
+            | Self::WriteFile { path, source }
+            | Self::Lock { path, source }
+            | Self::Journal { path, source, .. }
+            | Self::ReadCurrent { path, source }
+            | Self::Cache { path, source }
+            | Self::ReadPackage { path, source, .. }
+            | Self::Unpack { path, source, .. }
+            | Self::Release { path, source, .. }
+            | Self::FreeSpace { path, source }
+            | Self::SwitchCurrent { path, source, .. }
+            | Self::ReadSlots { path, source } => Some((path, source)),
+            _ => None,
+        }
     }
 
     /// Whether the error, or one of its causes, is a full file system (`ENOSPC`).
@@ -1391,6 +1527,43 @@ fn version_list(versions: &[Version]) -> String {
     }
 }
 
+/// The hint for a full file system.
+const STORAGE_FULL_HINT: &str = "the file system is full and `current` still points to a complete release; free some space, then run the update again";
+
+/// Whether `error` is a read-only file system (`EROFS`).
+fn is_read_only(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+}
+
+/// The hint for a file on a read-only file system.
+fn read_only_hint(path: &std::path::Path) -> String {
+    format!(
+        "`{}` is on a read-only file system: remount it read-write to change this install root; the installed release is untouched",
+        path.display()
+    )
+}
+
+/// `marked bad: 1.1.0, 1.2.0`, or `no release is marked bad`.
+fn marked_list(marked: &[Version]) -> String {
+    if marked.is_empty() {
+        return "no release is marked bad".to_owned();
+    }
+    let versions: Vec<String> = marked.iter().map(ToString::to_string).collect();
+    format!("marked bad: {}", versions.join(", "))
+}
+
+/// ` (`wavecast-update unmark 1.1.0` clears the mark)`: what follows every sentence
+/// saying that a release was marked bad.
+pub(crate) fn unmark_note(version: &Version) -> String {
+    format!(" (`{}` clears the mark)", unmark_command(version))
+}
+
+/// `wavecast-update unmark 1.1.0`: the command that clears the bad mark of `version`,
+/// so that updates may install it again.
+pub fn unmark_command(version: &Version) -> String {
+    format!("wavecast-update unmark {version}")
+}
+
 /// ` (waited 1m)` after a wait; nothing when the run did not wait.
 fn waited_note(waited: Duration) -> String {
     if waited.is_zero() {
@@ -1420,6 +1593,66 @@ fn grace_note(grace: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_this_user_may_not_write_are_named_with_the_fix() {
+        let path = PathBuf::from("/opt/app/.wavecast/state.json");
+        let denied = Error::WriteFile {
+            path: path.clone(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let hint = denied.hint().unwrap();
+        assert!(
+            hint.starts_with("this user may not access `/opt/app/.wavecast/state.json`: run wavecast-update as the owner of the install root")
+                && hint.contains("`wavecast-update config --group GROUP`, or `init --group GROUP`"),
+            "{hint}"
+        );
+        let read_only = Error::Lock {
+            path: "/opt/app/.wavecast/lock".into(),
+            source: std::io::Error::from_raw_os_error(libc::EROFS),
+        };
+        assert_eq!(
+            read_only.hint().unwrap(),
+            "`/opt/app/.wavecast/lock` is on a read-only file system: remount it read-write to change this install root; the installed release is untouched"
+        );
+        let member = Error::NotWritable {
+            path: "/opt/app/.wavecast".into(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert!(
+            member
+                .hint()
+                .unwrap()
+                .starts_with("only the owner of `/opt/app/.wavecast` (the user that ran `init`)"),
+            "{member}"
+        );
+        // Other I/O errors keep their own hints, or none.
+        let other = Error::WriteFile {
+            path,
+            source: std::io::Error::from_raw_os_error(libc::EIO),
+        };
+        assert_eq!(other.hint(), None);
+    }
+
+    #[test]
+    fn unmarking_a_release_not_marked_names_the_marked_ones() {
+        let error = |marked: &[&str]| Error::NotMarkedBad {
+            version: "1.2.0".parse().unwrap(),
+            marked: marked
+                .iter()
+                .map(|version| version.parse().unwrap())
+                .collect(),
+        };
+        assert_eq!(
+            error(&["1.0.0", "1.1.0"]).to_string(),
+            "1.2.0 is not marked bad here; marked bad: 1.0.0, 1.1.0"
+        );
+        assert_eq!(
+            error(&[]).to_string(),
+            "1.2.0 is not marked bad here; no release is marked bad"
+        );
+        assert!(error(&[]).is_configuration());
+    }
 
     #[test]
     fn a_refused_fetch_hints_at_file_modes_and_other_failures_at_the_network() {

@@ -29,7 +29,7 @@ use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::command::{Shell, run_shell};
-use crate::error::{Error, Result, rollback_note};
+use crate::error::{Error, Result, rollback_note, unmark_note};
 use crate::install::{CurrentRelease, switch_current};
 use crate::limits::{duration_text, format_duration};
 use crate::prune::PrunedRelease;
@@ -190,9 +190,15 @@ impl std::fmt::Display for HealthCheckFailure {
             self.report.describe(),
         )?;
         match &self.rolled_back_to {
-            Some(to) => write!(f, "rolled back to {to} and marked {} bad", self.version),
-            None => write!(f, "marked {} bad and {}", self.version, rollback_note(None)),
+            Some(to) => write!(f, "rolled back to {to} and marked {} bad", self.version)?,
+            None => write!(
+                f,
+                "{}, and marked {} bad",
+                rollback_note(None),
+                self.version
+            )?,
         }
+        f.write_str(&unmark_note(&self.version))
     }
 }
 

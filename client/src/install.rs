@@ -502,8 +502,9 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
 
 /// Removes what a killed run can leave behind: staging trees (and trees moved aside
 /// by [`promote`]), temporary `current` symlinks, and the temporary files of atomic
-/// writes in `.wavecast/`. Partial downloads stay in the cache, to be resumed. The
-/// caller holds the root's lock, so no other run is writing any of them.
+/// writes in `.wavecast/` (a member of the root's group's too). Partial downloads
+/// stay in the cache, to be resumed. The caller holds the root's lock, so no other
+/// run is writing any of them.
 pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
     let remove_error = |path: PathBuf| {
         move |source| Error::Release {
@@ -516,6 +517,7 @@ pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
         (root.releases(), STAGING_PREFIX),
         (root.path().to_owned(), CURRENT_TEMP_PREFIX),
         (root.meta(), ATOMIC_TEMP_PREFIX),
+        (root.shared(), ATOMIC_TEMP_PREFIX),
         (root.manifests(), ATOMIC_TEMP_PREFIX),
     ] {
         let entries = match std::fs::read_dir(&dir) {

@@ -47,11 +47,22 @@ A release's image module (see [`wavecast_schema::ModuleKind::Image`]) never ente
 the release tree: it is written into the inactive of two slots, verified, activated
 by the [`SlotConfig`]'s on-activate hook and only then made the active slot
 ([`SlotActivation`], [`Error::ActivationFailed`]); rollbacks switch the slots back.
-[`Updater::rollback`] returns to the previous release on request. After installs
+[`Updater::rollback`] returns to the previous release on request. Every rollback
+marks the release it leaves bad (unless asked not to), and [`Updater::unmark`] clears
+such a mark ([`unmark_command`] names the command in messages). After installs
 and rollbacks only the newest [`Config::keep_releases`] trees stay
 ([`PrunedRelease`]). [`Updater::status`] reads what is installed, and any
 interrupted install, without writing. Every failure is an [`Error`] naming what
 failed.
+
+Only the root's owner may install, check, roll back or reconfigure: a process that
+may not write `ROOT/.wavecast` fails with [`Error::NotWritable`] before doing
+anything. A root shared with a group ([`InitOptions::group`], [`ConfigChange::group`],
+[`Config::group`]) lets that group's members, such as the application's own user,
+run [`Updater::confirm`], [`Updater::launched`] and [`Updater::status`]: they write
+only the trial file, and leave rollbacks ([`Error::RollbackNotAllowed`]) and
+interrupted installs to the owner. The README's "The application's own user" has the
+modes and the reasons.
 
 A manifest whose `min_client_version` is above [`CLIENT_VERSION`] fails
 [`Updater::check`] with [`Error::ClientTooOld`]; [`Updater::check_client`] reads it
@@ -64,7 +75,9 @@ ROOT/current -> releases/<version>-<id>    the running release, switched atomica
 ROOT/releases/<version>-<id>/...           installed trees, the newest N kept
 ROOT/.wavecast/config.json                 written by init
 ROOT/.wavecast/state.json                  install id, serials seen, installed releases,
-                                           the release on trial, releases marked bad
+                                           releases marked bad
+ROOT/.wavecast/shared/trial.json           the release on trial (the one file the
+                                           root's group may write)
 ROOT/.wavecast/cache/<blake3>[.zst]        verified downloads, emptied after installs
 ROOT/.wavecast/indexes/<blake3>            file indexes of the installed releases, kept
                                            so updates plan without fetching them
@@ -90,6 +103,7 @@ The library never prints; it is Unix-only (symbolic links and permission bits).
 */
 #![deny(missing_docs)]
 
+mod access;
 mod attributes;
 mod cache;
 mod choose;
@@ -124,7 +138,7 @@ pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribut
 pub use choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
-pub use error::{Error, Result};
+pub use error::{Error, Result, unmark_command};
 pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version};
 pub use health::{
     BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,

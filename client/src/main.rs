@@ -26,7 +26,7 @@ use wavecast_client::{
     InitOptions, InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome,
     PackageReason, PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SiteSummary,
     SlotActivation, SlotConfig, SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal,
-    format_bytes,
+    format_bytes, unmark_command,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform, VersionPin};
 
@@ -46,7 +46,7 @@ Exit codes:
       health check, `launched` past the unconfirmed launches allowed); a failed
       on-activate hook; `update` with no terminal to ask and no --yes (mandatory
       updates never ask)
-  2   usage or configuration error
+  2   usage or configuration error, such as `unmark` of a release not marked bad
   10  only with `check --exit-code`: an update is available
 
 Environment:
@@ -102,7 +102,7 @@ enum Command {
     Poll(PollArgs),
     /// Mark the current release healthy: call it from the application once it works.
     /// Launches then no longer count towards a rollback. Does nothing inside a health
-    /// check.
+    /// check. Members of the root's group (`init --group`) may run it too.
     #[command(after_help = AFTER_HELP)]
     Confirm(ConfirmArgs),
     /// Record one start of the application: call it from the launcher just before it
@@ -110,7 +110,8 @@ enum Command {
     /// often than --max-unconfirmed-launches (see `config`) without a `confirm` is
     /// rolled back to the release that ran before it, marked bad, and this exits 1;
     /// `current` is then the older release, so start `current` either way. Does
-    /// nothing inside a health check.
+    /// nothing inside a health check. Members of the root's group (`init --group`)
+    /// may count launches, but only the root's owner may roll back.
     #[command(after_help = AFTER_HELP)]
     Launched(LaunchedArgs),
     /// Return to the previous installed release (the newest one installed before the
@@ -119,6 +120,11 @@ enum Command {
     /// other slot is activated first when it holds that release's image.
     #[command(after_help = AFTER_HELP)]
     Rollback(RollbackArgs),
+    /// Clear the bad mark of a release, so that updates (and `rollback`) may install
+    /// it again. A release is marked bad by `rollback`, a failed health check, too
+    /// many unconfirmed launches or a failed on-activate hook; `status` lists them.
+    #[command(after_help = AFTER_HELP)]
+    Unmark(UnmarkArgs),
     /// Replace this wavecast-update with the newer build the channel offers for its
     /// platform, keeping the old executable as `<name>.old`. `update` and `poll` do
     /// this by themselves, then go on, when the channel needs a newer client.
@@ -251,6 +257,13 @@ struct InitArgs {
     /// its product.
     #[arg(long)]
     offline: bool,
+    /// Share the root with this group (a name or a number), such as the application's
+    /// own user's: its members may then run `confirm`, `launched` (a rollback stays
+    /// with the owner) and `status`. ROOT/.wavecast becomes 2750 and group-owned, its
+    /// files 0640, the lock 0660, and ROOT/.wavecast/shared, which holds the trial,
+    /// 2770. Without it only the owner (the user running `init`) may use the root.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +326,12 @@ struct ConfigArgs {
     /// Remove the pin: follow the whole channel again.
     #[arg(long)]
     unpin: bool,
+    /// Share the root with this group (see `init --group`), or set its modes again.
+    #[arg(long, value_name = "GROUP", conflicts_with = "no_group")]
+    group: Option<String>,
+    /// Share the root with no group: only the owner may use it.
+    #[arg(long)]
+    no_group: bool,
     /// Print the resulting configuration as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -559,6 +578,18 @@ struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+struct UnmarkArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// The release whose mark to clear.
+    #[arg(value_name = "VERSION")]
+    version: Version,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct StatusArgs {
     #[command(flatten)]
     root: RootArg,
@@ -611,7 +642,8 @@ enum CliError {
     WriteStdout(#[source] io::Error),
     /// `launched` rolled the current release back.
     #[error(
-        "{version} was not confirmed after {launches} launches (at most {limit}): rolled back to {to} and marked {version} bad"
+        "{version} was not confirmed after {launches} launches (at most {limit}): rolled back to {to} and marked {version} bad{}",
+        unmark_note(version)
     )]
     RolledBackUnconfirmed {
         version: Version,
@@ -656,6 +688,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Confirm(args) => confirm(args),
         Command::Launched(args) => launched(args),
         Command::Rollback(args) => rollback(args),
+        Command::Unmark(args) => unmark(args),
         Command::SelfUpdate(args) => self_update_cli::self_update(&args),
     }
 }
@@ -753,6 +786,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
         force: args.force,
         product: args.product.clone(),
         offline: args.offline,
+        group: args.group.clone(),
     };
     let report = Updater::init(&args.root.root, options, now()?)?;
     match &report.site {
@@ -773,8 +807,11 @@ fn init(args: InitArgs) -> anyhow::Result<ExitStatus> {
     } else {
         format!(", attributes {}", attribute_list(&attributes))
     };
+    let group = args.group.as_ref().map_or_else(String::new, |group| {
+        format!(", shared with group `{group}`")
+    });
     stderr_line(&format!(
-        "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}",
+        "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}{group}",
         args.root.root.display(),
         args.channel,
         args.platform,
@@ -862,6 +899,11 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
         } else {
             args.pin.map(Some)
         },
+        group: if args.no_group {
+            Some(None)
+        } else {
+            args.group.clone().map(Some)
+        },
     };
     let before = updater.config().clone();
     let changed = if change == ConfigChange::default() {
@@ -924,8 +966,16 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
                 None => "unpinned: updates follow the whole channel".to_owned(),
             });
         }
-    } else if change != ConfigChange::default() {
+    } else if change != ConfigChange::default() && change.group.is_none() {
         stderr_line("nothing changed");
+    }
+    if change.group.is_some() {
+        stderr_line(&match &config.group {
+            Some(group) => format!(
+                "shared with group `{group}`: its members may run `confirm`, `launched` and `status`; modes set"
+            ),
+            None => "shared with no group: only the owner may use this root; modes set".to_owned(),
+        });
     }
     if args.json {
         stdout_json(&ConfigJson {
@@ -941,6 +991,7 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitStatus> {
             keep_releases: config.keep_releases.get(),
             slots: &config.slots,
             pin: config.pin.map(|pin| pin.to_string()),
+            group: config.group.as_deref(),
         })?;
     } else {
         stdout_line(&config_lines(config).join("\n"))?;
@@ -978,7 +1029,16 @@ fn config_lines(config: &Config) -> Vec<String> {
                 .pin
                 .map_or_else(|| "none".to_owned(), |pin| pin.to_string())
         ),
+        format!("group: {}", group_text(config.group.as_deref())),
     ]
+}
+
+/// `app (its members may run …)`, or `none (…)`, for `config`'s `group:` line.
+fn group_text(group: Option<&str>) -> String {
+    match group {
+        Some(group) => format!("{group} (its members may run confirm, launched and status)"),
+        None => "none (only the owner may use this root)".to_owned(),
+    }
 }
 
 /// ``reboot-into "$WAVECAST_SLOT"` (timeout 1m)`, or `none (timeout 1m)`.
@@ -1161,6 +1221,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                 if args.json {
                     stdout_json(&UpdateJson {
                         marked_bad: failure.marked_bad.then(|| failure.version.to_string()),
+                        unmark_command: failure
+                            .marked_bad
+                            .then(|| unmark_command(&failure.version)),
                         activation_failed: Some(health_check_json(&failure.report)),
                         ..update_json(&report, None)
                     })?;
@@ -1735,6 +1798,10 @@ struct TrialJson<'a> {
     limit: Option<u32>,
     /// The release `current` points to after a rollback.
     rolled_back_to: Option<String>,
+    /// The release a rollback marked bad.
+    marked_bad: Option<String>,
+    /// The command that clears that mark.
+    unmark_command: Option<String>,
     /// Release trees deleted after a rollback.
     pruned_releases: Vec<PrunedJson<'a>>,
 }
@@ -1748,6 +1815,8 @@ impl TrialJson<'_> {
             launches: None,
             limit: None,
             rolled_back_to: None,
+            marked_bad: None,
+            unmark_command: None,
             pruned_releases: Vec::new(),
         }
     }
@@ -1829,6 +1898,8 @@ fn launched(args: LaunchedArgs) -> anyhow::Result<ExitStatus> {
             json.result = "rolled_back";
             (json.launches, json.limit) = (Some(*launches), Some(*limit));
             json.rolled_back_to = Some(to.version.to_string());
+            json.marked_bad = Some(version.to_string());
+            json.unmark_command = Some(unmark_command(&version));
             json.pruned_releases = pruned_json(pruned);
             print_pruned(pruned);
             rolled_back = Some(CliError::RolledBackUnconfirmed {
@@ -1856,7 +1927,8 @@ fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     let (from, to) = (&report.from.version, &report.to.version);
     let consequence = if report.marked_bad {
         format!(
-            "{from} is marked bad and is not installed again until a newer release is published"
+            "{from} is marked bad and is not installed again until a newer release is published{}",
+            unmark_note(from)
         )
     } else {
         format!("{from} is not marked bad, so the next update may install it again")
@@ -1876,11 +1948,52 @@ fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
             to: to.to_string(),
             release_dir: format!("releases/{}", report.to.dir),
             marked_bad: report.marked_bad,
+            unmark_command: report.marked_bad.then(|| unmark_command(from)),
             pruned_releases: pruned_json(&report.pruned),
             image: report.image.as_ref().map(image_json),
         })?;
     }
     Ok(ExitStatus::Success)
+}
+
+fn unmark(args: UnmarkArgs) -> anyhow::Result<ExitStatus> {
+    let cleared = Updater::open(&args.root.root)?.unmark(&args.version)?;
+    stderr_line(&format!(
+        "unmarked {} (marked bad at {}: {}); the next update may install it again",
+        cleared.version, cleared.marked_at, cleared.detail
+    ));
+    if args.json {
+        stdout_json(&UnmarkJson {
+            schema_version: JSON_SCHEMA_VERSION,
+            result: "unmarked",
+            version: cleared.version.to_string(),
+            dir: &cleared.dir,
+            reason: cleared.reason.as_str(),
+            detail: &cleared.detail,
+            marked_at: cleared.marked_at,
+        })?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The `unmark --json` document: the mark cleared.
+#[derive(Debug, Serialize)]
+struct UnmarkJson<'a> {
+    schema_version: u32,
+    /// `unmarked`.
+    result: &'static str,
+    version: String,
+    dir: &'a str,
+    /// Why it had been marked (as `reason` in `status --json`).
+    reason: &'static str,
+    detail: &'a str,
+    marked_at: Timestamp,
+}
+
+/// `` (`wavecast-update unmark 1.1.0` clears the mark)``, after saying that a release
+/// is marked bad.
+fn unmark_note(version: &Version) -> String {
+    format!(" (`{}` clears the mark)", unmark_command(version))
 }
 
 /// The `rollback --json` document.
@@ -1895,6 +2008,8 @@ struct RollbackJson<'a> {
     release_dir: String,
     /// Whether `from` was marked bad (not with `--keep`).
     marked_bad: bool,
+    /// The command that clears that mark, when there is one.
+    unmark_command: Option<String>,
     /// Release trees deleted after the rollback.
     pruned_releases: Vec<PrunedJson<'a>>,
     /// The slot switched back to, when the slots followed the rollback.
@@ -1964,6 +2079,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
             .map(|bad| format!("{} ({}, {})", bad.version, bad.detail, bad.marked_at))
             .collect::<Vec<_>>()
             .join("; ")
+            + "; `wavecast-update unmark VERSION` clears a mark"
     };
     let installed = if status.installed.is_empty() {
         "none".to_owned()
@@ -2185,6 +2301,8 @@ struct BadJson<'a> {
     reason: &'static str,
     detail: &'a str,
     marked_at: Timestamp,
+    /// The command that clears the mark.
+    unmark_command: String,
 }
 
 fn bad_json(bad: &BadRelease) -> BadJson<'_> {
@@ -2194,6 +2312,7 @@ fn bad_json(bad: &BadRelease) -> BadJson<'_> {
         reason: bad.reason.as_str(),
         detail: &bad.detail,
         marked_at: bad.marked_at,
+        unmark_command: unmark_command(&bad.version),
     }
 }
 
@@ -2268,6 +2387,8 @@ struct UpdateJson<'a> {
     rolled_back_to: Option<String>,
     /// When the health check or the on-activate hook failed: the release marked bad.
     marked_bad: Option<String>,
+    /// The command that clears that mark.
+    unmark_command: Option<String>,
     /// Release trees deleted after the install (or the rollback).
     pruned_releases: Vec<PrunedJson<'a>>,
     /// The image module written to a slot and activated, if the release has one.
@@ -2395,6 +2516,7 @@ fn update_json<'a>(
             .map(health_check_json),
         rolled_back_to: None,
         marked_bad: None,
+        unmark_command: None,
         pruned_releases: installed.map_or_else(Vec::new, |installed| {
             pruned_json(&installed.pruned_releases)
         }),
@@ -2414,6 +2536,7 @@ fn rolled_back_json<'a>(
         health_check: Some(health_check_json(&failure.report)),
         rolled_back_to: failure.rolled_back_to.as_ref().map(ToString::to_string),
         marked_bad: Some(failure.version.to_string()),
+        unmark_command: Some(unmark_command(&failure.version)),
         pruned_releases: pruned_json(&failure.pruned),
         ..update_json(report, None)
     }
@@ -2442,6 +2565,8 @@ struct ConfigJson<'a> {
     slots: &'a SlotConfig,
     /// The line the client stays on (`"1.4"`), or null.
     pin: Option<String>,
+    /// The group the root is shared with, or null.
+    group: Option<&'a str>,
 }
 
 /// The `status --json` document.
@@ -2531,7 +2656,7 @@ fn check_sentence(report: &CheckReport) -> String {
         .map(|bad| format!("{} ({})", bad.version, bad.detail))
         .collect();
     format!(
-        "{sentence}; skipping releases marked bad here: {}",
+        "{sentence}; skipping releases marked bad here: {}; `wavecast-update unmark VERSION` clears a mark",
         skipped.join(", ")
     )
 }

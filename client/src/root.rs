@@ -11,9 +11,19 @@
 //! ROOT/.wavecast/manifests/<channel>.json    the last verified manifest envelope
 //! ROOT/.wavecast/lock                        held while checking or installing
 //! ROOT/.wavecast/journal.json                the install in progress, if any
+//! ROOT/.wavecast/shared/trial.json           the release on trial, which the root's
+//!                                            group may write too (`confirm`, `launched`)
 //! ```
+//!
+//! Files are written with the group access of their directory: in a directory with
+//! the setgid bit (a root shared with a group, see [`crate::access`]), a new file
+//! inherits the directory's group and gets the group read and write bits the
+//! directory has; elsewhere files stay private to the owner. So every writer, the
+//! owner as much as a member of the group, keeps the modes right without knowing the
+//! group.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -90,6 +100,38 @@ impl InstallRoot {
         self.meta().join("journal.json")
     }
 
+    /// `ROOT/.wavecast/shared`, the one directory the root's group may write in (see
+    /// [`Config::group`](crate::Config::group)): it holds only what `confirm` and
+    /// `launched` change.
+    pub fn shared(&self) -> PathBuf {
+        self.meta().join("shared")
+    }
+
+    /// `ROOT/.wavecast/shared/trial.json`, the release on trial.
+    pub fn trial(&self) -> PathBuf {
+        self.shared().join("trial.json")
+    }
+
+    /// Whether this process may write in `ROOT/.wavecast`, as the root's owner does:
+    /// the kernel's answer for this process's effective ids (modes, ACLs, a read-only
+    /// mount). Only such a run may install, roll back or finish an interrupted
+    /// install; a member of the root's group may only write in
+    /// [`shared`](Self::shared).
+    ///
+    /// # Errors
+    ///
+    /// Why not: `EACCES`, `EROFS`…
+    pub(crate) fn writable(&self) -> io::Result<()> {
+        let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
+        rustix::fs::accessat(
+            rustix::fs::CWD,
+            self.meta(),
+            access,
+            rustix::fs::AtFlags::EACCESS,
+        )
+        .map_err(io::Error::from)
+    }
+
     /// Takes the root's exclusive lock, polling for up to `wait` while another
     /// process holds it, and writes this process's id into the lock file so that a
     /// run refused the lock can name the holder. The lock is released when the
@@ -113,6 +155,15 @@ impl InstallRoot {
             .write(true)
             .open(&path)
             .map_err(lock_error)?;
+        // Everyone who may confirm takes this lock: in a shared root, the group too.
+        if group_bits(&self.meta()).map_err(lock_error)?.is_some() {
+            let mode = 0o660;
+            let current = file.metadata().map_err(lock_error)?.permissions().mode() & 0o777;
+            if current != mode {
+                file.set_permissions(std::fs::Permissions::from_mode(mode))
+                    .map_err(lock_error)?;
+            }
+        }
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -189,11 +240,29 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(ATOMIC_TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(write_error)?;
+    // The rename replaces the inode: the new file must carry the modes itself. Its
+    // group came from the setgid directory; the bits are set whatever the umask.
+    if let Some(bits) = group_bits(dir).map_err(write_error)? {
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600 | (bits & 0o060)))
+            .map_err(write_error)?;
+    }
     temp.write_all(bytes).map_err(write_error)?;
     temp.as_file().sync_all().map_err(write_error)?;
     temp.persist(path)
         .map_err(|error| write_error(error.error))?;
     sync_dir(dir).map_err(write_error)
+}
+
+/// The set-group-ID bit of a mode.
+const SETGID: u32 = 0o2000;
+
+/// The group permission bits (`0o070` at most) that files in `dir` share with its
+/// group: `None` unless `dir` has the setgid bit, which marks a directory shared with
+/// a group (see the module docs).
+pub(crate) fn group_bits(dir: &Path) -> io::Result<Option<u32>> {
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    Ok((mode & SETGID != 0).then_some(mode & 0o070))
 }
 
 /// Writes `value` as pretty JSON to `path` with [`write_atomically`].

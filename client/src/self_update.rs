@@ -444,6 +444,7 @@ mod tests {
                     force: false,
                     product: None,
                     offline: true,
+                    group: None,
                 },
                 "2026-11-21T12:00:00Z".parse().unwrap(),
             )

@@ -268,7 +268,7 @@ impl SlotsState {
 }
 
 /// The record's path: `ROOT/.wavecast/slots.json`.
-fn record_path(root: &InstallRoot) -> PathBuf {
+pub(crate) fn record_path(root: &InstallRoot) -> PathBuf {
     root.meta().join("slots.json")
 }
 
@@ -483,7 +483,12 @@ impl std::fmt::Display for ActivationFailure {
             None => f.write_str("no slot is active")?,
         }
         if self.marked_bad {
-            write!(f, " and {} is marked bad", self.version)?;
+            write!(
+                f,
+                " and {} is marked bad{}",
+                self.version,
+                crate::error::unmark_note(&self.version)
+            )?;
         }
         Ok(())
     }

@@ -1,8 +1,11 @@
-//! `ROOT/.wavecast/state.json`: what this client has seen and installed.
+//! `ROOT/.wavecast/state.json`: what this client has seen and installed; and
+//! `ROOT/.wavecast/shared/trial.json`, the release on trial, kept apart because the
+//! root's group writes it too (see [`crate::access`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
-use std::path::Path;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use semver::Version;
@@ -13,7 +16,7 @@ use wavecast_schema::{
 
 use crate::error::{Error, Result};
 use crate::health::{BadRelease, Trial};
-use crate::root::{random_hex, write_json_atomically};
+use crate::root::{random_hex, write_atomically, write_json_atomically};
 use crate::transport::Validators;
 
 /// The newest state format this build reads and writes.
@@ -48,8 +51,11 @@ pub struct State {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<Root>,
     /// The current release while it is unconfirmed: switched to by an install, and
-    /// neither confirmed nor rolled back yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// neither confirmed nor rolled back yet. It is kept in
+    /// `ROOT/.wavecast/shared/trial.json`, not in `state.json`, since the root's group
+    /// writes it too ([`save_trial`](Self::save_trial)); a trial in a `state.json`
+    /// written before that is read until a trial file exists.
+    #[serde(default, skip_serializing)]
     pub trial: Option<Trial>,
     /// Releases rolled back on this machine, which it will not install again (newer
     /// releases are installed as usual), oldest mark first.
@@ -130,13 +136,25 @@ impl State {
         })
     }
 
-    /// Reads the state at `path`; `None` when there is none.
+    /// Reads the state at `path` (`ROOT/.wavecast/state.json`) and the trial file
+    /// beside it; `None` when there is no state.
     ///
     /// # Errors
     ///
     /// [`Error::ReadState`], [`Error::ParseState`] or
-    /// [`Error::UnsupportedFileFormat`].
+    /// [`Error::UnsupportedFileFormat`], for either file.
     pub fn load(path: &Path) -> Result<Option<Self>> {
+        let Some(mut state) = Self::load_state_file(path)? else {
+            return Ok(None);
+        };
+        let trial_path = trial_path(path);
+        if let Some(bytes) = read_trial_file(&trial_path)? {
+            state.trial = parse_trial(&trial_path, &bytes)?;
+        }
+        Ok(Some(state))
+    }
+
+    fn load_state_file(path: &Path) -> Result<Option<Self>> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -166,13 +184,46 @@ impl State {
             })
     }
 
-    /// Writes the state to `path` atomically (temporary file, flush, rename).
+    /// Writes the state to `path` atomically (temporary file, flush, rename), and the
+    /// trial beside it ([`save_trial`](Self::save_trial)) first, so a trial read from
+    /// an older `state.json` is never lost.
     ///
     /// # Errors
     ///
-    /// [`Error::WriteFile`].
+    /// [`Error::WriteFile`], and the errors of [`save_trial`](Self::save_trial).
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.save_trial(path)?;
         write_json_atomically(path, self)
+    }
+
+    /// Writes only the trial, to `shared/trial.json` beside the state at `path`, when
+    /// it changed: all a member of the root's group may write (`confirm`,
+    /// `launched`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WriteFile`], [`Error::CreateDirectory`], [`Error::ReadState`].
+    pub fn save_trial(&self, path: &Path) -> Result<()> {
+        let trial_path = trial_path(path);
+        let mut bytes = serde_json::to_vec_pretty(&TrialFile {
+            format: STATE_FORMAT,
+            trial: self.trial.clone(),
+        })
+        .map_err(|error| Error::WriteFile {
+            path: trial_path.clone(),
+            source: error.into(),
+        })?;
+        bytes.push(b'\n');
+        match read_trial_file(&trial_path)? {
+            Some(existing) if existing == bytes => return Ok(()),
+            // Nothing on trial and no file to override: a root that never had a trial.
+            None if self.trial.is_none() => return Ok(()),
+            _ => {}
+        }
+        if let Some(shared) = trial_path.parent() {
+            crate::access::create_shared_dir(shared)?;
+        }
+        write_atomically(&trial_path, &bytes)
     }
 
     /// The highest serial seen on `channel`, if any.
@@ -208,12 +259,98 @@ impl State {
         self.bad_releases.push(bad);
     }
 
+    /// Removes the bad mark of `version`, if it has one, and returns it.
+    pub fn unmark(&mut self, version: &Version) -> Option<BadRelease> {
+        let position = self
+            .bad_releases
+            .iter()
+            .position(|bad| &bad.version == version)?;
+        Some(self.bad_releases.remove(position))
+    }
+
     /// Records a release tree, replacing any older record of the same directory.
     pub fn record_install(&mut self, release: InstalledRelease) {
         self.installed
             .retain(|existing| existing.dir != release.dir);
         self.installed.push(release);
     }
+}
+
+/// The trial file's shape: `{"format": 1, "trial": {...}}`, or `"trial": null` when
+/// the current release is confirmed.
+#[derive(Serialize, Deserialize)]
+struct TrialFile {
+    format: u32,
+    #[serde(default)]
+    trial: Option<Trial>,
+}
+
+/// The most a trial file may hold: a trial is a few hundred bytes.
+const TRIAL_SIZE_LIMIT: u64 = 64 * 1024;
+
+/// `shared/trial.json` beside the state file at `state_path`.
+fn trial_path(state_path: &Path) -> PathBuf {
+    state_path.with_file_name("shared").join("trial.json")
+}
+
+/// The bytes of the trial file at `path`; `None` when there is none. The root's group
+/// writes that file, so the owner reads it as untrusted input: not through a symbolic
+/// link, only a regular file, and at most [`TRIAL_SIZE_LIMIT`] bytes.
+///
+/// # Errors
+///
+/// [`Error::ReadState`].
+pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let read_error = |source| Error::ReadState {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // A FIFO must not block the open before it can be refused.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(read_error(source)),
+    };
+    if !file.metadata().map_err(read_error)?.is_file() {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(TRIAL_SIZE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > TRIAL_SIZE_LIMIT {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {TRIAL_SIZE_LIMIT} bytes"),
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+/// The trial the trial file at `path` holds.
+fn parse_trial(path: &Path, bytes: &[u8]) -> Result<Option<Trial>> {
+    let parse_error = |source| Error::ParseTrial {
+        path: path.to_owned(),
+        source,
+    };
+    let format = peek_format(bytes).map_err(parse_error)?;
+    if format > STATE_FORMAT {
+        return Err(Error::UnsupportedFileFormat {
+            path: path.to_owned(),
+            found: format,
+            supported: STATE_FORMAT,
+        });
+    }
+    serde_json::from_slice::<TrialFile>(bytes)
+        .map(|file| file.trial)
+        .map_err(parse_error)
 }
 
 /// Reads just the `format` field of a JSON document, so a newer file is reported as
@@ -295,22 +432,133 @@ mod tests {
             text.contains("\"reason\": \"health_check_timed_out\""),
             "{text}"
         );
-        assert!(text.contains("\"launches\": 2"), "{text}");
+        // The trial is kept apart, where the root's group may write it.
+        assert!(!text.contains("trial"), "{text}");
+        let trial = std::fs::read_to_string(dir.path().join("shared/trial.json")).unwrap();
+        assert!(trial.contains("\"launches\": 2"), "{trial}");
         assert_ne!(State::generate().unwrap().install_id, state.install_id);
 
-        // States written before modules, trials and bad marks were recorded still load.
+        // States written before modules and bad marks were recorded still load.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
         old["installed"][0]
             .as_object_mut()
             .unwrap()
             .remove("modules")
             .unwrap();
-        for field in ["trial", "bad_releases"] {
-            old.as_object_mut().unwrap().remove(field).unwrap();
-        }
+        old.as_object_mut().unwrap().remove("bad_releases").unwrap();
         let old: State = serde_json::from_value(old).unwrap();
         assert!(old.installed[0].modules.is_empty());
         assert!(old.trial.is_none() && old.bad_releases.is_empty());
+    }
+
+    fn trial(launches: u32) -> Trial {
+        Trial {
+            version: "1.1.0".parse().unwrap(),
+            dir: "1.1.0-0123456789ab".into(),
+            started_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+            launches,
+            fallback: Some("1.0.0-0123456789ab".into()),
+        }
+    }
+
+    #[test]
+    fn a_trial_in_an_older_state_is_read_until_a_trial_file_exists_and_then_moves_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let trial_file = dir.path().join("shared/trial.json");
+        let mut older = serde_json::to_value(State::generate().unwrap()).unwrap();
+        older["trial"] = serde_json::to_value(trial(2)).unwrap();
+        std::fs::write(&path, older.to_string()).unwrap();
+        let mut state = State::load(&path).unwrap().unwrap();
+        assert_eq!(state.trial, Some(trial(2)));
+
+        // A member's save writes the trial file alone, which then wins.
+        state.trial = Some(trial(3));
+        state.save_trial(&path).unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"launches\":2")
+        );
+        assert_eq!(State::load(&path).unwrap().unwrap().trial, Some(trial(3)));
+        // An unchanged trial is not written again.
+        let written = std::fs::metadata(&trial_file).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        state.save_trial(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&trial_file).unwrap().modified().unwrap(),
+            written
+        );
+
+        // The owner's save moves it out of `state.json`; a confirmed release has none.
+        state.trial = None;
+        state.save(&path).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("trial"));
+        assert_eq!(State::load(&path).unwrap().unwrap().trial, None);
+    }
+
+    #[test]
+    fn the_owner_reads_the_trial_file_as_untrusted_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        State::generate().unwrap().save(&path).unwrap();
+        let trial_file = dir.path().join("shared/trial.json");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"{}").unwrap();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        std::os::unix::fs::symlink(&secret, &trial_file).unwrap();
+        let error = State::load(&path).unwrap_err();
+        assert!(matches!(error, Error::ReadState { .. }), "{error}");
+        assert!(error.to_string().contains("trial.json"), "{error}");
+
+        // A FIFO would block a plain open until someone writes to it.
+        std::fs::remove_file(&trial_file).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&trial_file)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let error = State::load(&path).unwrap_err();
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert_eq!(cause, "not a regular file");
+
+        std::fs::remove_file(&trial_file).unwrap();
+        std::fs::write(&trial_file, vec![b' '; 70_000]).unwrap();
+        let error = State::load(&path).unwrap_err();
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert_eq!(cause, "larger than 65536 bytes");
+
+        std::fs::write(&trial_file, b"{\"format\": 1, \"trial\": 3}").unwrap();
+        let error = State::load(&path).unwrap_err();
+        assert!(matches!(error, Error::ParseTrial { .. }), "{error}");
+        assert_eq!(
+            error.hint().unwrap(),
+            format!(
+                "remove `{}`: the current release then counts as confirmed",
+                trial_file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn unmarking_removes_only_that_mark() {
+        let mut state = State::generate().unwrap();
+        for version in ["1.0.0", "1.1.0"] {
+            state.mark_bad(BadRelease {
+                version: version.parse().unwrap(),
+                dir: format!("{version}-0123456789ab"),
+                reason: crate::health::BadReason::RolledBack,
+                detail: String::new(),
+                marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
+            });
+        }
+        let cleared = state.unmark(&"1.0.0".parse().unwrap()).unwrap();
+        assert_eq!(cleared.dir, "1.0.0-0123456789ab");
+        assert_eq!(state.unmark(&"1.0.0".parse().unwrap()), None);
+        assert_eq!(
+            state.bad_versions(),
+            BTreeSet::from(["1.1.0".parse().unwrap()])
+        );
     }
 
     #[test]

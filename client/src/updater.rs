@@ -14,6 +14,7 @@ use wavecast_schema::{
     decide_skipping,
 };
 
+use crate::access::{group_id, is_shared, share};
 use crate::attributes::check_attribute_keys;
 use crate::cache::Cache;
 use crate::choose::HeldBack;
@@ -72,6 +73,10 @@ pub struct InitOptions {
     /// network): nothing is verified until the first check, which records the
     /// site's product when `product` is `None`.
     pub offline: bool,
+    /// A group to share the root with (a name or a number): its members, such as the
+    /// application's own user, may then run `confirm`, `launched` and `status` (see
+    /// [`Config::group`]).
+    pub group: Option<String>,
 }
 
 /// What [`Updater::init`] found on the site before writing anything: the verified
@@ -135,6 +140,9 @@ pub struct ConfigChange {
     pub slot_b: Option<PathBuf>,
     /// A new pin (`Some(None)` removes it): the line of releases to stay on.
     pub pin: Option<Option<VersionPin>>,
+    /// A new group to share the root with (`Some(None)`: none, only the owner). Given,
+    /// the group and modes are set again even when it is the same group.
+    pub group: Option<Option<String>>,
 }
 
 /// How [`Updater::check_with`] decides.
@@ -431,11 +439,22 @@ pub struct StatusReport {
 }
 
 /// Takes the lock of `root`, waiting up to `wait`, and finishes or undoes an
-/// interrupted install before anything else happens under it.
+/// interrupted install before anything else happens under it. Only the root's owner
+/// may: this process must be able to write in `ROOT/.wavecast`.
 fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<std::fs::File> {
+    require_writable(root)?;
     let lock = root.lock(wait)?;
     recover(root)?;
     Ok(lock)
+}
+
+/// Fails unless this process may write in `ROOT/.wavecast`, as the root's owner may,
+/// before anything is fetched or written.
+fn require_writable(root: &InstallRoot) -> Result<()> {
+    root.writable().map_err(|source| Error::NotWritable {
+        path: root.meta(),
+        source,
+    })
 }
 
 /// One install root and the operations on it.
@@ -526,11 +545,15 @@ impl Updater {
     /// one exists, a state file with a new random install id.
     ///
     /// An existing state is always kept, so re-initializing never changes a client's
-    /// rollout buckets or forgets the serials it has seen.
+    /// rollout buckets or forgets the serials it has seen. With
+    /// [`InitOptions::group`], the root is shared with that group (see
+    /// [`Config::group`]); re-initialized without one, it is shared with none.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidAttributeKey`] for an attribute name rules cannot test;
+    /// [`Error::UnknownGroup`]; [`Error::NotWritable`] when this user may not write
+    /// in `ROOT/.wavecast`; [`Error::SetAccess`] when the group cannot be set;
     /// [`Error::AlreadyInitialized`] when `root` has a configuration and
     /// `options.force` is false; [`Error::ParseState`] when an existing state file is
     /// corrupt; I/O errors.
@@ -554,6 +577,7 @@ impl Updater {
         transport: &dyn Transport,
     ) -> Result<InitReport> {
         check_attribute_keys(&options.attributes)?;
+        let gid = options.group.as_deref().map(group_id).transpose()?;
         let site = if options.offline {
             None
         } else {
@@ -601,8 +625,12 @@ impl Updater {
         .with_attributes(options.attributes)
         .with_download_limits(options.download_limits)
         .with_expiry_grace(options.expiry_grace)
-        .with_product(product.clone());
+        .with_product(product.clone())
+        .with_group(options.group);
         config.save(&config_path)?;
+        if gid.is_some() || is_shared(&root) {
+            share(&root, gid)?;
+        }
         Ok(InitReport {
             install_id: state.install_id,
             reconfigured: configured,
@@ -694,6 +722,7 @@ impl Updater {
     /// [`Error::Locked`], journal and state errors, and [`Error::Recover`] when the
     /// interrupted install cannot be finished (the journal stays for the next run).
     pub fn recover(&self) -> Result<Option<Recovery>> {
+        require_writable(&self.root)?;
         let _lock = self.root.lock(self.lock_wait)?;
         recover(&self.root)
     }
@@ -718,10 +747,14 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidAttributeKey`], the errors of [`Config::load`], or
-    /// [`Error::WriteFile`].
+    /// [`Error::InvalidAttributeKey`], [`Error::UnknownGroup`], the errors of
+    /// [`Config::load`], [`Error::WriteFile`], or [`Error::SetAccess`].
     pub fn reconfigure(&mut self, change: &ConfigChange) -> Result<bool> {
         check_attribute_keys(&change.set_attributes)?;
+        let gid = match &change.group {
+            Some(Some(group)) => Some(group_id(group)?),
+            _ => None,
+        };
         let _lock = self.lock()?;
         let mut config =
             Config::load(&self.root.config())?.ok_or_else(|| Error::NotInitialized {
@@ -769,10 +802,16 @@ impl Updater {
         if let Some(pin) = change.pin {
             config.pin = pin;
         }
+        if let Some(group) = &change.group {
+            config.group.clone_from(group);
+        }
         SlotPaths::resolve(&self.root, &config.slots)?;
         let changed = config != before;
         if changed {
             config.save(&self.root.config())?;
+        }
+        if change.group.is_some() {
+            share(&self.root, gid)?;
         }
         self.config = config;
         Ok(changed)
@@ -1192,19 +1231,20 @@ impl Updater {
     /// Marks the current release healthy (`wavecast-update confirm`): its trial ends,
     /// so launches no longer count towards a rollback. Confirming a release that is
     /// confirmed already changes nothing. Waits up to [`LOCK_PATIENCE`] for another
-    /// run to release the root.
+    /// run to release the root. A member of the root's group may confirm: it writes
+    /// only the trial file.
     ///
     /// # Errors
     ///
     /// [`Error::NothingInstalled`], [`Error::Locked`], state errors.
     pub fn confirm(&self) -> Result<ConfirmReport> {
-        let _lock = lock_and_recover(&self.root, self.lock_wait.max(LOCK_PATIENCE))?;
+        let (_lock, _) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let launches = trial_of(&state, &current).map(|trial| trial.launches);
         // A trial of another release is stale (`current` was switched by hand).
         if state.trial.take().is_some() {
-            state.save(&self.root.state())?;
+            state.save_trial(&self.root.state())?;
         }
         Ok(ConfirmReport {
             release: current,
@@ -1219,14 +1259,18 @@ impl Updater {
     /// back to the release its trial falls back to (the last one running before it),
     /// it is marked bad, and the release trees beyond the number to keep are
     /// deleted. The image slots follow the rollback as in [`rollback`](Self::rollback).
-    /// Waits up to [`LOCK_PATIENCE`] for another run to release the root.
+    /// Waits up to [`LOCK_PATIENCE`] for another run to release the root. A member of
+    /// the root's group may count launches (it writes only the trial file), but only
+    /// the owner may roll back.
     ///
     /// # Errors
     ///
     /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors;
-    /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back.
+    /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back;
+    /// [`Error::RollbackNotAllowed`] when a member's launch is one too many (it is
+    /// counted).
     pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
-        let _lock = lock_and_recover(&self.root, self.lock_wait.max(LOCK_PATIENCE))?;
+        let (_lock, not_owner) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
         let current = self.require_current(&state)?;
         let limit = self.config.health.max_unconfirmed_launches;
@@ -1247,6 +1291,16 @@ impl Updater {
         let outcome = match fallback {
             None => LaunchOutcome::Counted { launches, limit },
             Some(None) => LaunchOutcome::NoFallback { launches, limit },
+            Some(Some(_)) if let Some(source) = not_owner => {
+                state.save_trial(&self.root.state())?;
+                return Err(Error::RollbackNotAllowed {
+                    version: current.version,
+                    launches,
+                    limit,
+                    path: self.root.meta(),
+                    source,
+                });
+            }
             Some(Some(to)) => {
                 Slots::open(&self.root, self.slot_config())?
                     .follow(&current.version, &to.version)?;
@@ -1275,11 +1329,49 @@ impl Updater {
                 });
             }
         };
-        state.save(&self.root.state())?;
+        state.save_trial(&self.root.state())?;
         Ok(LaunchReport {
             release: current,
             outcome,
         })
+    }
+
+    /// Takes the lock for [`confirm`](Self::confirm) and [`launched`](Self::launched),
+    /// which the root's group may run too. The owner's run first finishes or undoes
+    /// an interrupted install, as every locked operation does; a member's run may not
+    /// write `releases/` or `current`, so it leaves that to the owner's next run.
+    /// Returns the lock and, for a member's run, why it may not write
+    /// `ROOT/.wavecast`.
+    fn lock_for_trial(&self) -> Result<(std::fs::File, Option<std::io::Error>)> {
+        let lock = self.root.lock(self.lock_wait.max(LOCK_PATIENCE))?;
+        let not_owner = self.root.writable().err();
+        if not_owner.is_none() {
+            recover(&self.root)?;
+        }
+        Ok((lock, not_owner))
+    }
+
+    /// Clears the bad mark of `version` (`wavecast-update unmark`): updates may
+    /// install it again, and `rollback` may return to its tree while it is on disk.
+    /// Returns the mark cleared.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMarkedBad`] (naming the versions that are marked),
+    /// [`Error::Locked`], [`Error::NotWritable`], state errors.
+    pub fn unmark(&self, version: &Version) -> Result<BadRelease> {
+        let _lock = self.lock()?;
+        let mut state = self.load_state()?;
+        let cleared = state.unmark(version).ok_or_else(|| Error::NotMarkedBad {
+            version: version.clone(),
+            marked: state
+                .bad_releases
+                .iter()
+                .map(|bad| bad.version.clone())
+                .collect(),
+        })?;
+        state.save(&self.root.state())?;
+        Ok(cleared)
     }
 
     /// Returns to the previous release on request (`wavecast-update rollback`): the
@@ -1627,6 +1719,7 @@ mod tests {
                     force: false,
                     product: None,
                     offline: true,
+                    group: None,
                 },
                 "2026-11-21T12:00:00Z".parse().unwrap(),
             )
@@ -1777,7 +1870,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; marked 1.0.0 bad and removed `current`, as no release was current before it"
+            "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; removed `current`, as no release was current before it, and marked 1.0.0 bad (`wavecast-update unmark 1.0.0` clears the mark)"
         );
         let Error::HealthCheckFailed(failure) = error else {
             panic!("not a health check failure");
@@ -1835,6 +1928,7 @@ mod tests {
             force,
             product: None,
             offline: true,
+            group: None,
         };
         let error = Updater::init(root.path(), options(false), now()).unwrap_err();
         assert!(matches!(error, Error::AlreadyInitialized { .. }), "{error}");

@@ -69,7 +69,7 @@ fn a_failing_health_check_rolls_back_marks_the_release_bad_and_a_newer_release_i
     assert_stderr(
         &failed,
         &format!(
-            "error: 1.1.0 failed its health check `{check}`: it exited with status 1; rolled back to 1.0.0 and marked 1.1.0 bad"
+            "error: 1.1.0 failed its health check `{check}`: it exited with status 1; rolled back to 1.0.0 and marked 1.1.0 bad (`wavecast-update unmark 1.1.0` clears the mark)\n"
         ),
     );
     assert_stderr(
@@ -81,6 +81,7 @@ fn a_failing_health_check_rolls_back_marks_the_release_bad_and_a_newer_release_i
     assert_eq!(json["target"], "1.1.0");
     assert_eq!(json["rolled_back_to"], "1.0.0");
     assert_eq!(json["marked_bad"], "1.1.0");
+    assert_eq!(json["unmark_command"], "wavecast-update unmark 1.1.0");
     let health = &json["health_check"];
     assert_eq!(health["command"], check);
     assert_eq!(health["result"], "failed");
@@ -247,13 +248,15 @@ fn unconfirmed_launches_roll_back_after_the_limit_and_confirm_ends_the_count() {
     let rolled = sandbox.client(["launched", "--json"]).code(1);
     assert_stderr(
         &rolled,
-        "error: 1.1.0 was not confirmed after 3 launches (at most 2): rolled back to 1.0.0 and marked 1.1.0 bad",
+        "error: 1.1.0 was not confirmed after 3 launches (at most 2): rolled back to 1.0.0 and marked 1.1.0 bad (`wavecast-update unmark 1.1.0` clears the mark)\n",
     );
     assert_stderr(&rolled, "hint: start `current` as usual: it is 1.0.0 now");
     let json = rolled.json();
     assert_eq!(json["result"], "rolled_back", "{json}");
     assert_eq!(json["launches"], 3);
     assert_eq!(json["rolled_back_to"], "1.0.0");
+    assert_eq!(json["marked_bad"], "1.1.0");
+    assert_eq!(json["unmark_command"], "wavecast-update unmark 1.1.0");
     assert_same_tree(&sandbox.root().join("current"), &first);
     assert_eq!(run_app(&sandbox), "app 1.0.0\n");
     assert_stderr(
@@ -322,6 +325,7 @@ fn rollback_on_request_marks_the_release_bad_unless_kept_and_needs_an_older_rele
         (Some("1.1.0"), Some("1.0.0"))
     );
     assert_eq!(json["marked_bad"], false);
+    assert_eq!(json["unmark_command"], serde_json::Value::Null);
     assert_same_tree(&sandbox.root().join("current"), &first);
 
     // Not marked: the next update goes forward again, reusing the kept tree.
@@ -407,4 +411,77 @@ fn only_the_newest_release_trees_are_kept_and_rollback_works_within_them() {
     );
     let zero = sandbox.client(["config", "--keep-releases", "0"]).code(2);
     assert!(zero.stderr.contains("--keep-releases"), "{}", zero.stderr);
+}
+
+#[test]
+fn rollback_says_how_to_clear_its_mark_and_unmark_lets_updates_install_the_release_again() {
+    let sandbox = Sandbox::new();
+    let first = publish(&sandbox, "1.0.0", "1.0.0");
+    let nginx = Nginx::serve(&sandbox.site());
+    sandbox.init_client(&nginx.url());
+    sandbox.client(["update", "--yes"]).success();
+    let second = publish(&sandbox, "1.1.0", "1.1.0");
+    sandbox.client(["update", "--yes"]).success();
+
+    let rolled = sandbox.client(["rollback", "--json"]).success();
+    assert_stderr(
+        &rolled,
+        "1.1.0 is marked bad and is not installed again until a newer release is published (`wavecast-update unmark 1.1.0` clears the mark)\n",
+    );
+    let json = rolled.json();
+    assert_eq!(json["marked_bad"], true, "{json}");
+    assert_eq!(json["unmark_command"], "wavecast-update unmark 1.1.0");
+    let status = sandbox.client(["status"]).success();
+    assert!(
+        status
+            .stdout
+            .contains("marked bad: 1.1.0 (rolled back to 1.0.0 on request, 2")
+            && status
+                .stdout
+                .contains("Z); `wavecast-update unmark VERSION` clears a mark\n"),
+        "{}",
+        status.stdout
+    );
+    let status = sandbox.client(["status", "--json"]).success().json();
+    assert_eq!(
+        status["bad_releases"][0]["unmark_command"], "wavecast-update unmark 1.1.0",
+        "{status}"
+    );
+
+    // Over HTTP, the update skips it and says how to take it back.
+    let skipped = sandbox.client(["update", "--yes"]).success();
+    assert_stderr(
+        &skipped,
+        "up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (rolled back to 1.0.0 on request); `wavecast-update unmark VERSION` clears a mark",
+    );
+    assert_same_tree(&sandbox.root().join("current"), &first);
+
+    let wrong = sandbox.client(["unmark", "1.2.0"]).code(2);
+    assert_eq!(
+        wrong.stderr,
+        "error: 1.2.0 is not marked bad here; marked bad: 1.1.0\n"
+    );
+    let unmarked = sandbox.client(["unmark", "1.1.0", "--json"]).success();
+    assert_stderr(&unmarked, "unmarked 1.1.0 (marked bad at 2");
+    assert_stderr(
+        &unmarked,
+        "Z: rolled back to 1.0.0 on request); the next update may install it again",
+    );
+    let json = unmarked.json();
+    assert_eq!(json["result"], "unmarked", "{json}");
+    assert_eq!(json["version"], "1.1.0");
+    assert_eq!(json["reason"], "rolled_back");
+    let status = sandbox.client(["status", "--json"]).success().json();
+    assert_eq!(status["bad_releases"], serde_json::json!([]), "{status}");
+
+    // The next update installs it again, from the site.
+    let update = sandbox.client(["update", "--yes"]).success();
+    assert_stderr(&update, "installed 1.1.0 (was 1.0.0) in releases/1.1.0-");
+    assert_same_tree(&sandbox.root().join("current"), &second);
+    assert_eq!(run_app(&sandbox), "app 1.1.0\n");
+    let again = sandbox.client(["unmark", "1.1.0"]).code(2);
+    assert_eq!(
+        again.stderr,
+        "error: 1.1.0 is not marked bad here; no release is marked bad\n"
+    );
 }

@@ -14,6 +14,7 @@ mod health;
 mod hosts;
 mod links;
 mod mirror_verify;
+mod permissions;
 mod polling;
 mod publishing;
 mod push;

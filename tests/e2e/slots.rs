@@ -232,7 +232,7 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
     assert_stderr(
         &failed,
         &format!(
-            "error: 1.1.0 was not activated in slot b (`{}`): on-activate `{failing}` exited with status 3; slot a stays active and 1.1.0 is marked bad\n",
+            "error: 1.1.0 was not activated in slot b (`{}`): on-activate `{failing}` exited with status 3; slot a stays active and 1.1.0 is marked bad (`wavecast-update unmark 1.1.0` clears the mark)\n",
             b.display()
         ),
     );
@@ -242,7 +242,7 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
     );
     assert_stderr(
         &failed,
-        "hint: 1.1.0 is not installed again until a newer release is published; slot b keeps its image for the next one",
+        "hint: 1.1.0 is not installed again until a newer release is published or its mark is cleared; slot b keeps its image for the next one",
     );
     assert_eq!(slot(&sandbox, "a"), v1, "the active slot is intact");
     assert_eq!(slot(&sandbox, "b"), v2, "the written slot is left as it is");

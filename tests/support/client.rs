@@ -20,6 +20,32 @@ pub fn init_at(sandbox: &Sandbox, root: &Path, url: &str, extra: &[&str]) {
     sandbox.client_at(root, args).success();
 }
 
+/// `setpriv` arguments that run a command as `nobody` with the one group `nogroup`:
+/// an application's own unprivileged user, for the permission tests (which run as
+/// root).
+pub const APP_USER: [&str; 3] = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"];
+
+/// The id of `nogroup`, [`APP_USER`]'s group.
+pub const APP_GROUP_ID: u32 = 65534;
+
+/// Runs `wavecast-update args --root <sandbox root>` as another user, through
+/// util-linux `setpriv` with `identity` (such as [`APP_USER`]); the caller must be
+/// root.
+pub fn client_as(sandbox: &Sandbox, identity: &[&str], args: &[&str]) -> Run {
+    let mut command = Command::new("setpriv");
+    sandbox.prepare(&mut command);
+    let output = command
+        .args(identity)
+        .arg("--")
+        .arg(binary("wavecast-update"))
+        .args(args)
+        .arg("--root")
+        .arg(sandbox.root())
+        .output()
+        .expect("run setpriv (util-linux)");
+    Run::from_output(output)
+}
+
 /// Quotes `text` for `sh`.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))

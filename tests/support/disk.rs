@@ -45,6 +45,15 @@ impl Tmpfs {
             self.path().display()
         );
     }
+
+    /// Mounts the tmpfs again read-only, as a root on a read-only image is.
+    pub fn remount_read_only(&self) {
+        assert!(
+            privileged("mount", &["-o", "remount,ro"], self.path()),
+            "cannot remount the tmpfs at {} read-only",
+            self.path().display()
+        );
+    }
 }
 
 impl Drop for Tmpfs {
