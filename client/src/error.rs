@@ -1114,6 +1114,13 @@ impl Error {
             Self::InvalidPublicKey { .. } => {
                 "pass the path of a minisign `.pub` file or the base64 line from it".into()
             }
+            Self::ParseManifest {
+                source: wavecast_schema::Error::LimitExceeded { .. },
+                ..
+            } => {
+                "wavecast does not sign a manifest past its limits, so another tool or a stolen release key signed this one; tell the publisher"
+                    .into()
+            }
             Self::VerifySignature { .. } => {
                 "the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked; a publisher changes keys with `wavecast key rotate`, which clients follow"
                     .into()

@@ -15,8 +15,9 @@ use crate::transport::{Conditional, Transport, TransportError, TransportErrorKin
 use crate::url::BaseUrl;
 
 /// The most bytes read for a channel manifest envelope; a host sending more is
-/// refused rather than allowed to fill memory.
-pub const MANIFEST_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+/// refused rather than allowed to fill memory. What the manifest inside may hold is
+/// bounded by [`wavecast_schema::Limit`]s.
+pub use wavecast_schema::MANIFEST_SIZE_LIMIT;
 
 /// The version this build of `wavecast-update` reports (`--version`) and compares
 /// with a manifest's `min_client_version`: the package version, unless

@@ -301,6 +301,18 @@ pub enum Error {
         source: wavecast_schema::Error,
     },
 
+    /// The signed manifest would be larger than clients read.
+    #[error(
+        "the new manifest for channel `{channel}` would be {size} bytes signed, more than the {} clients read",
+        wavecast_schema::MANIFEST_SIZE_LIMIT
+    )]
+    ManifestTooLarge {
+        /// The channel.
+        channel: ChannelName,
+        /// The size of the signed envelope, in bytes.
+        size: u64,
+    },
+
     /// The operating system's random number generator failed.
     #[error("failed to draw random bytes: {0}")]
     Random(String),

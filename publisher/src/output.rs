@@ -64,6 +64,7 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::FloorTooLow { .. }
                         | E::NothingToChange(_)
                         | E::InvalidManifest { .. }
+                        | E::ManifestTooLarge { .. }
                         | E::PublicKey { .. }
                         | E::UnsupportedLocation { .. }
                 )

@@ -13,6 +13,8 @@ On the wire a manifest travels inside an [`Envelope`]: the manifest's exact byte
 their minisign signatures in one JSON document, so a reader always sees a manifest and
 the signatures made for it in the same publish. [`Manifest::parse`] deserializes and
 validates; it must only ever be called on bytes whose signatures have been checked.
+It first checks the bytes against every [`Limit`] ([`check_manifest`]), so what a
+signed manifest can cost a client is bounded, whoever signed it.
 
 Who may sign is decided by a [`Root`]: k-of-n release keys for manifests, and k-of-n
 root keys that sign the next root. Clients walk the chain of roots with
@@ -51,6 +53,7 @@ mod envelope;
 mod error;
 mod file_index;
 mod ids;
+mod limits;
 mod manifest;
 mod plan;
 mod rollout;
@@ -68,6 +71,12 @@ pub use error::{Error, Result};
 pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
 pub use ids::{
     Blake3Hash, ChannelName, InstallId, LinkTarget, ModuleName, Platform, RelativePath, Salt,
+};
+pub use limits::{
+    Limit, MANIFEST_SIZE_LIMIT, MAX_CONDITIONS, MAX_DOWNLOAD_HOST_LENGTH, MAX_DOWNLOAD_HOSTS,
+    MAX_LISTED_VALUES, MAX_MODULES, MAX_NAME_LENGTH, MAX_NOTES_LENGTH, MAX_PATTERN_LENGTH,
+    MAX_PATTERNS, MAX_PLATFORMS, MAX_PRODUCT_LENGTH, MAX_RAMP_POINTS, MAX_RELEASES, MAX_RULES,
+    MAX_UPDATER_BUILDS, MAX_VALUE_LENGTH, PATTERN_SIZE_LIMIT, check_manifest,
 };
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,

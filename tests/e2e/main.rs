@@ -10,6 +10,7 @@ mod crash;
 mod delta;
 mod health;
 mod hosts;
+mod limits;
 mod links;
 mod mirror_verify;
 mod polling;
