@@ -123,7 +123,7 @@ pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribut
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result};
-pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version};
+pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
 pub use health::{
     BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
     HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,

@@ -30,7 +30,9 @@ path it took; a [`TreeCheck`] compares a tree with it and names the first
 
 A manifest may also offer builds of the client itself, one [`UpdaterBuild`] per
 platform; [`client_update`] tells a client whether it must, may or cannot replace
-its own executable before acting on the manifest ([`ClientUpdate`]).
+its own executable before acting on the manifest ([`ClientUpdate`]). Every build
+carries the version it reports in a marker ([`version_marker`]), which
+[`marked_versions`] reads from a build that cannot run where it is published.
 
 Rollout is decided by the client alone: [`bucket`] maps an install id and a release's
 salt to a number in `0..10000`, and [`decide`] picks the release a client should run.
@@ -61,6 +63,7 @@ mod self_update;
 mod simulate;
 mod tree;
 mod trust;
+mod version_marker;
 
 pub use decide::{
     AppliedRollout, ClientView, Decision, Exclusion, Mode, Outcome, Withdrawal, decide,
@@ -96,4 +99,8 @@ pub use tree::{Expected, ExpectedTree, Found, Mismatch, TreeCheck, TreeMismatch}
 pub use trust::{
     KeySet, MAX_KEYS, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, ROOT_FORMAT, ROOT_SIZE_LIMIT,
     Role, Root, SignedRoot, TrustError,
+};
+pub use version_marker::{
+    MAX_MARKED_VERSION_LENGTH, VERSION_MARKER_PREFIX, marked_versions, version_marker,
+    version_marker_length,
 };
