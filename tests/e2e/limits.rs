@@ -55,7 +55,7 @@ fn refused(sandbox: &Sandbox, nginx: &Nginx, r1: &Path, what: &str, cause: &str)
         .unwrap()
         .len();
     eprintln!(
-        "{what} ({:.1} MiB signed): refused in {cost}",
+        "{what} ({:.2} MiB signed): refused in {cost}",
         size as f64 / f64::from(1 << 20)
     );
 }
