@@ -4,7 +4,8 @@
 # stock minisign CLI (signature interoperability), chromium (renders the status page
 # headless), the stock delta tools the delta benchmark compares against (zstd,
 # bsdiff, xdelta3), what the README's examples use (git, rsync, jq;
-# scripts/test-readme.sh runs them), and moto_server (the S3 stand-in, from PyPI).
+# scripts/test-readme.sh runs them), GNU time (the peak memory of a refused manifest,
+# in the limits tests), and moto_server (the S3 stand-in, from PyPI).
 set -euo pipefail
 
 missing=()
@@ -14,6 +15,7 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/bin/time ] || missing+=(time)
 for tool in zstd bsdiff xdelta3 git rsync jq; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done

@@ -32,10 +32,14 @@
 #   Before the first block, the runner creates what the blocks name: each
 #   `release-X.Y/` folder (a small app, scripts/lib.sh's make_release, plus a 256 KiB
 #   image for a `--image NAME=FILE` on the same command), `mix.json` (the attribute
-#   mix of the README), the `wavecast-update` builds named as
-#   `target/TRIPLE/release/wavecast-update` (for this machine's triple, a real build
-#   reporting the `--version` of that command; for another triple, a copy of it,
-#   which the publisher never runs), and the buckets named as `s3://BUCKET/`.
+#   mix of the README), the `wavecast-update` builds a command names as
+#   `target/release/wavecast-update` or `target/TRIPLE/release/wavecast-update` with a
+#   `--version` (what `WAVECAST_CLIENT_VERSION=VERSION cargo build --release --bin
+#   wavecast-update [--target TRIPLE]` writes there, built the same way but without
+#   `--release`, for speed; for another triple than this machine's, which needs a
+#   cross toolchain, a stand-in: that build with an ELF header naming no machine, so
+#   that it does not run here, like a real cross build, and still carries its
+#   version marker), and the buckets named as `s3://BUCKET/`.
 # - Stand-ins: these strings are replaced in run blocks (and directives) before they
 #   run. Nothing else is rewritten.
 #     127.0.0.1:8080, http.server 8080     a free port on 127.0.0.1
@@ -239,10 +243,10 @@ for start, heading, directive, body in blocks:
         for release in re.findall(r"(?<![\w/.-])(release-\d+\.\d+)/", command):
             for image in re.findall(r"--image\s+[\w.-]+=(\S+)", command):
                 images.add(f"{release}/{image}")
-        for triple in re.findall(r"target/([\w-]+)/release/wavecast-update", command):
+        for build in re.finditer(r"target/(?:([\w-]+)/)?release/wavecast-update", command):
             version = re.search(r"--version\s+(\S+)", command)
             if version:
-                updaters.add((triple, version.group(1)))
+                updaters.add((build.group(0), build.group(1) or "", version.group(1)))
         buckets.update(re.findall(r"s3://([a-z0-9][a-z0-9.-]+)", command))
     body = [substitute(text) for text in body]
     emit(f"__block {start} {title}", start)
@@ -301,8 +305,8 @@ with open(f"{out}/fixtures.sh", "w", encoding="utf-8") as file:
         file.write(f"fixture_release {shlex.quote(release)}\n")
     for image in sorted(images):
         file.write(f"fixture_image {shlex.quote(image)}\n")
-    for triple, version in sorted(updaters):
-        file.write(f"fixture_updater {shlex.quote(triple)} {shlex.quote(version)}\n")
+    for path, triple, version in sorted(updaters):
+        file.write(f"fixture_updater {shlex.quote(path)} {shlex.quote(triple)} {shlex.quote(version)}\n")
     for bucket in sorted(buckets):
         file.write(f"fixture_bucket {shlex.quote(bucket)}\n")
 PYTHON
@@ -385,7 +389,7 @@ fixture_image() {
     "$1" >"$project/$1"
 }
 fixture_updater() {
-  local triple=$1 version=$2 dir=$project/target/$1/release
+  local path=$1 triple=${2:-$host} version=$3
   # A real build reporting $version, in its own target directory, seeded from the one
   # scripts/test.sh builds (the same crates and flags) so that only the client
   # compiles again.
@@ -393,13 +397,15 @@ fixture_updater() {
   if [ ! -d "$target_dir" ] && [ -d "$target/next" ]; then
     cp -a "$target/next" "$target_dir"
   fi
-  echo "test-readme: building wavecast-update reporting $version for target/$triple/release/" >&2
+  echo "test-readme: building wavecast-update reporting $version as $path" >&2
   (cd "$repo" && WAVECAST_CLIENT_VERSION=$version CARGO_PROFILE_DEV_DEBUG=0 cargo build --locked \
     --quiet -p wavecast-client --bin wavecast-update --target-dir "$target_dir")
-  mkdir -p "$dir"
-  cp "$target_dir/debug/wavecast-update" "$dir/wavecast-update"
+  mkdir -p "$(dirname "$project/$path")"
+  cp "$target_dir/debug/wavecast-update" "$project/$path"
   if [ "$triple" != "$host" ]; then
-    echo "test-readme: (a stand-in: a $host build, which the publisher does not run)" >&2
+    # e_machine, the two bytes at offset 18 of an ELF header: 0 is no machine.
+    printf '\0\0' | dd of="$project/$path" bs=1 seek=18 conv=notrunc status=none
+    echo "test-readme: (a stand-in for the $triple build: the $host one, with an ELF header naming no machine, so that it does not run here)" >&2
   fi
 }
 fixture_bucket() {

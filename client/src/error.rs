@@ -1291,6 +1291,13 @@ impl Error {
                 "for a web server, write `http://{argument}/` (or `https://`); for a folder that does not exist yet, write `file://{}`",
                 path.display()
             ),
+            Self::ParseManifest {
+                source: wavecast_schema::Error::LimitExceeded { .. },
+                ..
+            } => {
+                "wavecast does not sign a manifest past its limits, so another tool or a stolen release key signed this one; tell the publisher"
+                    .into()
+            }
             Self::VerifySignature { .. } => {
                 "for a new client, check that --pubkey is this site's key (its id is on the `.pub` file's comment line); otherwise the host may be serving a tampered or forged manifest, or one signed by a key the publisher revoked (a publisher changes keys with `wavecast key rotate`, which clients follow)"
                     .into()

@@ -7,6 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
     ChannelName, Envelope, MAX_ROOT_STEPS, Manifest, ROOT_SIZE_LIMIT, Role, Root,
+    VERSION_MARKER_PREFIX, version_marker, version_marker_length,
 };
 
 use crate::error::{Error, Result};
@@ -15,8 +16,9 @@ use crate::transport::{Conditional, Transport, TransportError, TransportErrorKin
 use crate::url::BaseUrl;
 
 /// The most bytes read for a channel manifest envelope; a host sending more is
-/// refused rather than allowed to fill memory.
-pub const MANIFEST_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+/// refused rather than allowed to fill memory. What the manifest inside may hold is
+/// bounded by [`wavecast_schema::Limit`]s.
+pub use wavecast_schema::MANIFEST_SIZE_LIMIT;
 
 /// The version this build of `wavecast-update` reports (`--version`) and compares
 /// with a manifest's `min_client_version`: the package version, unless
@@ -27,6 +29,21 @@ pub const CLIENT_VERSION: &str = match option_env!("WAVECAST_CLIENT_VERSION") {
     Some(version) => version,
     None => env!("CARGO_PKG_VERSION"),
 };
+
+/// [`CLIENT_VERSION`] as a version marker ([`wavecast_schema::version_marker`]) in the
+/// executable's data, so that `wavecast publish-updater` can read the version of a
+/// build it cannot run, one made for another platform.
+#[used]
+static VERSION_MARKER: [u8; version_marker_length(CLIENT_VERSION)] = version_marker(CLIENT_VERSION);
+
+/// [`CLIENT_VERSION`], read from the executable's version marker: what
+/// `wavecast-update --version` prints. Reading it there, rather than from the
+/// constant, keeps the marker in every executable whatever the linker prunes, and
+/// the two can never disagree.
+pub fn marked_version() -> &'static str {
+    let version = &VERSION_MARKER[VERSION_MARKER_PREFIX.len()..VERSION_MARKER.len() - 1];
+    std::str::from_utf8(version).unwrap_or(CLIENT_VERSION)
+}
 
 /// [`CLIENT_VERSION`], parsed (`0.0.0` if a packager set an invalid one, so every
 /// floor applies).
@@ -481,8 +498,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_client_version_parses() {
+    fn the_client_version_parses_and_is_marked() {
         assert_eq!(client_version().to_string(), CLIENT_VERSION);
+        assert_eq!(marked_version(), CLIENT_VERSION);
+        assert_eq!(
+            wavecast_schema::marked_versions(&VERSION_MARKER),
+            [client_version()]
+        );
         if option_env!("WAVECAST_CLIENT_VERSION").is_none() {
             assert_eq!(CLIENT_VERSION, env!("CARGO_PKG_VERSION"));
         }

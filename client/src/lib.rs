@@ -139,7 +139,7 @@ pub use choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
 pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
 pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result, unmark_command};
-pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version};
+pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
 pub use health::{
     BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
     HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,

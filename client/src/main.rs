@@ -63,7 +63,7 @@ Environment:
 #[derive(Debug, Parser)]
 #[command(
     name = "wavecast-update",
-    version = wavecast_client::CLIENT_VERSION,
+    version = wavecast_client::marked_version(),
     after_help = AFTER_HELP
 )]
 struct Cli {

@@ -262,6 +262,33 @@ pub enum Error {
         version: Version,
     },
 
+    /// The file given to `publish-updater` is not a build of `wavecast-update`.
+    #[error("`{}` is not a wavecast-update executable: {reason}", path.display())]
+    NotAnUpdater {
+        /// The file.
+        path: PathBuf,
+        /// Why, in words: what it answered, or why it does not run and has no
+        /// version marker.
+        reason: String,
+    },
+
+    /// The build given to `publish-updater` reports another version than the one
+    /// given: every client would refuse it.
+    #[error(
+        "`{}` reports wavecast-update {}, not the {given} given with --version, so every client would refuse it ({})",
+        path.display(),
+        reported.version,
+        reported.source
+    )]
+    UpdaterVersionMismatch {
+        /// The executable.
+        path: PathBuf,
+        /// The version it reports, and how that was learnt.
+        reported: Box<crate::updater_version::ReportedVersion>,
+        /// The version given.
+        given: Version,
+    },
+
     /// A `min_client_version` above the version of a build offered: that platform's
     /// clients would download it and still be too old.
     #[error(
@@ -299,6 +326,18 @@ pub enum Error {
         /// The rule that would be broken.
         #[source]
         source: wavecast_schema::Error,
+    },
+
+    /// The signed manifest would be larger than clients read.
+    #[error(
+        "the new manifest for channel `{channel}` would be {size} bytes signed, more than the {} clients read",
+        wavecast_schema::MANIFEST_SIZE_LIMIT
+    )]
+    ManifestTooLarge {
+        /// The channel.
+        channel: ChannelName,
+        /// The size of the signed envelope, in bytes.
+        size: u64,
     },
 
     /// The operating system's random number generator failed.

@@ -14,8 +14,9 @@ whole site (signatures, expiry, every blob's size and hash) through a
 [`verify::Source`] (a folder or an HTTP base URL), and [`mirror`] copies the blobs and
 signed manifests clients need from one site to another, verifying them on the way;
 [`push`] uploads a site folder to other storage (an S3 bucket), blobs first.
-[`self_update`] offers builds of the client itself in a channel's manifest and
-sets the `min_client_version` below which clients update themselves first.
+[`self_update`] offers builds of the client itself in a channel's manifest, each
+checked to report the version offered ([`updater_version`]), and sets the
+`min_client_version` below which clients update themselves first.
 The `wavecast` binary is a thin
 CLI over these.
 
@@ -39,6 +40,7 @@ pub mod push;
 pub mod rollout;
 pub mod self_update;
 pub mod trust;
+pub mod updater_version;
 pub mod verify;
 
 pub use error::{Error, Result};

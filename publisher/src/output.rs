@@ -60,10 +60,13 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::InvalidCap { .. }
                         | E::UpdaterForAny
                         | E::UpdaterExists { .. }
+                        | E::NotAnUpdater { .. }
+                        | E::UpdaterVersionMismatch { .. }
                         | E::FloorAboveUpdater { .. }
                         | E::FloorTooLow { .. }
                         | E::NothingToChange(_)
                         | E::InvalidManifest { .. }
+                        | E::ManifestTooLarge { .. }
                         | E::PublicKey { .. }
                         | E::UnsupportedLocation { .. }
                 )
@@ -85,6 +88,19 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
         }
         Some(E::NotPaused { .. }) => {
             eprintln!("hint: `wavecast pause` stops a rollout; `resume` continues it");
+        }
+        Some(E::NotAnUpdater { .. }) => {
+            eprintln!(
+                "hint: give the path of a built wavecast-update; `cargo build --release --bin wavecast-update` writes `target/release/wavecast-update`"
+            );
+        }
+        Some(E::UpdaterVersionMismatch {
+            reported, given, ..
+        }) => {
+            eprintln!(
+                "hint: pass --version {}, or build the client reporting {given}: `WAVECAST_CLIENT_VERSION={given} cargo build --release --bin wavecast-update`",
+                reported.version
+            );
         }
         _ => {}
     }

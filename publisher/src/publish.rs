@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, Blob, ChannelName, EntryKind, Envelope, FORMAT_VERSION, FileIndex, Manifest,
-    Module, ModuleKind, ModuleName, Platform, PlatformRelease, RelativePath, Release, Salt,
+    Blake3Hash, Blob, ChannelName, EntryKind, Envelope, FORMAT_VERSION, FileIndex,
+    MANIFEST_SIZE_LIMIT, Manifest, Module, ModuleKind, ModuleName, Platform, PlatformRelease,
+    RelativePath, Release, Salt,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -170,6 +171,16 @@ pub fn current_manifest(
 /// [`trust::ensure_roots`]), records that root in `root_version`, and writes it as the
 /// channel's envelope. This is the commit point of every change to a channel, so it
 /// must come after every blob it refers to.
+///
+/// It signs only what clients read: text that [`Manifest::parse`] accepts (within
+/// every [`wavecast_schema::Limit`]), in an envelope of at most
+/// [`MANIFEST_SIZE_LIMIT`] bytes.
+///
+/// # Errors
+///
+/// [`Error::InvalidManifest`] when clients would refuse the text,
+/// [`Error::ManifestTooLarge`] when they would refuse the envelope; signing and
+/// storage errors.
 pub fn write_manifest(
     storage: &dyn Storage,
     signers: &Signers,
@@ -178,16 +189,23 @@ pub fn write_manifest(
     let roots = trust::ensure_roots(storage, signers)?;
     manifest.root_version = roots.newest().version;
     let text = String::from_utf8(manifest.to_json()).expect("serde_json writes UTF-8");
+    Manifest::parse(text.as_bytes()).map_err(|source| Error::InvalidManifest {
+        channel: manifest.channel.clone(),
+        source,
+    })?;
     let trusted_comment = format!(
         "wavecast manifest product={} channel={} serial={}",
         manifest.product, manifest.channel, manifest.serial
     );
     let signatures = trust::sign_release(&roots, signers, &text, &trusted_comment)?;
-    let envelope = Envelope::new(text, signatures);
-    storage.put_bytes(
-        &layout::channel_manifest(&manifest.channel),
-        &envelope.to_json(),
-    )?;
+    let envelope = Envelope::new(text, signatures).to_json();
+    if envelope.len() as u64 > MANIFEST_SIZE_LIMIT {
+        return Err(Error::ManifestTooLarge {
+            channel: manifest.channel.clone(),
+            size: envelope.len() as u64,
+        });
+    }
+    storage.put_bytes(&layout::channel_manifest(&manifest.channel), &envelope)?;
     // The status page describes every channel; rewrite it after the commit point. A
     // failure here must not read as a failed publish: the manifest is already live.
     wavecast_site::status_page::write(storage, manifest.published_at).map_err(|source| {
@@ -1055,5 +1073,58 @@ mod tests {
             1,
             "the reused index keeps its patch"
         );
+    }
+
+    /// The publisher signs only what clients read: a manifest past a limit, or an
+    /// envelope past the size clients read, is refused and the channel keeps its
+    /// manifest.
+    #[test]
+    fn a_manifest_clients_would_refuse_is_not_signed() {
+        let site = Fixture::new();
+        let report = site.publish("1.0.0", &[("doc", b"doc")], 0);
+        let before = site
+            .storage
+            .get(&layout::channel_manifest(&report.manifest.channel));
+        let before = before.unwrap();
+
+        let mut hosts = report.manifest.clone();
+        hosts.download_hosts = (0..=wavecast_schema::MAX_DOWNLOAD_HOSTS)
+            .map(|n| format!("https://cdn{n}.example.com/"))
+            .collect();
+        let error = write_manifest(&site.storage, &site.key, &mut hosts).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::InvalidManifest {
+                    source: wavecast_schema::Error::LimitExceeded {
+                        limit: wavecast_schema::Limit::DownloadHosts,
+                        found: 17,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{error}"
+        );
+
+        // Within every limit, but 300 releases of 64 KiB notes make 19 MiB.
+        let mut large = report.manifest.clone();
+        let release = large.releases[0].clone();
+        large.releases = (0..300)
+            .map(|minor| Release {
+                version: Version::new(1, minor, 0),
+                notes: "n".repeat(wavecast_schema::MAX_NOTES_LENGTH),
+                ..release.clone()
+            })
+            .collect();
+        let error = write_manifest(&site.storage, &site.key, &mut large).unwrap_err();
+        assert!(
+            matches!(error, Error::ManifestTooLarge { size, .. } if size > MANIFEST_SIZE_LIMIT),
+            "{error}"
+        );
+        let after = site
+            .storage
+            .get(&layout::channel_manifest(&report.manifest.channel));
+        assert_eq!(after.unwrap(), before, "the channel keeps its manifest");
     }
 }

@@ -5,7 +5,10 @@
 //! [`UPDATER_EXECUTABLE`], mode `0755`), uploaded to `blobs/` by its blake3 and listed
 //! in the channel manifest's `updater` map under its target triple, so the same
 //! signatures that cover the releases cover it. It is independent of the releases: a
-//! broken application package never keeps a client from updating itself.
+//! broken application package never keeps a client from updating itself. Before
+//! any of that, [`check_build`] makes sure the file is a `wavecast-update` reporting
+//! the version it is to be offered as, which every client checks before installing
+//! it.
 //!
 //! The floor is the manifest's `min_client_version`. Raising it above the version of
 //! a build already offered would strand that platform's clients, so
@@ -14,7 +17,7 @@
 //! the caller to warn.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
@@ -31,6 +34,7 @@ use crate::publish::{
     MIN_CLIENT_VERSION, current_manifest, successor, validate_and_write, write_nojekyll,
 };
 use crate::trust;
+use crate::updater_version;
 
 /// gzip level of updater packages: one file, packaged once per version, so the
 /// smallest.
@@ -42,7 +46,7 @@ pub struct UpdaterOptions {
     /// The `wavecast-update` executable built for `platform`.
     pub executable: PathBuf,
     /// The version that executable reports (`wavecast-update --version`); clients
-    /// check it before they install the build.
+    /// check it before they install the build, and so does [`publish_updater`].
     pub version: Version,
     /// The channel whose manifest offers the build.
     pub channel: ChannelName,
@@ -78,11 +82,13 @@ pub struct UpdaterReport {
 ///
 /// # Errors
 ///
-/// [`Error::UpdaterForAny`] for the platform `any`; [`Error::UpdaterExists`] when
-/// the platform already has a build of this or a newer version and `force` is false;
+/// [`Error::UpdaterForAny`] for the platform `any`; [`Error::UnsupportedEntry`] when
+/// the executable is not a regular file, [`Error::NotAnUpdater`] when it is not a
+/// `wavecast-update` and [`Error::UpdaterVersionMismatch`] when it reports another
+/// version (see [`check_build`]); [`Error::UpdaterExists`] when the platform already
+/// has a build of this or a newer version and `force` is false;
 /// [`Error::FloorAboveUpdater`] or [`Error::FloorTooLow`] for a floor the builds
-/// would not reach; [`Error::UnsupportedEntry`] when the executable is not a regular
-/// file; I/O, signing and storage errors.
+/// would not reach; I/O, signing and storage errors.
 pub fn publish_updater(
     storage: &dyn Storage,
     signers: &Signers,
@@ -91,6 +97,9 @@ pub fn publish_updater(
     if options.platform.as_str() == "any" {
         return Err(Error::UpdaterForAny);
     }
+    // Clients refuse a build that reports another version than it is offered as:
+    // refuse it here, before the site is touched.
+    check_build(&options.executable, &options.version)?;
     let existing = current_manifest(storage, signers, &options.channel)?;
     trust::check_release_signers(storage, signers)?;
     let replaced = existing
@@ -158,6 +167,35 @@ pub fn publish_updater(
     })
 }
 
+/// Checks that `executable` is a regular file, a build of `wavecast-update` that
+/// reports `version` (see [`updater_version::reported_version`]).
+///
+/// # Errors
+///
+/// [`Error::UnsupportedEntry`], [`Error::NotAnUpdater`],
+/// [`Error::UpdaterVersionMismatch`] or [`Error::Read`].
+pub fn check_build(executable: &Path, version: &Version) -> Result<()> {
+    let metadata = fs_err::metadata(executable).map_err(|source| Error::Read {
+        path: executable.to_owned(),
+        source,
+    })?;
+    if !metadata.is_file() {
+        return Err(Error::UnsupportedEntry {
+            path: executable.to_owned(),
+            reason: "it is not a regular file; give the path of the built wavecast-update executable",
+        });
+    }
+    let reported = updater_version::reported_version(executable)?;
+    if &reported.version != version {
+        return Err(Error::UpdaterVersionMismatch {
+            path: executable.to_owned(),
+            reported: Box::new(reported),
+            given: version.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// Packages the executable as the one file [`UPDATER_EXECUTABLE`], mode `0755`, in a
 /// deterministic tar.gz. Returns the package, its size and blake3, and the
 /// executable's size.
@@ -165,16 +203,6 @@ fn package_executable(
     options: &UpdaterOptions,
 ) -> Result<(tempfile::TempPath, u64, Blake3Hash, u64)> {
     let source = &options.executable;
-    let metadata = fs_err::metadata(source).map_err(|source_error| Error::Read {
-        path: source.clone(),
-        source: source_error,
-    })?;
-    if !metadata.is_file() {
-        return Err(Error::UnsupportedEntry {
-            path: source.clone(),
-            reason: "it is not a regular file; give the path of the built wavecast-update executable",
-        });
-    }
     let temp_root = std::env::temp_dir();
     let folder = tempfile::Builder::new()
         .prefix(".wavecast-updater-")
@@ -263,8 +291,15 @@ mod tests {
     use crate::keys;
     use wavecast_site::FsStorage;
 
-    /// What the tests publish as the executable.
-    const EXECUTABLE: &[u8] = b"\x7fELF pretend executable";
+    /// What the tests publish as a build reporting `version`: bytes that do not run,
+    /// with the version marker a real build carries.
+    fn executable(version: &str) -> Vec<u8> {
+        let mut bytes = b"\x7fELF pretend executable".to_vec();
+        bytes.extend_from_slice(wavecast_schema::VERSION_MARKER_PREFIX);
+        bytes.extend_from_slice(version.as_bytes());
+        bytes.push(0);
+        bytes
+    }
 
     fn version(text: &str) -> Version {
         text.parse().unwrap()
@@ -273,7 +308,6 @@ mod tests {
     struct Site {
         dir: tempfile::TempDir,
         signers: Signers,
-        executable: PathBuf,
     }
 
     impl Site {
@@ -284,13 +318,14 @@ mod tests {
                 keys::SigningKey::load(&generated.secret_key, || unreachable!()).unwrap(),
             ])
             .unwrap();
-            let executable = dir.path().join("built-client");
-            std::fs::write(&executable, EXECUTABLE).unwrap();
-            Self {
-                dir,
-                signers,
-                executable,
-            }
+            Self { dir, signers }
+        }
+
+        /// A build reporting `version`, in the site's folder.
+        fn build(&self, version: &str) -> PathBuf {
+            let path = self.dir.path().join(format!("built-client-{version}"));
+            std::fs::write(&path, executable(version)).unwrap();
+            path
         }
 
         fn storage(&self) -> FsStorage {
@@ -299,7 +334,7 @@ mod tests {
 
         fn options(&self, version_text: &str, platform: &str) -> UpdaterOptions {
             UpdaterOptions {
-                executable: self.executable.clone(),
+                executable: self.build(version_text),
                 version: version(version_text),
                 channel: "stable".parse().unwrap(),
                 platform: platform.parse().unwrap(),
@@ -324,7 +359,7 @@ mod tests {
         assert!(report.uploaded && report.replaced.is_none());
         let listed = &report.manifest.updater["x86_64-unknown-linux-gnu"];
         assert_eq!(listed, &report.build);
-        assert_eq!(listed.unpacked_size, EXECUTABLE.len() as u64);
+        assert_eq!(listed.unpacked_size, executable("0.2.0").len() as u64);
         assert_eq!(report.manifest.serial, 1);
 
         let bytes = std::fs::read(
@@ -353,7 +388,7 @@ mod tests {
         }
         assert_eq!(
             entries,
-            vec![(UPDATER_EXECUTABLE.to_owned(), 0o755, EXECUTABLE.to_vec())]
+            vec![(UPDATER_EXECUTABLE.to_owned(), 0o755, executable("0.2.0"))]
         );
 
         // The same bytes again upload nothing, and need --force at the same version.
@@ -367,6 +402,35 @@ mod tests {
         assert!(!again.uploaded);
         assert_eq!(again.replaced.unwrap().version, version("0.2.0"));
         assert_eq!(again.manifest.serial, 2);
+    }
+
+    #[test]
+    fn a_build_reporting_another_version_or_none_is_refused_before_the_site_changes() {
+        let site = Site::new();
+        let mut options = site.options("0.2.0", "x86_64-unknown-linux-gnu");
+        options.executable = site.build("0.1.0");
+        let error = site.publish(&options).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::UpdaterVersionMismatch { reported, given, .. }
+                    if reported.version == version("0.1.0")
+                        && matches!(reported.source, updater_version::VersionSource::Marker(_))
+                        && *given == version("0.2.0")
+            ),
+            "{error}"
+        );
+        options.executable = site.dir.path().join("notes.txt");
+        std::fs::write(&options.executable, "not a program").unwrap();
+        let error = site.publish(&options).unwrap_err();
+        assert!(matches!(error, Error::NotAnUpdater { .. }), "{error}");
+        options.executable = site.dir.path().to_owned();
+        let error = site.publish(&options).unwrap_err();
+        assert!(matches!(error, Error::UnsupportedEntry { .. }), "{error}");
+        assert!(
+            !site.dir.path().join("site").exists(),
+            "the site is untouched"
+        );
     }
 
     #[test]

@@ -23,10 +23,14 @@ pub(crate) struct ClientFloorArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct PublishUpdaterArgs {
-    /// The built `wavecast-update` executable for --platform.
+    /// The built `wavecast-update` executable for --platform (`WAVECAST_CLIENT_VERSION=V
+    /// cargo build --release --bin wavecast-update [--target TRIPLE]` sets its
+    /// version).
     executable: PathBuf,
     /// The version the executable reports (`wavecast-update --version`); clients
-    /// refuse a build that reports another.
+    /// refuse a build that reports another, so it is checked first: by running the
+    /// executable, or when it does not run here (a cross build) by reading the
+    /// version marker every build carries.
     #[arg(long, value_parser = wavecast_schema::parse_version)]
     version: Version,
     /// The target triple the executable runs on (e.g. x86_64-unknown-linux-gnu);

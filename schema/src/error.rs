@@ -63,6 +63,21 @@ pub enum Error {
     #[error("invalid rule {0}")]
     InvalidRule(String),
 
+    /// The document holds more than one of the format's limits allows (see
+    /// [`crate::Limit`]); nothing was built from it.
+    #[error("{document} {}", crate::limits::exceeded_message(*.limit, *.found, .at))]
+    LimitExceeded {
+        /// Which document.
+        document: &'static str,
+        /// The limit.
+        limit: crate::Limit,
+        /// How many items the list has, or how many bytes the string; for
+        /// [`crate::Limit::Patterns`], how many in the whole document.
+        found: usize,
+        /// Where, as a path such as `releases[0].rollout.rules`.
+        at: String,
+    },
+
     /// The document parsed but breaks one of the format's rules.
     #[error("invalid {document}: {problem}")]
     Invalid {

@@ -13,6 +13,8 @@ On the wire a manifest travels inside an [`Envelope`]: the manifest's exact byte
 their minisign signatures in one JSON document, so a reader always sees a manifest and
 the signatures made for it in the same publish. [`Manifest::parse`] deserializes and
 validates; it must only ever be called on bytes whose signatures have been checked.
+It first checks the bytes against every [`Limit`] ([`check_manifest`]), so what a
+signed manifest can cost a client is bounded, whoever signed it.
 
 Who may sign is decided by a [`Root`]: k-of-n release keys for manifests, and k-of-n
 root keys that sign the next root. Clients walk the chain of roots with
@@ -28,7 +30,9 @@ path it took; a [`TreeCheck`] compares a tree with it and names the first
 
 A manifest may also offer builds of the client itself, one [`UpdaterBuild`] per
 platform; [`client_update`] tells a client whether it must, may or cannot replace
-its own executable before acting on the manifest ([`ClientUpdate`]).
+its own executable before acting on the manifest ([`ClientUpdate`]). Every build
+carries the version it reports in a marker ([`version_marker`]), which
+[`marked_versions`] reads from a build that cannot run where it is published.
 
 Rollout is decided by the client alone: [`bucket`] maps an install id and a release's
 salt to a number in `0..10000`, and [`decide`] picks the release a client should run.
@@ -51,6 +55,7 @@ mod envelope;
 mod error;
 mod file_index;
 mod ids;
+mod limits;
 mod manifest;
 mod pin;
 mod plan;
@@ -59,6 +64,7 @@ mod self_update;
 mod simulate;
 mod tree;
 mod trust;
+mod version_marker;
 
 pub use decide::{
     AppliedRollout, ClientView, Decision, Exclusion, Mode, Offer, Outcome, Withdrawal, decide,
@@ -69,6 +75,12 @@ pub use error::{Error, Result};
 pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
 pub use ids::{
     Blake3Hash, ChannelName, InstallId, LinkTarget, ModuleName, Platform, RelativePath, Salt,
+};
+pub use limits::{
+    Limit, MANIFEST_SIZE_LIMIT, MAX_CONDITIONS, MAX_DOWNLOAD_HOST_LENGTH, MAX_DOWNLOAD_HOSTS,
+    MAX_LISTED_VALUES, MAX_MODULES, MAX_NAME_LENGTH, MAX_NOTES_LENGTH, MAX_PATTERN_LENGTH,
+    MAX_PATTERNS, MAX_PLATFORMS, MAX_PRODUCT_LENGTH, MAX_RAMP_POINTS, MAX_RELEASES, MAX_RULES,
+    MAX_UPDATER_BUILDS, MAX_VALUE_LENGTH, PATTERN_SIZE_LIMIT, check_manifest,
 };
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,
@@ -89,4 +101,8 @@ pub use tree::{Expected, ExpectedTree, Found, Mismatch, TreeCheck, TreeMismatch}
 pub use trust::{
     KeyId, KeySet, MAX_KEYS, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, ROOT_FORMAT,
     ROOT_SIZE_LIMIT, Role, Root, SignedRoot, TrustError, Uncounted,
+};
+pub use version_marker::{
+    MAX_MARKED_VERSION_LENGTH, VERSION_MARKER_PREFIX, marked_versions, version_marker,
+    version_marker_length,
 };

@@ -167,6 +167,10 @@ pub struct Blob {
 impl Manifest {
     /// Deserializes and validates a manifest. Call it only on bytes whose signature
     /// has been verified.
+    ///
+    /// The bytes are checked against every [`crate::Limit`] first
+    /// ([`crate::check_manifest`]), so a manifest past one costs a walk over its
+    /// bytes and nothing more. A pattern used by several rules is compiled once.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         #[derive(Deserialize)]
         struct FormatOnly {
@@ -187,6 +191,8 @@ impl Manifest {
                 supported: FORMAT_VERSION,
             });
         }
+        crate::limits::check_manifest(bytes)?;
+        let _shared = crate::rollout::SharedPatterns::begin();
         let manifest: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
             document: "manifest",
             source,

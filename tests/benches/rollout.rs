@@ -15,7 +15,9 @@
 //! 3. `decide` on a manifest with 1,000 releases and 100 rules (all on the release
 //!    rolling out, or one on each of the newest 100), for clients that match late or
 //!    not at all: median and 99th percentile (target: below 1 ms). A stress row puts
-//!    100 rules on every release (100,000 rules) to show how the cost scales.
+//!    as many rules on every release as the largest manifest clients accept holds
+//!    (16 MiB signed, `MANIFEST_SIZE_LIMIT`), to show how the cost scales. Each
+//!    manifest is parsed first, as a client does, which checks its limits.
 //!
 //! `WAVECAST_BENCH_CLIENTS` changes the fleet size of 1 and 2 (default 1,000,000).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -26,9 +28,9 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
-    Attributes, BasisPoints, Blake3Hash, ClientView, FORMAT_VERSION, Fleet, InstallId, Manifest,
-    Mode, Module, Outcome, Platform, PlatformRelease, Release, RolloutPlan, Rule, Salt, Share,
-    SimulationPlan, bucket, decide, simulate,
+    Attributes, BasisPoints, Blake3Hash, ClientView, Envelope, FORMAT_VERSION, Fleet, InstallId,
+    MANIFEST_SIZE_LIMIT, Manifest, Mode, Module, Outcome, Platform, PlatformRelease, Release,
+    RolloutPlan, Rule, Salt, Share, SimulationPlan, bucket, decide, simulate,
 };
 
 const START: &str = "2026-11-21T00:00:00Z";
@@ -211,17 +213,34 @@ fn decision_time() {
         ("user_id".to_owned(), "x".to_owned()),
     ]
     .into();
-    let shapes: [(&str, RulesPerRelease); 3] = [
-        ("100 rules on the newest release", |index| {
+    let stress = largest_rules_per_release();
+    let shapes: [(String, &RulesPerRelease); 3] = [
+        ("100 rules on the newest release".into(), &|index| {
             if index == 999 { 100 } else { 0 }
         }),
-        ("100 rules, one on each of the newest 100", |index| {
-            u64::from(index >= 900)
-        }),
-        ("stress: 100 rules on every release (100,000)", |_| 100),
+        (
+            "100 rules, one on each of the newest 100".into(),
+            &|index| u64::from(index >= 900),
+        ),
+        (
+            format!(
+                "stress, the largest manifest clients accept: {stress} rules on every release ({})",
+                stress * 1000
+            ),
+            &move |_| stress,
+        ),
     ];
+    let mut parsed = Vec::new();
     for (shape, rules_per_release) in shapes {
         let manifest = huge_manifest(rules_per_release);
+        let text = manifest.to_json();
+        let started = Instant::now();
+        Manifest::parse(&text).expect("clients accept the manifest");
+        parsed.push(format!(
+            "- {shape}: {:.1} MiB signed, parsed in {:.1} ms",
+            signed_size(&text) as f64 / f64::from(1 << 20),
+            started.elapsed().as_secs_f64() * 1e3
+        ));
         let oldest = Version::new(1, 0, 0);
         let behind = manifest.releases[1].version.clone();
         let clients: [(&str, Option<&Version>, &Attributes); 4] = [
@@ -267,22 +286,54 @@ fn decision_time() {
         }
     }
     println!("\ntarget: below 1 ms on a manifest with 1,000 releases and 100 rules");
+    println!("\neach manifest, signed, and parsed as a client parses it (limits checked):");
+    for line in parsed {
+        println!("{line}");
+    }
 }
 
-/// How many of the 100 rules release number `index` carries.
-type RulesPerRelease = fn(u64) -> u64;
+/// How many of the rules release number `index` carries.
+type RulesPerRelease = dyn Fn(u64) -> u64;
+
+/// The bytes of `text` signed once, as clients fetch it.
+fn signed_size(text: &[u8]) -> u64 {
+    let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let signature = minisign::sign(
+        Some(&pair.pk),
+        &pair.sk,
+        std::io::Cursor::new(text),
+        Some("wavecast manifest product=bench channel=stable serial=1"),
+        None,
+    )
+    .unwrap()
+    .to_string();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    Envelope::new(text, vec![signature]).to_json().len() as u64
+}
+
+/// The most rules every one of the 1,000 releases can carry with the manifest
+/// still within [`MANIFEST_SIZE_LIMIT`] signed.
+fn largest_rules_per_release() -> u64 {
+    let size = |rules: u64| signed_size(&huge_manifest(&move |_| rules).to_json());
+    let (empty, full) = (size(0), size(100));
+    let mut rules = (MANIFEST_SIZE_LIMIT - empty) * 100 / (full - empty);
+    while size(rules) > MANIFEST_SIZE_LIMIT {
+        rules -= 1;
+    }
+    rules.min(100)
+}
 
 fn micros(duration: Duration) -> String {
     format!("{:.1} µs", duration.as_secs_f64() * 1e6)
 }
 
 /// 1,000 releases (`1.0.0` to `1.999.0`); release `index` carries the last
-/// `rules_per_release(index)` of 100 rules mixing version ranges, attribute values,
-/// sets, prefixes and patterns. Only rule 99 matches the "late" client, and excludes
+/// `rules_per_release(index)` of 100 rules (up to 100) mixing version ranges,
+/// attribute values, sets, prefixes and patterns (8 distinct ones in all). Only rule 99 matches the "late" client, and excludes
 /// it, so `decide` judges every release; the default share is a slow ramp (about
 /// 0.05 % at decision time), so a client matching no rule is also judged by nearly
 /// every release.
-fn huge_manifest(rules_per_release: RulesPerRelease) -> Manifest {
+fn huge_manifest(rules_per_release: &RulesPerRelease) -> Manifest {
     let releases = (0..1000u64)
         .map(|index| {
             let mut release = release(

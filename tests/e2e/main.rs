@@ -12,6 +12,7 @@ mod delta;
 mod first_minutes;
 mod health;
 mod hosts;
+mod limits;
 mod links;
 mod mirror_verify;
 mod permissions;

@@ -3,8 +3,10 @@
 //! (`WAVECAST_CLIENT_VERSION=0.99.0`, built by `scripts/test.sh`), published as the
 //! updater with `wavecast publish-updater`.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use wavecast_schema::marked_versions;
 use wavecast_tests::self_update::{
     NEXT_CLIENT_VERSION, client_platform, installed_client, next_client, publish_updater, run_at,
     version_of,
@@ -450,4 +452,161 @@ fn self_update_on_request_takes_a_newer_build_without_a_floor() {
         version_of(&sandbox.path("bin/wavecast-update.old")),
         old_version()
     );
+}
+
+/// Every built client carries the version marker of the version it answers, which
+/// `publish-updater` reads from a build it cannot run; the publisher, which searches
+/// for the marker, carries none.
+#[test]
+fn every_built_client_carries_the_version_it_reports() {
+    for (client, reported) in [
+        (binary("wavecast-update"), old_number()),
+        (next_client(), NEXT_CLIENT_VERSION.to_owned()),
+    ] {
+        let bytes = std::fs::read(&client).unwrap();
+        assert_eq!(
+            marked_versions(&bytes),
+            [reported.parse::<semver::Version>().unwrap()],
+            "{}",
+            client.display()
+        );
+    }
+    let publisher = std::fs::read(binary("wavecast")).unwrap();
+    assert_eq!(marked_versions(&publisher), []);
+}
+
+/// `publish-updater` with a `--version` the build does not report: refused (exit 2)
+/// before the site is touched, naming both versions; the right one is accepted.
+#[test]
+fn publish_updater_refuses_a_build_reporting_another_version() {
+    let sandbox = Sandbox::new();
+    let next = next_client();
+    let refused = publish_updater(
+        &sandbox,
+        &next,
+        "0.98.0",
+        "x86_64-unknown-linux-gnu",
+        &["--min-client-version", "0.98.0"],
+    )
+    .code(2);
+    assert_eq!(
+        lines(&refused.stderr),
+        [
+            format!(
+                "error: `{}` reports wavecast-update {NEXT_CLIENT_VERSION}, not the 0.98.0 given with --version, so every client would refuse it (its answer to `--version` here)",
+                next.display()
+            ),
+            format!(
+                "hint: pass --version {NEXT_CLIENT_VERSION}, or build the client reporting 0.98.0: `WAVECAST_CLIENT_VERSION=0.98.0 cargo build --release --bin wavecast-update`"
+            ),
+        ],
+        "{}",
+        refused.stderr
+    );
+    assert!(!sandbox.site().exists(), "nothing was written");
+    publish_updater(
+        &sandbox,
+        &next,
+        NEXT_CLIENT_VERSION,
+        "x86_64-unknown-linux-gnu",
+        &[],
+    )
+    .success();
+}
+
+/// A build for another platform does not run here: its version marker is read, so a
+/// cross build is checked like a native one.
+#[test]
+fn publish_updater_reads_a_build_it_cannot_run() {
+    let sandbox = Sandbox::new();
+    // The newer client with an ELF header naming no machine: the kernel refuses to
+    // run it (ENOEXEC), as it refuses a build for another architecture.
+    let foreign = sandbox.path("wavecast-update.foreign");
+    let mut bytes = std::fs::read(next_client()).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    bytes[18..20].copy_from_slice(&[0, 0]);
+    std::fs::write(&foreign, &bytes).unwrap();
+    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let refused = publish_updater(
+        &sandbox,
+        &foreign,
+        "0.98.0",
+        "riscv64gc-unknown-linux-gnu",
+        &[],
+    )
+    .code(2);
+    assert_eq!(
+        lines(&refused.stderr)[0],
+        format!(
+            "error: `{}` reports wavecast-update {NEXT_CLIENT_VERSION}, not the 0.98.0 given with --version, so every client would refuse it (read from its version marker: it does not run here, Exec format error (os error 8))",
+            foreign.display()
+        ),
+        "{}",
+        refused.stderr
+    );
+    publish_updater(
+        &sandbox,
+        &foreign,
+        NEXT_CLIENT_VERSION,
+        "riscv64gc-unknown-linux-gnu",
+        &[],
+    )
+    .success();
+    let manifest = sandbox.manifest("stable");
+    assert_eq!(
+        manifest.updater["riscv64gc-unknown-linux-gnu"]
+            .version
+            .to_string(),
+        NEXT_CLIENT_VERSION
+    );
+}
+
+/// A file that is not a wavecast-update is refused, whether it runs (and answers
+/// something else) or not (and has no marker).
+#[test]
+fn publish_updater_refuses_what_is_not_a_wavecast_update() {
+    let sandbox = Sandbox::new();
+    let publisher = binary("wavecast");
+    let refused = publish_updater(
+        &sandbox,
+        &publisher,
+        "0.1.0",
+        "x86_64-unknown-linux-gnu",
+        &[],
+    )
+    .code(2);
+    let hint = "hint: give the path of a built wavecast-update; `cargo build --release --bin wavecast-update` writes `target/release/wavecast-update`";
+    assert_eq!(
+        lines(&refused.stderr),
+        [
+            format!(
+                "error: `{}` is not a wavecast-update executable: it answered `--version` with `wavecast 0.1.0`, not `wavecast-update <version>`",
+                publisher.display()
+            )
+            .as_str(),
+            hint,
+        ],
+        "{}",
+        refused.stderr
+    );
+
+    let data = sandbox.path("release-notes.txt");
+    std::fs::write(&data, "3.2.0: faster").unwrap();
+    let refused =
+        publish_updater(&sandbox, &data, "0.1.0", "x86_64-unknown-linux-gnu", &[]).code(2);
+    assert_eq!(
+        lines(&refused.stderr),
+        [
+            format!(
+                "error: `{}` is not a wavecast-update executable: it carries no wavecast-update version marker, and does not run here: Permission denied (os error 13)",
+                data.display()
+            )
+            .as_str(),
+            hint,
+        ],
+        "{}",
+        refused.stderr
+    );
+    assert!(!sandbox.site().exists(), "nothing was written");
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use wavecast_tests::self_update::{NEXT_CLIENT_VERSION, next_client};
 use wavecast_tests::{
     Listed, NGINX_USER, Nginx, ProcessGroup, Run, Sandbox, assert_same_tree, free_port,
     sample_release, tree_listing, wait_for_port,
@@ -82,9 +83,9 @@ fn every_command_writes_a_world_readable_site_under_a_strict_umask() {
     strict(&["yank", "1.0.0", "--undo"]);
     strict(&[
         "publish-updater",
-        r1.join("bin/app").to_str().unwrap(),
+        next_client().to_str().unwrap(),
         "--version",
-        "0.2.0",
+        NEXT_CLIENT_VERSION,
         "--platform",
         "x86_64-unknown-linux-gnu",
     ]);

@@ -1,12 +1,15 @@
 //! Hostile inputs: archives with entries wavecast must refuse, and re-signing a site's
 //! manifest to point at them (a publisher key compromise, or a malicious publisher).
 
+use std::fmt;
 use std::io::Read;
 
 use wavecast_publisher::keys::{Password, SigningKey};
-use wavecast_schema::{Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, Manifest};
+use wavecast_schema::{
+    Blake3Hash, Blob, EntryKind, Envelope, FileIndex, FileMode, IndexEntry, Manifest,
+};
 
-use crate::{KEY_PASSWORD, Sandbox};
+use crate::{KEY_PASSWORD, Run, Sandbox};
 
 /// One raw tar entry: name bytes as written, type, content, link target.
 #[derive(Clone, Copy)]
@@ -58,6 +61,72 @@ pub fn signing_key(sandbox: &Sandbox) -> SigningKey {
         Ok(Some(Password::new(KEY_PASSWORD.into())))
     })
     .unwrap()
+}
+
+/// Re-signs the `stable` manifest's JSON after `change`, with the next serial,
+/// bypassing every check the publisher makes: what a stolen release key, or another
+/// tool, could sign.
+pub fn resign_json(sandbox: &Sandbox, change: impl FnOnce(&mut serde_json::Value)) {
+    let path = sandbox.site().join("channels/stable.json");
+    let envelope = Envelope::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(&envelope.manifest).unwrap();
+    change(&mut manifest);
+    manifest["serial"] = (manifest["serial"].as_u64().unwrap() + 1).into();
+    let text = manifest.to_string();
+    let storage = wavecast_site::FsStorage::new(sandbox.site());
+    let signers = signing_key(sandbox).into();
+    let roots = wavecast_publisher::trust::ensure_roots(&storage, &signers).unwrap();
+    let signatures =
+        wavecast_publisher::trust::sign_release(&roots, &signers, &text, "hostile").unwrap();
+    std::fs::write(&path, Envelope::new(text, signatures).to_json()).unwrap();
+}
+
+/// What one run cost, as GNU time measured it.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// Peak resident memory, in KiB.
+    pub max_rss_kib: u64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+}
+
+impl fmt::Display for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:.2} s, peak memory {:.1} MiB",
+            self.seconds,
+            self.max_rss_kib as f64 / 1024.0
+        )
+    }
+}
+
+/// Runs `wavecast-update args --root <sandbox root>` under GNU time.
+pub fn client_timed(sandbox: &Sandbox, args: &[&str]) -> (Run, Cost) {
+    let report = sandbox.path("time.txt");
+    let output = sandbox
+        .command_timed("wavecast-update", &report)
+        .args(args)
+        .arg("--root")
+        .arg(sandbox.root())
+        .output()
+        .expect("run wavecast-update under /usr/bin/time (Debian package `time`)");
+    let report = std::fs::read_to_string(&report).unwrap();
+    // The last line: GNU time writes `Command exited with non-zero status N` first.
+    let fields: Vec<&str> = report
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let cost = match fields.as_slice() {
+        [kib, seconds] => Cost {
+            max_rss_kib: kib.parse().unwrap(),
+            seconds: seconds.parse().unwrap(),
+        },
+        _ => panic!("unexpected report from /usr/bin/time: {report:?}"),
+    };
+    (Run::from_output(output), cost)
 }
 
 /// Re-signs the `stable` manifest after `change`, with the next serial.

@@ -157,6 +157,18 @@ impl Sandbox {
         command
     }
 
+    /// [`Sandbox::command`] under GNU time, which writes the run's peak memory and
+    /// wall time to `report` (see [`hostile::Cost`]).
+    pub fn command_timed(&self, binary_name: &str, report: &Path) -> Command {
+        let mut command = Command::new("/usr/bin/time");
+        command
+            .args(["--format", "%M %e", "--output"])
+            .arg(report)
+            .arg(binary(binary_name));
+        self.prepare(&mut command);
+        command
+    }
+
     /// The sandbox's environment and working directory, on `command`.
     fn prepare(&self, command: &mut Command) {
         command

@@ -26,6 +26,7 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 
 pub use ramp::{Ramp, RampPoint, format_duration, parse_duration};
+pub(crate) use rules::SharedPatterns;
 pub use rules::{
     AttributeMatch, Attributes, Pattern, Rule, RuleAction, VersionRange, parse_version,
 };

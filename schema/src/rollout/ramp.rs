@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BasisPoints;
 use crate::error::{Error, Result};
+use crate::limits::MAX_RAMP_POINTS;
 
 /// One point of a [`Ramp`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +38,9 @@ pub struct RampPoint {
 pub struct Ramp(Vec<RampPoint>);
 
 impl Ramp {
-    /// A ramp through `points`, which must be non-empty, at strictly increasing times
-    /// and with shares that never decrease.
+    /// A ramp through `points`, which must be non-empty, at most
+    /// [`MAX_RAMP_POINTS`], at strictly increasing times and with shares that never
+    /// decrease.
     pub fn new(points: Vec<RampPoint>) -> Result<Self> {
         let invalid = |problem: &str| Error::Invalid {
             document: "ramp",
@@ -46,6 +48,12 @@ impl Ramp {
         };
         if points.is_empty() {
             return Err(invalid("a ramp needs at least one point"));
+        }
+        if points.len() > MAX_RAMP_POINTS {
+            return Err(invalid(&format!(
+                "a ramp of {} points has more than the {MAX_RAMP_POINTS} allowed",
+                points.len()
+            )));
         }
         for pair in points.windows(2) {
             if pair[1].after_seconds <= pair[0].after_seconds {
@@ -307,6 +315,24 @@ mod tests {
         ] {
             assert!(bad.parse::<Ramp>().is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn a_ramp_has_at_most_the_allowed_points() {
+        let points = |count: u64| {
+            (0..count)
+                .map(|n| RampPoint {
+                    after_seconds: n * 60,
+                    basis_points: BasisPoints::ALL,
+                })
+                .collect::<Vec<_>>()
+        };
+        Ramp::new(points(MAX_RAMP_POINTS as u64)).unwrap();
+        let error = Ramp::new(points(MAX_RAMP_POINTS as u64 + 1)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid ramp: a ramp of 65 points has more than the 64 allowed"
+        );
     }
 
     #[test]

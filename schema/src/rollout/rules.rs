@@ -19,15 +19,18 @@
 //! a version never matches a fresh install; a condition on an attribute never matches a
 //! client that did not declare it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Share;
 use crate::error::{Error, Result};
+use crate::limits::{MAX_PATTERN_LENGTH, PATTERN_SIZE_LIMIT};
 
 /// The attributes a client declares about itself (region, tenant, server id…).
 pub type Attributes = BTreeMap<String, String>;
@@ -90,26 +93,80 @@ pub enum RuleAction {
 #[derive(Clone)]
 pub struct Pattern {
     source: String,
-    regex: regex::Regex,
+    regex: Arc<regex::Regex>,
+}
+
+thread_local! {
+    /// The patterns compiled on this thread within a [`SharedPatterns`] scope, by
+    /// source.
+    static SHARED: RefCell<Option<HashMap<String, Arc<regex::Regex>>>> =
+        const { RefCell::new(None) };
+}
+
+/// While one is alive, [`Pattern::new`] on its thread compiles each distinct source
+/// once and shares the result. [`crate::Manifest::parse`] holds one, so a rule kept
+/// on every release costs one compiled pattern, and [`crate::MAX_PATTERNS`] bounds
+/// the distinct patterns of a manifest, not its rules.
+pub(crate) struct SharedPatterns {
+    outer: Option<HashMap<String, Arc<regex::Regex>>>,
+}
+
+impl SharedPatterns {
+    /// Starts a scope (within another, a fresh one until this one ends).
+    pub(crate) fn begin() -> Self {
+        Self {
+            outer: SHARED.replace(Some(HashMap::new())),
+        }
+    }
+}
+
+impl Drop for SharedPatterns {
+    fn drop(&mut self) {
+        SHARED.set(self.outer.take());
+    }
 }
 
 impl Pattern {
-    /// Compiles `source`, refusing expressions that would compile to more than 64 KiB.
-    /// The source must be a regular expression on its own: `a)|(b` would otherwise
-    /// slip out of the anchoring group and match values that merely start with `a`.
+    /// Compiles `source`, refusing one longer than [`MAX_PATTERN_LENGTH`] bytes or
+    /// that would compile to more than [`PATTERN_SIZE_LIMIT`]. The source must be a
+    /// regular expression on its own: `a)|(b` would otherwise slip out of the
+    /// anchoring group and match values that merely start with `a`.
     pub fn new(source: &str) -> Result<Self> {
-        let build = |pattern: &str| {
-            regex::RegexBuilder::new(pattern)
-                .size_limit(1 << 16)
-                .build()
-                .map_err(|error| Error::InvalidRule(format!("bad pattern `{source}`: {error}")))
+        if source.len() > MAX_PATTERN_LENGTH {
+            return Err(Error::InvalidRule(format!(
+                "a pattern of {} bytes is longer than the {MAX_PATTERN_LENGTH} allowed; list the values with `KEY in A|B|C` instead",
+                source.len()
+            )));
+        }
+        let shared = SHARED.with_borrow(|shared| shared.as_ref()?.get(source).cloned());
+        let regex = match shared {
+            Some(regex) => regex,
+            None => {
+                let regex = Arc::new(Self::compile(source)?);
+                SHARED.with_borrow_mut(|shared| {
+                    if let Some(shared) = shared {
+                        shared.insert(source.to_owned(), Arc::clone(&regex));
+                    }
+                });
+                regex
+            }
         };
-        build(source)?;
-        let regex = build(&format!("^(?:{source})$"))?;
         Ok(Self {
             source: source.to_owned(),
             regex,
         })
+    }
+
+    /// Compiles `source`, anchored.
+    fn compile(source: &str) -> Result<regex::Regex> {
+        let build = |pattern: &str| {
+            regex::RegexBuilder::new(pattern)
+                .size_limit(PATTERN_SIZE_LIMIT)
+                .build()
+                .map_err(|error| Error::InvalidRule(format!("bad pattern `{source}`: {error}")))
+        };
+        build(source)?;
+        build(&format!("^(?:{source})$"))
     }
 
     /// Whether the pattern matches all of `value`.
@@ -349,6 +406,50 @@ mod tests {
         let whole = Pattern::new("a|b").unwrap();
         assert!(whole.is_match("a") && whole.is_match("b"));
         assert!(!whole.is_match("axyz") && !whole.is_match("xyzb"));
+    }
+
+    #[test]
+    fn a_pattern_is_bounded_in_length_and_compiled_size() {
+        Pattern::new(&"a".repeat(MAX_PATTERN_LENGTH)).unwrap();
+        let error = Pattern::new(&"a".repeat(MAX_PATTERN_LENGTH + 1)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("a pattern of 1025 bytes is longer than the 1024 allowed"),
+            "{error}"
+        );
+        Pattern::new("[0-9a-z]{1,500}").unwrap();
+        let error = Pattern::new(r"\w{1,50}").unwrap_err();
+        assert!(error.to_string().contains("exceeds size limit"), "{error}");
+    }
+
+    #[test]
+    fn a_pattern_is_compiled_once_within_a_scope() {
+        let compile = || Pattern::new("[0-9]{1,7}").unwrap();
+        let shared = |a: &Pattern, b: &Pattern| Arc::ptr_eq(&a.regex, &b.regex);
+        assert!(!shared(&compile(), &compile()));
+        let scope = SharedPatterns::begin();
+        let first = compile();
+        assert!(shared(&first, &compile()));
+        drop(scope);
+        assert!(!shared(&first, &compile()), "the scope ended");
+
+        // `Manifest::parse` holds a scope: a rule on every release shares one regex.
+        let mut releases = vec![
+            crate::manifest::tests::release("1.0.0", 100),
+            crate::manifest::tests::release("1.1.0", 100),
+        ];
+        for release in &mut releases {
+            release.rollout.rules = vec!["small: user_id ~ [0-9]{1,7} -> 50%".parse().unwrap()];
+        }
+        let bytes = crate::manifest::tests::manifest(releases).to_json();
+        let parsed = crate::Manifest::parse(&bytes).unwrap();
+        let pattern = |index: usize| match &parsed.releases[index].rollout.rules[0].attributes["user_id"]
+        {
+            AttributeMatch::Pattern(pattern) => pattern.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(shared(&pattern(0), &pattern(1)));
     }
 
     #[test]
