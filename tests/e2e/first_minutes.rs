@@ -103,6 +103,7 @@ fn init_verifies_the_site_before_it_writes_and_names_what_is_wrong() {
         1,
         &[
             &format!("failed to fetch the channel manifest `{dead}channels/stable.json`"),
+            "caused by: the server could not be reached",
             "Connection refused",
         ],
     );

@@ -91,7 +91,16 @@ impl HttpTransport {
                 ureq::Error::BadUri(_) => TransportErrorKind::Unsupported,
                 _ => TransportErrorKind::Other,
             };
-            TransportError::with_source(kind, "the request failed", error)
+            let what = match &error {
+                ureq::Error::HostNotFound => "the server's name does not resolve",
+                ureq::Error::ConnectionFailed => "the server could not be reached",
+                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    "the server could not be reached"
+                }
+                ureq::Error::Timeout(_) => "the server did not answer in time",
+                _ => "the request failed",
+            };
+            TransportError::with_source(kind, what, error)
         })
     }
 }
