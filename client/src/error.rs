@@ -12,12 +12,12 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath, VersionPin};
 
-use crate::choose::HeldBack;
-use crate::health::HealthCheckFailure;
-use crate::limits::{SpeedLimit, format_duration};
-use crate::slots::{ActivationFailure, SlotName};
-use crate::space::format_bytes;
-use crate::transport::{TransportError, TransportErrorKind};
+use crate::updater::choose::HeldBack;
+use crate::lifecycle::health::HealthCheckFailure;
+use crate::net::limits::{SpeedLimit, format_duration};
+use crate::lifecycle::slots::{ActivationFailure, SlotName};
+use crate::install::space::format_bytes;
+use crate::net::transport::{TransportError, TransportErrorKind};
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
@@ -242,7 +242,7 @@ pub enum Error {
         /// Its directory under `ROOT/releases`.
         dir: String,
         /// The journal step the interrupted run had reached.
-        step: crate::journal::InstallStep,
+        step: crate::store::journal::InstallStep,
         /// What went wrong.
         #[source]
         source: Box<Error>,

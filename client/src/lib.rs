@@ -103,69 +103,48 @@ The library never prints; it is Unix-only (symbolic links and permission bits).
 */
 #![deny(missing_docs)]
 
-mod access;
-mod attributes;
-mod cache;
-mod choose;
-mod command;
-mod config;
-mod delta;
-mod download;
 mod error;
-mod fetch;
-mod health;
 mod install;
-mod journal;
-pub mod limits;
-mod patch;
-mod prune;
-mod reporter;
-mod root;
+mod lifecycle;
+mod net;
 pub mod schedule;
-mod self_update;
-mod slots;
-mod space;
-mod state;
-pub mod transport;
-mod tree;
-mod unpack;
+mod store;
 mod updater;
-mod url;
-mod verified;
-mod verify;
 
-pub use attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
-pub use choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
-pub use config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
-pub use delta::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
+pub use net::{limits, transport};
+
+pub use store::attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
+pub use updater::choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
+pub use store::config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
+pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result, unmark_command};
-pub use fetch::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
-pub use health::{
+pub use net::manifest::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
+pub use lifecycle::health::{
     BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
     HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,
     HealthConfig, HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial,
 };
 pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
-pub use journal::{InstallStep, InterruptedInstall, Recovery, RecoveryOutcome};
-pub use prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
-pub use reporter::{Fallback, NoReporter, Reporter};
-pub use root::InstallRoot;
-pub use self_update::{ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client};
-pub use slots::{
+pub use store::journal::{InstallStep, InterruptedInstall, Recovery, RecoveryOutcome};
+pub use lifecycle::prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
+pub use install::reporter::{Fallback, NoReporter, Reporter};
+pub use store::root::InstallRoot;
+pub use updater::self_update::{ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client};
+pub use lifecycle::slots::{
     ActivationFailure, DEFAULT_ACTIVATE_TIMEOUT, ImageSource, SLOTS_FORMAT, SlotActivation,
     SlotConfig, SlotImage, SlotName, SlotStatus, SlotsState, SlotsStatus,
 };
-pub use space::format_bytes;
-pub use state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
-pub use transport::{
+pub use install::space::format_bytes;
+pub use store::state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
+pub use net::transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,
     TransportError, TransportErrorKind, Validators,
 };
-pub use unpack::unpack_module;
+pub use install::unpack::unpack_module;
 pub use updater::{
     CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, LOCK_PATIENCE, RolloutCheck,
     SiteSummary, StatusReport, Updater,
 };
-pub use url::BaseUrl;
-pub use verify::{TrustedKey, read_pinned_root};
+pub use net::url::BaseUrl;
+pub use net::trust::{TrustedKey, read_pinned_root};
 pub use wavecast_schema::{Attributes, ClientUpdate, Exclusion, Mode, Outcome, Withdrawal};

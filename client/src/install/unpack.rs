@@ -21,7 +21,7 @@ use tar::EntryType;
 use wavecast_schema::{Blake3Hash, LinkTarget, ModuleName, RelativePath};
 
 use crate::error::{Error, Result};
-use crate::verified::HashingWriter;
+use crate::install::verified::HashingWriter;
 
 /// How many bytes of tar headers and extension records (long names, pax) may come
 /// before each entry's data. Generous for any real path, small enough that a hostile

@@ -9,13 +9,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use wavecast_schema::{Attributes, ChannelName, Platform, Root, VersionPin};
 
 use crate::error::{Error, Result};
-use crate::health::HealthConfig;
-use crate::limits::{DownloadLimits, duration_text};
-use crate::prune::DEFAULT_KEEP_RELEASES;
-use crate::root::write_json_atomically;
-use crate::slots::SlotConfig;
-use crate::url::BaseUrl;
-use crate::verify::TrustedKey;
+use crate::lifecycle::health::HealthConfig;
+use crate::net::limits::{DownloadLimits, duration_text};
+use crate::lifecycle::prune::DEFAULT_KEEP_RELEASES;
+use crate::store::root::write_json_atomically;
+use crate::lifecycle::slots::SlotConfig;
+use crate::net::url::BaseUrl;
+use crate::net::trust::TrustedKey;
 
 /// The newest configuration format this build reads and writes.
 pub const CONFIG_FORMAT: u32 = 1;
@@ -191,7 +191,7 @@ impl Config {
                 });
             }
         };
-        let format = crate::state::peek_format(&bytes).map_err(|source| Error::ParseConfig {
+        let format = crate::store::state::peek_format(&bytes).map_err(|source| Error::ParseConfig {
             path: path.to_owned(),
             source,
         })?;
@@ -229,7 +229,7 @@ fn checked_attributes<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Attributes, D::Error> {
     let attributes = Attributes::deserialize(deserializer)?;
-    crate::attributes::check_attribute_keys(&attributes).map_err(serde::de::Error::custom)?;
+    crate::store::attributes::check_attribute_keys(&attributes).map_err(serde::de::Error::custom)?;
     Ok(attributes)
 }
 
@@ -242,7 +242,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         assert_eq!(Config::load(&path).unwrap(), None);
-        let (_, key) = crate::verify::tests::keypair();
+        let (_, key) = crate::net::trust::tests::keypair();
         let config = Config::new(
             vec![BaseUrl::parse("https://example.com/site").unwrap()],
             key.into(),
@@ -327,7 +327,7 @@ mod tests {
         let error = Config::load(&path).unwrap_err();
         assert!(matches!(error, Error::ParseConfig { .. }), "{error}");
         assert!(error.to_string().contains("config.json"), "{error}");
-        let (_, key) = crate::verify::tests::keypair();
+        let (_, key) = crate::net::trust::tests::keypair();
         let mut config: serde_json::Value = serde_json::to_value(Config::new(
             vec![BaseUrl::parse("https://example.com/site").unwrap()],
             key.into(),

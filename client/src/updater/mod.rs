@@ -1,6 +1,10 @@
 //! The [`Updater`] facade: one install root, its configuration, and the operations
 //! the `wavecast-update` commands perform.
 
+
+pub(crate) mod choose;
+pub(crate) mod self_update;
+
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -14,15 +18,15 @@ use wavecast_schema::{
     decide_skipping,
 };
 
-use crate::access::{group_id, is_shared, share};
-use crate::attributes::check_attribute_keys;
-use crate::cache::Cache;
-use crate::choose::HeldBack;
-use crate::config::{Config, PinnedTrust};
-use crate::delta::UpdatePlan;
+use crate::store::access::{group_id, is_shared, share};
+use crate::store::attributes::check_attribute_keys;
+use crate::store::cache::Cache;
+use crate::updater::choose::HeldBack;
+use crate::store::config::{Config, PinnedTrust};
+use crate::install::plan::UpdatePlan;
 use crate::error::{Error, Result};
-use crate::fetch::{Expectations, Stored, fetch_manifest};
-use crate::health::{
+use crate::net::manifest::{Expectations, Stored, fetch_manifest};
+use crate::lifecycle::health::{
     BadReason, BadRelease, CheckTarget, ConfirmReport, HealthCheck, HealthCheckFailure,
     HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial, fallback_release,
     previous_release, roll_back, run_health_check, start_trial, trial_of,
@@ -31,17 +35,17 @@ use crate::install::{
     CurrentRelease, InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
     read_current, release_dir_name,
 };
-use crate::journal::{InterruptedInstall, Recovery, read as read_journal, recover};
-use crate::limits::DownloadLimits;
-use crate::prune::prune_releases;
-use crate::reporter::Reporter;
-use crate::root::{InstallRoot, create_dir_all, write_atomically};
-use crate::slots::{
+use crate::store::journal::{InterruptedInstall, Recovery, read as read_journal, recover};
+use crate::net::limits::DownloadLimits;
+use crate::lifecycle::prune::prune_releases;
+use crate::install::reporter::Reporter;
+use crate::store::root::{InstallRoot, create_dir_all, write_atomically};
+use crate::lifecycle::slots::{
     ImageTarget, SlotActivation, SlotConfig, SlotPaths, Slots, SlotsStatus, image_module, tree_part,
 };
-use crate::state::{InstalledRelease, State, StoredManifest};
-use crate::transport::{DefaultTransport, Transport};
-use crate::url::BaseUrl;
+use crate::store::state::{InstalledRelease, State, StoredManifest};
+use crate::net::transport::{DefaultTransport, Transport};
+use crate::net::url::BaseUrl;
 
 /// How long [`Updater::confirm`] and [`Updater::launched`] wait for another run
 /// (a poll, an install) to release the root: 10 s.
@@ -1059,7 +1063,7 @@ impl Updater {
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
-        let running = crate::fetch::client_version();
+        let running = crate::net::manifest::client_version();
         if report.manifest.min_client_version > running {
             // A report read with `ignore_client_floor`: this client may not act on it.
             return Err(Error::ClientTooOld {
@@ -1179,7 +1183,7 @@ impl Updater {
         state: &mut State,
         now: Timestamp,
         reporter: &dyn Reporter,
-    ) -> Result<crate::health::HealthCheckReport> {
+    ) -> Result<crate::lifecycle::health::HealthCheckReport> {
         reporter.on_health_check(&switched.version, &check.command, check.timeout);
         let release_dir = self.root.releases().join(&switched.dir);
         let target = CheckTarget {
@@ -1450,7 +1454,7 @@ impl Updater {
             release: &release,
             manifest: &report.manifest,
             now: report.checked_at,
-            reporter: &crate::reporter::NoReporter,
+            reporter: &crate::install::reporter::NoReporter,
             packages_only: self.packages_only,
             limits: self.config.download_limits,
         };
@@ -1566,9 +1570,9 @@ mod tests {
 
     use super::*;
     use crate::install::InstallOutcome;
-    use crate::reporter::NoReporter;
-    use crate::unpack::tests::{Raw, package};
-    use crate::verify::tests::{keypair, sign};
+    use crate::install::reporter::NoReporter;
+    use crate::install::unpack::tests::{Raw, package};
+    use crate::net::trust::tests::{keypair, sign};
 
     const NOW: &str = "2026-11-21T12:00:00Z";
 
@@ -1576,7 +1580,7 @@ mod tests {
     struct Site {
         dir: tempfile::TempDir,
         pair: minisign::KeyPair,
-        key: crate::verify::TrustedKey,
+        key: crate::net::trust::TrustedKey,
         releases: Vec<Release>,
     }
 
@@ -1825,7 +1829,7 @@ mod tests {
         assert!(module.use_package);
         assert_eq!(
             module.package_reason,
-            Some(crate::delta::PackageReason::NoFileCopies)
+            Some(crate::install::plan::PackageReason::NoFileCopies)
         );
         assert_eq!(plan.download_bytes, module.package_bytes);
         let removed: Vec<&str> = module.removed.iter().map(|path| path.as_str()).collect();

@@ -1,6 +1,6 @@
 //! Rebuilding file content from bytes: decompressing a file's zstd copy, applying a
 //! patch to a base. These only stream bytes into a writer; the caller limits the
-//! output and verifies its hash ([`VerifiedFile`](crate::verified::VerifiedFile)).
+//! output and verifies its hash ([`VerifiedFile`](crate::install::verified::VerifiedFile)).
 //!
 //! The encodings are defined once, in the `wavecast-delta` crate that the publisher
 //! encodes with: a file copy is one zstd frame; patches are zstd `--patch-from`

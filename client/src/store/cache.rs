@@ -23,14 +23,14 @@ use std::path::{Path, PathBuf};
 use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, PlatformRelease, RelativePath};
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::delta::{FileAction, UpdatePlan};
-use crate::download::{Download, Expected, download, hash_file};
+use crate::install::plan::{FileAction, UpdatePlan};
+use crate::net::download::{Download, Expected, download, hash_file};
 use crate::error::{Error, Result};
-use crate::limits::DownloadLimits;
-use crate::reporter::{NoReporter, Reporter};
-use crate::root::{InstallRoot, create_dir_all, sync_dir};
-use crate::transport::Transport;
-use crate::url::BaseUrl;
+use crate::net::limits::DownloadLimits;
+use crate::install::reporter::{NoReporter, Reporter};
+use crate::store::root::{InstallRoot, create_dir_all, sync_dir};
+use crate::net::transport::Transport;
+use crate::net::url::BaseUrl;
 
 /// The cache of one install root, with the hosts it downloads from.
 pub(crate) struct Cache<'a> {
@@ -134,8 +134,8 @@ impl<'a> Cache<'a> {
         }
         Err(first_error.unwrap_or_else(|| Error::FetchBlob {
             url: path.as_str().to_owned(),
-            source: crate::transport::TransportError::new(
-                crate::transport::TransportErrorKind::Other,
+            source: crate::net::transport::TransportError::new(
+                crate::net::transport::TransportErrorKind::Other,
                 "no host to download from".to_owned(),
             ),
         }))
@@ -403,7 +403,7 @@ pub(crate) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::transport::{RangeStream, TransportError, TransportErrorKind};
+    use crate::net::transport::{RangeStream, TransportError, TransportErrorKind};
 
     /// Serves fixed bytes per URL, honouring offsets (unless told not to), and logs
     /// every request as its URL and the offset asked for. A URL can be cut: its body
@@ -556,7 +556,7 @@ pub(crate) mod tests {
     }
 
     fn content(len: usize) -> Vec<u8> {
-        crate::patch::tests::noise(len, 7)
+        crate::install::patch::tests::noise(len, 7)
     }
 
     #[test]
@@ -760,7 +760,7 @@ pub(crate) mod tests {
 
     /// A site with one file copy: the zstd of `content`, served as `served`.
     fn copy_setup(content: &[u8], served: Option<Vec<u8>>) -> (Setup, Blake3Hash, u64) {
-        let copy = crate::patch::tests::file_copy(content);
+        let copy = crate::install::patch::tests::file_copy(content);
         let hash = Blake3Hash::of(content);
         let setup = Setup::new(b"", b"");
         let url = setup.base.join(&layout::blob(&hash, BlobKind::FileCopy));
@@ -778,7 +778,7 @@ pub(crate) mod tests {
             .cache()
             .file_copy(&"app".parse().unwrap(), hash, packed, &mut |path| {
                 got.clear();
-                let _ = crate::patch::decompress(std::fs::File::open(path).unwrap(), &mut got);
+                let _ = crate::install::patch::decompress(std::fs::File::open(path).unwrap(), &mut got);
                 Ok(&Blake3Hash::of(&got) == hash)
             })?;
         Ok(got)
@@ -797,7 +797,7 @@ pub(crate) mod tests {
     #[test]
     fn a_corrupt_file_copy_is_refused_and_removed() {
         let content = content(40_000);
-        let packed = crate::patch::tests::file_copy(&content).len();
+        let packed = crate::install::patch::tests::file_copy(&content).len();
         let (setup, hash, _) = copy_setup(&content, Some(vec![7u8; packed]));
         let error = use_copy(&setup, &hash, packed as u64).unwrap_err();
         assert!(matches!(error, Error::CorruptFileCopy { .. }), "{error}");

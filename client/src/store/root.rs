@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Files are written with the group access of their directory: in a directory with
-//! the setgid bit (a root shared with a group, see [`crate::access`]), a new file
+//! the setgid bit (a root shared with a group, see [`crate::store::access`]), a new file
 //! inherits the directory's group and gets the group read and write bits the
 //! directory has; elsewhere files stay private to the owner. So every writer, the
 //! owner as much as a member of the group, keeps the modes right without knowing the

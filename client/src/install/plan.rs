@@ -25,7 +25,7 @@
 //! that changed since it was installed → the file's copy; a missing or corrupt copy →
 //! the module's package, unpacked over a clean slate. Errors of the local file system
 //! stop the install instead. Either way the caller then checks the whole tree
-//! against the indexes ([`crate::tree::check_tree`]) before using it.
+//! against the indexes ([`crate::install::tree::check_tree`]) before using it.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,16 +41,16 @@ use wavecast_schema::{
 };
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::cache::Cache;
+use crate::store::cache::Cache;
 use crate::error::{Error, Result};
 use crate::install::release_dir_name;
-use crate::patch;
-use crate::reporter::{Fallback, Reporter};
-use crate::root::{InstallRoot, create_dir_all};
-use crate::state::{InstalledModule, InstalledRelease, State};
-use crate::tree::{ReleaseIndexes, WrittenFiles};
-use crate::unpack::unpack_module;
-use crate::verified::VerifiedFile;
+use crate::install::patch;
+use crate::install::reporter::{Fallback, Reporter};
+use crate::store::root::{InstallRoot, create_dir_all};
+use crate::store::state::{InstalledModule, InstalledRelease, State};
+use crate::install::tree::{ReleaseIndexes, WrittenFiles};
+use crate::install::unpack::unpack_module;
+use crate::install::verified::VerifiedFile;
 
 /// How a release will be obtained, module by module and file by file: what
 /// [`Updater::plan`](crate::Updater::plan) returns and `update --dry-run` prints.
@@ -694,16 +694,16 @@ mod tests {
     };
 
     use super::*;
-    use crate::cache::tests::MapTransport;
+    use crate::store::cache::tests::MapTransport;
     use crate::install::{
         InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
     };
-    use crate::limits::DownloadLimits;
-    use crate::patch::tests::{edited, noise, zstd_patch};
-    use crate::reporter::NoReporter;
-    use crate::transport::Transport as _;
-    use crate::unpack::tests::{Raw, package};
-    use crate::url::BaseUrl;
+    use crate::net::limits::DownloadLimits;
+    use crate::install::patch::tests::{edited, noise, zstd_patch};
+    use crate::install::reporter::NoReporter;
+    use crate::net::transport::Transport as _;
+    use crate::install::unpack::tests::{Raw, package};
+    use crate::net::url::BaseUrl;
 
     /// A file of a module: path, content, mode.
     type Spec<'a> = (&'a str, &'a [u8], u32);
@@ -811,7 +811,7 @@ mod tests {
             }
             for (path, content, mode) in files {
                 let packed_size = if copies {
-                    let copy = crate::patch::tests::file_copy(content);
+                    let copy = crate::install::patch::tests::file_copy(content);
                     self.put(
                         &layout::blob(&Blake3Hash::of(content), BlobKind::FileCopy),
                         copy,

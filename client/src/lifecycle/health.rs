@@ -28,13 +28,13 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::command::{Shell, run_shell};
+use crate::lifecycle::command::{Shell, run_shell};
 use crate::error::{Error, Result, rollback_note, unmark_note};
 use crate::install::{CurrentRelease, switch_current};
-use crate::limits::{duration_text, format_duration};
-use crate::prune::PrunedRelease;
-use crate::root::{InstallRoot, sync_dir};
-use crate::state::{InstalledRelease, State};
+use crate::net::limits::{duration_text, format_duration};
+use crate::lifecycle::prune::PrunedRelease;
+use crate::store::root::{InstallRoot, sync_dir};
+use crate::store::state::{InstalledRelease, State};
 
 /// How long a health check may run by default: 30 s.
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -269,7 +269,7 @@ pub struct RollbackReport {
     pub pruned: Vec<PrunedRelease>,
     /// The slot switched back to, when the image slots followed: the other slot held
     /// `to`'s image.
-    pub image: Option<crate::slots::SlotActivation>,
+    pub image: Option<crate::lifecycle::slots::SlotActivation>,
 }
 
 /// Where and for what a health check runs.

@@ -1,9 +1,9 @@
 //! Installing a release: plan it from what is on disk, check the free space, build it
 //! in a staging tree (local copies, patches, file copies, packages: see
-//! [`crate::delta`]), promote it, record it, switch `ROOT/current` with one atomic
+//! [`crate::install::plan`]), promote it, record it, switch `ROOT/current` with one atomic
 //! rename, then prune the cache.
 //!
-//! Every step is journaled first (see [`crate::journal`] for the state machine), so a
+//! Every step is journaled first (see [`crate::store::journal`] for the state machine), so a
 //! run killed at any instant leaves `current` on a complete release and the next run
 //! finishes or undoes the install. Until the switch the previous release stays
 //! current, whatever fails: an error while building removes the staging tree (a
@@ -12,7 +12,7 @@
 //! `current` points, so the two cannot disagree after a crash.
 //!
 //! Whatever way the tree was built, it is checked against the release's signed file
-//! indexes before it is promoted ([`crate::tree::check_tree`]): the tree that becomes
+//! indexes before it is promoted ([`crate::install::tree::check_tree`]): the tree that becomes
 //! current is exactly the signed one, or the install fails naming the difference.
 //! The indexes stay in the index cache while the release is installed, so the next
 //! update plans from them without downloading them again.
@@ -20,6 +20,15 @@
 //! A release whose tree is still recorded under `releases/` (a move back after a yank
 //! or cap) is switched to again without downloading when the tree still matches the
 //! release's signed file indexes; otherwise it is installed afresh like any other.
+
+
+pub(crate) mod patch;
+pub(crate) mod plan;
+pub(crate) mod reporter;
+pub(crate) mod space;
+pub(crate) mod tree;
+pub(crate) mod unpack;
+pub(crate) mod verified;
 
 use std::fs::File;
 use std::io;
@@ -33,18 +42,18 @@ use semver::Version;
 use serde::Serialize;
 use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
 
-use crate::cache::Cache;
-use crate::delta::{Builder, LocalFiles, UpdatePlan, plan_release};
+use crate::store::cache::Cache;
+use crate::install::plan::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::error::{Error, Result};
-use crate::journal::{InstallStep, InterruptedInstall, Journal, finish};
-use crate::limits::DownloadLimits;
-use crate::reporter::{NoReporter, Reporter};
-use crate::root::{ATOMIC_TEMP_PREFIX, InstallRoot, create_dir_all, random_hex, sync_dir};
-use crate::space::ensure_free_space;
-use crate::state::{InstalledModule, InstalledRelease, State};
-use crate::transport::Transport;
-use crate::tree::{ReleaseIndexes, WrittenFiles, check_tree};
-use crate::url::BaseUrl;
+use crate::store::journal::{InstallStep, InterruptedInstall, Journal, finish};
+use crate::net::limits::DownloadLimits;
+use crate::install::reporter::{NoReporter, Reporter};
+use crate::store::root::{ATOMIC_TEMP_PREFIX, InstallRoot, create_dir_all, random_hex, sync_dir};
+use crate::install::space::ensure_free_space;
+use crate::store::state::{InstalledModule, InstalledRelease, State};
+use crate::net::transport::Transport;
+use crate::install::tree::{ReleaseIndexes, WrittenFiles, check_tree};
+use crate::net::url::BaseUrl;
 
 /// The prefix of staging trees (and of trees moved aside) under `releases/`.
 pub(crate) const STAGING_PREFIX: &str = ".staging-";
@@ -105,12 +114,12 @@ pub struct InstallReport {
     pub download_hosts_used: Vec<BaseUrl>,
     /// The health check run after the switch, when one is configured (it passed: a
     /// failed check is an error).
-    pub health_check: Option<crate::health::HealthCheckReport>,
+    pub health_check: Option<crate::lifecycle::health::HealthCheckReport>,
     /// The release trees deleted after the install, beyond the newest kept.
-    pub pruned_releases: Vec<crate::prune::PrunedRelease>,
+    pub pruned_releases: Vec<crate::lifecycle::prune::PrunedRelease>,
     /// The release's image module, written to a slot and activated before the tree
     /// was installed; `None` for a release without one.
-    pub image: Option<crate::slots::SlotActivation>,
+    pub image: Option<crate::lifecycle::slots::SlotActivation>,
 }
 
 /// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12

@@ -4,7 +4,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators};
-use crate::url::file_url_to_path;
+use crate::net::url::file_url_to_path;
 
 /// Reads `file://` URLs (`file:///abs/path` or `file://localhost/abs/path`, with
 /// percent-encoding) from the local file system.

@@ -39,15 +39,15 @@ use wavecast_schema::{
     ClientUpdate, Manifest, ModuleName, Platform, UPDATER_EXECUTABLE, UpdaterBuild, client_update,
 };
 
-use crate::cache::Cache;
-use crate::config::BUILD_PLATFORM;
+use crate::store::cache::Cache;
+use crate::store::config::BUILD_PLATFORM;
 use crate::error::{Error, Result};
-use crate::fetch::{Expectations, client_version, fetch_manifest};
-use crate::reporter::Reporter;
-use crate::root::sync_dir;
-use crate::unpack::unpack_module;
+use crate::net::manifest::{Expectations, client_version, fetch_manifest};
+use crate::install::reporter::Reporter;
+use crate::store::root::sync_dir;
+use crate::install::unpack::unpack_module;
 use crate::updater::Updater;
-use crate::url::BaseUrl;
+use crate::net::url::BaseUrl;
 
 /// How long the downloaded executable may take to answer `--version`: 30 s.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -225,7 +225,7 @@ impl Updater {
         )?;
         let package = cache.package(&module, &build.package)?;
         let unpacked = staging.path().join("unpacked");
-        crate::root::create_dir_all(&unpacked)?;
+        crate::store::root::create_dir_all(&unpacked)?;
         unpack_module(&package, &module, build.unpacked_size, &unpacked)?;
         let new = only_executable(&unpacked, &cache.url(&build.package.path))?;
 
@@ -397,11 +397,11 @@ mod tests {
     use wavecast_schema::{Attributes, Blake3Hash, Blob, Envelope, FORMAT_VERSION};
 
     use super::*;
-    use crate::limits::DownloadLimits;
-    use crate::reporter::NoReporter;
-    use crate::unpack::tests::{Raw, package};
+    use crate::net::limits::DownloadLimits;
+    use crate::install::reporter::NoReporter;
+    use crate::install::unpack::tests::{Raw, package};
     use crate::updater::InitOptions;
-    use crate::verify::tests::{keypair, sign};
+    use crate::net::trust::tests::{keypair, sign};
 
     /// A site offering a client build, an install root following it, and a folder
     /// holding the "running" client: a script that reports the running version.

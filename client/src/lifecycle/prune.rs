@@ -16,12 +16,12 @@ use std::num::NonZeroU32;
 
 use semver::Version;
 
-use crate::cache::prune_indexes;
+use crate::store::cache::prune_indexes;
 use crate::error::Result;
-use crate::health::trial_of;
+use crate::lifecycle::health::trial_of;
 use crate::install::{installed_indexes, read_current, remove_tree, version_from_dir_name};
-use crate::root::InstallRoot;
-use crate::state::{InstalledRelease, State};
+use crate::store::root::InstallRoot;
+use crate::store::state::{InstalledRelease, State};
 
 /// How many release trees are kept by default: the current one and the one before.
 pub const DEFAULT_KEEP_RELEASES: NonZeroU32 = NonZeroU32::new(2).unwrap();
@@ -145,9 +145,9 @@ mod tests {
     use wavecast_schema::{Blake3Hash, Blob};
 
     use super::*;
-    use crate::health::start_trial;
+    use crate::lifecycle::health::start_trial;
     use crate::install::{CurrentRelease, switch_current};
-    use crate::state::InstalledModule;
+    use crate::store::state::InstalledModule;
 
     fn record(version: &str, dir: &str) -> InstalledRelease {
         InstalledRelease {

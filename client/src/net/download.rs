@@ -8,9 +8,9 @@ use std::path::Path;
 use wavecast_schema::{Blake3Hash, ModuleName};
 
 use crate::error::{Error, Result};
-use crate::limits::{DownloadLimits, Pace};
-use crate::reporter::Reporter;
-use crate::transport::{Transport, TransportError, TransportErrorKind};
+use crate::net::limits::{DownloadLimits, Pace};
+use crate::install::reporter::Reporter;
+use crate::net::transport::{Transport, TransportError, TransportErrorKind};
 
 /// What a download must be.
 #[derive(Debug, Clone, Copy)]

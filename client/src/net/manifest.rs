@@ -11,9 +11,9 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
-use crate::limits::{DownloadLimits, Pace};
-use crate::transport::{Conditional, Transport, TransportError, TransportErrorKind, Validators};
-use crate::url::BaseUrl;
+use crate::net::limits::{DownloadLimits, Pace};
+use crate::net::transport::{Conditional, Transport, TransportError, TransportErrorKind, Validators};
+use crate::net::url::BaseUrl;
 
 /// The most bytes read for a channel manifest envelope; a host sending more is
 /// refused rather than allowed to fill memory. What the manifest inside may hold is
@@ -384,7 +384,7 @@ pub(crate) mod tests {
     fn verify_manifest(bytes: &[u8], url: &str, expect: &Expectations<'_>) -> Result<Manifest> {
         verify_envelope(&parse_envelope(bytes, url)?, url, expect)
     }
-    use crate::verify::tests::{keypair, sign};
+    use crate::net::trust::tests::{keypair, sign};
 
     /// A valid manifest for `stable` with no releases.
     pub(crate) fn manifest_json(serial: u64, channel: &str) -> String {

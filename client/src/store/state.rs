@@ -1,6 +1,6 @@
 //! `ROOT/.wavecast/state.json`: what this client has seen and installed; and
 //! `ROOT/.wavecast/shared/trial.json`, the release on trial, kept apart because the
-//! root's group writes it too (see [`crate::access`]).
+//! root's group writes it too (see [`crate::store::access`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -15,9 +15,9 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
-use crate::health::{BadRelease, Trial};
-use crate::root::{random_hex, write_atomically, write_json_atomically};
-use crate::transport::Validators;
+use crate::lifecycle::health::{BadRelease, Trial};
+use crate::store::root::{random_hex, write_atomically, write_json_atomically};
+use crate::net::transport::Validators;
 
 /// The newest state format this build reads and writes.
 pub const STATE_FORMAT: u32 = 1;
@@ -221,7 +221,7 @@ impl State {
             _ => {}
         }
         if let Some(shared) = trial_path.parent() {
-            crate::access::create_shared_dir(shared)?;
+            crate::store::access::create_shared_dir(shared)?;
         }
         write_atomically(&trial_path, &bytes)
     }
@@ -411,7 +411,7 @@ mod tests {
             state.mark_bad(BadRelease {
                 version: "0.9.0".parse().unwrap(),
                 dir: "0.9.0-0123456789ab".into(),
-                reason: crate::health::BadReason::HealthCheckTimedOut,
+                reason: crate::lifecycle::health::BadReason::HealthCheckTimedOut,
                 detail: detail.into(),
                 marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
             });
@@ -547,7 +547,7 @@ mod tests {
             state.mark_bad(BadRelease {
                 version: version.parse().unwrap(),
                 dir: format!("{version}-0123456789ab"),
-                reason: crate::health::BadReason::RolledBack,
+                reason: crate::lifecycle::health::BadReason::RolledBack,
                 detail: String::new(),
                 marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
             });

@@ -74,14 +74,14 @@ use wavecast_schema::{
     PatchAlgorithm, Platform, Release,
 };
 
-use crate::cache::Cache;
-use crate::command::{Shell, run_shell};
+use crate::store::cache::Cache;
+use crate::lifecycle::command::{Shell, run_shell};
 use crate::error::{Error, Result};
-use crate::health::{BadReason, BadRelease, HealthCheckReport, positive_duration};
-use crate::limits::duration_text;
-use crate::root::{InstallRoot, write_json_atomically};
-use crate::state::State;
-use crate::verified::HashingWriter;
+use crate::lifecycle::health::{BadReason, BadRelease, HealthCheckReport, positive_duration};
+use crate::net::limits::duration_text;
+use crate::store::root::{InstallRoot, write_json_atomically};
+use crate::store::state::State;
+use crate::install::verified::HashingWriter;
 
 /// How long the on-activate hook may run by default: 60 s.
 pub const DEFAULT_ACTIVATE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -247,7 +247,7 @@ impl SlotsState {
                 });
             }
         };
-        let format = crate::state::peek_format(&bytes).map_err(|source| Error::ParseSlots {
+        let format = crate::store::state::peek_format(&bytes).map_err(|source| Error::ParseSlots {
             path: path.to_owned(),
             source,
         })?;
@@ -692,7 +692,7 @@ impl<'a> Slots<'a> {
         })?;
         self.clear(slot)?;
         let mut writer = SlotWriter::open(slot, self.paths.get(slot), file.size)?;
-        if let Err(error) = crate::patch::decompress(copy, &mut writer) {
+        if let Err(error) = crate::install::patch::decompress(copy, &mut writer) {
             return Err(match writer.writer.take_failure() {
                 Some(source) => Error::WriteSlot {
                     slot,
@@ -1154,7 +1154,7 @@ impl SlotWriter {
         }
         file.sync_all().map_err(write_error)?;
         if let Some(parent) = self.path.parent().filter(|_| self.regular) {
-            crate::root::sync_dir(parent).map_err(write_error)?;
+            crate::store::root::sync_dir(parent).map_err(write_error)?;
         }
         Ok((self.writer.written(), self.writer.hash()))
     }

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Writers keep those modes without knowing the group: a file written in a setgid
-//! directory gets its group and group bits ([`crate::root::group_bits`]). Without a
+//! directory gets its group and group bits ([`crate::store::root::group_bits`]). Without a
 //! group, `.wavecast/` is `0755` and its files are `0600`, as before groups existed.
 //!
 //! The group gets no more, because the owner acts on what it reads from those files:
@@ -35,8 +35,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::root::{InstallRoot, create_dir_all, group_bits, write_atomically};
-use crate::state::read_trial_file;
+use crate::store::root::{InstallRoot, create_dir_all, group_bits, write_atomically};
+use crate::store::state::read_trial_file;
 
 /// The modes of `ROOT/.wavecast/` and its files, with a group and without.
 struct Modes {
@@ -144,7 +144,7 @@ pub(crate) fn share(root: &InstallRoot, gid: Option<u32>) -> Result<()> {
         root.config(),
         root.state(),
         root.journal(),
-        crate::slots::record_path(root),
+        crate::lifecycle::slots::record_path(root),
     ] {
         if std::fs::symlink_metadata(&file).is_ok() {
             set_access(&file, gid, modes.file)?;
@@ -216,7 +216,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let root = InstallRoot::new(temp.path());
         create_dir_all(&root.meta()).unwrap();
-        crate::root::write_atomically(&root.config(), b"{}").unwrap();
+        crate::store::root::write_atomically(&root.config(), b"{}").unwrap();
         assert_eq!(mode(&root.config()), 0o600, "private without a group");
         let lock = root.lock(std::time::Duration::ZERO).unwrap();
         let gid = std::fs::metadata(root.meta()).unwrap().gid();
@@ -228,9 +228,9 @@ mod tests {
         assert_eq!(mode(&root.config()), 0o640);
         assert_eq!(mode(&root.lock_file()), 0o660);
         // New files follow their directory, whoever writes them.
-        crate::root::write_atomically(&root.state(), b"{}").unwrap();
+        crate::store::root::write_atomically(&root.state(), b"{}").unwrap();
         assert_eq!(mode(&root.state()), 0o640);
-        crate::root::write_atomically(&root.trial(), b"{}").unwrap();
+        crate::store::root::write_atomically(&root.trial(), b"{}").unwrap();
         assert_eq!(mode(&root.trial()), 0o660);
         // A lock file made by hand (or by an older client) is opened up again.
         drop(lock);
@@ -244,7 +244,7 @@ mod tests {
         for file in [root.config(), root.state(), root.trial()] {
             assert_eq!(mode(&file), 0o600, "{}", file.display());
         }
-        crate::root::write_atomically(&root.state(), b"{}").unwrap();
+        crate::store::root::write_atomically(&root.state(), b"{}").unwrap();
         assert_eq!(mode(&root.state()), 0o600);
     }
 }

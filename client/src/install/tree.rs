@@ -20,7 +20,7 @@ use wavecast_schema::{
     TreeCheck, TreeMismatch,
 };
 
-use crate::cache::Cache;
+use crate::store::cache::Cache;
 use crate::error::{Error, Result};
 
 /// The verified file indexes of a release's modules, and the tree they describe.
@@ -205,11 +205,11 @@ mod tests {
     use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
 
     use super::*;
-    use crate::cache::tests::MapTransport;
-    use crate::limits::DownloadLimits;
-    use crate::reporter::NoReporter;
-    use crate::root::InstallRoot;
-    use crate::url::BaseUrl;
+    use crate::store::cache::tests::MapTransport;
+    use crate::net::limits::DownloadLimits;
+    use crate::install::reporter::NoReporter;
+    use crate::store::root::InstallRoot;
+    use crate::net::url::BaseUrl;
 
     fn file_entry(path: &str, content: &[u8], mode: u32) -> IndexEntry {
         IndexEntry {

@@ -43,11 +43,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::prune;
+use crate::store::cache::prune;
 use crate::error::{Error, Result};
 use crate::install::{STAGING_PREFIX, clean_leftovers, installed_indexes, promote, switch_current};
-use crate::root::{InstallRoot, sync_dir, write_json_atomically};
-use crate::state::{InstalledRelease, State, peek_format};
+use crate::store::root::{InstallRoot, sync_dir, write_json_atomically};
+use crate::store::state::{InstalledRelease, State, peek_format};
 
 /// The newest journal format this build reads and writes.
 const JOURNAL_FORMAT: u32 = 1;

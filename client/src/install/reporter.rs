@@ -3,7 +3,7 @@
 use semver::Version;
 use wavecast_schema::{ModuleName, RelativePath};
 
-use crate::delta::ModuleUpdate;
+use crate::install::plan::ModuleUpdate;
 use crate::error::Error;
 
 /// Receives progress events during [`Updater::install`](crate::Updater::install).

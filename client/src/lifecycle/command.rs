@@ -1,7 +1,7 @@
 //! Running a hook command: `sh -c COMMAND` in a directory with extra environment
 //! variables, in its own process group, for at most a timeout, with the end of its
-//! output captured. The health check ([`crate::health`]) and the on-activate hook of
-//! image slots ([`crate::slots`]) both run through [`run_shell`].
+//! output captured. The health check ([`crate::lifecycle::health`]) and the on-activate hook of
+//! image slots ([`crate::lifecycle::slots`]) both run through [`run_shell`].
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::health::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
+use crate::lifecycle::health::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
 
 /// A command to run with [`run_shell`].
 #[derive(Debug, Clone, Copy)]
