@@ -12,12 +12,14 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath, VersionPin};
 
-use crate::updater::choose::HeldBack;
 use crate::lifecycle::health::HealthCheckFailure;
-use crate::net::limits::{SpeedLimit, format_duration};
-use crate::lifecycle::slots::{ActivationFailure, SlotName};
-use crate::install::space::format_bytes;
+use crate::lifecycle::slots::ActivationFailure;
+use crate::net::limits::SpeedLimit;
 use crate::net::transport::{TransportError, TransportErrorKind};
+use crate::store::config::SlotName;
+use crate::units::format_bytes;
+use crate::units::format_duration;
+use crate::updater::choose::HeldBack;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -109,42 +109,53 @@ mod lifecycle;
 mod net;
 pub mod schedule;
 mod store;
+pub mod units;
 mod updater;
 
 pub use net::{limits, transport};
 
-pub use store::attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
-pub use updater::choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
-pub use store::config::{BUILD_PLATFORM, CONFIG_FORMAT, Config, PinnedTrust};
-pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use error::{Error, Result, unmark_command};
-pub use net::manifest::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
-pub use lifecycle::health::{
-    BadReason, BadRelease, ConfirmReport, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
-    HEALTH_CHECK_VARIABLE, HEALTH_OUTPUT_LIMIT, HealthCheck, HealthCheckFailure, HealthCheckReport,
-    HealthConfig, HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial,
-};
-pub use install::{CurrentRelease, InstallOutcome, InstallReport, release_dir_name};
-pub use store::journal::{InstallStep, InterruptedInstall, Recovery, RecoveryOutcome};
-pub use lifecycle::prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
+pub use install::commit::{Recovery, RecoveryOutcome};
+pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use install::reporter::{Fallback, NoReporter, Reporter};
-pub use store::root::InstallRoot;
-pub use updater::self_update::{ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client};
-pub use lifecycle::slots::{
-    ActivationFailure, DEFAULT_ACTIVATE_TIMEOUT, ImageSource, SLOTS_FORMAT, SlotActivation,
-    SlotConfig, SlotImage, SlotName, SlotStatus, SlotsState, SlotsStatus,
+pub use install::unpack::unpack_module;
+pub use install::{InstallOutcome, InstallReport};
+pub use lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
+pub use lifecycle::health::{
+    ConfirmReport, HEALTH_CHECK_VARIABLE, HealthCheckFailure, LaunchOutcome, LaunchReport,
+    RollbackReport,
 };
-pub use install::space::format_bytes;
-pub use store::state::{InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest};
+pub use lifecycle::prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
+pub use lifecycle::slots::{
+    ActivationFailure, ImageSource, SlotActivation, SlotStatus, SlotsStatus,
+};
+pub use net::manifest::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
 pub use net::transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,
     TransportError, TransportErrorKind, Validators,
 };
-pub use install::unpack::unpack_module;
+pub use net::trust::{TrustedKey, read_pinned_root};
+pub use net::url::BaseUrl;
+pub use store::attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
+pub use store::config::{
+    BUILD_PLATFORM, CONFIG_FORMAT, Config, DEFAULT_ACTIVATE_TIMEOUT, DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_MAX_UNCONFIRMED_LAUNCHES, HealthCheck, HealthConfig, PinnedTrust, SlotConfig, SlotName,
+};
+pub use store::current::{CurrentRelease, release_dir_name};
+pub use store::journal::{InstallStep, InterruptedInstall};
+pub use store::root::InstallRoot;
+pub use store::slots::{SLOTS_FORMAT, SlotImage, SlotsState};
+pub use store::state::{
+    BadReason, BadRelease, InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest,
+    Trial,
+};
+pub use units::format_bytes;
+pub use updater::choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
+pub use updater::self_update::{
+    ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client,
+};
 pub use updater::{
     CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, LOCK_PATIENCE, RolloutCheck,
     SiteSummary, StatusReport, Updater,
 };
-pub use net::url::BaseUrl;
-pub use net::trust::{TrustedKey, read_pinned_root};
 pub use wavecast_schema::{Attributes, ClientUpdate, Exclusion, Mode, Outcome, Withdrawal};

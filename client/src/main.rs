@@ -17,8 +17,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
-use wavecast_client::limits::{DownloadLimits, format_duration, format_speed, parse_speed};
-use wavecast_client::schedule::{PollSchedule, parse_duration, parse_jitter};
+use wavecast_client::limits::{DownloadLimits, format_speed, parse_speed};
+use wavecast_client::schedule::{PollSchedule, parse_jitter};
+use wavecast_client::units::{format_duration, parse_duration};
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, ChooseOptions,
     Config, ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,

@@ -37,35 +37,6 @@ impl PollSchedule {
     }
 }
 
-/// Parses a duration such as `6h`, `30m`, `45s`, `500ms` or `1d`.
-///
-/// # Errors
-///
-/// A message saying what was expected.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 6h, 30m, 45s or 500ms"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(number)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "`{text}` has no unit: use ms, s, m, h or d (e.g. 6h)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
-}
-
 /// Parses a jitter such as `10%` (or `10`) into a fraction between 0 and 1.
 ///
 /// # Errors
@@ -81,6 +52,8 @@ pub fn parse_jitter(text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::units::parse_duration;
+
     use super::*;
 
     #[test]

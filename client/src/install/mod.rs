@@ -21,7 +21,7 @@
 //! or cap) is switched to again without downloading when the tree still matches the
 //! release's signed file indexes; otherwise it is installed afresh like any other.
 
-
+pub(crate) mod commit;
 pub(crate) mod patch;
 pub(crate) mod plan;
 pub(crate) mod reporter;
@@ -30,43 +30,24 @@ pub(crate) mod tree;
 pub(crate) mod unpack;
 pub(crate) mod verified;
 
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use std::collections::BTreeSet;
-
 use jiff::Timestamp;
 use semver::Version;
-use serde::Serialize;
 use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
 
-use crate::store::cache::Cache;
-use crate::install::plan::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::error::{Error, Result};
-use crate::store::journal::{InstallStep, InterruptedInstall, Journal, finish};
-use crate::net::limits::DownloadLimits;
+use crate::install::commit::{Building, finish, sync_filesystem};
+use crate::install::plan::{Builder, LocalFiles, UpdatePlan, plan_release};
 use crate::install::reporter::{NoReporter, Reporter};
-use crate::store::root::{ATOMIC_TEMP_PREFIX, InstallRoot, create_dir_all, random_hex, sync_dir};
 use crate::install::space::ensure_free_space;
-use crate::store::state::{InstalledModule, InstalledRelease, State};
-use crate::net::transport::Transport;
 use crate::install::tree::{ReleaseIndexes, WrittenFiles, check_tree};
+use crate::net::limits::DownloadLimits;
+use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;
-
-/// The prefix of staging trees (and of trees moved aside) under `releases/`.
-pub(crate) const STAGING_PREFIX: &str = ".staging-";
-const CURRENT_TEMP_PREFIX: &str = ".current.tmp-";
-
-/// The release `ROOT/current` points to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CurrentRelease {
-    /// Its version.
-    pub version: Version,
-    /// Its directory name under `ROOT/releases`.
-    pub dir: String,
-}
+use crate::store::cache::Cache;
+use crate::store::current::{CurrentRelease, read_current, release_dir_name};
+use crate::store::journal::{InstallStep, InterruptedInstall, Journal};
+use crate::store::root::{InstallRoot, create_dir_all};
+use crate::store::state::{InstalledModule, InstalledRelease, State};
 
 /// What [`Updater::install`](crate::Updater::install) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,93 +95,12 @@ pub struct InstallReport {
     pub download_hosts_used: Vec<BaseUrl>,
     /// The health check run after the switch, when one is configured (it passed: a
     /// failed check is an error).
-    pub health_check: Option<crate::lifecycle::health::HealthCheckReport>,
+    pub health_check: Option<crate::lifecycle::command::HealthCheckReport>,
     /// The release trees deleted after the install, beyond the newest kept.
     pub pruned_releases: Vec<crate::lifecycle::prune::PrunedRelease>,
     /// The release's image module, written to a slot and activated before the tree
     /// was installed; `None` for a release without one.
     pub image: Option<crate::lifecycle::slots::SlotActivation>,
-}
-
-/// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
-/// hex digits of blake3 over each module's name, destination and package hash. Equal
-/// names mean equal trees, so a re-published version with other content gets a new
-/// directory instead of overwriting one that may be running.
-pub fn release_dir_name(version: &Version, release: &PlatformRelease) -> String {
-    let mut hasher = blake3::Hasher::new();
-    for (name, module) in &release.modules {
-        hasher.update(name.as_str().as_bytes());
-        hasher.update(b"\0");
-        hasher.update(
-            module
-                .dest
-                .as_ref()
-                .map_or("", |dest| dest.as_str())
-                .as_bytes(),
-        );
-        hasher.update(b"\0");
-        hasher.update(module.package.blake3.as_str().as_bytes());
-        hasher.update(b"\n");
-    }
-    let digest = hasher.finalize().to_hex();
-    format!("{version}-{}", &digest[..12])
-}
-
-/// The release `ROOT/current` points to, or `None` when there is no `current` or it
-/// points to a release directory that no longer exists.
-///
-/// The version comes from the state's record of that directory, else from the
-/// directory's name.
-pub(crate) fn read_current(root: &InstallRoot, state: &State) -> Result<Option<CurrentRelease>> {
-    let path = root.current();
-    let metadata = match std::fs::symlink_metadata(&path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::ReadCurrent { path, source }),
-    };
-    if !metadata.file_type().is_symlink() {
-        return Err(Error::CurrentNotSymlink { path });
-    }
-    let target = std::fs::read_link(&path).map_err(|source| Error::ReadCurrent {
-        path: path.clone(),
-        source,
-    })?;
-    let target_text = target.to_string_lossy().into_owned();
-    let unrecognized = || Error::UnrecognizedCurrent {
-        path: path.clone(),
-        target: target_text.clone(),
-    };
-    let dir = target_text
-        .strip_prefix("releases/")
-        .filter(|dir| !dir.is_empty() && !dir.contains('/') && !dir.starts_with('.'))
-        .ok_or_else(unrecognized)?;
-    match std::fs::symlink_metadata(root.releases().join(dir)) {
-        Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => return Err(unrecognized()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::ReadCurrent {
-                path: root.releases().join(dir),
-                source,
-            });
-        }
-    }
-    let version = match state.installed_in(dir) {
-        Some(installed) => installed.version.clone(),
-        None => version_from_dir_name(dir).ok_or_else(unrecognized)?,
-    };
-    Ok(Some(CurrentRelease {
-        version,
-        dir: dir.to_owned(),
-    }))
-}
-
-pub(crate) fn version_from_dir_name(dir: &str) -> Option<Version> {
-    let (version, id) = dir.rsplit_once('-')?;
-    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    version.parse().ok()
 }
 
 /// Everything [`install_release`] and [`plan_install`] need.
@@ -434,34 +334,6 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
     })
 }
 
-/// Renames the complete staging tree `releases/<staging>` to `releases/<dir>`, then
-/// flushes `releases/`. A tree already at `releases/<dir>` (left by an install that
-/// did not finish, or installed but not current and no longer intact) is first
-/// renamed aside to a staging name, so that `releases/<dir>` is never a half-removed
-/// tree; [`clean_leftovers`] removes it later. Taken again after the staging tree
-/// was renamed, it only flushes.
-pub(crate) fn promote(root: &InstallRoot, staging: &str, dir: &str) -> Result<()> {
-    let releases = root.releases();
-    let (staging, destination) = (releases.join(staging), releases.join(dir));
-    let release_error = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Release {
-            action,
-            path,
-            source,
-        }
-    };
-    if std::fs::symlink_metadata(&staging).is_ok() {
-        if std::fs::symlink_metadata(&destination).is_ok() {
-            let aside = releases.join(format!("{STAGING_PREFIX}{}", random_hex(8)?));
-            std::fs::rename(&destination, &aside)
-                .map_err(release_error("move aside", &destination))?;
-        }
-        std::fs::rename(&staging, &destination).map_err(release_error("rename", &staging))?;
-    }
-    sync_dir(&releases).map_err(release_error("flush", &releases))
-}
-
 /// The state record of a release's modules.
 fn installed_modules(
     release: &PlatformRelease,
@@ -473,191 +345,14 @@ fn installed_modules(
         .collect()
 }
 
-/// The file indexes of the installed releases, which the index cache keeps.
-pub(crate) fn installed_indexes(state: &State) -> BTreeSet<&wavecast_schema::Blake3Hash> {
-    state
-        .installed
-        .iter()
-        .flat_map(|release| release.modules.values())
-        .map(|module| &module.file_index.blake3)
-        .collect()
-}
-
-/// Points `ROOT/current` to `releases/<dir>` atomically: a new relative symlink is
-/// renamed over the old one, then the root directory is flushed.
-pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
-    let current = root.current();
-    let target = format!("releases/{dir}");
-    let switch_error = |source| Error::SwitchCurrent {
-        path: current.clone(),
-        target: target.clone(),
-        source,
-    };
-    if let Ok(metadata) = std::fs::symlink_metadata(&current)
-        && !metadata.file_type().is_symlink()
-    {
-        return Err(Error::CurrentNotSymlink { path: current });
-    }
-    let temp = root
-        .path()
-        .join(format!("{CURRENT_TEMP_PREFIX}{}", random_hex(8)?));
-    std::os::unix::fs::symlink(&target, &temp).map_err(switch_error)?;
-    if let Err(source) = std::fs::rename(&temp, &current) {
-        let _ = std::fs::remove_file(&temp);
-        return Err(switch_error(source));
-    }
-    sync_dir(root.path()).map_err(switch_error)
-}
-
-/// Removes what a killed run can leave behind: staging trees (and trees moved aside
-/// by [`promote`]), temporary `current` symlinks, and the temporary files of atomic
-/// writes in `.wavecast/` (a member of the root's group's too). Partial downloads
-/// stay in the cache, to be resumed. The caller holds the root's lock, so no other
-/// run is writing any of them.
-pub(crate) fn clean_leftovers(root: &InstallRoot) -> Result<()> {
-    let remove_error = |path: PathBuf| {
-        move |source| Error::Release {
-            action: "remove",
-            path,
-            source,
-        }
-    };
-    for (dir, prefix) in [
-        (root.releases(), STAGING_PREFIX),
-        (root.path().to_owned(), CURRENT_TEMP_PREFIX),
-        (root.meta(), ATOMIC_TEMP_PREFIX),
-        (root.shared(), ATOMIC_TEMP_PREFIX),
-        (root.manifests(), ATOMIC_TEMP_PREFIX),
-    ] {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(Error::Release {
-                    action: "list",
-                    path: dir,
-                    source,
-                });
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(remove_error(dir.clone()))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(prefix) && name.len() > prefix.len() {
-                let path = entry.path();
-                remove_tree(&path).map_err(remove_error(path.clone()))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The `build` step in progress: the journal naming it and the staging tree under
-/// `releases/`. Dropped before [`built`](Self::built) (an error while building), it
-/// undoes the step: the tree goes, then the journal.
-struct Building {
-    staging: PathBuf,
-    journal: Journal,
-    done: bool,
-}
-
-impl Building {
-    /// Writes the journal of the install of `release` over `previous` at
-    /// [`InstallStep::Build`], naming a new staging directory, then creates that
-    /// directory.
-    fn begin(
-        root: &InstallRoot,
-        release: InstalledRelease,
-        previous: Option<String>,
-    ) -> Result<Self> {
-        let name = format!("{STAGING_PREFIX}{}", random_hex(8)?);
-        let staging = root.releases().join(&name);
-        let journal = Journal::begin(
-            root,
-            InterruptedInstall {
-                step: InstallStep::Build,
-                release,
-                staging: Some(name),
-                previous,
-            },
-        )?;
-        let building = Self {
-            staging,
-            journal,
-            done: false,
-        };
-        std::fs::create_dir(&building.staging).map_err(|source| Error::CreateDirectory {
-            path: building.staging.clone(),
-            source,
-        })?;
-        Ok(building)
-    }
-
-    fn path(&self) -> &Path {
-        &self.staging
-    }
-
-    /// The tree is complete and on disk: records the commit point (the journal moves
-    /// to [`InstallStep::Promote`]) and hands the journal over.
-    fn built(mut self) -> Result<Journal> {
-        self.journal.advance(InstallStep::Promote)?;
-        self.done = true;
-        Ok(self.journal.clone())
-    }
-}
-
-impl Drop for Building {
-    fn drop(&mut self) {
-        if !self.done {
-            // Best effort: whatever stays is undone by the next locked run, which
-            // finds the journal at `build`.
-            if remove_tree(&self.staging).is_ok() || !self.staging.exists() {
-                let _ = self.journal.close();
-            }
-        }
-    }
-}
-
-/// Removes a file, a symlink (not its target) or a whole directory tree, making
-/// read-only directories writable first.
-pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
-    let metadata = std::fs::symlink_metadata(path)?;
-    if !metadata.is_dir() {
-        return std::fs::remove_file(path);
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    for entry in std::fs::read_dir(path)? {
-        remove_tree(&entry?.path())?;
-    }
-    std::fs::remove_dir(path)
-}
-
-/// Flushes the file system holding `dir` to disk, so the release tree is durable
-/// before it is renamed into place.
-#[cfg(target_os = "linux")]
-fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    rustix::fs::syncfs(File::open(dir)?).map_err(io::Error::from)
-}
-
-/// Flushes every file and directory under `dir` to disk (a symbolic link is part of
-/// its directory, and is never opened: it may point anywhere, or nowhere).
-#[cfg(not(target_os = "linux"))]
-fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            sync_filesystem(&entry.path())?;
-        } else if file_type.is_file() {
-            File::open(entry.path())?.sync_all()?;
-        }
-    }
-    File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use crate::install::commit::{clean_leftovers, switch_current};
+    use crate::store::current::CURRENT_TEMP_PREFIX;
+
     use super::*;
 
     fn root_with_release(dir: &str) -> (tempfile::TempDir, InstallRoot) {

@@ -41,16 +41,16 @@ use wavecast_schema::{
 };
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::store::cache::Cache;
 use crate::error::{Error, Result};
-use crate::install::release_dir_name;
 use crate::install::patch;
 use crate::install::reporter::{Fallback, Reporter};
-use crate::store::root::{InstallRoot, create_dir_all};
-use crate::store::state::{InstalledModule, InstalledRelease, State};
 use crate::install::tree::{ReleaseIndexes, WrittenFiles};
 use crate::install::unpack::unpack_module;
 use crate::install::verified::VerifiedFile;
+use crate::store::cache::Cache;
+use crate::store::current::release_dir_name;
+use crate::store::root::{InstallRoot, create_dir_all};
+use crate::store::state::{InstalledModule, InstalledRelease, State};
 
 /// How a release will be obtained, module by module and file by file: what
 /// [`Updater::plan`](crate::Updater::plan) returns and `update --dry-run` prints.
@@ -694,16 +694,16 @@ mod tests {
     };
 
     use super::*;
-    use crate::store::cache::tests::MapTransport;
+    use crate::install::patch::tests::{edited, noise, zstd_patch};
+    use crate::install::reporter::NoReporter;
+    use crate::install::unpack::tests::{Raw, package};
     use crate::install::{
         InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
     };
     use crate::net::limits::DownloadLimits;
-    use crate::install::patch::tests::{edited, noise, zstd_patch};
-    use crate::install::reporter::NoReporter;
     use crate::net::transport::Transport as _;
-    use crate::install::unpack::tests::{Raw, package};
     use crate::net::url::BaseUrl;
+    use crate::store::cache::tests::MapTransport;
 
     /// A file of a module: path, content, mode.
     type Spec<'a> = (&'a str, &'a [u8], u32);

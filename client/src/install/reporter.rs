@@ -3,8 +3,8 @@
 use semver::Version;
 use wavecast_schema::{ModuleName, RelativePath};
 
-use crate::install::plan::ModuleUpdate;
 use crate::error::Error;
+use crate::install::plan::ModuleUpdate;
 
 /// Receives progress events during [`Updater::install`](crate::Updater::install).
 ///

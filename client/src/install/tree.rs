@@ -20,8 +20,8 @@ use wavecast_schema::{
     TreeCheck, TreeMismatch,
 };
 
-use crate::store::cache::Cache;
 use crate::error::{Error, Result};
+use crate::store::cache::Cache;
 
 /// The verified file indexes of a release's modules, and the tree they describe.
 #[derive(Debug)]
@@ -205,11 +205,11 @@ mod tests {
     use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
 
     use super::*;
-    use crate::store::cache::tests::MapTransport;
-    use crate::net::limits::DownloadLimits;
     use crate::install::reporter::NoReporter;
-    use crate::store::root::InstallRoot;
+    use crate::net::limits::DownloadLimits;
     use crate::net::url::BaseUrl;
+    use crate::store::cache::tests::MapTransport;
+    use crate::store::root::InstallRoot;
 
     fn file_entry(path: &str, content: &[u8], mode: u32) -> IndexEntry {
         IndexEntry {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::lifecycle::health::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
+use crate::units::format_duration;
 
 /// A command to run with [`run_shell`].
 #[derive(Debug, Clone, Copy)]
@@ -116,4 +116,61 @@ fn output_tail(file: &mut File) -> io::Result<(String, u64)> {
     let mut bytes = Vec::new();
     file.take(HEALTH_OUTPUT_LIMIT).read_to_end(&mut bytes)?;
     Ok((String::from_utf8_lossy(&bytes).into_owned(), length))
+}
+
+/// How much of a health check's output (stdout and stderr, interleaved) is kept: its
+/// last 4 KiB.
+pub const HEALTH_OUTPUT_LIMIT: u64 = 4096;
+
+/// How a health check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthStatus {
+    /// It exited with status 0.
+    Passed,
+    /// It exited with this non-zero status.
+    Exited(i32),
+    /// It was killed by this signal (not by the client).
+    Signaled(i32),
+    /// It ran past its timeout, and its process group was killed.
+    TimedOut,
+}
+
+impl HealthStatus {
+    /// Whether the check passed.
+    pub fn passed(self) -> bool {
+        self == Self::Passed
+    }
+}
+
+/// What a health check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckReport {
+    /// The shell command.
+    pub command: String,
+    /// How it ended.
+    pub status: HealthStatus,
+    /// Its timeout.
+    pub timeout: Duration,
+    /// How long it ran.
+    pub duration: Duration,
+    /// The end of its output, stdout and stderr interleaved: at most
+    /// [`HEALTH_OUTPUT_LIMIT`] bytes, invalid UTF-8 replaced.
+    pub output: String,
+    /// How many bytes of output it wrote in all.
+    pub output_bytes: u64,
+}
+
+impl HealthCheckReport {
+    /// `exited with status 3`, `timed out after 1s`…, for messages.
+    pub fn describe(&self) -> String {
+        match self.status {
+            HealthStatus::Passed => format!("passed in {:.1}s", self.duration.as_secs_f64()),
+            HealthStatus::Exited(code) => format!("exited with status {code}"),
+            HealthStatus::Signaled(signal) => format!("was killed by signal {signal}"),
+            HealthStatus::TimedOut => format!(
+                "timed out after {} (its processes were killed)",
+                format_duration(self.timeout)
+            ),
+        }
+    }
 }

@@ -22,145 +22,24 @@
 
 use std::io;
 use std::path::Path;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use semver::Version;
-use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::lifecycle::command::{Shell, run_shell};
 use crate::error::{Error, Result, rollback_note, unmark_note};
-use crate::install::{CurrentRelease, switch_current};
-use crate::net::limits::{duration_text, format_duration};
+use crate::install::commit::switch_current;
+use crate::lifecycle::command::HealthCheckReport;
+use crate::lifecycle::command::{Shell, run_shell};
 use crate::lifecycle::prune::PrunedRelease;
+use crate::store::config::HealthCheck;
+use crate::store::current::CurrentRelease;
 use crate::store::root::{InstallRoot, sync_dir};
-use crate::store::state::{InstalledRelease, State};
-
-/// How long a health check may run by default: 30 s.
-pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How many launches an unconfirmed release gets by default before it is rolled back
-/// at the next one: 3.
-pub const DEFAULT_MAX_UNCONFIRMED_LAUNCHES: u32 = 3;
-
-/// How much of a health check's output (stdout and stderr, interleaved) is kept: its
-/// last 4 KiB.
-pub const HEALTH_OUTPUT_LIMIT: u64 = 4096;
+use crate::store::state::{BadReason, BadRelease, InstalledRelease, State, trial_of};
 
 /// Set to `1` in a health check's environment. `wavecast-update confirm` and
 /// `launched` do nothing inside a check: the root is locked while it runs, and a
 /// check is not a launch.
 pub const HEALTH_CHECK_VARIABLE: &str = "WAVECAST_HEALTH_CHECK";
-
-/// The `"health"` object of `config.json`. Configurations written before health
-/// checks existed get the defaults: no check, a 30 s timeout, 3 unconfirmed launches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HealthConfig {
-    /// The shell command run after every switch, if any.
-    pub check: Option<String>,
-    /// How long the command may run before it is killed and counts as failed.
-    #[serde(
-        deserialize_with = "positive_duration",
-        serialize_with = "duration_text::serialize"
-    )]
-    pub timeout: Duration,
-    /// How many times an unconfirmed release may be launched; the next launch rolls it
-    /// back. `0` never rolls back (launches are still counted).
-    pub max_unconfirmed_launches: u32,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        Self {
-            check: None,
-            timeout: DEFAULT_HEALTH_TIMEOUT,
-            max_unconfirmed_launches: DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
-        }
-    }
-}
-
-impl HealthConfig {
-    /// The configured health check, if there is one.
-    pub fn health_check(&self) -> Option<HealthCheck> {
-        self.check.as_ref().map(|command| HealthCheck {
-            command: command.clone(),
-            timeout: self.timeout,
-        })
-    }
-}
-
-/// Reads a duration that must be longer than zero (a timeout in `config.json`).
-pub(crate) fn positive_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Duration, D::Error> {
-    match duration_text::deserialize(deserializer)? {
-        Duration::ZERO => Err(serde::de::Error::custom("a timeout must be longer than 0s")),
-        timeout => Ok(timeout),
-    }
-}
-
-/// A health check: `sh -c command`, killed after `timeout`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    /// The shell command.
-    pub command: String,
-    /// How long it may run.
-    pub timeout: Duration,
-}
-
-/// How a health check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthStatus {
-    /// It exited with status 0.
-    Passed,
-    /// It exited with this non-zero status.
-    Exited(i32),
-    /// It was killed by this signal (not by the client).
-    Signaled(i32),
-    /// It ran past its timeout, and its process group was killed.
-    TimedOut,
-}
-
-impl HealthStatus {
-    /// Whether the check passed.
-    pub fn passed(self) -> bool {
-        self == Self::Passed
-    }
-}
-
-/// What a health check did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheckReport {
-    /// The shell command.
-    pub command: String,
-    /// How it ended.
-    pub status: HealthStatus,
-    /// Its timeout.
-    pub timeout: Duration,
-    /// How long it ran.
-    pub duration: Duration,
-    /// The end of its output, stdout and stderr interleaved: at most
-    /// [`HEALTH_OUTPUT_LIMIT`] bytes, invalid UTF-8 replaced.
-    pub output: String,
-    /// How many bytes of output it wrote in all.
-    pub output_bytes: u64,
-}
-
-impl HealthCheckReport {
-    /// `exited with status 3`, `timed out after 1s`…, for messages.
-    pub fn describe(&self) -> String {
-        match self.status {
-            HealthStatus::Passed => format!("passed in {:.1}s", self.duration.as_secs_f64()),
-            HealthStatus::Exited(code) => format!("exited with status {code}"),
-            HealthStatus::Signaled(signal) => format!("was killed by signal {signal}"),
-            HealthStatus::TimedOut => format!(
-                "timed out after {} (its processes were killed)",
-                format_duration(self.timeout)
-            ),
-        }
-    }
-}
 
 /// Why an install was rolled back by its health check: the payload of
 /// [`Error::HealthCheckFailed`].
@@ -321,100 +200,6 @@ pub(crate) fn run_health_check(
     })
 }
 
-/// The release on trial, in `state.json`: switched to by an install and not confirmed
-/// yet. There is at most one, and only while it is current.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trial {
-    /// Its version.
-    pub version: Version,
-    /// Its directory under `ROOT/releases`.
-    pub dir: String,
-    /// When `current` was switched to it.
-    pub started_at: Timestamp,
-    /// How many launches were recorded since.
-    pub launches: u32,
-    /// The release to roll back to: the last confirmed release that was current
-    /// before it, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<String>,
-}
-
-/// Why a release was marked bad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum BadReason {
-    /// Its health check failed (a non-zero status, or killed by a signal).
-    HealthCheckFailed,
-    /// Its health check timed out.
-    HealthCheckTimedOut,
-    /// It was launched more times than allowed without being confirmed.
-    Unconfirmed,
-    /// Someone rolled it back (`wavecast-update rollback`).
-    RolledBack,
-    /// Its image was written to a slot, but the on-activate hook failed or timed out.
-    ActivationFailed,
-}
-
-impl BadReason {
-    /// The reason's name in `state.json` and `--json` output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HealthCheckFailed => "health_check_failed",
-            Self::HealthCheckTimedOut => "health_check_timed_out",
-            Self::Unconfirmed => "unconfirmed",
-            Self::RolledBack => "rolled_back",
-            Self::ActivationFailed => "activation_failed",
-        }
-    }
-}
-
-/// A release this client will not install again, in `state.json`. Newer releases
-/// are installed as usual.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BadRelease {
-    /// Its version.
-    pub version: Version,
-    /// The directory it was installed in.
-    pub dir: String,
-    /// Why it was marked.
-    pub reason: BadReason,
-    /// What happened, in words (`health check `…` exited with status 3`).
-    pub detail: String,
-    /// When.
-    pub marked_at: Timestamp,
-}
-
-/// Starts the trial of `switched`, which `current` now points to instead of `before`.
-/// The trial remembers the release to fall back to: `before`, or, when `before` was
-/// itself still on trial, what it would have fallen back to.
-pub(crate) fn start_trial(
-    state: &mut State,
-    switched: &CurrentRelease,
-    before: Option<&CurrentRelease>,
-    now: Timestamp,
-) {
-    let fallback = before.and_then(|before| match &state.trial {
-        Some(trial) if trial.dir == before.dir => trial.fallback.clone(),
-        _ => Some(before.dir.clone()),
-    });
-    state.trial = Some(Trial {
-        version: switched.version.clone(),
-        dir: switched.dir.clone(),
-        started_at: now,
-        launches: 0,
-        fallback: fallback.filter(|dir| dir != &switched.dir),
-    });
-}
-
-/// The trial of `current`, if it is on trial.
-pub(crate) fn trial_of<'s>(state: &'s State, current: &CurrentRelease) -> Option<&'s Trial> {
-    state
-        .trial
-        .as_ref()
-        .filter(|trial| trial.dir == current.dir)
-}
-
 /// Whether `dir` holds a usable rollback target: recorded, on disk, not marked bad.
 fn usable<'s>(root: &InstallRoot, state: &'s State, dir: &str) -> Option<&'s InstalledRelease> {
     state
@@ -503,6 +288,12 @@ fn remove_current(root: &InstallRoot) -> Result<()> {
 mod tests {
     use std::collections::BTreeMap;
     use std::time::Instant;
+
+    use std::time::Duration;
+
+    use crate::lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthStatus};
+    use crate::store::config::HealthConfig;
+    use crate::store::state::start_trial;
 
     use super::*;
 

@@ -16,11 +16,13 @@ use std::num::NonZeroU32;
 
 use semver::Version;
 
-use crate::store::cache::prune_indexes;
 use crate::error::Result;
-use crate::lifecycle::health::trial_of;
-use crate::install::{installed_indexes, read_current, remove_tree, version_from_dir_name};
+use crate::store::cache::prune_indexes;
+use crate::store::current::{read_current, version_from_dir_name};
 use crate::store::root::InstallRoot;
+use crate::store::root::remove_tree;
+use crate::store::state::installed_indexes;
+use crate::store::state::trial_of;
 use crate::store::state::{InstalledRelease, State};
 
 /// How many release trees are kept by default: the current one and the one before.
@@ -145,9 +147,10 @@ mod tests {
     use wavecast_schema::{Blake3Hash, Blob};
 
     use super::*;
-    use crate::lifecycle::health::start_trial;
-    use crate::install::{CurrentRelease, switch_current};
+    use crate::install::commit::switch_current;
+    use crate::store::current::CurrentRelease;
     use crate::store::state::InstalledModule;
+    use crate::store::state::start_trial;
 
     fn record(version: &str, dir: &str) -> InstalledRelease {
         InstalledRelease {

@@ -64,255 +64,24 @@ use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use jiff::Timestamp;
 use semver::Version;
-use serde::{Deserialize, Serialize};
 use wavecast_schema::{
     Blake3Hash, EntryKind, FileIndex, FileMode, Module, ModuleKind, ModuleName, Patch,
     PatchAlgorithm, Platform, Release,
 };
 
-use crate::store::cache::Cache;
-use crate::lifecycle::command::{Shell, run_shell};
 use crate::error::{Error, Result};
-use crate::lifecycle::health::{BadReason, BadRelease, HealthCheckReport, positive_duration};
-use crate::net::limits::duration_text;
-use crate::store::root::{InstallRoot, write_json_atomically};
-use crate::store::state::State;
 use crate::install::verified::HashingWriter;
-
-/// How long the on-activate hook may run by default: 60 s.
-pub const DEFAULT_ACTIVATE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The newest format of `slots.json` this build reads and writes.
-pub const SLOTS_FORMAT: u32 = 1;
-
-/// The `"slots"` object of `config.json`. Configurations written before image slots
-/// existed get the defaults: no hook, a 60 s timeout, the slots under `ROOT/slots/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SlotConfig {
-    /// The shell command that activates a freshly written slot, if any. Without one a
-    /// written and verified slot becomes active at once.
-    pub on_activate: Option<String>,
-    /// How long the hook may run before its processes are killed and it counts as
-    /// failed.
-    #[serde(
-        deserialize_with = "positive_duration",
-        serialize_with = "duration_text::serialize"
-    )]
-    pub activate_timeout: Duration,
-    /// Slot `a`'s path (a file, or a partition or block device), relative to the
-    /// install root unless absolute; `ROOT/slots/a` when unset.
-    pub a: Option<PathBuf>,
-    /// Slot `b`'s path; `ROOT/slots/b` when unset.
-    pub b: Option<PathBuf>,
-}
-
-impl Default for SlotConfig {
-    fn default() -> Self {
-        Self {
-            on_activate: None,
-            activate_timeout: DEFAULT_ACTIVATE_TIMEOUT,
-            a: None,
-            b: None,
-        }
-    }
-}
-
-impl SlotConfig {
-    /// The configured path of `slot`, if one is set.
-    pub fn path(&self, slot: SlotName) -> Option<&Path> {
-        match slot {
-            SlotName::A => self.a.as_deref(),
-            SlotName::B => self.b.as_deref(),
-        }
-    }
-}
-
-/// One of the two slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SlotName {
-    /// Slot `a`.
-    A,
-    /// Slot `b`.
-    B,
-}
-
-impl SlotName {
-    /// Both slots, `a` first.
-    pub const BOTH: [Self; 2] = [Self::A, Self::B];
-
-    /// The other slot.
-    pub fn other(self) -> Self {
-        match self {
-            Self::A => Self::B,
-            Self::B => Self::A,
-        }
-    }
-
-    /// `a` or `b`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::A => "a",
-            Self::B => "b",
-        }
-    }
-}
-
-impl std::fmt::Display for SlotName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a slot holds: a verified image, as recorded in `slots.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotImage {
-    /// The release the image was installed for.
-    pub version: Version,
-    /// The image module.
-    pub module: ModuleName,
-    /// The image's size in bytes (a block device is larger; only these bytes count).
-    pub size: u64,
-    /// The image's blake3.
-    pub blake3: Blake3Hash,
-    /// The path it was written to. A slot whose configured path has changed since
-    /// holds nothing as far as the client knows.
-    pub path: PathBuf,
-    /// When it was written.
-    pub written_at: Timestamp,
-}
-
-/// `ROOT/.wavecast/slots.json`: which slot is active and what each holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotsState {
-    /// Format of this file.
-    pub format: u32,
-    /// The active slot; `None` before the first image is activated.
-    pub active: Option<SlotName>,
-    /// What slot `a` holds, when known.
-    #[serde(default)]
-    pub a: Option<SlotImage>,
-    /// What slot `b` holds, when known.
-    #[serde(default)]
-    pub b: Option<SlotImage>,
-}
-
-impl Default for SlotsState {
-    fn default() -> Self {
-        Self {
-            format: SLOTS_FORMAT,
-            active: None,
-            a: None,
-            b: None,
-        }
-    }
-}
-
-impl SlotsState {
-    /// The record of `slot`.
-    pub fn image(&self, slot: SlotName) -> Option<&SlotImage> {
-        match slot {
-            SlotName::A => self.a.as_ref(),
-            SlotName::B => self.b.as_ref(),
-        }
-    }
-
-    fn set(&mut self, slot: SlotName, image: Option<SlotImage>) {
-        match slot {
-            SlotName::A => self.a = image,
-            SlotName::B => self.b = image,
-        }
-    }
-
-    /// What `slot` holds, when it was written at the path it has now.
-    fn holds(&self, paths: &SlotPaths, slot: SlotName) -> Option<&SlotImage> {
-        self.image(slot)
-            .filter(|image| image.path == paths.get(slot))
-    }
-
-    /// Reads the record at `path`; `None` when there is none.
-    fn load(path: &Path) -> Result<Option<Self>> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(Error::ReadSlots {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        let format = crate::store::state::peek_format(&bytes).map_err(|source| Error::ParseSlots {
-            path: path.to_owned(),
-            source,
-        })?;
-        if format > SLOTS_FORMAT {
-            return Err(Error::UnsupportedFileFormat {
-                path: path.to_owned(),
-                found: format,
-                supported: SLOTS_FORMAT,
-            });
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| Error::ParseSlots {
-                path: path.to_owned(),
-                source,
-            })
-    }
-}
-
-/// The record's path: `ROOT/.wavecast/slots.json`.
-pub(crate) fn record_path(root: &InstallRoot) -> PathBuf {
-    root.meta().join("slots.json")
-}
-
-/// The absolute paths of both slots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SlotPaths {
-    a: PathBuf,
-    b: PathBuf,
-}
-
-impl SlotPaths {
-    /// The configured paths (relative ones under the root), else `ROOT/slots/a` and
-    /// `ROOT/slots/b`, made absolute.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::SlotsShareAPath`] when both are the same path; [`Error::ReadSlot`]
-    /// when the working directory cannot be read to make a path absolute.
-    pub(crate) fn resolve(root: &InstallRoot, config: &SlotConfig) -> Result<Self> {
-        let path = |slot: SlotName| {
-            let path = config.path(slot).map_or_else(
-                || root.path().join("slots").join(slot.as_str()),
-                |path| root.path().join(path),
-            );
-            std::path::absolute(&path).map_err(|source| Error::ReadSlot { slot, path, source })
-        };
-        let paths = Self {
-            a: path(SlotName::A)?,
-            b: path(SlotName::B)?,
-        };
-        if paths.a == paths.b {
-            return Err(Error::SlotsShareAPath { path: paths.a });
-        }
-        Ok(paths)
-    }
-
-    /// The path of `slot`.
-    pub(crate) fn get(&self, slot: SlotName) -> &Path {
-        match slot {
-            SlotName::A => &self.a,
-            SlotName::B => &self.b,
-        }
-    }
-}
+use crate::lifecycle::command::HealthCheckReport;
+use crate::lifecycle::command::{Shell, run_shell};
+use crate::store::cache::Cache;
+use crate::store::config::{SlotConfig, SlotName};
+use crate::store::root::{InstallRoot, write_json_atomically};
+use crate::store::slots::{SlotImage, SlotPaths, SlotsState};
+use crate::store::state::State;
+use crate::store::state::{BadReason, BadRelease};
 
 /// Where an image goes, decided from the record alone by [`choose_slot`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -557,7 +326,7 @@ impl<'a> Slots<'a> {
     /// The errors of [`SlotPaths::resolve`]; [`Error::ReadSlots`],
     /// [`Error::ParseSlots`], [`Error::UnsupportedFileFormat`].
     pub(crate) fn open(root: &'a InstallRoot, config: &'a SlotConfig) -> Result<Self> {
-        let record = record_path(root);
+        let record = root.slots_record();
         Ok(Self {
             root,
             config,

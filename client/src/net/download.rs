@@ -8,8 +8,8 @@ use std::path::Path;
 use wavecast_schema::{Blake3Hash, ModuleName};
 
 use crate::error::{Error, Result};
-use crate::net::limits::{DownloadLimits, Pace};
 use crate::install::reporter::Reporter;
+use crate::net::limits::{DownloadLimits, Pace};
 use crate::net::transport::{Transport, TransportError, TransportErrorKind};
 
 /// What a download must be.

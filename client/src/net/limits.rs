@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::schedule::parse_duration;
+use crate::units::{duration_text, format_duration};
 
 /// The default minimum average speed: 4 KiB/s, a speed any working link keeps up
 /// with, while a host trickling a byte at a time falls far below it.
@@ -165,43 +165,6 @@ pub fn format_speed(speed: u64) -> String {
         )
 }
 
-/// Formats a duration as [`parse_duration`] reads it, in the largest unit that keeps
-/// the number whole: `1h`, `90s`, `1500ms`.
-pub fn format_duration(duration: Duration) -> String {
-    if duration.subsec_nanos() != 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    let seconds = duration.as_secs();
-    [("d", 86_400), ("h", 3600), ("m", 60)]
-        .iter()
-        .find(|(_, scale)| seconds != 0 && seconds.is_multiple_of(*scale))
-        .map_or_else(
-            || format!("{seconds}s"),
-            |(unit, scale)| format!("{}{unit}", seconds / scale),
-        )
-}
-
-/// Durations in the configuration, as text such as `10s` or `1h`.
-pub(crate) mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        duration: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&super::format_duration(*duration))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
 /// Speeds in the configuration, as text such as `4KiB/s`.
 mod speed_text {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -218,6 +181,8 @@ mod speed_text {
 
 #[cfg(test)]
 mod tests {
+    use crate::units::parse_duration;
+
     use super::*;
 
     #[test]

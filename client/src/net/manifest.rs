@@ -12,7 +12,9 @@ use wavecast_schema::{
 
 use crate::error::{Error, Result};
 use crate::net::limits::{DownloadLimits, Pace};
-use crate::net::transport::{Conditional, Transport, TransportError, TransportErrorKind, Validators};
+use crate::net::transport::{
+    Conditional, Transport, TransportError, TransportErrorKind, Validators,
+};
 use crate::net::url::BaseUrl;
 
 /// The most bytes read for a channel manifest envelope; a host sending more is

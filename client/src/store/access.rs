@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Writers keep those modes without knowing the group: a file written in a setgid
-//! directory gets its group and group bits ([`crate::store::root::group_bits`]). Without a
+//! directory gets its group and group bits (see `group_bits` in the root's module). Without a
 //! group, `.wavecast/` is `0755` and its files are `0600`, as before groups existed.
 //!
 //! The group gets no more, because the owner acts on what it reads from those files:
@@ -31,12 +31,12 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::store::root::{InstallRoot, create_dir_all, group_bits, write_atomically};
-use crate::store::state::read_trial_file;
 
 /// The modes of `ROOT/.wavecast/` and its files, with a group and without.
 struct Modes {
@@ -144,7 +144,7 @@ pub(crate) fn share(root: &InstallRoot, gid: Option<u32>) -> Result<()> {
         root.config(),
         root.state(),
         root.journal(),
-        crate::lifecycle::slots::record_path(root),
+        root.slots_record(),
     ] {
         if std::fs::symlink_metadata(&file).is_ok() {
             set_access(&file, gid, modes.file)?;
@@ -187,6 +187,50 @@ pub(crate) fn create_shared_dir(shared: &Path) -> Result<()> {
         set_access(shared, None, WITH_GROUP.shared)?;
     }
     Ok(())
+}
+
+/// The most a trial file may hold: a trial is a few hundred bytes.
+const TRIAL_SIZE_LIMIT: u64 = 64 * 1024;
+
+/// The bytes of the trial file at `path`; `None` when there is none. The root's group
+/// writes that file, so the owner reads it as untrusted input: not through a symbolic
+/// link, only a regular file, and at most [`TRIAL_SIZE_LIMIT`] bytes.
+///
+/// # Errors
+///
+/// [`Error::ReadState`].
+pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let read_error = |source| Error::ReadState {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // A FIFO must not block the open before it can be refused.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(read_error(source)),
+    };
+    if !file.metadata().map_err(read_error)?.is_file() {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(TRIAL_SIZE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > TRIAL_SIZE_LIMIT {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {TRIAL_SIZE_LIMIT} bytes"),
+        )));
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]

@@ -23,14 +23,14 @@ use std::path::{Path, PathBuf};
 use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, PlatformRelease, RelativePath};
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::install::plan::{FileAction, UpdatePlan};
-use crate::net::download::{Download, Expected, download, hash_file};
 use crate::error::{Error, Result};
-use crate::net::limits::DownloadLimits;
+use crate::install::plan::{FileAction, UpdatePlan};
 use crate::install::reporter::{NoReporter, Reporter};
-use crate::store::root::{InstallRoot, create_dir_all, sync_dir};
+use crate::net::download::{Download, Expected, download, hash_file};
+use crate::net::limits::DownloadLimits;
 use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;
+use crate::store::root::{InstallRoot, create_dir_all, sync_dir};
 
 /// The cache of one install root, with the hosts it downloads from.
 pub(crate) struct Cache<'a> {
@@ -778,7 +778,8 @@ pub(crate) mod tests {
             .cache()
             .file_copy(&"app".parse().unwrap(), hash, packed, &mut |path| {
                 got.clear();
-                let _ = crate::install::patch::decompress(std::fs::File::open(path).unwrap(), &mut got);
+                let _ =
+                    crate::install::patch::decompress(std::fs::File::open(path).unwrap(), &mut got);
                 Ok(&Blake3Hash::of(&got) == hash)
             })?;
         Ok(got)

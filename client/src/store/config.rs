@@ -2,20 +2,19 @@
 
 use std::io;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use wavecast_schema::{Attributes, ChannelName, Platform, Root, VersionPin};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::health::HealthConfig;
-use crate::net::limits::{DownloadLimits, duration_text};
 use crate::lifecycle::prune::DEFAULT_KEEP_RELEASES;
-use crate::store::root::write_json_atomically;
-use crate::lifecycle::slots::SlotConfig;
-use crate::net::url::BaseUrl;
+use crate::net::limits::DownloadLimits;
 use crate::net::trust::TrustedKey;
+use crate::net::url::BaseUrl;
+use crate::store::root::write_json_atomically;
+use crate::units::{duration_text, positive_duration};
 
 /// The newest configuration format this build reads and writes.
 pub const CONFIG_FORMAT: u32 = 1;
@@ -191,10 +190,11 @@ impl Config {
                 });
             }
         };
-        let format = crate::store::state::peek_format(&bytes).map_err(|source| Error::ParseConfig {
-            path: path.to_owned(),
-            source,
-        })?;
+        let format =
+            crate::store::state::peek_format(&bytes).map_err(|source| Error::ParseConfig {
+                path: path.to_owned(),
+                source,
+            })?;
         if format > CONFIG_FORMAT {
             return Err(Error::UnsupportedFileFormat {
                 path: path.to_owned(),
@@ -229,8 +229,146 @@ fn checked_attributes<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Attributes, D::Error> {
     let attributes = Attributes::deserialize(deserializer)?;
-    crate::store::attributes::check_attribute_keys(&attributes).map_err(serde::de::Error::custom)?;
+    crate::store::attributes::check_attribute_keys(&attributes)
+        .map_err(serde::de::Error::custom)?;
     Ok(attributes)
+}
+
+/// How long a health check may run by default: 30 s.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many launches an unconfirmed release gets by default before it is rolled back
+/// at the next one: 3.
+pub const DEFAULT_MAX_UNCONFIRMED_LAUNCHES: u32 = 3;
+
+/// The `"health"` object of `config.json`. Configurations written before health
+/// checks existed get the defaults: no check, a 30 s timeout, 3 unconfirmed launches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// The shell command run after every switch, if any.
+    pub check: Option<String>,
+    /// How long the command may run before it is killed and counts as failed.
+    #[serde(
+        deserialize_with = "positive_duration",
+        serialize_with = "duration_text::serialize"
+    )]
+    pub timeout: Duration,
+    /// How many times an unconfirmed release may be launched; the next launch rolls it
+    /// back. `0` never rolls back (launches are still counted).
+    pub max_unconfirmed_launches: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            check: None,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+            max_unconfirmed_launches: DEFAULT_MAX_UNCONFIRMED_LAUNCHES,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// The configured health check, if there is one.
+    pub fn health_check(&self) -> Option<HealthCheck> {
+        self.check.as_ref().map(|command| HealthCheck {
+            command: command.clone(),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// A health check: `sh -c command`, killed after `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The shell command.
+    pub command: String,
+    /// How long it may run.
+    pub timeout: Duration,
+}
+
+/// How long the on-activate hook may run by default: 60 s.
+pub const DEFAULT_ACTIVATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `"slots"` object of `config.json`. Configurations written before image slots
+/// existed get the defaults: no hook, a 60 s timeout, the slots under `ROOT/slots/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlotConfig {
+    /// The shell command that activates a freshly written slot, if any. Without one a
+    /// written and verified slot becomes active at once.
+    pub on_activate: Option<String>,
+    /// How long the hook may run before its processes are killed and it counts as
+    /// failed.
+    #[serde(
+        deserialize_with = "positive_duration",
+        serialize_with = "duration_text::serialize"
+    )]
+    pub activate_timeout: Duration,
+    /// Slot `a`'s path (a file, or a partition or block device), relative to the
+    /// install root unless absolute; `ROOT/slots/a` when unset.
+    pub a: Option<PathBuf>,
+    /// Slot `b`'s path; `ROOT/slots/b` when unset.
+    pub b: Option<PathBuf>,
+}
+
+impl Default for SlotConfig {
+    fn default() -> Self {
+        Self {
+            on_activate: None,
+            activate_timeout: DEFAULT_ACTIVATE_TIMEOUT,
+            a: None,
+            b: None,
+        }
+    }
+}
+
+impl SlotConfig {
+    /// The configured path of `slot`, if one is set.
+    pub fn path(&self, slot: SlotName) -> Option<&Path> {
+        match slot {
+            SlotName::A => self.a.as_deref(),
+            SlotName::B => self.b.as_deref(),
+        }
+    }
+}
+
+/// One of the two slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotName {
+    /// Slot `a`.
+    A,
+    /// Slot `b`.
+    B,
+}
+
+impl SlotName {
+    /// Both slots, `a` first.
+    pub const BOTH: [Self; 2] = [Self::A, Self::B];
+
+    /// The other slot.
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+
+    /// `a` or `b`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "a",
+            Self::B => "b",
+        }
+    }
+}
+
+impl std::fmt::Display for SlotName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]

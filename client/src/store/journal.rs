@@ -43,11 +43,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::cache::prune;
 use crate::error::{Error, Result};
-use crate::install::{STAGING_PREFIX, clean_leftovers, installed_indexes, promote, switch_current};
+use crate::store::current::STAGING_PREFIX;
 use crate::store::root::{InstallRoot, sync_dir, write_json_atomically};
-use crate::store::state::{InstalledRelease, State, peek_format};
+use crate::store::state::{InstalledRelease, peek_format};
 
 /// The newest journal format this build reads and writes.
 const JOURNAL_FORMAT: u32 = 1;
@@ -116,25 +115,6 @@ impl InterruptedInstall {
     }
 }
 
-/// What [`Updater::recover`](crate::Updater::recover) found and did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recovery {
-    /// The install the journal described.
-    pub install: InterruptedInstall,
-    /// Whether it was finished or undone.
-    pub outcome: RecoveryOutcome,
-}
-
-/// How an interrupted install was resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RecoveryOutcome {
-    /// Its remaining steps were taken: `current` points to its release.
-    Finished,
-    /// Its partial tree was removed; `current` was left where it pointed.
-    RolledBack,
-}
-
 /// The journal file's shape.
 #[derive(Serialize, Deserialize)]
 struct JournalFile {
@@ -159,6 +139,19 @@ impl Journal {
         };
         journal.write()?;
         Ok(journal)
+    }
+
+    /// The journal `read` found, taken up again to finish or undo its install.
+    pub(crate) fn resume(root: &InstallRoot, install: InterruptedInstall) -> Self {
+        Self {
+            path: root.journal(),
+            install,
+        }
+    }
+
+    /// The install this journal records.
+    pub(crate) fn install(&self) -> &InterruptedInstall {
+        &self.install
     }
 
     /// Records that `step` is about to be taken.
@@ -245,278 +238,4 @@ pub(crate) fn read(root: &InstallRoot) -> Result<Option<InterruptedInstall>> {
         )));
     }
     Ok(Some(install))
-}
-
-/// Finishes or undoes the install a run left in the journal of `root`, as the module
-/// docs describe, and removes what a killed run can leave behind. The caller holds
-/// the root's lock. Returns what was found and done; `None` when no install was
-/// interrupted.
-///
-/// # Errors
-///
-/// The errors of [`read`]; [`Error::Recover`] when finishing fails (the journal
-/// stays, for the next run); file-system errors while undoing.
-pub(crate) fn recover(root: &InstallRoot) -> Result<Option<Recovery>> {
-    let Some(install) = read(root)? else {
-        clean_leftovers(root)?;
-        return Ok(None);
-    };
-    let journal = Journal {
-        path: root.journal(),
-        install: install.clone(),
-    };
-    let is_tree = |name: &str| {
-        std::fs::symlink_metadata(root.releases().join(name)).is_ok_and(|meta| meta.is_dir())
-    };
-    let tree_left = is_tree(&install.release.dir)
-        || (install.step == InstallStep::Promote
-            && install.staging.as_deref().is_some_and(is_tree));
-    let outcome = if install.finishes() && tree_left {
-        let state_path = root.state();
-        let mut state =
-            State::load(&state_path)?.ok_or(Error::MissingState { path: state_path })?;
-        finish(root, &mut state, journal).map_err(|source| Error::Recover {
-            version: install.release.version.clone(),
-            dir: install.release.dir.clone(),
-            step: install.step,
-            source: Box::new(source),
-        })?;
-        RecoveryOutcome::Finished
-    } else {
-        clean_leftovers(root)?;
-        journal.close()?;
-        RecoveryOutcome::RolledBack
-    };
-    Ok(Some(Recovery { install, outcome }))
-}
-
-/// Takes the steps of `journal`'s install from the one it names to the end, writing
-/// the journal before each: promote, record, switch, prune. Returns the bytes pruned
-/// from the download cache.
-///
-/// # Errors
-///
-/// The errors of each step; the journal then names the step that failed.
-pub(crate) fn finish(root: &InstallRoot, state: &mut State, mut journal: Journal) -> Result<u64> {
-    let release = journal.install.release.clone();
-    if journal.install.step <= InstallStep::Promote {
-        if let Some(staging) = &journal.install.staging {
-            promote(root, staging, &release.dir)?;
-        }
-        journal.advance(InstallStep::Record)?;
-    }
-    if journal.install.step <= InstallStep::Record {
-        if state.installed_in(&release.dir) != Some(&release) {
-            state.record_install(release.clone());
-            state.save(&root.state())?;
-        }
-        journal.advance(InstallStep::Switch)?;
-    }
-    if journal.install.step <= InstallStep::Switch {
-        switch_current(root, &release.dir)?;
-        journal.advance(InstallStep::Prune)?;
-    }
-    // Best effort, as the cache prune: what stays is removed by the next locked run.
-    let _ = clean_leftovers(root);
-    let pruned = prune(root, &installed_indexes(state));
-    journal.close()?;
-    Ok(pruned)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use jiff::Timestamp;
-
-    use super::*;
-    use crate::install::read_current;
-
-    const OLD: &str = "1.0.0-000000000000";
-    const NEW: &str = "1.1.0-111111111111";
-    const STAGING: &str = ".staging-0123456789abcdef";
-
-    /// A root whose `current` is `OLD`, with a recorded state, and a complete staging
-    /// tree of `NEW`.
-    fn root() -> (tempfile::TempDir, InstallRoot, State) {
-        let temp = tempfile::tempdir().unwrap();
-        let root = InstallRoot::new(temp.path());
-        for (dir, content) in [(OLD, "old"), (STAGING, "new")] {
-            std::fs::create_dir_all(root.releases().join(dir)).unwrap();
-            std::fs::write(root.releases().join(dir).join("app"), content).unwrap();
-        }
-        std::fs::create_dir_all(root.meta()).unwrap();
-        let mut state = State::generate().unwrap();
-        state.record_install(record(OLD));
-        state.save(&root.state()).unwrap();
-        switch_current(&root, OLD).unwrap();
-        (temp, root, state)
-    }
-
-    fn record(dir: &str) -> InstalledRelease {
-        InstalledRelease {
-            version: dir.split_once('-').unwrap().0.parse().unwrap(),
-            dir: dir.into(),
-            installed_at: Timestamp::UNIX_EPOCH,
-            modules: BTreeMap::new(),
-        }
-    }
-
-    fn interrupted(step: InstallStep) -> InterruptedInstall {
-        InterruptedInstall {
-            step,
-            release: record(NEW),
-            staging: Some(STAGING.into()),
-            previous: Some(OLD.into()),
-        }
-    }
-
-    fn current_content(root: &InstallRoot) -> String {
-        std::fs::read_to_string(root.current().join("app")).unwrap()
-    }
-
-    #[test]
-    fn without_a_journal_there_is_nothing_to_recover() {
-        let (_temp, root, _) = root();
-        assert_eq!(read(&root).unwrap(), None);
-        assert_eq!(recover(&root).unwrap(), None);
-        assert!(
-            !root.releases().join(STAGING).exists(),
-            "a staging tree no journal names is a leftover"
-        );
-        assert_eq!(current_content(&root), "old");
-    }
-
-    #[test]
-    fn a_killed_build_is_undone_and_current_stays() {
-        let (_temp, root, _) = root();
-        Journal::begin(&root, interrupted(InstallStep::Build)).unwrap();
-        assert_eq!(
-            read(&root).unwrap().unwrap(),
-            interrupted(InstallStep::Build)
-        );
-        let recovery = recover(&root).unwrap().unwrap();
-        assert_eq!(recovery.outcome, RecoveryOutcome::RolledBack);
-        assert_eq!(recovery.install.step, InstallStep::Build);
-        assert!(!root.releases().join(STAGING).exists());
-        assert!(!root.journal().exists());
-        assert_eq!(current_content(&root), "old");
-        let state = State::load(&root.state()).unwrap().unwrap();
-        assert_eq!(state.installed_in(NEW), None);
-    }
-
-    /// Every later step is finished, from wherever the killed run stopped.
-    #[test]
-    fn a_killed_install_past_build_is_finished_from_its_step() {
-        for step in [
-            InstallStep::Promote,
-            InstallStep::Record,
-            InstallStep::Switch,
-            InstallStep::Prune,
-        ] {
-            let (_temp, root, mut state) = root();
-            // Bring the root to where a run killed just before `step` left it.
-            if step > InstallStep::Promote {
-                promote(&root, STAGING, NEW).unwrap();
-            }
-            if step > InstallStep::Record {
-                state.record_install(record(NEW));
-                state.save(&root.state()).unwrap();
-            }
-            if step > InstallStep::Switch {
-                switch_current(&root, NEW).unwrap();
-            }
-            std::fs::create_dir_all(root.cache()).unwrap();
-            std::fs::write(root.cache().join("leftover"), b"12345").unwrap();
-            Journal::begin(&root, interrupted(step)).unwrap();
-
-            let recovery = recover(&root).unwrap().unwrap();
-            assert_eq!(recovery.outcome, RecoveryOutcome::Finished, "{step}");
-            assert_eq!(recovery.install.step, step);
-            assert_eq!(current_content(&root), "new", "{step}");
-            let state = State::load(&root.state()).unwrap().unwrap();
-            assert_eq!(state.installed_in(NEW), Some(&record(NEW)), "{step}");
-            assert_eq!(
-                read_current(&root, &state).unwrap().unwrap().dir,
-                NEW,
-                "{step}"
-            );
-            assert!(!root.releases().join(STAGING).exists(), "{step}");
-            assert!(!root.cache().join("leftover").exists(), "{step}");
-            assert!(!root.journal().exists(), "{step}");
-            assert!(root.releases().join(OLD).join("app").is_file(), "{step}");
-            assert_eq!(recover(&root).unwrap(), None, "{step}: once is enough");
-        }
-    }
-
-    #[test]
-    fn a_promote_killed_after_moving_the_old_tree_aside_is_finished() {
-        let (_temp, root, _) = root();
-        // An unfinished tree of the same name was moved aside, then the run died.
-        std::fs::create_dir_all(root.releases().join(".staging-aside")).unwrap();
-        Journal::begin(&root, interrupted(InstallStep::Promote)).unwrap();
-        let recovery = recover(&root).unwrap().unwrap();
-        assert_eq!(recovery.outcome, RecoveryOutcome::Finished);
-        assert_eq!(current_content(&root), "new");
-        assert!(!root.releases().join(".staging-aside").exists());
-    }
-
-    #[test]
-    fn an_install_whose_tree_vanished_is_undone() {
-        let (_temp, root, _) = root();
-        std::fs::remove_dir_all(root.releases().join(STAGING)).unwrap();
-        Journal::begin(&root, interrupted(InstallStep::Record)).unwrap();
-        let recovery = recover(&root).unwrap().unwrap();
-        assert_eq!(recovery.outcome, RecoveryOutcome::RolledBack);
-        assert_eq!(current_content(&root), "old");
-        assert!(!root.journal().exists());
-    }
-
-    #[test]
-    fn a_failing_finish_keeps_the_journal_and_names_the_step() {
-        let (_temp, root, _) = root();
-        Journal::begin(&root, interrupted(InstallStep::Switch)).unwrap();
-        promote(&root, STAGING, NEW).unwrap();
-        // `current` replaced by a directory: wavecast refuses to switch it.
-        std::fs::remove_file(root.current()).unwrap();
-        std::fs::create_dir(root.current()).unwrap();
-        let error = recover(&root).unwrap_err();
-        assert!(
-            matches!(
-                &error,
-                Error::Recover {
-                    step: InstallStep::Switch,
-                    ..
-                }
-            ),
-            "{error}"
-        );
-        assert!(
-            error
-                .to_string()
-                .contains("1.1.0 (`releases/1.1.0-111111111111`) from step `switch`"),
-            "{error}"
-        );
-        let hint = error.hint().unwrap();
-        assert!(hint.starts_with("move `"), "the hint of the cause: {hint}");
-        assert!(root.journal().exists());
-    }
-
-    #[test]
-    fn a_journal_naming_paths_outside_releases_is_refused() {
-        let (_temp, root, _) = root();
-        let mut install = interrupted(InstallStep::Build);
-        install.staging = Some("../../etc".into());
-        Journal::begin(&root, install).unwrap();
-        let error = recover(&root).unwrap_err();
-        assert!(matches!(error, Error::ParseJournal { .. }), "{error}");
-        assert!(root.releases().join(OLD).exists());
-
-        std::fs::write(root.journal(), b"{\"format\": 9}").unwrap();
-        let error = read(&root).unwrap_err();
-        assert!(
-            matches!(error, Error::UnsupportedFileFormat { found: 9, .. }),
-            "{error}"
-        );
-    }
 }

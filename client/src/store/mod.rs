@@ -6,6 +6,8 @@ pub(crate) mod access;
 pub(crate) mod attributes;
 pub(crate) mod cache;
 pub(crate) mod config;
+pub(crate) mod current;
 pub(crate) mod journal;
 pub(crate) mod root;
+pub(crate) mod slots;
 pub(crate) mod state;

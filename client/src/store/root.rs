@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Files are written with the group access of their directory: in a directory with
-//! the setgid bit (a root shared with a group, see [`crate::store::access`]), a new file
+//! the setgid bit (a root shared with a group, as `access` sets up), a new file
 //! inherits the directory's group and gets the group read and write bits the
 //! directory has; elsewhere files stay private to the owner. So every writer, the
 //! owner as much as a member of the group, keeps the modes right without knowing the
@@ -98,6 +98,11 @@ impl InstallRoot {
     /// install runs, or after one was killed.
     pub fn journal(&self) -> PathBuf {
         self.meta().join("journal.json")
+    }
+
+    /// `ROOT/.wavecast/slots.json`, which slot holds which image and which is active.
+    pub fn slots_record(&self) -> PathBuf {
+        self.meta().join("slots.json")
     }
 
     /// `ROOT/.wavecast/shared`, the one directory the root's group may write in (see
@@ -278,6 +283,20 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(path: &Path, value: &T)
 /// Flushes a directory's entries (renames, new files) to disk.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Removes a file, a symlink (not its target) or a whole directory tree, making
+/// read-only directories writable first.
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+    let metadata = std::fs::symlink_metadata(path)?;
+    if !metadata.is_dir() {
+        return std::fs::remove_file(path);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(path)? {
+        remove_tree(&entry?.path())?;
+    }
+    std::fs::remove_dir(path)
 }
 
 #[cfg(test)]

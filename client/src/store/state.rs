@@ -1,10 +1,9 @@
 //! `ROOT/.wavecast/state.json`: what this client has seen and installed; and
 //! `ROOT/.wavecast/shared/trial.json`, the release on trial, kept apart because the
-//! root's group writes it too (see [`crate::store::access`]).
+//! root's group writes it too (see the `access` module).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -15,9 +14,10 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
-use crate::lifecycle::health::{BadRelease, Trial};
-use crate::store::root::{random_hex, write_atomically, write_json_atomically};
 use crate::net::transport::Validators;
+use crate::store::access::read_trial_file;
+use crate::store::current::CurrentRelease;
+use crate::store::root::{random_hex, write_atomically, write_json_atomically};
 
 /// The newest state format this build reads and writes.
 pub const STATE_FORMAT: u32 = 1;
@@ -285,53 +285,9 @@ struct TrialFile {
     trial: Option<Trial>,
 }
 
-/// The most a trial file may hold: a trial is a few hundred bytes.
-const TRIAL_SIZE_LIMIT: u64 = 64 * 1024;
-
 /// `shared/trial.json` beside the state file at `state_path`.
 fn trial_path(state_path: &Path) -> PathBuf {
     state_path.with_file_name("shared").join("trial.json")
-}
-
-/// The bytes of the trial file at `path`; `None` when there is none. The root's group
-/// writes that file, so the owner reads it as untrusted input: not through a symbolic
-/// link, only a regular file, and at most [`TRIAL_SIZE_LIMIT`] bytes.
-///
-/// # Errors
-///
-/// [`Error::ReadState`].
-pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    let read_error = |source| Error::ReadState {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        // A FIFO must not block the open before it can be refused.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
-    let file = match file {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(read_error(source)),
-    };
-    if !file.metadata().map_err(read_error)?.is_file() {
-        return Err(read_error(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a regular file",
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(TRIAL_SIZE_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > TRIAL_SIZE_LIMIT {
-        return Err(read_error(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {TRIAL_SIZE_LIMIT} bytes"),
-        )));
-    }
-    Ok(Some(bytes))
 }
 
 /// The trial the trial file at `path` holds.
@@ -361,6 +317,110 @@ pub(crate) fn peek_format(bytes: &[u8]) -> std::result::Result<u32, serde_json::
         format: u32,
     }
     serde_json::from_slice::<FormatOnly>(bytes).map(|only| only.format)
+}
+
+/// The release on trial, in `state.json`: switched to by an install and not confirmed
+/// yet. There is at most one, and only while it is current.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Its version.
+    pub version: Version,
+    /// Its directory under `ROOT/releases`.
+    pub dir: String,
+    /// When `current` was switched to it.
+    pub started_at: Timestamp,
+    /// How many launches were recorded since.
+    pub launches: u32,
+    /// The release to roll back to: the last confirmed release that was current
+    /// before it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Why a release was marked bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BadReason {
+    /// Its health check failed (a non-zero status, or killed by a signal).
+    HealthCheckFailed,
+    /// Its health check timed out.
+    HealthCheckTimedOut,
+    /// It was launched more times than allowed without being confirmed.
+    Unconfirmed,
+    /// Someone rolled it back (`wavecast-update rollback`).
+    RolledBack,
+    /// Its image was written to a slot, but the on-activate hook failed or timed out.
+    ActivationFailed,
+}
+
+impl BadReason {
+    /// The reason's name in `state.json` and `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HealthCheckFailed => "health_check_failed",
+            Self::HealthCheckTimedOut => "health_check_timed_out",
+            Self::Unconfirmed => "unconfirmed",
+            Self::RolledBack => "rolled_back",
+            Self::ActivationFailed => "activation_failed",
+        }
+    }
+}
+
+/// A release this client will not install again, in `state.json`. Newer releases
+/// are installed as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadRelease {
+    /// Its version.
+    pub version: Version,
+    /// The directory it was installed in.
+    pub dir: String,
+    /// Why it was marked.
+    pub reason: BadReason,
+    /// What happened, in words (`health check `…` exited with status 3`).
+    pub detail: String,
+    /// When.
+    pub marked_at: Timestamp,
+}
+
+/// Starts the trial of `switched`, which `current` now points to instead of `before`.
+/// The trial remembers the release to fall back to: `before`, or, when `before` was
+/// itself still on trial, what it would have fallen back to.
+pub(crate) fn start_trial(
+    state: &mut State,
+    switched: &CurrentRelease,
+    before: Option<&CurrentRelease>,
+    now: Timestamp,
+) {
+    let fallback = before.and_then(|before| match &state.trial {
+        Some(trial) if trial.dir == before.dir => trial.fallback.clone(),
+        _ => Some(before.dir.clone()),
+    });
+    state.trial = Some(Trial {
+        version: switched.version.clone(),
+        dir: switched.dir.clone(),
+        started_at: now,
+        launches: 0,
+        fallback: fallback.filter(|dir| dir != &switched.dir),
+    });
+}
+
+/// The trial of `current`, if it is on trial.
+pub(crate) fn trial_of<'s>(state: &'s State, current: &CurrentRelease) -> Option<&'s Trial> {
+    state
+        .trial
+        .as_ref()
+        .filter(|trial| trial.dir == current.dir)
+}
+
+/// The file indexes of the installed releases, which the index cache keeps.
+pub(crate) fn installed_indexes(state: &State) -> BTreeSet<&wavecast_schema::Blake3Hash> {
+    state
+        .installed
+        .iter()
+        .flat_map(|release| release.modules.values())
+        .map(|module| &module.file_index.blake3)
+        .collect()
 }
 
 #[cfg(test)]
@@ -411,7 +471,7 @@ mod tests {
             state.mark_bad(BadRelease {
                 version: "0.9.0".parse().unwrap(),
                 dir: "0.9.0-0123456789ab".into(),
-                reason: crate::lifecycle::health::BadReason::HealthCheckTimedOut,
+                reason: BadReason::HealthCheckTimedOut,
                 detail: detail.into(),
                 marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
             });
@@ -547,7 +607,7 @@ mod tests {
             state.mark_bad(BadRelease {
                 version: version.parse().unwrap(),
                 dir: format!("{version}-0123456789ab"),
-                reason: crate::lifecycle::health::BadReason::RolledBack,
+                reason: BadReason::RolledBack,
                 detail: String::new(),
                 marked_at: "2026-11-21T12:00:00Z".parse().unwrap(),
             });

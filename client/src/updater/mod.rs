@@ -1,7 +1,6 @@
 //! The [`Updater`] facade: one install root, its configuration, and the operations
 //! the `wavecast-update` commands perform.
 
-
 pub(crate) mod choose;
 pub(crate) mod self_update;
 
@@ -18,34 +17,37 @@ use wavecast_schema::{
     decide_skipping,
 };
 
+use crate::error::{Error, Result};
+use crate::install::commit::{Recovery, recover};
+use crate::install::plan::UpdatePlan;
+use crate::install::reporter::Reporter;
+use crate::install::{InstallOutcome, InstallPlan, InstallReport, install_release, plan_install};
+use crate::lifecycle::command::HealthStatus;
+use crate::lifecycle::health::{
+    CheckTarget, ConfirmReport, HealthCheckFailure, LaunchOutcome, LaunchReport, RollbackReport,
+    fallback_release, previous_release, roll_back, run_health_check,
+};
+use crate::lifecycle::prune::prune_releases;
+use crate::lifecycle::slots::{
+    ImageTarget, SlotActivation, Slots, SlotsStatus, image_module, tree_part,
+};
+use crate::net::limits::DownloadLimits;
+use crate::net::manifest::{Expectations, Stored, fetch_manifest};
+use crate::net::transport::{DefaultTransport, Transport};
+use crate::net::url::BaseUrl;
 use crate::store::access::{group_id, is_shared, share};
 use crate::store::attributes::check_attribute_keys;
 use crate::store::cache::Cache;
-use crate::updater::choose::HeldBack;
+use crate::store::config::HealthCheck;
+use crate::store::config::SlotConfig;
 use crate::store::config::{Config, PinnedTrust};
-use crate::install::plan::UpdatePlan;
-use crate::error::{Error, Result};
-use crate::net::manifest::{Expectations, Stored, fetch_manifest};
-use crate::lifecycle::health::{
-    BadReason, BadRelease, CheckTarget, ConfirmReport, HealthCheck, HealthCheckFailure,
-    HealthStatus, LaunchOutcome, LaunchReport, RollbackReport, Trial, fallback_release,
-    previous_release, roll_back, run_health_check, start_trial, trial_of,
-};
-use crate::install::{
-    CurrentRelease, InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
-    read_current, release_dir_name,
-};
-use crate::store::journal::{InterruptedInstall, Recovery, read as read_journal, recover};
-use crate::net::limits::DownloadLimits;
-use crate::lifecycle::prune::prune_releases;
-use crate::install::reporter::Reporter;
+use crate::store::current::{CurrentRelease, read_current, release_dir_name};
+use crate::store::journal::{InterruptedInstall, read as read_journal};
 use crate::store::root::{InstallRoot, create_dir_all, write_atomically};
-use crate::lifecycle::slots::{
-    ImageTarget, SlotActivation, SlotConfig, SlotPaths, Slots, SlotsStatus, image_module, tree_part,
-};
+use crate::store::slots::SlotPaths;
+use crate::store::state::{BadReason, BadRelease, Trial, start_trial, trial_of};
 use crate::store::state::{InstalledRelease, State, StoredManifest};
-use crate::net::transport::{DefaultTransport, Transport};
-use crate::net::url::BaseUrl;
+use crate::updater::choose::HeldBack;
 
 /// How long [`Updater::confirm`] and [`Updater::launched`] wait for another run
 /// (a poll, an install) to release the root: 10 s.
@@ -1183,7 +1185,7 @@ impl Updater {
         state: &mut State,
         now: Timestamp,
         reporter: &dyn Reporter,
-    ) -> Result<crate::lifecycle::health::HealthCheckReport> {
+    ) -> Result<crate::lifecycle::command::HealthCheckReport> {
         reporter.on_health_check(&switched.version, &check.command, check.timeout);
         let release_dir = self.root.releases().join(&switched.dir);
         let target = CheckTarget {

@@ -39,15 +39,15 @@ use wavecast_schema::{
     ClientUpdate, Manifest, ModuleName, Platform, UPDATER_EXECUTABLE, UpdaterBuild, client_update,
 };
 
+use crate::error::{Error, Result};
+use crate::install::reporter::Reporter;
+use crate::install::unpack::unpack_module;
+use crate::net::manifest::{Expectations, client_version, fetch_manifest};
+use crate::net::url::BaseUrl;
 use crate::store::cache::Cache;
 use crate::store::config::BUILD_PLATFORM;
-use crate::error::{Error, Result};
-use crate::net::manifest::{Expectations, client_version, fetch_manifest};
-use crate::install::reporter::Reporter;
 use crate::store::root::sync_dir;
-use crate::install::unpack::unpack_module;
 use crate::updater::Updater;
-use crate::net::url::BaseUrl;
 
 /// How long the downloaded executable may take to answer `--version`: 30 s.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -397,11 +397,11 @@ mod tests {
     use wavecast_schema::{Attributes, Blake3Hash, Blob, Envelope, FORMAT_VERSION};
 
     use super::*;
-    use crate::net::limits::DownloadLimits;
     use crate::install::reporter::NoReporter;
     use crate::install::unpack::tests::{Raw, package};
-    use crate::updater::InitOptions;
+    use crate::net::limits::DownloadLimits;
     use crate::net::trust::tests::{keypair, sign};
+    use crate::updater::InitOptions;
 
     /// A site offering a client build, an install root following it, and a folder
     /// holding the "running" client: a script that reports the running version.

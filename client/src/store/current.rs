@@ -1,0 +1,107 @@
+//! `ROOT/current` and the trees under `ROOT/releases/`: which release is current,
+//! and how release directories are named.
+
+use std::io;
+
+use semver::Version;
+use serde::Serialize;
+use wavecast_schema::PlatformRelease;
+
+use crate::error::{Error, Result};
+use crate::store::root::InstallRoot;
+use crate::store::state::State;
+
+/// The prefix of staging trees (and of trees moved aside) under `releases/`.
+pub(crate) const STAGING_PREFIX: &str = ".staging-";
+
+pub(crate) const CURRENT_TEMP_PREFIX: &str = ".current.tmp-";
+
+/// The release `ROOT/current` points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentRelease {
+    /// Its version.
+    pub version: Version,
+    /// Its directory name under `ROOT/releases`.
+    pub dir: String,
+}
+
+/// The directory name of a release tree: `<version>-<id>`, where `id` is the first 12
+/// hex digits of blake3 over each module's name, destination and package hash. Equal
+/// names mean equal trees, so a re-published version with other content gets a new
+/// directory instead of overwriting one that may be running.
+pub fn release_dir_name(version: &Version, release: &PlatformRelease) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, module) in &release.modules {
+        hasher.update(name.as_str().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(
+            module
+                .dest
+                .as_ref()
+                .map_or("", |dest| dest.as_str())
+                .as_bytes(),
+        );
+        hasher.update(b"\0");
+        hasher.update(module.package.blake3.as_str().as_bytes());
+        hasher.update(b"\n");
+    }
+    let digest = hasher.finalize().to_hex();
+    format!("{version}-{}", &digest[..12])
+}
+
+/// The release `ROOT/current` points to, or `None` when there is no `current` or it
+/// points to a release directory that no longer exists.
+///
+/// The version comes from the state's record of that directory, else from the
+/// directory's name.
+pub(crate) fn read_current(root: &InstallRoot, state: &State) -> Result<Option<CurrentRelease>> {
+    let path = root.current();
+    let metadata = match std::fs::symlink_metadata(&path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::ReadCurrent { path, source }),
+    };
+    if !metadata.file_type().is_symlink() {
+        return Err(Error::CurrentNotSymlink { path });
+    }
+    let target = std::fs::read_link(&path).map_err(|source| Error::ReadCurrent {
+        path: path.clone(),
+        source,
+    })?;
+    let target_text = target.to_string_lossy().into_owned();
+    let unrecognized = || Error::UnrecognizedCurrent {
+        path: path.clone(),
+        target: target_text.clone(),
+    };
+    let dir = target_text
+        .strip_prefix("releases/")
+        .filter(|dir| !dir.is_empty() && !dir.contains('/') && !dir.starts_with('.'))
+        .ok_or_else(unrecognized)?;
+    match std::fs::symlink_metadata(root.releases().join(dir)) {
+        Ok(metadata) if metadata.is_dir() => {}
+        Ok(_) => return Err(unrecognized()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::ReadCurrent {
+                path: root.releases().join(dir),
+                source,
+            });
+        }
+    }
+    let version = match state.installed_in(dir) {
+        Some(installed) => installed.version.clone(),
+        None => version_from_dir_name(dir).ok_or_else(unrecognized)?,
+    };
+    Ok(Some(CurrentRelease {
+        version,
+        dir: dir.to_owned(),
+    }))
+}
+
+pub(crate) fn version_from_dir_name(dir: &str) -> Option<Version> {
+    let (version, id) = dir.rsplit_once('-')?;
+    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    version.parse().ok()
+}

@@ -1,0 +1,99 @@
+//! Text for people and for configuration files: byte counts and durations, formatted
+//! and parsed the same way everywhere (`4KiB/s`, `1h`, `324.0 MiB`). The bottom of
+//! the crate: nothing here knows about updates.
+
+use std::time::Duration;
+
+use serde::Deserializer;
+
+/// Parses a duration such as `6h`, `30m`, `45s`, `500ms` or `1d`.
+///
+/// # Errors
+///
+/// A message saying what was expected.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 6h, 30m, 45s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}` has no unit: use ms, s, m, h or d (e.g. 6h)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+/// Formats a duration as [`parse_duration`] reads it, in the largest unit that keeps
+/// the number whole: `1h`, `90s`, `1500ms`.
+pub fn format_duration(duration: Duration) -> String {
+    if duration.subsec_nanos() != 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let seconds = duration.as_secs();
+    [("d", 86_400), ("h", 3600), ("m", 60)]
+        .iter()
+        .find(|(_, scale)| seconds != 0 && seconds.is_multiple_of(*scale))
+        .map_or_else(
+            || format!("{seconds}s"),
+            |(unit, scale)| format!("{}{unit}", seconds / scale),
+        )
+}
+
+/// Durations in the configuration, as text such as `10s` or `1h`.
+pub(crate) mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_duration(*duration))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Reads a duration that must be longer than zero (a timeout in `config.json`).
+pub(crate) fn positive_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Duration, D::Error> {
+    match duration_text::deserialize(deserializer)? {
+        Duration::ZERO => Err(serde::de::Error::custom("a timeout must be longer than 0s")),
+        timeout => Ok(timeout),
+    }
+}
+
+/// `512 B`, `1.5 KiB`, `324.0 MiB`, `2.1 GiB`: binary units, one decimal.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    #[expect(clippy::cast_precision_loss, reason = "one decimal is shown")]
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
