@@ -125,7 +125,7 @@ pub use lifecycle::health::{
     ConfirmReport, HEALTH_CHECK_VARIABLE, HealthCheckFailure, LaunchOutcome, LaunchReport,
     RollbackReport,
 };
-pub use lifecycle::prune::{DEFAULT_KEEP_RELEASES, PrunedRelease};
+pub use lifecycle::prune::PrunedRelease;
 pub use lifecycle::slots::{
     ActivationFailure, ImageSource, SlotActivation, SlotStatus, SlotsStatus,
 };
@@ -139,7 +139,8 @@ pub use net::url::BaseUrl;
 pub use store::attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
 pub use store::config::{
     BUILD_PLATFORM, CONFIG_FORMAT, Config, DEFAULT_ACTIVATE_TIMEOUT, DEFAULT_HEALTH_TIMEOUT,
-    DEFAULT_MAX_UNCONFIRMED_LAUNCHES, HealthCheck, HealthConfig, PinnedTrust, SlotConfig, SlotName,
+    DEFAULT_KEEP_RELEASES, DEFAULT_MAX_UNCONFIRMED_LAUNCHES, HealthCheck, HealthConfig,
+    PinnedTrust, SlotConfig, SlotName,
 };
 pub use store::current::{CurrentRelease, release_dir_name};
 pub use store::journal::{InstallStep, InterruptedInstall};

@@ -21,7 +21,9 @@
 //! or cap) is switched to again without downloading when the tree still matches the
 //! release's signed file indexes; otherwise it is installed afresh like any other.
 
+pub(crate) mod assemble;
 pub(crate) mod commit;
+pub(crate) mod fetch;
 pub(crate) mod patch;
 pub(crate) mod plan;
 pub(crate) mod reporter;
@@ -35,15 +37,16 @@ use semver::Version;
 use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
 
 use crate::error::{Error, Result};
+use crate::install::assemble::Builder;
 use crate::install::commit::{Building, finish, sync_filesystem};
-use crate::install::plan::{Builder, LocalFiles, UpdatePlan, plan_release};
+use crate::install::fetch::Cache;
+use crate::install::plan::{LocalFiles, UpdatePlan, plan_release};
 use crate::install::reporter::{NoReporter, Reporter};
 use crate::install::space::ensure_free_space;
 use crate::install::tree::{ReleaseIndexes, WrittenFiles, check_tree};
 use crate::net::limits::DownloadLimits;
 use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;
-use crate::store::cache::Cache;
 use crate::store::current::{CurrentRelease, read_current, release_dir_name};
 use crate::store::journal::{InstallStep, InterruptedInstall, Journal};
 use crate::store::root::{InstallRoot, create_dir_all};
@@ -146,7 +149,7 @@ pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<Upda
     )?;
     let current = read_current(plan.root, state)?;
     let dir = release_dir_name(&plan.release.version, modules);
-    let indexes = ReleaseIndexes::fetch(&cache, modules)?;
+    let indexes = cache.release_indexes(modules)?;
     Ok(differential_plan(
         plan,
         &cache,
@@ -175,7 +178,7 @@ fn differential_plan(
         LocalFiles::default()
     } else {
         LocalFiles::gather(
-            cache,
+            |name, blob| cache.index(name, blob).ok(),
             plan.root,
             state,
             current.map(|current| current.dir.as_str()),
@@ -238,7 +241,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }
 
-    let indexes = ReleaseIndexes::fetch(&cache, modules)?;
+    let indexes = cache.release_indexes(modules)?;
     create_dir_all(&root.releases())?;
     let previous_dir = current.as_ref().map(|current| current.dir.clone());
 

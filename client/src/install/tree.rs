@@ -16,12 +16,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::{
-    Blake3Hash, ExpectedTree, FileIndex, FileMode, Found, Mismatch, ModuleName, PlatformRelease,
-    TreeCheck, TreeMismatch,
+    Blake3Hash, ExpectedTree, FileIndex, FileMode, Found, Mismatch, Module, ModuleName,
+    PlatformRelease, TreeCheck, TreeMismatch,
 };
 
 use crate::error::{Error, Result};
-use crate::store::cache::Cache;
 
 /// The verified file indexes of a release's modules, and the tree they describe.
 #[derive(Debug)]
@@ -31,20 +30,24 @@ pub(crate) struct ReleaseIndexes {
 }
 
 impl ReleaseIndexes {
-    /// Fetches the file index of every module of `release` through `cache` (from the
-    /// index cache when it holds them, which then keeps them while the release is
-    /// installed), and assembles the release's tree.
+    /// The indexes of `release`'s modules, each got from `index_of` (the fetch stage
+    /// passes the index cache), and the tree they make together.
     ///
     /// # Errors
     ///
-    /// Download and verification errors of an index, [`Error::ParseFileIndex`], and
-    /// [`Error::IndexExceedsModule`] for an index listing more than its module's
-    /// declared `unpacked_size` (which bounds unpacking and the free-space check).
-    pub(crate) fn fetch(cache: &Cache<'_>, release: &PlatformRelease) -> Result<Self> {
+    /// The errors of `index_of`, [`Error::ParseFileIndex`] naming the index's URL (from
+    /// `url_of`), and [`Error::IndexExceedsModule`] for an index listing more than its
+    /// module's declared `unpacked_size` (which bounds unpacking and the free-space
+    /// check).
+    pub(crate) fn assemble(
+        release: &PlatformRelease,
+        mut index_of: impl FnMut(&ModuleName, &Module) -> Result<FileIndex>,
+        url_of: impl Fn(&Module) -> String,
+    ) -> Result<Self> {
         let mut indexes = BTreeMap::new();
         let mut tree = ExpectedTree::new();
         for (name, module) in &release.modules {
-            let index = cache.index(name, &module.file_index)?;
+            let index = index_of(name, module)?;
             let listed = index.total_size();
             if listed > module.unpacked_size {
                 return Err(Error::IndexExceedsModule {
@@ -55,7 +58,7 @@ impl ReleaseIndexes {
             }
             tree.add_module(module.dest.as_ref(), &index)
                 .map_err(|source| Error::ParseFileIndex {
-                    url: cache.url(&module.file_index.path),
+                    url: url_of(module),
                     source,
                 })?;
             indexes.insert(name.clone(), index);
@@ -205,10 +208,11 @@ mod tests {
     use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
 
     use super::*;
+    use crate::install::fetch::Cache;
+    use crate::install::fetch::tests::MapTransport;
     use crate::install::reporter::NoReporter;
     use crate::net::limits::DownloadLimits;
     use crate::net::url::BaseUrl;
-    use crate::store::cache::tests::MapTransport;
     use crate::store::root::InstallRoot;
 
     fn file_entry(path: &str, content: &[u8], mode: u32) -> IndexEntry {
@@ -321,7 +325,7 @@ mod tests {
             DownloadLimits::default(),
         )
         .unwrap();
-        ReleaseIndexes::fetch(&cache, release)
+        cache.release_indexes(release)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Running a hook command: `sh -c COMMAND` in a directory with extra environment
 //! variables, in its own process group, for at most a timeout, with the end of its
-//! output captured. The health check ([`crate::lifecycle::health`]) and the on-activate hook of
-//! image slots ([`crate::lifecycle::slots`]) both run through [`run_shell`].
+//! output captured. The health check and the on-activate hook of image slots both run through
+//! [`run_shell`].
 
 use std::ffi::OsString;
 use std::fs::File;

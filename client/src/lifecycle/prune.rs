@@ -25,9 +25,6 @@ use crate::store::state::installed_indexes;
 use crate::store::state::trial_of;
 use crate::store::state::{InstalledRelease, State};
 
-/// How many release trees are kept by default: the current one and the one before.
-pub const DEFAULT_KEEP_RELEASES: NonZeroU32 = NonZeroU32::new(2).unwrap();
-
 /// A release tree a prune deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrunedRelease {

@@ -73,10 +73,10 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
+use crate::install::fetch::Cache;
 use crate::install::verified::HashingWriter;
 use crate::lifecycle::command::HealthCheckReport;
 use crate::lifecycle::command::{Shell, run_shell};
-use crate::store::cache::Cache;
 use crate::store::config::{SlotConfig, SlotName};
 use crate::store::root::{InstallRoot, write_json_atomically};
 use crate::store::slots::{SlotImage, SlotPaths, SlotsState};

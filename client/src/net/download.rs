@@ -5,10 +5,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use wavecast_schema::{Blake3Hash, ModuleName};
+use wavecast_schema::Blake3Hash;
 
 use crate::error::{Error, Result};
-use crate::install::reporter::Reporter;
 use crate::net::limits::{DownloadLimits, Pace};
 use crate::net::transport::{Transport, TransportError, TransportErrorKind};
 
@@ -36,6 +35,17 @@ impl Expected<'_> {
     }
 }
 
+/// Told how a download goes. The layers above forward it to their own reporting
+/// (the install names the module a download is for); downloading knows only bytes.
+pub(crate) trait DownloadProgress {
+    /// A download of at most `size` bytes from `url` is about to start (or resume).
+    fn started(&self, url: &str, size: u64);
+
+    /// `downloaded` bytes are on disk so far, counting any that an interrupted run
+    /// left to resume from.
+    fn progressed(&self, downloaded: u64);
+}
+
 /// One download into the cache.
 #[derive(Clone, Copy)]
 pub(crate) struct Download<'a> {
@@ -47,10 +57,8 @@ pub(crate) struct Download<'a> {
     pub(crate) partial: &'a Path,
     /// What the bytes must be.
     pub(crate) expected: Expected<'a>,
-    /// The module the download is for, for the reporter.
-    pub(crate) module: &'a ModuleName,
     /// Told about progress.
-    pub(crate) reporter: &'a dyn Reporter,
+    pub(crate) progress: &'a dyn DownloadProgress,
     /// Grows by every byte received over the transport.
     pub(crate) received: &'a Cell<u64>,
     /// How slowly the bytes may arrive.
@@ -75,8 +83,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         url,
         partial,
         expected,
-        module,
-        reporter,
+        progress,
         received,
         limits,
     } = *download;
@@ -95,7 +102,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
     }
     let mut total = offset;
     if offset < limit || offset == 0 {
-        reporter.on_download_start(module, url, limit);
+        progress.started(url, limit);
         let pace = Pace::start(limits);
         let stream = transport
             .fetch_from(url, offset)
@@ -126,7 +133,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         .map_err(cache_error)?;
         total = offset;
         pace.check(url, 0)?;
-        reporter.on_download_progress(module, total);
+        progress.progressed(total);
         let mut reader = stream.reader.take(limit - offset + 1);
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
@@ -152,7 +159,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
                 });
             }
             file.write_all(&buffer[..count]).map_err(cache_error)?;
-            reporter.on_download_progress(module, total);
+            progress.progressed(total);
             pace.check(url, total - offset)?;
         }
         file.sync_all().map_err(cache_error)?;

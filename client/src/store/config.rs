@@ -9,7 +9,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use wavecast_schema::{Attributes, ChannelName, Platform, Root, VersionPin};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::prune::DEFAULT_KEEP_RELEASES;
 use crate::net::limits::DownloadLimits;
 use crate::net::trust::TrustedKey;
 use crate::net::url::BaseUrl;
@@ -22,6 +21,9 @@ pub const CONFIG_FORMAT: u32 = 1;
 /// The platform this client was compiled for (its target triple), the default for
 /// [`Config::platform`].
 pub const BUILD_PLATFORM: &str = env!("WAVECAST_TARGET");
+
+/// How many release trees are kept by default: the current one and the one before.
+pub const DEFAULT_KEEP_RELEASES: NonZeroU32 = NonZeroU32::new(2).unwrap();
 
 /// A client's configuration, written once by `init` (and again by `init --force`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ use wavecast_schema::{
 
 use crate::error::{Error, Result};
 use crate::install::commit::{Recovery, recover};
+use crate::install::fetch::Cache;
 use crate::install::plan::UpdatePlan;
 use crate::install::reporter::Reporter;
 use crate::install::{InstallOutcome, InstallPlan, InstallReport, install_release, plan_install};
@@ -37,7 +38,6 @@ use crate::net::transport::{DefaultTransport, Transport};
 use crate::net::url::BaseUrl;
 use crate::store::access::{group_id, is_shared, share};
 use crate::store::attributes::check_attribute_keys;
-use crate::store::cache::Cache;
 use crate::store::config::HealthCheck;
 use crate::store::config::SlotConfig;
 use crate::store::config::{Config, PinnedTrust};

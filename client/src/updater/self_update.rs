@@ -40,11 +40,11 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
+use crate::install::fetch::Cache;
 use crate::install::reporter::Reporter;
 use crate::install::unpack::unpack_module;
 use crate::net::manifest::{Expectations, client_version, fetch_manifest};
 use crate::net::url::BaseUrl;
-use crate::store::cache::Cache;
 use crate::store::config::BUILD_PLATFORM;
 use crate::store::root::sync_dir;
 use crate::updater::Updater;
