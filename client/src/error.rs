@@ -19,7 +19,7 @@ use crate::net::transport::{TransportError, TransportErrorKind};
 use crate::store::config::SlotName;
 use crate::units::format_bytes;
 use crate::units::format_duration;
-use crate::updater::choose::HeldBack;
+use crate::updater::decision::HeldBack;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -119,7 +119,7 @@ pub use install::commit::{Recovery, RecoveryOutcome};
 pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use install::reporter::{Fallback, NoReporter, Reporter};
 pub use install::unpack::unpack_module;
-pub use install::{InstallOutcome, InstallReport};
+pub use install::{InstallOutcome, TreeReport};
 pub use lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
 pub use lifecycle::health::{
     ConfirmReport, HEALTH_CHECK_VARIABLE, HealthCheckFailure, LaunchOutcome, LaunchReport,
@@ -151,12 +151,14 @@ pub use store::state::{
     Trial,
 };
 pub use units::format_bytes;
-pub use updater::choose::{Availability, ChooseOptions, HeldBack, ListedRelease, Listing};
+pub use updater::check::{CheckOptions, CheckReport};
+pub use updater::choose::{Availability, ChooseOptions, ListedRelease, Listing};
+pub use updater::decision::{HeldBack, RolloutCheck};
+pub use updater::init::{ConfigChange, InitOptions, InitReport, SiteSummary};
+pub use updater::install::InstallReport;
 pub use updater::self_update::{
     ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client,
 };
-pub use updater::{
-    CheckOptions, CheckReport, ConfigChange, InitOptions, InitReport, LOCK_PATIENCE, RolloutCheck,
-    SiteSummary, StatusReport, Updater,
-};
+pub use updater::status::StatusReport;
+pub use updater::{LOCK_PATIENCE, Updater};
 pub use wavecast_schema::{Attributes, ClientUpdate, Exclusion, Mode, Outcome, Withdrawal};

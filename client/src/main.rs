@@ -1238,24 +1238,24 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
     if args.json {
         stdout_json(&update_json(&report, Some(&installed)))?;
     } else {
-        let line = match (installed.outcome, &installed.previous) {
+        let line = match (installed.tree.outcome, &installed.tree.previous) {
             (InstallOutcome::AlreadyCurrent, _) => {
-                format!("already installed: {}", installed.version)
+                format!("already installed: {}", installed.tree.version)
             }
             (InstallOutcome::Reused, Some(previous)) => format!(
                 "switched back to {} (was {previous}): releases/{} was intact, nothing to download",
-                installed.version, installed.dir
+                installed.tree.version, installed.tree.dir
             ),
             (_, Some(previous)) => format!(
                 "installed {} (was {previous}) in releases/{}{}",
-                installed.version,
-                installed.dir,
+                installed.tree.version,
+                installed.tree.dir,
                 transfer_summary(&report, &installed)
             ),
             (_, None) => format!(
                 "installed {} in releases/{}{}",
-                installed.version,
-                installed.dir,
+                installed.tree.version,
+                installed.tree.dir,
                 transfer_summary(&report, &installed)
             ),
         };
@@ -1355,28 +1355,29 @@ fn print_pruned(pruned: &[PrunedRelease]) {
 /// of cache; manifest from https://a/; blobs from https://cdn/`. For a release of only
 /// an image (its image line says what that cost), the tree's zero bytes are left out.
 fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
-    let mut text = if installed.package_bytes == 0 && installed.image.is_some() {
+    let mut text = if installed.tree.package_bytes == 0 && installed.image.is_some() {
         ": the release tree has no modules".to_owned()
     } else {
         format!(
             ": downloaded {} (planned {}; whole packages: {})",
-            format_bytes(installed.downloaded_bytes),
-            format_bytes(installed.planned_bytes + installed.index_bytes),
-            format_bytes(installed.package_bytes),
+            format_bytes(installed.tree.downloaded_bytes),
+            format_bytes(installed.tree.planned_bytes + installed.tree.index_bytes),
+            format_bytes(installed.tree.package_bytes),
         )
     };
-    if installed.fallbacks > 0 {
-        text.push_str(&format!("; {} fallback(s)", installed.fallbacks));
+    if installed.tree.fallbacks > 0 {
+        text.push_str(&format!("; {} fallback(s)", installed.tree.fallbacks));
     }
-    if installed.pruned_bytes > 0 {
+    if installed.tree.pruned_bytes > 0 {
         text.push_str(&format!(
             "; freed {} of cache",
-            format_bytes(installed.pruned_bytes)
+            format_bytes(installed.tree.pruned_bytes)
         ));
     }
     text.push_str(&format!("; manifest from {}", report.served_by()));
-    if !installed.download_hosts_used.is_empty() {
+    if !installed.tree.download_hosts_used.is_empty() {
         let hosts: Vec<&str> = installed
+            .tree
             .download_hosts_used
             .iter()
             .map(BaseUrl::as_str)
@@ -1696,7 +1697,7 @@ fn poll(args: PollArgs) -> anyhow::Result<ExitStatus> {
                     result,
                     not_modified: report.is_some_and(CheckReport::not_modified),
                     check: report.map(check_json),
-                    installed: installed.map(|installed| installed.version.to_string()),
+                    installed: installed.map(|installed| installed.tree.version.to_string()),
                     error: error.map(|error| format!("{error:#}")),
                     next_poll_secs: delay.map(|delay| delay.as_secs_f64()),
                 },
@@ -1707,7 +1708,11 @@ fn poll(args: PollArgs) -> anyhow::Result<ExitStatus> {
             let what = match (report, installed, error) {
                 (_, _, Some(error)) => format!("error: {error:#}"),
                 (Some(report), Some(installed), _) => {
-                    format!("installed {}{}", installed.version, rule_suffix(report))
+                    format!(
+                        "installed {}{}",
+                        installed.tree.version,
+                        rule_suffix(report)
+                    )
                 }
                 (Some(report), None, _) if report.outcome() == Outcome::Update => format!(
                     "{} (not installing: pass --install)",
@@ -2497,16 +2502,17 @@ fn update_json<'a>(
 ) -> UpdateJson<'a> {
     UpdateJson {
         check: check_json(report),
-        installed: installed.map(|installed| installed.version.to_string()),
-        release_dir: installed.map(|installed| format!("releases/{}", installed.dir)),
-        download_bytes: installed.map(|installed| installed.planned_bytes),
-        downloaded_bytes: installed.map(|installed| installed.downloaded_bytes),
-        index_bytes: installed.map(|installed| installed.index_bytes),
-        package_bytes: installed.map(|installed| installed.package_bytes),
-        fallbacks: installed.map(|installed| installed.fallbacks),
-        pruned_bytes: installed.map(|installed| installed.pruned_bytes),
+        installed: installed.map(|installed| installed.tree.version.to_string()),
+        release_dir: installed.map(|installed| format!("releases/{}", installed.tree.dir)),
+        download_bytes: installed.map(|installed| installed.tree.planned_bytes),
+        downloaded_bytes: installed.map(|installed| installed.tree.downloaded_bytes),
+        index_bytes: installed.map(|installed| installed.tree.index_bytes),
+        package_bytes: installed.map(|installed| installed.tree.package_bytes),
+        fallbacks: installed.map(|installed| installed.tree.fallbacks),
+        pruned_bytes: installed.map(|installed| installed.tree.pruned_bytes),
         download_hosts_used: installed.map(|installed| {
             installed
+                .tree
                 .download_hosts_used
                 .iter()
                 .map(BaseUrl::as_str)

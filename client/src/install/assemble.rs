@@ -342,9 +342,7 @@ mod tests {
     use crate::install::plan::PackageReason;
     use crate::install::reporter::NoReporter;
     use crate::install::unpack::tests::{Raw, package};
-    use crate::install::{
-        InstallOutcome, InstallPlan, InstallReport, install_release, plan_install,
-    };
+    use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
     use crate::net::limits::DownloadLimits;
     use crate::net::transport::Transport as _;
     use crate::net::url::BaseUrl;
@@ -585,7 +583,7 @@ mod tests {
             }
         }
 
-        fn install(&mut self, release: &Release, reporter: &dyn Reporter) -> InstallReport {
+        fn install(&mut self, release: &Release, reporter: &dyn Reporter) -> TreeReport {
             let report = self.try_install(release, reporter).unwrap();
             assert_eq!(report.outcome, InstallOutcome::Installed);
             report
@@ -595,7 +593,7 @@ mod tests {
             &mut self,
             release: &Release,
             reporter: &dyn Reporter,
-        ) -> crate::error::Result<InstallReport> {
+        ) -> crate::error::Result<TreeReport> {
             let manifest = Self::manifest(release);
             let platform: Platform = "any".parse().unwrap();
             let plan = InstallPlan {

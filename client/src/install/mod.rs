@@ -66,9 +66,10 @@ pub enum InstallOutcome {
     Reused,
 }
 
-/// The result of an install.
+/// What installing a release's tree did: the install pipeline's part of an install's
+/// report, to which the health check, image slots and pruning add theirs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstallReport {
+pub struct TreeReport {
     /// What happened.
     pub outcome: InstallOutcome,
     /// The version now current.
@@ -96,14 +97,6 @@ pub struct InstallReport {
     /// install, in the order they first did; empty when everything came from the
     /// caches.
     pub download_hosts_used: Vec<BaseUrl>,
-    /// The health check run after the switch, when one is configured (it passed: a
-    /// failed check is an error).
-    pub health_check: Option<crate::lifecycle::command::HealthCheckReport>,
-    /// The release trees deleted after the install, beyond the newest kept.
-    pub pruned_releases: Vec<crate::lifecycle::prune::PrunedRelease>,
-    /// The release's image module, written to a slot and activated before the tree
-    /// was installed; `None` for a release without one.
-    pub image: Option<crate::lifecycle::slots::SlotActivation>,
 }
 
 /// Everything [`install_release`] and [`plan_install`] need.
@@ -200,7 +193,7 @@ fn differential_plan(
 
 /// Installs `plan.release` and makes it current. The caller holds the root's lock and
 /// passes the state loaded under it.
-pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Result<InstallReport> {
+pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Result<TreeReport> {
     let InstallPlan {
         transport,
         hosts,
@@ -220,7 +213,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         .values()
         .map(|module| module.package.size)
         .sum();
-    let report = |outcome, cache: &Cache<'_>| InstallReport {
+    let report = |outcome, cache: &Cache<'_>| TreeReport {
         outcome,
         version: release.version.clone(),
         dir: dir.clone(),
@@ -232,9 +225,6 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         fallbacks: 0,
         pruned_bytes: 0,
         download_hosts_used: cache.hosts_used(),
-        health_check: None,
-        pruned_releases: Vec::new(),
-        image: None,
     };
     let cache = Cache::open(root, transport, hosts, reporter, limits)?;
     if current.as_ref().is_some_and(|current| current.dir == dir) {
@@ -278,7 +268,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         )?;
         reporter.on_switch(&release.version, &dir);
         let pruned_bytes = finish(root, state, journal)?;
-        return Ok(InstallReport {
+        return Ok(TreeReport {
             pruned_bytes,
             ..report(InstallOutcome::Reused, &cache)
         });
@@ -328,7 +318,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
 
     reporter.on_switch(&release.version, &dir);
     let pruned_bytes = finish(root, state, journal)?;
-    Ok(InstallReport {
+    Ok(TreeReport {
         planned_bytes: update.download_bytes,
         index_bytes: update.index_bytes,
         fallbacks: builder.fallbacks(),

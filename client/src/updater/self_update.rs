@@ -401,7 +401,7 @@ mod tests {
     use crate::install::unpack::tests::{Raw, package};
     use crate::net::limits::DownloadLimits;
     use crate::net::trust::tests::{keypair, sign};
-    use crate::updater::InitOptions;
+    use crate::updater::init::InitOptions;
 
     /// A site offering a client build, an install root following it, and a folder
     /// holding the "running" client: a script that reports the running version.

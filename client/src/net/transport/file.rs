@@ -3,7 +3,9 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators};
+use super::protocol::{
+    Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators,
+};
 use crate::net::url::file_url_to_path;
 
 /// Reads `file://` URLs (`file:///abs/path` or `file://localhost/abs/path`, with

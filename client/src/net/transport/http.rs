@@ -5,7 +5,9 @@ use std::io::Read;
 
 use ureq::Agent;
 
-use super::{Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators};
+use super::protocol::{
+    Conditional, RangeStream, Transport, TransportError, TransportErrorKind, Validators,
+};
 
 /// Fetches `http://` and `https://` URLs (TLS through rustls with the Mozilla root
 /// store), with connect and per-read timeouts and no content decoding.

@@ -1,0 +1,294 @@
+//! Installing what a check decided ([`Updater::install`], [`InstallReport`]): the
+//! image slot first, then the release tree through the install pipeline, then the
+//! health check and pruning; and planning one without installing ([`Updater::plan`]).
+
+use jiff::Timestamp;
+use wavecast_schema::Release;
+
+use crate::error::{Error, Result};
+use crate::install::fetch::Cache;
+use crate::install::plan::UpdatePlan;
+use crate::install::reporter::Reporter;
+use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
+use crate::lifecycle::command::{HealthCheckReport, HealthStatus};
+use crate::lifecycle::health::{CheckTarget, HealthCheckFailure, roll_back, run_health_check};
+use crate::lifecycle::prune::{PrunedRelease, prune_releases};
+use crate::lifecycle::slots::{ImageTarget, SlotActivation, Slots, image_module, tree_part};
+use crate::store::config::HealthCheck;
+use crate::store::current::{CurrentRelease, read_current, release_dir_name};
+use crate::store::state::{BadReason, State, start_trial};
+use crate::updater::Updater;
+use crate::updater::check::CheckReport;
+
+/// The result of an install: the release tree's, then what followed the switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallReport {
+    /// The release tree's install: what it downloaded, reused and switched to.
+    pub tree: TreeReport,
+    /// The release's image module, written to a slot and activated before the tree
+    /// was installed; `None` for a release without one.
+    pub image: Option<SlotActivation>,
+    /// The health check run after the switch, when one is configured (it passed: a
+    /// failed check is an error).
+    pub health_check: Option<HealthCheckReport>,
+    /// The release trees deleted after the install, beyond the newest kept.
+    pub pruned_releases: Vec<PrunedRelease>,
+}
+
+impl Updater {
+    /// Installs the target of `report` and makes it current, recording `now` as the
+    /// install time. Progress goes to `reporter`.
+    ///
+    /// The install is differential: files already on disk (in any installed release,
+    /// under any path) are copied, changed files are rebuilt from patches, new ones
+    /// from their compressed copies, and a module's whole package is downloaded only
+    /// when that is cheaper or the site lacks what the plan needs (see
+    /// [`plan`](Self::plan)). Blobs come from the report's
+    /// [`download_hosts`](CheckReport::download_hosts), each asked of the next host
+    /// when one fails to send it intact (or within the configured download limits), through the download cache (an interrupted download is
+    /// resumed), and every file is verified by blake3 as it is written. A target
+    /// older than the installed release (a move back) installs the same way, except
+    /// that a tree of it still under `releases/` is switched to without downloading
+    /// when it matches the release's file indexes
+    /// ([`InstallOutcome::Reused`](crate::InstallOutcome)). Until `current` is
+    /// switched, any failure leaves the previous release current and removes the
+    /// partial tree; a run killed at any point is finished or undone by the next
+    /// one (see [`InstallStep`](crate::InstallStep)). After a successful install the
+    /// download cache is pruned.
+    ///
+    /// Before downloading anything, the install checks that the root's file system
+    /// has room for what is still to download plus the unpacked tree and a margin.
+    ///
+    /// After the switch the release is on trial, unconfirmed (see
+    /// [`confirm`](Self::confirm) and [`launched`](Self::launched)), and the
+    /// [`health_check`](Self::health_check), if any, runs in the new tree. When it
+    /// fails or times out, `current` is switched back to the release that was current
+    /// before, the new one is marked bad (the decision skips it from then on) and
+    /// [`Error::HealthCheckFailed`] is returned. Last, release trees beyond the
+    /// configured number to keep are deleted.
+    ///
+    /// A release with an image module first writes the image into the inactive slot
+    /// and activates it ([`SlotConfig`], [`InstallReport::image`]); only then is
+    /// the release tree of its other modules (empty for an image-only release)
+    /// installed as above. A failed activation leaves everything as it was and marks
+    /// the release bad; a failure after it (the tree, the health check) also switches
+    /// the slots back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingToInstall`] when the report offers no update;
+    /// [`Error::NotEnoughSpace`]; [`Error::HealthCheckFailed`] or
+    /// [`Error::RunHealthCheck`] after a rollback; [`Error::ActivationFailed`] or
+    /// [`Error::RunActivation`] when an image was not activated; download,
+    /// verification, unpacking and file-system errors.
+    pub fn install(
+        &self,
+        report: &CheckReport,
+        now: Timestamp,
+        reporter: &dyn Reporter,
+    ) -> Result<InstallReport> {
+        let release = report.target().ok_or(Error::NothingToInstall)?;
+        let running = crate::net::manifest::client_version();
+        if report.manifest().min_client_version > running {
+            // A report read with `ignore_client_floor`: this client may not act on it.
+            return Err(Error::ClientTooOld {
+                url: report.manifest_url().to_owned(),
+                required: report.manifest().min_client_version.clone(),
+                running,
+            });
+        }
+        let _lock = self.lock()?;
+        let mut state = self.load_state()?;
+        let before = read_current(&self.root, &state)?;
+        let tree = tree_part(release);
+        let image = self.install_image(report, release, &tree, &mut state, now, reporter)?;
+        let plan = InstallPlan {
+            transport: self.transport.as_ref(),
+            hosts: report.download_hosts(),
+            root: &self.root,
+            platform: report.platform(),
+            release: &tree,
+            manifest: report.manifest(),
+            now,
+            reporter,
+            packages_only: self.packages_only,
+            limits: self.config.download_limits,
+        };
+        let tree = match install_release(&plan, &mut state) {
+            Ok(tree) => tree,
+            Err(error) => {
+                self.revert_image(image.as_ref())?;
+                return Err(error);
+            }
+        };
+        let mut installed = InstallReport {
+            tree,
+            image,
+            health_check: None,
+            pruned_releases: Vec::new(),
+        };
+        if installed.tree.outcome == InstallOutcome::AlreadyCurrent {
+            return Ok(installed);
+        }
+        let switched = CurrentRelease {
+            version: installed.tree.version.clone(),
+            dir: installed.tree.dir.clone(),
+        };
+        // The trial is saved before the check runs: if the client dies during the
+        // check, launch counting still guards the unchecked release.
+        start_trial(&mut state, &switched, before.as_ref(), now);
+        state.save(&self.root.state())?;
+        if let Some(check) = self.health_check() {
+            let checked = self.run_check(
+                &check,
+                &switched,
+                before.as_ref(),
+                &mut state,
+                now,
+                reporter,
+            );
+            if checked.is_err() {
+                self.revert_image(installed.image.as_ref())?;
+            }
+            installed.health_check = Some(checked?);
+        }
+        installed.pruned_releases =
+            prune_releases(&self.root, &mut state, self.config.keep_releases)?;
+        Ok(installed)
+    }
+
+    /// Writes and activates the image module of `release`, if it has one, for
+    /// [`install`](Self::install); `tree` is its tree part.
+    fn install_image(
+        &self,
+        report: &CheckReport,
+        release: &Release,
+        tree: &Release,
+        state: &mut State,
+        now: Timestamp,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<SlotActivation>> {
+        let Some((name, module)) = image_module(release, report.platform()) else {
+            return Ok(None);
+        };
+        let dir = tree
+            .for_platform(report.platform())
+            .map(|modules| release_dir_name(&release.version, modules))
+            .unwrap_or_default();
+        let cache = Cache::open(
+            &self.root,
+            self.transport.as_ref(),
+            report.download_hosts(),
+            reporter,
+            self.config.download_limits,
+        )?;
+        let target = ImageTarget {
+            version: &release.version,
+            name,
+            module,
+            dir: &dir,
+            packages_only: self.packages_only,
+        };
+        Slots::open(&self.root, self.slot_config())?
+            .install(&cache, &target, state, now)
+            .map(Some)
+    }
+
+    /// Switches the slots back after a step that followed `image`'s activation
+    /// failed.
+    fn revert_image(&self, image: Option<&SlotActivation>) -> Result<()> {
+        match image {
+            Some(image) => Slots::open(&self.root, self.slot_config())?.revert(image),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the health check of `switched`, just made current instead of `before`;
+    /// on failure rolls back to `before`, marks `switched` bad and prunes.
+    fn run_check(
+        &self,
+        check: &HealthCheck,
+        switched: &CurrentRelease,
+        before: Option<&CurrentRelease>,
+        state: &mut State,
+        now: Timestamp,
+        reporter: &dyn Reporter,
+    ) -> Result<HealthCheckReport> {
+        reporter.on_health_check(&switched.version, &check.command, check.timeout);
+        let release_dir = self.root.releases().join(&switched.dir);
+        let target = CheckTarget {
+            root: self.root.path(),
+            release_dir: &release_dir,
+            version: &switched.version,
+            previous: before.map(|before| &before.version),
+        };
+        let back_to = before.map(|before| before.dir.as_str());
+        let health = match run_health_check(check, &target) {
+            Ok(health) => health,
+            Err(source) => {
+                roll_back(&self.root, state, switched, back_to, None, now)?;
+                return Err(Error::RunHealthCheck {
+                    version: switched.version.clone(),
+                    command: check.command.clone(),
+                    rolled_back_to: before.map(|before| before.version.clone()),
+                    source,
+                });
+            }
+        };
+        if health.status.passed() {
+            return Ok(health);
+        }
+        let reason = if health.status == HealthStatus::TimedOut {
+            BadReason::HealthCheckTimedOut
+        } else {
+            BadReason::HealthCheckFailed
+        };
+        let detail = format!("health check `{}` {}", health.command, health.describe());
+        roll_back(
+            &self.root,
+            state,
+            switched,
+            back_to,
+            Some((reason, detail)),
+            now,
+        )?;
+        let pruned = prune_releases(&self.root, state, self.config.keep_releases)?;
+        Err(Error::HealthCheckFailed(Box::new(HealthCheckFailure {
+            version: switched.version.clone(),
+            dir: switched.dir.clone(),
+            report: health,
+            rolled_back_to: before.map(|before| before.version.clone()),
+            pruned,
+        })))
+    }
+
+    /// Plans how [`install`](Self::install) would obtain the target of `report`,
+    /// module by module and file by file, without installing or downloading anything
+    /// but file indexes (which are cached): `update --dry-run`. An image module is
+    /// left out: it goes to a slot, not the release tree.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingToInstall`] when the report offers no update;
+    /// [`Error::NoBuildForPlatform`]; the errors of fetching a file index (every
+    /// install checks its tree against them, so none can be done without); state and
+    /// file-system errors.
+    pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
+        let release = tree_part(report.target().ok_or(Error::NothingToInstall)?);
+        let _lock = self.lock()?;
+        let state = self.load_state()?;
+        let plan = InstallPlan {
+            transport: self.transport.as_ref(),
+            hosts: report.download_hosts(),
+            root: &self.root,
+            platform: report.platform(),
+            release: &release,
+            manifest: report.manifest(),
+            now: report.checked_at(),
+            reporter: &crate::install::reporter::NoReporter,
+            packages_only: self.packages_only,
+            limits: self.config.download_limits,
+        };
+        plan_install(&plan, &state)
+    }
+}
