@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Deserializer;
+use serde::{Deserialize, Deserializer};
 
 /// Parses a duration such as `6h`, `30m`, `45s`, `500ms` or `1d`.
 ///
@@ -76,7 +76,8 @@ pub(crate) mod duration_text {
 pub(crate) fn positive_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Duration, D::Error> {
-    match duration_text::deserialize(deserializer)? {
+    let text = String::deserialize(deserializer)?;
+    match parse_duration(&text).map_err(serde::de::Error::custom)? {
         Duration::ZERO => Err(serde::de::Error::custom("a timeout must be longer than 0s")),
         timeout => Ok(timeout),
     }

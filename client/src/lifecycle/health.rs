@@ -33,8 +33,9 @@ use crate::lifecycle::command::{Shell, run_shell};
 use crate::lifecycle::prune::PrunedRelease;
 use crate::store::config::HealthCheck;
 use crate::store::current::CurrentRelease;
+use crate::store::current::trial_of;
 use crate::store::root::{InstallRoot, sync_dir};
-use crate::store::state::{BadReason, BadRelease, InstalledRelease, State, trial_of};
+use crate::store::state::{BadReason, BadRelease, InstalledRelease, State};
 
 /// Set to `1` in a health check's environment. `wavecast-update confirm` and
 /// `launched` do nothing inside a check: the root is locked while it runs, and a
@@ -293,9 +294,9 @@ mod tests {
 
     use crate::lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthStatus};
     use crate::store::config::HealthConfig;
-    use crate::store::state::start_trial;
 
     use super::*;
+    use crate::store::current::start_trial;
 
     fn version(text: &str) -> Version {
         text.parse().unwrap()

@@ -18,11 +18,12 @@ use semver::Version;
 
 use crate::error::Result;
 use crate::store::cache::prune_indexes;
+use crate::store::current::trial_of;
 use crate::store::current::{read_current, version_from_dir_name};
 use crate::store::root::InstallRoot;
 use crate::store::root::remove_tree;
 use crate::store::state::installed_indexes;
-use crate::store::state::trial_of;
+
 use crate::store::state::{InstalledRelease, State};
 
 /// A release tree a prune deleted.
@@ -146,8 +147,8 @@ mod tests {
     use super::*;
     use crate::install::commit::switch_current;
     use crate::store::current::CurrentRelease;
+    use crate::store::current::start_trial;
     use crate::store::state::InstalledModule;
-    use crate::store::state::start_trial;
 
     fn record(version: &str, dir: &str) -> InstalledRelease {
         InstalledRelease {

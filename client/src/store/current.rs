@@ -1,15 +1,16 @@
 //! `ROOT/current` and the trees under `ROOT/releases/`: which release is current,
-//! and how release directories are named.
+//! how release directories are named, and the trial a newly current release is on.
 
 use std::io;
 
+use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 use wavecast_schema::PlatformRelease;
 
 use crate::error::{Error, Result};
 use crate::store::root::InstallRoot;
-use crate::store::state::State;
+use crate::store::state::{State, Trial};
 
 /// The prefix of staging trees (and of trees moved aside) under `releases/`.
 pub(crate) const STAGING_PREFIX: &str = ".staging-";
@@ -104,4 +105,34 @@ pub(crate) fn version_from_dir_name(dir: &str) -> Option<Version> {
         return None;
     }
     version.parse().ok()
+}
+
+/// Starts the trial of `switched`, which `current` now points to instead of `before`.
+/// The trial remembers the release to fall back to: `before`, or, when `before` was
+/// itself still on trial, what it would have fallen back to.
+pub(crate) fn start_trial(
+    state: &mut State,
+    switched: &CurrentRelease,
+    before: Option<&CurrentRelease>,
+    now: Timestamp,
+) {
+    let fallback = before.and_then(|before| match &state.trial {
+        Some(trial) if trial.dir == before.dir => trial.fallback.clone(),
+        _ => Some(before.dir.clone()),
+    });
+    state.trial = Some(Trial {
+        version: switched.version.clone(),
+        dir: switched.dir.clone(),
+        started_at: now,
+        launches: 0,
+        fallback: fallback.filter(|dir| dir != &switched.dir),
+    });
+}
+
+/// The trial of `current`, if it is on trial.
+pub(crate) fn trial_of<'s>(state: &'s State, current: &CurrentRelease) -> Option<&'s Trial> {
+    state
+        .trial
+        .as_ref()
+        .filter(|trial| trial.dir == current.dir)
 }

@@ -16,7 +16,7 @@ use wavecast_schema::{
 use crate::error::{Error, Result};
 use crate::net::transport::Validators;
 use crate::store::access::read_trial_file;
-use crate::store::current::CurrentRelease;
+
 use crate::store::root::{random_hex, write_atomically, write_json_atomically};
 
 /// The newest state format this build reads and writes.
@@ -381,36 +381,6 @@ pub struct BadRelease {
     pub detail: String,
     /// When.
     pub marked_at: Timestamp,
-}
-
-/// Starts the trial of `switched`, which `current` now points to instead of `before`.
-/// The trial remembers the release to fall back to: `before`, or, when `before` was
-/// itself still on trial, what it would have fallen back to.
-pub(crate) fn start_trial(
-    state: &mut State,
-    switched: &CurrentRelease,
-    before: Option<&CurrentRelease>,
-    now: Timestamp,
-) {
-    let fallback = before.and_then(|before| match &state.trial {
-        Some(trial) if trial.dir == before.dir => trial.fallback.clone(),
-        _ => Some(before.dir.clone()),
-    });
-    state.trial = Some(Trial {
-        version: switched.version.clone(),
-        dir: switched.dir.clone(),
-        started_at: now,
-        launches: 0,
-        fallback: fallback.filter(|dir| dir != &switched.dir),
-    });
-}
-
-/// The trial of `current`, if it is on trial.
-pub(crate) fn trial_of<'s>(state: &'s State, current: &CurrentRelease) -> Option<&'s Trial> {
-    state
-        .trial
-        .as_ref()
-        .filter(|trial| trial.dir == current.dir)
 }
 
 /// The file indexes of the installed releases, which the index cache keeps.

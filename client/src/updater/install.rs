@@ -15,8 +15,9 @@ use crate::lifecycle::health::{CheckTarget, HealthCheckFailure, roll_back, run_h
 use crate::lifecycle::prune::{PrunedRelease, prune_releases};
 use crate::lifecycle::slots::{ImageTarget, SlotActivation, Slots, image_module, tree_part};
 use crate::store::config::HealthCheck;
+use crate::store::current::start_trial;
 use crate::store::current::{CurrentRelease, read_current, release_dir_name};
-use crate::store::state::{BadReason, State, start_trial};
+use crate::store::state::{BadReason, State};
 use crate::updater::Updater;
 use crate::updater::check::CheckReport;
 

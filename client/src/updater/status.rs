@@ -6,9 +6,10 @@ use wavecast_schema::{Attributes, ChannelName, InstallId, Platform};
 use crate::error::Result;
 use crate::lifecycle::slots::{Slots, SlotsStatus};
 use crate::net::url::BaseUrl;
+use crate::store::current::trial_of;
 use crate::store::current::{CurrentRelease, read_current};
 use crate::store::journal::{InterruptedInstall, read as read_journal};
-use crate::store::state::{BadRelease, InstalledRelease, Trial, trial_of};
+use crate::store::state::{BadRelease, InstalledRelease, Trial};
 use crate::updater::Updater;
 
 /// The outcome of [`Updater::status`].

@@ -13,7 +13,8 @@ use crate::lifecycle::health::{
 use crate::lifecycle::prune::prune_releases;
 use crate::lifecycle::slots::Slots;
 use crate::store::current::CurrentRelease;
-use crate::store::state::{BadReason, BadRelease, trial_of};
+use crate::store::current::trial_of;
+use crate::store::state::{BadReason, BadRelease};
 use crate::updater::{LOCK_PATIENCE, Updater};
 
 impl Updater {
