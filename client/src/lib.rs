@@ -114,22 +114,23 @@ mod updater;
 
 pub use net::{limits, transport};
 
-pub use error::{Error, Result, unmark_command};
+pub use error::{Error, InstallError, LifecycleError, NetError, Result, StoreError};
 pub use install::commit::{Recovery, RecoveryOutcome};
 pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use install::reporter::{Fallback, NoReporter, Reporter};
 pub use install::unpack::unpack_module;
 pub use install::{InstallOutcome, TreeReport};
 pub use lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
+pub use lifecycle::error::{ActivationFailure, HealthCheckFailure, unmark_command};
 pub use lifecycle::health::{
-    ConfirmReport, HEALTH_CHECK_VARIABLE, HealthCheckFailure, LaunchOutcome, LaunchReport,
-    RollbackReport,
+    ConfirmReport, HEALTH_CHECK_VARIABLE, LaunchOutcome, LaunchReport, RollbackReport,
 };
 pub use lifecycle::prune::PrunedRelease;
-pub use lifecycle::slots::{
-    ActivationFailure, ImageSource, SlotActivation, SlotStatus, SlotsStatus,
+pub use lifecycle::slots::{ImageSource, SlotActivation, SlotStatus, SlotsStatus};
+pub use net::error::SpeedLimit;
+pub use net::manifest::{
+    BUILD_PLATFORM, CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version,
 };
-pub use net::manifest::{CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version};
 pub use net::transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,
     TransportError, TransportErrorKind, Validators,
@@ -138,9 +139,8 @@ pub use net::trust::{TrustedKey, read_pinned_root};
 pub use net::url::BaseUrl;
 pub use store::attributes::{check_attribute_key, is_valid_attribute_key, parse_attribute};
 pub use store::config::{
-    BUILD_PLATFORM, CONFIG_FORMAT, Config, DEFAULT_ACTIVATE_TIMEOUT, DEFAULT_HEALTH_TIMEOUT,
-    DEFAULT_KEEP_RELEASES, DEFAULT_MAX_UNCONFIRMED_LAUNCHES, HealthCheck, HealthConfig,
-    PinnedTrust, SlotConfig, SlotName,
+    CONFIG_FORMAT, Config, DEFAULT_ACTIVATE_TIMEOUT, DEFAULT_HEALTH_TIMEOUT, DEFAULT_KEEP_RELEASES,
+    DEFAULT_MAX_UNCONFIRMED_LAUNCHES, HealthCheck, HealthConfig, PinnedTrust, SlotConfig, SlotName,
 };
 pub use store::current::{CurrentRelease, release_dir_name};
 pub use store::journal::{InstallStep, InterruptedInstall};

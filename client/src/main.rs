@@ -17,17 +17,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
-use wavecast_client::limits::{DownloadLimits, format_speed, parse_speed};
+use wavecast_client::limits::DownloadLimits;
 use wavecast_client::schedule::{PollSchedule, parse_jitter};
-use wavecast_client::units::{format_duration, parse_duration};
+use wavecast_client::units::{format_duration, format_speed, parse_duration, parse_speed};
 use wavecast_client::{
     Attributes, BUILD_PLATFORM, BadRelease, BaseUrl, CheckOptions, CheckReport, ChooseOptions,
     Config, ConfigChange, Exclusion, Fallback, FileAction, HEALTH_CHECK_VARIABLE, HealthCheck,
     HealthCheckFailure, HealthCheckReport, HealthConfig, HealthStatus, HeldBack, ImageSource,
-    InitOptions, InstallOutcome, InstallReport, LaunchOutcome, Mode, ModuleUpdate, Outcome,
-    PackageReason, PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome, Reporter, SiteSummary,
-    SlotActivation, SlotConfig, SlotName, SlotsStatus, TrustedKey, UpdatePlan, Updater, Withdrawal,
-    format_bytes, unmark_command,
+    InitOptions, InstallError, InstallOutcome, InstallReport, LaunchOutcome, LifecycleError, Mode,
+    ModuleUpdate, Outcome, PackageReason, PinnedTrust, PrunedRelease, Recovery, RecoveryOutcome,
+    Reporter, SiteSummary, SlotActivation, SlotConfig, SlotName, SlotsStatus, TrustedKey,
+    UpdatePlan, Updater, Withdrawal, format_bytes, unmark_command,
 };
 use wavecast_schema::{ChannelName, ModuleName, Platform, VersionPin};
 
@@ -1210,7 +1210,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
     let installed = match outcome {
         Ok(installed) => installed,
         Err(error) => {
-            if let wavecast_client::Error::HealthCheckFailed(failure) = &error {
+            if let wavecast_client::Error::Lifecycle(LifecycleError::HealthCheckFailed(failure)) =
+                &error
+            {
                 if args.json {
                     stdout_json(&rolled_back_json(&report, failure))?;
                 } else {
@@ -1218,7 +1220,9 @@ fn update(args: UpdateArgs) -> anyhow::Result<ExitStatus> {
                     print_pruned(&failure.pruned);
                 }
             }
-            if let wavecast_client::Error::ActivationFailed(failure) = &error {
+            if let wavecast_client::Error::Lifecycle(LifecycleError::ActivationFailed(failure)) =
+                &error
+            {
                 if args.json {
                     stdout_json(&UpdateJson {
                         marked_bad: failure.marked_bad.then(|| failure.version.to_string()),
@@ -2832,12 +2836,7 @@ impl Reporter for ProgressReporter {
         self.update_bar();
     }
 
-    fn on_fallback(
-        &self,
-        module: &ModuleName,
-        fallback: &Fallback,
-        reason: &wavecast_client::Error,
-    ) {
+    fn on_fallback(&self, module: &ModuleName, fallback: &Fallback, reason: &InstallError) {
         let what = match fallback {
             Fallback::FileCopy(path) => {
                 format!("{module}: `{path}`: downloading the file's copy instead")

@@ -24,8 +24,8 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 use wavecast_client::{
-    BUILD_PLATFORM, CheckOptions, CheckReport, ClientCheck, ClientUpdate, Updater, client_version,
-    offered_to_this_client,
+    BUILD_PLATFORM, CheckOptions, CheckReport, ClientCheck, ClientUpdate, NetError, Updater,
+    client_version, offered_to_this_client,
 };
 use wavecast_schema::Manifest;
 
@@ -155,7 +155,7 @@ struct SelfUpdateNeededJson<'a> {
 /// that the client must update itself first and breaks with the exit status (10
 /// with `exit_code`, else 0). With no such build, the [`ClientTooOld`] error.
 ///
-/// [`ClientTooOld`]: wavecast_client::Error::ClientTooOld
+/// [`ClientTooOld`]: wavecast_client::NetError::ClientTooOld
 pub(crate) fn check_or_report(
     updater: &Updater,
     now: Timestamp,
@@ -164,7 +164,7 @@ pub(crate) fn check_or_report(
     exit_code: bool,
 ) -> anyhow::Result<ControlFlow<ExitStatus, CheckReport>> {
     let too_old = match updater.check_with(now, options) {
-        Err(error @ wavecast_client::Error::ClientTooOld { .. }) => error,
+        Err(error @ wavecast_client::Error::Net(NetError::ClientTooOld { .. })) => error,
         other => return Ok(ControlFlow::Continue(other?)),
     };
     let check = updater.check_client(now)?;
@@ -198,7 +198,7 @@ pub(crate) fn check_or_report(
 /// executable with the same arguments, so this returns only on failure. With no
 /// build that reaches the floor, the [`ClientTooOld`] error.
 ///
-/// [`ClientTooOld`]: wavecast_client::Error::ClientTooOld
+/// [`ClientTooOld`]: wavecast_client::NetError::ClientTooOld
 pub(crate) fn check_or_update_self(
     updater: &Updater,
     now: Timestamp,
@@ -206,14 +206,14 @@ pub(crate) fn check_or_update_self(
     progress: bool,
 ) -> anyhow::Result<CheckReport> {
     let too_old = match updater.check_with(now, options) {
-        Err(error @ wavecast_client::Error::ClientTooOld { .. }) => error,
+        Err(error @ wavecast_client::Error::Net(NetError::ClientTooOld { .. })) => error,
         other => return Ok(other?),
     };
     if let (
         Some(from),
-        wavecast_client::Error::ClientTooOld {
+        wavecast_client::Error::Net(NetError::ClientTooOld {
             required, running, ..
-        },
+        }),
     ) = (std::env::var_os(SELF_UPDATED_VARIABLE), &too_old)
     {
         return Err(SelfUpdateError::StillTooOld {

@@ -98,3 +98,85 @@ pub fn format_bytes(bytes: u64) -> String {
     }
     format!("{value:.1} {}", UNITS[unit])
 }
+
+const SPEED_UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+
+/// Parses a speed such as `4KiB/s`, `1MiB/s` or `512B/s` into bytes per second (the
+/// `/s` and the `B` of plain bytes may be left out).
+///
+/// # Errors
+///
+/// A message saying what was expected.
+pub fn parse_speed(text: &str) -> std::result::Result<u64, String> {
+    let trimmed = text.trim();
+    let amount = trimmed.strip_suffix("/s").unwrap_or(trimmed);
+    let split = amount
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(amount.len());
+    let (number, unit) = amount.split_at(split);
+    let invalid = || format!("`{text}` is not a speed such as 4KiB/s, 1MiB/s or 512B/s");
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let scale = match unit {
+        "" | "B" => 1,
+        _ => SPEED_UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, scale)| *scale)
+            .ok_or_else(invalid)?,
+    };
+    number.checked_mul(scale).ok_or_else(invalid)
+}
+
+/// Formats bytes per second as [`parse_speed`] reads them, in the largest unit that
+/// keeps the number whole: `4KiB/s`, `1536B/s`.
+pub fn format_speed(speed: u64) -> String {
+    SPEED_UNITS
+        .iter()
+        .find(|(_, scale)| speed != 0 && speed.is_multiple_of(*scale))
+        .map_or_else(
+            || format!("{speed}B/s"),
+            |(name, scale)| format!("{}{name}/s", speed / scale),
+        )
+}
+
+/// Speeds in the configuration, as text such as `4KiB/s`.
+pub(crate) mod speed_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(speed: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_speed(*speed))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse_speed(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speeds_and_durations_parse_and_format_back() {
+        assert_eq!(parse_speed("4KiB/s"), Ok(4096));
+        assert_eq!(parse_speed("4KiB"), Ok(4096));
+        assert_eq!(parse_speed("1MiB/s"), Ok(1 << 20));
+        assert_eq!(parse_speed("512B/s"), Ok(512));
+        assert_eq!(parse_speed("0"), Ok(0));
+        for bad in ["fast", "4kb/s", "KiB/s", "-1B/s", "99999999999GiB/s"] {
+            assert!(parse_speed(bad).is_err(), "{bad}");
+        }
+        for speed in [0, 1, 1536, 4096, 3 << 20, 5 << 30] {
+            assert_eq!(parse_speed(&format_speed(speed)), Ok(speed));
+        }
+        assert_eq!(format_speed(4096), "4KiB/s");
+        assert_eq!(format_speed(1536), "1536B/s");
+        for duration in [0, 1, 90, 3600, 86_400, 5400].map(Duration::from_secs) {
+            assert_eq!(parse_duration(&format_duration(duration)), Ok(duration));
+        }
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}

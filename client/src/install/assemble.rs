@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use wavecast_schema::{Blake3Hash, FileMode, ModuleName, Patch, PlatformRelease};
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 use crate::install::fetch::Cache;
 use crate::install::patch;
 use crate::install::reporter::{Fallback, Reporter};
@@ -47,8 +47,9 @@ enum Failure {
     Local(Error),
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        let error = error.into();
         if error.is_remote() {
             Self::Remote(error)
         } else {
@@ -593,7 +594,7 @@ mod tests {
             &mut self,
             release: &Release,
             reporter: &dyn Reporter,
-        ) -> crate::error::Result<TreeReport> {
+        ) -> Result<TreeReport> {
             let manifest = Self::manifest(release);
             let platform: Platform = "any".parse().unwrap();
             let plan = InstallPlan {

@@ -7,9 +7,10 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 use crate::store::cache::prune;
 use crate::store::current::{CURRENT_TEMP_PREFIX, STAGING_PREFIX};
+use crate::store::error::Error as StoreError;
 use crate::store::journal::{InstallStep, InterruptedInstall, Journal, read};
 use crate::store::root::{ATOMIC_TEMP_PREFIX, InstallRoot, random_hex, remove_tree, sync_dir};
 use crate::store::state::{InstalledRelease, State, installed_indexes};
@@ -54,7 +55,7 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
     if let Ok(metadata) = std::fs::symlink_metadata(&current)
         && !metadata.file_type().is_symlink()
     {
-        return Err(Error::CurrentNotSymlink { path: current });
+        return Err(StoreError::CurrentNotSymlink { path: current }.into());
     }
     let temp = root
         .path()
@@ -145,7 +146,7 @@ impl Building {
             journal,
             done: false,
         };
-        std::fs::create_dir(&building.staging).map_err(|source| Error::CreateDirectory {
+        std::fs::create_dir(&building.staging).map_err(|source| StoreError::CreateDirectory {
             path: building.staging.clone(),
             source,
         })?;
@@ -243,7 +244,7 @@ pub(crate) fn recover(root: &InstallRoot) -> Result<Option<Recovery>> {
     let outcome = if install.finishes() && tree_left {
         let state_path = root.state();
         let mut state =
-            State::load(&state_path)?.ok_or(Error::MissingState { path: state_path })?;
+            State::load(&state_path)?.ok_or(StoreError::MissingState { path: state_path })?;
         finish(root, &mut state, journal).map_err(|source| Error::Recover {
             version: install.release.version.clone(),
             dir: install.release.dir.clone(),
@@ -478,13 +479,16 @@ mod tests {
         install.staging = Some("../../etc".into());
         Journal::begin(&root, install).unwrap();
         let error = recover(&root).unwrap_err();
-        assert!(matches!(error, Error::ParseJournal { .. }), "{error}");
+        assert!(
+            matches!(error, Error::Store(StoreError::ParseJournal { .. })),
+            "{error}"
+        );
         assert!(root.releases().join(OLD).exists());
 
         std::fs::write(root.journal(), b"{\"format\": 9}").unwrap();
         let error = read(&root).unwrap_err();
         assert!(
-            matches!(error, Error::UnsupportedFileFormat { found: 9, .. }),
+            matches!(error, StoreError::UnsupportedFileFormat { found: 9, .. }),
             "{error}"
         );
     }

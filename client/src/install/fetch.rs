@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, PlatformRelease, RelativePath};
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::error::{Error, Result};
+use crate::install::download::{Download, DownloadProgress, Expected, download, hash_file};
+use crate::install::error::{Error, Result};
 use crate::install::plan::{FileAction, UpdatePlan};
 use crate::install::reporter::{NoReporter, Reporter};
 use crate::install::tree::ReleaseIndexes;
-use crate::net::download::{Download, DownloadProgress, Expected, download, hash_file};
 use crate::net::limits::DownloadLimits;
 use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;

@@ -23,6 +23,8 @@
 
 pub(crate) mod assemble;
 pub(crate) mod commit;
+pub(crate) mod download;
+pub(crate) mod error;
 pub(crate) mod fetch;
 pub(crate) mod patch;
 pub(crate) mod plan;
@@ -36,9 +38,9 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
 
-use crate::error::{Error, Result};
 use crate::install::assemble::Builder;
 use crate::install::commit::{Building, finish, sync_filesystem};
+use crate::install::error::{Error, Result};
 use crate::install::fetch::Cache;
 use crate::install::plan::{LocalFiles, UpdatePlan, plan_release};
 use crate::install::reporter::{NoReporter, Reporter};
@@ -347,6 +349,7 @@ mod tests {
     use crate::store::current::CURRENT_TEMP_PREFIX;
 
     use super::*;
+    use crate::store::error::Error as StoreError;
 
     fn root_with_release(dir: &str) -> (tempfile::TempDir, InstallRoot) {
         let temp = tempfile::tempdir().unwrap();
@@ -392,9 +395,15 @@ mod tests {
         let (_temp, root) = root_with_release("1.0.0-000000000000");
         std::fs::create_dir(root.current()).unwrap();
         let error = switch_current(&root, "1.0.0-000000000000").unwrap_err();
-        assert!(matches!(error, Error::CurrentNotSymlink { .. }), "{error}");
+        assert!(
+            matches!(error, Error::Store(StoreError::CurrentNotSymlink { .. })),
+            "{error}"
+        );
         let error = read_current(&root, &state()).unwrap_err();
-        assert!(matches!(error, Error::CurrentNotSymlink { .. }), "{error}");
+        assert!(
+            matches!(error, StoreError::CurrentNotSymlink { .. }),
+            "{error}"
+        );
     }
 
     #[test]

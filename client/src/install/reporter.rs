@@ -3,7 +3,7 @@
 use semver::Version;
 use wavecast_schema::{ModuleName, RelativePath};
 
-use crate::error::Error;
+use crate::install::error::Error;
 use crate::install::plan::ModuleUpdate;
 
 /// Receives progress events during [`Updater::install`](crate::Updater::install).

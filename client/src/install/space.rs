@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 
 /// The smallest margin kept on top of the download and the unpacked tree.
 const MIN_MARGIN: u64 = 1 << 20;

@@ -20,7 +20,7 @@ use wavecast_schema::{
     PlatformRelease, TreeCheck, TreeMismatch,
 };
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 
 /// The verified file indexes of a release's modules, and the tree they describe.
 #[derive(Debug)]

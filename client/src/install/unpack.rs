@@ -20,7 +20,7 @@ use flate2::read::GzDecoder;
 use tar::EntryType;
 use wavecast_schema::{Blake3Hash, LinkTarget, ModuleName, RelativePath};
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 use crate::install::verified::HashingWriter;
 
 /// How many bytes of tar headers and extension records (long names, pax) may come

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use wavecast_schema::{Blake3Hash, FileMode};
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 
 /// A new file that is kept only if it receives exactly the content its index
 /// describes.

@@ -26,10 +26,11 @@ use std::path::Path;
 use jiff::Timestamp;
 use semver::Version;
 
-use crate::error::{Error, Result, rollback_note, unmark_note};
 use crate::install::commit::switch_current;
+use crate::install::error::Error as InstallError;
 use crate::lifecycle::command::HealthCheckReport;
 use crate::lifecycle::command::{Shell, run_shell};
+use crate::lifecycle::error::Result;
 use crate::lifecycle::prune::PrunedRelease;
 use crate::store::config::HealthCheck;
 use crate::store::current::CurrentRelease;
@@ -41,46 +42,6 @@ use crate::store::state::{BadReason, BadRelease, InstalledRelease, State};
 /// `launched` do nothing inside a check: the root is locked while it runs, and a
 /// check is not a launch.
 pub const HEALTH_CHECK_VARIABLE: &str = "WAVECAST_HEALTH_CHECK";
-
-/// Why an install was rolled back by its health check: the payload of
-/// [`Error::HealthCheckFailed`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheckFailure {
-    /// The release that failed, now marked bad.
-    pub version: Version,
-    /// Its directory under `ROOT/releases` (deleted by the prune after the rollback,
-    /// unless kept).
-    pub dir: String,
-    /// What the check did.
-    pub report: HealthCheckReport,
-    /// The release `current` points to again; `None` when there was none before (then
-    /// there is no `current` now).
-    pub rolled_back_to: Option<Version>,
-    /// The release trees the prune after the rollback deleted.
-    pub pruned: Vec<PrunedRelease>,
-}
-
-impl std::fmt::Display for HealthCheckFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} failed its health check `{}`: it {}; ",
-            self.version,
-            self.report.command,
-            self.report.describe(),
-        )?;
-        match &self.rolled_back_to {
-            Some(to) => write!(f, "rolled back to {to} and marked {} bad", self.version)?,
-            None => write!(
-                f,
-                "{}, and marked {} bad",
-                rollback_note(None),
-                self.version
-            )?,
-        }
-        f.write_str(&unmark_note(&self.version))
-    }
-}
 
 /// What [`Updater::confirm`](crate::Updater::confirm) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,23 +227,25 @@ pub(crate) fn roll_back(
             marked_at: now,
         });
     }
-    state.save(&root.state())
+    Ok(state.save(&root.state())?)
 }
 
 /// Removes the `current` symlink: the root then runs nothing, as before its first
 /// install.
 fn remove_current(root: &InstallRoot) -> Result<()> {
     let path = root.current();
-    let remove_error = |source| Error::Release {
+    let remove_error = |source| InstallError::Release {
         action: "remove",
         path: path.clone(),
         source,
     };
     match std::fs::remove_file(&path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(remove_error(error)),
+        Err(error) if error.kind() != io::ErrorKind::NotFound => {
+            return Err(remove_error(error).into());
+        }
         _ => {}
     }
-    sync_dir(root.path()).map_err(remove_error)
+    Ok(sync_dir(root.path()).map_err(remove_error)?)
 }
 
 #[cfg(test)]

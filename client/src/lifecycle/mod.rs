@@ -2,6 +2,7 @@
 //! A/B slots with their activation hook, and keeping the newest releases.
 
 pub(crate) mod command;
+pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod prune;
 pub(crate) mod slots;

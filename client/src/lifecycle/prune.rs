@@ -16,10 +16,10 @@ use std::num::NonZeroU32;
 
 use semver::Version;
 
-use crate::error::Result;
 use crate::store::cache::prune_indexes;
 use crate::store::current::trial_of;
 use crate::store::current::{read_current, version_from_dir_name};
+use crate::store::error::Result;
 use crate::store::root::InstallRoot;
 use crate::store::root::remove_tree;
 use crate::store::state::installed_indexes;

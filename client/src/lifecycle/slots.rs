@@ -72,14 +72,15 @@ use wavecast_schema::{
     PatchAlgorithm, Platform, Release,
 };
 
-use crate::error::{Error, Result};
+use crate::install::error::Error as InstallError;
 use crate::install::fetch::Cache;
 use crate::install::verified::HashingWriter;
 use crate::lifecycle::command::HealthCheckReport;
 use crate::lifecycle::command::{Shell, run_shell};
+use crate::lifecycle::error::{ActivationFailure, Error, Result};
 use crate::store::config::{SlotConfig, SlotName};
 use crate::store::root::{InstallRoot, write_json_atomically};
-use crate::store::slots::{SlotImage, SlotPaths, SlotsState};
+use crate::store::slots::{SlotImage, SlotsState};
 use crate::store::state::State;
 use crate::store::state::{BadReason, BadRelease};
 
@@ -105,8 +106,8 @@ pub(crate) fn choose_slot(
     size: u64,
 ) -> SlotChoice {
     let is_target = |slot: SlotName| {
-        state
-            .holds(paths, slot)
+        paths
+            .holding(state, slot)
             .is_some_and(|image| &image.blake3 == blake3 && image.size == size)
     };
     if let Some(active) = state.active
@@ -217,52 +218,6 @@ pub struct SlotActivation {
     pub downloaded_bytes: u64,
 }
 
-/// An on-activate hook that failed or timed out: the payload of
-/// [`Error::ActivationFailed`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivationFailure {
-    /// The release whose image was to be activated.
-    pub version: Version,
-    /// The slot holding it, left as it is.
-    pub slot: SlotName,
-    /// Its path.
-    pub slot_path: PathBuf,
-    /// What the hook did.
-    pub report: HealthCheckReport,
-    /// The slot that stays active (`None`: none).
-    pub active: Option<SlotName>,
-    /// Whether `version` was marked bad (an install), or not (a rollback or revert,
-    /// which changed nothing).
-    pub marked_bad: bool,
-}
-
-impl std::fmt::Display for ActivationFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} was not activated in slot {} (`{}`): on-activate `{}` {}; ",
-            self.version,
-            self.slot,
-            self.slot_path.display(),
-            self.report.command,
-            self.report.describe(),
-        )?;
-        match self.active {
-            Some(active) => write!(f, "slot {active} stays active")?,
-            None => f.write_str("no slot is active")?,
-        }
-        if self.marked_bad {
-            write!(
-                f,
-                " and {} is marked bad{}",
-                self.version,
-                crate::error::unmark_note(&self.version)
-            )?;
-        }
-        Ok(())
-    }
-}
-
 /// What `status` shows of the slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotsStatus {
@@ -337,7 +292,7 @@ impl<'a> Slots<'a> {
     }
 
     fn save(&self) -> Result<()> {
-        write_json_atomically(&self.record, &self.state)
+        Ok(write_json_atomically(&self.record, &self.state)?)
     }
 
     /// Installs `target`'s image into the inactive slot and activates it (see the
@@ -455,7 +410,7 @@ impl<'a> Slots<'a> {
             }
         }
         let package = cache.package(target.name, &target.module.package)?;
-        let copy = File::open(&package).map_err(|source| Error::Cache {
+        let copy = File::open(&package).map_err(|source| InstallError::Cache {
             path: package.clone(),
             source,
         })?;
@@ -468,11 +423,12 @@ impl<'a> Slots<'a> {
                     path: writer.path,
                     source,
                 },
-                None => Error::ReadPackage {
+                None => InstallError::ReadPackage {
                     module: target.name.clone(),
                     path: package,
                     source: error,
-                },
+                }
+                .into(),
             });
         }
         self.finish(writer, target.name, file, record)?;
@@ -497,8 +453,8 @@ impl<'a> Slots<'a> {
         let held: Vec<(SlotName, &Blake3Hash)> = preference
             .iter()
             .filter_map(|slot| {
-                self.state
-                    .holds(&self.paths, *slot)
+                self.paths
+                    .holding(&self.state, *slot)
                     .map(|image| (*slot, &image.blake3))
             })
             .collect();
@@ -508,8 +464,8 @@ impl<'a> Slots<'a> {
             return Ok(None);
         };
         let base_image = self
-            .state
-            .holds(&self.paths, base_slot)
+            .paths
+            .holding(&self.state, base_slot)
             .expect("the patch was chosen from a slot holding its base");
         let Some(base) = read_slot(base_slot, self.paths.get(base_slot), base_image)? else {
             return Ok(None);
@@ -519,17 +475,17 @@ impl<'a> Slots<'a> {
             &patch.blake3,
             wavecast_site::layout::BlobKind::Patch,
         ));
-        let bytes = std::fs::read(&patch_path).map_err(|source| Error::Cache {
+        let bytes = std::fs::read(&patch_path).map_err(|source| InstallError::Cache {
             path: patch_path,
             source,
         })?;
         let content = wavecast_delta::apply_patch(patch.algorithm, &base, &bytes, file.size)
-            .map_err(|source| Error::PatchMismatch {
+            .map_err(|source| InstallError::PatchMismatch {
                 url: url.clone(),
                 source: Some(source),
             })?;
         if content.len() as u64 != file.size || Blake3Hash::of(&content) != file.blake3 {
-            return Err(Error::PatchMismatch { url, source: None });
+            return Err(InstallError::PatchMismatch { url, source: None }.into());
         }
         Ok(Some((
             content,
@@ -597,7 +553,8 @@ impl<'a> Slots<'a> {
             source,
         };
         let root = std::path::absolute(self.root.path()).map_err(run_error)?;
-        let previous_image = previous.and_then(|previous| self.state.holds(&self.paths, previous));
+        let previous_image =
+            previous.and_then(|previous| self.paths.holding(&self.state, previous));
         let env: [(&str, OsString); 8] = [
             ("WAVECAST_ROOT", root.clone().into_os_string()),
             ("WAVECAST_MODULE", module.as_str().into()),
@@ -699,8 +656,8 @@ impl<'a> Slots<'a> {
         match activation.previous {
             Some(previous) => {
                 let image = self
-                    .state
-                    .holds(&self.paths, previous)
+                    .paths
+                    .holding(&self.state, previous)
                     .cloned()
                     .ok_or_else(|| Error::SlotChanged {
                         slot: previous,
@@ -731,15 +688,15 @@ impl<'a> Slots<'a> {
     ) -> Result<Option<SlotActivation>> {
         let active = self.state.active;
         let active_version = active
-            .and_then(|slot| self.state.holds(&self.paths, slot))
+            .and_then(|slot| self.paths.holding(&self.state, slot))
             .map(|image| image.version.clone());
         if active_version.as_ref() == Some(to) {
             return Ok(None);
         }
         let candidates = active.map_or(SlotName::BOTH.to_vec(), |active| vec![active.other()]);
         let holding = candidates.into_iter().find_map(|slot| {
-            self.state
-                .holds(&self.paths, slot)
+            self.paths
+                .holding(&self.state, slot)
                 .filter(|image| &image.version == to)
                 .map(|image| (slot, image.clone()))
         });
@@ -751,8 +708,8 @@ impl<'a> Slots<'a> {
                     to: to.clone(),
                     slot: other,
                     holds: self
-                        .state
-                        .holds(&self.paths, other)
+                        .paths
+                        .holding(&self.state, other)
                         .map(|image| image.version.clone()),
                 })
             }
@@ -769,7 +726,7 @@ impl<'a> Slots<'a> {
                 .map(|slot| SlotStatus {
                     name: *slot,
                     path: self.paths.get(*slot).to_owned(),
-                    image: self.state.holds(&self.paths, *slot).cloned(),
+                    image: self.paths.holding(&self.state, *slot).cloned(),
                 })
                 .collect(),
         }
@@ -936,6 +893,62 @@ impl Write for SlotWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
+    }
+}
+
+/// The absolute paths of both slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SlotPaths {
+    /// Where slot `a` is.
+    pub(crate) a: PathBuf,
+    /// Where slot `b` is.
+    pub(crate) b: PathBuf,
+}
+
+impl SlotPaths {
+    /// The configured paths (relative ones under the root), else `ROOT/slots/a` and
+    /// `ROOT/slots/b`, made absolute.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SlotsShareAPath`] when both are the same path; [`Error::ReadSlot`]
+    /// when the working directory cannot be read to make a path absolute.
+    pub(crate) fn resolve(root: &InstallRoot, config: &SlotConfig) -> Result<Self> {
+        let path = |slot: SlotName| {
+            let path = config.path(slot).map_or_else(
+                || root.path().join("slots").join(slot.as_str()),
+                |path| root.path().join(path),
+            );
+            std::path::absolute(&path).map_err(|source| Error::ReadSlot { slot, path, source })
+        };
+        let paths = Self {
+            a: path(SlotName::A)?,
+            b: path(SlotName::B)?,
+        };
+        if paths.a == paths.b {
+            return Err(Error::SlotsShareAPath { path: paths.a });
+        }
+        Ok(paths)
+    }
+
+    /// What `state` records in `slot`, if the image there was written at the path
+    /// the slot has now.
+    pub(crate) fn holding<'s>(
+        &self,
+        state: &'s SlotsState,
+        slot: SlotName,
+    ) -> Option<&'s SlotImage> {
+        state
+            .image(slot)
+            .filter(|image| image.path == self.get(slot))
+    }
+
+    /// The path of `slot`.
+    pub(crate) fn get(&self, slot: SlotName) -> &Path {
+        match slot {
+            SlotName::A => &self.a,
+            SlotName::B => &self.b,
+        }
     }
 }
 

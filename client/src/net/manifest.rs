@@ -10,7 +10,7 @@ use wavecast_schema::{
     VERSION_MARKER_PREFIX, version_marker, version_marker_length,
 };
 
-use crate::error::{Error, Result};
+use crate::net::error::{Error, Result};
 use crate::net::limits::{DownloadLimits, Pace};
 use crate::net::transport::{
     Conditional, Transport, TransportError, TransportErrorKind, Validators,
@@ -21,6 +21,10 @@ use crate::net::url::BaseUrl;
 /// refused rather than allowed to fill memory. What the manifest inside may hold is
 /// bounded by [`wavecast_schema::Limit`]s.
 pub use wavecast_schema::MANIFEST_SIZE_LIMIT;
+
+/// The platform this client was compiled for (its target triple): the build of
+/// `wavecast-update` a self-update takes, and the default platform of a new root.
+pub const BUILD_PLATFORM: &str = env!("WAVECAST_TARGET");
 
 /// The version this build of `wavecast-update` reports (`--version`) and compares
 /// with a manifest's `min_client_version`: the package version, unless
@@ -296,7 +300,10 @@ fn walk_roots(
         }
         newest = newest
             .verify_successor(&bytes)
-            .map_err(|source| Error::UntrustedRoot { url, source })?;
+            .map_err(|source| Error::UntrustedRoot {
+                url,
+                source: Box::new(source),
+            })?;
     }
     Ok(Some(newest))
 }
@@ -325,7 +332,7 @@ fn verify_envelope(envelope: &Envelope, url: &str, expect: &Expectations<'_>) ->
         )
         .map_err(|source| Error::VerifySignature {
             url: url.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
     let manifest =
         Manifest::parse(envelope.manifest.as_bytes()).map_err(|source| Error::ParseManifest {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use wavecast_schema::{PublicKey, Root};
 
-use crate::error::{Error, Result};
+use crate::net::error::{Error, Result};
 
 /// A minisign public key a client trusts, given at `init`.
 ///
@@ -102,7 +102,7 @@ pub fn read_pinned_root(path: &Path) -> Result<Root> {
     })?;
     Root::verify_pinned(&bytes).map_err(|source| Error::PinnedRoot {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use wavecast_schema::RelativePath;
 
-use crate::error::{Error, Result};
+use crate::net::error::{Error, Result};
 
 /// Where a site is served from: an `http://`, `https://` or `file://` URL that always
 /// ends with `/`, so every site path joins under it.

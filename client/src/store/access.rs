@@ -35,7 +35,7 @@ use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::store::error::{Error, Result};
 use crate::store::root::{InstallRoot, create_dir_all, group_bits, write_atomically};
 
 /// The modes of `ROOT/.wavecast/` and its files, with a group and without.

@@ -8,7 +8,7 @@
 
 use wavecast_schema::Attributes;
 
-use crate::error::{Error, Result};
+use crate::store::error::{Error, Result};
 
 /// Whether `key` is a valid attribute name: one or more ASCII letters, digits, `.`,
 /// `_` or `-`, the names a rule condition can test.

@@ -8,19 +8,15 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use wavecast_schema::{Attributes, ChannelName, Platform, Root, VersionPin};
 
-use crate::error::{Error, Result};
 use crate::net::limits::DownloadLimits;
 use crate::net::trust::TrustedKey;
 use crate::net::url::BaseUrl;
+use crate::store::error::{Error, Result};
 use crate::store::root::write_json_atomically;
 use crate::units::{duration_text, positive_duration};
 
 /// The newest configuration format this build reads and writes.
 pub const CONFIG_FORMAT: u32 = 1;
-
-/// The platform this client was compiled for (its target triple), the default for
-/// [`Config::platform`].
-pub const BUILD_PLATFORM: &str = env!("WAVECAST_TARGET");
 
 /// How many release trees are kept by default: the current one and the one before.
 pub const DEFAULT_KEEP_RELEASES: NonZeroU32 = NonZeroU32::new(2).unwrap();
@@ -387,7 +383,7 @@ mod tests {
             vec![BaseUrl::parse("https://example.com/site").unwrap()],
             key.into(),
             "stable".parse().unwrap(),
-            BUILD_PLATFORM.parse().unwrap(),
+            crate::net::manifest::BUILD_PLATFORM.parse().unwrap(),
         );
         config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));

@@ -8,7 +8,7 @@ use semver::Version;
 use serde::Serialize;
 use wavecast_schema::PlatformRelease;
 
-use crate::error::{Error, Result};
+use crate::store::error::{Error, Result};
 use crate::store::root::InstallRoot;
 use crate::store::state::{State, Trial};
 

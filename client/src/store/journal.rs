@@ -43,8 +43,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::store::current::STAGING_PREFIX;
+use crate::store::error::{Error, Result};
 use crate::store::root::{InstallRoot, sync_dir, write_json_atomically};
 use crate::store::state::{InstalledRelease, peek_format};
 

@@ -7,6 +7,7 @@ pub(crate) mod attributes;
 pub(crate) mod cache;
 pub(crate) mod config;
 pub(crate) mod current;
+pub(crate) mod error;
 pub(crate) mod journal;
 pub(crate) mod root;
 pub(crate) mod slots;

@@ -27,7 +27,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::store::error::{Error, Result};
 
 /// The paths of one install root.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use wavecast_schema::{Blake3Hash, ModuleName};
 
-use crate::error::{Error, Result};
-use crate::store::config::{SlotConfig, SlotName};
-use crate::store::root::InstallRoot;
+use crate::store::config::SlotName;
+use crate::store::error::{Error, Result};
 
 /// The newest format of `slots.json` this build reads and writes.
 pub const SLOTS_FORMAT: u32 = 1;
@@ -77,12 +76,6 @@ impl SlotsState {
         }
     }
 
-    /// What `slot` holds, when it was written at the path it has now.
-    pub(crate) fn holds(&self, paths: &SlotPaths, slot: SlotName) -> Option<&SlotImage> {
-        self.image(slot)
-            .filter(|image| image.path == paths.get(slot))
-    }
-
     /// Reads the record at `path`; `None` when there is none.
     pub(crate) fn load(path: &Path) -> Result<Option<Self>> {
         let bytes = match std::fs::read(path) {
@@ -113,49 +106,5 @@ impl SlotsState {
                 path: path.to_owned(),
                 source,
             })
-    }
-}
-
-/// The absolute paths of both slots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SlotPaths {
-    /// Where slot `a` is.
-    pub(crate) a: PathBuf,
-    /// Where slot `b` is.
-    pub(crate) b: PathBuf,
-}
-
-impl SlotPaths {
-    /// The configured paths (relative ones under the root), else `ROOT/slots/a` and
-    /// `ROOT/slots/b`, made absolute.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::SlotsShareAPath`] when both are the same path; [`Error::ReadSlot`]
-    /// when the working directory cannot be read to make a path absolute.
-    pub(crate) fn resolve(root: &InstallRoot, config: &SlotConfig) -> Result<Self> {
-        let path = |slot: SlotName| {
-            let path = config.path(slot).map_or_else(
-                || root.path().join("slots").join(slot.as_str()),
-                |path| root.path().join(path),
-            );
-            std::path::absolute(&path).map_err(|source| Error::ReadSlot { slot, path, source })
-        };
-        let paths = Self {
-            a: path(SlotName::A)?,
-            b: path(SlotName::B)?,
-        };
-        if paths.a == paths.b {
-            return Err(Error::SlotsShareAPath { path: paths.a });
-        }
-        Ok(paths)
-    }
-
-    /// The path of `slot`.
-    pub(crate) fn get(&self, slot: SlotName) -> &Path {
-        match slot {
-            SlotName::A => &self.a,
-            SlotName::B => &self.b,
-        }
     }
 }

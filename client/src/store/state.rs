@@ -13,9 +13,9 @@ use wavecast_schema::{
     Blake3Hash, Blob, ChannelName, InstallId, Module, ModuleName, RelativePath, Root,
 };
 
-use crate::error::{Error, Result};
 use crate::net::transport::Validators;
 use crate::store::access::read_trial_file;
+use crate::store::error::{Error, Result};
 
 use crate::store::root::{random_hex, write_atomically, write_json_atomically};
 

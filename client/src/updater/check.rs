@@ -8,7 +8,7 @@ use wavecast_schema::{
     Release, Rule, VersionPin, Withdrawal, decide_skipping,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Result, StoreError};
 use crate::net::manifest::{Expectations, Stored, fetch_manifest};
 use crate::net::url::BaseUrl;
 use crate::store::attributes::check_attribute_keys;
@@ -27,7 +27,7 @@ pub struct CheckOptions {
     /// Attributes for this check only, over the configured ones (these win).
     pub attributes: Attributes,
     /// Read a manifest that needs a newer client too, instead of failing with
-    /// [`Error::ClientTooOld`] (`list` shows such a channel). A report read this way
+    /// [`NetError::ClientTooOld`] (`list` shows such a channel). A report read this way
     /// cannot be installed: [`Updater::install`] refuses it.
     pub ignore_client_floor: bool,
 }
@@ -276,9 +276,9 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// Any manifest error ([`Error::FetchManifest`], [`Error::VerifySignature`],
-    /// [`Error::Rollback`], [`Error::ManifestExpired`], [`Error::TooSlow`]…), state errors, or
-    /// [`Error::CurrentNotSymlink`]; [`Error::InvalidAttributeKey`] for an attribute
+    /// Any manifest error ([`NetError::FetchManifest`], [`NetError::VerifySignature`],
+    /// [`NetError::Rollback`], [`NetError::ManifestExpired`], [`NetError::TooSlow`]…), state errors, or
+    /// [`StoreError::CurrentNotSymlink`]; [`StoreError::InvalidAttributeKey`] for an attribute
     /// name rules cannot test.
     pub fn check_with(&self, now: Timestamp, options: &CheckOptions) -> Result<CheckReport> {
         check_attribute_keys(&options.attributes)?;
@@ -332,9 +332,13 @@ impl Updater {
             }
         }
         let Some((fetched, served_by)) = verified else {
-            return Err(first_error.unwrap_or(Error::NoUrls {
-                path: self.root.config(),
-            }));
+            return Err(match first_error {
+                Some(error) => error.into(),
+                None => StoreError::NoUrls {
+                    path: self.root.config(),
+                }
+                .into(),
+            });
         };
         let (manifest, manifest_url) = (fetched.manifest, fetched.url);
         if self.config.product.is_none() {

@@ -12,7 +12,8 @@ use wavecast_schema::{
     Attributes, ChannelName, Envelope, InstallId, KeyId, Platform, Release, Role, VersionPin,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Result, StoreError};
+use crate::lifecycle::slots::SlotPaths;
 use crate::net::limits::DownloadLimits;
 use crate::net::manifest::{Expectations, fetch_manifest};
 use crate::net::transport::{DefaultTransport, Transport};
@@ -21,7 +22,6 @@ use crate::store::access::{group_id, is_shared, share};
 use crate::store::attributes::check_attribute_keys;
 use crate::store::config::{Config, PinnedTrust};
 use crate::store::root::{InstallRoot, create_dir_all};
-use crate::store::slots::SlotPaths;
 use crate::store::state::State;
 use crate::updater::{Updater, lock_and_recover};
 
@@ -205,8 +205,11 @@ fn verify_site(
             urls: vec![base.clone()],
         });
     }
-    summary.ok_or_else(|| Error::NoUrls {
-        path: PathBuf::from("--url"),
+    summary.ok_or_else(|| {
+        StoreError::NoUrls {
+            path: PathBuf::from("--url"),
+        }
+        .into()
     })
 }
 
@@ -221,11 +224,11 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidAttributeKey`] for an attribute name rules cannot test;
-    /// [`Error::UnknownGroup`]; [`Error::NotWritable`] when this user may not write
-    /// in `ROOT/.wavecast`; [`Error::SetAccess`] when the group cannot be set;
-    /// [`Error::AlreadyInitialized`] when `root` has a configuration and
-    /// `options.force` is false; [`Error::ParseState`] when an existing state file is
+    /// [`StoreError::InvalidAttributeKey`] for an attribute name rules cannot test;
+    /// [`StoreError::UnknownGroup`]; [`StoreError::NotWritable`] when this user may not write
+    /// in `ROOT/.wavecast`; [`StoreError::SetAccess`] when the group cannot be set;
+    /// [`StoreError::AlreadyInitialized`] when `root` has a configuration and
+    /// `options.force` is false; [`StoreError::ParseState`] when an existing state file is
     /// corrupt; I/O errors.
     pub fn init(
         root: impl AsRef<Path>,
@@ -263,9 +266,10 @@ impl Updater {
         let config_path = root.config();
         let configured = std::fs::symlink_metadata(&config_path).is_ok();
         if configured && !options.force {
-            return Err(Error::AlreadyInitialized {
+            return Err(StoreError::AlreadyInitialized {
                 root: root.path().to_owned(),
-            });
+            }
+            .into());
         }
         let previous_trust = Config::load(&config_path)
             .ok()
@@ -320,8 +324,8 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidAttributeKey`], [`Error::UnknownGroup`], the errors of
-    /// [`Config::load`], [`Error::WriteFile`], or [`Error::SetAccess`].
+    /// [`StoreError::InvalidAttributeKey`], [`StoreError::UnknownGroup`], the errors of
+    /// [`Config::load`], [`StoreError::WriteFile`], or [`StoreError::SetAccess`].
     pub fn reconfigure(&mut self, change: &ConfigChange) -> Result<bool> {
         check_attribute_keys(&change.set_attributes)?;
         let gid = match &change.group {
@@ -330,7 +334,7 @@ impl Updater {
         };
         let _lock = self.lock()?;
         let mut config =
-            Config::load(&self.root.config())?.ok_or_else(|| Error::NotInitialized {
+            Config::load(&self.root.config())?.ok_or_else(|| StoreError::NotInitialized {
                 root: self.root.path().to_owned(),
                 config: self.root.config(),
             })?;
@@ -398,6 +402,6 @@ impl Updater {
         let path = self.root.config();
         let mut config = Config::load(&path)?.unwrap_or_else(|| self.config.clone());
         config.product = Some(product.to_owned());
-        config.save(&path)
+        Ok(config.save(&path)?)
     }
 }

@@ -5,13 +5,14 @@
 use jiff::Timestamp;
 use wavecast_schema::Release;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, NetError, Result};
 use crate::install::fetch::Cache;
 use crate::install::plan::UpdatePlan;
 use crate::install::reporter::Reporter;
 use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
 use crate::lifecycle::command::{HealthCheckReport, HealthStatus};
-use crate::lifecycle::health::{CheckTarget, HealthCheckFailure, roll_back, run_health_check};
+use crate::lifecycle::error::HealthCheckFailure;
+use crate::lifecycle::health::{CheckTarget, roll_back, run_health_check};
 use crate::lifecycle::prune::{PrunedRelease, prune_releases};
 use crate::lifecycle::slots::{ImageTarget, SlotActivation, Slots, image_module, tree_part};
 use crate::store::config::HealthCheck;
@@ -65,7 +66,7 @@ impl Updater {
     /// [`health_check`](Self::health_check), if any, runs in the new tree. When it
     /// fails or times out, `current` is switched back to the release that was current
     /// before, the new one is marked bad (the decision skips it from then on) and
-    /// [`Error::HealthCheckFailed`] is returned. Last, release trees beyond the
+    /// [`LifecycleError::HealthCheckFailed`] is returned. Last, release trees beyond the
     /// configured number to keep are deleted.
     ///
     /// A release with an image module first writes the image into the inactive slot
@@ -78,9 +79,9 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`Error::NotEnoughSpace`]; [`Error::HealthCheckFailed`] or
-    /// [`Error::RunHealthCheck`] after a rollback; [`Error::ActivationFailed`] or
-    /// [`Error::RunActivation`] when an image was not activated; download,
+    /// [`InstallError::NotEnoughSpace`]; [`LifecycleError::HealthCheckFailed`] or
+    /// [`LifecycleError::RunHealthCheck`] after a rollback; [`LifecycleError::ActivationFailed`] or
+    /// [`LifecycleError::RunActivation`] when an image was not activated; download,
     /// verification, unpacking and file-system errors.
     pub fn install(
         &self,
@@ -92,11 +93,12 @@ impl Updater {
         let running = crate::net::manifest::client_version();
         if report.manifest().min_client_version > running {
             // A report read with `ignore_client_floor`: this client may not act on it.
-            return Err(Error::ClientTooOld {
+            return Err(NetError::ClientTooOld {
                 url: report.manifest_url().to_owned(),
                 required: report.manifest().min_client_version.clone(),
                 running,
-            });
+            }
+            .into());
         }
         let _lock = self.lock()?;
         let mut state = self.load_state()?;
@@ -119,7 +121,7 @@ impl Updater {
             Ok(tree) => tree,
             Err(error) => {
                 self.revert_image(image.as_ref())?;
-                return Err(error);
+                return Err(error.into());
             }
         };
         let mut installed = InstallReport {
@@ -190,16 +192,16 @@ impl Updater {
             dir: &dir,
             packages_only: self.packages_only,
         };
-        Slots::open(&self.root, self.slot_config())?
-            .install(&cache, &target, state, now)
-            .map(Some)
+        let activation =
+            Slots::open(&self.root, self.slot_config())?.install(&cache, &target, state, now)?;
+        Ok(Some(activation))
     }
 
     /// Switches the slots back after a step that followed `image`'s activation
     /// failed.
     fn revert_image(&self, image: Option<&SlotActivation>) -> Result<()> {
         match image {
-            Some(image) => Slots::open(&self.root, self.slot_config())?.revert(image),
+            Some(image) => Ok(Slots::open(&self.root, self.slot_config())?.revert(image)?),
             None => Ok(()),
         }
     }
@@ -228,12 +230,13 @@ impl Updater {
             Ok(health) => health,
             Err(source) => {
                 roll_back(&self.root, state, switched, back_to, None, now)?;
-                return Err(Error::RunHealthCheck {
+                return Err(LifecycleError::RunHealthCheck {
                     version: switched.version.clone(),
                     command: check.command.clone(),
                     rolled_back_to: before.map(|before| before.version.clone()),
                     source,
-                });
+                }
+                .into());
             }
         };
         if health.status.passed() {
@@ -254,13 +257,16 @@ impl Updater {
             now,
         )?;
         let pruned = prune_releases(&self.root, state, self.config.keep_releases)?;
-        Err(Error::HealthCheckFailed(Box::new(HealthCheckFailure {
-            version: switched.version.clone(),
-            dir: switched.dir.clone(),
-            report: health,
-            rolled_back_to: before.map(|before| before.version.clone()),
-            pruned,
-        })))
+        Err(
+            LifecycleError::HealthCheckFailed(Box::new(HealthCheckFailure {
+                version: switched.version.clone(),
+                dir: switched.dir.clone(),
+                report: health,
+                rolled_back_to: before.map(|before| before.version.clone()),
+                pruned,
+            }))
+            .into(),
+        )
     }
 
     /// Plans how [`install`](Self::install) would obtain the target of `report`,
@@ -271,7 +277,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`Error::NoBuildForPlatform`]; the errors of fetching a file index (every
+    /// [`InstallError::NoBuildForPlatform`]; the errors of fetching a file index (every
     /// install checks its tree against them, so none can be done without); state and
     /// file-system errors.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
@@ -290,6 +296,6 @@ impl Updater {
             packages_only: self.packages_only,
             limits: self.config.download_limits,
         };
-        plan_install(&plan, &state)
+        Ok(plan_install(&plan, &state)?)
     }
 }

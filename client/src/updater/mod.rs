@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use wavecast_schema::{Manifest, Root};
 
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result, StoreError};
 use crate::install::commit::{Recovery, recover};
 
 use crate::net::transport::{DefaultTransport, Transport};
@@ -44,9 +44,12 @@ pub(super) fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<std
 /// Fails unless this process may write in `ROOT/.wavecast`, as the root's owner may,
 /// before anything is fetched or written.
 pub(super) fn require_writable(root: &InstallRoot) -> Result<()> {
-    root.writable().map_err(|source| Error::NotWritable {
-        path: root.meta(),
-        source,
+    root.writable().map_err(|source| {
+        StoreError::NotWritable {
+            path: root.meta(),
+            source,
+        }
+        .into()
     })
 }
 
@@ -67,11 +70,11 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::NotInitialized`] when `root` has no configuration, or the errors of
+    /// [`StoreError::NotInitialized`] when `root` has no configuration, or the errors of
     /// [`Config::load`].
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = InstallRoot::new(root.as_ref());
-        let config = Config::load(&root.config())?.ok_or_else(|| Error::NotInitialized {
+        let config = Config::load(&root.config())?.ok_or_else(|| StoreError::NotInitialized {
             root: root.path().to_owned(),
             config: root.config(),
         })?;
@@ -129,7 +132,7 @@ impl Updater {
     }
 
     /// When another run holds the root's lock, wait up to `wait` for it (polling)
-    /// instead of failing at once with [`Error::Locked`].
+    /// instead of failing at once with [`StoreError::Locked`].
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
         self
@@ -142,12 +145,12 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::Locked`], journal and state errors, and [`Error::Recover`] when the
+    /// [`StoreError::Locked`], journal and state errors, and [`InstallError::Recover`] when the
     /// interrupted install cannot be finished (the journal stays for the next run).
     pub fn recover(&self) -> Result<Option<Recovery>> {
         require_writable(&self.root)?;
         let _lock = self.root.lock(self.lock_wait)?;
-        recover(&self.root)
+        Ok(recover(&self.root)?)
     }
 
     /// The install root.
@@ -161,8 +164,11 @@ impl Updater {
     }
 
     fn require_current(&self, state: &State) -> Result<CurrentRelease> {
-        read_current(&self.root, state)?.ok_or_else(|| Error::NothingInstalled {
-            root: self.root.path().to_owned(),
+        read_current(&self.root, state)?.ok_or_else(|| {
+            LifecycleError::NothingInstalled {
+                root: self.root.path().to_owned(),
+            }
+            .into()
         })
     }
 
@@ -170,9 +176,9 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// State errors, [`Error::CurrentNotSymlink`], [`Error::UnrecognizedCurrent`].
+    /// State errors, [`StoreError::CurrentNotSymlink`], [`StoreError::UnrecognizedCurrent`].
     pub fn current(&self) -> Result<Option<CurrentRelease>> {
-        read_current(&self.root, &self.load_state()?)
+        Ok(read_current(&self.root, &self.load_state()?)?)
     }
 
     /// The hosts blobs of `manifest` are downloaded from, in order: its signed
@@ -216,7 +222,7 @@ impl Updater {
 
     pub(crate) fn load_state(&self) -> Result<State> {
         let path = self.root.state();
-        State::load(&path)?.ok_or(Error::MissingState { path })
+        Ok(State::load(&path)?.ok_or(StoreError::MissingState { path })?)
     }
 }
 

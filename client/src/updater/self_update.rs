@@ -39,13 +39,13 @@ use wavecast_schema::{
     ClientUpdate, Manifest, ModuleName, Platform, UPDATER_EXECUTABLE, UpdaterBuild, client_update,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InstallError, NetError, Result, StoreError};
 use crate::install::fetch::Cache;
 use crate::install::reporter::Reporter;
 use crate::install::unpack::unpack_module;
+use crate::net::manifest::BUILD_PLATFORM;
 use crate::net::manifest::{Expectations, client_version, fetch_manifest};
 use crate::net::url::BaseUrl;
-use crate::store::config::BUILD_PLATFORM;
 use crate::store::root::sync_dir;
 use crate::updater::Updater;
 
@@ -130,7 +130,7 @@ impl Updater {
     /// # Errors
     ///
     /// The manifest errors of [`check`](Self::check) (but never
-    /// [`Error::ClientTooOld`]), and state errors.
+    /// [`NetError::ClientTooOld`]), and state errors.
     pub fn check_client(&self, now: Timestamp) -> Result<ClientCheck> {
         let state = self.load_state()?;
         let config = self.config();
@@ -164,9 +164,13 @@ impl Updater {
                 }
             }
         }
-        Err(first_error.unwrap_or(Error::NoUrls {
-            path: self.root().config(),
-        }))
+        Err(match first_error {
+            Some(error) => error.into(),
+            None => StoreError::NoUrls {
+                path: self.root().config(),
+            }
+            .into(),
+        })
     }
 
     /// Replaces `executable` (normally [`std::env::current_exe`]) with the build
@@ -176,11 +180,11 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::ClientTooOld`] when the client is below the floor and no build
+    /// [`NetError::ClientTooOld`] when the client is below the floor and no build
     /// reaches it; [`Error::ExecutableNotWritable`]; download and unpacking errors;
     /// [`Error::UpdaterPackage`], [`Error::RunUpdater`], [`Error::UpdaterMisbehaved`]
     /// or [`Error::UpdaterVersionMismatch`] for a build that is not a working client
-    /// of the version offered; [`Error::ReplaceExecutable`]; [`Error::Locked`]. In
+    /// of the version offered; [`Error::ReplaceExecutable`]; [`StoreError::Locked`]. In
     /// every case but the last step's failure, `executable` is untouched.
     pub fn self_update(
         &self,
@@ -192,11 +196,12 @@ impl Updater {
             (ClientUpdate::UpToDate, _) => return Ok(None),
             (ClientUpdate::Available | ClientUpdate::Required, Some(build)) => build,
             _ => {
-                return Err(Error::ClientTooOld {
+                return Err(NetError::ClientTooOld {
                     url: check.manifest_url.clone(),
                     required: check.required.clone(),
                     running: check.running.clone(),
-                });
+                }
+                .into());
             }
         };
         let dir = match executable.parent() {
@@ -271,7 +276,7 @@ impl Updater {
 /// The path of the one regular file [`UPDATER_EXECUTABLE`] in `unpacked`, which must
 /// hold nothing else.
 fn only_executable(unpacked: &Path, url: &str) -> Result<PathBuf> {
-    let read_error = |source| Error::Unpack {
+    let read_error = |source| InstallError::Unpack {
         path: unpacked.to_owned(),
         source,
     };
@@ -601,7 +606,10 @@ mod tests {
         // No build: the client is too old, with nothing to update to.
         fixture.publish(&next(), None);
         let error = fixture.self_update(&fixture.executable()).unwrap_err();
-        assert!(matches!(error, Error::ClientTooOld { .. }), "{error}");
+        assert!(
+            matches!(error, Error::Net(NetError::ClientTooOld { .. })),
+            "{error}"
+        );
         fixture.assert_untouched();
 
         // A build that reports another version than it is offered as.
@@ -666,7 +674,8 @@ mod tests {
         assert!(
             matches!(
                 error,
-                Error::BlobTruncated { .. } | Error::ChecksumMismatch { .. }
+                Error::Install(InstallError::BlobTruncated { .. })
+                    | Error::Install(InstallError::ChecksumMismatch { .. })
             ),
             "{error}"
         );

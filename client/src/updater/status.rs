@@ -50,8 +50,8 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// State and journal errors, [`Error::CurrentNotSymlink`],
-    /// [`Error::UnrecognizedCurrent`].
+    /// State and journal errors, [`StoreError::CurrentNotSymlink`],
+    /// [`StoreError::UnrecognizedCurrent`].
     pub fn status(&self) -> Result<StatusReport> {
         let state = self.load_state()?;
         let slots = Slots::open(&self.root, self.slot_config())?;

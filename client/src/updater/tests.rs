@@ -14,6 +14,7 @@ use wavecast_schema::{
 };
 
 use super::*;
+use crate::error::{Error, InstallError, LifecycleError, NetError, StoreError};
 use crate::install::InstallOutcome;
 use crate::install::reporter::NoReporter;
 use crate::install::unpack::tests::{Raw, package};
@@ -231,11 +232,11 @@ fn check_install_update_and_status() {
     assert!(
         matches!(
             error,
-            Error::Rollback {
+            Error::Net(NetError::Rollback {
                 serial: 1,
                 highest: 2,
                 ..
-            }
+            })
         ),
         "{error}"
     );
@@ -313,7 +314,7 @@ fn a_first_install_that_fails_its_health_check_leaves_nothing_current() {
         error.to_string(),
         "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; removed `current`, as no release was current before it, and marked 1.0.0 bad (`wavecast-update unmark 1.0.0` clears the mark)"
     );
-    let Error::HealthCheckFailed(failure) = error else {
+    let Error::Lifecycle(LifecycleError::HealthCheckFailed(failure)) = error else {
         panic!("not a health check failure");
     };
     assert_eq!(failure.rolled_back_to, None);
@@ -372,7 +373,10 @@ fn init_twice_needs_force_and_keeps_the_install_id() {
         group: None,
     };
     let error = Updater::init(root.path(), options(false), now()).unwrap_err();
-    assert!(matches!(error, Error::AlreadyInitialized { .. }), "{error}");
+    assert!(
+        matches!(error, Error::Store(StoreError::AlreadyInitialized { .. })),
+        "{error}"
+    );
     let second = Updater::init(root.path(), options(true), now()).unwrap();
     assert!(second.reconfigured && second.kept_state);
     assert_eq!(second.install_id, first.install_id);
@@ -381,7 +385,10 @@ fn init_twice_needs_force_and_keeps_the_install_id() {
 
     std::fs::write(root.path().join(".wavecast/state.json"), b"garbage").unwrap();
     let error = Updater::init(root.path(), options(true), now()).unwrap_err();
-    assert!(matches!(error, Error::ParseState { .. }), "{error}");
+    assert!(
+        matches!(error, Error::Store(StoreError::ParseState { .. })),
+        "{error}"
+    );
     assert_eq!(
         std::fs::read(root.path().join(".wavecast/state.json")).unwrap(),
         b"garbage"
@@ -429,7 +436,10 @@ fn a_failed_install_leaves_the_current_release_and_no_staging() {
 
     let report = updater.check(now()).unwrap();
     let error = updater.install(&report, now(), &NoReporter).unwrap_err();
-    assert!(matches!(error, Error::UnsupportedEntry { .. }), "{error}");
+    assert!(
+        matches!(error, Error::Install(InstallError::UnsupportedEntry { .. })),
+        "{error}"
+    );
     assert_eq!(
         std::fs::read(root.path().join("current/app")).unwrap(),
         b"one"
@@ -543,7 +553,7 @@ fn configured_attributes_feed_rules_and_a_check_can_override_them() {
     };
     assert!(matches!(
         updater.check_with(now(), &bad),
-        Err(Error::InvalidAttributeKey { .. })
+        Err(Error::Store(StoreError::InvalidAttributeKey { .. }))
     ));
 }
 
@@ -683,6 +693,6 @@ fn reconfigure_switches_the_channel_and_refuses_bad_names() {
     };
     assert!(matches!(
         updater.reconfigure(&bad),
-        Err(Error::InvalidAttributeKey { .. })
+        Err(Error::Store(StoreError::InvalidAttributeKey { .. }))
     ));
 }

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use semver::Version;
 
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::install::commit::recover;
 use crate::lifecycle::health::{
     ConfirmReport, LaunchOutcome, LaunchReport, RollbackReport, fallback_release, previous_release,
@@ -26,7 +26,7 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::NothingInstalled`], [`Error::Locked`], state errors.
+    /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`], state errors.
     pub fn confirm(&self) -> Result<ConfirmReport> {
         let (_lock, _) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
@@ -55,9 +55,9 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::NothingInstalled`], [`Error::Locked`], state and file-system errors;
+    /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`], state and file-system errors;
     /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back;
-    /// [`Error::RollbackNotAllowed`] when a member's launch is one too many (it is
+    /// [`LifecycleError::RollbackNotAllowed`] when a member's launch is one too many (it is
     /// counted).
     pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
         let (_lock, not_owner) = self.lock_for_trial()?;
@@ -83,13 +83,14 @@ impl Updater {
             Some(None) => LaunchOutcome::NoFallback { launches, limit },
             Some(Some(_)) if let Some(source) = not_owner => {
                 state.save_trial(&self.root.state())?;
-                return Err(Error::RollbackNotAllowed {
+                return Err(LifecycleError::RollbackNotAllowed {
                     version: current.version,
                     launches,
                     limit,
                     path: self.root.meta(),
                     source,
-                });
+                }
+                .into());
             }
             Some(Some(to)) => {
                 Slots::open(&self.root, self.slot_config())?
@@ -147,19 +148,21 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::NotMarkedBad`] (naming the versions that are marked),
-    /// [`Error::Locked`], [`Error::NotWritable`], state errors.
+    /// [`LifecycleError::NotMarkedBad`] (naming the versions that are marked),
+    /// [`StoreError::Locked`], [`StoreError::NotWritable`], state errors.
     pub fn unmark(&self, version: &Version) -> Result<BadRelease> {
         let _lock = self.lock()?;
         let mut state = self.load_state()?;
-        let cleared = state.unmark(version).ok_or_else(|| Error::NotMarkedBad {
-            version: version.clone(),
-            marked: state
-                .bad_releases
-                .iter()
-                .map(|bad| bad.version.clone())
-                .collect(),
-        })?;
+        let cleared = state
+            .unmark(version)
+            .ok_or_else(|| LifecycleError::NotMarkedBad {
+                version: version.clone(),
+                marked: state
+                    .bad_releases
+                    .iter()
+                    .map(|bad| bad.version.clone())
+                    .collect(),
+            })?;
         state.save(&self.root.state())?;
         Ok(cleared)
     }
@@ -176,9 +179,9 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`Error::NothingInstalled`], [`Error::NothingToRollBackTo`], [`Error::Locked`],
-    /// [`Error::NoImageToRollBackTo`] when the active slot holds the current release's
-    /// image and the other slot not the older one's, [`Error::ActivationFailed`],
+    /// [`LifecycleError::NothingInstalled`], [`LifecycleError::NothingToRollBackTo`], [`StoreError::Locked`],
+    /// [`LifecycleError::NoImageToRollBackTo`] when the active slot holds the current release's
+    /// image and the other slot not the older one's, [`LifecycleError::ActivationFailed`],
     /// state and file-system errors.
     pub fn rollback(&self, mark_bad: bool, now: Timestamp) -> Result<RollbackReport> {
         let _lock = self.lock()?;
@@ -186,7 +189,7 @@ impl Updater {
         let current = self.require_current(&state)?;
         let to = previous_release(&self.root, &state, &current)
             .cloned()
-            .ok_or_else(|| Error::NothingToRollBackTo {
+            .ok_or_else(|| LifecycleError::NothingToRollBackTo {
                 version: current.version.clone(),
             })?;
         let mark = mark_bad.then(|| {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use wavecast_schema::Blake3Hash;
 
-use crate::error::{Error, Result};
+use crate::install::error::{Error, Result};
 use crate::net::limits::{DownloadLimits, Pace};
 use crate::net::transport::{Transport, TransportError, TransportErrorKind};
 
