@@ -103,6 +103,7 @@ The library never prints; it is Unix-only (symbolic links and permission bits).
 */
 #![deny(missing_docs)]
 
+mod build_info;
 mod error;
 mod install;
 mod lifecycle;
@@ -114,6 +115,7 @@ mod updater;
 
 pub use net::{limits, transport};
 
+pub use build_info::{BUILD_PLATFORM, CLIENT_VERSION, client_version, marked_version};
 pub use error::{Error, InstallError, LifecycleError, NetError, Result, StoreError};
 pub use install::commit::{Recovery, RecoveryOutcome};
 pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
@@ -128,9 +130,7 @@ pub use lifecycle::health::{
 pub use lifecycle::prune::PrunedRelease;
 pub use lifecycle::slots::{ImageSource, SlotActivation, SlotStatus, SlotsStatus};
 pub use net::error::SpeedLimit;
-pub use net::manifest::{
-    BUILD_PLATFORM, CLIENT_VERSION, MANIFEST_SIZE_LIMIT, client_version, marked_version,
-};
+pub use net::manifest::MANIFEST_SIZE_LIMIT;
 pub use net::transport::{
     Conditional, DefaultTransport, FileTransport, HttpTransport, RangeStream, Transport,
     TransportError, TransportErrorKind, Validators,

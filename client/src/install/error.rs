@@ -263,7 +263,7 @@ pub enum Error {
         version: Version,
         /// The first difference.
         #[source]
-        source: wavecast_schema::TreeMismatch,
+        source: Box<wavecast_schema::TreeMismatch>,
     },
 
     /// A package lists the same path twice.

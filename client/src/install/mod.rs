@@ -308,7 +308,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
     check_tree(building.path(), indexes.tree(), &written)?.map_err(|source| {
         Error::TreeMismatch {
             version: release.version.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     sync_filesystem(building.path()).map_err(|source| Error::Release {

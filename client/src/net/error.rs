@@ -341,7 +341,7 @@ impl Error {
             }
             Self::ClientTooOld { required, .. } => format!(
                 "the site offers no wavecast-update for `{}` at or above {required} to update itself to; install a newer one by hand, or ask the publisher to offer one (`wavecast publish-updater`)",
-                crate::net::manifest::BUILD_PLATFORM
+                crate::build_info::BUILD_PLATFORM
             ),
             Self::ManifestExpired { .. } => {
                 "check this machine's clock (`wavecast-update config --expiry-grace 5m` tolerates one that runs ahead); if it is right, the site has not been re-signed in time"

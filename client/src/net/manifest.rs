@@ -4,12 +4,11 @@ use std::io::{self, Read};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use semver::Version;
 use wavecast_schema::{
     ChannelName, Envelope, MAX_ROOT_STEPS, Manifest, ROOT_SIZE_LIMIT, Role, Root,
-    VERSION_MARKER_PREFIX, version_marker, version_marker_length,
 };
 
+use crate::build_info::client_version;
 use crate::net::error::{Error, Result};
 use crate::net::limits::{DownloadLimits, Pace};
 use crate::net::transport::{
@@ -21,41 +20,6 @@ use crate::net::url::BaseUrl;
 /// refused rather than allowed to fill memory. What the manifest inside may hold is
 /// bounded by [`wavecast_schema::Limit`]s.
 pub use wavecast_schema::MANIFEST_SIZE_LIMIT;
-
-/// The platform this client was compiled for (its target triple): the build of
-/// `wavecast-update` a self-update takes, and the default platform of a new root.
-pub const BUILD_PLATFORM: &str = env!("WAVECAST_TARGET");
-
-/// The version this build of `wavecast-update` reports (`--version`) and compares
-/// with a manifest's `min_client_version`: the package version, unless
-/// `WAVECAST_CLIENT_VERSION` was set when it was compiled. That variable is the
-/// packaging override, for a distribution that stamps its own version (and how the
-/// tests build a newer client to update to).
-pub const CLIENT_VERSION: &str = match option_env!("WAVECAST_CLIENT_VERSION") {
-    Some(version) => version,
-    None => env!("CARGO_PKG_VERSION"),
-};
-
-/// [`CLIENT_VERSION`] as a version marker ([`wavecast_schema::version_marker`]) in the
-/// executable's data, so that `wavecast publish-updater` can read the version of a
-/// build it cannot run, one made for another platform.
-#[used]
-static VERSION_MARKER: [u8; version_marker_length(CLIENT_VERSION)] = version_marker(CLIENT_VERSION);
-
-/// [`CLIENT_VERSION`], read from the executable's version marker: what
-/// `wavecast-update --version` prints. Reading it there, rather than from the
-/// constant, keeps the marker in every executable whatever the linker prunes, and
-/// the two can never disagree.
-pub fn marked_version() -> &'static str {
-    let version = &VERSION_MARKER[VERSION_MARKER_PREFIX.len()..VERSION_MARKER.len() - 1];
-    std::str::from_utf8(version).unwrap_or(CLIENT_VERSION)
-}
-
-/// [`CLIENT_VERSION`], parsed (`0.0.0` if a packager set an invalid one, so every
-/// floor applies).
-pub fn client_version() -> Version {
-    Version::parse(CLIENT_VERSION).unwrap_or_else(|_| Version::new(0, 0, 0))
-}
 
 /// What the client checks a manifest, and its download, against.
 #[derive(Debug, Clone, Copy)]
@@ -504,19 +468,6 @@ pub(crate) mod tests {
 
         let error = verify_manifest(b"<html>", "u", &expect(&key, &stable, None)).unwrap_err();
         assert!(matches!(error, Error::ParseEnvelope { .. }), "{error}");
-    }
-
-    #[test]
-    fn the_client_version_parses_and_is_marked() {
-        assert_eq!(client_version().to_string(), CLIENT_VERSION);
-        assert_eq!(marked_version(), CLIENT_VERSION);
-        assert_eq!(
-            wavecast_schema::marked_versions(&VERSION_MARKER),
-            [client_version()]
-        );
-        if option_env!("WAVECAST_CLIENT_VERSION").is_none() {
-            assert_eq!(CLIENT_VERSION, env!("CARGO_PKG_VERSION"));
-        }
     }
 
     #[test]

@@ -383,7 +383,7 @@ mod tests {
             vec![BaseUrl::parse("https://example.com/site").unwrap()],
             key.into(),
             "stable".parse().unwrap(),
-            crate::net::manifest::BUILD_PLATFORM.parse().unwrap(),
+            crate::build_info::BUILD_PLATFORM.parse().unwrap(),
         );
         config.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), Some(config.clone()));

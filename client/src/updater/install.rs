@@ -90,7 +90,7 @@ impl Updater {
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
-        let running = crate::net::manifest::client_version();
+        let running = crate::build_info::client_version();
         if report.manifest().min_client_version > running {
             // A report read with `ignore_client_floor`: this client may not act on it.
             return Err(NetError::ClientTooOld {

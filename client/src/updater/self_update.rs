@@ -39,12 +39,12 @@ use wavecast_schema::{
     ClientUpdate, Manifest, ModuleName, Platform, UPDATER_EXECUTABLE, UpdaterBuild, client_update,
 };
 
+use crate::build_info::{BUILD_PLATFORM, client_version};
 use crate::error::{Error, InstallError, NetError, Result, StoreError};
 use crate::install::fetch::Cache;
 use crate::install::reporter::Reporter;
 use crate::install::unpack::unpack_module;
-use crate::net::manifest::BUILD_PLATFORM;
-use crate::net::manifest::{Expectations, client_version, fetch_manifest};
+use crate::net::manifest::{Expectations, fetch_manifest};
 use crate::net::url::BaseUrl;
 use crate::store::root::sync_dir;
 use crate::updater::Updater;
