@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use jiff::SignedDuration;
-use wavecast_publisher::rollout::{self, Signing};
+use wavecast_publisher::channel::{self, Signing};
 use wavecast_publisher::trust::{self, Rotation};
 use wavecast_publisher::verify;
 use wavecast_schema::{ChannelName, KeySet, PublicKey, Root};
@@ -103,7 +103,7 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
         expires_in: args.expires_in,
     };
     for channel in channels(&storage)? {
-        let manifest = rollout::change_manifest(&storage, signing, &channel, |_| Ok(()))?;
+        let manifest = channel::change_manifest(&storage, signing, &channel, |_| Ok(()))?;
         if !quiet {
             output::status(&format!(
                 "signed {channel} again under root v{} (serial {})",

@@ -9,10 +9,12 @@ use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
+use wavecast_publisher::channel::Signing;
 use wavecast_publisher::keys::{self, Password, Signers, SigningKey};
 use wavecast_publisher::package::{ModuleSpec, PackReporter};
 use wavecast_publisher::publish::{self, ModuleSummary, PublishOptions, PublishReport};
-use wavecast_publisher::rollout::{self, CapChange, RolloutChange, Signing};
+use wavecast_publisher::rollout;
+use wavecast_publisher::rollout_plan::{self, CapChange, RolloutChange};
 use wavecast_schema::{BasisPoints, ChannelName, ModuleKind, Platform, Ramp, Rule, Share};
 use wavecast_site::FsStorage;
 
@@ -228,7 +230,9 @@ impl PlanArgs {
             (!self.rules.is_empty()).then(|| self.rules.clone())
         };
         let cap = match (self.cap, self.fleet) {
-            (Some(installs), Some(fleet)) => CapChange::Set(rollout::fleet_cap(installs, fleet)?),
+            (Some(installs), Some(fleet)) => {
+                CapChange::Set(rollout_plan::fleet_cap(installs, fleet)?)
+            }
             _ if no_cap => CapChange::Clear,
             _ => CapChange::Keep,
         };
@@ -508,9 +512,9 @@ fn pause_or_resume(args: &ReleaseArgs, pause: bool, quiet: bool) -> anyhow::Resu
         &args.version,
         |release| {
             if pause {
-                rollout::pause(release, channel, now)
+                rollout_plan::pause(release, channel, now)
             } else {
-                rollout::resume(release, channel, now).map(drop)
+                rollout_plan::resume(release, channel, now).map(drop)
             }
         },
     )?;
@@ -533,9 +537,9 @@ fn yank(args: &YankArgs, quiet: bool) -> anyhow::Result<()> {
         signing(site, &key, now),
         channel,
         &args.release.version,
-        |release| rollout::yank(release, channel, args.undo),
+        |release| rollout_plan::yank(release, channel, args.undo),
     )?;
-    if !args.undo && rollout::nothing_live(&changed.manifest) {
+    if !args.undo && rollout_plan::nothing_live(&changed.manifest) {
         output::warn(&format!(
             "no other release is live on channel `{channel}`: clients on {} have nowhere to go and stay on it until you publish another release",
             args.release.version
@@ -586,7 +590,7 @@ fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
             } else {
                 ""
             },
-            rollout::summary(&promotion.release.rollout),
+            rollout_plan::summary(&promotion.release.rollout),
             manifest.serial
         ));
     }
@@ -596,7 +600,7 @@ fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
 /// The one stderr line and the `--json` document of a release change.
 fn report_change(command: &str, changed: &rollout::ReleaseChange, site: &SiteArgs, quiet: bool) {
     let manifest = &changed.manifest;
-    let change = rollout::describe(&changed.before.rollout, &changed.after.rollout);
+    let change = rollout_plan::describe(&changed.before.rollout, &changed.after.rollout);
     if site.json {
         output::json(&serde_json::json!({
             "schema_version": 1,
@@ -714,7 +718,9 @@ fn print_report(report: &PublishReport, version: &Version) {
     let manifest = &report.manifest;
     let rollout = manifest
         .release(version)
-        .map_or_else(String::new, |release| rollout::summary(&release.rollout));
+        .map_or_else(String::new, |release| {
+            rollout_plan::summary(&release.rollout)
+        });
     output::status(&format!(
         "published {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
         manifest.channel,

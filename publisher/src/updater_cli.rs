@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use semver::Version;
+use wavecast_publisher::client_floor;
 use wavecast_publisher::self_update::{self, UpdaterOptions};
 use wavecast_schema::{Manifest, Platform};
 
@@ -109,7 +110,7 @@ pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest, quiet: b
     if floor.min_client_version.is_none() {
         return;
     }
-    if self_update::floor_without_builds(manifest) {
+    if client_floor::floor_without_builds(manifest) {
         output::warn(&format!(
             "channel `{}` requires wavecast-update >= {} but offers no build of it: older clients stop with an error until they are updated by other means; offer one with `wavecast publish-updater`",
             manifest.channel, manifest.min_client_version
