@@ -26,8 +26,9 @@ and [`delta`] builds binary patches from the files of earlier releases. Every mo
 returns this crate's [`Error`], which names none of them.
 
 A module uses modules below it, never above, so no two depend on each other
-(`scripts/check-modules.py` checks it). The `wavecast` binary is a thin CLI over
-these.
+(`scripts/check-modules.py` checks it). The library never prints, prompts or parses
+arguments: the `wavecast` binary (crate `wavecast-publisher-cli`) is a client of it,
+and hands it a key's password through the closure [`keys::SigningKey::load`] takes.
 
 ```no_run
 use wavecast_publisher::keys::{self, Password};

@@ -10,7 +10,9 @@ use wavecast_publisher::verify;
 use wavecast_schema::{ChannelName, KeySet, PublicKey, Root};
 use wavecast_site::Storage;
 
-use crate::{UmaskArg, load_signers, now, output, parse_duration};
+use crate::args::{UmaskArg, now, parse_duration};
+use crate::output;
+use crate::secret_keys::load_signers;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
@@ -58,6 +60,7 @@ pub(crate) struct RotateArgs {
     umask: UmaskArg,
 }
 
+/// `wavecast key`.
 pub(crate) fn run(command: &KeyCommand, quiet: bool) -> anyhow::Result<()> {
     match command {
         KeyCommand::Rotate(args) => rotate(args, quiet),
