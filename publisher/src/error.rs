@@ -1,10 +1,16 @@
 //! Errors from the publisher library.
+//!
+//! Every module returns this one [`Error`], so it sits below all of them and names
+//! none of them: what a variant carries is plain data, or a type of a lower crate,
+//! or [`ReportedVersion`], which has a module of its own for that reason.
 
 use std::path::PathBuf;
 
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{ChannelName, RelativePath};
+
+use crate::reported_version::ReportedVersion;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
@@ -284,7 +290,7 @@ pub enum Error {
         /// The executable.
         path: PathBuf,
         /// The version it reports, and how that was learnt.
-        reported: Box<crate::updater_version::ReportedVersion>,
+        reported: Box<ReportedVersion>,
         /// The version given.
         given: Version,
     },
@@ -310,7 +316,7 @@ pub enum Error {
     FloorTooLow {
         /// The floor asked for.
         floor: Version,
-        /// [`crate::publish::MIN_CLIENT_VERSION`].
+        /// The lowest floor this publisher's manifests allow.
         minimum: Version,
     },
 

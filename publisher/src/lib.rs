@@ -3,22 +3,32 @@ The wavecast publisher: turns release folders into a signed static site.
 
 # Brief overview
 
-[`keys`] generates and loads minisign keys ([`keys::SigningKey`]); [`package`]
-builds deterministic tar.gz module packages, their file indexes and each file's zstd
-copy; [`delta`] builds binary patches from the files of earlier releases; [`publish`] adds
-a release to a channel through a [`wavecast_site::Storage`], writing every blob before
-the signed manifest that refers to them; [`rollout`] changes a live release's rollout
-plan (share, ramp, rules, cap, pause, yank) and promotes releases between channels,
-each change a new signed manifest with the next serial. [`verify`] checks a
-whole site (signatures, expiry, every blob's size and hash) through a
-[`verify::Source`] (a folder or an HTTP base URL), and [`mirror`] copies the blobs and
-signed manifests clients need from one site to another, verifying them on the way;
-[`push`] uploads a site folder to other storage (an S3 bucket), blobs first.
-[`self_update`] offers builds of the client itself in a channel's manifest, each
-checked to report the version offered ([`updater_version`]), and sets the
-`min_client_version` below which clients update themselves first.
-The `wavecast` binary is a thin
-CLI over these.
+The operations: [`publish`] adds a release to a channel through a
+[`wavecast_site::Storage`], writing every blob before the signed manifest that refers
+to them; [`rollout`] changes a live release's rollout (share, ramp, rules, cap,
+pause, yank) and promotes releases between channels; [`self_update`] offers builds of
+the client itself, each checked to report the version offered ([`updater_version`]).
+[`verify`] checks a whole site (signatures, expiry, every blob's size and hash)
+through a [`verify::Source`] (a folder or an HTTP base URL); [`mirror`] copies the
+blobs and signed manifests clients need from one site to another, verifying them on
+the way, and [`push`] uploads a site folder to other storage (an S3 bucket), blobs
+first.
+
+Below them, what they share: [`channel`] is the round every change to a channel
+makes (read and verify its manifest, make its successor with the next serial,
+validate, sign under the site's newest root, write), [`rollout_plan`] the pure edits
+of a rollout plan, [`client_floor`] the `min_client_version` below which clients
+update themselves first, and [`pages`] what GitHub Pages needs of a site. Below
+those, the building blocks: [`trust`] reads and extends the site's chain of roots,
+[`keys`] generates and loads minisign keys ([`keys::SigningKey`]), [`package`] builds
+deterministic tar.gz module packages, their file indexes and each file's zstd copy,
+and [`delta`] builds binary patches from the files of earlier releases. Every module
+returns this crate's [`Error`], which names none of them.
+
+A module uses modules below it, never above, so no two depend on each other
+(`scripts/check-modules.py` checks it). The library never prints, prompts or parses
+arguments: the `wavecast` binary (crate `wavecast-publisher-cli`) is a client of it,
+and hands it a key's password through the closure [`keys::SigningKey::load`] takes.
 
 ```no_run
 use wavecast_publisher::keys::{self, Password};
@@ -29,15 +39,20 @@ println!("key id {}", generated.key_id);
 */
 #![deny(missing_docs)]
 
+pub mod channel;
+pub mod client_floor;
 pub mod delta;
 mod error;
 pub mod keys;
 pub mod mirror;
 pub mod package;
+pub mod pages;
 mod pool;
 pub mod publish;
 pub mod push;
+mod reported_version;
 pub mod rollout;
+pub mod rollout_plan;
 pub mod self_update;
 pub mod trust;
 pub mod updater_version;

@@ -13,6 +13,7 @@ use wavecast_schema::RelativePath;
 use wavecast_site::{Storage, layout};
 
 use crate::error::{Error, Result};
+use crate::pages::write_nojekyll;
 use crate::verify::{self, Count, Reporter, Source, Survey};
 
 /// What [`copy`] did.
@@ -120,6 +121,6 @@ pub fn copy(
         report.status_page = true;
     }
     // A mirror is a site of its own: keep it servable from GitHub Pages too.
-    crate::publish::write_nojekyll(destination)?;
+    write_nojekyll(destination)?;
     Ok(report)
 }

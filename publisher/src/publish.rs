@@ -9,26 +9,24 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, Blob, ChannelName, EntryKind, Envelope, FORMAT_VERSION, FileIndex,
-    MANIFEST_SIZE_LIMIT, Manifest, Module, ModuleKind, ModuleName, Platform, PlatformRelease,
-    RelativePath, Release, Salt,
+    Blake3Hash, Blob, ChannelName, EntryKind, FileIndex, Manifest, Module, ModuleKind, ModuleName,
+    Platform, PlatformRelease, RelativePath, Release,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
+use crate::channel::{current_manifest, successor, validate_and_write};
+use crate::client_floor::set_client_floor;
 use crate::delta::{self, CandidateWork, DeltaPlan, DeltaStats};
 use crate::error::{Error, Result};
 use crate::keys::Signers;
 use crate::package::{
     self, BuiltModule, BuiltPackage, ContentSink, CopyStats, FileCopies, ModuleSpec, PackReporter,
 };
+use crate::pages::{self, PAGES_FILE_LIMIT};
 use crate::pool::{self, WorkQueue};
-use crate::rollout::RolloutChange;
+use crate::rollout_plan::{RolloutChange, random_salt};
 use crate::trust;
-
-/// The oldest `wavecast-update` that reads everything this publisher writes: the
-/// lowest `min_client_version` it signs.
-pub const MIN_CLIENT_VERSION: Version = Version::new(0, 1, 0);
 
 /// Everything `publish` needs to know besides the site and the key.
 #[derive(Debug, Clone)]
@@ -56,9 +54,8 @@ pub struct PublishOptions {
     /// before the host that served the manifest; kept from the existing manifest
     /// when `None`.
     pub download_hosts: Option<Vec<String>>,
-    /// A new `min_client_version` for the channel (see
-    /// [`crate::self_update::set_client_floor`]); kept from the existing manifest
-    /// when `None`.
+    /// A new `min_client_version` for the channel (see [`set_client_floor`]); kept
+    /// from the existing manifest when `None`.
     pub min_client_version: Option<Version>,
     /// Replace the release when the version is already published.
     pub force: bool,
@@ -101,12 +98,6 @@ pub struct PublishReport {
     pub oversized: Vec<(RelativePath, u64)>,
 }
 
-/// The largest file GitHub Pages serves.
-pub const PAGES_FILE_LIMIT: u64 = 100 * 1000 * 1000;
-
-/// `.nojekyll` at the site root, so GitHub Pages serves the site as is.
-const NOJEKYLL: &str = ".nojekyll";
-
 /// One module of a [`PublishReport`].
 #[derive(Debug)]
 pub struct ModuleSummary {
@@ -139,84 +130,6 @@ pub struct ModuleSummary {
     pub patches_uploaded: usize,
 }
 
-/// Reads and verifies the channel's current manifest, if there is one. A manifest not
-/// signed by the site's release keys (see [`trust::envelope_is_genuine`]) is an
-/// error: this publisher will not overwrite it.
-pub fn current_manifest(
-    storage: &dyn Storage,
-    signers: &Signers,
-    channel: &ChannelName,
-) -> Result<Option<Manifest>> {
-    let Some(bytes) = storage.get(&layout::channel_manifest(channel))? else {
-        return Ok(None);
-    };
-    let corrupt = |source| Error::CorruptManifest {
-        channel: channel.clone(),
-        source,
-    };
-    let envelope = Envelope::parse(&bytes).map_err(corrupt)?;
-    let roots = trust::SiteRoots::load(storage)?;
-    if !trust::envelope_is_genuine(roots.as_ref(), signers, &envelope) {
-        return Err(Error::ForeignManifest {
-            channel: channel.clone(),
-            key_id: signers.first().key_id(),
-        });
-    }
-    Manifest::parse(envelope.manifest.as_bytes())
-        .map(Some)
-        .map_err(corrupt)
-}
-
-/// Signs `manifest` under the site's newest root (writing root 1 on a new site, see
-/// [`trust::ensure_roots`]), records that root in `root_version`, and writes it as the
-/// channel's envelope. This is the commit point of every change to a channel, so it
-/// must come after every blob it refers to.
-///
-/// It signs only what clients read: text that [`Manifest::parse`] accepts (within
-/// every [`wavecast_schema::Limit`]), in an envelope of at most
-/// [`MANIFEST_SIZE_LIMIT`] bytes.
-///
-/// # Errors
-///
-/// [`Error::InvalidManifest`] when clients would refuse the text,
-/// [`Error::ManifestTooLarge`] when they would refuse the envelope; signing and
-/// storage errors.
-pub fn write_manifest(
-    storage: &dyn Storage,
-    signers: &Signers,
-    manifest: &mut Manifest,
-) -> Result<()> {
-    let roots = trust::ensure_roots(storage, signers)?;
-    manifest.root_version = roots.newest().version;
-    let text = String::from_utf8(manifest.to_json()).expect("serde_json writes UTF-8");
-    Manifest::parse(text.as_bytes()).map_err(|source| Error::InvalidManifest {
-        channel: manifest.channel.clone(),
-        source,
-    })?;
-    let trusted_comment = format!(
-        "wavecast manifest product={} channel={} serial={}",
-        manifest.product, manifest.channel, manifest.serial
-    );
-    let signatures = trust::sign_release(&roots, signers, &text, &trusted_comment)?;
-    let envelope = Envelope::new(text, signatures).to_json();
-    if envelope.len() as u64 > MANIFEST_SIZE_LIMIT {
-        return Err(Error::ManifestTooLarge {
-            channel: manifest.channel.clone(),
-            size: envelope.len() as u64,
-        });
-    }
-    storage.put_bytes(&layout::channel_manifest(&manifest.channel), &envelope)?;
-    // The status page describes every channel; rewrite it after the commit point. A
-    // failure here must not read as a failed publish: the manifest is already live.
-    wavecast_site::status_page::write(storage, manifest.published_at).map_err(|source| {
-        Error::StatusPage {
-            channel: manifest.channel.clone(),
-            serial: manifest.serial,
-            source,
-        }
-    })
-}
-
 /// Publishes a release folder to a channel, keeping earlier releases live.
 pub fn publish(
     storage: &dyn Storage,
@@ -232,7 +145,7 @@ pub fn publish(
     // it again for a platform it has replaces the platform's modules, with --force only.
     if let (Some(floor), Some(manifest)) = (&options.min_client_version, &existing) {
         // Refuse a floor the offered builds would not reach before packaging anything.
-        crate::self_update::set_client_floor(&mut manifest.clone(), floor)?;
+        set_client_floor(&mut manifest.clone(), floor)?;
     }
     let replaced = existing
         .as_ref()
@@ -421,14 +334,14 @@ pub fn publish(
         manifest.download_hosts.clone_from(hosts);
     }
     if let Some(floor) = &options.min_client_version {
-        crate::self_update::set_client_floor(&mut manifest, floor)?;
+        set_client_floor(&mut manifest, floor)?;
     }
     manifest
         .releases
         .retain(|release| release.version != options.version);
     manifest.releases.push(release);
     validate_and_write(storage, signers, &mut manifest)?;
-    write_nojekyll(storage)?;
+    pages::write_nojekyll(storage)?;
     Ok(PublishReport {
         manifest,
         modules: summaries,
@@ -439,16 +352,6 @@ pub fn publish(
         total_time: started.elapsed(),
         oversized,
     })
-}
-
-/// Writes an empty `.nojekyll` at the site root unless there is one: GitHub Pages
-/// would otherwise run Jekyll over the site.
-pub fn write_nojekyll(storage: &dyn Storage) -> Result<()> {
-    let path: RelativePath = NOJEKYLL.parse().expect(".nojekyll is a valid site path");
-    if storage.size(&path)?.is_none() {
-        storage.put_bytes(&path, b"")?;
-    }
-    Ok(())
 }
 
 /// Records a file GitHub Pages would refuse (the CLI warns about each).
@@ -596,66 +499,6 @@ fn reusable_index(
     complete.then(|| (earlier.version.clone(), earlier.file_index.clone()))
 }
 
-/// The manifest that follows `existing` on `channel`: the next serial (1 for a new
-/// channel), published at `now`, expiring `expires_in` later, with the same releases,
-/// download hosts, updater builds and `min_client_version` (never below
-/// [`MIN_CLIENT_VERSION`]).
-/// The product name is `product`, else the existing one, else `app`.
-pub fn successor(
-    existing: Option<Manifest>,
-    channel: &ChannelName,
-    product: Option<String>,
-    now: Timestamp,
-    expires_in: SignedDuration,
-) -> Manifest {
-    let product = product
-        .or_else(|| existing.as_ref().map(|manifest| manifest.product.clone()))
-        .unwrap_or_else(|| "app".to_owned());
-    let mut manifest = Manifest {
-        format: FORMAT_VERSION,
-        product,
-        channel: channel.clone(),
-        serial: 1,
-        published_at: now,
-        expires_at: now.saturating_add(expires_in).unwrap_or(Timestamp::MAX),
-        min_client_version: MIN_CLIENT_VERSION,
-        root_version: 1,
-        download_hosts: Vec::new(),
-        updater: BTreeMap::new(),
-        releases: Vec::new(),
-    };
-    if let Some(existing) = existing {
-        manifest.serial = existing.serial + 1;
-        manifest.min_client_version = existing.min_client_version.max(MIN_CLIENT_VERSION);
-        manifest.download_hosts = existing.download_hosts;
-        manifest.updater = existing.updater;
-        manifest.releases = existing.releases;
-    }
-    manifest
-}
-
-/// Sorts the releases newest first, validates the manifest and writes it with
-/// [`write_manifest`]. Every command that changes a channel ends here.
-///
-/// # Errors
-///
-/// [`Error::InvalidManifest`] when the change breaks a rule of the format (such as
-/// two rollout rules with one name); signing and storage errors.
-pub fn validate_and_write(
-    storage: &dyn Storage,
-    signers: &Signers,
-    manifest: &mut Manifest,
-) -> Result<()> {
-    manifest.sort_releases();
-    manifest
-        .validate()
-        .map_err(|source| Error::InvalidManifest {
-            channel: manifest.channel.clone(),
-            source,
-        })?;
-    write_manifest(storage, signers, manifest)
-}
-
 /// Uploads a tar.gz package (at `file`, of `size` bytes hashing to `blake3`) unless
 /// the site already holds it; returns its blob and whether it was uploaded.
 fn upload_package(
@@ -696,20 +539,6 @@ fn upload_index(storage: &dyn Storage, bytes: &[u8]) -> Result<Blob> {
         size: bytes.len() as u64,
         blake3: hash,
     })
-}
-
-/// A new random rollout salt: 16 bytes from the operating system, as hex.
-///
-/// # Errors
-///
-/// [`Error::Random`] when the operating system's generator fails.
-pub fn random_salt() -> Result<Salt> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|error| Error::Random(error.to_string()))?;
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    Ok(hex
-        .parse()
-        .expect("32 lowercase hex digits are a valid salt"))
 }
 
 #[cfg(test)]
@@ -1073,58 +902,5 @@ mod tests {
             1,
             "the reused index keeps its patch"
         );
-    }
-
-    /// The publisher signs only what clients read: a manifest past a limit, or an
-    /// envelope past the size clients read, is refused and the channel keeps its
-    /// manifest.
-    #[test]
-    fn a_manifest_clients_would_refuse_is_not_signed() {
-        let site = Fixture::new();
-        let report = site.publish("1.0.0", &[("doc", b"doc")], 0);
-        let before = site
-            .storage
-            .get(&layout::channel_manifest(&report.manifest.channel));
-        let before = before.unwrap();
-
-        let mut hosts = report.manifest.clone();
-        hosts.download_hosts = (0..=wavecast_schema::MAX_DOWNLOAD_HOSTS)
-            .map(|n| format!("https://cdn{n}.example.com/"))
-            .collect();
-        let error = write_manifest(&site.storage, &site.key, &mut hosts).unwrap_err();
-        assert!(
-            matches!(
-                &error,
-                Error::InvalidManifest {
-                    source: wavecast_schema::Error::LimitExceeded {
-                        limit: wavecast_schema::Limit::DownloadHosts,
-                        found: 17,
-                        ..
-                    },
-                    ..
-                }
-            ),
-            "{error}"
-        );
-
-        // Within every limit, but 300 releases of 64 KiB notes make 19 MiB.
-        let mut large = report.manifest.clone();
-        let release = large.releases[0].clone();
-        large.releases = (0..300)
-            .map(|minor| Release {
-                version: Version::new(1, minor, 0),
-                notes: "n".repeat(wavecast_schema::MAX_NOTES_LENGTH),
-                ..release.clone()
-            })
-            .collect();
-        let error = write_manifest(&site.storage, &site.key, &mut large).unwrap_err();
-        assert!(
-            matches!(error, Error::ManifestTooLarge { size, .. } if size > MANIFEST_SIZE_LIMIT),
-            "{error}"
-        );
-        let after = site
-            .storage
-            .get(&layout::channel_manifest(&report.manifest.channel));
-        assert_eq!(after.unwrap(), before, "the channel keeps its manifest");
     }
 }

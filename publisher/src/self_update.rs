@@ -1,5 +1,4 @@
-//! Offering builds of the client itself (`wavecast publish-updater`), and the floor
-//! below which clients must update themselves (`--min-client-version`).
+//! Offering builds of the client itself (`wavecast publish-updater`).
 //!
 //! A build is packaged like a module (a deterministic tar.gz, here of the one file
 //! [`UPDATER_EXECUTABLE`], mode `0755`), uploaded to `blobs/` by its blake3 and listed
@@ -10,11 +9,8 @@
 //! the version it is to be offered as, which every client checks before installing
 //! it.
 //!
-//! The floor is the manifest's `min_client_version`. Raising it above the version of
-//! a build already offered would strand that platform's clients, so
-//! [`check_client_floor`] refuses it; raising it with no build offered at all is
-//! allowed (clients can be updated by other means) and [`floor_without_builds`] tells
-//! the caller to warn.
+//! The channel's `min_client_version` may change with the build (see
+//! [`client_floor`](crate::client_floor)): every build offered must reach it.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -27,12 +23,12 @@ use wavecast_schema::{
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
+use crate::channel::{current_manifest, successor, validate_and_write};
+use crate::client_floor::check_client_floor;
 use crate::error::{Error, Result};
 use crate::keys::Signers;
 use crate::package::{self, BuiltPackage, ModuleSpec, NoCopies, NoProgress};
-use crate::publish::{
-    MIN_CLIENT_VERSION, current_manifest, successor, validate_and_write, write_nojekyll,
-};
+use crate::pages::write_nojekyll;
 use crate::trust;
 use crate::updater_version;
 
@@ -52,7 +48,8 @@ pub struct UpdaterOptions {
     pub channel: ChannelName,
     /// The target triple the executable runs on; never `any`.
     pub platform: Platform,
-    /// Also set the channel's `min_client_version` (see [`set_client_floor`]).
+    /// Also set the channel's `min_client_version` (see
+    /// [`set_client_floor`](crate::client_floor::set_client_floor)).
     pub min_client_version: Option<Version>,
     /// Replace a build of the same or a newer version for this platform.
     pub force: bool,
@@ -232,62 +229,12 @@ fn package_executable(
     Ok((file, size, blake3, built.unpacked_size))
 }
 
-/// Sets the manifest's `min_client_version` to `floor` after [`check_client_floor`].
-///
-/// # Errors
-///
-/// Those of [`check_client_floor`].
-pub fn set_client_floor(manifest: &mut Manifest, floor: &Version) -> Result<()> {
-    let builds = manifest
-        .updater
-        .iter()
-        .map(|(platform, build)| (platform, &build.version));
-    check_client_floor(builds, floor)?;
-    manifest.min_client_version = floor.clone();
-    Ok(())
-}
-
-/// Checks that `floor` can be the `min_client_version` of a channel offering
-/// `builds` (platform and version of each): it is not below [`MIN_CLIENT_VERSION`]
-/// (what this publisher writes needs), and every build offered reaches it, so no
-/// platform's clients are left with a build they cannot use.
-///
-/// # Errors
-///
-/// [`Error::FloorTooLow`] or [`Error::FloorAboveUpdater`].
-pub fn check_client_floor<'a>(
-    builds: impl IntoIterator<Item = (&'a Platform, &'a Version)>,
-    floor: &Version,
-) -> Result<()> {
-    if floor < &MIN_CLIENT_VERSION {
-        return Err(Error::FloorTooLow {
-            floor: floor.clone(),
-            minimum: MIN_CLIENT_VERSION,
-        });
-    }
-    let mut builds = builds.into_iter();
-    if let Some((platform, version)) = builds.find(|(_, version)| *version < floor) {
-        return Err(Error::FloorAboveUpdater {
-            floor: floor.clone(),
-            platform: platform.clone(),
-            version: version.clone(),
-        });
-    }
-    Ok(())
-}
-
-/// Whether the manifest asks for a newer client than this publisher needs while
-/// offering no build of it: clients below the floor can then only stop with an
-/// error until they are updated by other means.
-pub fn floor_without_builds(manifest: &Manifest) -> bool {
-    manifest.min_client_version > MIN_CLIENT_VERSION && manifest.updater.is_empty()
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;
 
     use super::*;
+    use crate::client_floor::{floor_without_builds, set_client_floor};
     use crate::keys;
     use wavecast_site::FsStorage;
 

@@ -9,7 +9,6 @@
 //! platform, or that fails or hangs) is read instead: every build carries its version
 //! in a marker ([`wavecast_schema::version_marker`]), found without running it.
 
-use std::fmt;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,41 +18,11 @@ use semver::Version;
 use wavecast_schema::{MAX_MARKED_VERSION_LENGTH, VERSION_MARKER_PREFIX, marked_versions};
 
 use crate::error::{Error, Result};
+pub use crate::reported_version::{ReportedVersion, VersionSource};
 
 /// How long a build may take to answer `--version` before it is killed and read
 /// instead: 10 s, far more than a real one takes.
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How the version of a build was learnt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionSource {
-    /// The build ran here and answered `--version`.
-    Answered,
-    /// The build does not run here, for this reason (`exec format error`, `exited
-    /// with status 1`…); its version marker was read.
-    Marker(String),
-}
-
-impl fmt::Display for VersionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Answered => f.write_str("its answer to `--version` here"),
-            Self::Marker(reason) => write!(
-                f,
-                "read from its version marker: it does not run here, {reason}"
-            ),
-        }
-    }
-}
-
-/// The version a build reports, and how it was learnt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportedVersion {
-    /// The version.
-    pub version: Version,
-    /// How it was learnt.
-    pub source: VersionSource,
-}
 
 /// Finds the version `executable` reports: its answer to `--version` when it runs
 /// here, else its version marker.

@@ -136,7 +136,7 @@ pub fn resign(sandbox: &Sandbox, change: impl FnOnce(&mut Manifest)) {
     manifest.serial += 1;
     let storage = wavecast_site::FsStorage::new(sandbox.site());
     let signers = signing_key(sandbox).into();
-    wavecast_publisher::publish::write_manifest(&storage, &signers, &mut manifest).unwrap();
+    wavecast_publisher::channel::write_manifest(&storage, &signers, &mut manifest).unwrap();
 }
 
 /// The file index a publisher signing `package` as it is would write: every entry

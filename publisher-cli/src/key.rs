@@ -4,13 +4,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use jiff::SignedDuration;
-use wavecast_publisher::rollout::{self, Signing};
+use wavecast_publisher::channel::{self, Signing};
 use wavecast_publisher::trust::{self, Rotation};
 use wavecast_publisher::verify;
 use wavecast_schema::{ChannelName, KeySet, PublicKey, Root};
 use wavecast_site::Storage;
 
-use crate::{UmaskArg, load_signers, now, output, parse_duration};
+use crate::args::{UmaskArg, now, parse_duration};
+use crate::output;
+use crate::secret_keys::load_signers;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
@@ -58,6 +60,7 @@ pub(crate) struct RotateArgs {
     umask: UmaskArg,
 }
 
+/// `wavecast key`.
 pub(crate) fn run(command: &KeyCommand, quiet: bool) -> anyhow::Result<()> {
     match command {
         KeyCommand::Rotate(args) => rotate(args, quiet),
@@ -103,7 +106,7 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
         expires_in: args.expires_in,
     };
     for channel in channels(&storage)? {
-        let manifest = rollout::change_manifest(&storage, signing, &channel, |_| Ok(()))?;
+        let manifest = channel::change_manifest(&storage, signing, &channel, |_| Ok(()))?;
         if !quiet {
             output::status(&format!(
                 "signed {channel} again under root v{} (serial {})",

@@ -7,10 +7,9 @@ use anyhow::bail;
 use clap::Args;
 use wavecast_publisher::push::{self, PushReporter};
 use wavecast_schema::RelativePath;
-use wavecast_site::S3Storage;
-use wavecast_site::s3::{self, Credentials, S3Location};
 
-use crate::{UsageError, output};
+use crate::args::S3Args;
+use crate::output::{self, UsageError};
 
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
@@ -25,45 +24,7 @@ pub(crate) struct PushArgs {
     json: bool,
 }
 
-/// How to reach an S3-compatible store; credentials come from the standard AWS
-/// environment variables and profile files.
-#[derive(Debug, Args)]
-pub(crate) struct S3Args {
-    /// The S3 endpoint, for S3-compatible storage (path-style requests)
-    /// [default: https://s3.<region>.amazonaws.com].
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
-    /// The region requests are signed for [default: AWS_REGION, AWS_DEFAULT_REGION,
-    /// or us-east-1].
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-}
-
-impl S3Args {
-    /// The store at `destination` (`s3://BUCKET/PREFIX`), with the environment's
-    /// credentials. Bad locations and missing credentials are usage errors.
-    pub(crate) fn storage(&self, destination: &str) -> anyhow::Result<S3Storage> {
-        let location: S3Location = destination
-            .parse()
-            .map_err(|error| UsageError(format!("{error}")))?;
-        let credentials = match Credentials::from_environment() {
-            Ok(credentials) => credentials,
-            Err(error @ wavecast_site::Error::NoCredentials { .. }) => {
-                bail!(UsageError(error.to_string()))
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let region = self
-            .region
-            .clone()
-            .unwrap_or_else(s3::region_from_environment);
-        Ok(
-            S3Storage::new(location, self.endpoint.as_deref(), &region, credentials)
-                .map_err(|error| UsageError(error.to_string()))?,
-        )
-    }
-}
-
+/// `wavecast push`.
 pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
     if !args.site.join("channels").is_dir() {
         bail!(UsageError(format!(

@@ -15,7 +15,7 @@ use wavecast_schema::{
 };
 use wavecast_site::{FsStorage, Storage, layout};
 
-use crate::{UsageError, output};
+use crate::output::{self, UsageError};
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
@@ -63,6 +63,7 @@ pub(crate) struct SimulateArgs {
     svg: Option<PathBuf>,
 }
 
+/// `wavecast simulate`.
 pub(crate) fn run(args: &SimulateArgs, quiet: bool) -> anyhow::Result<()> {
     let storage = FsStorage::new(&args.site);
     let path = layout::channel_manifest(&args.channel);

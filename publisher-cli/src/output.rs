@@ -1,12 +1,26 @@
-//! Everything the CLI writes: data on stdout, messages and progress on stderr.
+//! Everything the CLI writes: data on stdout, messages and progress on stderr, and
+//! the one renderer of errors, which also picks the exit code (2 for a
+//! [`UsageError`] or a configuration mistake, else 1).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use wavecast_publisher::package::PackReporter;
+use wavecast_publisher::verify;
 
-use crate::UsageError;
+/// A mistake in how the command was called: exit code 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// Prints one JSON document on stdout. A closed pipe is not an error.
 pub(crate) fn json(value: &serde_json::Value) {
@@ -170,4 +184,16 @@ impl Progress {
 /// A byte count for people: `1.5 MiB`.
 pub(crate) fn bytes(count: u64) -> String {
     indicatif::BinaryBytes(count).to_string()
+}
+
+impl PackReporter for Progress {
+    fn on_bytes(&self, bytes: u64) {
+        self.advance(bytes);
+    }
+}
+
+impl verify::Reporter for Progress {
+    fn on_blob(&self, bytes: u64) {
+        self.advance(bytes);
+    }
 }

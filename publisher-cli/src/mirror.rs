@@ -1,31 +1,17 @@
-//! `wavecast verify` and `wavecast mirror`: check a whole site, or copy it.
+//! `wavecast mirror`: copy a site (or some of its releases) into a folder or a
+//! bucket, verifying every signature and blob on the way.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
 use wavecast_publisher::mirror;
-use wavecast_publisher::verify::{self, Selection, Source, Survey};
+use wavecast_publisher::verify::{self, Selection, Source};
 use wavecast_schema::{ChannelName, Platform};
 
-use crate::{UmaskArg, UsageError, now, output};
-
-#[derive(Debug, Args)]
-pub(crate) struct VerifyArgs {
-    /// The site: a folder, a `file://` URL or an `http(s)://` base URL.
-    site: String,
-    /// The public key that must have signed every channel: a `.pub` file or the key
-    /// in base64.
-    #[arg(long, value_name = "KEY")]
-    pubkey: String,
-    /// A channel to check; repeat for more. Default: every `channels/*.json` of a
-    /// folder, `stable` for a URL.
-    #[arg(long = "channel", value_name = "CHANNEL")]
-    channels: Vec<ChannelName>,
-    /// Print one JSON document on stdout.
-    #[arg(long)]
-    json: bool,
-}
+use crate::args::{S3Args, UmaskArg, now};
+use crate::output::{self, UsageError};
+use crate::survey::{fail_on_problems, plural, report_survey};
 
 #[derive(Debug, Args)]
 pub(crate) struct MirrorArgs {
@@ -35,7 +21,7 @@ pub(crate) struct MirrorArgs {
     /// `s3://BUCKET/PREFIX`.
     destination: String,
     #[command(flatten)]
-    s3: crate::push_cli::S3Args,
+    s3: S3Args,
     /// The public key that must have signed every channel: a `.pub` file or the key
     /// in base64.
     #[arg(long, value_name = "KEY")]
@@ -61,42 +47,8 @@ pub(crate) struct MirrorArgs {
     umask: UmaskArg,
 }
 
-pub(crate) fn verify_site(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
-    let source = Source::parse(&args.site)?;
-    let key = verify::load_public_key(&args.pubkey)?;
-    let selection = Selection {
-        channels: args.channels.clone(),
-        ..Selection::default()
-    };
-    let mut survey = verify::survey(&source, &selection, &key, now()?)?;
-    let progress = output::Progress::bytes(survey.total().bytes, "verifying", quiet || args.json);
-    verify::check_blobs(&source, &mut survey, &progress)?;
-    progress.finish();
-    if args.json {
-        output::json(&serde_json::json!({
-            "schema_version": 1,
-            "ok": survey.problems.is_empty(),
-            "root_version": survey.root.as_ref().map(|root| root.version),
-            "channels": survey.channels,
-            "problems": survey.problems,
-            "warnings": survey.warnings,
-            "checked": survey.checked,
-        }));
-    }
-    report_survey(&survey, args.json, quiet);
-    if !(quiet || args.json) && survey.problems.is_empty() {
-        output::status(&format!(
-            "verified {} under root v{}: every signature and blob is correct ({} files, {})",
-            plural(survey.channels.len(), "channel"),
-            survey.root.as_ref().map_or(1, |root| root.version),
-            survey.checked.files,
-            output::bytes(survey.checked.bytes)
-        ));
-    }
-    fail_on_problems(&survey)
-}
-
-pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
+/// `wavecast mirror`.
+pub(crate) fn run(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
     // A folder mirror stages blobs beside their final place (`folder`, created with
     // the site's modes before the copy); a bucket mirror stages them in a local
     // temporary folder before uploading.
@@ -199,42 +151,4 @@ pub(crate) fn mirror_site(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> 
         ));
     }
     fail_on_problems(&survey)
-}
-
-/// The problem and warning lines, on stderr.
-fn report_survey(survey: &Survey, json: bool, quiet: bool) {
-    if json {
-        return;
-    }
-    for problem in &survey.problems {
-        output::status(&format!("problem: {}: {}", problem.path, problem.problem));
-    }
-    if !quiet {
-        for warning in &survey.warnings {
-            output::warn(warning);
-        }
-    }
-}
-
-/// `1 channel`, `2 channels`.
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
-}
-
-fn fail_on_problems(survey: &Survey) -> anyhow::Result<()> {
-    match survey.problems.len() {
-        0 => Ok(()),
-        1 => bail!("1 problem found in the site"),
-        count => bail!("{count} problems found in the site"),
-    }
-}
-
-impl verify::Reporter for output::Progress {
-    fn on_blob(&self, bytes: u64) {
-        self.advance(bytes);
-    }
 }

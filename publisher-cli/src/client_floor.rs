@@ -1,0 +1,49 @@
+//! The `--min-client-version` flag of `publish`, `rollout` and `publish-updater`,
+//! and what `publish` and `rollout` say after it.
+
+use clap::Args;
+use semver::Version;
+use wavecast_publisher::client_floor;
+use wavecast_schema::Manifest;
+
+use crate::output;
+
+/// `--min-client-version`: shared by `publish`, `rollout` and `publish-updater`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientFloorArg {
+    /// Require wavecast-update >= VERSION on this channel (the manifest's
+    /// `min_client_version`; kept until changed): older clients update themselves
+    /// first from the build `publish-updater` offers for their platform, or stop
+    /// with an error when none reaches it. Refused above a build already offered.
+    #[arg(long, value_name = "VERSION", value_parser = wavecast_schema::parse_version)]
+    pub(crate) min_client_version: Option<Version>,
+}
+
+/// After a command that set `--min-client-version`: says what the floor is now, and
+/// warns when no build of the client is offered to reach it.
+pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest, quiet: bool) {
+    if floor.min_client_version.is_none() {
+        return;
+    }
+    if client_floor::floor_without_builds(manifest) {
+        output::warn(&format!(
+            "channel `{}` requires wavecast-update >= {} but offers no build of it: older clients stop with an error until they are updated by other means; offer one with `wavecast publish-updater`",
+            manifest.channel, manifest.min_client_version
+        ));
+    } else if !quiet {
+        let platforms: Vec<String> = manifest
+            .updater
+            .iter()
+            .map(|(platform, build)| format!("{platform} {}", build.version))
+            .collect();
+        let offered = if platforms.is_empty() {
+            String::new()
+        } else {
+            format!("; builds offered: {}", platforms.join(", "))
+        };
+        output::status(&format!(
+            "channel `{}` requires wavecast-update >= {}{offered}",
+            manifest.channel, manifest.min_client_version
+        ));
+    }
+}

@@ -1,0 +1,115 @@
+//! `wavecast`: the publisher CLI, a client of the `wavecast_publisher` library.
+//!
+//! This file only parses the command line and dispatches. Each subcommand, or group
+//! of closely related ones, has a file that turns its flags into a call of the
+//! library and renders the result; the flags several of them share are in [`args`],
+//! loading secret keys in [`secret_keys`], and everything written to stdout and
+//! stderr, the one error renderer included, in [`output`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod client_floor;
+mod key;
+mod keygen;
+mod mirror;
+mod output;
+mod publish;
+mod publish_updater;
+mod push;
+mod rollout;
+mod secret_keys;
+mod simulate;
+mod survey;
+mod verify;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  operational failure (I/O, signing, site storage)
+  2  usage or configuration error (bad arguments, existing key or version, wrong password)
+
+Environment:
+  WAVECAST_KEY_PASSWORD  password of the secret key (keygen encrypts with it)
+  WAVECAST_NOW           RFC 3339 time to use instead of the clock (for tests)
+  WAVECAST_NO_PROGRESS   hide progress bars
+  WAVECAST_RESPECT_UMASK 1 acts as --respect-umask on every command that writes a site";
+
+/// Publish signed software releases to a static site.
+#[derive(Debug, Parser)]
+#[command(name = "wavecast", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a minisign key pair: DIR/wavecast.key and DIR/wavecast.pub.
+    Keygen(keygen::KeygenArgs),
+    /// Add a release folder to a channel of a site, keeping earlier releases live.
+    Publish(Box<publish::PublishArgs>),
+    /// Change a live release's rollout: share or ramp, rules, cap.
+    Rollout(Box<rollout::RolloutArgs>),
+    /// Pause a release's rollout: nobody new is offered it; clients on it stay.
+    Pause(rollout::ReleaseArgs),
+    /// Resume a paused rollout; a ramp continues where it stopped.
+    Resume(rollout::ReleaseArgs),
+    /// Withdraw a release: nobody is offered it, and clients on it move to the best
+    /// release still allowed (usually the previous one).
+    Yank(rollout::YankArgs),
+    /// Copy a release from one channel to another with a new salt and its own rollout.
+    Promote(Box<rollout::PromoteArgs>),
+    /// Offer a build of the client, `wavecast-update`, for one platform on a channel:
+    /// clients below the channel's --min-client-version replace themselves with it
+    /// before anything else.
+    PublishUpdater(Box<publish_updater::PublishUpdaterArgs>),
+    /// Simulate a channel's rollout over a synthetic fleet: share per version over
+    /// time, and install rates.
+    Simulate(Box<simulate::SimulateArgs>),
+    /// Check a site: every channel's signature and expiry, and the size and hash of
+    /// every package, file index, file copy and patch its releases refer to.
+    Verify(verify::VerifyArgs),
+    /// Copy a site (or some of its releases) into a folder, verifying every signature
+    /// and blob on the way; rerun it to finish an interrupted copy.
+    Mirror(Box<mirror::MirrorArgs>),
+    /// Upload a site folder to an S3 bucket (or S3-compatible storage): only the
+    /// files it lacks, blobs first, channel manifests last. Credentials come from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or the AWS profile
+    /// files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials).
+    Push(Box<push::PushArgs>),
+    /// Manage the site's chain of trust: rotate root and release keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => output::report_error(&error),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Keygen(args) => keygen::run(&args, cli.quiet),
+        Command::Publish(args) => publish::run(&args, cli.quiet),
+        Command::Rollout(args) => rollout::change(&args, cli.quiet),
+        Command::Pause(args) => rollout::pause_or_resume(&args, true, cli.quiet),
+        Command::Resume(args) => rollout::pause_or_resume(&args, false, cli.quiet),
+        Command::Yank(args) => rollout::yank(&args, cli.quiet),
+        Command::Promote(args) => rollout::promote(&args, cli.quiet),
+        Command::PublishUpdater(args) => publish_updater::run(&args, cli.quiet),
+        Command::Simulate(args) => simulate::run(&args, cli.quiet),
+        Command::Verify(args) => verify::run(&args, cli.quiet),
+        Command::Mirror(args) => mirror::run(&args, cli.quiet),
+        Command::Push(args) => push::run(&args, cli.quiet),
+        Command::Key(command) => key::run(&command, cli.quiet),
+    }
+}
