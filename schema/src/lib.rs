@@ -76,11 +76,12 @@ pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlg
 pub use ids::{
     Blake3Hash, ChannelName, InstallId, LinkTarget, ModuleName, Platform, RelativePath, Salt,
 };
+pub use limits::walk::check_manifest;
 pub use limits::{
     Limit, MANIFEST_SIZE_LIMIT, MAX_CONDITIONS, MAX_DOWNLOAD_HOST_LENGTH, MAX_DOWNLOAD_HOSTS,
     MAX_LISTED_VALUES, MAX_MODULES, MAX_NAME_LENGTH, MAX_NOTES_LENGTH, MAX_PATTERN_LENGTH,
     MAX_PATTERNS, MAX_PLATFORMS, MAX_PRODUCT_LENGTH, MAX_RAMP_POINTS, MAX_RELEASES, MAX_RULES,
-    MAX_UPDATER_BUILDS, MAX_VALUE_LENGTH, PATTERN_SIZE_LIMIT, check_manifest,
+    MAX_UPDATER_BUILDS, MAX_VALUE_LENGTH, PATTERN_SIZE_LIMIT,
 };
 pub use manifest::{
     Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,

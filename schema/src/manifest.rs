@@ -191,7 +191,7 @@ impl Manifest {
                 supported: FORMAT_VERSION,
             });
         }
-        crate::limits::check_manifest(bytes)?;
+        crate::limits::walk::check_manifest(bytes)?;
         let _shared = crate::rollout::SharedPatterns::begin();
         let manifest: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
             document: "manifest",

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::BasisPoints;
+use super::bucket::BasisPoints;
 use crate::error::{Error, Result};
 use crate::limits::MAX_RAMP_POINTS;
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use semver::Version;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Share;
+use super::share::Share;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_PATTERN_LENGTH, PATTERN_SIZE_LIMIT};
 
