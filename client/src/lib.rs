@@ -28,7 +28,7 @@ resumes interrupted downloads ([`Transport::fetch_from`]), falling back from pat
 file copy to package when the site or a local file lets it down, and verifying every
 file as it is written. Whichever way it was built, the tree must then be exactly the
 one the release's signed file indexes list (files, directories, symbolic links;
-[`Error::TreeMismatch`] names the first difference). It then promotes the tree under
+[`InstallError::TreeMismatch`] names the first difference). It then promotes the tree under
 `releases/`, records it,
 switches the `current` symlink atomically and prunes the cache, telling a
 [`Reporter`] about progress. Each of those [`InstallStep`]s is journaled before it
@@ -40,13 +40,13 @@ for it.
 After the switch the release is on [`Trial`], and the [`HealthCheck`] of its
 [`HealthConfig`], if any, runs in the new tree; one that fails or times out switches
 `current` back and marks the release a [`BadRelease`]
-([`Error::HealthCheckFailed`]). The application ends the trial with
+([`LifecycleError::HealthCheckFailed`]). The application ends the trial with
 [`Updater::confirm`]; its launcher counts starts with [`Updater::launched`], which
 rolls back a release still unconfirmed after too many ([`LaunchOutcome`]).
 A release's image module (see [`wavecast_schema::ModuleKind::Image`]) never enters
 the release tree: it is written into the inactive of two slots, verified, activated
 by the [`SlotConfig`]'s on-activate hook and only then made the active slot
-([`SlotActivation`], [`Error::ActivationFailed`]); rollbacks switch the slots back.
+([`SlotActivation`], [`LifecycleError::ActivationFailed`]); rollbacks switch the slots back.
 [`Updater::rollback`] returns to the previous release on request. Every rollback
 marks the release it leaves bad (unless asked not to), and [`Updater::unmark`] clears
 such a mark ([`unmark_command`] names the command in messages). After installs
@@ -56,16 +56,16 @@ interrupted install, without writing. Every failure is an [`Error`] naming what
 failed.
 
 Only the root's owner may install, check, roll back or reconfigure: a process that
-may not write `ROOT/.wavecast` fails with [`Error::NotWritable`] before doing
+may not write `ROOT/.wavecast` fails with [`StoreError::NotWritable`] before doing
 anything. A root shared with a group ([`InitOptions::group`], [`ConfigChange::group`],
 [`Config::group`]) lets that group's members, such as the application's own user,
 run [`Updater::confirm`], [`Updater::launched`] and [`Updater::status`]: they write
-only the trial file, and leave rollbacks ([`Error::RollbackNotAllowed`]) and
+only the trial file, and leave rollbacks ([`LifecycleError::RollbackNotAllowed`]) and
 interrupted installs to the owner. The README's "The application's own user" has the
 modes and the reasons.
 
 A manifest whose `min_client_version` is above [`CLIENT_VERSION`] fails
-[`Updater::check`] with [`Error::ClientTooOld`]; [`Updater::check_client`] reads it
+[`Updater::check`] with [`NetError::ClientTooOld`]; [`Updater::check_client`] reads it
 anyway and says what it offers this client for itself ([`ClientCheck`],
 [`ClientUpdate`]), and [`Updater::self_update`] replaces the running executable with
 that build, verified and probed first ([`SelfUpdateReport`]).

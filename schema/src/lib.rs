@@ -31,11 +31,11 @@ path it took; a [`TreeCheck`] compares a tree with it and names the first
 A manifest may also offer builds of the client itself, one [`UpdaterBuild`] per
 platform; [`client_update`] tells a client whether it must, may or cannot replace
 its own executable before acting on the manifest ([`ClientUpdate`]). Every build
-carries the version it reports in a marker ([`version_marker`]), which
+carries the version it reports in a marker ([`version_marker()`]), which
 [`marked_versions`] reads from a build that cannot run where it is published.
 
 Rollout is decided by the client alone: [`bucket`] maps an install id and a release's
-salt to a number in `0..10000`, and [`decide`] picks the release a client should run.
+salt to a number in `0..10000`, and [`decide()`] picks the release a client should run.
 Both are pure functions, so any decision can be reproduced offline.
 
 ```

@@ -158,7 +158,7 @@ impl<'a> Builder<'a> {
     /// Writes the module's directories, files and symbolic links under `into`,
     /// recording in `made` each file (with its verified hash) and link (with none)
     /// it makes. The index has nothing inside a link or a file (see
-    /// [`FileIndex::parse`]), so nothing here is written through a link.
+    /// [`wavecast_schema::FileIndex::parse`]), so nothing here is written through a link.
     fn build_module(
         &self,
         plan: &ModuleUpdate,

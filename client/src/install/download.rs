@@ -69,7 +69,7 @@ pub(crate) struct Download<'a> {
 /// there with [`Transport::fetch_from`].
 ///
 /// Reads at most the expected size (more is an error, and the partial file is
-/// removed), within `download.limits` (else [`Error::TooSlow`], and the partial file
+/// removed), within `download.limits` (else [`NetError::TooSlow`](crate::NetError::TooSlow), and the partial file
 /// stays). When the transport restarts from byte 0, so does the file. An
 /// [`Expected::Exact`] download must end at exactly its size (else
 /// [`Error::BlobTruncated`]) and hash to its blake3 (else [`Error::ChecksumMismatch`]

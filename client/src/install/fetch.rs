@@ -11,7 +11,7 @@
 //! Nothing enters either cache unverified: packages, patches and indexes are renamed
 //! into place once their size and blake3 match, file copies once they decompressed
 //! to the content their index describes. A verified entry is never downloaded again;
-//! an entry that no longer verifies is replaced. After an install, [`prune`] empties
+//! an entry that no longer verifies is replaced. After an install, [`prune`](crate::store::cache::prune) empties
 //! the download cache and keeps only the indexes of installed releases, which the
 //! next update plans from without the network.
 

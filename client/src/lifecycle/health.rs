@@ -2,7 +2,7 @@
 //! way back (rollback) when either fails.
 //!
 //! Every switch of `ROOT/current` by an install (a new release, or a kept tree switched
-//! to again) starts a [`Trial`]: the release is *unconfirmed* until the application
+//! to again) starts a [`Trial`](crate::store::state::Trial): the release is *unconfirmed* until the application
 //! says it works (`wavecast-update confirm`). A launcher records each start of the
 //! application (`wavecast-update launched`); a release still unconfirmed after more
 //! launches than the configured limit is rolled back to the release the trial

@@ -51,10 +51,10 @@
 //! A hook that fails or times out leaves the previous slot active, marks the release
 //! bad ([`BadReason::ActivationFailed`]) and keeps the written slot as it is (the next
 //! image goes there again). A failure after the commit point (the tree install, or
-//! the health check) switches back with [`revert`]: the hook runs for the slot that
+//! the health check) switches back with [`Slots::revert`]: the hook runs for the slot that
 //! was active before, which becomes active again. A rollback of the release tree
 //! (`rollback`, or `launched` past the unconfirmed launches allowed) first makes the
-//! slots follow with [`follow`]: when the other slot holds the image of the release
+//! slots follow with [`Slots::follow`]: when the other slot holds the image of the release
 //! rolled back to, it is hashed, activated and made active; when the active slot holds
 //! the image of the release being left and the other one does not hold the older
 //! image, the rollback is refused.
@@ -278,8 +278,8 @@ impl<'a> Slots<'a> {
     ///
     /// # Errors
     ///
-    /// The errors of [`SlotPaths::resolve`]; [`Error::ReadSlots`],
-    /// [`Error::ParseSlots`], [`Error::UnsupportedFileFormat`].
+    /// The errors of [`SlotPaths::resolve`]; [`StoreError::ReadSlots`](crate::StoreError::ReadSlots),
+    /// [`StoreError::ParseSlots`](crate::StoreError::ParseSlots), [`StoreError::UnsupportedFileFormat`](crate::StoreError::UnsupportedFileFormat).
     pub(crate) fn open(root: &'a InstallRoot, config: &'a SlotConfig) -> Result<Self> {
         let record = root.slots_record();
         Ok(Self {

@@ -26,7 +26,8 @@
 //! move from `build` to `promote` is the commit point: it is written only once the
 //! staging tree is complete, verified and on disk.
 //!
-//! [`recover`] runs at the start of every operation that takes the root's lock:
+//! Recovery (the install pipeline's `commit::recover`) runs at the start of every
+//! operation that takes the root's lock:
 //! - no journal: nothing was interrupted (stray temporary files are removed);
 //! - `build`: undo. The staging tree goes and `current` stays where it was; verified
 //!   downloads stay in the cache, so the next update does not fetch them again;

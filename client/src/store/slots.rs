@@ -1,6 +1,6 @@
 //! `ROOT/.wavecast/slots.json`: which of the two image slots is active and what each
-//! holds ([`SlotsState`]), and where the slots are ([`SlotPaths`]). Writing images
-//! into slots and activating them is the lifecycle layer's work.
+//! holds ([`SlotsState`]). Where the slots are, and writing and activating images,
+//! are the lifecycle layer's work.
 
 use std::io;
 use std::path::{Path, PathBuf};

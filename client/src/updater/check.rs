@@ -27,7 +27,7 @@ pub struct CheckOptions {
     /// Attributes for this check only, over the configured ones (these win).
     pub attributes: Attributes,
     /// Read a manifest that needs a newer client too, instead of failing with
-    /// [`NetError::ClientTooOld`] (`list` shows such a channel). A report read this way
+    /// [`NetError::ClientTooOld`](crate::NetError::ClientTooOld) (`list` shows such a channel). A report read this way
     /// cannot be installed: [`Updater::install`] refuses it.
     pub ignore_client_floor: bool,
 }
@@ -276,8 +276,8 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// Any manifest error ([`NetError::FetchManifest`], [`NetError::VerifySignature`],
-    /// [`NetError::Rollback`], [`NetError::ManifestExpired`], [`NetError::TooSlow`]…), state errors, or
+    /// Any manifest error ([`NetError::FetchManifest`](crate::NetError::FetchManifest), [`NetError::VerifySignature`](crate::NetError::VerifySignature),
+    /// [`NetError::Rollback`](crate::NetError::Rollback), [`NetError::ManifestExpired`](crate::NetError::ManifestExpired), [`NetError::TooSlow`](crate::NetError::TooSlow)…), state errors, or
     /// [`StoreError::CurrentNotSymlink`]; [`StoreError::InvalidAttributeKey`] for an attribute
     /// name rules cannot test.
     pub fn check_with(&self, now: Timestamp, options: &CheckOptions) -> Result<CheckReport> {

@@ -70,7 +70,7 @@ impl Updater {
     /// configured number to keep are deleted.
     ///
     /// A release with an image module first writes the image into the inactive slot
-    /// and activates it ([`SlotConfig`], [`InstallReport::image`]); only then is
+    /// and activates it ([`SlotConfig`](crate::SlotConfig), [`InstallReport::image`]); only then is
     /// the release tree of its other modules (empty for an image-only release)
     /// installed as above. A failed activation leaves everything as it was and marks
     /// the release bad; a failure after it (the tree, the health check) also switches
@@ -79,7 +79,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`InstallError::NotEnoughSpace`]; [`LifecycleError::HealthCheckFailed`] or
+    /// [`InstallError::NotEnoughSpace`](crate::InstallError::NotEnoughSpace); [`LifecycleError::HealthCheckFailed`] or
     /// [`LifecycleError::RunHealthCheck`] after a rollback; [`LifecycleError::ActivationFailed`] or
     /// [`LifecycleError::RunActivation`] when an image was not activated; download,
     /// verification, unpacking and file-system errors.
@@ -277,7 +277,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`InstallError::NoBuildForPlatform`]; the errors of fetching a file index (every
+    /// [`InstallError::NoBuildForPlatform`](crate::InstallError::NoBuildForPlatform); the errors of fetching a file index (every
     /// install checks its tree against them, so none can be done without); state and
     /// file-system errors.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {

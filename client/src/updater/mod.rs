@@ -145,7 +145,7 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Locked`], journal and state errors, and [`InstallError::Recover`] when the
+    /// [`StoreError::Locked`], journal and state errors, and [`InstallError::Recover`](crate::InstallError::Recover) when the
     /// interrupted install cannot be finished (the journal stays for the next run).
     pub fn recover(&self) -> Result<Option<Recovery>> {
         require_writable(&self.root)?;

@@ -174,9 +174,11 @@ impl Updater {
     }
 
     /// Replaces `executable` (normally [`std::env::current_exe`]) with the build
-    /// `check` offers, when the client must or may update itself (see the [module
-    /// documentation](self) for the steps). Returns `None` when the client is up to
-    /// date. Holds the root's lock while it runs, for the download cache.
+    /// `check` offers, when the client must or may update itself: downloaded and
+    /// verified into the cache, unpacked beside the executable, run once to check the
+    /// version it reports, then renamed over it (the old one kept as `<name>.old`).
+    /// Returns `None` when the client is up
+    /// to date. Holds the root's lock while it runs, for the download cache.
     ///
     /// # Errors
     ///

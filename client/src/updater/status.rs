@@ -50,8 +50,8 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// State and journal errors, [`StoreError::CurrentNotSymlink`],
-    /// [`StoreError::UnrecognizedCurrent`].
+    /// State and journal errors, [`StoreError::CurrentNotSymlink`](crate::StoreError::CurrentNotSymlink),
+    /// [`StoreError::UnrecognizedCurrent`](crate::StoreError::UnrecognizedCurrent).
     pub fn status(&self) -> Result<StatusReport> {
         let state = self.load_state()?;
         let slots = Slots::open(&self.root, self.slot_config())?;

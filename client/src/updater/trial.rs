@@ -26,7 +26,7 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`], state errors.
+    /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`](crate::StoreError::Locked), state errors.
     pub fn confirm(&self) -> Result<ConfirmReport> {
         let (_lock, _) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
@@ -55,7 +55,7 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`], state and file-system errors;
+    /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`](crate::StoreError::Locked), state and file-system errors;
     /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back;
     /// [`LifecycleError::RollbackNotAllowed`] when a member's launch is one too many (it is
     /// counted).
@@ -149,7 +149,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`LifecycleError::NotMarkedBad`] (naming the versions that are marked),
-    /// [`StoreError::Locked`], [`StoreError::NotWritable`], state errors.
+    /// [`StoreError::Locked`](crate::StoreError::Locked), [`StoreError::NotWritable`](crate::StoreError::NotWritable), state errors.
     pub fn unmark(&self, version: &Version) -> Result<BadRelease> {
         let _lock = self.lock()?;
         let mut state = self.load_state()?;
@@ -179,7 +179,7 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`LifecycleError::NothingInstalled`], [`LifecycleError::NothingToRollBackTo`], [`StoreError::Locked`],
+    /// [`LifecycleError::NothingInstalled`], [`LifecycleError::NothingToRollBackTo`], [`StoreError::Locked`](crate::StoreError::Locked),
     /// [`LifecycleError::NoImageToRollBackTo`] when the active slot holds the current release's
     /// image and the other slot not the older one's, [`LifecycleError::ActivationFailed`],
     /// state and file-system errors.

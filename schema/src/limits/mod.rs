@@ -101,7 +101,7 @@ pub const MAX_NOTES_LENGTH: usize = 64 * 1024;
 pub const MAX_RAMP_POINTS: usize = 64;
 
 /// One of the limits on what a manifest may hold, named in
-/// [`Error::LimitExceeded`]. Each has a `MAX_…` constant saying why it is what it
+/// [`Error::LimitExceeded`](crate::Error::LimitExceeded). Each has a `MAX_…` constant saying why it is what it
 /// is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -195,7 +195,7 @@ impl Limit {
     }
 }
 
-/// The message of [`Error::LimitExceeded`], after the document's name.
+/// The message of [`Error::LimitExceeded`](crate::Error::LimitExceeded), after the document's name.
 pub(crate) fn exceeded_message(limit: Limit, found: usize, at: &str) -> String {
     let max = limit.max();
     match limit.bound() {

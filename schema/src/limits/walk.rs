@@ -53,7 +53,7 @@ enum Shape {
     Free,
     /// A string of at most this many bytes.
     Text(Limit),
-    /// A regular expression: a string of at most [`MAX_PATTERN_LENGTH`] bytes, one
+    /// A regular expression: a string of at most [`MAX_PATTERN_LENGTH`](crate::MAX_PATTERN_LENGTH) bytes, one
     /// of at most [`MAX_PATTERNS`] distinct ones.
     Pattern,
     /// An array of at most this many items, each of the shape given.

@@ -1,5 +1,5 @@
 //! Rollout plans: which clients may take a release, and when. Each client computes
-//! its own bucket for a release ([`bucket`], whose module gives the formula) and is
+//! its own bucket for a release ([`bucket()`], whose module gives the formula) and is
 //! inside the rollout while the bucket is below the share in force ([`Share`]).
 
 mod bucket;
@@ -19,7 +19,7 @@ pub use rules::{
 };
 pub use share::Share;
 
-use crate::ids::{InstallId, Salt};
+use crate::ids::Salt;
 
 /// Which clients may take a release, and when.
 ///
@@ -110,6 +110,7 @@ impl RolloutPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstallId;
 
     fn id(n: u64) -> InstallId {
         format!("{n:032x}").parse().unwrap()
