@@ -399,7 +399,7 @@ fixture_updater() {
   fi
   echo "test-readme: building wavecast-update reporting $version as $path" >&2
   (cd "$repo" && WAVECAST_CLIENT_VERSION=$version CARGO_PROFILE_DEV_DEBUG=0 cargo build --locked \
-    --quiet -p wavecast-client --bin wavecast-update --target-dir "$target_dir")
+    --quiet -p wavecast-client-cli --bin wavecast-update --target-dir "$target_dir")
   mkdir -p "$(dirname "$project/$path")"
   cp "$target_dir/debug/wavecast-update" "$project/$path"
   if [ "$triple" != "$host" ]; then

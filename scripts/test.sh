@@ -14,7 +14,7 @@ cargo build --workspace --bins --locked
 # the updater: one more build of the client, in its own target directory so the main
 # one is not rebuilt, without debug info so it is small to package and download.
 WAVECAST_CLIENT_VERSION=0.99.0 CARGO_PROFILE_DEV_DEBUG=0 cargo build --locked \
-    -p wavecast-client --bin wavecast-update --target-dir "${CARGO_TARGET_DIR:-target}/next"
+    -p wavecast-client-cli --bin wavecast-update --target-dir "${CARGO_TARGET_DIR:-target}/next"
 log=$(mktemp)
 session=$(mktemp)
 trap 'rm -f "$log" "$session"' EXIT

@@ -30,7 +30,7 @@ pub fn next_client() -> PathBuf {
     let next = target.join("next").join(profile).join("wavecast-update");
     assert!(
         next.is_file(),
-        "the newer client `{}` is not built; run `WAVECAST_CLIENT_VERSION={NEXT_CLIENT_VERSION} cargo build -p wavecast-client --bin wavecast-update --target-dir {}` (scripts/test.sh does)",
+        "the newer client `{}` is not built; run `WAVECAST_CLIENT_VERSION={NEXT_CLIENT_VERSION} cargo build -p wavecast-client-cli --bin wavecast-update --target-dir {}` (scripts/test.sh does)",
         next.display(),
         target.join("next").display()
     );

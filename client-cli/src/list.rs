@@ -5,10 +5,11 @@ use jiff::Timestamp;
 use serde::Serialize;
 use wavecast_client::{Availability, CheckOptions, ListedRelease, Listing, format_bytes};
 
-use crate::{
-    AttrArgs, ExitStatus, JSON_SCHEMA_VERSION, RootArg, WaitArg, now, stdout_json, stdout_line,
-};
+use crate::args::{AttrArgs, RootArg, WaitArg, now};
+use crate::json::JSON_SCHEMA_VERSION;
+use crate::output::{ExitStatus, stdout_json, stdout_line};
 
+/// The flags of `list`.
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     #[command(flatten)]
@@ -22,7 +23,8 @@ pub(crate) struct ListArgs {
     json: bool,
 }
 
-pub(crate) fn list(args: ListArgs) -> anyhow::Result<ExitStatus> {
+/// `wavecast-update list`.
+pub(crate) fn run(args: &ListArgs) -> anyhow::Result<ExitStatus> {
     let updater = args.wait.open(&args.root)?;
     let options = CheckOptions {
         attributes: args.attributes.to_map(),
@@ -64,6 +66,7 @@ struct ListJson<'a> {
     releases: Vec<ReleaseJson<'a>>,
 }
 
+/// One release in `list --json`.
 #[derive(Debug, Serialize)]
 struct ReleaseJson<'a> {
     version: String,
@@ -85,6 +88,7 @@ struct ReleaseJson<'a> {
     download_bytes: Option<u64>,
 }
 
+/// The `list --json` object of `release`.
 fn release_json(release: &ListedRelease) -> ReleaseJson<'_> {
     let held = match &release.availability {
         Availability::HeldBack(held) => Some(held),

@@ -1,6 +1,6 @@
-//! The client updating itself: `wavecast-update self-update`, the `client` object of
-//! `check --json`, and what `check`, `update` and `poll` do when the channel's
-//! manifest needs a newer `wavecast-update` than the one running.
+//! The client updating itself: `wavecast-update self-update`, and what `check`,
+//! `update` and `poll` do when the channel's manifest needs a newer
+//! `wavecast-update` than the one running.
 //!
 //! `update` and `poll` replace the executable with the build the manifest offers
 //! for this platform, then execute it again with the same arguments, so the new
@@ -23,63 +23,18 @@ use clap::Args;
 use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
-use wavecast_client::{
-    BUILD_PLATFORM, CheckOptions, CheckReport, ClientCheck, ClientUpdate, NetError, Updater,
-    client_version, offered_to_this_client,
-};
-use wavecast_schema::Manifest;
+use wavecast_client::{BUILD_PLATFORM, CheckOptions, CheckReport, ClientCheck, NetError, Updater};
 
-use crate::{
-    ExitStatus, JSON_SCHEMA_VERSION, ProgressReporter, RootArg, now, stderr_line, stdout_json,
-    stdout_line,
-};
+use crate::args::{RootArg, now};
+use crate::json::{ClientJson, JSON_SCHEMA_VERSION};
+use crate::output::{ExitStatus, SelfUpdateError, stderr_line, stdout_json, stdout_line};
+use crate::progress::ProgressReporter;
 
 /// Set in the environment of a `wavecast-update` restarted after it updated itself,
 /// to the version it updated from.
 pub(crate) const SELF_UPDATED_VARIABLE: &str = "WAVECAST_SELF_UPDATED_FROM";
 
-/// Errors of the client updating itself, beyond the library's.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SelfUpdateError {
-    /// The restarted client is still below the floor.
-    #[error(
-        "wavecast-update updated itself from {from} and restarted, but `{}` still reports {running}, below the {required} this channel needs; not updating again",
-        executable.display()
-    )]
-    StillTooOld {
-        from: String,
-        running: Version,
-        required: Version,
-        executable: PathBuf,
-    },
-    /// Executing the new client failed after it replaced the old one.
-    #[error(
-        "wavecast-update {to} replaced `{}`, but restarting it failed",
-        executable.display()
-    )]
-    Restart {
-        to: Version,
-        executable: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl SelfUpdateError {
-    /// A suggestion to print after the error.
-    pub(crate) fn hint(&self) -> String {
-        match self {
-            Self::StillTooOld { executable, .. } => format!(
-                "`{}` may not be the wavecast-update that runs (a wrapper, or another copy earlier on PATH); update it by hand",
-                executable.display()
-            ),
-            Self::Restart { .. } => {
-                "run the command again: the new wavecast-update is in place".into()
-            }
-        }
-    }
-}
-
+/// The flags of `self-update`.
 #[derive(Debug, Args)]
 pub(crate) struct SelfUpdateArgs {
     #[command(flatten)]
@@ -92,45 +47,7 @@ pub(crate) struct SelfUpdateArgs {
     quiet: bool,
 }
 
-/// The `client` object of `check --json` and `update --json`, and the `self-update
-/// --json` document's core.
-#[derive(Debug, Serialize)]
-pub(crate) struct ClientJson {
-    /// This client's version.
-    version: String,
-    /// The manifest's `min_client_version`.
-    min_client_version: String,
-    /// The platform whose updater build this client takes (the one it was built
-    /// for).
-    platform: &'static str,
-    /// The version of the build offered for that platform, if any.
-    updater: Option<String>,
-    /// `up_to_date`, `available`, `required` or `unavailable`.
-    self_update: &'static str,
-}
-
-impl ClientJson {
-    fn new(required: &Version, offered: Option<&Version>, status: ClientUpdate) -> Self {
-        Self {
-            version: client_version().to_string(),
-            min_client_version: required.to_string(),
-            platform: BUILD_PLATFORM,
-            updater: offered.map(ToString::to_string),
-            self_update: status.as_str(),
-        }
-    }
-}
-
-/// What `manifest` offers this client for itself.
-pub(crate) fn client_json(manifest: &Manifest) -> ClientJson {
-    let (status, offered) = offered_to_this_client(manifest);
-    ClientJson::new(
-        &manifest.min_client_version,
-        offered.map(|build| &build.version),
-        status,
-    )
-}
-
+/// The `client` object of what [`Updater::check_client`] found.
 fn check_client_json(check: &ClientCheck) -> ClientJson {
     ClientJson::new(
         check.required(),
@@ -327,7 +244,7 @@ struct SelfUpdateJson<'a> {
 
 /// `wavecast-update self-update`: replaces this executable with the newer build the
 /// channel offers for this platform, if any.
-pub(crate) fn self_update(args: &SelfUpdateArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(args: &SelfUpdateArgs) -> anyhow::Result<ExitStatus> {
     let updater = Updater::open(&args.root.root)?;
     let check = updater.check_client(now()?)?;
     let executable = executable()?;

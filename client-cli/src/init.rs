@@ -1,0 +1,172 @@
+//! `wavecast-update init`: set up an install root.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use wavecast_client::{
+    BUILD_PLATFORM, BaseUrl, InitOptions, PinnedTrust, SiteSummary, TrustedKey, Updater,
+};
+use wavecast_schema::{ChannelName, Platform};
+
+use crate::args::{AttrArgs, LimitArgs, RootArg, now};
+use crate::output::{ExitStatus, stderr_line};
+use crate::sentences::attribute_list;
+
+/// The flags of `init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    #[command(flatten)]
+    root: RootArg,
+    /// Base URL of the site: http://, https://, file://, or a local folder. Repeat to
+    /// add mirrors, tried in order.
+    #[arg(long = "url", value_name = "URL", required = true)]
+    urls: Vec<String>,
+    /// The publisher's minisign public key: a `.pub` file or its base64 line.
+    #[arg(
+        long,
+        value_name = "FILE_OR_BASE64",
+        required_unless_present = "trusted_root"
+    )]
+    pubkey: Option<String>,
+    /// Pin a root file instead of one key: a `roots/<n>.json` from the publisher's
+    /// site, obtained by a path you trust (it lists k-of-n keys).
+    #[arg(long, value_name = "FILE", conflicts_with = "pubkey")]
+    trusted_root: Option<PathBuf>,
+    /// The channel to follow.
+    #[arg(long, default_value = "stable")]
+    channel: ChannelName,
+    /// The platform whose builds to install (a Rust target triple, or `any`).
+    #[arg(long, value_name = "TRIPLE", default_value = BUILD_PLATFORM)]
+    platform: Platform,
+    #[command(flatten)]
+    attributes: AttrArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// Rewrite the configuration of an initialized root; the install id and state are
+    /// kept.
+    #[arg(long)]
+    force: bool,
+    /// The product this root installs (the site's `product`). `init` checks it
+    /// against the site; by default it records the site's. A manifest for another
+    /// product is refused from then on.
+    #[arg(long, value_name = "NAME")]
+    product: Option<String>,
+    /// Write the configuration without fetching the site (an image built without
+    /// network). The first check verifies the site and, without --product, records
+    /// its product.
+    #[arg(long)]
+    offline: bool,
+    /// Share the root with this group (a name or a number), such as the application's
+    /// own user's: its members may then run `confirm`, `launched` (a rollback stays
+    /// with the owner) and `status`. ROOT/.wavecast becomes 2750 and group-owned, its
+    /// files 0640, the lock 0660, and ROOT/.wavecast/shared, which holds the trial,
+    /// 2770. Without it only the owner (the user running `init`) may use the root.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+}
+
+/// `wavecast-update init`.
+pub(crate) fn run(args: &InitArgs) -> anyhow::Result<ExitStatus> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    // These parsers return the net layer's error; wrapped in the facade's `Error`, a
+    // bad URL, key or root is rendered as a usage error, with its hint.
+    let urls = args
+        .urls
+        .iter()
+        .map(|url| BaseUrl::from_argument(url, &cwd))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(wavecast_client::Error::from)?;
+    let trust = match (&args.pubkey, &args.trusted_root) {
+        (_, Some(path)) => PinnedTrust::Root(
+            wavecast_client::read_pinned_root(path).map_err(wavecast_client::Error::from)?,
+        ),
+        (Some(key), None) => PinnedTrust::Pubkey(
+            TrustedKey::from_argument(key).map_err(wavecast_client::Error::from)?,
+        ),
+        (None, None) => unreachable!("clap requires --pubkey or --trusted-root"),
+    };
+    let options = InitOptions {
+        urls,
+        trust,
+        channel: args.channel.clone(),
+        platform: args.platform.clone(),
+        attributes: args.attributes.to_map(),
+        download_limits: args.limits.download_limits(),
+        expiry_grace: args.limits.expiry_grace.unwrap_or_default(),
+        force: args.force,
+        product: args.product.clone(),
+        offline: args.offline,
+        group: args.group.clone(),
+    };
+    let report = Updater::init(&args.root.root, options, now()?)?;
+    match &report.site {
+        Some(site) => stderr_line(&site_line(site, &args.platform)),
+        None => stderr_line(
+            "not verified (--offline): the first check verifies the site and records its product",
+        ),
+    }
+    let verb = if report.reconfigured {
+        "reconfigured"
+    } else {
+        "initialized"
+    };
+    let kept = if report.kept_state { " (kept)" } else { "" };
+    let attributes = args.attributes.to_map();
+    let attributes = if attributes.is_empty() {
+        String::new()
+    } else {
+        format!(", attributes {}", attribute_list(&attributes))
+    };
+    let group = args.group.as_ref().map_or_else(String::new, |group| {
+        format!(", shared with group `{group}`")
+    });
+    stderr_line(&format!(
+        "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}{group}",
+        args.root.root.display(),
+        args.channel,
+        args.platform,
+        report.install_id,
+    ));
+    Ok(ExitStatus::Success)
+}
+
+/// What `init` verified, for people: the site's product, channel, serial, newest
+/// release and the keys that signed it.
+fn site_line(site: &SiteSummary, platform: &Platform) -> String {
+    let urls: Vec<&str> = site.urls.iter().map(BaseUrl::as_str).collect();
+    let newest = match &site.newest {
+        Some(newest) => format!(
+            "newest release {newest} ({} for {platform})",
+            plural(site.releases, "release")
+        ),
+        None => format!("no release for {platform} yet"),
+    };
+    let keys: Vec<String> = site.signed_by.iter().map(ToString::to_string).collect();
+    let floor = if site.min_client_version > wavecast_client::client_version() {
+        format!(
+            "; it needs wavecast-update >= {}, which the first update installs first",
+            site.min_client_version
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "verified {}: product `{}`, channel {}, serial {}, {newest}, signed by release key {} of root v{}{floor}",
+        urls.join(" and "),
+        site.product,
+        site.channel,
+        site.serial,
+        keys.join(", "),
+        site.root_version,
+    )
+}
+
+/// `1 release`, `3 releases`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -1,0 +1,201 @@
+//! Everything the CLI writes, and how a run ends: data on stdout, messages on
+//! stderr, the exit codes ([`ExitStatus`]), the errors of the CLI itself beyond the
+//! library's ([`CliError`], [`SelfUpdateError`]), and the one error renderer, which
+//! picks the exit code. The errors live here, below every subcommand, so that the
+//! renderer can recognise them without importing a subcommand.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use semver::Version;
+use serde::Serialize;
+use wavecast_client::unmark_command;
+
+/// The environment variable that replaces the clock, for tests ([`crate::args::now`]
+/// reads it; [`CliError::InvalidNow`] names it).
+pub(crate) const NOW_VARIABLE: &str = "WAVECAST_NOW";
+
+/// Every exit code this program uses. Never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    /// 0: the command did what was asked, including "up to date" and "deferred".
+    Success,
+    /// 1: network, verification or install failure.
+    Failure,
+    /// 2: usage or configuration error (clap uses 2 as well).
+    Usage,
+    /// 10: `check --exit-code` found an update.
+    UpdateAvailable,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::UpdateAvailable => 10,
+        })
+    }
+}
+
+/// Errors of the command line itself.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// `WAVECAST_NOW` is set but is not a time.
+    #[error(
+        "invalid {NOW_VARIABLE} `{value}`: expected an RFC 3339 time such as 2026-11-21T12:00:00Z"
+    )]
+    InvalidNow {
+        value: String,
+        #[source]
+        source: jiff::Error,
+    },
+    /// `update` without `--yes` and nobody to ask.
+    #[error("not installing {version}: no terminal to ask for consent; pass --yes")]
+    NoTerminalForConsent { version: Version },
+    /// Writing the result to stdout failed.
+    #[error("failed to write to stdout")]
+    WriteStdout(#[source] io::Error),
+    /// `launched` rolled the current release back.
+    #[error(
+        "{version} was not confirmed after {launches} launches (at most {limit}): rolled back to {to} and marked {version} bad{}",
+        unmark_note(version)
+    )]
+    RolledBackUnconfirmed {
+        version: Version,
+        launches: u32,
+        limit: u32,
+        to: Version,
+    },
+}
+
+impl CliError {
+    /// Whether the error is the caller's (exit code 2).
+    fn is_usage(&self) -> bool {
+        matches!(self, Self::InvalidNow { .. })
+    }
+
+    /// A suggestion to print after the error, if there is one.
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::RolledBackUnconfirmed { to, .. } => Some(format!(
+                "start `current` as usual: it is {to} now; the application must run `wavecast-update confirm` once it works"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// `` (`wavecast-update unmark 1.1.0` clears the mark)``, after saying that a release
+/// is marked bad.
+pub(crate) fn unmark_note(version: &Version) -> String {
+    format!(" (`{}` clears the mark)", unmark_command(version))
+}
+
+/// Errors of the client updating itself, beyond the library's (raised by
+/// [`crate::self_update`]).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SelfUpdateError {
+    /// The restarted client is still below the floor.
+    #[error(
+        "wavecast-update updated itself from {from} and restarted, but `{}` still reports {running}, below the {required} this channel needs; not updating again",
+        executable.display()
+    )]
+    StillTooOld {
+        from: String,
+        running: Version,
+        required: Version,
+        executable: PathBuf,
+    },
+    /// Executing the new client failed after it replaced the old one.
+    #[error(
+        "wavecast-update {to} replaced `{}`, but restarting it failed",
+        executable.display()
+    )]
+    Restart {
+        to: Version,
+        executable: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SelfUpdateError {
+    /// A suggestion to print after the error.
+    fn hint(&self) -> String {
+        match self {
+            Self::StillTooOld { executable, .. } => format!(
+                "`{}` may not be the wavecast-update that runs (a wrapper, or another copy earlier on PATH); update it by hand",
+                executable.display()
+            ),
+            Self::Restart { .. } => {
+                "run the command again: the new wavecast-update is in place".into()
+            }
+        }
+    }
+}
+
+/// The one error renderer: `error: …`, one `  caused by: …` per source, then any
+/// hint. Chooses the exit code. A broken pipe on stdout exits 0 silently.
+pub(crate) fn render_error(error: &anyhow::Error) -> ExitStatus {
+    // Only our own stdout counts: a broken pipe to a server is a network failure.
+    let broken_pipe = error
+        .downcast_ref::<CliError>()
+        .is_some_and(|error| matches!(error, CliError::WriteStdout(io) if io.kind() == io::ErrorKind::BrokenPipe));
+    if broken_pipe {
+        return ExitStatus::Success;
+    }
+    let mut usage = false;
+    let mut hint = None;
+    for cause in error.chain() {
+        if let Some(error) = cause.downcast_ref::<wavecast_client::Error>() {
+            usage |= error.is_configuration();
+            hint = hint.or_else(|| error.hint());
+        }
+        if let Some(error) = cause.downcast_ref::<CliError>() {
+            usage |= error.is_usage();
+            hint = hint.or_else(|| error.hint());
+        }
+        if let Some(error) = cause.downcast_ref::<SelfUpdateError>() {
+            hint = hint.or_else(|| Some(error.hint()));
+        }
+    }
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "error: {error}");
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+    if let Some(hint) = hint {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+    if usage {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+/// Writes one line of data on stdout. A failure, such as a closed pipe, is
+/// [`CliError::WriteStdout`], which the renderer turns into a silent exit 0 for a
+/// broken pipe.
+pub(crate) fn stdout_line(text: &str) -> Result<(), CliError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::WriteStdout)
+}
+
+/// Writes `value` as one pretty-printed JSON document on stdout.
+pub(crate) fn stdout_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("failed to format JSON output")?;
+    Ok(stdout_line(&text)?)
+}
+
+/// Writes one message line on stderr; a failure to write it is ignored, as there is
+/// nowhere left to report it.
+pub(crate) fn stderr_line(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}
