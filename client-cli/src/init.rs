@@ -69,21 +69,14 @@ pub(crate) struct InitArgs {
 /// `wavecast-update init`.
 pub(crate) fn run(args: &InitArgs) -> anyhow::Result<ExitStatus> {
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    // These parsers return the net layer's error; wrapped in the facade's `Error`, a
-    // bad URL, key or root is rendered as a usage error, with its hint.
     let urls = args
         .urls
         .iter()
         .map(|url| BaseUrl::from_argument(url, &cwd))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(wavecast_client::Error::from)?;
+        .collect::<Result<Vec<_>, _>>()?;
     let trust = match (&args.pubkey, &args.trusted_root) {
-        (_, Some(path)) => PinnedTrust::Root(
-            wavecast_client::read_pinned_root(path).map_err(wavecast_client::Error::from)?,
-        ),
-        (Some(key), None) => PinnedTrust::Pubkey(
-            TrustedKey::from_argument(key).map_err(wavecast_client::Error::from)?,
-        ),
+        (_, Some(path)) => PinnedTrust::Root(wavecast_client::read_pinned_root(path)?),
+        (Some(key), None) => PinnedTrust::Pubkey(TrustedKey::from_argument(key)?),
         (None, None) => unreachable!("clap requires --pubkey or --trusted-root"),
     };
     let options = InitOptions {
