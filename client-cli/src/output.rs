@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use semver::Version;
 use serde::Serialize;
-use wavecast_client::unmark_command;
+use wavecast_client::{InstallError, LifecycleError, NetError, StoreError, unmark_command};
 
 /// The environment variable that replaces the clock, for tests ([`crate::args::now`]
 /// reads it; [`CliError::InvalidNow`] names it).
@@ -151,9 +151,9 @@ pub(crate) fn render_error(error: &anyhow::Error) -> ExitStatus {
     let mut usage = false;
     let mut hint = None;
     for cause in error.chain() {
-        if let Some(error) = cause.downcast_ref::<wavecast_client::Error>() {
-            usage |= error.is_configuration();
-            hint = hint.or_else(|| error.hint());
+        if let Some((configuration, advice)) = library_advice(cause) {
+            usage |= configuration;
+            hint = hint.or(advice);
         }
         if let Some(error) = cause.downcast_ref::<CliError>() {
             usage |= error.is_usage();
@@ -176,6 +176,28 @@ pub(crate) fn render_error(error: &anyhow::Error) -> ExitStatus {
     } else {
         ExitStatus::Failure
     }
+}
+
+/// Whether `cause`, when it is one of the library's errors (the facade's, or one a
+/// layer's function returned directly, such as [`BaseUrl::from_argument`]'s), comes
+/// from how the client was set up or invoked, and its hint.
+///
+/// [`BaseUrl::from_argument`]: wavecast_client::BaseUrl::from_argument
+fn library_advice(cause: &(dyn std::error::Error + 'static)) -> Option<(bool, Option<String>)> {
+    if let Some(error) = cause.downcast_ref::<wavecast_client::Error>() {
+        return Some((error.is_configuration(), error.hint()));
+    }
+    if let Some(error) = cause.downcast_ref::<NetError>() {
+        return Some((error.is_configuration(), error.hint()));
+    }
+    if let Some(error) = cause.downcast_ref::<StoreError>() {
+        return Some((error.is_configuration(), error.hint()));
+    }
+    if let Some(error) = cause.downcast_ref::<InstallError>() {
+        return Some((error.is_configuration(), error.hint()));
+    }
+    let error = cause.downcast_ref::<LifecycleError>()?;
+    Some((error.is_configuration(), error.hint()))
 }
 
 /// Writes one line of data on stdout. A failure, such as a closed pipe, is
