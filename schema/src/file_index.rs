@@ -3,9 +3,21 @@
 //! outside the polled manifest, content-addressed, so the manifest stays small;
 //! clients use them to verify that the tree they install is exactly the signed one
 //! (see [`crate::ExpectedTree`]) and to update differentially.
+//!
+//! An index is named by the blake3 of its canonical JSON ([`FileIndex::to_json`]:
+//! compact, entries sorted by path) and stored zstd-compressed ([`FileIndex::encode`],
+//! [`IndexBlob`]). Because the name is the hash of bytes anyone can rebuild from the
+//! entries, a client that derives the new release's index from the one it has and a
+//! delta pack ([`crate::ModuleDelta::apply`]) checks the result against the signed
+//! hash without downloading the index at all.
+//!
+//! The index also lays out the module's copy pack ([`FileIndex::copy_layout`]): the
+//! zstd copies of its distinct file contents, concatenated in index order, from which
+//! a client fetches the files it lacks as byte ranges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::io::Read as _;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -13,33 +25,44 @@ use crate::error::{Error, Result};
 use crate::ids::{Blake3Hash, LinkTarget, RelativePath};
 use crate::manifest::FORMAT_VERSION;
 
-/// Every entry of one module's tree, sorted by path, and the binary patches that
-/// rebuild its files from files of earlier releases.
+/// The zstd level of stored indexes: they are written once and read by every client
+/// that updates without a pack, so they are compressed hard.
+const INDEX_COMPRESSION_LEVEL: i32 = 19;
+
+/// Every entry of one module's tree, sorted by path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIndex {
     /// Format of this document.
     pub format: u32,
     /// The entries, sorted by path, paths relative to the module's destination.
     pub entries: Vec<IndexEntry>,
-    /// Patches to this module's files from files of earlier releases, for differential
-    /// updates. Each is stored at `blobs/<blake3>.patch`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub patches: Vec<Patch>,
 }
 
-/// A binary patch that turns one file content into another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Patch {
-    /// blake3 of the content the patch applies to.
-    pub from: Blake3Hash,
-    /// blake3 of the content the patch produces.
-    pub to: Blake3Hash,
-    /// How the patch is encoded.
-    pub algorithm: PatchAlgorithm,
-    /// Size of the stored patch in bytes.
+/// The most bytes an index's JSON may have: a client decompresses no more. A module
+/// of 100,000 files has an index of about 16 MiB.
+pub const INDEX_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Where a module's file index is and what it is: stored zstd-compressed at
+/// `blobs/<blake3>.json.zst`, named by the blake3 of its JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IndexBlob {
+    /// Size of the stored, compressed bytes: a client downloads no more.
     pub size: u64,
-    /// blake3 of the stored patch: verified before the patch is applied.
+    /// Size of the JSON once decompressed: a client decompresses no more.
+    pub json_size: u64,
+    /// blake3 of the JSON ([`FileIndex::to_json`]), checked after decompressing.
     pub blake3: Blake3Hash,
+}
+
+/// One distinct content's zstd copy in a module's copy pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySlice {
+    /// Where the copy starts in the copy pack.
+    pub offset: u64,
+    /// Its size in bytes.
+    pub length: u64,
+    /// The size of the content it decompresses to.
+    pub size: u64,
 }
 
 /// A binary patch format.
@@ -94,10 +117,9 @@ pub enum EntryKind {
         size: u64,
         /// blake3 of the content.
         blake3: Blake3Hash,
-        /// Size of the file's standalone zstd-compressed copy, stored under the content
-        /// hash at `blobs/<blake3>.zst`, which clients download when they have neither
-        /// the content nor a patch to it. Clients read no more than this and verify the
-        /// decompressed content against `blake3`.
+        /// Size of the file's zstd-compressed copy in the module's copy pack, which
+        /// clients fetch when they have neither the content nor a patch to it. Clients
+        /// read no more than this and verify the decompressed content against `blake3`.
         packed_size: u64,
     },
     /// A symbolic link. Nothing of a module lies under it: an index with an entry
@@ -167,13 +189,12 @@ impl<'de> Deserialize<'de> for FileMode {
 }
 
 impl FileIndex {
-    /// Builds an index with no patches, sorting the entries by path.
+    /// Builds an index, sorting the entries by path.
     pub fn new(mut entries: Vec<IndexEntry>) -> Self {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Self {
             format: FORMAT_VERSION,
             entries,
-            patches: Vec::new(),
         }
     }
 
@@ -240,9 +261,91 @@ impl FileIndex {
         Ok(())
     }
 
-    /// The index as compact JSON bytes, the form that gets hashed and published.
+    /// The index as canonical JSON bytes (compact, entries in path order): what its
+    /// blake3 names.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a file index always serializes to JSON")
+    }
+
+    /// The index as it is stored on a site: its JSON compressed with zstd, and the
+    /// [`IndexBlob`] that describes it.
+    pub fn encode(&self) -> (Vec<u8>, IndexBlob) {
+        let json = self.to_json();
+        let compressed = zstd::bulk::compress(&json, INDEX_COMPRESSION_LEVEL)
+            .expect("compressing bytes in memory cannot fail");
+        let blob = IndexBlob {
+            size: compressed.len() as u64,
+            json_size: json.len() as u64,
+            blake3: Blake3Hash::of(&json),
+        };
+        (compressed, blob)
+    }
+
+    /// Decompresses and parses the stored index `bytes` that `blob` describes,
+    /// reading at most [`IndexBlob::json_size`] (and [`INDEX_SIZE_LIMIT`]) bytes of
+    /// JSON and checking their blake3 before parsing them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when the bytes do not decompress to exactly the JSON the
+    /// blob names; the errors of [`FileIndex::parse`].
+    pub fn decode(bytes: &[u8], blob: &IndexBlob) -> Result<Self> {
+        let invalid = |problem: String| Error::Invalid {
+            document: "file index",
+            problem,
+        };
+        if blob.json_size > INDEX_SIZE_LIMIT {
+            return Err(invalid(format!(
+                "its JSON would be {} bytes, more than the {INDEX_SIZE_LIMIT} allowed",
+                blob.json_size
+            )));
+        }
+        let mut json = Vec::new();
+        zstd::stream::read::Decoder::new(bytes)
+            .and_then(|decoder| decoder.take(blob.json_size + 1).read_to_end(&mut json))
+            .map_err(|error| invalid(format!("it does not decompress: {error}")))?;
+        if json.len() as u64 != blob.json_size || Blake3Hash::of(&json) != blob.blake3 {
+            return Err(invalid(format!(
+                "it does not decompress to the index {} it was published as",
+                blob.blake3
+            )));
+        }
+        Self::parse(&json)
+    }
+
+    /// Where each distinct file content's copy lies in the module's copy pack: the
+    /// copies are concatenated in index order, each content once, at its first file.
+    pub fn copy_layout(&self) -> HashMap<&Blake3Hash, CopySlice> {
+        let mut layout = HashMap::new();
+        let mut offset = 0u64;
+        for entry in &self.entries {
+            if let EntryKind::File {
+                size,
+                blake3,
+                packed_size,
+            } = &entry.kind
+                && !layout.contains_key(blake3)
+            {
+                layout.insert(
+                    blake3,
+                    CopySlice {
+                        offset,
+                        length: *packed_size,
+                        size: *size,
+                    },
+                );
+                offset = offset.saturating_add(*packed_size);
+            }
+        }
+        layout
+    }
+
+    /// The size of the module's copy pack: every distinct content's copy once.
+    pub fn copies_size(&self) -> u64 {
+        self.copy_layout()
+            .values()
+            .map(|slice| slice.length)
+            .fold(0, u64::saturating_add)
     }
 
     /// Total size of the files, in bytes.
@@ -290,7 +393,7 @@ mod tests {
 
     #[test]
     fn symbolic_links_round_trip_with_their_targets() {
-        let json = r#"{"format":1,"entries":[
+        let json = r#"{"format":2,"entries":[
             {"path":"lib","type":"dir","mode":"755"},
             {"path":"lib/libfoo.so","type":"symlink","target":"libfoo.so.1","mode":"777"},
             {"path":"lib/libfoo.so.1","type":"file","size":0,"blake3":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","packed_size":0,"mode":"644"}]}"#;
@@ -318,14 +421,14 @@ mod tests {
             ),
         ] {
             let json = format!(
-                r#"{{"format":1,"entries":[{parent},
+                r#"{{"format":2,"entries":[{parent},
                 {{"path":"etc/passwd","type":"file","size":0,"blake3":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","packed_size":0,"mode":"644"}}]}}"#
             );
             let error = FileIndex::parse(json.as_bytes()).unwrap_err();
             assert!(error.to_string().contains(problem), "{error}");
         }
         // `etc-old` sorts between `etc` and `etc/passwd` and is not inside either.
-        let json = r#"{"format":1,"entries":[
+        let json = r#"{"format":2,"entries":[
             {"path":"etc","type":"dir","mode":"755"},
             {"path":"etc-old","type":"symlink","target":"etc","mode":"777"},
             {"path":"etc/passwd","type":"symlink","target":"/etc/passwd","mode":"777"}]}"#;
@@ -334,10 +437,10 @@ mod tests {
 
     #[test]
     fn unsorted_or_setuid_indexes_are_refused() {
-        let unsorted = r#"{"format":1,"entries":[
+        let unsorted = r#"{"format":2,"entries":[
             {"path":"b","type":"dir","mode":"755"},{"path":"a","type":"dir","mode":"755"}]}"#;
         assert!(FileIndex::parse(unsorted.as_bytes()).is_err());
-        let setuid = r#"{"format":1,"entries":[{"path":"a","type":"dir","mode":"4755"}]}"#;
+        let setuid = r#"{"format":2,"entries":[{"path":"a","type":"dir","mode":"4755"}]}"#;
         assert!(FileIndex::parse(setuid.as_bytes()).is_err());
     }
 }

@@ -57,8 +57,10 @@ mod file_index;
 mod ids;
 mod limits;
 mod manifest;
+mod pack;
 mod pin;
 mod plan;
+mod release;
 mod rollout;
 mod self_update;
 mod simulate;
@@ -72,23 +74,31 @@ pub use decide::{
 };
 pub use envelope::Envelope;
 pub use error::{Error, Result};
-pub use file_index::{EntryKind, FileIndex, FileMode, IndexEntry, Patch, PatchAlgorithm};
+pub use file_index::{
+    CopySlice, EntryKind, FileIndex, FileMode, INDEX_SIZE_LIMIT, IndexBlob, IndexEntry,
+    PatchAlgorithm,
+};
 pub use ids::{
     Blake3Hash, ChannelName, InstallId, LinkTarget, ModuleName, Platform, RelativePath, Salt,
 };
 pub use limits::walk::check_manifest;
 pub use limits::{
     Limit, MANIFEST_SIZE_LIMIT, MAX_CONDITIONS, MAX_DOWNLOAD_HOST_LENGTH, MAX_DOWNLOAD_HOSTS,
-    MAX_LISTED_VALUES, MAX_MODULES, MAX_NAME_LENGTH, MAX_NOTES_LENGTH, MAX_PATTERN_LENGTH,
-    MAX_PATTERNS, MAX_PLATFORMS, MAX_PRODUCT_LENGTH, MAX_RAMP_POINTS, MAX_RELEASES, MAX_RULES,
-    MAX_UPDATER_BUILDS, MAX_VALUE_LENGTH, PATTERN_SIZE_LIMIT,
+    MAX_LISTED_VALUES, MAX_MODULES, MAX_NAME_LENGTH, MAX_NOTES_LENGTH, MAX_PACKS,
+    MAX_PATTERN_LENGTH, MAX_PATTERNS, MAX_PLATFORMS, MAX_PRODUCT_LENGTH, MAX_RAMP_POINTS,
+    MAX_RELEASES, MAX_RULES, MAX_UPDATER_BUILDS, MAX_VALUE_LENGTH, PATTERN_SIZE_LIMIT,
 };
 pub use manifest::{
-    Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Module, ModuleKind, PlatformRelease,
-    Release, UPDATER_EXECUTABLE, UpdaterBuild, normalize_download_host,
+    Blob, FORMAT_VERSION, MANIFEST_JSON_SCHEMA, Manifest, Release, UPDATER_EXECUTABLE,
+    UpdaterBuild, normalize_download_host,
 };
+pub use pack::{ModuleDelta, PACK_MAGIC, PackData, PackEntry, PackHeader};
 pub use pin::VersionPin;
-pub use plan::{FileSource, FileStep, ModulePlan, REQUEST_COST, plan_module};
+pub use plan::{
+    ByteRange, FileSource, FileStep, MAX_RANGE_REQUESTS, ModulePlan, REQUEST_COST, coalesce,
+    plan_module,
+};
+pub use release::{Module, ModuleKind, PLATFORM_RELEASE_SIZE_LIMIT, PackRef, PlatformRelease};
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,

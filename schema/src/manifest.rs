@@ -1,4 +1,11 @@
 //! The channel manifest: what a client polls, verifies and decides from.
+//!
+//! It carries what deciding needs (the releases, their rollouts, the platforms each
+//! is built for) and nothing more: what a release installs on a platform is a
+//! separate content-addressed document ([`crate::PlatformRelease`]), fetched only by
+//! a client about to install it. The manifest names each by its size and blake3, so
+//! it grows by a couple of hundred bytes per release, and it is written as compact
+//! JSON.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,11 +14,13 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ids::{Blake3Hash, ChannelName, ModuleName, Platform, RelativePath};
+use crate::ids::{Blake3Hash, ChannelName, Platform};
 use crate::rollout::RolloutPlan;
 
-/// The newest manifest format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest, platform release, file index and pack format this build reads and
+/// writes. Format 1 listed every module inline, with paths beside hashes; a format-1
+/// document is refused by name ([`Error::UnsupportedFormat`]).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The JSON Schema (draft 2020-12) of [`Manifest`], as published in
 /// `schema/manifest.schema.json`.
@@ -79,63 +88,12 @@ pub struct Release {
     /// Release notes shown to users before they consent to install.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
-    /// What to install, per platform (`any` matches every client).
-    pub platforms: BTreeMap<Platform, PlatformRelease>,
+    /// What to install, per platform (`any` matches every client): the release's
+    /// [`crate::PlatformRelease`] document for that platform, at
+    /// `blobs/<blake3>.json`.
+    pub platforms: BTreeMap<Platform, Blob>,
     /// Which clients may take this release.
     pub rollout: RolloutPlan,
-}
-
-/// The modules that make up a release on one platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformRelease {
-    /// The modules, by name. Together they form the installed release tree.
-    pub modules: BTreeMap<ModuleName, Module>,
-}
-
-/// A separately versioned, separately downloaded part of a release tree, or a single
-/// image file installed into alternating slots (see [`ModuleKind`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Module {
-    /// The release in which this module's content last changed. Equal versions of a
-    /// module in two releases mean equal content.
-    pub version: Version,
-    /// What the module is. Absent (a tree) in manifests written before images existed,
-    /// and left out for trees, so their manifests read as before.
-    #[serde(default, skip_serializing_if = "ModuleKind::is_tree")]
-    pub kind: ModuleKind,
-    /// Where the module's files go inside the release tree; absent for the root. For
-    /// an image, the image file's path in the release folder (required).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dest: Option<RelativePath>,
-    /// For a tree, the deterministic tar.gz of the module's files. For an image, the
-    /// image's zstd copy, `blobs/<blake3 of the image>.zst` (the same blob its file
-    /// index describes as the file's copy).
-    pub package: Blob,
-    /// Total size of the module's files once unpacked, in bytes. Clients stop
-    /// unpacking past it (decompression bombs) and use it to check free space.
-    pub unpacked_size: u64,
-    /// The module's [`crate::FileIndex`], kept outside the polled manifest.
-    pub file_index: Blob,
-}
-
-/// What a module installs as.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModuleKind {
-    /// Files and directories unpacked into the release tree.
-    #[default]
-    Tree,
-    /// One image file (a root file system, a firmware blob) written whole into the
-    /// inactive one of two slots (A/B) and activated by a hook, never into the release
-    /// tree. Its file index lists exactly that one file, with its patches.
-    Image,
-}
-
-impl ModuleKind {
-    /// Whether this is [`ModuleKind::Tree`], the default.
-    pub fn is_tree(&self) -> bool {
-        *self == Self::Tree
-    }
 }
 
 /// One build of the client executable, `wavecast-update`, for one platform.
@@ -153,11 +111,10 @@ pub struct UpdaterBuild {
 /// The name of the executable inside an [`UpdaterBuild`]'s package.
 pub const UPDATER_EXECUTABLE: &str = "wavecast-update";
 
-/// A content-addressed, immutable file on the site.
+/// A content-addressed, immutable file on the site, at `blobs/<blake3>.<extension>`
+/// (the extension is its kind's: the document that refers to it says what it is).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Blob {
-    /// Path relative to the site root.
-    pub path: RelativePath,
     /// Exact size in bytes. Clients read no more than this.
     pub size: u64,
     /// blake3 of the bytes. Clients verify it before using any of them.
@@ -184,7 +141,7 @@ impl Manifest {
                 source,
             })?
             .format;
-        if format > FORMAT_VERSION {
+        if format != FORMAT_VERSION {
             return Err(Error::UnsupportedFormat {
                 document: "manifest",
                 found: format,
@@ -201,12 +158,10 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The canonical bytes of this manifest: the text that gets signed and published.
+    /// The canonical bytes of this manifest, compact JSON: the text that gets signed
+    /// and published.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut bytes =
-            serde_json::to_vec_pretty(self).expect("manifest types always serialize to JSON");
-        bytes.push(b'\n');
-        bytes
+        serde_json::to_vec(self).expect("manifest types always serialize to JSON")
     }
 
     /// Checks the rules that serde's types cannot express.
@@ -316,8 +271,9 @@ fn check_download_host(host: &str) -> std::result::Result<(), String> {
 }
 
 impl Release {
-    /// The modules for `platform`, falling back to the platform-independent `any`.
-    pub fn for_platform(&self, platform: &Platform) -> Option<&PlatformRelease> {
+    /// The release's document for `platform`, falling back to the
+    /// platform-independent `any`.
+    pub fn for_platform(&self, platform: &Platform) -> Option<&Blob> {
         self.platforms
             .get(platform)
             .or_else(|| self.platforms.get("any"))
@@ -327,47 +283,6 @@ impl Release {
         self.rollout.validate()?;
         if self.platforms.is_empty() {
             return Err("it has no platforms".into());
-        }
-        for (platform, release) in &self.platforms {
-            if release.modules.is_empty() {
-                return Err(format!("platform {platform} has no modules"));
-            }
-            let images: Vec<&ModuleName> = release
-                .modules
-                .iter()
-                .filter(|(_, module)| module.kind == ModuleKind::Image)
-                .map(|(name, _)| name)
-                .collect();
-            if let [first, second, ..] = images.as_slice() {
-                return Err(format!(
-                    "modules {first} and {second} on {platform} are both images; a release has at most one"
-                ));
-            }
-            if let Some(name) = images.first()
-                && release.modules[*name].dest.is_none()
-            {
-                return Err(format!(
-                    "image module {name} on {platform} has no dest (its file's path)"
-                ));
-            }
-            let roots: Vec<(&ModuleName, Option<&RelativePath>)> = release
-                .modules
-                .iter()
-                .map(|(name, module)| (name, module.dest.as_ref()))
-                .collect();
-            for (i, (name, dest)) in roots.iter().enumerate() {
-                for (other, other_dest) in &roots[i + 1..] {
-                    let overlap = match (dest, other_dest) {
-                        (Some(a), Some(b)) => a.is_within(b) || b.is_within(a),
-                        _ => true,
-                    };
-                    if overlap {
-                        return Err(format!(
-                            "modules {name} and {other} on {platform} install into overlapping directories"
-                        ));
-                    }
-                }
-            }
         }
         Ok(())
     }
@@ -379,33 +294,18 @@ pub(crate) mod tests {
     use crate::rollout::BasisPoints;
 
     pub(crate) fn blob(tag: &str) -> Blob {
-        let blake3 = Blake3Hash::of(tag.as_bytes());
         Blob {
-            path: format!("blobs/{blake3}.tar.gz").parse().unwrap(),
             size: 100,
-            blake3,
+            blake3: Blake3Hash::of(tag.as_bytes()),
         }
     }
 
     pub(crate) fn release(version: &str, basis_points: u16) -> Release {
-        let module = Module {
-            version: version.parse().unwrap(),
-            kind: ModuleKind::Tree,
-            dest: None,
-            package: blob(version),
-            unpacked_size: 1000,
-            file_index: blob(&format!("{version}-index")),
-        };
         Release {
             version: version.parse().unwrap(),
             published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
             notes: format!("notes for {version}"),
-            platforms: BTreeMap::from([(
-                "any".parse().unwrap(),
-                PlatformRelease {
-                    modules: BTreeMap::from([("app".parse().unwrap(), module)]),
-                },
-            )]),
+            platforms: BTreeMap::from([("any".parse().unwrap(), blob(version))]),
             rollout: RolloutPlan::fixed(
                 Blake3Hash::of(version.as_bytes()).as_str()[..32]
                     .parse()
@@ -442,15 +342,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn newer_formats_are_refused_by_name() {
-        let mut value = serde_json::to_value(manifest(vec![])).unwrap();
-        value["format"] = 2.into();
-        value["a_field_from_the_future"] = true.into();
-        let error = Manifest::parse(value.to_string().as_bytes()).unwrap_err();
-        assert!(
-            matches!(error, Error::UnsupportedFormat { found: 2, .. }),
-            "{error}"
-        );
+    fn other_formats_are_refused_by_name() {
+        for format in [1, 3] {
+            let mut value = serde_json::to_value(manifest(vec![])).unwrap();
+            value["format"] = format.into();
+            value["a_field_from_the_future"] = true.into();
+            let error = Manifest::parse(value.to_string().as_bytes()).unwrap_err();
+            assert!(
+                matches!(error, Error::UnsupportedFormat { found, .. } if found == format),
+                "{error}"
+            );
+        }
     }
 
     #[test]
@@ -458,59 +360,6 @@ pub(crate) mod tests {
         let bytes = manifest(vec![release("1.0.0", 100), release("1.0.0", 100)]).to_json();
         let error = Manifest::parse(&bytes).unwrap_err();
         assert!(error.to_string().contains("listed twice"), "{error}");
-    }
-
-    #[test]
-    fn overlapping_modules_are_refused() {
-        let mut release = release("1.0.0", 100);
-        let modules = &mut release.platforms.values_mut().next().unwrap().modules;
-        let mut core = modules["app"].clone();
-        core.dest = Some("bin".parse().unwrap());
-        modules.insert("core".parse().unwrap(), core);
-        let error = Manifest::parse(&manifest(vec![release]).to_json()).unwrap_err();
-        assert!(error.to_string().contains("overlapping"), "{error}");
-    }
-
-    #[test]
-    fn an_image_module_round_trips_and_trees_keep_their_old_form() {
-        let tree = manifest(vec![release("1.0.0", 100)]);
-        let text = String::from_utf8(tree.to_json()).unwrap();
-        assert!(
-            !text.contains("\"kind\""),
-            "a tree's kind is left out: {text}"
-        );
-
-        let mut with_image = release("1.1.0", 100);
-        let modules = &mut with_image.platforms.get_mut("any").unwrap().modules;
-        let mut image = modules["app"].clone();
-        image.kind = ModuleKind::Image;
-        image.dest = Some("images/rootfs.img".parse().unwrap());
-        modules.get_mut("app").unwrap().dest = Some("bin".parse().unwrap());
-        modules.insert("os".parse().unwrap(), image.clone());
-        let sample = manifest(vec![with_image.clone()]);
-        let text = String::from_utf8(sample.to_json()).unwrap();
-        assert!(text.contains("\"kind\": \"image\""), "{text}");
-        let parsed = Manifest::parse(&sample.to_json()).unwrap();
-        assert_eq!(parsed, sample);
-        assert_eq!(
-            parsed.releases[0].platforms["any"].modules["app"].kind,
-            ModuleKind::Tree
-        );
-
-        let mut two_images = with_image.clone();
-        let modules = &mut two_images.platforms.get_mut("any").unwrap().modules;
-        let mut boot = image.clone();
-        boot.dest = Some("images/boot.img".parse().unwrap());
-        modules.insert("boot".parse().unwrap(), boot);
-        let error = Manifest::parse(&manifest(vec![two_images]).to_json()).unwrap_err();
-        assert!(error.to_string().contains("both images"), "{error}");
-
-        let mut no_dest = with_image;
-        let modules = &mut no_dest.platforms.get_mut("any").unwrap().modules;
-        modules.remove("app");
-        modules.get_mut("os").unwrap().dest = None;
-        let error = Manifest::parse(&manifest(vec![no_dest]).to_json()).unwrap_err();
-        assert!(error.to_string().contains("has no dest"), "{error}");
     }
 
     #[test]
@@ -595,23 +444,6 @@ pub(crate) mod tests {
         .iter()
         .map(|text| text.parse().unwrap())
         .collect();
-        let module = with_dest
-            .platforms
-            .values_mut()
-            .next()
-            .unwrap()
-            .modules
-            .get_mut("app");
-        module.unwrap().dest = Some("share/app".parse().unwrap());
-        let mut image = with_dest.platforms["any"].modules["app"].clone();
-        image.kind = ModuleKind::Image;
-        image.dest = Some("rootfs.img".parse().unwrap());
-        with_dest
-            .platforms
-            .get_mut("any")
-            .unwrap()
-            .modules
-            .insert("os".parse().unwrap(), image);
         let mut sample = manifest(vec![release("1.0.0", 10_000), with_dest]);
         sample.download_hosts = vec!["https://cdn.example.com/app/".into()];
         sample.updater.insert(
@@ -642,12 +474,6 @@ pub(crate) mod tests {
             "the schema must check download host schemes"
         );
         let mut broken = instance.clone();
-        broken["releases"][0]["platforms"]["any"]["modules"]["os"]["kind"] = "disk".into();
-        assert!(
-            !validator.is_valid(&broken),
-            "the schema must list the module kinds"
-        );
-        let mut broken = instance.clone();
         broken["updater"]["any"] = broken["updater"]["x86_64-unknown-linux-gnu"].clone();
         assert!(
             !validator.is_valid(&broken),
@@ -660,8 +486,7 @@ pub(crate) mod tests {
             "the schema must check updater versions"
         );
         let mut broken = instance;
-        broken["releases"][0]["platforms"]["any"]["modules"]["app"]["package"]["blake3"] =
-            "xyz".into();
+        broken["releases"][0]["platforms"]["any"]["blake3"] = "xyz".into();
         assert!(
             !validator.is_valid(&broken),
             "the schema must check hash shape"

@@ -1,42 +1,46 @@
 //! Differential update plans: how a client obtains each file of a module it is about
-//! to install, from what it already has, at the fewest bytes downloaded.
+//! to install, from what it already has, at the fewest bytes and requests.
 //!
 //! For every file of the target module, in order of preference:
 //! 1. **keep**: the client already has this content somewhere (in any installed
 //!    release, under any path), so it is copied locally: renames and moves are free;
-//! 2. **patch**: a patch from content the client has, when smaller than the file's
-//!    compressed copy (the smallest such patch wins);
-//! 3. **download**: the file's standalone compressed copy.
+//! 2. **pack**: the delta pack the client downloaded for this update carries the file,
+//!    as a patch against content it has or as a copy;
+//! 3. **range**: the file's zstd copy, fetched as a byte range of the module's copy
+//!    pack. Neighbouring ranges are coalesced, into at most [`MAX_RANGE_REQUESTS`]
+//!    requests.
 //!
-//! When the files to fetch would cost at least as much as the module's whole package,
-//! the plan takes the package instead. Each request is charged [`REQUEST_COST`] bytes
-//! in that comparison (headers, round trips), so a fresh install of thousands of small
-//! files takes one package rather than thousands of requests for a few percent fewer
-//! bytes, while an update that patches a handful of files never does. Every rebuilt file is verified by blake3 before
-//! it is used, and the client falls back (patch → file → package) on any failure, so
-//! the plan only decides what is cheapest, never what is correct.
+//! When the ranges would cost at least as much as the module's whole package, the plan
+//! takes the package instead. Each request is charged [`REQUEST_COST`] bytes in that
+//! comparison (headers, round trips), so a fresh install takes one package rather than
+//! a scatter of ranges for a few percent fewer bytes. Every rebuilt file is verified by
+//! blake3 before it is used, and the client falls back (pack → range → package) on
+//! any failure, so the plan only decides what is cheapest, never what is correct.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::file_index::{EntryKind, FileIndex, FileMode, Patch};
+use crate::file_index::{CopySlice, EntryKind, FileIndex, FileMode};
 use crate::ids::{Blake3Hash, RelativePath};
+use crate::pack::{ModuleDelta, PackData};
 
-/// What one request is charged, in bytes, when weighing individual files against the
-/// whole package: about the cost of its headers and round trip on a typical link.
+/// What one request is charged, in bytes, when weighing ranges against the whole
+/// package, and the widest gap between two ranges that is fetched rather than split
+/// into two requests: about the cost of a request's headers and round trip.
 pub const REQUEST_COST: u64 = 16 * 1024;
+
+/// The most range requests one module's files take from its copy pack: beyond it, the
+/// ranges closest together are merged, fetching the bytes between them.
+pub const MAX_RANGE_REQUESTS: usize = 4;
 
 /// How the client obtains one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileSource<'i> {
     /// The content is already on this machine.
     Keep,
-    /// Rebuild the content by applying this patch to local content.
-    Patch(&'i Patch),
-    /// Download the standalone compressed copy of `packed_size` bytes.
-    Download {
-        /// Bytes to download.
-        packed_size: u64,
-    },
+    /// The delta pack of this update carries it.
+    Pack(&'i PackData),
+    /// Its copy, from the module's copy pack.
+    Range(CopySlice),
 }
 
 /// One file of the target module and how to obtain it.
@@ -54,14 +58,24 @@ pub struct FileStep<'i> {
     pub source: FileSource<'i>,
 }
 
-impl FileStep<'_> {
-    /// Bytes this step downloads.
-    pub fn download_bytes(&self) -> u64 {
-        match &self.source {
-            FileSource::Keep => 0,
-            FileSource::Patch(patch) => patch.size,
-            FileSource::Download { packed_size } => *packed_size,
-        }
+/// A span of a copy pack fetched in one request: `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// The first byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+impl ByteRange {
+    /// Its length in bytes.
+    pub fn len(self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
     }
 }
 
@@ -73,56 +87,44 @@ pub struct ModulePlan<'i> {
     /// Paths of the installed module that the target no longer has (for display: the
     /// new tree is built beside the old one, which is left untouched).
     pub removed: Vec<&'i RelativePath>,
-    /// Download the whole package instead of individual files: the files would cost at
-    /// least as much.
+    /// The requests to the copy pack, coalesced, in order; empty with the package.
+    pub ranges: Vec<ByteRange>,
+    /// Download the whole package instead: the ranges would cost at least as much.
     pub use_package: bool,
-    /// Bytes to download: the package size when `use_package`, else the sum of the
-    /// steps.
+    /// Bytes to download for this module beyond the pack: the package size when
+    /// `use_package`, else the ranges' total.
     pub download_bytes: u64,
 }
 
 /// Plans how to obtain the module described by `target`.
 ///
 /// `available` holds the content hashes the client has on disk (from the file indexes
-/// of its installed releases); `installed` is the index of the same module in the
-/// current release, if any, used only to list removed paths; `package_size` is the
-/// size of the module's full package.
+/// of its installed releases); `pack` is this module's part of the delta pack the
+/// client has for this update, if any; `installed` is the index of the same module in
+/// the current release, if any, used only to list removed paths; `package_size` is
+/// the size of the module's full package.
 pub fn plan_module<'i>(
     target: &'i FileIndex,
     available: &BTreeSet<&Blake3Hash>,
+    pack: Option<&'i ModuleDelta>,
     installed: Option<&'i FileIndex>,
     package_size: u64,
 ) -> ModulePlan<'i> {
-    let mut patches_to: BTreeMap<&Blake3Hash, &Patch> = BTreeMap::new();
-    for patch in target
-        .patches
-        .iter()
-        .filter(|patch| available.contains(&patch.from))
-    {
-        let best = patches_to.entry(&patch.to).or_insert(patch);
-        if patch.size < best.size {
-            *best = patch;
-        }
-    }
+    let carried: BTreeMap<&Blake3Hash, &PackData> =
+        pack.map(ModuleDelta::data_by_content).unwrap_or_default();
+    let layout = target.copy_layout();
     let files: Vec<FileStep<'i>> = target
         .entries
         .iter()
         .filter_map(|entry| match &entry.kind {
             EntryKind::Dir | EntryKind::Symlink { .. } => None,
-            EntryKind::File {
-                size,
-                blake3,
-                packed_size,
-            } => {
+            EntryKind::File { size, blake3, .. } => {
                 let source = if available.contains(blake3) {
                     FileSource::Keep
+                } else if let Some(data) = carried.get(blake3) {
+                    FileSource::Pack(data)
                 } else {
-                    match patches_to.get(blake3) {
-                        Some(patch) if patch.size < *packed_size => FileSource::Patch(patch),
-                        _ => FileSource::Download {
-                            packed_size: *packed_size,
-                        },
-                    }
+                    FileSource::Range(layout[blake3].clone())
                 };
                 Some(FileStep {
                     path: &entry.path,
@@ -134,13 +136,17 @@ pub fn plan_module<'i>(
             }
         })
         .collect();
-    let file_bytes: u64 = files.iter().map(FileStep::download_bytes).sum();
-    let requests = files
-        .iter()
-        .filter(|step| step.source != FileSource::Keep)
-        .count() as u64;
+    let ranges = coalesce(files.iter().filter_map(|step| match &step.source {
+        FileSource::Range(slice) => Some(ByteRange {
+            start: slice.offset,
+            end: slice.offset + slice.length,
+        }),
+        FileSource::Keep | FileSource::Pack(_) => None,
+    }));
+    let range_bytes: u64 = ranges.iter().map(|range| range.len()).sum();
+    let requests = ranges.len() as u64;
     let use_package =
-        requests > 0 && file_bytes + requests * REQUEST_COST >= package_size + REQUEST_COST;
+        requests > 0 && range_bytes + requests * REQUEST_COST >= package_size + REQUEST_COST;
     let target_paths: BTreeSet<&RelativePath> =
         target.entries.iter().map(|entry| &entry.path).collect();
     let removed = installed
@@ -156,13 +162,42 @@ pub fn plan_module<'i>(
     ModulePlan {
         files,
         removed,
+        ranges: if use_package { Vec::new() } else { ranges },
         use_package,
         download_bytes: if use_package {
             package_size
         } else {
-            file_bytes
+            range_bytes
         },
     }
+}
+
+/// The spans to request for `ranges`: sorted, merged where they touch or overlap or
+/// lie at most [`REQUEST_COST`] apart, then, while there are more than
+/// [`MAX_RANGE_REQUESTS`], merged across the smallest gap.
+pub fn coalesce(ranges: impl IntoIterator<Item = ByteRange>) -> Vec<ByteRange> {
+    let mut sorted: Vec<ByteRange> = ranges
+        .into_iter()
+        .filter(|range| !range.is_empty())
+        .collect();
+    sorted.sort_by_key(|range| (range.start, range.end));
+    let mut merged: Vec<ByteRange> = Vec::with_capacity(sorted.len());
+    for range in sorted {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end.saturating_add(REQUEST_COST) => {
+                last.end = last.end.max(range.end);
+            }
+            _ => merged.push(range),
+        }
+    }
+    while merged.len() > MAX_RANGE_REQUESTS {
+        let narrowest = (1..merged.len())
+            .min_by_key(|&i| merged[i].start - merged[i - 1].end)
+            .expect("more than one range");
+        let next = merged.remove(narrowest);
+        merged[narrowest - 1].end = next.end;
+    }
+    merged
 }
 
 #[cfg(test)]
@@ -182,16 +217,6 @@ mod tests {
         }
     }
 
-    fn patch(from: &str, to: &str, algorithm: PatchAlgorithm, size: u64) -> Patch {
-        Patch {
-            from: Blake3Hash::of(from.as_bytes()),
-            to: Blake3Hash::of(to.as_bytes()),
-            algorithm,
-            size,
-            blake3: Blake3Hash::of(format!("{from}{to}{size}").as_bytes()),
-        }
-    }
-
     fn hashes<'a>(contents: &[&str], store: &'a mut Vec<Blake3Hash>) -> BTreeSet<&'a Blake3Hash> {
         store.extend(
             contents
@@ -202,27 +227,31 @@ mod tests {
     }
 
     #[test]
-    fn kept_renamed_patched_and_downloaded_files() {
+    fn kept_renamed_packed_and_ranged_files() {
         let old = FileIndex::new(vec![
             file("a", "same", 10),
             file("old-name", "moved", 10),
             file("gone", "x", 10),
             file("lib", "v1", 900),
         ]);
-        let mut target = FileIndex::new(vec![
+        let target = FileIndex::new(vec![
             file("a", "same", 10),
             file("new-name", "moved", 10),
             file("lib", "v2", 900),
             file("fresh", "brand new", 300),
         ]);
-        target.patches = vec![
-            patch("v1", "v2", PatchAlgorithm::Zstd, 40),
-            patch("v1", "v2", PatchAlgorithm::Bsdiff, 30),
-            patch("v0", "v2", PatchAlgorithm::Bsdiff, 5),
-        ];
+        let patch = PackData::Patch {
+            base: Blake3Hash::of(b"v1"),
+            algorithm: PatchAlgorithm::BsdiffZstd,
+            offset: 0,
+            length: 30,
+        };
+        let delta = ModuleDelta::between(Some(&old), &target, |entry| {
+            (entry.path.as_str() == "lib").then(|| patch.clone())
+        });
         let mut store = Vec::new();
         let available = hashes(&["same", "moved", "x", "v1"], &mut store);
-        let plan = plan_module(&target, &available, Some(&old), 100_000);
+        let plan = plan_module(&target, &available, Some(&delta), Some(&old), 100_000);
         let by_path: BTreeMap<&str, &FileSource<'_>> = plan
             .files
             .iter()
@@ -234,61 +263,87 @@ mod tests {
             &FileSource::Keep,
             "a rename costs nothing"
         );
-        match by_path["lib"] {
-            FileSource::Patch(patch) => {
-                assert_eq!(
-                    patch.algorithm,
-                    PatchAlgorithm::Bsdiff,
-                    "the smallest usable patch"
-                );
-                assert_eq!(patch.size, 30);
-            }
-            other => panic!("expected a patch, got {other:?}"),
-        }
-        assert_eq!(by_path["fresh"], &FileSource::Download { packed_size: 300 });
-        assert_eq!(plan.download_bytes, 330);
+        assert_eq!(by_path["lib"], &FileSource::Pack(&patch));
+        // The copy pack holds a, fresh, lib, moved (index order): fresh is at 10.
+        assert_eq!(
+            by_path["fresh"],
+            &FileSource::Range(CopySlice {
+                offset: 10,
+                length: 300,
+                size: 9
+            })
+        );
+        assert_eq!(
+            plan.ranges,
+            [ByteRange {
+                start: 10,
+                end: 310
+            }]
+        );
+        assert_eq!(plan.download_bytes, 300);
         assert!(!plan.use_package);
         let removed: Vec<&str> = plan.removed.iter().map(|path| path.as_str()).collect();
         assert_eq!(removed, ["gone", "old-name"]);
     }
 
     #[test]
-    fn a_patch_larger_than_the_file_is_not_used() {
-        let mut target = FileIndex::new(vec![file("lib", "v2", 50)]);
-        target.patches = vec![patch("v1", "v2", PatchAlgorithm::Zstd, 60)];
+    fn without_a_pack_every_missing_file_is_a_range() {
+        let target = FileIndex::new(vec![file("a", "1", 50), file("b", "2", 60)]);
         let mut store = Vec::new();
-        let available = hashes(&["v1"], &mut store);
-        let plan = plan_module(&target, &available, None, 100_000);
+        let available = hashes(&["1"], &mut store);
+        let plan = plan_module(&target, &available, None, None, 100_000);
         assert_eq!(
-            plan.files[0].source,
-            FileSource::Download { packed_size: 50 }
+            plan.ranges,
+            [ByteRange {
+                start: 50,
+                end: 110
+            }]
         );
+        assert_eq!(plan.download_bytes, 60);
     }
 
     #[test]
-    fn many_small_requests_lose_to_one_package() {
+    fn ranges_are_coalesced_into_a_few_requests() {
+        let range = |start, end| ByteRange { start, end };
+        // Touching, overlapping and near ranges merge; far ones do not.
+        assert_eq!(
+            coalesce([range(0, 10), range(10, 20), range(15, 30), range(100, 200)]),
+            [range(0, 200)]
+        );
+        let far = REQUEST_COST * 10;
+        assert_eq!(
+            coalesce([range(far, far + 5), range(0, 5)]),
+            [range(0, 5), range(far, far + 5)]
+        );
+        // Past the most requests, the closest neighbours merge first.
+        let spread: Vec<ByteRange> = [0, 1, 2, 3, 4, 5, 7]
+            .iter()
+            .map(|n| range(n * far, n * far + 1))
+            .collect();
+        let merged = coalesce(spread);
+        assert_eq!(merged.len(), MAX_RANGE_REQUESTS);
+        assert_eq!(merged[0], range(0, 3 * far + 1));
+        assert_eq!(merged.last().unwrap(), &range(7 * far, 7 * far + 1));
+        assert!(coalesce([range(3, 3)]).is_empty());
+    }
+
+    #[test]
+    fn many_scattered_files_lose_to_one_package() {
         let many: Vec<IndexEntry> = (0..100)
-            .map(|n| file(&format!("f{n}"), &n.to_string(), 1000))
+            .map(|n| file(&format!("f{n:03}"), &n.to_string(), 1000))
             .collect();
         let target = FileIndex::new(many);
-        // 100 KB of files against a 200 KB package: fewer bytes, but 100 requests.
-        let plan = plan_module(&target, &BTreeSet::new(), None, 200_000);
-        assert!(plan.use_package);
-        // One changed file of the same module is a single small request.
+        // 100 KB of copies against a 90 KB package.
+        let plan = plan_module(&target, &BTreeSet::new(), None, None, 90_000);
+        assert!(plan.use_package && plan.ranges.is_empty());
+        assert_eq!(plan.download_bytes, 90_000);
+        // One changed file of the same module is a single small range.
         let mut store = Vec::new();
         let contents: Vec<String> = (1..100).map(|n| n.to_string()).collect();
         let refs: Vec<&str> = contents.iter().map(String::as_str).collect();
         let available = hashes(&refs, &mut store);
-        let plan = plan_module(&target, &available, None, 200_000);
+        let plan = plan_module(&target, &available, None, None, 90_000);
         assert!(!plan.use_package);
-        assert_eq!(plan.download_bytes, 1000);
-    }
-
-    #[test]
-    fn the_package_wins_when_files_cost_as_much() {
-        let target = FileIndex::new(vec![file("a", "1", 600), file("b", "2", 600)]);
-        let plan = plan_module(&target, &BTreeSet::new(), None, 1000);
-        assert!(plan.use_package);
         assert_eq!(plan.download_bytes, 1000);
     }
 
@@ -297,9 +352,9 @@ mod tests {
         let target = FileIndex::new(vec![file("a", "1", 600), file("b", "2", 600)]);
         let mut store = Vec::new();
         let available = hashes(&["1", "2"], &mut store);
-        let plan = plan_module(&target, &available, Some(&target), 1000);
+        let plan = plan_module(&target, &available, None, Some(&target), 1000);
         assert_eq!(plan.download_bytes, 0);
-        assert!(!plan.use_package && plan.removed.is_empty());
+        assert!(!plan.use_package && plan.removed.is_empty() && plan.ranges.is_empty());
         assert!(
             plan.files
                 .iter()

@@ -6,17 +6,48 @@
 use wavecast_schema::{Blake3Hash, ChannelName, RelativePath};
 
 /// What a content-addressed blob holds, which decides its file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlobKind {
+    /// A release's document for one platform (`.json`,
+    /// [`wavecast_schema::PlatformRelease`]).
+    PlatformRelease,
     /// A module package (`.tar.gz`).
     Package,
-    /// A module's file index (`.json`).
+    /// A module's file index (`.json.zst`), named by the blake3 of its JSON (clients
+    /// verify after decompressing, within the sizes its reference gives).
     FileIndex,
+    /// A module's copy pack (`.copies`): the zstd copy of each of its distinct file
+    /// contents, back to back.
+    Copies,
     /// One file's standalone zstd-compressed copy (`.zst`), named by the blake3 of the
-    /// file's *content* (clients verify after decompressing, within the index's sizes).
+    /// file's *content*: the package of an image module.
     FileCopy,
-    /// A binary patch (`.patch`), named by the blake3 of the stored patch.
-    Patch,
+    /// A delta pack (`.pack`, [`wavecast_schema::PackHeader`]).
+    Pack,
+}
+
+impl BlobKind {
+    /// Every kind.
+    pub const ALL: [Self; 6] = [
+        Self::PlatformRelease,
+        Self::Package,
+        Self::FileIndex,
+        Self::Copies,
+        Self::FileCopy,
+        Self::Pack,
+    ];
+
+    /// The file extension, after the hash and a dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::PlatformRelease => "json",
+            Self::Package => "tar.gz",
+            Self::FileIndex => "json.zst",
+            Self::Copies => "copies",
+            Self::FileCopy => "zst",
+            Self::Pack => "pack",
+        }
+    }
 }
 
 /// The signed manifest envelope of `channel`.
@@ -42,15 +73,20 @@ pub fn status_page() -> RelativePath {
 
 /// The immutable home of a blob with this hash.
 pub fn blob(hash: &Blake3Hash, kind: BlobKind) -> RelativePath {
-    let extension = match kind {
-        BlobKind::Package => "tar.gz",
-        BlobKind::FileIndex => "json",
-        BlobKind::FileCopy => "zst",
-        BlobKind::Patch => "patch",
-    };
-    format!("blobs/{hash}.{extension}")
+    format!("blobs/{hash}.{}", kind.extension())
         .parse()
         .expect("hex digests are valid path segments")
+}
+
+/// The hash and kind of the blob at `path`, when it is one (`blobs/<blake3>.<ext>`);
+/// the reverse of [`blob`], for a site's listing.
+pub fn parse_blob(path: &str) -> Option<(Blake3Hash, BlobKind)> {
+    let name = path.strip_prefix("blobs/")?;
+    let (hash, extension) = name.split_once('.')?;
+    let kind = BlobKind::ALL
+        .into_iter()
+        .find(|kind| kind.extension() == extension)?;
+    Some((hash.parse().ok()?, kind))
 }
 
 #[cfg(test)]
@@ -58,23 +94,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blobs_are_named_by_hash_and_kind() {
+    fn blobs_are_named_by_hash_and_kind_and_read_back() {
         let hash = Blake3Hash::of(b"x");
-        assert_eq!(
-            blob(&hash, BlobKind::Package).as_str(),
-            format!("blobs/{hash}.tar.gz")
-        );
-        assert_eq!(
-            blob(&hash, BlobKind::FileIndex).as_str(),
-            format!("blobs/{hash}.json")
-        );
-        assert_eq!(
-            blob(&hash, BlobKind::FileCopy).as_str(),
-            format!("blobs/{hash}.zst")
-        );
-        assert_eq!(
-            blob(&hash, BlobKind::Patch).as_str(),
-            format!("blobs/{hash}.patch")
-        );
+        for (kind, extension) in [
+            (BlobKind::PlatformRelease, "json"),
+            (BlobKind::Package, "tar.gz"),
+            (BlobKind::FileIndex, "json.zst"),
+            (BlobKind::Copies, "copies"),
+            (BlobKind::FileCopy, "zst"),
+            (BlobKind::Pack, "pack"),
+        ] {
+            let path = blob(&hash, kind);
+            assert_eq!(path.as_str(), format!("blobs/{hash}.{extension}"));
+            assert_eq!(parse_blob(path.as_str()), Some((hash.clone(), kind)));
+        }
+        assert_eq!(parse_blob("blobs/xyz.json"), None);
+        assert_eq!(parse_blob(&format!("blobs/{hash}.patch")), None);
+        assert_eq!(parse_blob("channels/stable.json"), None);
     }
 }

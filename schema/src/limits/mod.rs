@@ -21,7 +21,7 @@ pub(crate) mod walk;
 
 /// The most bytes of a signed manifest envelope (`channels/<channel>.json`): a
 /// client reads no more, and the publisher signs nothing larger. A manifest of
-/// 1,000 releases with a module on each of 10 platforms is about 4 MiB.
+/// 1,000 releases on each of 10 platforms is about 1.5 MiB.
 pub const MANIFEST_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The most releases one channel lists. Releases stay listed until the publisher
@@ -37,6 +37,11 @@ pub const MAX_PLATFORMS: usize = 64;
 /// (`--module`), a few per product; checking that they do not overlap takes time
 /// quadratic in their number.
 pub const MAX_MODULES: usize = 256;
+
+/// The most delta packs one release offers on one platform, one per earlier release
+/// a client may update from in one download (`wavecast publish --patch-depth`).
+/// Each costs the publisher a diff of two trees; a handful covers real fleets.
+pub const MAX_PACKS: usize = 16;
 
 /// The most builds of the client (`updater`) a manifest offers, one per target
 /// triple, as for [`MAX_PLATFORMS`].
@@ -112,6 +117,8 @@ pub enum Limit {
     Platforms,
     /// [`MAX_MODULES`].
     Modules,
+    /// [`MAX_PACKS`].
+    Packs,
     /// [`MAX_UPDATER_BUILDS`].
     UpdaterBuilds,
     /// [`MAX_DOWNLOAD_HOSTS`].
@@ -157,6 +164,7 @@ impl Limit {
             Self::Releases => MAX_RELEASES,
             Self::Platforms => MAX_PLATFORMS,
             Self::Modules => MAX_MODULES,
+            Self::Packs => MAX_PACKS,
             Self::UpdaterBuilds => MAX_UPDATER_BUILDS,
             Self::DownloadHosts => MAX_DOWNLOAD_HOSTS,
             Self::DownloadHostLength => MAX_DOWNLOAD_HOST_LENGTH,
@@ -178,6 +186,7 @@ impl Limit {
             Self::Releases => Bound::Items("releases"),
             Self::Platforms => Bound::Items("platforms"),
             Self::Modules => Bound::Items("modules"),
+            Self::Packs => Bound::Items("delta packs"),
             Self::UpdaterBuilds => Bound::Items("updater builds"),
             Self::DownloadHosts => Bound::Items("download hosts"),
             Self::DownloadHostLength => Bound::Bytes("download host"),

@@ -98,14 +98,7 @@ static RELEASE: Shape = Shape::Object(&[
         Shape::Map {
             entries: Limit::Platforms,
             key: None,
-            value: &Shape::Object(&[(
-                "modules",
-                Shape::Map {
-                    entries: Limit::Modules,
-                    key: None,
-                    value: &Shape::Free,
-                },
-            )]),
+            value: &Shape::Free,
         },
     ),
     (
@@ -478,7 +471,6 @@ mod tests {
             Value::String(format!("https://{}.example.com/", "a".repeat(bytes - 21)))
         };
         let sample = sample();
-        let module = sample["releases"][0]["platforms"]["any"]["modules"]["app"].clone();
         let platform = sample["releases"][0]["platforms"]["any"].clone();
         let build = json!({"version": "0.2.0", "unpacked_size": 1});
         let point = |n: usize| json!({"after_seconds": n, "basis_points": 10_000});
@@ -515,11 +507,6 @@ mod tests {
                 Limit::Platforms,
                 "/releases/1/platforms",
                 Box::new(move |count| map(count, |n| format!("triple-{n}"), &platform)),
-            ),
-            (
-                Limit::Modules,
-                "/releases/1/platforms/any/modules",
-                Box::new(move |count| map(count, |n| format!("module-{n}"), &module)),
             ),
             (
                 Limit::Rules,
@@ -715,10 +702,6 @@ mod tests {
             (
                 "/$defs/release/properties/platforms/maxProperties",
                 Limit::Platforms,
-            ),
-            (
-                "/$defs/release/properties/platforms/additionalProperties/properties/modules/maxProperties",
-                Limit::Modules,
             ),
             ("/$defs/rollout/properties/rules/maxItems", Limit::Rules),
             ("/$defs/ramp/maxItems", Limit::RampPoints),
