@@ -11,7 +11,7 @@ use wavecast_schema::{ChannelName, Platform};
 
 use crate::args::{AttrArgs, LimitArgs, RootArg, now};
 use crate::output::{ExitStatus, stderr_line};
-use crate::sentences::attribute_list;
+use crate::sentences::{attribute_list, plural};
 
 /// The flags of `init`.
 #[derive(Debug, Args)]
@@ -153,13 +153,4 @@ fn site_line(site: &SiteSummary, platform: &Platform) -> String {
         keys.join(", "),
         site.root_version,
     )
-}
-
-/// `1 release`, `3 releases`.
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
 }

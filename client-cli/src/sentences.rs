@@ -206,3 +206,12 @@ pub(crate) fn attribute_list(attributes: &Attributes) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// `1 release`, `3 releases`.
+pub(crate) fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -24,7 +24,7 @@ use crate::output::{CliError, ExitStatus, stderr_line, stdout_json, stdout_line}
 use crate::progress::ProgressReporter;
 use crate::self_update::{check_or_report, check_or_update_self};
 use crate::sentences::{
-    check_sentence, image_line, print_pruned, rule_suffix, withdrawal_sentence,
+    check_sentence, image_line, plural, print_pruned, rule_suffix, withdrawal_sentence,
 };
 
 /// The flags of `update`.
@@ -269,6 +269,10 @@ struct UpdateJson<'a> {
     index_bytes: Option<u64>,
     /// What downloading every module's package would have cost.
     package_bytes: Option<u64>,
+    /// Requests the install made to the hosts (the manifest's aside).
+    requests: Option<u32>,
+    /// The release the install's delta pack updated from, when it took one.
+    pack_from: Option<String>,
     /// How many failed steps were replaced by more expensive ones.
     fallbacks: Option<u32>,
     /// Bytes freed from the download cache after the install.
@@ -306,6 +310,10 @@ fn update_json<'a>(
         downloaded_bytes: installed.map(|installed| installed.tree.downloaded_bytes),
         index_bytes: installed.map(|installed| installed.tree.index_bytes),
         package_bytes: installed.map(|installed| installed.tree.package_bytes),
+        requests: installed.map(|installed| installed.tree.requests),
+        pack_from: installed
+            .and_then(|installed| installed.tree.pack_from.as_ref())
+            .map(ToString::to_string),
         fallbacks: installed.map(|installed| installed.tree.fallbacks),
         pruned_bytes: installed.map(|installed| installed.tree.pruned_bytes),
         download_hosts_used: installed.map(|installed| {
@@ -376,12 +384,16 @@ fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
         ": the release tree has no modules".to_owned()
     } else {
         format!(
-            ": downloaded {} (planned {}; whole packages: {})",
+            ": downloaded {} in {} (planned {}; whole packages: {})",
             format_bytes(installed.tree.downloaded_bytes),
+            plural(installed.tree.requests as usize, "request"),
             format_bytes(installed.tree.planned_bytes + installed.tree.index_bytes),
             format_bytes(installed.tree.package_bytes),
         )
     };
+    if let Some(from) = &installed.tree.pack_from {
+        text.push_str(&format!("; delta pack from {from}"));
+    }
     if installed.tree.fallbacks > 0 {
         text.push_str(&format!("; {} fallback(s)", installed.tree.fallbacks));
     }
@@ -459,12 +471,24 @@ struct PlanJson<'a> {
     current: Option<String>,
     target: Option<String>,
     modules: Vec<ModulePlanJson<'a>>,
+    /// The delta pack the update would download, when one updates from the current
+    /// release.
+    pack: Option<PackJson>,
     /// Bytes the update would download, file indexes aside.
     download_bytes: u64,
     /// What downloading every module's package would cost instead.
     package_bytes: u64,
     /// Bytes received to fetch file indexes for the plan.
     index_bytes: u64,
+}
+
+/// The delta pack of the plan in `update --dry-run --json`.
+#[derive(Debug, Serialize)]
+struct PackJson {
+    /// The release it updates from.
+    from: String,
+    /// Its size, downloaded in one request.
+    bytes: u64,
 }
 
 /// One module of the plan in `update --dry-run --json`.
@@ -479,7 +503,7 @@ struct ModulePlanJson<'a> {
     package_reason: Option<&'static str>,
     download_bytes: u64,
     package_bytes: u64,
-    /// Every file with `keep`, `patch` or `download`; empty when `use_package`.
+    /// Every file with `keep`, `patch`, `copy` or `range`; empty when `use_package`.
     files: Vec<FilePlanJson<'a>>,
     /// Paths of the installed module that the target lacks.
     removed: Vec<&'a str>,
@@ -493,7 +517,7 @@ struct FilePlanJson<'a> {
     action: &'static str,
     /// Bytes to download for this file.
     bytes: u64,
-    /// `zstd` or `bsdiff`, for a patch.
+    /// `zstd`, `bsdiff` or `bsdiff-zstd`, for a patch.
     #[serde(skip_serializing_if = "Option::is_none")]
     algorithm: Option<&'static str>,
 }
@@ -510,7 +534,7 @@ fn plan_json<'a>(report: &'a CheckReport, plan: Option<&'a UpdatePlan>) -> PlanJ
                 .iter()
                 .map(|module| ModulePlanJson {
                     name: module.name.as_str(),
-                    dest: module_dest(report, module),
+                    dest: module_dest(module),
                     use_package: module.use_package,
                     package_reason: module.package_reason.map(|reason| reason.as_str()),
                     download_bytes: module.download_bytes,
@@ -523,7 +547,7 @@ fn plan_json<'a>(report: &'a CheckReport, plan: Option<&'a UpdatePlan>) -> PlanJ
                             action: file.action.as_str(),
                             bytes: file.download_bytes(),
                             algorithm: match &file.action {
-                                FileAction::Patch(patch) => Some(patch.algorithm.as_str()),
+                                FileAction::Patch { algorithm, .. } => Some(algorithm.as_str()),
                                 _ => None,
                             },
                         })
@@ -532,22 +556,21 @@ fn plan_json<'a>(report: &'a CheckReport, plan: Option<&'a UpdatePlan>) -> PlanJ
                 })
                 .collect()
         }),
+        pack: plan
+            .and_then(|plan| plan.pack.as_ref())
+            .map(|pack| PackJson {
+                from: pack.from.to_string(),
+                bytes: pack.size,
+            }),
         download_bytes: plan.map_or(0, |plan| plan.download_bytes),
         package_bytes: plan.map_or(0, |plan| plan.package_bytes),
         index_bytes: plan.map_or(0, |plan| plan.index_bytes),
     }
 }
 
-/// Where a module of the report's target goes in the release tree.
-fn module_dest<'a>(report: &'a CheckReport, module: &ModuleUpdate) -> Option<&'a str> {
-    report
-        .target()?
-        .for_platform(report.platform())?
-        .modules
-        .get(&module.name)?
-        .dest
-        .as_ref()
-        .map(|dest| dest.as_str())
+/// Where a module goes in the release tree, if not its root.
+fn module_dest(module: &ModuleUpdate) -> Option<&str> {
+    module.dest.as_ref().map(|dest| dest.as_str())
 }
 
 /// The dry run for people: one line per module and per file, then the total.
@@ -560,15 +583,22 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
         "plan: {from} -> {} (releases/{})",
         plan.version, plan.dir
     )];
+    if let Some(pack) = &plan.pack {
+        lines.push(format!(
+            "delta pack from {}: {}, in one request",
+            pack.from,
+            format_bytes(pack.size)
+        ));
+    }
     for module in &plan.modules {
-        let name = match module_dest(report, module) {
+        let name = match module_dest(module) {
             Some(dest) => format!("module {} ({dest}/)", module.name),
             None => format!("module {}", module.name),
         };
         if module.use_package {
             let why = match module.package_reason {
                 Some(PackageReason::Cheaper) => "cheaper than its files",
-                Some(PackageReason::NoFileCopies) => "the site has no per-file copies",
+                Some(PackageReason::NoFileCopies) => "the site has no copies of its files",
                 Some(PackageReason::Requested) => "--full",
                 Some(PackageReason::FreshInstall) => "nothing installed to update from",
                 // A reason added later: the bare fact is still right.
@@ -588,11 +618,9 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
             for file in &module.files {
                 let detail = match &file.action {
                     FileAction::Keep => String::new(),
-                    FileAction::Patch(patch) => format!(
-                        " ({}, {})",
-                        patch.algorithm.as_str(),
-                        format_bytes(patch.size)
-                    ),
+                    FileAction::Patch {
+                        algorithm, size, ..
+                    } => format!(" ({}, {})", algorithm.as_str(), format_bytes(*size)),
                     _ => format!(" ({})", format_bytes(file.download_bytes())),
                 };
                 lines.push(format!(

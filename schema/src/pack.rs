@@ -154,11 +154,33 @@ impl PackHeader {
     /// [`Error::Invalid`] for a pack that is not one or is inconsistent,
     /// [`Error::UnsupportedFormat`], [`Error::Json`].
     pub fn decode(pack: &[u8]) -> Result<(Self, &[u8])> {
+        let (header, start) = Self::decode_head(pack, pack.len() as u64)?;
+        Ok((header, &pack[start..]))
+    }
+
+    /// How many bytes of a pack hold its magic, header length and header: the
+    /// length of [`decode_head`](Self::decode_head)'s input, from the pack's first 16
+    /// bytes (`None` when they are not a pack's).
+    pub fn head_length(first: &[u8]) -> Option<u64> {
+        let rest = first.strip_prefix(PACK_MAGIC.as_slice())?;
+        let (length, _) = rest.split_first_chunk::<8>()?;
+        u64::from_le_bytes(*length).checked_add(16)
+    }
+
+    /// Reads the header from `head`, the first bytes of a pack of `pack_size` bytes
+    /// (at least [`head_length`](Self::head_length) of them), checking every entry's
+    /// data against the payload's size; returns it with where the payload starts.
+    /// This is how a client reads what a pack holds without downloading it.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode).
+    pub fn decode_head(head: &[u8], pack_size: u64) -> Result<(Self, usize)> {
         let invalid = |problem: String| Error::Invalid {
             document: "delta pack",
             problem,
         };
-        let rest = pack
+        let rest = head
             .strip_prefix(PACK_MAGIC.as_slice())
             .ok_or_else(|| invalid("it does not start as a pack".into()))?;
         let (length, rest) = rest
@@ -168,7 +190,8 @@ impl PackHeader {
             .ok()
             .filter(|length| *length <= rest.len())
             .ok_or_else(|| invalid("its header is longer than the pack".into()))?;
-        let (compressed, payload) = rest.split_at(length);
+        let compressed = &rest[..length];
+        let start = 16 + length;
         let mut json = Vec::new();
         zstd::stream::read::Decoder::new(compressed)
             .and_then(|decoder| decoder.take(INDEX_SIZE_LIMIT + 1).read_to_end(&mut json))
@@ -190,9 +213,9 @@ impl PackHeader {
             });
         }
         header
-            .validate(payload.len() as u64)
-            .map_err(|problem| invalid(problem))?;
-        Ok((header, payload))
+            .validate(pack_size.saturating_sub(start as u64))
+            .map_err(invalid)?;
+        Ok((header, start))
     }
 
     fn validate(&self, payload_size: u64) -> std::result::Result<(), String> {
@@ -474,6 +497,11 @@ pub(crate) mod tests {
         // Data past the payload, a cut pack, another format, something else.
         assert!(PackHeader::decode(&header.encode(b"0123")).is_err());
         assert!(PackHeader::decode(&pack[..pack.len() - 10]).is_err());
+        // The head alone says as much, given the pack's size.
+        let head = PackHeader::head_length(&pack[..16]).unwrap() as usize;
+        let (from_head, start) = PackHeader::decode_head(&pack[..head], pack.len() as u64).unwrap();
+        assert_eq!((from_head, start), (header.clone(), head));
+        assert!(PackHeader::decode_head(&pack[..head], pack.len() as u64 - 1).is_err());
         assert!(PackHeader::decode(b"not a pack at all").is_err());
         let mut future = header.clone();
         future.format = FORMAT_VERSION + 1;

@@ -59,7 +59,7 @@ pub struct Module {
     pub unpacked_size: u64,
     /// For a tree, the deterministic tar.gz of the module's files
     /// (`blobs/<blake3>.tar.gz`). For an image, the image's zstd copy
-    /// (`blobs/<blake3 of the image>.zst`, named by the content it decompresses to).
+    /// (`blobs/<blake3>.zst`).
     pub package: Blob,
     /// The module's [`crate::FileIndex`].
     pub index: IndexBlob,

@@ -19,8 +19,7 @@ pub enum BlobKind {
     /// A module's copy pack (`.copies`): the zstd copy of each of its distinct file
     /// contents, back to back.
     Copies,
-    /// One file's standalone zstd-compressed copy (`.zst`), named by the blake3 of the
-    /// file's *content*: the package of an image module.
+    /// One file's zstd-compressed copy (`.zst`): the package of an image module.
     FileCopy,
     /// A delta pack (`.pack`, [`wavecast_schema::PackHeader`]).
     Pack,

@@ -293,13 +293,11 @@ fn offered_now(release: &Release, now: Timestamp) -> String {
 }
 
 fn download_size(release: &Release) -> u64 {
-    release.platforms.values().next().map_or(0, |platform| {
-        platform
-            .modules
-            .values()
-            .map(|module| module.package.size)
-            .sum()
-    })
+    release
+        .platforms
+        .values()
+        .next()
+        .map_or(0, |platform| platform.size)
 }
 
 fn render_release(page: &mut String, manifest: &Manifest, release: &Release, now: Timestamp) {
@@ -395,20 +393,8 @@ fn render_release(page: &mut String, manifest: &Manifest, release: &Release, now
         "<table class=\"modules\"><thead><tr><th>Platform</th><th>Module</th><th>Module version</th>\
          <th>Installs into</th><th>Package</th><th>Unpacked</th></tr></thead><tbody>\n",
     );
-    for (platform, modules) in &release.platforms {
-        for (name, module) in &modules.modules {
-            let _ = writeln!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>\
-                 <td class=\"number\">{}</td><td class=\"number\">{}</td></tr>",
-                escape(platform.as_str()),
-                escape(name.as_str()),
-                escape(&module.version.to_string()),
-                escape(module.dest.as_ref().map_or(".", |dest| dest.as_str())),
-                bytes(module.package.size),
-                bytes(module.unpacked_size),
-            );
-        }
+    for platform in release.platforms.keys() {
+        let _ = writeln!(page, "<tr><td>{}</td></tr>", escape(platform.as_str()));
     }
     page.push_str("</tbody></table>\n</article>\n");
 }

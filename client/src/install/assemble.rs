@@ -1,22 +1,23 @@
 //! Assembling the staging tree an [`UpdatePlan`] describes, from what is already on
-//! disk plus patches and single-file copies from the site, and whole packages only
-//! where they are cheaper or nothing else works. [`Builder::build`] takes every file
-//! of the plan:
+//! disk, the delta pack and the copies the fetch stage put in the cache, and whole
+//! packages only where they are cheaper or nothing else works. [`Builder::build`]
+//! takes every file of the plan:
 //!
 //! - **keep**: the content is copied (never hard-linked: the old tree stays intact)
 //!   from a local file;
-//! - **patch**: the patch is fetched into the cache, its blake3 checked, and applied
-//!   to a local file holding the patch's base content;
-//! - **download**: the file's zstd copy is fetched and decompressed;
+//! - **patch**: the pack's patch is applied to a local file holding its base content;
+//! - **copy**: the pack's zstd copy of the file is decompressed;
+//! - **range**: the file's zstd copy, fetched from the module's copy pack (usually
+//!   already in the cache), is decompressed;
 //! - a module that takes its **package** is unpacked as before.
 //!
 //! Directories and symbolic links come from the index itself. Every file is written
 //! through a [`VerifiedFile`], so it is kept only if it has the size and blake3 its
-//! index gives. When a step fails the next one takes over: a
-//! missing or corrupt patch, a patch that rebuilds the wrong content, or a local file
-//! that changed since it was installed → the file's copy; a missing or corrupt copy →
-//! the module's package, unpacked over a clean slate. Errors of the local file system
-//! stop the install instead. Either way the caller then checks the whole tree
+//! index gives. When a step fails the next one takes over: a patch that rebuilds the
+//! wrong content, a copy that does not decompress to it, or a local file that changed
+//! since it was installed → the file's copy from the copy pack; a missing or corrupt
+//! copy → the module's package, unpacked over a clean slate. Errors of the local file
+//! system stop the install instead. Either way the caller then checks the whole tree
 //! against the indexes ([`crate::install::tree::check_tree`]) before using it.
 
 use std::cell::Cell;
@@ -25,7 +26,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use wavecast_schema::{Blake3Hash, FileMode, ModuleName, Patch, PlatformRelease};
+use wavecast_schema::{Blake3Hash, FileMode, ModuleName, PackData, PlatformRelease};
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::install::error::{Error, Result};
@@ -62,20 +63,25 @@ impl<E: Into<Error>> From<E> for Failure {
 pub(crate) struct Builder<'a> {
     cache: &'a Cache<'a>,
     local: &'a LocalFiles,
+    /// The delta pack's payload and its blake3 (for messages), when the plan takes one.
+    pack: Option<(&'a [u8], &'a Blake3Hash)>,
     reporter: &'a dyn Reporter,
     fallbacks: Cell<u32>,
 }
 
 impl<'a> Builder<'a> {
-    /// A builder reading local content from `local` and downloads through `cache`.
+    /// A builder reading local content from `local`, the pack's files from `pack`
+    /// (its payload and blake3), and downloads through `cache`.
     pub(crate) fn new(
         cache: &'a Cache<'a>,
         local: &'a LocalFiles,
+        pack: Option<(&'a [u8], &'a Blake3Hash)>,
         reporter: &'a dyn Reporter,
     ) -> Self {
         Self {
             cache,
             local,
+            pack,
             reporter,
             fallbacks: Cell::new(0),
         }
@@ -109,7 +115,6 @@ impl<'a> Builder<'a> {
             };
             let into = join(staging, module.dest.as_ref());
             create_dir_all(&into)?;
-            self.reporter.on_module_plan(module_plan);
             if !module_plan.use_package {
                 let mut made = Vec::new();
                 match self.build_module(module_plan, &into, &mut made) {
@@ -173,7 +178,7 @@ impl<'a> Builder<'a> {
             if let Some(parent) = target.parent() {
                 create_dir_all(parent)?;
             }
-            self.write_file(&plan.name, file, &target)?;
+            self.write_file(plan, file, &target)?;
             made.push((target, Some(file.blake3.clone())));
         }
         for (path, link_target) in &plan.links {
@@ -195,12 +200,12 @@ impl<'a> Builder<'a> {
     /// Writes one file by its planned action, falling back to its compressed copy.
     fn write_file(
         &self,
-        module: &ModuleName,
+        module: &ModuleUpdate,
         file: &FileUpdate,
         target: &Path,
     ) -> std::result::Result<(), Failure> {
-        let reason = match &file.action {
-            FileAction::Keep => {
+        let reason = match (&file.action, &file.data) {
+            (FileAction::Keep, _) => {
                 if self.copy_local(file, target)? {
                     return Ok(());
                 }
@@ -208,17 +213,30 @@ impl<'a> Builder<'a> {
                     blake3: file.blake3.clone(),
                 }
             }
-            FileAction::Patch(patch) => match self.apply_patch(module, file, patch, target) {
-                Ok(true) => return Ok(()),
-                Ok(false) => Error::LocalContentChanged {
-                    blake3: patch.from.clone(),
-                },
-                Err(Failure::Remote(reason)) => reason,
-                Err(local) => return Err(local),
-            },
-            FileAction::Download => return self.copy_from_site(module, file, target),
+            (FileAction::Patch { base, .. }, Some(data)) => {
+                match self.apply_patch(file, base, data, target) {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => Error::LocalContentChanged {
+                        blake3: base.clone(),
+                    },
+                    Err(Failure::Remote(reason)) => reason,
+                    Err(local) => return Err(local),
+                }
+            }
+            (FileAction::Copy { .. }, Some(data)) => {
+                match self.copy_from_pack(file, data, target) {
+                    Ok(()) => return Ok(()),
+                    Err(Failure::Remote(reason)) => reason,
+                    Err(local) => return Err(local),
+                }
+            }
+            _ => return self.copy_from_site(module, file, target),
         };
-        self.fall_back(module, &Fallback::FileCopy(file.path.clone()), &reason);
+        self.fall_back(
+            &module.name,
+            &Fallback::FileCopy(file.path.clone()),
+            &reason,
+        );
         self.copy_from_site(module, file, target)
     }
 
@@ -239,45 +257,81 @@ impl<'a> Builder<'a> {
         Ok(false)
     }
 
-    /// Applies `patch` (fetched and verified only once a local file still holds its
-    /// base content) to that base. `false` when no local file does.
+    /// The bytes of `data` in the pack's payload, and the pack's URL for messages.
+    fn pack_bytes(&self, data: &PackData) -> std::result::Result<(&'a [u8], String), Failure> {
+        let Some((payload, blake3)) = self.pack else {
+            unreachable!("a plan takes data from a pack only when it has one");
+        };
+        let url = self.cache.url(&layout::blob(blake3, BlobKind::Pack));
+        let (offset, length) = data.span();
+        // The header was checked to keep every span inside the payload.
+        let bytes = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(offset + length).ok())
+            .and_then(|(start, end)| payload.get(start..end))
+            .ok_or_else(|| {
+                Failure::Remote(Error::PatchMismatch {
+                    url: url.clone(),
+                    source: None,
+                })
+            })?;
+        Ok((bytes, url))
+    }
+
+    /// Applies the pack's patch `data` to a local file holding `base`. `false` when no
+    /// local file does.
     fn apply_patch(
         &self,
-        module: &ModuleName,
         file: &FileUpdate,
-        patch: &Patch,
+        base: &Blake3Hash,
+        data: &PackData,
         target: &Path,
     ) -> std::result::Result<bool, Failure> {
-        let base = self.local.paths(&patch.from).iter().find_map(|candidate| {
+        let PackData::Patch { algorithm, .. } = data else {
+            unreachable!("a patch action carries patch data");
+        };
+        let local = self.local.paths(base).iter().find_map(|candidate| {
             std::fs::read(candidate)
                 .ok()
-                .filter(|base| Blake3Hash::of(base) == patch.from)
+                .filter(|content| Blake3Hash::of(content) == *base)
         });
-        let Some(base) = base else {
+        let Some(local) = local else {
             return Ok(false);
         };
-        let stored = self.cache.patch(module, patch.size, &patch.blake3)?;
-        let bytes = std::fs::read(&stored).map_err(|source| Error::Cache {
-            path: stored.clone(),
-            source,
-        })?;
+        let (bytes, url) = self.pack_bytes(data)?;
         let mut out = VerifiedFile::create(target, file.size)?;
-        let applied = patch::apply(patch.algorithm, &base, &bytes, file.size, &mut out);
+        let applied = patch::apply(*algorithm, &local, bytes, file.size, &mut out);
         if out.finish(&file.blake3, file.mode)? {
             return Ok(true);
         }
         Err(Failure::Remote(Error::PatchMismatch {
-            url: self
-                .cache
-                .url(&layout::blob(&patch.blake3, BlobKind::Patch)),
+            url,
             source: applied.err(),
         }))
     }
 
-    /// Decompresses the file's copy from the site (or the cache) into `target`.
+    /// Decompresses the pack's copy `data` of the file into `target`.
+    fn copy_from_pack(
+        &self,
+        file: &FileUpdate,
+        data: &PackData,
+        target: &Path,
+    ) -> std::result::Result<(), Failure> {
+        let (bytes, url) = self.pack_bytes(data)?;
+        let mut out = VerifiedFile::create(target, file.size)?;
+        // A decoding error shows as wrong content.
+        let _ = patch::decompress(bytes, &mut out);
+        if out.finish(&file.blake3, file.mode)? {
+            return Ok(());
+        }
+        Err(Failure::Remote(Error::CorruptFileCopy { url }))
+    }
+
+    /// Decompresses the file's copy from the module's copy pack (or the cache) into
+    /// `target`.
     fn copy_from_site(
         &self,
-        module: &ModuleName,
+        module: &ModuleUpdate,
         file: &FileUpdate,
         target: &Path,
     ) -> std::result::Result<(), Failure> {
@@ -285,13 +339,17 @@ impl<'a> Builder<'a> {
             VerifiedFile::create(target, 0)?.finish(&file.blake3, file.mode)?;
             return Ok(());
         }
-        if file.packed_size == 0 {
+        let Some(copies) = &module.copies else {
             return Err(Failure::Remote(Error::NoFileCopy {
                 path: file.path.clone(),
             }));
-        }
-        self.cache
-            .file_copy(module, &file.blake3, file.packed_size, &mut |copy| {
+        };
+        self.cache.file_copy(
+            &module.name,
+            &file.blake3,
+            copies,
+            &file.slice,
+            &mut |copy| {
                 let source = File::open(copy).map_err(|source| Error::Cache {
                     path: copy.to_owned(),
                     source,
@@ -300,7 +358,8 @@ impl<'a> Builder<'a> {
                 // A decoding error shows as wrong content.
                 let _ = patch::decompress(source, &mut out);
                 out.finish(&file.blake3, file.mode)
-            })?;
+            },
+        )?;
         Ok(())
     }
 }
@@ -325,41 +384,33 @@ fn pump(reader: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
-    use std::io::Read as _;
+    use std::collections::{BTreeMap, HashMap};
     use std::os::unix::fs::MetadataExt;
 
     use jiff::Timestamp;
     use wavecast_schema::{
-        BasisPoints, Blob, FORMAT_VERSION, IndexEntry, PatchAlgorithm, Release, RolloutPlan,
+        FileIndex, ModuleDelta, PackHeader, PatchAlgorithm, PlatformRelease, RelativePath,
     };
 
-    use std::collections::{BTreeMap, BTreeSet};
-
-    use wavecast_schema::{EntryKind, FileIndex, Manifest, Module, Platform, RelativePath};
-
     use super::*;
-    use crate::install::fetch::tests::MapTransport;
     use crate::install::patch::tests::{edited, noise, zstd_patch};
     use crate::install::plan::PackageReason;
     use crate::install::reporter::NoReporter;
+    use crate::install::test_site::{Published, Spec, TestSite};
     use crate::install::unpack::tests::{Raw, package};
     use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
     use crate::net::limits::DownloadLimits;
-    use crate::net::transport::Transport as _;
-    use crate::net::url::BaseUrl;
     use crate::store::root::InstallRoot;
     use crate::store::state::State;
 
-    /// A file of a module: path, content, mode.
-    type Spec<'a> = (&'a str, &'a [u8], u32);
-
-    /// An install root with a site served by a [`MapTransport`].
+    /// An install root, and a site served by a map transport.
     struct Fixture {
         _dir: tempfile::TempDir,
         root: InstallRoot,
-        transport: MapTransport,
-        base: BaseUrl,
+        site: TestSite,
         state: State,
+        /// Every content published, by hash: the bases of packs.
+        contents: HashMap<Blake3Hash, Vec<u8>>,
     }
 
     /// Records fallbacks.
@@ -382,8 +433,23 @@ mod tests {
         }
     }
 
-    fn file_copy(path: &str) -> (String, Fallback) {
+    fn file_copy_fallback(path: &str) -> (String, Fallback) {
         ("app".to_owned(), Fallback::FileCopy(path.parse().unwrap()))
+    }
+
+    /// A release as published: its document and its modules' indexes.
+    struct Published2 {
+        document: PlatformRelease,
+        indexes: BTreeMap<String, FileIndex>,
+    }
+
+    impl Published2 {
+        fn indexes(&self) -> BTreeMap<&str, &FileIndex> {
+            self.indexes
+                .iter()
+                .map(|(name, index)| (name.as_str(), index))
+                .collect()
+        }
     }
 
     impl Fixture {
@@ -394,197 +460,72 @@ mod tests {
             Self {
                 _dir: dir,
                 root,
-                transport: MapTransport::default(),
-                base: BaseUrl::parse("https://example.com/site").unwrap(),
+                site: TestSite::new(),
                 state: State::generate().unwrap(),
+                contents: HashMap::new(),
             }
         }
 
-        fn url(&self, path: &RelativePath) -> String {
-            self.base.join(path)
-        }
-
-        fn put(&self, path: &RelativePath, bytes: Vec<u8>) -> Blob {
-            let blob = Blob {
-                path: path.clone(),
-                size: bytes.len() as u64,
-                blake3: Blake3Hash::of(&bytes),
-            };
-            self.transport.insert(self.url(path), bytes);
-            blob
-        }
-
-        fn copy_url(&self, content: &[u8]) -> String {
-            self.url(&layout::blob(&Blake3Hash::of(content), BlobKind::FileCopy))
-        }
-
-        /// Publishes a module of `files` (with their parent directories, mode 755)
-        /// whose index lists `patches`; `copies` says whether the site has per-file
-        /// copies (an older publisher has none).
-        fn publish(
-            &self,
-            files: &[Spec<'_>],
-            dest: Option<&str>,
-            patches: Vec<(Patch, Vec<u8>)>,
-            copies: bool,
-        ) -> Module {
-            self.publish_with_links(files, &[], dest, patches, copies)
-        }
-
-        /// [`Self::publish`], with symbolic links (path, target) too.
-        fn publish_with_links(
-            &self,
+        /// Publishes a tree module of `files` and `links`.
+        fn module(
+            &mut self,
+            version: &str,
             files: &[Spec<'_>],
             links: &[(&str, &str)],
             dest: Option<&str>,
-            patches: Vec<(Patch, Vec<u8>)>,
-            copies: bool,
-        ) -> Module {
-            let mut entries = Vec::new();
-            let mut raws = Vec::new();
-            let mut dirs = BTreeSet::new();
-            let paths = files
-                .iter()
-                .map(|(path, _, _)| path)
-                .chain(links.iter().map(|(path, _)| path));
-            for path in paths {
-                let mut parent = Path::new(path).parent();
-                while let Some(dir) = parent.filter(|dir| !dir.as_os_str().is_empty()) {
-                    dirs.insert(dir.to_str().unwrap().to_owned());
-                    parent = dir.parent();
-                }
-            }
-            for (path, content, mode) in files {
-                let packed_size = if copies {
-                    let copy = crate::install::patch::tests::file_copy(content);
-                    self.put(
-                        &layout::blob(&Blake3Hash::of(content), BlobKind::FileCopy),
-                        copy,
-                    )
-                    .size
-                } else {
-                    0
-                };
-                entries.push(IndexEntry {
-                    path: path.parse().unwrap(),
-                    kind: EntryKind::File {
-                        size: content.len() as u64,
-                        blake3: Blake3Hash::of(content),
-                        packed_size,
-                    },
-                    mode: FileMode::from_permissions(*mode),
-                });
-            }
-            let dir_names: Vec<String> = dirs.iter().map(|dir| format!("{dir}/")).collect();
-            for (dir, name) in dirs.iter().zip(&dir_names) {
-                entries.push(IndexEntry {
-                    path: dir.parse().unwrap(),
-                    kind: EntryKind::Dir,
-                    mode: FileMode::from_permissions(0o755),
-                });
-                raws.push(Raw(name, tar::EntryType::Directory, 0o755, b""));
-            }
-            for (path, content, mode) in files {
-                raws.push(Raw(path, tar::EntryType::Regular, *mode, content));
-            }
-            for (path, target) in links {
-                entries.push(IndexEntry {
-                    path: path.parse().unwrap(),
-                    kind: EntryKind::Symlink {
-                        target: target.parse().unwrap(),
-                    },
-                    mode: FileMode::from_permissions(0o777),
-                });
-                raws.push(Raw(path, tar::EntryType::Symlink, 0o777, target.as_bytes()));
-            }
-            let mut index = FileIndex::new(entries);
-            for (patch, bytes) in patches {
-                self.put(&layout::blob(&patch.blake3, BlobKind::Patch), bytes);
-                index.patches.push(patch);
-            }
-            let index = index.to_json();
-            let file_index = self.put(
-                &layout::blob(&Blake3Hash::of(&index), BlobKind::FileIndex),
-                index,
-            );
-            let bytes = package(&raws);
-            let package = self.put(
-                &layout::blob(&Blake3Hash::of(&bytes), BlobKind::Package),
-                bytes,
-            );
-            Module {
-                version: "1.0.0".parse().unwrap(),
-                kind: wavecast_schema::ModuleKind::Tree,
-                dest: dest.map(|dest| dest.parse().unwrap()),
-                package,
-                unpacked_size: files
-                    .iter()
-                    .map(|(_, content, _)| content.len() as u64)
-                    .sum(),
-                file_index,
-            }
-        }
-
-        /// Publishes a module of `files` with a patch to each from each of `bases`
-        /// that differs.
-        fn module(&self, files: &[Spec<'_>], bases: &[&[u8]], algorithm: PatchAlgorithm) -> Module {
-            let mut patches = Vec::new();
+        ) -> Published {
             for (_, content, _) in files {
-                for base in bases.iter().filter(|base| *base != content) {
-                    let bytes = wavecast_delta::make_patch(algorithm, base, content).unwrap();
-                    patches.push((
-                        Patch {
-                            from: Blake3Hash::of(base),
-                            to: Blake3Hash::of(content),
-                            algorithm,
-                            size: bytes.len() as u64,
-                            blake3: Blake3Hash::of(&bytes),
-                        },
-                        bytes,
-                    ));
-                }
+                self.contents
+                    .insert(Blake3Hash::of(content), content.to_vec());
             }
-            self.publish(files, None, patches, true)
+            self.site.module(version, files, links, dest)
         }
 
-        fn release(&self, version: &str, modules: Vec<(&str, Module)>) -> Release {
-            Release {
-                version: version.parse().unwrap(),
-                published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
-                notes: String::new(),
-                platforms: BTreeMap::from([(
-                    "any".parse().unwrap(),
-                    PlatformRelease {
-                        modules: modules
-                            .into_iter()
-                            .map(|(name, module)| (name.parse().unwrap(), module))
-                            .collect(),
-                    },
-                )]),
-                rollout: RolloutPlan::fixed(
-                    "00112233445566778899aabbccddeeff".parse().unwrap(),
-                    BasisPoints::new(10_000).unwrap(),
-                ),
+        /// A release of `modules` (not served yet).
+        fn release(&self, version: &str, modules: &[(&str, &Published)]) -> Published2 {
+            Published2 {
+                document: self.site.document(version, modules),
+                indexes: modules
+                    .iter()
+                    .map(|(name, published)| ((*name).to_owned(), published.index.clone()))
+                    .collect(),
             }
         }
 
-        fn manifest(release: &Release) -> Manifest {
-            Manifest {
-                format: FORMAT_VERSION,
-                product: "demo".into(),
-                channel: "stable".parse().unwrap(),
-                serial: 1,
-                published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
-                expires_at: "2026-12-01T00:00:00Z".parse().unwrap(),
-                min_client_version: "0.1.0".parse().unwrap(),
-                root_version: 1,
-                download_hosts: Vec::new(),
-                updater: BTreeMap::new(),
-                releases: vec![release.clone()],
+        /// Adds the pack from `from` to `to`, patching with `algorithm`.
+        fn pack(&self, from: &Published2, to: &mut Published2, algorithm: PatchAlgorithm) {
+            let to_indexes: BTreeMap<String, FileIndex> = to.indexes.clone();
+            let to_indexes: BTreeMap<&str, &FileIndex> = to_indexes
+                .iter()
+                .map(|(name, index)| (name.as_str(), index))
+                .collect();
+            self.site.pack(
+                (&from.document, &from.indexes()),
+                (&mut to.document, &to_indexes),
+                &self.contents,
+                algorithm,
+            );
+        }
+
+        fn plan_for<'a>(
+            &'a self,
+            release: &'a PlatformRelease,
+            reporter: &'a dyn Reporter,
+            packages_only: bool,
+        ) -> InstallPlan<'a> {
+            InstallPlan {
+                transport: &self.site.transport,
+                hosts: std::slice::from_ref(&self.site.base),
+                root: &self.root,
+                release,
+                now: Timestamp::UNIX_EPOCH,
+                reporter,
+                packages_only,
+                limits: DownloadLimits::default(),
             }
         }
 
-        fn install(&mut self, release: &Release, reporter: &dyn Reporter) -> TreeReport {
+        fn install(&mut self, release: &Published2, reporter: &dyn Reporter) -> TreeReport {
             let report = self.try_install(release, reporter).unwrap();
             assert_eq!(report.outcome, InstallOutcome::Installed);
             report
@@ -592,52 +533,38 @@ mod tests {
 
         fn try_install(
             &mut self,
-            release: &Release,
+            release: &Published2,
             reporter: &dyn Reporter,
         ) -> Result<TreeReport> {
-            let manifest = Self::manifest(release);
-            let platform: Platform = "any".parse().unwrap();
-            let plan = InstallPlan {
-                transport: &self.transport,
-                hosts: std::slice::from_ref(&self.base),
-                root: &self.root,
-                platform: &platform,
-                release,
-                manifest: &manifest,
-                now: Timestamp::UNIX_EPOCH,
-                reporter,
-                packages_only: false,
-                limits: DownloadLimits::default(),
-            };
-            install_release(&plan, &mut self.state)
+            let mut state = self.state.clone();
+            let outcome = install_release(
+                &self.plan_for(&release.document, reporter, false),
+                &mut state,
+            );
+            self.state = state;
+            outcome
         }
 
-        fn plan(&self, release: &Release) -> UpdatePlan {
-            let manifest = Self::manifest(release);
-            let platform: Platform = "any".parse().unwrap();
-            let plan = InstallPlan {
-                transport: &self.transport,
-                hosts: std::slice::from_ref(&self.base),
-                root: &self.root,
-                platform: &platform,
-                release,
-                manifest: &manifest,
-                now: Timestamp::UNIX_EPOCH,
-                reporter: &NoReporter,
-                packages_only: false,
-                limits: DownloadLimits::default(),
-            };
-            plan_install(&plan, &self.state).unwrap()
+        fn plan(&self, release: &Published2) -> UpdatePlan {
+            plan_install(
+                &self.plan_for(&release.document, &NoReporter, false),
+                &self.state,
+            )
+            .unwrap()
         }
 
-        /// The URLs requested since the last clear, file indexes aside.
-        fn content_requests(&self) -> Vec<String> {
-            self.transport
+        /// The URLs requested since the last clear.
+        fn requests(&self) -> Vec<String> {
+            self.site
+                .transport
                 .requests()
                 .into_iter()
                 .map(|(url, _)| url)
-                .filter(|url| !url.ends_with(".json"))
                 .collect()
+        }
+
+        fn url(&self, blake3: &Blake3Hash, kind: BlobKind) -> String {
+            self.site.blob_url(blake3, kind)
         }
 
         fn current(&self, path: &str) -> PathBuf {
@@ -659,11 +586,12 @@ mod tests {
 
     const TOOL: &[u8] = b"#!/bin/sh\necho tool\n";
 
-    /// 1.0.0 with `lib/big` = `big` (among other files) installed; returns the fixture
-    /// and the release directory.
-    fn with_v1(big: &[u8]) -> (Fixture, String) {
+    /// 1.0.0 with `lib/big` = `big` (among other files) installed; returns the fixture,
+    /// the release, and its directory.
+    fn with_v1(big: &[u8]) -> (Fixture, Published2, String) {
         let mut fixture = Fixture::new();
         let v1 = fixture.module(
+            "1.0.0",
             &[
                 ("bin/tool", TOOL, 0o755),
                 ("docs/old-name.txt", b"moved around", 0o644),
@@ -671,53 +599,39 @@ mod tests {
                 ("share/gone", b"removed in 2.0.0", 0o644),
             ],
             &[],
-            PatchAlgorithm::Zstd,
+            None,
         );
-        let release = fixture.release("1.0.0", vec![("app", v1)]);
+        let release = fixture.release("1.0.0", &[("app", &v1)]);
         let report = fixture.install(&release, &NoReporter);
-        fixture.transport.clear_requests();
-        (fixture, report.dir)
+        fixture.site.transport.clear_requests();
+        (fixture, release, report.dir)
     }
 
-    /// 2.0.0: the tool kept, a rename, `lib/big` edited (with patches from `big` by
-    /// `algorithm`), a fresh file, one removed.
-    fn v2(fixture: &Fixture, big: &[u8], fresh: &[u8], algorithm: PatchAlgorithm) -> Release {
+    /// 2.0.0: the tool kept, a rename, `lib/big` edited, a fresh file, one removed;
+    /// with a pack from `v1` patching by `algorithm`, when given.
+    fn v2(
+        fixture: &mut Fixture,
+        v1: &Published2,
+        big: &[u8],
+        fresh: &[u8],
+        algorithm: Option<PatchAlgorithm>,
+    ) -> Published2 {
         let module = fixture.module(
+            "2.0.0",
             &[
                 ("bin/tool", TOOL, 0o755),
                 ("docs/new-name.txt", b"moved around", 0o600),
                 ("lib/big", &edited(big), 0o644),
                 ("share/fresh", fresh, 0o644),
             ],
-            &[big],
-            algorithm,
+            &[],
+            None,
         );
-        fixture.release("2.0.0", vec![("app", module)])
-    }
-
-    /// The bytes the site serves at `url`.
-    fn served(fixture: &Fixture, url: &str) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        fixture
-            .transport
-            .fetch(url)
-            .unwrap()
-            .read_to_end(&mut bytes)
-            .unwrap();
-        bytes
-    }
-
-    /// The URLs of the patches of `release` that produce `to`.
-    fn patch_urls(fixture: &Fixture, release: &Release, to: &[u8]) -> Vec<String> {
-        let module = &release.platforms["any"].modules["app"];
-        let index =
-            FileIndex::parse(&served(fixture, &fixture.url(&module.file_index.path))).unwrap();
-        index
-            .patches
-            .iter()
-            .filter(|patch| patch.to == Blake3Hash::of(to))
-            .map(|patch| fixture.url(&layout::blob(&patch.blake3, BlobKind::Patch)))
-            .collect()
+        let mut release = fixture.release("2.0.0", &[("app", &module)]);
+        if let Some(algorithm) = algorithm {
+            fixture.pack(v1, &mut release, algorithm);
+        }
+        release
     }
 
     fn assert_v2_tree(fixture: &Fixture, big: &[u8], fresh: &[u8]) {
@@ -731,17 +645,33 @@ mod tests {
         assert!(!fixture.current("share/gone").exists());
     }
 
+    fn pack_url(fixture: &Fixture, release: &Published2) -> String {
+        fixture.url(&release.document.packs[0].blake3, BlobKind::Pack)
+    }
+
     #[test]
-    fn the_plan_keeps_renames_patches_edits_downloads_new_files_and_lists_removals() {
+    fn the_plan_keeps_renames_takes_edits_and_new_files_from_the_pack_and_lists_removals() {
         let big = noise(100_000, 1);
-        let (fixture, _) = with_v1(&big);
-        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
-        let plan = fixture.plan(&release);
-        assert!(
-            fixture.content_requests().is_empty(),
-            "a plan fetches only indexes"
+        let (mut fixture, v1, _) = with_v1(&big);
+        let release = v2(
+            &mut fixture,
+            &v1,
+            &big,
+            b"brand new",
+            Some(PatchAlgorithm::Zstd),
         );
-        assert!(plan.index_bytes > 0, "the new index was fetched");
+        let plan = fixture.plan(&release);
+        let pack = pack_url(&fixture, &release);
+        assert!(
+            fixture.requests().iter().all(|url| url == &pack),
+            "a plan reads only the pack's header: {:?}",
+            fixture.requests()
+        );
+        assert_eq!(
+            plan.index_bytes, 0,
+            "the new index is derived from the pack"
+        );
+        assert_eq!(plan.pack.as_ref().unwrap().from.to_string(), "1.0.0");
         let module = &plan.modules[0];
         assert!(!module.use_package);
         let actions: BTreeMap<&str, &str> = module
@@ -755,37 +685,67 @@ mod tests {
                 ("bin/tool", "keep"),
                 ("docs/new-name.txt", "keep"),
                 ("lib/big", "patch"),
-                ("share/fresh", "download"),
+                ("share/fresh", "copy"),
             ])
         );
         let removed: Vec<&str> = module.removed.iter().map(RelativePath::as_str).collect();
         assert_eq!(removed, ["docs/old-name.txt", "share/gone"]);
-        let expected: u64 = module.files.iter().map(FileUpdate::download_bytes).sum();
-        assert_eq!(module.download_bytes, expected);
-        assert_eq!(plan.download_bytes, expected);
+        let carried: u64 = module.files.iter().map(FileUpdate::download_bytes).sum();
+        assert_eq!(module.download_bytes, carried);
+        assert_eq!(plan.download_bytes, release.document.packs[0].size);
         assert!(plan.download_bytes < plan.package_bytes / 10, "{plan:#?}");
     }
 
     #[test]
-    fn kept_and_renamed_files_are_copied_and_nothing_is_downloaded() {
+    fn an_update_from_a_recent_release_is_one_request_for_its_pack() {
+        for algorithm in [
+            PatchAlgorithm::Zstd,
+            PatchAlgorithm::Bsdiff,
+            PatchAlgorithm::BsdiffZstd,
+        ] {
+            let big = noise(200_000, 3);
+            let (mut fixture, v1, _) = with_v1(&big);
+            let release = v2(&mut fixture, &v1, &big, b"brand new", Some(algorithm));
+            let recorder = Recorder::default();
+            let report = fixture.install(&release, &recorder);
+            assert_v2_tree(&fixture, &big, b"brand new");
+            assert_eq!(recorder.fallbacks(), []);
+            assert_eq!(
+                fixture.requests(),
+                [pack_url(&fixture, &release)],
+                "{algorithm:?}"
+            );
+            assert_eq!(report.requests, 1);
+            assert_eq!(report.index_bytes, 0);
+            assert_eq!(report.downloaded_bytes, report.planned_bytes);
+            assert_eq!(report.pack_from.as_ref().unwrap().to_string(), "1.0.0");
+            assert_eq!(report.fallbacks, 0);
+        }
+    }
+
+    #[test]
+    fn without_a_pack_the_index_is_fetched_and_kept_files_are_copied() {
         let big = noise(100_000, 2);
-        let (mut fixture, v1_dir) = with_v1(&big);
+        let (mut fixture, _, v1_dir) = with_v1(&big);
         let module = fixture.module(
+            "2.0.0",
             &[
                 ("bin/tool", TOOL, 0o755),
                 ("docs/new-name.txt", b"moved around", 0o644),
                 ("lib/renamed-big", &big, 0o644),
             ],
             &[],
-            PatchAlgorithm::Zstd,
+            None,
         );
-        let release = fixture.release("2.0.0", vec![("app", module)]);
+        let release = fixture.release("2.0.0", &[("app", &module)]);
         let report = fixture.install(&release, &NoReporter);
-        assert_eq!(fixture.content_requests(), Vec::<String>::new());
+        assert_eq!(
+            fixture.requests(),
+            [fixture.url(&module.module.index.blake3, BlobKind::FileIndex)]
+        );
         assert_eq!(report.planned_bytes, 0);
         assert_eq!(report.downloaded_bytes, report.index_bytes);
         assert_eq!(fixture.read("lib/renamed-big"), big);
-        assert_eq!(fixture.read("docs/new-name.txt"), b"moved around");
         // Copies, not links: the old tree stays as it was.
         let old = fixture.root.releases().join(&v1_dir).join("lib/big");
         assert_eq!(std::fs::metadata(&old).unwrap().nlink(), 1);
@@ -806,91 +766,130 @@ mod tests {
     }
 
     #[test]
-    fn edits_are_rebuilt_from_zstd_and_bsdiff_patches() {
-        for algorithm in [PatchAlgorithm::Zstd, PatchAlgorithm::Bsdiff] {
-            let big = noise(200_000, 3);
-            let (mut fixture, _) = with_v1(&big);
-            let release = v2(&fixture, &big, b"brand new", algorithm);
-            let recorder = Recorder::default();
-            let report = fixture.install(&release, &recorder);
-            assert_v2_tree(&fixture, &big, b"brand new");
-            assert_eq!(recorder.fallbacks(), []);
-            let mut expected = patch_urls(&fixture, &release, &edited(&big));
-            expected.push(fixture.copy_url(b"brand new"));
-            assert_eq!(fixture.content_requests(), expected, "{algorithm:?}");
-            assert_eq!(
-                report.downloaded_bytes - report.index_bytes,
-                report.planned_bytes
-            );
-            assert_eq!(report.fallbacks, 0);
-        }
+    fn without_a_pack_new_files_come_as_ranges_of_the_copy_pack_in_few_requests() {
+        let big = noise(100_000, 16);
+        let (mut fixture, v1, _) = with_v1(&big);
+        let release = v2(&mut fixture, &v1, &big, &noise(30_000, 17), None);
+        let report = fixture.install(&release, &NoReporter);
+        assert_v2_tree(&fixture, &big, &noise(30_000, 17));
+        let module = &release.document.modules["app"];
+        let copies = fixture.url(&module.copies.as_ref().unwrap().blake3, BlobKind::Copies);
+        let requests = fixture.requests();
+        assert_eq!(
+            requests[0],
+            fixture.url(&module.index.blake3, BlobKind::FileIndex)
+        );
+        assert!(
+            requests[1..].iter().all(|url| url == &copies),
+            "{requests:?}"
+        );
+        assert_eq!(requests.len(), 2, "both new contents in one range");
+        assert_eq!(report.requests, 2);
     }
 
     #[test]
-    fn a_missing_or_corrupt_patch_falls_back_to_the_file_copy() {
+    fn a_missing_or_corrupt_pack_is_set_aside_for_the_index_and_ranges() {
         for corrupt in [false, true] {
             let big = noise(100_000, 4);
-            let (mut fixture, _) = with_v1(&big);
-            let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
-            for url in patch_urls(&fixture, &release, &edited(&big)) {
-                if corrupt {
-                    let size = served(&fixture, &url).len();
-                    fixture.transport.insert(url, vec![0u8; size]);
-                } else {
-                    fixture.transport.remove(&url);
-                }
+            let (mut fixture, v1, _) = with_v1(&big);
+            let release = v2(
+                &mut fixture,
+                &v1,
+                &big,
+                b"brand new",
+                Some(PatchAlgorithm::Zstd),
+            );
+            let url = pack_url(&fixture, &release);
+            if corrupt {
+                let size = release.document.packs[0].size as usize;
+                fixture.site.transport.insert(url.clone(), vec![0u8; size]);
+            } else {
+                fixture.site.transport.remove(&url);
             }
             let recorder = Recorder::default();
             let report = fixture.install(&release, &recorder);
             assert_v2_tree(&fixture, &big, b"brand new");
             assert_eq!(
                 recorder.fallbacks(),
-                [file_copy("lib/big")],
+                [("app".to_owned(), Fallback::WithoutPack)],
                 "corrupt: {corrupt}"
             );
-            assert!(
-                fixture
-                    .content_requests()
-                    .contains(&fixture.copy_url(&edited(&big)))
+            assert!(report.pack_from.is_none());
+            let index = fixture.url(
+                &release.document.modules["app"].index.blake3,
+                BlobKind::FileIndex,
             );
-            assert_eq!(report.fallbacks, 1);
+            assert!(fixture.requests().contains(&index));
         }
+    }
+
+    #[test]
+    fn a_pack_for_other_installed_files_is_set_aside() {
+        let big = noise(100_000, 18);
+        let (mut fixture, v1, _) = with_v1(&big);
+        // A pack made from another 1.0.0 than the one installed.
+        let other = fixture.module("1.0.0", &[("lib/big", &big, 0o644)], &[], None);
+        let other = fixture.release("1.0.0", &[("app", &other)]);
+        let mut release = v2(&mut fixture, &v1, &big, b"brand new", None);
+        fixture.pack(&other, &mut release, PatchAlgorithm::Zstd);
+        let recorder = Recorder::default();
+        fixture.install(&release, &recorder);
+        assert_v2_tree(&fixture, &big, b"brand new");
+        assert_eq!(
+            recorder.fallbacks(),
+            [("app".to_owned(), Fallback::WithoutPack)]
+        );
     }
 
     #[test]
     fn a_patch_that_builds_other_content_falls_back_to_the_file_copy() {
         let big = noise(100_000, 5);
-        let (mut fixture, _) = with_v1(&big);
+        let (mut fixture, v1, _) = with_v1(&big);
         let new = edited(&big);
-        // A genuine, correctly hashed patch from `big`, but to other content than the
-        // index says.
-        let bytes = zstd_patch(&big, &noise(100_000, 6));
-        let patch = Patch {
-            from: Blake3Hash::of(&big),
-            to: Blake3Hash::of(&new),
-            algorithm: PatchAlgorithm::Zstd,
-            size: bytes.len() as u64,
-            blake3: Blake3Hash::of(&bytes),
-        };
-        let module = fixture.publish(
-            &[("lib/big", &new, 0o644)],
-            None,
-            vec![(patch, bytes)],
-            true,
+        let module = fixture.module("2.0.0", &[("lib/big", &new, 0o644)], &[], None);
+        let mut release = fixture.release("2.0.0", &[("app", &module)]);
+        // A genuine patch from `big`, but to other content than the index says.
+        let wrong = zstd_patch(&big, &noise(100_000, 6));
+        let mut header = PackHeader::new("1.0.0".parse().unwrap(), "2.0.0".parse().unwrap());
+        header.modules.insert(
+            "app".parse().unwrap(),
+            ModuleDelta::between(Some(&v1.indexes["app"]), &module.index, |_| {
+                Some(PackData::Patch {
+                    base: Blake3Hash::of(&big),
+                    algorithm: PatchAlgorithm::Zstd,
+                    offset: 0,
+                    length: wrong.len() as u64,
+                })
+            }),
         );
-        let release = fixture.release("2.0.0", vec![("app", module)]);
+        let blob = fixture.site.put(BlobKind::Pack, header.encode(&wrong));
+        release.document.packs.push(wavecast_schema::PackRef {
+            from: "1.0.0".parse().unwrap(),
+            size: blob.size,
+            blake3: blob.blake3,
+        });
         let recorder = Recorder::default();
         fixture.install(&release, &recorder);
         assert_eq!(fixture.read("lib/big"), new);
-        assert_eq!(recorder.fallbacks(), [file_copy("lib/big")]);
-        assert!(fixture.content_requests().contains(&fixture.copy_url(&new)));
+        assert_eq!(recorder.fallbacks(), [file_copy_fallback("lib/big")]);
+        let copies = fixture.url(
+            &module.module.copies.as_ref().unwrap().blake3,
+            BlobKind::Copies,
+        );
+        assert!(fixture.requests().contains(&copies));
     }
 
     #[test]
     fn local_files_that_changed_since_their_install_fall_back_to_the_file_copy() {
         let big = noise(100_000, 7);
-        let (mut fixture, v1_dir) = with_v1(&big);
-        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let (mut fixture, v1, v1_dir) = with_v1(&big);
+        let release = v2(
+            &mut fixture,
+            &v1,
+            &big,
+            b"brand new",
+            Some(PatchAlgorithm::Zstd),
+        );
         let tree = fixture.root.releases().join(&v1_dir);
         std::fs::write(tree.join("lib/big"), b"tampered base").unwrap();
         std::fs::write(tree.join("docs/old-name.txt"), b"tampered kept").unwrap();
@@ -899,14 +898,10 @@ mod tests {
         assert_v2_tree(&fixture, &big, b"brand new");
         assert_eq!(
             recorder.fallbacks(),
-            [file_copy("docs/new-name.txt"), file_copy("lib/big")]
-        );
-        assert!(
-            !fixture
-                .content_requests()
-                .iter()
-                .any(|url| url.ends_with(".patch")),
-            "no local base, so the patch is not fetched"
+            [
+                file_copy_fallback("docs/new-name.txt"),
+                file_copy_fallback("lib/big")
+            ]
         );
         assert_eq!(
             std::fs::read(tree.join("lib/big")).unwrap(),
@@ -915,18 +910,19 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_corrupt_file_copy_falls_back_to_the_package() {
+    fn a_missing_or_corrupt_copy_pack_falls_back_to_the_package() {
         for corrupt in [false, true] {
             let big = noise(100_000, 8);
-            let (mut fixture, _) = with_v1(&big);
+            let (mut fixture, v1, _) = with_v1(&big);
             let fresh = noise(5000, 9);
-            let release = v2(&fixture, &big, &fresh, PatchAlgorithm::Bsdiff);
-            let url = fixture.copy_url(&fresh);
+            let release = v2(&mut fixture, &v1, &big, &fresh, None);
+            let module = &release.document.modules["app"];
+            let url = fixture.url(&module.copies.as_ref().unwrap().blake3, BlobKind::Copies);
             if corrupt {
-                let size = served(&fixture, &url).len();
-                fixture.transport.insert(url.clone(), vec![1u8; size]);
+                let size = module.copies.as_ref().unwrap().size as usize;
+                fixture.site.transport.insert(url.clone(), vec![1u8; size]);
             } else {
-                fixture.transport.remove(&url);
+                fixture.site.transport.remove(&url);
             }
             let recorder = Recorder::default();
             let report = fixture.install(&release, &recorder);
@@ -937,8 +933,8 @@ mod tests {
                 [("app".to_owned(), Fallback::Package)],
                 "corrupt: {corrupt}"
             );
-            let package = fixture.url(&release.platforms["any"].modules["app"].package.path);
-            assert_eq!(fixture.content_requests().last(), Some(&package));
+            let package = fixture.url(&module.package.blake3, BlobKind::Package);
+            assert_eq!(fixture.requests().last(), Some(&package));
             assert!(report.downloaded_bytes > report.planned_bytes);
         }
     }
@@ -946,19 +942,19 @@ mod tests {
     #[test]
     fn an_unchanged_module_downloads_nothing_and_directory_modes_apply_last() {
         let mut fixture = Fixture::new();
-        let data = fixture.publish(
+        let data = fixture.module(
+            "1.0.0",
             &[("table.bin", &noise(50_000, 10), 0o644)],
+            &[],
             Some("share/data"),
-            Vec::new(),
-            true,
         );
-        let app = |content: &[u8]| {
-            fixture.module(&[("bin/app", content, 0o755)], &[], PatchAlgorithm::Zstd)
-        };
-        let v1 = fixture.release("1.0.0", vec![("app", app(b"one")), ("data", data.clone())]);
-        let v2 = fixture.release("2.0.0", vec![("app", app(b"two")), ("data", data)]);
+        let one = fixture.module("1.0.0", &[("bin/app", b"one", 0o755)], &[], None);
+        let two = fixture.module("2.0.0", &[("bin/app", b"two", 0o755)], &[], None);
+        let v1 = fixture.release("1.0.0", &[("app", &one), ("data", &data)]);
+        let mut v2 = fixture.release("2.0.0", &[("app", &two), ("data", &data)]);
+        fixture.pack(&v1, &mut v2, PatchAlgorithm::Zstd);
         fixture.install(&v1, &NoReporter);
-        fixture.transport.clear_requests();
+        fixture.site.transport.clear_requests();
 
         let plan = fixture.plan(&v2);
         let data_plan = plan
@@ -973,53 +969,60 @@ mod tests {
                 .iter()
                 .all(|file| file.action == FileAction::Keep)
         );
+        fixture.site.transport.clear_requests();
         fixture.install(&v2, &NoReporter);
-        assert_eq!(fixture.content_requests(), [fixture.copy_url(b"two")]);
+        assert_eq!(fixture.requests(), [pack_url(&fixture, &v2)]);
         assert_eq!(fixture.read("bin/app"), b"two");
         assert_eq!(fixture.read("share/data/table.bin"), noise(50_000, 10));
         assert_eq!(fixture.mode("bin"), 0o755);
     }
 
     #[test]
-    fn an_index_without_file_copies_takes_the_package() {
+    fn a_module_without_a_copy_pack_takes_its_package() {
         let mut fixture = Fixture::new();
-        let old = fixture.publish(
+        let old = fixture.module(
+            "1.0.0",
             &[("a", b"one", 0o644), ("b", b"same", 0o644)],
+            &[],
             None,
-            Vec::new(),
-            false,
         );
-        let v1 = fixture.release("1.0.0", vec![("app", old)]);
-        let plan = fixture.plan(&v1);
+        let v1 = fixture.release("1.0.0", &[("app", &old)]);
         assert_eq!(
-            plan.modules[0].package_reason,
+            fixture.plan(&v1).modules[0].package_reason,
             Some(PackageReason::FreshInstall),
             "with nothing installed, no index is fetched"
         );
         fixture.install(&v1, &NoReporter);
-        let new = fixture.publish(
+        let mut new = fixture.module(
+            "2.0.0",
             &[("a", b"two", 0o644), ("b", b"same", 0o644)],
+            &[],
             None,
-            Vec::new(),
-            false,
         );
-        let package = fixture.url(&new.package.path);
-        let v2 = fixture.release("2.0.0", vec![("app", new)]);
+        new.module.copies = None;
+        let package = fixture.url(&new.module.package.blake3, BlobKind::Package);
+        let v2 = fixture.release("2.0.0", &[("app", &new)]);
         assert_eq!(
             fixture.plan(&v2).modules[0].package_reason,
             Some(PackageReason::NoFileCopies)
         );
-        fixture.transport.clear_requests();
+        fixture.site.transport.clear_requests();
         fixture.install(&v2, &NoReporter);
-        assert_eq!(fixture.content_requests(), [package]);
+        assert_eq!(fixture.requests(), [package]);
         assert_eq!(fixture.read("a"), b"two");
     }
 
     #[test]
     fn an_install_records_its_modules_and_prunes_all_but_their_indexes() {
         let big = noise(100_000, 11);
-        let (mut fixture, v1_dir) = with_v1(&big);
-        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
+        let (mut fixture, v1, v1_dir) = with_v1(&big);
+        let release = v2(
+            &mut fixture,
+            &v1,
+            &big,
+            b"brand new",
+            Some(PatchAlgorithm::Zstd),
+        );
         let report = fixture.install(&release, &NoReporter);
         assert!(report.pruned_bytes > 0);
         assert_eq!(std::fs::read_dir(fixture.root.cache()).unwrap().count(), 0);
@@ -1027,7 +1030,14 @@ mod tests {
         let v2 = fixture.state.installed_in(&report.dir).unwrap();
         let mut expected: Vec<String> = [v1, v2]
             .iter()
-            .map(|release| release.modules["app"].file_index.blake3.to_string())
+            .map(|release| {
+                release.modules["app"]
+                    .index
+                    .as_ref()
+                    .unwrap()
+                    .blake3
+                    .to_string()
+            })
             .collect();
         expected.sort();
         let mut indexes: Vec<String> = std::fs::read_dir(fixture.root.indexes())
@@ -1035,107 +1045,77 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         indexes.sort();
-        assert_eq!(indexes, expected);
+        assert_eq!(
+            indexes, expected,
+            "the derived index was kept as if fetched"
+        );
     }
 
     #[test]
-    fn releases_recorded_without_modules_are_found_in_the_manifest() {
+    fn releases_recorded_without_indexes_install_from_packages() {
         let big = noise(100_000, 12);
-        let (fixture, _) = with_v1(&big);
-        let mut fixture = fixture;
+        let (mut fixture, v1, _) = with_v1(&big);
         for release in &mut fixture.state.installed {
-            release.modules.clear();
+            for module in release.modules.values_mut() {
+                module.index = None;
+            }
         }
-        let v1 = {
-            let module = fixture.module(
-                &[
-                    ("bin/tool", TOOL, 0o755),
-                    ("docs/old-name.txt", b"moved around", 0o644),
-                    ("lib/big", &big, 0o644),
-                    ("share/gone", b"removed in 2.0.0", 0o644),
-                ],
-                &[],
-                PatchAlgorithm::Zstd,
-            );
-            fixture.release("1.0.0", vec![("app", module)])
-        };
-        let v2 = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
-        let mut manifest = Fixture::manifest(&v2);
-        manifest.releases.push(v1);
-        let platform: Platform = "any".parse().unwrap();
-        let plan = InstallPlan {
-            transport: &fixture.transport,
-            hosts: std::slice::from_ref(&fixture.base),
-            root: &fixture.root,
-            platform: &platform,
-            release: &v2,
-            manifest: &manifest,
-            now: Timestamp::UNIX_EPOCH,
-            reporter: &NoReporter,
-            packages_only: false,
-            limits: DownloadLimits::default(),
-        };
-        let update = plan_install(&plan, &fixture.state).unwrap();
-        assert_eq!(update.modules[0].files[0].action, FileAction::Keep);
-        install_release(&plan, &mut fixture.state).unwrap();
-        assert_v2_tree(&fixture, &big, b"brand new");
-        assert!(
-            !fixture
-                .content_requests()
-                .iter()
-                .any(|url| url.ends_with(".tar.gz"))
+        let release = v2(
+            &mut fixture,
+            &v1,
+            &big,
+            b"brand new",
+            Some(PatchAlgorithm::Zstd),
         );
+        let update = fixture.plan(&release);
+        assert!(update.pack.is_none(), "nothing to apply a pack to");
+        assert_eq!(
+            update.modules[0].package_reason,
+            Some(PackageReason::FreshInstall)
+        );
+        fixture.install(&release, &NoReporter);
+        assert_v2_tree(&fixture, &big, b"brand new");
     }
 
     #[test]
     fn packages_only_takes_every_package_and_still_checks_the_tree_with_the_index() {
         let big = noise(100_000, 13);
-        let (mut fixture, _) = with_v1(&big);
-        let release = v2(&fixture, &big, b"brand new", PatchAlgorithm::Zstd);
-        let manifest = Fixture::manifest(&release);
-        let platform: Platform = "any".parse().unwrap();
-        let plan = InstallPlan {
-            transport: &fixture.transport,
-            hosts: std::slice::from_ref(&fixture.base),
-            root: &fixture.root,
-            platform: &platform,
-            release: &release,
-            manifest: &manifest,
-            now: Timestamp::UNIX_EPOCH,
-            reporter: &NoReporter,
-            packages_only: true,
-            limits: DownloadLimits::default(),
-        };
+        let (mut fixture, v1, _) = with_v1(&big);
+        let release = v2(
+            &mut fixture,
+            &v1,
+            &big,
+            b"brand new",
+            Some(PatchAlgorithm::Zstd),
+        );
+        let plan = fixture.plan_for(&release.document, &NoReporter, true);
         let update = plan_install(&plan, &fixture.state).unwrap();
         assert_eq!(
             update.modules[0].package_reason,
             Some(PackageReason::Requested)
         );
-        let module = &release.platforms["any"].modules["app"];
-        assert_eq!(update.index_bytes, module.file_index.size);
-        install_release(&plan, &mut fixture.state).unwrap();
+        let module = &release.document.modules["app"];
+        assert_eq!(update.index_bytes, module.index.size);
+        let mut state = fixture.state.clone();
+        install_release(&plan, &mut state).unwrap();
+        fixture.state = state;
         assert_v2_tree(&fixture, &big, b"brand new");
-        let requested: Vec<String> = fixture
-            .transport
-            .requests()
-            .into_iter()
-            .map(|(url, _)| url)
-            .collect();
         assert_eq!(
-            requested,
+            fixture.requests(),
             [
-                fixture.url(&module.file_index.path),
-                fixture.url(&module.package.path)
+                fixture.url(&module.index.blake3, BlobKind::FileIndex),
+                fixture.url(&module.package.blake3, BlobKind::Package)
             ],
-            "the index once (the plan cached it), then the package"
+            "the index once (the plan cached it), then the package; no pack"
         );
     }
 
     #[test]
-    fn symbolic_links_are_added_removed_and_retargeted_differentially() {
+    fn symbolic_links_are_added_removed_and_retargeted_by_the_pack_alone() {
         let big = noise(100_000, 14);
         let mut fixture = Fixture::new();
-        let v1 = fixture.publish_with_links(
+        let v1 = fixture.module(
+            "1.0.0",
             &[("lib/libfoo.so.1", &big, 0o755)],
             &[
                 ("lib/libfoo.so", "libfoo.so.1"),
@@ -1143,19 +1123,18 @@ mod tests {
                 ("gone", "lib"),
             ],
             None,
-            Vec::new(),
-            true,
         );
-        let v1 = fixture.release("1.0.0", vec![("app", v1)]);
+        let v1 = fixture.release("1.0.0", &[("app", &v1)]);
         fixture.install(&v1, &NoReporter);
         assert_eq!(
             std::fs::read(fixture.current("lib/libfoo.so")).unwrap(),
             big,
             "a relative link works in the installed tree"
         );
-        fixture.transport.clear_requests();
+        fixture.site.transport.clear_requests();
 
-        let v2 = fixture.publish_with_links(
+        let v2 = fixture.module(
+            "2.0.0",
             &[("lib/libfoo.so.1", &big, 0o755)],
             &[
                 ("lib/libfoo.so", "libfoo.so.1"),
@@ -1163,13 +1142,12 @@ mod tests {
                 ("bin/app", "../lib/libfoo.so.1"),
             ],
             None,
-            Vec::new(),
-            true,
         );
-        let v2 = fixture.release("2.0.0", vec![("app", v2)]);
+        let mut v2 = fixture.release("2.0.0", &[("app", &v2)]);
+        fixture.pack(&v1, &mut v2, PatchAlgorithm::Zstd);
         let report = fixture.install(&v2, &NoReporter);
-        assert_eq!(fixture.content_requests(), Vec::<String>::new());
-        assert_eq!(report.planned_bytes, 0);
+        assert_eq!(fixture.requests(), [pack_url(&fixture, &v2)]);
+        assert_eq!(report.planned_bytes, v2.document.packs[0].size);
         let target = |path: &str| {
             std::fs::read_link(fixture.current(path))
                 .unwrap()
@@ -1185,20 +1163,22 @@ mod tests {
     #[test]
     fn links_made_before_a_fallback_to_the_package_do_not_stop_it() {
         let mut fixture = Fixture::new();
-        let v1 = fixture.publish(&[("a", b"one", 0o644)], None, Vec::new(), true);
-        let v1 = fixture.release("1.0.0", vec![("app", v1)]);
+        let v1 = fixture.module("1.0.0", &[("a", b"one", 0o644)], &[], None);
+        let v1 = fixture.release("1.0.0", &[("app", &v1)]);
         fixture.install(&v1, &NoReporter);
         let fresh = noise(5000, 15);
-        let v2 = fixture.publish_with_links(
+        let v2 = fixture.module(
+            "2.0.0",
             &[("a", b"one", 0o644), ("b", &fresh, 0o644)],
             &[("c", "a")],
             None,
-            Vec::new(),
-            true,
         );
-        fixture.transport.remove(&fixture.copy_url(&fresh));
+        fixture
+            .site
+            .transport
+            .remove(&fixture.url(&v2.module.copies.as_ref().unwrap().blake3, BlobKind::Copies));
         let recorder = Recorder::default();
-        let v2 = fixture.release("2.0.0", vec![("app", v2)]);
+        let v2 = fixture.release("2.0.0", &[("app", &v2)]);
         fixture.install(&v2, &recorder);
         assert_eq!(
             recorder.fallbacks(),
@@ -1233,15 +1213,11 @@ mod tests {
         ];
         for (entries, message) in cases {
             let mut fixture = Fixture::new();
-            let mut module = fixture.publish(&[("a", b"one", 0o644)], None, Vec::new(), true);
+            let mut module = fixture.module("1.0.0", &[("a", b"one", 0o644)], &[], None);
             // Room for what the package holds: the declared size is not the check.
-            module.unpacked_size = 100;
-            let bytes = package(entries);
-            module.package = fixture.put(
-                &layout::blob(&Blake3Hash::of(&bytes), BlobKind::Package),
-                bytes,
-            );
-            let release = fixture.release("1.0.0", vec![("app", module)]);
+            module.module.unpacked_size = 100;
+            module.module.package = fixture.site.put(BlobKind::Package, package(entries));
+            let release = fixture.release("1.0.0", &[("app", &module)]);
             let error = fixture.try_install(&release, &NoReporter).unwrap_err();
             assert!(matches!(error, Error::TreeMismatch { .. }), "{error}");
             let chain = format!("{error}: {}", std::error::Error::source(&error).unwrap());

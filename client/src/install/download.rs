@@ -1,9 +1,14 @@
-//! Downloading one file into a `.partial` file, resuming what an interrupted run left.
+//! Downloading one file into a `.partial` file, resuming what an interrupted run left,
+//! and one span of a file into memory.
+//!
+//! Nothing here is flushed to disk: a download is verified when it is used (size and
+//! blake3, or the content it decompresses to), so a copy torn by a crash is caught and
+//! fetched again, and the install flushes its tree once before switching to it.
 
-use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wavecast_schema::Blake3Hash;
 
@@ -60,7 +65,7 @@ pub(crate) struct Download<'a> {
     /// Told about progress.
     pub(crate) progress: &'a dyn DownloadProgress,
     /// Grows by every byte received over the transport.
-    pub(crate) received: &'a Cell<u64>,
+    pub(crate) received: &'a AtomicU64,
     /// How slowly the bytes may arrive.
     pub(crate) limits: DownloadLimits,
 }
@@ -75,8 +80,7 @@ pub(crate) struct Download<'a> {
 /// [`Error::BlobTruncated`]) and hash to its blake3 (else [`Error::ChecksumMismatch`]
 /// and the partial file is removed); when the partial file already holds every byte,
 /// nothing is requested. A read error or a short download leaves the partial file for
-/// the next attempt to resume. On success the file is flushed to disk; the caller
-/// renames it.
+/// the next attempt to resume. On success the caller renames the file.
 pub(crate) fn download(download: &Download<'_>) -> Result<()> {
     let Download {
         transport,
@@ -148,7 +152,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
                     });
                 }
             };
-            received.set(received.get() + count as u64);
+            received.fetch_add(count as u64, Ordering::Relaxed);
             total += count as u64;
             if total > limit {
                 drop(file);
@@ -162,7 +166,6 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
             progress.progressed(total);
             pace.check(url, total - offset)?;
         }
-        file.sync_all().map_err(cache_error)?;
     }
     if let Expected::Exact { size, blake3 } = expected {
         if total < size {
@@ -183,6 +186,69 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads bytes `start..end` of the file at `url` into memory, within `limits`: the
+/// bytes of one request to a copy pack. When the transport sends the whole file
+/// instead, the bytes before `start` are read and dropped.
+///
+/// # Errors
+///
+/// [`Error::FetchBlob`], [`Error::DownloadBlob`], [`Error::BlobTruncated`] when the
+/// stream ends early, [`NetError::TooSlow`](crate::NetError::TooSlow).
+pub(crate) fn download_span(
+    transport: &dyn Transport,
+    url: &str,
+    (start, end): (u64, u64),
+    progress: &dyn DownloadProgress,
+    received: &AtomicU64,
+    limits: DownloadLimits,
+) -> Result<Vec<u8>> {
+    let length = end - start;
+    progress.started(url, length);
+    let pace = Pace::start(limits);
+    let stream = transport
+        .fetch_span(url, start, end)
+        .map_err(|source| Error::FetchBlob {
+            url: url.to_owned(),
+            source,
+        })?;
+    let skip = if stream.start == start { 0 } else { start };
+    let mut reader = stream.reader.take(skip + length);
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0).min(1 << 26));
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    pace.check(url, 0)?;
+    loop {
+        let count = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::DownloadBlob {
+                    url: url.to_owned(),
+                    source,
+                });
+            }
+        };
+        received.fetch_add(count as u64, Ordering::Relaxed);
+        // The chunk holds bytes `total..total + count` of the stream; those before
+        // `skip` are not part of the span.
+        let from =
+            usize::try_from(skip.saturating_sub(total)).map_or(count, |from| from.min(count));
+        bytes.extend_from_slice(&buffer[from..count]);
+        total += count as u64;
+        progress.progressed(total.saturating_sub(skip).min(length));
+        pace.check(url, total)?;
+    }
+    if (bytes.len() as u64) < length {
+        return Err(Error::BlobTruncated {
+            url: url.to_owned(),
+            size: length,
+            received: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
 }
 
 /// The size and blake3 of the file at `path`.

@@ -119,6 +119,29 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A release's platform document is not one, or not the one the manifest meant
+    /// (another release or platform), although its hash matches the signed manifest.
+    #[error("the platform release `{url}` is invalid")]
+    ParsePlatformRelease {
+        /// Its URL.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// A delta pack cannot be used: it is not a pack, or it does not turn the
+    /// installed release's indexes into the target's (the install then fetches the
+    /// target's indexes and the files it needs).
+    #[error("the delta pack `{url}` cannot be used")]
+    ParsePack {
+        /// Its URL.
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
     /// A module's file index is not a valid file index, although its hash matches the
     /// signed manifest.
     #[error("the file index `{url}` is invalid")]
@@ -138,8 +161,7 @@ pub enum Error {
         url: String,
     },
 
-    /// The site publishes no compressed copy of a file (its index was written by a
-    /// publisher without differential updates).
+    /// The site publishes no copy pack for the module of a file.
     #[error("the site has no compressed copy of `{path}`")]
     NoFileCopy {
         /// The file's path in its module.
@@ -367,6 +389,8 @@ impl Error {
             | Self::BlobTooLarge { .. }
             | Self::BlobTruncated { .. }
             | Self::ChecksumMismatch { .. }
+            | Self::ParsePlatformRelease { .. }
+            | Self::ParsePack { .. }
             | Self::ParseFileIndex { .. }
             | Self::CorruptFileCopy { .. }
             | Self::NoFileCopy { .. }
@@ -408,6 +432,8 @@ impl Error {
                 "nothing was installed; run the update again to resume the download".into()
             }
             Self::TreeMismatch { .. }
+            | Self::ParsePlatformRelease { .. }
+            | Self::ParsePack { .. }
             | Self::IndexExceedsModule { .. }
             | Self::UnsupportedEntry { .. }
             | Self::InvalidLinkTarget { .. }

@@ -1,58 +1,136 @@
-//! The content-addressed download cache, `ROOT/.wavecast/cache/`, and the index
-//! cache beside it, `ROOT/.wavecast/indexes/`.
+//! Fetching a release's blobs into the content-addressed download cache,
+//! `ROOT/.wavecast/cache/`, and file indexes into the index cache beside it,
+//! `ROOT/.wavecast/indexes/`.
 //!
 //! ```text
-//! cache/<blake3>          packages and patches, named by the hash of their bytes
+//! cache/<blake3>          platform documents, packages and delta packs, named by the
+//!                         hash of their bytes
 //! cache/<blake3>.zst      file copies, named by the hash of what they decompress to
 //! cache/<name>.partial    a download in progress; the next run resumes it
-//! indexes/<blake3>        file indexes of the installed releases (and the target)
+//! indexes/<blake3>        file indexes (their JSON) of the installed releases and the
+//!                         target, named by the hash of the JSON
 //! ```
 //!
-//! Nothing enters either cache unverified: packages, patches and indexes are renamed
-//! into place once their size and blake3 match, file copies once they decompressed
-//! to the content their index describes. A verified entry is never downloaded again;
-//! an entry that no longer verifies is replaced. After an install, [`prune`](crate::store::cache::prune) empties
-//! the download cache and keeps only the indexes of installed releases, which the
-//! next update plans from without the network.
+//! Nothing enters either cache unverified: whole blobs are renamed into place once
+//! their size and blake3 match, file copies once they decompressed to the content
+//! their index describes, indexes once their JSON hashes to their name. A verified
+//! entry is never downloaded again; an entry that no longer verifies is replaced. File
+//! copies come from the module's copy pack as byte ranges: [`Cache::prefetch`] fetches
+//! the coalesced ranges a plan needs, and packages, several at a time. After an
+//! install, [`prune`](crate::store::cache::prune) empties the download cache and keeps
+//! only the indexes of installed releases, which the next update plans from without
+//! the network.
 
-use std::cell::{Cell, RefCell};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc;
 
-use wavecast_schema::{Blake3Hash, Blob, FileIndex, ModuleName, PlatformRelease, RelativePath};
+use wavecast_schema::{
+    Blake3Hash, Blob, ByteRange, CopySlice, FileIndex, IndexBlob, ModuleName,
+    PLATFORM_RELEASE_SIZE_LIMIT, PackHeader, PackRef, PlatformRelease, RelativePath,
+};
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::install::download::{Download, DownloadProgress, Expected, download, hash_file};
+use crate::install::download::{
+    Download, DownloadProgress, Expected, download, download_span, hash_file,
+};
 use crate::install::error::{Error, Result};
-use crate::install::plan::{FileAction, UpdatePlan};
-use crate::install::reporter::{NoReporter, Reporter};
+use crate::install::patch;
+use crate::install::reporter::Reporter;
 use crate::install::tree::ReleaseIndexes;
 use crate::net::limits::DownloadLimits;
 use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;
-use crate::store::root::{InstallRoot, create_dir_all, sync_dir};
+use crate::store::root::{InstallRoot, create_dir_all};
 
-/// The cache of one install root, with the hosts it downloads from.
+/// How many downloads run at once: independent blobs, and ranges of copy packs.
+pub(crate) const PARALLEL_DOWNLOADS: usize = 4;
+
+/// The caches of one install root, with the hosts they download from.
 pub(crate) struct Cache<'a> {
+    fetcher: Fetcher<'a>,
+    reporter: &'a dyn Reporter,
+}
+
+/// The part of a [`Cache`] that downloads, shared by the threads of
+/// [`Cache::prefetch`]: everything but the reporter, which is told about progress on
+/// the calling thread only.
+struct Fetcher<'a> {
     dir: PathBuf,
     indexes: PathBuf,
     transport: &'a dyn Transport,
     hosts: &'a [BaseUrl],
-    reporter: &'a dyn Reporter,
     limits: DownloadLimits,
-    received: Cell<u64>,
-    used: RefCell<Vec<BaseUrl>>,
+    received: AtomicU64,
+    requests: AtomicU32,
+    used: Mutex<Vec<BaseUrl>>,
 }
 
 impl std::fmt::Debug for Cache<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
-            .field("dir", &self.dir)
-            .field("indexes", &self.indexes)
-            .field("hosts", &self.hosts)
-            .field("limits", &self.limits)
-            .field("received", &self.received)
+            .field("dir", &self.fetcher.dir)
+            .field("indexes", &self.fetcher.indexes)
+            .field("hosts", &self.fetcher.hosts)
+            .field("limits", &self.fetcher.limits)
+            .field("received", &self.fetcher.received)
             .finish_non_exhaustive()
+    }
+}
+
+/// A download [`Cache::prefetch`] runs: a module's package, or the ranges of its copy
+/// pack that hold the copies it needs.
+#[derive(Debug, Clone)]
+pub(crate) enum Prefetch<'p> {
+    /// The package.
+    Package {
+        /// The module.
+        module: &'p ModuleName,
+        /// Its package.
+        package: &'p Blob,
+    },
+    /// Copies from the copy pack.
+    Copies {
+        /// The module.
+        module: &'p ModuleName,
+        /// Its copy pack.
+        copies: &'p Blob,
+        /// The requests, coalesced.
+        ranges: &'p [ByteRange],
+        /// The copies wanted, by the content they decompress to.
+        wanted: Vec<(&'p Blake3Hash, CopySlice)>,
+    },
+}
+
+impl Prefetch<'_> {
+    fn module(&self) -> &ModuleName {
+        match self {
+            Self::Package { module, .. } | Self::Copies { module, .. } => module,
+        }
+    }
+}
+
+/// Tells the calling thread, from a download on another thread, how many bytes all
+/// the downloads of a [`Cache::prefetch`] have received.
+struct Relay<'r> {
+    sender: mpsc::Sender<u64>,
+    /// Bytes all of them received so far.
+    arrived: &'r AtomicU64,
+    /// Bytes of this thread's current download received so far.
+    current: std::cell::Cell<u64>,
+}
+
+impl DownloadProgress for Relay<'_> {
+    fn started(&self, _url: &str, _size: u64) {
+        self.current.set(0);
+    }
+
+    fn progressed(&self, downloaded: u64) {
+        let new = downloaded.saturating_sub(self.current.replace(downloaded));
+        let total = self.arrived.fetch_add(new, Ordering::Relaxed) + new;
+        let _ = self.sender.send(total);
     }
 }
 
@@ -76,39 +154,404 @@ impl<'a> Cache<'a> {
         create_dir_all(&dir)?;
         create_dir_all(&indexes)?;
         Ok(Self {
-            dir,
-            indexes,
-            transport,
-            hosts,
+            fetcher: Fetcher {
+                dir,
+                indexes,
+                transport,
+                hosts,
+                limits,
+                received: AtomicU64::new(0),
+                requests: AtomicU32::new(0),
+                used: Mutex::new(Vec::new()),
+            },
             reporter,
-            limits,
-            received: Cell::new(0),
-            used: RefCell::new(Vec::new()),
         })
     }
 
     /// The hosts that sent at least one blob, in the order they first did.
     pub(crate) fn hosts_used(&self) -> Vec<BaseUrl> {
-        self.used.borrow().clone()
-    }
-
-    fn record_use(&self, host: &BaseUrl) {
-        let mut used = self.used.borrow_mut();
-        if !used.contains(host) {
-            used.push(host.clone());
-        }
+        self.fetcher
+            .used
+            .lock()
+            .map(|used| used.clone())
+            .unwrap_or_default()
     }
 
     /// Bytes received over the transport so far.
     pub(crate) fn received(&self) -> u64 {
-        self.received.get()
+        self.fetcher.received.load(Ordering::Relaxed)
+    }
+
+    /// Requests made so far, answered or not.
+    pub(crate) fn requests(&self) -> u32 {
+        self.fetcher.requests.load(Ordering::Relaxed)
     }
 
     /// The URL of a site path on the first host, for messages.
     pub(crate) fn url(&self, path: &RelativePath) -> String {
+        self.fetcher.url(path)
+    }
+
+    /// The platform document a release's manifest entry names, verified and parsed
+    /// (fetched silently, and kept in the download cache).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BlobTooLarge`] past [`PLATFORM_RELEASE_SIZE_LIMIT`], download errors,
+    /// [`Error::ParsePlatformRelease`].
+    pub(crate) fn platform_release(&self, blob: &Blob) -> Result<PlatformRelease> {
+        let path = layout::blob(&blob.blake3, BlobKind::PlatformRelease);
+        if blob.size > PLATFORM_RELEASE_SIZE_LIMIT {
+            return Err(Error::BlobTooLarge {
+                url: self.url(&path),
+                size: PLATFORM_RELEASE_SIZE_LIMIT,
+            });
+        }
+        let cached =
+            self.fetcher
+                .exact(&self.fetcher.dir, &path, blob.size, &blob.blake3, &Silent)?;
+        let bytes = std::fs::read(&cached).map_err(|source| Error::Cache {
+            path: cached.clone(),
+            source,
+        })?;
+        PlatformRelease::parse(&bytes).map_err(|source| Error::ParsePlatformRelease {
+            url: self.url(&path),
+            source,
+        })
+    }
+
+    /// A module's file index, from the index cache or fetched into it (silently).
+    ///
+    /// # Errors
+    ///
+    /// Download errors, or [`Error::ParseFileIndex`].
+    pub(crate) fn index(&self, blob: &IndexBlob) -> Result<FileIndex> {
+        if let Some(index) = self.cached_index(&blob.blake3)? {
+            return Ok(index);
+        }
+        let path = layout::blob(&blob.blake3, BlobKind::FileIndex);
+        let partial = self
+            .fetcher
+            .dir
+            .join(format!("{}.json.zst.partial", blob.blake3));
+        let index = self.fetcher.try_hosts(&path, |url| {
+            self.fetcher
+                .download_into(url, &partial, Expected::AtMost(blob.size), &Silent)?;
+            let bytes = std::fs::read(&partial).map_err(|source| Error::Cache {
+                path: partial.clone(),
+                source,
+            })?;
+            let _ = std::fs::remove_file(&partial);
+            FileIndex::decode(&bytes, blob).map_err(|source| Error::ParseFileIndex {
+                url: url.to_owned(),
+                source,
+            })
+        })?;
+        self.keep_index(&index)?;
+        Ok(index)
+    }
+
+    /// The index whose JSON hashes to `blake3`, when the index cache holds it intact.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cache`] when the cache cannot be read.
+    pub(crate) fn cached_index(&self, blake3: &Blake3Hash) -> Result<Option<FileIndex>> {
+        let path = self.fetcher.indexes.join(blake3.as_str());
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Error::Cache { path, source }),
+        };
+        if &Blake3Hash::of(&bytes) != blake3 {
+            // Torn by a crash, or changed: fetched or derived again.
+            remove_if_present(&path).map_err(|source| Error::Cache { path, source })?;
+            return Ok(None);
+        }
+        Ok(FileIndex::parse(&bytes).ok())
+    }
+
+    /// Keeps `index` in the index cache, under the blake3 of its JSON: an index
+    /// derived from a delta pack, or one just fetched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cache`].
+    pub(crate) fn keep_index(&self, index: &FileIndex) -> Result<()> {
+        let json = index.to_json();
+        let path = self.fetcher.indexes.join(Blake3Hash::of(&json).as_str());
+        let temporary = path.with_extension("partial");
+        std::fs::write(&temporary, &json)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|source| Error::Cache { path, source })
+    }
+
+    /// The file index of every module of `release`: from `known` (indexes derived
+    /// from a delta pack), else through the index cache (which then keeps them while
+    /// the release is installed), checked against the module and assembled into the
+    /// release's tree.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`index`](Self::index) and of [`ReleaseIndexes::assemble`].
+    pub(crate) fn release_indexes(
+        &self,
+        release: &PlatformRelease,
+        known: &std::collections::BTreeMap<ModuleName, FileIndex>,
+    ) -> Result<ReleaseIndexes> {
+        ReleaseIndexes::assemble(
+            release,
+            |name, module| match known.get(name) {
+                Some(index) => Ok(index.clone()),
+                None => self.index(&module.index),
+            },
+            |module| self.url(&layout::blob(&module.index.blake3, BlobKind::FileIndex)),
+        )
+    }
+
+    /// A delta pack's bytes, verified.
+    ///
+    /// # Errors
+    ///
+    /// Download errors, [`Error::Cache`].
+    pub(crate) fn pack(&self, module: &ModuleName, pack: &PackRef) -> Result<Vec<u8>> {
+        let path = layout::blob(&pack.blake3, BlobKind::Pack);
+        let cached = self.fetcher.exact(
+            &self.fetcher.dir,
+            &path,
+            pack.size,
+            &pack.blake3,
+            &ModuleDownload {
+                module,
+                reporter: self.reporter,
+            },
+        )?;
+        self.reporter.on_download_finish(module);
+        std::fs::read(&cached).map_err(|source| Error::Cache {
+            path: cached,
+            source,
+        })
+    }
+
+    /// The header of a delta pack, read from the first bytes of the pack without
+    /// downloading the rest: what a plan shows before anything is installed. Its
+    /// bytes are not checked against the pack's hash (the whole pack is, when it is
+    /// used); what a client derives from it is checked against the signed indexes.
+    ///
+    /// # Errors
+    ///
+    /// Download errors, [`Error::ParsePack`].
+    pub(crate) fn pack_header(&self, pack: &PackRef) -> Result<PackHeader> {
+        let path = layout::blob(&pack.blake3, BlobKind::Pack);
+        let cached = self.fetcher.dir.join(pack.blake3.as_str());
+        if let Ok(bytes) = std::fs::read(&cached)
+            && Blake3Hash::of(&bytes) == pack.blake3
+        {
+            return PackHeader::decode(&bytes)
+                .map(|(header, _)| header)
+                .map_err(|source| Error::ParsePack {
+                    url: self.url(&path),
+                    source,
+                });
+        }
+        self.fetcher.try_hosts(&path, |url| {
+            let parse_error = |source| Error::ParsePack {
+                url: url.to_owned(),
+                source,
+            };
+            let mut head = self.fetcher.span(url, (0, 16.min(pack.size)), &Silent)?;
+            let length = PackHeader::head_length(&head)
+                .filter(|length| *length <= pack.size)
+                .ok_or_else(|| {
+                    parse_error(wavecast_schema::Error::Invalid {
+                        document: "delta pack",
+                        problem: "it does not start as a pack".into(),
+                    })
+                })?;
+            head.extend_from_slice(&self.fetcher.span(url, (16, length), &Silent)?);
+            PackHeader::decode_head(&head, pack.size)
+                .map(|(header, _)| header)
+                .map_err(parse_error)
+        })
+    }
+
+    /// A verified copy of a module's package.
+    pub(crate) fn package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
+        let path = layout::blob(&package.blake3, BlobKind::Package);
+        let cached = self.fetcher.exact(
+            &self.fetcher.dir,
+            &path,
+            package.size,
+            &package.blake3,
+            &ModuleDownload {
+                module,
+                reporter: self.reporter,
+            },
+        )?;
+        self.reporter.on_download_finish(module);
+        Ok(cached)
+    }
+
+    /// A verified copy of an image module's package, the image's zstd copy.
+    pub(crate) fn image_package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
+        let path = layout::blob(&package.blake3, BlobKind::FileCopy);
+        let cached = self.fetcher.exact(
+            &self.fetcher.dir,
+            &path,
+            package.size,
+            &package.blake3,
+            &ModuleDownload {
+                module,
+                reporter: self.reporter,
+            },
+        );
+        if cached.is_ok() {
+            self.reporter.on_download_finish(module);
+        }
+        cached
+    }
+
+    /// Hands a compressed copy of the file whose content hashes to `content` to
+    /// `use_copy`, which decompresses it into place and answers whether the result is
+    /// right (`Ok(false)` leaves nothing behind).
+    ///
+    /// A cached copy is tried first (one [`prefetch`](Self::prefetch) put there).
+    /// Otherwise the copy's range of the module's copy pack `copies` is fetched, and
+    /// kept once `use_copy` accepts it.
+    ///
+    /// # Errors
+    ///
+    /// Download errors, [`Error::CorruptFileCopy`] when the copy is refused, and the
+    /// errors of `use_copy`.
+    pub(crate) fn file_copy(
+        &self,
+        module: &ModuleName,
+        content: &Blake3Hash,
+        copies: &Blob,
+        slice: &CopySlice,
+        use_copy: &mut dyn FnMut(&Path) -> Result<bool>,
+    ) -> Result<()> {
+        let cache_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Cache { path, source }
+        };
+        let cached = self.fetcher.dir.join(format!("{content}.zst"));
+        if let Ok(metadata) = std::fs::metadata(&cached) {
+            if use_copy(&cached)? {
+                self.reporter.on_cache_hit(module, metadata.len());
+                return Ok(());
+            }
+            remove_if_present(&cached).map_err(cache_error(&cached))?;
+        }
+        let path = layout::blob(&copies.blake3, BlobKind::Copies);
+        let partial = self.fetcher.dir.join(format!("{content}.zst.partial"));
+        self.fetcher.try_hosts(&path, |url| {
+            let bytes = self.fetcher.span(
+                url,
+                (slice.offset, slice.offset + slice.length),
+                &ModuleDownload {
+                    module,
+                    reporter: self.reporter,
+                },
+            )?;
+            std::fs::write(&partial, &bytes).map_err(cache_error(&partial))?;
+            if use_copy(&partial)? {
+                std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
+                self.reporter.on_download_finish(module);
+                return Ok(());
+            }
+            remove_if_present(&partial).map_err(cache_error(&partial))?;
+            Err(Error::CorruptFileCopy {
+                url: url.to_owned(),
+            })
+        })
+    }
+
+    /// Downloads `jobs` into the cache, [`PARALLEL_DOWNLOADS`] at a time, telling the
+    /// reporter about them as one download per module from this thread. Copies are
+    /// kept only once they decompress to their content. Returns each job's outcome:
+    /// a failed job leaves what it needed to the fallbacks of the assemble stage.
+    pub(crate) fn prefetch<'p>(&self, jobs: &'p [Prefetch<'p>]) -> Vec<Result<()>> {
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        let (sender, receiver) = mpsc::channel();
+        let total: u64 = jobs.iter().map(Prefetch::bytes).sum();
+        let first = jobs[0].module().clone();
+        self.reporter.on_download_start(&first, "", total);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let arrived = AtomicU64::new(0);
+        let results: Mutex<Vec<Option<Result<()>>>> =
+            Mutex::new(jobs.iter().map(|_| None).collect());
+        let (fetcher, next, arrived, outcomes) = (&self.fetcher, &next, &arrived, &results);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_DOWNLOADS.min(jobs.len()) {
+                let sender = sender.clone();
+                scope.spawn(move || {
+                    let relay = Relay {
+                        sender,
+                        arrived,
+                        current: std::cell::Cell::new(0),
+                    };
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else {
+                            break;
+                        };
+                        let outcome = fetcher.prefetch_one(job, &relay);
+                        if let Ok(mut outcomes) = outcomes.lock() {
+                            outcomes[i] = Some(outcome);
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            for done in receiver {
+                self.reporter.on_download_progress(&first, done.min(total));
+            }
+        });
+        self.reporter.on_download_finish(&first);
+        results
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Ok(())))
+            .collect()
+    }
+
+    /// Bytes of `wanted` downloads the cache already holds, whole or as partial
+    /// downloads (what an interrupted install left): the install does not download
+    /// them again.
+    pub(crate) fn held(&self, name: &str, size: u64) -> u64 {
+        let whole = partial_len(&self.fetcher.dir.join(name));
+        let partial = partial_len(&self.fetcher.dir.join(format!("{name}.partial")));
+        whole.max(partial).min(size)
+    }
+}
+
+impl Prefetch<'_> {
+    /// Bytes the job downloads.
+    fn bytes(&self) -> u64 {
+        match self {
+            Self::Package { package, .. } => package.size,
+            Self::Copies { ranges, .. } => ranges.iter().map(|range| range.len()).sum(),
+        }
+    }
+}
+
+impl Fetcher<'_> {
+    fn url(&self, path: &RelativePath) -> String {
         self.hosts
             .first()
             .map_or_else(|| path.as_str().to_owned(), |host| host.join(path))
+    }
+
+    fn record_use(&self, host: &BaseUrl) {
+        if let Ok(mut used) = self.used.lock()
+            && !used.contains(host)
+        {
+            used.push(host.clone());
+        }
     }
 
     /// Tries `fetch` with each host in turn, until one succeeds or fails with an
@@ -141,167 +584,42 @@ impl<'a> Cache<'a> {
         }))
     }
 
-    /// A verified copy of a module's package.
-    pub(crate) fn package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
-        self.exact(
-            &self.dir,
-            module,
-            &package.path,
-            package.size,
-            &package.blake3,
-            self.reporter,
-        )
-    }
-
-    /// A verified copy of a patch, stored on the site at `blobs/<blake3>.patch`.
-    pub(crate) fn patch(
+    /// Downloads `url` into `partial` (one request), resuming it.
+    fn download_into(
         &self,
-        module: &ModuleName,
-        size: u64,
-        blake3: &Blake3Hash,
-    ) -> Result<PathBuf> {
-        let path = layout::blob(blake3, BlobKind::Patch);
-        self.exact(&self.dir, module, &path, size, blake3, self.reporter)
-    }
-
-    /// A module's file index, from the index cache or fetched into it (silently).
-    ///
-    /// # Errors
-    ///
-    /// Download errors, or [`Error::ParseFileIndex`].
-    pub(crate) fn index(&self, module: &ModuleName, blob: &Blob) -> Result<FileIndex> {
-        let path = self.exact(
-            &self.indexes,
-            module,
-            &blob.path,
-            blob.size,
-            &blob.blake3,
-            &NoReporter,
-        )?;
-        let bytes = std::fs::read(&path).map_err(|source| Error::Cache { path, source })?;
-        FileIndex::parse(&bytes).map_err(|source| Error::ParseFileIndex {
-            url: self.url(&blob.path),
-            source,
-        })
-    }
-
-    /// The file index of every module of `release`, through the index cache (which
-    /// then keeps them while the release is installed), checked against the module
-    /// and assembled into the release's tree.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`index`](Self::index) and of [`ReleaseIndexes::assemble`].
-    pub(crate) fn release_indexes(&self, release: &PlatformRelease) -> Result<ReleaseIndexes> {
-        ReleaseIndexes::assemble(
-            release,
-            |name, module| self.index(name, &module.file_index),
-            |module| self.url(&module.file_index.path),
-        )
-    }
-
-    /// Hands a compressed copy of the file whose content hashes to `content` to
-    /// `use_copy`, which decompresses it into place and answers whether the result is
-    /// right (`Ok(false)` leaves nothing behind).
-    ///
-    /// A cached copy is tried first. Otherwise the copy is downloaded (at most
-    /// `packed_size` bytes, resuming a `.partial`) and kept once `use_copy` accepts it.
-    /// A refused download shorter than `packed_size` may have been cut short: it stays
-    /// as a `.partial` for the next run to resume. A refused download of the full size
-    /// is removed, and downloaded once more from the start if it was resumed.
-    ///
-    /// # Errors
-    ///
-    /// Download errors, [`Error::CorruptFileCopy`] when the copy is refused, and the
-    /// errors of `use_copy`.
-    pub(crate) fn file_copy(
-        &self,
-        module: &ModuleName,
-        content: &Blake3Hash,
-        packed_size: u64,
-        use_copy: &mut dyn FnMut(&Path) -> Result<bool>,
+        url: &str,
+        partial: &Path,
+        expected: Expected<'_>,
+        progress: &dyn DownloadProgress,
     ) -> Result<()> {
-        let cache_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Cache { path, source }
-        };
-        let cached = self.dir.join(format!("{content}.zst"));
-        if let Ok(metadata) = std::fs::metadata(&cached) {
-            if use_copy(&cached)? {
-                self.reporter.on_cache_hit(module, metadata.len());
-                return Ok(());
-            }
-            remove_if_present(&cached).map_err(cache_error(&cached))?;
-        }
-        let path = layout::blob(content, BlobKind::FileCopy);
-        let partial = self.dir.join(format!("{content}.zst.partial"));
-        self.try_hosts(&path, |url| {
-            loop {
-                let resuming = partial_len(&partial) > 0;
-                download(&Download {
-                    transport: self.transport,
-                    url,
-                    partial: &partial,
-                    expected: Expected::AtMost(packed_size),
-                    progress: &ModuleDownload {
-                        module,
-                        reporter: self.reporter,
-                    },
-                    received: &self.received,
-                    limits: self.limits,
-                })?;
-                if use_copy(&partial)? {
-                    std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
-                    sync_dir(&self.dir).map_err(cache_error(&self.dir))?;
-                    self.reporter.on_download_finish(module);
-                    return Ok(());
-                }
-                if partial_len(&partial) < packed_size {
-                    return Err(Error::CorruptFileCopy {
-                        url: url.to_owned(),
-                    });
-                }
-                remove_if_present(&partial).map_err(cache_error(&partial))?;
-                if !resuming {
-                    return Err(Error::CorruptFileCopy {
-                        url: url.to_owned(),
-                    });
-                }
-            }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        download(&Download {
+            transport: self.transport,
+            url,
+            partial,
+            expected,
+            progress,
+            received: &self.received,
+            limits: self.limits,
         })
     }
 
-    /// Bytes of `plan`'s downloads the cache already holds, whole or as partial
-    /// downloads (what an interrupted install left): the install does not download
-    /// them again. `release` is the release `plan` was made for.
-    pub(crate) fn held_bytes(&self, plan: &UpdatePlan, release: &PlatformRelease) -> u64 {
-        let held = |name: String, size: u64| {
-            let whole = partial_len(&self.dir.join(&name));
-            let partial = partial_len(&self.dir.join(format!("{name}.partial")));
-            whole.max(partial).min(size)
-        };
-        plan.modules
-            .iter()
-            .map(|module| {
-                if module.use_package {
-                    release.modules.get(&module.name).map_or(0, |listed| {
-                        held(listed.package.blake3.to_string(), listed.package.size)
-                    })
-                } else {
-                    module
-                        .files
-                        .iter()
-                        .map(|file| match &file.action {
-                            FileAction::Keep => 0,
-                            FileAction::Patch(patch) => held(patch.blake3.to_string(), patch.size),
-                            FileAction::Download => {
-                                held(format!("{}.zst", file.blake3), file.packed_size)
-                            }
-                        })
-                        .sum()
-                }
-            })
-            .sum()
+    /// Bytes `start..end` of `url`, in one request.
+    fn span(
+        &self,
+        url: &str,
+        span: (u64, u64),
+        progress: &dyn DownloadProgress,
+    ) -> Result<Vec<u8>> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        download_span(
+            self.transport,
+            url,
+            span,
+            progress,
+            &self.received,
+            self.limits,
+        )
     }
 
     /// Returns the path of a verified copy of the blob at `path` in `dir`, named by
@@ -311,11 +629,10 @@ impl<'a> Cache<'a> {
     fn exact(
         &self,
         dir: &Path,
-        module: &ModuleName,
         path: &RelativePath,
         size: u64,
         blake3: &Blake3Hash,
-        reporter: &dyn Reporter,
+        progress: &dyn DownloadProgress,
     ) -> Result<PathBuf> {
         let cached = dir.join(blake3.as_str());
         let cache_error = |path: &Path| {
@@ -324,7 +641,6 @@ impl<'a> Cache<'a> {
         };
         match hash_file(&cached) {
             Ok((found, hash)) if found == size && &hash == blake3 => {
-                reporter.on_cache_hit(module, size);
                 return Ok(cached);
             }
             Ok(_) => remove_if_present(&cached).map_err(cache_error(&cached))?,
@@ -340,15 +656,8 @@ impl<'a> Cache<'a> {
         self.try_hosts(path, |url| {
             loop {
                 let resuming = partial_len(&partial) > 0;
-                match download(&Download {
-                    transport: self.transport,
-                    url,
-                    partial: &partial,
-                    expected: Expected::Exact { size, blake3 },
-                    progress: &ModuleDownload { module, reporter },
-                    received: &self.received,
-                    limits: self.limits,
-                }) {
+                match self.download_into(url, &partial, Expected::Exact { size, blake3 }, progress)
+                {
                     Ok(()) => return Ok(()),
                     Err(Error::ChecksumMismatch { .. }) if resuming => {}
                     Err(error) => return Err(error),
@@ -356,13 +665,90 @@ impl<'a> Cache<'a> {
             }
         })?;
         std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
-        sync_dir(dir).map_err(cache_error(dir))?;
-        reporter.on_download_finish(module);
         Ok(cached)
+    }
+
+    /// Runs one [`Prefetch`] job, reporting through `relay`.
+    fn prefetch_one(&self, job: &Prefetch<'_>, relay: &Relay<'_>) -> Result<()> {
+        match job {
+            Prefetch::Package { package, .. } => {
+                let path = layout::blob(&package.blake3, BlobKind::Package);
+                self.exact(&self.dir, &path, package.size, &package.blake3, relay)
+                    .map(|_| ())
+            }
+            Prefetch::Copies {
+                copies,
+                ranges,
+                wanted,
+                ..
+            } => {
+                let path = layout::blob(&copies.blake3, BlobKind::Copies);
+                for range in *ranges {
+                    let bytes = self
+                        .try_hosts(&path, |url| self.span(url, (range.start, range.end), relay))?;
+                    for (content, slice) in wanted.iter().filter(|(_, slice)| {
+                        slice.offset >= range.start && slice.offset + slice.length <= range.end
+                    }) {
+                        let start = slice.offset - range.start;
+                        let copy = usize::try_from(start)
+                            .ok()
+                            .zip(usize::try_from(start + slice.length).ok())
+                            .and_then(|(start, end)| bytes.get(start..end));
+                        if let Some(copy) = copy {
+                            self.keep_copy(content, slice, copy)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Keeps `copy` as the cached copy of `content` when it decompresses to it;
+    /// drops it otherwise (the assemble stage then fetches it alone, or falls back).
+    fn keep_copy(&self, content: &Blake3Hash, slice: &CopySlice, copy: &[u8]) -> Result<()> {
+        let mut hasher = HashingSink::default();
+        let decoded = patch::decompress(copy, &mut hasher);
+        if decoded.is_err() || hasher.size != slice.size || &hasher.finish() != content {
+            return Ok(());
+        }
+        let cached = self.dir.join(format!("{content}.zst"));
+        let partial = self.dir.join(format!("{content}.zst.partial"));
+        std::fs::write(&partial, copy)
+            .and_then(|()| std::fs::rename(&partial, &cached))
+            .map_err(|source| Error::Cache {
+                path: cached,
+                source,
+            })
     }
 }
 
-/// A download for `module`, told to the install's reporter.
+/// Hashes what is written to it, keeping nothing.
+#[derive(Default)]
+struct HashingSink {
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl HashingSink {
+    fn finish(&self) -> Blake3Hash {
+        Blake3Hash::from(self.hasher.finalize())
+    }
+}
+
+impl io::Write for HashingSink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A download for `module`, told to the install's reporter (on the calling thread).
 struct ModuleDownload<'a> {
     module: &'a ModuleName,
     reporter: &'a dyn Reporter,
@@ -376,6 +762,15 @@ impl DownloadProgress for ModuleDownload<'_> {
     fn progressed(&self, downloaded: u64) {
         self.reporter.on_download_progress(self.module, downloaded);
     }
+}
+
+/// A download nobody is told about: documents and indexes.
+struct Silent;
+
+impl DownloadProgress for Silent {
+    fn started(&self, _url: &str, _size: u64) {}
+
+    fn progressed(&self, _downloaded: u64) {}
 }
 
 fn partial_len(path: &Path) -> u64 {
@@ -399,6 +794,7 @@ pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::install::reporter::NoReporter;
     use crate::net::transport::{RangeStream, TransportError, TransportErrorKind};
     use crate::store::cache::prune;
 
@@ -482,6 +878,20 @@ pub(crate) mod tests {
             };
             Ok(RangeStream { start, reader })
         }
+
+        fn fetch_span(
+            &self,
+            url: &str,
+            start: u64,
+            end: u64,
+        ) -> std::result::Result<RangeStream, TransportError> {
+            let stream = self.fetch_from(url, start)?;
+            let length = end.saturating_sub(stream.start);
+            Ok(RangeStream {
+                start: stream.start,
+                reader: Box::new(stream.reader.take(length)),
+            })
+        }
     }
 
     struct Setup {
@@ -499,14 +909,15 @@ pub(crate) mod tests {
             let dir = tempfile::tempdir().unwrap();
             let root = InstallRoot::new(dir.path());
             let base = BaseUrl::parse("https://example.com/site").unwrap();
-            let blake3 = Blake3Hash::of(declared);
             let blob = Blob {
-                path: format!("blobs/{blake3}.tar.gz").parse().unwrap(),
                 size: declared.len() as u64,
-                blake3,
+                blake3: Blake3Hash::of(declared),
             };
             let transport = MapTransport::default();
-            transport.insert(base.join(&blob.path), served.to_vec());
+            transport.insert(
+                base.join(&layout::blob(&blob.blake3, BlobKind::Package)),
+                served.to_vec(),
+            );
             Self {
                 _dir: dir,
                 root,
@@ -518,7 +929,11 @@ pub(crate) mod tests {
         }
 
         fn url(&self) -> String {
-            self.base.join(&self.blob.path)
+            self.base.join(&self.path())
+        }
+
+        fn path(&self) -> RelativePath {
+            layout::blob(&self.blob.blake3, BlobKind::Package)
         }
 
         fn cache(&self) -> Cache<'_> {
@@ -568,7 +983,7 @@ pub(crate) mod tests {
             BaseUrl::parse("https://mirror.example.com/").unwrap(),
             BaseUrl::parse("https://unused.example.com/").unwrap(),
         ];
-        let mirror_url = hosts[2].join(&setup.blob.path);
+        let mirror_url = hosts[2].join(&setup.path());
         setup.transport.insert(mirror_url.clone(), good.clone());
         let cache = Cache::open(
             &setup.root,
@@ -592,7 +1007,7 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             asked,
-            [hosts[0].join(&setup.blob.path), setup.url(), mirror_url]
+            [hosts[0].join(&setup.path()), setup.url(), mirror_url]
         );
 
         // When every host fails, the first host's error is returned.
@@ -756,24 +1171,45 @@ pub(crate) mod tests {
     }
 
     /// A site with one file copy: the zstd of `content`, served as `served`.
-    fn copy_setup(content: &[u8], served: Option<Vec<u8>>) -> (Setup, Blake3Hash, u64) {
+    /// A copy pack holding some other copy, then `content`'s copy (or `served` in
+    /// its place), then another one; the copy's slice in it.
+    fn copy_setup(content: &[u8], served: Option<Vec<u8>>) -> (Setup, Blake3Hash, Blob, CopySlice) {
         let copy = crate::install::patch::tests::file_copy(content);
-        let hash = Blake3Hash::of(content);
+        let before = crate::install::patch::tests::file_copy(b"before");
+        let mut pack = before.clone();
+        pack.extend_from_slice(&served.unwrap_or_else(|| copy.clone()));
+        pack.extend_from_slice(&crate::install::patch::tests::file_copy(b"after"));
         let setup = Setup::new(b"", b"");
-        let url = setup.base.join(&layout::blob(&hash, BlobKind::FileCopy));
-        setup
-            .transport
-            .insert(url, served.unwrap_or_else(|| copy.clone()));
-        (setup, hash, copy.len() as u64)
+        let copies = Blob {
+            size: pack.len() as u64,
+            blake3: Blake3Hash::of(&pack),
+        };
+        setup.transport.insert(
+            setup
+                .base
+                .join(&layout::blob(&copies.blake3, BlobKind::Copies)),
+            pack,
+        );
+        let slice = CopySlice {
+            offset: before.len() as u64,
+            length: copy.len() as u64,
+            size: content.len() as u64,
+        };
+        (setup, Blake3Hash::of(content), copies, slice)
     }
 
     /// Decompresses through the cache's `file_copy`, answering whether the content
     /// was right.
-    fn use_copy(setup: &Setup, hash: &Blake3Hash, packed: u64) -> Result<Vec<u8>> {
+    fn use_copy(
+        setup: &Setup,
+        hash: &Blake3Hash,
+        copies: &Blob,
+        slice: &CopySlice,
+    ) -> Result<Vec<u8>> {
         let mut got = Vec::new();
         setup
             .cache()
-            .file_copy(&"app".parse().unwrap(), hash, packed, &mut |path| {
+            .file_copy(&"app".parse().unwrap(), hash, copies, slice, &mut |path| {
                 got.clear();
                 let _ =
                     crate::install::patch::decompress(std::fs::File::open(path).unwrap(), &mut got);
@@ -783,35 +1219,98 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_file_copy_is_kept_once_it_decompresses_right_and_reused_without_a_request() {
+    fn a_file_copy_is_fetched_as_its_range_kept_once_it_decompresses_right_and_reused() {
         let content = content(40_000);
-        let (setup, hash, packed) = copy_setup(&content, None);
-        assert_eq!(use_copy(&setup, &hash, packed).unwrap(), content);
+        let (setup, hash, copies, slice) = copy_setup(&content, None);
+        assert_eq!(use_copy(&setup, &hash, &copies, &slice).unwrap(), content);
         assert_eq!(setup.leftovers(), [format!("{hash}.zst")]);
-        assert_eq!(use_copy(&setup, &hash, packed).unwrap(), content);
-        assert_eq!(setup.transport.requests().len(), 1);
+        assert_eq!(use_copy(&setup, &hash, &copies, &slice).unwrap(), content);
+        let url = setup
+            .base
+            .join(&layout::blob(&copies.blake3, BlobKind::Copies));
+        assert_eq!(setup.transport.requests(), [(url, slice.offset)]);
     }
 
     #[test]
     fn a_corrupt_file_copy_is_refused_and_removed() {
         let content = content(40_000);
         let packed = crate::install::patch::tests::file_copy(&content).len();
-        let (setup, hash, _) = copy_setup(&content, Some(vec![7u8; packed]));
-        let error = use_copy(&setup, &hash, packed as u64).unwrap_err();
+        let (setup, hash, copies, slice) = copy_setup(&content, Some(vec![7u8; packed]));
+        let error = use_copy(&setup, &hash, &copies, &slice).unwrap_err();
         assert!(matches!(error, Error::CorruptFileCopy { .. }), "{error}");
         assert!(setup.leftovers().is_empty());
     }
 
     #[test]
-    fn a_cut_file_copy_resumes_on_the_next_run() {
+    fn a_cut_range_is_an_error_and_fetched_again_next_time() {
         let content = content(40_000);
-        let (setup, hash, packed) = copy_setup(&content, None);
-        let url = setup.base.join(&layout::blob(&hash, BlobKind::FileCopy));
+        let (setup, hash, copies, slice) = copy_setup(&content, None);
+        let url = setup
+            .base
+            .join(&layout::blob(&copies.blake3, BlobKind::Copies));
         setup.transport.cut(&url, 1000);
-        assert!(use_copy(&setup, &hash, packed).is_err());
-        assert_eq!(setup.leftovers(), [format!("{hash}.zst.partial")]);
-        assert_eq!(use_copy(&setup, &hash, packed).unwrap(), content);
-        assert_eq!(setup.transport.requests(), [(url.clone(), 0), (url, 1000)]);
+        assert!(use_copy(&setup, &hash, &copies, &slice).is_err());
+        assert_eq!(use_copy(&setup, &hash, &copies, &slice).unwrap(), content);
+    }
+
+    #[test]
+    fn prefetched_ranges_keep_the_copies_that_decompress_right() {
+        let (one, two) = (content(30_000), content(20_000));
+        let (copy_one, copy_two) = (
+            crate::install::patch::tests::file_copy(&one),
+            crate::install::patch::tests::file_copy(&two),
+        );
+        let mut pack = copy_one.clone();
+        pack.extend_from_slice(&[0u8; 50]);
+        pack.extend_from_slice(&copy_two);
+        let setup = Setup::new(b"", b"");
+        let copies = Blob {
+            size: pack.len() as u64,
+            blake3: Blake3Hash::of(&pack),
+        };
+        setup.transport.insert(
+            setup
+                .base
+                .join(&layout::blob(&copies.blake3, BlobKind::Copies)),
+            pack.clone(),
+        );
+        let (hash_one, hash_two, hash_bad) = (
+            Blake3Hash::of(&one),
+            Blake3Hash::of(&two),
+            Blake3Hash::of(b"not there"),
+        );
+        let slice = |offset: usize, copy: &[u8], size: usize| CopySlice {
+            offset: offset as u64,
+            length: copy.len() as u64,
+            size: size as u64,
+        };
+        let ranges = [ByteRange {
+            start: 0,
+            end: pack.len() as u64,
+        }];
+        let module: ModuleName = "app".parse().unwrap();
+        let jobs = [Prefetch::Copies {
+            module: &module,
+            copies: &copies,
+            ranges: &ranges,
+            wanted: vec![
+                (&hash_one, slice(0, &copy_one, one.len())),
+                (&hash_two, slice(copy_one.len() + 50, &copy_two, two.len())),
+                // Bytes that are not this content's copy are dropped.
+                (&hash_bad, slice(copy_one.len(), &[0; 50], 9)),
+            ],
+        }];
+        let outcomes = setup.cache().prefetch(&jobs);
+        assert!(outcomes.iter().all(Result::is_ok));
+        assert_eq!(
+            setup.leftovers(),
+            [format!("{hash_two}.zst"), format!("{hash_one}.zst")]
+                .into_iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(setup.transport.requests().len(), 1, "one request for both");
     }
 
     #[test]

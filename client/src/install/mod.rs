@@ -1,7 +1,10 @@
-//! Installing a release: plan it from what is on disk, check the free space, build it
-//! in a staging tree (local copies, patches, file copies, packages: see
-//! [`crate::install::plan`]), promote it, record it, switch `ROOT/current` with one atomic
-//! rename, then prune the cache.
+//! Installing a release: load the delta pack from the current release when the site
+//! has one (deriving the target's file indexes from it, [`crate::install::pack`]),
+//! plan from what is on disk, check the free space, fetch the ranges of copy packs and
+//! the packages the plan needs (several at a time), build the new tree in a staging
+//! directory (local copies, the pack's patches and copies, file copies, packages: see
+//! [`crate::install::plan`]), flush it once, promote it, record it, switch
+//! `ROOT/current` with one atomic rename, then prune the cache.
 //!
 //! Every step is journaled first (see [`crate::store::journal`] for the state machine), so a
 //! run killed at any instant leaves `current` on a complete release and the next run
@@ -26,26 +29,30 @@ pub(crate) mod commit;
 pub(crate) mod download;
 pub(crate) mod error;
 pub(crate) mod fetch;
+pub(crate) mod pack;
 pub(crate) mod patch;
 pub(crate) mod plan;
 pub(crate) mod reporter;
 pub(crate) mod space;
+#[cfg(test)]
+pub(crate) mod test_site;
 pub(crate) mod tree;
 pub(crate) mod unpack;
 pub(crate) mod verified;
 
 use jiff::Timestamp;
 use semver::Version;
-use wavecast_schema::{Manifest, Platform, PlatformRelease, Release};
+use wavecast_schema::PlatformRelease;
 
 use crate::install::assemble::Builder;
 use crate::install::commit::{Building, finish, sync_filesystem};
 use crate::install::error::{Error, Result};
-use crate::install::fetch::Cache;
+use crate::install::fetch::{Cache, Prefetch};
+use crate::install::pack::Delta;
 use crate::install::plan::{LocalFiles, UpdatePlan, plan_release};
 use crate::install::reporter::{NoReporter, Reporter};
 use crate::install::space::ensure_free_space;
-use crate::install::tree::{ReleaseIndexes, WrittenFiles, check_tree};
+use crate::install::tree::{WrittenFiles, check_tree};
 use crate::net::limits::DownloadLimits;
 use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;
@@ -95,6 +102,10 @@ pub struct TreeReport {
     pub fallbacks: u32,
     /// Bytes freed from the download cache after the install.
     pub pruned_bytes: u64,
+    /// Requests this install made to the hosts, answered or not.
+    pub requests: u32,
+    /// The release the install's delta pack updated from, when it took one.
+    pub pack_from: Option<Version>,
     /// The hosts that sent blobs (packages, indexes, file copies, patches) for this
     /// install, in the order they first did; empty when everything came from the
     /// caches.
@@ -107,11 +118,8 @@ pub(crate) struct InstallPlan<'a> {
     /// The hosts blobs are downloaded from, in the order they are tried.
     pub(crate) hosts: &'a [BaseUrl],
     pub(crate) root: &'a InstallRoot,
-    pub(crate) platform: &'a Platform,
-    pub(crate) release: &'a Release,
-    /// The verified manifest the release comes from: it also describes installed
-    /// releases that the state does not (states older than differential updates).
-    pub(crate) manifest: &'a Manifest,
+    /// What the release installs on this client's platform (its tree modules).
+    pub(crate) release: &'a PlatformRelease,
     pub(crate) now: Timestamp,
     pub(crate) reporter: &'a dyn Reporter,
     /// Install every module from its whole package, as before differential updates.
@@ -120,21 +128,10 @@ pub(crate) struct InstallPlan<'a> {
     pub(crate) limits: DownloadLimits,
 }
 
-impl InstallPlan<'_> {
-    fn modules(&self) -> Result<&PlatformRelease> {
-        self.release
-            .for_platform(self.platform)
-            .ok_or_else(|| Error::NoBuildForPlatform {
-                version: self.release.version.clone(),
-                platform: self.platform.clone(),
-            })
-    }
-}
-
 /// Plans how `plan.release` would be installed, fetching only file indexes (through
-/// the index cache) and changing nothing else. The caller holds the root's lock.
+/// the index cache) and the header of the delta pack, and changing nothing else. The
+/// caller holds the root's lock.
 pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<UpdatePlan> {
-    let modules = plan.modules()?;
     let cache = Cache::open(
         plan.root,
         plan.transport,
@@ -143,54 +140,82 @@ pub(crate) fn plan_install(plan: &InstallPlan<'_>, state: &State) -> Result<Upda
         plan.limits,
     )?;
     let current = read_current(plan.root, state)?;
-    let dir = release_dir_name(&plan.release.version, modules);
-    let indexes = cache.release_indexes(modules)?;
-    Ok(differential_plan(
-        plan,
-        &cache,
-        &indexes,
-        state,
-        current.as_ref(),
-        modules,
-        &dir,
-    )
-    .0)
-}
-
-/// The files on disk and the plan built from them, with the bytes spent on indexes.
-/// `cache` must have been opened for this plan: all it received so far, and all it
-/// receives here, are file indexes.
-fn differential_plan(
-    plan: &InstallPlan<'_>,
-    cache: &Cache<'_>,
-    indexes: &ReleaseIndexes,
-    state: &State,
-    current: Option<&CurrentRelease>,
-    modules: &PlatformRelease,
-    dir: &str,
-) -> (UpdatePlan, LocalFiles) {
-    let local = if plan.packages_only {
-        LocalFiles::default()
-    } else {
-        LocalFiles::gather(
-            |name, blob| cache.index(name, blob).ok(),
-            plan.root,
-            state,
-            current.map(|current| current.dir.as_str()),
-            plan.manifest,
-            plan.platform,
-        )
-    };
+    let dir = release_dir_name(&plan.release.version, plan.release);
+    let local = gather_local(plan, &cache, state, current.as_ref());
+    let delta = load_delta(plan, &cache, current.as_ref(), &local, true)?;
+    let pack_bytes = cache.received();
+    let indexes = cache.release_indexes(
+        plan.release,
+        delta
+            .as_ref()
+            .map_or(&std::collections::BTreeMap::new(), |delta| &delta.indexes),
+    )?;
     let mut update = plan_release(
-        indexes,
-        &plan.release.version,
-        dir,
-        modules,
+        &indexes,
+        &dir,
+        plan.release,
         &local,
+        delta.as_ref().map(|delta| (&delta.header, delta.pack.size)),
         plan.packages_only,
     );
-    update.index_bytes = cache.received();
-    (update, local)
+    update.index_bytes = cache.received() - pack_bytes;
+    Ok(update)
+}
+
+/// The files of the installed trees, found through the index cache (nothing when
+/// every module comes from its package anyway).
+fn gather_local(
+    plan: &InstallPlan<'_>,
+    cache: &Cache<'_>,
+    state: &State,
+    current: Option<&CurrentRelease>,
+) -> LocalFiles {
+    if plan.packages_only {
+        return LocalFiles::default();
+    }
+    LocalFiles::gather(
+        |blob| cache.cached_index(&blob.blake3).ok().flatten(),
+        plan.root,
+        state,
+        current.map(|current| current.dir.as_str()),
+    )
+}
+
+/// The delta pack from the current release, loaded (or only its header, for a plan)
+/// with the indexes derived from it; `None` when there is none, or when it cannot be
+/// used (the install then goes on without it, which the reporter is told).
+///
+/// # Errors
+///
+/// Local errors only: a pack the site cannot provide is not one.
+fn load_delta(
+    plan: &InstallPlan<'_>,
+    cache: &Cache<'_>,
+    current: Option<&CurrentRelease>,
+    local: &LocalFiles,
+    header_only: bool,
+) -> Result<Option<Delta>> {
+    if plan.packages_only {
+        return Ok(None);
+    }
+    let Some(pack) = pack::choose(plan.release, current.map(|current| &current.version)) else {
+        return Ok(None);
+    };
+    match pack::load(cache, plan.release, pack, &local.current, header_only) {
+        Ok(delta) => Ok(Some(delta)),
+        Err(error) if error.is_remote() => {
+            let first = plan
+                .release
+                .modules
+                .keys()
+                .next()
+                .expect("a platform release has modules");
+            plan.reporter
+                .on_fallback(first, &reporter::Fallback::WithoutPack, &error);
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Installs `plan.release` and makes it current. The caller holds the root's lock and
@@ -206,18 +231,18 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         limits,
         ..
     } = *plan;
-    let modules = plan.modules()?;
-    let dir = release_dir_name(&release.version, modules);
+    let version = &release.version;
+    let dir = release_dir_name(version, release);
     let current = read_current(root, state)?;
     let previous = current.as_ref().map(|current| current.version.clone());
-    let package_bytes = modules
+    let package_bytes = release
         .modules
         .values()
         .map(|module| module.package.size)
         .sum();
     let report = |outcome, cache: &Cache<'_>| TreeReport {
         outcome,
-        version: release.version.clone(),
+        version: version.clone(),
         dir: dir.clone(),
         previous: previous.clone(),
         planned_bytes: 0,
@@ -226,6 +251,8 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         package_bytes,
         fallbacks: 0,
         pruned_bytes: 0,
+        requests: cache.requests(),
+        pack_from: None,
         download_hosts_used: cache.hosts_used(),
     };
     let cache = Cache::open(root, transport, hosts, reporter, limits)?;
@@ -233,7 +260,24 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }
 
-    let indexes = cache.release_indexes(modules)?;
+    let local = gather_local(plan, &cache, state, current.as_ref());
+    let kept_tree = state.installed_in(&dir).is_some();
+    // A tree kept under `releases/` is switched back to without a pack.
+    let delta = if kept_tree {
+        None
+    } else {
+        load_delta(plan, &cache, current.as_ref(), &local, false)?
+    };
+    let pack_bytes = cache.received();
+    let derived = delta
+        .as_ref()
+        .map_or_else(std::collections::BTreeMap::new, |delta| {
+            delta.indexes.clone()
+        });
+    for index in derived.values() {
+        cache.keep_index(index)?;
+    }
+    let indexes = cache.release_indexes(release, &derived)?;
     create_dir_all(&root.releases())?;
     let previous_dir = current.as_ref().map(|current| current.dir.clone());
 
@@ -249,11 +293,11 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         })
         .cloned()
     {
-        reporter.on_reuse(&release.version, &dir);
+        reporter.on_reuse(version, &dir);
         // Remember the modules, so the index cache keeps this tree's indexes.
         let record = if recorded.modules.is_empty() {
             InstalledRelease {
-                modules: installed_modules(modules),
+                modules: installed_modules(release),
                 ..recorded
             }
         } else {
@@ -268,7 +312,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
                 previous: previous_dir,
             },
         )?;
-        reporter.on_switch(&release.version, &dir);
+        reporter.on_switch(version, &dir);
         let pruned_bytes = finish(root, state, journal)?;
         return Ok(TreeReport {
             pruned_bytes,
@@ -276,38 +320,54 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         });
     }
 
-    let (update, local) = differential_plan(
-        plan,
-        &cache,
+    let mut update = plan_release(
         &indexes,
-        state,
-        current.as_ref(),
-        modules,
         &dir,
+        release,
+        &local,
+        delta.as_ref().map(|delta| (&delta.header, delta.pack.size)),
+        plan.packages_only,
     );
-    let unpacked = modules.modules.values().fold(0u64, |total, module| {
+    update.index_bytes = cache.received() - pack_bytes;
+    let unpacked = release.modules.values().fold(0u64, |total, module| {
         total.saturating_add(module.unpacked_size)
     });
+    // The pack is on disk already; what it carries needs no more downloading.
     let to_download = update
         .download_bytes
-        .saturating_sub(cache.held_bytes(&update, modules));
+        .saturating_sub(update.pack.as_ref().map_or(0, |pack| pack.size))
+        .saturating_sub(held_bytes(&cache, &update, release));
     ensure_free_space(root.path(), to_download, unpacked)?;
 
     let building = Building::begin(
         root,
         InstalledRelease {
-            version: release.version.clone(),
+            version: version.clone(),
             dir: dir.clone(),
             installed_at: now,
-            modules: installed_modules(modules),
+            modules: installed_modules(release),
         },
         previous_dir,
     )?;
-    let builder = Builder::new(&cache, &local, reporter);
-    let written = builder.build(&update, modules, building.path())?;
+    for module in &update.modules {
+        reporter.on_module_plan(module);
+    }
+    prefetch(&cache, &update, release);
+    let builder = Builder::new(
+        &cache,
+        &local,
+        delta.as_ref().and_then(|delta| {
+            delta
+                .payload
+                .as_deref()
+                .map(|payload| (payload, &delta.pack.blake3))
+        }),
+        reporter,
+    );
+    let written = builder.build(&update, release, building.path())?;
     check_tree(building.path(), indexes.tree(), &written)?.map_err(|source| {
         Error::TreeMismatch {
-            version: release.version.clone(),
+            version: version.clone(),
             source: Box::new(source),
         }
     })?;
@@ -318,15 +378,77 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
     })?;
     let journal = building.built()?;
 
-    reporter.on_switch(&release.version, &dir);
+    reporter.on_switch(version, &dir);
     let pruned_bytes = finish(root, state, journal)?;
     Ok(TreeReport {
         planned_bytes: update.download_bytes,
         index_bytes: update.index_bytes,
         fallbacks: builder.fallbacks(),
         pruned_bytes,
+        pack_from: update.pack.as_ref().map(|pack| pack.from.clone()),
         ..report(InstallOutcome::Installed, &cache)
     })
+}
+
+/// Downloads what `update` needs from the site beyond the pack, several downloads
+/// at a time: the packages of the modules that take theirs, and the ranges of copy
+/// packs the others need. A download that fails is left to the assemble stage's
+/// fallbacks, which try the file alone, then the package.
+fn prefetch(cache: &Cache<'_>, update: &UpdatePlan, release: &PlatformRelease) {
+    let jobs: Vec<Prefetch<'_>> = update
+        .modules
+        .iter()
+        .filter_map(|module| {
+            let listed = release.modules.get(&module.name)?;
+            if module.use_package {
+                return Some(Prefetch::Package {
+                    module: &module.name,
+                    package: &listed.package,
+                });
+            }
+            let copies = listed
+                .copies
+                .as_ref()
+                .filter(|_| !module.ranges.is_empty())?;
+            Some(Prefetch::Copies {
+                module: &module.name,
+                copies,
+                ranges: &module.ranges,
+                wanted: module
+                    .files
+                    .iter()
+                    .filter(|file| file.action == plan::FileAction::Range)
+                    .map(|file| (&file.blake3, file.slice.clone()))
+                    .collect(),
+            })
+        })
+        .collect();
+    // Failures surface again, one file at a time, where the builder falls back.
+    let _ = cache.prefetch(&jobs);
+}
+
+/// Bytes of `update`'s downloads the cache already holds, whole or as partial
+/// downloads (what an interrupted install left): the install does not download them
+/// again. `release` is the release `update` was made for.
+fn held_bytes(cache: &Cache<'_>, update: &UpdatePlan, release: &PlatformRelease) -> u64 {
+    update
+        .modules
+        .iter()
+        .map(|module| {
+            if module.use_package {
+                release.modules.get(&module.name).map_or(0, |listed| {
+                    cache.held(listed.package.blake3.as_str(), listed.package.size)
+                })
+            } else {
+                module
+                    .files
+                    .iter()
+                    .filter(|file| file.action == plan::FileAction::Range)
+                    .map(|file| cache.held(&format!("{}.zst", file.blake3), file.packed_size))
+                    .sum()
+            }
+        })
+        .sum()
 }
 
 /// The state record of a release's modules.

@@ -1,22 +1,25 @@
-//! Planning an install: what to keep, patch and fetch.
+//! Planning an install: what to keep, take from the delta pack, fetch as ranges of
+//! copy packs, or take as whole packages.
 //!
 //! [`LocalFiles`] records where each content hash of the installed release trees
 //! lies on disk. [`plan_release`] takes the target's file indexes
-//! ([`ReleaseIndexes`]) and asks [`wavecast_schema::plan_module`] how to obtain every
-//! file of every module; the result is an [`UpdatePlan`], which `update --dry-run`
-//! prints as it is, and which the assemble stage carries out.
+//! ([`ReleaseIndexes`]) and the delta pack's header, when the update has one, and asks
+//! [`wavecast_schema::plan_module`] how to obtain every file of every module; the
+//! result is an [`UpdatePlan`], which `update --dry-run` prints as it is, whose
+//! ranges and packages the fetch stage downloads, and which the assemble stage
+//! carries out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, Blob, EntryKind, FileIndex, FileMode, FileSource, LinkTarget, Manifest, Module,
-    ModuleName, Patch, Platform, PlatformRelease, RelativePath, plan_module,
+    Blake3Hash, Blob, ByteRange, CopySlice, EntryKind, FileIndex, FileMode, FileSource, IndexBlob,
+    LinkTarget, Module, ModuleName, PackData, PackHeader, PatchAlgorithm, PlatformRelease,
+    RelativePath, plan_module,
 };
 
 use crate::install::tree::ReleaseIndexes;
-use crate::store::current::release_dir_name;
 use crate::store::root::InstallRoot;
 use crate::store::state::{InstalledModule, InstalledRelease, State};
 
@@ -30,14 +33,26 @@ pub struct UpdatePlan {
     pub dir: String,
     /// Every module of the target, by name.
     pub modules: Vec<ModuleUpdate>,
-    /// Bytes to download for the whole release (file indexes aside).
+    /// The delta pack the update downloads, when one updates from the current release.
+    pub pack: Option<PackUse>,
+    /// Bytes to download for the whole release (file indexes aside): the pack, the
+    /// ranges of copy packs and the packages.
     pub download_bytes: u64,
     /// What downloading every module's package would cost instead.
     pub package_bytes: u64,
-    /// Bytes received to fetch file indexes for this plan (0 when all were cached):
-    /// the target's, which every install checks its tree against, and any of the
-    /// installed releases the index cache lacked.
+    /// Bytes received to fetch file indexes for this plan (0 when all were cached or
+    /// derived from the pack): the target's, which every install checks its tree
+    /// against, and any of the installed releases the index cache lacked.
     pub index_bytes: u64,
+}
+
+/// The delta pack an update takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackUse {
+    /// The release it updates from: the current one.
+    pub from: Version,
+    /// Its size in bytes, downloaded in one request.
+    pub size: u64,
 }
 
 /// How one module will be obtained.
@@ -45,6 +60,8 @@ pub struct UpdatePlan {
 pub struct ModuleUpdate {
     /// The module.
     pub name: ModuleName,
+    /// Where its files go inside the release tree; `None` for the tree's root.
+    pub dest: Option<RelativePath>,
     /// Whether the whole package is downloaded and unpacked.
     pub use_package: bool,
     /// Why the package is used, when it is.
@@ -52,17 +69,21 @@ pub struct ModuleUpdate {
     /// Size of the module's package.
     pub package_bytes: u64,
     /// Bytes to download for this module: the package's size when `use_package`, else
-    /// the sum of the files' patches and copies.
+    /// what its files take from the pack and the ranges of its copy pack.
     pub download_bytes: u64,
     /// Every file of the module and how it is obtained; empty when `use_package`.
     pub files: Vec<FileUpdate>,
     /// Paths of the installed module that the target lacks. Nothing is deleted: the
     /// new tree is built beside the old one, without them.
     pub removed: Vec<RelativePath>,
+    /// The requests to the module's copy pack, coalesced.
+    pub ranges: Vec<ByteRange>,
     /// The module's directories and their modes (applied once the tree is complete).
     pub(super) dirs: Vec<(RelativePath, FileMode)>,
     /// The module's symbolic links and their targets.
     pub(super) links: Vec<(RelativePath, LinkTarget)>,
+    /// The module's copy pack, if the site has one.
+    pub(super) copies: Option<Blob>,
 }
 
 /// Why a module is installed from its whole package.
@@ -71,7 +92,7 @@ pub struct ModuleUpdate {
 pub enum PackageReason {
     /// The files to download would cost at least as much as the package.
     Cheaper,
-    /// The site publishes no per-file copies (an older publisher).
+    /// The site publishes no copy pack for the module.
     NoFileCopies,
     /// The caller asked for whole packages (`update --full`).
     Requested,
@@ -103,10 +124,16 @@ pub struct FileUpdate {
     pub size: u64,
     /// blake3 of the content.
     pub blake3: Blake3Hash,
-    /// Size of the file's compressed copy on the site (0 when there is none).
+    /// Size of the file's compressed copy in the module's copy pack.
     pub packed_size: u64,
     /// Where the content comes from.
     pub action: FileAction,
+    /// Where the file's copy lies in the module's copy pack: the fallback of every
+    /// other action.
+    pub(super) slice: CopySlice,
+    /// Where the pack holds the file, for [`FileAction::Patch`] and
+    /// [`FileAction::Copy`].
+    pub(super) data: Option<PackData>,
 }
 
 /// Where a file's content comes from.
@@ -114,30 +141,43 @@ pub struct FileUpdate {
 pub enum FileAction {
     /// A local file already holds it.
     Keep,
-    /// This patch, applied to a local file.
-    Patch(Patch),
-    /// The file's compressed copy.
-    Download,
+    /// A patch in the delta pack, applied to local content.
+    Patch {
+        /// blake3 of the local content it applies to.
+        base: Blake3Hash,
+        /// How it is encoded.
+        algorithm: PatchAlgorithm,
+        /// Its size in the pack.
+        size: u64,
+    },
+    /// The file's compressed copy, in the delta pack.
+    Copy {
+        /// Its size in the pack.
+        size: u64,
+    },
+    /// The file's compressed copy, fetched as a range of the module's copy pack.
+    Range,
 }
 
 impl FileAction {
-    /// `keep`, `patch` or `download`.
+    /// `keep`, `patch`, `copy` or `range`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Keep => "keep",
-            Self::Patch(_) => "patch",
-            Self::Download => "download",
+            Self::Patch { .. } => "patch",
+            Self::Copy { .. } => "copy",
+            Self::Range => "range",
         }
     }
 }
 
 impl FileUpdate {
-    /// Bytes this file's action downloads.
+    /// Bytes this file's action downloads: its share of the pack, or its copy.
     pub fn download_bytes(&self) -> u64 {
         match &self.action {
             FileAction::Keep => 0,
-            FileAction::Patch(patch) => patch.size,
-            FileAction::Download => self.packed_size,
+            FileAction::Patch { size, .. } | FileAction::Copy { size } => *size,
+            FileAction::Range => self.packed_size,
         }
     }
 }
@@ -151,14 +191,17 @@ impl ModuleUpdate {
     ) -> Self {
         Self {
             name: name.clone(),
+            dest: module.dest.clone(),
             use_package: true,
             package_reason: Some(reason),
             package_bytes: module.package.size,
             download_bytes: module.package.size,
             files: Vec::new(),
             removed,
+            ranges: Vec::new(),
             dirs: Vec::new(),
             links: Vec::new(),
+            copies: module.copies.clone(),
         }
     }
 }
@@ -168,23 +211,19 @@ impl ModuleUpdate {
 #[derive(Debug, Default)]
 pub(crate) struct LocalFiles {
     paths: BTreeMap<Blake3Hash, Vec<PathBuf>>,
-    current: BTreeMap<ModuleName, FileIndex>,
+    pub(super) current: BTreeMap<ModuleName, FileIndex>,
 }
 
 impl LocalFiles {
     /// Reads the file indexes of every installed release tree still under
     /// `releases/` (the current one first, then the most recent first) through
     /// `index_of` (the install passes the index cache, so no network is needed for
-    /// them). A release's modules come from its state record, or else from
-    /// `manifest` when it still lists that release (states written before modules
-    /// were recorded). A module whose index cannot be had contributes nothing.
+    /// them). A module whose index cannot be had contributes nothing.
     pub(crate) fn gather(
-        index_of: impl Fn(&ModuleName, &Blob) -> Option<FileIndex>,
+        index_of: impl Fn(&IndexBlob) -> Option<FileIndex>,
         root: &InstallRoot,
         state: &State,
         current_dir: Option<&str>,
-        manifest: &Manifest,
-        platform: &Platform,
     ) -> Self {
         let mut releases: Vec<&InstalledRelease> = state.installed.iter().rev().collect();
         releases.sort_by_key(|release| Some(release.dir.as_str()) != current_dir);
@@ -195,26 +234,30 @@ impl LocalFiles {
                 continue;
             }
             let is_current = Some(release.dir.as_str()) == current_dir;
-            for (name, module) in installed_modules(release, manifest, platform) {
-                let Some(index) = index_of(&name, &module.file_index) else {
+            for (name, module) in &release.modules {
+                let Some(index) = module.index.as_ref().and_then(&index_of) else {
                     continue;
                 };
-                let prefix = join(&tree, module.dest.as_ref());
-                for entry in &index.entries {
-                    if let EntryKind::File { blake3, .. } = &entry.kind {
-                        local
-                            .paths
-                            .entry(blake3.clone())
-                            .or_default()
-                            .push(join(&prefix, Some(&entry.path)));
-                    }
-                }
+                local.add(&tree, module, &index);
                 if is_current {
-                    local.current.insert(name, index);
+                    local.current.insert(name.clone(), index);
                 }
             }
         }
         local
+    }
+
+    /// Records the files of `module`, whose index is `index`, in the tree `tree`.
+    fn add(&mut self, tree: &Path, module: &InstalledModule, index: &FileIndex) {
+        let prefix = join(tree, module.dest.as_ref());
+        for entry in &index.entries {
+            if let EntryKind::File { blake3, .. } = &entry.kind {
+                self.paths
+                    .entry(blake3.clone())
+                    .or_default()
+                    .push(join(&prefix, Some(&entry.path)));
+            }
+        }
     }
 
     fn available(&self) -> BTreeSet<&Blake3Hash> {
@@ -226,30 +269,6 @@ impl LocalFiles {
     }
 }
 
-/// The modules of an installed release: from its state record, or from `manifest`
-/// when the record has none and the manifest still lists exactly that tree.
-fn installed_modules(
-    release: &InstalledRelease,
-    manifest: &Manifest,
-    platform: &Platform,
-) -> BTreeMap<ModuleName, InstalledModule> {
-    if !release.modules.is_empty() {
-        return release.modules.clone();
-    }
-    manifest
-        .release(&release.version)
-        .and_then(|listed| listed.for_platform(platform))
-        .filter(|modules| release_dir_name(&release.version, modules) == release.dir)
-        .map(|modules| {
-            modules
-                .modules
-                .iter()
-                .map(|(name, module)| (name.clone(), InstalledModule::from(module)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `base` joined with a relative path, segment by segment.
 pub(super) fn join(base: &Path, path: Option<&RelativePath>) -> PathBuf {
     path.iter()
@@ -257,19 +276,20 @@ pub(super) fn join(base: &Path, path: Option<&RelativePath>) -> PathBuf {
         .fold(base.to_owned(), |path, segment| path.join(segment))
 }
 
-/// Plans how to obtain every module of `release` (version `version`, directory
-/// `dir`, file indexes `indexes`) from `local`.
+/// Plans how to obtain every module of `release` (directory `dir`, file indexes
+/// `indexes`) from `local` and, when the update has one, the delta pack whose header
+/// is `pack` (of `pack_size` bytes).
 ///
-/// A module whose files would cost at least as much as its package takes the
-/// package; so does one that needs a file copy the site does not publish, and every
-/// module when nothing is installed or with `packages_only`. `index_bytes` is left
-/// at 0 for the caller to fill in.
+/// A module whose ranges would cost at least as much as its package takes the
+/// package; so does one whose copy pack the site lacks, and every module when nothing
+/// is installed or with `packages_only`. `index_bytes` is left at 0 for the caller to
+/// fill in.
 pub(crate) fn plan_release(
     indexes: &ReleaseIndexes,
-    version: &Version,
     dir: &str,
     release: &PlatformRelease,
     local: &LocalFiles,
+    pack: Option<(&PackHeader, u64)>,
     packages_only: bool,
 ) -> UpdatePlan {
     let available = local.available();
@@ -279,9 +299,8 @@ pub(crate) fn plan_release(
         .map(|(name, module)| {
             if packages_only {
                 ModuleUpdate::package(name, module, PackageReason::Requested, Vec::new())
-            } else if available.is_empty() {
-                // Per-file copies of a whole tree cost a request each, and the
-                // planner would pick the package anyway (`REQUEST_COST`).
+            } else if available.is_empty() && pack.is_none() {
+                // Ranges of a whole tree cost as much as the package, or more.
                 ModuleUpdate::package(name, module, PackageReason::FreshInstall, Vec::new())
             } else {
                 plan_one(
@@ -289,17 +308,35 @@ pub(crate) fn plan_release(
                     module,
                     indexes.index(name),
                     &available,
+                    pack.and_then(|(header, _)| header.modules.get(name)),
                     local.current.get(name),
                 )
             }
         })
         .collect();
+    let pack = pack
+        .filter(|_| !packages_only)
+        .map(|(header, size)| PackUse {
+            from: header.from.clone(),
+            size,
+        });
+    let module_bytes: u64 = modules
+        .iter()
+        .map(|module| {
+            if module.use_package {
+                module.download_bytes
+            } else {
+                module.ranges.iter().map(|range| range.len()).sum()
+            }
+        })
+        .sum();
     UpdatePlan {
-        version: version.clone(),
+        version: release.version.clone(),
         dir: dir.to_owned(),
-        download_bytes: modules.iter().map(|module| module.download_bytes).sum(),
+        download_bytes: module_bytes + pack.as_ref().map_or(0, |pack| pack.size),
         package_bytes: modules.iter().map(|module| module.package_bytes).sum(),
         index_bytes: 0,
+        pack,
         modules,
     }
 }
@@ -309,42 +346,61 @@ fn plan_one(
     module: &Module,
     index: &FileIndex,
     available: &BTreeSet<&Blake3Hash>,
+    delta: Option<&wavecast_schema::ModuleDelta>,
     installed: Option<&FileIndex>,
 ) -> ModuleUpdate {
-    let plan = plan_module(index, available, installed, module.package.size);
+    let plan = plan_module(index, available, delta, installed, module.package.size);
     let removed: Vec<RelativePath> = plan.removed.iter().map(|path| (*path).clone()).collect();
-    let no_copies = plan
+    let needs_copies = plan
         .files
         .iter()
-        .any(|step| step.size > 0 && step.source == FileSource::Download { packed_size: 0 });
-    // An index without file copies (an older publisher) can only be served by the
-    // package, whatever the sizes say; name that reason first.
-    if no_copies {
+        .any(|step| matches!(step.source, FileSource::Range(_)));
+    // A module without a copy pack can only fetch what it lacks as its package,
+    // whatever the sizes say; name that reason first.
+    if needs_copies && module.copies.is_none() {
         return ModuleUpdate::package(name, module, PackageReason::NoFileCopies, removed);
     }
     if plan.use_package {
         return ModuleUpdate::package(name, module, PackageReason::Cheaper, removed);
     }
-    // `plan.files` lists the index's files in index order.
-    let packed_sizes = index.entries.iter().filter_map(|entry| match entry.kind {
-        EntryKind::File { packed_size, .. } => Some(packed_size),
-        EntryKind::Dir | EntryKind::Symlink { .. } => None,
-    });
-    let files = plan
+    let layout = index.copy_layout();
+    let files: Vec<FileUpdate> = plan
         .files
         .iter()
-        .zip(packed_sizes)
-        .map(|(step, packed_size)| FileUpdate {
-            path: step.path.clone(),
-            mode: step.mode,
-            size: step.size,
-            blake3: step.blake3.clone(),
-            packed_size,
-            action: match &step.source {
-                FileSource::Keep => FileAction::Keep,
-                FileSource::Patch(patch) => FileAction::Patch((*patch).clone()),
-                FileSource::Download { .. } => FileAction::Download,
-            },
+        .map(|step| {
+            let slice = layout[step.blake3].clone();
+            let (action, data) = match &step.source {
+                FileSource::Keep => (FileAction::Keep, None),
+                FileSource::Pack(
+                    data @ PackData::Patch {
+                        base,
+                        algorithm,
+                        length,
+                        ..
+                    },
+                ) => (
+                    FileAction::Patch {
+                        base: base.clone(),
+                        algorithm: *algorithm,
+                        size: *length,
+                    },
+                    Some((*data).clone()),
+                ),
+                FileSource::Pack(data @ PackData::Copy { length, .. }) => {
+                    (FileAction::Copy { size: *length }, Some((*data).clone()))
+                }
+                FileSource::Range(_) => (FileAction::Range, None),
+            };
+            FileUpdate {
+                path: step.path.clone(),
+                mode: step.mode,
+                size: step.size,
+                blake3: step.blake3.clone(),
+                packed_size: slice.length,
+                action,
+                slice,
+                data,
+            }
         })
         .collect();
     let mut dirs = Vec::new();
@@ -358,13 +414,21 @@ fn plan_one(
     }
     ModuleUpdate {
         name: name.clone(),
+        dest: module.dest.clone(),
         use_package: false,
         package_reason: None,
         package_bytes: module.package.size,
-        download_bytes: plan.download_bytes,
+        download_bytes: files
+            .iter()
+            .filter(|file| file.data.is_some())
+            .map(FileUpdate::download_bytes)
+            .sum::<u64>()
+            + plan.ranges.iter().map(|range| range.len()).sum::<u64>(),
         files,
         removed,
+        ranges: plan.ranges,
         dirs,
         links,
+        copies: module.copies.clone(),
     }
 }

@@ -90,6 +90,9 @@ pub enum Fallback {
     FileCopy(RelativePath),
     /// The whole module is installed from its package.
     Package,
+    /// The update's delta pack cannot be used: the release's file indexes are fetched,
+    /// and the files the pack would have carried come from the copy packs.
+    WithoutPack,
 }
 
 /// A [`Reporter`] that ignores everything.

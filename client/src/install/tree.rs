@@ -277,21 +277,25 @@ mod tests {
                 ],
             ),
         ] {
-            let index = serde_json::to_vec(&FileIndex::new(entries)).unwrap();
-            let blake3 = Blake3Hash::of(&index);
-            let file_index = Blob {
-                path: format!("blobs/{blake3}.json").parse().unwrap(),
-                size: index.len() as u64,
-                blake3: blake3.clone(),
-            };
-            transport.insert(base.join(&file_index.path), index);
+            let (bytes, index) = FileIndex::new(entries).encode();
+            transport.insert(
+                base.join(&wavecast_site::layout::blob(
+                    &index.blake3,
+                    wavecast_site::layout::BlobKind::FileIndex,
+                )),
+                bytes,
+            );
             let module = Module {
                 version: "1.0.0".parse().unwrap(),
                 kind: wavecast_schema::ModuleKind::Tree,
                 dest: dest.map(|dest: &str| dest.parse().unwrap()),
-                package: file_index.clone(),
+                package: Blob {
+                    size: 1,
+                    blake3: index.blake3.clone(),
+                },
                 unpacked_size: 100,
-                file_index,
+                index,
+                copies: None,
             };
             modules.insert(name.parse().unwrap(), module);
         }
@@ -307,7 +311,9 @@ mod tests {
         std::os::unix::fs::symlink("app", tree.join("bin/app-link")).unwrap();
         std::os::unix::fs::symlink("/usr/share/data", tree.join("share/data/system")).unwrap();
         std::fs::set_permissions(tree.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        (dir, transport, base, PlatformRelease { modules }, tree)
+        let mut release = PlatformRelease::new("1.0.0".parse().unwrap(), "any".parse().unwrap());
+        release.modules = modules;
+        (dir, transport, base, release, tree)
     }
 
     fn fetch(
@@ -325,7 +331,7 @@ mod tests {
             DownloadLimits::default(),
         )
         .unwrap();
-        cache.release_indexes(release)
+        cache.release_indexes(release, &BTreeMap::new())
     }
 
     #[test]

@@ -142,7 +142,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use jiff::Timestamp;
-    use wavecast_schema::{Blake3Hash, Blob};
+    use wavecast_schema::{Blake3Hash, IndexBlob};
 
     use super::*;
     use crate::install::commit::switch_current;
@@ -199,12 +199,10 @@ mod tests {
         }
     }
 
-    fn index(name: &str) -> Blob {
-        Blob {
-            path: format!("blobs/{}.json", Blake3Hash::of(name.as_bytes()))
-                .parse()
-                .unwrap(),
+    fn index(name: &str) -> IndexBlob {
+        IndexBlob {
             size: 2,
+            json_size: 2,
             blake3: Blake3Hash::of(name.as_bytes()),
         }
     }
@@ -229,7 +227,7 @@ mod tests {
                 InstalledModule {
                     dest: None,
                     package: Blake3Hash::of(b"package"),
-                    file_index,
+                    index: Some(file_index),
                 },
             );
             state.record_install(release);

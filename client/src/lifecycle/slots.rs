@@ -20,12 +20,11 @@
 //! [`choose_slot`] picks the slot from the record alone: nothing to do when the
 //! active slot already holds the image; the inactive slot when it holds it already
 //! (a run that died before activating wrote it; it is hashed again before use); else
-//! the inactive slot is written. The image comes from a patch against the content of
-//! either slot ([`choose_patch`]: the smallest published patch from content a slot
-//! holds, when smaller than the image's copy; the base is hashed before use and the
-//! result after) or else from the module's package, the image's zstd copy, downloaded
-//! into the cache and verified by size and blake3 before a byte of it is written, then
-//! decompressed straight into the slot while being hashed. Whatever its source, the
+//! the inactive slot is written. The image comes from the patch the update's delta
+//! pack carries for it, when a slot holds the patch's base (the base is hashed before
+//! use and the result after), or else from the module's package, the image's zstd
+//! copy, downloaded into the cache and verified by size and blake3 before a byte of it
+//! is written, then decompressed straight into the slot while being hashed. Whatever its source, the
 //! slot is flushed (`fsync`) and its content checked against the image's blake3
 //! before the hook runs. A patch that fails gives way to the package.
 //!
@@ -68,8 +67,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, EntryKind, FileIndex, FileMode, Module, ModuleKind, ModuleName, Patch,
-    PatchAlgorithm, Platform, Release,
+    Blake3Hash, EntryKind, FileIndex, FileMode, Module, ModuleKind, ModuleName, PackData,
+    PackHeader, PackRef, PatchAlgorithm, PlatformRelease,
 };
 
 use crate::install::error::Error as InstallError;
@@ -123,33 +122,9 @@ pub(crate) fn choose_slot(
     }
 }
 
-/// The patch to rebuild `target` with: the smallest of `patches` that turns content a
-/// slot holds (`held`, in order of preference) into `target` and is smaller than the
-/// image's copy (`packed_size`), with the slot holding its base.
-pub(crate) fn choose_patch<'p>(
-    patches: &'p [Patch],
-    held: &[(SlotName, &Blake3Hash)],
-    target: &Blake3Hash,
-    packed_size: u64,
-) -> Option<(SlotName, &'p Patch)> {
-    patches
-        .iter()
-        .filter(|patch| &patch.to == target && patch.size < packed_size)
-        .filter_map(|patch| {
-            held.iter()
-                .find(|(_, content)| **content == patch.from)
-                .map(|(slot, _)| (*slot, patch))
-        })
-        .min_by_key(|(_, patch)| patch.size)
-}
-
-/// The image module of `release` for `platform`, if it has one.
-pub(crate) fn image_module<'r>(
-    release: &'r Release,
-    platform: &Platform,
-) -> Option<(&'r ModuleName, &'r Module)> {
+/// The image module of `release`, if it has one.
+pub(crate) fn image_module(release: &PlatformRelease) -> Option<(&ModuleName, &Module)> {
     release
-        .for_platform(platform)?
         .modules
         .iter()
         .find(|(_, module)| module.kind == ModuleKind::Image)
@@ -158,13 +133,10 @@ pub(crate) fn image_module<'r>(
 /// `release` without its image modules: what goes into the release tree. A release
 /// of only an image installs an empty tree, which keeps `current`, trials, health
 /// checks and rollbacks working as for any release.
-pub(crate) fn tree_part(release: &Release) -> Release {
+pub(crate) fn tree_part(release: &PlatformRelease) -> PlatformRelease {
     let mut tree = release.clone();
-    for platform in tree.platforms.values_mut() {
-        platform
-            .modules
-            .retain(|_, module| module.kind == ModuleKind::Tree);
-    }
+    tree.modules
+        .retain(|_, module| module.kind == ModuleKind::Tree);
     tree
 }
 
@@ -261,6 +233,8 @@ pub(crate) struct ImageTarget<'a> {
     pub(crate) dir: &'a str,
     /// Take the package, never a patch (`update --full`).
     pub(crate) packages_only: bool,
+    /// The update's delta pack, when it has one (from the current release).
+    pub(crate) pack: Option<&'a PackRef>,
 }
 
 /// The one file of an image module's index.
@@ -311,7 +285,7 @@ impl<'a> Slots<'a> {
         now: Timestamp,
     ) -> Result<SlotActivation> {
         let before = cache.received();
-        let index = cache.index(target.name, &target.module.file_index)?;
+        let index = cache.index(&target.module.index)?;
         let file = image_file(target, &index)?;
         let previous = self.state.active;
         let mut fallbacks = 0;
@@ -394,7 +368,7 @@ impl<'a> Slots<'a> {
             written_at: now,
         };
         if !target.packages_only {
-            match self.rebuild_from_patch(cache, target.name, index, file) {
+            match self.rebuild_from_pack(cache, target, index, file) {
                 Ok(Some((content, source))) => {
                     self.clear(slot)?;
                     let mut writer = SlotWriter::open(slot, self.paths.get(slot), file.size)?;
@@ -409,7 +383,7 @@ impl<'a> Slots<'a> {
                 Err(error) => return Err(error),
             }
         }
-        let package = cache.package(target.name, &target.module.package)?;
+        let package = cache.image_package(target.name, &target.module.package)?;
         let copy = File::open(&package).map_err(|source| InstallError::Cache {
             path: package.clone(),
             source,
@@ -437,49 +411,79 @@ impl<'a> Slots<'a> {
         })
     }
 
-    /// The image rebuilt in memory from the best patch against a slot's content, or
-    /// `None` when no published patch applies to what the slots hold.
-    fn rebuild_from_patch(
+    /// The image rebuilt in memory from the patch the update's delta pack carries for
+    /// it, or `None` when there is no pack, it carries no patch for the image, or no
+    /// slot holds the patch's base.
+    fn rebuild_from_pack(
         &self,
         cache: &Cache<'_>,
-        module: &ModuleName,
+        target: &ImageTarget<'_>,
         index: &FileIndex,
         file: &ImageFile,
     ) -> Result<Option<(Vec<u8>, ImageSource)>> {
+        let Some(pack) = target.pack else {
+            return Ok(None);
+        };
+        let url = cache.url(&wavecast_site::layout::blob(
+            &pack.blake3,
+            wavecast_site::layout::BlobKind::Pack,
+        ));
+        let bytes = cache.pack(target.name, pack)?;
+        let (header, payload) =
+            PackHeader::decode(&bytes).map_err(|source| InstallError::ParsePack {
+                url: url.clone(),
+                source,
+            })?;
+        let [entry] = index.entries.as_slice() else {
+            return Ok(None);
+        };
+        let data = header
+            .modules
+            .get(target.name)
+            .and_then(|delta| {
+                delta
+                    .entries
+                    .iter()
+                    .find(|packed| packed.entry.path == entry.path)
+            })
+            .and_then(|packed| packed.data.as_ref());
+        let Some(PackData::Patch {
+            base,
+            algorithm,
+            offset,
+            length,
+        }) = data
+        else {
+            return Ok(None);
+        };
         let preference = self
             .state
             .active
             .map_or(SlotName::BOTH, |active| [active, active.other()]);
-        let held: Vec<(SlotName, &Blake3Hash)> = preference
-            .iter()
-            .filter_map(|slot| {
-                self.paths
-                    .holding(&self.state, *slot)
-                    .map(|image| (*slot, &image.blake3))
-            })
-            .collect();
-        let Some((base_slot, patch)) =
-            choose_patch(&index.patches, &held, &file.blake3, file.packed_size)
-        else {
+        let Some(base_slot) = preference.into_iter().find(|slot| {
+            self.paths
+                .holding(&self.state, *slot)
+                .is_some_and(|image| &image.blake3 == base)
+        }) else {
             return Ok(None);
         };
         let base_image = self
             .paths
             .holding(&self.state, base_slot)
-            .expect("the patch was chosen from a slot holding its base");
-        let Some(base) = read_slot(base_slot, self.paths.get(base_slot), base_image)? else {
+            .expect("the slot was chosen for holding the base");
+        let Some(base_content) = read_slot(base_slot, self.paths.get(base_slot), base_image)?
+        else {
             return Ok(None);
         };
-        let patch_path = cache.patch(module, patch.size, &patch.blake3)?;
-        let url = cache.url(&wavecast_site::layout::blob(
-            &patch.blake3,
-            wavecast_site::layout::BlobKind::Patch,
-        ));
-        let bytes = std::fs::read(&patch_path).map_err(|source| InstallError::Cache {
-            path: patch_path,
-            source,
-        })?;
-        let content = wavecast_delta::apply_patch(patch.algorithm, &base, &bytes, file.size)
+        let patch = usize::try_from(*offset)
+            .ok()
+            .zip(usize::try_from(offset + length).ok())
+            .and_then(|(start, end)| payload.get(start..end))
+            .ok_or_else(|| InstallError::PatchMismatch {
+                url: url.clone(),
+                source: None,
+            })?;
+        let content = wavecast_delta::apply_patch(*algorithm, &base_content, patch, file.size)
             .map_err(|source| InstallError::PatchMismatch {
                 url: url.clone(),
                 source: Some(source),
@@ -491,8 +495,8 @@ impl<'a> Slots<'a> {
             content,
             ImageSource::Patch {
                 base: base_slot,
-                algorithm: patch.algorithm,
-                bytes: patch.size,
+                algorithm: *algorithm,
+                bytes: *length,
             },
         )))
     }
@@ -956,6 +960,88 @@ impl SlotPaths {
 mod tests {
     use super::*;
 
+    /// Writes the image of `document` (whose image module is `os`) through the slots
+    /// of `root`, with `pack` as the update's pack.
+    fn install_image(
+        root: &InstallRoot,
+        site: &crate::install::test_site::TestSite,
+        document: &PlatformRelease,
+        pack: Option<&PackRef>,
+    ) -> SlotActivation {
+        let config = SlotConfig::default();
+        let cache = Cache::open(
+            root,
+            &site.transport,
+            std::slice::from_ref(&site.base),
+            &crate::install::reporter::NoReporter,
+            crate::net::limits::DownloadLimits::default(),
+        )
+        .unwrap();
+        let (name, module) = image_module(document).unwrap();
+        let target = ImageTarget {
+            version: &document.version,
+            name,
+            module,
+            dir: "dir",
+            packages_only: false,
+            pack,
+        };
+        let mut state = State::generate().unwrap();
+        Slots::open(root, &config)
+            .unwrap()
+            .install(&cache, &target, &mut state, Timestamp::UNIX_EPOCH)
+            .unwrap()
+    }
+
+    #[test]
+    fn an_image_is_rebuilt_from_the_packs_patch_against_the_slot_holding_its_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(dir.path());
+        std::fs::create_dir_all(root.meta()).unwrap();
+        let site = crate::install::test_site::TestSite::new();
+        let old = crate::install::patch::tests::noise(200_000, 1);
+        let new = crate::install::patch::tests::edited(&old);
+        let one = site.image("1.0.0", "rootfs.img", &old);
+        let two = site.image("2.0.0", "rootfs.img", &new);
+        let v1 = site.document("1.0.0", &[("os", &one)]);
+        let mut v2 = site.document("2.0.0", &[("os", &two)]);
+        let contents = std::collections::HashMap::from([
+            (Blake3Hash::of(&old), old.clone()),
+            (Blake3Hash::of(&new), new.clone()),
+        ]);
+        let pack = site.pack(
+            (&v1, &std::collections::BTreeMap::from([("os", &one.index)])),
+            (
+                &mut v2,
+                &std::collections::BTreeMap::from([("os", &two.index)]),
+            ),
+            &contents,
+            PatchAlgorithm::BsdiffZstd,
+        );
+
+        let first = install_image(&root, &site, &v1, None);
+        assert_eq!(first.slot, SlotName::A);
+        assert!(matches!(first.source, ImageSource::Package { .. }));
+        site.transport.clear_requests();
+        let second = install_image(&root, &site, &v2, Some(&pack));
+        assert_eq!(second.slot, SlotName::B);
+        let ImageSource::Patch { base, bytes, .. } = second.source else {
+            panic!("{:?}", second.source);
+        };
+        assert_eq!(base, SlotName::A);
+        assert!(bytes < 10_000, "{bytes}");
+        assert_eq!(std::fs::read(root.path().join("slots/b")).unwrap(), new);
+        let pack_url = site.blob_url(&pack.blake3, wavecast_site::layout::BlobKind::Pack);
+        assert!(
+            site.transport
+                .requests()
+                .iter()
+                .all(|(url, _)| url == &pack_url || url.ends_with(".json.zst")),
+            "no package: {:?}",
+            site.transport.requests()
+        );
+    }
+
     fn paths() -> SlotPaths {
         SlotPaths {
             a: "/slots/a".into(),
@@ -1028,39 +1114,6 @@ mod tests {
             choose_slot(&a_one, &paths(), &one, 4),
             SlotChoice::Write(SlotName::B)
         );
-    }
-
-    fn patch(from: &[u8], to: &[u8], size: u64) -> Patch {
-        Patch {
-            from: Blake3Hash::of(from),
-            to: Blake3Hash::of(to),
-            algorithm: PatchAlgorithm::BsdiffZstd,
-            size,
-            blake3: Blake3Hash::of(&size.to_le_bytes()),
-        }
-    }
-
-    #[test]
-    fn the_smallest_patch_from_content_a_slot_holds_is_chosen() {
-        let target = Blake3Hash::of(b"new");
-        let (old, older) = (Blake3Hash::of(b"old"), Blake3Hash::of(b"older"));
-        let patches = [
-            patch(b"older", b"new", 40),
-            patch(b"old", b"new", 60),
-            patch(b"elsewhere", b"new", 10),
-            patch(b"old", b"other", 5),
-        ];
-        let held = [(SlotName::A, &old), (SlotName::B, &older)];
-        let (slot, chosen) = choose_patch(&patches, &held, &target, 100).unwrap();
-        assert_eq!((slot, chosen.size), (SlotName::B, 40));
-        let (slot, chosen) = choose_patch(&patches, &held[..1], &target, 100).unwrap();
-        assert_eq!((slot, chosen.size), (SlotName::A, 60));
-        assert_eq!(
-            choose_patch(&patches, &held[..1], &target, 60),
-            None,
-            "a patch must be smaller than the image's copy"
-        );
-        assert_eq!(choose_patch(&patches, &[], &target, 100), None);
     }
 
     #[test]

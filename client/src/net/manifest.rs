@@ -362,7 +362,7 @@ pub(crate) mod tests {
     /// A valid manifest for `stable` with no releases.
     pub(crate) fn manifest_json(serial: u64, channel: &str) -> String {
         serde_json::json!({
-            "format": 1,
+            "format": wavecast_schema::FORMAT_VERSION,
             "product": "demo",
             "channel": channel,
             "serial": serial,

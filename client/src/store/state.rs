@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use wavecast_schema::{
-    Blake3Hash, Blob, ChannelName, InstallId, Module, ModuleName, RelativePath, Root,
+    Blake3Hash, ChannelName, IndexBlob, InstallId, Module, ModuleName, RelativePath, Root,
 };
 
 use crate::net::transport::Validators;
@@ -97,8 +97,11 @@ pub struct InstalledModule {
     pub dest: Option<RelativePath>,
     /// blake3 of the module's package.
     pub package: Blake3Hash,
-    /// The module's file index on the site (and in the index cache).
-    pub file_index: Blob,
+    /// The module's file index (on the site, and in the index cache while the release
+    /// is installed); absent in records of releases installed from sites of format 1,
+    /// whose indexes an update can no longer use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexBlob>,
 }
 
 impl From<&Module> for InstalledModule {
@@ -106,7 +109,7 @@ impl From<&Module> for InstalledModule {
         Self {
             dest: module.dest.clone(),
             package: module.package.blake3.clone(),
-            file_index: module.file_index.clone(),
+            index: Some(module.index.clone()),
         }
     }
 }
@@ -389,7 +392,7 @@ pub(crate) fn installed_indexes(state: &State) -> BTreeSet<&wavecast_schema::Bla
         .installed
         .iter()
         .flat_map(|release| release.modules.values())
-        .map(|module| &module.file_index.blake3)
+        .filter_map(|module| module.index.as_ref().map(|index| &index.blake3))
         .collect()
 }
 
@@ -422,11 +425,11 @@ mod tests {
                 InstalledModule {
                     dest: Some("opt/app".parse().unwrap()),
                     package: Blake3Hash::of(b"package"),
-                    file_index: Blob {
-                        path: "blobs/x.json".parse().unwrap(),
+                    index: Some(IndexBlob {
                         size: 10,
+                        json_size: 40,
                         blake3: Blake3Hash::of(b"index"),
-                    },
+                    }),
                 },
             )]),
         });

@@ -3,9 +3,9 @@
 //! health check and pruning; and planning one without installing ([`Updater::plan`]).
 
 use jiff::Timestamp;
-use wavecast_schema::Release;
+use wavecast_schema::{PlatformRelease, Release};
 
-use crate::error::{Error, LifecycleError, NetError, Result};
+use crate::error::{Error, InstallError, LifecycleError, NetError, Result};
 use crate::install::fetch::Cache;
 use crate::install::plan::UpdatePlan;
 use crate::install::reporter::Reporter;
@@ -103,15 +103,22 @@ impl Updater {
         let _lock = self.lock()?;
         let mut state = self.load_state()?;
         let before = read_current(&self.root, &state)?;
-        let tree = tree_part(release);
-        let image = self.install_image(report, release, &tree, &mut state, now, reporter)?;
+        let document = self.platform_release(report, release, reporter)?;
+        let tree = tree_part(&document);
+        let image = self.install_image(
+            report,
+            &document,
+            &tree,
+            before.as_ref(),
+            &mut state,
+            now,
+            reporter,
+        )?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
             hosts: report.download_hosts(),
             root: &self.root,
-            platform: report.platform(),
             release: &tree,
-            manifest: report.manifest(),
             now,
             reporter,
             packages_only: self.packages_only,
@@ -160,24 +167,72 @@ impl Updater {
         Ok(installed)
     }
 
-    /// Writes and activates the image module of `release`, if it has one, for
-    /// [`install`](Self::install); `tree` is its tree part.
-    fn install_image(
+    /// What `release` installs on this client's platform: its platform document,
+    /// fetched (and verified) through the download cache.
+    ///
+    /// # Errors
+    ///
+    /// [`InstallError::NoBuildForPlatform`](crate::InstallError::NoBuildForPlatform)
+    /// when the release has none for this platform; download errors;
+    /// [`InstallError::ParsePlatformRelease`](crate::InstallError::ParsePlatformRelease)
+    /// for a document of another release.
+    fn platform_release(
         &self,
         report: &CheckReport,
         release: &Release,
-        tree: &Release,
+        reporter: &dyn Reporter,
+    ) -> Result<PlatformRelease> {
+        let blob = release.for_platform(report.platform()).ok_or_else(|| {
+            InstallError::NoBuildForPlatform {
+                version: release.version.clone(),
+                platform: report.platform().clone(),
+            }
+        })?;
+        let cache = Cache::open(
+            &self.root,
+            self.transport.as_ref(),
+            report.download_hosts(),
+            reporter,
+            self.config.download_limits,
+        )?;
+        let document = cache.platform_release(blob)?;
+        if document.version != release.version {
+            return Err(InstallError::ParsePlatformRelease {
+                url: cache.url(&wavecast_site::layout::blob(
+                    &blob.blake3,
+                    wavecast_site::layout::BlobKind::PlatformRelease,
+                )),
+                source: wavecast_schema::Error::Invalid {
+                    document: "platform release",
+                    problem: format!(
+                        "it describes release {}, not {}",
+                        document.version, release.version
+                    ),
+                },
+            }
+            .into());
+        }
+        Ok(document)
+    }
+
+    /// Writes and activates the image module of `release`, if it has one, for
+    /// [`install`](Self::install); `tree` is its tree part and `current` the
+    /// release installed now.
+    #[expect(clippy::too_many_arguments, reason = "one internal step of install")]
+    fn install_image(
+        &self,
+        report: &CheckReport,
+        release: &PlatformRelease,
+        tree: &PlatformRelease,
+        current: Option<&CurrentRelease>,
         state: &mut State,
         now: Timestamp,
         reporter: &dyn Reporter,
     ) -> Result<Option<SlotActivation>> {
-        let Some((name, module)) = image_module(release, report.platform()) else {
+        let Some((name, module)) = image_module(release) else {
             return Ok(None);
         };
-        let dir = tree
-            .for_platform(report.platform())
-            .map(|modules| release_dir_name(&release.version, modules))
-            .unwrap_or_default();
+        let dir = release_dir_name(&release.version, tree);
         let cache = Cache::open(
             &self.root,
             self.transport.as_ref(),
@@ -191,6 +246,7 @@ impl Updater {
             module,
             dir: &dir,
             packages_only: self.packages_only,
+            pack: crate::install::pack::choose(release, current.map(|current| &current.version)),
         };
         let activation =
             Slots::open(&self.root, self.slot_config())?.install(&cache, &target, state, now)?;
@@ -281,16 +337,19 @@ impl Updater {
     /// install checks its tree against them, so none can be done without); state and
     /// file-system errors.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
-        let release = tree_part(report.target().ok_or(Error::NothingToInstall)?);
+        let target = report.target().ok_or(Error::NothingToInstall)?;
         let _lock = self.lock()?;
         let state = self.load_state()?;
+        let release = tree_part(&self.platform_release(
+            report,
+            target,
+            &crate::install::reporter::NoReporter,
+        )?);
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
             hosts: report.download_hosts(),
             root: &self.root,
-            platform: report.platform(),
             release: &release,
-            manifest: report.manifest(),
             now: report.checked_at(),
             reporter: &crate::install::reporter::NoReporter,
             packages_only: self.packages_only,

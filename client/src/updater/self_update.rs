@@ -234,7 +234,13 @@ impl Updater {
         let unpacked = staging.path().join("unpacked");
         crate::store::root::create_dir_all(&unpacked)?;
         unpack_module(&package, &module, build.unpacked_size, &unpacked)?;
-        let new = only_executable(&unpacked, &cache.url(&build.package.path))?;
+        let new = only_executable(
+            &unpacked,
+            &cache.url(&wavecast_site::layout::blob(
+                &build.package.blake3,
+                wavecast_site::layout::BlobKind::Package,
+            )),
+        )?;
 
         let replace_error = |action, path: &Path| {
             let path = path.to_owned();
@@ -490,7 +496,6 @@ mod tests {
                     UpdaterBuild {
                         version: version.clone(),
                         package: Blob {
-                            path,
                             size: bytes.len() as u64,
                             blake3,
                         },

@@ -56,7 +56,18 @@ impl Site {
             .iter()
             .map(|(path, content)| Raw(path, tar::EntryType::Regular, 0o644, content))
             .collect();
-        let bytes = package(&entries);
+        self.release_packaged(version, files, package(&entries), basis_points, serial);
+    }
+
+    /// [`Self::release`], with `bytes` as the module's package whatever it holds.
+    fn release_packaged(
+        &mut self,
+        version: &str,
+        files: &[(&str, &[u8])],
+        bytes: Vec<u8>,
+        basis_points: u16,
+        serial: u64,
+    ) {
         let blake3 = Blake3Hash::of(&bytes);
         let path = wavecast_site::layout::blob(&blake3, wavecast_site::layout::BlobKind::Package);
         std::fs::create_dir_all(self.dir.path().join("blobs")).unwrap();
@@ -66,23 +77,24 @@ impl Site {
             kind: wavecast_schema::ModuleKind::Tree,
             dest: None,
             package: Blob {
-                path,
                 size: bytes.len() as u64,
                 blake3,
             },
             unpacked_size: files.iter().map(|(_, content)| content.len() as u64).sum(),
-            file_index: self.file_index(files),
+            index: self.file_index(files),
+            copies: None,
         };
+        let mut document = PlatformRelease::new(version.parse().unwrap(), "any".parse().unwrap());
+        document.modules.insert("app".parse().unwrap(), module);
+        let document = self.blob(
+            wavecast_site::layout::BlobKind::PlatformRelease,
+            &document.to_json(),
+        );
         self.releases.push(Release {
             version: version.parse().unwrap(),
             published_at: "2026-11-01T00:00:00Z".parse().unwrap(),
             notes: format!("notes for {version}"),
-            platforms: BTreeMap::from([(
-                "any".parse().unwrap(),
-                PlatformRelease {
-                    modules: BTreeMap::from([("app".parse().unwrap(), module)]),
-                },
-            )]),
+            platforms: BTreeMap::from([("any".parse().unwrap(), document)]),
             rollout: RolloutPlan::fixed(
                 "00112233445566778899aabbccddeeff".parse().unwrap(),
                 BasisPoints::new(basis_points).unwrap(),
@@ -91,8 +103,20 @@ impl Site {
         self.publish(serial);
     }
 
+    /// Stores `bytes` on the site as a blob of `kind`.
+    fn blob(&self, kind: wavecast_site::layout::BlobKind, bytes: &[u8]) -> Blob {
+        let blob = Blob {
+            size: bytes.len() as u64,
+            blake3: Blake3Hash::of(bytes),
+        };
+        let path = wavecast_site::layout::blob(&blob.blake3, kind);
+        std::fs::create_dir_all(self.dir.path().join("blobs")).unwrap();
+        std::fs::write(self.dir.path().join(path.as_str()), bytes).unwrap();
+        blob
+    }
+
     /// Stores the file index of a module holding `files` (mode 644) on the site.
-    fn file_index(&self, files: &[(&str, &[u8])]) -> Blob {
+    fn file_index(&self, files: &[(&str, &[u8])]) -> wavecast_schema::IndexBlob {
         let entries = files
             .iter()
             .map(|(path, content)| IndexEntry {
@@ -105,15 +129,11 @@ impl Site {
                 mode: FileMode::from_permissions(0o644),
             })
             .collect();
-        let bytes = serde_json::to_vec(&FileIndex::new(entries)).unwrap();
-        let blake3 = Blake3Hash::of(&bytes);
-        let path = wavecast_site::layout::blob(&blake3, wavecast_site::layout::BlobKind::FileIndex);
+        let (bytes, index) = FileIndex::new(entries).encode();
+        let path =
+            wavecast_site::layout::blob(&index.blake3, wavecast_site::layout::BlobKind::FileIndex);
         std::fs::write(self.dir.path().join(path.as_str()), &bytes).unwrap();
-        Blob {
-            path,
-            size: bytes.len() as u64,
-            blake3,
-        }
+        index
     }
 
     /// Changes the rollout of release `index` and publishes `serial`.
@@ -263,7 +283,7 @@ fn a_dry_run_plans_without_installing_or_downloading_content() {
     assert_eq!(plan.version.to_string(), "1.1.0");
     assert!(plan.index_bytes > 0);
     let module = &plan.modules[0];
-    // This site's indexes list no per-file copies (an older publisher).
+    // This site has no copy packs.
     assert!(module.use_package);
     assert_eq!(
         module.package_reason,
@@ -276,10 +296,16 @@ fn a_dry_run_plans_without_installing_or_downloading_content() {
         updater.current().unwrap().unwrap().version.to_string(),
         "1.0.0"
     );
-    let cached: Vec<_> = std::fs::read_dir(root.path().join(".wavecast/cache"))
+    let cached: Vec<String> = std::fs::read_dir(root.path().join(".wavecast/cache"))
         .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(cached.is_empty(), "a dry run downloads no package");
+    let document = &report.target().unwrap().platforms["any"].blake3;
+    assert_eq!(
+        cached,
+        [document.to_string()],
+        "a dry run downloads the release's document, no package"
+    );
 
     let installed = updater.install(&report, now(), &NoReporter).unwrap();
     assert_eq!(installed.tree.planned_bytes, module.package_bytes);
@@ -407,32 +433,11 @@ fn a_failed_install_leaves_the_current_release_and_no_staging() {
         .unwrap();
 
     // 1.1.0's package holds a hard link: the unpack fails after the download.
-    site.release("1.1.0", &[("app", b"two")], 10_000, 2);
-    let old_hash = site.releases[1].platforms["any"].modules["app"]
-        .package
-        .blake3
-        .clone();
     let hostile = package(&[
         Raw("app", tar::EntryType::Regular, 0o644, b"two"),
         Raw("link", tar::EntryType::Link, 0o644, b"app"),
     ]);
-    let blake3 = Blake3Hash::of(&hostile);
-    let path: wavecast_schema::RelativePath = format!("blobs/{blake3}.tar.gz").parse().unwrap();
-    std::fs::write(site.dir.path().join(path.as_str()), &hostile).unwrap();
-    let module = site.releases[1]
-        .platforms
-        .get_mut("any")
-        .unwrap()
-        .modules
-        .get_mut("app")
-        .unwrap();
-    assert_ne!(old_hash, blake3);
-    module.package = Blob {
-        path,
-        size: hostile.len() as u64,
-        blake3,
-    };
-    site.publish(3);
+    site.release_packaged("1.1.0", &[("app", b"two")], hostile, 10_000, 3);
 
     let report = updater.check(now()).unwrap();
     let error = updater.install(&report, now(), &NoReporter).unwrap_err();
@@ -623,10 +628,12 @@ fn a_yanked_release_moves_back_to_the_kept_tree_without_downloading() {
 
     // Without packages on the site or in the cache, only the kept tree can serve.
     std::fs::remove_dir_all(root.path().join(".wavecast/cache")).unwrap();
-    std::fs::remove_dir_all(site.dir.path().join("blobs"))
-        .and_then(|()| std::fs::create_dir(site.dir.path().join("blobs")))
-        .unwrap();
-    site.file_index(&[("app", b"one")]);
+    for entry in std::fs::read_dir(site.dir.path().join("blobs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".tar.gz") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
     let moved = updater.install(&report, now(), &NoReporter).unwrap();
     assert_eq!(moved.tree.outcome, InstallOutcome::Reused);
     assert_eq!(moved.tree.dir, old.tree.dir);

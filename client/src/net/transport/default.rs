@@ -45,6 +45,14 @@ impl Transport for DefaultTransport {
         }
     }
 
+    fn fetch_span(&self, url: &str, start: u64, end: u64) -> Result<RangeStream, TransportError> {
+        if url.starts_with("file://") {
+            self.file.fetch_span(url, start, end)
+        } else {
+            self.http.fetch_span(url, start, end)
+        }
+    }
+
     fn fetch_conditional(
         &self,
         url: &str,

@@ -71,6 +71,15 @@ impl Transport for FileTransport {
         })
     }
 
+    /// Reads `start..end` only.
+    fn fetch_span(&self, url: &str, start: u64, end: u64) -> Result<RangeStream, TransportError> {
+        let stream = self.fetch_from(url, start)?;
+        Ok(RangeStream {
+            reader: Box::new(stream.reader.take(end.saturating_sub(stream.start))),
+            start: stream.start,
+        })
+    }
+
     /// Compares the file's modification time (to the nanosecond) and length, kept as
     /// the `etag` validator.
     fn fetch_conditional(

@@ -54,9 +54,9 @@ impl HttpTransport {
     fn get(
         &self,
         url: &str,
-        offset: Option<u64>,
+        range: Option<Span>,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
-        self.get_with(url, offset, &Validators::default())
+        self.get_with(url, range, &Validators::default())
     }
 
     /// [`get`](Self::get), made conditional on `validators`: `If-None-Match` when
@@ -68,7 +68,7 @@ impl HttpTransport {
     fn get_with(
         &self,
         url: &str,
-        offset: Option<u64>,
+        range: Option<Span>,
         validators: &Validators,
     ) -> Result<ureq::http::Response<ureq::Body>, TransportError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -78,10 +78,19 @@ impl HttpTransport {
             ));
         }
         let mut request = self.agent.get(url);
-        if let Some(offset) = offset {
-            // No content encoding is ever asked for (see `new`), so the range counts
-            // the bytes as stored.
-            request = request.header("Range", format!("bytes={offset}-"));
+        // No content encoding is ever asked for (see `new`), so a range counts the
+        // bytes as stored.
+        match range {
+            Some(Span { start, end: None }) => {
+                request = request.header("Range", format!("bytes={start}-"));
+            }
+            Some(Span {
+                start,
+                end: Some(end),
+            }) => {
+                request = request.header("Range", format!("bytes={start}-{}", end - 1));
+            }
+            None => {}
         }
         if let Some(etag) = &validators.etag {
             request = request.header("If-None-Match", etag);
@@ -130,6 +139,57 @@ fn content_range_start(value: &str) -> Option<u64> {
     first.trim().parse().ok()
 }
 
+/// The bytes asked of a server: from `start`, to `end` (exclusive) or the end of the
+/// file.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    end: Option<u64>,
+}
+
+impl HttpTransport {
+    /// A request for `span`: `206` with the range asked for is that range; `416` or
+    /// a whole `2xx` answer is the whole file, from byte 0, for the caller to skip
+    /// or start over.
+    fn ranged(&self, url: &str, span: Span) -> Result<RangeStream, TransportError> {
+        let response = self.get(url, Some(span))?;
+        let status = response.status();
+        match status.as_u16() {
+            206 => {
+                let start = response
+                    .headers()
+                    .get("content-range")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(content_range_start);
+                if start != Some(span.start) {
+                    return Err(TransportError::new(
+                        TransportErrorKind::Other,
+                        format!(
+                            "the server answered a request for bytes {}- with another range",
+                            span.start
+                        ),
+                    ));
+                }
+                Ok(RangeStream {
+                    start: span.start,
+                    reader: Box::new(response.into_body().into_reader()),
+                })
+            }
+            // The caller holds the whole file already, or more than the server has:
+            // start over, and let the size and hash checks decide.
+            416 => Ok(RangeStream {
+                start: 0,
+                reader: self.fetch(url)?,
+            }),
+            _ if status.is_success() => Ok(RangeStream {
+                start: 0,
+                reader: Box::new(response.into_body().into_reader()),
+            }),
+            _ => Err(status_error(status)),
+        }
+    }
+}
+
 impl Transport for HttpTransport {
     fn fetch(&self, url: &str) -> Result<Box<dyn Read + Send>, TransportError> {
         let response = self.get(url, None)?;
@@ -147,40 +207,30 @@ impl Transport for HttpTransport {
                 reader: self.fetch(url)?,
             });
         }
-        let response = self.get(url, Some(offset))?;
-        let status = response.status();
-        match status.as_u16() {
-            206 => {
-                let start = response
-                    .headers()
-                    .get("content-range")
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(content_range_start);
-                if start != Some(offset) {
-                    return Err(TransportError::new(
-                        TransportErrorKind::Other,
-                        format!(
-                            "the server answered a request for bytes {offset}- with another range"
-                        ),
-                    ));
-                }
-                Ok(RangeStream {
-                    start: offset,
-                    reader: Box::new(response.into_body().into_reader()),
-                })
-            }
-            // The caller holds the whole file already, or more than the server has:
-            // start over, and let the size and hash checks decide.
-            416 => Ok(RangeStream {
-                start: 0,
-                reader: self.fetch(url)?,
-            }),
-            _ if status.is_success() => Ok(RangeStream {
-                start: 0,
-                reader: Box::new(response.into_body().into_reader()),
-            }),
-            _ => Err(status_error(status)),
+        self.ranged(
+            url,
+            Span {
+                start: offset,
+                end: None,
+            },
+        )
+    }
+
+    /// Asks for `start..end` only (`Range: bytes=start-(end-1)`).
+    fn fetch_span(&self, url: &str, start: u64, end: u64) -> Result<RangeStream, TransportError> {
+        if end <= start {
+            return Ok(RangeStream {
+                start,
+                reader: Box::new(std::io::empty()),
+            });
         }
+        self.ranged(
+            url,
+            Span {
+                start,
+                end: Some(end),
+            },
+        )
     }
 
     /// Sends the validators; `304 Not Modified` is [`Conditional::NotModified`], any

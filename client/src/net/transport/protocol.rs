@@ -49,6 +49,24 @@ pub trait Transport: Debug + Send + Sync {
         })
     }
 
+    /// Opens a stream of bytes `start..end` of the file at `url`: a part the caller
+    /// needs, such as one file's copy inside a copy pack, of which it reads no more
+    /// than `end - start` bytes (and checks them itself).
+    ///
+    /// [`RangeStream::start`] is `start` when the range was honoured, or `0` when the
+    /// whole file comes instead (a server that ignores ranges); the caller then skips
+    /// to `start`. The default implementation is
+    /// [`fetch_from`](Transport::fetch_from)`(url, start)`, whose stream may run on
+    /// past `end`; transports that can bound a request do.
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch`](Transport::fetch).
+    fn fetch_span(&self, url: &str, start: u64, end: u64) -> Result<RangeStream, TransportError> {
+        let _ = end;
+        self.fetch_from(url, start)
+    }
+
     /// Opens a stream of the file at `url` unless it is unchanged since the response
     /// that carried `validators`: a conditional request (`If-None-Match`,
     /// `If-Modified-Since` over HTTP). [`Conditional::NotModified`] means the caller's

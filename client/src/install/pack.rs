@@ -1,0 +1,135 @@
+//! The delta pack of an update: choosing it, loading it, and deriving the target's
+//! file indexes from the installed ones and the pack's header, so that an update
+//! from a recent release downloads no index at all.
+//!
+//! A pack applies when the target's platform release lists one from the current
+//! release, and the current release's indexes are in the index cache. Every derived
+//! index must hash to the index the target names (the signed chain vouches for that
+//! hash), so the tree the install checks against is exactly the signed one. When a
+//! pack cannot be used (it is missing, damaged, or does not fit what is installed),
+//! the install goes on without it: the indexes are fetched and the files the pack
+//! would have carried come from the copy packs.
+
+use std::collections::BTreeMap;
+
+use semver::Version;
+use wavecast_schema::{FileIndex, ModuleName, PackHeader, PackRef, PlatformRelease};
+use wavecast_site::layout::{self, BlobKind};
+
+use crate::install::error::{Error, Result};
+use crate::install::fetch::Cache;
+
+/// A delta pack an update takes, with the indexes derived from it.
+#[derive(Debug)]
+pub(crate) struct Delta {
+    /// The pack as the platform release lists it.
+    pub(crate) pack: PackRef,
+    /// Its header.
+    pub(crate) header: PackHeader,
+    /// Its payload; `None` when only the header was read (a plan).
+    pub(crate) payload: Option<Vec<u8>>,
+    /// The target's file index of every module, derived.
+    pub(crate) indexes: BTreeMap<ModuleName, FileIndex>,
+}
+
+/// The pack of `release` that updates from `current`, if it lists one.
+pub(crate) fn choose<'r>(
+    release: &'r PlatformRelease,
+    current: Option<&Version>,
+) -> Option<&'r PackRef> {
+    current.and_then(|version| release.pack_from(version))
+}
+
+/// Downloads the pack `pack` of `release` (or, for a plan, only its header) and
+/// derives the target's indexes from `installed`, the current release's indexes.
+///
+/// # Errors
+///
+/// Download errors, and [`Error::ParsePack`] when the pack is not one or does not
+/// fit what is installed; the caller then goes on without it.
+pub(crate) fn load(
+    cache: &Cache<'_>,
+    release: &PlatformRelease,
+    pack: &PackRef,
+    installed: &BTreeMap<ModuleName, FileIndex>,
+    header_only: bool,
+) -> Result<Delta> {
+    let url = cache.url(&layout::blob(&pack.blake3, BlobKind::Pack));
+    let parse_error = |source| Error::ParsePack {
+        url: url.clone(),
+        source,
+    };
+    let (header, payload) = if header_only {
+        (cache.pack_header(pack)?, None)
+    } else {
+        // A module name to report the download under: the first the pack changes.
+        let first = release
+            .modules
+            .keys()
+            .next()
+            .expect("a platform release has modules");
+        let bytes = cache.pack(first, pack)?;
+        let (header, payload) = PackHeader::decode(&bytes).map_err(parse_error)?;
+        let payload = payload.to_vec();
+        (header, Some(payload))
+    };
+    let indexes = derive(&header, release, installed).map_err(parse_error)?;
+    Ok(Delta {
+        pack: pack.clone(),
+        header,
+        payload,
+        indexes,
+    })
+}
+
+/// The index of every module of `release`: a module the pack changes is its delta
+/// applied to the installed index, any other module must be installed as it is.
+/// Each must hash to the index `release` names.
+fn derive(
+    header: &PackHeader,
+    release: &PlatformRelease,
+    installed: &BTreeMap<ModuleName, FileIndex>,
+) -> std::result::Result<BTreeMap<ModuleName, FileIndex>, wavecast_schema::Error> {
+    let invalid = |problem: String| wavecast_schema::Error::Invalid {
+        document: "delta pack",
+        problem,
+    };
+    if header.to != release.version {
+        return Err(invalid(format!(
+            "it updates to {}, not {}",
+            header.to, release.version
+        )));
+    }
+    let mut indexes = BTreeMap::new();
+    for (name, module) in &release.modules {
+        let index = match header.modules.get(name) {
+            Some(delta) => {
+                if delta.to_index != module.index.blake3 {
+                    return Err(invalid(format!(
+                        "it updates module {name} to another index than the release's"
+                    )));
+                }
+                let from = match delta.from_index {
+                    Some(_) => Some(installed.get(name).ok_or_else(|| {
+                        invalid(format!("module {name} is not installed to update from"))
+                    })?),
+                    None => None,
+                };
+                delta.apply(from)?
+            }
+            None => installed
+                .get(name)
+                .filter(|index| {
+                    wavecast_schema::Blake3Hash::of(&index.to_json()) == module.index.blake3
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "it leaves module {name} as installed, but the release changes it"
+                    ))
+                })?,
+        };
+        indexes.insert(name.clone(), index);
+    }
+    Ok(indexes)
+}
