@@ -19,6 +19,7 @@ pub mod delta;
 pub mod disk;
 pub mod faults;
 pub mod hostile;
+pub mod latency;
 pub mod process;
 pub mod rollout;
 pub mod self_update;
