@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn a_chart_of_a_simulation_skips_versions_nobody_ran() {
         let manifest = wavecast_schema::Manifest::parse(
-            br#"{"format": 1, "product": "demo", "channel": "stable", "serial": 1,
+            br#"{"format": 2, "product": "demo", "channel": "stable", "serial": 1,
                 "published_at": "2026-11-21T00:00:00Z", "expires_at": "2026-12-21T00:00:00Z",
                 "min_client_version": "0.1.0", "releases": []}"#,
         )

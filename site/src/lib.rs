@@ -7,16 +7,19 @@ A site is a tree of plain files that any static host can serve:
 
 ```text
 channels/<channel>.json      signed manifest envelope, the only mutable files
-blobs/<blake3>.tar.gz        module packages, immutable, content-addressed
-blobs/<blake3>.json          file indexes, immutable, content-addressed
-blobs/<blake3>.zst           file copies (zstd), .patch: binary patches
+blobs/<blake3>.json          a release's document for one platform: modules, packs
+blobs/<blake3>.tar.gz        module packages
+blobs/<blake3>.json.zst      file indexes (zstd), named by the blake3 of their JSON
+blobs/<blake3>.copies        copy packs: each module's zstd file copies, back to back
+blobs/<blake3>.zst           an image module's zstd copy, named by its content
+blobs/<blake3>.pack          delta packs: one earlier release to this one in a download
 roots/<n>.json               chain of trust: who signs releases, who signs root n+1
 index.html                   status page, regenerated after every channel change
 ```
 
 [`layout`] computes where each file goes, purely. A [`Storage`] moves bytes to and
 from one kind of host; [`FsStorage`] is a local folder; `s3::S3Storage` (feature `s3`) is an S3 bucket. [`status_page`] renders the
-site's `index.html` from the channel manifests, with [`chart`]s of a simulated fleet. Publishers write every blob
+site's `index.html` from the channel manifests and release documents, with [`chart`]s of a simulated fleet. Publishers write every blob
 before the manifest that refers to it, so a reader always sees a complete release.
 
 ```

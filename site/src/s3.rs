@@ -821,7 +821,9 @@ mod tests {
             ("roots/2.json", "application/json", "immutable"),
             ("blobs/ab.json", "application/json", "immutable"),
             ("blobs/ab.zst", "application/zstd", "immutable"),
-            ("blobs/ab.patch", "application/octet-stream", "immutable"),
+            ("blobs/ab.json.zst", "application/zstd", "immutable"),
+            ("blobs/ab.copies", "application/octet-stream", "immutable"),
+            ("blobs/ab.pack", "application/octet-stream", "immutable"),
             (
                 "channels/stable.json",
                 "application/json",

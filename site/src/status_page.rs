@@ -8,14 +8,17 @@
 //! SVG, no script and relative links only, so it works from any host or folder.
 //! Every string from a manifest is HTML-escaped.
 //!
-//! [`render`] is pure; [`write()`] reads the channels through a [`Storage`] and writes
-//! the page. The publisher calls [`write()`] after every change to a channel.
+//! [`render`] is pure; [`write()`] reads the channels, and the platform release
+//! documents their releases name (which list the modules), through a [`Storage`] and
+//! writes the page. The publisher calls [`write()`] after every change to a channel.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use wavecast_schema::{
-    AttributeMatch, BasisPoints, Envelope, Fleet, Manifest, Platform, RelativePath, Release, Rule,
+    AttributeMatch, BasisPoints, Blake3Hash, Blob, Envelope, Fleet, Manifest,
+    PLATFORM_RELEASE_SIZE_LIMIT, Platform, PlatformRelease, RelativePath, Release, Rule,
     RuleAction, Share, Simulation, SimulationPlan, format_duration, simulate,
 };
 
@@ -30,12 +33,19 @@ pub const SIMULATED_CLIENTS: u32 = 10_000;
 /// How often the simulated clients poll: every 6 hours.
 pub const SIMULATED_POLL_SECONDS: u64 = 6 * 3600;
 
-/// One channel on the page: its manifest and, if one could be run, the simulation
-/// charted for it.
+/// The platform release documents the page describes, by blake3: the manifest names
+/// each release's document per platform, and the document lists the modules and
+/// delta packs. A release whose document is not here is shown without them.
+pub type Documents = HashMap<Blake3Hash, PlatformRelease>;
+
+/// One channel on the page: its manifest, the documents of its releases and, if one
+/// could be run, the simulation charted for it.
 #[derive(Debug, Clone, Copy)]
 pub struct ChannelStatus<'a> {
     /// The channel's current manifest.
     pub manifest: &'a Manifest,
+    /// The platform release documents of its releases (others may be there too).
+    pub documents: &'a Documents,
     /// The simulated fleet for the chart, usually from [`simulate_channel`].
     pub simulation: Option<&'a Simulation>,
 }
@@ -71,9 +81,11 @@ pub fn simulate_channel(manifest: &Manifest) -> Option<Simulation> {
     Some(simulate(manifest, &fleet, &plan))
 }
 
-/// Regenerates the page from every readable channel manifest on the site and writes it
-/// to [`layout::status_page`]. Unreadable or malformed channel files are left out
-/// (signatures are not checked: the page only describes what the site holds).
+/// Regenerates the page from every readable channel manifest on the site, and the
+/// platform release documents they name, and writes it to [`layout::status_page`].
+/// Unreadable or malformed channel files are left out, and so are documents that are
+/// missing or do not match their reference (signatures are not checked: the page only
+/// describes what the site holds).
 pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
     let folder: RelativePath = "channels".parse().expect("`channels` is a valid path");
     let mut manifests: Vec<Manifest> = storage
@@ -85,17 +97,46 @@ pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
         .filter_map(|envelope| Manifest::parse(envelope.manifest.as_bytes()).ok())
         .collect();
     manifests.sort_by(|a, b| a.channel.cmp(&b.channel));
+    let mut documents = Documents::new();
+    for blob in manifests
+        .iter()
+        .flat_map(|manifest| &manifest.releases)
+        .flat_map(|release| release.platforms.values())
+    {
+        if !documents.contains_key(&blob.blake3)
+            && let Some(document) = read_document(storage, blob)?
+        {
+            documents.insert(blob.blake3.clone(), document);
+        }
+    }
     let simulations: Vec<Option<Simulation>> = manifests.iter().map(simulate_channel).collect();
     let channels: Vec<ChannelStatus<'_>> = manifests
         .iter()
         .zip(&simulations)
         .map(|(manifest, simulation)| ChannelStatus {
             manifest,
+            documents: &documents,
             simulation: simulation.as_ref(),
         })
         .collect();
     let page = render(&channels, generated_at);
     storage.put_bytes(&layout::status_page(), page.as_bytes())
+}
+
+/// The platform release document `blob` names, or `None` when the site does not hold
+/// exactly it or it does not parse.
+fn read_document(storage: &dyn Storage, blob: &Blob) -> Result<Option<PlatformRelease>> {
+    if blob.size > PLATFORM_RELEASE_SIZE_LIMIT {
+        return Ok(None);
+    }
+    let path = layout::blob(&blob.blake3, layout::BlobKind::PlatformRelease);
+    let Some(bytes) = storage.get(&path)? else {
+        return Ok(None);
+    };
+    if bytes.len() as u64 != blob.size || Blake3Hash::of(&bytes) != blob.blake3 {
+        return Ok(None);
+    }
+    Ok(PlatformRelease::parse(&bytes).ok())
 }
 
 const STYLE: &str = "\
@@ -231,13 +272,14 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
                 published = time(release.published_at),
                 state = state_badge(release),
                 offered = escape(&offered_now(release, now)),
-                size = bytes(download_size(release)),
+                size =
+                    download_size(release, channel.documents).map_or_else(|| "?".to_owned(), bytes),
             );
         }
         page.push_str("</tbody></table>\n");
     }
     for release in &manifest.releases {
-        render_release(page, manifest, release, now);
+        render_release(page, manifest, channel.documents, release, now);
     }
     page.push_str("</section>\n");
 }
@@ -292,15 +334,27 @@ fn offered_now(release: &Release, now: Timestamp) -> String {
     text
 }
 
-fn download_size(release: &Release) -> u64 {
-    release
-        .platforms
-        .values()
-        .next()
-        .map_or(0, |platform| platform.size)
+/// What a fresh install of the release downloads on its first platform: every
+/// module's package. `None` when that platform's document is not available.
+fn download_size(release: &Release, documents: &Documents) -> Option<u64> {
+    let blob = release.platforms.values().next()?;
+    let document = documents.get(&blob.blake3)?;
+    Some(
+        document
+            .modules
+            .values()
+            .map(|module| module.package.size)
+            .sum(),
+    )
 }
 
-fn render_release(page: &mut String, manifest: &Manifest, release: &Release, now: Timestamp) {
+fn render_release(
+    page: &mut String,
+    manifest: &Manifest,
+    documents: &Documents,
+    release: &Release,
+    now: Timestamp,
+) {
     let plan = &release.rollout;
     let _ = write!(
         page,
@@ -393,10 +447,56 @@ fn render_release(page: &mut String, manifest: &Manifest, release: &Release, now
         "<table class=\"modules\"><thead><tr><th>Platform</th><th>Module</th><th>Module version</th>\
          <th>Installs into</th><th>Package</th><th>Unpacked</th></tr></thead><tbody>\n",
     );
-    for platform in release.platforms.keys() {
-        let _ = writeln!(page, "<tr><td>{}</td></tr>", escape(platform.as_str()));
+    let mut packs = Vec::new();
+    for (platform, blob) in &release.platforms {
+        let Some(document) = documents.get(&blob.blake3) else {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td colspan=\"5\">its document <code>{}</code> is not on the site</td></tr>",
+                escape(platform.as_str()),
+                escape(layout::blob(&blob.blake3, layout::BlobKind::PlatformRelease).as_str()),
+            );
+            continue;
+        };
+        for (name, module) in &document.modules {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>\
+                 <td class=\"number\">{}</td><td class=\"number\">{}</td></tr>",
+                escape(platform.as_str()),
+                escape(name.as_str()),
+                escape(&module.version.to_string()),
+                escape(module.dest.as_ref().map_or(".", |dest| dest.as_str())),
+                bytes(module.package.size),
+                bytes(module.unpacked_size),
+            );
+        }
+        if !document.packs.is_empty() {
+            packs.push(format!(
+                "{}: {}",
+                escape(platform.as_str()),
+                document
+                    .packs
+                    .iter()
+                    .map(|pack| format!(
+                        "from {} ({})",
+                        escape(&pack.from.to_string()),
+                        bytes(pack.size)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
-    page.push_str("</tbody></table>\n</article>\n");
+    page.push_str("</tbody></table>\n");
+    if !packs.is_empty() {
+        let _ = writeln!(
+            page,
+            "<p class=\"packs\">Updates in one download (delta packs): {}</p>",
+            packs.join("; ")
+        );
+    }
+    page.push_str("</article>\n");
 }
 
 /// A share in words, with the threshold in force at `now` for a ramp. Escaped.
@@ -486,49 +586,68 @@ mod tests {
 
     const NOW: &str = "2026-11-22T12:00:00Z";
 
+    /// The document of `version` on `any`: one module `app`, and a delta pack from
+    /// 1.0.0 for the later releases.
+    fn document(version: &str) -> PlatformRelease {
+        let hash = Blake3Hash::of(version.as_bytes());
+        let packs = if version == "1.0.0" {
+            String::new()
+        } else {
+            format!(r#","packs":[{{"from":"1.0.0","size":4321,"blake3":"{hash}"}}]"#)
+        };
+        let json = format!(
+            r#"{{"format":2,"version":"{version}","platform":"any","modules":{{"app":{{
+                "version":"{version}","unpacked_size":4567890,
+                "package":{{"size":1234567,"blake3":"{hash}"}},
+                "index":{{"size":321,"json_size":1000,"blake3":"{hash}"}},
+                "copies":{{"size":2000000,"blake3":"{hash}"}}}}}}{packs}}}"#
+        );
+        PlatformRelease::parse(json.as_bytes()).unwrap()
+    }
+
     /// A channel with 1.0.0 at 100 % and 1.1.0 ramping over 3 days from `2026-11-21`,
-    /// with rules, a cap and hostile notes.
-    fn manifest() -> Manifest {
-        let release = |version: &str, rollout: &str| {
+    /// with rules, a cap and hostile notes, and the documents of both releases.
+    fn manifest() -> (Manifest, Documents) {
+        let mut documents = Documents::new();
+        let mut release = |version: &str, rollout: &str| {
+            let document = document(version).to_json();
+            let blob = Blake3Hash::of(&document);
+            documents.insert(blob.clone(), PlatformRelease::parse(&document).unwrap());
             format!(
                 r#"{{"version": "{version}", "published_at": "2026-11-21T00:00:00Z",
                     "notes": "Notes <script>alert('{version}')</script> & more",
-                    "platforms": {{"any": {{"modules": {{"app": {{
-                        "version": "{version}",
-                        "package": {{"path": "blobs/{hash}.tar.gz", "size": 1234567, "blake3": "{hash}"}},
-                        "unpacked_size": 4567890,
-                        "file_index": {{"path": "blobs/{hash}.json", "size": 321, "blake3": "{hash}"}}
-                    }}}}}}}},
+                    "platforms": {{"any": {{"size": {size}, "blake3": "{blob}"}}}},
                     "rollout": {rollout}}}"#,
-                hash = wavecast_schema::Blake3Hash::of(version.as_bytes())
+                size = document.len(),
             )
         };
-        let json = format!(
-            r#"{{"format": 1, "product": "demo<b>", "channel": "stable", "serial": 4,
-                "published_at": "2026-11-21T00:00:00Z", "expires_at": "2026-12-21T00:00:00Z",
-                "min_client_version": "0.1.0", "releases": [{}, {}]}}"#,
-            release(
-                "1.1.0",
-                r#"{"salt": "00112233445566778899aabbccddeeff", "basis_points": 10000,
-                    "ramp": [{"after_seconds": 0, "basis_points": 0}, {"after_seconds": 259200, "basis_points": 10000}],
-                    "started_at": "2026-11-21T00:00:00Z", "cap": 8000,
-                    "rules": [{"name": "legacy<i>", "from": {"below": "1.0.0"}, "action": "mandatory"},
-                              {"name": "lab", "attributes": {"server": {"prefix": "lab-"}}, "action": "exclude"}]}"#
-            ),
-            release(
-                "1.0.0",
-                r#"{"salt": "ffeeddccbbaa99887766554433221100", "basis_points": 10000}"#
-            ),
+        let newer = release(
+            "1.1.0",
+            r#"{"salt": "00112233445566778899aabbccddeeff", "basis_points": 10000,
+                "ramp": [{"after_seconds": 0, "basis_points": 0}, {"after_seconds": 259200, "basis_points": 10000}],
+                "started_at": "2026-11-21T00:00:00Z", "cap": 8000,
+                "rules": [{"name": "legacy<i>", "from": {"below": "1.0.0"}, "action": "mandatory"},
+                          {"name": "lab", "attributes": {"server": {"prefix": "lab-"}}, "action": "exclude"}]}"#,
         );
-        Manifest::parse(json.as_bytes()).unwrap()
+        let older = release(
+            "1.0.0",
+            r#"{"salt": "ffeeddccbbaa99887766554433221100", "basis_points": 10000}"#,
+        );
+        let json = format!(
+            r#"{{"format": 2, "product": "demo<b>", "channel": "stable", "serial": 4,
+                "published_at": "2026-11-21T00:00:00Z", "expires_at": "2026-12-21T00:00:00Z",
+                "min_client_version": "0.1.0", "releases": [{newer}, {older}]}}"#,
+        );
+        (Manifest::parse(json.as_bytes()).unwrap(), documents)
     }
 
     fn page() -> String {
-        let manifest = manifest();
+        let (manifest, documents) = manifest();
         let simulation = simulate_channel(&manifest).unwrap();
         render(
             &[ChannelStatus {
                 manifest: &manifest,
+                documents: &documents,
                 simulation: Some(&simulation),
             }],
             NOW.parse().unwrap(),
@@ -565,6 +684,10 @@ mod tests {
             page.contains("1.2 MB") && page.contains("4.6 MB"),
             "module sizes"
         );
+        assert!(
+            page.contains("delta packs): any: from 1.0.0 (4.3 kB)"),
+            "packs"
+        );
         assert_eq!(page.matches("<svg").count(), 1);
         assert!(page.contains("10,000 clients starting on 1.0.0"));
         for link in page.split("href=\"").skip(1) {
@@ -578,12 +701,13 @@ mod tests {
 
     #[test]
     fn paused_yanked_and_expired_are_shown_in_words() {
-        let mut manifest = manifest();
+        let (mut manifest, documents) = manifest();
         manifest.releases[0].rollout.paused_at = Some("2026-11-22T00:00:00Z".parse().unwrap());
         manifest.releases[1].rollout.yanked = true;
         let page = render(
             &[ChannelStatus {
                 manifest: &manifest,
+                documents: &documents,
                 simulation: None,
             }],
             "2027-01-01T00:00:00Z".parse().unwrap(),
@@ -604,8 +728,19 @@ mod tests {
     fn write_reads_every_channel_and_skips_broken_ones() {
         let dir = tempfile::tempdir().unwrap();
         let storage = crate::FsStorage::new(dir.path());
-        let manifest = manifest();
+        let (manifest, documents) = manifest();
+        for document in documents.values() {
+            let bytes = document.to_json();
+            storage
+                .put_bytes(
+                    &layout::blob(&Blake3Hash::of(&bytes), layout::BlobKind::PlatformRelease),
+                    &bytes,
+                )
+                .unwrap();
+        }
+        // One release of beta names a document the site does not hold.
         let mut beta = manifest.clone();
+        beta.releases[1].platforms.get_mut("any").unwrap().blake3 = Blake3Hash::of(b"gone");
         beta.channel = "beta".parse().unwrap();
         for manifest in [&manifest, &beta] {
             let envelope = Envelope::new(
@@ -630,6 +765,12 @@ mod tests {
         assert!(beta_at < stable_at, "channels in name order");
         assert!(!page.contains("broken"));
         assert_eq!(page.matches("<svg").count(), 2);
+        assert_eq!(
+            page.matches("4.6 MB").count(),
+            3,
+            "modules read from the documents"
+        );
+        assert_eq!(page.matches("is not on the site").count(), 1, "{page}");
     }
 
     #[test]
