@@ -42,8 +42,9 @@ pub struct Signing<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::ForeignManifest`], [`Error::CorruptManifest`], verification and storage
-/// errors.
+/// [`Error::ForeignManifest`], [`Error::UnsupportedManifestFormat`] for a manifest of
+/// another format (a site of an older wavecast), [`Error::CorruptManifest`],
+/// verification and storage errors.
 pub fn current_manifest(
     storage: &dyn Storage,
     signers: &Signers,
@@ -64,9 +65,17 @@ pub fn current_manifest(
             key_id: signers.first().key_id(),
         });
     }
-    Manifest::parse(envelope.manifest.as_bytes())
-        .map(Some)
-        .map_err(corrupt)
+    match Manifest::parse(envelope.manifest.as_bytes()) {
+        Ok(manifest) => Ok(Some(manifest)),
+        Err(wavecast_schema::Error::UnsupportedFormat {
+            found, supported, ..
+        }) => Err(Error::UnsupportedManifestFormat {
+            channel: channel.clone(),
+            found,
+            supported,
+        }),
+        Err(source) => Err(corrupt(source)),
+    }
 }
 
 /// The manifest that follows `existing` on `channel`: the next serial (1 for a new

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use semver::Version;
-use wavecast_schema::{ChannelName, RelativePath};
+use wavecast_schema::ChannelName;
 
 use crate::reported_version::ReportedVersion;
 
@@ -148,12 +148,12 @@ pub enum Error {
     #[error("invalid module layout: {0}")]
     ModuleLayout(String),
 
-    /// An image module's zstd copy, its package, is neither compressed by this
-    /// publish nor on the site.
-    #[error("the copy `{path}` of an image module is missing from the site")]
+    /// A file content was packaged but no zstd copy of it was made: every packaged
+    /// file passes through the copies, so this is a bug of the publisher.
+    #[error("no zstd copy was made of the packaged content {content}")]
     MissingCopy {
-        /// Its site path.
-        path: RelativePath,
+        /// blake3 of the content.
+        content: wavecast_schema::Blake3Hash,
     },
 
     /// The site's current manifest is not signed by the release keys of its root (or,
@@ -166,6 +166,20 @@ pub enum Error {
         channel: ChannelName,
         /// The id of the key in use.
         key_id: String,
+    },
+
+    /// The channel's manifest is of a format this publisher does not write: a site of
+    /// an older wavecast, whose releases it cannot extend.
+    #[error(
+        "channel `{channel}` holds a format-{found} manifest; this publisher reads and writes format {supported} only, so it cannot add to or change that channel (publish into a new site or a new channel)"
+    )]
+    UnsupportedManifestFormat {
+        /// The channel.
+        channel: ChannelName,
+        /// The format found.
+        found: u32,
+        /// The format this publisher writes.
+        supported: u32,
     },
 
     /// The site's current manifest could not be read as a wavecast manifest.

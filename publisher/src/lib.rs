@@ -21,9 +21,11 @@ of a rollout plan, [`client_floor`] the `min_client_version` below which clients
 update themselves first, and [`pages`] what GitHub Pages needs of a site. Below
 those, the building blocks: [`trust`] reads and extends the site's chain of roots,
 [`keys`] generates and loads minisign keys ([`keys::SigningKey`]), [`package`] builds
-deterministic tar.gz module packages, their file indexes and each file's zstd copy,
-and [`delta`] builds binary patches from the files of earlier releases. Every module
-returns this crate's [`Error`], which names none of them.
+deterministic tar.gz module packages and their file indexes, [`copies`] each file's
+zstd copy and the copy packs made of them, [`earlier`] reads the earlier releases a
+publish builds on, [`delta`] finds each changed file's counterparts and builds binary
+patches from them, and [`pack`] puts patches and copies together into delta packs.
+Every module returns this crate's [`Error`], which names none of them.
 
 A module uses modules below it, never above, so no two depend on each other
 (`scripts/check-modules.py` checks it). The library never prints, prompts or parses
@@ -41,10 +43,13 @@ println!("key id {}", generated.key_id);
 
 pub mod channel;
 pub mod client_floor;
+pub mod copies;
 pub mod delta;
+pub mod earlier;
 mod error;
 pub mod keys;
 pub mod mirror;
+pub mod pack;
 pub mod package;
 pub mod pages;
 mod pool;

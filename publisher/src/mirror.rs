@@ -1,7 +1,8 @@
 //! Copying a site to another place, verifying every byte on the way.
 //!
-//! The blobs go first, each checked against the size and hash its signed manifest or
-//! file index gives and stored atomically (temporary file, then rename), skipping
+//! The blobs go first (packages, copy packs, delta packs, updater builds, then the
+//! file indexes and platform documents that name them), each checked as `verify`
+//! checks it and stored atomically (temporary file, then rename), skipping
 //! blobs the destination already has with the right size. The roots follow, then the
 //! channel envelopes, byte for byte as signed (a mirror never re-signs), and the
 //! status page after them, so the destination is a valid site at every moment and an interrupted mirror
@@ -87,7 +88,7 @@ pub fn copy(
         }
         reporter.on_blob(size);
     }
-    for (path, (expected, bytes)) in &survey.indexes {
+    for (path, (expected, bytes)) in &survey.documents {
         let size = expected.stored_size();
         if destination.size(path)? == Some(size) {
             report.present.add(size);
@@ -123,4 +124,43 @@ pub fn copy(
     // A mirror is a site of its own: keep it servable from GitHub Pages too.
     write_nojekyll(destination)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Selection;
+
+    #[test]
+    fn a_mirror_holds_every_blob_of_its_releases_and_verifies() {
+        let site = crate::publish::tests::Fixture::new();
+        let lib = crate::delta::tests::text(1, 4000);
+        site.publish("1.0.0", &[("lib", &lib), ("same", b"same")], 3);
+        let lib2 = crate::delta::tests::edited(&lib);
+        site.publish("1.1.0", &[("lib", &lib2), ("same", b"same")], 3);
+        let key =
+            verify::load_public_key(site.dir.path().join("keys/wavecast.pub").to_str().unwrap())
+                .unwrap();
+        let now = "2026-11-22T01:00:00Z".parse().unwrap();
+        let source = Source::Folder(site.dir.path().join("site"));
+        let mut survey = verify::survey(&source, &Selection::default(), &key, now).unwrap();
+        let destination = site.dir.path().join("mirror");
+        let storage = wavecast_site::FsStorage::new(&destination);
+        let staging = site.dir.path().join("staging");
+        let report = copy(&source, &mut survey, &storage, &staging, &()).unwrap();
+        assert!(survey.problems.is_empty(), "{:?}", survey.problems);
+        assert_eq!(report.channels_written, ["stable"]);
+        let listed = storage.list(&"blobs".parse().unwrap()).unwrap();
+        for extension in [".json", ".json.zst", ".tar.gz", ".copies", ".pack"] {
+            assert!(
+                listed.iter().any(|path| path.as_str().ends_with(extension)),
+                "{extension}: {listed:?}"
+            );
+        }
+        let mirrored = Source::Folder(destination);
+        let mut again = verify::survey(&mirrored, &Selection::default(), &key, now).unwrap();
+        verify::check_blobs(&mirrored, &mut again, &()).unwrap();
+        assert!(again.problems.is_empty(), "{:?}", again.problems);
+        assert_eq!(again.total(), survey.total());
+    }
 }

@@ -8,34 +8,27 @@
 //! else in the release folder (devices, fifos, sockets) is an error.
 //!
 //! Each file is read once: its bytes are hashed, written to the tar and handed to a
-//! [`ContentSink`], which for a publish is [`FileCopies`]: every distinct content gets
-//! a standalone zstd copy at `blobs/<content-blake3>.zst` (see
-//! [`wavecast_delta::compress_copy`] for the exact encoding), whose size becomes the
-//! file's `packed_size` in the index.
+//! [`ContentSink`], which for a publish is [`crate::copies::FileCopies`]: every
+//! distinct content gets a zstd copy for the module's copy pack, whose size becomes
+//! the file's `packed_size` in the index.
 //!
 //! An image module ([`ModuleKind::Image`], `--image NAME=FILE`) is one file, installed
 //! by clients into alternating slots rather than a release tree. It gets no tar.gz:
-//! its package is its zstd copy, made and stored by [`FileCopies`] like every file
-//! copy, and its file index lists that one file (so patches from earlier images are
-//! built as for any file).
+//! its package is its zstd copy, made like every file copy, and its file index lists
+//! that one file (so delta packs patch it from earlier images as any file).
 
-use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use wavecast_schema::{
-    Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, LinkTarget, ModuleKind,
-    ModuleName, RelativePath,
+    Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry, LinkTarget, ModuleKind, ModuleName,
+    RelativePath,
 };
-use wavecast_site::Storage;
-use wavecast_site::layout::{self, BlobKind};
 
 use crate::error::{Error, Result};
-use crate::pool::WorkQueue;
 
 /// Which part of the release folder forms a module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +116,7 @@ pub struct BuiltModule {
     /// Its package.
     pub package: BuiltPackage,
     /// The module's file index. Its `packed_size`s are zero until
-    /// [`fill_packed_sizes`] sets them.
+    /// [`crate::copies::FileCopies::fill_packed_sizes`] sets them.
     pub index: FileIndex,
     /// Number of regular files.
     pub files: usize,
@@ -154,9 +147,8 @@ pub enum BuiltPackage {
         /// Its blake3.
         blake3: Blake3Hash,
     },
-    /// An image: the package is the image's zstd copy, which [`FileCopies`] stores
-    /// at `blobs/<content>.zst` ([`FileCopies::copy_blob`] describes it once the
-    /// copies are done).
+    /// An image: the package is the image's zstd copy, stored at
+    /// `blobs/<content>.zst` once the copies are made.
     Image {
         /// blake3 of the image.
         content: Blake3Hash,
@@ -568,195 +560,6 @@ pub fn build_image(
     })
 }
 
-/// The standalone zstd copies of a publish's files: each distinct content is
-/// compressed once, on the publish's worker threads, and uploaded to
-/// `blobs/<content-blake3>.zst` unless the site has it (same size: blobs are
-/// content-addressed). A content whose copy the site already holds (an earlier
-/// release uploaded it) is not compressed again: its packed size is the stored size.
-pub struct FileCopies<'s> {
-    storage: &'s dyn Storage,
-    level: i32,
-    state: Mutex<CopiesState>,
-}
-
-#[derive(Default)]
-struct CopiesState {
-    /// Packed size per content, once known.
-    sizes: HashMap<Blake3Hash, u64>,
-    /// blake3 of the copy per content, for the copies compressed in this publish.
-    copy_hashes: HashMap<Blake3Hash, Blake3Hash>,
-    /// Contents already handed over (compressed, queued or reused).
-    seen: HashSet<Blake3Hash>,
-    stats: CopyStats,
-    error: Option<Error>,
-}
-
-/// What [`FileCopies`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CopyStats {
-    /// Distinct contents compressed in this publish.
-    pub compressed: usize,
-    /// Their total size before compression.
-    pub raw_bytes: u64,
-    /// Their total size after compression: every compressed copy is uploaded.
-    pub packed_bytes: u64,
-    /// Contents whose copy was on the site already, not compressed again.
-    pub reused: usize,
-    /// Time spent compressing, summed over the workers.
-    pub compress_time: Duration,
-}
-
-impl std::fmt::Debug for FileCopies<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileCopies").finish_non_exhaustive()
-    }
-}
-
-impl<'s> FileCopies<'s> {
-    /// Copies compressed at zstd `level` and uploaded to `storage`.
-    pub fn new(storage: &'s dyn Storage, level: i32) -> Self {
-        Self {
-            storage,
-            level,
-            state: Mutex::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CopiesState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Makes sure the copy of `content` is (or will be) on the site: keeps the one
-    /// there, or queues its compression and upload on `queue`.
-    pub(crate) fn submit<'q>(
-        &'q self,
-        queue: &WorkQueue<'q>,
-        path: &RelativePath,
-        hash: &Blake3Hash,
-        content: Vec<u8>,
-    ) {
-        if !self.lock().seen.insert(hash.clone()) {
-            return;
-        }
-        let blob = layout::blob(hash, BlobKind::FileCopy);
-        // Never replace a stored copy, even one compressed differently: earlier indexes
-        // record its size.
-        match self.storage.size(&blob) {
-            Ok(Some(packed_size)) => {
-                let mut state = self.lock();
-                state.sizes.insert(hash.clone(), packed_size);
-                state.stats.reused += 1;
-                return;
-            }
-            Ok(None) => {}
-            Err(error) => {
-                self.lock().error.get_or_insert(error.into());
-                return;
-            }
-        }
-        let (path, hash) = (path.clone(), hash.clone());
-        queue.submit(content.len() as u64, move || {
-            if let Err(error) = self.compress_and_upload(&path, &hash, &blob, &content) {
-                self.lock().error.get_or_insert(error);
-            }
-        });
-    }
-
-    fn compress_and_upload(
-        &self,
-        path: &RelativePath,
-        hash: &Blake3Hash,
-        blob: &RelativePath,
-        content: &[u8],
-    ) -> Result<()> {
-        let started = Instant::now();
-        let copy = wavecast_delta::compress_copy(content, self.level).map_err(|source| {
-            Error::Compress {
-                what: format!("the copy of `{path}`"),
-                source,
-            }
-        })?;
-        let compress_time = started.elapsed();
-        let packed_size = copy.len() as u64;
-        let copy_hash = Blake3Hash::of(&copy);
-        self.storage.put_bytes(blob, &copy)?;
-        let mut state = self.lock();
-        state.sizes.insert(hash.clone(), packed_size);
-        state.copy_hashes.insert(hash.clone(), copy_hash);
-        let stats = &mut state.stats;
-        stats.compressed += 1;
-        stats.raw_bytes += content.len() as u64;
-        stats.packed_bytes += packed_size;
-        stats.compress_time += compress_time;
-        Ok(())
-    }
-
-    /// The first error met while compressing or uploading, if any.
-    pub fn take_error(&self) -> Option<Error> {
-        self.lock().error.take()
-    }
-
-    /// What was done so far.
-    pub fn stats(&self) -> CopyStats {
-        self.lock().stats.clone()
-    }
-
-    /// The packed size of every content handed over, once the work queue is drained.
-    pub fn packed_sizes(&self) -> HashMap<Blake3Hash, u64> {
-        self.lock().sizes.clone()
-    }
-
-    /// The stored copy of `content` as a blob (an image module's package), once the
-    /// work queue is drained, and whether this publish uploaded it. The hash of a
-    /// copy the site already had is read back from the site.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::MissingCopy`] when `content` was never handed over or its copy is not
-    /// on the site; storage errors.
-    pub fn copy_blob(&self, content: &Blake3Hash) -> Result<(Blob, bool)> {
-        let path = layout::blob(content, BlobKind::FileCopy);
-        let (size, compressed) = {
-            let state = self.lock();
-            (
-                state.sizes.get(content).copied(),
-                state.copy_hashes.get(content).cloned(),
-            )
-        };
-        let missing = || Error::MissingCopy { path: path.clone() };
-        let size = size.ok_or_else(missing)?;
-        let (blake3, uploaded) = match compressed {
-            Some(blake3) => (blake3, true),
-            None => {
-                let bytes = self.storage.get(&path)?.ok_or_else(missing)?;
-                (Blake3Hash::of(&bytes), false)
-            }
-        };
-        Ok((Blob { path, size, blake3 }, uploaded))
-    }
-}
-
-/// Sets the `packed_size` of every file of `index` from `sizes`.
-///
-/// # Panics
-///
-/// When a file's content has no packed size: every file passes through
-/// [`FileCopies`] while it is packaged.
-pub fn fill_packed_sizes(index: &mut FileIndex, sizes: &HashMap<Blake3Hash, u64>) {
-    for entry in &mut index.entries {
-        if let EntryKind::File {
-            blake3,
-            packed_size,
-            ..
-        } = &mut entry.kind
-        {
-            *packed_size = *sizes
-                .get(blake3)
-                .expect("every packaged file has a compressed copy");
-        }
-    }
-}
-
 /// The modification time stored for every entry: tar's own deterministic timestamp
 /// (2006-07-23), since some tools mishandle zero.
 const DETERMINISTIC_MTIME: u64 = 1_153_704_088;
@@ -819,6 +622,7 @@ pub fn check_layout(release_dir: &Path, specs: &[ModuleSpec]) -> Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::sync::Mutex;
 
     fn tree(root: &Path) {
         fs_err::create_dir_all(root.join("bin")).unwrap();

@@ -1,7 +1,16 @@
-//! Adding a release to a channel: package, upload blobs, then sign and write the
-//! manifest last, so readers see the old release or the new one, complete.
+//! Adding a release to a channel: package, build the delta packs, upload blobs, then
+//! sign and write the manifest last, so readers see the old release or the new one,
+//! complete.
+//!
+//! Per module the site gets its package (a tree's tar.gz, an image's zstd copy), its
+//! file index (zstd-compressed JSON) and a tree's copy pack ([`crate::copies`]); per
+//! earlier release within `--patch-depth`, one delta pack to this release
+//! ([`crate::pack`]); then the release's document for the platform
+//! ([`PlatformRelease`]), which the manifest names. A module whose content did not
+//! change since an earlier release keeps that release's record (version, package,
+//! index, copies), so nothing of it is uploaded again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -9,20 +18,21 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, Blob, ChannelName, EntryKind, FileIndex, Manifest, Module, ModuleKind, ModuleName,
-    Platform, PlatformRelease, RelativePath, Release,
+    Blake3Hash, Blob, ChannelName, FileIndex, Manifest, Module, ModuleKind, PackRef, Platform,
+    PlatformRelease, RelativePath, Release,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::channel::{current_manifest, successor, validate_and_write};
 use crate::client_floor::set_client_floor;
-use crate::delta::{self, CandidateWork, DeltaPlan, DeltaStats};
+use crate::copies::{CopyStats, FileCopies, Spool, WrittenBlob};
+use crate::delta::{self, BuiltPatch, Pair, PatchStats, PatchWork};
+use crate::earlier::{self, Earlier};
 use crate::error::{Error, Result};
 use crate::keys::Signers;
-use crate::package::{
-    self, BuiltModule, BuiltPackage, ContentSink, CopyStats, FileCopies, ModuleSpec, PackReporter,
-};
+use crate::pack::{self, NewModule, PackInputs, PackSummary};
+use crate::package::{self, BuiltModule, BuiltPackage, ContentSink, ModuleSpec, PackReporter};
 use crate::pages::{self, PAGES_FILE_LIMIT};
 use crate::pool::{self, WorkQueue};
 use crate::rollout_plan::{RolloutChange, random_salt};
@@ -63,11 +73,11 @@ pub struct PublishOptions {
     pub expires_in: SignedDuration,
     /// gzip level, 0 to 9.
     pub compression_level: u32,
-    /// zstd level of the per-file copies, 1 to 19 (see
+    /// zstd level of the file copies, 1 to 19 (see
     /// [`wavecast_delta::DEFAULT_COPY_LEVEL`]).
     pub copy_level: i32,
-    /// How many earlier releases (lower versions on the channel, newest first) to build
-    /// binary patches from; 0 builds none.
+    /// How many earlier releases (lower versions on the channel with a document for
+    /// the platform, newest first) get a delta pack to this one; 0 builds none.
     pub patch_depth: usize,
     /// The current time (injectable for tests).
     pub now: Timestamp,
@@ -78,11 +88,16 @@ pub struct PublishOptions {
 pub struct PublishReport {
     /// The new manifest, as signed.
     pub manifest: Manifest,
-    /// Per module: name, files, unpacked size, package size, whether it was uploaded
-    /// (false when the site already had the identical package), patches.
+    /// The release's document for the platform, as the manifest names it.
+    pub document: Blob,
+    /// Per module: name, files, sizes, whether anything was uploaded.
     pub modules: Vec<ModuleSummary>,
-    /// The file copies compressed and uploaded, over all modules.
+    /// The file copies compressed or reused, over all modules.
     pub copies: CopyStats,
+    /// The patches built for the packs.
+    pub patches: PatchStats,
+    /// The delta packs, newest source first.
+    pub packs: Vec<PackSummary>,
     /// Time spent packaging (modules are packaged in parallel, and file copies are
     /// compressed meanwhile).
     pub packaging_time: Duration,
@@ -93,9 +108,16 @@ pub struct PublishReport {
     pub work_time: Duration,
     /// Wall time of the whole publish.
     pub total_time: Duration,
-    /// Files of this release over [`PAGES_FILE_LIMIT`] (packages, patches), which
-    /// GitHub Pages refuses.
+    /// Files of this release over [`PAGES_FILE_LIMIT`] (packages, copy packs, delta
+    /// packs), which GitHub Pages refuses.
     pub oversized: Vec<(RelativePath, u64)>,
+}
+
+impl PublishReport {
+    /// Total size of the delta packs.
+    pub fn packs_size(&self) -> u64 {
+        self.packs.iter().map(|pack| pack.size).sum()
+    }
 }
 
 /// One module of a [`PublishReport`].
@@ -119,18 +141,23 @@ pub struct ModuleSummary {
     pub unpacked_size: u64,
     /// Size of the package: the tar.gz of a tree, the zstd copy of an image.
     pub package_size: u64,
+    /// Size of the compressed file index.
+    pub index_size: u64,
+    /// Size of a tree's copy pack.
+    pub copies_size: Option<u64>,
     /// Whether the package was uploaded, or the site already had it.
     pub uploaded: bool,
-    /// Whether an earlier release has this exact module, whose version and file index
-    /// (with its patches) are reused.
+    /// Whether an earlier release has this exact module, whose record (version,
+    /// package, file index, copy pack) is reused.
     pub index_reused: bool,
-    /// The patches built for files that changed since the earlier releases.
-    pub delta: DeltaStats,
-    /// Patches uploaded (the others were on the site already).
-    pub patches_uploaded: usize,
 }
 
 /// Publishes a release folder to a channel, keeping earlier releases live.
+///
+/// # Errors
+///
+/// [`Error::VersionExists`] without `force`, [`Error::UnsupportedManifestFormat`] for
+/// a channel of an older format, layout, packaging, signing and storage errors.
 pub fn publish(
     storage: &dyn Storage,
     signers: &Signers,
@@ -165,61 +192,70 @@ pub fn publish(
     };
     package::check_layout(&options.release_dir, &modules)?;
 
-    // Indexes of the same modules in the releases before this one, to patch from.
-    let earlier = earlier_indexes(storage, existing.as_ref(), options, &modules)?;
+    // The releases before this one: packs from the newest `patch_depth`, and records
+    // and copies reused from the previous one even with no packs.
+    let earlier = earlier::load(
+        storage,
+        existing.as_ref(),
+        &options.version,
+        &options.platform,
+        options.patch_depth.max(1),
+    )?;
+    let sources = &earlier[..options.patch_depth.min(earlier.len())];
+    let reusable = match earlier.first() {
+        Some(previous) => previous
+            .document
+            .modules
+            .keys()
+            .filter_map(|name| previous.copies(storage, name).transpose())
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
 
     let temp_dir = std::env::temp_dir();
+    let spool = Spool::new(&temp_dir)?;
+    let copies = FileCopies::new(&spool, options.copy_level, reusable);
     let patch_finished = Mutex::new(None::<Instant>);
-    let copies = FileCopies::new(storage, options.copy_level);
     let queue = WorkQueue::new(QUEUE_BUDGET);
     let sink = CopySink {
         copies: &copies,
         queue: &queue,
     };
     let work_started = Instant::now();
-    let (built, packaging_time, patch_started) = std::thread::scope(|scope| {
+    let (planned, packaging_time, patch_started) = std::thread::scope(|scope| {
         for _ in 0..pool::workers() {
             scope.spawn(|| queue.work());
         }
         let packaged = package_modules(options, &modules, &temp_dir, reporter, &sink);
         let packaging_time = work_started.elapsed();
+        copies.stop_reusing();
         let patch_started = Instant::now();
-        let built = packaged.map(|built| {
-            built
+        let planned = packaged.and_then(|built| {
+            let built: Vec<Packaged> = built
                 .into_iter()
                 .map(|module| {
-                    let reused = reusable_index(storage, existing.as_ref(), options, &module);
-                    let plan = match (&reused, earlier.get(&module.name)) {
-                        (None, Some(earlier)) => delta::plan(&module.index, &module.root, earlier),
-                        _ => DeltaPlan::default(),
-                    };
-                    let work: Vec<Arc<CandidateWork>> = plan
-                        .candidates
-                        .iter()
-                        .map(|candidate| Arc::new(CandidateWork::new(candidate.clone())))
-                        .collect();
-                    for item in &work {
-                        for algorithm in wavecast_delta::ALGORITHMS {
-                            let (item, finished) = (Arc::clone(item), &patch_finished);
-                            queue.submit(item.weight(), move || {
-                                item.run(algorithm, storage);
-                                let mut finished =
-                                    finished.lock().unwrap_or_else(PoisonError::into_inner);
-                                *finished = Some(Instant::now());
-                            });
-                        }
-                    }
-                    (module, reused, plan, work)
+                    let reused = reused_module(&earlier, &module);
+                    Packaged { module, reused }
                 })
-                .collect::<Vec<_>>()
+                .collect();
+            let patches = Patches {
+                storage,
+                queue: &queue,
+                spool: &spool,
+                finished: &patch_finished,
+            };
+            let jobs = patches.submit(sources, &built);
+            // Whatever copies are still read are in the jobs that use them.
+            earlier.iter().for_each(Earlier::forget_copies);
+            Ok((built, jobs?))
         });
-        if built.is_err() {
+        if planned.is_err() {
             queue.abandon();
         }
         queue.close();
-        (built, packaging_time, patch_started)
+        (planned, packaging_time, patch_started)
     });
-    let built = built?;
+    let (built, jobs) = planned?;
     if let Some(error) = copies.take_error() {
         return Err(error);
     }
@@ -227,87 +263,99 @@ pub fn publish(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .map_or(Duration::ZERO, |finished| finished - patch_started);
-    let packed_sizes = copies.packed_sizes();
+    let mut patch_stats = PatchStats {
+        too_large: jobs.too_large,
+        bases_missing: jobs.bases_missing,
+        ..PatchStats::default()
+    };
+    let mut patches: HashMap<Pair, BuiltPatch> = HashMap::new();
+    for item in jobs.work.values() {
+        item.count(&mut patch_stats);
+        if let Some(patch) = item.take_result()? {
+            patches.insert(item.pair.clone(), patch);
+        }
+    }
+    drop(jobs);
 
     // Blobs first: nothing refers to them until the manifest is written.
-    let mut summaries = Vec::with_capacity(built.len());
-    let mut platform_modules = BTreeMap::new();
     let mut oversized = Vec::new();
-    for (mut module, reused, plan, work) in built {
-        package::fill_packed_sizes(&mut module.index, &packed_sizes);
-        let work = work
-            .into_iter()
-            .map(|item| Arc::try_unwrap(item).expect("every patch job has finished"))
-            .collect();
-        let (patches, delta) = delta::choose(&plan, work, &packed_sizes)?;
-        let mut patches_uploaded = 0;
-        for built in &patches {
-            note_oversized(
-                &mut oversized,
-                layout::blob(&built.patch.blake3, BlobKind::Patch),
-                built.bytes.len() as u64,
-            );
-            let path = layout::blob(&built.patch.blake3, BlobKind::Patch);
-            if upload_bytes(storage, &path, &built.bytes)? {
-                patches_uploaded += 1;
-            }
-        }
-        module.index.patches = patches.into_iter().map(|built| built.patch).collect();
-        let package = match &module.package {
-            BuiltPackage::Tar { file, size, blake3 } => {
-                upload_package(storage, file, *size, blake3)?
-            }
-            BuiltPackage::Image { content } => copies.copy_blob(content)?,
+    let mut summaries = Vec::with_capacity(built.len());
+    let mut published = Vec::with_capacity(built.len());
+    for packaged in built {
+        let (summary, record, index) = upload_module(
+            storage,
+            options,
+            &copies,
+            &temp_dir,
+            packaged,
+            &mut oversized,
+        )?;
+        summaries.push(summary);
+        published.push((record, index));
+    }
+    let new_modules: Vec<NewModule<'_>> = modules
+        .iter()
+        .zip(&published)
+        .map(|(spec, (record, index))| NewModule {
+            name: &spec.name,
+            record,
+            index,
+        })
+        .collect();
+    let inputs = PackInputs {
+        patches: &patches,
+        copies: &copies,
+        spool: &spool,
+    };
+    let mut packs = Vec::new();
+    let mut pack_refs = Vec::new();
+    for source in sources {
+        let Some(built) = pack::build(source, &options.version, &new_modules, inputs, &temp_dir)?
+        else {
+            continue;
         };
-        note_oversized(&mut oversized, package.0.path.clone(), package.0.size);
-        let (version, index) = match reused {
-            Some((version, index)) => (version, index),
-            None => {
-                let index_bytes = module.index.to_json();
-                (
-                    options.version.clone(),
-                    upload_index(storage, &index_bytes)?,
-                )
-            }
-        };
-        summaries.push(ModuleSummary {
-            name: module.name.to_string(),
-            kind: module.kind(),
-            files: module.files,
-            links: module.links,
-            outside_links: std::mem::take(&mut module.outside_links),
-            hard_links: std::mem::take(&mut module.hard_links),
-            unpacked_size: module.unpacked_size,
-            package_size: package.0.size,
-            uploaded: package.1,
-            index_reused: version != options.version,
-            delta,
-            patches_uploaded,
+        let mut summary = built.summary;
+        let path = layout::blob(&built.written.blob.blake3, BlobKind::Pack);
+        summary.uploaded = upload_file(storage, &path, &built.written)?;
+        note_oversized(&mut oversized, path, summary.size);
+        pack_refs.push(PackRef {
+            from: summary.from.clone(),
+            size: built.written.blob.size,
+            blake3: built.written.blob.blake3.clone(),
         });
-        platform_modules.insert(
-            module.name.clone(),
-            Module {
-                version,
-                kind: module.kind(),
-                dest: module.dest.clone(),
-                package: package.0,
-                unpacked_size: module.unpacked_size,
-                file_index: index,
-            },
-        );
+        packs.push(summary);
     }
     let copy_stats = copies.stats();
     let work_time = work_started.elapsed();
 
+    let mut document = PlatformRelease::new(options.version.clone(), options.platform.clone());
+    document.modules = modules
+        .iter()
+        .map(|spec| spec.name.clone())
+        .zip(published.into_iter().map(|(record, _)| record))
+        .collect();
+    document.packs = pack_refs;
+    document
+        .validate()
+        .map_err(|source| Error::InvalidManifest {
+            channel: options.channel.clone(),
+            source,
+        })?;
+    let document_bytes = document.to_json();
+    let document_blob = Blob {
+        size: document_bytes.len() as u64,
+        blake3: Blake3Hash::of(&document_bytes),
+    };
+    upload_bytes(
+        storage,
+        &layout::blob(&document_blob.blake3, BlobKind::PlatformRelease),
+        &document_bytes,
+    )?;
+
     let mut platforms = replaced
         .map(|release| release.platforms.clone())
         .unwrap_or_default();
-    platforms.insert(
-        options.platform.clone(),
-        PlatformRelease {
-            modules: platform_modules,
-        },
-    );
+    platforms.insert(options.platform.clone(), document_blob.clone());
     let notes = match replaced {
         Some(release) if options.notes.is_empty() => release.notes.clone(),
         _ => options.notes.clone(),
@@ -344,8 +392,11 @@ pub fn publish(
     pages::write_nojekyll(storage)?;
     Ok(PublishReport {
         manifest,
+        document: document_blob,
         modules: summaries,
         copies: copy_stats,
+        patches: patch_stats,
+        packs,
         packaging_time,
         patch_time,
         work_time,
@@ -410,93 +461,217 @@ fn package_modules(
     })
 }
 
-/// The file indexes of each module in the `options.patch_depth` releases before the
-/// one being published (lower versions, newest first, on the same channel and for the
-/// same platform, or `any`), to build patches from. An index that is missing or
-/// unreadable is skipped: it only costs patches.
-fn earlier_indexes(
-    storage: &dyn Storage,
-    existing: Option<&Manifest>,
-    options: &PublishOptions,
-    modules: &[ModuleSpec],
-) -> Result<HashMap<ModuleName, Vec<FileIndex>>> {
-    let mut earlier: HashMap<ModuleName, Vec<FileIndex>> = HashMap::new();
-    let Some(manifest) = existing else {
-        return Ok(earlier);
-    };
-    let mut releases: Vec<&Release> = manifest
-        .releases
-        .iter()
-        .filter(|release| release.version < options.version)
-        .collect();
-    releases.sort_by(|a, b| b.version.cmp(&a.version));
-    for release in releases.into_iter().take(options.patch_depth) {
-        let Some(platform) = release.for_platform(&options.platform) else {
-            continue;
-        };
-        for spec in modules {
-            let Some(module) = platform.modules.get(&spec.name) else {
-                continue;
-            };
-            let indexes = earlier.entry(spec.name.clone()).or_default();
-            if let Some(index) = read_index(storage, &module.file_index)?
-                && !indexes.contains(&index)
-            {
-                indexes.push(index);
-            }
-        }
-    }
-    Ok(earlier)
+/// A packaged module, and the earlier record it keeps when its content is unchanged.
+struct Packaged {
+    module: BuiltModule,
+    reused: Option<(Module, FileIndex)>,
 }
 
-/// The file index `blob`, or `None` when it is missing, altered or unreadable.
-fn read_index(storage: &dyn Storage, blob: &Blob) -> Result<Option<FileIndex>> {
-    let Some(bytes) = storage.get(&blob.path)? else {
-        return Ok(None);
-    };
-    if bytes.len() as u64 != blob.size || Blake3Hash::of(&bytes) != blob.blake3 {
-        return Ok(None);
+impl Packaged {
+    /// The module's file index as it will be published (an earlier one when reused).
+    fn index(&self) -> &FileIndex {
+        self.reused
+            .as_ref()
+            .map_or(&self.module.index, |(_, index)| index)
     }
-    Ok(FileIndex::parse(&bytes).ok())
 }
 
-/// The version and file index of the same module in an earlier release when its
-/// package is byte-identical (same content: "same module version" means "same
-/// content"; for an image, the same image content), and its index lists file copies
-/// (indexes from before file copies are not reused). The index is reused as is, with
-/// its patches.
-fn reusable_index(
-    storage: &dyn Storage,
-    existing: Option<&Manifest>,
-    options: &PublishOptions,
-    module: &BuiltModule,
-) -> Option<(Version, Blob)> {
-    let earlier = existing?
-        .releases
-        .iter()
-        .filter(|release| release.version != options.version)
-        .filter_map(|release| {
-            release
-                .platforms
-                .get(&options.platform)?
-                .modules
-                .get(&module.name)
-        })
-        .find(|earlier| match &module.package {
+/// The record and file index of the same module in an earlier release when it has the
+/// same content: the same tar.gz for a tree ("same module version" means "same
+/// content"), the same image for an image.
+fn reused_module(earlier: &[Earlier], module: &BuiltModule) -> Option<(Module, FileIndex)> {
+    earlier.iter().find_map(|release| {
+        let (record, index) = release.module(&module.name)?;
+        let same = match &module.package {
             BuiltPackage::Tar { blake3, .. } => {
-                earlier.kind == ModuleKind::Tree && &earlier.package.blake3 == blake3
+                record.kind == ModuleKind::Tree && &record.package.blake3 == blake3
             }
             BuiltPackage::Image { content } => {
-                earlier.kind == ModuleKind::Image
-                    && earlier.package.path == layout::blob(content, BlobKind::FileCopy)
+                record.kind == ModuleKind::Image && index.file_hashes().eq([content])
             }
-        })?;
-    let index = read_index(storage, &earlier.file_index).ok()??;
-    let complete = index.entries.iter().all(|entry| match entry.kind {
-        EntryKind::File { packed_size, .. } => packed_size > 0,
-        EntryKind::Dir | EntryKind::Symlink { .. } => true,
-    });
-    complete.then(|| (earlier.version.clone(), earlier.file_index.clone()))
+        };
+        same.then(|| (record.clone(), index.clone()))
+    })
+}
+
+/// Where patch jobs go, and what they share.
+struct Patches<'a, 'q> {
+    storage: &'q dyn Storage,
+    queue: &'a WorkQueue<'q>,
+    spool: &'q Spool,
+    /// When the last patch job finished.
+    finished: &'q Mutex<Option<Instant>>,
+}
+
+/// The patch work of a publish, and the pairs not built.
+struct PatchJobs {
+    /// The work of each pair queued.
+    work: HashMap<Pair, Arc<PatchWork>>,
+    /// Pairs with a file larger than patches are built for.
+    too_large: usize,
+    /// Pairs whose old release's copies are not on the site as its document says.
+    bases_missing: usize,
+}
+
+impl<'q> Patches<'_, 'q> {
+    /// Queues the patches every pack may use: for each source release and each module,
+    /// each content the source lacks from each of its counterparts there, every
+    /// distinct pair once. A source's copies are read when its first pair needs them
+    /// and let go once its pairs are queued, so few releases' copies are held at once.
+    fn submit(&self, sources: &[Earlier], modules: &[Packaged]) -> Result<PatchJobs> {
+        let mut work: HashMap<Pair, Arc<PatchWork>> = HashMap::new();
+        let mut too_large = HashSet::new();
+        let mut missing = HashSet::new();
+        for source in sources {
+            for packaged in modules {
+                let name = &packaged.module.name;
+                let old = match source.module(name) {
+                    Some((record, _))
+                        if packaged
+                            .reused
+                            .as_ref()
+                            .is_some_and(|(reused, _)| reused.index == record.index) =>
+                    {
+                        continue;
+                    }
+                    Some((_, index)) => Some(index),
+                    None => None,
+                };
+                for target in delta::targets(old, packaged.index()) {
+                    for (base, base_size) in &target.bases {
+                        let pair = Pair {
+                            base: base.clone(),
+                            target: target.content.clone(),
+                        };
+                        if work.contains_key(&pair) || too_large.contains(&pair) {
+                            continue;
+                        }
+                        if Pair::too_large(*base_size, target.size) {
+                            too_large.insert(pair);
+                            continue;
+                        }
+                        let Some(copies) = source.copies(self.storage, name)? else {
+                            // Another source may have the base: counted once, at the end.
+                            missing.insert(pair);
+                            continue;
+                        };
+                        let local = target
+                            .path
+                            .segments()
+                            .fold(packaged.module.root.clone(), |local, segment| {
+                                local.join(segment)
+                            });
+                        let item = Arc::new(PatchWork::new(
+                            pair.clone(),
+                            (*base_size, target.size),
+                            copies,
+                            target.path.clone(),
+                            local,
+                        ));
+                        self.queue_jobs(&item);
+                        missing.remove(&pair);
+                        work.insert(pair, item);
+                    }
+                }
+            }
+            source.forget_copies();
+        }
+        Ok(PatchJobs {
+            work,
+            too_large: too_large.len(),
+            bases_missing: missing.len(),
+        })
+    }
+
+    fn queue_jobs(&self, item: &Arc<PatchWork>) {
+        for algorithm in wavecast_delta::ALGORITHMS {
+            let (item, spool, finished) = (Arc::clone(item), self.spool, self.finished);
+            self.queue.submit(item.weight(), move || {
+                item.run(algorithm, spool);
+                *finished.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+            });
+        }
+    }
+}
+
+/// Uploads what a module needs that the site lacks (its package, file index and copy
+/// pack, none of them for a reused module but a missing package) and returns its
+/// summary, its record and its file index as published.
+fn upload_module(
+    storage: &dyn Storage,
+    options: &PublishOptions,
+    copies: &FileCopies<'_>,
+    temp_dir: &Path,
+    packaged: Packaged,
+    oversized: &mut Vec<(RelativePath, u64)>,
+) -> Result<(ModuleSummary, Module, FileIndex)> {
+    let Packaged { mut module, reused } = packaged;
+    let (record, index, uploaded) = match reused {
+        Some((record, index)) => {
+            let uploaded = match &module.package {
+                BuiltPackage::Tar { file, size, blake3 } => {
+                    upload_package(storage, file, *size, blake3)?.1
+                }
+                BuiltPackage::Image { .. } => false,
+            };
+            (record, index, uploaded)
+        }
+        None => {
+            let (package, uploaded) = match &module.package {
+                BuiltPackage::Tar { file, size, blake3 } => {
+                    upload_package(storage, file, *size, blake3)?
+                }
+                BuiltPackage::Image { content } => upload_image(storage, copies, content)?,
+            };
+            copies.fill_packed_sizes(&mut module.index)?;
+            let copy_pack = match module.kind() {
+                ModuleKind::Tree => {
+                    let written = copies.write_copy_pack(&module.index, temp_dir)?;
+                    let path = layout::blob(&written.blob.blake3, BlobKind::Copies);
+                    upload_file(storage, &path, &written)?;
+                    note_oversized(oversized, path, written.blob.size);
+                    Some(written.blob)
+                }
+                ModuleKind::Image => None,
+            };
+            let (index_bytes, index_blob) = module.index.encode();
+            upload_bytes(
+                storage,
+                &layout::blob(&index_blob.blake3, BlobKind::FileIndex),
+                &index_bytes,
+            )?;
+            let record = Module {
+                version: options.version.clone(),
+                kind: module.kind(),
+                dest: module.dest.clone(),
+                unpacked_size: module.unpacked_size,
+                package,
+                index: index_blob,
+                copies: copy_pack,
+            };
+            (record, module.index.clone(), uploaded)
+        }
+    };
+    let package_path = match &module.package {
+        BuiltPackage::Tar { blake3, .. } => layout::blob(blake3, BlobKind::Package),
+        BuiltPackage::Image { content } => layout::blob(content, BlobKind::FileCopy),
+    };
+    note_oversized(oversized, package_path, record.package.size);
+    let summary = ModuleSummary {
+        name: module.name.to_string(),
+        kind: module.kind(),
+        files: module.files,
+        links: module.links,
+        outside_links: std::mem::take(&mut module.outside_links),
+        hard_links: std::mem::take(&mut module.hard_links),
+        unpacked_size: module.unpacked_size,
+        package_size: record.package.size,
+        index_size: record.index.size,
+        copies_size: record.copies.as_ref().map(|copies| copies.size),
+        uploaded,
+        index_reused: record.version != options.version,
+    };
+    Ok((summary, record, index))
 }
 
 /// Uploads a tar.gz package (at `file`, of `size` bytes hashing to `blake3`) unless
@@ -513,11 +688,37 @@ fn upload_package(
         storage.put_file(&path, file)?;
     }
     let blob = Blob {
-        path,
         size,
         blake3: blake3.clone(),
     };
     Ok((blob, !present))
+}
+
+/// Uploads an image's zstd copy, its package, to `blobs/<content>.zst`, unless the
+/// site holds a copy of that content already: that one is kept (documents naming it
+/// record its size) and becomes the copy of this publish too. Returns the package's
+/// blob and whether it was uploaded.
+fn upload_image(
+    storage: &dyn Storage,
+    copies: &FileCopies<'_>,
+    content: &Blake3Hash,
+) -> Result<(Blob, bool)> {
+    let path = layout::blob(content, BlobKind::FileCopy);
+    if let Some(stored) = storage.get(&path)? {
+        copies.adopt(content, &stored)?;
+        let blob = Blob {
+            size: stored.len() as u64,
+            blake3: Blake3Hash::of(&stored),
+        };
+        return Ok((blob, false));
+    }
+    let copy = copies.copy_bytes(content)?;
+    storage.put_bytes(&path, &copy)?;
+    let blob = Blob {
+        size: copy.len() as u64,
+        blake3: Blake3Hash::of(&copy),
+    };
+    Ok((blob, true))
 }
 
 /// Uploads `bytes` to the content-addressed `path` unless the site has it (same
@@ -530,22 +731,23 @@ fn upload_bytes(storage: &dyn Storage, path: &RelativePath, bytes: &[u8]) -> Res
     Ok(!present)
 }
 
-fn upload_index(storage: &dyn Storage, bytes: &[u8]) -> Result<Blob> {
-    let hash = Blake3Hash::of(bytes);
-    let path = layout::blob(&hash, BlobKind::FileIndex);
-    upload_bytes(storage, &path, bytes)?;
-    Ok(Blob {
-        path,
-        size: bytes.len() as u64,
-        blake3: hash,
-    })
+/// Uploads the `written` blob to the content-addressed `path` unless the site has it
+/// (same size); returns whether it was uploaded.
+fn upload_file(storage: &dyn Storage, path: &RelativePath, written: &WrittenBlob) -> Result<bool> {
+    let present = storage.size(path)? == Some(written.blob.size);
+    if !present {
+        storage.put_file(path, &written.file)?;
+    }
+    Ok(!present)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::copies::LoadedCopies;
     use crate::keys;
     use crate::package::NoProgress;
+    use wavecast_schema::{EntryKind, PackData, PackHeader};
     use wavecast_site::FsStorage;
 
     /// A folder site that records every path written.
@@ -583,14 +785,14 @@ mod tests {
         }
     }
 
-    struct Fixture {
-        dir: tempfile::TempDir,
+    pub(crate) struct Fixture {
+        pub(crate) dir: tempfile::TempDir,
         storage: RecordingStorage,
-        key: Signers,
+        pub(crate) key: Signers,
     }
 
     impl Fixture {
-        fn new() -> Self {
+        pub(crate) fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             keys::generate(&dir.path().join("keys"), None, false).unwrap();
             let key =
@@ -605,12 +807,17 @@ mod tests {
         }
 
         /// Writes `files` as the release folder `version` and publishes it.
-        fn publish(&self, version: &str, files: &[(&str, &[u8])], depth: usize) -> PublishReport {
+        pub(crate) fn publish(
+            &self,
+            version: &str,
+            files: &[(&str, &[u8])],
+            depth: usize,
+        ) -> PublishReport {
             self.publish_modules(version, files, depth, Vec::new())
         }
 
         /// [`publish`](Self::publish) with a module layout.
-        fn publish_modules(
+        pub(crate) fn publish_modules(
             &self,
             version: &str,
             files: &[(&str, &[u8])],
@@ -623,33 +830,114 @@ mod tests {
                 fs_err::create_dir_all(local.parent().unwrap()).unwrap();
                 fs_err::write(local, content).unwrap();
             }
-            let options = PublishOptions {
-                release_dir,
-                version: version.parse().unwrap(),
-                channel: "stable".parse().unwrap(),
-                platform: "any".parse().unwrap(),
-                modules,
-                rollout: RolloutChange::default(),
-                notes: String::new(),
-                product: None,
-                download_hosts: None,
-                min_client_version: None,
-                force: false,
-                expires_in: SignedDuration::from_hours(24),
-                compression_level: 6,
-                copy_level: wavecast_delta::DEFAULT_COPY_LEVEL,
-                patch_depth: depth,
-                now: "2026-11-22T00:00:00Z".parse().unwrap(),
-            };
-            publish(&self.storage, &self.key, &options, &NoProgress).unwrap()
+            publish(
+                &self.storage,
+                &self.key,
+                &options(release_dir, version, depth, modules),
+                &NoProgress,
+            )
+            .unwrap()
         }
 
-        fn index(&self, report: &PublishReport, version: &str) -> FileIndex {
+        /// The document of `version` on `any`.
+        fn document(&self, report: &PublishReport, version: &str) -> PlatformRelease {
             let release = report.manifest.release(&version.parse().unwrap()).unwrap();
-            let module = &release.platforms["any"].modules["app"];
-            read_index(&self.storage, &module.file_index)
+            earlier::read_document(&self.storage, &release.platforms["any"])
                 .unwrap()
                 .unwrap()
+        }
+
+        fn index(&self, module: &Module) -> FileIndex {
+            earlier::read_index(&self.storage, &module.index)
+                .unwrap()
+                .unwrap()
+        }
+
+        /// Checks every pack of `to`: each module delta turns the old index into the
+        /// new one, and each content it carries rebuilds from the old release's copies
+        /// or from its copy. Returns the packs' headers, newest source first.
+        fn check_packs(&self, report: &PublishReport, to: &str) -> Vec<PackHeader> {
+            let document = self.document(report, to);
+            let mut headers = Vec::new();
+            for pack in &document.packs {
+                let bytes = self
+                    .storage
+                    .get(&layout::blob(&pack.blake3, BlobKind::Pack))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(bytes.len() as u64, pack.size);
+                assert_eq!(Blake3Hash::of(&bytes), pack.blake3);
+                let (header, payload) = PackHeader::decode(&bytes).unwrap();
+                assert_eq!(header.encode(payload), bytes);
+                assert_eq!(header.to, document.version);
+                let old = self.document(report, &pack.from.to_string());
+                for (name, module) in &document.modules {
+                    let new_index = self.index(module);
+                    let old_module = old.modules.get(name);
+                    let Some(delta) = header.modules.get(name) else {
+                        assert_eq!(old_module.map(|old| &old.index), Some(&module.index));
+                        continue;
+                    };
+                    let old_index = old_module.map(|old| self.index(old));
+                    assert_eq!(delta.apply(old_index.as_ref()).unwrap(), new_index);
+                    for entry in &delta.entries {
+                        let (EntryKind::File { size, blake3, .. }, Some(data)) =
+                            (&entry.entry.kind, &entry.data)
+                        else {
+                            continue;
+                        };
+                        let (offset, length) = data.span();
+                        let bytes = &payload[offset as usize..(offset + length) as usize];
+                        let rebuilt = match data {
+                            PackData::Copy { .. } => {
+                                wavecast_delta::decompress_copy(bytes, *size).unwrap()
+                            }
+                            PackData::Patch {
+                                base, algorithm, ..
+                            } => {
+                                let old_module = old_module.unwrap();
+                                let old_index = old_index.as_ref().unwrap();
+                                let copies =
+                                    LoadedCopies::load(&self.storage, old_module, old_index)
+                                        .unwrap()
+                                        .unwrap();
+                                let base = copies.content(base).unwrap();
+                                wavecast_delta::apply_patch(*algorithm, &base, bytes, *size)
+                                    .unwrap()
+                            }
+                        };
+                        assert_eq!(&Blake3Hash::of(&rebuilt), blake3, "{}", entry.entry.path);
+                    }
+                }
+                headers.push(header);
+            }
+            headers
+        }
+    }
+
+    pub(crate) fn options(
+        release_dir: PathBuf,
+        version: &str,
+        depth: usize,
+        modules: Vec<ModuleSpec>,
+    ) -> PublishOptions {
+        PublishOptions {
+            release_dir,
+            version: version.parse().unwrap(),
+            channel: "stable".parse().unwrap(),
+            platform: "any".parse().unwrap(),
+            modules,
+            rollout: RolloutChange::default(),
+            notes: String::new(),
+            product: None,
+            download_hosts: None,
+            min_client_version: None,
+            force: false,
+            expires_in: SignedDuration::from_hours(24),
+            compression_level: 6,
+            copy_level: wavecast_delta::DEFAULT_COPY_LEVEL,
+            patch_depth: depth,
+            now: "2026-11-22T00:00:00Z".parse().unwrap(),
         }
     }
 
@@ -661,8 +949,13 @@ mod tests {
         crate::delta::tests::edited(old)
     }
 
+    /// The data of the content `content` in `header`'s module `app`.
+    fn data<'h>(header: &'h PackHeader, content: &[u8]) -> &'h PackData {
+        header.modules["app"].data_by_content()[&Blake3Hash::of(content)]
+    }
+
     #[test]
-    fn packed_sizes_are_the_sizes_of_the_stored_copies() {
+    fn the_copy_pack_slices_by_the_copy_layout_into_each_content() {
         let site = Fixture::new();
         let big = text(1, 3000);
         let report = site.publish(
@@ -670,120 +963,143 @@ mod tests {
             &[("a.txt", &big), ("copy-of-a.txt", &big), ("b/c", b"small")],
             3,
         );
-        let index = site.index(&report, "1.0.0");
-        let mut copies = 0;
-        for entry in &index.entries {
-            let EntryKind::File {
-                size,
-                blake3,
-                packed_size,
-            } = &entry.kind
-            else {
-                continue;
-            };
-            let copy = site
-                .storage
-                .get(&layout::blob(blake3, BlobKind::FileCopy))
-                .unwrap()
-                .unwrap();
-            assert_eq!(copy.len() as u64, *packed_size, "{}", entry.path);
-            let content = wavecast_delta::decompress_copy(&copy, *size).unwrap();
-            assert_eq!(&Blake3Hash::of(&content), blake3);
-            copies += 1;
-        }
-        assert_eq!(copies, 3);
-        assert_eq!(
-            report.copies.compressed, 2,
-            "identical contents share one copy"
+        let written = site.storage.take_written();
+        assert!(
+            !written
+                .iter()
+                .any(|path| path.ends_with(".zst") && !path.ends_with(".json.zst")),
+            "no file copy of its own for a tree: {written:?}"
         );
-        assert!(index.patches.is_empty(), "nothing to patch from");
+        let document = site.document(&report, "1.0.0");
+        let module = &document.modules["app"];
+        let index = site.index(module);
+        let copies = module.copies.clone().unwrap();
+        let pack = site
+            .storage
+            .get(&layout::blob(&copies.blake3, BlobKind::Copies))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pack.len() as u64, copies.size);
+        assert_eq!(Blake3Hash::of(&pack), copies.blake3);
+        assert_eq!(index.copies_size(), copies.size);
+        let layout = index.copy_layout();
+        assert_eq!(layout.len(), 2, "identical contents share one copy");
+        for (hash, slice) in &layout {
+            let copy = &pack[slice.offset as usize..(slice.offset + slice.length) as usize];
+            let content = wavecast_delta::decompress_copy(copy, slice.size).unwrap();
+            assert_eq!(&Blake3Hash::of(&content), *hash);
+        }
+        assert_eq!(report.copies.compressed, 2);
+        assert!(document.packs.is_empty(), "nothing to update from");
+        assert_eq!(report.modules[0].copies_size, Some(copies.size));
     }
 
     #[test]
-    fn a_changed_tree_gets_patches_for_its_changed_files_only() {
+    fn a_pack_patches_changed_renamed_and_moved_files_and_copies_new_ones() {
         let site = Fixture::new();
-        let (lib, data, same) = (text(1, 4000), text(2, 4000), text(3, 4000));
+        let (lib, data_file, same) = (text(1, 4000), text(2, 4000), text(3, 4000));
         site.publish(
             "1.0.0",
             &[
                 ("lib-1.0.so", &lib),
-                ("data.txt", &data),
+                ("data.txt", &data_file),
                 ("same.txt", &same),
+                ("plugin-0a1b2c3d4e.so", &text(5, 4000)),
             ],
             3,
         );
-        let (lib2, data2) = (edited(&lib), edited(&data));
+        let (lib2, data2, plugin2) = (edited(&lib), edited(&data_file), edited(&text(5, 4000)));
+        let fresh = text(4, 100);
         let report = site.publish(
             "1.1.0",
             &[
                 ("lib-1.1.so", &lib2),
                 ("data.txt", &data2),
                 ("moved/same.txt", &same),
-                ("fresh.txt", &text(4, 100)),
+                ("plugin-99887766ff.so", &plugin2),
+                ("fresh.txt", &fresh),
             ],
             3,
         );
-        let delta = &report.modules[0].delta;
-        assert_eq!(delta.changed_files, 3, "{delta:?}");
-        assert_eq!(delta.without_counterpart, 1, "fresh.txt");
-        assert_eq!(delta.patched_files, 2);
-        assert_eq!(report.modules[0].patches_uploaded, 2);
-        let index = site.index(&report, "1.1.0");
-        let mut targets: Vec<&Blake3Hash> = index.patches.iter().map(|patch| &patch.to).collect();
-        targets.sort();
-        let mut expected = [Blake3Hash::of(&lib2), Blake3Hash::of(&data2)];
-        expected.sort();
-        assert_eq!(targets, expected.iter().collect::<Vec<_>>());
-        for patch in &index.patches {
-            let bytes = site
-                .storage
-                .get(&layout::blob(&patch.blake3, BlobKind::Patch))
-                .unwrap()
-                .unwrap();
-            assert_eq!(bytes.len() as u64, patch.size);
-            assert_eq!(Blake3Hash::of(&bytes), patch.blake3);
-            let old = if patch.to == Blake3Hash::of(&lib2) {
-                &lib
-            } else {
-                &data
+        assert_eq!(report.copies.reused, 1, "same.txt keeps its copy");
+        let headers = site.check_packs(&report, "1.1.0");
+        let [header] = headers.as_slice() else {
+            panic!("one pack: {headers:?}");
+        };
+        for (content, old) in [(&lib2, &lib), (&data2, &data_file)] {
+            let PackData::Patch { base, .. } = data(header, content) else {
+                panic!("a patch");
             };
-            assert_eq!(patch.from, Blake3Hash::of(old));
-            let rebuilt =
-                wavecast_delta::apply_patch(patch.algorithm, old, &bytes, 1 << 20).unwrap();
-            assert_eq!(Blake3Hash::of(&rebuilt), patch.to);
-            let packed_size = index
-                .entries
-                .iter()
-                .find_map(|entry| match &entry.kind {
-                    EntryKind::File {
-                        blake3,
-                        packed_size,
-                        ..
-                    } if blake3 == &patch.to => Some(*packed_size),
-                    _ => None,
-                })
-                .unwrap();
-            assert!(patch.size * 10 < packed_size, "{patch:?} vs {packed_size}");
+            assert_eq!(base, &Blake3Hash::of(old));
         }
+        assert!(matches!(data(header, &plugin2), PackData::Patch { .. }));
+        assert!(matches!(data(header, &fresh), PackData::Copy { .. }));
+        let moved = header.modules["app"]
+            .entries
+            .iter()
+            .find(|entry| entry.entry.path.as_str() == "moved/same.txt")
+            .unwrap();
+        assert_eq!(moved.data, None, "the old release has the content");
+        let summary = &report.packs[0];
+        assert_eq!(summary.from.to_string(), "1.0.0");
+        assert_eq!((summary.patches, summary.copies), (3, 1));
+        assert!(summary.patch_bytes < 1000, "{summary:?}");
         assert_eq!(
-            delta.patch_bytes(),
-            index.patches.iter().map(|patch| patch.size).sum::<u64>()
+            summary.size,
+            summary.header_size + summary.patch_bytes + summary.copy_bytes
         );
-        assert!(delta.from_previous < delta.changed_packed_size);
-
-        // A third release patches from both earlier ones.
-        let lib3 = edited(&lib2);
-        let report = site.publish("1.2.0", &[("lib-1.2.so", &lib3)], 3);
-        let index = site.index(&report, "1.2.0");
-        let mut bases: Vec<&Blake3Hash> = index.patches.iter().map(|patch| &patch.from).collect();
-        bases.sort();
-        let mut expected = [Blake3Hash::of(&lib), Blake3Hash::of(&lib2)];
-        expected.sort();
-        assert_eq!(bases, expected.iter().collect::<Vec<_>>());
+        assert_eq!(report.patches.pairs, 3);
+        assert_eq!(report.packs_size(), summary.size);
     }
 
     #[test]
-    fn an_image_module_is_published_as_its_copy_with_a_patch_from_the_previous_image() {
+    fn a_pack_from_two_releases_back_patches_what_changed_in_between_and_shares_patches() {
+        let site = Fixture::new();
+        let (a, b) = (text(1, 4000), text(2, 4000));
+        site.publish("1.0.0", &[("a", &a), ("b", &b)], 3);
+        let a2 = edited(&a);
+        site.publish("1.1.0", &[("a", &a2), ("b", &b)], 3);
+        let b2 = edited(&b);
+        let report = site.publish("1.2.0", &[("a", &a2), ("b", &b2)], 3);
+        let headers = site.check_packs(&report, "1.2.0");
+        let froms: Vec<String> = headers.iter().map(|h| h.from.to_string()).collect();
+        assert_eq!(froms, ["1.1.0", "1.0.0"], "newest source first");
+        let PackData::Patch { base, .. } = data(&headers[1], &a2) else {
+            panic!("a changed only in 1.1.0 and is patched from 1.0.0");
+        };
+        assert_eq!(base, &Blake3Hash::of(&a));
+        assert!(
+            !headers[0].modules["app"]
+                .data_by_content()
+                .contains_key(&Blake3Hash::of(&a2))
+        );
+        for header in &headers {
+            assert!(matches!(data(header, &b2), PackData::Patch { .. }));
+        }
+        assert_eq!(
+            report.patches.pairs, 2,
+            "b -> b2 is built once for both packs"
+        );
+    }
+
+    #[test]
+    fn a_patch_depth_of_zero_builds_no_packs_and_one_builds_one() {
+        let site = Fixture::new();
+        let lib = text(1, 4000);
+        site.publish("1.0.0", &[("lib", &lib)], 0);
+        let report = site.publish("1.1.0", &[("lib", &edited(&lib))], 0);
+        assert!(site.document(&report, "1.1.0").packs.is_empty());
+        assert!(report.packs.is_empty());
+        assert_eq!(report.patches, PatchStats::default());
+        assert_eq!(report.copies.reused, 0, "a changed file is compressed");
+        let report = site.publish("1.2.0", &[("lib", &edited(&edited(&lib)))], 1);
+        let headers = site.check_packs(&report, "1.2.0");
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0].from.to_string(), "1.1.0");
+    }
+
+    #[test]
+    fn an_image_module_is_published_as_its_copy_and_patched_from_the_previous_image() {
         let site = Fixture::new();
         let layout = || {
             vec![
@@ -801,34 +1117,36 @@ mod tests {
         let summary = report.modules.iter().find(|m| m.name == "os").unwrap();
         assert_eq!(summary.kind, ModuleKind::Image);
         assert!(summary.uploaded);
-        let module = |report: &PublishReport, version: &str| {
-            let release = report.manifest.release(&version.parse().unwrap()).unwrap();
-            release.platforms["any"].modules["os"].clone()
-        };
-        let first = module(&report, "1.0.0");
+        let first = site.document(&report, "1.0.0").modules["os"].clone();
         assert_eq!(first.kind, ModuleKind::Image);
+        assert_eq!(first.copies, None);
         assert_eq!(first.dest.as_ref().unwrap().as_str(), "rootfs.img");
         assert_eq!(first.unpacked_size, image.len() as u64);
         let content = Blake3Hash::of(&image);
-        assert_eq!(
-            first.package.path,
-            layout::blob(&content, BlobKind::FileCopy),
-            "the package is the image's copy"
-        );
-        let copy = site.storage.get(&first.package.path).unwrap().unwrap();
+        let copy = site
+            .storage
+            .get(&layout::blob(&content, BlobKind::FileCopy))
+            .unwrap()
+            .unwrap();
         assert_eq!(copy.len() as u64, first.package.size);
         assert_eq!(Blake3Hash::of(&copy), first.package.blake3);
         assert_eq!(
             wavecast_delta::decompress_copy(&copy, image.len() as u64).unwrap(),
             image
         );
+        let written = site.storage.take_written();
         assert!(
-            !site
-                .storage
-                .take_written()
+            !written
                 .iter()
                 .any(|path| path.ends_with(".tar.gz") && path.contains(content.as_str())),
             "no tar.gz for the image"
+        );
+        assert_eq!(
+            written
+                .iter()
+                .filter(|path| path.ends_with(".copies"))
+                .count(),
+            1
         );
 
         let image2 = edited(&image);
@@ -838,69 +1156,116 @@ mod tests {
             3,
             layout(),
         );
-        let second = module(&report, "1.1.0");
-        let index = read_index(&site.storage, &second.file_index)
-            .unwrap()
-            .unwrap();
-        assert_eq!(index.entries.len(), 1);
-        assert_eq!(index.patches.len(), 1, "{index:?}");
-        assert_eq!(index.patches[0].from, content);
-        assert_eq!(index.patches[0].to, Blake3Hash::of(&image2));
-        assert!(index.patches[0].size * 10 < second.package.size);
+        let second = site.document(&report, "1.1.0").modules["os"].clone();
+        let headers = site.check_packs(&report, "1.1.0");
+        let delta = &headers[0].modules["os"];
+        let PackData::Patch { base, length, .. } =
+            delta.data_by_content()[&Blake3Hash::of(&image2)]
+        else {
+            panic!("the image is patched");
+        };
+        assert_eq!(base, &content);
+        assert!(length * 10 < second.package.size);
+        assert!(!headers[0].modules.contains_key("tools"), "unchanged");
 
-        // The same image again keeps the module's version and index.
+        // The same image again keeps the module's record.
         let report = site.publish_modules(
             "1.2.0",
             &[("rootfs.img", &image2), ("bin/x", b"y")],
             3,
             layout(),
         );
-        let third = module(&report, "1.2.0");
+        let third = site.document(&report, "1.2.0").modules["os"].clone();
+        assert_eq!(third, second);
         assert_eq!(third.version.to_string(), "1.1.0");
-        assert_eq!(third.package, second.package);
-        assert_eq!(third.file_index, second.file_index);
         let summary = report.modules.iter().find(|m| m.name == "os").unwrap();
-        assert!(!summary.uploaded);
+        assert!(!summary.uploaded && summary.index_reused);
+        let headers = site.check_packs(&report, "1.2.0");
+        assert!(!headers[0].modules.contains_key("os"));
     }
 
     #[test]
-    fn a_patch_depth_of_zero_builds_no_patches() {
-        let site = Fixture::new();
-        let lib = text(1, 4000);
-        site.publish("1.0.0", &[("lib", &lib)], 0);
-        let report = site.publish("1.1.0", &[("lib", &edited(&lib))], 0);
-        assert!(site.index(&report, "1.1.0").patches.is_empty());
-        assert_eq!(report.modules[0].delta, DeltaStats::default());
-        // Depth 1 patches from the newest earlier release only.
-        let report = site.publish("1.2.0", &[("lib", &edited(&edited(&lib)))], 1);
-        let index = site.index(&report, "1.2.0");
-        assert_eq!(index.patches.len(), 1);
-        assert_eq!(index.patches[0].from, Blake3Hash::of(&edited(&lib)));
-    }
-
-    #[test]
-    fn republishing_the_same_content_uploads_nothing_new() {
+    fn republishing_the_same_content_uploads_only_documents() {
         let site = Fixture::new();
         let lib = text(1, 4000);
         site.publish("1.0.0", &[("lib", &lib), ("doc", b"doc")], 3);
         let files: [(&str, &[u8]); 2] = [("lib", &edited(&lib)), ("doc", b"doc")];
-        site.publish("1.1.0", &files, 3);
+        let second = site.publish("1.1.0", &files, 3);
         site.storage.take_written();
         let report = site.publish("1.2.0", &files, 3);
-        assert_eq!(
-            site.storage.take_written(),
-            ["channels/stable.json", "index.html"],
-            "only the manifest and the status page"
+        let written = site.storage.take_written();
+        assert!(
+            written.iter().all(|path| path.ends_with(".json")
+                || path.ends_with(".pack")
+                || path == "index.html"),
+            "only the document, packs, the manifest and the status page: {written:?}"
         );
         assert_eq!(report.copies.compressed, 0);
         assert!(report.modules[0].index_reused);
-        let release = report.manifest.release(&"1.2.0".parse().unwrap()).unwrap();
-        let module = &release.platforms["any"].modules["app"];
+        let module = &site.document(&report, "1.2.0").modules["app"];
+        assert_eq!(module, &site.document(&second, "1.1.0").modules["app"]);
         assert_eq!(module.version.to_string(), "1.1.0");
-        assert_eq!(
-            site.index(&report, "1.2.0").patches.len(),
-            1,
-            "the reused index keeps its patch"
+        let headers = site.check_packs(&report, "1.2.0");
+        assert!(headers[0].modules.is_empty(), "nothing changed since 1.1.0");
+        assert!(
+            matches!(data(&headers[1], &edited(&lib)), PackData::Patch { .. }),
+            "the pack from 1.0.0 still patches lib"
         );
+    }
+
+    #[test]
+    fn a_channel_of_format_1_is_refused_by_name() {
+        let site = Fixture::new();
+        site.publish("1.0.0", &[("a", b"a")], 3);
+        // The same channel, rewritten as a format-1 site would have it, signed.
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&report_manifest(&site)).unwrap();
+        manifest["format"] = 1.into();
+        let text = manifest.to_string();
+        let roots = trust::SiteRoots::load(&site.storage).unwrap().unwrap();
+        let signatures = trust::sign_release(&roots, &site.key, &text, "format 1").unwrap();
+        site.storage
+            .put_bytes(
+                &layout::channel_manifest(&"stable".parse().unwrap()),
+                &wavecast_schema::Envelope::new(text, signatures).to_json(),
+            )
+            .unwrap();
+        let release_dir = site.dir.path().join("releases/1.0.0");
+        let error = publish(
+            &site.storage,
+            &site.key,
+            &options(release_dir, "1.1.0", 3, Vec::new()),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::UnsupportedManifestFormat {
+                    found: 1,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("format-1") && message.contains("new site or a new channel"),
+            "{message}"
+        );
+    }
+
+    /// The signed manifest text of the `stable` channel.
+    fn report_manifest(site: &Fixture) -> Vec<u8> {
+        let bytes = site
+            .storage
+            .get(&layout::channel_manifest(&"stable".parse().unwrap()))
+            .unwrap()
+            .unwrap();
+        wavecast_schema::Envelope::parse(&bytes)
+            .unwrap()
+            .manifest
+            .into_bytes()
     }
 }

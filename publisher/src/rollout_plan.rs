@@ -315,7 +315,7 @@ fn rule_names(rules: &[Rule]) -> String {
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use wavecast_schema::{Blake3Hash, Blob, Module, PlatformRelease, Ramp};
+    use wavecast_schema::{Blake3Hash, Blob, Ramp};
 
     use super::*;
 
@@ -329,29 +329,18 @@ pub(crate) mod tests {
         format!("{n:02x}").repeat(16).parse().unwrap()
     }
 
-    /// A release of one tree module `app` for every platform, with a fixed share.
+    /// A release for every platform (its document named by a made-up hash), with a
+    /// fixed share.
     pub(crate) fn release(version: &str, basis_points: u16) -> Release {
-        let blob = |name: &str| Blob {
-            path: format!("blobs/{name}").parse().unwrap(),
-            size: 1,
-            blake3: Blake3Hash::of(name.as_bytes()),
-        };
-        let module = Module {
-            version: version.parse().unwrap(),
-            kind: wavecast_schema::ModuleKind::Tree,
-            dest: None,
-            package: blob("p"),
-            unpacked_size: 1,
-            file_index: blob("i"),
-        };
         Release {
             version: version.parse().unwrap(),
             published_at: at(T0),
             notes: "notes".into(),
             platforms: BTreeMap::from([(
                 "any".parse().unwrap(),
-                PlatformRelease {
-                    modules: BTreeMap::from([("app".parse().unwrap(), module)]),
+                Blob {
+                    size: 1,
+                    blake3: Blake3Hash::of(version.as_bytes()),
                 },
             )]),
             rollout: RolloutPlan::fixed(salt(1), BasisPoints::new(basis_points).unwrap()),

@@ -144,7 +144,6 @@ pub fn publish_updater(
     let build = UpdaterBuild {
         version: options.version.clone(),
         package: Blob {
-            path,
             size: package_size,
             blake3: package_hash,
         },
@@ -313,7 +312,7 @@ mod tests {
             site.dir
                 .path()
                 .join("site")
-                .join(listed.package.path.as_str()),
+                .join(layout::blob(&listed.package.blake3, BlobKind::Package).as_str()),
         )
         .unwrap();
         assert_eq!(bytes.len() as u64, listed.package.size);

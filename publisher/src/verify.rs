@@ -1,28 +1,39 @@
 //! Checking a published site end to end: every channel's signature and expiry, and
-//! every blob its releases refer to (packages, file indexes, file copies, patches)
-//! and the package of every updater build it offers, by size and blake3. A tree
-//! module's package must also unpack to exactly the tree its signed file index lists
-//! (files with their modes, sizes and hashes, directories, symbolic links with their
-//! targets), since clients refuse any other.
+//! every blob its live releases refer to (platform release documents, packages, file
+//! indexes, copy packs, delta packs) and the package of every updater build it
+//! offers, by size and blake3. Beyond their hashes:
+//!
+//! - a tree module's package must unpack to exactly the tree its signed file index
+//!   lists (files with their modes, sizes and hashes, directories, symbolic links with
+//!   their targets), since clients refuse any other;
+//! - a copy pack must slice, by its index's copy layout, into copies that decompress
+//!   to each content, and an image's package must decompress to the image;
+//! - a delta pack must decode, each module delta must turn the index of the release it
+//!   updates from into exactly the new release's index, and each patch or copy it
+//!   carries must rebuild its content (patches from the old release's copies).
 //!
 //! A site is read through a [`Source`] (a folder or an `http(s)://` base URL). Checking
-//! runs in two steps: [`survey`] reads and verifies the channel envelopes and the file
-//! indexes, which list every other blob; [`check_blobs`] then streams each of those
-//! blobs and checks it. `mirror` copies the same blobs instead of only checking them.
+//! runs in two steps: [`survey`] reads and verifies the channel envelopes, the
+//! platform documents and the file indexes, which list every other blob;
+//! [`check_blobs`] then streams each of those blobs and checks it. `mirror` copies the
+//! same blobs instead of only checking them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, ChannelName, EntryKind, Envelope, ExpectedTree, FileIndex, FileMode, Found,
-    MAX_ROOT_STEPS, Manifest, Mismatch, ModuleKind, Platform, PublicKey, ROOT_SIZE_LIMIT,
-    RelativePath, Role, Root, TreeCheck, TreeMismatch,
+    Blake3Hash, Blob, ChannelName, CopySlice, EntryKind, Envelope, ExpectedTree, FileIndex,
+    FileMode, Found, IndexBlob, MAX_ROOT_STEPS, Manifest, Mismatch, ModuleKind, ModuleName,
+    PLATFORM_RELEASE_SIZE_LIMIT, PackData, PackHeader, Platform, PlatformRelease, PublicKey,
+    ROOT_SIZE_LIMIT, RelativePath, Role, Root, TreeCheck, TreeMismatch,
 };
 use wavecast_site::layout::{self, BlobKind};
 
+use crate::copies::{LoadedCopies, copies_location};
 use crate::error::{Error, Result};
 
 /// The most a channel envelope or status page may weigh.
@@ -231,13 +242,15 @@ impl Count {
 /// What a blob must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
-    /// Stored as is: an image's or updater's package, a file index or a patch.
+    /// Stored as is: an updater's package, a platform release document.
     Exact {
         /// Stored size.
         size: u64,
         /// blake3 of the stored bytes.
         blake3: Blake3Hash,
     },
+    /// A file index: stored compressed, decompressing to the JSON its blake3 names.
+    Index(IndexBlob),
     /// A tree module's tar.gz: stored as is, and unpacking to exactly each of
     /// `trees` (the file indexes of every module that names this package).
     Package {
@@ -248,15 +261,36 @@ pub enum Expected {
         /// The trees its modules' file indexes list.
         trees: Vec<ExpectedTree>,
     },
-    /// A file's zstd copy: `packed_size` stored bytes that decompress to `size` bytes
-    /// with hash `blake3`.
-    Copy {
+    /// An image module's package, its zstd copy: stored as is, and decompressing to
+    /// the image.
+    Image {
         /// Stored (compressed) size.
-        packed_size: u64,
-        /// The file's size.
         size: u64,
-        /// blake3 of the file's content.
+        /// blake3 of the stored bytes.
         blake3: Blake3Hash,
+        /// The image's size.
+        content_size: u64,
+        /// blake3 of the image.
+        content: Blake3Hash,
+    },
+    /// A tree module's copy pack: stored as is, and sliced by its index's copy layout
+    /// into copies that decompress to each content.
+    Copies {
+        /// Stored size.
+        size: u64,
+        /// blake3 of the stored bytes.
+        blake3: Blake3Hash,
+        /// Each content and where its copy lies, by offset.
+        slices: Vec<(Blake3Hash, CopySlice)>,
+    },
+    /// A delta pack: stored as is, and applying as [`PackCheck`] says.
+    Pack {
+        /// Stored size.
+        size: u64,
+        /// blake3 of the stored bytes.
+        blake3: Blake3Hash,
+        /// What it must do.
+        check: Arc<PackCheck>,
     },
 }
 
@@ -264,10 +298,40 @@ impl Expected {
     /// The size of the stored blob.
     pub fn stored_size(&self) -> u64 {
         match self {
-            Self::Exact { size, .. } | Self::Package { size, .. } => *size,
-            Self::Copy { packed_size, .. } => *packed_size,
+            Self::Exact { size, .. }
+            | Self::Package { size, .. }
+            | Self::Image { size, .. }
+            | Self::Copies { size, .. }
+            | Self::Pack { size, .. } => *size,
+            Self::Index(blob) => blob.size,
         }
     }
+}
+
+/// What a delta pack must do: update release `from` to release `to` on one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackCheck {
+    /// The release it updates from.
+    pub from: Version,
+    /// The release it updates to.
+    pub to: Version,
+    /// The modules of `from`, when its document could be read (a pack from a release
+    /// no longer live, or whose document is broken, is checked without them: its
+    /// patches cannot be).
+    pub from_modules: Option<BTreeMap<ModuleName, SourceModule>>,
+    /// The blake3 of each module's index in `to`.
+    pub to_indexes: BTreeMap<ModuleName, Blake3Hash>,
+}
+
+/// A module of the release a pack updates from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceModule {
+    /// The blake3 of its index.
+    pub index_hash: Blake3Hash,
+    /// The index, when it could be read.
+    pub index: Option<Arc<FileIndex>>,
+    /// Where its copies are (its copy pack, or an image's package).
+    pub copies: Option<(RelativePath, Blob)>,
 }
 
 /// One channel as read from the site.
@@ -301,10 +365,11 @@ pub struct Survey {
     pub root: Option<Root>,
     /// The channels, in the order asked for.
     pub channels: Vec<ChannelReport>,
-    /// Every package, file copy and patch, by site path.
+    /// Every package, copy pack, delta pack and updater build, by site path.
     pub blobs: BTreeMap<RelativePath, Expected>,
-    /// Every file index, by site path, with its verified bytes.
-    pub indexes: BTreeMap<RelativePath, (Expected, Vec<u8>)>,
+    /// Every platform release document and file index, by site path, with its
+    /// verified stored bytes.
+    pub documents: BTreeMap<RelativePath, (Expected, Vec<u8>)>,
     /// Broken files found so far.
     pub problems: Vec<Problem>,
     /// Things that are not broken yet, such as a manifest that expires soon.
@@ -342,13 +407,14 @@ impl Survey {
         }
     }
 
-    /// The number and total size of the blobs listed (indexes included).
+    /// The number and total size of the blobs listed (documents and indexes
+    /// included).
     pub fn total(&self) -> Count {
         let mut total = Count::default();
         for expected in self.blobs.values() {
             total.add(expected.stored_size());
         }
-        for (expected, _) in self.indexes.values() {
+        for (expected, _) in self.documents.values() {
             total.add(expected.stored_size());
         }
         total
@@ -413,7 +479,7 @@ pub fn survey(
             for (platform, build) in &manifest.updater {
                 if selection.platforms.is_empty() || selection.platforms.contains(platform) {
                     survey.blobs.insert(
-                        build.package.path.clone(),
+                        layout::blob(&build.package.blake3, BlobKind::Package),
                         Expected::Exact {
                             size: build.package.size,
                             blake3: build.package.blake3.clone(),
@@ -424,42 +490,20 @@ pub fn survey(
             let mut releases: Vec<_> = manifest.releases.iter().collect();
             releases.sort_by(|a, b| b.version.cmp(&a.version));
             report.releases = releases.iter().map(|r| r.version.clone()).collect();
-            for release in releases
+            let selected: Vec<_> = releases
                 .into_iter()
                 .take(selection.newest.unwrap_or(usize::MAX))
-            {
-                report.selected.push(release.version.clone());
-                for (platform, platform_release) in &release.platforms {
+                .collect();
+            report.selected = selected.iter().map(|r| r.version.clone()).collect();
+            // Oldest first, so that the releases packs update from are read (and
+            // kept) before the packs are checked against them.
+            for release in selected.into_iter().rev() {
+                for (platform, blob) in &release.platforms {
                     let wanted = selection.platforms.is_empty()
                         || platform.as_str() == "any"
                         || selection.platforms.contains(platform);
-                    if !wanted {
-                        continue;
-                    }
-                    for module in platform_release.modules.values() {
-                        let package = &module.package;
-                        let index = survey_index(source, &module.file_index, &mut survey)?;
-                        let tree =
-                            index
-                                .filter(|_| module.kind == ModuleKind::Tree)
-                                .and_then(|index| {
-                                    let mut tree = ExpectedTree::new();
-                                    tree.add_module(None, &index).ok().map(|()| tree)
-                                });
-                        let expected = match tree {
-                            Some(tree) => Expected::Package {
-                                size: package.size,
-                                blake3: package.blake3.clone(),
-                                trees: vec![tree],
-                            },
-                            // An image is its file's copy; a module whose index is
-                            // broken (a problem already) is checked by hash alone.
-                            None => Expected::Exact {
-                                size: package.size,
-                                blake3: package.blake3.clone(),
-                            },
-                        };
-                        survey.expect(package.path.clone(), expected);
+                    if wanted {
+                        survey_release(source, &manifest, release, platform, blob, &mut survey)?;
                     }
                 }
             }
@@ -585,70 +629,241 @@ fn read_channel(
     }
 }
 
-/// Reads and checks one file index and lists the file copies and patches it names.
-/// Returns the index, or `None` when it is missing or broken (a problem is recorded).
-fn survey_index(
+/// Reads and checks the document of `release` on `platform` (named by `blob`), the
+/// file index of each of its modules, and lists every blob they name: packages, copy
+/// packs and delta packs. What is broken becomes a problem.
+fn survey_release(
     source: &Source,
-    blob: &wavecast_schema::Blob,
+    manifest: &Manifest,
+    release: &wavecast_schema::Release,
+    platform: &Platform,
+    blob: &Blob,
     survey: &mut Survey,
-) -> Result<Option<FileIndex>> {
-    if let Some((_, bytes)) = survey.indexes.get(&blob.path) {
-        return Ok(FileIndex::parse(bytes).ok());
+) -> Result<()> {
+    let Some(document) = survey_document(source, blob, true, survey)? else {
+        return Ok(());
+    };
+    let path = layout::blob(&blob.blake3, BlobKind::PlatformRelease);
+    if document.version != release.version || &document.platform != platform {
+        survey.problems.push(Problem::new(
+            &path,
+            format!(
+                "it is the document of {} on `{}`, not of {} on `{platform}`",
+                document.version, document.platform, release.version
+            ),
+        ));
+        return Ok(());
     }
-    let expected = Expected::Exact {
-        size: blob.size,
-        blake3: blob.blake3.clone(),
-    };
-    let Some(bytes) = source.read(&blob.path, blob.size)? else {
-        survey.problems.push(Problem::new(&blob.path, "missing"));
-        return Ok(None);
-    };
-    survey.checked.add(bytes.len() as u64);
-    if let Err(what) = check_exact(&bytes, blob.size, &blob.blake3) {
-        survey.problems.push(Problem::new(&blob.path, what));
-        return Ok(None);
-    }
-    let index = match FileIndex::parse(&bytes) {
-        Ok(index) => index,
-        Err(error) => {
-            survey
-                .problems
-                .push(Problem::new(&blob.path, error.to_string()));
-            return Ok(None);
-        }
-    };
-    for entry in &index.entries {
-        if let EntryKind::File {
-            size,
-            blake3,
-            packed_size,
-        } = &entry.kind
-        {
-            let (size, packed_size) = (*size, *packed_size);
-            // Indexes from before file copies have none (packed size 0).
-            if packed_size > 0 {
-                survey.blobs.insert(
-                    layout::blob(blake3, BlobKind::FileCopy),
-                    Expected::Copy {
-                        packed_size,
-                        size,
-                        blake3: blake3.clone(),
+    let mut to_indexes = BTreeMap::new();
+    for (name, module) in &document.modules {
+        to_indexes.insert(name.clone(), module.index.blake3.clone());
+        let index = survey_index(source, &module.index, true, survey)?;
+        let package = &module.package;
+        match (module.kind, index) {
+            (ModuleKind::Tree, Some(index)) => {
+                let mut tree = ExpectedTree::new();
+                let expected = match tree.add_module(None, &index) {
+                    Ok(()) => Expected::Package {
+                        size: package.size,
+                        blake3: package.blake3.clone(),
+                        trees: vec![tree],
                     },
-                );
+                    // A tree clients would refuse (a problem of its own when they
+                    // install it) is checked by hash alone here.
+                    Err(_) => Expected::Exact {
+                        size: package.size,
+                        blake3: package.blake3.clone(),
+                    },
+                };
+                survey.expect(layout::blob(&package.blake3, BlobKind::Package), expected);
+                match copies_location(module, &index) {
+                    Some((copies_path, copies)) => {
+                        let mut slices: Vec<(Blake3Hash, CopySlice)> = index
+                            .copy_layout()
+                            .into_iter()
+                            .map(|(hash, slice)| (hash.clone(), slice))
+                            .collect();
+                        slices.sort_by_key(|(_, slice)| slice.offset);
+                        survey.expect(
+                            copies_path,
+                            Expected::Copies {
+                                size: copies.size,
+                                blake3: copies.blake3,
+                                slices,
+                            },
+                        );
+                    }
+                    None => survey.problems.push(Problem::new(
+                        &path,
+                        format!("tree module {name} has no copy pack"),
+                    )),
+                }
             }
+            (ModuleKind::Image, Some(index)) => match index.entries.as_slice() {
+                [
+                    wavecast_schema::IndexEntry {
+                        kind: EntryKind::File { size, blake3, .. },
+                        ..
+                    },
+                ] => survey.expect(
+                    layout::blob(blake3, BlobKind::FileCopy),
+                    Expected::Image {
+                        size: package.size,
+                        blake3: package.blake3.clone(),
+                        content_size: *size,
+                        content: blake3.clone(),
+                    },
+                ),
+                _ => survey.problems.push(Problem::new(
+                    &path,
+                    format!("the index of image module {name} does not list exactly one file"),
+                )),
+            },
+            // A module whose index is broken (a problem already) has blobs that
+            // cannot be named or checked.
+            (_, None) => {}
         }
     }
-    for patch in &index.patches {
-        survey.blobs.insert(
-            layout::blob(&patch.blake3, BlobKind::Patch),
-            Expected::Exact {
-                size: patch.size,
-                blake3: patch.blake3.clone(),
+    for pack in &document.packs {
+        let from_modules = match manifest
+            .release(&pack.from)
+            .and_then(|from| from.for_platform(platform))
+        {
+            Some(from_blob) => source_modules(source, from_blob, survey)?,
+            None => None,
+        };
+        survey.expect(
+            layout::blob(&pack.blake3, BlobKind::Pack),
+            Expected::Pack {
+                size: pack.size,
+                blake3: pack.blake3.clone(),
+                check: Arc::new(PackCheck {
+                    from: pack.from.clone(),
+                    to: document.version.clone(),
+                    from_modules,
+                    to_indexes: to_indexes.clone(),
+                }),
             },
         );
     }
-    survey.indexes.insert(blob.path.clone(), (expected, bytes));
-    Ok(Some(index))
+    Ok(())
+}
+
+/// The modules of the release whose document `blob` names, to check a pack from it:
+/// read without recording them as blobs of the survey (that release may not be
+/// selected); `None` when the document cannot be read.
+fn source_modules(
+    source: &Source,
+    blob: &Blob,
+    survey: &mut Survey,
+) -> Result<Option<BTreeMap<ModuleName, SourceModule>>> {
+    let Some(document) = survey_document(source, blob, false, survey)? else {
+        return Ok(None);
+    };
+    let mut modules = BTreeMap::new();
+    for (name, module) in &document.modules {
+        let index = survey_index(source, &module.index, false, survey)?;
+        modules.insert(
+            name.clone(),
+            SourceModule {
+                index_hash: module.index.blake3.clone(),
+                copies: index
+                    .as_ref()
+                    .and_then(|index| copies_location(module, index)),
+                index: index.map(Arc::new),
+            },
+        );
+    }
+    Ok(Some(modules))
+}
+
+/// Reads and checks one platform release document. Returns it, or `None` when it is
+/// missing or broken; with `record`, the problem is recorded and the document kept
+/// in [`Survey::documents`].
+fn survey_document(
+    source: &Source,
+    blob: &Blob,
+    record: bool,
+    survey: &mut Survey,
+) -> Result<Option<PlatformRelease>> {
+    let path = layout::blob(&blob.blake3, BlobKind::PlatformRelease);
+    if let Some((_, bytes)) = survey.documents.get(&path) {
+        return Ok(PlatformRelease::parse(bytes).ok());
+    }
+    let mut problem = |what: String| {
+        if record {
+            survey.problems.push(Problem::new(&path, what));
+        }
+        Ok(None)
+    };
+    if blob.size > PLATFORM_RELEASE_SIZE_LIMIT {
+        return problem(format!(
+            "named as {} bytes, more than the {PLATFORM_RELEASE_SIZE_LIMIT} clients read",
+            blob.size
+        ));
+    }
+    let Some(bytes) = source.read(&path, blob.size)? else {
+        return problem("missing".into());
+    };
+    if let Err(what) = check_exact(&bytes, blob.size, &blob.blake3) {
+        return problem(what);
+    }
+    let document = match PlatformRelease::parse(&bytes) {
+        Ok(document) => document,
+        Err(error) => return problem(error.to_string()),
+    };
+    if record {
+        survey.checked.add(bytes.len() as u64);
+        let expected = Expected::Exact {
+            size: blob.size,
+            blake3: blob.blake3.clone(),
+        };
+        survey.documents.insert(path, (expected, bytes));
+    }
+    Ok(Some(document))
+}
+
+/// Reads, decompresses and checks one file index. Returns it, or `None` when it is
+/// missing or broken; with `record`, the problem is recorded and the stored bytes kept
+/// in [`Survey::documents`].
+fn survey_index(
+    source: &Source,
+    blob: &IndexBlob,
+    record: bool,
+    survey: &mut Survey,
+) -> Result<Option<FileIndex>> {
+    let path = layout::blob(&blob.blake3, BlobKind::FileIndex);
+    if let Some((_, bytes)) = survey.documents.get(&path) {
+        return Ok(FileIndex::decode(bytes, blob).ok());
+    }
+    let Some(bytes) = source.read(&path, blob.size)? else {
+        if record {
+            survey.problems.push(Problem::new(&path, "missing"));
+        }
+        return Ok(None);
+    };
+    let index = if bytes.len() as u64 == blob.size {
+        FileIndex::decode(&bytes, blob).map_err(|error| error.to_string())
+    } else {
+        Err(size_problem(bytes.len() as u64, blob.size))
+    };
+    match index {
+        Ok(index) => {
+            if record {
+                survey.checked.add(bytes.len() as u64);
+                survey
+                    .documents
+                    .insert(path, (Expected::Index(blob.clone()), bytes));
+            }
+            Ok(Some(index))
+        }
+        Err(what) => {
+            if record {
+                survey.problems.push(Problem::new(&path, what));
+            }
+            Ok(None)
+        }
+    }
 }
 
 fn check_exact(bytes: &[u8], size: u64, blake3: &Blake3Hash) -> std::result::Result<(), String> {
@@ -688,20 +903,32 @@ pub fn fetch_blob(
         location: location.clone(),
         source: error,
     };
-    match *expected {
-        Expected::Exact { size, ref blake3 } => {
+    match expected {
+        Expected::Exact { size, blake3 } => {
             let mut tee = Tee::new(&mut reader, sink);
             let copied = io::copy(&mut tee, &mut io::sink());
             if let Some(source) = tee.failure.take() {
                 return Err(read_error(source));
             }
             copied.map_err(read_error)?;
-            Ok(tee.check(size, blake3))
+            Ok(tee.check(*size, blake3))
+        }
+        Expected::Index(blob) => {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).map_err(read_error)?;
+            if bytes.len() as u64 != blob.size {
+                return Ok(Err(size_problem(bytes.len() as u64, blob.size)));
+            }
+            if let Err(error) = FileIndex::decode(&bytes, blob) {
+                return Ok(Err(error.to_string()));
+            }
+            sink.write_all(&bytes).map_err(read_error)?;
+            Ok(Ok(blob.size))
         }
         Expected::Package {
             size,
-            ref blake3,
-            ref trees,
+            blake3,
+            trees,
         } => {
             let mut tee = Tee::new(&mut reader, sink);
             let unpacked = check_package_trees(&mut tee, trees);
@@ -715,37 +942,270 @@ pub fn fetch_blob(
             drained.map_err(read_error)?;
             // A wrong hash explains any tree problem; report it first.
             Ok(tee
-                .check(size, blake3)
+                .check(*size, blake3)
                 .and_then(|count| unpacked.map(|()| count)))
         }
-        Expected::Copy {
-            packed_size,
+        Expected::Image {
             size,
-            ref blake3,
+            blake3,
+            content_size,
+            content,
         } => {
+            let mut tee = Tee::new(&mut reader, sink);
             let mut packed = Vec::new();
-            reader.read_to_end(&mut packed).map_err(read_error)?;
-            if packed.len() as u64 != packed_size {
-                return Ok(Err(size_problem(packed.len() as u64, packed_size)));
+            let read = tee.read_to_end(&mut packed);
+            if let Some(source) = tee.failure.take() {
+                return Err(read_error(source));
             }
-            let content = match wavecast_delta::decompress_copy(&packed, size) {
-                Ok(content) => content,
-                Err(error) => return Ok(Err(format!("does not decompress: {error}"))),
-            };
-            if content.len() as u64 != size {
-                return Ok(Err(format!(
-                    "decompresses to {} bytes instead of {size}",
-                    content.len()
-                )));
-            }
-            if Blake3Hash::of(&content) != *blake3 {
-                return Ok(Err(format!(
-                    "decompresses to content whose blake3 is not {blake3}"
-                )));
-            }
-            sink.write_all(&packed).map_err(read_error)?;
-            Ok(Ok(packed_size))
+            read.map_err(read_error)?;
+            Ok(tee
+                .check(*size, blake3)
+                .and_then(|count| check_copy(&packed, *content_size, content).map(|()| count)))
         }
+        Expected::Copies {
+            size,
+            blake3,
+            slices,
+        } => {
+            let mut tee = Tee::new(&mut reader, sink);
+            let sliced = check_copy_pack(&mut tee, slices);
+            let drained = io::copy(&mut tee, &mut io::sink());
+            if let Some(source) = tee.failure.take() {
+                return Err(read_error(source));
+            }
+            drained.map_err(read_error)?;
+            Ok(tee
+                .check(*size, blake3)
+                .and_then(|count| sliced.map(|()| count)))
+        }
+        Expected::Pack {
+            size,
+            blake3,
+            check,
+        } => {
+            let mut tee = Tee::new(&mut reader, sink);
+            let mut pack = Vec::new();
+            let read = tee.read_to_end(&mut pack);
+            if let Some(source) = tee.failure.take() {
+                return Err(read_error(source));
+            }
+            read.map_err(read_error)?;
+            if let Err(what) = tee.check(*size, blake3) {
+                return Ok(Err(what));
+            }
+            Ok(check_pack(source, &pack, check)?.map(|()| *size))
+        }
+    }
+}
+
+/// Whether `copy` decompresses to `size` bytes hashing to `content`.
+fn check_copy(copy: &[u8], size: u64, content: &Blake3Hash) -> std::result::Result<(), String> {
+    let decompressed = wavecast_delta::decompress_copy(copy, size)
+        .map_err(|error| format!("does not decompress: {error}"))?;
+    if decompressed.len() as u64 != size {
+        return Err(format!(
+            "decompresses to {} bytes instead of {size}",
+            decompressed.len()
+        ));
+    }
+    if Blake3Hash::of(&decompressed) != *content {
+        return Err(format!(
+            "decompresses to content whose blake3 is not {content}"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a copy pack and checks that each of `slices` (by offset) is a copy that
+/// decompresses to its content. A problem in words when one is not.
+fn check_copy_pack(
+    reader: &mut dyn Read,
+    slices: &[(Blake3Hash, CopySlice)],
+) -> std::result::Result<(), String> {
+    let mut position = 0u64;
+    for (content, slice) in slices {
+        let gap = slice
+            .offset
+            .checked_sub(position)
+            .ok_or("its index lays out overlapping copies")?;
+        io::copy(&mut reader.take(gap), &mut io::sink())
+            .map_err(|error| format!("cannot be read: {error}"))?;
+        let mut copy = Vec::new();
+        reader
+            .take(slice.length)
+            .read_to_end(&mut copy)
+            .map_err(|error| format!("cannot be read: {error}"))?;
+        if copy.len() as u64 != slice.length {
+            return Err(format!(
+                "ends inside the copy of {content}, at byte {}",
+                slice.offset + copy.len() as u64
+            ));
+        }
+        check_copy(&copy, slice.size, content)
+            .map_err(|what| format!("the copy of {content} at byte {}: {what}", slice.offset))?;
+        position = slice.offset + slice.length;
+    }
+    Ok(())
+}
+
+/// Checks a delta pack (whose size and hash matched) against `check`: its header,
+/// each module delta applied to the old release's index, and each content it carries
+/// rebuilt, patches from the old release's copies (read from `source`). A problem in
+/// words when something is wrong.
+fn check_pack(
+    source: &Source,
+    pack: &[u8],
+    check: &PackCheck,
+) -> Result<std::result::Result<(), String>> {
+    let (header, payload) = match PackHeader::decode(pack) {
+        Ok(decoded) => decoded,
+        Err(error) => return Ok(Err(error.to_string())),
+    };
+    if header.from != check.from || header.to != check.to {
+        return Ok(Err(format!(
+            "it updates {} to {}, not {} to {}",
+            header.from, header.to, check.from, check.to
+        )));
+    }
+    if let Some(name) = header
+        .modules
+        .keys()
+        .find(|name| !check.to_indexes.contains_key(*name))
+    {
+        return Ok(Err(format!(
+            "it lists module {name}, which {} lacks",
+            check.to
+        )));
+    }
+    let mut bases = BaseContents::default();
+    for (name, to_index) in &check.to_indexes {
+        let delta = header.modules.get(name);
+        if let Some(delta) = delta
+            && &delta.to_index != to_index
+        {
+            return Ok(Err(format!(
+                "module {name}: it gives the index {}, not {to_index}",
+                delta.to_index
+            )));
+        }
+        if let Some(from_modules) = &check.from_modules {
+            let old = from_modules.get(name);
+            let changed = old.is_none_or(|old| &old.index_hash != to_index);
+            match (delta, changed) {
+                (None, true) => {
+                    return Ok(Err(format!(
+                        "module {name} changes from {} but the pack does not list it",
+                        check.from
+                    )));
+                }
+                (Some(delta), _) => {
+                    // An old index that cannot be read is a problem of its own.
+                    let readable = match old {
+                        Some(old) => old.index.as_deref().map(Some),
+                        None => Some(None),
+                    };
+                    if let Some(old_index) = readable
+                        && let Err(error) = delta.apply(old_index)
+                    {
+                        return Ok(Err(format!("module {name}: {error}")));
+                    }
+                }
+                (None, false) => {}
+            }
+        }
+        let Some(delta) = delta else {
+            continue;
+        };
+        for entry in &delta.entries {
+            let (EntryKind::File { size, blake3, .. }, Some(data)) =
+                (&entry.entry.kind, &entry.data)
+            else {
+                continue;
+            };
+            let (offset, length) = data.span();
+            let bytes = &payload[offset as usize..(offset + length) as usize];
+            let rebuilt = match data {
+                PackData::Copy { .. } => check_copy(bytes, *size, blake3),
+                PackData::Patch {
+                    base, algorithm, ..
+                } => match bases.content(source, check, base)? {
+                    Base::Unreadable => Ok(()),
+                    Base::Absent => Err(format!("its base {base} is not in {}", check.from)),
+                    Base::Found(old) => wavecast_delta::apply_patch(*algorithm, &old, bytes, *size)
+                        .map_err(|error| format!("does not apply: {error}"))
+                        .and_then(|new| {
+                            if new.len() as u64 == *size && Blake3Hash::of(&new) == *blake3 {
+                                Ok(())
+                            } else {
+                                Err(format!("does not rebuild {blake3}"))
+                            }
+                        }),
+                },
+            };
+            if let Err(what) = rebuilt {
+                return Ok(Err(format!(
+                    "module {name}: the data of `{}`: {what}",
+                    entry.entry.path
+                )));
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The contents of the old release of a pack that its patches start from, read from
+/// that release's copies once per module.
+#[derive(Default)]
+struct BaseContents {
+    copies: HashMap<ModuleName, Option<LoadedCopies>>,
+}
+
+/// An old content a patch starts from, as [`BaseContents`] finds it.
+enum Base {
+    /// The content.
+    Found(Vec<u8>),
+    /// The old release, or its copies holding the content, cannot be read (it is no
+    /// longer live, or they are broken: a problem of their own).
+    Unreadable,
+    /// No module of the old release holds it: clients on it cannot apply the patch.
+    Absent,
+}
+
+impl BaseContents {
+    /// The old content `base`.
+    fn content(&mut self, source: &Source, check: &PackCheck, base: &Blake3Hash) -> Result<Base> {
+        let Some(from_modules) = &check.from_modules else {
+            return Ok(Base::Unreadable);
+        };
+        let holder = from_modules.iter().find(|(_, module)| {
+            module
+                .index
+                .as_ref()
+                .is_some_and(|index| index.file_hashes().any(|hash| hash == base))
+        });
+        let Some((name, module)) = holder else {
+            return Ok(
+                if from_modules.values().all(|module| module.index.is_some()) {
+                    Base::Absent
+                } else {
+                    Base::Unreadable
+                },
+            );
+        };
+        if !self.copies.contains_key(name) {
+            let loaded = match (&module.copies, &module.index) {
+                (Some((path, blob)), Some(index)) => source
+                    .read(path, blob.size)?
+                    .filter(|bytes| check_exact(bytes, blob.size, &blob.blake3).is_ok())
+                    .and_then(|bytes| LoadedCopies::new(bytes, index)),
+                _ => None,
+            };
+            self.copies.insert(name.clone(), loaded);
+        }
+        Ok(match &self.copies[name] {
+            Some(copies) => copies.content(base).map_or(Base::Unreadable, Base::Found),
+            None => Base::Unreadable,
+        })
     }
 }
 
@@ -934,9 +1394,9 @@ mod tests {
     fn exact_blobs_are_checked_by_size_and_hash() {
         let dir = tempfile::tempdir().unwrap();
         fs_err::create_dir_all(dir.path().join("blobs")).unwrap();
-        fs_err::write(dir.path().join("blobs/a.patch"), b"hello").unwrap();
+        fs_err::write(dir.path().join("blobs/a.json"), b"hello").unwrap();
         let source = Source::Folder(dir.path().to_owned());
-        let path: RelativePath = "blobs/a.patch".parse().unwrap();
+        let path: RelativePath = "blobs/a.json".parse().unwrap();
         let good = Expected::Exact {
             size: 5,
             blake3: Blake3Hash::of(b"hello"),
@@ -962,7 +1422,7 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
-        let missing: RelativePath = "blobs/b.patch".parse().unwrap();
+        let missing: RelativePath = "blobs/b.json".parse().unwrap();
         assert_eq!(
             fetch_blob(&source, &missing, &good, &mut io::sink()).unwrap(),
             Err("missing".to_owned())
@@ -994,7 +1454,7 @@ mod tests {
     #[test]
     fn a_package_must_hold_its_index_tree_links_included() {
         let index = FileIndex::parse(
-            br#"{"format":1,"entries":[
+            br#"{"format":2,"entries":[
                 {"path":"lib/libfoo.so","type":"symlink","target":"libfoo.so.1","mode":"777"},
                 {"path":"lib/libfoo.so.1","type":"file","size":3,"blake3":"0000000000000000000000000000000000000000000000000000000000000000","packed_size":0,"mode":"644"}]}"#,
         )
@@ -1015,5 +1475,204 @@ mod tests {
         );
         let problem = check_package_trees(&mut &b"not a package"[..], &trees).unwrap_err();
         assert!(problem.starts_with("is not a readable tar.gz"), "{problem}");
+    }
+
+    /// A site with three releases of a tree module `app` and an image module `os`,
+    /// and its survey.
+    fn published() -> (crate::publish::tests::Fixture, Source, Survey) {
+        let site = crate::publish::tests::Fixture::new();
+        let text = crate::delta::tests::text;
+        let edited = crate::delta::tests::edited;
+        let (lib, image) = (text(1, 4000), text(2, 8000));
+        let modules = || {
+            vec![
+                "app=app".parse().unwrap(),
+                crate::package::ModuleSpec::image("os=os.img").unwrap(),
+            ]
+        };
+        site.publish_modules(
+            "1.0.0",
+            &[
+                ("app/lib-1.0.so", &lib),
+                ("app/same", b"same"),
+                ("os.img", &image),
+            ],
+            3,
+            modules(),
+        );
+        let lib2 = edited(&lib);
+        site.publish_modules(
+            "1.1.0",
+            &[
+                ("app/lib-1.1.so", &lib2),
+                ("app/same", b"same"),
+                ("os.img", &edited(&image)),
+            ],
+            3,
+            modules(),
+        );
+        site.publish_modules(
+            "1.2.0",
+            &[
+                ("app/lib-1.2.so", &edited(&lib2)),
+                ("app/new", b"new"),
+                ("os.img", &edited(&image)),
+            ],
+            3,
+            modules(),
+        );
+        let source = Source::Folder(site.dir.path().join("site"));
+        let key =
+            load_public_key(site.dir.path().join("keys/wavecast.pub").to_str().unwrap()).unwrap();
+        let survey = survey(
+            &source,
+            &Selection::default(),
+            &key,
+            "2026-11-22T01:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        (site, source, survey)
+    }
+
+    fn of_kind(survey: &Survey, extension: &str) -> Vec<(RelativePath, Expected)> {
+        survey
+            .blobs
+            .iter()
+            .filter(|(path, _)| path.as_str().ends_with(extension))
+            .map(|(path, expected)| (path.clone(), expected.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_published_site_verifies_with_every_blob_of_its_releases() {
+        let (_site, source, mut survey) = published();
+        assert!(survey.problems.is_empty(), "{:?}", survey.problems);
+        // Three documents, two indexes per release but the unchanged ones.
+        let documents = survey
+            .documents
+            .keys()
+            .filter(|path| path.as_str().ends_with(".json"));
+        assert_eq!(documents.count(), 3);
+        assert_eq!(
+            of_kind(&survey, ".pack").len(),
+            3,
+            "1.0->1.1, 1.1->1.2, 1.0->1.2"
+        );
+        assert_eq!(of_kind(&survey, ".copies").len(), 3);
+        assert_eq!(of_kind(&survey, ".zst").len(), 2, "two images");
+        check_blobs(&source, &mut survey, &()).unwrap();
+        assert!(survey.problems.is_empty(), "{:?}", survey.problems);
+    }
+
+    #[test]
+    fn copy_packs_and_packs_that_do_not_rebuild_their_contents_are_problems() {
+        let (site, source, survey) = published();
+        let check = |path: &RelativePath, expected: &Expected| {
+            fetch_blob(&source, path, expected, &mut io::sink())
+                .unwrap()
+                .unwrap_err()
+        };
+        // A copy pack whose layout names other contents than its copies hold.
+        let (path, copies) = of_kind(&survey, ".copies").remove(0);
+        let Expected::Copies {
+            size,
+            blake3,
+            mut slices,
+        } = copies
+        else {
+            panic!("a copy pack");
+        };
+        slices[0].0 = Blake3Hash::of(b"something else");
+        let problem = check(
+            &path,
+            &Expected::Copies {
+                size,
+                blake3,
+                slices,
+            },
+        );
+        assert!(problem.contains("decompresses to content"), "{problem}");
+
+        let packs = of_kind(&survey, ".pack");
+        let (
+            path,
+            Expected::Pack {
+                size,
+                blake3,
+                check: pack_check,
+            },
+        ) = &packs[0]
+        else {
+            panic!("a pack");
+        };
+        let with = |change: &dyn Fn(&mut PackCheck)| {
+            let mut changed = (**pack_check).clone();
+            change(&mut changed);
+            Expected::Pack {
+                size: *size,
+                blake3: blake3.clone(),
+                check: Arc::new(changed),
+            }
+        };
+        // Another new index than the pack gives.
+        let problem = check(
+            path,
+            &with(&|check| {
+                check
+                    .to_indexes
+                    .insert("app".parse().unwrap(), Blake3Hash::of(b"other"));
+            }),
+        );
+        assert!(
+            problem.contains("module app: it gives the index"),
+            "{problem}"
+        );
+        // Another old index than the pack applies to.
+        let problem = check(
+            path,
+            &with(&|check| {
+                let modules = check.from_modules.as_mut().unwrap();
+                let app = modules.get_mut("app").unwrap();
+                app.index_hash = Blake3Hash::of(b"other");
+                app.index = Some(Arc::new(FileIndex::new(Vec::new())));
+            }),
+        );
+        assert!(
+            problem.contains("another index than the one installed"),
+            "{problem}"
+        );
+        // Another release than the pack updates.
+        let problem = check(path, &with(&|check| check.from = "0.9.0".parse().unwrap()));
+        assert!(problem.contains("not 0.9.0"), "{problem}");
+
+        // A patch whose base is not the one it was made from.
+        let bytes = source.read(path, *size).unwrap().unwrap();
+        let (mut header, payload) = PackHeader::decode(&bytes).unwrap();
+        let app = header.modules.get_mut("app").unwrap();
+        let entry = app
+            .entries
+            .iter_mut()
+            .find(|entry| matches!(entry.data, Some(PackData::Patch { .. })))
+            .unwrap();
+        let Some(PackData::Patch { base, .. }) = &mut entry.data else {
+            unreachable!("found above");
+        };
+        *base = Blake3Hash::of(b"same");
+        let broken = header.encode(payload);
+        let broken_path = layout::blob(&Blake3Hash::of(&broken), BlobKind::Pack);
+        fs_err::write(
+            site.dir.path().join("site").join(broken_path.as_str()),
+            &broken,
+        )
+        .unwrap();
+        let problem = check(
+            &broken_path,
+            &Expected::Pack {
+                size: broken.len() as u64,
+                blake3: Blake3Hash::of(&broken),
+                check: Arc::clone(pack_check),
+            },
+        );
+        assert!(problem.contains("the data of `lib-1."), "{problem}");
     }
 }
