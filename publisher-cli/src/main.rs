@@ -72,8 +72,9 @@ enum Command {
     /// Simulate a channel's rollout over a synthetic fleet: share per version over
     /// time, and install rates.
     Simulate(Box<simulate::SimulateArgs>),
-    /// Check a site: every channel's signature and expiry, and the size and hash of
-    /// every package, file index, file copy and patch its releases refer to.
+    /// Check a site: every channel's signature and expiry, and every document,
+    /// package, file index, copy pack and delta pack its releases refer to (sizes,
+    /// hashes, and that each rebuilds what it describes).
     Verify(verify::VerifyArgs),
     /// Copy a site (or some of its releases) into a folder, verifying every signature
     /// and blob on the way; rerun it to finish an interrupted copy.

@@ -61,6 +61,7 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::VersionExists { .. }
                         | E::UnsupportedEntry { .. }
                         | E::ForeignManifest { .. }
+                        | E::UnsupportedManifestFormat { .. }
                         | E::FirstRootNeedsOneKey
                         | E::NoRoots
                         | E::NotEnoughReleaseKeys { .. }
@@ -89,6 +90,11 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     match error.downcast_ref::<E>() {
         Some(E::ForeignManifest { .. }) => {
             eprintln!("hint: publish with the key that signed this channel, or to a new site");
+        }
+        Some(E::UnsupportedManifestFormat { channel, .. }) => {
+            eprintln!(
+                "hint: give another --site (a new folder or bucket), or another --channel than `{channel}`; clients of this wavecast read only sites it writes"
+            );
         }
         Some(E::NotEnoughReleaseKeys { .. }) => {
             eprintln!(

@@ -1,15 +1,17 @@
 //! `wavecast publish`: add a release folder to a channel, and report what was
-//! packaged, compressed and patched.
+//! packaged, compressed and put in delta packs.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use clap::Args;
 use semver::Version;
+use wavecast_publisher::pack::PackSummary;
 use wavecast_publisher::package::ModuleSpec;
 use wavecast_publisher::publish::{self, ModuleSummary, PublishOptions, PublishReport};
 use wavecast_publisher::rollout_plan;
 use wavecast_schema::{ModuleKind, Platform};
+use wavecast_site::layout::{self, BlobKind};
 
 use crate::args::{ChannelArg, PlanArgs, ShareArgs, SiteArgs, manifest_path, now};
 use crate::client_floor::{self, ClientFloorArg};
@@ -39,7 +41,7 @@ pub(crate) struct PublishArgs {
     /// Publish the file FILE of the release folder as an image module: clients write
     /// it whole into the inactive of two slots (A/B) and activate it with their
     /// on-activate hook, instead of unpacking it into the release tree. Its package
-    /// is its zstd copy, and patches from earlier images are built as for any file.
+    /// is its zstd copy, and delta packs patch it from earlier images as any file.
     /// Every other file must belong to a --module.
     #[arg(long, value_name = "NAME=FILE", value_parser = ModuleSpec::image)]
     image: Option<ModuleSpec>,
@@ -64,12 +66,15 @@ pub(crate) struct PublishArgs {
     /// gzip compression level, 0 (fastest) to 9 (smallest).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
-    /// zstd level of the per-file copies clients fetch for changed files without a
-    /// patch, 1 to 19: 19 is about 12 % smaller and 9 times slower than the default.
+    /// zstd level of the file copies (the copy packs clients fetch single files from,
+    /// and the copies delta packs carry), 1 to 19: 19 is about 12 % smaller and 9
+    /// times slower than the default.
     #[arg(long, default_value_t = wavecast_delta::DEFAULT_COPY_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
     copy_level: i32,
-    /// Build binary patches (zstd and bsdiff, the smaller kept) for changed files from
-    /// the same files in the K previous releases of the channel; 0 builds none.
+    /// Build a delta pack from each of the K previous releases of the channel (same
+    /// platform): one download that updates a client on that release, carrying each
+    /// changed file as its smallest patch (zstd, bsdiff or bsdiff-zstd) from the old
+    /// file or as its copy; 0 builds none.
     #[arg(long, value_name = "K", default_value_t = 3)]
     patch_depth: usize,
     #[command(flatten)]
@@ -137,40 +142,23 @@ fn print_report(report: &PublishReport, version: &Version) {
     }
     for module in &report.modules {
         warn_about_links(module);
-        output::status(&format!(
-            "packaged {}: {} files{}, {} -> {} {}{}",
-            module.name,
-            module.files,
-            match module.links {
-                0 => String::new(),
-                1 => ", 1 symbolic link".to_owned(),
-                links => format!(", {links} symbolic links"),
-            },
-            output::bytes(module.unpacked_size),
-            output::bytes(module.package_size),
-            match module.kind {
-                ModuleKind::Tree => "tar.gz",
-                ModuleKind::Image => "zstd image",
-            },
-            if module.uploaded {
-                ""
-            } else {
-                " (already on the site)"
-            }
-        ));
-        if let Some(line) = delta_line(module, report.patch_time) {
-            output::status(&line);
-        }
+        output::status(&module_line(module));
     }
     let copies = &report.copies;
     output::status(&format!(
-        "file copies: {} compressed ({} -> {} zstd) in {:.2}s of CPU, {} already on the site",
+        "file copies: {} compressed ({} -> {} zstd) in {:.2}s of CPU, {} reused from the previous release",
         copies.compressed,
         output::bytes(copies.raw_bytes),
         output::bytes(copies.packed_bytes),
         copies.compress_time.as_secs_f64(),
         copies.reused
     ));
+    for pack in &report.packs {
+        output::status(&pack_line(pack));
+    }
+    if let Some(line) = patches_line(report) {
+        output::status(&line);
+    }
     let manifest = &report.manifest;
     let rollout = manifest
         .release(version)
@@ -187,20 +175,69 @@ fn print_report(report: &PublishReport, version: &Version) {
     ));
 }
 
-/// One line on a module's patches, or `None` when nothing changed in it.
-fn delta_line(module: &ModuleSummary, patch_time: std::time::Duration) -> Option<String> {
-    let delta = &module.delta;
-    if module.index_reused {
-        return Some(format!(
-            "patches for {}: the same content as an earlier release; its file index is reused",
-            module.name
-        ));
-    }
-    if delta.changed_files == 0 {
+/// One line on a packaged module: files, sizes, and what the site already had.
+fn module_line(module: &ModuleSummary) -> String {
+    format!(
+        "packaged {}: {} files{}, {} -> {} {}{}{}",
+        module.name,
+        module.files,
+        match module.links {
+            0 => String::new(),
+            1 => ", 1 symbolic link".to_owned(),
+            links => format!(", {links} symbolic links"),
+        },
+        output::bytes(module.unpacked_size),
+        output::bytes(module.package_size),
+        match module.kind {
+            ModuleKind::Tree => "tar.gz",
+            ModuleKind::Image => "zstd image",
+        },
+        match module.copies_size {
+            Some(size) => format!(", copy pack {}", output::bytes(size)),
+            None => String::new(),
+        },
+        if module.index_reused {
+            " (the same content as an earlier release: its record is reused)"
+        } else if module.uploaded {
+            ""
+        } else {
+            " (already on the site)"
+        }
+    )
+}
+
+/// One line on a delta pack.
+fn pack_line(pack: &PackSummary) -> String {
+    let plural = |count: usize, what: &str| match count {
+        1 => format!("1 {what}"),
+        count => format!("{count} {what}s"),
+    };
+    format!(
+        "delta pack from {}: {} (header {}; {} {}, {} {}; {}){}",
+        pack.from,
+        output::bytes(pack.size),
+        output::bytes(pack.header_size),
+        plural(pack.patches, "patch"),
+        output::bytes(pack.patch_bytes),
+        plural(pack.copies, "copy"),
+        output::bytes(pack.copy_bytes),
+        plural(pack.modules, "module changed"),
+        if pack.uploaded {
+            ""
+        } else {
+            " (already on the site)"
+        }
+    )
+}
+
+/// One line on the patches built for the packs, or `None` when none were tried.
+fn patches_line(report: &PublishReport) -> Option<String> {
+    let patches = &report.patches;
+    if patches.pairs == 0 && patches.too_large == 0 {
         return None;
     }
-    let per_algorithm: Vec<String> = delta
-        .kept
+    let per_algorithm: Vec<String> = patches
+        .built
         .iter()
         .map(|(algorithm, stats)| {
             format!(
@@ -212,32 +249,25 @@ fn delta_line(module: &ModuleSummary, patch_time: std::time::Duration) -> Option
         })
         .collect();
     let skipped: Vec<String> = [
-        (delta.without_counterpart, "without an old counterpart"),
-        (delta.too_large, "too large to diff"),
-        (delta.bases_missing, "whose old copy is not on the site"),
-        (delta.not_smaller, "not smaller than the file"),
-        (delta.unverified, "failed verification"),
+        (patches.too_large, "too large to diff"),
+        (patches.bases_missing, "whose old copy is not on the site"),
+        (patches.unverified, "failed verification"),
     ]
     .into_iter()
     .filter(|(count, _)| *count > 0)
     .map(|(count, reason)| format!("{count} {reason}"))
     .collect();
     Some(format!(
-        "patches for {}: {} changed files ({} as copies), {} patches{} = {}, from the previous release: {}; {} tried in {:.2}s ({:.2}s of CPU){}",
-        module.name,
-        delta.changed_files,
-        output::bytes(delta.changed_packed_size),
-        delta.patch_count(),
+        "delta packs: {} in all; {} patches tried in {:.2}s ({:.2}s of CPU), smallest of each: {}{}",
+        output::bytes(report.packs_size()),
+        patches.pairs,
+        report.patch_time.as_secs_f64(),
+        patches.build_time.as_secs_f64(),
         if per_algorithm.is_empty() {
-            String::new()
+            "none".to_owned()
         } else {
-            format!(" ({})", per_algorithm.join(", "))
+            per_algorithm.join(", ")
         },
-        output::bytes(delta.patch_bytes()),
-        output::bytes(delta.from_previous),
-        delta.candidates,
-        patch_time.as_secs_f64(),
-        delta.build_time.as_secs_f64(),
         if skipped.is_empty() {
             String::new()
         } else {
@@ -294,12 +324,17 @@ fn warn_about_links(module: &ModuleSummary) {
 
 fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
     let manifest = &report.manifest;
+    let patches = &report.patches;
     serde_json::json!({
-        "schema_version": 1,
+        "schema_version": 2,
         "channel": manifest.channel,
         "serial": manifest.serial,
         "expires_at": manifest.expires_at,
         "manifest": manifest_path(site, &manifest.channel),
+        "document": {
+            "path": layout::blob(&report.document.blake3, BlobKind::PlatformRelease),
+            "size": report.document.size,
+        },
         "oversized": report.oversized.iter().map(|(path, size)| serde_json::json!({
             "path": path,
             "size": size,
@@ -309,51 +344,56 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
             "rollout_basis_points": release.rollout.share.basis_points,
             "rollout": release.rollout,
         })).collect::<Vec<_>>(),
-        "modules": report.modules.iter().map(|module| {
-            let delta = &module.delta;
-            serde_json::json!({
-                "name": module.name,
-                "kind": module.kind,
-                "files": module.files,
-                "links": module.links,
-                "outside_links": module.outside_links.iter().map(|(path, target)| serde_json::json!({
-                    "path": path,
-                    "target": target,
-                })).collect::<Vec<_>>(),
-                "hard_links": module.hard_links,
-                "unpacked_size": module.unpacked_size,
-                "package_size": module.package_size,
-                "uploaded": module.uploaded,
-                "index_reused": module.index_reused,
-                "patches": {
-                    "changed_files": delta.changed_files,
-                    "changed_packed_size": delta.changed_packed_size,
-                    "without_counterpart": delta.without_counterpart,
-                    "candidates": delta.candidates,
-                    "too_large": delta.too_large,
-                    "bases_missing": delta.bases_missing,
-                    "not_smaller": delta.not_smaller,
-                    "unverified": delta.unverified,
-                    "count": delta.patch_count(),
-                    "bytes": delta.patch_bytes(),
-                    "by_algorithm": delta.kept.iter().map(|(algorithm, stats)| {
-                        (algorithm.as_str().to_owned(), serde_json::json!({
-                            "count": stats.count,
-                            "bytes": stats.bytes,
-                        }))
-                    }).collect::<serde_json::Map<_, _>>(),
-                    "patched_files": delta.patched_files,
-                    "download_from_previous": delta.from_previous,
-                    "uploaded": module.patches_uploaded,
-                    "cpu_seconds": delta.build_time.as_secs_f64(),
-                },
-            })
-        }).collect::<Vec<_>>(),
+        "modules": report.modules.iter().map(|module| serde_json::json!({
+            "name": module.name,
+            "kind": module.kind,
+            "files": module.files,
+            "links": module.links,
+            "outside_links": module.outside_links.iter().map(|(path, target)| serde_json::json!({
+                "path": path,
+                "target": target,
+            })).collect::<Vec<_>>(),
+            "hard_links": module.hard_links,
+            "unpacked_size": module.unpacked_size,
+            "package_size": module.package_size,
+            "index_size": module.index_size,
+            "copies_size": module.copies_size,
+            "uploaded": module.uploaded,
+            "index_reused": module.index_reused,
+        })).collect::<Vec<_>>(),
+        "packs": report.packs.iter().map(|pack| serde_json::json!({
+            "from": pack.from,
+            "size": pack.size,
+            "header_size": pack.header_size,
+            "modules": pack.modules,
+            "patches": pack.patches,
+            "patch_bytes": pack.patch_bytes,
+            "copies": pack.copies,
+            "copy_bytes": pack.copy_bytes,
+            "uploaded": pack.uploaded,
+        })).collect::<Vec<_>>(),
+        "packs_total": {
+            "count": report.packs.len(),
+            "bytes": report.packs_size(),
+        },
+        "patches": {
+            "pairs": patches.pairs,
+            "too_large": patches.too_large,
+            "bases_missing": patches.bases_missing,
+            "unverified": patches.unverified,
+            "by_algorithm": patches.built.iter().map(|(algorithm, stats)| {
+                (algorithm.as_str().to_owned(), serde_json::json!({
+                    "count": stats.count,
+                    "bytes": stats.bytes,
+                }))
+            }).collect::<serde_json::Map<_, _>>(),
+            "cpu_seconds": patches.build_time.as_secs_f64(),
+        },
         "file_copies": {
             "compressed": report.copies.compressed,
             "raw_bytes": report.copies.raw_bytes,
             "packed_bytes": report.copies.packed_bytes,
-            "already_on_site": report.copies.reused,
+            "reused": report.copies.reused,
             "cpu_seconds": report.copies.compress_time.as_secs_f64(),
         },
         "packaging_seconds": report.packaging_time.as_secs_f64(),
