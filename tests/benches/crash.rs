@@ -192,10 +192,11 @@ fn report(phase: &str, tally: &Tally) {
 
 /// The package of the only module of `version` on the rig's site.
 fn package_of(rig: &CrashRig, version: &str) -> std::path::PathBuf {
-    let manifest = rig.sandbox.manifest("stable");
-    let release = manifest.release(&version.parse().unwrap()).unwrap();
-    let module = release.platforms["any"].modules.values().next().unwrap();
-    rig.sandbox.site().join(module.package.path.as_str())
+    let document = wavecast_tests::delta::document(&rig.sandbox, version);
+    let module = document.modules.values().next().unwrap();
+    rig.sandbox
+        .site()
+        .join(format!("blobs/{}.tar.gz", module.package.blake3))
 }
 
 /// The median of `runs` `tar xzf package` into a fresh folder under `work`, flushed

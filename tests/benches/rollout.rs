@@ -29,8 +29,8 @@ use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
     Attributes, BasisPoints, Blake3Hash, ClientView, Envelope, FORMAT_VERSION, Fleet, InstallId,
-    MANIFEST_SIZE_LIMIT, Manifest, Mode, Module, Outcome, Platform, PlatformRelease, Release,
-    RolloutPlan, Rule, Salt, Share, SimulationPlan, bucket, decide, simulate,
+    MANIFEST_SIZE_LIMIT, Manifest, Mode, Outcome, Platform, Release, RolloutPlan, Rule, Salt,
+    Share, SimulationPlan, bucket, decide, simulate,
 };
 
 const START: &str = "2026-11-21T00:00:00Z";
@@ -361,19 +361,6 @@ fn huge_manifest(rules_per_release: &RulesPerRelease) -> Manifest {
 
 fn release(version: &str, share: Share) -> Release {
     let hash = Blake3Hash::of(version.as_bytes());
-    let blob = |extension: &str| wavecast_schema::Blob {
-        path: format!("blobs/{hash}.{extension}").parse().unwrap(),
-        size: 1000,
-        blake3: hash.clone(),
-    };
-    let module = Module {
-        version: version.parse().unwrap(),
-        kind: wavecast_schema::ModuleKind::Tree,
-        dest: None,
-        package: blob("tar.gz"),
-        unpacked_size: 4000,
-        file_index: blob("json"),
-    };
     let mut rollout = RolloutPlan::fixed(hash.as_str()[..32].parse().unwrap(), share.basis_points);
     rollout.share = share;
     Release {
@@ -382,8 +369,9 @@ fn release(version: &str, share: Share) -> Release {
         notes: String::new(),
         platforms: BTreeMap::from([(
             "any".parse().unwrap(),
-            PlatformRelease {
-                modules: BTreeMap::from([("app".parse().unwrap(), module)]),
+            wavecast_schema::Blob {
+                size: 1000,
+                blake3: hash,
             },
         )]),
         rollout,

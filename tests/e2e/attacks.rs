@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use jiff::SignedDuration;
 use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry};
-use wavecast_tests::delta::{file_copy_path, file_index, module};
+use wavecast_site::layout::BlobKind;
+use wavecast_tests::delta::{
+    blob_path, file_copy_path, file_index, index_path, module, newest_module, package_path,
+};
 use wavecast_tests::hostile::{
     RawEntry, index_of, pack_entries, raw_tar_gz, replace_newest_package,
     replace_newest_package_with_index, resign, unpack_entries,
@@ -32,11 +35,7 @@ fn installed_with_pending_update() -> (Sandbox, FaultServer, std::path::PathBuf,
 }
 
 fn newest_package_path(sandbox: &Sandbox) -> String {
-    let manifest = sandbox.manifest("stable");
-    manifest.releases[0].platforms["any"].modules["app"]
-        .package
-        .path
-        .to_string()
+    package_path(sandbox, &newest_module(sandbox, "app"))
 }
 
 /// Runs `update --yes --full`, expects exit 1 with `needle` in the error, and checks
@@ -445,9 +444,7 @@ fn a_host_fast_enough_but_past_the_deadline_is_cut_off() {
     );
     // 5 KiB/s keeps well above the minimum speed, but the package would take 4 s.
     let package = newest_package_path(&sandbox);
-    let size = sandbox.manifest("stable").releases[0].platforms["any"].modules["app"]
-        .package
-        .size;
+    let size = newest_module(&sandbox, "app").package.size;
     assert!(size > 20 * 1024, "{size}");
     server.set_fault(
         &package,
@@ -501,18 +498,19 @@ fn a_package_of_another_release_is_refused() {
         module(&sandbox, "1.0.0", "app").package,
         module(&sandbox, "2.0.0", "app").package,
     );
+    let (old_path, new_path) = (
+        blob_path(&old.blake3, BlobKind::Package),
+        blob_path(&new.blake3, BlobKind::Package),
+    );
     // Same size: only the hash tells them apart.
     assert_eq!(old.size, new.size);
-    server.set_fault(
-        new.path.as_str(),
-        Fault::Replace(site_bytes(&sandbox, old.path.as_str())),
-    );
+    server.set_fault(&new_path, Fault::Replace(site_bytes(&sandbox, &old_path)));
     let error = update_fails_cleanly(&sandbox, &r1, "is corrupt");
     assert!(
         error.contains(&format!(
             "error: `{}{}` is corrupt: its blake3 hash is {}, but the signed manifest says {}",
             server.url(),
-            new.path,
+            new_path,
             old.blake3,
             new.blake3
         )),
@@ -556,7 +554,7 @@ fn mismatched_package(sandbox: &Sandbox, case: &str) -> (Vec<u8>, &'static str) 
         "another release's package" => (
             site_bytes(
                 sandbox,
-                module(sandbox, "1.0.0", "app").package.path.as_str(),
+                &package_path(sandbox, &module(sandbox, "1.0.0", "app")),
             ),
             "holds other bytes than the signed file list says",
         ),
@@ -614,11 +612,12 @@ fn a_file_index_of_another_release_is_refused() {
     // under 2.0.0's name. The index does not match its signed hash, and without the
     // right one the client can neither plan nor check the tree it would install, so it
     // installs nothing, whatever the package.
+    let index = index_path(&new);
     server.set_fault(
-        new.file_index.path.as_str(),
-        Fault::Replace(site_bytes(&sandbox, old.file_index.path.as_str())),
+        &index,
+        Fault::Replace(site_bytes(&sandbox, &index_path(&old))),
     );
-    let index = new.file_index.path.as_str();
+    let index = index.as_str();
     for args in [
         &["update", "--dry-run"][..],
         &["update", "--yes"],

@@ -138,8 +138,7 @@ fn several_modules_install_into_one_identical_tree() {
             &["--module", "core=bin", "--module", "assets=share"],
         )
         .success();
-    let manifest = sandbox.manifest("stable");
-    let modules = &manifest.releases[0].platforms["any"].modules;
+    let modules = &wavecast_tests::delta::document(&sandbox, "1.0.0").modules;
     assert_eq!(
         modules.keys().map(|name| name.as_str()).collect::<Vec<_>>(),
         ["assets", "core"]

@@ -184,11 +184,7 @@ fn an_update_too_big_for_the_disk_is_refused_with_the_numbers_before_it_download
     let r2 = sandbox.path("r2");
     generated_release(&r2, "2", 10, 0, 1 << 20);
     sandbox.publish(&r2, "2.0.0", &[]).success();
-    let unpacked: u64 = sandbox
-        .manifest("stable")
-        .release(&"2.0.0".parse().unwrap())
-        .unwrap()
-        .platforms["any"]
+    let unpacked: u64 = wavecast_tests::delta::document(&sandbox, "2.0.0")
         .modules
         .values()
         .map(|module| module.unpacked_size)

@@ -34,11 +34,8 @@ fn init_with(sandbox: &Sandbox, urls: &[&str], flags: &[&str]) {
 }
 
 fn newest_package_path(sandbox: &Sandbox) -> String {
-    let manifest = sandbox.manifest("stable");
-    manifest.releases[0].platforms["any"].modules["app"]
-        .package
-        .path
-        .to_string()
+    use wavecast_tests::delta::{newest_module, package_path};
+    package_path(sandbox, &newest_module(sandbox, "app"))
 }
 
 /// The `download_hosts_used` of an `update --json` document.

@@ -70,7 +70,7 @@ fn the_git_package_updates_differentially_to_exactly_its_new_tree() {
         .filter(|served| BlobClass::of(&served.path) == BlobClass::FileIndex)
         .map(|served| served.path.as_str())
         .collect();
-    assert_eq!(indexes, [new_module.file_index.path.as_str()]);
+    assert_eq!(indexes, [wavecast_tests::delta::index_path(&new_module)]);
     let received: u64 = requests.iter().map(|served| served.body_bytes).sum();
     assert!(
         received * 20 < new_module.package.size,

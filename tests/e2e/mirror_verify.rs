@@ -5,7 +5,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use wavecast_schema::{EntryKind, FileIndex, Module};
+use wavecast_schema::Module;
+use wavecast_site::layout::BlobKind;
+use wavecast_tests::delta::{blob_path, index_path, package_path};
 use wavecast_tests::{Nginx, Sandbox, assert_same_tree, pseudo_random};
 
 /// Writes `content` at `root/relative` with permission bits `mode`.
@@ -17,7 +19,7 @@ fn write(root: &Path, relative: &str, content: &[u8], mode: u32) {
 }
 
 /// Publishes 1.0.0 and 1.1.0, which differ by a small edit of a large file (so 1.1.0
-/// has a patch), and returns the two release folders.
+/// has a delta pack with a patch), and returns the two release folders.
 fn two_releases(sandbox: &Sandbox) -> (PathBuf, PathBuf) {
     let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
     let big = pseudo_random(150_000, 7);
@@ -36,20 +38,7 @@ fn two_releases(sandbox: &Sandbox) -> (PathBuf, PathBuf) {
 
 /// The `app` module of `version` on the stable channel.
 fn module(sandbox: &Sandbox, version: &str) -> Module {
-    let manifest = sandbox.manifest("stable");
-    let release = manifest.release(&version.parse().unwrap()).unwrap();
-    release
-        .platforms
-        .get("any")
-        .unwrap()
-        .modules
-        .get("app")
-        .unwrap()
-        .clone()
-}
-
-fn file_index(site: &Path, module: &Module) -> FileIndex {
-    FileIndex::parse(&std::fs::read(site.join(module.file_index.path.as_str())).unwrap()).unwrap()
+    wavecast_tests::delta::module(sandbox, version, "app")
 }
 
 fn verify(sandbox: &Sandbox, site: &str, extra: &[&str]) -> wavecast_tests::Run {
@@ -119,36 +108,23 @@ fn verify_passes_on_a_fresh_site_and_names_every_broken_file() {
         wrong.stderr
     );
 
-    // Break a package byte, a file copy and a patch.
+    // Break a package byte and a copy pack byte, and lose the delta pack.
     let newest = module(&sandbox, "1.1.0");
-    let package = site.join(newest.package.path.as_str());
-    let mut bytes = std::fs::read(&package).unwrap();
-    bytes[100] ^= 0xff;
-    std::fs::write(&package, bytes).unwrap();
-    let index = file_index(&site, &newest);
-    let copy = index
-        .entries
-        .iter()
-        .find_map(|entry| match &entry.kind {
-            EntryKind::File { blake3, .. } if entry.path.as_str() == "bin/app" => {
-                Some(format!("blobs/{blake3}.zst"))
-            }
-            _ => None,
-        })
-        .unwrap();
-    std::fs::remove_file(site.join(&copy)).unwrap();
-    let patch = format!(
-        "blobs/{}.patch",
-        index.patches.first().expect("a patch").blake3
-    );
-    std::fs::remove_file(site.join(&patch)).unwrap();
+    let package = package_path(&sandbox, &newest);
+    let copies = blob_path(&newest.copies.as_ref().unwrap().blake3, BlobKind::Copies);
+    for path in [&package, &copies] {
+        let mut bytes = std::fs::read(site.join(path)).unwrap();
+        bytes[100] ^= 0xff;
+        std::fs::write(site.join(path), bytes).unwrap();
+    }
+    let pack = wavecast_tests::delta::pack_path(&sandbox, "1.1.0", "1.0.0").expect("a pack");
+    std::fs::remove_file(site.join(&pack)).unwrap();
 
     let broken = verify(&sandbox, site_arg, &[]).code(1);
-    let package_path = newest.package.path.as_str();
     for (path, what) in [
-        (package_path, "blake3 mismatch"),
-        (copy.as_str(), "missing"),
-        (patch.as_str(), "missing"),
+        (package.as_str(), "blake3 mismatch"),
+        (copies.as_str(), "blake3 mismatch"),
+        (pack.as_str(), "missing"),
     ] {
         assert!(
             broken.stderr.contains(&format!("problem: {path}: {what}")),
@@ -213,10 +189,7 @@ fn a_mirror_is_verified_incremental_resumable_and_serves_clients() {
     // An interrupted mirror (blobs missing) fails verification and is completed by
     // running the mirror again.
     let newest = module(&sandbox, "1.1.0");
-    let lost = [
-        newest.package.path.as_str().to_owned(),
-        newest.file_index.path.as_str().to_owned(),
-    ];
+    let lost = [package_path(&sandbox, &newest), index_path(&newest)];
     for path in &lost {
         std::fs::remove_file(copy.join(path)).unwrap();
     }
@@ -247,9 +220,9 @@ fn a_filtered_mirror_copies_only_the_newest_releases_and_says_so() {
     let json = run.json();
     assert_eq!(json["filtered"], true, "{json}");
     let old = module(&sandbox, "1.0.0");
-    assert!(!copy.join(old.package.path.as_str()).exists());
+    assert!(!copy.join(package_path(&sandbox, &old)).exists());
     assert!(
-        copy.join(module(&sandbox, "1.1.0").package.path.as_str())
+        copy.join(package_path(&sandbox, &module(&sandbox, "1.1.0")))
             .is_file()
     );
     sandbox.init_client(copy.to_str().unwrap());

@@ -7,6 +7,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::marked_versions;
+use wavecast_site::layout::BlobKind;
+use wavecast_tests::delta::{blob_path, package_path as package_path_of};
 use wavecast_tests::self_update::{
     NEXT_CLIENT_VERSION, client_platform, installed_client, next_client, publish_updater, run_at,
     version_of,
@@ -175,7 +177,8 @@ fn a_corrupt_updater_package_leaves_the_old_client_in_place() {
     let package = sandbox.manifest("stable").updater[platform.as_str()]
         .package
         .clone();
-    let path = sandbox.site().join(package.path.as_str());
+    let package_path = blob_path(&package.blake3, BlobKind::Package);
+    let path = sandbox.site().join(&package_path);
     let mut bytes = std::fs::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -194,7 +197,7 @@ fn a_corrupt_updater_package_leaves_the_old_client_in_place() {
     assert!(
         verify
             .stderr
-            .contains(&format!("problem: {}: ", package.path)),
+            .contains(&format!("problem: {package_path}: ")),
         "{}",
         verify.stderr
     );
@@ -214,7 +217,7 @@ fn a_corrupt_updater_package_leaves_the_old_client_in_place() {
         stderr[2].starts_with(&format!(
             "  caused by: `{}{}` is corrupt: its blake3 hash is ",
             nginx.url(),
-            package.path
+            package_path
         )),
         "{}",
         update.stderr
@@ -263,9 +266,12 @@ fn a_broken_application_package_does_not_block_updating_the_updater() {
         .publish(&r1, "1.0.0", &["--min-client-version", NEXT_CLIENT_VERSION])
         .success();
     // The only release's package is broken on the host: a fresh install needs it.
-    let manifest = sandbox.manifest("stable");
-    let module = &manifest.releases[0].platforms["any"].modules["app"];
-    std::fs::write(sandbox.site().join(module.package.path.as_str()), b"broken").unwrap();
+    let module = wavecast_tests::delta::newest_module(&sandbox, "app");
+    std::fs::write(
+        sandbox.site().join(package_path_of(&sandbox, &module)),
+        b"broken",
+    )
+    .unwrap();
 
     let update = run_at(&sandbox, &client, &["update", "--yes"]).code(1);
     let stderr = lines(&update.stderr);
@@ -282,7 +288,7 @@ fn a_broken_application_package_does_not_block_updating_the_updater() {
         update.stderr.contains(&format!(
             "`{}{}` is truncated: got 6 of the declared {} bytes",
             nginx.url(),
-            module.package.path,
+            package_path_of(&sandbox, &module),
             module.package.size
         )),
         "{}",
@@ -411,7 +417,11 @@ fn self_update_on_request_takes_a_newer_build_without_a_floor() {
     let package = sandbox.manifest("stable").updater[platform.as_str()]
         .package
         .clone();
-    assert!(mirror.join(package.path.as_str()).is_file());
+    assert!(
+        mirror
+            .join(blob_path(&package.blake3, BlobKind::Package))
+            .is_file()
+    );
     let pubkey = sandbox.pubkey();
     run_at(
         &sandbox,

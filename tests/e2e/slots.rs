@@ -121,10 +121,12 @@ fn images_alternate_between_slots_and_the_hook_gets_slot_path_and_version() {
         &[("bin/tool", b"tool 1")],
         &["--module", "tools=bin"],
     );
-    let manifest = sandbox.manifest("stable");
-    let module = &manifest.releases[0].platforms["any"].modules["os"];
+    let module = &wavecast_tests::delta::newest_module(&sandbox, "os");
     assert_eq!(module.kind, wavecast_schema::ModuleKind::Image);
-    assert!(module.package.path.as_str().ends_with(".zst"), "{module:?}");
+    assert!(
+        wavecast_tests::delta::package_path(&sandbox, module).ends_with(".zst"),
+        "{module:?}"
+    );
     assert!(module.package.size * 2 < IMAGE_SIZE as u64, "{module:?}");
 
     sandbox.init_client(&nginx.url());
@@ -266,9 +268,10 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
     // host: the download is refused before a byte reaches a slot.
     let v3 = edited(&v2, 3);
     publish_image(&sandbox, "1.2.0", &v3, &[], &[]);
-    let manifest = sandbox.manifest("stable");
-    let module = &manifest.releases[0].platforms["any"].modules["os"];
-    let package = sandbox.site().join(module.package.path.as_str());
+    let module = &wavecast_tests::delta::newest_module(&sandbox, "os");
+    let package = sandbox
+        .site()
+        .join(wavecast_tests::delta::package_path(&sandbox, module));
     let genuine = std::fs::read(&package).unwrap();
     let mut corrupt = genuine.clone();
     let middle = corrupt.len() / 2;

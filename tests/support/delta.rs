@@ -1,7 +1,8 @@
 //! Support for the differential-update tests and the delta benchmark: an nginx whose
 //! access log records the body bytes of every response, a fault server that honours
-//! `Range` (for resumed downloads), and helpers to read a published module's file index
-//! and to tell a site's blobs apart.
+//! `Range` (for resumed downloads and copy-pack ranges), and helpers to read a
+//! published release's document, a module's file index and a delta pack, and to tell a
+//! site's blobs apart.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wavecast_schema::{FileIndex, Module};
+use wavecast_schema::{Blake3Hash, Blob, FileIndex, Module, PackHeader, PlatformRelease};
+use wavecast_site::layout::BlobKind;
 
 use crate::{Fault, Nginx, Sandbox};
 
@@ -32,11 +34,15 @@ pub struct Served {
 pub enum BlobClass {
     /// `channels/<channel>.json`, the signed manifest envelope.
     Manifest,
-    /// `blobs/<hash>.json`, a module's file index.
+    /// `blobs/<hash>.json`, a release's document for one platform.
+    Document,
+    /// `blobs/<hash>.json.zst`, a module's file index.
     FileIndex,
-    /// `blobs/<hash>.patch`, a binary patch.
-    Patch,
-    /// `blobs/<hash>.zst`, one file's compressed copy.
+    /// `blobs/<hash>.pack`, a delta pack.
+    Pack,
+    /// `blobs/<hash>.copies`, a module's copy pack (whole or a range of it).
+    Copies,
+    /// `blobs/<hash>.zst`, an image module's compressed copy.
     FileCopy,
     /// `blobs/<hash>.tar.gz`, a module's whole package.
     Package,
@@ -48,26 +54,25 @@ impl BlobClass {
     pub fn of(path: &str) -> Self {
         let path = path.trim_start_matches('/');
         if path.starts_with("channels/") {
-            Self::Manifest
-        } else if !path.starts_with("blobs/") {
-            Self::Other
-        } else if path.ends_with(".json") {
-            Self::FileIndex
-        } else if path.ends_with(".patch") {
-            Self::Patch
-        } else if path.ends_with(".zst") {
-            Self::FileCopy
-        } else if path.ends_with(".tar.gz") {
-            Self::Package
-        } else {
-            Self::Other
+            return Self::Manifest;
+        }
+        match wavecast_site::layout::parse_blob(path) {
+            Some((_, BlobKind::PlatformRelease)) => Self::Document,
+            Some((_, BlobKind::FileIndex)) => Self::FileIndex,
+            Some((_, BlobKind::Pack)) => Self::Pack,
+            Some((_, BlobKind::Copies)) => Self::Copies,
+            Some((_, BlobKind::FileCopy)) => Self::FileCopy,
+            Some((_, BlobKind::Package)) => Self::Package,
+            None => Self::Other,
         }
     }
 
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Manifest,
+        Self::Document,
         Self::FileIndex,
-        Self::Patch,
+        Self::Pack,
+        Self::Copies,
         Self::FileCopy,
         Self::Package,
         Self::Other,
@@ -76,9 +81,11 @@ impl BlobClass {
     pub fn label(self) -> &'static str {
         match self {
             Self::Manifest => "manifest",
+            Self::Document => "release documents",
             Self::FileIndex => "file indexes",
-            Self::Patch => "patches",
-            Self::FileCopy => "file copies",
+            Self::Pack => "delta packs",
+            Self::Copies => "copy packs",
+            Self::FileCopy => "image copies",
             Self::Package => "packages",
             Self::Other => "other",
         }
@@ -94,27 +101,111 @@ pub fn bytes_by_class(requests: &[Served]) -> HashMap<BlobClass, u64> {
     totals
 }
 
-/// The site path of the standalone compressed copy of a file with this content.
-pub fn file_copy_path(content: &[u8]) -> String {
-    format!("blobs/{}.zst", blake3::hash(content).to_hex())
+/// The document of `version` on platform `any` in the `stable` channel, read from the
+/// site.
+#[track_caller]
+pub fn document(sandbox: &Sandbox, version: &str) -> PlatformRelease {
+    let manifest = sandbox.manifest("stable");
+    let release = manifest
+        .release(&version.parse().unwrap())
+        .unwrap_or_else(|| panic!("{version} is not published"));
+    read_document(&sandbox.site(), &release.platforms["any"])
+}
+
+/// The platform release document `blob` names, read from the site folder `site`.
+#[track_caller]
+pub fn read_document(site: &Path, blob: &Blob) -> PlatformRelease {
+    let path = wavecast_site::layout::blob(&blob.blake3, BlobKind::PlatformRelease);
+    let bytes = std::fs::read(site.join(path.as_str())).unwrap();
+    assert_eq!(Blake3Hash::of(&bytes), blob.blake3, "{path}");
+    PlatformRelease::parse(&bytes).unwrap()
 }
 
 /// The module `module` of `version` (platform `any`) in the `stable` channel.
 #[track_caller]
 pub fn module(sandbox: &Sandbox, version: &str, module: &str) -> Module {
-    let manifest = sandbox.manifest("stable");
-    let release = manifest
-        .release(&version.parse().unwrap())
-        .unwrap_or_else(|| panic!("{version} is not published"));
-    release.platforms["any"].modules[module].clone()
+    document(sandbox, version).modules[module].clone()
+}
+
+/// The module `name` of the newest release (platform `any`) in the `stable` channel.
+#[track_caller]
+pub fn newest_module(sandbox: &Sandbox, name: &str) -> Module {
+    let version = sandbox.manifest("stable").releases[0].version.to_string();
+    module(sandbox, &version, name)
+}
+
+/// The site path of the blob of `kind` named by `hash`.
+pub fn blob_path(hash: &Blake3Hash, kind: BlobKind) -> String {
+    wavecast_site::layout::blob(hash, kind).to_string()
+}
+
+/// The site path of `module`'s package: a tree's tar.gz, or an image's zstd copy,
+/// named by the image's content (which its file index gives).
+#[track_caller]
+pub fn package_path(sandbox: &Sandbox, module: &Module) -> String {
+    match module.kind {
+        wavecast_schema::ModuleKind::Tree => blob_path(&module.package.blake3, BlobKind::Package),
+        wavecast_schema::ModuleKind::Image => {
+            let bytes = std::fs::read(sandbox.site().join(index_path(module))).unwrap();
+            let index = FileIndex::decode(&bytes, &module.index).unwrap();
+            let content = index.file_hashes().next().expect("an image's one file");
+            blob_path(content, BlobKind::FileCopy)
+        }
+    }
+}
+
+/// The site path of `module`'s file index.
+pub fn index_path(module: &Module) -> String {
+    blob_path(&module.index.blake3, BlobKind::FileIndex)
 }
 
 /// The file index of module `name` of `version`, read from the site.
 #[track_caller]
 pub fn file_index(sandbox: &Sandbox, version: &str, name: &str) -> FileIndex {
     let module = module(sandbox, version, name);
-    let bytes = std::fs::read(sandbox.site().join(module.file_index.path.as_str())).unwrap();
-    FileIndex::parse(&bytes).unwrap()
+    let path = wavecast_site::layout::blob(&module.index.blake3, BlobKind::FileIndex);
+    let bytes = std::fs::read(sandbox.site().join(path.as_str())).unwrap();
+    FileIndex::decode(&bytes, &module.index).unwrap()
+}
+
+/// The site path of the delta pack of `version` (platform `any`) that updates from
+/// `from`, if it has one.
+#[track_caller]
+pub fn pack_path(sandbox: &Sandbox, version: &str, from: &str) -> Option<String> {
+    let pack = document(sandbox, version)
+        .pack_from(&from.parse().unwrap())?
+        .clone();
+    Some(wavecast_site::layout::blob(&pack.blake3, BlobKind::Pack).to_string())
+}
+
+/// The header of the delta pack of `version` (platform `any`) that updates from `from`.
+#[track_caller]
+pub fn pack_header(sandbox: &Sandbox, version: &str, from: &str) -> PackHeader {
+    let path = pack_path(sandbox, version, from)
+        .unwrap_or_else(|| panic!("{version} has no pack from {from}"));
+    let bytes = std::fs::read(sandbox.site().join(path)).unwrap();
+    PackHeader::decode(&bytes).unwrap().0
+}
+
+/// Rewrites the document of the newest release on platform `any` with `change`,
+/// stores it, and signs the manifest naming it (the blobs it names are the caller's
+/// to store).
+pub fn change_newest_document(sandbox: &Sandbox, change: impl FnOnce(&mut PlatformRelease)) {
+    let manifest = sandbox.manifest("stable");
+    let mut document = read_document(&sandbox.site(), &manifest.releases[0].platforms["any"]);
+    change(&mut document);
+    let bytes = document.to_json();
+    let blob = Blob {
+        size: bytes.len() as u64,
+        blake3: Blake3Hash::of(&bytes),
+    };
+    let path = wavecast_site::layout::blob(&blob.blake3, BlobKind::PlatformRelease);
+    std::fs::write(sandbox.site().join(path.as_str()), &bytes).unwrap();
+    crate::hostile::resign(sandbox, |manifest| {
+        manifest.releases[0]
+            .platforms
+            .insert("any".parse().unwrap(), blob);
+    });
 }
 
 /// A real nginx ([`Nginx::serve_logged`]) whose access log is read back as

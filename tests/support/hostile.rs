@@ -186,7 +186,9 @@ pub fn replace_newest_package(sandbox: &Sandbox, package: &[u8], unpacked_size: 
 }
 
 /// [`replace_newest_package`] with the file index `index`, which may lie about the
-/// package too.
+/// package too. The module's copy pack becomes an empty one, which the index's copies
+/// (all of `packed_size` 0 in [`index_of`]) lay out: clients can only take the
+/// package.
 pub fn replace_newest_package_with_index(
     sandbox: &Sandbox,
     package: &[u8],
@@ -196,29 +198,30 @@ pub fn replace_newest_package_with_index(
     let hash = Blake3Hash::of(package);
     let path = format!("blobs/{hash}.tar.gz");
     std::fs::write(sandbox.site().join(&path), package).unwrap();
-    let index = index.to_json();
-    let index_hash = Blake3Hash::of(&index);
-    let index_path = format!("blobs/{index_hash}.json");
-    std::fs::write(sandbox.site().join(&index_path), &index).unwrap();
-    resign(sandbox, |manifest| {
-        let module = manifest.releases[0]
-            .platforms
-            .get_mut("any")
-            .unwrap()
-            .modules
-            .get_mut("app")
-            .unwrap();
+    let (index_bytes, index_blob) = index.encode();
+    let index_path = format!("blobs/{}.json.zst", index_blob.blake3);
+    std::fs::write(sandbox.site().join(&index_path), &index_bytes).unwrap();
+    let copies = Blob {
+        size: 0,
+        blake3: Blake3Hash::of(b""),
+    };
+    std::fs::write(
+        sandbox
+            .site()
+            .join(format!("blobs/{}.copies", copies.blake3)),
+        b"",
+    )
+    .unwrap();
+    crate::delta::change_newest_document(sandbox, |document| {
+        let module = document.modules.get_mut("app").unwrap();
         module.package = Blob {
-            path: path.parse().unwrap(),
             size: package.len() as u64,
             blake3: hash,
         };
         module.unpacked_size = unpacked_size;
-        module.file_index = Blob {
-            path: index_path.parse().unwrap(),
-            size: index.len() as u64,
-            blake3: index_hash,
-        };
+        module.index = index_blob;
+        module.copies = Some(copies);
+        document.packs.clear();
     });
 }
 
