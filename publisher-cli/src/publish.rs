@@ -208,20 +208,20 @@ fn module_line(module: &ModuleSummary) -> String {
 
 /// One line on a delta pack.
 fn pack_line(pack: &PackSummary) -> String {
-    let plural = |count: usize, what: &str| match count {
-        1 => format!("1 {what}"),
-        count => format!("{count} {what}s"),
+    let count = |count: usize, one: &str, many: &str| match count {
+        1 => format!("1 {one}"),
+        count => format!("{count} {many}"),
     };
     format!(
-        "delta pack from {}: {} (header {}; {} {}, {} {}; {}){}",
+        "delta pack from {}: {} (header {}; {} {}, {} {}; {} changed){}",
         pack.from,
         output::bytes(pack.size),
         output::bytes(pack.header_size),
-        plural(pack.patches, "patch"),
+        count(pack.patches, "patch", "patches"),
         output::bytes(pack.patch_bytes),
-        plural(pack.copies, "copy"),
+        count(pack.copies, "copy", "copies"),
         output::bytes(pack.copy_bytes),
-        plural(pack.modules, "module changed"),
+        count(pack.modules, "module", "modules"),
         if pack.uploaded {
             ""
         } else {
@@ -417,4 +417,40 @@ fn folder_size(dir: &Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pack_is_reported_with_its_parts() {
+        let pack = PackSummary {
+            from: "1.0.0".parse().unwrap(),
+            size: 3100,
+            header_size: 764,
+            modules: 1,
+            patches: 3,
+            patch_bytes: 156,
+            copies: 1,
+            copy_bytes: 2180,
+            uploaded: true,
+        };
+        assert_eq!(
+            pack_line(&pack),
+            "delta pack from 1.0.0: 3.03 KiB (header 764 B; 3 patches 156 B, 1 copy 2.13 KiB; 1 module changed)"
+        );
+        let again = PackSummary {
+            uploaded: false,
+            patches: 1,
+            copies: 0,
+            modules: 2,
+            ..pack
+        };
+        assert!(
+            pack_line(&again).ends_with("2 modules changed) (already on the site)"),
+            "{}",
+            pack_line(&again)
+        );
+    }
 }
