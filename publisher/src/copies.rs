@@ -12,7 +12,7 @@
 //! [`wavecast_schema::FileIndex::copy_layout`] lays them out. Clients fetch the files
 //! they lack as byte ranges of it; the publisher reads it back as [`LoadedCopies`] to
 //! find the old contents it patches from. An image module's copy is its package
-//! (`blobs/<content blake3>.zst`).
+//! (`blobs/<blake3>.zst`).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
@@ -300,19 +300,6 @@ impl<'s> FileCopies<'s> {
         self.spool.read(self.copy(content)?)
     }
 
-    /// Uses `copy` as the copy of `content` from now on: an image's copy that the site
-    /// already holds, compressed by an earlier publish (a stored copy is never
-    /// replaced, since the documents naming it record its size).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Write`] for the spool.
-    pub fn adopt(&self, content: &Blake3Hash, copy: &[u8]) -> Result<Spooled> {
-        let spooled = self.spool.append(copy)?;
-        self.lock().copies.insert(content.clone(), spooled);
-        Ok(spooled)
-    }
-
     /// Sets the `packed_size` of every file of `index` to the size of its copy.
     ///
     /// # Errors
@@ -456,25 +443,18 @@ impl Write for HashingWrite<'_> {
 }
 
 /// Where the copies of a published module are, and what that blob must be: a tree's
-/// copy pack, or an image's package (its one copy, named by its content). `None` for
-/// a tree without a copy pack (never written by this publisher) or an image whose
-/// index does not list exactly one file.
-pub fn copies_location(module: &Module, index: &FileIndex) -> Option<(RelativePath, Blob)> {
+/// copy pack, or an image's package (its one copy). `None` for a tree without a copy
+/// pack (never written by this publisher).
+pub fn copies_location(module: &Module) -> Option<(RelativePath, Blob)> {
     match module.kind {
         ModuleKind::Tree => {
             let copies = module.copies.clone()?;
             Some((layout::blob(&copies.blake3, BlobKind::Copies), copies))
         }
-        ModuleKind::Image => {
-            let mut hashes = index.file_hashes();
-            let (Some(content), None) = (hashes.next(), hashes.next()) else {
-                return None;
-            };
-            Some((
-                layout::blob(content, BlobKind::FileCopy),
-                module.package.clone(),
-            ))
-        }
+        ModuleKind::Image => Some((
+            layout::blob(&module.package.blake3, BlobKind::FileCopy),
+            module.package.clone(),
+        )),
     }
 }
 
@@ -496,7 +476,7 @@ impl LoadedCopies {
     ///
     /// Reading the site failed.
     pub fn load(storage: &dyn Storage, module: &Module, index: &FileIndex) -> Result<Option<Self>> {
-        let Some((path, blob)) = copies_location(module, index) else {
+        let Some((path, blob)) = copies_location(module) else {
             return Ok(None);
         };
         let Some(bytes) = storage.get(&path)? else {

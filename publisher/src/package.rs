@@ -147,8 +147,8 @@ pub enum BuiltPackage {
         /// Its blake3.
         blake3: Blake3Hash,
     },
-    /// An image: the package is the image's zstd copy, stored at
-    /// `blobs/<content>.zst` once the copies are made.
+    /// An image: the package is the image's zstd copy, stored at `blobs/<blake3>.zst`
+    /// once the copies are made.
     Image {
         /// blake3 of the image.
         content: Blake3Hash,

@@ -652,11 +652,15 @@ fn upload_module(
             (record, module.index.clone(), uploaded)
         }
     };
-    let package_path = match &module.package {
-        BuiltPackage::Tar { blake3, .. } => layout::blob(blake3, BlobKind::Package),
-        BuiltPackage::Image { content } => layout::blob(content, BlobKind::FileCopy),
+    let package_kind = match record.kind {
+        ModuleKind::Tree => BlobKind::Package,
+        ModuleKind::Image => BlobKind::FileCopy,
     };
-    note_oversized(oversized, package_path, record.package.size);
+    note_oversized(
+        oversized,
+        layout::blob(&record.package.blake3, package_kind),
+        record.package.size,
+    );
     let summary = ModuleSummary {
         name: module.name.to_string(),
         kind: module.kind(),
@@ -694,31 +698,24 @@ fn upload_package(
     Ok((blob, !present))
 }
 
-/// Uploads an image's zstd copy, its package, to `blobs/<content>.zst`, unless the
-/// site holds a copy of that content already: that one is kept (documents naming it
-/// record its size) and becomes the copy of this publish too. Returns the package's
-/// blob and whether it was uploaded.
+/// Uploads an image's zstd copy, its package, to `blobs/<blake3>.zst` unless the site
+/// has it; returns the package's blob and whether it was uploaded.
 fn upload_image(
     storage: &dyn Storage,
     copies: &FileCopies<'_>,
     content: &Blake3Hash,
 ) -> Result<(Blob, bool)> {
-    let path = layout::blob(content, BlobKind::FileCopy);
-    if let Some(stored) = storage.get(&path)? {
-        copies.adopt(content, &stored)?;
-        let blob = Blob {
-            size: stored.len() as u64,
-            blake3: Blake3Hash::of(&stored),
-        };
-        return Ok((blob, false));
-    }
     let copy = copies.copy_bytes(content)?;
-    storage.put_bytes(&path, &copy)?;
     let blob = Blob {
         size: copy.len() as u64,
         blake3: Blake3Hash::of(&copy),
     };
-    Ok((blob, true))
+    let uploaded = upload_bytes(
+        storage,
+        &layout::blob(&blob.blake3, BlobKind::FileCopy),
+        &copy,
+    )?;
+    Ok((blob, uploaded))
 }
 
 /// Uploads `bytes` to the content-addressed `path` unless the site has it (same
@@ -1125,7 +1122,7 @@ pub(crate) mod tests {
         let content = Blake3Hash::of(&image);
         let copy = site
             .storage
-            .get(&layout::blob(&content, BlobKind::FileCopy))
+            .get(&layout::blob(&first.package.blake3, BlobKind::FileCopy))
             .unwrap()
             .unwrap();
         assert_eq!(copy.len() as u64, first.package.size);

@@ -676,7 +676,7 @@ fn survey_release(
                     },
                 };
                 survey.expect(layout::blob(&package.blake3, BlobKind::Package), expected);
-                match copies_location(module, &index) {
+                match copies_location(module) {
                     Some((copies_path, copies)) => {
                         let mut slices: Vec<(Blake3Hash, CopySlice)> = index
                             .copy_layout()
@@ -706,7 +706,7 @@ fn survey_release(
                         ..
                     },
                 ] => survey.expect(
-                    layout::blob(blake3, BlobKind::FileCopy),
+                    layout::blob(&package.blake3, BlobKind::FileCopy),
                     Expected::Image {
                         size: package.size,
                         blake3: package.blake3.clone(),
@@ -767,9 +767,7 @@ fn source_modules(
             name.clone(),
             SourceModule {
                 index_hash: module.index.blake3.clone(),
-                copies: index
-                    .as_ref()
-                    .and_then(|index| copies_location(module, index)),
+                copies: copies_location(module),
                 index: index.map(Arc::new),
             },
         );

@@ -11,7 +11,7 @@ blobs/<blake3>.json          a release's document for one platform: modules, pac
 blobs/<blake3>.tar.gz        module packages
 blobs/<blake3>.json.zst      file indexes (zstd), named by the blake3 of their JSON
 blobs/<blake3>.copies        copy packs: each module's zstd file copies, back to back
-blobs/<blake3>.zst           an image module's zstd copy, named by its content
+blobs/<blake3>.zst           an image module's package: the image's zstd copy
 blobs/<blake3>.pack          delta packs: one earlier release to this one in a download
 roots/<n>.json               chain of trust: who signs releases, who signs root n+1
 index.html                   status page, regenerated after every channel change

@@ -35,7 +35,7 @@ fn installed_with_pending_update() -> (Sandbox, FaultServer, std::path::PathBuf,
 }
 
 fn newest_package_path(sandbox: &Sandbox) -> String {
-    package_path(sandbox, &newest_module(sandbox, "app"))
+    package_path(&newest_module(sandbox, "app"))
 }
 
 /// Runs `update --yes --full`, expects exit 1 with `needle` in the error, and checks
@@ -552,10 +552,7 @@ fn mismatched_package(sandbox: &Sandbox, case: &str) -> (Vec<u8>, &'static str) 
             )
         }
         "another release's package" => (
-            site_bytes(
-                sandbox,
-                &package_path(sandbox, &module(sandbox, "1.0.0", "app")),
-            ),
+            site_bytes(sandbox, &package_path(&module(sandbox, "1.0.0", "app"))),
             "holds other bytes than the signed file list says",
         ),
         other => panic!("no such case: {other}"),

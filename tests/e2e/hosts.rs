@@ -35,7 +35,7 @@ fn init_with(sandbox: &Sandbox, urls: &[&str], flags: &[&str]) {
 
 fn newest_package_path(sandbox: &Sandbox) -> String {
     use wavecast_tests::delta::{newest_module, package_path};
-    package_path(sandbox, &newest_module(sandbox, "app"))
+    package_path(&newest_module(sandbox, "app"))
 }
 
 /// The `download_hosts_used` of an `update --json` document.

@@ -110,7 +110,7 @@ fn verify_passes_on_a_fresh_site_and_names_every_broken_file() {
 
     // Break a package byte and a copy pack byte, and lose the delta pack.
     let newest = module(&sandbox, "1.1.0");
-    let package = package_path(&sandbox, &newest);
+    let package = package_path(&newest);
     let copies = blob_path(&newest.copies.as_ref().unwrap().blake3, BlobKind::Copies);
     for path in [&package, &copies] {
         let mut bytes = std::fs::read(site.join(path)).unwrap();
@@ -189,7 +189,7 @@ fn a_mirror_is_verified_incremental_resumable_and_serves_clients() {
     // An interrupted mirror (blobs missing) fails verification and is completed by
     // running the mirror again.
     let newest = module(&sandbox, "1.1.0");
-    let lost = [package_path(&sandbox, &newest), index_path(&newest)];
+    let lost = [package_path(&newest), index_path(&newest)];
     for path in &lost {
         std::fs::remove_file(copy.join(path)).unwrap();
     }
@@ -220,9 +220,9 @@ fn a_filtered_mirror_copies_only_the_newest_releases_and_says_so() {
     let json = run.json();
     assert_eq!(json["filtered"], true, "{json}");
     let old = module(&sandbox, "1.0.0");
-    assert!(!copy.join(package_path(&sandbox, &old)).exists());
+    assert!(!copy.join(package_path(&old)).exists());
     assert!(
-        copy.join(package_path(&sandbox, &module(&sandbox, "1.1.0")))
+        copy.join(package_path(&module(&sandbox, "1.1.0")))
             .is_file()
     );
     sandbox.init_client(copy.to_str().unwrap());

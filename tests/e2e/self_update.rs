@@ -267,11 +267,7 @@ fn a_broken_application_package_does_not_block_updating_the_updater() {
         .success();
     // The only release's package is broken on the host: a fresh install needs it.
     let module = wavecast_tests::delta::newest_module(&sandbox, "app");
-    std::fs::write(
-        sandbox.site().join(package_path_of(&sandbox, &module)),
-        b"broken",
-    )
-    .unwrap();
+    std::fs::write(sandbox.site().join(package_path_of(&module)), b"broken").unwrap();
 
     let update = run_at(&sandbox, &client, &["update", "--yes"]).code(1);
     let stderr = lines(&update.stderr);
@@ -288,7 +284,7 @@ fn a_broken_application_package_does_not_block_updating_the_updater() {
         update.stderr.contains(&format!(
             "`{}{}` is truncated: got 6 of the declared {} bytes",
             nginx.url(),
-            package_path_of(&sandbox, &module),
+            package_path_of(&module),
             module.package.size
         )),
         "{}",

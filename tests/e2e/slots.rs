@@ -124,7 +124,7 @@ fn images_alternate_between_slots_and_the_hook_gets_slot_path_and_version() {
     let module = &wavecast_tests::delta::newest_module(&sandbox, "os");
     assert_eq!(module.kind, wavecast_schema::ModuleKind::Image);
     assert!(
-        wavecast_tests::delta::package_path(&sandbox, module).ends_with(".zst"),
+        wavecast_tests::delta::package_path(module).ends_with(".zst"),
         "{module:?}"
     );
     assert!(module.package.size * 2 < IMAGE_SIZE as u64, "{module:?}");
@@ -271,7 +271,7 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
     let module = &wavecast_tests::delta::newest_module(&sandbox, "os");
     let package = sandbox
         .site()
-        .join(wavecast_tests::delta::package_path(&sandbox, module));
+        .join(wavecast_tests::delta::package_path(module));
     let genuine = std::fs::read(&package).unwrap();
     let mut corrupt = genuine.clone();
     let middle = corrupt.len() / 2;

@@ -139,19 +139,13 @@ pub fn blob_path(hash: &Blake3Hash, kind: BlobKind) -> String {
     wavecast_site::layout::blob(hash, kind).to_string()
 }
 
-/// The site path of `module`'s package: a tree's tar.gz, or an image's zstd copy,
-/// named by the image's content (which its file index gives).
-#[track_caller]
-pub fn package_path(sandbox: &Sandbox, module: &Module) -> String {
-    match module.kind {
-        wavecast_schema::ModuleKind::Tree => blob_path(&module.package.blake3, BlobKind::Package),
-        wavecast_schema::ModuleKind::Image => {
-            let bytes = std::fs::read(sandbox.site().join(index_path(module))).unwrap();
-            let index = FileIndex::decode(&bytes, &module.index).unwrap();
-            let content = index.file_hashes().next().expect("an image's one file");
-            blob_path(content, BlobKind::FileCopy)
-        }
-    }
+/// The site path of `module`'s package: a tree's tar.gz, or an image's zstd copy.
+pub fn package_path(module: &Module) -> String {
+    let kind = match module.kind {
+        wavecast_schema::ModuleKind::Tree => BlobKind::Package,
+        wavecast_schema::ModuleKind::Image => BlobKind::FileCopy,
+    };
+    blob_path(&module.package.blake3, kind)
 }
 
 /// The site path of `module`'s file index.

@@ -88,14 +88,20 @@ fn accept(
                     let _ = stream.set_read_timeout(Some(POLL));
                     let _ = stream.set_nodelay(true);
                 }
-                let (Ok(client_reader), Ok(server_writer)) = (client.try_clone(), server.try_clone())
+                let (Ok(client_reader), Ok(server_writer)) =
+                    (client.try_clone(), server.try_clone())
                 else {
                     continue;
                 };
                 let (delayed, stop_up, stop_down) =
                     (Arc::clone(delayed), Arc::clone(stop), Arc::clone(stop));
                 let up = std::thread::spawn(move || {
-                    pipe(client_reader, server_writer, &stop_up, Some((delay, &delayed)));
+                    pipe(
+                        client_reader,
+                        server_writer,
+                        &stop_up,
+                        Some((delay, &delayed)),
+                    );
                 });
                 let down = std::thread::spawn(move || pipe(server, client, &stop_down, None));
                 connections.push((up, down));
