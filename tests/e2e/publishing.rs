@@ -39,9 +39,9 @@ fn stock_minisign_verifies_a_published_manifest() {
     );
 
     // And a tampered copy fails.
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("\"serial\": 1", "\"serial\": 9");
+    let genuine = std::fs::read_to_string(&manifest).unwrap();
+    let text = genuine.replace("\"serial\":1,", "\"serial\":9,");
+    assert_ne!(text, genuine, "the manifest is compact JSON");
     std::fs::write(&manifest, text).unwrap();
     let tampered = Command::new("minisign")
         .args(["-V", "-q", "-p"])
