@@ -62,6 +62,7 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::UnsupportedEntry { .. }
                         | E::ForeignManifest { .. }
                         | E::UnsupportedManifestFormat { .. }
+                        | E::PatchDepthTooLarge { .. }
                         | E::FirstRootNeedsOneKey
                         | E::NoRoots
                         | E::NotEnoughReleaseKeys { .. }

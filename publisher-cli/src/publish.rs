@@ -74,7 +74,7 @@ pub(crate) struct PublishArgs {
     /// Build a delta pack from each of the K previous releases of the channel (same
     /// platform): one download that updates a client on that release, carrying each
     /// changed file as its smallest patch (zstd, bsdiff or bsdiff-zstd) from the old
-    /// file or as its copy; 0 builds none.
+    /// file or as its copy; 0 builds none, 16 at most.
     #[arg(long, value_name = "K", default_value_t = 3)]
     patch_depth: usize,
     #[command(flatten)]

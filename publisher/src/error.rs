@@ -192,6 +192,17 @@ pub enum Error {
         source: wavecast_schema::Error,
     },
 
+    /// More delta packs asked for than a release may offer.
+    #[error(
+        "a patch depth of {depth} asks for more delta packs than the {max} a release may offer"
+    )]
+    PatchDepthTooLarge {
+        /// The depth asked for.
+        depth: usize,
+        /// [`wavecast_schema::MAX_PACKS`].
+        max: usize,
+    },
+
     /// The version is already published on the channel.
     #[error(
         "version {version} is already published on channel `{channel}` (pass --force to replace it)"

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, Blob, ChannelName, FileIndex, Manifest, Module, ModuleKind, PackRef, Platform,
-    PlatformRelease, RelativePath, Release,
+    Blake3Hash, Blob, ChannelName, FileIndex, MAX_PACKS, Manifest, Module, ModuleKind, PackRef,
+    Platform, PlatformRelease, RelativePath, Release,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -157,7 +157,8 @@ pub struct ModuleSummary {
 /// # Errors
 ///
 /// [`Error::VersionExists`] without `force`, [`Error::UnsupportedManifestFormat`] for
-/// a channel of an older format, layout, packaging, signing and storage errors.
+/// a channel of an older format, [`Error::PatchDepthTooLarge`], layout, packaging,
+/// signing and storage errors.
 pub fn publish(
     storage: &dyn Storage,
     signers: &Signers,
@@ -165,6 +166,12 @@ pub fn publish(
     reporter: &dyn PackReporter,
 ) -> Result<PublishReport> {
     let started = Instant::now();
+    if options.patch_depth > MAX_PACKS {
+        return Err(Error::PatchDepthTooLarge {
+            depth: options.patch_depth,
+            max: MAX_PACKS,
+        });
+    }
     let existing = current_manifest(storage, signers, &options.channel)?;
     // Refuse keys that cannot sign before spending minutes on packages.
     trust::check_release_signers(storage, signers)?;
@@ -1207,6 +1214,22 @@ pub(crate) mod tests {
         assert!(
             matches!(data(&headers[1], &edited(&lib)), PackData::Patch { .. }),
             "the pack from 1.0.0 still patches lib"
+        );
+    }
+
+    #[test]
+    fn a_patch_depth_past_the_packs_a_release_may_offer_is_refused_before_any_work() {
+        let site = Fixture::new();
+        let error = publish(
+            &site.storage,
+            &site.key,
+            &options(site.dir.path().join("missing"), "1.0.0", 17, Vec::new()),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, Error::PatchDepthTooLarge { depth: 17, max: 16 }),
+            "{error}"
         );
     }
 
