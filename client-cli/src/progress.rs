@@ -100,6 +100,9 @@ impl Reporter for ProgressReporter {
             Fallback::FileCopy(path) => {
                 format!("{module}: `{path}`: downloading the file's copy instead")
             }
+            Fallback::WithoutPack => "the delta pack cannot be used; fetching the release's \
+                 file indexes and the files it carried from the copy packs instead"
+                .to_owned(),
             _ => format!("{module}: downloading the module's package instead"),
         };
         let mut causes = reason.to_string();

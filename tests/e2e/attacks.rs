@@ -9,7 +9,7 @@ use jiff::SignedDuration;
 use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry};
 use wavecast_site::layout::BlobKind;
 use wavecast_tests::delta::{
-    blob_path, file_copy_path, file_index, index_path, module, newest_module, package_path,
+    blob_path, file_index, index_path, module, newest_module, package_path,
 };
 use wavecast_tests::hostile::{
     RawEntry, index_of, pack_entries, raw_tar_gz, replace_newest_package,
@@ -118,8 +118,8 @@ fn a_tampered_manifest_is_refused() {
     let (sandbox, server, r1, _) = installed_with_pending_update();
     let bytes = std::fs::read(sandbox.site().join("channels/stable.json")).unwrap();
     let tampered = String::from_utf8(bytes).unwrap().replacen(
-        "\\\"basis_points\\\": 10000",
-        "\\\"basis_points\\\": 9999",
+        "\\\"basis_points\\\":10000",
+        "\\\"basis_points\\\":9999",
         1,
     );
     assert!(tampered.contains("9999"));
@@ -608,12 +608,15 @@ fn a_file_index_of_another_release_is_refused() {
     // Planned from 1.0.0's index, 2.0.0 would be "keep every file": 1.0.0's tree
     // under 2.0.0's name. The index does not match its signed hash, and without the
     // right one the client can neither plan nor check the tree it would install, so it
-    // installs nothing, whatever the package.
+    // installs nothing, whatever the package. (With the pack from 1.0.0 the client
+    // derives the index instead of fetching it, so the pack is taken away.)
     let index = index_path(&new);
     server.set_fault(
         &index,
         Fault::Replace(site_bytes(&sandbox, &index_path(&old))),
     );
+    let pack = wavecast_tests::delta::pack_path(&sandbox, "2.0.0", "1.0.0").unwrap();
+    server.set_fault(&pack, Fault::Status(404));
     let index = index.as_str();
     for args in [
         &["update", "--dry-run"][..],
@@ -639,8 +642,9 @@ fn write(root: &Path, relative: &str, content: &[u8]) {
 
 #[test]
 fn a_file_copy_of_another_release_is_refused() {
-    // 2.0.0 changes only `share/data.bin` (no patches), so the update downloads that
-    // file's compressed copy rather than the package with 300 KB that did not change.
+    // 2.0.0 changes only `share/data.bin`, and has no delta pack: the update downloads
+    // that file's range of the copy pack rather than the package with 300 KB that did
+    // not change.
     let sandbox = Sandbox::new();
     let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
     let (data_v1, data_v2) = (pseudo_random(100_000, 41), pseudo_random(100_000, 42));
@@ -662,19 +666,34 @@ fn a_file_copy_of_another_release_is_refused() {
         .json();
     assert_eq!(plan["modules"][0]["use_package"], false, "{plan}");
 
-    // 1.0.0's copy of the file, served where 2.0.0's belongs.
-    let (old_copy, new_copy) = (file_copy_path(&data_v1), file_copy_path(&data_v2));
-    server.set_fault(&new_copy, Fault::Replace(site_bytes(&sandbox, &old_copy)));
+    // 1.0.0's copy pack, served where 2.0.0's belongs: the range of `share/data.bin`
+    // (first in both) then holds 1.0.0's copy of the file.
     let (old, new) = (
-        module(&sandbox, "1.0.0", "app").package,
-        module(&sandbox, "2.0.0", "app").package,
+        module(&sandbox, "1.0.0", "app"),
+        module(&sandbox, "2.0.0", "app"),
+    );
+    let copies = |module: &wavecast_schema::Module| {
+        wavecast_tests::delta::blob_path(
+            &module.copies.as_ref().unwrap().blake3,
+            wavecast_site::layout::BlobKind::Copies,
+        )
+    };
+    let (old_copies, new_copies) = (copies(&old), copies(&new));
+    server.set_fault(
+        &new_copies,
+        Fault::Replace(site_bytes(&sandbox, &old_copies)),
     );
     // With 1.0.0's package served as well (a few bytes larger than 2.0.0's), the
     // update fails.
-    assert!(old.size > new.size, "{} {}", old.size, new.size);
+    assert!(
+        old.package.size > new.package.size,
+        "{} {}",
+        old.package.size,
+        new.package.size
+    );
     server.set_fault(
-        new.path.as_str(),
-        Fault::Replace(site_bytes(&sandbox, old.path.as_str())),
+        &package_path(&new),
+        Fault::Replace(site_bytes(&sandbox, &package_path(&old))),
     );
     let error = fails_cleanly(
         &sandbox,
@@ -683,7 +702,7 @@ fn a_file_copy_of_another_release_is_refused() {
         "more than the declared",
     );
     let refused = format!(
-        "`{}{new_copy}` does not decompress to the content the file index describes",
+        "`{}{new_copies}` does not decompress to the content the file index describes",
         server.url()
     );
     assert!(error.contains(&refused), "{error}");
@@ -691,7 +710,10 @@ fn a_file_copy_of_another_release_is_refused() {
     // With the right package, the update installs 2.0.0 exactly, and says why it
     // took the package.
     server.clear_faults();
-    server.set_fault(&new_copy, Fault::Replace(site_bytes(&sandbox, &old_copy)));
+    server.set_fault(
+        &new_copies,
+        Fault::Replace(site_bytes(&sandbox, &old_copies)),
+    );
     let run = sandbox.client(["update", "--yes"]).success();
     assert!(
         run.stderr.contains(&format!(

@@ -1,17 +1,20 @@
-//! Differential updates: a client that has a release downloads only patches and the
-//! compressed copies of new files, falls back (patch → file copy → package) when a blob
-//! is missing or wrong, resumes interrupted downloads with `Range`, and always ends with
-//! a tree identical to the published one.
+//! Differential updates: a client on a recent release downloads the one delta pack
+//! from it (patches and the compressed copies of new files) and no file index; one
+//! further behind downloads the index and the ranges of the copy pack it needs. It
+//! falls back (pack → copy-pack ranges → package) when a blob is missing or wrong,
+//! resumes interrupted downloads with `Range`, and always ends with a tree identical to
+//! the published one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wavecast_schema::{Blake3Hash, FileIndex, FileSource, plan_module};
+use wavecast_schema::{Blake3Hash, PackData};
+use wavecast_site::layout::BlobKind;
 use wavecast_tests::delta::{
-    BlobClass, LoggingNginx, RangeServer, Served, bytes_by_class, file_copy_path, file_index,
-    module,
+    BlobClass, LoggingNginx, RangeServer, Served, blob_path, bytes_by_class, document, index_path,
+    module, pack_header, pack_path, package_path,
 };
 use wavecast_tests::{Fault, FaultServer, Sandbox, assert_same_tree, pseudo_random};
 
@@ -45,8 +48,6 @@ struct EditRenameAddRemove {
     r1: PathBuf,
     r2: PathBuf,
     big_v1: Vec<u8>,
-    big_v2: Vec<u8>,
-    fresh: Vec<u8>,
 }
 
 fn edit_rename_add_remove(sandbox: &Sandbox) -> EditRenameAddRemove {
@@ -65,19 +66,13 @@ fn edit_rename_add_remove(sandbox: &Sandbox) -> EditRenameAddRemove {
     write(&r2, "lib/big.bin", &big_v2, 0o644);
     write(&r2, "docs/new-name.txt", &text(500, "manual"), 0o644);
     write(&r2, "share/fresh.dat", &fresh, 0o644);
-    EditRenameAddRemove {
-        r1,
-        r2,
-        big_v1,
-        big_v2,
-        fresh,
-    }
+    EditRenameAddRemove { r1, r2, big_v1 }
 }
 
 /// What `update --dry-run --json` announced.
 #[derive(Debug)]
 struct DryRun {
-    /// Path (as printed) → `keep`, `patch`, `download` or `delete`.
+    /// Path (as printed) → `keep`, `patch`, `copy`, `range` or `delete`.
     actions: BTreeMap<String, String>,
     /// Bytes the update would download.
     download_bytes: u64,
@@ -144,41 +139,6 @@ fn dry_run(sandbox: &Sandbox) -> DryRun {
     }
 }
 
-/// The content hashes of an index's files.
-fn hashes(index: &FileIndex) -> BTreeSet<&Blake3Hash> {
-    index.file_hashes().collect()
-}
-
-/// The site paths of the patches the schema's plan picks to go from `from` to `to`
-/// (module `app`), and the plan's download bytes.
-fn planned(sandbox: &Sandbox, from: &str, to: &str) -> (Vec<String>, u64) {
-    let (old, new) = (
-        file_index(sandbox, from, "app"),
-        file_index(sandbox, to, "app"),
-    );
-    let available = hashes(&old);
-    let package = module(sandbox, to, "app").package.size;
-    let plan = plan_module(&new, &available, Some(&old), package);
-    let patches = plan
-        .files
-        .iter()
-        .filter_map(|step| match &step.source {
-            FileSource::Patch(patch) => Some(format!("blobs/{}.patch", patch.blake3)),
-            _ => None,
-        })
-        .collect();
-    (patches, plan.download_bytes)
-}
-
-/// The site paths of every patch the index of `version` (module `app`) lists.
-fn all_patches(sandbox: &Sandbox, version: &str) -> Vec<String> {
-    file_index(sandbox, version, "app")
-        .patches
-        .iter()
-        .map(|patch| format!("blobs/{}.patch", patch.blake3))
-        .collect()
-}
-
 fn paths_of(requests: &[Served], class: BlobClass) -> Vec<String> {
     requests
         .iter()
@@ -211,8 +171,25 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// The pack of `version` from `from`: its site path and size.
+#[track_caller]
+fn pack(sandbox: &Sandbox, version: &str, from: &str) -> (String, u64) {
+    let path = pack_path(sandbox, version, from)
+        .unwrap_or_else(|| panic!("{version} has no pack from {from}"));
+    let size = std::fs::metadata(sandbox.site().join(&path)).unwrap().len();
+    (path, size)
+}
+
+/// The requests of an update after its manifest.
+fn after_manifest(requests: &[Served]) -> Vec<&Served> {
+    requests
+        .iter()
+        .filter(|served| BlobClass::of(&served.path) != BlobClass::Manifest)
+        .collect()
+}
+
 #[test]
-fn an_edit_a_rename_an_addition_and_a_removal_download_only_the_differences() {
+fn an_edit_a_rename_an_addition_and_a_removal_download_one_pack() {
     let sandbox = Sandbox::new();
     let releases = edit_rename_add_remove(&sandbox);
     sandbox.publish(&releases.r1, "1.0.0", &[]).success();
@@ -223,20 +200,24 @@ fn an_edit_a_rename_an_addition_and_a_removal_download_only_the_differences() {
     let previous = std::fs::canonicalize(sandbox.root().join("current")).unwrap();
     sandbox.publish(&releases.r2, "2.0.0", &[]).success();
 
-    // The index lists patches to the edited file, from its previous content.
-    let index = file_index(&sandbox, "2.0.0", "app");
-    let (v1, v2) = (
-        Blake3Hash::of(&releases.big_v1),
-        Blake3Hash::of(&releases.big_v2),
+    // The pack from 1.0.0 patches the edited file from its previous content, carries
+    // the new file's copy, and nothing for the unchanged or renamed ones.
+    let header = pack_header(&sandbox, "2.0.0", "1.0.0");
+    let delta = &header.modules["app"];
+    let data: BTreeMap<&str, &PackData> = delta
+        .entries
+        .iter()
+        .filter_map(|entry| Some((entry.entry.path.as_str(), entry.data.as_ref()?)))
+        .collect();
+    assert!(
+        matches!(data["lib/big.bin"], PackData::Patch { base, .. } if *base == Blake3Hash::of(&releases.big_v1)),
+        "{data:#?}"
     );
     assert!(
-        index
-            .patches
-            .iter()
-            .any(|patch| patch.from == v1 && patch.to == v2),
-        "no patch from big.bin 1.0.0 to 2.0.0 in {:#?}",
-        index.patches
+        matches!(data["share/fresh.dat"], PackData::Copy { .. }),
+        "{data:#?}"
     );
+    assert_eq!(data.len(), 2, "{data:#?}");
 
     nginx.clear_log();
     let plan = dry_run(&sandbox);
@@ -250,12 +231,7 @@ fn an_edit_a_rename_an_addition_and_a_removal_download_only_the_differences() {
         plan.json
     );
     assert_eq!(plan.action("lib/big.bin"), "patch", "{:#}", plan.json);
-    assert_eq!(
-        plan.action("share/fresh.dat"),
-        "download",
-        "{:#}",
-        plan.json
-    );
+    assert_eq!(plan.action("share/fresh.dat"), "copy", "{:#}", plan.json);
     assert_eq!(plan.action("share/gone.dat"), "delete", "{:#}", plan.json);
     assert_eq!(
         plan.action("docs/old-name.txt"),
@@ -263,54 +239,70 @@ fn an_edit_a_rename_an_addition_and_a_removal_download_only_the_differences() {
         "{:#}",
         plan.json
     );
-    let package_size = module(&sandbox, "2.0.0", "app").package.size;
-    let (planned_patches, planned_bytes) = planned(&sandbox, "1.0.0", "2.0.0");
+    let (pack_path, pack_size) = pack(&sandbox, "2.0.0", "1.0.0");
     assert_eq!(
-        plan.download_bytes, planned_bytes,
-        "the dry run reports the schema's plan: {:#}",
+        plan.download_bytes, pack_size,
+        "the pack, and nothing else: {:#}",
         plan.json
     );
+    let package_size = module(&sandbox, "2.0.0", "app").package.size;
     assert!(
         plan.download_bytes > 30_000 && plan.download_bytes < package_size / 4,
         "{} bytes planned against a {package_size}-byte package: {:#}",
         plan.download_bytes,
         plan.json
     );
-    // A dry run downloads no content and installs nothing.
-    let dry_requests = nginx.requests();
-    let dry_paths: Vec<String> = dry_requests.iter().map(|s| s.path.clone()).collect();
+    // A dry run reads the pack's header only, and installs nothing.
+    let dry = nginx.requests();
+    let dry_paths: Vec<String> = dry.iter().map(|s| s.path.clone()).collect();
     assert!(
-        classes(&dry_paths).is_subset(&BTreeSet::from([BlobClass::Manifest, BlobClass::FileIndex])),
+        classes(&dry_paths).is_subset(&BTreeSet::from([
+            BlobClass::Manifest,
+            BlobClass::Document,
+            BlobClass::Pack
+        ])),
         "a dry run fetched content: {dry_paths:#?}"
     );
+    let pack_read: u64 = dry
+        .iter()
+        .filter(|served| served.path == pack_path)
+        .map(|served| served.body_bytes)
+        .sum();
+    assert!(pack_read < pack_size / 10, "{dry:#?}");
     assert_same_tree(&sandbox.root().join("current"), &releases.r1);
 
     nginx.clear_log();
-    sandbox.client(["update", "--yes"]).success();
+    let report = sandbox
+        .client(["update", "--yes", "--json"])
+        .success()
+        .json();
     assert_same_tree(&sandbox.root().join("current"), &releases.r2);
     assert_same_tree(&previous, &releases.r1);
+    assert_eq!(report["pack_from"], "1.0.0", "{report:#}");
 
     let requests = nginx.requests();
     assert!(
         requests.iter().all(|s| matches!(s.status, 200 | 304)),
         "{requests:#?}"
     );
+    // The document came from the dry run's cache: after the manifest, the pack alone.
+    let content: Vec<&str> = after_manifest(&requests)
+        .iter()
+        .map(|served| served.path.as_str())
+        .collect();
+    assert_eq!(content, [pack_path.as_str()], "{requests:#?}");
+    assert_eq!(report["requests"], 1, "{report:#}");
     let by_class = bytes_by_class(&requests);
     assert_eq!(
-        paths_of(&requests, BlobClass::Package),
-        Vec::<String>::new(),
-        "no package"
+        by_class.get(&BlobClass::Pack),
+        Some(&pack_size),
+        "{requests:#?}"
     );
     assert_eq!(
-        paths_of(&requests, BlobClass::FileCopy),
-        [file_copy_path(&releases.fresh)],
-        "only the new file's copy: {requests:#?}"
+        by_class.get(&BlobClass::FileIndex),
+        None,
+        "no index: {requests:#?}"
     );
-    assert_eq!(paths_of(&requests, BlobClass::Patch), planned_patches);
-    let content_bytes = by_class.get(&BlobClass::Patch).copied().unwrap_or(0)
-        + by_class.get(&BlobClass::FileCopy).copied().unwrap_or(0);
-    assert_eq!(content_bytes, planned_bytes, "{requests:#?}");
-    assert_eq!(by_class.get(&BlobClass::Other), None, "{requests:#?}");
 }
 
 #[test]
@@ -336,7 +328,13 @@ fn an_unchanged_module_downloads_nothing() {
         "1.0.0",
         "an unchanged module keeps its version"
     );
-    let assets_index = file_index(&sandbox, "2.0.0", "assets");
+    let header = pack_header(&sandbox, "2.0.0", "1.0.0");
+    let changed: Vec<&str> = header.modules.keys().map(|name| name.as_str()).collect();
+    assert_eq!(
+        changed,
+        ["core"],
+        "the pack leaves the unchanged module out"
+    );
 
     let plan = dry_run(&sandbox);
     assert_eq!(plan.action("share/data.bin"), "keep", "{:#}", plan.json);
@@ -348,17 +346,11 @@ fn an_unchanged_module_downloads_nothing() {
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
     let requests = nginx.requests();
-    let mut assets_blobs: BTreeSet<String> = assets_index
-        .file_hashes()
-        .map(|hash| format!("blobs/{hash}.zst"))
-        .chain(
-            assets_index
-                .patches
-                .iter()
-                .map(|patch| format!("blobs/{}.patch", patch.blake3)),
-        )
-        .collect();
-    assets_blobs.insert(assets.package.path.to_string());
+    let assets_blobs = [
+        package_path(&assets),
+        index_path(&assets),
+        blob_path(&assets.copies.as_ref().unwrap().blake3, BlobKind::Copies),
+    ];
     let fetched: Vec<&Served> = requests
         .iter()
         .filter(|served| assets_blobs.contains(&served.path))
@@ -367,36 +359,33 @@ fn an_unchanged_module_downloads_nothing() {
         fetched.is_empty(),
         "content of the unchanged module was downloaded: {fetched:#?}"
     );
-    assert_eq!(
-        paths_of(&requests, BlobClass::Package),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        paths_of(&requests, BlobClass::FileCopy),
-        Vec::<String>::new()
-    );
+    for class in [BlobClass::Package, BlobClass::Copies, BlobClass::FileIndex] {
+        assert_eq!(
+            paths_of(&requests, class),
+            Vec::<String>::new(),
+            "{class:?}"
+        );
+    }
 }
 
 /// 1.0.0 installed from a fault server, 2.0.0 published: an edited 200 KB file (a
-/// patch) and a new file (a file copy).
+/// patch in the pack) and a new file (a copy in the pack).
 struct Pending {
     sandbox: Sandbox,
     server: FaultServer,
     r2: PathBuf,
-    big_v2: Vec<u8>,
 }
 
 fn pending_update() -> Pending {
     let sandbox = Sandbox::new();
     let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
     let big = pseudo_random(200_000, 31);
-    let big_v2 = edited(&big);
     for root in [&r1, &r2] {
         write(root, "bin/tool", b"#!/bin/sh\necho tool\n", 0o755);
         write(root, "share/kept.bin", &pseudo_random(80_000, 32), 0o644);
     }
     write(&r1, "lib/big.bin", &big, 0o644);
-    write(&r2, "lib/big.bin", &big_v2, 0o644);
+    write(&r2, "lib/big.bin", &edited(&big), 0o644);
     write(&r2, "share/fresh.txt", &text(300, "fresh"), 0o644);
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let server = FaultServer::serve(&sandbox.site());
@@ -409,14 +398,13 @@ fn pending_update() -> Pending {
         sandbox,
         server,
         r2,
-        big_v2,
     }
 }
 
 /// Updates, expects success and the 2.0.0 tree; returns the paths requested by the
-/// update.
+/// update, and its stderr.
 #[track_caller]
-fn update_installs_v2(pending: &Pending) -> Vec<String> {
+fn update_installs_v2(pending: &Pending) -> (Vec<String>, String) {
     let before = pending.server.requests().len();
     let run = pending.sandbox.client(["update", "--yes"]);
     assert_eq!(
@@ -425,64 +413,48 @@ fn update_installs_v2(pending: &Pending) -> Vec<String> {
         run.stdout, run.stderr
     );
     assert_same_tree(&pending.sandbox.root().join("current"), &pending.r2);
-    pending.server.requests()[before..].to_vec()
+    (pending.server.requests()[before..].to_vec(), run.stderr)
 }
 
 #[test]
-fn a_missing_patch_falls_back_to_the_file_copy() {
-    let pending = pending_update();
-    for patch in all_patches(&pending.sandbox, "2.0.0") {
-        pending.server.set_fault(&patch, Fault::Status(404));
+fn a_missing_or_corrupt_pack_falls_back_to_the_index_and_copy_pack_ranges() {
+    for fault in [Fault::Status(404), Fault::Corrupt] {
+        let pending = pending_update();
+        let (pack, _) = pack(&pending.sandbox, "2.0.0", "1.0.0");
+        pending.server.set_fault(&pack, fault.clone());
+        let (requested, stderr) = update_installs_v2(&pending);
+        assert!(
+            requested.contains(&pack),
+            "the pack was tried first: {requested:#?}"
+        );
+        let app = module(&pending.sandbox, "2.0.0", "app");
+        assert!(requested.contains(&index_path(&app)), "{requested:#?}");
+        assert!(
+            !paths_of_strings(&requested, BlobClass::Copies).is_empty(),
+            "the files the pack carried came as ranges: {requested:#?}"
+        );
+        assert!(
+            paths_of_strings(&requested, BlobClass::Package).is_empty(),
+            "{requested:#?}"
+        );
+        assert!(stderr.contains("the delta pack"), "{fault:?}: {stderr}");
     }
-    let requested = update_installs_v2(&pending);
-    assert!(
-        !paths_of_strings(&requested, BlobClass::Patch).is_empty(),
-        "the patch was tried first: {requested:#?}"
-    );
-    assert!(
-        requested.contains(&file_copy_path(&pending.big_v2)),
-        "the edited file's copy was used: {requested:#?}"
-    );
-    assert!(
-        paths_of_strings(&requested, BlobClass::Package).is_empty(),
-        "{requested:#?}"
-    );
 }
 
 #[test]
-fn a_corrupt_patch_falls_back_to_the_file_copy() {
+fn without_pack_or_copy_pack_the_package_is_used() {
     let pending = pending_update();
-    for patch in all_patches(&pending.sandbox, "2.0.0") {
-        pending.server.set_fault(&patch, Fault::Corrupt);
-    }
-    let requested = update_installs_v2(&pending);
+    let (pack, _) = pack(&pending.sandbox, "2.0.0", "1.0.0");
+    pending.server.set_fault(&pack, Fault::Status(404));
+    let app = module(&pending.sandbox, "2.0.0", "app");
+    let copies = blob_path(&app.copies.as_ref().unwrap().blake3, BlobKind::Copies);
+    pending.server.set_fault(&copies, Fault::Status(404));
+    let (requested, _) = update_installs_v2(&pending);
     assert!(
-        requested.contains(&file_copy_path(&pending.big_v2)),
-        "the edited file's copy was used: {requested:#?}"
-    );
-    assert!(
-        paths_of_strings(&requested, BlobClass::Package).is_empty(),
-        "{requested:#?}"
-    );
-}
-
-#[test]
-fn without_patch_or_file_copy_the_package_is_used() {
-    let pending = pending_update();
-    for patch in all_patches(&pending.sandbox, "2.0.0") {
-        pending.server.set_fault(&patch, Fault::Status(404));
-    }
-    pending
-        .server
-        .set_fault(&file_copy_path(&pending.big_v2), Fault::Status(404));
-    let requested = update_installs_v2(&pending);
-    let package = module(&pending.sandbox, "2.0.0", "app").package.path;
-    assert!(
-        requested.contains(&package.to_string()),
+        requested.contains(&package_path(&app)),
         "the package was used: {requested:#?}"
     );
 }
-
 fn paths_of_strings(paths: &[String], class: BlobClass) -> Vec<String> {
     paths
         .iter()
@@ -558,7 +530,7 @@ fn cut_then_resume(
 }
 
 #[test]
-fn an_interrupted_file_copy_resumes_with_a_range_and_leaves_no_leftovers() {
+fn an_interrupted_pack_resumes_with_a_range_and_leaves_no_leftovers() {
     let sandbox = Sandbox::new();
     let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
     let fresh = pseudo_random(400_000, 41);
@@ -567,13 +539,15 @@ fn an_interrupted_file_copy_resumes_with_a_range_and_leaves_no_leftovers() {
         write(root, "share/kept.bin", &pseudo_random(150_000, 42), 0o644);
     }
     write(&r2, "share/fresh.bin", &fresh, 0o644);
-    // The connection drops after 150 KB of the new file's copy, and of the package a
-    // client falls back to.
+    // The connection drops after 150 KB of the pack (which carries the new file's
+    // copy), of the copy pack and of the package a client falls back to.
     cut_then_resume(&r1, &r2, &sandbox, 150_000, |sandbox| {
-        assert_eq!(dry_run(sandbox).action("share/fresh.bin"), "download");
+        assert_eq!(dry_run(sandbox).action("share/fresh.bin"), "copy");
+        let app = module(sandbox, "2.0.0", "app");
         vec![
-            file_copy_path(&fresh),
-            module(sandbox, "2.0.0", "app").package.path.to_string(),
+            pack(sandbox, "2.0.0", "1.0.0").0,
+            blob_path(&app.copies.as_ref().unwrap().blake3, BlobKind::Copies),
+            package_path(&app),
         ]
     });
 }
@@ -586,20 +560,24 @@ fn an_interrupted_package_resumes_with_a_range_and_leaves_no_leftovers() {
         write(root, "bin/tool", b"#!/bin/sh\necho tool\n", 0o755);
         write(root, "share/kept.bin", &pseudo_random(150_000, 43), 0o644);
     }
-    // Sixty new copies of one new content: sixty file copies cost far more than the
-    // package, where gzip stores the content about once.
+    // Sixty new files that differ only in their first bytes: sixty compressed copies
+    // cost far more than the package, where gzip stores the common content about
+    // once, so the update skips the pack and takes the package.
     let repeated = pseudo_random(20_000, 44);
-    for n in 0..60 {
-        write(&r2, &format!("share/copies/{n:02}.bin"), &repeated, 0o644);
+    for n in 0..60u8 {
+        let mut content = repeated.clone();
+        content[0] = n;
+        write(&r2, &format!("share/copies/{n:02}.bin"), &content, 0o644);
     }
     cut_then_resume(&r1, &r2, &sandbox, 100_000, |sandbox| {
         let plan = dry_run(sandbox);
+        assert_eq!(plan.json["pack"], Value::Null, "{:#}", plan.json);
         assert_eq!(
             plan.json["modules"][0]["use_package"], true,
             "{:#}",
             plan.json
         );
-        vec![module(sandbox, "2.0.0", "app").package.path.to_string()]
+        vec![package_path(&module(sandbox, "2.0.0", "app"))]
     });
 }
 
@@ -633,16 +611,21 @@ fn a_version_renamed_library_gets_a_patch() {
     let before = server.requests().len();
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &r2);
-    // The index may come from the dry run's cache; the content is one patch.
+    // The document may come from the dry run's cache; the content is one pack.
     let requested = server.requests()[before..].to_vec();
-    assert!(
-        classes(&requested).contains(&BlobClass::Patch)
-            && classes(&requested).is_subset(&BTreeSet::from([
-                BlobClass::Manifest,
-                BlobClass::FileIndex,
-                BlobClass::Patch
-            ])),
+    assert_eq!(
+        classes(&requested),
+        BTreeSet::from([BlobClass::Manifest, BlobClass::Pack]),
         "{requested:#?}"
+    );
+    let header = pack_header(&sandbox, "1.3.0", "1.2.0");
+    assert!(
+        header.modules["app"]
+            .entries
+            .iter()
+            .any(|entry| entry.entry.path.as_str() == "lib/libfoo-1.3.so"
+                && matches!(entry.data, Some(PackData::Patch { .. }))),
+        "{header:#?}"
     );
 }
 
@@ -665,25 +648,62 @@ fn a_client_two_releases_behind_patches_within_the_patch_depth() {
     sandbox.client(["update", "--yes"]).success();
     sandbox.publish(&releases[1].0, "2.0.0", &[]).success();
 
-    // Default depth (3): 3.0.0 carries patches from 1.0.0's content as well.
+    // Default depth (3): 3.0.0 has a pack from 1.0.0 as well, a diff of the two
+    // trees, so the file that changed in 2.0.0 and again in 3.0.0 is one patch.
     sandbox.publish(&releases[2].0, "3.0.0", &[]).success();
+    let header = pack_header(&sandbox, "3.0.0", "1.0.0");
+    let big = header.modules["app"]
+        .entries
+        .iter()
+        .find(|entry| entry.entry.path.as_str() == "lib/big.bin")
+        .unwrap();
+    assert!(
+        matches!(&big.data, Some(PackData::Patch { base, .. }) if *base == Blake3Hash::of(&releases[0].1)),
+        "{big:#?}"
+    );
     let plan = dry_run(&sandbox);
     assert_eq!(plan.action("lib/big.bin"), "patch", "{:#}", plan.json);
 
-    // Depth 1: only from 2.0.0, so a client on 1.0.0 downloads the file's copy.
+    // Depth 1: only a pack from 2.0.0, so a client on 1.0.0 fetches the index and the
+    // file's range of the copy pack, in a handful of requests.
     sandbox
         .publish(&releases[2].0, "3.0.0", &["--force", "--patch-depth", "1"])
         .success();
-    let index = file_index(&sandbox, "3.0.0", "app");
-    let from_v1 = Blake3Hash::of(&releases[0].1);
-    assert!(
-        index.patches.iter().all(|patch| patch.from != from_v1),
-        "{:#?}",
-        index.patches
-    );
+    let packs: Vec<String> = document(&sandbox, "3.0.0")
+        .packs
+        .iter()
+        .map(|pack| pack.from.to_string())
+        .collect();
+    assert_eq!(packs, ["2.0.0"]);
+    let before = server.requests().len();
     let plan = dry_run(&sandbox);
-    assert_eq!(plan.action("lib/big.bin"), "download", "{:#}", plan.json);
+    assert_eq!(plan.action("lib/big.bin"), "range", "{:#}", plan.json);
+    let planned = server.requests()[before..].to_vec();
+    assert_eq!(
+        classes(&planned),
+        BTreeSet::from([
+            BlobClass::Manifest,
+            BlobClass::Document,
+            BlobClass::FileIndex
+        ]),
+        "the plan needs the target's index: {planned:#?}"
+    );
 
-    sandbox.client(["update", "--yes"]).success();
+    let before = server.requests().len();
+    let report = sandbox
+        .client(["update", "--yes", "--json"])
+        .success()
+        .json();
     assert_same_tree(&sandbox.root().join("current"), &releases[2].0);
+    let requested = server.requests()[before..].to_vec();
+    assert!(
+        requested.len() <= 1 + 6,
+        "the manifest, then at most 6 requests: {requested:#?}"
+    );
+    assert!(report["requests"].as_u64().unwrap() <= 6, "{report:#}");
+    assert_eq!(
+        classes(&requested),
+        BTreeSet::from([BlobClass::Manifest, BlobClass::Copies]),
+        "the document and the index came from the dry run's cache: {requested:#?}"
+    );
 }

@@ -144,9 +144,11 @@ fn a_trickling_host_is_passed_over_for_the_next() {
     sandbox
         .client(["config", "--min-speed", "4KiB/s", "--min-speed-grace", "1s"])
         .success();
+    // 160 B/s: even the compact manifest (about 600 bytes) takes longer than the
+    // grace second.
     let slowly = Fault::Trickle {
-        chunk: 64,
-        pause: Duration::from_millis(50),
+        chunk: 16,
+        pause: Duration::from_millis(100),
     };
 
     first.set_fault("channels/stable.json", slowly.clone());

@@ -55,22 +55,20 @@ fn the_git_package_updates_differentially_to_exactly_its_new_tree() {
     assert_same_tree(&current, &pair.new_dir);
     assert_diff_clean(&current, &pair.new_dir);
 
-    // Differential: patches and copies, never the 20 MB package, and of the file
-    // indexes only the new release's: the installed one's was kept at its install.
+    // Differential: one delta pack after the manifest and the release's document,
+    // never the 20 MB package, and no file index: the client derives the new one
+    // from the pack and the index it kept at its install.
     let requests = nginx.requests();
     let new_module = module(&sandbox, new, "app");
-    assert!(
-        !requests
-            .iter()
-            .any(|served| BlobClass::of(&served.path) == BlobClass::Package),
+    let classes: Vec<BlobClass> = requests
+        .iter()
+        .map(|served| BlobClass::of(&served.path))
+        .collect();
+    assert_eq!(
+        classes,
+        [BlobClass::Manifest, BlobClass::Document, BlobClass::Pack],
         "{requests:#?}"
     );
-    let indexes: Vec<&str> = requests
-        .iter()
-        .filter(|served| BlobClass::of(&served.path) == BlobClass::FileIndex)
-        .map(|served| served.path.as_str())
-        .collect();
-    assert_eq!(indexes, [wavecast_tests::delta::index_path(&new_module)]);
     let received: u64 = requests.iter().map(|served| served.body_bytes).sum();
     assert!(
         received * 20 < new_module.package.size,

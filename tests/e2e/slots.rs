@@ -264,8 +264,8 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
         "up to date: 1.0.0; skipping releases marked bad here: 1.1.0",
     );
 
-    // 1.2.0's package (the image's zstd copy) and its patches are corrupted on the
-    // host: the download is refused before a byte reaches a slot.
+    // 1.2.0's package (the image's zstd copy) and the site's delta packs are
+    // corrupted on the host: the download is refused before a byte reaches a slot.
     let v3 = edited(&v2, 3);
     publish_image(&sandbox, "1.2.0", &v3, &[], &[]);
     let module = &wavecast_tests::delta::newest_module(&sandbox, "os");
@@ -282,7 +282,7 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
         .map(|entry| entry.unwrap().path())
         .filter(|path| {
             path.extension()
-                .is_some_and(|extension| extension == "patch")
+                .is_some_and(|extension| extension == "pack")
         })
         .collect();
     assert!(!patches.is_empty());
@@ -314,7 +314,7 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
     assert_eq!(status["slots"]["active"], "a", "{status}");
     assert_eq!(status["current"], "1.0.0");
 
-    // With the package repaired, the corrupt patches give way to it.
+    // With the package repaired, the corrupt packs give way to it.
     std::fs::write(&package, &genuine).unwrap();
     let fixed = sandbox.client(["update", "--yes", "--json"]).success();
     let json = fixed.json();

@@ -142,8 +142,8 @@ pub enum Error {
         source: wavecast_schema::Error,
     },
 
-    /// A module's file index is not a valid file index, although its hash matches the
-    /// signed manifest.
+    /// A module's file index is not a valid file index, or does not decompress to the
+    /// JSON whose hash the release's document names.
     #[error("the file index `{url}` is invalid")]
     ParseFileIndex {
         /// Its URL.
@@ -434,6 +434,7 @@ impl Error {
             Self::TreeMismatch { .. }
             | Self::ParsePlatformRelease { .. }
             | Self::ParsePack { .. }
+            | Self::ParseFileIndex { .. }
             | Self::IndexExceedsModule { .. }
             | Self::UnsupportedEntry { .. }
             | Self::InvalidLinkTarget { .. }

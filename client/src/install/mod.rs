@@ -187,7 +187,8 @@ fn gather_local(
 ///
 /// # Errors
 ///
-/// Local errors only: a pack the site cannot provide is not one.
+/// [`Error::NotEnoughSpace`] when the pack and the tree would not fit; otherwise
+/// local errors only: a pack the site cannot provide is not one.
 fn load_delta(
     plan: &InstallPlan<'_>,
     cache: &Cache<'_>,
@@ -195,27 +196,37 @@ fn load_delta(
     local: &LocalFiles,
     header_only: bool,
 ) -> Result<Option<Delta>> {
+    // A tree of no modules (a release of only an image) has nothing to take from it.
+    let Some(first) = plan.release.modules.keys().next() else {
+        return Ok(None);
+    };
     if plan.packages_only {
         return Ok(None);
     }
     let Some(pack) = pack::choose(plan.release, current.map(|current| &current.version)) else {
         return Ok(None);
     };
+    if !header_only {
+        // The pack is downloaded before the plan is made: refuse now, with the
+        // figures, rather than fill the disk with it.
+        ensure_free_space(plan.root.path(), pack.size, unpacked_size(plan.release))?;
+    }
     match pack::load(cache, plan.release, pack, &local.current, header_only) {
         Ok(delta) => Ok(Some(delta)),
         Err(error) if error.is_remote() => {
-            let first = plan
-                .release
-                .modules
-                .keys()
-                .next()
-                .expect("a platform release has modules");
             plan.reporter
                 .on_fallback(first, &reporter::Fallback::WithoutPack, &error);
             Ok(None)
         }
         Err(error) => Err(error),
     }
+}
+
+/// The size of `release`'s tree once unpacked, all modules together.
+fn unpacked_size(release: &PlatformRelease) -> u64 {
+    release.modules.values().fold(0u64, |total, module| {
+        total.saturating_add(module.unpacked_size)
+    })
 }
 
 /// Installs `plan.release` and makes it current. The caller holds the root's lock and
@@ -329,9 +340,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         plan.packages_only,
     );
     update.index_bytes = cache.received() - pack_bytes;
-    let unpacked = release.modules.values().fold(0u64, |total, module| {
-        total.saturating_add(module.unpacked_size)
-    });
+    let unpacked = unpacked_size(release);
     // The pack is on disk already; what it carries needs no more downloading.
     let to_download = update
         .download_bytes

@@ -32,12 +32,22 @@ pub(crate) struct Delta {
     pub(crate) indexes: BTreeMap<ModuleName, FileIndex>,
 }
 
-/// The pack of `release` that updates from `current`, if it lists one.
+/// The pack of `release` that updates from `current`, if it lists one and it is
+/// smaller than the release's packages together. The pack is downloaded before the
+/// plan is made, so one that outweighs the packages (new files that compress well
+/// together but not one by one) would cost more than any plan without it.
 pub(crate) fn choose<'r>(
     release: &'r PlatformRelease,
     current: Option<&Version>,
 ) -> Option<&'r PackRef> {
-    current.and_then(|version| release.pack_from(version))
+    let packages: u64 = release
+        .modules
+        .values()
+        .map(|module| module.package.size)
+        .sum();
+    current
+        .and_then(|version| release.pack_from(version))
+        .filter(|pack| pack.size < packages)
 }
 
 /// Downloads the pack `pack` of `release` (or, for a plan, only its header) and
@@ -62,12 +72,13 @@ pub(crate) fn load(
     let (header, payload) = if header_only {
         (cache.pack_header(pack)?, None)
     } else {
-        // A module name to report the download under: the first the pack changes.
+        // A module name to report the download under: the first of the release (the
+        // caller does not load a pack for a release without modules).
         let first = release
             .modules
             .keys()
             .next()
-            .expect("a platform release has modules");
+            .expect("a pack is loaded only for a release with modules");
         let bytes = cache.pack(first, pack)?;
         let (header, payload) = PackHeader::decode(&bytes).map_err(parse_error)?;
         let payload = payload.to_vec();

@@ -418,10 +418,13 @@ fn plan_one(
         use_package: false,
         package_reason: None,
         package_bytes: module.package.size,
+        // Files of one content share their data in the pack: count each span once.
         download_bytes: files
             .iter()
-            .filter(|file| file.data.is_some())
-            .map(FileUpdate::download_bytes)
+            .filter_map(|file| file.data.as_ref().map(PackData::span))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|(_, length)| length)
             .sum::<u64>()
             + plan.ranges.iter().map(|range| range.len()).sum::<u64>(),
         files,
