@@ -159,3 +159,61 @@ fn pipe(
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// An upstream that answers each line it reads with `ok <line>`, on one
+    /// connection; returns its address and the thread serving it.
+    fn echo_upstream() -> (SocketAddr, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buffer = [0u8; 64];
+            while let Ok(count) = stream.read(&mut buffer) {
+                if count == 0 {
+                    break;
+                }
+                let mut answer = b"ok ".to_vec();
+                answer.extend_from_slice(&buffer[..count]);
+                if stream.write_all(&answer).is_err() {
+                    break;
+                }
+            }
+        });
+        (address, thread)
+    }
+
+    #[test]
+    fn each_request_waits_the_delay_and_answers_pass_unchanged() {
+        let (upstream, server) = echo_upstream();
+        let delay = Duration::from_millis(200);
+        let proxy = LatencyProxy::start(upstream, delay);
+        let mut stream = TcpStream::connect(proxy.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Two requests on one kept-alive connection: each pays the delay once.
+        for request in ["first\n", "second\n"] {
+            let started = Instant::now();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut answer = vec![0u8; 3 + request.len()];
+            stream.read_exact(&mut answer).unwrap();
+            let waited = started.elapsed();
+            assert_eq!(answer, format!("ok {request}").into_bytes());
+            assert!(waited >= delay, "{waited:?}");
+            assert!(waited < delay * 5, "{waited:?}");
+        }
+        assert_eq!(proxy.delayed(), 2);
+        drop(stream);
+        drop(proxy);
+        server.join().unwrap();
+    }
+}

@@ -144,3 +144,35 @@ fn derive(
     }
     Ok(indexes)
 }
+
+#[cfg(test)]
+mod tests {
+    use wavecast_schema::Blake3Hash;
+
+    use super::*;
+    use crate::install::test_site::TestSite;
+
+    #[test]
+    fn a_pack_is_chosen_from_the_current_release_while_it_is_smaller_than_the_packages() {
+        let site = TestSite::new();
+        let app = site.module("2.0.0", &[("bin/app", b"#!/bin/sh\n", 0o755)], &[], None);
+        let mut release = site.document("2.0.0", &[("app", &app)]);
+        let packages = app.module.package.size;
+        let pack = |from: &str, size| PackRef {
+            from: from.parse().unwrap(),
+            size,
+            blake3: Blake3Hash::of(from.as_bytes()),
+        };
+        release.packs = vec![pack("1.0.0", packages - 1), pack("1.1.0", packages)];
+        let chosen = |current: Option<&str>| {
+            let current = current.map(|version| version.parse::<Version>().unwrap());
+            choose(&release, current.as_ref()).map(|pack| pack.from.to_string())
+        };
+        assert_eq!(chosen(Some("1.0.0")).as_deref(), Some("1.0.0"));
+        // As large as the package: the plan does better without it.
+        assert_eq!(chosen(Some("1.1.0")), None);
+        // No pack from there, or nothing installed.
+        assert_eq!(chosen(Some("0.9.0")), None);
+        assert_eq!(chosen(None), None);
+    }
+}
