@@ -9,7 +9,9 @@ to them; [`rollout`] changes a live release's rollout (share, ramp, rules, cap,
 pause, yank) and promotes releases between channels; [`self_update`] offers builds of
 the client itself, each checked to report the version offered ([`updater_version`]).
 [`verify`] checks a whole site (signatures, expiry, every blob's size and hash)
-through a [`verify::Source`] (a folder or an HTTP base URL); [`mirror`] copies the
+through a [`verify::Source`] (a folder, an HTTP base URL or a [`wavecast_site::Storage`]);
+[`retire`] takes releases off a channel and [`gc`] deletes the blobs no live release
+refers to once they are older than a grace period; [`mirror`] copies the
 blobs and signed manifests clients need from one site to another, verifying them on
 the way, and [`push`] uploads a site folder to other storage (an S3 bucket), blobs
 first.
