@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod client_floor;
+mod gc;
 mod key;
 mod keygen;
 mod mirror;
@@ -19,6 +20,7 @@ mod output;
 mod publish;
 mod publish_updater;
 mod push;
+mod retire;
 mod rollout;
 mod secret_keys;
 mod simulate;
@@ -65,6 +67,9 @@ enum Command {
     Yank(rollout::YankArgs),
     /// Copy a release from one channel to another with a new salt and its own rollout.
     Promote(Box<rollout::PromoteArgs>),
+    /// Take releases off a channel (named, or all but the newest --keep N): nobody is
+    /// offered them any more. Their blobs stay until `wavecast gc`.
+    Retire(Box<retire::RetireArgs>),
     /// Offer a build of the client, `wavecast-update`, for one platform on a channel:
     /// clients below the channel's --min-client-version replace themselves with it
     /// before anything else.
@@ -84,6 +89,10 @@ enum Command {
     /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or the AWS profile
     /// files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials).
     Push(Box<push::PushArgs>),
+    /// Delete the blobs no live release, pack or updater build refers to, once they
+    /// are older than --grace (uploaded at least 7 days ago by default), from a site
+    /// folder or an S3 bucket. Deletes nothing unless every channel verifies.
+    Gc(Box<gc::GcArgs>),
     /// Manage the site's chain of trust: rotate root and release keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -106,11 +115,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume(args) => rollout::pause_or_resume(&args, false, cli.quiet),
         Command::Yank(args) => rollout::yank(&args, cli.quiet),
         Command::Promote(args) => rollout::promote(&args, cli.quiet),
+        Command::Retire(args) => retire::run(&args, cli.quiet),
         Command::PublishUpdater(args) => publish_updater::run(&args, cli.quiet),
         Command::Simulate(args) => simulate::run(&args, cli.quiet),
         Command::Verify(args) => verify::run(&args, cli.quiet),
         Command::Mirror(args) => mirror::run(&args, cli.quiet),
         Command::Push(args) => push::run(&args, cli.quiet),
+        Command::Gc(args) => gc::run(&args, cli.quiet),
         Command::Key(command) => key::run(&command, cli.quiet),
     }
 }

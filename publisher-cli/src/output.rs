@@ -70,6 +70,8 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::InvalidKeySet { .. }
                         | E::UnknownChannel { .. }
                         | E::UnknownVersion { .. }
+                        | E::RetireEverything { .. }
+                        | E::NoChannels { .. }
                         | E::AlreadyPaused { .. }
                         | E::NotPaused { .. }
                         | E::YankUnchanged { .. }
@@ -105,6 +107,26 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
         Some(E::UnknownChannel { channel }) => {
             eprintln!(
                 "hint: check --site and --channel, or publish a release to `{channel}` first"
+            );
+        }
+        Some(E::RetireEverything { .. }) => {
+            eprintln!(
+                "hint: publish the release that replaces them first, or keep at least one (`--keep 1`); `wavecast yank` withdraws a release without removing it"
+            );
+        }
+        Some(E::LiveSetUncertain { .. }) => {
+            eprintln!(
+                "hint: `wavecast verify SITE --pubkey KEY` lists every problem; fix them (publish again, restore the missing files) and run gc again"
+            );
+        }
+        Some(E::NoChannels { .. }) => {
+            eprintln!(
+                "hint: give the site's root folder (the one holding `channels/` and `blobs/`), or the bucket and prefix `wavecast push` wrote to"
+            );
+        }
+        Some(E::SiteChanged { .. }) => {
+            eprintln!(
+                "hint: something published to the site meanwhile; run gc again once it is done"
             );
         }
         Some(E::NotPaused { .. }) => {

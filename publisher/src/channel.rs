@@ -218,6 +218,20 @@ pub fn write_manifest(
     })
 }
 
+/// The live versions of `manifest` in its order (newest first once written), for
+/// messages: `1.2.0, 1.1.0`, or `none`.
+pub(crate) fn live_versions(manifest: &Manifest) -> String {
+    if manifest.releases.is_empty() {
+        return "none".to_owned();
+    }
+    let versions: Vec<String> = manifest
+        .releases
+        .iter()
+        .map(|release| release.version.to_string())
+        .collect();
+    versions.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use semver::Version;

@@ -232,6 +232,46 @@ pub enum Error {
         live: String,
     },
 
+    /// `retire` would take every release off the channel.
+    #[error(
+        "refusing to retire every release of channel `{channel}`: clients would have nothing to install"
+    )]
+    RetireEverything {
+        /// The channel.
+        channel: ChannelName,
+    },
+
+    /// `gc` found problems that leave it unsure which blobs are live (a channel that
+    /// does not verify, a document or file index it cannot read), so it deletes
+    /// nothing.
+    #[error(
+        "refusing to collect garbage: {} in the site leave it unsure which blobs are live (first: {})",
+        if problems.len() == 1 { "1 problem".to_owned() } else { format!("{} problems", problems.len()) },
+        problems.first().map_or("", String::as_str)
+    )]
+    LiveSetUncertain {
+        /// Each problem, as `path: what`.
+        problems: Vec<String>,
+    },
+
+    /// `gc` found no channel on the site: with nothing live, it would delete every
+    /// blob, which is far more likely a wrong location than an empty site.
+    #[error("refusing to collect garbage: `{location}` has no channel manifests")]
+    NoChannels {
+        /// The site as given.
+        location: String,
+    },
+
+    /// A channel manifest changed between `gc`'s survey and its deletions (a
+    /// publish or rollout ran meanwhile); nothing was deleted.
+    #[error(
+        "the site changed while collecting garbage (`{path}` was rewritten); nothing was deleted"
+    )]
+    SiteChanged {
+        /// The channel manifest that changed, appeared or disappeared.
+        path: String,
+    },
+
     /// `pause` on a rollout that is already paused.
     #[error("the rollout of {version} on channel `{channel}` is already paused (since {since})")]
     AlreadyPaused {

@@ -9,7 +9,9 @@ to them; [`rollout`] changes a live release's rollout (share, ramp, rules, cap,
 pause, yank) and promotes releases between channels; [`self_update`] offers builds of
 the client itself, each checked to report the version offered ([`updater_version`]).
 [`verify`] checks a whole site (signatures, expiry, every blob's size and hash)
-through a [`verify::Source`] (a folder or an HTTP base URL); [`mirror`] copies the
+through a [`verify::Source`] (a folder, an HTTP base URL or a [`wavecast_site::Storage`]);
+[`retire`] takes releases off a channel and [`gc`] deletes the blobs no live release
+refers to once they are older than a grace period; [`mirror`] copies the
 blobs and signed manifests clients need from one site to another, verifying them on
 the way, and [`push`] uploads a site folder to other storage (an S3 bucket), blobs
 first.
@@ -47,6 +49,7 @@ pub mod copies;
 pub mod delta;
 pub mod earlier;
 mod error;
+pub mod gc;
 pub mod keys;
 pub mod mirror;
 pub mod pack;
@@ -56,6 +59,7 @@ mod pool;
 pub mod publish;
 pub mod push;
 mod reported_version;
+pub mod retire;
 pub mod rollout;
 pub mod rollout_plan;
 pub mod self_update;

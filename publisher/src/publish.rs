@@ -787,6 +787,12 @@ pub(crate) mod tests {
             self.written.lock().unwrap().push(path.to_string());
             self.inner.put_file(path, source)
         }
+        fn delete(&self, path: &RelativePath) -> wavecast_site::Result<()> {
+            self.inner.delete(path)
+        }
+        fn modified(&self, path: &RelativePath) -> wavecast_site::Result<Option<jiff::Timestamp>> {
+            self.inner.modified(path)
+        }
     }
 
     pub(crate) struct Fixture {

@@ -10,7 +10,9 @@ use semver::Version;
 use wavecast_schema::{ChannelName, Manifest, Release};
 use wavecast_site::Storage;
 
-use crate::channel::{Signing, change_manifest, current_manifest, successor, validate_and_write};
+use crate::channel::{
+    Signing, change_manifest, current_manifest, live_versions, successor, validate_and_write,
+};
 use crate::client_floor::set_client_floor;
 use crate::error::{Error, Result};
 use crate::rollout_plan::{RolloutChange, promoted, random_salt};
@@ -162,20 +164,8 @@ pub fn promote(
     })
 }
 
-fn live_versions(manifest: &Manifest) -> String {
-    if manifest.releases.is_empty() {
-        return "none".to_owned();
-    }
-    let versions: Vec<String> = manifest
-        .releases
-        .iter()
-        .map(|release| release.version.to_string())
-        .collect();
-    versions.join(", ")
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use jiff::SignedDuration;
     use wavecast_schema::BasisPoints;
     use wavecast_site::FsStorage;
@@ -186,7 +176,7 @@ mod tests {
     use crate::rollout_plan::tests::{T0, at, channel, release, rule};
 
     /// A site with one signed manifest, for the storage-level functions.
-    fn site(dir: &std::path::Path, releases: Vec<Release>) -> (FsStorage, Signers) {
+    pub(crate) fn site(dir: &std::path::Path, releases: Vec<Release>) -> (FsStorage, Signers) {
         let password = Password::new("pw".into());
         keys::generate(&dir.join("keys"), Some(&password), false).unwrap();
         let key = crate::keys::SigningKey::load(&dir.join("keys/wavecast.key"), || {

@@ -31,6 +31,7 @@ use wavecast_schema::{
     PLATFORM_RELEASE_SIZE_LIMIT, PackData, PackHeader, Platform, PlatformRelease, PublicKey,
     ROOT_SIZE_LIMIT, RelativePath, Role, Root, TreeCheck, TreeMismatch,
 };
+use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::copies::{LoadedCopies, copies_location};
@@ -53,6 +54,9 @@ pub enum Source {
         /// The client, with timeouts and HTTP statuses returned as responses.
         agent: ureq::Agent,
     },
+    /// A site the publisher writes to (a folder or a bucket), read through its
+    /// [`Storage`]: what `gc` surveys before it deletes through the same storage.
+    Storage(Arc<dyn Storage>),
 }
 
 impl Source {
@@ -88,29 +92,21 @@ impl Source {
         match self {
             Self::Folder(root) => root.join(path.as_str()).display().to_string(),
             Self::Http { base, .. } => format!("{base}{path}"),
+            Self::Storage(_) => path.to_string(),
         }
     }
 
     /// The channels to read: `requested` when given; otherwise every
-    /// `channels/*.json` of a folder, or `stable` for a URL (which cannot be listed).
+    /// `channels/*.json` of a folder or storage, or `stable` for a URL (which cannot
+    /// be listed).
     pub fn channels(&self, requested: &[ChannelName]) -> Result<Vec<ChannelName>> {
         if !requested.is_empty() {
             return Ok(requested.to_vec());
         }
         match self {
             Self::Http { .. } => Ok(vec!["stable".parse().expect("`stable` is a valid name")]),
-            Self::Folder(root) => {
-                let storage = wavecast_site::FsStorage::new(root);
-                let prefix: RelativePath = "channels".parse().expect("a valid path");
-                let listed = wavecast_site::Storage::list(&storage, &prefix)?;
-                Ok(listed
-                    .iter()
-                    .filter_map(|path| {
-                        let name = path.as_str().strip_prefix("channels/")?;
-                        name.strip_suffix(".json")?.parse().ok()
-                    })
-                    .collect())
-            }
+            Self::Folder(root) => list_channels(&wavecast_site::FsStorage::new(root)),
+            Self::Storage(storage) => list_channels(storage.as_ref()),
         }
     }
 
@@ -149,6 +145,10 @@ impl Source {
                     response.into_body().into_reader().take(limit),
                 )))
             }
+            Self::Storage(storage) => Ok(storage.get(path)?.map(|mut bytes| {
+                bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                Box::new(io::Cursor::new(bytes)) as Box<dyn Read + Send>
+            })),
         }
     }
 
@@ -167,6 +167,19 @@ impl Source {
             })?;
         Ok(Some(bytes))
     }
+}
+
+/// The channels of the site in `storage`: every `channels/*.json`.
+fn list_channels(storage: &dyn Storage) -> Result<Vec<ChannelName>> {
+    let prefix: RelativePath = "channels".parse().expect("a valid path");
+    Ok(storage
+        .list(&prefix)?
+        .iter()
+        .filter_map(|path| {
+            let name = path.as_str().strip_prefix("channels/")?;
+            name.strip_suffix(".json")?.parse().ok()
+        })
+        .collect())
 }
 
 /// Reads a minisign public key: the path of a `.pub` file, or the key in base64.
@@ -1383,7 +1396,7 @@ mod tests {
         );
         match Source::parse("http://127.0.0.1:8080").unwrap() {
             Source::Http { base, .. } => assert_eq!(base, "http://127.0.0.1:8080/"),
-            Source::Folder(_) => panic!("a URL is not a folder"),
+            other => panic!("a URL is not {other:?}"),
         }
         assert!(Source::parse("s3://bucket/site").is_err());
     }

@@ -6,6 +6,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use jiff::Timestamp;
 use wavecast_schema::RelativePath;
 
 use crate::error::{Error, Result};
@@ -225,6 +226,44 @@ impl Storage for FsStorage {
         };
         let mut input = std::fs::File::open(source).map_err(read_error)?;
         self.write_atomically(path, |file| io::copy(&mut input, file).map(drop))
+    }
+
+    fn delete(&self, path: &RelativePath) -> Result<()> {
+        let local = self.local_path(path);
+        match std::fs::remove_file(&local) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(Error::Write {
+                    path: local,
+                    source,
+                });
+            }
+        }
+        let dir = local.parent().expect("a site path always has a parent");
+        // So the removal survives a power cut, as a write's rename does.
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| Error::Write {
+                path: dir.to_owned(),
+                source,
+            })
+    }
+
+    fn modified(&self, path: &RelativePath) -> Result<Option<Timestamp>> {
+        let local = self.local_path(path);
+        let read_error = |source| Error::Read {
+            path: local.clone(),
+            source,
+        };
+        let modified = match std::fs::metadata(&local).and_then(|metadata| metadata.modified()) {
+            Ok(modified) => modified,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(read_error(source)),
+        };
+        Timestamp::try_from(modified)
+            .map(Some)
+            .map_err(|error| read_error(io::Error::other(error)))
     }
 }
 
@@ -481,6 +520,39 @@ mod tests {
             .map(|path| path.as_str().to_owned())
             .collect();
         assert_eq!(listed, ["channels/beta.json", "channels/stable.json"]);
+    }
+
+    #[test]
+    fn files_are_deleted_once_and_dated_by_their_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::new(dir.path().join("site"));
+        let path: RelativePath = "blobs/x.tar.gz".parse().unwrap();
+        assert_eq!(storage.modified(&path).unwrap(), None);
+        storage.delete(&path).unwrap();
+
+        let before = Timestamp::now() - jiff::SignedDuration::from_secs(1);
+        storage.put_bytes(&path, b"package").unwrap();
+        let written = storage.modified(&path).unwrap().unwrap();
+        assert!(
+            written >= before && written <= Timestamp::now(),
+            "{written}"
+        );
+        std::fs::File::options()
+            .write(true)
+            .open(storage.local_path(&path))
+            .unwrap()
+            .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+            .unwrap();
+        assert_eq!(
+            storage.modified(&path).unwrap(),
+            Some(Timestamp::from_second(1_000_000_000).unwrap())
+        );
+
+        storage.delete(&path).unwrap();
+        assert_eq!(storage.get(&path).unwrap(), None);
+        assert_eq!(storage.modified(&path).unwrap(), None);
+        // Deleting again, as a rerun after an interruption would, is not an error.
+        storage.delete(&path).unwrap();
     }
 
     #[test]

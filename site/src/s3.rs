@@ -192,6 +192,8 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
     /// Its `Cache-Control`, if any.
     pub cache_control: Option<String>,
+    /// Its `Last-Modified` (when it was uploaded), if given and readable.
+    pub last_modified: Option<jiff::Timestamp>,
 }
 
 /// A site in an S3 bucket under a key prefix. Each `put` is one `PutObject`, which
@@ -328,6 +330,7 @@ impl S3Storage {
                 .unwrap_or(0),
             content_type: header("content-type"),
             cache_control: header("cache-control"),
+            last_modified: header("last-modified").and_then(|date| http_date(&date)),
         }))
     }
 
@@ -592,6 +595,35 @@ impl Storage for S3Storage {
         self.send("PUT", Some(path), &[], &headers, Body::File(source))
             .map(drop)
     }
+
+    fn delete(&self, path: &RelativePath) -> Result<()> {
+        // `DeleteObject` answers 204 whether or not the key existed, and `send`
+        // reads a 404 as absent: either way the file is gone.
+        self.send("DELETE", Some(path), &[], &[], Body::Empty)
+            .map(drop)
+    }
+
+    fn modified(&self, path: &RelativePath) -> Result<Option<jiff::Timestamp>> {
+        let Some(info) = self.head(path)? else {
+            return Ok(None);
+        };
+        info.last_modified.map(Some).ok_or_else(|| {
+            Error::S3Response(Box::new(S3Failure {
+                method: "HEAD",
+                url: self.url(Some(path)),
+                status: 200,
+                code: "NoLastModified".to_owned(),
+                message: "the answer has no readable `Last-Modified` header".to_owned(),
+            }))
+        })
+    }
+}
+
+/// An HTTP date (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, which
+/// RFC 2822 parsing accepts) as a timestamp.
+fn http_date(text: &str) -> Option<jiff::Timestamp> {
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
+    PARSER.parse_timestamp(text.trim()).ok()
 }
 
 /// The SHA-256 (hex) and length of a local file, read in pieces.
@@ -782,6 +814,19 @@ mod tests {
              SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
              Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
         );
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some("1994-11-06T08:49:37Z".parse().unwrap())
+        );
+        assert_eq!(
+            http_date("Wed, 21 Oct 2026 07:28:00 GMT "),
+            Some("2026-10-21T07:28:00Z".parse().unwrap())
+        );
+        assert_eq!(http_date("yesterday"), None);
     }
 
     #[test]

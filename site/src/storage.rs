@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use jiff::Timestamp;
 use wavecast_schema::RelativePath;
 
 use crate::error::Result;
@@ -27,4 +28,12 @@ pub trait Storage: std::fmt::Debug + Send + Sync {
 
     /// Stores the content of the local file `source` at `path`, atomically.
     fn put_file(&self, path: &RelativePath, source: &Path) -> Result<()>;
+
+    /// Removes the file at `path`. Removing a file that is not there is not an error,
+    /// so a collection that was interrupted can simply run again.
+    fn delete(&self, path: &RelativePath) -> Result<()>;
+
+    /// When the file at `path` was last written (for a blob, which is never
+    /// rewritten, when it was uploaded), or `None` when there is no such file.
+    fn modified(&self, path: &RelativePath) -> Result<Option<Timestamp>>;
 }

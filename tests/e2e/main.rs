@@ -10,6 +10,7 @@ mod core_loop;
 mod crash;
 mod delta;
 mod first_minutes;
+mod gc;
 mod health;
 mod hosts;
 mod limits;

@@ -11,10 +11,10 @@ use wavecast_site::S3Storage;
 use wavecast_site::s3::{Credentials, S3Location};
 use wavecast_tests::{ProcessGroup, Sandbox, assert_same_tree, free_port, sample_release};
 
-const BUCKET: &str = "wavecast-test";
+pub(crate) const BUCKET: &str = "wavecast-test";
 
 /// A `moto_server` on 127.0.0.1, stopped on drop.
-struct Moto {
+pub(crate) struct Moto {
     _process: ProcessGroup,
     port: u16,
 }
@@ -22,7 +22,7 @@ struct Moto {
 impl Moto {
     /// Starts moto. With `enforce_auth`, it checks every request's signature against
     /// IAM access keys once the first three requests (which create the key) are done.
-    fn start(enforce_auth: bool) -> Self {
+    pub(crate) fn start(enforce_auth: bool) -> Self {
         let port = free_port();
         let mut command = Command::new("moto_server");
         command
@@ -46,7 +46,7 @@ impl Moto {
         moto
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -90,7 +90,7 @@ impl Moto {
         credentials
     }
 
-    fn storage(&self, prefix: &str, credentials: &Credentials) -> S3Storage {
+    pub(crate) fn storage(&self, prefix: &str, credentials: &Credentials) -> S3Storage {
         let location: S3Location = format!("s3://{BUCKET}/{prefix}").parse().unwrap();
         S3Storage::new(
             location,
@@ -103,7 +103,7 @@ impl Moto {
 }
 
 /// Sets the credentials `wavecast` runs with.
-fn use_credentials(sandbox: &mut Sandbox, credentials: &Credentials) {
+pub(crate) fn use_credentials(sandbox: &mut Sandbox, credentials: &Credentials) {
     sandbox.env.insert(
         "AWS_ACCESS_KEY_ID".into(),
         credentials.access_key_id.clone(),
@@ -118,7 +118,7 @@ fn use_credentials(sandbox: &mut Sandbox, credentials: &Credentials) {
     sandbox.env.insert("AWS_REGION".into(), "us-east-1".into());
 }
 
-fn push(sandbox: &Sandbox, moto: &Moto, destination: &str) -> wavecast_tests::Run {
+pub(crate) fn push(sandbox: &Sandbox, moto: &Moto, destination: &str) -> wavecast_tests::Run {
     let site = sandbox.site();
     sandbox.wavecast(
         [
