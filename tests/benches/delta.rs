@@ -100,7 +100,10 @@ fn publish_and_update(old: &str, new: &str, old_dir: &Path, new_dir: &Path) -> M
 
     let started = Instant::now();
     sandbox
-        .wavecast(publish_args(&sandbox, &sandbox.site(), new_dir, new), [""; 0])
+        .wavecast(
+            publish_args(&sandbox, &sandbox.site(), new_dir, new),
+            [""; 0],
+        )
         .success();
     let publish = started.elapsed();
     let baseline_publish = std::env::var_os("WAVECAST_BASELINE_WAVECAST").map(|binary| {

@@ -102,6 +102,9 @@ fn many_files(runs: usize) {
     for (n, (direct_root, far_root)) in roots.iter().enumerate() {
         let target = work.path().join(format!("untar-{n}"));
         std::fs::create_dir(&target).unwrap();
+        // Each timed step starts with nothing else waiting to be flushed, so its
+        // `sync` (or the update's) writes only its own files.
+        run(&mut Command::new("sync"));
         let started = Instant::now();
         run(Command::new("tar")
             .arg("xzf")
@@ -112,6 +115,7 @@ fn many_files(runs: usize) {
         untar.push(started.elapsed());
 
         nginx.clear_log();
+        run(&mut Command::new("sync"));
         let started = Instant::now();
         let report = sandbox
             .client_at(direct_root, ["update", "--yes", "--json"])
@@ -123,10 +127,9 @@ fn many_files(runs: usize) {
         assert_same_tree(&direct_root.join("current"), &new);
 
         let before = proxy.delayed();
+        run(&mut Command::new("sync"));
         let started = Instant::now();
-        sandbox
-            .client_at(far_root, ["update", "--yes"])
-            .success();
+        sandbox.client_at(far_root, ["update", "--yes"]).success();
         far.push(started.elapsed());
         requests.1 = proxy.delayed() - before;
         assert_same_tree(&far_root.join("current"), &new);
@@ -167,7 +170,11 @@ fn hundred_releases() {
     let release = sandbox.path("release");
     let started = Instant::now();
     for n in 1..=100 {
-        write(&release, "bin/app", format!("#!/bin/sh\necho {n}\n").as_bytes());
+        write(
+            &release,
+            "bin/app",
+            format!("#!/bin/sh\necho {n}\n").as_bytes(),
+        );
         write(&release, "share/data.txt", &text(4_000, n));
         sandbox
             .publish(&release, &format!("1.{n}.0"), &["--quiet"])
@@ -229,8 +236,8 @@ fn generate(old: &Path, new: &Path) -> u64 {
 /// `size` bytes of words, different for each `seed`.
 fn text(size: usize, seed: usize) -> Vec<u8> {
     const WORDS: [&str; 12] = [
-        "update", "release", "static", "site", "client", "manifest", "signed", "bytes",
-        "patch", "module", "channel", "rollout",
+        "update", "release", "static", "site", "client", "manifest", "signed", "bytes", "patch",
+        "module", "channel", "rollout",
     ];
     let noise = pseudo_random(size / 4 + 1, seed as u64 + 7);
     let mut out = Vec::with_capacity(size + 16);

@@ -181,27 +181,6 @@ pub fn pack_header(sandbox: &Sandbox, version: &str, from: &str) -> PackHeader {
     PackHeader::decode(&bytes).unwrap().0
 }
 
-/// Rewrites the document of the newest release on platform `any` with `change`,
-/// stores it, and signs the manifest naming it (the blobs it names are the caller's
-/// to store).
-pub fn change_newest_document(sandbox: &Sandbox, change: impl FnOnce(&mut PlatformRelease)) {
-    let manifest = sandbox.manifest("stable");
-    let mut document = read_document(&sandbox.site(), &manifest.releases[0].platforms["any"]);
-    change(&mut document);
-    let bytes = document.to_json();
-    let blob = Blob {
-        size: bytes.len() as u64,
-        blake3: Blake3Hash::of(&bytes),
-    };
-    let path = wavecast_site::layout::blob(&blob.blake3, BlobKind::PlatformRelease);
-    std::fs::write(sandbox.site().join(path.as_str()), &bytes).unwrap();
-    crate::hostile::resign(sandbox, |manifest| {
-        manifest.releases[0]
-            .platforms
-            .insert("any".parse().unwrap(), blob);
-    });
-}
-
 /// A real nginx ([`Nginx::serve_logged`]) whose access log is read back as
 /// [`Served`] requests. Stopped on drop.
 pub struct LoggingNginx {

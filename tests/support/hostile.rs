@@ -7,8 +7,12 @@ use std::io::Read;
 use wavecast_publisher::keys::{Password, SigningKey};
 use wavecast_schema::{
     Blake3Hash, Blob, EntryKind, Envelope, FileIndex, FileMode, IndexEntry, Manifest,
+    PlatformRelease,
 };
 
+use wavecast_site::layout::BlobKind;
+
+use crate::delta::read_document;
 use crate::{KEY_PASSWORD, Run, Sandbox};
 
 /// One raw tar entry: name bytes as written, type, content, link target.
@@ -212,7 +216,7 @@ pub fn replace_newest_package_with_index(
         b"",
     )
     .unwrap();
-    crate::delta::change_newest_document(sandbox, |document| {
+    change_newest_document(sandbox, |document| {
         let module = document.modules.get_mut("app").unwrap();
         module.package = Blob {
             size: package.len() as u64,
@@ -253,4 +257,25 @@ pub fn pack_entries(entries: &[(tar::Header, Vec<u8>)]) -> Vec<u8> {
         builder.append(&header, data.as_slice()).unwrap();
     }
     builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// Rewrites the document of the newest release on platform `any` with `change`,
+/// stores it, and signs the manifest naming it (the blobs it names are the caller's
+/// to store).
+pub fn change_newest_document(sandbox: &Sandbox, change: impl FnOnce(&mut PlatformRelease)) {
+    let manifest = sandbox.manifest("stable");
+    let mut document = read_document(&sandbox.site(), &manifest.releases[0].platforms["any"]);
+    change(&mut document);
+    let bytes = document.to_json();
+    let blob = Blob {
+        size: bytes.len() as u64,
+        blake3: Blake3Hash::of(&bytes),
+    };
+    let path = wavecast_site::layout::blob(&blob.blake3, BlobKind::PlatformRelease);
+    std::fs::write(sandbox.site().join(path.as_str()), &bytes).unwrap();
+    resign(sandbox, |manifest| {
+        manifest.releases[0]
+            .platforms
+            .insert("any".parse().unwrap(), blob);
+    });
 }
