@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
 seconds=${1:-60}
-targets=(manifest root_chain decide unpack)
+targets=(manifest root_chain decide unpack pack)
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "installing: cargo-fuzz" >&2

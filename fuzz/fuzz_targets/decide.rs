@@ -16,14 +16,14 @@ use libfuzzer_sys::fuzz_target;
 use semver::Version;
 use wavecast_fuzz::checked_decide;
 use wavecast_schema::{
-    AttributeMatch, Attributes, BasisPoints, ClientView, InstallId, Manifest, Mode, Outcome,
-    Pattern, Platform, PlatformRelease, Ramp, RampPoint, Release, RolloutPlan, Rule, RuleAction,
+    AttributeMatch, Attributes, BasisPoints, Blob, ClientView, InstallId, Manifest, Mode, Outcome,
+    Pattern, Platform, Ramp, RampPoint, Release, RolloutPlan, Rule, RuleAction,
     Salt, Share, VersionRange,
 };
 
 /// A valid manifest with no releases; the fuzzer fills `releases`.
 const MANIFEST: &str = r#"{
-  "format": 1, "product": "fuzz", "channel": "stable", "serial": 1,
+  "format": 2, "product": "fuzz", "channel": "stable", "serial": 1,
   "published_at": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T00:00:00Z",
   "min_client_version": "0.1.0", "releases": []
 }"#;
@@ -31,14 +31,8 @@ const MANIFEST: &str = r#"{
 /// One release; the fuzzer replaces its version, platforms and rollout.
 const RELEASE: &str = r#"{
   "version": "1.0.0", "published_at": "2026-01-01T00:00:00Z",
-  "platforms": {"any": {"modules": {"app": {
-    "version": "1.0.0",
-    "package": {"path": "blobs/p.tar.gz", "size": 1,
-      "blake3": "0000000000000000000000000000000000000000000000000000000000000000"},
-    "unpacked_size": 1,
-    "file_index": {"path": "blobs/i.json", "size": 1,
-      "blake3": "0000000000000000000000000000000000000000000000000000000000000000"}
-  }}}},
+  "platforms": {"any": {"size": 1,
+    "blake3": "0000000000000000000000000000000000000000000000000000000000000000"}},
   "rollout": {"salt": "00112233445566778899aabbccddeeff", "basis_points": 10000}
 }"#;
 
@@ -206,7 +200,7 @@ fn rollout(u: &mut Unstructured<'_>) -> Result<RolloutPlan> {
 
 fn manifest(u: &mut Unstructured<'_>) -> Result<Manifest> {
     let template: Release = serde_json::from_str(RELEASE).expect("valid release");
-    let module = template.platforms["any"].clone();
+    let document = template.platforms["any"].clone();
     let mut manifest: Manifest = serde_json::from_str(MANIFEST).expect("valid manifest");
     let mut versions = BTreeSet::new();
     for _ in 0..u.int_in_range(0..=5)? {
@@ -214,14 +208,14 @@ fn manifest(u: &mut Unstructured<'_>) -> Result<Manifest> {
         if !versions.insert(version.clone()) {
             continue;
         }
-        let mut platforms: BTreeMap<Platform, PlatformRelease> = BTreeMap::new();
+        let mut platforms: BTreeMap<Platform, Blob> = BTreeMap::new();
         for platform in &PLATFORMS[..3] {
             if u.ratio(1, 2)? {
-                platforms.insert(platform.parse().expect("valid"), module.clone());
+                platforms.insert(platform.parse().expect("valid"), document.clone());
             }
         }
         if platforms.is_empty() {
-            platforms.insert("any".parse().expect("valid"), module.clone());
+            platforms.insert("any".parse().expect("valid"), document.clone());
         }
         manifest.releases.push(Release {
             version,

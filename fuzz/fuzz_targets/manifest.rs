@@ -1,7 +1,7 @@
 //! Manifest parsing and verification: the input is read the way a client reads a
 //! channel file (envelope, signatures counted against the root of a pinned key, then the manifest),
-//! and also handed straight to `Manifest::parse` and `FileIndex::parse`, as if a
-//! signature had been forged. Nothing may panic; whatever parses must survive its own
+//! and also handed straight to `Manifest::parse`, `PlatformRelease::parse` (a
+//! release's document) and `FileIndex::parse`, as if a signature had been forged. Nothing may panic; whatever parses must survive its own
 //! serialization unchanged (the publisher re-signs manifests it has parsed), and a
 //! manifest that parses must give decisions that pass `wavecast_fuzz::check_decision`.
 #![no_main]
@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use libfuzzer_sys::fuzz_target;
 use wavecast_client::TrustedKey;
 use wavecast_fuzz::checked_decide;
-use wavecast_schema::{Attributes, ClientView, Envelope, FileIndex, Manifest, Mode, Role, Root};
+use wavecast_schema::{
+    Attributes, ClientView, Envelope, FileIndex, Manifest, Mode, PlatformRelease, Role, Root,
+};
 
 /// The root of a client pinned to the key that signed the envelopes in
 /// `fuzz/seeds/manifest/`.
@@ -62,6 +64,15 @@ fn check_file_index(bytes: &[u8]) {
     assert_eq!(again, index, "the file index round-trips");
 }
 
+fn check_document(bytes: &[u8]) {
+    let Ok(document) = PlatformRelease::parse(bytes) else {
+        return;
+    };
+    let again =
+        PlatformRelease::parse(&document.to_json()).expect("a parsed document parses back");
+    assert_eq!(again, document, "the document round-trips");
+}
+
 fuzz_target!(|data: &[u8]| {
     if let Ok(envelope) = Envelope::parse(data) {
         let signed = envelope.manifest.as_bytes();
@@ -75,5 +86,6 @@ fuzz_target!(|data: &[u8]| {
         check_file_index(signed);
     }
     check_manifest(data);
+    check_document(data);
     check_file_index(data);
 });

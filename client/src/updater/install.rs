@@ -79,7 +79,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`InstallError::NotEnoughSpace`](crate::InstallError::NotEnoughSpace); [`LifecycleError::HealthCheckFailed`] or
+    /// [`InstallError::NotEnoughSpace`]; [`LifecycleError::HealthCheckFailed`] or
     /// [`LifecycleError::RunHealthCheck`] after a rollback; [`LifecycleError::ActivationFailed`] or
     /// [`LifecycleError::RunActivation`] when an image was not activated; download,
     /// verification, unpacking and file-system errors.
@@ -172,9 +172,9 @@ impl Updater {
     ///
     /// # Errors
     ///
-    /// [`InstallError::NoBuildForPlatform`](crate::InstallError::NoBuildForPlatform)
+    /// [`InstallError::NoBuildForPlatform`]
     /// when the release has none for this platform; download errors;
-    /// [`InstallError::ParsePlatformRelease`](crate::InstallError::ParsePlatformRelease)
+    /// [`InstallError::ParsePlatformRelease`]
     /// for a document of another release.
     fn platform_release(
         &self,
@@ -333,7 +333,7 @@ impl Updater {
     /// # Errors
     ///
     /// [`Error::NothingToInstall`] when the report offers no update;
-    /// [`InstallError::NoBuildForPlatform`](crate::InstallError::NoBuildForPlatform); the errors of fetching a file index (every
+    /// [`InstallError::NoBuildForPlatform`]; the errors of fetching a file index (every
     /// install checks its tree against them, so none can be done without); state and
     /// file-system errors.
     pub fn plan(&self, report: &CheckReport) -> Result<UpdatePlan> {
