@@ -17,8 +17,8 @@ use semver::Version;
 use wavecast_fuzz::checked_decide;
 use wavecast_schema::{
     AttributeMatch, Attributes, BasisPoints, Blob, ClientView, InstallId, Manifest, Mode, Outcome,
-    Pattern, Platform, Ramp, RampPoint, Release, RolloutPlan, Rule, RuleAction,
-    Salt, Share, VersionRange,
+    Pattern, Platform, Ramp, RampPoint, Release, RolloutPlan, Rule, RuleAction, Salt, Share,
+    VersionRange,
 };
 
 /// A valid manifest with no releases; the fuzzer fills `releases`.

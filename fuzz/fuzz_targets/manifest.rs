@@ -68,8 +68,7 @@ fn check_document(bytes: &[u8]) {
     let Ok(document) = PlatformRelease::parse(bytes) else {
         return;
     };
-    let again =
-        PlatformRelease::parse(&document.to_json()).expect("a parsed document parses back");
+    let again = PlatformRelease::parse(&document.to_json()).expect("a parsed document parses back");
     assert_eq!(again, document, "the document round-trips");
 }
 

@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         for entry in &delta.entries {
             if let Some(data) = &entry.data {
                 let (offset, length) = data.span();
-                let end = offset.checked_add(length).expect("a span does not overflow");
+                let end = offset
+                    .checked_add(length)
+                    .expect("a span does not overflow");
                 assert!(end <= payload.len() as u64, "data inside the payload");
             }
         }

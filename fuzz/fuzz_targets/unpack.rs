@@ -85,7 +85,10 @@ fn unpack(package: &[u8]) {
             );
         }
     }
-    assert!(names(&bait).is_empty(), "something was written through a link");
+    assert!(
+        names(&bait).is_empty(),
+        "something was written through a link"
+    );
 
     assert_eq!(
         names(dir.path()),
