@@ -16,7 +16,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -28,6 +27,7 @@ use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::error::{Error, Result};
+use crate::platform;
 use crate::pool::WorkQueue;
 
 /// Where a run of bytes lies in a [`Spool`].
@@ -85,9 +85,7 @@ impl Spool {
             *end += bytes.len() as u64;
             offset
         };
-        self.file
-            .write_all_at(bytes, offset)
-            .map_err(|source| self.error(source))?;
+        platform::write_all_at(&self.file, bytes, offset).map_err(|source| self.error(source))?;
         Ok(Spooled {
             offset,
             length: bytes.len() as u64,
@@ -103,8 +101,7 @@ impl Spool {
         let length = usize::try_from(spooled.length)
             .map_err(|_| self.error(io::Error::other("a spooled run larger than memory")))?;
         let mut bytes = vec![0; length];
-        self.file
-            .read_exact_at(&mut bytes, spooled.offset)
+        platform::read_exact_at(&self.file, &mut bytes, spooled.offset)
             .map_err(|source| self.error(source))?;
         Ok(bytes)
     }
@@ -121,8 +118,7 @@ impl Spool {
         let mut done = 0;
         while done < spooled.length {
             let chunk = (spooled.length - done).min(CHUNK) as usize;
-            self.file
-                .read_exact_at(&mut buffer[..chunk], spooled.offset + done)
+            platform::read_exact_at(&self.file, &mut buffer[..chunk], spooled.offset + done)
                 .map_err(|source| self.error(source))?;
             if let Err(error) = out.write_all(&buffer[..chunk]) {
                 return Ok(Err(error));

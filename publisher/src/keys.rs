@@ -134,17 +134,15 @@ pub fn generate(dir: &Path, password: Option<&Password>, overwrite: bool) -> Res
 
 /// Writes `bytes` to a new owner-only file, replacing `path` atomically.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let write_error = |source| Error::Write {
         path: path.to_owned(),
         source,
     };
     let temp = path.with_extension("key.tmp");
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::platform::private_file_options()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
         .open(&temp)
         .map_err(write_error)?;
     file.write_all(bytes)

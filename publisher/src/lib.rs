@@ -55,6 +55,7 @@ pub mod mirror;
 pub mod pack;
 pub mod package;
 pub mod pages;
+mod platform;
 mod pool;
 pub mod publish;
 pub mod push;

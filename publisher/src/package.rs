@@ -29,6 +29,7 @@ use wavecast_schema::{
 };
 
 use crate::error::{Error, Result};
+use crate::platform;
 
 /// Which part of the release folder forms a module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +225,6 @@ fn scan(root: &Path) -> Result<Vec<FoundEntry>> {
 }
 
 fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let read_error = |source| Error::Read {
         path: dir.to_owned(),
         source,
@@ -257,13 +257,13 @@ fn scan_into(dir: &Path, prefix: Option<&str>, found: &mut Vec<FoundEntry>) -> R
             source,
         })?;
         let file_type = metadata.file_type();
-        let mode = FileMode::from_permissions(metadata.permissions().mode());
+        let mode = platform::mode_of(&metadata);
         let kind = if file_type.is_dir() {
             FoundKind::Dir
         } else if file_type.is_file() {
             FoundKind::File {
                 size: metadata.len(),
-                hard_linked: metadata.nlink() > 1,
+                hard_linked: platform::is_hard_linked(&metadata),
             }
         } else if file_type.is_symlink() {
             FoundKind::Symlink(read_link_target(&local)?)
@@ -496,7 +496,6 @@ pub fn build_image(
     reporter: &dyn PackReporter,
     sink: &dyn ContentSink,
 ) -> Result<BuiltModule> {
-    use std::os::unix::fs::PermissionsExt;
     let started = Instant::now();
     let file = spec.dir.as_ref().ok_or_else(|| {
         Error::ModuleLayout(format!("image module `{}` names no file", spec.name))
@@ -549,7 +548,7 @@ pub fn build_image(
                 blake3: hash,
                 packed_size: 0,
             },
-            mode: FileMode::from_permissions(metadata.permissions().mode()),
+            mode: platform::mode_of(&metadata),
         }]),
         files: 1,
         links: 0,

@@ -12,7 +12,6 @@
 //! The channel's `min_client_version` may change with the build (see
 //! [`client_floor`](crate::client_floor)): every build offered must reach it.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
@@ -213,7 +212,7 @@ fn package_executable(
         source: error,
     };
     fs_err::copy(source, &copy).map_err(write_error)?;
-    fs_err::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).map_err(write_error)?;
+    crate::platform::make_executable(&copy).map_err(write_error)?;
     let built = package::build_module(
         folder.path(),
         &ModuleSpec::whole_folder(),

@@ -140,10 +140,9 @@ fn spawn(command: &mut Command) -> io::Result<Child> {
 
 /// Why a build's `--version` failed, in words.
 fn describe_failure(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt as _;
-    match (status.code(), status.signal()) {
+    match (status.code(), crate::platform::abnormal_end(status)) {
         (Some(code), _) => format!("`--version` exited with status {code}"),
-        (None, Some(signal)) => format!("`--version` was killed by signal {signal}"),
+        (None, Some(end)) => format!("`--version` {end}"),
         (None, None) => format!("`--version` ended with {status}"),
     }
 }

@@ -1,7 +1,8 @@
 //! A site in a local folder.
 
-use std::fs::{DirBuilder, Permissions};
+use std::fs::DirBuilder;
 use std::io::{self, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -13,9 +14,11 @@ use crate::error::{Error, Result};
 use crate::storage::Storage;
 
 /// The mode of every file an [`FsStorage`] writes: readable by everyone.
+#[cfg(unix)]
 const FILE_MODE: u32 = 0o644;
 
 /// The mode of every folder an [`FsStorage`] creates: searchable by everyone.
+#[cfg(unix)]
 const FOLDER_MODE: u32 = 0o755;
 
 /// A site stored in a local folder. Writes go to a temporary file in the destination
@@ -102,16 +105,18 @@ impl FsStorage {
         };
         let dir = target.parent().expect("a site path always has a parent");
         self.create_folders(dir).map_err(write_error)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".wavecast-");
         // `open` applies the umask to this mode; without `respect_umask` the mode is
-        // set again below, which the umask does not touch.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".wavecast-")
-            .permissions(Permissions::from_mode(FILE_MODE))
-            .tempfile_in(dir)
-            .map_err(write_error)?;
+        // set again below, which the umask does not touch. Windows has no mode bits:
+        // files inherit their folder's access list.
+        #[cfg(unix)]
+        builder.permissions(std::fs::Permissions::from_mode(FILE_MODE));
+        let mut temp = builder.tempfile_in(dir).map_err(write_error)?;
+        #[cfg(unix)]
         if !self.respect_umask {
             temp.as_file()
-                .set_permissions(Permissions::from_mode(FILE_MODE))
+                .set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
                 .map_err(write_error)?;
         }
         fill(temp.as_file_mut()).map_err(write_error)?;
@@ -126,9 +131,7 @@ impl FsStorage {
         temp.as_file().sync_all().map_err(write_error)?;
         temp.persist(&target)
             .map_err(|error| write_error(error.error))?;
-        std::fs::File::open(dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(write_error)
+        sync_folder(dir).map_err(write_error)
     }
 
     /// Creates `dir` and its missing parents with [`FOLDER_MODE`] (less the umask
@@ -140,14 +143,32 @@ impl FsStorage {
         if let Some(parent) = dir.parent() {
             self.create_folders(parent)?;
         }
-        match DirBuilder::new().mode(FOLDER_MODE).create(dir) {
-            Ok(()) if self.respect_umask => Ok(()),
-            Ok(()) => std::fs::set_permissions(dir, Permissions::from_mode(FOLDER_MODE)),
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut builder = DirBuilder::new();
+        #[cfg(unix)]
+        builder.mode(FOLDER_MODE);
+        match builder.create(dir) {
+            #[cfg(unix)]
+            Ok(()) if !self.respect_umask => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(FOLDER_MODE))
+            }
+            Ok(()) => Ok(()),
             // Another writer created it meanwhile.
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
             Err(error) => Err(error),
         }
     }
+}
+
+/// Flushes `dir`'s entries, so that a rename into it survives a power cut. Windows
+/// makes a rename durable with the file (NTFS journals its metadata) and cannot open
+/// a folder as a file, so there it does nothing.
+fn sync_folder(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// The modification time of a file written `now` that replaces one last modified
