@@ -13,10 +13,8 @@
 use std::convert::Infallible;
 use std::io::{self, IsTerminal as _};
 use std::ops::ControlFlow;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -198,22 +196,48 @@ fn update_and_restart(
 
 /// Executes `executable` in place of this process with the same arguments and
 /// [`SELF_UPDATED_VARIABLE`] set to `from`; returns only when that fails. Retries
-/// for up to a second while the file is busy (`ETXTBSY`).
+/// for up to a second while the file is busy (`ETXTBSY`). Windows cannot replace a
+/// process's image: there the new executable runs as a child with this process's
+/// standard streams, and this process exits with its status.
 fn restart(executable: &Path, from: &Version, to: &Version) -> SelfUpdateError {
     let mut arguments = std::env::args_os();
     let mut command = Command::new(executable);
-    if let Some(arg0) = arguments.next() {
-        command.arg0(arg0);
-    }
+    let arg0 = arguments.next();
     command
         .args(arguments)
         .env(SELF_UPDATED_VARIABLE, from.to_string());
+    #[cfg(windows)]
+    {
+        let _ = arg0;
+        match command.status() {
+            Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+            Err(source) => SelfUpdateError::Restart {
+                to: to.clone(),
+                executable: executable.to_owned(),
+                source,
+            },
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        if let Some(arg0) = arg0 {
+            command.arg0(arg0);
+        }
+        exec_retrying(&mut command, executable, to)
+    }
+}
+
+/// `exec` of `command`, retried for up to a second while the file is busy.
+#[cfg(unix)]
+fn exec_retrying(command: &mut Command, executable: &Path, to: &Version) -> SelfUpdateError {
+    use std::os::unix::process::CommandExt as _;
     let mut attempts = 0;
     loop {
         let source = command.exec();
         if source.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 {
             attempts += 1;
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(std::time::Duration::from_millis(50));
             continue;
         }
         return SelfUpdateError::Restart {

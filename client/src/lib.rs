@@ -108,6 +108,7 @@ mod error;
 mod install;
 mod lifecycle;
 mod net;
+mod platform;
 pub mod schedule;
 mod store;
 pub mod units;

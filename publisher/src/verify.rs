@@ -1327,10 +1327,10 @@ fn check_package_trees(
             .map(|target| String::from_utf8_lossy(&target).into_owned());
         let found = match header.entry_type() {
             tar::EntryType::Regular => Found::File {
-                mode,
+                mode: Some(mode),
                 size: entry.size(),
             },
-            tar::EntryType::Directory => Found::Dir { mode },
+            tar::EntryType::Directory => Found::Dir { mode: Some(mode) },
             tar::EntryType::Symlink => Found::Symlink {
                 target: target.as_deref().unwrap_or(""),
             },

@@ -136,13 +136,14 @@ impl ExpectedTree {
 pub enum Found<'a> {
     /// A directory.
     Dir {
-        /// Its permission bits.
-        mode: FileMode,
+        /// Its permission bits; `None` where the file system keeps none (Windows),
+        /// and then not compared.
+        mode: Option<FileMode>,
     },
     /// A regular file; its content is checked separately (see [`TreeCheck::visit`]).
     File {
-        /// Its permission bits.
-        mode: FileMode,
+        /// Its permission bits, as for [`Found::Dir`].
+        mode: Option<FileMode>,
         /// Its size in bytes.
         size: u64,
     },
@@ -353,11 +354,10 @@ impl<'t> TreeCheck<'t> {
     }
 }
 
-fn check_mode(expected: FileMode, found: FileMode) -> std::result::Result<(), Mismatch> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(Mismatch::Mode { expected, found })
+fn check_mode(expected: FileMode, found: Option<FileMode>) -> std::result::Result<(), Mismatch> {
+    match found {
+        Some(found) if found != expected => Err(Mismatch::Mode { expected, found }),
+        _ => Ok(()),
     }
 }
 
@@ -409,9 +409,9 @@ mod tests {
         let tree = tree();
         let mut check = TreeCheck::new(&tree);
         let right = [
-            ("opt", Found::Dir { mode: mode(0o700) }),
-            ("opt/app", Found::Dir { mode: mode(0o755) }),
-            ("opt/app/lib", Found::Dir { mode: mode(0o755) }),
+            ("opt", Found::Dir { mode: Some(mode(0o700)) }),
+            ("opt/app", Found::Dir { mode: Some(mode(0o755)) }),
+            ("opt/app/lib", Found::Dir { mode: Some(mode(0o755)) }),
             (
                 "opt/app/lib/libfoo.so",
                 Found::Symlink {
@@ -421,7 +421,7 @@ mod tests {
             (
                 "opt/app/lib/libfoo.so.1",
                 Found::File {
-                    mode: mode(0o644),
+                    mode: Some(mode(0o644)),
                     size: 3,
                 },
             ),
@@ -461,7 +461,7 @@ mod tests {
             (
                 "opt/app/extra",
                 Some(Found::File {
-                    mode: mode(0o644),
+                    mode: Some(mode(0o644)),
                     size: 1,
                 }),
                 "`opt/app/extra` is not in the signed file list",
@@ -474,7 +474,7 @@ mod tests {
             (
                 "opt/app/lib/libfoo.so.1",
                 Some(Found::File {
-                    mode: mode(0o600),
+                    mode: Some(mode(0o600)),
                     size: 3,
                 }),
                 "has mode 600, but the signed file list says 644",
@@ -482,7 +482,7 @@ mod tests {
             (
                 "opt/app/lib/libfoo.so.1",
                 Some(Found::File {
-                    mode: mode(0o644),
+                    mode: Some(mode(0o644)),
                     size: 4,
                 }),
                 "holds 4 bytes, but the signed file list says 3",
@@ -513,7 +513,7 @@ mod tests {
     fn a_path_visited_twice_is_a_duplicate() {
         let tree = tree();
         let mut check = TreeCheck::new(&tree);
-        let dir = Found::Dir { mode: mode(0o755) };
+        let dir = Found::Dir { mode: Some(mode(0o755)) };
         check.visit("opt/app/lib", &dir).unwrap();
         let error = check.visit("opt/app/lib", &dir).unwrap_err();
         assert_eq!(error.problem, Mismatch::Duplicate);

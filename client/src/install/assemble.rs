@@ -21,9 +21,8 @@
 //! against the indexes ([`crate::install::tree::check_tree`]) before using it.
 
 use std::cell::Cell;
-use std::fs::{File, Permissions};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::{Blake3Hash, FileMode, ModuleName, PackData, PlatformRelease};
@@ -149,7 +148,7 @@ impl<'a> Builder<'a> {
         }
         dir_modes.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
         for (path, _, mode) in dir_modes {
-            std::fs::set_permissions(&path, Permissions::from_mode(mode.bits()))
+            crate::platform::set_mode(&path, mode.bits())
                 .map_err(|source| Error::Unpack { path, source })?;
         }
         Ok(written)
@@ -186,7 +185,7 @@ impl<'a> Builder<'a> {
             if let Some(parent) = target.parent() {
                 create_dir_all(parent)?;
             }
-            std::os::unix::fs::symlink(link_target.as_str(), &target).map_err(|source| {
+            crate::platform::symlink(link_target.as_str(), &target).map_err(|source| {
                 Error::Unpack {
                     path: target.clone(),
                     source,
@@ -383,6 +382,7 @@ fn pump(reader: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
     use std::cell::RefCell;
     use std::collections::{BTreeMap, HashMap};
     use std::os::unix::fs::MetadataExt;

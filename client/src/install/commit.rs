@@ -3,7 +3,6 @@
 //! (see [`crate::store::journal`] for the state machine), and finishing or undoing an
 //! install a killed run left ([`recover`]).
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -42,8 +41,11 @@ pub(crate) fn promote(root: &InstallRoot, staging: &str, dir: &str) -> Result<()
     sync_dir(&releases).map_err(release_error("flush", &releases))
 }
 
-/// Points `ROOT/current` to `releases/<dir>` atomically: a new relative symlink is
-/// renamed over the old one, then the root directory is flushed.
+/// Points `ROOT/current` to `releases/<dir>` atomically, then flushes the root
+/// directory. On Unix a new relative symlink is renamed over the old one; on
+/// Windows, where a symlink needs administrator rights and a junction cannot be
+/// renamed over another, `current` is a small file naming the directory (see
+/// [`read_current`](crate::store::current::read_current)), replaced the same way.
 pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
     let current = root.current();
     let target = format!("releases/{dir}");
@@ -52,6 +54,7 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
         target: target.clone(),
         source,
     };
+    #[cfg(unix)]
     if let Ok(metadata) = std::fs::symlink_metadata(&current)
         && !metadata.file_type().is_symlink()
     {
@@ -60,7 +63,12 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
     let temp = root
         .path()
         .join(format!("{CURRENT_TEMP_PREFIX}{}", random_hex(8)?));
+    #[cfg(unix)]
     std::os::unix::fs::symlink(&target, &temp).map_err(switch_error)?;
+    #[cfg(not(unix))]
+    std::fs::write(&temp, format!("{target}\n"))
+        .and_then(|()| crate::platform::sync_file(&temp))
+        .map_err(switch_error)?;
     if let Err(source) = std::fs::rename(&temp, &current) {
         let _ = std::fs::remove_file(&temp);
         return Err(switch_error(source));
@@ -182,7 +190,7 @@ impl Drop for Building {
 /// before it is renamed into place.
 #[cfg(target_os = "linux")]
 pub(super) fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    rustix::fs::syncfs(File::open(dir)?).map_err(io::Error::from)
+    rustix::fs::syncfs(std::fs::File::open(dir)?).map_err(io::Error::from)
 }
 
 /// Flushes every file and directory under `dir` to disk (a symbolic link is part of
@@ -195,10 +203,10 @@ pub(super) fn sync_filesystem(dir: &Path) -> io::Result<()> {
         if file_type.is_dir() {
             sync_filesystem(&entry.path())?;
         } else if file_type.is_file() {
-            File::open(entry.path())?.sync_all()?;
+            crate::platform::sync_file(&entry.path())?;
         }
     }
-    File::open(dir)?.sync_all()
+    crate::platform::sync_dir(dir)
 }
 
 /// What [`Updater::recover`](crate::Updater::recover) found and did.

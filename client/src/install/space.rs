@@ -50,11 +50,10 @@ pub(crate) fn ensure_free_space(root: &Path, download: u64, unpacked: u64) -> Re
 
 /// Bytes an unprivileged user may still write on the file system holding `path`.
 fn free_bytes(path: &Path) -> Result<u64> {
-    let stat = rustix::fs::statvfs(path).map_err(|errno| Error::FreeSpace {
+    crate::platform::free_bytes(path).map_err(|source| Error::FreeSpace {
         path: path.to_owned(),
-        source: errno.into(),
-    })?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+        source,
+    })
 }
 
 #[cfg(test)]

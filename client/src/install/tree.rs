@@ -12,11 +12,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::{
-    Blake3Hash, ExpectedTree, FileIndex, FileMode, Found, Mismatch, Module, ModuleName,
+    Blake3Hash, ExpectedTree, FileIndex, Found, Mismatch, Module, ModuleName,
     PlatformRelease, TreeCheck, TreeMismatch,
 };
 
@@ -147,7 +146,7 @@ fn walk(
         }
         let metadata = std::fs::symlink_metadata(&local).map_err(with_path(&local))?;
         let file_type = metadata.file_type();
-        let mode = FileMode::from_permissions(metadata.permissions().mode());
+        let mode = crate::platform::mode_of(&metadata);
         let target;
         let found = if file_type.is_dir() {
             Found::Dir { mode }
@@ -202,9 +201,10 @@ fn hash_file(path: &Path) -> io::Result<Blake3Hash> {
 
 #[cfg(test)]
 mod tests {
+    use wavecast_schema::FileMode;
+    use std::os::unix::fs::PermissionsExt as _;
     use std::collections::BTreeMap;
-    use std::os::unix::fs::PermissionsExt;
-
+    
     use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
 
     use super::*;

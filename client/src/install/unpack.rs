@@ -10,9 +10,8 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -168,7 +167,7 @@ pub fn unpack_module(
 
         if entry_type == EntryType::Symlink {
             let link_target = link_target(&entry, module, &raw_path)?;
-            std::os::unix::fs::symlink(link_target.as_str(), &target).map_err(create_error)?;
+            crate::platform::symlink(link_target.as_str(), &target).map_err(create_error)?;
             leaves.insert(relative, "symbolic link");
             continue;
         }
@@ -182,12 +181,7 @@ pub fn unpack_module(
             });
         }
         // `create_new` never opens an existing path, a link included.
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&target)
-            .map_err(create_error)?;
+        let file = crate::platform::create_private(&target).map_err(create_error)?;
         budget.allow(size.saturating_add(512));
         let mut out = HashingWriter::new(file, size);
         let copied = io::copy(&mut entry, &mut out);
@@ -204,16 +198,14 @@ pub fn unpack_module(
                 ),
             )));
         }
-        out.get_ref()
-            .set_permissions(Permissions::from_mode(mode))
-            .map_err(write_error(&target))?;
+        crate::platform::set_file_mode(out.get_ref(), mode).map_err(write_error(&target))?;
         files.push((relative.clone(), out.hash()));
         leaves.insert(relative, "file");
     }
 
     directories.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
     for (path, _, mode) in directories {
-        std::fs::set_permissions(&path, Permissions::from_mode(mode))
+        crate::platform::set_mode(&path, mode)
             .map_err(|source| Error::Unpack { path, source })?;
     }
     Ok(files)
@@ -321,6 +313,9 @@ impl<R: Read> Read for BudgetReader<R> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::fs::Permissions;
+    use std::os::unix::fs::PermissionsExt as _;
+
     use flate2::Compression;
     use flate2::write::GzEncoder;
 

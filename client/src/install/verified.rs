@@ -2,9 +2,8 @@
 //! passes through; [`VerifiedFile`] uses it to write one file of a new release tree
 //! against its file index.
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::{Blake3Hash, FileMode};
@@ -110,12 +109,7 @@ impl VerifiedFile {
     ///
     /// [`Error::Unpack`].
     pub(crate) fn create(path: &Path, size: u64) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| Error::Unpack {
+        let file = crate::platform::create_private(path).map_err(|source| Error::Unpack {
                 path: path.to_owned(),
                 source,
             })?;
@@ -144,9 +138,7 @@ impl VerifiedFile {
             && self.writer.written() == self.writer.limit
             && &self.writer.hash() == blake3;
         if matches {
-            self.writer
-                .get_ref()
-                .set_permissions(Permissions::from_mode(mode.bits()))
+            crate::platform::set_file_mode(self.writer.get_ref(), mode.bits())
                 .map_err(unpack_error(&self.path))?;
         } else {
             drop(self.writer);
@@ -168,6 +160,7 @@ impl Write for VerifiedFile {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
     use super::*;
 
     #[test]

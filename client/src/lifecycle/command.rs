@@ -1,12 +1,11 @@
-//! Running a hook command: `sh -c COMMAND` in a directory with extra environment
-//! variables, in its own process group, for at most a timeout, with the end of its
-//! output captured. The health check and the on-activate hook of image slots both run through
+//! Running a hook command: `sh -c COMMAND` (`cmd /C COMMAND` on Windows) in a
+//! directory with extra environment variables, in its own process group (a job
+//! object on Windows), for at most a timeout, with the end of its output captured. The health check and the on-activate hook of image slots both run through
 //! [`run_shell`].
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,30 +38,29 @@ pub(crate) struct Shell<'a> {
 pub(crate) fn run_shell(shell: &Shell<'_>) -> io::Result<HealthCheckReport> {
     let mut output = tempfile::tempfile()?;
     let started = Instant::now();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(shell.command)
+    let mut command = shell_command(shell.command);
+    let mut child = command
         .current_dir(shell.dir)
         .env("PWD", shell.dir)
         .envs(shell.env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(output.try_clone()?)
         .stderr(output.try_clone()?)
-        .process_group(0)
         .spawn()?;
+    let group = Group::of(&child);
     let status = match wait_within(&mut child, started + shell.timeout) {
         Ok(Some(status)) => match status.code() {
             Some(0) => HealthStatus::Passed,
             Some(code) => HealthStatus::Exited(code),
-            None => HealthStatus::Signaled(status.signal().unwrap_or(0)),
+            None => HealthStatus::Signaled(signal_of(status)),
         },
         Ok(None) => {
-            kill_group(&child);
+            group.kill(&child);
             child.wait()?;
             HealthStatus::TimedOut
         }
         Err(error) => {
-            kill_group(&child);
+            group.kill(&child);
             let _ = child.wait();
             return Err(error);
         }
@@ -96,16 +94,121 @@ fn wait_within(
     }
 }
 
-/// Kills the process group `child` leads. The child has not been reaped, so its
-/// process group id cannot have been reused.
-fn kill_group(child: &Child) {
-    let Ok(group) = libc::pid_t::try_from(child.id()) else {
-        return;
-    };
-    #[expect(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
-    // SAFETY: kill takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(-group, libc::SIGKILL);
+/// `sh -c command` in a process group of its own, so that a timeout kills whatever
+/// it started.
+#[cfg(unix)]
+fn shell_command(command: &str) -> Command {
+    use std::os::unix::process::CommandExt as _;
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(command).process_group(0);
+    shell
+}
+
+/// `cmd /C command`, the command passed as written (cmd parses its own line).
+#[cfg(windows)]
+fn shell_command(command: &str) -> Command {
+    use std::os::windows::process::CommandExt as _;
+    let mut shell = Command::new("cmd");
+    shell.arg("/C").raw_arg(command);
+    shell
+}
+
+/// The signal that ended a process (0 where there are none).
+fn signal_of(status: std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        status.signal().unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        0
+    }
+}
+
+/// The processes a command started, to be killed together: its process group on
+/// Unix; on Windows a job object the child is put in as soon as it is spawned (what
+/// it starts after that joins the job too).
+struct Group {
+    #[cfg(windows)]
+    job: Option<windows_sys::Win32::Foundation::HANDLE>,
+}
+
+impl Group {
+    #[cfg(unix)]
+    fn of(_child: &Child) -> Self {
+        Self {}
+    }
+
+    #[cfg(windows)]
+    #[expect(unsafe_code, reason = "job objects have no safe wrapper in std")]
+    fn of(child: &Child) -> Self {
+        use std::os::windows::io::AsRawHandle as _;
+        use windows_sys::Win32::System::JobObjects::{
+            AssignProcessToJobObject, CreateJobObjectW,
+        };
+        // SAFETY: both pointers may be null (no attributes, no name).
+        let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+        if job.is_null() {
+            return Self { job: None };
+        }
+        // SAFETY: `job` was just created and the child's handle is live until the
+        // child is waited for, which happens after this.
+        let assigned = unsafe { AssignProcessToJobObject(job, child.as_raw_handle()) };
+        if assigned == 0 {
+            // SAFETY: `job` is ours and closed once.
+            unsafe { windows_sys::Win32::Foundation::CloseHandle(job) };
+            return Self { job: None };
+        }
+        Self { job: Some(job) }
+    }
+
+    /// Kills the process group `child` leads. The child has not been reaped, so its
+    /// process group id cannot have been reused.
+    #[cfg(unix)]
+    fn kill(&self, child: &Child) {
+        let Ok(group) = libc::pid_t::try_from(child.id()) else {
+            return;
+        };
+        #[expect(unsafe_code, reason = "kill(2) has no safe wrapper in std")]
+        // SAFETY: kill takes plain integers and touches no memory of ours.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    }
+
+    /// Terminates every process of the job, or the child alone without one.
+    #[cfg(windows)]
+    fn kill(&self, child: &Child) {
+        match self.job {
+            #[expect(unsafe_code, reason = "job objects have no safe wrapper in std")]
+            // SAFETY: the job handle is open until drop.
+            Some(job) => unsafe {
+                windows_sys::Win32::System::JobObjects::TerminateJobObject(job, 1);
+            },
+            None => {
+                // `kill` needs `&mut`; the handle is what matters, so kill by id.
+                let _ = Command::new("taskkill")
+                    .args(["/F", "/T", "/PID", &child.id().to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+#[cfg(windows)]
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            #[expect(unsafe_code, reason = "job objects have no safe wrapper in std")]
+            // SAFETY: `job` is ours and closed once.
+            unsafe {
+                windows_sys::Win32::Foundation::CloseHandle(job);
+            }
+        }
     }
 }
 

@@ -59,9 +59,8 @@
 //! image, the rollback is refused.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -879,8 +878,7 @@ impl SlotWriter {
         let file = self.writer.get_ref();
         if self.regular {
             file.set_len(self.writer.written()).map_err(write_error)?;
-            file.set_permissions(Permissions::from_mode(mode.bits()))
-                .map_err(write_error)?;
+            crate::platform::set_file_mode(file, mode.bits()).map_err(write_error)?;
         }
         file.sync_all().map_err(write_error)?;
         if let Some(parent) = self.path.parent().filter(|_| self.regular) {
@@ -958,6 +956,7 @@ impl SlotPaths {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
     use super::*;
 
     /// Writes the image of `document` (whose image module is `os`) through the slots

@@ -29,10 +29,8 @@
 //! group writes, as untrusted input. None of the client's files hold secrets, so the
 //! group may read them all.
 
-use std::ffi::CString;
 use std::io;
 use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::store::error::{Error, Result};
@@ -68,6 +66,15 @@ const WITHOUT_GROUP: Modes = Modes {
 /// [`Error::UnknownGroup`] when there is no such group; [`Error::LookUpGroup`] when
 /// the database cannot be read.
 pub(crate) fn group_id(name: &str) -> Result<u32> {
+    #[cfg(not(unix))]
+    return Err(Error::LookUpGroup {
+        group: name.to_owned(),
+        source: io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a root is shared with a group on Unix only; on Windows, give the application's user write access to `.wavecast\\shared` with an access list",
+        ),
+    });
+    #[cfg(unix)]
     match look_up_group(name) {
         Ok(Some(gid)) => Ok(gid),
         Ok(None) => name.parse().map_err(|_| Error::UnknownGroup {
@@ -81,12 +88,13 @@ pub(crate) fn group_id(name: &str) -> Result<u32> {
 }
 
 /// `getgrnam_r(3)`: the id of the group `name`, `None` when there is none.
+#[cfg(unix)]
 #[expect(
     unsafe_code,
     reason = "getgrnam_r(3) has no safe wrapper in std or rustix"
 )]
 fn look_up_group(name: &str) -> io::Result<Option<u32>> {
-    let Ok(name) = CString::new(name) else {
+    let Ok(name) = std::ffi::CString::new(name) else {
         return Ok(None);
     };
     let mut buffer = vec![0u8; 1024];
@@ -165,12 +173,15 @@ fn set_access(path: &Path, gid: Option<u32>, mode: u32) -> Result<()> {
         path: path.to_owned(),
         source,
     };
+    #[cfg(unix)]
     if let Some(gid) = gid {
         rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
             .map_err(|errno| access_error(errno.into()))?;
     }
+    #[cfg(not(unix))]
+    let _ = gid;
     // After the chown, which may clear the setgid bit.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(access_error)
+    crate::platform::set_mode(path, mode).map_err(access_error)
 }
 
 /// Creates `shared` (`ROOT/.wavecast/shared`) if it is missing: writable by the
@@ -204,11 +215,24 @@ pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        // A FIFO must not block the open before it can be refused.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // A FIFO must not block the open before it can be refused.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    // Windows has no FIFOs in the file system, and opening a link follows it: a
+    // link is refused before the open.
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a link, not a regular file",
+        )));
+    }
+    let file = options.open(path);
     let file = match file {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -235,6 +259,7 @@ pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
     use std::os::unix::fs::MetadataExt;
 
     use super::*;

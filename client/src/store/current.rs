@@ -2,6 +2,7 @@
 //! how release directories are named, and the trial a newly current release is on.
 
 use std::io;
+use std::path::Path;
 
 use jiff::Timestamp;
 use semver::Version;
@@ -50,6 +51,47 @@ pub fn release_dir_name(version: &Version, release: &PlatformRelease) -> String 
     format!("{version}-{}", &digest[..12])
 }
 
+/// What `ROOT/current` names, `releases/<dir>`: the target of the relative symlink
+/// on Unix; on Windows, where a link needs administrator rights and a junction
+/// cannot be replaced atomically, the one line of the small file `current` (which
+/// the application's launcher reads too). `None` when there is no `current`.
+fn read_pointer(path: &Path) -> Result<Option<String>> {
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::ReadCurrent {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let read_error = |source| Error::ReadCurrent {
+        path: path.to_owned(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        if !metadata.file_type().is_symlink() {
+            return Err(Error::CurrentNotSymlink {
+                path: path.to_owned(),
+            });
+        }
+        let target = std::fs::read_link(path).map_err(read_error)?;
+        Ok(Some(target.to_string_lossy().into_owned()))
+    }
+    #[cfg(not(unix))]
+    {
+        if !metadata.is_file() || metadata.len() > 4096 {
+            return Err(Error::CurrentNotSymlink {
+                path: path.to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        Ok(Some(text.trim_end().to_owned()))
+    }
+}
+
 /// The release `ROOT/current` points to, or `None` when there is no `current` or it
 /// points to a release directory that no longer exists.
 ///
@@ -57,26 +99,16 @@ pub fn release_dir_name(version: &Version, release: &PlatformRelease) -> String 
 /// directory's name.
 pub(crate) fn read_current(root: &InstallRoot, state: &State) -> Result<Option<CurrentRelease>> {
     let path = root.current();
-    let metadata = match std::fs::symlink_metadata(&path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::ReadCurrent { path, source }),
+    let Some(target_text) = read_pointer(&path)? else {
+        return Ok(None);
     };
-    if !metadata.file_type().is_symlink() {
-        return Err(Error::CurrentNotSymlink { path });
-    }
-    let target = std::fs::read_link(&path).map_err(|source| Error::ReadCurrent {
-        path: path.clone(),
-        source,
-    })?;
-    let target_text = target.to_string_lossy().into_owned();
     let unrecognized = || Error::UnrecognizedCurrent {
         path: path.clone(),
         target: target_text.clone(),
     };
     let dir = target_text
         .strip_prefix("releases/")
-        .filter(|dir| !dir.is_empty() && !dir.contains('/') && !dir.starts_with('.'))
+        .filter(|dir| !dir.is_empty() && !dir.contains(['/', '\\']) && !dir.starts_with('.'))
         .ok_or_else(unrecognized)?;
     match std::fs::symlink_metadata(root.releases().join(dir)) {
         Ok(metadata) if metadata.is_dir() => {}

@@ -337,8 +337,13 @@ impl Error {
                 path.display()
             ),
             Self::CurrentNotSymlink { path } => format!(
-                "move `{}` out of the way; wavecast manages it as a symlink into `releases/`",
-                path.display()
+                "move `{}` out of the way; wavecast manages it as {} `releases/`",
+                path.display(),
+                if cfg!(unix) {
+                    "a symlink into"
+                } else {
+                    "a small file naming a folder of"
+                }
             ),
             Self::NotWritable { path, source } if !is_read_only(source) => format!(
                 "only the owner of `{}` (the user that ran `init`) may install, check, roll back or reconfigure this root: run this as that user; members of the group given to `init --group` or `config --group` may run `confirm`, `launched` and `status`",

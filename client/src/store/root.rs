@@ -23,7 +23,6 @@
 //! group.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -127,14 +126,7 @@ impl InstallRoot {
     ///
     /// Why not: `EACCES`, `EROFS`…
     pub(crate) fn writable(&self) -> io::Result<()> {
-        let access = rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK;
-        rustix::fs::accessat(
-            rustix::fs::CWD,
-            self.meta(),
-            access,
-            rustix::fs::AtFlags::EACCESS,
-        )
-        .map_err(io::Error::from)
+        crate::platform::writable(&self.meta())
     }
 
     /// Takes the root's exclusive lock, polling for up to `wait` while another
@@ -162,12 +154,7 @@ impl InstallRoot {
             .map_err(lock_error)?;
         // Everyone who may confirm takes this lock: in a shared root, the group too.
         if group_bits(&self.meta()).map_err(lock_error)?.is_some() {
-            let mode = 0o660;
-            let current = file.metadata().map_err(lock_error)?.permissions().mode() & 0o777;
-            if current != mode {
-                file.set_permissions(std::fs::Permissions::from_mode(mode))
-                    .map_err(lock_error)?;
-            }
+            crate::platform::set_file_mode(&file, 0o660).map_err(lock_error)?;
         }
         let started = Instant::now();
         loop {
@@ -248,8 +235,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     // The rename replaces the inode: the new file must carry the modes itself. Its
     // group came from the setgid directory; the bits are set whatever the umask.
     if let Some(bits) = group_bits(dir).map_err(write_error)? {
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600 | (bits & 0o060)))
+        crate::platform::set_file_mode(temp.as_file(), 0o600 | (bits & 0o060))
             .map_err(write_error)?;
     }
     temp.write_all(bytes).map_err(write_error)?;
@@ -265,9 +251,12 @@ const SETGID: u32 = 0o2000;
 /// The group permission bits (`0o070` at most) that files in `dir` share with its
 /// group: `None` unless `dir` has the setgid bit, which marks a directory shared with
 /// a group (see the module docs).
+/// Always `None` on Windows, which has no modes (a shared root is Unix only).
 pub(crate) fn group_bits(dir: &Path) -> io::Result<Option<u32>> {
-    let mode = std::fs::metadata(dir)?.permissions().mode();
-    Ok((mode & SETGID != 0).then_some(mode & 0o070))
+    let metadata = std::fs::metadata(dir)?;
+    Ok(crate::platform::raw_mode(&metadata)
+        .filter(|mode| mode & SETGID != 0)
+        .map(|mode| mode & 0o070))
 }
 
 /// Writes `value` as pretty JSON to `path` with [`write_atomically`].
@@ -282,7 +271,7 @@ pub(crate) fn write_json_atomically<T: serde::Serialize>(path: &Path, value: &T)
 
 /// Flushes a directory's entries (renames, new files) to disk.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    crate::platform::sync_dir(dir)
 }
 
 /// Removes a file, a symlink (not its target) or a whole directory tree, making
@@ -290,9 +279,9 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     let metadata = std::fs::symlink_metadata(path)?;
     if !metadata.is_dir() {
-        return std::fs::remove_file(path);
+        return crate::platform::remove_link(path);
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    crate::platform::set_mode(path, 0o700)?;
     for entry in std::fs::read_dir(path)? {
         remove_tree(&entry?.path())?;
     }

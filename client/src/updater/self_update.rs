@@ -28,7 +28,6 @@
 //! (`wavecast-update` re-executes itself with the same arguments).
 
 use std::io::{self, Read as _};
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -250,15 +249,13 @@ impl Updater {
                 source,
             }
         };
-        let mode = std::fs::metadata(executable)
-            .map_err(replace_error("read the permissions of", executable))?
-            .permissions()
-            .mode();
-        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(replace_error("set the permissions of", &new))?;
-        std::fs::File::open(&new)
-            .and_then(|file| file.sync_all())
-            .map_err(replace_error("flush", &new))?;
+        let metadata = std::fs::metadata(executable)
+            .map_err(replace_error("read the permissions of", executable))?;
+        if let Some(mode) = crate::platform::raw_mode(&metadata) {
+            crate::platform::set_mode(&new, mode & 0o7777)
+                .map_err(replace_error("set the permissions of", &new))?;
+        }
+        crate::platform::sync_file(&new).map_err(replace_error("flush", &new))?;
         probe(&new, &build.version)?;
 
         let previous = with_suffix(executable, ".old");
@@ -405,6 +402,7 @@ fn spawn(command: &mut Command) -> io::Result<std::process::Child> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
     use std::collections::BTreeMap;
 
     use wavecast_schema::{Attributes, Blake3Hash, Blob, Envelope, FORMAT_VERSION};
