@@ -5,7 +5,8 @@
 # headless), the stock delta tools the delta benchmark compares against (zstd,
 # bsdiff, xdelta3), what the README's examples use (git, rsync, jq;
 # scripts/test-readme.sh runs them), GNU time (the peak memory of a refused manifest,
-# in the limits tests), and moto_server (the S3 stand-in, from PyPI).
+# in the limits tests), mingw-w64 and Wine (the Windows builds and the Windows
+# client's end-to-end tests), and moto_server (the S3 stand-in, from PyPI).
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,8 @@ command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/bin/time ] || missing+=(time)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
+[ -x /usr/lib/wine/wine64 ] || missing+=(wine64)
 for tool in zstd bsdiff xdelta3 git rsync jq; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
@@ -34,4 +37,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   # this machine exists to run the tests, so install for the system all the same.
   python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages 'moto[server]'
+fi
+# The Windows target the Windows builds and their lint use.
+if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
+  echo "installing: the x86_64-pc-windows-gnu Rust target (rustup)" >&2
+  rustup target add x86_64-pc-windows-gnu >&2
 fi

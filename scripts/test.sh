@@ -15,6 +15,8 @@ cargo build --workspace --bins --locked
 # one is not rebuilt, without debug info so it is small to package and download.
 WAVECAST_CLIENT_VERSION=0.99.0 CARGO_PROFILE_DEV_DEBUG=0 cargo build --locked \
     -p wavecast-client-cli --bin wavecast-update --target-dir "${CARGO_TARGET_DIR:-target}/next"
+# The Windows builds the Windows end-to-end tests run under Wine.
+bash scripts/windows.sh >/dev/null
 log=$(mktemp)
 session=$(mktemp)
 trap 'rm -f "$log" "$session"' EXIT

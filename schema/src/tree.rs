@@ -409,9 +409,24 @@ mod tests {
         let tree = tree();
         let mut check = TreeCheck::new(&tree);
         let right = [
-            ("opt", Found::Dir { mode: Some(mode(0o700)) }),
-            ("opt/app", Found::Dir { mode: Some(mode(0o755)) }),
-            ("opt/app/lib", Found::Dir { mode: Some(mode(0o755)) }),
+            (
+                "opt",
+                Found::Dir {
+                    mode: Some(mode(0o700)),
+                },
+            ),
+            (
+                "opt/app",
+                Found::Dir {
+                    mode: Some(mode(0o755)),
+                },
+            ),
+            (
+                "opt/app/lib",
+                Found::Dir {
+                    mode: Some(mode(0o755)),
+                },
+            ),
             (
                 "opt/app/lib/libfoo.so",
                 Found::Symlink {
@@ -513,7 +528,9 @@ mod tests {
     fn a_path_visited_twice_is_a_duplicate() {
         let tree = tree();
         let mut check = TreeCheck::new(&tree);
-        let dir = Found::Dir { mode: Some(mode(0o755)) };
+        let dir = Found::Dir {
+            mode: Some(mode(0o755)),
+        };
         check.visit("opt/app/lib", &dir).unwrap();
         let error = check.visit("opt/app/lib", &dir).unwrap_err();
         assert_eq!(error.problem, Mismatch::Duplicate);

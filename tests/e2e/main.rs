@@ -27,3 +27,4 @@ mod serving;
 mod slots;
 mod status_page;
 mod trust;
+mod windows;

@@ -382,10 +382,10 @@ fn pump(reader: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
     use std::cell::RefCell;
     use std::collections::{BTreeMap, HashMap};
     use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt as _;
 
     use jiff::Timestamp;
     use wavecast_schema::{

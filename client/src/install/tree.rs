@@ -15,8 +15,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use wavecast_schema::{
-    Blake3Hash, ExpectedTree, FileIndex, Found, Mismatch, Module, ModuleName,
-    PlatformRelease, TreeCheck, TreeMismatch,
+    Blake3Hash, ExpectedTree, FileIndex, Found, Mismatch, Module, ModuleName, PlatformRelease,
+    TreeCheck, TreeMismatch,
 };
 
 use crate::install::error::{Error, Result};
@@ -201,10 +201,10 @@ fn hash_file(path: &Path) -> io::Result<Blake3Hash> {
 
 #[cfg(test)]
 mod tests {
-    use wavecast_schema::FileMode;
-    use std::os::unix::fs::PermissionsExt as _;
     use std::collections::BTreeMap;
-    
+    use std::os::unix::fs::PermissionsExt as _;
+    use wavecast_schema::FileMode;
+
     use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
 
     use super::*;

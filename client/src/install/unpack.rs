@@ -205,8 +205,7 @@ pub fn unpack_module(
 
     directories.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
     for (path, _, mode) in directories {
-        crate::platform::set_mode(&path, mode)
-            .map_err(|source| Error::Unpack { path, source })?;
+        crate::platform::set_mode(&path, mode).map_err(|source| Error::Unpack { path, source })?;
     }
     Ok(files)
 }

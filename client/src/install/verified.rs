@@ -110,9 +110,9 @@ impl VerifiedFile {
     /// [`Error::Unpack`].
     pub(crate) fn create(path: &Path, size: u64) -> Result<Self> {
         let file = crate::platform::create_private(path).map_err(|source| Error::Unpack {
-                path: path.to_owned(),
-                source,
-            })?;
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             writer: HashingWriter::new(file, size),
             path: path.to_owned(),
@@ -160,8 +160,8 @@ impl Write for VerifiedFile {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn only_the_declared_content_is_kept() {

@@ -145,9 +145,7 @@ impl Group {
     #[expect(unsafe_code, reason = "job objects have no safe wrapper in std")]
     fn of(child: &Child) -> Self {
         use std::os::windows::io::AsRawHandle as _;
-        use windows_sys::Win32::System::JobObjects::{
-            AssignProcessToJobObject, CreateJobObjectW,
-        };
+        use windows_sys::Win32::System::JobObjects::{AssignProcessToJobObject, CreateJobObjectW};
         // SAFETY: both pointers may be null (no attributes, no name).
         let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
         if job.is_null() {

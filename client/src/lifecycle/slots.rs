@@ -956,8 +956,8 @@ impl SlotPaths {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     /// Writes the image of `document` (whose image module is `os`) through the slots
     /// of `root`, with `pack` as the update's pack.

@@ -259,8 +259,8 @@ pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
     use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
 

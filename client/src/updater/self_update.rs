@@ -259,12 +259,28 @@ impl Updater {
         probe(&new, &build.version)?;
 
         let previous = with_suffix(executable, ".old");
-        let kept = staging.path().join("previous");
-        std::fs::hard_link(executable, &kept)
-            .or_else(|_| std::fs::copy(executable, &kept).map(drop))
-            .and_then(|()| std::fs::rename(&kept, &previous))
-            .map_err(replace_error("keep the old executable as", &previous))?;
-        std::fs::rename(&new, executable).map_err(replace_error("replace", executable))?;
+        #[cfg(unix)]
+        {
+            let kept = staging.path().join("previous");
+            std::fs::hard_link(executable, &kept)
+                .or_else(|_| std::fs::copy(executable, &kept).map(drop))
+                .and_then(|()| std::fs::rename(&kept, &previous))
+                .map_err(replace_error("keep the old executable as", &previous))?;
+            std::fs::rename(&new, executable).map_err(replace_error("replace", executable))?;
+        }
+        // A running `.exe` can be neither replaced nor deleted on Windows, but it can
+        // be renamed: it becomes the kept previous executable, and the new one takes
+        // its name. If that fails, the old one gets its name back.
+        #[cfg(windows)]
+        {
+            let _ = std::fs::remove_file(&previous);
+            std::fs::rename(executable, &previous)
+                .map_err(replace_error("keep the old executable as", &previous))?;
+            if let Err(source) = std::fs::rename(&new, executable) {
+                let _ = std::fs::rename(&previous, executable);
+                return Err(replace_error("replace", executable)(source));
+            }
+        }
         sync_dir(dir).map_err(replace_error("flush the directory", dir))?;
         // The package is not needed again; the next install's prune would remove it.
         let _ = std::fs::remove_file(&package);
@@ -402,8 +418,8 @@ fn spawn(command: &mut Command) -> io::Result<std::process::Child> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
     use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt as _;
 
     use wavecast_schema::{Attributes, Blake3Hash, Blob, Envelope, FORMAT_VERSION};
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds wavecast-update.exe and wavecast.exe for x86_64-pc-windows-gnu with Debian's
+# mingw-w64 (debug builds, as the tests use), and beside them the
+# bcryptprimitives.dll stand-in Wine 8 needs to start any Rust program (see
+# scripts/windows/bcryptprimitives.c). Installs the Rust target if missing;
+# scripts/install-deps.sh installs mingw-w64 and Wine. Prints the folder the .exe
+# files are in, which tests/e2e/windows.rs finds on its own.
+#
+#   bash scripts/windows.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+triple=x86_64-pc-windows-gnu
+rustup target list --installed | grep -qx "$triple" || rustup target add "$triple" >&2
+cargo build --locked --target "$triple" \
+  -p wavecast-client-cli --bin wavecast-update -p wavecast-publisher-cli --bin wavecast >&2
+out="${CARGO_TARGET_DIR:-target}/$triple/debug"
+x86_64-w64-mingw32-gcc -shared -O2 -o "$out/bcryptprimitives.dll" \
+  scripts/windows/bcryptprimitives.c
+echo "$out"
