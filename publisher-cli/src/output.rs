@@ -60,6 +60,7 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::ModuleLayout(_)
                         | E::VersionExists { .. }
                         | E::UnsupportedEntry { .. }
+                        | E::CaseCollision { .. }
                         | E::ForeignManifest { .. }
                         | E::UnsupportedManifestFormat { .. }
                         | E::PatchDepthTooLarge { .. }
@@ -91,6 +92,9 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
             )
     });
     match error.downcast_ref::<E>() {
+        Some(E::CaseCollision { second, .. }) => {
+            eprintln!("hint: rename or remove `{second}` in the release folder, then publish again");
+        }
         Some(E::ForeignManifest { .. }) => {
             eprintln!("hint: publish with the key that signed this channel, or to a new site");
         }

@@ -84,6 +84,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// Two paths of one module differ only in case: Windows and macOS (by default)
+    /// see one file where the release has two, so it cannot be installed there.
+    #[error("`{first}` and `{second}` differ only in case, so the release cannot be installed on Windows or on macOS's default file system")]
+    CaseCollision {
+        /// The first path, in name order.
+        first: String,
+        /// The second.
+        second: String,
+    },
+
     /// A file changed size while it was being packaged.
     #[error("`{}` changed while it was being packaged; publish again from a stable folder", path.display())]
     FileChanged {

@@ -218,9 +218,22 @@ enum FoundKind {
 /// Lists a module folder depth-first in byte order of names, without following
 /// symbolic links, refusing anything that is not a regular file, a directory or a
 /// symbolic link.
+/// The entries under `root`, in name order. Two paths that differ only in case are
+/// refused ([`Error::CaseCollision`]): a release is one tree on every platform.
 fn scan(root: &Path) -> Result<Vec<FoundEntry>> {
     let mut found = Vec::new();
     scan_into(root, None, &mut found)?;
+    let mut folded: std::collections::HashMap<String, &RelativePath> =
+        std::collections::HashMap::new();
+    for entry in &found {
+        let key = entry.relative.as_str().to_lowercase();
+        if let Some(first) = folded.insert(key, &entry.relative) {
+            return Err(Error::CaseCollision {
+                first: first.to_string(),
+                second: entry.relative.to_string(),
+            });
+        }
+    }
     Ok(found)
 }
 
@@ -643,6 +656,27 @@ mod tests {
             &NoProgress,
             &NoCopies,
         )
+    }
+
+    #[test]
+    fn two_paths_that_differ_only_in_case_are_refused() {
+        let work = tempfile::tempdir().unwrap();
+        let release = work.path().join("release");
+        tree(&release);
+        fs_err::write(release.join("bin/App"), b"another").unwrap();
+        let error = build_whole(&release, work.path()).unwrap_err();
+        assert!(
+            matches!(&error, Error::CaseCollision { first, second }
+                if first == "bin/App" && second == "bin/app"),
+            "{error:?}"
+        );
+        // Folders too: `Share/x` beside `share/`.
+        fs_err::remove_file(release.join("bin/App")).unwrap();
+        fs_err::create_dir_all(release.join("Share")).unwrap();
+        assert!(matches!(
+            build_whole(&release, work.path()).unwrap_err(),
+            Error::CaseCollision { .. }
+        ));
     }
 
     #[test]

@@ -153,8 +153,13 @@ impl InstallRoot {
             .open(&path)
             .map_err(lock_error)?;
         // Everyone who may confirm takes this lock: in a shared root, the group too.
+        // Only its owner may change its mode: set it only when it differs.
         if group_bits(&self.meta()).map_err(lock_error)?.is_some() {
-            crate::platform::set_file_mode(&file, 0o660).map_err(lock_error)?;
+            let mode = 0o660;
+            let metadata = file.metadata().map_err(lock_error)?;
+            if crate::platform::mode_of(&metadata).is_some_and(|found| found.bits() != mode) {
+                crate::platform::set_file_mode(&file, mode).map_err(lock_error)?;
+            }
         }
         let started = Instant::now();
         loop {
