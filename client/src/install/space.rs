@@ -49,12 +49,26 @@ pub(crate) fn ensure_free_space(root: &Path, download: u64, unpacked: u64) -> Re
 }
 
 /// Bytes an unprivileged user may still write on the file system holding `path`.
+#[cfg(not(target_vendor = "apple"))]
 fn free_bytes(path: &Path) -> Result<u64> {
     let stat = rustix::fs::statvfs(path).map_err(|errno| Error::FreeSpace {
         path: path.to_owned(),
         source: errno.into(),
     })?;
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Bytes an unprivileged user may still write on the file system holding `path`.
+///
+/// On macOS `statvfs` counts blocks in 32 bits, too few for a large volume; `statfs`
+/// counts them in 64 bits, in units of `f_bsize`.
+#[cfg(target_vendor = "apple")]
+fn free_bytes(path: &Path) -> Result<u64> {
+    let stat = rustix::fs::statfs(path).map_err(|errno| Error::FreeSpace {
+        path: path.to_owned(),
+        source: errno.into(),
+    })?;
+    Ok(stat.f_bavail.saturating_mul(u64::from(stat.f_bsize)))
 }
 
 #[cfg(test)]
