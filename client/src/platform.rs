@@ -156,10 +156,17 @@ pub(crate) fn writable(dir: &Path) -> io::Result<()> {
 
 /// Bytes an unprivileged user may still write on the file system holding `path`.
 pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
-    #[cfg(unix)]
+    #[cfg(all(unix, not(target_vendor = "apple")))]
     {
         let stat = rustix::fs::statvfs(path)?;
         Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+    // On macOS `statvfs` counts blocks in 32 bits, too few for a large volume;
+    // `statfs` counts them in 64 bits, in units of `f_bsize`.
+    #[cfg(target_vendor = "apple")]
+    {
+        let stat = rustix::fs::statfs(path)?;
+        Ok(stat.f_bavail.saturating_mul(u64::from(stat.f_bsize)))
     }
     #[cfg(windows)]
     {

@@ -93,7 +93,9 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     });
     match error.downcast_ref::<E>() {
         Some(E::CaseCollision { second, .. }) => {
-            eprintln!("hint: rename or remove `{second}` in the release folder, then publish again");
+            eprintln!(
+                "hint: rename or remove `{second}` in the release folder, then publish again"
+            );
         }
         Some(E::ForeignManifest { .. }) => {
             eprintln!("hint: publish with the key that signed this channel, or to a new site");

@@ -86,7 +86,9 @@ pub enum Error {
 
     /// Two paths of one module differ only in case: Windows and macOS (by default)
     /// see one file where the release has two, so it cannot be installed there.
-    #[error("`{first}` and `{second}` differ only in case, so the release cannot be installed on Windows or on macOS's default file system")]
+    #[error(
+        "`{first}` and `{second}` differ only in case, so the release cannot be installed on Windows or on macOS's default file system"
+    )]
     CaseCollision {
         /// The first path, in name order.
         first: String,
