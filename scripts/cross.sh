@@ -69,7 +69,9 @@ timings=()
 for target in "${targets[@]}"; do
   echo "building for $target" >&2
   started=$SECONDS
-  cargo zigbuild --locked --target "$target" \
+  # Without debug info: the builds are checked, not debugged, and a disk holds
+  # four targets' worth of debug info badly.
+  CARGO_PROFILE_DEV_DEBUG=0 cargo zigbuild --locked --target "$target" \
     -p wavecast-client-cli --bin wavecast-update \
     -p wavecast-publisher-cli --bin wavecast
   timings+=("$target $((SECONDS - started))")
