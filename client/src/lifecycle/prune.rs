@@ -18,7 +18,7 @@ use semver::Version;
 
 use crate::store::cache::prune_indexes;
 use crate::store::current::trial_of;
-use crate::store::current::{read_current, version_from_dir_name};
+use crate::store::current::{STAGING_PREFIX, read_current, version_from_dir_name};
 use crate::store::error::Result;
 use crate::store::root::InstallRoot;
 use crate::store::root::remove_tree;
@@ -130,9 +130,22 @@ pub(crate) fn prune_releases(
 }
 
 /// Deletes `ROOT/releases/<dir>`; whether it is gone now.
+///
+/// The tree is first renamed to a staging name, which Windows refuses while a
+/// program runs from the tree or holds one of its files open: such a tree stays
+/// whole, never half deleted under a running app, and a later prune tries again (the
+/// directory is no longer recorded, so the loop over unrecorded trees finds it). A
+/// renamed tree a kill leaves half deleted is removed by the next run's clean-up of
+/// staging trees.
 fn remove_release_dir(root: &InstallRoot, dir: &str) -> bool {
-    match remove_tree(&root.releases().join(dir)) {
-        Ok(()) => true,
+    let aside = root
+        .releases()
+        .join(format!("{STAGING_PREFIX}pruned-{dir}"));
+    match std::fs::rename(root.releases().join(dir), &aside) {
+        Ok(()) => {
+            let _ = remove_tree(&aside);
+            true
+        }
         Err(error) => error.kind() == io::ErrorKind::NotFound,
     }
 }
