@@ -896,8 +896,7 @@ pub(crate) mod tests {
                         else {
                             continue;
                         };
-                        let (offset, length) = data.span();
-                        let bytes = &payload[offset as usize..(offset + length) as usize];
+                        let bytes = data.bytes(payload).unwrap();
                         let rebuilt = match data {
                             PackData::Copy { .. } => {
                                 wavecast_delta::decompress_copy(bytes, *size).unwrap()

@@ -917,11 +917,7 @@ pub fn fetch_blob(
     match expected {
         Expected::Exact { size, blake3 } => {
             let mut tee = Tee::new(&mut reader, sink);
-            let copied = io::copy(&mut tee, &mut io::sink());
-            if let Some(source) = tee.failure.take() {
-                return Err(read_error(source));
-            }
-            copied.map_err(read_error)?;
+            tee.read_through(|_| ()).map_err(read_error)?;
             Ok(tee.check(*size, blake3))
         }
         Expected::Index(blob) => {
@@ -942,15 +938,9 @@ pub fn fetch_blob(
             trees,
         } => {
             let mut tee = Tee::new(&mut reader, sink);
-            let unpacked = check_package_trees(&mut tee, trees);
-            // The rest of the stream (the gzip trailer, padding) counts for the hash. A
-            // failure of the source itself, met by the tar reader or here, is an
-            // error, not a problem of the blob.
-            let drained = io::copy(&mut tee, &mut io::sink());
-            if let Some(source) = tee.failure.take() {
-                return Err(read_error(source));
-            }
-            drained.map_err(read_error)?;
+            let unpacked = tee
+                .read_through(|tee| check_package_trees(tee, trees))
+                .map_err(read_error)?;
             // A wrong hash explains any tree problem; report it first.
             Ok(tee
                 .check(*size, blake3)
@@ -964,11 +954,9 @@ pub fn fetch_blob(
         } => {
             let mut tee = Tee::new(&mut reader, sink);
             let mut packed = Vec::new();
-            let read = tee.read_to_end(&mut packed);
-            if let Some(source) = tee.failure.take() {
-                return Err(read_error(source));
-            }
-            read.map_err(read_error)?;
+            tee.read_through(|tee| tee.read_to_end(&mut packed))
+                .and_then(|read| read)
+                .map_err(read_error)?;
             Ok(tee
                 .check(*size, blake3)
                 .and_then(|count| check_copy(&packed, *content_size, content).map(|()| count)))
@@ -979,12 +967,9 @@ pub fn fetch_blob(
             slices,
         } => {
             let mut tee = Tee::new(&mut reader, sink);
-            let sliced = check_copy_pack(&mut tee, slices);
-            let drained = io::copy(&mut tee, &mut io::sink());
-            if let Some(source) = tee.failure.take() {
-                return Err(read_error(source));
-            }
-            drained.map_err(read_error)?;
+            let sliced = tee
+                .read_through(|tee| check_copy_pack(tee, slices))
+                .map_err(read_error)?;
             Ok(tee
                 .check(*size, blake3)
                 .and_then(|count| sliced.map(|()| count)))
@@ -996,11 +981,9 @@ pub fn fetch_blob(
         } => {
             let mut tee = Tee::new(&mut reader, sink);
             let mut pack = Vec::new();
-            let read = tee.read_to_end(&mut pack);
-            if let Some(source) = tee.failure.take() {
-                return Err(read_error(source));
-            }
-            read.map_err(read_error)?;
+            tee.read_through(|tee| tee.read_to_end(&mut pack))
+                .and_then(|read| read)
+                .map_err(read_error)?;
             if let Err(what) = tee.check(*size, blake3) {
                 return Ok(Err(what));
             }
@@ -1133,8 +1116,9 @@ fn check_pack(
             else {
                 continue;
             };
-            let (offset, length) = data.span();
-            let bytes = &payload[offset as usize..(offset + length) as usize];
+            let Some(bytes) = data.bytes(payload) else {
+                unreachable!("decoding the pack checked that its data lies in the payload");
+            };
             let rebuilt = match data {
                 PackData::Copy { .. } => check_copy(bytes, *size, blake3),
                 PackData::Patch {
@@ -1240,6 +1224,19 @@ impl<'a> Tee<'a> {
             count: 0,
             failure: None,
         }
+    }
+
+    /// Runs `read` on the tee, then reads what it left (a gzip trailer, padding), so
+    /// that every byte counts for the hash. A failure of the source or the sink, met
+    /// by `read` or here, is the error returned: it is not a problem of the blob.
+    fn read_through<T>(&mut self, read: impl FnOnce(&mut Self) -> T) -> io::Result<T> {
+        let value = read(self);
+        let drained = io::copy(self, &mut io::sink());
+        if let Some(source) = self.failure.take() {
+            return Err(source);
+        }
+        drained?;
+        Ok(value)
     }
 
     /// Whether exactly `size` bytes hashing to `blake3` went through.

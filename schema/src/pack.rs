@@ -119,6 +119,15 @@ impl PackData {
             }
         }
     }
+
+    /// The data's bytes in `payload`; `None` when its span lies outside (never for
+    /// the payload [`PackHeader::decode`] returned with its header).
+    pub fn bytes<'p>(&self, payload: &'p [u8]) -> Option<&'p [u8]> {
+        let (offset, length) = self.span();
+        let start = usize::try_from(offset).ok()?;
+        let end = usize::try_from(offset.checked_add(length)?).ok()?;
+        payload.get(start..end)
+    }
 }
 
 impl PackHeader {
@@ -273,15 +282,7 @@ impl ModuleDelta {
         to: &FileIndex,
         mut data: impl FnMut(&IndexEntry) -> Option<PackData>,
     ) -> Self {
-        let old: BTreeMap<&RelativePath, &IndexEntry> = from
-            .map(|index| {
-                index
-                    .entries
-                    .iter()
-                    .map(|entry| (&entry.path, entry))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let old = by_path(from);
         let old_contents: std::collections::HashSet<&Blake3Hash> = from
             .map(|index| index.file_hashes().collect())
             .unwrap_or_default();
@@ -330,15 +331,7 @@ impl ModuleDelta {
                 "it updates from another index than the one installed".into(),
             ));
         }
-        let mut entries: BTreeMap<&RelativePath, &IndexEntry> = from
-            .map(|index| {
-                index
-                    .entries
-                    .iter()
-                    .map(|entry| (&entry.path, entry))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut entries = by_path(from);
         for path in &self.removed {
             entries.remove(path);
         }
@@ -368,6 +361,19 @@ impl ModuleDelta {
             })
             .collect()
     }
+}
+
+/// The entries of `index` by path; none without an index.
+fn by_path(index: Option<&FileIndex>) -> BTreeMap<&RelativePath, &IndexEntry> {
+    index
+        .map(|index| {
+            index
+                .entries
+                .iter()
+                .map(|entry| (&entry.path, entry))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ fn mib(bytes: u64) -> String {
 }
 
 /// The names under `dir` that a finished install must not leave.
-fn leftovers(root: &Path) -> Vec<String> {
+pub(crate) fn leftovers(root: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root.join("releases"))
         .unwrap()
         .chain(std::fs::read_dir(root).unwrap())

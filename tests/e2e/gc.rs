@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 
 use wavecast_publisher::verify::{self, Selection, Source};
 use wavecast_schema::RelativePath;
-use wavecast_site::s3::Credentials;
 use wavecast_tests::delta::{BlobClass, LoggingNginx};
 use wavecast_tests::{Sandbox, assert_same_tree, pseudo_random};
 
-use crate::push::{BUCKET, Moto, push, use_credentials};
+use crate::push::{BUCKET, public_bucket, push};
 
 /// Four releases that differ by small edits of a large file (so every release has
 /// packs from the three before it), each with a file of its own; returns their
@@ -211,19 +210,7 @@ fn retired_releases_are_collected_and_clients_still_update() {
     );
     // A fresh client installs the newest.
     let fresh = sandbox.path("fresh");
-    let pubkey = sandbox.pubkey();
-    sandbox
-        .client_at(
-            &fresh,
-            [
-                "init",
-                "--url",
-                &nginx.url(),
-                "--pubkey",
-                pubkey.to_str().unwrap(),
-            ],
-        )
-        .success();
+    wavecast_tests::client::init_at(&sandbox, &fresh, &nginx.url(), &[]);
     sandbox.client_at(&fresh, ["update", "--yes"]).success();
     assert_same_tree(&fresh.join("current"), &releases[3]);
 }
@@ -289,17 +276,7 @@ fn gc_refuses_a_site_it_cannot_read_whole() {
 
 #[test]
 fn gc_collects_a_bucket() {
-    let moto = Moto::start(false);
-    let credentials = Credentials {
-        access_key_id: "AKIDTEST".into(),
-        secret_access_key: "secret".into(),
-        session_token: None,
-    };
-    let storage = moto.storage("site", &credentials);
-    storage.create_bucket().unwrap();
-    storage.allow_public_reads().unwrap();
-    let mut sandbox = Sandbox::new();
-    use_credentials(&mut sandbox, &credentials);
+    let (moto, sandbox, storage) = public_bucket("site");
     let destination = format!("s3://{BUCKET}/site");
     let url = format!("{}/{BUCKET}/site/", moto.endpoint());
 

@@ -102,6 +102,24 @@ impl Moto {
     }
 }
 
+/// A moto that does not enforce signatures (see `clients_update_from_the_bucket`),
+/// its bucket readable by anyone, the storage under `prefix`, and a sandbox whose
+/// `wavecast` runs with the credentials that may write it.
+pub(crate) fn public_bucket(prefix: &str) -> (Moto, Sandbox, S3Storage) {
+    let moto = Moto::start(false);
+    let credentials = Credentials {
+        access_key_id: "AKIDTEST".into(),
+        secret_access_key: "secret".into(),
+        session_token: None,
+    };
+    let storage = moto.storage(prefix, &credentials);
+    storage.create_bucket().unwrap();
+    storage.allow_public_reads().unwrap();
+    let mut sandbox = Sandbox::new();
+    use_credentials(&mut sandbox, &credentials);
+    (moto, sandbox, storage)
+}
+
 /// Sets the credentials `wavecast` runs with.
 pub(crate) fn use_credentials(sandbox: &mut Sandbox, credentials: &Credentials) {
     sandbox.env.insert(
@@ -269,17 +287,7 @@ fn push_explains_missing_credentials_and_unreachable_endpoints() {
 /// still decides who may read).
 #[test]
 fn clients_update_from_the_bucket() {
-    let moto = Moto::start(false);
-    let credentials = Credentials {
-        access_key_id: "AKIDTEST".into(),
-        secret_access_key: "secret".into(),
-        session_token: None,
-    };
-    let storage = moto.storage("site", &credentials);
-    storage.create_bucket().unwrap();
-    storage.allow_public_reads().unwrap();
-    let mut sandbox = Sandbox::new();
-    use_credentials(&mut sandbox, &credentials);
+    let (moto, sandbox, storage) = public_bucket("site");
     let destination = format!("s3://{BUCKET}/site");
     let url = format!("{}/{BUCKET}/site/", moto.endpoint());
 
@@ -310,17 +318,7 @@ fn clients_update_from_the_bucket() {
 
 #[test]
 fn a_mirror_into_a_bucket_is_verified_and_serves_clients() {
-    let moto = Moto::start(false);
-    let credentials = Credentials {
-        access_key_id: "AKIDTEST".into(),
-        secret_access_key: "secret".into(),
-        session_token: None,
-    };
-    let storage = moto.storage("mirror", &credentials);
-    storage.create_bucket().unwrap();
-    storage.allow_public_reads().unwrap();
-    let mut sandbox = Sandbox::new();
-    use_credentials(&mut sandbox, &credentials);
+    let (moto, sandbox, _) = public_bucket("mirror");
     let release = sample_release(&sandbox.path("r1"), "one");
     sandbox.publish(&release, "1.0.0", &[]).success();
 

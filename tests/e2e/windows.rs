@@ -52,6 +52,13 @@ impl Wine {
         command
     }
 
+    /// `wavecast-update.exe init` of `root` against `url`, trusting `pubkey`.
+    fn init(&self, root: &Path, url: &str, pubkey: &Path) {
+        let pubkey = pubkey.to_str().unwrap();
+        self.client(root, &["init", "--url", url, "--pubkey", pubkey])
+            .success();
+    }
+
     /// `wavecast-update.exe args --root root`.
     fn client(&self, root: &Path, args: &[&str]) -> Run {
         let output = self
@@ -134,18 +141,7 @@ fn the_windows_client_installs_updates_reverts_and_rolls_back_under_wine() {
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
     let root = sandbox.path("windows-client");
-    let pubkey = sandbox.pubkey();
-    wine.client(
-        &root,
-        &[
-            "init",
-            "--url",
-            &nginx.url(),
-            "--pubkey",
-            pubkey.to_str().unwrap(),
-        ],
-    )
-    .success();
+    wine.init(&root, &nginx.url(), &sandbox.pubkey());
 
     let check: Value = wine.client(&root, &["check", "--json"]).success().json();
     assert_eq!(check["decision"], "update", "{check}");
@@ -213,18 +209,7 @@ fn a_windows_install_killed_mid_way_is_finished_or_undone_by_the_next_run() {
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
     let root = sandbox.path("windows-client");
-    let pubkey = sandbox.pubkey();
-    wine.client(
-        &root,
-        &[
-            "init",
-            "--url",
-            &nginx.url(),
-            "--pubkey",
-            pubkey.to_str().unwrap(),
-        ],
-    )
-    .success();
+    wine.init(&root, &nginx.url(), &sandbox.pubkey());
     wine.client(&root, &["update", "--yes"]).success();
     sandbox
         .publish(&r2, "2.0.0", &["--patch-depth", "0"])
@@ -262,13 +247,7 @@ fn a_windows_install_killed_mid_way_is_finished_or_undone_by_the_next_run() {
     // The next run finishes or undoes it, then installs 2.0.0, leaving nothing behind.
     wine.client(&root, &["update", "--yes"]).success();
     assert_same_content(&current_dir(&root), &r2);
-    assert!(!journal.exists());
-    let leftovers: Vec<String> = std::fs::read_dir(root.join("releases"))
-        .unwrap()
-        .chain(std::fs::read_dir(&root).unwrap())
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(".staging-") || name.starts_with(".current.tmp-"))
-        .collect();
+    let leftovers = crate::crash::leftovers(&root);
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

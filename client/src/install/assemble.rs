@@ -262,18 +262,13 @@ impl<'a> Builder<'a> {
             unreachable!("a plan takes data from a pack only when it has one");
         };
         let url = self.cache.url(&layout::blob(blake3, BlobKind::Pack));
-        let (offset, length) = data.span();
         // The header was checked to keep every span inside the payload.
-        let bytes = usize::try_from(offset)
-            .ok()
-            .zip(usize::try_from(offset + length).ok())
-            .and_then(|(start, end)| payload.get(start..end))
-            .ok_or_else(|| {
-                Failure::Remote(Error::PatchMismatch {
-                    url: url.clone(),
-                    source: None,
-                })
-            })?;
+        let bytes = data.bytes(payload).ok_or_else(|| {
+            Failure::Remote(Error::PatchMismatch {
+                url: url.clone(),
+                source: None,
+            })
+        })?;
         Ok((bytes, url))
     }
 

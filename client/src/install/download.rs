@@ -141,17 +141,10 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         let mut reader = stream.reader.take(limit - offset + 1);
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
-            let count = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(Error::DownloadBlob {
-                        url: url.to_owned(),
-                        source,
-                    });
-                }
-            };
+            let count = read_chunk(&mut reader, &mut buffer, url)?;
+            if count == 0 {
+                break;
+            }
             received.fetch_add(count as u64, Ordering::Relaxed);
             total += count as u64;
             if total > limit {
@@ -188,6 +181,22 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Reads the next chunk of `reader` into `buffer`, retrying an interrupted read;
+/// 0 at the end of the stream.
+fn read_chunk(reader: &mut impl Read, buffer: &mut [u8], url: &str) -> Result<usize> {
+    loop {
+        match reader.read(buffer) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            result => {
+                return result.map_err(|source| Error::DownloadBlob {
+                    url: url.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
 /// Reads bytes `start..end` of the file at `url` into memory, within `limits`: the
 /// bytes of one request to a copy pack. When the transport sends the whole file
 /// instead, the bytes before `start` are read and dropped.
@@ -220,17 +229,10 @@ pub(crate) fn download_span(
     let mut total = 0u64;
     pace.check(url, 0)?;
     loop {
-        let count = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::DownloadBlob {
-                    url: url.to_owned(),
-                    source,
-                });
-            }
-        };
+        let count = read_chunk(&mut reader, &mut buffer, url)?;
+        if count == 0 {
+            break;
+        }
         received.fetch_add(count as u64, Ordering::Relaxed);
         // The chunk holds bytes `total..total + count` of the stream; those before
         // `skip` are not part of the span.

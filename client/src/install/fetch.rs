@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 
+use semver::Version;
 use wavecast_schema::{
     Blake3Hash, Blob, ByteRange, CopySlice, FileIndex, IndexBlob, ModuleName,
     PLATFORM_RELEASE_SIZE_LIMIT, PackHeader, PackRef, PlatformRelease, RelativePath,
@@ -192,14 +193,19 @@ impl<'a> Cache<'a> {
         self.fetcher.url(path)
     }
 
-    /// The platform document a release's manifest entry names, verified and parsed
-    /// (fetched silently, and kept in the download cache).
+    /// The platform document release `version`'s manifest entry names, verified,
+    /// parsed and checked to describe that release (fetched silently, and kept in
+    /// the download cache).
     ///
     /// # Errors
     ///
     /// [`Error::BlobTooLarge`] past [`PLATFORM_RELEASE_SIZE_LIMIT`], download errors,
-    /// [`Error::ParsePlatformRelease`].
-    pub(crate) fn platform_release(&self, blob: &Blob) -> Result<PlatformRelease> {
+    /// [`Error::ParsePlatformRelease`], also for a document of another release.
+    pub(crate) fn platform_release(
+        &self,
+        version: &Version,
+        blob: &Blob,
+    ) -> Result<PlatformRelease> {
         let path = layout::blob(&blob.blake3, BlobKind::PlatformRelease);
         if blob.size > PLATFORM_RELEASE_SIZE_LIMIT {
             return Err(Error::BlobTooLarge {
@@ -214,10 +220,18 @@ impl<'a> Cache<'a> {
             path: cached.clone(),
             source,
         })?;
-        PlatformRelease::parse(&bytes).map_err(|source| Error::ParsePlatformRelease {
+        let parse_error = |source| Error::ParsePlatformRelease {
             url: self.url(&path),
             source,
-        })
+        };
+        let document = PlatformRelease::parse(&bytes).map_err(parse_error)?;
+        if &document.version != version {
+            return Err(parse_error(wavecast_schema::Error::Invalid {
+                document: "platform release",
+                problem: format!("it describes release {}, not {version}", document.version),
+            }));
+        }
+        Ok(document)
     }
 
     /// A module's file index, from the index cache or fetched into it (silently).
@@ -315,18 +329,7 @@ impl<'a> Cache<'a> {
     ///
     /// Download errors, [`Error::Cache`].
     pub(crate) fn pack(&self, module: &ModuleName, pack: &PackRef) -> Result<Vec<u8>> {
-        let path = layout::blob(&pack.blake3, BlobKind::Pack);
-        let cached = self.fetcher.exact(
-            &self.fetcher.dir,
-            &path,
-            pack.size,
-            &pack.blake3,
-            &ModuleDownload {
-                module,
-                reporter: self.reporter,
-            },
-        )?;
-        self.reporter.on_download_finish(module);
+        let cached = self.module_blob(module, &pack.blob(), BlobKind::Pack)?;
         std::fs::read(&cached).map_err(|source| Error::Cache {
             path: cached,
             source,
@@ -377,12 +380,22 @@ impl<'a> Cache<'a> {
 
     /// A verified copy of a module's package.
     pub(crate) fn package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
-        let path = layout::blob(&package.blake3, BlobKind::Package);
+        self.module_blob(module, package, BlobKind::Package)
+    }
+
+    /// A verified copy of an image module's package, the image's zstd copy.
+    pub(crate) fn image_package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
+        self.module_blob(module, package, BlobKind::FileCopy)
+    }
+
+    /// A verified copy of the whole blob `blob` of kind `kind`, downloaded (or found
+    /// in the cache) with its progress reported under `module`.
+    fn module_blob(&self, module: &ModuleName, blob: &Blob, kind: BlobKind) -> Result<PathBuf> {
         let cached = self.fetcher.exact(
             &self.fetcher.dir,
-            &path,
-            package.size,
-            &package.blake3,
+            &layout::blob(&blob.blake3, kind),
+            blob.size,
+            &blob.blake3,
             &ModuleDownload {
                 module,
                 reporter: self.reporter,
@@ -390,25 +403,6 @@ impl<'a> Cache<'a> {
         )?;
         self.reporter.on_download_finish(module);
         Ok(cached)
-    }
-
-    /// A verified copy of an image module's package, the image's zstd copy.
-    pub(crate) fn image_package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
-        let path = layout::blob(&package.blake3, BlobKind::FileCopy);
-        let cached = self.fetcher.exact(
-            &self.fetcher.dir,
-            &path,
-            package.size,
-            &package.blake3,
-            &ModuleDownload {
-                module,
-                reporter: self.reporter,
-            },
-        );
-        if cached.is_ok() {
-            self.reporter.on_download_finish(module);
-        }
-        cached
     }
 
     /// Hands a compressed copy of the file whose content hashes to `content` to

@@ -195,24 +195,7 @@ impl Updater {
             reporter,
             self.config.download_limits,
         )?;
-        let document = cache.platform_release(blob)?;
-        if document.version != release.version {
-            return Err(InstallError::ParsePlatformRelease {
-                url: cache.url(&wavecast_site::layout::blob(
-                    &blob.blake3,
-                    wavecast_site::layout::BlobKind::PlatformRelease,
-                )),
-                source: wavecast_schema::Error::Invalid {
-                    document: "platform release",
-                    problem: format!(
-                        "it describes release {}, not {}",
-                        document.version, release.version
-                    ),
-                },
-            }
-            .into());
-        }
-        Ok(document)
+        Ok(cache.platform_release(&release.version, blob)?)
     }
 
     /// Writes and activates the image module of `release`, if it has one, for
