@@ -1,7 +1,8 @@
 //! The Windows builds under Wine: the Linux publisher publishes, a real nginx serves,
 //! and `wavecast-update.exe` installs, updates through a delta pack, reverts a
-//! release whose health check fails (run by `cmd`) and rolls back; `wavecast.exe`
-//! publishes a site the Linux `verify` accepts. `bash scripts/windows.sh` builds
+//! release whose health check fails (run by `cmd`), rolls back, recovers from a kill
+//! and replaces its own running `.exe`; `wavecast.exe` publishes a site the Linux
+//! `verify` accepts. `bash scripts/windows.sh` builds
 //! the `.exe` files (the test command runs it); Wine runs them from a prefix of the
 //! test's own, whose server is stopped at the end.
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use wavecast_tests::self_update::{NEXT_CLIENT_VERSION, publish_updater};
 use wavecast_tests::{KEY_PASSWORD, Nginx, Run, Sandbox, sample_release};
 
 /// The Wine loader of Debian's `wine64`.
@@ -40,12 +42,39 @@ impl Wine {
         }
     }
 
-    fn command(&self, exe: &str) -> Command {
+    /// The build `name` (`wavecast-update.exe`, `wavecast.exe`).
+    fn build(&self, name: &str) -> PathBuf {
+        self.builds.join(name)
+    }
+
+    /// The newer `wavecast-update.exe` (it reports 0.99.0) that `scripts/windows.sh`
+    /// builds in `<target>/next/`.
+    fn next_client(&self) -> PathBuf {
+        let target = self
+            .builds
+            .ancestors()
+            .nth(2)
+            .expect("<target>/<triple>/debug");
+        let next = target.join("next/x86_64-pc-windows-gnu/debug/wavecast-update.exe");
+        assert!(
+            next.is_file(),
+            "the newer Windows client `{}` is missing: run `bash scripts/windows.sh` first",
+            next.display()
+        );
+        next
+    }
+
+    /// A command running `exe` under Wine, in the test's environment.
+    fn command(&self, exe: &Path) -> Command {
         let mut command = Command::new(WINE);
         command
-            .arg(self.builds.join(exe))
+            .arg(exe)
             .env("WINEPREFIX", &self.prefix)
             .env("WINEDEBUG", "-all")
+            // Where the ProcessPrng stand-in is found by any `.exe`, as a system DLL
+            // is on Windows (PATH is searched for DLLs): self-update runs the new
+            // build from a staging folder before it takes the old one's place.
+            .env("WINEPATH", windows_path(&self.builds))
             .env("WAVECAST_NO_PROGRESS", "1")
             .env("WAVECAST_KEY_PASSWORD", KEY_PASSWORD)
             .stdin(Stdio::null());
@@ -61,8 +90,13 @@ impl Wine {
 
     /// `wavecast-update.exe args --root root`.
     fn client(&self, root: &Path, args: &[&str]) -> Run {
+        self.client_at(&self.build("wavecast-update.exe"), root, args)
+    }
+
+    /// `exe args --root root`, where `exe` is a copy of a client.
+    fn client_at(&self, exe: &Path, root: &Path, args: &[&str]) -> Run {
         let output = self
-            .command("wavecast-update.exe")
+            .command(exe)
             .args(args)
             .arg("--root")
             .arg(root)
@@ -138,6 +172,13 @@ fn the_windows_client_installs_updates_reverts_and_rolls_back_under_wine() {
         sample_release(&sandbox.path("r2"), "2"),
         sample_release(&sandbox.path("r3"), "3"),
     );
+    // A file whose installed path is longer than Windows' classic 260-character
+    // limit (std prefixes such paths with `\\?\`).
+    let deep =
+        Path::new("deep").join(["a-folder-name-of-fifty-characters-for-a-long-path"; 5].join("/"));
+    let long_file = deep.join("and-a-file-at-the-end.txt");
+    std::fs::create_dir_all(r2.join(&deep)).unwrap();
+    std::fs::write(r2.join(&long_file), b"far down").unwrap();
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
     let root = sandbox.path("windows-client");
@@ -167,6 +208,8 @@ fn the_windows_client_installs_updates_reverts_and_rolls_back_under_wine() {
     assert_eq!(updated["installed"], "2.0.0", "{updated}");
     assert_eq!(updated["pack_from"], "1.0.0", "{updated}");
     assert_same_content(&current_dir(&root), &r2);
+    let installed_long = windows_path(&current_dir(&root).join(&long_file));
+    assert!(installed_long.len() > 260, "{installed_long}");
 
     // The health check (run by `cmd` in a job object) is a second `update` of the
     // same root: the lock refuses it while the first holds it, so the check fails
@@ -174,7 +217,7 @@ fn the_windows_client_installs_updates_reverts_and_rolls_back_under_wine() {
     sandbox.publish(&r3, "3.0.0", &[]).success();
     let nested = format!(
         "{} update --yes --root {}",
-        windows_path(&wine.builds.join("wavecast-update.exe")),
+        windows_path(&wine.build("wavecast-update.exe")),
         windows_path(&root)
     );
     let reverted = wine.client(&root, &["update", "--yes", "--health-check", &nested]);
@@ -218,7 +261,7 @@ fn a_windows_install_killed_mid_way_is_finished_or_undone_by_the_next_run() {
     // Killed (SIGKILL to the Wine process: no clean-up runs) as soon as the journal
     // names a step.
     let mut update = wine
-        .command("wavecast-update.exe")
+        .command(&wine.build("wavecast-update.exe"))
         .args(["update", "--yes", "--root"])
         .arg(&root)
         .stdout(Stdio::null())
@@ -259,7 +302,7 @@ fn the_windows_publisher_writes_a_site_the_linux_tools_verify_and_install() {
     let (keys, site) = (sandbox.path("win-keys"), sandbox.path("win-site"));
     let run = |args: &[&std::ffi::OsStr]| {
         Run::from_output(
-            wine.command("wavecast.exe")
+            wine.command(&wine.build("wavecast.exe"))
                 .args(args)
                 .output()
                 .expect("run wine"),
@@ -287,4 +330,103 @@ fn the_windows_publisher_writes_a_site_the_linux_tools_verify_and_install() {
             ],
         )
         .success();
+}
+
+#[test]
+fn the_running_windows_client_replaces_its_own_exe_then_installs_the_release() {
+    let sandbox = Sandbox::new();
+    let wine = Wine::new(&sandbox);
+    let (r1, r2) = (
+        sample_release(&sandbox.path("r1"), "1"),
+        sample_release(&sandbox.path("r2"), "2"),
+    );
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let nginx = Nginx::serve(&sandbox.site());
+
+    // The installed client: a copy of the build, which a self-update may replace.
+    let bin = sandbox.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("wavecast-update.exe");
+    std::fs::copy(wine.build("wavecast-update.exe"), &exe).unwrap();
+    let version = |exe: &Path| {
+        let run = Run::from_output(wine.command(exe).arg("--version").output().unwrap());
+        run.success().stdout.trim().to_owned()
+    };
+    let old = version(&exe);
+    let old_number = old.strip_prefix("wavecast-update ").unwrap().to_owned();
+    let root = sandbox.path("windows-client");
+    let pubkey = sandbox.pubkey();
+    let init = [
+        "init",
+        "--url",
+        &nginx.url(),
+        "--pubkey",
+        pubkey.to_str().unwrap(),
+    ];
+    wine.client_at(&exe, &root, &init).success();
+    wine.client_at(&exe, &root, &["update", "--yes"]).success();
+
+    // 2.0.0 needs the newer client, which is published as the Windows updater.
+    publish_updater(
+        &sandbox,
+        &wine.next_client(),
+        NEXT_CLIENT_VERSION,
+        "x86_64-pc-windows-gnu",
+        &[],
+    )
+    .success();
+    sandbox
+        .publish(&r2, "2.0.0", &["--min-client-version", NEXT_CLIENT_VERSION])
+        .success();
+
+    // The running .exe renames itself aside, the new one takes its name, runs as a
+    // child with the same arguments and installs 2.0.0.
+    let update = wine.client_at(&exe, &root, &["update", "--yes"]).success();
+    let old_kept = bin.join("wavecast-update.exe.old");
+    let stderr: Vec<&str> = update.stderr.lines().collect();
+    assert_eq!(
+        stderr[..2],
+        [
+            format!(
+                "wavecast-update {old_number} is older than the {NEXT_CLIENT_VERSION} channel `stable` needs: updating itself to {NEXT_CLIENT_VERSION} first"
+            ),
+            format!(
+                "updated wavecast-update {old_number} -> {NEXT_CLIENT_VERSION} (`{}`; the old executable is kept as `{}`); restarting it",
+                windows_path(&exe),
+                windows_path(&old_kept)
+            ),
+        ],
+        "{}",
+        update.stderr
+    );
+    assert!(
+        stderr[2].starts_with("installed 2.0.0 (was 1.0.0) in releases/2.0.0-"),
+        "{}",
+        update.stderr
+    );
+    assert_eq!(stderr.len(), 3, "{}", update.stderr);
+    assert_same_content(&current_dir(&root), &r2);
+    assert_eq!(
+        version(&exe),
+        format!("wavecast-update {NEXT_CLIENT_VERSION}")
+    );
+    assert_eq!(version(&old_kept), old);
+    let mut names: Vec<String> = std::fs::read_dir(&bin)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["wavecast-update.exe", "wavecast-update.exe.old"],
+        "the staging folder is gone"
+    );
+
+    // Up to date now: the replaced client only checks.
+    let check: Value = wine
+        .client_at(&exe, &root, &["check", "--json"])
+        .success()
+        .json();
+    assert_eq!(check["decision"], "up_to_date", "{check}");
+    assert_eq!(check["client"]["version"], NEXT_CLIENT_VERSION, "{check}");
 }
