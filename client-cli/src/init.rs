@@ -79,19 +79,18 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<ExitStatus> {
         (Some(key), None) => PinnedTrust::Pubkey(TrustedKey::from_argument(key)?),
         (None, None) => unreachable!("clap requires --pubkey or --trusted-root"),
     };
-    let options = InitOptions {
-        urls,
-        trust,
-        channel: args.channel.clone(),
-        platform: args.platform.clone(),
-        attributes: args.attributes.to_map(),
-        download_limits: args.limits.download_limits(),
-        expiry_grace: args.limits.expiry_grace.unwrap_or_default(),
-        force: args.force,
-        product: args.product.clone(),
-        offline: args.offline,
-        group: args.group.clone(),
-    };
+    let mut urls = urls.into_iter();
+    let mut options = InitOptions::new(urls.next().expect("clap requires --url"), trust);
+    options.urls.extend(urls);
+    options.channel = args.channel.clone();
+    options.platform = args.platform.clone();
+    options.attributes = args.attributes.to_map();
+    options.download_limits = args.limits.download_limits();
+    options.expiry_grace = args.limits.expiry_grace.unwrap_or_default();
+    options.force = args.force;
+    options.product = args.product.clone();
+    options.offline = args.offline;
+    options.group = args.group.clone();
     let report = Updater::init(&args.root.root, options, now()?)?;
     match &report.site {
         Some(site) => stderr_line(&site_line(site, &args.platform)),

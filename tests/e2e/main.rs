@@ -9,6 +9,7 @@ mod client_rollout;
 mod core_loop;
 mod crash;
 mod delta;
+mod examples;
 mod first_minutes;
 mod gc;
 mod health;

@@ -25,8 +25,22 @@ use crate::store::root::{InstallRoot, create_dir_all};
 use crate::store::state::State;
 use crate::updater::{Updater, lock_and_recover};
 
-/// What `init` writes.
+/// What `init` writes. Start from [`InitOptions::new`], which fills in the defaults,
+/// and set the fields that differ:
+///
+/// ```
+/// use wavecast_client::{BaseUrl, InitOptions, PinnedTrust, TrustedKey};
+///
+/// let key = TrustedKey::from_argument("RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3")?;
+/// let mut options = InitOptions::new(
+///     BaseUrl::parse("https://updates.example.com/app")?,
+///     PinnedTrust::Pubkey(key),
+/// );
+/// options.channel = "beta".parse()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct InitOptions {
     /// Base URLs of the site, tried in order.
     pub urls: Vec<BaseUrl>,
@@ -55,6 +69,32 @@ pub struct InitOptions {
     /// application's own user, may then run `confirm`, `launched` and `status` (see
     /// [`Config::group`]).
     pub group: Option<String>,
+}
+
+impl InitOptions {
+    /// Options for a root that polls `url` and trusts `trust`, with the defaults
+    /// `wavecast-update init` has: the `stable` channel, this build's platform
+    /// ([`BUILD_PLATFORM`](crate::BUILD_PLATFORM)), no attributes, the default
+    /// [`DownloadLimits`], no grace for an expired manifest, the site's product, the
+    /// site fetched and checked before anything is written, and a root only its
+    /// owner may use.
+    pub fn new(url: BaseUrl, trust: PinnedTrust) -> Self {
+        Self {
+            urls: vec![url],
+            trust,
+            channel: "stable".parse().expect("`stable` is a valid channel name"),
+            platform: crate::BUILD_PLATFORM
+                .parse()
+                .expect("the build's target triple is a valid platform"),
+            attributes: Attributes::new(),
+            download_limits: DownloadLimits::default(),
+            expiry_grace: Duration::ZERO,
+            force: false,
+            product: None,
+            offline: false,
+            group: None,
+        }
+    }
 }
 
 /// What [`Updater::init`] found on the site before writing anything: the verified
