@@ -58,7 +58,7 @@ pub(crate) struct ConfigArgs {
     /// How many release trees to keep under ROOT/releases, the current one included
     /// (default 2; at least 1). Older ones are deleted after each install and
     /// rollback.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_keep_releases)]
     keep_releases: Option<NonZeroU32>,
     #[command(flatten)]
     activation: ActivationArgs,
@@ -366,4 +366,15 @@ fn limits_text(limits: &DownloadLimits) -> String {
         "{speed}, at most {} per download",
         format_duration(limits.deadline)
     )
+}
+
+/// Parses `--keep-releases`: a whole number of at least 1, as the current release's
+/// tree is always kept.
+fn parse_keep_releases(text: &str) -> Result<NonZeroU32, String> {
+    match text.parse::<u32>() {
+        Ok(count) => NonZeroU32::new(count).ok_or_else(|| {
+            "keep at least 1 release: the current release's tree is always kept".to_owned()
+        }),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }

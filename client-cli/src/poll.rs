@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
-use wavecast_client::schedule::{PollSchedule, parse_jitter};
-use wavecast_client::units::parse_duration;
+use wavecast_client::schedule::{PollSchedule, parse_interval, parse_jitter};
 use wavecast_client::{CheckOptions, CheckReport, InstallReport, Outcome, Updater};
 
 use crate::args::{DecisionArgs, RootArg, now};
@@ -24,8 +23,8 @@ pub(crate) struct PollArgs {
     root: RootArg,
     #[command(flatten)]
     decision: DecisionArgs,
-    /// The wait between checks, e.g. 6h, 30m, 45s.
-    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    /// The wait between checks, e.g. 6h, 30m, 45s (at least 1s).
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_interval)]
     interval: Duration,
     /// How far each wait may move either way, so a fleet does not poll together.
     #[arg(long, default_value = "10%", value_parser = parse_jitter)]

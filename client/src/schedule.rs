@@ -3,10 +3,16 @@
 
 use std::time::Duration;
 
+use crate::units::parse_duration;
+
 /// The first wait after a failed check, doubled after each further failure.
 pub const BACKOFF_START: Duration = Duration::from_secs(30);
 /// The longest wait after failures, unless the interval is shorter.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(3600);
+
+/// The shortest interval `poll` takes: a fleet checking faster than this floods its
+/// host with requests that only find the manifest unchanged.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A polling schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,6 +43,22 @@ impl PollSchedule {
     }
 }
 
+/// Parses a polling interval such as `6h` (see [`parse_duration`]), at least
+/// [`MIN_POLL_INTERVAL`].
+///
+/// # Errors
+///
+/// A message saying what was expected.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < MIN_POLL_INTERVAL {
+        return Err(format!(
+            "`{text}` is shorter than 1s: a fleet polling that often floods the host (hours are usual, e.g. 6h)"
+        ));
+    }
+    Ok(interval)
+}
+
 /// Parses a jitter such as `10%` (or `10`) into a fraction between 0 and 1.
 ///
 /// # Errors
@@ -52,8 +74,6 @@ pub fn parse_jitter(text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::units::parse_duration;
-
     use super::*;
 
     #[test]
@@ -64,6 +84,13 @@ mod tests {
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert!(parse_duration("6").unwrap_err().contains("no unit"));
         assert!(parse_duration("h").is_err());
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert!(
+            parse_interval("0s")
+                .unwrap_err()
+                .contains("shorter than 1s")
+        );
+        assert!(parse_interval("500ms").is_err());
         assert_eq!(parse_jitter("10%"), Ok(0.1));
         assert_eq!(parse_jitter("0"), Ok(0.0));
         assert!(parse_jitter("150%").is_err());

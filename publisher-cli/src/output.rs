@@ -56,6 +56,8 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                 Some(
                     E::KeyExists { .. }
                         | E::PasswordRequired { .. }
+                        | E::WrongPassword { .. }
+                        | E::NotASecretKey { .. }
                         | E::LoadKey { .. }
                         | E::ModuleLayout(_)
                         | E::VersionExists { .. }
@@ -95,6 +97,11 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
         Some(E::CaseCollision { second, .. }) => {
             eprintln!(
                 "hint: rename or remove `{second}` in the release folder, then publish again"
+            );
+        }
+        Some(E::WrongPassword { .. }) => {
+            eprintln!(
+                "hint: the password is the one `wavecast keygen` was given; check WAVECAST_KEY_PASSWORD or the --password-file, or leave both unset to be asked on a terminal"
             );
         }
         Some(E::ForeignManifest { .. }) => {

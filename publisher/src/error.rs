@@ -56,6 +56,23 @@ pub enum Error {
         reason: String,
     },
 
+    /// The password does not decrypt the secret key.
+    #[error("wrong password for the secret key `{}`", path.display())]
+    WrongPassword {
+        /// The key file.
+        path: PathBuf,
+    },
+
+    /// A public key file was given where a secret key is needed.
+    #[error(
+        "`{}` is a public key; --key takes the secret key (`wavecast keygen` writes it beside the public one, as `wavecast.key`)",
+        path.display()
+    )]
+    NotASecretKey {
+        /// The public key file.
+        path: PathBuf,
+    },
+
     /// The secret key is encrypted and no password was provided.
     #[error(
         "the secret key `{}` is encrypted and no password was given; set WAVECAST_KEY_PASSWORD, pass --password-file, or run on a terminal to be asked",

@@ -163,6 +163,14 @@ impl SigningKey {
             path: path.into(),
             reason: error.to_string(),
         };
+        // The public key is the file most often given by mistake (it sits beside the
+        // secret one); minisign's parser would only say "failed to fill whole buffer".
+        if minisign::PublicKeyBox::from_string(&text)
+            .and_then(minisign::PublicKeyBox::into_public_key)
+            .is_ok()
+        {
+            return Err(Error::NotASecretKey { path: path.into() });
+        }
         let key_box = SecretKeyBox::from_string(&text).map_err(load_error)?;
         // An unencrypted key loads without a password; anything else is treated as
         // encrypted, and decrypting it reports a wrong password or a corrupt file.
@@ -173,7 +181,12 @@ impl SigningKey {
                     password()?.ok_or_else(|| Error::PasswordRequired { path: path.into() })?;
                 key_box
                     .into_secret_key(Some(password.0))
-                    .map_err(load_error)?
+                    .map_err(|error| match error.kind() {
+                        // The checksum of the decrypted key does not match: minisign's
+                        // only way to tell a wrong password.
+                        minisign::ErrorKind::Verify => Error::WrongPassword { path: path.into() },
+                        _ => load_error(error),
+                    })?
             }
         };
         let public = PublicKey::from_secret_key(&secret).map_err(load_error)?;
@@ -272,9 +285,22 @@ mod tests {
         let wrong = SigningKey::load(&generated.secret_key, || {
             Ok(Some(Password::new("x".into())))
         });
-        assert!(wrong.unwrap_err().to_string().contains("Wrong password"));
+        assert!(matches!(wrong, Err(Error::WrongPassword { .. })));
         let missing = SigningKey::load(&generated.secret_key, || Ok(None));
         assert!(matches!(missing, Err(Error::PasswordRequired { .. })));
+    }
+
+    #[test]
+    fn a_public_key_given_as_the_secret_key_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = generate(dir.path(), Some(&password()), false).unwrap();
+        let loaded = SigningKey::load(&generated.public_key, || {
+            panic!("no password is asked for a public key")
+        });
+        assert!(
+            matches!(&loaded, Err(Error::NotASecretKey { path }) if *path == generated.public_key),
+            "{loaded:?}"
+        );
     }
 
     #[test]

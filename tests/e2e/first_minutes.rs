@@ -252,3 +252,38 @@ fn a_root_never_moves_to_another_products_releases() {
         run.stderr
     );
 }
+
+#[test]
+fn settings_that_would_flood_the_host_or_delete_the_current_tree_are_refused() {
+    let sandbox = Sandbox::new();
+    let release = sample_release(&sandbox.path("r1"), "1");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+    let site = sandbox.site();
+    init(
+        &sandbox,
+        site.to_str().unwrap(),
+        sandbox.pubkey().to_str().unwrap(),
+        &[],
+    )
+    .success();
+    let config = || sandbox.client(["config", "--json"]).success().stdout;
+    let before = config();
+
+    let poll = sandbox.client(["poll", "--interval", "0s"]);
+    assert_eq!(poll.code, 2, "{}", poll.stderr);
+    assert!(
+        poll.stderr
+            .contains("`0s` is shorter than 1s: a fleet polling that often floods the host"),
+        "{}",
+        poll.stderr
+    );
+    let keep = sandbox.client(["config", "--keep-releases", "0"]);
+    assert_eq!(keep.code, 2, "{}", keep.stderr);
+    assert!(
+        keep.stderr
+            .contains("keep at least 1 release: the current release's tree is always kept"),
+        "{}",
+        keep.stderr
+    );
+    assert_eq!(config(), before, "nothing changed");
+}

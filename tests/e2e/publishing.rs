@@ -145,8 +145,33 @@ fn a_wrong_password_or_foreign_site_is_refused() {
         ],
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: wrong password for the secret key `{}`\nhint: the password is the one `wavecast keygen` was given; check WAVECAST_KEY_PASSWORD or the --password-file, or leave both unset to be asked on a terminal\n",
+            wrong.key().display()
+        )
+    );
+
+    // The public key, which sits beside the secret one, given to --key.
+    let run = sandbox.wavecast(
+        ["publish"],
+        [
+            release.as_os_str(),
+            "--version".as_ref(),
+            "1.0.0".as_ref(),
+            "--site".as_ref(),
+            sandbox.site().as_os_str(),
+            "--key".as_ref(),
+            sandbox.pubkey().as_os_str(),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.to_lowercase().contains("password"),
+        run.stderr.starts_with(&format!(
+            "error: `{}` is a public key; --key takes the secret key",
+            sandbox.pubkey().display()
+        )),
         "{}",
         run.stderr
     );
