@@ -240,6 +240,12 @@ impl Error {
         }
     }
 
+    /// Whether an install stopped because its [`Cancel`](crate::Cancel) handle was
+    /// triggered: nothing changed, and the install can simply be run again.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Install(InstallError::Cancelled))
+    }
+
     /// A suggestion for the user, when there is an obvious next step.
     pub fn hint(&self) -> Option<String> {
         Some(match self {

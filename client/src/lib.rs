@@ -176,6 +176,7 @@ pub use net::{limits, transport};
 
 pub use build_info::{BUILD_PLATFORM, CLIENT_VERSION, client_version, marked_version};
 pub use error::{Error, InstallError, LifecycleError, NetError, Result, StoreError};
+pub use install::cancel::Cancel;
 pub use install::commit::{Recovery, RecoveryOutcome};
 pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
 pub use install::reporter::{Fallback, NoReporter, Reporter};

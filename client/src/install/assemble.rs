@@ -141,6 +141,7 @@ impl<'a> Builder<'a> {
                 }
             }
             let package = self.cache.package(name, &module.package)?;
+            self.cache.check_cancel()?;
             self.reporter.on_unpack(name);
             for (path, blake3) in unpack_module(&package, name, module.unpacked_size, &into)? {
                 written.record(join(&into, Some(&path)), blake3);
@@ -173,6 +174,7 @@ impl<'a> Builder<'a> {
             create_dir_all(&join(into, Some(path)))?;
         }
         for file in &plan.files {
+            self.cache.check_cancel()?;
             let target = join(into, Some(&file.path));
             if let Some(parent) = target.parent() {
                 create_dir_all(parent)?;
@@ -406,6 +408,8 @@ mod tests {
         state: State,
         /// Every content published, by hash: the bases of packs.
         contents: HashMap<Blake3Hash, Vec<u8>>,
+        /// The installs' cancel handle.
+        cancel: crate::install::cancel::Cancel,
     }
 
     /// Records fallbacks.
@@ -458,6 +462,7 @@ mod tests {
                 site: TestSite::new(),
                 state: State::generate().unwrap(),
                 contents: HashMap::new(),
+                cancel: crate::install::cancel::Cancel::new(),
             }
         }
 
@@ -516,6 +521,7 @@ mod tests {
                 now: Timestamp::UNIX_EPOCH,
                 reporter,
                 packages_only,
+                cancel: &self.cancel,
                 limits: DownloadLimits::default(),
             }
         }
@@ -1224,4 +1230,132 @@ mod tests {
             assert!(left.is_empty(), "the staging tree is removed: {left:?}");
         }
     }
+
+    /// Counts every report and triggers `cancel` at the `at`-th (from 0).
+    struct CancelAt {
+        at: usize,
+        seen: std::cell::Cell<usize>,
+        cancel: crate::install::cancel::Cancel,
+    }
+
+    impl CancelAt {
+        fn new(at: usize, cancel: &crate::install::cancel::Cancel) -> Self {
+            Self {
+                at,
+                seen: std::cell::Cell::new(0),
+                cancel: cancel.clone(),
+            }
+        }
+
+        fn tick(&self) {
+            if self.seen.get() == self.at {
+                self.cancel.cancel();
+            }
+            self.seen.set(self.seen.get() + 1);
+        }
+    }
+
+    impl Reporter for CancelAt {
+        fn on_module_plan(&self, _: &ModuleUpdate) {
+            self.tick();
+        }
+        fn on_download_start(&self, _: &ModuleName, _: &str, _: u64) {
+            self.tick();
+        }
+        fn on_download_progress(&self, _: &ModuleName, _: u64) {
+            self.tick();
+        }
+        fn on_download_finish(&self, _: &ModuleName) {
+            self.tick();
+        }
+        fn on_cache_hit(&self, _: &ModuleName, _: u64) {
+            self.tick();
+        }
+        fn on_fallback(&self, _: &ModuleName, _: &Fallback, _: &Error) {
+            self.tick();
+        }
+        fn on_unpack(&self, _: &ModuleName) {
+            self.tick();
+        }
+        fn on_switch(&self, _: &semver::Version, _: &str) {
+            self.tick();
+        }
+    }
+
+    /// The entries of `releases/`, sorted (none when it does not exist).
+    fn release_dirs(fixture: &Fixture) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(fixture.root.releases()) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Cancels an install at each of its reports in turn: every cancel before the
+    /// switch (the last report) ends in `Cancelled` with the installed release, its
+    /// tree and `releases/` as they were and no journal; a cancel at the switch comes
+    /// too late and the install completes. After a cancel, the install runs again
+    /// to the end.
+    #[test]
+    fn an_install_cancelled_at_any_point_changes_nothing_and_runs_again() {
+        let big = noise(300_000, 21);
+        let fresh = noise(200_000, 22);
+        // Through the pack, and without one (the index and the copy pack's ranges).
+        for algorithm in [Some(PatchAlgorithm::Zstd), None] {
+            let events = {
+                let (mut fixture, v1, _) = with_v1(&big);
+                let release = v2(&mut fixture, &v1, &big, &fresh, algorithm);
+                let counter = CancelAt::new(usize::MAX, &fixture.cancel);
+                fixture.install(&release, &counter);
+                counter.seen.get()
+            };
+            assert!(events >= 4, "{algorithm:?}: {events} reports");
+            for at in 0..events {
+                let (mut fixture, v1, v1_dir) = with_v1(&big);
+                let release = v2(&mut fixture, &v1, &big, &fresh, algorithm);
+                let before = release_dirs(&fixture);
+                let reporter = CancelAt::new(at, &fixture.cancel);
+                match fixture.try_install(&release, &reporter) {
+                    Err(Error::Cancelled) => {
+                        assert!(at + 1 < events, "{algorithm:?}: cancelled at the switch");
+                        assert_eq!(
+                            std::fs::read_link(fixture.root.current()).unwrap(),
+                            Path::new("releases").join(&v1_dir)
+                        );
+                        assert_eq!(fixture.read("lib/big"), big);
+                        assert!(fixture.current("share/gone").exists());
+                        assert_eq!(release_dirs(&fixture), before, "{algorithm:?} at {at}");
+                        assert!(!fixture.root.journal().exists());
+                        fixture.cancel = crate::install::cancel::Cancel::new();
+                        fixture.install(&release, &NoReporter);
+                        assert_v2_tree(&fixture, &big, &fresh);
+                    }
+                    Ok(report) => {
+                        assert_eq!(at + 1, events, "{algorithm:?}: not cancelled at {at}");
+                        assert_eq!(report.outcome, InstallOutcome::Installed);
+                        assert_v2_tree(&fixture, &big, &fresh);
+                    }
+                    Err(error) => panic!("{algorithm:?} at {at}: {error}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_first_install_cancelled_from_another_thread_leaves_no_release() {
+        let mut fixture = Fixture::new();
+        let v1 = fixture.module("1.0.0", &[("lib/big", &noise(300_000, 23), 0o644)], &[], None);
+        let release = fixture.release("1.0.0", &[("app", &v1)]);
+        let handle = fixture.cancel.clone();
+        std::thread::spawn(move || handle.cancel()).join().unwrap();
+        let outcome = fixture.try_install(&release, &NoReporter);
+        assert!(matches!(outcome, Err(Error::Cancelled)), "{outcome:?}");
+        assert!(!fixture.root.current().exists());
+        assert_eq!(release_dirs(&fixture), Vec::<String>::new());
+        assert!(!fixture.root.journal().exists());
+    }
+
 }

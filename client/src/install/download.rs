@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use wavecast_schema::Blake3Hash;
 
+use crate::install::cancel::Cancel;
 use crate::install::error::{Error, Result};
 use crate::net::limits::{DownloadLimits, Pace};
 use crate::net::transport::{Transport, TransportError, TransportErrorKind};
@@ -68,6 +69,8 @@ pub(crate) struct Download<'a> {
     pub(crate) received: &'a AtomicU64,
     /// How slowly the bytes may arrive.
     pub(crate) limits: DownloadLimits,
+    /// Stops the download between two chunks.
+    pub(crate) cancel: &'a Cancel,
 }
 
 /// Downloads `download.url` into `download.partial`, resuming from the bytes already
@@ -90,6 +93,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
         progress,
         received,
         limits,
+        cancel,
     } = *download;
     let cache_error = |source| Error::Cache {
         path: partial.to_owned(),
@@ -158,6 +162,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
             file.write_all(&buffer[..count]).map_err(cache_error)?;
             progress.progressed(total);
             pace.check(url, total - offset)?;
+            cancel.check()?;
         }
     }
     if let Expected::Exact { size, blake3 } = expected {
@@ -204,7 +209,8 @@ fn read_chunk(reader: &mut impl Read, buffer: &mut [u8], url: &str) -> Result<us
 /// # Errors
 ///
 /// [`Error::FetchBlob`], [`Error::DownloadBlob`], [`Error::BlobTruncated`] when the
-/// stream ends early, [`NetError::TooSlow`](crate::NetError::TooSlow).
+/// stream ends early, [`NetError::TooSlow`](crate::NetError::TooSlow),
+/// [`Error::Cancelled`].
 pub(crate) fn download_span(
     transport: &dyn Transport,
     url: &str,
@@ -212,6 +218,7 @@ pub(crate) fn download_span(
     progress: &dyn DownloadProgress,
     received: &AtomicU64,
     limits: DownloadLimits,
+    cancel: &Cancel,
 ) -> Result<Vec<u8>> {
     let length = end - start;
     progress.started(url, length);
@@ -242,6 +249,7 @@ pub(crate) fn download_span(
         total += count as u64;
         progress.progressed(total.saturating_sub(skip).min(length));
         pace.check(url, total)?;
+        cancel.check()?;
     }
     if (bytes.len() as u64) < length {
         return Err(Error::BlobTruncated {

@@ -46,6 +46,11 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The install was stopped through its [`Cancel`](crate::Cancel) handle before
+    /// `current` was switched.
+    #[error("the install was cancelled; the installed release is unchanged")]
+    Cancelled,
+
     /// The target release has nothing for this client's platform.
     #[error("release {version} has no build for platform `{platform}`")]
     NoBuildForPlatform {

@@ -34,6 +34,7 @@ use wavecast_schema::{
 };
 use wavecast_site::layout::{self, BlobKind};
 
+use crate::install::cancel::Cancel;
 use crate::install::download::{
     Download, DownloadProgress, Expected, download, download_span, hash_file,
 };
@@ -64,6 +65,8 @@ struct Fetcher<'a> {
     transport: &'a dyn Transport,
     hosts: &'a [BaseUrl],
     limits: DownloadLimits,
+    /// Checked with every chunk received, on every download thread.
+    cancel: Cancel,
     received: AtomicU64,
     requests: AtomicU32,
     used: Mutex<Vec<BaseUrl>>,
@@ -161,12 +164,26 @@ impl<'a> Cache<'a> {
                 transport,
                 hosts,
                 limits,
+                cancel: Cancel::new(),
                 received: AtomicU64::new(0),
                 requests: AtomicU32::new(0),
                 used: Mutex::new(Vec::new()),
             },
             reporter,
         })
+    }
+
+    /// This cache with its downloads stopped once `cancel` is triggered
+    /// ([`Error::Cancelled`]).
+    pub(crate) fn with_cancel(mut self, cancel: &Cancel) -> Self {
+        self.fetcher.cancel = cancel.clone();
+        self
+    }
+
+    /// A safe point of the install using this cache: [`Error::Cancelled`] once
+    /// cancelled.
+    pub(crate) fn check_cancel(&self) -> Result<()> {
+        self.fetcher.cancel.check()
     }
 
     /// The hosts that sent at least one blob, in the order they first did.
@@ -595,6 +612,7 @@ impl Fetcher<'_> {
             progress,
             received: &self.received,
             limits: self.limits,
+            cancel: &self.cancel,
         })
     }
 
@@ -613,6 +631,7 @@ impl Fetcher<'_> {
             progress,
             &self.received,
             self.limits,
+            &self.cancel,
         )
     }
 

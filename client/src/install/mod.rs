@@ -25,6 +25,7 @@
 //! release's signed file indexes; otherwise it is installed afresh like any other.
 
 pub(crate) mod assemble;
+pub(crate) mod cancel;
 pub(crate) mod commit;
 pub(crate) mod download;
 pub(crate) mod error;
@@ -45,6 +46,7 @@ use semver::Version;
 use wavecast_schema::PlatformRelease;
 
 use crate::install::assemble::Builder;
+use crate::install::cancel::Cancel;
 use crate::install::commit::{Building, finish, sync_filesystem};
 use crate::install::error::{Error, Result};
 use crate::install::fetch::{Cache, Prefetch};
@@ -126,6 +128,8 @@ pub(crate) struct InstallPlan<'a> {
     pub(crate) packages_only: bool,
     /// How slowly each download may arrive.
     pub(crate) limits: DownloadLimits,
+    /// Stops the install at its next safe point, before the switch.
+    pub(crate) cancel: &'a Cancel,
 }
 
 /// Plans how `plan.release` would be installed, fetching only file indexes (through
@@ -266,7 +270,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         pack_from: None,
         download_hosts_used: cache.hosts_used(),
     };
-    let cache = Cache::open(root, transport, hosts, reporter, limits)?;
+    let cache = Cache::open(root, transport, hosts, reporter, limits)?.with_cancel(plan.cancel);
     if current.as_ref().is_some_and(|current| current.dir == dir) {
         return Ok(report(InstallOutcome::AlreadyCurrent, &cache));
     }
@@ -304,6 +308,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         })
         .cloned()
     {
+        cache.check_cancel()?;
         reporter.on_reuse(version, &dir);
         // Remember the modules, so the index cache keeps this tree's indexes.
         let record = if recorded.modules.is_empty() {
@@ -347,6 +352,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         .saturating_sub(update.pack.as_ref().map_or(0, |pack| pack.size))
         .saturating_sub(held_bytes(&cache, &update, release));
     ensure_free_space(root.path(), to_download, unpacked)?;
+    cache.check_cancel()?;
 
     let building = Building::begin(
         root,
@@ -385,6 +391,8 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         path: building.path().to_owned(),
         source,
     })?;
+    // The last safe point: from here on the install switches and finishes.
+    cache.check_cancel()?;
     let journal = building.built()?;
 
     reporter.on_switch(version, &dir);

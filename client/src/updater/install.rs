@@ -123,6 +123,7 @@ impl Updater {
             reporter,
             packages_only: self.packages_only,
             limits: self.config.download_limits,
+            cancel: &self.cancel,
         };
         let tree = match install_release(&plan, &mut state) {
             Ok(tree) => tree,
@@ -194,7 +195,8 @@ impl Updater {
             report.download_hosts(),
             reporter,
             self.config.download_limits,
-        )?;
+        )?
+        .with_cancel(&self.cancel);
         Ok(cache.platform_release(&release.version, blob)?)
     }
 
@@ -222,7 +224,8 @@ impl Updater {
             report.download_hosts(),
             reporter,
             self.config.download_limits,
-        )?;
+        )?
+        .with_cancel(&self.cancel);
         let target = ImageTarget {
             version: &release.version,
             name,
@@ -337,6 +340,7 @@ impl Updater {
             reporter: &crate::install::reporter::NoReporter,
             packages_only: self.packages_only,
             limits: self.config.download_limits,
+            cancel: &self.cancel,
         };
         Ok(plan_install(&plan, &state)?)
     }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use wavecast_schema::{Manifest, Root};
 
 use crate::error::{LifecycleError, Result, StoreError};
+use crate::install::cancel::Cancel;
 use crate::install::commit::{Recovery, recover};
 
 use crate::net::transport::{DefaultTransport, Transport};
@@ -63,6 +64,7 @@ pub struct Updater {
     health_check: Option<HealthCheck>,
     slots: Option<SlotConfig>,
     lock_wait: Duration,
+    cancel: Cancel,
 }
 
 impl Updater {
@@ -86,6 +88,7 @@ impl Updater {
             health_check: None,
             slots: None,
             lock_wait: Duration::ZERO,
+            cancel: Cancel::new(),
         })
     }
 
@@ -135,6 +138,13 @@ impl Updater {
     /// instead of failing at once with [`StoreError::Locked`].
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// Lets `cancel` stop [`install`](Self::install) at its next safe point, from
+    /// any thread (see [`Cancel`]).
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
         self
     }
 
