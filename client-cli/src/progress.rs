@@ -1,14 +1,13 @@
 //! The download progress bar on stderr: the library's [`Reporter`] for the commands
 //! that install (`update`, `poll`, `self-update`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use semver::Version;
 use wavecast_client::units::format_duration;
-use wavecast_client::{Fallback, InstallError, ModuleUpdate, Reporter};
-use wavecast_schema::ModuleName;
+use wavecast_client::{Fallback, InstallError, ModuleName, Phase, Progress, Reporter};
 
 use crate::output::stderr_line;
 
@@ -17,12 +16,6 @@ use crate::output::stderr_line;
 pub(crate) struct ProgressReporter {
     enabled: bool,
     bar: RefCell<Option<ProgressBar>>,
-    /// Bytes the plans of the modules seen so far expect.
-    planned: Cell<u64>,
-    /// Bytes of the downloads that ended (finished or failed).
-    done: Cell<u64>,
-    /// Bytes of the current download so far.
-    current: Cell<u64>,
 }
 
 impl ProgressReporter {
@@ -31,68 +24,44 @@ impl ProgressReporter {
         Self {
             enabled,
             bar: RefCell::new(None),
-            planned: Cell::new(0),
-            done: Cell::new(0),
-            current: Cell::new(0),
         }
     }
 
-    /// The bytes downloaded so far.
-    fn position(&self) -> u64 {
-        self.done.get() + self.current.get()
-    }
-
-    /// Ends the current download, counting its bytes as done.
-    fn end_download(&self) {
-        self.done.set(self.position());
-        self.current.set(0);
-    }
-
-    /// Draws the bar with the current length and position.
-    fn update_bar(&self) {
-        if let Some(bar) = self.bar.borrow().as_ref() {
-            bar.set_length(self.planned.get().max(self.position()));
-            bar.set_position(self.position());
+    /// Clears the bar, once the tree is complete.
+    fn clear(&self) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish_and_clear();
         }
     }
 }
 
 impl Reporter for ProgressReporter {
-    fn on_module_plan(&self, plan: &ModuleUpdate) {
-        self.planned.set(self.planned.get() + plan.download_bytes);
-        self.update_bar();
-    }
-
-    fn on_download_start(&self, module: &ModuleName, _url: &str, size: u64) {
-        self.end_download();
-        if !self.enabled {
+    fn on_progress(&self, progress: Progress) {
+        let phase = match progress.phase {
+            Phase::Downloading => "downloading",
+            Phase::Assembling => "assembling",
+            Phase::Switching => return self.clear(),
+            _ => return,
+        };
+        // Nothing to download (a tree rebuilt from local files): no bar.
+        if !self.enabled || (progress.total == 0 && self.bar.borrow().is_none()) {
             return;
         }
-        if self.bar.borrow().is_none() {
-            let length = self.planned.get().max(self.position() + size);
-            let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+        let mut bar = self.bar.borrow_mut();
+        let bar = bar.get_or_insert_with(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(progress.total), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
                 "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
             ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(200));
-            *self.bar.borrow_mut() = Some(bar);
-        }
-        if let Some(bar) = self.bar.borrow().as_ref() {
-            bar.set_message(module.to_string());
-        }
-        self.update_bar();
-    }
-
-    fn on_download_progress(&self, _module: &ModuleName, downloaded: u64) {
-        self.current.set(downloaded);
-        self.update_bar();
-    }
-
-    fn on_download_finish(&self, _module: &ModuleName) {
-        self.end_download();
-        self.update_bar();
+            bar
+        });
+        bar.set_message(phase);
+        bar.set_length(progress.total);
+        bar.set_position(progress.done);
     }
 
     fn on_fallback(&self, module: &ModuleName, fallback: &Fallback, reason: &InstallError) {
@@ -119,9 +88,7 @@ impl Reporter for ProgressReporter {
     }
 
     fn on_switch(&self, _version: &Version, _dir: &str) {
-        if let Some(bar) = self.bar.borrow_mut().take() {
-            bar.finish_and_clear();
-        }
+        self.clear();
     }
 
     fn on_health_check(&self, version: &Version, command: &str, timeout: Duration) {

@@ -179,7 +179,7 @@ pub use error::{Error, InstallError, LifecycleError, NetError, Result, StoreErro
 pub use install::cancel::Cancel;
 pub use install::commit::{Recovery, RecoveryOutcome};
 pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
-pub use install::reporter::{Fallback, NoReporter, Reporter};
+pub use install::reporter::{Fallback, NoReporter, Phase, Progress, Reporter};
 pub use install::unpack::unpack_module;
 pub use install::{InstallOutcome, TreeReport};
 pub use lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};

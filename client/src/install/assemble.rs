@@ -392,7 +392,7 @@ mod tests {
     use super::*;
     use crate::install::patch::tests::{edited, noise, zstd_patch};
     use crate::install::plan::PackageReason;
-    use crate::install::reporter::NoReporter;
+    use crate::install::reporter::{NoReporter, Phase, Progress, Tracker};
     use crate::install::test_site::{Published, Spec, TestSite};
     use crate::install::unpack::tests::{Raw, package};
     use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
@@ -510,7 +510,7 @@ mod tests {
         fn plan_for<'a>(
             &'a self,
             release: &'a PlatformRelease,
-            reporter: &'a dyn Reporter,
+            reporter: &'a Tracker<'a>,
             packages_only: bool,
         ) -> InstallPlan<'a> {
             InstallPlan {
@@ -538,8 +538,9 @@ mod tests {
             reporter: &dyn Reporter,
         ) -> Result<TreeReport> {
             let mut state = self.state.clone();
+            let tracker = Tracker::new(reporter);
             let outcome = install_release(
-                &self.plan_for(&release.document, reporter, false),
+                &self.plan_for(&release.document, &tracker, false),
                 &mut state,
             );
             self.state = state;
@@ -548,7 +549,7 @@ mod tests {
 
         fn plan(&self, release: &Published2) -> UpdatePlan {
             plan_install(
-                &self.plan_for(&release.document, &NoReporter, false),
+                &self.plan_for(&release.document, &Tracker::new(&NoReporter), false),
                 &self.state,
             )
             .unwrap()
@@ -1089,7 +1090,8 @@ mod tests {
             b"brand new",
             Some(PatchAlgorithm::Zstd),
         );
-        let plan = fixture.plan_for(&release.document, &NoReporter, true);
+        let tracker = Tracker::new(&NoReporter);
+        let plan = fixture.plan_for(&release.document, &tracker, true);
         let update = plan_install(&plan, &fixture.state).unwrap();
         assert_eq!(
             update.modules[0].package_reason,
@@ -1347,7 +1349,12 @@ mod tests {
     #[test]
     fn a_first_install_cancelled_from_another_thread_leaves_no_release() {
         let mut fixture = Fixture::new();
-        let v1 = fixture.module("1.0.0", &[("lib/big", &noise(300_000, 23), 0o644)], &[], None);
+        let v1 = fixture.module(
+            "1.0.0",
+            &[("lib/big", &noise(300_000, 23), 0o644)],
+            &[],
+            None,
+        );
         let release = fixture.release("1.0.0", &[("app", &v1)]);
         let handle = fixture.cancel.clone();
         std::thread::spawn(move || handle.cancel()).join().unwrap();
@@ -1358,4 +1365,72 @@ mod tests {
         assert!(!fixture.root.journal().exists());
     }
 
+    /// Records every [`Progress`].
+    #[derive(Default)]
+    struct Progresses(RefCell<Vec<Progress>>);
+
+    impl Reporter for Progresses {
+        fn on_progress(&self, progress: Progress) {
+            self.0.borrow_mut().push(progress);
+        }
+    }
+
+    /// Every way to 2.0.0 reports its phases in order, bytes done that only grow and
+    /// never pass the total, and ends with everything planned done.
+    #[test]
+    fn progress_moves_through_the_phases_to_done_equal_to_the_planned_total() {
+        let big = noise(300_000, 24);
+        let fresh = noise(200_000, 25);
+        for (algorithm, phases) in [
+            (
+                Some(PatchAlgorithm::Zstd),
+                &[
+                    Phase::Checking,
+                    Phase::Downloading,
+                    Phase::Assembling,
+                    Phase::Switching,
+                ][..],
+            ),
+            (
+                None,
+                &[
+                    Phase::Checking,
+                    Phase::Downloading,
+                    Phase::Assembling,
+                    Phase::Switching,
+                ][..],
+            ),
+        ] {
+            let (mut fixture, v1, _) = with_v1(&big);
+            let release = v2(&mut fixture, &v1, &big, &fresh, algorithm);
+            let recorder = Progresses::default();
+            let report = fixture.install(&release, &recorder);
+            let seen = recorder.0.into_inner();
+            let mut told: Vec<Phase> = seen.iter().map(|progress| progress.phase).collect();
+            told.dedup();
+            assert_eq!(told, phases, "{algorithm:?}");
+            for pair in seen.windows(2) {
+                assert!(pair[1].done >= pair[0].done, "{algorithm:?}: {pair:?}");
+            }
+            assert!(seen.iter().all(|progress| progress.done <= progress.total));
+            let last = seen.last().unwrap();
+            assert!(report.planned_bytes > 0);
+            assert_eq!(
+                (last.done, last.total),
+                (report.planned_bytes, report.planned_bytes),
+                "{algorithm:?}"
+            );
+            let first_download = seen
+                .iter()
+                .find(|progress| progress.phase == Phase::Downloading)
+                .unwrap();
+            assert_eq!(first_download.done, 0, "{algorithm:?}");
+            if algorithm.is_none() {
+                assert_eq!(
+                    first_download.total, report.planned_bytes,
+                    "the total is known before the first byte"
+                );
+            }
+        }
+    }
 }

@@ -21,6 +21,7 @@
 //! only the indexes of installed releases, which the next update plans from without
 //! the network.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -70,6 +71,9 @@ struct Fetcher<'a> {
     received: AtomicU64,
     requests: AtomicU32,
     used: Mutex<Vec<BaseUrl>>,
+    /// The contents whose copies [`Cache::prefetch`] kept: already told as
+    /// downloads, so not told again as cache hits when they are used.
+    prefetched: Mutex<HashSet<Blake3Hash>>,
 }
 
 impl std::fmt::Debug for Cache<'_> {
@@ -116,25 +120,24 @@ impl Prefetch<'_> {
     }
 }
 
-/// Tells the calling thread, from a download on another thread, how many bytes all
-/// the downloads of a [`Cache::prefetch`] have received.
-struct Relay<'r> {
-    sender: mpsc::Sender<u64>,
-    /// Bytes all of them received so far.
-    arrived: &'r AtomicU64,
+/// Tells the calling thread, from a download on another thread, how many new bytes
+/// the download of which [`Cache::prefetch`] job has received.
+struct Relay {
+    sender: mpsc::Sender<(usize, u64)>,
+    /// The job this thread downloads for.
+    job: std::cell::Cell<usize>,
     /// Bytes of this thread's current download received so far.
     current: std::cell::Cell<u64>,
 }
 
-impl DownloadProgress for Relay<'_> {
+impl DownloadProgress for Relay {
     fn started(&self, _url: &str, _size: u64) {
         self.current.set(0);
     }
 
     fn progressed(&self, downloaded: u64) {
         let new = downloaded.saturating_sub(self.current.replace(downloaded));
-        let total = self.arrived.fetch_add(new, Ordering::Relaxed) + new;
-        let _ = self.sender.send(total);
+        let _ = self.sender.send((self.job.get(), new));
     }
 }
 
@@ -168,6 +171,7 @@ impl<'a> Cache<'a> {
                 received: AtomicU64::new(0),
                 requests: AtomicU32::new(0),
                 used: Mutex::new(Vec::new()),
+                prefetched: Mutex::new(HashSet::new()),
             },
             reporter,
         })
@@ -449,7 +453,14 @@ impl<'a> Cache<'a> {
         let cached = self.fetcher.dir.join(format!("{content}.zst"));
         if let Ok(metadata) = std::fs::metadata(&cached) {
             if use_copy(&cached)? {
-                self.reporter.on_cache_hit(module, metadata.len());
+                let prefetched = self
+                    .fetcher
+                    .prefetched
+                    .lock()
+                    .is_ok_and(|prefetched| prefetched.contains(content));
+                if !prefetched {
+                    self.reporter.on_cache_hit(module, metadata.len());
+                }
                 return Ok(());
             }
             remove_if_present(&cached).map_err(cache_error(&cached))?;
@@ -486,22 +497,38 @@ impl<'a> Cache<'a> {
         if jobs.is_empty() {
             return Vec::new();
         }
+        // Each module's downloads are told as one, however many jobs it has.
+        let mut modules: Vec<(&ModuleName, u64)> = Vec::new();
+        let slots: Vec<usize> = jobs
+            .iter()
+            .map(|job| {
+                let slot = modules
+                    .iter()
+                    .position(|(module, _)| *module == job.module())
+                    .unwrap_or_else(|| {
+                        modules.push((job.module(), 0));
+                        modules.len() - 1
+                    });
+                modules[slot].1 += job.bytes();
+                slot
+            })
+            .collect();
+        for (module, total) in &modules {
+            self.reporter.on_download_start(module, "", *total);
+        }
+        let mut done = vec![0u64; modules.len()];
         let (sender, receiver) = mpsc::channel();
-        let total: u64 = jobs.iter().map(Prefetch::bytes).sum();
-        let first = jobs[0].module().clone();
-        self.reporter.on_download_start(&first, "", total);
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let arrived = AtomicU64::new(0);
         let results: Mutex<Vec<Option<Result<()>>>> =
             Mutex::new(jobs.iter().map(|_| None).collect());
-        let (fetcher, next, arrived, outcomes) = (&self.fetcher, &next, &arrived, &results);
+        let (fetcher, next, outcomes) = (&self.fetcher, &next, &results);
         std::thread::scope(|scope| {
             for _ in 0..PARALLEL_DOWNLOADS.min(jobs.len()) {
                 let sender = sender.clone();
                 scope.spawn(move || {
                     let relay = Relay {
                         sender,
-                        arrived,
+                        job: std::cell::Cell::new(0),
                         current: std::cell::Cell::new(0),
                     };
                     loop {
@@ -509,6 +536,7 @@ impl<'a> Cache<'a> {
                         let Some(job) = jobs.get(i) else {
                             break;
                         };
+                        relay.job.set(i);
                         let outcome = fetcher.prefetch_one(job, &relay);
                         if let Ok(mut outcomes) = outcomes.lock() {
                             outcomes[i] = Some(outcome);
@@ -517,11 +545,17 @@ impl<'a> Cache<'a> {
                 });
             }
             drop(sender);
-            for done in receiver {
-                self.reporter.on_download_progress(&first, done.min(total));
+            for (job, new) in receiver {
+                let slot = slots[job];
+                done[slot] += new;
+                let (module, total) = modules[slot];
+                self.reporter
+                    .on_download_progress(module, done[slot].min(total));
             }
         });
-        self.reporter.on_download_finish(&first);
+        for (module, _) in &modules {
+            self.reporter.on_download_finish(module);
+        }
         results
             .into_inner()
             .unwrap_or_default()
@@ -682,7 +716,7 @@ impl Fetcher<'_> {
     }
 
     /// Runs one [`Prefetch`] job, reporting through `relay`.
-    fn prefetch_one(&self, job: &Prefetch<'_>, relay: &Relay<'_>) -> Result<()> {
+    fn prefetch_one(&self, job: &Prefetch<'_>, relay: &Relay) -> Result<()> {
         match job {
             Prefetch::Package { package, .. } => {
                 let path = layout::blob(&package.blake3, BlobKind::Package);
@@ -732,7 +766,11 @@ impl Fetcher<'_> {
             .map_err(|source| Error::Cache {
                 path: cached,
                 source,
-            })
+            })?;
+        if let Ok(mut prefetched) = self.prefetched.lock() {
+            prefetched.insert(content.clone());
+        }
+        Ok(())
     }
 }
 

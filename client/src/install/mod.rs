@@ -52,7 +52,7 @@ use crate::install::error::{Error, Result};
 use crate::install::fetch::{Cache, Prefetch};
 use crate::install::pack::Delta;
 use crate::install::plan::{LocalFiles, UpdatePlan, plan_release};
-use crate::install::reporter::{NoReporter, Reporter};
+use crate::install::reporter::{NoReporter, Phase, Reporter, Tracker};
 use crate::install::space::ensure_free_space;
 use crate::install::tree::{WrittenFiles, check_tree};
 use crate::net::limits::DownloadLimits;
@@ -123,7 +123,7 @@ pub(crate) struct InstallPlan<'a> {
     /// What the release installs on this client's platform (its tree modules).
     pub(crate) release: &'a PlatformRelease,
     pub(crate) now: Timestamp,
-    pub(crate) reporter: &'a dyn Reporter,
+    pub(crate) reporter: &'a Tracker<'a>,
     /// Install every module from its whole package, as before differential updates.
     pub(crate) packages_only: bool,
     /// How slowly each download may arrive.
@@ -214,6 +214,8 @@ fn load_delta(
         // The pack is downloaded before the plan is made: refuse now, with the
         // figures, rather than fill the disk with it.
         ensure_free_space(plan.root.path(), pack.size, unpacked_size(plan.release))?;
+        plan.reporter.expect(pack.size);
+        plan.reporter.phase(Phase::Downloading);
     }
     match pack::load(cache, plan.release, pack, &local.current, header_only) {
         Ok(delta) => Ok(Some(delta)),
@@ -309,6 +311,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         .cloned()
     {
         cache.check_cancel()?;
+        reporter.phase(Phase::Switching);
         reporter.on_reuse(version, &dir);
         // Remember the modules, so the index cache keeps this tree's indexes.
         let record = if recorded.modules.is_empty() {
@@ -367,7 +370,14 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
     for module in &update.modules {
         reporter.on_module_plan(module);
     }
+    // What the pack carries is on disk already.
+    let pack_size = update.pack.as_ref().map_or(0, |pack| pack.size);
+    reporter.expect(update.download_bytes.saturating_sub(pack_size));
+    if update.download_bytes > pack_size {
+        reporter.phase(Phase::Downloading);
+    }
     prefetch(&cache, &update, release);
+    reporter.phase(Phase::Assembling);
     let builder = Builder::new(
         &cache,
         &local,
@@ -386,6 +396,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
             source: Box::new(source),
         }
     })?;
+    reporter.phase(Phase::Switching);
     sync_filesystem(building.path()).map_err(|source| Error::Release {
         action: "flush",
         path: building.path().to_owned(),

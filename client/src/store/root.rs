@@ -132,14 +132,14 @@ impl InstallRoot {
     /// Takes the root's exclusive lock, polling for up to `wait` while another
     /// process holds it, and writes this process's id into the lock file so that a
     /// run refused the lock can name the holder. The lock is released when the
-    /// returned file is dropped, or when the process dies however it dies: the
-    /// kernel drops a dead process's `flock`, so a stale lock file never blocks.
+    /// returned [`RootLock`] is dropped, or when the process dies however it dies:
+    /// the kernel drops a dead process's `flock`, so a stale lock file never blocks.
     ///
     /// # Errors
     ///
     /// [`Error::Locked`] when another process still holds it after `wait`;
     /// [`Error::Lock`] when the lock file cannot be opened or locked.
-    pub(crate) fn lock(&self, wait: Duration) -> Result<std::fs::File> {
+    pub(crate) fn lock(&self, wait: Duration) -> Result<RootLock> {
         let path = self.lock_file();
         let lock_error = |source| Error::Lock {
             path: path.clone(),
@@ -185,7 +185,22 @@ impl InstallRoot {
             .set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| writeln!(file, "{}", std::process::id()));
-        Ok(file)
+        Ok(RootLock(file))
+    }
+}
+
+/// The root's lock, held until dropped.
+///
+/// Dropping it unlocks the file before closing it. Closing alone would not do: a
+/// child process another thread is starting holds a copy of every descriptor until
+/// it executes its program, and the lock lasts as long as any copy is open.
+#[derive(Debug)]
+#[must_use = "the lock is released when dropped"]
+pub(crate) struct RootLock(std::fs::File);
+
+impl Drop for RootLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
@@ -351,8 +366,22 @@ mod tests {
             drop(held);
         });
         let started = Instant::now();
-        root.lock(Duration::from_secs(10)).unwrap();
+        drop(root.lock(Duration::from_secs(10)).unwrap());
         assert!(started.elapsed() < Duration::from_secs(5));
         releaser.join().unwrap();
+    }
+
+    /// A copy of the lock's descriptor, as a child being started by another thread
+    /// holds until it executes its program, does not keep the lock once dropped.
+    #[test]
+    fn a_dropped_lock_is_free_while_a_copy_of_its_descriptor_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = InstallRoot::new(dir.path());
+        create_dir_all(&root.meta()).unwrap();
+        let held = root.lock(Duration::ZERO).unwrap();
+        let copy = held.0.try_clone().unwrap();
+        drop(held);
+        drop(root.lock(Duration::ZERO).unwrap());
+        drop(copy);
     }
 }

@@ -8,7 +8,7 @@ use wavecast_schema::{PlatformRelease, Release};
 use crate::error::{Error, InstallError, LifecycleError, NetError, Result};
 use crate::install::fetch::Cache;
 use crate::install::plan::UpdatePlan;
-use crate::install::reporter::Reporter;
+use crate::install::reporter::{Reporter, Tracker};
 use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
 use crate::lifecycle::command::{HealthCheckReport, HealthStatus};
 use crate::lifecycle::error::HealthCheckFailure;
@@ -101,6 +101,7 @@ impl Updater {
             .into());
         }
         let _lock = self.lock()?;
+        let reporter = &Tracker::new(reporter);
         let mut state = self.load_state()?;
         let before = read_current(&self.root, &state)?;
         let document = self.platform_release(report, release, reporter)?;
@@ -337,7 +338,7 @@ impl Updater {
             root: &self.root,
             release: &release,
             now: report.checked_at(),
-            reporter: &crate::install::reporter::NoReporter,
+            reporter: &Tracker::new(&crate::install::reporter::NoReporter),
             packages_only: self.packages_only,
             limits: self.config.download_limits,
             cancel: &self.cancel,

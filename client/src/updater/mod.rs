@@ -25,7 +25,7 @@ use crate::store::config::Config;
 use crate::store::config::HealthCheck;
 use crate::store::config::SlotConfig;
 use crate::store::current::{CurrentRelease, read_current};
-use crate::store::root::InstallRoot;
+use crate::store::root::{InstallRoot, RootLock};
 use crate::store::state::State;
 
 /// How long [`Updater::confirm`] and [`Updater::launched`] wait for another run
@@ -35,7 +35,7 @@ pub const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 /// Takes the lock of `root`, waiting up to `wait`, and finishes or undoes an
 /// interrupted install before anything else happens under it. Only the root's owner
 /// may: this process must be able to write in `ROOT/.wavecast`.
-pub(super) fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<std::fs::File> {
+pub(super) fn lock_and_recover(root: &InstallRoot, wait: Duration) -> Result<RootLock> {
     require_writable(root)?;
     let lock = root.lock(wait)?;
     recover(root)?;
@@ -226,7 +226,7 @@ impl Updater {
     }
 
     /// Takes the root's lock (waiting as configured), then recovers.
-    pub(crate) fn lock(&self) -> Result<std::fs::File> {
+    pub(crate) fn lock(&self) -> Result<RootLock> {
         lock_and_recover(&self.root, self.lock_wait)
     }
 

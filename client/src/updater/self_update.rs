@@ -41,7 +41,7 @@ use wavecast_schema::{
 use crate::build_info::{BUILD_PLATFORM, client_version};
 use crate::error::{Error, InstallError, NetError, Result, StoreError};
 use crate::install::fetch::Cache;
-use crate::install::reporter::Reporter;
+use crate::install::reporter::{Phase, Reporter, Tracker};
 use crate::install::unpack::unpack_module;
 use crate::net::manifest::{Expectations, fetch_manifest};
 use crate::net::url::BaseUrl;
@@ -219,6 +219,9 @@ impl Updater {
             .tempdir_in(dir)
             .map_err(not_writable)?;
         let _lock = self.lock()?;
+        let reporter = &Tracker::new(reporter);
+        reporter.expect(build.package.size);
+        reporter.phase(Phase::Downloading);
         let module: ModuleName = UPDATER_EXECUTABLE
             .parse()
             .expect("`wavecast-update` is a valid module name");
@@ -257,6 +260,7 @@ impl Updater {
         }
         crate::platform::sync_file(&new).map_err(replace_error("flush", &new))?;
         probe(&new, &build.version)?;
+        reporter.phase(Phase::Switching);
 
         let previous = with_suffix(executable, ".old");
         #[cfg(unix)]

@@ -14,6 +14,7 @@ use crate::lifecycle::prune::prune_releases;
 use crate::lifecycle::slots::Slots;
 use crate::store::current::CurrentRelease;
 use crate::store::current::trial_of;
+use crate::store::root::RootLock;
 use crate::store::state::{BadReason, BadRelease};
 use crate::updater::{LOCK_PATIENCE, Updater};
 
@@ -133,7 +134,7 @@ impl Updater {
     /// write `releases/` or `current`, so it leaves that to the owner's next run.
     /// Returns the lock and, for a member's run, why it may not write
     /// `ROOT/.wavecast`.
-    fn lock_for_trial(&self) -> Result<(std::fs::File, Option<std::io::Error>)> {
+    fn lock_for_trial(&self) -> Result<(RootLock, Option<std::io::Error>)> {
         let lock = self.root.lock(self.lock_wait.max(LOCK_PATIENCE))?;
         let not_owner = self.root.writable().err();
         if not_owner.is_none() {
