@@ -319,6 +319,9 @@ pub(crate) struct TrialJson<'a> {
     pub(crate) unmark_command: Option<String>,
     /// Release trees deleted after a rollback.
     pub(crate) pruned_releases: Vec<PrunedJson<'a>>,
+    /// `launched`: whether it first applied a staged release (`version` names it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) applied: bool,
 }
 
 impl TrialJson<'_> {
@@ -334,6 +337,7 @@ impl TrialJson<'_> {
             marked_bad: None,
             unmark_command: None,
             pruned_releases: Vec::new(),
+            applied: false,
         }
     }
 }

@@ -32,8 +32,19 @@ pub(crate) fn run(args: &LaunchedArgs) -> anyhow::Result<ExitStatus> {
     let version = report.release.version.clone();
     let mut json = TrialJson {
         version: Some(version.to_string()),
+        applied: report.applied.is_some(),
         ..TrialJson::new("confirmed")
     };
+    if let Some(applied) = &report.applied {
+        let was = applied
+            .tree
+            .previous
+            .as_ref()
+            .map_or_else(String::new, |previous| format!(" (was {previous})"));
+        stderr_line(&format!(
+            "applied the staged release {version}{was} before the launch"
+        ));
+    }
     let mut rolled_back = None;
     match &report.outcome {
         &LaunchOutcome::Counted { launches, limit } => {

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::output::ExitStatus;
 
+mod apply;
 mod args;
 mod check;
 mod config;
@@ -88,6 +89,12 @@ enum Command {
     /// Check for an update and install it.
     #[command(after_help = AFTER_HELP)]
     Update(update::UpdateArgs),
+    /// Switch to the release `update --stage` built beside the running one: its tree
+    /// is checked against its file indexes (no network), then made current, put on
+    /// trial and health-checked, as `update` does. `launched` does this by itself
+    /// before the application starts.
+    #[command(after_help = AFTER_HELP)]
+    Apply(apply::ApplyArgs),
     /// Show what is installed and configured (no network).
     #[command(after_help = AFTER_HELP)]
     Status(status::StatusArgs),
@@ -146,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Check(args) => check::run(&args),
         Command::List(args) => list::run(&args),
         Command::Update(args) => update::run(&args),
+        Command::Apply(args) => apply::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Poll(args) => poll::run(&args),
         Command::Confirm(args) => confirm::run(&args),

@@ -59,6 +59,10 @@ pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
                 previous: install.previous.as_deref(),
                 finishes: install.finishes(),
             }),
+            staged: status.staged.as_ref().map(|staged| StagedJson {
+                version: staged.version.to_string(),
+                dir: &staged.dir,
+            }),
         })?;
         return Ok(ExitStatus::Success);
     }
@@ -144,6 +148,12 @@ pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
             }
         ));
     }
+    if let Some(staged) = &status.staged {
+        lines.push(format!(
+            "staged: {} in releases/{}; `apply` or the next `launched` switches to it",
+            staged.version, staged.dir
+        ));
+    }
     stdout_line(&lines.join("\n"))?;
     Ok(ExitStatus::Success)
 }
@@ -171,6 +181,15 @@ struct StatusJson<'a> {
     /// The image slots, once an image module was installed (else null).
     slots: Option<SlotsJson<'a>>,
     interrupted: Option<InterruptedJson<'a>>,
+    /// The release `update --stage` staged, until `apply` or `launched` applies it.
+    staged: Option<StagedJson<'a>>,
+}
+
+/// A staged release in `status --json`.
+#[derive(Debug, Serialize)]
+struct StagedJson<'a> {
+    version: String,
+    dir: &'a str,
 }
 
 /// An interrupted install in `status --json`.

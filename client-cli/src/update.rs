@@ -57,6 +57,11 @@ pub(crate) struct UpdateArgs {
     /// local copies, patches or per-file downloads.
     #[arg(long)]
     full: bool,
+    /// Download and build the release beside the running one without switching to
+    /// it, so a running application is never changed under it: `apply`, or the
+    /// launcher's next `launched`, switches to it.
+    #[arg(long, conflicts_with_all = ["dry_run", "health_check", "health_timeout"])]
+    stage: bool,
     /// Run this health check after the switch instead of the configured one (see
     /// `config --health-check`): on failure or timeout `current` is switched back,
     /// the release marked bad, and this exits 1.
@@ -174,6 +179,9 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Success);
         }
     }
+    if args.stage {
+        return stage(&updater, &report, progress, args.json);
+    }
     let reporter = ProgressReporter::new(progress);
     let outcome = updater.install(&report, now()?, &reporter);
     drop(reporter);
@@ -249,12 +257,51 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// `update --stage`: builds the target of `report` beside the running release.
+fn stage(
+    updater: &Updater,
+    report: &CheckReport,
+    progress: bool,
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    let reporter = ProgressReporter::new(progress);
+    let staged = updater.stage(report, now()?, &reporter);
+    drop(reporter);
+    let staged = staged?;
+    if json {
+        stdout_json(&UpdateJson {
+            staged: staged.tree.outcome != InstallOutcome::AlreadyCurrent,
+            ..update_json(report, Some(&staged))
+        })?;
+        return Ok(ExitStatus::Success);
+    }
+    let tree = &staged.tree;
+    stderr_line(&match tree.outcome {
+        InstallOutcome::AlreadyCurrent => format!("already installed: {}", tree.version),
+        InstallOutcome::Reused => format!(
+            "staged {}: releases/{} was intact, nothing to download; `wavecast-update apply` or the next `launched` switches to it",
+            tree.version, tree.dir
+        ),
+        _ => format!(
+            "staged {} in releases/{}{}; `wavecast-update apply` or the next `launched` switches to it",
+            tree.version,
+            tree.dir,
+            transfer_summary(report, &staged)
+        ),
+    });
+    print_pruned(&staged.pruned_releases);
+    Ok(ExitStatus::Success)
+}
+
 /// The `update --json` document: the check's fields plus what was installed and
 /// what it cost.
 #[derive(Debug, Serialize)]
 struct UpdateJson<'a> {
     #[serde(flatten)]
     check: CheckJson<'a>,
+    /// With --stage: the release was staged, not switched to (`installed` names it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    staged: bool,
     /// The version installed by this run, if any.
     installed: Option<String>,
     /// Where it was installed, relative to the root.
@@ -304,6 +351,7 @@ fn update_json<'a>(
 ) -> UpdateJson<'a> {
     UpdateJson {
         check: check_json(report),
+        staged: false,
         installed: installed.map(|installed| installed.tree.version.to_string()),
         release_dir: installed.map(|installed| format!("releases/{}", installed.tree.dir)),
         download_bytes: installed.map(|installed| installed.tree.planned_bytes),

@@ -126,6 +126,26 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A release with an image module cannot be staged: the image is activated as it
+    /// is written.
+    #[error(
+        "release {version} has an image module, which is activated as it is written: install it instead of staging it"
+    )]
+    StageImage {
+        /// The release.
+        version: Version,
+    },
+
+    /// The current release's program could not be started in place of this process.
+    #[error("failed to restart into `{}`", program.display())]
+    Restart {
+        /// The program.
+        program: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An updater package holds something else than the one executable.
     #[error(
         "the updater package `{url}` must hold only the file `wavecast-update`; it holds {found}"
@@ -235,7 +255,8 @@ impl Error {
             | Self::ChosenOffPin { .. }
             | Self::ChosenMarkedBad { .. }
             | Self::ChosenDowngrade { .. }
-            | Self::ChosenNotOffered(_) => true,
+            | Self::ChosenNotOffered(_)
+            | Self::StageImage { .. } => true,
             _ => false,
         }
     }

@@ -33,7 +33,9 @@ if report.outcome() == Outcome::Update {
 # }
 ```
 
-`client/examples/` has this as a program, run against a real site by the tests.
+`client/examples/` has this as a program, and two more (an update in the background
+with progress and cancel; staging and applying at the next start), all run against
+a real site by the tests.
 The types the API takes and returns are re-exported: [`Timestamp`],
 [`SignedDuration`], [`Version`], the site's names ([`ChannelName`], [`Platform`],
 [`ModuleName`], [`RelativePath`]) and the whole site format as [`schema`].
@@ -79,6 +81,24 @@ any instant leaves `current` on a complete release; every operation that takes t
 root's lock first finishes or undoes such an [`InterruptedInstall`]
 ([`Updater::recover`] does only that and returns the [`Recovery`]). One run at a
 time holds the lock; [`Updater::with_lock_wait`] waits for it.
+
+# Progress and cancel
+
+The [`Reporter`] given to an install hears its [`Progress`]: the [`Phase`]
+(checking, downloading, assembling, switching) and the bytes done out of a total
+known before the first byte is downloaded, all modules together; its other methods
+tell each module's plan and downloads. A [`Cancel`] handle given to
+[`Updater::with_cancel`] stops an install from another thread at its next safe point
+(a chunk of a download, a file of the new tree, or just before the switch), with the
+installed release untouched and [`Error::is_cancelled`] true.
+
+# Apply at the next start
+
+[`Updater::stage`] downloads and builds a release beside the running one without
+switching to it, so a running application is never changed under it;
+[`Updater::apply`], or the next [`Updater::launched`] before the application
+starts, switches to it (no network needed), and [`Updater::restart`] starts the new
+release's program in place of the running process.
 
 # Trial, health checks and rollback
 
@@ -184,9 +204,7 @@ pub use install::unpack::unpack_module;
 pub use install::{InstallOutcome, TreeReport};
 pub use lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthCheckReport, HealthStatus};
 pub use lifecycle::error::{ActivationFailure, HealthCheckFailure, unmark_command};
-pub use lifecycle::health::{
-    ConfirmReport, HEALTH_CHECK_VARIABLE, LaunchOutcome, LaunchReport, RollbackReport,
-};
+pub use lifecycle::health::{ConfirmReport, HEALTH_CHECK_VARIABLE, LaunchOutcome, RollbackReport};
 pub use lifecycle::prune::PrunedRelease;
 pub use lifecycle::slots::{ImageSource, SlotActivation, SlotStatus, SlotsStatus};
 pub use net::error::SpeedLimit;
@@ -207,8 +225,8 @@ pub use store::journal::{InstallStep, InterruptedInstall};
 pub use store::root::InstallRoot;
 pub use store::slots::{SLOTS_FORMAT, SlotImage, SlotsState};
 pub use store::state::{
-    BadReason, BadRelease, InstalledModule, InstalledRelease, STATE_FORMAT, State, StoredManifest,
-    Trial,
+    BadReason, BadRelease, InstalledModule, InstalledRelease, STATE_FORMAT, StagedRelease, State,
+    StoredManifest, Trial,
 };
 pub use units::format_bytes;
 pub use updater::check::{CheckOptions, CheckReport};
@@ -220,6 +238,7 @@ pub use updater::self_update::{
     ClientCheck, PROBE_TIMEOUT, SelfUpdateReport, offered_to_this_client,
 };
 pub use updater::status::StatusReport;
+pub use updater::trial::LaunchReport;
 pub use updater::{LOCK_PATIENCE, Updater};
 pub use wavecast_schema::{Attributes, ClientUpdate, Exclusion, Mode, Outcome, Withdrawal};
 

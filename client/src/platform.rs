@@ -194,3 +194,22 @@ pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
         Ok(available)
     }
 }
+
+/// Runs `command` in place of this process; returns only when it cannot be started.
+/// Unix replaces the process image (`exec`). Windows cannot: the program runs as a
+/// child with this process's standard streams, and this process then exits with its
+/// status.
+pub(crate) fn replace_process(command: &mut std::process::Command) -> io::Error {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        command.exec()
+    }
+    #[cfg(not(unix))]
+    {
+        match command.status() {
+            Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+            Err(error) => error,
+        }
+    }
+}

@@ -88,3 +88,158 @@ fn the_readme_shows_the_example_as_it_is() {
         "README.md's \"Embed the updater in an application\" no longer shows `fn update` of client/examples/check_and_install.rs as it is"
     );
 }
+
+/// A release whose `bin/app` prints its version and arguments, and `data` of
+/// `data_bytes` random bytes.
+fn app_release(dir: &std::path::Path, version: &str, data_bytes: usize) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = dir.join("bin/app");
+    std::fs::create_dir_all(app.parent().unwrap()).unwrap();
+    std::fs::write(&app, format!("#!/bin/sh\necho \"app {version} $*\"\n")).unwrap();
+    std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("data"),
+        wavecast_tests::pseudo_random(data_bytes, version.len() as u64),
+    )
+    .unwrap();
+    dir.to_owned()
+}
+
+/// Runs the example `name` with `args`.
+fn example(name: &str, args: &[&std::ffi::OsStr]) -> Run {
+    let output = Command::new(binary(&format!("examples/{name}")))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the example");
+    Run::from_output(output)
+}
+
+#[test]
+fn the_background_example_shows_progress_and_a_cancel_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let r1 = app_release(&sandbox.path("r1"), "1.0.0", 1000);
+    let r2 = app_release(&sandbox.path("r2"), "2.0.0", 8 << 20);
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let nginx = Nginx::serve(&sandbox.site());
+    let root = sandbox.root();
+    let pubkey = sandbox.pubkey();
+    sandbox
+        .client([
+            "init",
+            "--url",
+            &nginx.url(),
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+        ])
+        .success();
+    sandbox.client(["update", "--yes"]).success();
+    sandbox.publish(&r2, "2.0.0", &[]).success();
+
+    // No patience at all: cancelled at once, and 1.0.0 stays.
+    let cancelled = example("background_update", &[root.as_os_str(), "0".as_ref()]).success();
+    assert_eq!(
+        cancelled.stdout, "cancelled; nothing changed\n",
+        "{}",
+        cancelled.stderr
+    );
+    assert!(cancelled.stderr.contains("taking too long: cancelling"));
+    assert_same_tree(&root.join("current"), &r1);
+    assert!(
+        sandbox.client(["status", "--json"]).success().json()["interrupted"].is_null(),
+        "no install is left half done"
+    );
+
+    // Enough patience: progress to the end, then 2.0.0.
+    let installed = example("background_update", &[root.as_os_str(), "120".as_ref()]).success();
+    assert_eq!(
+        installed.stdout, "installed 2.0.0\n",
+        "{}",
+        installed.stderr
+    );
+    let lines: Vec<&str> = installed.stderr.lines().collect();
+    assert_eq!(lines[0], "checking: 0 of 0 bytes", "{}", installed.stderr);
+    let downloading: Vec<&str> = lines
+        .iter()
+        .filter(|line| line.starts_with("downloading: "))
+        .copied()
+        .collect();
+    assert!(downloading.len() > 2, "{}", installed.stderr);
+    let last = downloading.last().unwrap();
+    let total = last
+        .rsplit(" of ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" bytes");
+    assert_eq!(*last, format!("downloading: {total} of {total} bytes"));
+    assert!(total.parse::<u64>().unwrap() > 1 << 20, "{last}");
+    assert_same_tree(&root.join("current"), &r2);
+}
+
+#[test]
+fn a_staged_release_is_applied_by_the_next_launch_and_by_apply() {
+    let sandbox = Sandbox::new();
+    let r1 = app_release(&sandbox.path("r1"), "1.0.0", 1000);
+    let r2 = app_release(&sandbox.path("r2"), "2.0.0", 1000);
+    let r3 = app_release(&sandbox.path("r3"), "3.0.0", 1000);
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let nginx = Nginx::serve(&sandbox.site());
+    let root = sandbox.root();
+    let pubkey = sandbox.pubkey();
+    sandbox
+        .client([
+            "init",
+            "--url",
+            &nginx.url(),
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+        ])
+        .success();
+    sandbox.client(["update", "--yes"]).success();
+
+    // The running app stages 2.0.0; `current` stays on 1.0.0.
+    sandbox.publish(&r2, "2.0.0", &[]).success();
+    let staged = example("staged_apply", &["stage".as_ref(), root.as_os_str()]).success();
+    assert_eq!(staged.stdout, "staged 2.0.0: applied at the next start\n");
+    assert_same_tree(&root.join("current"), &r1);
+
+    // The launcher applies it, then becomes the new release's app.
+    let launched = example(
+        "staged_apply",
+        &[
+            "launch".as_ref(),
+            root.as_os_str(),
+            "bin/app".as_ref(),
+            "hello".as_ref(),
+        ],
+    )
+    .success();
+    assert_eq!(launched.stdout, "app 2.0.0 hello\n", "{}", launched.stderr);
+    assert_eq!(launched.stderr, "applied 2.0.0\n");
+    assert_same_tree(&root.join("current"), &r2);
+    let status = sandbox.client(["status", "--json"]).success().json();
+    assert_eq!(status["unconfirmed_launches"], 1, "{status}");
+
+    // The same from the command line: `update --stage`, then `apply`.
+    sandbox.publish(&r3, "3.0.0", &[]).success();
+    let stage = sandbox.client(["update", "--stage", "--yes"]).success();
+    assert!(
+        stage.stderr.starts_with("staged 3.0.0 in releases/3.0.0-"),
+        "{}",
+        stage.stderr
+    );
+    assert_same_tree(&root.join("current"), &r2);
+    let status = sandbox.client(["status", "--json"]).success().json();
+    assert_eq!(status["staged"]["version"], "3.0.0", "{status}");
+    let apply = sandbox.client(["apply"]).success();
+    assert!(
+        apply
+            .stderr
+            .starts_with("applied 3.0.0 (was 2.0.0): current is releases/3.0.0-"),
+        "{}",
+        apply.stderr
+    );
+    assert_same_tree(&root.join("current"), &r3);
+    let again = sandbox.client(["apply", "--json"]).success().json();
+    assert_eq!(again["result"], "nothing_staged", "{again}");
+}

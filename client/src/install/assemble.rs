@@ -522,6 +522,7 @@ mod tests {
                 reporter,
                 packages_only,
                 cancel: &self.cancel,
+                stage_only: false,
                 limits: DownloadLimits::default(),
             }
         }

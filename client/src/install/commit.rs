@@ -137,6 +137,7 @@ impl Building {
         root: &InstallRoot,
         release: InstalledRelease,
         previous: Option<String>,
+        stage_only: bool,
     ) -> Result<Self> {
         let name = format!("{STAGING_PREFIX}{}", random_hex(8)?);
         let staging = root.releases().join(&name);
@@ -147,6 +148,7 @@ impl Building {
                 release,
                 staging: Some(name),
                 previous,
+                stage_only,
             },
         )?;
         let building = Self {
@@ -319,7 +321,13 @@ pub(crate) fn finish(root: &InstallRoot, state: &mut State, mut journal: Journal
             state.record_install(release.clone());
             state.save(&root.state())?;
         }
-        journal.advance(InstallStep::Switch)?;
+        // A staged release is only recorded: `current` stays.
+        let next = if journal.install().stage_only {
+            InstallStep::Prune
+        } else {
+            InstallStep::Switch
+        };
+        journal.advance(next)?;
     }
     if journal.install().step <= InstallStep::Switch {
         switch_current(root, &release.dir)?;
@@ -377,6 +385,7 @@ mod tests {
             release: record(NEW),
             staging: Some(STAGING.into()),
             previous: Some(OLD.into()),
+            stage_only: false,
         }
     }
 
@@ -455,6 +464,33 @@ mod tests {
             assert!(!root.journal().exists(), "{step}");
             assert!(root.releases().join(OLD).join("app").is_file(), "{step}");
             assert_eq!(recover(&root).unwrap(), None, "{step}: once is enough");
+        }
+    }
+
+    /// A stage killed after its tree was built is finished as a stage: the tree is
+    /// promoted and recorded, and `current` stays.
+    #[test]
+    fn a_killed_stage_is_finished_without_switching() {
+        for step in [InstallStep::Promote, InstallStep::Record] {
+            let (_temp, root, _) = root();
+            if step > InstallStep::Promote {
+                promote(&root, STAGING, NEW).unwrap();
+            }
+            let stage = InterruptedInstall {
+                stage_only: true,
+                ..interrupted(step)
+            };
+            Journal::begin(&root, stage).unwrap();
+            let recovery = recover(&root).unwrap().unwrap();
+            assert_eq!(recovery.outcome, RecoveryOutcome::Finished, "{step:?}");
+            assert_eq!(current_content(&root), "old", "{step:?}");
+            assert_eq!(
+                std::fs::read_to_string(root.releases().join(NEW).join("app")).unwrap(),
+                "new"
+            );
+            let state = State::load(&root.state()).unwrap().unwrap();
+            assert_eq!(state.installed_in(NEW), Some(&record(NEW)), "{step:?}");
+            assert!(!root.journal().exists());
         }
     }
 

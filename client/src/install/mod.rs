@@ -130,6 +130,9 @@ pub(crate) struct InstallPlan<'a> {
     pub(crate) limits: DownloadLimits,
     /// Stops the install at its next safe point, before the switch.
     pub(crate) cancel: &'a Cancel,
+    /// Build and record the tree, but leave `current` where it is
+    /// ([`Updater::stage`](crate::Updater::stage)).
+    pub(crate) stage_only: bool,
 }
 
 /// Plans how `plan.release` would be installed, fetching only file indexes (through
@@ -329,9 +332,12 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
                 release: record,
                 staging: None,
                 previous: previous_dir,
+                stage_only: plan.stage_only,
             },
         )?;
-        reporter.on_switch(version, &dir);
+        if !plan.stage_only {
+            reporter.on_switch(version, &dir);
+        }
         let pruned_bytes = finish(root, state, journal)?;
         return Ok(TreeReport {
             pruned_bytes,
@@ -366,6 +372,7 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
             modules: installed_modules(release),
         },
         previous_dir,
+        plan.stage_only,
     )?;
     for module in &update.modules {
         reporter.on_module_plan(module);
@@ -406,7 +413,9 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
     cache.check_cancel()?;
     let journal = building.built()?;
 
-    reporter.on_switch(version, &dir);
+    if !plan.stage_only {
+        reporter.on_switch(version, &dir);
+    }
     let pruned_bytes = finish(root, state, journal)?;
     Ok(TreeReport {
         planned_bytes: update.download_bytes,

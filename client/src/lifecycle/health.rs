@@ -88,15 +88,6 @@ pub enum LaunchOutcome {
     },
 }
 
-/// The result of [`Updater::launched`](crate::Updater::launched).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchReport {
-    /// The release that was current when the launch was recorded.
-    pub release: CurrentRelease,
-    /// What happened.
-    pub outcome: LaunchOutcome,
-}
-
 /// What [`Updater::rollback`](crate::Updater::rollback) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackReport {

@@ -80,6 +80,9 @@ pub(crate) fn prune_releases(
             protected.push(fallback);
         }
     }
+    if let Some(staged) = &state.staged {
+        protected.push(&staged.dir);
+    }
     let keep = usize::try_from(keep.get()).unwrap_or(usize::MAX);
     let kept: BTreeSet<String> =
         releases_to_keep(&state.installed, keep, &protected, &state.bad_versions())

@@ -106,6 +106,11 @@ pub struct InterruptedInstall {
     /// began, if any.
     #[serde(default)]
     pub previous: Option<String>,
+    /// Whether the install only stages the release
+    /// ([`Updater::stage`](crate::Updater::stage)): it ends once the tree is recorded,
+    /// and `current` stays where it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stage_only: bool,
 }
 
 impl InterruptedInstall {

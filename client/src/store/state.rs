@@ -10,7 +10,8 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 use wavecast_schema::{
-    Blake3Hash, ChannelName, IndexBlob, InstallId, Module, ModuleName, RelativePath, Root,
+    Blake3Hash, ChannelName, IndexBlob, InstallId, Module, ModuleName, PlatformRelease,
+    RelativePath, Root,
 };
 
 use crate::net::transport::Validators;
@@ -61,6 +62,12 @@ pub struct State {
     /// releases are installed as usual), oldest mark first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bad_releases: Vec<BadRelease>,
+    /// The release [`Updater::stage`](crate::Updater::stage) built and recorded
+    /// without switching to it, waiting for
+    /// [`Updater::apply`](crate::Updater::apply) or the next
+    /// [`Updater::launched`](crate::Updater::launched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged: Option<StagedRelease>,
 }
 
 /// Where a stored manifest envelope came from, and how its host identified it.
@@ -71,6 +78,21 @@ pub struct StoredManifest {
     /// The `ETag` and `Last-Modified` of that response.
     #[serde(flatten)]
     pub validators: Validators,
+}
+
+/// A release whose tree is complete under `ROOT/releases`, waiting to be switched to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedRelease {
+    /// The release's version.
+    pub version: Version,
+    /// Its directory name under `ROOT/releases`.
+    pub dir: String,
+    /// When it was staged.
+    pub staged_at: Timestamp,
+    /// What it installs on this platform (its tree modules), from the signed
+    /// manifest, so it can be applied without the network: its tree is checked
+    /// against these modules' file indexes, which stay in the index cache.
+    pub document: PlatformRelease,
 }
 
 /// A release tree this client unpacked.
@@ -136,6 +158,7 @@ impl State {
             trusted_root: None,
             trial: None,
             bad_releases: Vec::new(),
+            staged: None,
         })
     }
 

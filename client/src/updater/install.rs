@@ -15,6 +15,7 @@ use crate::lifecycle::error::HealthCheckFailure;
 use crate::lifecycle::health::{CheckTarget, roll_back, run_health_check};
 use crate::lifecycle::prune::{PrunedRelease, prune_releases};
 use crate::lifecycle::slots::{ImageTarget, SlotActivation, Slots, image_module, tree_part};
+use crate::net::url::BaseUrl;
 use crate::store::config::HealthCheck;
 use crate::store::current::start_trial;
 use crate::store::current::{CurrentRelease, read_current, release_dir_name};
@@ -90,34 +91,48 @@ impl Updater {
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
         let release = report.target().ok_or(Error::NothingToInstall)?;
-        let running = crate::build_info::client_version();
-        if report.manifest().min_client_version > running {
-            // A report read with `ignore_client_floor`: this client may not act on it.
-            return Err(NetError::ClientTooOld {
-                url: report.manifest_url().to_owned(),
-                required: report.manifest().min_client_version.clone(),
-                running,
-            }
-            .into());
-        }
+        require_floor(report)?;
         let _lock = self.lock()?;
         let reporter = &Tracker::new(reporter);
         let mut state = self.load_state()?;
-        let before = read_current(&self.root, &state)?;
         let document = self.platform_release(report, release, reporter)?;
-        let tree = tree_part(&document);
-        let image = self.install_image(
-            report,
+        // A newer install supersedes a staged release, and installing the staged one
+        // applies it.
+        state.staged = None;
+        self.install_locked(
             &document,
+            report.download_hosts(),
+            &mut state,
+            now,
+            reporter,
+        )
+    }
+
+    /// [`install`](Self::install) of `document`'s release from `hosts`, under the
+    /// lock, with the state loaded under it: the image, the tree, the trial, the
+    /// health check and pruning.
+    pub(super) fn install_locked(
+        &self,
+        document: &PlatformRelease,
+        hosts: &[BaseUrl],
+        state: &mut State,
+        now: Timestamp,
+        reporter: &Tracker<'_>,
+    ) -> Result<InstallReport> {
+        let before = read_current(&self.root, state)?;
+        let tree = tree_part(document);
+        let image = self.install_image(
+            hosts,
+            document,
             &tree,
             before.as_ref(),
-            &mut state,
+            state,
             now,
             reporter,
         )?;
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
-            hosts: report.download_hosts(),
+            hosts,
             root: &self.root,
             release: &tree,
             now,
@@ -125,8 +140,9 @@ impl Updater {
             packages_only: self.packages_only,
             limits: self.config.download_limits,
             cancel: &self.cancel,
+            stage_only: false,
         };
-        let tree = match install_release(&plan, &mut state) {
+        let tree = match install_release(&plan, state) {
             Ok(tree) => tree,
             Err(error) => {
                 self.revert_image(image.as_ref())?;
@@ -148,24 +164,16 @@ impl Updater {
         };
         // The trial is saved before the check runs: if the client dies during the
         // check, launch counting still guards the unchecked release.
-        start_trial(&mut state, &switched, before.as_ref(), now);
+        start_trial(state, &switched, before.as_ref(), now);
         state.save(&self.root.state())?;
         if let Some(check) = self.health_check() {
-            let checked = self.run_check(
-                &check,
-                &switched,
-                before.as_ref(),
-                &mut state,
-                now,
-                reporter,
-            );
+            let checked = self.run_check(&check, &switched, before.as_ref(), state, now, reporter);
             if checked.is_err() {
                 self.revert_image(installed.image.as_ref())?;
             }
             installed.health_check = Some(checked?);
         }
-        installed.pruned_releases =
-            prune_releases(&self.root, &mut state, self.config.keep_releases)?;
+        installed.pruned_releases = prune_releases(&self.root, state, self.config.keep_releases)?;
         Ok(installed)
     }
 
@@ -178,7 +186,7 @@ impl Updater {
     /// when the release has none for this platform; download errors;
     /// [`InstallError::ParsePlatformRelease`]
     /// for a document of another release.
-    fn platform_release(
+    pub(super) fn platform_release(
         &self,
         report: &CheckReport,
         release: &Release,
@@ -207,7 +215,7 @@ impl Updater {
     #[expect(clippy::too_many_arguments, reason = "one internal step of install")]
     fn install_image(
         &self,
-        report: &CheckReport,
+        hosts: &[BaseUrl],
         release: &PlatformRelease,
         tree: &PlatformRelease,
         current: Option<&CurrentRelease>,
@@ -222,7 +230,7 @@ impl Updater {
         let cache = Cache::open(
             &self.root,
             self.transport.as_ref(),
-            report.download_hosts(),
+            hosts,
             reporter,
             self.config.download_limits,
         )?
@@ -342,7 +350,23 @@ impl Updater {
             packages_only: self.packages_only,
             limits: self.config.download_limits,
             cancel: &self.cancel,
+            stage_only: false,
         };
         Ok(plan_install(&plan, &state)?)
     }
+}
+
+/// Refuses `report` when its manifest needs a newer client: a report read with
+/// `ignore_client_floor` is for showing, and this client may not act on it.
+pub(super) fn require_floor(report: &CheckReport) -> Result<()> {
+    let running = crate::build_info::client_version();
+    if report.manifest().min_client_version > running {
+        return Err(NetError::ClientTooOld {
+            url: report.manifest_url().to_owned(),
+            required: report.manifest().min_client_version.clone(),
+            running,
+        }
+        .into());
+    }
+    Ok(())
 }

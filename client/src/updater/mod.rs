@@ -7,6 +7,7 @@ pub(crate) mod decision;
 pub(crate) mod init;
 pub(crate) mod install;
 pub(crate) mod self_update;
+pub(crate) mod stage;
 pub(crate) mod status;
 pub(crate) mod trial;
 
@@ -173,7 +174,7 @@ impl Updater {
         &self.config
     }
 
-    fn require_current(&self, state: &State) -> Result<CurrentRelease> {
+    pub(super) fn require_current(&self, state: &State) -> Result<CurrentRelease> {
         read_current(&self.root, state)?.ok_or_else(|| {
             LifecycleError::NothingInstalled {
                 root: self.root.path().to_owned(),

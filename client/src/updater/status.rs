@@ -42,6 +42,8 @@ pub struct StatusReport {
     /// An install a run left unfinished (killed, or failed after its tree was
     /// built), which the next check or update finishes or undoes.
     pub interrupted: Option<InterruptedInstall>,
+    /// The release staged to be switched to by the next `apply` or `launched`.
+    pub staged: Option<CurrentRelease>,
 }
 
 impl Updater {
@@ -66,7 +68,7 @@ impl Updater {
             trial,
             bad_releases: state.bad_releases.clone(),
             highest_serial: state.highest_serial(&self.config.channel),
-            installed: state.installed,
+            installed: state.installed.clone(),
             channel: self.config.channel.clone(),
             platform: self.config.platform.clone(),
             attributes: self.config.attributes.clone(),
@@ -75,6 +77,10 @@ impl Updater {
             last_check: state.last_check,
             slots,
             interrupted: read_journal(&self.root)?,
+            staged: state.staged.map(|staged| CurrentRelease {
+                version: staged.version,
+                dir: staged.dir,
+            }),
         })
     }
 }

@@ -19,11 +19,13 @@ use crate::install::InstallOutcome;
 use crate::install::reporter::NoReporter;
 use crate::install::unpack::tests::{Raw, package};
 use crate::lifecycle::command::HealthStatus;
+use crate::lifecycle::health::LaunchOutcome;
 use crate::net::limits::DownloadLimits;
 use crate::net::trust::tests::{keypair, sign};
 use crate::store::state::BadReason;
 use crate::updater::check::CheckOptions;
 use crate::updater::init::{ConfigChange, InitOptions, InitReport};
+use crate::updater::install::InstallReport;
 
 const NOW: &str = "2026-11-21T12:00:00Z";
 
@@ -68,14 +70,36 @@ impl Site {
         basis_points: u16,
         serial: u64,
     ) {
+        self.release_of_kind(
+            version,
+            files,
+            bytes,
+            wavecast_schema::ModuleKind::Tree,
+            basis_points,
+            serial,
+        );
+    }
+
+    /// [`Self::release_packaged`] with a module of `kind`.
+    fn release_of_kind(
+        &mut self,
+        version: &str,
+        files: &[(&str, &[u8])],
+        bytes: Vec<u8>,
+        kind: wavecast_schema::ModuleKind,
+        basis_points: u16,
+        serial: u64,
+    ) {
         let blake3 = Blake3Hash::of(&bytes);
         let path = wavecast_site::layout::blob(&blake3, wavecast_site::layout::BlobKind::Package);
         std::fs::create_dir_all(self.dir.path().join("blobs")).unwrap();
         std::fs::write(self.dir.path().join(path.as_str()), &bytes).unwrap();
         let module = Module {
             version: version.parse().unwrap(),
-            kind: wavecast_schema::ModuleKind::Tree,
-            dest: None,
+            kind,
+            // An image names the file its slot holds.
+            dest: (kind == wavecast_schema::ModuleKind::Image)
+                .then(|| "image.img".parse().unwrap()),
             package: Blob {
                 size: bytes.len() as u64,
                 blake3,
@@ -702,4 +726,132 @@ fn reconfigure_switches_the_channel_and_refuses_bad_names() {
         updater.reconfigure(&bad),
         Err(Error::Store(StoreError::InvalidAttributeKey { .. }))
     ));
+}
+
+/// The content of `current/app` in `root`.
+fn current_app(root: &Path) -> Vec<u8> {
+    std::fs::read(root.join("current/app")).unwrap()
+}
+
+/// 1.0.0 installed from a site that now also has 1.1.0, which is staged.
+fn with_1_1_staged() -> (Site, tempfile::TempDir, Updater, InstallReport) {
+    let mut site = Site::new();
+    site.release("1.0.0", &[("app", b"one")], 10_000, 1);
+    let root = tempfile::tempdir().unwrap();
+    site.init(root.path());
+    let updater = Updater::open(root.path()).unwrap();
+    updater
+        .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+        .unwrap();
+    site.release("1.1.0", &[("app", b"two")], 10_000, 2);
+    let staged = updater
+        .stage(&updater.check(now()).unwrap(), now(), &NoReporter)
+        .unwrap();
+    (site, root, updater, staged)
+}
+
+#[test]
+fn a_staged_release_waits_beside_the_running_one_and_applies_without_the_network() {
+    let (site, root, updater, staged) = with_1_1_staged();
+    assert_eq!(staged.tree.outcome, InstallOutcome::Installed);
+    assert_eq!(staged.tree.version.to_string(), "1.1.0");
+    assert_eq!(current_app(root.path()), b"one", "current did not move");
+    let tree = root.path().join("releases").join(&staged.tree.dir);
+    assert_eq!(std::fs::read(tree.join("app")).unwrap(), b"two");
+    let state = updater.load_state().unwrap();
+    assert_eq!(state.staged.as_ref().unwrap().dir, staged.tree.dir);
+    assert!(state.trial.is_none() || state.trial.as_ref().unwrap().version.to_string() == "1.0.0");
+
+    // Staging it again reuses the tree.
+    let again = updater
+        .stage(&updater.check(now()).unwrap(), now(), &NoReporter)
+        .unwrap();
+    assert_eq!(again.tree.outcome, InstallOutcome::Reused);
+
+    // With the site gone, applying it needs nothing but the disk.
+    std::fs::remove_dir_all(site.dir.path().join("blobs")).unwrap();
+    let applied = updater.apply(now(), &NoReporter).unwrap().unwrap();
+    assert_eq!(applied.tree.outcome, InstallOutcome::Reused);
+    assert_eq!(applied.tree.previous.unwrap().to_string(), "1.0.0");
+    assert_eq!(current_app(root.path()), b"two");
+    let state = updater.load_state().unwrap();
+    assert!(state.staged.is_none());
+    assert_eq!(state.trial.unwrap().version.to_string(), "1.1.0");
+    assert!(updater.apply(now(), &NoReporter).unwrap().is_none());
+}
+
+#[test]
+fn the_next_launch_applies_the_staged_release_and_counts_as_its_first() {
+    let (_site, root, updater, staged) = with_1_1_staged();
+    let launch = updater.launched(now()).unwrap();
+    let applied = launch
+        .applied
+        .expect("the launch applied the staged release");
+    assert_eq!(applied.tree.dir, staged.tree.dir);
+    assert_eq!(launch.release.version.to_string(), "1.1.0");
+    assert!(
+        matches!(launch.outcome, LaunchOutcome::Counted { launches: 1, .. }),
+        "{:?}",
+        launch.outcome
+    );
+    assert_eq!(current_app(root.path()), b"two");
+    assert!(updater.launched(now()).unwrap().applied.is_none());
+}
+
+#[test]
+fn a_staged_release_that_cannot_be_applied_stays_staged_and_current_stays() {
+    let (site, root, updater, staged) = with_1_1_staged();
+    // Its tree changed on disk and the site is gone: it cannot be rebuilt.
+    let tree = root.path().join("releases").join(&staged.tree.dir);
+    std::fs::write(tree.join("app"), b"tampered").unwrap();
+    std::fs::remove_dir_all(site.dir.path().join("blobs")).unwrap();
+    assert!(updater.apply(now(), &NoReporter).is_err());
+    assert_eq!(current_app(root.path()), b"one");
+    let state = updater.load_state().unwrap();
+    assert_eq!(state.staged.unwrap().dir, staged.tree.dir);
+}
+
+#[test]
+fn an_install_replaces_the_staged_release_and_pruning_keeps_a_staged_tree() {
+    let (mut site, root, updater, staged) = with_1_1_staged();
+    // Two installs later nothing but the staged tree's record is older, yet a prune
+    // after staging never removes it while it is staged.
+    let kept = root.path().join("releases").join(&staged.tree.dir);
+    assert!(kept.exists());
+    site.release("1.2.0", &[("app", b"three")], 10_000, 3);
+    updater
+        .install(&updater.check(now()).unwrap(), now(), &NoReporter)
+        .unwrap();
+    assert_eq!(current_app(root.path()), b"three");
+    assert!(updater.load_state().unwrap().staged.is_none());
+    assert!(updater.apply(now(), &NoReporter).unwrap().is_none());
+    assert_eq!(current_app(root.path()), b"three");
+}
+
+#[test]
+fn a_release_with_an_image_cannot_be_staged() {
+    let (mut site, root, updater, staged) = with_1_1_staged();
+    site.release_of_kind(
+        "2.0.0",
+        &[("image", b"a root file system")],
+        b"image bytes".to_vec(),
+        wavecast_schema::ModuleKind::Image,
+        10_000,
+        3,
+    );
+    let error = updater
+        .stage(&updater.check(now()).unwrap(), now(), &NoReporter)
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::StageImage { version } if version.to_string() == "2.0.0"),
+        "{error}"
+    );
+    assert!(error.is_configuration());
+    assert_eq!(current_app(root.path()), b"one");
+    let state = updater.load_state().unwrap();
+    assert_eq!(
+        state.staged.unwrap().dir,
+        staged.tree.dir,
+        "1.1.0 stays staged"
+    );
 }

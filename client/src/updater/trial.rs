@@ -6,9 +6,9 @@ use semver::Version;
 
 use crate::error::{LifecycleError, Result};
 use crate::install::commit::recover;
+use crate::install::reporter::{NoReporter, Tracker};
 use crate::lifecycle::health::{
-    ConfirmReport, LaunchOutcome, LaunchReport, RollbackReport, fallback_release, previous_release,
-    roll_back,
+    ConfirmReport, LaunchOutcome, RollbackReport, fallback_release, previous_release, roll_back,
 };
 use crate::lifecycle::prune::prune_releases;
 use crate::lifecycle::slots::Slots;
@@ -16,7 +16,20 @@ use crate::store::current::CurrentRelease;
 use crate::store::current::trial_of;
 use crate::store::root::RootLock;
 use crate::store::state::{BadReason, BadRelease};
+use crate::updater::install::InstallReport;
 use crate::updater::{LOCK_PATIENCE, Updater};
+
+/// The result of [`Updater::launched`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchReport {
+    /// The release that was current when the launch was recorded.
+    pub release: CurrentRelease,
+    /// What happened.
+    pub outcome: LaunchOutcome,
+    /// The staged release this launch applied first, if any: `release` is then the
+    /// one it switched to.
+    pub applied: Option<Box<InstallReport>>,
+}
 
 impl Updater {
     /// Marks the current release healthy (`wavecast-update confirm`): its trial ends,
@@ -44,7 +57,10 @@ impl Updater {
     }
 
     /// Records one start of the application (`wavecast-update launched`, called by a
-    /// launcher before it starts `current`). A confirmed release counts nothing. An
+    /// launcher before it starts `current`). A release [`stage`](Self::stage)d since
+    /// is applied first, when this run is the root's owner (the application is not
+    /// running yet, so its files may change): its launch is then the first of its
+    /// trial ([`LaunchReport::applied`]). A confirmed release counts nothing. An
     /// unconfirmed one counts the launch; once it has more launches than the
     /// configured `max_unconfirmed_launches` (unless that is 0), `current` is switched
     /// back to the release its trial falls back to (the last one running before it),
@@ -59,10 +75,17 @@ impl Updater {
     /// [`LifecycleError::NothingInstalled`], [`StoreError::Locked`](crate::StoreError::Locked), state and file-system errors;
     /// the slot errors of [`rollback`](Self::rollback), with nothing rolled back;
     /// [`LifecycleError::RollbackNotAllowed`] when a member's launch is one too many (it is
-    /// counted).
+    /// counted); the errors of [`apply`](Self::apply), with the staged release kept
+    /// and nothing counted.
     pub fn launched(&self, now: Timestamp) -> Result<LaunchReport> {
         let (_lock, not_owner) = self.lock_for_trial()?;
         let mut state = self.load_state()?;
+        let applied = match not_owner {
+            None => self
+                .apply_locked(&mut state, now, &Tracker::new(&NoReporter))?
+                .map(Box::new),
+            Some(_) => None,
+        };
         let current = self.require_current(&state)?;
         let limit = self.config.health.max_unconfirmed_launches;
         let Some(trial) = state
@@ -73,6 +96,7 @@ impl Updater {
             return Ok(LaunchReport {
                 release: current,
                 outcome: LaunchOutcome::Confirmed,
+                applied,
             });
         };
         trial.launches = trial.launches.saturating_add(1);
@@ -109,6 +133,7 @@ impl Updater {
                 let pruned = prune_releases(&self.root, &mut state, self.config.keep_releases)?;
                 return Ok(LaunchReport {
                     release: current,
+                    applied,
                     outcome: LaunchOutcome::RolledBack {
                         launches,
                         limit,
@@ -125,6 +150,7 @@ impl Updater {
         Ok(LaunchReport {
             release: current,
             outcome,
+            applied,
         })
     }
 

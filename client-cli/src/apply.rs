@@ -1,0 +1,86 @@
+//! `wavecast-update apply`: switch to the release `update --stage` built beside the
+//! running one.
+
+use std::io::{self, IsTerminal as _};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::args::{RootArg, WaitArg, now};
+use crate::json::JSON_SCHEMA_VERSION;
+use crate::output::{ExitStatus, stderr_line, stdout_json};
+use crate::progress::ProgressReporter;
+use crate::sentences::print_pruned;
+
+/// The flags of `apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    root: RootArg,
+    #[command(flatten)]
+    wait: WaitArg,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `apply --json` document.
+#[derive(Debug, Serialize)]
+struct ApplyJson {
+    schema_version: u32,
+    /// `applied` or `nothing_staged`.
+    result: &'static str,
+    /// The release now current, when applied.
+    version: Option<String>,
+    /// The release current before, when applied.
+    previous: Option<String>,
+    /// Its tree, relative to the root.
+    release_dir: Option<String>,
+}
+
+/// `wavecast-update apply`.
+pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
+    let updater = args.wait.open(&args.root)?;
+    let progress = !args.json && io::stderr().is_terminal();
+    let reporter = ProgressReporter::new(progress);
+    let applied = updater.apply(now()?, &reporter)?;
+    drop(reporter);
+    let tree = applied.as_ref().map(|applied| &applied.tree);
+    if args.json {
+        stdout_json(&ApplyJson {
+            schema_version: JSON_SCHEMA_VERSION,
+            result: if tree.is_some() {
+                "applied"
+            } else {
+                "nothing_staged"
+            },
+            version: tree.map(|tree| tree.version.to_string()),
+            previous: tree.and_then(|tree| tree.previous.as_ref().map(ToString::to_string)),
+            release_dir: tree.map(|tree| format!("releases/{}", tree.dir)),
+        })?;
+        return Ok(ExitStatus::Success);
+    }
+    match &applied {
+        None => stderr_line("nothing is staged: `wavecast-update update --stage` stages a release"),
+        Some(applied) => {
+            let tree = &applied.tree;
+            let was = tree
+                .previous
+                .as_ref()
+                .map_or_else(String::new, |previous| format!(" (was {previous})"));
+            stderr_line(&format!(
+                "applied {}{was}: current is releases/{}",
+                tree.version, tree.dir
+            ));
+            if let Some(health) = &applied.health_check {
+                stderr_line(&format!(
+                    "health check `{}` {}",
+                    health.command,
+                    health.describe()
+                ));
+            }
+            print_pruned(&applied.pruned_releases);
+        }
+    }
+    Ok(ExitStatus::Success)
+}
