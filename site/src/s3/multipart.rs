@@ -10,9 +10,9 @@
 use std::path::Path;
 
 use rusty_s3::Bucket;
-use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload};
+use rusty_s3::actions::CreateMultipartUpload;
 
-use super::request::{Body, Client, Malformed, Request, url};
+use super::request::{Body, Client, Malformed, Request, failure_in, url};
 use crate::error::Result;
 
 /// Files larger than this are uploaded in parts.
@@ -122,8 +122,10 @@ fn complete(
         body: Body::Bytes(body.as_bytes()),
     };
     let answer = client.send(&request)?;
-    // S3 may answer 200 and still fail, with an error document in the body.
-    CompleteMultipartUploadResponse::parse(answer.text(&request)?)
-        .map_err(|error| request.unreadable(error))?;
-    Ok(())
+    // S3 may answer 200 and still fail, with an error document in the body. (The
+    // success document is not parsed: moto names its root element differently.)
+    match failure_in(&request, &answer) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }

@@ -388,6 +388,24 @@ pub(super) fn url<'a>(action: &impl S3Action<'a>) -> Url {
     action.sign(Duration::ZERO)
 }
 
+/// The failure an answer reports in an error document despite its 2xx status, as
+/// `CompleteMultipartUpload` can.
+pub(super) fn failure_in(request: &Request<'_>, answer: &Answer) -> Option<Error> {
+    let document =
+        instant_xml::from_str::<ErrorDocument>(std::str::from_utf8(&answer.body).ok()?).ok()?;
+    Some(
+        S3Failure {
+            method: request.method,
+            url: request.url.to_string(),
+            status: 200,
+            code: document.code,
+            message: document.message,
+            attempts: 1,
+        }
+        .into_error(),
+    )
+}
+
 /// An answer that lacks what its request promises, such as an `ETag`.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
