@@ -81,6 +81,23 @@ pub enum Error {
     )]
     S3Response(Box<S3Failure>),
 
+    /// A multipart upload failed (its error is the source), and aborting it failed
+    /// too, so the parts sent so far stay in the bucket, and are billed, until they
+    /// are removed: by a lifecycle rule for incomplete uploads, or by hand.
+    #[error(
+        "the multipart upload of `{key}` failed, and aborting it failed too, so its \
+         parts stay in the bucket until removed ({abort})"
+    )]
+    S3UploadNotAborted {
+        /// The object's key.
+        key: String,
+        /// Why the upload failed.
+        #[source]
+        upload: Box<Error>,
+        /// Why the abort failed.
+        abort: Box<Error>,
+    },
+
     /// Storage answered a request with something other than the document it asks
     /// for: not an S3-compatible service, or one that wavecast does not understand.
     #[error("the answer to `{request}` could not be read")]

@@ -313,10 +313,7 @@ impl Storage for S3Storage {
             headers: &[],
             body: Body::Empty,
         };
-        Ok(self
-            .client
-            .send_optional(&request)?
-            .map(|answer| answer.body))
+        Ok(self.client.get_object(&request)?.map(|answer| answer.body))
     }
 
     fn size(&self, path: &RelativePath) -> Result<Option<u64>> {

@@ -13,7 +13,7 @@ use rusty_s3::Bucket;
 use rusty_s3::actions::CreateMultipartUpload;
 
 use super::request::{Body, Client, Malformed, Request, failure_in, url};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Files larger than this are uploaded in parts.
 pub(super) const THRESHOLD: u64 = 64 << 20;
@@ -30,7 +30,8 @@ const MAX_PARTS: u64 = 10_000;
 ///
 /// # Errors
 ///
-/// A request failed; the upload was then aborted.
+/// A request failed; the upload was then aborted, and
+/// [`Error::S3UploadNotAborted`] if that failed too.
 pub(super) fn upload(
     client: &Client,
     bucket: &Bucket,
@@ -51,19 +52,25 @@ pub(super) fn upload(
     let upload_id = created.upload_id();
     let result = send_parts(client, bucket, key, upload_id, source, size)
         .and_then(|etags| complete(client, bucket, key, upload_id, &etags));
-    if result.is_err() {
-        let abort = Request {
-            method: "DELETE",
-            url: url(&bucket.abort_multipart_upload(None, key, upload_id)),
-            headers: &[],
-            body: Body::Empty,
-        };
-        // The upload's own failure is the one to report; the abort is retried like
-        // any request, and whatever it leaves is removed by a bucket lifecycle rule
-        // for incomplete uploads, if the bucket has one.
-        let _ = client.send(&abort);
+    let Err(upload) = result else {
+        return Ok(());
+    };
+    let abort = Request {
+        method: "DELETE",
+        url: url(&bucket.abort_multipart_upload(None, key, upload_id)),
+        headers: &[],
+        body: Body::Empty,
+    };
+    // The abort is retried like any request. If it fails too, the error says so,
+    // as the parts stay in the bucket (and are billed) until removed.
+    match client.send(&abort) {
+        Ok(_) => Err(upload),
+        Err(abort) => Err(Error::S3UploadNotAborted {
+            key: key.to_owned(),
+            upload: Box::new(upload),
+            abort: Box::new(abort),
+        }),
     }
-    result
 }
 
 /// Sends every part, in order, and returns their `ETag`s.

@@ -28,9 +28,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long any single read or write may stall. It restarts with each read or
 /// write, so a large part on a slow link is fine while a stalled connection is not.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most read of an answer: listings and error documents are small, and a file
-/// read back is at most a blob.
-const ANSWER_LIMIT: u64 = u64::MAX;
+/// The most read of an answer that is a document (a listing, an upload's answer, an
+/// error): S3's are well under 1 MiB (a listing page has at most 1000 keys), so a
+/// larger one is not S3's and is not held in memory. An object read back with
+/// [`Client::get_object`] is read whole, whatever its size.
+const DOCUMENT_LIMIT: u64 = 16 << 20;
 
 /// The body of a request, in a form that can be sent again on a retry.
 #[derive(Debug, Clone, Copy)]
@@ -129,10 +131,25 @@ impl Client {
     /// storage's answer ([`Error::S3Denied`], [`Error::S3NoSuchBucket`],
     /// [`Error::S3Response`]), each saying how many attempts were made.
     pub(super) fn send_optional(&self, request: &Request<'_>) -> Result<Option<Answer>> {
+        self.send_limited(request, DOCUMENT_LIMIT)
+    }
+
+    /// [`Client::send_optional`] for a `GetObject`, whose answer is the object, read
+    /// whole whatever its size (an error answer is still a document).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_optional`].
+    pub(super) fn get_object(&self, request: &Request<'_>) -> Result<Option<Answer>> {
+        self.send_limited(request, u64::MAX)
+    }
+
+    /// [`Client::send_optional`], reading at most `limit` bytes of a 2xx answer.
+    fn send_limited(&self, request: &Request<'_>, limit: u64) -> Result<Option<Answer>> {
         let payload_hash = payload_hash(request.body)?;
         let mut attempt = 1;
         loop {
-            let outcome = self.attempt(request, &payload_hash);
+            let outcome = self.attempt(request, &payload_hash, limit);
             let passing = match &outcome {
                 Ok(Attempt::Failed { status, .. }) => retryable_status(*status),
                 Err(Failure::Transport(error)) => retryable_error(error),
@@ -195,6 +212,7 @@ impl Client {
         &self,
         request: &Request<'_>,
         payload_hash: &str,
+        limit: u64,
     ) -> std::result::Result<Attempt, Failure> {
         let mut builder = ureq::http::Request::builder()
             .method(request.method)
@@ -228,7 +246,11 @@ impl Client {
         let body = response
             .body_mut()
             .with_config()
-            .limit(ANSWER_LIMIT)
+            .limit(if (200..300).contains(&status) {
+                limit
+            } else {
+                DOCUMENT_LIMIT
+            })
             .read_to_vec()
             .map_err(Failure::Transport)?;
         if (200..300).contains(&status) {
