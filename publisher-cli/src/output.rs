@@ -171,6 +171,9 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
             Some(wavecast_site::Error::S3Denied(_)) => eprintln!(
                 "hint: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS profile), --region, and that the key may write to the bucket"
             ),
+            Some(wavecast_site::Error::S3NoSuchBucket(_)) => eprintln!(
+                "hint: create the bucket, or check its name in s3://BUCKET/PREFIX, --endpoint and --region"
+            ),
             Some(wavecast_site::Error::Request { .. }) => {
                 eprintln!("hint: check --endpoint and the network; rerun push to resume");
             }

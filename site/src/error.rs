@@ -48,25 +48,66 @@ pub enum Error {
         file: Box<Path>,
     },
 
-    /// A request to storage could not be sent or its answer not read: the endpoint is
-    /// unreachable, timed out or broke the connection.
-    #[error("failed to send `{request}`")]
+    /// A request to storage could not be sent or its answer not read, even after
+    /// retrying: the endpoint is wrong or unreachable, timed out or broke the
+    /// connection. What to check: the endpoint and the network.
+    #[error("failed to send `{request}` ({attempts} attempts)")]
     Request {
         /// The method and URL, such as `PUT https://…`.
         request: Box<str>,
-        /// The transport error.
+        /// How many times it was sent.
+        attempts: u32,
+        /// The last transport error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// Storage refused a request (HTTP 403): wrong credentials, a bad signature or a
-    /// missing permission.
+    /// missing permission. What to check: the credentials, the region and the key's
+    /// policy.
     #[error("`{} {}` was refused (HTTP 403 `{}`): {}", .0.method, .0.url, .0.code, .0.message)]
     S3Denied(Box<S3Failure>),
 
-    /// Storage answered a request with an error status other than 403.
-    #[error("`{} {}` failed with HTTP {} `{}`: {}", .0.method, .0.url, .0.status, .0.code, .0.message)]
+    /// The bucket does not exist (HTTP 404 `NoSuchBucket`). What to do: create it, or
+    /// correct its name or the endpoint.
+    #[error("`{} {}` failed: the bucket does not exist (HTTP 404 `NoSuchBucket`)", .0.method, .0.url)]
+    S3NoSuchBucket(Box<S3Failure>),
+
+    /// Storage answered a request with another error status, after retrying those
+    /// that may pass (5xx, 429).
+    #[error(
+        "`{} {}` failed with HTTP {} `{}` after {} attempts: {}",
+        .0.method, .0.url, .0.status, .0.code, .0.attempts, .0.message
+    )]
     S3Response(Box<S3Failure>),
+
+    /// A multipart upload failed (its error is the source), and aborting it failed
+    /// too, so the parts sent so far stay in the bucket, and are billed, until they
+    /// are removed: by a lifecycle rule for incomplete uploads, or by hand.
+    #[error(
+        "the multipart upload of `{key}` failed, and aborting it failed too, so its \
+         parts stay in the bucket until removed ({abort})"
+    )]
+    S3UploadNotAborted {
+        /// The object's key.
+        key: String,
+        /// Why the upload failed.
+        #[source]
+        upload: Box<Error>,
+        /// Why the abort failed.
+        abort: Box<Error>,
+    },
+
+    /// Storage answered a request with something other than the document it asks
+    /// for: not an S3-compatible service, or one that wavecast does not understand.
+    #[error("the answer to `{request}` could not be read")]
+    S3Answer {
+        /// The method and URL.
+        request: Box<str>,
+        /// What was wrong with it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A request S3 answered with an error status, and its answer.
@@ -82,4 +123,6 @@ pub struct S3Failure {
     pub code: String,
     /// The S3 error message.
     pub message: String,
+    /// How many times the request was sent.
+    pub attempts: u32,
 }

@@ -11,7 +11,7 @@ use wavecast_schema::RelativePath;
 use wavecast_tests::delta::{BlobClass, LoggingNginx};
 use wavecast_tests::{Sandbox, assert_same_tree, pseudo_random};
 
-use crate::push::{BUCKET, public_bucket, push};
+use crate::push::{BUCKET, public_bucket, push, signed_bucket};
 
 /// Four releases that differ by small edits of a large file (so every release has
 /// packs from the three before it), each with a file of its own; returns their
@@ -334,4 +334,57 @@ fn gc_collects_a_bucket() {
     sandbox.init_client(&url);
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &releases[2]);
+}
+
+/// `gc` lists and deletes in a bucket whose storage checks every signature. The
+/// bucket holds what the site folder does, so the folder says what is live.
+#[test]
+fn gc_collects_a_bucket_with_signatures_enforced() {
+    let (moto, sandbox, storage) = signed_bucket("site");
+    let destination = format!("s3://{BUCKET}/site");
+
+    let releases = releases(&sandbox, 3);
+    for (n, release) in releases.iter().enumerate() {
+        sandbox.publish(release, &version(n), &[]).success();
+    }
+    let site = sandbox.site();
+    let key = sandbox.key();
+    sandbox
+        .wavecast(
+            [
+                "retire",
+                "1.0.0",
+                "--site",
+                site.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+            [""; 0],
+        )
+        .success();
+    push(&sandbox, &moto, &destination).success();
+
+    let bucket_blobs = || -> BTreeSet<String> {
+        storage
+            .sizes()
+            .unwrap()
+            .into_keys()
+            .map(|path: RelativePath| path.to_string())
+            .filter(|path| path.starts_with("blobs/"))
+            .collect()
+    };
+    let before = bucket_blobs();
+    assert_eq!(before, blobs(&site));
+    let live = live(&Source::parse(site.to_str().unwrap()).unwrap(), &sandbox);
+    let garbage: BTreeSet<String> = before.difference(&live).cloned().collect();
+    assert!(!garbage.is_empty());
+
+    let endpoint = moto.endpoint();
+    let args = ["--endpoint", endpoint.as_str(), "--grace", "0s"];
+    let collected = gc(&sandbox, &destination, &args);
+    assert_eq!(paths(&collected["deleted"]), garbage);
+    assert_eq!(
+        bucket_blobs(),
+        before.intersection(&live).cloned().collect()
+    );
 }

@@ -13,6 +13,27 @@ use wavecast_tests::{ProcessGroup, Sandbox, assert_same_tree, free_port, sample_
 
 pub(crate) const BUCKET: &str = "wavecast-test";
 
+/// `moto_server`, except that the URL moto checks a signature against keeps its query
+/// as sent. moto rebuilds the URL with werkzeug's `request.url`, an IRI in which
+/// `%2F` (and `%2C`, `%3A`, `%40`) are decoded, so the canonical request it computes
+/// has `prefix=a/b/` where the one signed (as SigV4 and AWS require) has
+/// `prefix=a%2Fb%2F`: it refuses every listing with a `/` in its prefix or delimiter
+/// with `SignatureDoesNotMatch`, boto3's too (getmoto/moto#5948). The path is left
+/// to werkzeug, as moto's signature check encodes it again.
+const MOTO_SERVER: &str = r#"
+import sys
+from werkzeug.sansio import utils
+from werkzeug.urls import uri_to_iri
+
+def iri_with_query_as_sent(uri):
+    base, question, query = uri.partition("?")
+    return uri_to_iri(base) + question + query
+
+utils.uri_to_iri = iri_with_query_as_sent
+from moto.server import main
+main(sys.argv[1:])
+"#;
+
 /// A `moto_server` on 127.0.0.1, stopped on drop.
 pub(crate) struct Moto {
     _process: ProcessGroup,
@@ -24,9 +45,16 @@ impl Moto {
     /// IAM access keys once the first three requests (which create the key) are done.
     pub(crate) fn start(enforce_auth: bool) -> Self {
         let port = free_port();
-        let mut command = Command::new("moto_server");
+        let mut command = Command::new("python3");
         command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-c",
+                MOTO_SERVER,
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if enforce_auth {
@@ -115,6 +143,19 @@ pub(crate) fn public_bucket(prefix: &str) -> (Moto, Sandbox, S3Storage) {
     let storage = moto.storage(prefix, &credentials);
     storage.create_bucket().unwrap();
     storage.allow_public_reads().unwrap();
+    let mut sandbox = Sandbox::new();
+    use_credentials(&mut sandbox, &credentials);
+    (moto, sandbox, storage)
+}
+
+/// A moto that enforces signatures, with a user allowed everything, the storage under
+/// `prefix` with that user's credentials, and a sandbox whose `wavecast` runs with
+/// them.
+pub(crate) fn signed_bucket(prefix: &str) -> (Moto, Sandbox, S3Storage) {
+    let moto = Moto::start(true);
+    let credentials = moto.create_user();
+    let storage = moto.storage(prefix, &credentials);
+    storage.create_bucket().unwrap();
     let mut sandbox = Sandbox::new();
     use_credentials(&mut sandbox, &credentials);
     (moto, sandbox, storage)
@@ -352,4 +393,113 @@ fn a_mirror_into_a_bucket_is_verified_and_serves_clients() {
     sandbox.init_client(&url);
     sandbox.client(["update", "--yes"]).success();
     assert_same_tree(&sandbox.root().join("current"), &release);
+}
+
+/// `mirror` lists the bucket to copy only what is missing, signed and checked.
+#[test]
+fn a_mirror_into_a_bucket_with_signatures_enforced_copies_what_is_missing() {
+    let (moto, sandbox, storage) = signed_bucket("mirror");
+    let release = sample_release(&sandbox.path("r1"), "one");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+
+    let destination = format!("s3://{BUCKET}/mirror");
+    let endpoint = moto.endpoint();
+    let mirror = || {
+        let (site, pubkey) = (sandbox.site(), sandbox.pubkey());
+        let args = [
+            "mirror",
+            site.to_str().unwrap(),
+            &destination,
+            "--pubkey",
+            pubkey.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--json",
+        ];
+        sandbox.wavecast(args, [""; 0]).success().json()
+    };
+    let first = mirror();
+    assert!(first["copied"]["files"].as_u64().unwrap() > 0, "{first}");
+    let again = mirror();
+    assert_eq!(
+        again["copied"]["files"], 0,
+        "a second mirror copies nothing: {again}"
+    );
+    assert_eq!(
+        storage.sizes().unwrap().len(),
+        site_files(&sandbox.site()).len()
+    );
+}
+
+/// A blob over the multipart threshold goes up in parts, signed, and reads back
+/// whole. The file is sparse (a distinct marker every MiB, so parts sent out of
+/// order or twice would not compare equal) and is removed with the sandbox.
+#[test]
+fn a_200_mib_blob_is_uploaded_in_signed_parts() {
+    const SIZE: u64 = 200 << 20;
+    let moto = Moto::start(true);
+    let credentials = moto.create_user();
+    let storage = moto.storage("big", &credentials);
+    storage.create_bucket().unwrap();
+
+    let sandbox = Sandbox::new();
+    let local = sandbox.path("big.bin");
+    let mut expected = blake3::Hasher::new();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::File::create(&local).unwrap();
+        file.set_len(SIZE).unwrap();
+        for mib in 0..SIZE >> 20 {
+            file.seek(SeekFrom::Start(mib << 20)).unwrap();
+            file.write_all(&mib.to_le_bytes()).unwrap();
+        }
+    }
+    expected
+        .update_reader(std::fs::File::open(&local).unwrap())
+        .unwrap();
+
+    let path: RelativePath = "blobs/big.pack".parse().unwrap();
+    wavecast_site::Storage::put_file(&storage, &path, &local).unwrap();
+    let info = storage.head(&path).unwrap().unwrap();
+    assert_eq!(info.size, SIZE);
+    assert_eq!(
+        info.cache_control.as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    let back = wavecast_site::Storage::get(&storage, &path)
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.len() as u64, SIZE);
+    assert_eq!(blake3::hash(&back), expected.finalize());
+}
+
+/// Listings follow continuation tokens past S3's 1000 keys a page, and deletes
+/// (what `gc` does) work, all signed and checked.
+#[test]
+fn listings_page_and_deletes_work() {
+    const KEYS: usize = 1003;
+    let (_moto, _sandbox, storage) = signed_bucket("many");
+
+    let paths: Vec<RelativePath> = (0..KEYS)
+        .map(|n| format!("blobs/{n:05}.json").parse().unwrap())
+        .collect();
+    for path in &paths {
+        wavecast_site::Storage::put_bytes(&storage, path, b"{}").unwrap();
+    }
+    let blobs: RelativePath = "blobs".parse().unwrap();
+    assert_eq!(
+        wavecast_site::Storage::list(&storage, &blobs).unwrap(),
+        paths
+    );
+    assert_eq!(storage.sizes().unwrap().len(), KEYS);
+
+    for path in &paths[..3] {
+        wavecast_site::Storage::delete(&storage, path).unwrap();
+    }
+    // Deleting what is already gone is not an error, so an interrupted gc can rerun.
+    wavecast_site::Storage::delete(&storage, &paths[0]).unwrap();
+    assert_eq!(
+        wavecast_site::Storage::list(&storage, &blobs).unwrap(),
+        paths[3..]
+    );
 }
