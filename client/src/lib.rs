@@ -95,11 +95,17 @@ use wavecast_client::BaseUrl;
 let base = BaseUrl::parse("https://updates.example.com/app").unwrap();
 let path = "channels/stable.json".parse().unwrap();
 assert_eq!(base.join(&path), "https://updates.example.com/app/channels/stable.json");
-let folder = BaseUrl::parse("/srv/site").unwrap();
-assert_eq!(folder.as_str(), "file:///srv/site/");
+// A folder is a file:// URL.
+let (folder, url) = if cfg!(windows) {
+    (r"C:\srv\site", "file:///C:/srv/site/")
+} else {
+    ("/srv/site", "file:///srv/site/")
+};
+assert_eq!(BaseUrl::parse(folder).unwrap().as_str(), url);
 ```
 
-The library never prints; it is Unix-only (symbolic links and permission bits).
+The library never prints. It runs on Unix and on Windows, where it keeps no
+permission bits, makes `current` a small file and runs hooks with `cmd`.
 */
 #![deny(missing_docs)]
 
