@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian machine, builds the
-# binaries the end-to-end tests drive, and runs every test in the workspace.
+# binaries the end-to-end tests drive, runs every test in the workspace, then the
+# client's unit tests built for Windows, under Wine (scripts/windows-unit-tests.sh).
 #
 #   bash scripts/test.sh            # all tests
 #   bash scripts/test.sh attacks    # extra arguments filter tests, as with cargo test
@@ -64,4 +65,12 @@ fi
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s += $6} END {print s + 0}')
 echo "tests: $passed passed, $failed failed"
+# The client's unit tests built for Windows, under Wine. Not in a session as above:
+# Wine's server and processes start sessions of their own, so the script stops and
+# checks them itself.
+if ! $interrupted; then
+  windows_status=0
+  bash scripts/windows-unit-tests.sh "$@" || windows_status=$?
+  [ "$status" -ne 0 ] || status=$windows_status
+fi
 exit "$status"

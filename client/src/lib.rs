@@ -170,6 +170,13 @@ use wavecast_client::BaseUrl;
 let base = BaseUrl::parse("https://updates.example.com/app").unwrap();
 let path = "channels/stable.json".parse().unwrap();
 assert_eq!(base.join(&path), "https://updates.example.com/app/channels/stable.json");
+// A folder is a file:// URL.
+let (folder, url) = if cfg!(windows) {
+    (r"C:\srv\site", "file:///C:/srv/site/")
+} else {
+    ("/srv/site", "file:///srv/site/")
+};
+assert_eq!(BaseUrl::parse(folder).unwrap().as_str(), url);
 ```
 
 # Platforms

@@ -39,6 +39,24 @@ pub(crate) fn raw_mode(metadata: &Metadata) -> Option<u32> {
     }
 }
 
+/// Asserts that the entry at `path` (followed if a link) has the permission bits
+/// `expected`, setuid, setgid and sticky bits included, where the file system keeps
+/// modes; on Windows, which keeps none, there is nothing to compare.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_mode(path: &Path, expected: u32) {
+    let metadata = std::fs::metadata(path).unwrap();
+    if let Some(mode) = raw_mode(&metadata) {
+        assert_eq!(
+            mode & 0o7777,
+            expected,
+            "the mode of `{}`: {:o}, not {expected:o}",
+            path.display(),
+            mode & 0o7777
+        );
+    }
+}
+
 /// Gives the file or folder at `path` the mode `mode` (nothing on Windows).
 pub(crate) fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     #[cfg(unix)]

@@ -54,11 +54,17 @@ pub(crate) fn switch_current(root: &InstallRoot, dir: &str) -> Result<()> {
         target: target.clone(),
         source,
     };
-    #[cfg(unix)]
-    if let Ok(metadata) = std::fs::symlink_metadata(&current)
-        && !metadata.file_type().is_symlink()
-    {
-        return Err(StoreError::CurrentNotSymlink { path: current }.into());
+    // Only a `current` wavecast made is replaced: a symlink on Unix, a file on Windows
+    // (where renaming over a directory would fail as "access denied").
+    if let Ok(metadata) = std::fs::symlink_metadata(&current) {
+        let made = if cfg!(unix) {
+            metadata.file_type().is_symlink()
+        } else {
+            metadata.is_file()
+        };
+        if !made {
+            return Err(StoreError::CurrentNotSymlink { path: current }.into());
+        }
     }
     let temp = root
         .path()
@@ -390,7 +396,7 @@ mod tests {
     }
 
     fn current_content(root: &InstallRoot) -> String {
-        std::fs::read_to_string(root.current().join("app")).unwrap()
+        std::fs::read_to_string(crate::store::current::current_tree(root).join("app")).unwrap()
     }
 
     #[test]

@@ -501,11 +501,8 @@ fn installed_modules(
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
-
     use crate::install::commit::{clean_leftovers, switch_current};
-    use crate::store::current::CURRENT_TEMP_PREFIX;
+    use crate::store::current::{CURRENT_TEMP_PREFIX, current_tree, read_pointer};
 
     use super::*;
     use crate::store::error::Error as StoreError;
@@ -528,13 +525,15 @@ mod tests {
         std::fs::create_dir_all(root.releases().join("1.1.0-111111111111")).unwrap();
         switch_current(&root, "1.0.0-000000000000").unwrap();
         assert_eq!(
-            std::fs::read(root.current().join("app")).unwrap(),
+            std::fs::read(current_tree(&root).join("app")).unwrap(),
             b"1.0.0-000000000000"
         );
 
         switch_current(&root, "1.1.0-111111111111").unwrap();
-        let link = std::fs::read_link(root.current()).unwrap();
-        assert_eq!(link, Path::new("releases/1.1.0-111111111111"));
+        assert_eq!(
+            read_pointer(&root.current()).unwrap().as_deref(),
+            Some("releases/1.1.0-111111111111")
+        );
         assert!(
             root.releases().join("1.0.0-000000000000/app").is_file(),
             "the old tree stays"
@@ -589,12 +588,17 @@ mod tests {
         let staging = root.releases().join(".staging-deadbeef");
         std::fs::create_dir_all(staging.join("bin")).unwrap();
         std::fs::write(staging.join("bin/app"), b"x").unwrap();
-        std::fs::set_permissions(staging.join("bin"), std::fs::Permissions::from_mode(0o555))
-            .unwrap();
-        std::os::unix::fs::symlink("releases/x", root.path().join(".current.tmp-1234")).unwrap();
+        crate::platform::set_mode(&staging.join("bin"), 0o555).unwrap();
+        // A temporary `current`, as a switch killed midway leaves it: a link on Unix, a
+        // file on Windows.
+        let temp_current = root.path().join(".current.tmp-1234");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("releases/x", &temp_current).unwrap();
+        #[cfg(windows)]
+        std::fs::write(&temp_current, "releases/x\n").unwrap();
         clean_leftovers(&root).unwrap();
         assert!(!staging.exists());
-        assert!(std::fs::symlink_metadata(root.path().join(".current.tmp-1234")).is_err());
+        assert!(std::fs::symlink_metadata(&temp_current).is_err());
         assert!(root.releases().join("1.0.0-000000000000/app").exists());
     }
 }

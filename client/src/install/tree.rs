@@ -202,7 +202,6 @@ fn hash_file(path: &Path) -> io::Result<Blake3Hash> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::os::unix::fs::PermissionsExt as _;
     use wavecast_schema::FileMode;
 
     use wavecast_schema::{Blob, EntryKind, IndexEntry, Module};
@@ -245,8 +244,12 @@ mod tests {
         }
     }
 
+    /// Whether the trees of these tests hold symbolic links: not on Windows, where
+    /// Wine 8's CreateSymbolicLinkW is a stub that makes no link.
+    const LINKS: bool = cfg!(not(windows));
+
     /// A two-module release (`app` at the root, `data` under `share/data`) served by
-    /// a map transport, and a tree on disk that matches it.
+    /// a map transport, and a tree on disk that matches it (with links, see [`LINKS`]).
     fn setup() -> (
         tempfile::TempDir,
         MapTransport,
@@ -277,6 +280,10 @@ mod tests {
                 ],
             ),
         ] {
+            let entries = entries
+                .into_iter()
+                .filter(|entry| LINKS || !matches!(entry.kind, EntryKind::Symlink { .. }))
+                .collect();
             let (bytes, index) = FileIndex::new(entries).encode();
             transport.insert(
                 base.join(&wavecast_site::layout::blob(
@@ -304,13 +311,15 @@ mod tests {
             let path = tree.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, content).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            crate::platform::set_mode(&path, mode).unwrap();
         };
         write("bin/app", b"run", 0o755);
         write("share/data/table.txt", b"1 2 3", 0o644);
-        std::os::unix::fs::symlink("app", tree.join("bin/app-link")).unwrap();
-        std::os::unix::fs::symlink("/usr/share/data", tree.join("share/data/system")).unwrap();
-        std::fs::set_permissions(tree.join("bin"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        if LINKS {
+            crate::platform::symlink("app", &tree.join("bin/app-link")).unwrap();
+            crate::platform::symlink("/usr/share/data", &tree.join("share/data/system")).unwrap();
+        }
+        crate::platform::set_mode(&tree.join("bin"), 0o755).unwrap();
         let mut release = PlatformRelease::new("1.0.0".parse().unwrap(), "any".parse().unwrap());
         release.modules = modules;
         (dir, transport, base, release, tree)
@@ -352,28 +361,34 @@ mod tests {
         );
         std::fs::remove_file(tree.join("extra")).unwrap();
 
-        std::fs::set_permissions(tree.join("bin/app"), std::fs::Permissions::from_mode(0o700))
-            .unwrap();
-        assert!(check().unwrap_err().contains("has mode 700"));
-        std::fs::set_permissions(tree.join("bin/app"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        crate::platform::set_mode(&tree.join("bin/app"), 0o700).unwrap();
+        let app = std::fs::metadata(tree.join("bin/app")).unwrap();
+        if crate::platform::mode_of(&app).is_some() {
+            assert!(check().unwrap_err().contains("has mode 700"));
+        } else {
+            // No modes kept, none to differ.
+            check().unwrap();
+        }
+        crate::platform::set_mode(&tree.join("bin/app"), 0o755).unwrap();
 
         std::fs::write(tree.join("share/data/table.txt"), b"1 2 4").unwrap();
         assert!(check().unwrap_err().contains("holds other bytes"));
         std::fs::write(tree.join("share/data/table.txt"), b"1 2 3").unwrap();
         check().unwrap();
 
-        std::fs::remove_file(tree.join("bin/app-link")).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", tree.join("bin/app-link")).unwrap();
-        assert!(check().unwrap_err().contains("points to `/etc/passwd`"));
-        std::fs::remove_file(tree.join("bin/app-link")).unwrap();
-        assert_eq!(check().unwrap_err(), "`bin/app-link` is missing");
-        std::fs::write(tree.join("bin/app-link"), b"app").unwrap();
-        assert!(
-            check()
-                .unwrap_err()
-                .contains("is a file, but the signed file list has a symbolic link")
-        );
+        if LINKS {
+            crate::platform::remove_link(&tree.join("bin/app-link")).unwrap();
+            crate::platform::symlink("/etc/passwd", &tree.join("bin/app-link")).unwrap();
+            assert!(check().unwrap_err().contains("points to `/etc/passwd`"));
+            crate::platform::remove_link(&tree.join("bin/app-link")).unwrap();
+            assert_eq!(check().unwrap_err(), "`bin/app-link` is missing");
+            std::fs::write(tree.join("bin/app-link"), b"app").unwrap();
+            assert!(
+                check()
+                    .unwrap_err()
+                    .contains("is a file, but the signed file list has a symbolic link")
+            );
+        }
     }
 
     #[test]

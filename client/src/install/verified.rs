@@ -161,7 +161,6 @@ impl Write for VerifiedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn only_the_declared_content_is_kept() {
@@ -174,8 +173,7 @@ mod tests {
         file.write_all(b"hello").unwrap();
         assert!(file.finish(&hash, mode).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"hello");
-        let bits = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(bits, 0o751);
+        crate::platform::assert_mode(&path, 0o751);
         assert!(VerifiedFile::create(&path, 5).is_err(), "never overwrites");
         std::fs::remove_file(&path).unwrap();
 

@@ -275,3 +275,16 @@ impl HealthCheckReport {
         }
     }
 }
+
+/// Commands for the shell hooks and health checks run in, for tests.
+#[cfg(test)]
+pub(crate) mod tests {
+    /// `sh` on Unix, `cmd` on Windows: of the same command written for each shell,
+    /// the one this platform runs.
+    pub(crate) fn shell<'a>(sh: &'a str, cmd: &'a str) -> &'a str {
+        if cfg!(windows) { cmd } else { sh }
+    }
+
+    /// How a line of the shell's `echo` ends.
+    pub(crate) const NEWLINE: &str = if cfg!(windows) { "\r\n" } else { "\n" };
+}

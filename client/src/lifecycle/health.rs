@@ -246,15 +246,23 @@ mod tests {
 
     use std::time::Duration;
 
+    use crate::lifecycle::command::tests::{NEWLINE, shell};
     use crate::lifecycle::command::{HEALTH_OUTPUT_LIMIT, HealthStatus};
     use crate::store::config::HealthConfig;
 
     use super::*;
-    use crate::store::current::start_trial;
+    use crate::store::current::{read_pointer, start_trial};
 
     fn version(text: &str) -> Version {
         text.parse().unwrap()
     }
+
+    /// An absolute root, which a check gets as it is.
+    const ROOT: &str = if cfg!(windows) {
+        r"C:\the\root"
+    } else {
+        "/the/root"
+    };
 
     fn run(command: &str, timeout: Duration, dir: &Path) -> HealthCheckReport {
         let check = HealthCheck {
@@ -263,7 +271,7 @@ mod tests {
         };
         let (new, old) = (version("1.1.0"), version("1.0.0"));
         let target = CheckTarget {
-            root: Path::new("/the/root"),
+            root: Path::new(ROOT),
             release_dir: dir,
             version: &new,
             previous: Some(&old),
@@ -276,7 +284,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("VERSION"), b"good").unwrap();
         let report = run(
-            "echo \"$WAVECAST_VERSION from $WAVECAST_PREVIOUS_VERSION in $WAVECAST_RELEASE_DIR, root $WAVECAST_ROOT, check $WAVECAST_HEALTH_CHECK\"; grep -q good VERSION",
+            shell(
+                "echo \"$WAVECAST_VERSION from $WAVECAST_PREVIOUS_VERSION in $WAVECAST_RELEASE_DIR, root $WAVECAST_ROOT, check $WAVECAST_HEALTH_CHECK\"; grep -q good VERSION",
+                "echo %WAVECAST_VERSION% from %WAVECAST_PREVIOUS_VERSION% in %WAVECAST_RELEASE_DIR%, root %WAVECAST_ROOT%, check %WAVECAST_HEALTH_CHECK%& for /f %l in (VERSION) do @if not %l==good exit 1",
+            ),
             Duration::from_secs(10),
             dir.path(),
         );
@@ -284,7 +295,7 @@ mod tests {
         assert_eq!(
             report.output,
             format!(
-                "1.1.0 from 1.0.0 in {}, root /the/root, check 1\n",
+                "1.1.0 from 1.0.0 in {}, root {ROOT}, check 1{NEWLINE}",
                 dir.path().display()
             )
         );
@@ -295,29 +306,43 @@ mod tests {
     fn a_failing_check_reports_its_status_and_output() {
         let dir = tempfile::tempdir().unwrap();
         let report = run(
-            "echo out; echo err >&2; exit 3",
+            shell(
+                "echo out; echo err >&2; exit 3",
+                "echo out& echo err>&2& exit 3",
+            ),
             Duration::from_secs(10),
             dir.path(),
         );
         assert_eq!(report.status, HealthStatus::Exited(3));
-        assert_eq!(report.output, "out\nerr\n");
+        assert_eq!(report.output, format!("out{NEWLINE}err{NEWLINE}"));
         assert_eq!(report.describe(), "exited with status 3");
-        let report = run("kill -TERM $$", Duration::from_secs(10), dir.path());
-        assert_eq!(report.status, HealthStatus::Signaled(libc::SIGTERM));
-        assert!(!report.status.passed());
+        // Signals are Unix's alone.
+        #[cfg(unix)]
+        {
+            let report = run("kill -TERM $$", Duration::from_secs(10), dir.path());
+            assert_eq!(report.status, HealthStatus::Signaled(libc::SIGTERM));
+            assert!(!report.status.passed());
+        }
     }
 
     #[test]
     fn only_the_end_of_a_long_output_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let report = run(
-            "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done",
+            shell(
+                "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done",
+                "for /L %i in (0,1,1999) do @echo line-%i",
+            ),
             Duration::from_secs(10),
             dir.path(),
         );
         assert_eq!(report.status, HealthStatus::Passed);
         assert_eq!(report.output.len() as u64, HEALTH_OUTPUT_LIMIT);
-        assert!(report.output.ends_with("line-1999\n"), "{}", report.output);
+        assert!(
+            report.output.ends_with(&format!("line-1999{NEWLINE}")),
+            "{}",
+            report.output
+        );
         assert!(report.output_bytes > HEALTH_OUTPUT_LIMIT);
     }
 
@@ -326,7 +351,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let started = Instant::now();
         let report = run(
-            "sleep 30 & echo $! > background.pid; sleep 30",
+            shell(
+                "sleep 30 & echo $! > background.pid; sleep 30",
+                "start /B ping -n 30 127.0.0.1 >background.txt& ping -n 30 127.0.0.1 >NUL",
+            ),
             Duration::from_secs(2),
             dir.path(),
         );
@@ -336,25 +364,42 @@ mod tests {
             report.describe(),
             "timed out after 2s (its processes were killed)"
         );
-        let pid = std::fs::read_to_string(dir.path().join("background.pid")).unwrap();
-        // The background sleep is gone (or a zombie waiting for init to reap it).
+        // The background process is gone.
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-            let gone = stat.as_deref().map_or(true, |stat| {
-                stat.rsplit(')')
-                    .next()
-                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-            });
-            if gone {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process {pid} still runs: {stat:?}"
-            );
+        while let Some(running) = background_process(dir.path()) {
+            assert!(Instant::now() < deadline, "{running}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// How the background `sleep` of the hanging check in `dir` shows it still runs,
+    /// or `None` once it is gone (or a zombie waiting for init to reap it).
+    #[cfg(unix)]
+    fn background_process(dir: &Path) -> Option<String> {
+        let pid = std::fs::read_to_string(dir.join("background.pid")).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        let gone = stat.as_deref().map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        });
+        (!gone).then(|| format!("process {pid} still runs: {stat:?}"))
+    }
+
+    /// How the background `ping` of the hanging check in `dir` shows it still runs,
+    /// or `None` once it is gone: its output file, open while it runs, cannot be
+    /// opened without sharing until then.
+    #[cfg(windows)]
+    fn background_process(dir: &Path) -> Option<String> {
+        use std::os::windows::fs::OpenOptionsExt as _;
+        let path = dir.join("background.txt");
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(0)
+            .open(&path);
+        opened
+            .err()
+            .map(|error| format!("`{}` is still open: {error}", path.display()))
     }
 
     fn installed(version_text: &str, dir: &str) -> InstalledRelease {
@@ -473,8 +518,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            std::fs::read_link(root.current()).unwrap(),
-            Path::new("releases/1.0.0-000000000000")
+            read_pointer(&root.current()).unwrap().as_deref(),
+            Some("releases/1.0.0-000000000000")
         );
         let saved = State::load(&root.state()).unwrap().unwrap();
         assert_eq!(saved, state);

@@ -957,7 +957,7 @@ impl SlotPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
+    use crate::lifecycle::command::tests::{NEWLINE, shell};
 
     /// Writes the image of `document` (whose image module is `os`) through the slots
     /// of `root`, with `pack` as the update's pack.
@@ -1126,8 +1126,7 @@ mod tests {
         let (written, hash) = writer.finish(mode).unwrap();
         assert_eq!((written, hash), (5, Blake3Hash::of(b"hello")));
         assert_eq!(std::fs::read(&path).unwrap(), b"hello");
-        let bits = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(bits, 0o640);
+        crate::platform::assert_mode(&path, 0o640);
         assert_eq!(
             hash_slot(SlotName::A, &path, 5).unwrap(),
             Some(Blake3Hash::of(b"hello"))
@@ -1160,14 +1159,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = InstallRoot::new(dir.path());
         std::fs::create_dir_all(root.meta()).unwrap();
-        std::fs::create_dir_all(dir.path().join("slots")).unwrap();
-        let (a, b) = (dir.path().join("slots/a"), dir.path().join("slots/b"));
+        let slots_dir = dir.path().join("slots");
+        std::fs::create_dir_all(&slots_dir).unwrap();
+        let (a, b) = (slots_dir.join("a"), slots_dir.join("b"));
         std::fs::write(&a, b"one").unwrap();
         std::fs::write(&b, b"two").unwrap();
         let config = SlotConfig {
             on_activate: Some(
-                "echo \"$WAVECAST_SLOT $WAVECAST_VERSION from $WAVECAST_PREVIOUS_SLOT\" >> hook.log"
-                    .into(),
+                shell(
+                    "echo \"$WAVECAST_SLOT $WAVECAST_VERSION from $WAVECAST_PREVIOUS_SLOT\" >> hook.log",
+                    "echo %WAVECAST_SLOT% %WAVECAST_VERSION% from %WAVECAST_PREVIOUS_SLOT%>> hook.log",
+                )
+                .into(),
             ),
             ..SlotConfig::default()
         };
@@ -1189,7 +1192,7 @@ mod tests {
             (SlotName::A, Some(SlotName::B))
         );
         assert!(switched.hook.unwrap().status.passed());
-        assert_eq!(log(), "a 1.0.0 from b\n");
+        assert_eq!(log(), format!("a 1.0.0 from b{NEWLINE}"));
         assert_eq!(
             Slots::open(&root, &config).unwrap().state.active,
             Some(SlotName::A),

@@ -163,14 +163,36 @@ fn percent_encode_into(text: &str, out: &mut String) {
     }
 }
 
+/// The `file://` URL of the absolute folder `path`: `file:///srv/my%20site`. On
+/// Windows, `C:\srv\my site` is `file:///C:/srv/my%20site` (RFC 8089): slashes for
+/// backslashes, and one before the drive, whose colon stays as it is.
 fn path_to_file_url(path: &str) -> String {
     let mut url = String::from("file://");
+    #[cfg(windows)]
+    let path = &path.replace('\\', "/");
+    #[cfg(windows)]
+    let path = match path.get(..2) {
+        Some(drive) if is_drive(drive) => {
+            url.push('/');
+            url.push_str(drive);
+            &path[2..]
+        }
+        _ => path,
+    };
     percent_encode_into(path, &mut url);
     url
 }
 
+/// Whether `text` is a Windows drive, `C:`.
+#[cfg(windows)]
+fn is_drive(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
+}
+
 /// The local path of a `file:///abs/path` or `file://localhost/abs/path` URL, or
-/// `None` for anything else (other hosts, bad escapes, non-UTF-8 results).
+/// `None` for anything else (other hosts, bad escapes, non-UTF-8 results). On
+/// Windows, `file:///C:/srv/site` is `C:/srv/site`.
 pub(crate) fn file_url_to_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("file://")?;
     let rest = rest.strip_prefix("localhost").unwrap_or(rest);
@@ -194,6 +216,11 @@ pub(crate) fn file_url_to_path(url: &str) -> Option<PathBuf> {
     if path.contains('\0') {
         return None;
     }
+    #[cfg(windows)]
+    let path = match path.get(1..3) {
+        Some(drive) if is_drive(drive) => path[1..].to_owned(),
+        _ => path,
+    };
     Some(PathBuf::from(path))
 }
 
@@ -219,19 +246,29 @@ mod tests {
 
     #[test]
     fn folders_become_file_urls() {
-        let base = BaseUrl::parse("/srv/my site").unwrap();
-        assert_eq!(base.as_str(), "file:///srv/my%20site/");
+        // An absolute folder of this platform, and its URL.
+        #[cfg(unix)]
+        let (folder, url) = ("/srv/my site", "file:///srv/my%20site/");
+        #[cfg(windows)]
+        let (folder, url) = (r"C:\srv\my site", "file:///C:/srv/my%20site/");
+        let base = BaseUrl::parse(folder).unwrap();
+        assert_eq!(base.as_str(), url);
+        assert_eq!(BaseUrl::parse(url).unwrap(), base, "the URL reads back");
         assert_eq!(
             file_url_to_path(base.as_str()),
-            Some(PathBuf::from("/srv/my site/"))
+            Some(PathBuf::from(format!("{folder}/")))
         );
         let cwd = tempfile::tempdir().unwrap();
         std::fs::create_dir(cwd.path().join("site")).unwrap();
         let relative = BaseUrl::from_argument("site", cwd.path()).unwrap();
-        assert_eq!(
-            relative.as_str(),
-            format!("file://{}/site/", cwd.path().display())
+        #[cfg(unix)]
+        let cwd_url = format!("file://{}", cwd.path().display());
+        #[cfg(windows)]
+        let cwd_url = format!(
+            "file:///{}",
+            cwd.path().to_str().unwrap().replace('\\', "/")
         );
+        assert_eq!(relative.as_str(), format!("{cwd_url}/site/"));
         for forgotten_scheme in ["127.0.0.1:8080", "updates.example.com", "missing-site"] {
             let error = BaseUrl::from_argument(forgotten_scheme, cwd.path()).unwrap_err();
             assert!(matches!(error, Error::NotAFolder { .. }), "{error}");

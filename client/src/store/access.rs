@@ -259,11 +259,9 @@ pub(crate) fn read_trial_file(path: &Path) -> Result<Option<Vec<u8>>> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::MetadataExt;
-    use std::os::unix::fs::PermissionsExt as _;
-
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn groups_are_found_by_name_or_number() {
         assert_eq!(group_id("root").unwrap(), 0);
@@ -274,14 +272,33 @@ mod tests {
         assert!(group_id("nul\0byte").is_err());
     }
 
+    #[cfg(windows)]
+    #[test]
+    fn groups_are_refused_on_windows_naming_the_alternative() {
+        let error = group_id("root").unwrap_err();
+        assert!(matches!(error, Error::LookUpGroup { .. }), "{error}");
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert!(
+            cause.starts_with("a root is shared with a group on Unix only")
+                && cause.contains("`.wavecast\\shared` with an access list"),
+            "{cause}"
+        );
+    }
+
+    #[cfg(unix)]
     fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
     }
 
     /// Sharing with the owner's own group works for any user; the e2e tests share
     /// with another group as root.
+    #[cfg(unix)]
     #[test]
     fn sharing_sets_the_modes_and_later_writes_keep_them() {
+        use std::os::unix::fs::MetadataExt as _;
+        use std::os::unix::fs::PermissionsExt as _;
+
         let temp = tempfile::tempdir().unwrap();
         let root = InstallRoot::new(temp.path());
         create_dir_all(&root.meta()).unwrap();

@@ -55,7 +55,7 @@ pub fn release_dir_name(version: &Version, release: &PlatformRelease) -> String 
 /// on Unix; on Windows, where a link needs administrator rights and a junction
 /// cannot be replaced atomically, the one line of the small file `current` (which
 /// the application's launcher reads too). `None` when there is no `current`.
-fn read_pointer(path: &Path) -> Result<Option<String>> {
+pub(crate) fn read_pointer(path: &Path) -> Result<Option<String>> {
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -89,6 +89,22 @@ fn read_pointer(path: &Path) -> Result<Option<String>> {
         }
         let text = std::fs::read_to_string(path).map_err(read_error)?;
         Ok(Some(text.trim_end().to_owned()))
+    }
+}
+
+/// The release tree `ROOT/current` names, for tests to look into: `current` itself on
+/// Unix, where the file system follows the link; on Windows, the folder the small
+/// file names.
+#[cfg(test)]
+pub(crate) fn current_tree(root: &InstallRoot) -> std::path::PathBuf {
+    #[cfg(unix)]
+    {
+        root.current()
+    }
+    #[cfg(not(unix))]
+    {
+        let target = read_pointer(&root.current()).unwrap();
+        root.path().join(target.expect("no `current`"))
     }
 }
 

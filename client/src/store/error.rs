@@ -442,12 +442,28 @@ fn waited_note(waited: Duration) -> String {
 mod tests {
     use super::*;
 
+    /// The system's own error codes, so that their mapping to the kinds the hints go
+    /// by is tested too.
+    #[cfg(unix)]
+    mod code {
+        pub(super) const DENIED: i32 = libc::EACCES;
+        pub(super) const READ_ONLY: i32 = libc::EROFS;
+        pub(super) const IO: i32 = libc::EIO;
+    }
+    #[cfg(windows)]
+    mod code {
+        use windows_sys::Win32::Foundation as win32;
+        pub(super) const DENIED: i32 = win32::ERROR_ACCESS_DENIED as i32;
+        pub(super) const READ_ONLY: i32 = win32::ERROR_WRITE_PROTECT as i32;
+        pub(super) const IO: i32 = win32::ERROR_IO_DEVICE as i32;
+    }
+
     #[test]
     fn files_this_user_may_not_write_are_named_with_the_fix() {
         let path = PathBuf::from("/opt/app/.wavecast/state.json");
         let denied = Error::WriteFile {
             path: path.clone(),
-            source: std::io::Error::from_raw_os_error(libc::EACCES),
+            source: std::io::Error::from_raw_os_error(code::DENIED),
         };
         let hint = denied.hint().unwrap();
         assert!(
@@ -457,7 +473,7 @@ mod tests {
         );
         let read_only = Error::Lock {
             path: "/opt/app/.wavecast/lock".into(),
-            source: std::io::Error::from_raw_os_error(libc::EROFS),
+            source: std::io::Error::from_raw_os_error(code::READ_ONLY),
         };
         assert_eq!(
             read_only.hint().unwrap(),
@@ -465,7 +481,7 @@ mod tests {
         );
         let member = Error::NotWritable {
             path: "/opt/app/.wavecast".into(),
-            source: std::io::Error::from_raw_os_error(libc::EACCES),
+            source: std::io::Error::from_raw_os_error(code::DENIED),
         };
         assert!(
             member
@@ -477,7 +493,7 @@ mod tests {
         // Other I/O errors keep their own hints, or none.
         let other = Error::WriteFile {
             path,
-            source: std::io::Error::from_raw_os_error(libc::EIO),
+            source: std::io::Error::from_raw_os_error(code::IO),
         };
         assert_eq!(other.hint(), None);
     }

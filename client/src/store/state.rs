@@ -558,27 +558,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         State::generate().unwrap().save(&path).unwrap();
-        let trial_file = dir.path().join("shared/trial.json");
+        let trial_file = dir.path().join("shared").join("trial.json");
         let secret = dir.path().join("secret");
         std::fs::write(&secret, b"{}").unwrap();
         std::fs::create_dir(dir.path().join("shared")).unwrap();
-        std::os::unix::fs::symlink(&secret, &trial_file).unwrap();
-        let error = State::load(&path).unwrap_err();
-        assert!(matches!(error, Error::ReadState { .. }), "{error}");
-        assert!(error.to_string().contains("trial.json"), "{error}");
+        // Not on Windows: Wine 8's CreateSymbolicLinkW is a stub that makes no link.
+        #[cfg(not(windows))]
+        {
+            crate::platform::symlink(secret.to_str().unwrap(), &trial_file).unwrap();
+            let error = State::load(&path).unwrap_err();
+            assert!(matches!(error, Error::ReadState { .. }), "{error}");
+            assert!(error.to_string().contains("trial.json"), "{error}");
+            crate::platform::remove_link(&trial_file).unwrap();
+        }
 
-        // A FIFO would block a plain open until someone writes to it.
-        std::fs::remove_file(&trial_file).unwrap();
-        let made = std::process::Command::new("mkfifo")
-            .arg(&trial_file)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let error = State::load(&path).unwrap_err();
-        let cause = std::error::Error::source(&error).unwrap().to_string();
-        assert_eq!(cause, "not a regular file");
+        // A FIFO would block a plain open until someone writes to it (Windows has
+        // none in the file system).
+        #[cfg(unix)]
+        {
+            let made = std::process::Command::new("mkfifo")
+                .arg(&trial_file)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let error = State::load(&path).unwrap_err();
+            let cause = std::error::Error::source(&error).unwrap().to_string();
+            assert_eq!(cause, "not a regular file");
+            std::fs::remove_file(&trial_file).unwrap();
+        }
 
-        std::fs::remove_file(&trial_file).unwrap();
         std::fs::write(&trial_file, vec![b' '; 70_000]).unwrap();
         let error = State::load(&path).unwrap_err();
         let cause = std::error::Error::source(&error).unwrap().to_string();

@@ -423,7 +423,6 @@ fn spawn(command: &mut Command) -> io::Result<std::process::Child> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::os::unix::fs::PermissionsExt as _;
 
     use wavecast_schema::{Attributes, Blake3Hash, Blob, Envelope, FORMAT_VERSION};
 
@@ -438,13 +437,16 @@ mod tests {
     /// holding the "running" client: a script that reports the running version.
     struct Fixture {
         site: tempfile::TempDir,
-        root: tempfile::TempDir,
+        /// The install root's folder, kept while the updater works in it.
+        _root: tempfile::TempDir,
         bin: tempfile::TempDir,
         pair: minisign::KeyPair,
         updater: Updater,
     }
 
-    /// A client script that answers `--version` with `version`.
+    /// A client script that answers `--version` with `version`: a shell script, which
+    /// only Unix runs as an executable (Windows runs only programs, PE files, under the
+    /// name `wavecast-update`), so the tests that probe one are Unix only.
     fn client_script(version: &Version) -> String {
         format!("#!/bin/sh\necho 'wavecast-update {version}'\n")
     }
@@ -483,10 +485,10 @@ mod tests {
             let updater = Updater::open(root.path()).unwrap();
             let executable = bin.path().join("wavecast-update");
             std::fs::write(&executable, client_script(&client_version())).unwrap();
-            std::fs::set_permissions(&executable, std::fs::Permissions::from_mode(0o750)).unwrap();
+            crate::platform::set_mode(&executable, 0o750).unwrap();
             Self {
                 site,
-                root,
+                _root: root,
                 bin,
                 pair,
                 updater,
@@ -567,6 +569,8 @@ mod tests {
         }
     }
 
+    // The stand-in client is a shell script (see `client_script`).
+    #[cfg(unix)]
     #[test]
     fn a_client_below_the_floor_replaces_itself_and_keeps_the_old_executable() {
         let fixture = Fixture::new();
@@ -602,21 +606,14 @@ mod tests {
             std::fs::read_to_string(fixture.executable()).unwrap(),
             script
         );
-        let mode = std::fs::metadata(fixture.executable())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(
-            mode & 0o7777,
-            0o750,
-            "the old executable's permissions are kept"
-        );
+        // The old executable's permissions are kept.
+        crate::platform::assert_mode(&fixture.executable(), 0o750);
         assert_eq!(
             std::fs::read_to_string(&report.previous).unwrap(),
             client_script(&client_version())
         );
         assert!(
-            std::fs::read_dir(fixture.root.path().join(".wavecast/cache"))
+            std::fs::read_dir(fixture.updater.root().cache())
                 .unwrap()
                 .next()
                 .is_none(),
@@ -637,7 +634,9 @@ mod tests {
         );
         fixture.assert_untouched();
 
-        // A build that reports another version than it is offered as.
+        // A build that reports another version than it is offered as; on Windows, one
+        // that does not run, as the stand-in client is a shell script (see
+        // `client_script`).
         let liar = client_script(&client_version());
         fixture.publish(
             &next(),
@@ -652,10 +651,12 @@ mod tests {
             )),
         );
         let error = fixture.self_update(&fixture.executable()).unwrap_err();
-        assert!(
-            matches!(error, Error::UpdaterVersionMismatch { .. }),
-            "{error}"
-        );
+        let refused = if cfg!(unix) {
+            matches!(error, Error::UpdaterVersionMismatch { .. })
+        } else {
+            matches!(error, Error::RunUpdater { .. })
+        };
+        assert!(refused, "{error}");
         fixture.assert_untouched();
 
         // A package with something else beside the executable.
@@ -748,15 +749,26 @@ mod tests {
             .check_client("2026-11-21T12:00:00Z".parse().unwrap())
             .unwrap();
         assert_eq!(check.status(), ClientUpdate::Available);
-        let report = fixture.self_update(&fixture.executable()).unwrap().unwrap();
-        assert_eq!(report.to, next());
+        // The stand-in client is a shell script (see `client_script`).
+        #[cfg(unix)]
+        {
+            let report = fixture.self_update(&fixture.executable()).unwrap().unwrap();
+            assert_eq!(report.to, next());
+        }
     }
 
-    /// A shell script standing in for a downloaded client.
+    /// A script standing in for a downloaded client: a shell script on Unix, a batch
+    /// file on Windows (which runs it with `cmd`).
     fn script(dir: &Path, body: &str) -> PathBuf {
-        let path = dir.join("candidate");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        #[cfg(unix)]
+        let (path, text) = (dir.join("candidate"), format!("#!/bin/sh\n{body}\n"));
+        #[cfg(windows)]
+        let (path, text) = (
+            dir.join("candidate.cmd"),
+            format!("@echo off\r\n{body}\r\n"),
+        );
+        std::fs::write(&path, text).unwrap();
+        crate::platform::set_mode(&path, 0o755).unwrap();
         path
     }
 
@@ -764,17 +776,10 @@ mod tests {
     fn the_probe_accepts_only_the_version_offered() {
         let dir = tempfile::tempdir().unwrap();
         let expected: Version = "0.9.0".parse().unwrap();
-        probe(
-            &script(dir.path(), "echo 'wavecast-update 0.9.0'"),
-            &expected,
-        )
-        .unwrap();
+        probe(&script(dir.path(), "echo wavecast-update 0.9.0"), &expected).unwrap();
 
-        let error = probe(
-            &script(dir.path(), "echo 'wavecast-update 0.8.0'"),
-            &expected,
-        )
-        .unwrap_err();
+        let error =
+            probe(&script(dir.path(), "echo wavecast-update 0.8.0"), &expected).unwrap_err();
         assert!(
             matches!(&error, Error::UpdaterVersionMismatch { reported, .. } if reported.to_string() == "0.8.0"),
             "{error}"
@@ -787,12 +792,12 @@ mod tests {
             "{error}"
         );
         let error = probe(&script(dir.path(), "exit 3"), &expected).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .ends_with("exited with exit status: 3 on `--version`"),
-            "{error}"
-        );
+        let exited = if cfg!(windows) {
+            "exited with exit code: 3 on `--version`"
+        } else {
+            "exited with exit status: 3 on `--version`"
+        };
+        assert!(error.to_string().ends_with(exited), "{error}");
         let error = probe(&dir.path().join("missing"), &expected).unwrap_err();
         assert!(matches!(error, Error::RunUpdater { .. }), "{error}");
     }
@@ -811,13 +816,17 @@ mod tests {
             "a directory is not it"
         );
         std::fs::remove_dir(dir.path().join(UPDATER_EXECUTABLE)).unwrap();
-        let link = dir.path().join(UPDATER_EXECUTABLE);
-        std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
-        assert!(
-            only_executable(dir.path(), "u").is_err(),
-            "a link to a file is not it"
-        );
-        std::fs::remove_file(&link).unwrap();
+        // Not on Windows: Wine 8's CreateSymbolicLinkW is a stub that makes no link.
+        #[cfg(not(windows))]
+        {
+            let link = dir.path().join(UPDATER_EXECUTABLE);
+            crate::platform::symlink("/bin/sh", &link).unwrap();
+            assert!(
+                only_executable(dir.path(), "u").is_err(),
+                "a link to a file is not it"
+            );
+            crate::platform::remove_link(&link).unwrap();
+        }
         std::fs::write(dir.path().join(UPDATER_EXECUTABLE), b"x").unwrap();
         assert_eq!(
             only_executable(dir.path(), "u").unwrap(),

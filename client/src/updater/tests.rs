@@ -2,6 +2,7 @@
 //! rolled back.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use wavecast_schema::{
     Blake3Hash, Blob, EntryKind, Envelope, FORMAT_VERSION, FileIndex, FileMode, IndexEntry, Module,
@@ -19,6 +20,7 @@ use crate::install::InstallOutcome;
 use crate::install::reporter::NoReporter;
 use crate::install::unpack::tests::{Raw, package};
 use crate::lifecycle::command::HealthStatus;
+use crate::lifecycle::command::tests::shell;
 use crate::lifecycle::health::LaunchOutcome;
 use crate::net::limits::DownloadLimits;
 use crate::net::trust::tests::{keypair, sign};
@@ -28,6 +30,11 @@ use crate::updater::init::{ConfigChange, InitOptions, InitReport};
 use crate::updater::install::InstallReport;
 
 const NOW: &str = "2026-11-21T12:00:00Z";
+
+/// The file at `path` in the release `current` names, under the root at `root`.
+fn current_file(root: &Path, path: &str) -> PathBuf {
+    crate::store::current::current_tree(&InstallRoot::new(root)).join(path)
+}
 
 /// A site in a temporary folder, signed with a fresh key.
 struct Site {
@@ -237,7 +244,7 @@ fn check_install_update_and_status() {
     let installed = updater.install(&report, now(), &NoReporter).unwrap();
     assert_eq!(installed.tree.outcome, InstallOutcome::Installed);
     assert_eq!(
-        std::fs::read(root.path().join("current/bin/app")).unwrap(),
+        std::fs::read(current_file(root.path(), "bin/app")).unwrap(),
         b"one"
     );
     let old_dir = installed.tree.dir.clone();
@@ -251,10 +258,10 @@ fn check_install_update_and_status() {
     let installed = updater.install(&report, now(), &NoReporter).unwrap();
     assert_eq!(installed.tree.previous.unwrap().to_string(), "1.0.0");
     assert_eq!(
-        std::fs::read(root.path().join("current/bin/app")).unwrap(),
+        std::fs::read(current_file(root.path(), "bin/app")).unwrap(),
         b"two"
     );
-    assert!(!root.path().join("current/README").exists());
+    assert!(!current_file(root.path(), "README").exists());
     assert!(
         root.path()
             .join("releases")
@@ -354,15 +361,18 @@ fn a_first_install_that_fails_its_health_check_leaves_nothing_current() {
         command: command.into(),
         timeout: Duration::from_secs(10),
     };
+    let failing = shell("cat app; exit 7", "type app& exit 7");
     let updater = Updater::open(root.path())
         .unwrap()
-        .with_health_check(check("cat app; exit 7"));
+        .with_health_check(check(failing));
     let error = updater
         .install(&updater.check(now()).unwrap(), now(), &NoReporter)
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "1.0.0 failed its health check `cat app; exit 7`: it exited with status 7; removed `current`, as no release was current before it, and marked 1.0.0 bad (`wavecast-update unmark 1.0.0` clears the mark)"
+        format!(
+            "1.0.0 failed its health check `{failing}`: it exited with status 7; removed `current`, as no release was current before it, and marked 1.0.0 bad (`wavecast-update unmark 1.0.0` clears the mark)"
+        )
     );
     let Error::Lifecycle(LifecycleError::HealthCheckFailed(failure)) = error else {
         panic!("not a health check failure");
@@ -384,7 +394,10 @@ fn a_first_install_that_fails_its_health_check_leaves_nothing_current() {
 
     // A newer release is installed and kept when its check passes.
     site.release("1.1.0", &[("app", b"two")], 10_000, 2);
-    let updater = updater.with_health_check(check("grep -q two app"));
+    let updater = updater.with_health_check(check(shell(
+        "grep -q two app",
+        "for /f %l in (app) do @if not %l==two exit 1",
+    )));
     let installed = updater
         .install(&updater.check(now()).unwrap(), now(), &NoReporter)
         .unwrap();
@@ -398,7 +411,7 @@ fn a_first_install_that_fails_its_health_check_leaves_nothing_current() {
         "nothing to fall back to"
     );
     assert_eq!(
-        std::fs::read(root.path().join("current/app")).unwrap(),
+        std::fs::read(current_file(root.path(), "app")).unwrap(),
         b"two"
     );
 }
@@ -470,7 +483,7 @@ fn a_failed_install_leaves_the_current_release_and_no_staging() {
         "{error}"
     );
     assert_eq!(
-        std::fs::read(root.path().join("current/app")).unwrap(),
+        std::fs::read(current_file(root.path(), "app")).unwrap(),
         b"one"
     );
     assert_eq!(
@@ -663,7 +676,7 @@ fn a_yanked_release_moves_back_to_the_kept_tree_without_downloading() {
     assert_eq!(moved.tree.dir, old.tree.dir);
     assert_eq!(moved.tree.previous.unwrap().to_string(), "1.1.0");
     assert_eq!(
-        std::fs::read(root.path().join("current/app")).unwrap(),
+        std::fs::read(current_file(root.path(), "app")).unwrap(),
         b"one"
     );
     assert_eq!(updater.check(now()).unwrap().outcome(), Outcome::UpToDate);
@@ -692,7 +705,7 @@ fn a_kept_tree_that_changed_is_installed_afresh() {
     assert_eq!(moved.tree.outcome, InstallOutcome::Installed);
     assert_eq!(moved.tree.dir, old.tree.dir);
     assert_eq!(
-        std::fs::read(root.path().join("current/app")).unwrap(),
+        std::fs::read(current_file(root.path(), "app")).unwrap(),
         b"one"
     );
 }
@@ -728,9 +741,9 @@ fn reconfigure_switches_the_channel_and_refuses_bad_names() {
     ));
 }
 
-/// The content of `current/app` in `root`.
+/// The content of `app` in the current release of `root`.
 fn current_app(root: &Path) -> Vec<u8> {
-    std::fs::read(root.join("current/app")).unwrap()
+    std::fs::read(current_file(root, "app")).unwrap()
 }
 
 /// 1.0.0 installed from a site that now also has 1.1.0, which is staged.
