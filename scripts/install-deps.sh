@@ -6,7 +6,8 @@
 # bsdiff, xdelta3), what the README's examples use (git, rsync, jq;
 # scripts/test-readme.sh runs them), GNU time (the peak memory of a refused manifest,
 # in the limits tests), mingw-w64 and Wine (the Windows builds and the Windows
-# client's end-to-end tests), and moto_server (the S3 stand-in, from PyPI).
+# client's end-to-end tests), moto_server (the S3 stand-in, from PyPI), and
+# cargo-deb (scripts/deb.sh builds the client's Debian package with it).
 set -euo pipefail
 
 missing=()
@@ -42,4 +43,10 @@ fi
 if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
   echo "installing: the x86_64-pc-windows-gnu Rust target (rustup)" >&2
   rustup target add x86_64-pc-windows-gnu >&2
+fi
+# cargo-deb: built from source once (a few minutes), then kept in ~/.cargo/bin, which
+# CI can cache.
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing: cargo-deb (cargo install)" >&2
+  cargo install cargo-deb --locked >&2
 fi

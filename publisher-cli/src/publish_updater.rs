@@ -65,10 +65,19 @@ pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> 
             "package": report.build.package,
             "unpacked_size": report.build.unpacked_size,
             "uploaded": report.uploaded,
+            "debug_info": report.debug_info,
             "replaced": report.replaced.as_ref().map(|build| &build.version),
             "min_client_version": manifest.min_client_version,
             "manifest": manifest_path(&args.site.site, &manifest.channel),
         }));
+    }
+    if let Some(size) = report.debug_info {
+        output::warn(&format!(
+            "`{}` carries {} of debug info (of {}), which every client would download without needing it; offer a release build (`cargo build --release --bin wavecast-update`: wavecast's release profile strips it), or run `strip` on the file first",
+            args.executable.display(),
+            output::bytes(size),
+            output::bytes(report.build.unpacked_size),
+        ));
     }
     if !quiet {
         let replaced = report.replaced.as_ref().map_or_else(String::new, |build| {

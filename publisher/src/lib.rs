@@ -7,7 +7,8 @@ The operations: [`publish`] adds a release to a channel through a
 [`wavecast_site::Storage`], writing every blob before the signed manifest that refers
 to them; [`rollout`] changes a live release's rollout (share, ramp, rules, cap,
 pause, yank) and promotes releases between channels; [`self_update`] offers builds of
-the client itself, each checked to report the version offered ([`updater_version`]).
+the client itself, each checked to report the version offered ([`updater_version`])
+and weighed for the debug info it carries ([`debug_info`]).
 [`verify`] checks a whole site (signatures, expiry, every blob's size and hash)
 through a [`verify::Source`] (a folder, an HTTP base URL or a [`wavecast_site::Storage`]);
 [`retire`] takes releases off a channel and [`gc`] deletes the blobs no live release
@@ -46,6 +47,7 @@ println!("key id {}", generated.key_id);
 pub mod channel;
 pub mod client_floor;
 pub mod copies;
+pub mod debug_info;
 pub mod delta;
 pub mod earlier;
 mod error;

@@ -9,6 +9,10 @@
 //! the version it is to be offered as, which every client checks before installing
 //! it.
 //!
+//! A build carrying debug info is offered all the same, but the report says how much
+//! ([`debug_info::debug_info_size`]), so the caller can warn: every client would
+//! download it for nothing.
+//!
 //! The channel's `min_client_version` may change with the build (see
 //! [`client_floor`](crate::client_floor)): every build offered must reach it.
 
@@ -24,6 +28,7 @@ use wavecast_site::layout::{self, BlobKind};
 
 use crate::channel::{current_manifest, successor, validate_and_write};
 use crate::client_floor::check_client_floor;
+use crate::debug_info;
 use crate::error::{Error, Result};
 use crate::keys::Signers;
 use crate::package::{self, BuiltPackage, ModuleSpec, NoCopies, NoProgress};
@@ -67,6 +72,9 @@ pub struct UpdaterReport {
     pub replaced: Option<UpdaterBuild>,
     /// Whether the package was uploaded (false when the site already had it).
     pub uploaded: bool,
+    /// The size of the debug info the executable carries, when it counts as
+    /// carrying some (see [`debug_info::debug_info_size`]).
+    pub debug_info: Option<u64>,
     /// The new manifest of the channel, as signed.
     pub manifest: Manifest,
 }
@@ -96,6 +104,7 @@ pub fn publish_updater(
     // Clients refuse a build that reports another version than it is offered as:
     // refuse it here, before the site is touched.
     check_build(&options.executable, &options.version)?;
+    let debug_info = debug_info::debug_info_size(&options.executable)?;
     let existing = current_manifest(storage, signers, &options.channel)?;
     trust::check_release_signers(storage, signers)?;
     let replaced = existing
@@ -158,6 +167,7 @@ pub fn publish_updater(
         build,
         replaced,
         uploaded,
+        debug_info,
         manifest,
     })
 }

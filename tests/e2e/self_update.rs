@@ -616,3 +616,50 @@ fn publish_updater_refuses_what_is_not_a_wavecast_update() {
     );
     assert!(!sandbox.site().exists(), "nothing was written");
 }
+
+/// A build carrying debug info (the dev build) is offered with a warning saying how
+/// much and how to leave it out; one without (the newer client, built with
+/// `CARGO_PROFILE_DEV_DEBUG=0`, which cargo then strips of the standard library's
+/// debug info too) is offered without one.
+#[test]
+fn publish_updater_warns_about_a_build_carrying_debug_info() {
+    let sandbox = Sandbox::new();
+    let dev = binary("wavecast-update");
+    let offered = publish_updater(
+        &sandbox,
+        &dev,
+        &old_number(),
+        "x86_64-unknown-linux-gnu",
+        &["--json"],
+    )
+    .success();
+    let size = offered.json()["debug_info"]
+        .as_u64()
+        .expect("the dev build carries debug info");
+    assert!(size > 1024 * 1024, "{size}");
+    let warnings: Vec<&str> = lines(&offered.stderr)
+        .into_iter()
+        .filter(|line| line.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", offered.stderr);
+    let prefix = format!("warning: `{}` carries ", dev.display());
+    assert!(warnings[0].starts_with(&prefix), "{}", warnings[0]);
+    assert!(
+        warnings[0].ends_with(
+            "which every client would download without needing it; offer a release build (`cargo build --release --bin wavecast-update`: wavecast's release profile strips it), or run `strip` on the file first"
+        ),
+        "{}",
+        warnings[0]
+    );
+
+    let stripped = publish_updater(
+        &sandbox,
+        &next_client(),
+        NEXT_CLIENT_VERSION,
+        "x86_64-unknown-linux-gnu",
+        &["--json"],
+    )
+    .success();
+    assert_eq!(stripped.json()["debug_info"], serde_json::Value::Null);
+    assert!(!stripped.stderr.contains("warning:"), "{}", stripped.stderr);
+}
