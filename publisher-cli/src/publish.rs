@@ -96,6 +96,15 @@ pub(crate) fn run(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
             args.release_dir.display()
         )));
     }
+    if !holds_entries(&args.release_dir) {
+        bail!(UsageError(format!(
+            "the release folder `{}` holds no files: clients would install an empty tree; give the folder of the built release",
+            args.release_dir.display()
+        )));
+    }
+    if !quiet {
+        warn_before_publishing(args);
+    }
     let key = args.site.signers()?;
     let notes = match &args.notes_file {
         Some(path) => fs_err::read_to_string(path)?,
@@ -128,9 +137,59 @@ pub(crate) fn run(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     }
     if !quiet {
         print_report(&report, &args.version);
+        warn_if_older_than_live(&report, &args.version);
     }
     client_floor::report_floor(&args.floor, &report.manifest, quiet);
     Ok(())
+}
+
+/// Whether `dir` holds a file or a link anywhere below it (folders alone install
+/// nothing).
+fn holds_entries(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| match entry.file_type() {
+        Ok(kind) if kind.is_dir() => holds_entries(&entry.path()),
+        Ok(_) => true,
+        Err(_) => false,
+    })
+}
+
+/// Warnings about flags that are allowed but rarely meant.
+fn warn_before_publishing(args: &PublishArgs) {
+    if !args.version.pre.is_empty() && args.channel.channel.as_str() == "stable" {
+        output::warn(&format!(
+            "{} is a pre-release, published to `stable`: every client on `stable` may install it; pre-releases usually go to a channel of their own (--channel beta)",
+            args.version
+        ));
+    }
+    if args.site.expires_in > MAX_USUAL_EXPIRY {
+        output::warn(
+            "--expires-in is over a year: a host that keeps serving this manifest (frozen, or replaying it) goes unnoticed by clients until it expires; the default is 30d, and a scheduled `wavecast rollout` re-signs it",
+        );
+    }
+}
+
+/// Manifests valid longer than this weaken freeze protection enough to warn.
+const MAX_USUAL_EXPIRY: jiff::SignedDuration = jiff::SignedDuration::from_hours(365 * 24);
+
+/// A warning when `version` is older than the newest live release of its channel:
+/// clients on newer releases never move to it.
+fn warn_if_older_than_live(report: &PublishReport, version: &Version) {
+    let newest = report
+        .manifest
+        .releases
+        .iter()
+        .filter(|release| !release.rollout.yanked)
+        .map(|release| &release.version)
+        .max();
+    if let Some(newest) = newest.filter(|newest| *newest > version) {
+        output::warn(&format!(
+            "{version} is older than {newest}, the newest live release of `{}`: only clients below {version} install it; to move clients back, `wavecast yank {newest}`",
+            report.manifest.channel
+        ));
+    }
 }
 
 fn print_report(report: &PublishReport, version: &Version) {

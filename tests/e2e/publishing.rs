@@ -198,3 +198,69 @@ fn a_wrong_password_or_foreign_site_is_refused() {
         run.stderr
     );
 }
+
+#[test]
+fn risky_publishes_are_refused_or_warned_about() {
+    let sandbox = Sandbox::new();
+    let release = sample_release(&sandbox.path("r"), "1");
+    let publish =
+        |dir: &std::path::Path, version: &str, extra: &[&str]| sandbox.publish(dir, version, extra);
+
+    // A folder of empty folders installs nothing: refused, nothing written.
+    let empty = sandbox.path("empty");
+    std::fs::create_dir_all(empty.join("only/folders")).unwrap();
+    let run = publish(&empty, "1.0.0", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: the release folder `{}` holds no files",
+            empty.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!sandbox.site().join("channels").exists());
+
+    publish(&release, "2.0.0", &[]).success();
+    let warnings = |run: &wavecast_tests::Run| -> Vec<String> {
+        run.stderr
+            .lines()
+            .filter(|line| line.starts_with("warning: "))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // Older than the newest live release: published, with a warning.
+    let older = publish(&release, "1.5.0", &[]).success();
+    assert_eq!(
+        warnings(&older),
+        [
+            "warning: 1.5.0 is older than 2.0.0, the newest live release of `stable`: only clients below 1.5.0 install it; to move clients back, `wavecast yank 2.0.0`"
+        ]
+    );
+
+    // A pre-release on `stable`, and a manifest valid for more than a year.
+    let pre = publish(&release, "3.0.0-beta.1", &["--expires-in", "60w"]).success();
+    let pre = warnings(&pre);
+    assert_eq!(pre.len(), 2, "{pre:?}");
+    assert!(pre[0].starts_with("warning: 3.0.0-beta.1 is a pre-release, published to `stable`"));
+    assert!(pre[1].starts_with("warning: --expires-in is over a year"));
+
+    // On another channel, a pre-release is what one expects; -q hides warnings.
+    let beta = publish(&release, "3.0.0-beta.2", &["--channel", "beta"]).success();
+    assert!(warnings(&beta).is_empty(), "{}", beta.stderr);
+    let quiet = sandbox.wavecast(
+        ["-q", "publish"],
+        [
+            release.as_os_str(),
+            "--version".as_ref(),
+            "1.6.0".as_ref(),
+            "--site".as_ref(),
+            sandbox.site().as_os_str(),
+            "--key".as_ref(),
+            sandbox.key().as_os_str(),
+        ],
+    );
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "");
+}
