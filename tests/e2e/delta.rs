@@ -455,6 +455,30 @@ fn without_pack_or_copy_pack_the_package_is_used() {
         "the package was used: {requested:#?}"
     );
 }
+#[test]
+fn a_file_the_host_lacks_fails_the_update_with_a_hint_and_changes_nothing() {
+    let pending = pending_update();
+    let (pack, _) = pack(&pending.sandbox, "2.0.0", "1.0.0");
+    let app = module(&pending.sandbox, "2.0.0", "app");
+    let copies = blob_path(&app.copies.as_ref().unwrap().blake3, BlobKind::Copies);
+    for path in [pack, copies, package_path(&app)] {
+        pending.server.set_fault(&path, Fault::Status(404));
+    }
+    let before = std::fs::read_link(pending.sandbox.root().join("current")).unwrap();
+    let run = pending.sandbox.client(["update", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hint: the site's manifest names this file but the host does not have it"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_link(pending.sandbox.root().join("current")).unwrap(),
+        before
+    );
+}
+
 fn paths_of_strings(paths: &[String], class: BlobClass) -> Vec<String> {
     paths
         .iter()

@@ -427,6 +427,10 @@ impl Error {
             Self::FetchBlob { url, source } if source.kind() == TransportErrorKind::Forbidden => {
                 forbidden_hint(url)
             }
+            Self::FetchBlob { source, .. } if source.kind() == TransportErrorKind::NotFound => {
+                "the site's manifest names this file but the host does not have it: a publish or mirror still uploading, or a file removed by hand or by `wavecast gc`; nothing was installed. Try again later, or tell the publisher (`wavecast verify` lists what is missing)"
+                    .into()
+            }
             Self::FetchBlob { .. } => NETWORK_HINT.into(),
             Self::BlobTooLarge { .. }
             | Self::BlobTruncated { .. }
