@@ -428,12 +428,25 @@ fn print_health_output(what: &str, report: &HealthCheckReport) {
 /// of cache; manifest from https://a/; blobs from https://cdn/`. For a release of only
 /// an image (its image line says what that cost), the tree's zero bytes are left out.
 fn transfer_summary(report: &CheckReport, installed: &InstallReport) -> String {
+    // The image's bytes count too: it is most of what an image release downloads.
+    let image_bytes = installed
+        .image
+        .as_ref()
+        .map_or(0, |image| image.downloaded_bytes);
     let mut text = if installed.tree.package_bytes == 0 && installed.image.is_some() {
-        ": the release tree has no modules".to_owned()
+        format!(
+            ": downloaded {} for the image; the release tree has no modules",
+            format_bytes(image_bytes)
+        )
     } else {
         format!(
-            ": downloaded {} in {} (planned {}; whole packages: {})",
-            format_bytes(installed.tree.downloaded_bytes),
+            ": downloaded {}{} in {} (planned {}; whole packages: {})",
+            format_bytes(installed.tree.downloaded_bytes + image_bytes),
+            if image_bytes > 0 {
+                format!(", {} of it for the image,", format_bytes(image_bytes))
+            } else {
+                String::new()
+            },
             plural(installed.tree.requests as usize, "request"),
             format_bytes(installed.tree.planned_bytes + installed.tree.index_bytes),
             format_bytes(installed.tree.package_bytes),
