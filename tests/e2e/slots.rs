@@ -104,7 +104,10 @@ fn installed_v1(url: Option<&str>) -> (Sandbox, Vec<u8>, PathBuf) {
         .success();
     let run = sandbox.client(["update", "--yes"]).success();
     assert_stderr(&run, "installed 1.0.0 in releases/1.0.0-");
-    assert_stderr(&run, " for the image; the release tree has no modules; freed ");
+    assert_stderr(
+        &run,
+        " for the image; the release tree has no modules; freed ",
+    );
     assert!(
         !run.stderr.contains(": downloaded 0 B for the image"),
         "the image's bytes are counted: {}",
