@@ -1,8 +1,8 @@
 //! A site in an S3 bucket, or any S3-compatible storage (feature `s3`).
 //!
 //! Requests are path-style (`ENDPOINT/BUCKET/KEY`): rusty-s3 builds each action's
-//! URL and reads its XML answers, [`request`] signs and sends them with retries,
-//! [`multipart`] uploads large blobs in parts, and [`list`] pages through listings.
+//! URL and reads its XML answers, `request` signs and sends them with retries,
+//! `multipart` uploads large blobs in parts, and `list` pages through listings.
 
 mod credentials;
 mod list;
