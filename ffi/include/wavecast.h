@@ -36,8 +36,9 @@
 
 #include <stdint.h>
 
-// What a `wavecast_` function did. Every function returns one; only
-// `WAVECAST_STATUS_OK` and `WAVECAST_STATUS_NOTHING` fill their out-parameters.
+// What a `wavecast_` function did. Every function but the two that free returns
+// one; out-parameters are set to NULL first and filled only with
+// `WAVECAST_STATUS_OK`.
 typedef enum WavecastStatus {
   // It worked.
   WAVECAST_STATUS_OK = 0,
@@ -92,18 +93,6 @@ typedef void (*WavecastProgressFn)(void *user_data,
 extern "C" {
 #endif // __cplusplus
 
-// The message of the last call on this thread that did not return
-// `WAVECAST_STATUS_OK` or `WAVECAST_STATUS_NOTHING`: the error, one
-// `  caused by: …` line per cause, then a `hint: …` line when the library has
-// advice, as `wavecast-update` prints it (without its `error: ` prefix). NULL when
-// the last call succeeded. Every `wavecast_` call but this one and
-// `wavecast_string_free` resets it.
-//
-// The message is per thread, so a failed `wavecast_open` (which has no handle)
-// has one too. The caller owns the returned copy: free it with
-// `wavecast_string_free`.
-char *wavecast_last_error_message(void);
-
 // Initializes the install root `root` with the library's defaults
 // (`InitOptions::new`: channel `stable`, this build's platform, the usual limits):
 // the site at `url` is fetched and its manifest verified with `pubkey` (a minisign
@@ -154,6 +143,18 @@ void wavecast_free(struct WavecastUpdater *updater);
 //
 // `updater` is NULL or a handle from `wavecast_open`, not freed.
 enum WavecastStatus wavecast_cancel(const struct WavecastUpdater *updater);
+
+// The message of the last call on this thread that did not return
+// `WAVECAST_STATUS_OK` or `WAVECAST_STATUS_NOTHING`: the error, one
+// `  caused by: …` line per cause, then a `hint: …` line when the library has
+// advice, as `wavecast-update` prints it (without its `error: ` prefix). NULL when
+// the last call succeeded. Every `wavecast_` call but this one and
+// `wavecast_string_free` resets it.
+//
+// The message is per thread, so a failed `wavecast_open` (which has no handle)
+// has one too. The caller owns the returned copy: free it with
+// `wavecast_string_free`.
+char *wavecast_last_error_message(void);
 
 // Checks the channel for an update and stores the decision as JSON in `*json_out`
 // (free it with `wavecast_string_free`). The handle keeps the report for the next

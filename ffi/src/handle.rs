@@ -10,7 +10,8 @@ use wavecast_client::{
     BaseUrl, Cancel, CheckReport, InitOptions, PinnedTrust, Timestamp, TrustedKey, Updater,
 };
 
-use crate::error::{FfiError, WavecastStatus, guard};
+use crate::last_error::guard;
+use crate::status::{FfiError, WavecastStatus};
 use crate::strings::read_str;
 
 /// An open install root (opaque). Created by `wavecast_open`, freed by

@@ -13,8 +13,8 @@ strings are UTF-8 and NUL-terminated, and those the library returns are freed wi
 [`wavecast_string_free`]; one handle may be used from several threads, and
 [`wavecast_cancel`] exists for exactly that.
 
-The modules: `error` (statuses, the last error, the guard around every body),
-`strings` (C strings both ways), `handle` (the handle's life and cancel),
+The modules: `status` (the statuses and the error behind them), `last_error` (the
+guard around every body, and the message it keeps), `strings` (C strings both ways), `handle` (the handle's life and cancel),
 `operations` (check, install, stage, apply, confirm, launched), `progress` (the
 callback behind a `Reporter`) and `json` (the documents returned).
 */
@@ -23,18 +23,20 @@ callback behind a `Reporter`) and `json` (the documents returned).
     reason = "a C ABI takes raw pointers from its callers: every unsafe block reads or writes what the caller promised, as its SAFETY comment says"
 )]
 
-mod error;
 mod handle;
 mod json;
+mod last_error;
 mod operations;
 mod progress;
+mod status;
 mod strings;
 
-pub use error::{WavecastStatus, wavecast_last_error_message};
 pub use handle::{WavecastUpdater, wavecast_cancel, wavecast_free, wavecast_init, wavecast_open};
+pub use last_error::wavecast_last_error_message;
 pub use operations::{
     wavecast_apply, wavecast_check, wavecast_confirm, wavecast_install, wavecast_launched,
     wavecast_stage,
 };
 pub use progress::{WavecastPhase, WavecastProgressFn};
+pub use status::WavecastStatus;
 pub use strings::wavecast_string_free;

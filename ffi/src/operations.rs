@@ -6,10 +6,11 @@ use std::ffi::{c_char, c_void};
 
 use wavecast_client::{CheckReport, NoReporter, Outcome, Timestamp};
 
-use crate::error::{FfiError, WavecastStatus, guard};
 use crate::handle::{WavecastUpdater, handle};
 use crate::json::{CheckJson, InstallJson, LaunchJson, to_text};
+use crate::last_error::guard;
 use crate::progress::{CallbackReporter, WavecastProgressFn};
+use crate::status::{FfiError, WavecastStatus};
 use crate::strings::StringOut;
 
 /// Checks the channel for an update and stores the decision as JSON in `*json_out`

@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, CString, c_char};
 
-use crate::error::FfiError;
+use crate::status::FfiError;
 
 /// Reads the C string `ptr`, argument `name` of the call.
 ///
