@@ -1,6 +1,7 @@
 //! The C ABI (`ffi/`): `tests/c/update.c`, compiled with `cc` against the generated
-//! header and `libwavecast_ffi.so` (built by `cargo build --workspace --lib`), run
-//! step by step against nginx as a C application would run.
+//! header and `libwavecast_ffi` (built by `cargo build --workspace --lib`), run
+//! step by step against nginx as a C application would run: linked to the shared
+//! library for every step, and to the static one for a failing init.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,27 +11,46 @@ use wavecast_tests::{
     Nginx, Run, Sandbox, assert_same_tree, binary, pseudo_random, sample_release,
 };
 
-/// Compiles the C program into the sandbox, linked to the shared library next to
-/// the test binary (found at run time through the rpath).
-fn compile(sandbox: &Sandbox) -> PathBuf {
-    let library = binary("libwavecast_ffi.so");
-    let library_dir = library.parent().unwrap();
+/// How the C program is linked to the library.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    /// To `libwavecast_ffi.so`, found at run time through the rpath.
+    Shared,
+    /// To `libwavecast_ffi.a`, with the system libraries rustc names for it
+    /// (`--print native-static-libs` on linux-gnu).
+    Static,
+}
+
+/// Compiles the C program into the sandbox, linked to the library built next to
+/// the test binary.
+fn compile(sandbox: &Sandbox, link: Link) -> PathBuf {
+    let library_dir = binary("libwavecast_ffi.so").parent().unwrap().to_owned();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let program = sandbox.path("update");
-    let compiled = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+    let program = sandbox.path(&format!("update-{link:?}"));
+    let mut cc = Command::new("cc");
+    cc.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
         .arg("-I")
         .arg(workspace.join("ffi/include"))
         .arg(workspace.join("tests/c/update.c"))
         .arg("-o")
-        .arg(&program)
-        .arg("-L")
-        .arg(library_dir)
-        .arg(format!("-Wl,-rpath,{}", library_dir.display()))
-        .args(["-lwavecast_ffi", "-lpthread"])
-        .output()
-        .expect("run cc");
-    Run::from_output(compiled).success();
+        .arg(&program);
+    match link {
+        Link::Shared => cc
+            .arg("-L")
+            .arg(&library_dir)
+            .arg(format!("-Wl,-rpath,{}", library_dir.display()))
+            .args(["-lwavecast_ffi", "-lpthread"]),
+        Link::Static => cc.arg(library_dir.join("libwavecast_ffi.a")).args([
+            "-lgcc_s",
+            "-lutil",
+            "-lrt",
+            "-lpthread",
+            "-lm",
+            "-ldl",
+            "-lc",
+        ]),
+    };
+    Run::from_output(cc.output().expect("run cc")).success();
     program
 }
 
@@ -101,33 +121,35 @@ fn a_c_program_checks_installs_cancels_stages_and_applies_through_the_c_abi() {
     let r3 = sample_release(&sandbox.path("r3"), "3");
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
-    let program = compile(&sandbox);
+    let program = compile(&sandbox, Link::Shared);
     let root = sandbox.root();
     let step = |command: &str| run(&program, &[command.as_ref(), root.as_os_str()]);
 
     // A wrong key: init refuses the site with the library's message, causes and
-    // hint, and writes nothing.
-    let other = Sandbox::new();
-    let refused = run(
-        &program,
-        &[
-            "init".as_ref(),
-            other.root().as_os_str(),
-            nginx.url().as_ref(),
-            "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".as_ref(),
-        ],
-    )
-    .code(1);
-    assert_eq!(refused.stdout, "not initialized\n");
-    assert!(
-        refused
-            .stderr
-            .starts_with("wavecast_init failed (status 1)\nerror: ")
-            && refused.stderr.contains("\nhint: "),
-        "{}",
-        refused.stderr
-    );
-    assert!(!other.root().join(".wavecast/config.json").exists());
+    // hint, and writes nothing; the same with the static library.
+    for program in [&program, &compile(&sandbox, Link::Static)] {
+        let other = Sandbox::new();
+        let refused = run(
+            program,
+            &[
+                "init".as_ref(),
+                other.root().as_os_str(),
+                nginx.url().as_ref(),
+                "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".as_ref(),
+            ],
+        )
+        .code(1);
+        assert_eq!(refused.stdout, "not initialized\n");
+        assert!(
+            refused
+                .stderr
+                .starts_with("wavecast_init failed (status 1)\nerror: ")
+                && refused.stderr.contains("\nhint: "),
+            "{}",
+            refused.stderr
+        );
+        assert!(!other.root().join(".wavecast/config.json").exists());
+    }
 
     // Open fails with NOT_INITIALIZED, init, open; then open alone.
     let init = || {
