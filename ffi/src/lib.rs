@@ -2,7 +2,7 @@
 A C ABI for the wavecast client library (`wavecast-client`): open an install root,
 check, install with a progress callback and a cancel from another thread, stage and
 apply, confirm and count launches. Built as a shared library, a static library, and
-an rlib (for Rust tests); the C header `include/wavecast.h` is generated from this
+an rlib (which the crate's own tests link); the C header `include/wavecast.h` is generated from this
 crate by cbindgen (`cbindgen.toml`), and `tests/header.rs` fails when the committed
 header is not what cbindgen makes of the sources now.
 
@@ -14,9 +14,10 @@ strings are UTF-8 and NUL-terminated, and those the library returns are freed wi
 [`wavecast_cancel`] exists for exactly that.
 
 The modules: `status` (the statuses and the error behind them), `last_error` (the
-guard around every body, and the message it keeps), `strings` (C strings both ways), `handle` (the handle's life and cancel),
-`operations` (check, install, stage, apply, confirm, launched), `progress` (the
-callback behind a `Reporter`) and `json` (the documents returned).
+guard around every body, and the message it keeps), `strings` (C strings both
+ways), `handle` (the handle's life and cancel), `operations` (check, install,
+stage, apply, confirm, launched), `progress` (the callback behind a `Reporter`) and
+`json` (the documents returned).
 */
 #![allow(
     unsafe_code,
