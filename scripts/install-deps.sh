@@ -6,8 +6,9 @@
 # bsdiff, xdelta3), what the README's examples use (git, rsync, jq;
 # scripts/test-readme.sh runs them), GNU time (the peak memory of a refused manifest,
 # in the limits tests), mingw-w64 and Wine (the Windows builds and the Windows
-# client's end-to-end tests), moto_server (the S3 stand-in, from PyPI), and
-# cargo-deb (scripts/deb.sh builds the client's Debian package with it).
+# client's end-to-end tests), a C compiler (the C ABI test compiles tests/c/update.c;
+# Rust links with it too), moto_server (the S3 stand-in, from PyPI), and cargo-deb
+# (scripts/deb.sh builds the client's Debian package with it).
 set -euo pipefail
 
 missing=()
@@ -18,6 +19,7 @@ command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v tar >/dev/null 2>&1 || missing+=(tar)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/bin/time ] || missing+=(time)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
 [ -x /usr/lib/wine/wine64 ] || missing+=(wine64)
 for tool in zstd bsdiff xdelta3 git rsync jq; do

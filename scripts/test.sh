@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
-cargo build --workspace --bins --examples --locked
+cargo build --workspace --lib --bins --examples --locked
 # A newer wavecast-update (it reports 0.99.0) for the self-update tests to publish as
 # the updater: one more build of the client, in its own target directory so the main
 # one is not rebuilt, without debug info so it is small to package and download.

@@ -1,7 +1,8 @@
 //! End-to-end tests: the real `wavecast` and `wavecast-update` binaries against real
 //! HTTP servers (nginx for the happy paths, an in-process fault server for attacks).
 //!
-//! Build the binaries first: `cargo build --workspace --bins`.
+//! Build the binaries first: `cargo build --workspace --bins --lib` (the C ABI
+//! test links the `wavecast-ffi` library).
 
 mod attacks;
 mod choosing;
@@ -10,6 +11,7 @@ mod core_loop;
 mod crash;
 mod delta;
 mod examples;
+mod ffi;
 mod first_minutes;
 mod gc;
 mod health;

@@ -41,7 +41,9 @@ pub fn binary(name: &str) -> PathBuf {
         .ancestors()
         .find(|dir| dir.join(name).is_file())
         .unwrap_or_else(|| {
-            panic!("`{name}` is not built; run `cargo build --workspace --bins` first")
+            panic!(
+                "`{name}` is not built; run `cargo build --workspace --lib --bins --examples` first"
+            )
         });
     profile_dir.join(name)
 }
