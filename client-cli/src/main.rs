@@ -65,6 +65,10 @@ Environment:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only errors (and the JSON document with --json): no progress bars, no
+    /// messages, no warnings. The same as `wavecast -q`.
+    #[arg(long, short, global = true)]
+    quiet: bool,
 }
 
 /// The subcommands, each run by the module of the same name.
@@ -139,6 +143,9 @@ enum Command {
 /// the error renderer.
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.quiet {
+        output::set_quiet();
+    }
     match run(cli) {
         Ok(status) => status.into(),
         Err(error) => output::render_error(&error).into(),

@@ -7,6 +7,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use semver::Version;
@@ -219,5 +220,20 @@ pub(crate) fn stdout_json(value: &impl Serialize) -> anyhow::Result<()> {
 /// Writes one message line on stderr; a failure to write it is ignored, as there is
 /// nowhere left to report it.
 pub(crate) fn stderr_line(text: &str) {
-    let _ = writeln!(io::stderr().lock(), "{text}");
+    if !quiet() {
+        let _ = writeln!(io::stderr().lock(), "{text}");
+    }
+}
+
+/// Set by `-q`: only errors reach stderr, and no progress bar is drawn.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `-q` was given.
+pub(crate) fn set_quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
+/// Whether `-q` was given: messages, warnings and progress bars are left out.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
 }

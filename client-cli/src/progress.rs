@@ -19,10 +19,11 @@ pub(crate) struct ProgressReporter {
 }
 
 impl ProgressReporter {
-    /// A reporter that draws the bar when `enabled`, and only warns otherwise.
+    /// A reporter that draws the bar when `enabled` (never under `-q`), and only warns
+    /// otherwise.
     pub(crate) fn new(enabled: bool) -> Self {
         Self {
-            enabled,
+            enabled: enabled && !crate::output::quiet(),
             bar: RefCell::new(None),
         }
     }

@@ -40,9 +40,6 @@ pub(crate) struct SelfUpdateArgs {
     /// Print one JSON object on stdout (and no progress bar).
     #[arg(long)]
     json: bool,
-    /// Hide the progress bar.
-    #[arg(long, short = 'q')]
-    quiet: bool,
 }
 
 /// The `client` object of what [`Updater::check_client`] found.
@@ -273,7 +270,7 @@ pub(crate) fn run(args: &SelfUpdateArgs) -> anyhow::Result<ExitStatus> {
     let check = updater.check_client(now()?)?;
     let executable = executable()?;
     let progress = !args.json
-        && !args.quiet
+        && !crate::output::quiet()
         && io::stderr().is_terminal()
         && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
     let reporter = ProgressReporter::new(progress);

@@ -43,9 +43,6 @@ pub(crate) struct UpdateArgs {
     /// Print one JSON object on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
-    /// Hide progress bars.
-    #[arg(long, short = 'q')]
-    quiet: bool,
     /// Show how the update would be obtained and install nothing: per module and per
     /// file `keep` (copied from an installed release), `patch` (with its algorithm
     /// and size), `download` (the file's compressed copy) or `delete`, whether the
@@ -139,7 +136,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
         };
     }
     let progress = !args.json
-        && !args.quiet
+        && !crate::output::quiet()
         && io::stderr().is_terminal()
         && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
     let report = choose(check_or_update_self(&updater, now()?, &options, progress)?)?;

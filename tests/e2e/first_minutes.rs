@@ -287,3 +287,34 @@ fn settings_that_would_flood_the_host_or_delete_the_current_tree_are_refused() {
     );
     assert_eq!(config(), before, "nothing changed");
 }
+
+#[test]
+fn quiet_prints_only_errors() {
+    let sandbox = Sandbox::new();
+    let release = sample_release(&sandbox.path("r1"), "1");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+    let site = sandbox.site();
+    init(
+        &sandbox,
+        site.to_str().unwrap(),
+        sandbox.pubkey().to_str().unwrap(),
+        &["-q"],
+    )
+    .success();
+
+    let update = sandbox.client(["-q", "update", "--yes"]).success();
+    assert_eq!(update.stderr, "", "nothing but errors");
+    assert_same_tree(&sandbox.root().join("current"), &release);
+    // The flag may come after the subcommand too.
+    let check = sandbox.client(["check", "--quiet"]).success();
+    assert_eq!(check.stderr, "");
+
+    // An error still shows, with its hint.
+    let rollback = sandbox.client(["-q", "rollback"]);
+    assert_eq!(rollback.code, 1, "{}", rollback.stderr);
+    assert!(
+        rollback.stderr.starts_with("error: "),
+        "{}",
+        rollback.stderr
+    );
+}
