@@ -41,7 +41,11 @@ Environment:
 
 /// Publish signed software releases to a static site.
 #[derive(Debug, Parser)]
-#[command(name = "wavecast", version, after_help = EXIT_CODES)]
+#[command(
+    name = "wavecast",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WAVECAST_BUILD"), ")"),
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -264,3 +264,19 @@ fn risky_publishes_are_refused_or_warned_about() {
     assert_eq!(quiet.code, 0, "{}", quiet.stderr);
     assert_eq!(quiet.stderr, "");
 }
+
+#[test]
+fn the_publisher_names_its_commit_and_target_in_its_version() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.wavecast(["--version"], [] as [&str; 0]).success();
+    let version = run.stdout.trim();
+    let rest = version
+        .strip_prefix(&format!("wavecast {} (commit ", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{version}"));
+    let (commit, target) = rest.split_once(", ").unwrap();
+    assert!(
+        commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{version}"
+    );
+    assert_eq!(target, "x86_64-unknown-linux-gnu)", "{version}");
+}
