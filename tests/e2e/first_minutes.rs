@@ -318,3 +318,54 @@ fn quiet_prints_only_errors() {
         rollback.stderr
     );
 }
+
+/// The subcommands `binary --help` lists.
+fn subcommands(binary: &str) -> Vec<String> {
+    let help = Run::from_output(
+        std::process::Command::new(wavecast_tests::binary(binary))
+            .arg("--help")
+            .output()
+            .unwrap(),
+    )
+    .success()
+    .stdout;
+    help.split("Commands:\n")
+        .nth(1)
+        .expect("a Commands section")
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        // A name is indented by two spaces; its description's further lines by more.
+        .filter(|line| !line[2..].starts_with(' '))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_subcommands_help_lists_the_exit_codes() {
+    for binary in ["wavecast", "wavecast-update"] {
+        let names = subcommands(binary);
+        assert!(names.len() >= 10, "{binary}: {names:?}");
+        for name in names {
+            let mut args = vec![name.clone()];
+            if name == "key" {
+                args.push("rotate".to_owned());
+            }
+            args.push("--help".to_owned());
+            let help = Run::from_output(
+                std::process::Command::new(wavecast_tests::binary(binary))
+                    .args(&args)
+                    .output()
+                    .unwrap(),
+            )
+            .success()
+            .stdout;
+            assert!(
+                help.contains("\nExit codes:\n  0 "),
+                "`{binary} {}` lists no exit codes:\n{help}",
+                args.join(" ")
+            );
+        }
+    }
+}
