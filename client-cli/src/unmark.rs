@@ -16,7 +16,7 @@ pub(crate) struct UnmarkArgs {
     #[command(flatten)]
     root: RootArg,
     /// The release whose mark to clear.
-    #[arg(value_name = "VERSION")]
+    #[arg(value_name = "VERSION", value_parser = wavecast_schema::parse_version)]
     version: Version,
     /// Print one JSON object on stdout.
     #[arg(long)]

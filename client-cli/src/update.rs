@@ -76,7 +76,7 @@ pub(crate) struct UpdateArgs {
     /// here or one off the pin. A release the rollout does not offer this client
     /// yet (share, ramp, pause, rule, cap) needs --now; an older one
     /// --allow-downgrade.
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = wavecast_schema::parse_version)]
     to: Option<Version>,
     /// With --to, allow a release older than the installed one.
     #[arg(long, requires = "to")]

@@ -21,8 +21,9 @@ use crate::output::{self, UsageError};
 pub(crate) struct PublishArgs {
     /// The release folder: the exact tree clients will have installed.
     release_dir: PathBuf,
-    /// The release's semantic version.
-    #[arg(long)]
+    /// The release's semantic version (`2.1` means `2.1.0`, as everywhere a version is
+    /// given).
+    #[arg(long, value_parser = wavecast_schema::parse_version)]
     version: Version,
     #[command(flatten)]
     channel: ChannelArg,

@@ -12,6 +12,7 @@ pub(crate) struct RetireArgs {
     /// The versions to retire.
     #[arg(
         value_name = "VERSION",
+        value_parser = wavecast_schema::parse_version,
         required_unless_present = "keep",
         conflicts_with = "keep"
     )]

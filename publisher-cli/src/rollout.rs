@@ -16,6 +16,7 @@ use crate::output;
 #[derive(Debug, Args)]
 pub(crate) struct RolloutArgs {
     /// The version whose rollout changes.
+    #[arg(value_parser = wavecast_schema::parse_version)]
     version: Version,
     /// The new share: `50%`, `50` or `0.5%`. Raising it only adds clients.
     #[arg(value_name = "PERCENT", conflicts_with = "ramp")]
@@ -41,6 +42,7 @@ pub(crate) struct RolloutArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ReleaseArgs {
     /// The release's version.
+    #[arg(value_parser = wavecast_schema::parse_version)]
     version: Version,
     #[command(flatten)]
     channel: ChannelArg,
@@ -60,6 +62,7 @@ pub(crate) struct YankArgs {
 #[derive(Debug, Args)]
 pub(crate) struct PromoteArgs {
     /// The version to promote.
+    #[arg(value_parser = wavecast_schema::parse_version)]
     version: Version,
     /// The channel that has the release.
     #[arg(long, value_name = "CHANNEL")]

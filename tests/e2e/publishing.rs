@@ -280,3 +280,35 @@ fn the_publisher_names_its_commit_and_target_in_its_version() {
     );
     assert_eq!(target, "x86_64-unknown-linux-gnu)", "{version}");
 }
+
+#[test]
+fn a_short_version_means_the_same_everywhere() {
+    let sandbox = Sandbox::new();
+    let release = sample_release(&sandbox.path("r"), "1");
+    let run = sandbox.publish(&release, "2.1", &[]).success();
+    assert!(
+        run.stderr.contains("published 2.1.0 at 100%"),
+        "{}",
+        run.stderr
+    );
+    sandbox
+        .wavecast(
+            ["yank", "2.1"],
+            [
+                "--site".as_ref(),
+                sandbox.site().as_os_str(),
+                "--key".as_ref(),
+                sandbox.key().as_os_str(),
+            ],
+        )
+        .success();
+    let manifest = sandbox.manifest("stable");
+    assert!(manifest.releases[0].rollout.yanked);
+    let bad = sandbox.publish(&release, "2.x", &[]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`2.x` is not a version"),
+        "{}",
+        bad.stderr
+    );
+}
