@@ -25,7 +25,7 @@ pub(crate) struct InitArgs {
     /// The publisher's minisign public key: a `.pub` file or its base64 line.
     #[arg(
         long,
-        value_name = "FILE_OR_BASE64",
+        value_name = "PUBKEY",
         required_unless_present = "trusted_root"
     )]
     pubkey: Option<String>,

@@ -33,7 +33,7 @@ pub(crate) struct SiteArgs {
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
     /// How long the signed manifest stays valid: `30d`, `12h`, `2w`.
-    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
     pub(crate) expires_in: SignedDuration,
     /// Print a JSON summary on stdout.
     #[arg(long)]

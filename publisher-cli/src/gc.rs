@@ -23,7 +23,7 @@ pub(crate) struct GcArgs {
     /// Keep unreferenced blobs uploaded less than this long ago: `7d`, `12h`, `0s`.
     /// Counted from each blob's upload, so that clients mid-update and caches holding
     /// an older manifest still find what it names.
-    #[arg(long, default_value = "7d", value_parser = parse_grace)]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_grace)]
     grace: SignedDuration,
     /// Report what would be deleted; delete nothing.
     #[arg(long)]

@@ -52,7 +52,7 @@ pub(crate) struct RotateArgs {
     #[arg(long = "resign-with", value_name = "KEY")]
     resign_with: Vec<PathBuf>,
     /// How long re-signed manifests stay valid.
-    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
     expires_in: SignedDuration,
     /// Read the keys' password from this file instead of WAVECAST_KEY_PASSWORD.
     #[arg(long, value_name = "FILE")]

@@ -38,7 +38,7 @@ pub(crate) struct MirrorArgs {
     /// Copy only the builds for this platform (and `any`, which every platform falls
     /// back to); repeat for more. The manifests are copied unchanged, so clients of
     /// the mirror on other platforms cannot install anything from it.
-    #[arg(long = "platform", value_name = "PLATFORM")]
+    #[arg(long = "platform", value_name = "TRIPLE")]
     platforms: Vec<Platform>,
     /// Print one JSON document on stdout.
     #[arg(long)]

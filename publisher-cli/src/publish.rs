@@ -20,6 +20,7 @@ use crate::output::{self, UsageError};
 #[derive(Debug, Args)]
 pub(crate) struct PublishArgs {
     /// The release folder: the exact tree clients will have installed.
+    #[arg(value_name = "DIR")]
     release_dir: PathBuf,
     /// The release's semantic version (`2.1` means `2.1.0`, as everywhere a version is
     /// given).
@@ -32,7 +33,7 @@ pub(crate) struct PublishArgs {
     #[command(flatten)]
     plan: PlanArgs,
     /// Target triple the release is for, or `any` for every platform.
-    #[arg(long, default_value = "any")]
+    #[arg(long, value_name = "TRIPLE", default_value = "any")]
     platform: Platform,
     /// Split the release into modules, each a subfolder: `--module core=bin
     /// --module assets=share`. Default: the whole folder as one module `app`
@@ -65,12 +66,12 @@ pub(crate) struct PublishArgs {
     #[arg(long)]
     force: bool,
     /// gzip compression level, 0 (fastest) to 9 (smallest).
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    #[arg(long, value_name = "LEVEL", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
     /// zstd level of the file copies (the copy packs clients fetch single files from,
     /// and the copies delta packs carry), 1 to 19: 19 is about 12 % smaller and 9
     /// times slower than the default.
-    #[arg(long, default_value_t = wavecast_delta::DEFAULT_COPY_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
+    #[arg(long, value_name = "LEVEL", default_value_t = wavecast_delta::DEFAULT_COPY_LEVEL, value_parser = clap::value_parser!(i32).range(1..=19))]
     copy_level: i32,
     /// Build a delta pack from each of the K previous releases of the channel (same
     /// platform): one download that updates a client on that release, carrying each

@@ -29,7 +29,7 @@ pub(crate) struct SimulateArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     clients: u32,
     /// How often each client polls: `6h`, `30m`, `1d`.
-    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_duration)]
     poll: u64,
     /// JSON file spreading client attributes, e.g. `{"region": {"eu": 0.3, "us": 0.7}}`.
     #[arg(long, value_name = "FILE")]
@@ -47,10 +47,10 @@ pub(crate) struct SimulateArgs {
     #[arg(long, value_parser = parse_duration)]
     duration: Option<u64>,
     /// Time between two rows of output, and the bin of the install rates.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     step: u64,
     /// The platform the clients run on.
-    #[arg(long, default_value = "any")]
+    #[arg(long, value_name = "TRIPLE", default_value = "any")]
     platform: Platform,
     /// Seed of the synthetic fleet's install ids, phases and attributes.
     #[arg(long, default_value_t = 0)]

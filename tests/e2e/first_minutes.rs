@@ -343,7 +343,7 @@ fn subcommands(binary: &str) -> Vec<String> {
 }
 
 #[test]
-fn every_subcommands_help_lists_the_exit_codes() {
+fn every_subcommands_help_lists_the_exit_codes_and_names_its_values() {
     for binary in ["wavecast", "wavecast-update"] {
         let names = subcommands(binary);
         assert!(names.len() >= 10, "{binary}: {names:?}");
@@ -364,6 +364,18 @@ fn every_subcommands_help_lists_the_exit_codes() {
             assert!(
                 help.contains("\nExit codes:\n  0 "),
                 "`{binary} {}` lists no exit codes:\n{help}",
+                args.join(" ")
+            );
+            // Value names are chosen (<DURATION>, <TRIPLE>), not a field's name.
+            let derived: Vec<&str> = help
+                .split('<')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('>').map(|(name, _)| name))
+                .filter(|name| name.contains('_'))
+                .collect();
+            assert!(
+                derived.is_empty(),
+                "`{binary} {}`: {derived:?}",
                 args.join(" ")
             );
         }
