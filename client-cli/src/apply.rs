@@ -1,15 +1,13 @@
 //! `wavecast-update apply`: switch to the release `update --stage` built beside the
 //! running one.
 
-use std::io::{self, IsTerminal as _};
-
 use clap::Args;
 use serde::Serialize;
 
 use crate::args::{RootArg, WaitArg, now};
 use crate::json::JSON_SCHEMA_VERSION;
 use crate::output::{ExitStatus, stderr_line, stdout_json};
-use crate::progress::ProgressReporter;
+use crate::progress::{ProgressReporter, Shown};
 use crate::sentences::print_pruned;
 
 /// The flags of `apply`.
@@ -41,8 +39,7 @@ struct ApplyJson {
 /// `wavecast-update apply`.
 pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
     let updater = args.wait.open(&args.root)?;
-    let progress = !args.json && io::stderr().is_terminal();
-    let reporter = ProgressReporter::new(progress);
+    let reporter = ProgressReporter::new(Shown::for_command(args.json));
     let applied = updater.apply(now()?, &reporter)?;
     drop(reporter);
     let tree = applied.as_ref().map(|applied| &applied.tree);

@@ -23,11 +23,7 @@ pub(crate) struct InitArgs {
     #[arg(long = "url", value_name = "URL", required = true)]
     urls: Vec<String>,
     /// The publisher's minisign public key: a `.pub` file or its base64 line.
-    #[arg(
-        long,
-        value_name = "PUBKEY",
-        required_unless_present = "trusted_root"
-    )]
+    #[arg(long, value_name = "PUBKEY", required_unless_present = "trusted_root")]
     pubkey: Option<String>,
     /// Pin a root file instead of one key: a `roots/<n>.json` from the publisher's
     /// site, obtained by a path you trust (it lists k-of-n keys).

@@ -13,6 +13,7 @@ use wavecast_client::{CheckOptions, CheckReport, InstallReport, Outcome, Updater
 use crate::args::{DecisionArgs, RootArg, now};
 use crate::json::{CheckJson, JSON_SCHEMA_VERSION, check_json};
 use crate::output::{ExitStatus, stdout_line};
+use crate::progress::{ProgressReporter, Shown};
 use crate::self_update::check_or_update_self;
 use crate::sentences::{check_sentence, rule_suffix};
 
@@ -53,7 +54,12 @@ pub(crate) fn run(args: &PollArgs) -> anyhow::Result<ExitStatus> {
     let mut failures = 0u32;
     let mut last_failed = false;
     for count in 1.. {
-        let outcome = poll_once(&updater, &options, args.install);
+        let outcome = poll_once(
+            &updater,
+            &options,
+            args.install,
+            Shown::for_command(args.json),
+        );
         last_failed = outcome.is_err();
         failures = if last_failed {
             failures.saturating_add(1)
@@ -133,15 +139,16 @@ fn poll_once(
     updater: &Updater,
     options: &CheckOptions,
     install: bool,
+    progress: Shown,
 ) -> anyhow::Result<(CheckReport, Option<InstallReport>)> {
-    let report = check_or_update_self(updater, now()?, options, false)?;
+    let report = check_or_update_self(updater, now()?, options, progress)?;
     let wanted = report.outcome() == Outcome::Update
         && report.target().is_some()
         && (install || report.mandatory());
     if !wanted {
         return Ok((report, None));
     }
-    let installed = updater.install(&report, now()?, &wavecast_client::NoReporter)?;
+    let installed = updater.install(&report, now()?, &ProgressReporter::new(progress))?;
     Ok((report, Some(installed)))
 }
 

@@ -1,30 +1,59 @@
 //! The download progress bar on stderr: the library's [`Reporter`] for the commands
 //! that install (`update`, `poll`, `self-update`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use semver::Version;
-use wavecast_client::units::format_duration;
+use wavecast_client::units::{format_bytes, format_duration};
 use wavecast_client::{Fallback, InstallError, ModuleName, Phase, Progress, Reporter};
 
 use crate::output::stderr_line;
 
-/// Shows one progress bar for all the bytes an install downloads on stderr (or
-/// nothing when hidden), and a warning for every fallback.
+/// How the progress of an install is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// One bar for all the bytes, on a terminal.
+    Bar,
+    /// One line per phase, when stderr is not a terminal: a log (under systemd, say)
+    /// then shows what happens.
+    Lines,
+    /// Nothing but fallback warnings.
+    Hidden,
+}
+
+impl Shown {
+    /// A bar on a terminal, lines without one; nothing with `--json`, `-q` or
+    /// `WAVECAST_NO_PROGRESS`.
+    pub(crate) fn for_command(json: bool) -> Self {
+        if json || crate::output::quiet() || std::env::var_os("WAVECAST_NO_PROGRESS").is_some() {
+            Self::Hidden
+        } else if std::io::stderr().is_terminal() {
+            Self::Bar
+        } else {
+            Self::Lines
+        }
+    }
+}
+
+/// Shows an install's progress on stderr as [`Shown`] says, and a warning for every
+/// fallback.
 pub(crate) struct ProgressReporter {
-    enabled: bool,
+    shown: Shown,
     bar: RefCell<Option<ProgressBar>>,
+    /// The phase the last line named, in [`Shown::Lines`].
+    phase: Cell<Option<Phase>>,
 }
 
 impl ProgressReporter {
-    /// A reporter that draws the bar when `enabled` (never under `-q`), and only warns
-    /// otherwise.
-    pub(crate) fn new(enabled: bool) -> Self {
+    /// A reporter that shows progress as `shown` says.
+    pub(crate) fn new(shown: Shown) -> Self {
         Self {
-            enabled: enabled && !crate::output::quiet(),
+            shown,
             bar: RefCell::new(None),
+            phase: Cell::new(None),
         }
     }
 
@@ -34,10 +63,32 @@ impl ProgressReporter {
             bar.finish_and_clear();
         }
     }
+
+    /// One line when the phase changes.
+    fn line(&self, progress: Progress) {
+        if self.phase.replace(Some(progress.phase)) == Some(progress.phase) {
+            return;
+        }
+        let line = match progress.phase {
+            Phase::Checking => return,
+            Phase::Downloading => format!("downloading {}", format_bytes(progress.total)),
+            Phase::Assembling => format!(
+                "assembling the new tree ({} downloaded)",
+                format_bytes(progress.done)
+            ),
+            _ => "switching to the new tree".to_owned(),
+        };
+        stderr_line(&line);
+    }
 }
 
 impl Reporter for ProgressReporter {
     fn on_progress(&self, progress: Progress) {
+        match self.shown {
+            Shown::Hidden => return,
+            Shown::Lines => return self.line(progress),
+            Shown::Bar => {}
+        }
         let phase = match progress.phase {
             Phase::Downloading => "downloading",
             Phase::Assembling => "assembling",
@@ -45,7 +96,7 @@ impl Reporter for ProgressReporter {
             _ => return,
         };
         // Nothing to download (a tree rebuilt from local files): no bar.
-        if !self.enabled || (progress.total == 0 && self.bar.borrow().is_none()) {
+        if progress.total == 0 && self.bar.borrow().is_none() {
             return;
         }
         let mut bar = self.bar.borrow_mut();

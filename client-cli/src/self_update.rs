@@ -11,7 +11,7 @@
 //! update itself first.
 
 use std::convert::Infallible;
-use std::io::{self, IsTerminal as _};
+use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +26,7 @@ use wavecast_client::{BUILD_PLATFORM, CheckOptions, CheckReport, ClientCheck, Ne
 use crate::args::{RootArg, now};
 use crate::json::{ClientJson, JSON_SCHEMA_VERSION};
 use crate::output::{ExitStatus, SelfUpdateError, stderr_line, stdout_json, stdout_line};
-use crate::progress::ProgressReporter;
+use crate::progress::{ProgressReporter, Shown};
 
 /// Set in the environment of a `wavecast-update` restarted after it updated itself,
 /// to the version it updated from.
@@ -115,7 +115,7 @@ pub(crate) fn check_or_update_self(
     updater: &Updater,
     now: Timestamp,
     options: &CheckOptions,
-    progress: bool,
+    progress: Shown,
 ) -> anyhow::Result<CheckReport> {
     let too_old = match updater.check_with(now, options) {
         Err(error @ wavecast_client::Error::Net(NetError::ClientTooOld { .. })) => error,
@@ -151,7 +151,7 @@ fn executable() -> anyhow::Result<PathBuf> {
 fn update_and_restart(
     updater: &Updater,
     now: Timestamp,
-    progress: bool,
+    progress: Shown,
     too_old: wavecast_client::Error,
 ) -> anyhow::Result<Infallible> {
     let check = updater.check_client(now)?;
@@ -269,10 +269,7 @@ pub(crate) fn run(args: &SelfUpdateArgs) -> anyhow::Result<ExitStatus> {
     let updater = Updater::open(&args.root.root)?;
     let check = updater.check_client(now()?)?;
     let executable = executable()?;
-    let progress = !args.json
-        && !crate::output::quiet()
-        && io::stderr().is_terminal()
-        && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+    let progress = Shown::for_command(args.json);
     let reporter = ProgressReporter::new(progress);
     let to = check.offered().map(|build| build.version.clone());
     let updated = updater

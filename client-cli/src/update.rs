@@ -21,7 +21,7 @@ use crate::json::{
     health_check_json, image_json, pruned_json,
 };
 use crate::output::{CliError, ExitStatus, stderr_line, stdout_json, stdout_line};
-use crate::progress::ProgressReporter;
+use crate::progress::{ProgressReporter, Shown};
 use crate::self_update::{check_or_report, check_or_update_self};
 use crate::sentences::{
     check_sentence, image_line, plural, print_pruned, rule_suffix, withdrawal_sentence,
@@ -135,10 +135,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
             ControlFlow::Break(status) => Ok(status),
         };
     }
-    let progress = !args.json
-        && !crate::output::quiet()
-        && io::stderr().is_terminal()
-        && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+    let progress = Shown::for_command(args.json);
     let report = choose(check_or_update_self(&updater, now()?, &options, progress)?)?;
     let Some(target) = report
         .target()
@@ -258,7 +255,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
 fn stage(
     updater: &Updater,
     report: &CheckReport,
-    progress: bool,
+    progress: Shown,
     json: bool,
 ) -> anyhow::Result<ExitStatus> {
     let reporter = ProgressReporter::new(progress);

@@ -230,3 +230,33 @@ fn publish_writes_nojekyll_for_github_pages() {
     let nojekyll = sandbox.site().join(".nojekyll");
     assert_eq!(std::fs::read(&nojekyll).unwrap(), b"");
 }
+
+/// Without a terminal (a log under systemd), an install says each phase on a line
+/// of its own; a bar needs a terminal, and `WAVECAST_NO_PROGRESS` silences both.
+#[test]
+fn without_a_terminal_an_install_prints_a_line_per_phase() {
+    let sandbox = Sandbox::new();
+    let r1 = sample_release(&sandbox.path("release-1.0"), "1.0");
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    sandbox.init_client(sandbox.site().to_str().unwrap());
+    let mut command = sandbox.command("wavecast-update");
+    command
+        .args(["poll", "--install", "--max-polls", "1", "--root"])
+        .arg(sandbox.root())
+        .env_remove("WAVECAST_NO_PROGRESS");
+    let run = wavecast_tests::Run::from_output(command.output().unwrap()).success();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines[0].starts_with("downloading "), "{}", run.stderr);
+    assert!(
+        lines[1].starts_with("assembling the new tree ("),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lines[2..], ["switching to the new tree"], "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("poll 1: installed 1.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_same_tree(&sandbox.root().join("current"), &r1);
+}
