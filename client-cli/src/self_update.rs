@@ -11,7 +11,6 @@
 //! update itself first.
 
 use std::convert::Infallible;
-use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -232,7 +231,7 @@ fn exec_retrying(command: &mut Command, executable: &Path, to: &Version) -> Self
     let mut attempts = 0;
     loop {
         let source = command.exec();
-        if source.kind() == io::ErrorKind::ExecutableFileBusy && attempts < 20 {
+        if source.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 20 {
             attempts += 1;
             std::thread::sleep(std::time::Duration::from_millis(50));
             continue;
