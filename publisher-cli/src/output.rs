@@ -5,6 +5,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wavecast_publisher::package::PackReporter;
@@ -184,18 +185,27 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     ExitCode::from(if usage { 2 } else { 1 })
 }
 
-/// A byte-count progress bar on stderr, hidden when stderr is not a terminal, with
+/// The progress of a long step on stderr: a byte-count bar on a terminal; without
+/// one, a line when each phase starts, so a log shows what happens; nothing with
 /// `--quiet`/`--json`, or when `WAVECAST_NO_PROGRESS` is set.
-pub(crate) struct Progress(ProgressBar);
+pub(crate) struct Progress {
+    bar: ProgressBar,
+    /// No terminal: lines instead of the bar.
+    lines: bool,
+    /// Bytes of patch work queued, and done, once patches are built.
+    patch_queued: AtomicU64,
+    patch_done: AtomicU64,
+    patching: AtomicBool,
+}
 
 impl Progress {
+    /// Progress through `total` bytes of the step `label` (`packaging`, `pushing`…).
     pub(crate) fn bytes(total: u64, label: &'static str, hidden: bool) -> Self {
-        let visible = !hidden
-            && std::io::stderr().is_terminal()
-            && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+        let shown = !hidden && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+        let terminal = std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(total),
-            if visible {
+            if shown && terminal {
                 ProgressDrawTarget::stderr()
             } else {
                 ProgressDrawTarget::hidden()
@@ -209,20 +219,30 @@ impl Progress {
             .progress_chars("=> "),
         );
         bar.set_message(label);
-        Self(bar)
+        let lines = shown && !terminal;
+        if lines {
+            status(&format!("{label} {}", bytes(total)));
+        }
+        Self {
+            bar,
+            lines,
+            patch_queued: AtomicU64::new(0),
+            patch_done: AtomicU64::new(0),
+            patching: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn advance(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.bar.inc(bytes);
     }
 
     /// Whether the bar is drawn (a terminal, not hidden).
     pub(crate) fn is_visible(&self) -> bool {
-        !self.0.is_hidden()
+        !self.bar.is_hidden()
     }
 
     pub(crate) fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
@@ -234,6 +254,26 @@ pub(crate) fn bytes(count: u64) -> String {
 impl PackReporter for Progress {
     fn on_bytes(&self, bytes: u64) {
         self.advance(bytes);
+    }
+
+    /// The bar turns to the patches once the first is queued; its length grows as
+    /// more are.
+    fn on_patch_queued(&self, bytes: u64) {
+        let queued = self.patch_queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if !self.patching.swap(true, Ordering::Relaxed) {
+            if self.lines {
+                status("building the delta packs' patches");
+            }
+            self.bar.set_message("patching");
+            self.bar
+                .set_position(self.patch_done.load(Ordering::Relaxed));
+        }
+        self.bar.set_length(queued);
+    }
+
+    fn on_patch_done(&self, bytes: u64) {
+        let done = self.patch_done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.bar.set_position(done);
     }
 }
 

@@ -166,10 +166,19 @@ impl BuiltModule {
     }
 }
 
-/// Receives progress while packaging. Every method has a no-op default.
+/// Receives progress while publishing: packaging, then the patches the delta packs
+/// carry, built on worker threads. Every method has a no-op default.
 pub trait PackReporter: Sync {
     /// `bytes` more bytes of file content were packaged.
     fn on_bytes(&self, _bytes: u64) {}
+
+    /// A patch between an earlier release's file and a new one was queued; `bytes` is
+    /// the two files' size, a measure of its work.
+    fn on_patch_queued(&self, _bytes: u64) {}
+
+    /// One try at a queued patch (each algorithm is one) finished; `bytes` is its
+    /// share of the patch's work.
+    fn on_patch_done(&self, _bytes: u64) {}
 }
 
 /// A [`PackReporter`] that ignores everything.

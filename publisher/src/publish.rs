@@ -250,6 +250,7 @@ pub fn publish(
                 queue: &queue,
                 spool: &spool,
                 finished: &patch_finished,
+                reporter,
             };
             let jobs = patches.submit(sources, &built);
             // Whatever copies are still read are in the jobs that use them.
@@ -508,6 +509,8 @@ struct Patches<'a, 'q> {
     spool: &'q Spool,
     /// When the last patch job finished.
     finished: &'q Mutex<Option<Instant>>,
+    /// Told of each patch queued and each try at one finished.
+    reporter: &'q dyn PackReporter,
 }
 
 /// The patch work of a publish, and the pairs not built.
@@ -591,11 +594,18 @@ impl<'q> Patches<'_, 'q> {
     }
 
     fn queue_jobs(&self, item: &Arc<PatchWork>) {
-        for algorithm in wavecast_delta::ALGORITHMS {
+        let bytes = item.base_size.saturating_add(item.target_size);
+        self.reporter.on_patch_queued(bytes);
+        let tries = wavecast_delta::ALGORITHMS.len() as u64;
+        for (n, algorithm) in wavecast_delta::ALGORITHMS.into_iter().enumerate() {
             let (item, spool, finished) = (Arc::clone(item), self.spool, self.finished);
+            let reporter = self.reporter;
+            // The tries share the patch's bytes, the first taking what division leaves.
+            let share = bytes / tries + if n == 0 { bytes % tries } else { 0 };
             self.queue.submit(item.weight(), move || {
                 item.run(algorithm, spool);
                 *finished.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                reporter.on_patch_done(share);
             });
         }
     }

@@ -312,3 +312,44 @@ fn a_short_version_means_the_same_everywhere() {
         bad.stderr
     );
 }
+
+/// Without a terminal, `publish` says when each long step starts (a bar needs a
+/// terminal): packaging, then the delta packs' patches.
+#[test]
+fn without_a_terminal_publish_prints_a_line_per_step() {
+    let sandbox = Sandbox::new();
+    let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
+    for (dir, extra) in [(&r1, 0), (&r2, 4096)] {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut data = wavecast_tests::pseudo_random(200_000, 7);
+        data.extend(wavecast_tests::pseudo_random(extra, 8));
+        std::fs::write(dir.join("data.bin"), data).unwrap();
+    }
+    let publish = |dir: &std::path::Path, version: &str| {
+        let mut command = sandbox.command("wavecast");
+        command
+            .args(["publish"])
+            .arg(dir)
+            .args(["--version", version, "--site"])
+            .arg(sandbox.site())
+            .arg("--key")
+            .arg(sandbox.key())
+            .env_remove("WAVECAST_NO_PROGRESS");
+        wavecast_tests::Run::from_output(command.output().unwrap()).success()
+    };
+    let first = publish(&r1, "1.0.0");
+    assert!(
+        first.stderr.starts_with("packaging 195.31 KiB\n"),
+        "{}",
+        first.stderr
+    );
+    assert!(!first.stderr.contains("patches\n"), "{}", first.stderr);
+    let second = publish(&r2, "2.0.0");
+    let lines: Vec<&str> = second.stderr.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["packaging 199.31 KiB", "building the delta packs' patches"],
+        "{}",
+        second.stderr
+    );
+}
