@@ -31,14 +31,21 @@ pub(crate) enum ExitStatus {
     UpdateAvailable,
 }
 
+impl ExitStatus {
+    /// The process's exit code.
+    fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+            Self::Usage => 2,
+            Self::UpdateAvailable => 10,
+        }
+    }
+}
+
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> Self {
-        ExitCode::from(match status {
-            ExitStatus::Success => 0,
-            ExitStatus::Failure => 1,
-            ExitStatus::Usage => 2,
-            ExitStatus::UpdateAvailable => 10,
-        })
+        ExitCode::from(status.code())
     }
 }
 
@@ -140,7 +147,9 @@ impl SelfUpdateError {
 }
 
 /// The one error renderer: `error: …`, one `  caused by: …` per source, then any
-/// hint. Chooses the exit code. A broken pipe on stdout exits 0 silently.
+/// hint. Chooses the exit code. Under `--json` the same goes to stdout as a JSON
+/// object too, unless the command wrote its document already. A broken pipe on
+/// stdout exits 0 silently.
 pub(crate) fn render_error(error: &anyhow::Error) -> ExitStatus {
     // Only our own stdout counts: a broken pipe to a server is a network failure.
     let broken_pipe = error
@@ -169,14 +178,28 @@ pub(crate) fn render_error(error: &anyhow::Error) -> ExitStatus {
     for cause in error.chain().skip(1) {
         let _ = writeln!(stderr, "  caused by: {cause}");
     }
-    if let Some(hint) = hint {
+    if let Some(hint) = &hint {
         let _ = writeln!(stderr, "hint: {hint}");
     }
-    if usage {
+    let status = if usage {
         ExitStatus::Usage
     } else {
         ExitStatus::Failure
+    };
+    if std::env::args_os().any(|argument| argument == "--json")
+        && !JSON_WRITTEN.load(Ordering::Relaxed)
+    {
+        let _ = stdout_json(&ErrorJson {
+            schema_version: crate::json::JSON_SCHEMA_VERSION,
+            error: ErrorFields {
+                message: error.to_string(),
+                causes: error.chain().skip(1).map(ToString::to_string).collect(),
+                hint: hint.as_deref(),
+                exit_code: status.code(),
+            },
+        });
     }
+    status
 }
 
 /// Whether `cause`, when it is one of the library's errors (the facade's, or one a
@@ -214,7 +237,30 @@ pub(crate) fn stdout_line(text: &str) -> Result<(), CliError> {
 /// Writes `value` as one pretty-printed JSON document on stdout.
 pub(crate) fn stdout_json(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("failed to format JSON output")?;
+    JSON_WRITTEN.store(true, Ordering::Relaxed);
     Ok(stdout_line(&text)?)
+}
+
+/// Set once a command wrote its JSON document: a failure after it (a health check
+/// that failed, say, whose document tells it) writes no second one.
+static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// The document a failed command writes on stdout under `--json`, for a program that
+/// reads stdout only; the text goes to stderr as always.
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    schema_version: u32,
+    error: ErrorFields<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    /// The error's own message.
+    message: String,
+    /// The messages of its causes, outermost first.
+    causes: Vec<String>,
+    hint: Option<&'a str>,
+    exit_code: u8,
 }
 
 /// Writes one message line on stderr; a failure to write it is ignored, as there is

@@ -59,6 +59,9 @@ pub(crate) struct RotateArgs {
     password_file: Option<PathBuf>,
     #[command(flatten)]
     umask: UmaskArg,
+    /// Print a JSON summary on stdout: the new root and the channels signed again.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `wavecast key`.
@@ -84,6 +87,7 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
     let storage = args.umask.storage(&args.site);
     let signers = load_signers(&args.sign, args.password_file.as_deref())?;
     let root = trust::rotate(&storage, &signers, &rotation)?;
+    let quiet = quiet || args.json;
     if !quiet {
         output::status(&format!(
             "wrote roots/{}.json\n{}",
@@ -91,7 +95,11 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
             describe(&root)
         ));
     }
+    let mut resigned = Vec::new();
     if args.resign_with.is_empty() {
+        if args.json {
+            print_rotation(&root, &resigned);
+        }
         if !quiet {
             output::status(&format!(
                 "clients move to root v{} when a manifest names it: the next publish, rollout, pause or yank signed with its release keys (or rerun with --resign-with to sign every channel now)",
@@ -114,8 +122,32 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
                 manifest.root_version, manifest.serial
             ));
         }
+        resigned.push((channel, manifest.serial));
+    }
+    if args.json {
+        print_rotation(&root, &resigned);
     }
     Ok(())
+}
+
+/// The `key rotate --json` document.
+fn print_rotation(root: &wavecast_schema::Root, resigned: &[(ChannelName, u64)]) {
+    let key_ids = |keys: &[PublicKey]| -> Vec<String> {
+        keys.iter().map(|key| key.key_id().to_string()).collect()
+    };
+    output::json(&serde_json::json!({
+        "schema_version": 1,
+        "root_version": root.version,
+        "path": format!("roots/{}.json", root.version),
+        "root_keys": key_ids(&root.root.keys),
+        "root_threshold": root.root.threshold,
+        "release_keys": key_ids(&root.release.keys),
+        "release_threshold": root.release.threshold,
+        "resigned": resigned.iter().map(|(channel, serial)| serde_json::json!({
+            "channel": channel.as_str(),
+            "serial": serial,
+        })).collect::<Vec<_>>(),
+    }));
 }
 
 /// The channels the site publishes.

@@ -22,6 +22,9 @@ pub(crate) struct KeygenArgs {
     /// Read the password from this file instead of WAVECAST_KEY_PASSWORD.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// Print a JSON summary on stdout: the key id and both files.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `wavecast keygen`.
@@ -38,7 +41,14 @@ pub(crate) fn run(args: &KeygenArgs, quiet: bool) -> anyhow::Result<()> {
         )?)
     };
     let generated = keys::generate(&args.out, password.as_ref(), args.force)?;
-    if !quiet {
+    if args.json {
+        output::json(&serde_json::json!({
+            "schema_version": 1,
+            "key_id": generated.key_id,
+            "secret_key": generated.secret_key,
+            "public_key": generated.public_key,
+        }));
+    } else if !quiet {
         output::status(&format!(
             "generated key {}\n  secret key: {} (keep it private, owner-only)\n  public key: {} (give it to clients: wavecast-update init --pubkey)",
             generated.key_id,

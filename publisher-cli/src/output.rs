@@ -25,9 +25,14 @@ impl std::error::Error for UsageError {}
 
 /// Prints one JSON document on stdout. A closed pipe is not an error.
 pub(crate) fn json(value: &serde_json::Value) {
+    JSON_WRITTEN.store(true, Ordering::Relaxed);
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{value:#}");
 }
+
+/// Set once a command wrote its JSON document, so that a failure after it writes no
+/// second one.
+static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
 
 /// A progress line on stderr.
 pub(crate) fn status(message: &str) {
@@ -40,7 +45,9 @@ pub(crate) fn warn(message: &str) {
 }
 
 /// Prints `error: …`, one `caused by: …` per underlying cause and any hint, and
-/// picks the exit code: 2 for usage and configuration mistakes, 1 otherwise.
+/// picks the exit code: 2 for usage and configuration mistakes, 1 otherwise. Under
+/// `--json` the same goes to stdout as a JSON object too, unless the command wrote
+/// its document already.
 pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     let mut causes = error.chain();
     if let Some(first) = causes.next() {
@@ -94,95 +101,82 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                 )
             )
     });
-    match error.downcast_ref::<E>() {
-        Some(E::CaseCollision { second, .. }) => {
-            eprintln!(
-                "hint: rename or remove `{second}` in the release folder, then publish again"
-            );
-        }
-        Some(E::WrongPassword { .. }) => {
-            eprintln!(
-                "hint: the password is the one `wavecast keygen` was given; check WAVECAST_KEY_PASSWORD or the --password-file, or leave both unset to be asked on a terminal"
-            );
-        }
+    let hint = hint(error);
+    if let Some(hint) = &hint {
+        eprintln!("hint: {hint}");
+    }
+    let code = if usage { 2 } else { 1 };
+    if std::env::args_os().any(|argument| argument == "--json")
+        && !JSON_WRITTEN.load(Ordering::Relaxed)
+    {
+        json(&serde_json::json!({
+            "schema_version": 1,
+            "error": {
+                "message": error.to_string(),
+                "causes": error.chain().skip(1).map(ToString::to_string).collect::<Vec<_>>(),
+                "hint": hint,
+                "exit_code": code,
+            },
+        }));
+    }
+    ExitCode::from(code)
+}
+
+/// The hint for `error`, when there is an obvious next step.
+fn hint(error: &anyhow::Error) -> Option<String> {
+    use wavecast_publisher::Error as E;
+    let own = match error.downcast_ref::<E>() {
+        Some(E::CaseCollision { second, .. }) => format!(
+            "rename or remove `{second}` in the release folder, then publish again"
+        ),
+        Some(E::WrongPassword { .. }) => "the password is the one `wavecast keygen` was given; check WAVECAST_KEY_PASSWORD or the --password-file, or leave both unset to be asked on a terminal".to_owned(),
         Some(E::ForeignManifest { .. }) => {
-            eprintln!("hint: publish with the key that signed this channel, or to a new site");
+            "publish with the key that signed this channel, or to a new site".to_owned()
         }
-        Some(E::UnsupportedManifestFormat { channel, .. }) => {
-            eprintln!(
-                "hint: give another --site (a new folder or bucket), or another --channel than `{channel}`; clients of this wavecast read only sites it writes"
-            );
-        }
-        Some(E::NotEnoughReleaseKeys { .. }) => {
-            eprintln!(
-                "hint: pass the release keys of the newest root with --key (repeat it for a threshold); `wavecast verify` lists them"
-            );
-        }
+        Some(E::UnsupportedManifestFormat { channel, .. }) => format!(
+            "give another --site (a new folder or bucket), or another --channel than `{channel}`; clients of this wavecast read only sites it writes"
+        ),
+        Some(E::NotEnoughReleaseKeys { .. }) => "pass the release keys of the newest root with --key (repeat it for a threshold); `wavecast verify` lists them".to_owned(),
         Some(E::UnknownChannel { channel }) => {
-            eprintln!(
-                "hint: check --site and --channel, or publish a release to `{channel}` first"
-            );
+            format!("check --site and --channel, or publish a release to `{channel}` first")
         }
-        Some(E::RetireEverything { .. }) => {
-            eprintln!(
-                "hint: publish the release that replaces them first, or keep at least one (`--keep 1`); `wavecast yank` withdraws a release without removing it"
-            );
-        }
-        Some(E::LiveSetUncertain { .. }) => {
-            eprintln!(
-                "hint: `wavecast verify SITE --pubkey KEY` lists every problem; fix them (publish again, restore the missing files) and run gc again"
-            );
-        }
-        Some(E::NoChannels { .. }) => {
-            eprintln!(
-                "hint: give the site's root folder (the one holding `channels/` and `blobs/`), or the bucket and prefix `wavecast push` wrote to"
-            );
-        }
+        Some(E::RetireEverything { .. }) => "publish the release that replaces them first, or keep at least one (`--keep 1`); `wavecast yank` withdraws a release without removing it".to_owned(),
+        Some(E::LiveSetUncertain { .. }) => "`wavecast verify SITE --pubkey KEY` lists every problem; fix them (publish again, restore the missing files) and run gc again".to_owned(),
+        Some(E::NoChannels { .. }) => "give the site's root folder (the one holding `channels/` and `blobs/`), or the bucket and prefix `wavecast push` wrote to".to_owned(),
         Some(E::SiteChanged { .. }) => {
-            eprintln!(
-                "hint: something published to the site meanwhile; run gc again once it is done"
-            );
+            "something published to the site meanwhile; run gc again once it is done".to_owned()
         }
         Some(E::NotPaused { .. }) => {
-            eprintln!("hint: `wavecast pause` stops a rollout; `resume` continues it");
+            "`wavecast pause` stops a rollout; `resume` continues it".to_owned()
         }
-        Some(E::NotAnUpdater { .. }) => {
-            eprintln!(
-                "hint: give the path of a built wavecast-update; `cargo build --release --bin wavecast-update` writes `target/release/wavecast-update`"
-            );
-        }
+        Some(E::NotAnUpdater { .. }) => "give the path of a built wavecast-update; `cargo build --release --bin wavecast-update` writes `target/release/wavecast-update`".to_owned(),
         Some(E::UpdaterVersionMismatch {
             reported, given, ..
-        }) => {
-            eprintln!(
-                "hint: pass --version {}, or build the client reporting {given}: `WAVECAST_CLIENT_VERSION={given} cargo build --release --bin wavecast-update`",
-                reported.version
-            );
-        }
-        _ => {}
-    }
-    for cause in error.chain() {
-        let site_error = cause.downcast_ref::<wavecast_site::Error>().or_else(|| {
-            match cause.downcast_ref::<E>() {
-                Some(E::Site(inner)) => Some(inner),
+        }) => format!(
+            "pass --version {}, or build the client reporting {given}: `WAVECAST_CLIENT_VERSION={given} cargo build --release --bin wavecast-update`",
+            reported.version
+        ),
+        _ => return error.chain().find_map(site_hint),
+    };
+    Some(own)
+}
+
+/// The hint for a storage error among `error`'s causes.
+fn site_hint(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let site_error =
+        cause
+            .downcast_ref::<wavecast_site::Error>()
+            .or_else(|| match cause.downcast_ref::<wavecast_publisher::Error>() {
+                Some(wavecast_publisher::Error::Site(inner)) => Some(inner),
                 _ => None,
-            }
-        });
-        match site_error {
-            Some(wavecast_site::Error::S3Denied(_)) => eprintln!(
-                "hint: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS profile), --region, and that the key may write to the bucket"
-            ),
-            Some(wavecast_site::Error::S3NoSuchBucket(_)) => eprintln!(
-                "hint: create the bucket, or check its name in s3://BUCKET/PREFIX, --endpoint and --region"
-            ),
-            Some(wavecast_site::Error::Request { .. }) => {
-                eprintln!("hint: check --endpoint and the network; rerun push to resume");
-            }
-            _ => continue,
-        }
-        break;
+            })?;
+    Some(match site_error {
+        wavecast_site::Error::S3Denied(_) => "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS profile), --region, and that the key may write to the bucket",
+        wavecast_site::Error::S3NoSuchBucket(_) => "create the bucket, or check its name in s3://BUCKET/PREFIX, --endpoint and --region",
+        wavecast_site::Error::Request { .. } => "check --endpoint and the network; rerun push to resume",
+        _ => return None,
     }
-    ExitCode::from(if usage { 2 } else { 1 })
+    .to_owned())
 }
 
 /// The progress of a long step on stderr: a byte-count bar on a terminal; without

@@ -56,8 +56,12 @@ pub(crate) struct SimulateArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Print CSV (`time,<version>,…` in percent) instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     csv: bool,
+    /// Print JSON instead of a table: per version, its installs and rates, and its
+    /// share of the fleet at each sample time.
+    #[arg(long)]
+    json: bool,
     /// Also write the chart of the shares over time as an SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -128,7 +132,9 @@ pub(crate) fn run(args: &SimulateArgs, quiet: bool) -> anyhow::Result<()> {
             version.installed > 0 || version.clients.iter().any(|count| *count > 0)
         })
         .collect();
-    let text = if args.csv {
+    let text = if args.json {
+        format!("{:#}\n", json(&simulation, &shown))
+    } else if args.csv {
         if !quiet {
             output::status(&rates(&simulation, &shown));
         }
@@ -184,6 +190,33 @@ fn plan(manifest: &Manifest, args: &SimulateArgs) -> anyhow::Result<SimulationPl
     plan.validate()
         .map_err(|error| UsageError(error.to_string()))?;
     Ok(plan)
+}
+
+/// The `--json` document: the sample times, and per version its share at each (in
+/// percent) and its install rates.
+fn json(simulation: &Simulation, shown: &[usize]) -> serde_json::Value {
+    let versions: Vec<serde_json::Value> = shown
+        .iter()
+        .map(|index| {
+            let version = &simulation.versions[*index];
+            let shares: Vec<f64> = (0..simulation.sample_times.len())
+                .map(|sample| simulation.share_percent(*index, sample))
+                .collect();
+            serde_json::json!({
+                "version": version.version.as_ref().map(ToString::to_string),
+                "installed": version.installed,
+                "peak_per_hour": version.peak_per_hour,
+                "mean_per_hour": version.mean_per_hour,
+                "share_percent": shares,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "schema_version": 1,
+        "clients": simulation.clients,
+        "sample_times": simulation.sample_times,
+        "versions": versions,
+    })
 }
 
 /// One row per sample, one column per version, in percent.

@@ -381,3 +381,48 @@ fn every_subcommands_help_lists_the_exit_codes_and_names_its_values() {
         }
     }
 }
+
+#[test]
+fn under_json_an_error_is_a_json_object_on_stdout_too() {
+    let sandbox = Sandbox::new();
+    // The client: a root that was never initialized.
+    let client = sandbox.client(["status", "--json"]);
+    assert_eq!(client.code, 2, "{}", client.stderr);
+    assert!(client.stderr.starts_with("error: "), "{}", client.stderr);
+    let error = client.json();
+    assert_eq!(error["error"]["exit_code"], 2, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a wavecast install root"),
+        "{error}"
+    );
+    assert!(error["error"]["hint"].is_string(), "{error}");
+
+    // The publisher: a release folder that does not exist.
+    let missing = sandbox.path("missing");
+    let publisher = sandbox.wavecast(
+        ["publish"],
+        [
+            missing.as_os_str(),
+            "--version".as_ref(),
+            "1.0.0".as_ref(),
+            "--site".as_ref(),
+            sandbox.site().as_os_str(),
+            "--key".as_ref(),
+            sandbox.key().as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    assert_eq!(publisher.code, 2, "{}", publisher.stderr);
+    let error = publisher.json();
+    assert_eq!(error["error"]["exit_code"], 2, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{error}"
+    );
+}

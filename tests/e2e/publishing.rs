@@ -353,3 +353,48 @@ fn without_a_terminal_publish_prints_a_line_per_step() {
         second.stderr
     );
 }
+
+#[test]
+fn keygen_and_simulate_answer_in_json() {
+    let sandbox = Sandbox::new();
+    let keys = sandbox.path("more-keys");
+    let generated = sandbox
+        .wavecast(["keygen", "--json", "--out"], [keys.as_os_str()])
+        .success()
+        .json();
+    let key_id = generated["key_id"].as_str().unwrap();
+    assert_eq!(key_id.len(), 16, "{generated}");
+    assert_eq!(
+        generated["public_key"],
+        keys.join("wavecast.pub").to_str().unwrap()
+    );
+    let public = std::fs::read_to_string(keys.join("wavecast.pub")).unwrap();
+    assert!(public.contains(key_id), "{public}");
+
+    let release = sample_release(&sandbox.path("r"), "1");
+    sandbox.publish(&release, "1.0.0", &[]).success();
+    sandbox
+        .publish(&release, "2.0.0", &["--ramp", "10%@0h,100%@1d"])
+        .success();
+    let simulated = sandbox
+        .wavecast(
+            ["simulate", "--json", "--clients", "200", "--site"],
+            [sandbox.site().as_os_str()],
+        )
+        .success()
+        .json();
+    let samples = simulated["sample_times"].as_array().unwrap().len();
+    assert!(samples > 2, "{simulated}");
+    let versions = simulated["versions"].as_array().unwrap();
+    let released = versions
+        .iter()
+        .find(|version| version["version"] == "2.0.0")
+        .unwrap();
+    let shares = released["share_percent"].as_array().unwrap();
+    assert_eq!(shares.len(), samples);
+    assert!(
+        shares.last().unwrap().as_f64().unwrap() > 99.0,
+        "{simulated}"
+    );
+    assert_eq!(released["installed"], 200, "{simulated}");
+}

@@ -149,13 +149,24 @@ fn clients_follow_a_rotation_to_k_of_n_keys_and_revoked_or_lone_keys_sign_nothin
     // The old key vouches, two of the three new root keys accept, and every channel is
     // signed again by both new release keys.
     let resign: Vec<&Path> = releases.iter().map(|key| key.secret.as_path()).collect();
-    let resign_flags = repeated("--resign-with", &resign);
-    rotate(
+    let mut resign_flags = repeated("--resign-with", &resign);
+    resign_flags.push("--json".as_ref());
+    let rotated = rotate(
         &[&old.secret, &roots[0].secret, &roots[1].secret],
         &resign_flags,
     )
-    .success();
+    .success()
+    .json();
     assert_eq!(sandbox.manifest("stable").root_version, 2);
+    assert_eq!(rotated["root_version"], 2, "{rotated}");
+    assert_eq!(rotated["path"], "roots/2.json", "{rotated}");
+    assert_eq!(rotated["root_threshold"], 2, "{rotated}");
+    assert_eq!(
+        rotated["release_keys"].as_array().unwrap().len(),
+        2,
+        "{rotated}"
+    );
+    assert_eq!(rotated["resigned"][0]["channel"], "stable", "{rotated}");
     stock_minisign_verifies_each_signature(&sandbox, &releases);
 
     // The old key can no longer publish; the two release keys together can.
