@@ -535,6 +535,16 @@ struct PlanJson<'a> {
     package_bytes: u64,
     /// Bytes received to fetch file indexes for the plan.
     index_bytes: u64,
+    /// The image module, which goes to a slot: at most its package's size.
+    image: Option<ImagePlanJson<'a>>,
+}
+
+/// The image module in `update --dry-run --json`.
+#[derive(Debug, Serialize)]
+struct ImagePlanJson<'a> {
+    module: &'a str,
+    /// The most it downloads: its package (a patch against the other slot is smaller).
+    max_bytes: u64,
 }
 
 /// The delta pack of the plan in `update --dry-run --json`.
@@ -620,6 +630,12 @@ fn plan_json<'a>(report: &'a CheckReport, plan: Option<&'a UpdatePlan>) -> PlanJ
         download_bytes: plan.map_or(0, |plan| plan.download_bytes),
         package_bytes: plan.map_or(0, |plan| plan.package_bytes),
         index_bytes: plan.map_or(0, |plan| plan.index_bytes),
+        image: plan
+            .and_then(|plan| plan.image.as_ref())
+            .map(|image| ImagePlanJson {
+                module: image.module.as_str(),
+                max_bytes: image.package_bytes,
+            }),
     }
 }
 
@@ -689,9 +705,22 @@ fn plan_lines(report: &CheckReport, plan: &UpdatePlan) -> Vec<String> {
             lines.push(format!("  {:<9} {path}", "delete"));
         }
     }
+    if let Some(image) = &plan.image {
+        lines.push(format!(
+            "image module {}: at most {} (its package; a patch against the other slot is smaller)",
+            image.module,
+            format_bytes(image.package_bytes)
+        ));
+    }
     lines.push(format!(
-        "total: download {} (whole packages: {}); file indexes fetched: {}",
+        "total: download {}{} (whole packages: {}); file indexes fetched: {}",
         format_bytes(plan.download_bytes),
+        plan.image
+            .as_ref()
+            .map_or_else(String::new, |image| format!(
+                " and at most {} for the image",
+                format_bytes(image.package_bytes)
+            )),
         format_bytes(plan.package_bytes),
         format_bytes(plan.index_bytes)
     ));

@@ -205,7 +205,9 @@ pub use build_info::{BUILD_PLATFORM, CLIENT_VERSION, client_version, marked_vers
 pub use error::{Error, InstallError, LifecycleError, NetError, Result, StoreError};
 pub use install::cancel::Cancel;
 pub use install::commit::{Recovery, RecoveryOutcome};
-pub use install::plan::{FileAction, FileUpdate, ModuleUpdate, PackageReason, UpdatePlan};
+pub use install::plan::{
+    FileAction, FileUpdate, ImageDownload, ModuleUpdate, PackageReason, UpdatePlan,
+};
 pub use install::reporter::{Fallback, NoReporter, Phase, Progress, Reporter};
 pub use install::unpack::unpack_module;
 pub use install::{InstallOutcome, TreeReport};

@@ -102,6 +102,22 @@ fn installed_v1(url: Option<&str>) -> (Sandbox, Vec<u8>, PathBuf) {
     sandbox
         .client(["config", "--on-activate", &recording_hook(&log)])
         .success();
+    // The dry run names the image and what it costs at most: its package.
+    let planned = sandbox.client(["update", "--dry-run"]).success();
+    assert!(
+        planned.stdout.contains("image module os: at most "),
+        "{}",
+        planned.stdout
+    );
+    let planned = sandbox
+        .client(["update", "--dry-run", "--json"])
+        .success()
+        .json();
+    assert_eq!(planned["image"]["module"], "os", "{planned}");
+    assert!(
+        planned["image"]["max_bytes"].as_u64().unwrap() > 1000,
+        "{planned}"
+    );
     let run = sandbox.client(["update", "--yes"]).success();
     assert_stderr(&run, "installed 1.0.0 in releases/1.0.0-");
     assert_stderr(

@@ -44,6 +44,19 @@ pub struct UpdatePlan {
     /// derived from the pack): the target's, which every install checks its tree
     /// against, and any of the installed releases the index cache lacked.
     pub index_bytes: u64,
+    /// The release's image module, which goes to a slot rather than the tree, and is
+    /// not counted in `download_bytes`.
+    pub image: Option<ImageDownload>,
+}
+
+/// What an update's image module costs at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageDownload {
+    /// The module.
+    pub module: ModuleName,
+    /// Its package's size: the most it downloads (a patch against the image in the
+    /// other slot is smaller).
+    pub package_bytes: u64,
 }
 
 /// The delta pack an update takes.
@@ -338,6 +351,7 @@ pub(crate) fn plan_release(
         index_bytes: 0,
         pack,
         modules,
+        image: None,
     }
 }
 

@@ -7,7 +7,7 @@ use wavecast_schema::{PlatformRelease, Release};
 
 use crate::error::{Error, InstallError, LifecycleError, NetError, Result};
 use crate::install::fetch::Cache;
-use crate::install::plan::UpdatePlan;
+use crate::install::plan::{ImageDownload, UpdatePlan};
 use crate::install::reporter::{Reporter, Tracker};
 use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
 use crate::lifecycle::command::{HealthCheckReport, HealthStatus};
@@ -322,8 +322,9 @@ impl Updater {
 
     /// Plans how [`install`](Self::install) would obtain the target of `report`,
     /// module by module and file by file, without installing or downloading anything
-    /// but file indexes (which are cached): `update --dry-run`. An image module is
-    /// left out: it goes to a slot, not the release tree.
+    /// but file indexes (which are cached): `update --dry-run`. An image module goes
+    /// to a slot, not the release tree: the plan names it with its package's size
+    /// ([`UpdatePlan::image`]), what it costs at most.
     ///
     /// # Errors
     ///
@@ -335,11 +336,9 @@ impl Updater {
         let target = report.target().ok_or(Error::NothingToInstall)?;
         let _lock = self.lock()?;
         let state = self.load_state()?;
-        let release = tree_part(&self.platform_release(
-            report,
-            target,
-            &crate::install::reporter::NoReporter,
-        )?);
+        let document =
+            self.platform_release(report, target, &crate::install::reporter::NoReporter)?;
+        let release = tree_part(&document);
         let plan = InstallPlan {
             transport: self.transport.as_ref(),
             hosts: report.download_hosts(),
@@ -352,7 +351,12 @@ impl Updater {
             cancel: &self.cancel,
             stage_only: false,
         };
-        Ok(plan_install(&plan, &state)?)
+        let mut planned = plan_install(&plan, &state)?;
+        planned.image = image_module(&document).map(|(name, module)| ImageDownload {
+            module: name.clone(),
+            package_bytes: module.package.size,
+        });
+        Ok(planned)
     }
 }
 
