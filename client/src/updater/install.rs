@@ -8,7 +8,7 @@ use wavecast_schema::{PlatformRelease, Release};
 use crate::error::{Error, InstallError, LifecycleError, NetError, Result};
 use crate::install::fetch::Cache;
 use crate::install::plan::{ImageDownload, UpdatePlan};
-use crate::install::reporter::{Reporter, Tracker};
+use crate::install::reporter::{Phase, Reporter, Tracker};
 use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
 use crate::lifecycle::command::{HealthCheckReport, HealthStatus};
 use crate::lifecycle::error::HealthCheckFailure;
@@ -221,11 +221,15 @@ impl Updater {
         current: Option<&CurrentRelease>,
         state: &mut State,
         now: Timestamp,
-        reporter: &dyn Reporter,
+        reporter: &Tracker<'_>,
     ) -> Result<Option<SlotActivation>> {
         let Some((name, module)) = image_module(release) else {
             return Ok(None);
         };
+        // The image's package is the most it downloads; the tree's plan then sets the
+        // total from what the image took.
+        reporter.expect(module.package.size);
+        reporter.phase(Phase::Downloading);
         let dir = release_dir_name(&release.version, tree);
         let cache = Cache::open(
             &self.root,
