@@ -124,7 +124,9 @@ pub struct Progress {
     /// interrupted run, or found in the download cache.
     pub done: u64,
     /// Bytes the install downloads in all: known when [`Phase::Downloading`]
-    /// starts, and grown only when a fallback downloads more than was planned.
+    /// starts, and grown only when a fallback downloads more than was planned. An
+    /// image module counts as its whole package until it is written, and as what it
+    /// took after (less, when a patch against the other slot did).
     pub total: u64,
 }
 
