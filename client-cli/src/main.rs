@@ -49,7 +49,7 @@ Environment:
   WAVECAST_ROOT         default for --root
   WAVECAST_NOW          an RFC 3339 time (e.g. 2026-11-21T12:00:00Z) used instead
                         of the system clock, for tests
-  WAVECAST_NO_PROGRESS  set to hide progress bars
+  WAVECAST_NO_PROGRESS  set to hide progress (bars on a terminal, lines without one)
   WAVECAST_SELF_UPDATED_FROM
                         set by wavecast-update itself when it restarts after
                         updating itself; a client still too old then stops";

@@ -19,7 +19,7 @@ pub(crate) enum KeyCommand {
     /// Write the site's next root (roots/<n+1>.json): new root keys, release keys or
     /// thresholds. A threshold of the current root keys and of the new root keys must
     /// sign it; clients walk to it when a manifest names it.
-    #[command(after_help = crate::EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Rotate(Box<RotateArgs>),
 }
 

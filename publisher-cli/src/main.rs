@@ -27,25 +27,12 @@ mod simulate;
 mod survey;
 mod verify;
 
-/// What every command's help ends with.
-pub(crate) const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  operational failure (I/O, signing, site storage)
-  2  usage or configuration error (bad arguments, existing key or version, wrong password)
-
-Environment:
-  WAVECAST_KEY_PASSWORD  password of the secret key (keygen encrypts with it)
-  WAVECAST_NOW           RFC 3339 time to use instead of the clock (for tests)
-  WAVECAST_NO_PROGRESS   hide progress bars
-  WAVECAST_RESPECT_UMASK 1 acts as --respect-umask on every command that writes a site";
-
 /// Publish signed software releases to a static site.
 #[derive(Debug, Parser)]
 #[command(
     name = "wavecast",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WAVECAST_BUILD"), ")"),
-    after_help = EXIT_CODES
+    after_help = output::EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -58,62 +45,62 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate a minisign key pair: DIR/wavecast.key and DIR/wavecast.pub.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Keygen(keygen::KeygenArgs),
     /// Add a release folder to a channel of a site, keeping earlier releases live.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Publish(Box<publish::PublishArgs>),
     /// Change a live release's rollout: share or ramp, rules, cap.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Rollout(Box<rollout::RolloutArgs>),
     /// Pause a release's rollout: nobody new is offered it; clients on it stay.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Pause(rollout::ReleaseArgs),
     /// Resume a paused rollout; a ramp continues where it stopped.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Resume(rollout::ReleaseArgs),
     /// Withdraw a release: nobody is offered it, and clients on it move to the best
     /// release still allowed (usually the previous one).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Yank(rollout::YankArgs),
     /// Copy a release from one channel to another with a new salt and its own rollout.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Promote(Box<rollout::PromoteArgs>),
     /// Take releases off a channel (named, or all but the newest --keep N): nobody is
     /// offered them any more. Their blobs stay until `wavecast gc`.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Retire(Box<retire::RetireArgs>),
     /// Offer a build of the client, `wavecast-update`, for one platform on a channel:
     /// clients below the channel's --min-client-version replace themselves with it
     /// before anything else.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     PublishUpdater(Box<publish_updater::PublishUpdaterArgs>),
     /// Simulate a channel's rollout over a synthetic fleet: share per version over
     /// time, and install rates.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Simulate(Box<simulate::SimulateArgs>),
     /// Check a site: every channel's signature and expiry, and every document,
     /// package, file index, copy pack and delta pack its releases refer to (sizes,
     /// hashes, and that each rebuilds what it describes).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Verify(verify::VerifyArgs),
     /// Copy a site (or some of its releases) into a folder, verifying every signature
     /// and blob on the way; rerun it to finish an interrupted copy.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Mirror(Box<mirror::MirrorArgs>),
     /// Upload a site folder to an S3 bucket (or S3-compatible storage): only the
     /// files it lacks, blobs first, channel manifests last. Credentials come from
     /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN or the AWS profile
     /// files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Push(Box<push::PushArgs>),
     /// Delete the blobs no live release, pack or updater build refers to, once they
     /// are older than --grace (uploaded at least 7 days ago by default), from a site
     /// folder or an S3 bucket. Deletes nothing unless every channel verifies.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = output::EXIT_CODES)]
     Gc(Box<gc::GcArgs>),
     /// Manage the site's chain of trust: rotate root and release keys.
-    #[command(subcommand, after_help = EXIT_CODES)]
+    #[command(subcommand, after_help = output::EXIT_CODES)]
     Key(key::KeyCommand),
 }
 

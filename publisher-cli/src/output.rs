@@ -11,6 +11,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wavecast_publisher::package::PackReporter;
 use wavecast_publisher::verify;
 
+/// What every command's help ends with.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  operational failure (I/O, signing, site storage)
+  2  usage or configuration error (bad arguments, existing key or version, wrong password)
+
+Environment:
+  WAVECAST_KEY_PASSWORD  password of the secret key (keygen encrypts with it)
+  WAVECAST_NOW           RFC 3339 time to use instead of the clock (for tests)
+  WAVECAST_NO_PROGRESS   hide progress (bars on a terminal, lines without one)
+  WAVECAST_RESPECT_UMASK 1 acts as --respect-umask on every command that writes a site";
+
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug)]
 pub(crate) struct UsageError(pub(crate) String);
