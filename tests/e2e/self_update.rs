@@ -587,8 +587,9 @@ fn publish_updater_refuses_what_is_not_a_wavecast_update() {
         lines(&refused.stderr),
         [
             format!(
-                "error: `{}` is not a wavecast-update executable: it answered `--version` with `wavecast 0.1.0`, not `wavecast-update <version>`",
-                publisher.display()
+                "error: `{}` is not a wavecast-update executable: it answered `--version` with `{}`, not `wavecast-update <version>`",
+                publisher.display(),
+                version_of(&publisher)
             )
             .as_str(),
             hint,
