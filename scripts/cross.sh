@@ -15,6 +15,8 @@
 # `file`, and ends with a table of the executables and their sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(aarch64-apple-darwin x86_64-apple-darwin aarch64-unknown-linux-gnu)
@@ -38,20 +40,10 @@ missing=()
 command -v file >/dev/null 2>&1 || missing+=(file)
 command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user)
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing: ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install "${missing[@]}"
 # cargo-zigbuild finds zig on the PATH, or as `python3 -m ziglang`.
 if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1; then
-  echo "installing: ziglang (pip)" >&2
-  # Debian's own python3 refuses installs outside a virtual environment (PEP 668);
-  # this machine exists to build, so install for the system all the same.
-  python3 -m pip install --quiet ziglang 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages ziglang
+  pip_install ziglang
 fi
 if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   echo "installing: cargo-zigbuild (cargo install)" >&2

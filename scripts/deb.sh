@@ -16,15 +16,12 @@
 # `${CARGO_TARGET_DIR:-target}/release/`, the package to `.../debian/`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 bash scripts/install-deps.sh
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing: systemd (for systemd-analyze)" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends systemd >/dev/null
-fi
+# systemd-analyze checks the unit.
+command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 
 deb=$(cargo deb --locked -p wavecast-client-cli | tail -n 1)
 echo "built $deb ($(stat -c %s "$deb") bytes)" >&2

@@ -10,6 +10,8 @@
 # Rust links with it too), moto_server (the S3 stand-in, from PyPI), and cargo-deb
 # (scripts/deb.sh builds the client's Debian package with it).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
@@ -25,21 +27,11 @@ command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86
 for tool in zstd bsdiff xdelta3 git rsync jq; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing: ${missing[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install "${missing[@]}"
 # The package starts a system nginx on port 80 on some images; the tests start their own.
 # moto_server: the S3 stand-in `wavecast push` is tested against.
 if ! command -v moto_server >/dev/null 2>&1; then
-  echo "installing: moto[server] (pip)" >&2
-  # Debian's own python3 refuses installs outside a virtual environment (PEP 668);
-  # this machine exists to run the tests, so install for the system all the same.
-  python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages 'moto[server]'
+  pip_install 'moto[server]'
 fi
 # The Windows target the Windows builds and their lint use.
 if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shell helpers shared by scripts/demo.sh and scripts/test-readme.sh. Source it; it
-# defines functions only.
+# Shell helpers shared by the scripts: demo.sh, test-readme.sh, test.sh,
+# windows-unit-tests.sh, install-deps.sh, cross.sh and deb.sh. Source it; it defines
+# functions only.
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on (the kernel's choice).
 free_port() {
@@ -68,4 +69,51 @@ stop_group() {
     fi
     sleep 0.1
   done
+}
+
+# kill_leftovers WHAT LISTER [ARGS...]: gives the processes LISTER ARGS prints (one
+# `pid stat args` line each) two seconds to end, then lists and kills those still
+# running as left over by WHAT. Fails when any were.
+kill_leftovers() {
+  local what=$1 leftovers
+  shift
+  for _ in $(seq 20); do
+    leftovers=$("$@")
+    [ -z "$leftovers" ] && return 0
+    sleep 0.1
+  done
+  echo "error: $what left these processes running; killing them:" >&2
+  echo "$leftovers" >&2
+  # shellcheck disable=SC2046 # one argument per process id
+  kill -KILL $(awk '{print $1}' <<<"$leftovers") 2>/dev/null || true
+  return 1
+}
+
+# test_counts LOG: `N passed, M failed`, summed over the `test result:` lines of the
+# cargo test output in LOG.
+test_counts() {
+  local passed failed
+  passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$1" | awk '{s += $4} END {print s + 0}')
+  failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s += $6} END {print s + 0}')
+  echo "$passed passed, $failed failed"
+}
+
+# apt_install PACKAGE...: installs Debian packages (through sudo unless root), saying
+# which; nothing when none are given.
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: $*" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# pip_install PACKAGE: installs a PyPI package for the system's python3. Debian's
+# python3 refuses installs outside a virtual environment (PEP 668); the machines these
+# scripts run on exist to build and test, so it is installed all the same.
+pip_install() {
+  echo "installing: $1 (pip)" >&2
+  python3 -m pip install --quiet "$1" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "$1"
 }

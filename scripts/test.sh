@@ -7,6 +7,8 @@
 #   bash scripts/test.sh attacks    # extra arguments filter tests, as with cargo test
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 bash scripts/install-deps.sh
 
@@ -24,6 +26,7 @@ trap 'rm -f "$log" "$session"' EXIT
 
 # The processes of session $1 still running; zombies are left out, as they only wait
 # for init to collect their exit status.
+# shellcheck disable=SC2317 # called through kill_leftovers
 running_in_session() {
   ps -o pid=,stat=,args= --sid "$1" | awk '$2 !~ /^Z/' || true
 }
@@ -49,22 +52,10 @@ while $interrupted && kill -0 "$suite" 2>/dev/null; do
   wait "$suite" || status=$?
 done
 wait "$follower" || true
-sid=$(cat "$session")
-for _ in $(seq 20); do
-  leftovers=$(running_in_session "$sid")
-  [ -z "$leftovers" ] && break
-  sleep 0.1
-done
-if [ -n "$leftovers" ]; then
-  echo "error: the tests left these processes running; killing them:" >&2
-  echo "$leftovers" >&2
-  # shellcheck disable=SC2046 # one argument per process id
-  kill -KILL $(awk '{print $1}' <<<"$leftovers") 2>/dev/null || true
+if ! kill_leftovers "the tests" running_in_session "$(cat "$session")"; then
   [ "$status" -ne 0 ] || status=1
 fi
-passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
-failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s += $6} END {print s + 0}')
-echo "tests: $passed passed, $failed failed"
+echo "tests: $(test_counts "$log")"
 # The client's unit tests built for Windows, under Wine. Not in a session as above:
 # Wine's server and processes start sessions of their own, so the script stops and
 # checks them itself.

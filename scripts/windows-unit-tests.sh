@@ -10,6 +10,8 @@
 #   bash scripts/windows-unit-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 triple=x86_64-pc-windows-gnu
 # Where the runner keeps its prefix for the test binaries and doctests built here.
@@ -18,6 +20,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 # The processes still running with the prefix (zombies left out).
+# shellcheck disable=SC2317 # called through kill_leftovers
 left_in_prefix() {
   local environ pid
   for environ in /proc/[0-9]*/environ; do
@@ -36,19 +39,8 @@ CARGO_PROFILE_DEV_DEBUG=0 \
   cargo test --locked --target "$triple" -p wavecast-client -- "$@" 2>&1 | tee "$log" \
   || status=$?
 
-for _ in $(seq 20); do
-  leftovers=$(left_in_prefix)
-  [ -z "$leftovers" ] && break
-  sleep 0.1
-done
-if [ -n "$leftovers" ]; then
-  echo "error: the Windows unit tests left these processes running; killing them:" >&2
-  echo "$leftovers" >&2
-  # shellcheck disable=SC2046 # one argument per process id
-  kill -KILL $(awk '{print $1}' <<<"$leftovers") 2>/dev/null || true
+if ! kill_leftovers "the Windows unit tests" left_in_prefix; then
   [ "$status" -ne 0 ] || status=1
 fi
-passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
-failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{s += $6} END {print s + 0}')
-echo "Windows unit tests (wavecast-client, under Wine): $passed passed, $failed failed in $((SECONDS - started)) s"
+echo "Windows unit tests (wavecast-client, under Wine): $(test_counts "$log") in $((SECONDS - started)) s"
 exit "$status"

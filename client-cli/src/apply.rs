@@ -8,7 +8,7 @@ use crate::args::{RootArg, WaitArg, now};
 use crate::json::JSON_SCHEMA_VERSION;
 use crate::output::{ExitStatus, stderr_line, stdout_json};
 use crate::progress::{ProgressReporter, Shown};
-use crate::sentences::print_pruned;
+use crate::sentences::{print_after_switch, was_suffix};
 
 /// The flags of `apply`.
 #[derive(Debug, Args)]
@@ -61,22 +61,13 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         None => stderr_line("nothing is staged: `wavecast-update update --stage` stages a release"),
         Some(applied) => {
             let tree = &applied.tree;
-            let was = tree
-                .previous
-                .as_ref()
-                .map_or_else(String::new, |previous| format!(" (was {previous})"));
             stderr_line(&format!(
-                "applied {}{was}: current is releases/{}",
-                tree.version, tree.dir
+                "applied {}{}: current is releases/{}",
+                tree.version,
+                was_suffix(tree),
+                tree.dir
             ));
-            if let Some(health) = &applied.health_check {
-                stderr_line(&format!(
-                    "health check `{}` {}",
-                    health.command,
-                    health.describe()
-                ));
-            }
-            print_pruned(&applied.pruned_releases);
+            print_after_switch(applied);
         }
     }
     Ok(ExitStatus::Success)

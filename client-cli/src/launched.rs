@@ -7,7 +7,7 @@ use wavecast_client::{LaunchOutcome, Updater, unmark_command};
 use crate::args::{RootArg, in_health_check, now};
 use crate::json::{TrialJson, pruned_json};
 use crate::output::{CliError, ExitStatus, stderr_line, stdout_json};
-use crate::sentences::print_pruned;
+use crate::sentences::{print_pruned, was_suffix};
 
 /// The flags of `launched`.
 #[derive(Debug, Args)]
@@ -36,13 +36,9 @@ pub(crate) fn run(args: &LaunchedArgs) -> anyhow::Result<ExitStatus> {
         ..TrialJson::new("confirmed")
     };
     if let Some(applied) = &report.applied {
-        let was = applied
-            .tree
-            .previous
-            .as_ref()
-            .map_or_else(String::new, |previous| format!(" (was {previous})"));
         stderr_line(&format!(
-            "applied the staged release {version}{was} before the launch"
+            "applied the staged release {version}{} before the launch",
+            was_suffix(&applied.tree)
         ));
     }
     let mut rolled_back = None;

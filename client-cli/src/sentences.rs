@@ -4,8 +4,8 @@
 //! (`init`, `config`, `status`).
 
 use wavecast_client::{
-    Attributes, CheckReport, ImageSource, Mode, Outcome, PrunedRelease, SlotActivation, Withdrawal,
-    format_bytes,
+    Attributes, CheckReport, ImageSource, InstallReport, Mode, Outcome, PrunedRelease,
+    SlotActivation, TreeReport, Withdrawal, format_bytes,
 };
 
 use crate::output::stderr_line;
@@ -182,6 +182,26 @@ pub(crate) fn image_line(image: &SlotActivation) -> String {
         (true, None) => format!("; slot {} is active", image.slot),
     });
     line
+}
+
+/// ` (was 1.0.0)` when `tree`'s install replaced a release, else nothing.
+pub(crate) fn was_suffix(tree: &TreeReport) -> String {
+    tree.previous
+        .as_ref()
+        .map_or_else(String::new, |previous| format!(" (was {previous})"))
+}
+
+/// What followed a switch: the health check's line, if one ran, then the release
+/// trees the prune deleted.
+pub(crate) fn print_after_switch(installed: &InstallReport) {
+    if let Some(health) = &installed.health_check {
+        stderr_line(&format!(
+            "health check `{}` {}",
+            health.command,
+            health.describe()
+        ));
+    }
+    print_pruned(&installed.pruned_releases);
 }
 
 /// `deleted release trees: releases/1.0.0-…`, when a prune deleted any.

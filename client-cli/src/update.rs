@@ -24,7 +24,8 @@ use crate::output::{CliError, ExitStatus, stderr_line, stdout_json, stdout_line}
 use crate::progress::{ProgressReporter, Shown};
 use crate::self_update::{check_or_report, check_or_update_self};
 use crate::sentences::{
-    check_sentence, image_line, plural, print_pruned, rule_suffix, withdrawal_sentence,
+    check_sentence, image_line, plural, print_after_switch, print_pruned, rule_suffix,
+    withdrawal_sentence,
 };
 
 /// The flags of `update`.
@@ -239,14 +240,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
             stderr_line(&image_line(image));
         }
         stderr_line(&line);
-        if let Some(health) = &installed.health_check {
-            stderr_line(&format!(
-                "health check `{}` {}",
-                health.command,
-                health.describe()
-            ));
-        }
-        print_pruned(&installed.pruned_releases);
+        print_after_switch(&installed);
     }
     Ok(ExitStatus::Success)
 }

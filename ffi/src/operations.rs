@@ -4,7 +4,9 @@
 
 use std::ffi::{c_char, c_void};
 
-use wavecast_client::{CheckReport, NoReporter, Outcome, Timestamp};
+use wavecast_client::{
+    CheckReport, InstallReport, NoReporter, Outcome, Reporter, Timestamp, Updater,
+};
 
 use crate::handle::{WavecastUpdater, handle};
 use crate::json::{CheckJson, InstallJson, LaunchJson, to_text};
@@ -65,19 +67,8 @@ pub unsafe extern "C" fn wavecast_install(
     user_data: *mut c_void,
     json_out: *mut *mut c_char,
 ) -> WavecastStatus {
-    guard(|| {
-        // SAFETY: the caller promises a live handle and a writable `json_out` (or NULL).
-        let (handle, out) = unsafe { (handle(updater)?, StringOut::new(json_out, "json_out")?) };
-        let Some(report) = update_to_install(handle)? else {
-            return Ok(WavecastStatus::Nothing);
-        };
-        let reporter = CallbackReporter::new(progress, user_data);
-        let installed = handle
-            .updater
-            .install(&report, Timestamp::now(), &reporter)?;
-        out.set(to_text(&InstallJson::from(&installed)));
-        Ok(WavecastStatus::Ok)
-    })
+    // SAFETY: passed on as the caller promised them.
+    unsafe { carry_out(updater, progress, user_data, json_out, Updater::install) }
 }
 
 /// Stages the update as `wavecast_install` would install it (the same report, the
@@ -96,17 +87,8 @@ pub unsafe extern "C" fn wavecast_stage(
     user_data: *mut c_void,
     json_out: *mut *mut c_char,
 ) -> WavecastStatus {
-    guard(|| {
-        // SAFETY: the caller promises a live handle and a writable `json_out` (or NULL).
-        let (handle, out) = unsafe { (handle(updater)?, StringOut::new(json_out, "json_out")?) };
-        let Some(report) = update_to_install(handle)? else {
-            return Ok(WavecastStatus::Nothing);
-        };
-        let reporter = CallbackReporter::new(progress, user_data);
-        let staged = handle.updater.stage(&report, Timestamp::now(), &reporter)?;
-        out.set(to_text(&InstallJson::from(&staged)));
-        Ok(WavecastStatus::Ok)
-    })
+    // SAFETY: passed on as the caller promised them.
+    unsafe { carry_out(updater, progress, user_data, json_out, Updater::stage) }
 }
 
 /// Switches to the staged release (no network needed): it is verified on disk,
@@ -173,6 +155,38 @@ pub unsafe extern "C" fn wavecast_launched(
         let (handle, out) = unsafe { (handle(updater)?, StringOut::new(json_out, "json_out")?) };
         let launch = handle.updater.launched(Timestamp::now())?;
         out.set(to_text(&LaunchJson::from(&launch)));
+        Ok(WavecastStatus::Ok)
+    })
+}
+
+/// `wavecast_install` and `wavecast_stage`: `run` (`Updater::install` or
+/// `Updater::stage`) carries out the report `update_to_install` gives, telling
+/// `progress`, and its report goes to `*json_out`.
+///
+/// # Safety
+///
+/// As for `wavecast_install`.
+unsafe fn carry_out(
+    updater: *const WavecastUpdater,
+    progress: WavecastProgressFn,
+    user_data: *mut c_void,
+    json_out: *mut *mut c_char,
+    run: fn(
+        &Updater,
+        &CheckReport,
+        Timestamp,
+        &dyn Reporter,
+    ) -> wavecast_client::Result<InstallReport>,
+) -> WavecastStatus {
+    guard(|| {
+        // SAFETY: the caller promises a live handle and a writable `json_out` (or NULL).
+        let (handle, out) = unsafe { (handle(updater)?, StringOut::new(json_out, "json_out")?) };
+        let Some(report) = update_to_install(handle)? else {
+            return Ok(WavecastStatus::Nothing);
+        };
+        let reporter = CallbackReporter::new(progress, user_data);
+        let done = run(&handle.updater, &report, Timestamp::now(), &reporter)?;
+        out.set(to_text(&InstallJson::from(&done)));
         Ok(WavecastStatus::Ok)
     })
 }

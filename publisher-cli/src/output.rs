@@ -81,6 +81,7 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::NotASecretKey { .. }
                         | E::LoadKey { .. }
                         | E::ModuleLayout(_)
+                        | E::EmptyRelease { .. }
                         | E::VersionExists { .. }
                         | E::UnsupportedEntry { .. }
                         | E::CaseCollision { .. }

@@ -98,12 +98,6 @@ pub(crate) fn run(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
             args.release_dir.display()
         )));
     }
-    if !holds_entries(&args.release_dir) {
-        bail!(UsageError(format!(
-            "the release folder `{}` holds no files: clients would install an empty tree; give the folder of the built release",
-            args.release_dir.display()
-        )));
-    }
     if !quiet {
         warn_before_publishing(args);
     }
@@ -143,19 +137,6 @@ pub(crate) fn run(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
     }
     client_floor::report_floor(&args.floor, &report.manifest, quiet);
     Ok(())
-}
-
-/// Whether `dir` holds a file or a link anywhere below it (folders alone install
-/// nothing).
-fn holds_entries(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|entry| match entry.file_type() {
-        Ok(kind) if kind.is_dir() => holds_entries(&entry.path()),
-        Ok(_) => true,
-        Err(_) => false,
-    })
 }
 
 /// Warnings about flags that are allowed but rarely meant.

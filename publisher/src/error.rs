@@ -40,6 +40,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The release folder holds no file or link: clients would install an empty tree.
+    #[error(
+        "the release folder `{}` holds no files: clients would install an empty tree; give the folder of the built release",
+        dir.display()
+    )]
+    EmptyRelease {
+        /// The release folder.
+        dir: PathBuf,
+    },
+
     /// A key file exists where `keygen` would write one.
     #[error("`{}` already exists; refusing to overwrite a key (pass --force to replace it)", path.display())]
     KeyExists {

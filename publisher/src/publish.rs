@@ -264,6 +264,14 @@ pub fn publish(
         (planned, packaging_time, patch_started)
     });
     let (built, jobs) = planned?;
+    if built
+        .iter()
+        .all(|packaged| packaged.module.files + packaged.module.links == 0)
+    {
+        return Err(Error::EmptyRelease {
+            dir: options.release_dir.clone(),
+        });
+    }
     if let Some(error) = copies.take_error() {
         return Err(error);
     }

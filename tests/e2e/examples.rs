@@ -15,19 +15,17 @@ fn the_check_and_install_example_initializes_installs_updates_and_stays_up_to_da
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
     let root = sandbox.root();
-    let example = || {
-        let output = Command::new(binary("examples/check_and_install"))
-            .arg(&root)
-            .arg(nginx.url())
-            .arg(sandbox.pubkey())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the example");
-        Run::from_output(output)
+    let url = nginx.url();
+    let pubkey = sandbox.pubkey();
+    let check_and_install = || {
+        example(
+            "check_and_install",
+            &[root.as_os_str(), url.as_ref(), pubkey.as_os_str()],
+        )
     };
 
     // The first run initializes the root with InitOptions' defaults, then installs.
-    let first = example().success();
+    let first = check_and_install().success();
     assert!(
         first.stdout.starts_with("installed 1.0.0 ("),
         "{}",
@@ -43,26 +41,25 @@ fn the_check_and_install_example_initializes_installs_updates_and_stays_up_to_da
     assert_eq!(config["channel"], "stable", "{config}");
 
     sandbox.publish(&r2, "2.0.0", &[]).success();
-    let second = example().success();
+    let second = check_and_install().success();
     assert!(
         second.stdout.starts_with("installed 2.0.0 ("),
         "{}",
         second.stdout
     );
     assert_same_tree(&root.join("current"), &r2);
-    assert_eq!(example().success().stdout, "up to date\n");
+    assert_eq!(check_and_install().success().stdout, "up to date\n");
 
     // Another root pinned to a wrong key: `init` refuses the site with the library's
     // error and hint, and writes no configuration.
     let other = Sandbox::new();
-    let refused = Run::from_output(
-        Command::new(binary("examples/check_and_install"))
-            .arg(other.root())
-            .arg(nginx.url())
-            .arg("RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
+    let refused = example(
+        "check_and_install",
+        &[
+            other.root().as_os_str(),
+            url.as_ref(),
+            "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".as_ref(),
+        ],
     );
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
@@ -123,16 +120,7 @@ fn the_background_example_shows_progress_and_a_cancel_changes_nothing() {
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
     let root = sandbox.root();
-    let pubkey = sandbox.pubkey();
-    sandbox
-        .client([
-            "init",
-            "--url",
-            &nginx.url(),
-            "--pubkey",
-            pubkey.to_str().unwrap(),
-        ])
-        .success();
+    sandbox.init_client(&nginx.url());
     sandbox.client(["update", "--yes"]).success();
     sandbox.publish(&r2, "2.0.0", &[]).success();
 
@@ -185,16 +173,7 @@ fn a_staged_release_is_applied_by_the_next_launch_and_by_apply() {
     sandbox.publish(&r1, "1.0.0", &[]).success();
     let nginx = Nginx::serve(&sandbox.site());
     let root = sandbox.root();
-    let pubkey = sandbox.pubkey();
-    sandbox
-        .client([
-            "init",
-            "--url",
-            &nginx.url(),
-            "--pubkey",
-            pubkey.to_str().unwrap(),
-        ])
-        .success();
+    sandbox.init_client(&nginx.url());
     sandbox.client(["update", "--yes"]).success();
 
     // The running app stages 2.0.0; `current` stays on 1.0.0.

@@ -253,19 +253,27 @@ fn a_root_never_moves_to_another_products_releases() {
     );
 }
 
-#[test]
-fn settings_that_would_flood_the_host_or_delete_the_current_tree_are_refused() {
+/// A sandbox with 1.0.0 published to its site and the client initialized on it with
+/// `extra` flags (nothing installed); returns the release.
+fn initialized(extra: &[&str]) -> (Sandbox, std::path::PathBuf) {
     let sandbox = Sandbox::new();
     let release = sample_release(&sandbox.path("r1"), "1");
     sandbox.publish(&release, "1.0.0", &[]).success();
     let site = sandbox.site();
+    let pubkey = sandbox.pubkey();
     init(
         &sandbox,
         site.to_str().unwrap(),
-        sandbox.pubkey().to_str().unwrap(),
-        &[],
+        pubkey.to_str().unwrap(),
+        extra,
     )
     .success();
+    (sandbox, release)
+}
+
+#[test]
+fn settings_that_would_flood_the_host_or_delete_the_current_tree_are_refused() {
+    let (sandbox, _) = initialized(&[]);
     let config = || sandbox.client(["config", "--json"]).success().stdout;
     let before = config();
 
@@ -290,17 +298,7 @@ fn settings_that_would_flood_the_host_or_delete_the_current_tree_are_refused() {
 
 #[test]
 fn quiet_prints_only_errors() {
-    let sandbox = Sandbox::new();
-    let release = sample_release(&sandbox.path("r1"), "1");
-    sandbox.publish(&release, "1.0.0", &[]).success();
-    let site = sandbox.site();
-    init(
-        &sandbox,
-        site.to_str().unwrap(),
-        sandbox.pubkey().to_str().unwrap(),
-        &["-q"],
-    )
-    .success();
+    let (sandbox, release) = initialized(&["-q"]);
 
     let update = sandbox.client(["-q", "update", "--yes"]).success();
     assert_eq!(update.stderr, "", "nothing but errors");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use wavecast_publisher::verify::{self, Selection, Source};
 use wavecast_schema::RelativePath;
+use wavecast_site::s3::S3Storage;
 use wavecast_tests::delta::{BlobClass, LoggingNginx};
 use wavecast_tests::{Sandbox, assert_same_tree, pseudo_random};
 
@@ -69,6 +70,35 @@ fn paths(list: &serde_json::Value) -> BTreeSet<String> {
         .unwrap()
         .iter()
         .map(|garbage| garbage["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Publishes three releases, calls `published` (a push, say), then retires 1.0.0;
+/// returns the releases' folders.
+fn three_releases_the_first_retired(sandbox: &Sandbox, published: impl FnOnce()) -> Vec<PathBuf> {
+    let releases = releases(sandbox, 3);
+    for (n, release) in releases.iter().enumerate() {
+        sandbox.publish(release, &version(n), &[]).success();
+    }
+    published();
+    let (site, key) = (sandbox.site(), sandbox.key());
+    sandbox
+        .wavecast(
+            ["retire", "1.0.0", "--site"],
+            [site.as_os_str(), "--key".as_ref(), key.as_os_str()],
+        )
+        .success();
+    releases
+}
+
+/// The blobs in the bucket `storage`.
+fn bucket_blobs(storage: &S3Storage) -> BTreeSet<String> {
+    storage
+        .sizes()
+        .unwrap()
+        .into_keys()
+        .map(|path: RelativePath| path.to_string())
+        .filter(|path| path.starts_with("blobs/"))
         .collect()
 }
 
@@ -280,38 +310,12 @@ fn gc_collects_a_bucket() {
     let destination = format!("s3://{BUCKET}/site");
     let url = format!("{}/{BUCKET}/site/", moto.endpoint());
 
-    let releases = releases(&sandbox, 3);
-    for (n, release) in releases.iter().enumerate() {
-        sandbox.publish(release, &version(n), &[]).success();
-    }
-    push(&sandbox, &moto, &destination).success();
-    let site = sandbox.site();
-    let key = sandbox.key();
-    sandbox
-        .wavecast(
-            [
-                "retire",
-                "1.0.0",
-                "--site",
-                site.to_str().unwrap(),
-                "--key",
-                key.to_str().unwrap(),
-            ],
-            [""; 0],
-        )
-        .success();
+    let releases = three_releases_the_first_retired(&sandbox, || {
+        push(&sandbox, &moto, &destination).success();
+    });
     push(&sandbox, &moto, &destination).success();
 
-    let bucket_blobs = || -> BTreeSet<String> {
-        storage
-            .sizes()
-            .unwrap()
-            .into_keys()
-            .map(|path: RelativePath| path.to_string())
-            .filter(|path| path.starts_with("blobs/"))
-            .collect()
-    };
-    let before = bucket_blobs();
+    let before = bucket_blobs(&storage);
     let live = live(&Source::parse(&url).unwrap(), &sandbox);
     let garbage: BTreeSet<String> = before.difference(&live).cloned().collect();
     assert!(!garbage.is_empty());
@@ -320,14 +324,14 @@ fn gc_collects_a_bucket() {
     let s3 = ["--endpoint", endpoint.as_str()];
     let young = gc(&sandbox, &destination, &s3);
     assert_eq!(paths(&young["kept_young"]), garbage);
-    assert_eq!(bucket_blobs(), before);
+    assert_eq!(bucket_blobs(&storage), before);
     let collected = gc(
         &sandbox,
         &destination,
         &[&s3[..], &["--grace", "0s"]].concat(),
     );
     assert_eq!(paths(&collected["deleted"]), garbage);
-    assert_eq!(bucket_blobs(), live);
+    assert_eq!(bucket_blobs(&storage), live);
 
     let verified = sandbox.wavecast(["verify", url.as_str(), "--pubkey"], [sandbox.pubkey()]);
     assert_eq!(verified.code, 0, "{}", verified.stderr);
@@ -343,37 +347,11 @@ fn gc_collects_a_bucket_with_signatures_enforced() {
     let (moto, sandbox, storage) = signed_bucket("site");
     let destination = format!("s3://{BUCKET}/site");
 
-    let releases = releases(&sandbox, 3);
-    for (n, release) in releases.iter().enumerate() {
-        sandbox.publish(release, &version(n), &[]).success();
-    }
-    let site = sandbox.site();
-    let key = sandbox.key();
-    sandbox
-        .wavecast(
-            [
-                "retire",
-                "1.0.0",
-                "--site",
-                site.to_str().unwrap(),
-                "--key",
-                key.to_str().unwrap(),
-            ],
-            [""; 0],
-        )
-        .success();
+    three_releases_the_first_retired(&sandbox, || {});
     push(&sandbox, &moto, &destination).success();
 
-    let bucket_blobs = || -> BTreeSet<String> {
-        storage
-            .sizes()
-            .unwrap()
-            .into_keys()
-            .map(|path: RelativePath| path.to_string())
-            .filter(|path| path.starts_with("blobs/"))
-            .collect()
-    };
-    let before = bucket_blobs();
+    let site = sandbox.site();
+    let before = bucket_blobs(&storage);
     assert_eq!(before, blobs(&site));
     let live = live(&Source::parse(site.to_str().unwrap()).unwrap(), &sandbox);
     let garbage: BTreeSet<String> = before.difference(&live).cloned().collect();
@@ -384,7 +362,7 @@ fn gc_collects_a_bucket_with_signatures_enforced() {
     let collected = gc(&sandbox, &destination, &args);
     assert_eq!(paths(&collected["deleted"]), garbage);
     assert_eq!(
-        bucket_blobs(),
+        bucket_blobs(&storage),
         before.intersection(&live).cloned().collect()
     );
 }

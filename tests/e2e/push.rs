@@ -2,7 +2,7 @@
 //! only what is missing, with the right headers and signatures; clients update from
 //! the bucket over plain HTTP.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -357,51 +357,12 @@ fn clients_update_from_the_bucket() {
     assert_same_tree(&sandbox.root().join("current"), &r2);
 }
 
-#[test]
-fn a_mirror_into_a_bucket_is_verified_and_serves_clients() {
-    let (moto, sandbox, _) = public_bucket("mirror");
+/// Publishes a release to the sandbox's site and mirrors the site into the bucket
+/// `s3://BUCKET/mirror` of `moto` twice: the first copies files, the second nothing.
+/// Returns the release.
+fn mirror_twice(moto: &Moto, sandbox: &Sandbox) -> PathBuf {
     let release = sample_release(&sandbox.path("r1"), "one");
     sandbox.publish(&release, "1.0.0", &[]).success();
-
-    let destination = format!("s3://{BUCKET}/mirror");
-    let endpoint = moto.endpoint();
-    let mirror = |sandbox: &Sandbox| {
-        let (site, pubkey) = (sandbox.site(), sandbox.pubkey());
-        let args = [
-            "mirror",
-            site.to_str().unwrap(),
-            &destination,
-            "--pubkey",
-            pubkey.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--json",
-        ];
-        sandbox.wavecast(args, [""; 0]).success().json()
-    };
-    let first = mirror(&sandbox);
-    assert!(first["copied"]["files"].as_u64().unwrap() > 0, "{first}");
-    let again = mirror(&sandbox);
-    assert_eq!(
-        again["copied"]["files"], 0,
-        "a second mirror copies nothing: {again}"
-    );
-
-    let url = format!("{endpoint}/{BUCKET}/mirror/");
-    let verify = sandbox.wavecast(["verify", url.as_str(), "--pubkey"], [sandbox.pubkey()]);
-    assert_eq!(verify.code, 0, "{}", verify.stderr);
-    sandbox.init_client(&url);
-    sandbox.client(["update", "--yes"]).success();
-    assert_same_tree(&sandbox.root().join("current"), &release);
-}
-
-/// `mirror` lists the bucket to copy only what is missing, signed and checked.
-#[test]
-fn a_mirror_into_a_bucket_with_signatures_enforced_copies_what_is_missing() {
-    let (moto, sandbox, storage) = signed_bucket("mirror");
-    let release = sample_release(&sandbox.path("r1"), "one");
-    sandbox.publish(&release, "1.0.0", &[]).success();
-
     let destination = format!("s3://{BUCKET}/mirror");
     let endpoint = moto.endpoint();
     let mirror = || {
@@ -425,6 +386,27 @@ fn a_mirror_into_a_bucket_with_signatures_enforced_copies_what_is_missing() {
         again["copied"]["files"], 0,
         "a second mirror copies nothing: {again}"
     );
+    release
+}
+
+#[test]
+fn a_mirror_into_a_bucket_is_verified_and_serves_clients() {
+    let (moto, sandbox, _) = public_bucket("mirror");
+    let release = mirror_twice(&moto, &sandbox);
+
+    let url = format!("{}/{BUCKET}/mirror/", moto.endpoint());
+    let verify = sandbox.wavecast(["verify", url.as_str(), "--pubkey"], [sandbox.pubkey()]);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    sandbox.init_client(&url);
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &release);
+}
+
+/// `mirror` lists the bucket to copy only what is missing, signed and checked.
+#[test]
+fn a_mirror_into_a_bucket_with_signatures_enforced_copies_what_is_missing() {
+    let (moto, sandbox, storage) = signed_bucket("mirror");
+    mirror_twice(&moto, &sandbox);
     assert_eq!(
         storage.sizes().unwrap().len(),
         site_files(&sandbox.site()).len()

@@ -411,13 +411,8 @@ fn the_running_windows_client_replaces_its_own_exe_then_installs_the_release() {
         format!("wavecast-update {NEXT_CLIENT_VERSION}")
     );
     assert_eq!(version(&old_kept), old);
-    let mut names: Vec<String> = std::fs::read_dir(&bin)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        crate::self_update::names(&bin),
         ["wavecast-update.exe", "wavecast-update.exe.old"],
         "the staging folder is gone"
     );

@@ -19,6 +19,7 @@ use crate::net::url::BaseUrl;
 use crate::store::config::HealthCheck;
 use crate::store::current::start_trial;
 use crate::store::current::{CurrentRelease, read_current, release_dir_name};
+use crate::store::root::RootLock;
 use crate::store::state::{BadReason, State};
 use crate::updater::Updater;
 use crate::updater::check::CheckReport;
@@ -90,12 +91,8 @@ impl Updater {
         now: Timestamp,
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
-        let release = report.target().ok_or(Error::NothingToInstall)?;
-        require_floor(report)?;
-        let _lock = self.lock()?;
         let reporter = &Tracker::new(reporter);
-        let mut state = self.load_state()?;
-        let document = self.platform_release(report, release, reporter)?;
+        let (_lock, mut state, document) = self.open_target(report, reporter)?;
         // A newer install supersedes a staged release, and installing the staged one
         // applies it.
         state.staged = None;
@@ -130,18 +127,7 @@ impl Updater {
             now,
             reporter,
         )?;
-        let plan = InstallPlan {
-            transport: self.transport.as_ref(),
-            hosts,
-            root: &self.root,
-            release: &tree,
-            now,
-            reporter,
-            packages_only: self.packages_only,
-            limits: self.config.download_limits,
-            cancel: &self.cancel,
-            stage_only: false,
-        };
+        let plan = self.install_plan(hosts, &tree, now, reporter, false);
         let tree = match install_release(&plan, state) {
             Ok(tree) => tree,
             Err(error) => {
@@ -177,6 +163,64 @@ impl Updater {
         Ok(installed)
     }
 
+    /// The start of an install or a stage of the target of `report`: its client floor
+    /// checked, the root locked, the state loaded under the lock, and the target's
+    /// platform document fetched.
+    pub(super) fn open_target(
+        &self,
+        report: &CheckReport,
+        reporter: &Tracker<'_>,
+    ) -> Result<(RootLock, State, PlatformRelease)> {
+        let release = report.target().ok_or(Error::NothingToInstall)?;
+        require_floor(report)?;
+        let lock = self.lock()?;
+        let state = self.load_state()?;
+        let document = self.platform_release(report, release, reporter)?;
+        Ok((lock, state, document))
+    }
+
+    /// How this updater installs the tree of `release` from `hosts`: with its
+    /// transport, limits and cancel handle, telling `reporter`; `stage_only` leaves
+    /// `current` alone.
+    pub(super) fn install_plan<'a>(
+        &'a self,
+        hosts: &'a [BaseUrl],
+        release: &'a PlatformRelease,
+        now: Timestamp,
+        reporter: &'a Tracker<'a>,
+        stage_only: bool,
+    ) -> InstallPlan<'a> {
+        InstallPlan {
+            transport: self.transport.as_ref(),
+            hosts,
+            root: &self.root,
+            release,
+            now,
+            reporter,
+            packages_only: self.packages_only,
+            limits: self.config.download_limits,
+            cancel: &self.cancel,
+            stage_only,
+        }
+    }
+
+    /// The root's download cache, fetching from `hosts` within the configured limits,
+    /// telling `reporter`, and stopped by this updater's cancel handle.
+    pub(super) fn cache<'a>(
+        &'a self,
+        hosts: &'a [BaseUrl],
+        reporter: &'a dyn Reporter,
+    ) -> Result<Cache<'a>> {
+        Ok(Cache::open(
+            &self.root,
+            self.transport.as_ref(),
+            hosts,
+            reporter,
+            self.config.download_limits,
+        )?
+        .with_cancel(&self.cancel))
+    }
+
     /// What `release` installs on this client's platform: its platform document,
     /// fetched (and verified) through the download cache.
     ///
@@ -198,14 +242,7 @@ impl Updater {
                 platform: report.platform().clone(),
             }
         })?;
-        let cache = Cache::open(
-            &self.root,
-            self.transport.as_ref(),
-            report.download_hosts(),
-            reporter,
-            self.config.download_limits,
-        )?
-        .with_cancel(&self.cancel);
+        let cache = self.cache(report.download_hosts(), reporter)?;
         Ok(cache.platform_release(&release.version, blob)?)
     }
 
@@ -231,14 +268,7 @@ impl Updater {
         reporter.expect(module.package.size);
         reporter.phase(Phase::Downloading);
         let dir = release_dir_name(&release.version, tree);
-        let cache = Cache::open(
-            &self.root,
-            self.transport.as_ref(),
-            hosts,
-            reporter,
-            self.config.download_limits,
-        )?
-        .with_cancel(&self.cancel);
+        let cache = self.cache(hosts, reporter)?;
         let target = ImageTarget {
             version: &release.version,
             name,
@@ -343,18 +373,14 @@ impl Updater {
         let document =
             self.platform_release(report, target, &crate::install::reporter::NoReporter)?;
         let release = tree_part(&document);
-        let plan = InstallPlan {
-            transport: self.transport.as_ref(),
-            hosts: report.download_hosts(),
-            root: &self.root,
-            release: &release,
-            now: report.checked_at(),
-            reporter: &Tracker::new(&crate::install::reporter::NoReporter),
-            packages_only: self.packages_only,
-            limits: self.config.download_limits,
-            cancel: &self.cancel,
-            stage_only: false,
-        };
+        let reporter = Tracker::new(&crate::install::reporter::NoReporter);
+        let plan = self.install_plan(
+            report.download_hosts(),
+            &release,
+            report.checked_at(),
+            &reporter,
+            false,
+        );
         let mut planned = plan_install(&plan, &state)?;
         planned.image = image_module(&document).map(|(name, module)| ImageDownload {
             module: name.clone(),
@@ -366,7 +392,7 @@ impl Updater {
 
 /// Refuses `report` when its manifest needs a newer client: a report read with
 /// `ignore_client_floor` is for showing, and this client may not act on it.
-pub(super) fn require_floor(report: &CheckReport) -> Result<()> {
+fn require_floor(report: &CheckReport) -> Result<()> {
     let running = crate::build_info::client_version();
     if report.manifest().min_client_version > running {
         return Err(NetError::ClientTooOld {

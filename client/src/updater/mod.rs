@@ -142,8 +142,9 @@ impl Updater {
         self
     }
 
-    /// Lets `cancel` stop [`install`](Self::install) at its next safe point, from
-    /// any thread (see [`Cancel`]).
+    /// Lets `cancel` stop [`install`](Self::install), [`stage`](Self::stage) and the
+    /// download of a [`self_update`](Self::self_update) at their next safe point,
+    /// from any thread (see [`Cancel`]).
     pub fn with_cancel(mut self, cancel: Cancel) -> Self {
         self.cancel = cancel;
         self

@@ -40,7 +40,6 @@ use wavecast_schema::{
 
 use crate::build_info::{BUILD_PLATFORM, client_version};
 use crate::error::{Error, InstallError, NetError, Result, StoreError};
-use crate::install::fetch::Cache;
 use crate::install::reporter::{Phase, Reporter, Tracker};
 use crate::install::unpack::unpack_module;
 use crate::net::manifest::{Expectations, fetch_manifest};
@@ -225,13 +224,7 @@ impl Updater {
         let module: ModuleName = UPDATER_EXECUTABLE
             .parse()
             .expect("`wavecast-update` is a valid module name");
-        let cache = Cache::open(
-            self.root(),
-            self.transport(),
-            &check.download_hosts,
-            reporter,
-            self.config().download_limits,
-        )?;
+        let cache = self.cache(&check.download_hosts, reporter)?;
         let package = cache.package(&module, &build.package)?;
         let unpacked = staging.path().join("unpacked");
         crate::store::root::create_dir_all(&unpacked)?;

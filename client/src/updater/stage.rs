@@ -12,14 +12,14 @@ use wavecast_schema::RelativePath;
 
 use crate::error::{Error, Result};
 use crate::install::reporter::{Reporter, Tracker};
-use crate::install::{InstallOutcome, InstallPlan, install_release};
+use crate::install::{InstallOutcome, install_release};
 use crate::lifecycle::prune::prune_releases;
 use crate::lifecycle::slots::{image_module, tree_part};
 use crate::store::current::read_current;
 use crate::store::state::{StagedRelease, State};
 use crate::updater::Updater;
 use crate::updater::check::CheckReport;
-use crate::updater::install::{InstallReport, require_floor};
+use crate::updater::install::InstallReport;
 
 impl Updater {
     /// Downloads and builds the target of `report` as [`install`](Self::install)
@@ -43,30 +43,15 @@ impl Updater {
         now: Timestamp,
         reporter: &dyn Reporter,
     ) -> Result<InstallReport> {
-        let release = report.target().ok_or(Error::NothingToInstall)?;
-        require_floor(report)?;
-        let _lock = self.lock()?;
         let reporter = &Tracker::new(reporter);
-        let mut state = self.load_state()?;
-        let document = self.platform_release(report, release, reporter)?;
+        let (_lock, mut state, document) = self.open_target(report, reporter)?;
         if image_module(&document).is_some() {
             return Err(Error::StageImage {
-                version: release.version.clone(),
+                version: document.version,
             });
         }
         let document = tree_part(&document);
-        let plan = InstallPlan {
-            transport: self.transport.as_ref(),
-            hosts: report.download_hosts(),
-            root: &self.root,
-            release: &document,
-            now,
-            reporter,
-            packages_only: self.packages_only,
-            limits: self.config.download_limits,
-            cancel: &self.cancel,
-            stage_only: true,
-        };
+        let plan = self.install_plan(report.download_hosts(), &document, now, reporter, true);
         let tree = install_release(&plan, &mut state)?;
         if tree.outcome != InstallOutcome::AlreadyCurrent {
             state.staged = Some(StagedRelease {
@@ -120,21 +105,20 @@ impl Updater {
             state.save(&self.root.state())?;
             return Ok(None);
         }
-        let hosts = self.config.urls.clone();
-        match self.install_locked(&staged.document, &hosts, state, now, reporter) {
+        match self.install_locked(&staged.document, &self.config.urls, state, now, reporter) {
             Ok(installed) => Ok(Some(installed)),
             Err(error) => {
-                // Not switched: the release stays staged for the next attempt.
-                let switched = read_current(&self.root, &self.load_state()?)?
+                // Not switched (nor switched back and marked bad): the release stays
+                // staged for the next attempt.
+                let switched = read_current(&self.root, state)?
                     .is_some_and(|current| current.dir == staged.dir);
                 let marked_bad = state
                     .bad_releases
                     .iter()
                     .any(|bad| bad.version == staged.version);
                 if !switched && !marked_bad {
-                    let mut fresh = self.load_state()?;
-                    fresh.staged = Some(staged);
-                    fresh.save(&self.root.state())?;
+                    state.staged = Some(staged);
+                    state.save(&self.root.state())?;
                 }
                 Err(error)
             }

@@ -529,8 +529,8 @@ fn rule(text: &str) -> Rule {
     text.parse().unwrap()
 }
 
-/// A root with 1.0.0 installed and 2.0.0 published at 0 %.
-fn installed_with_newer_at_zero() -> (Site, tempfile::TempDir, Updater) {
+/// A root with 1.0.0 (`app` = `one`) installed from a site of its own.
+fn installed_one() -> (Site, tempfile::TempDir, Updater) {
     let mut site = Site::new();
     site.release("1.0.0", &[("app", b"one")], 10_000, 1);
     let root = tempfile::tempdir().unwrap();
@@ -539,6 +539,12 @@ fn installed_with_newer_at_zero() -> (Site, tempfile::TempDir, Updater) {
     updater
         .install(&updater.check(now()).unwrap(), now(), &NoReporter)
         .unwrap();
+    (site, root, updater)
+}
+
+/// A root with 1.0.0 installed and 2.0.0 published at 0 %.
+fn installed_with_newer_at_zero() -> (Site, tempfile::TempDir, Updater) {
+    let (mut site, root, updater) = installed_one();
     site.release("2.0.0", &[("app", b"two")], 0, 2);
     (site, root, updater)
 }
@@ -748,14 +754,7 @@ fn current_app(root: &Path) -> Vec<u8> {
 
 /// 1.0.0 installed from a site that now also has 1.1.0, which is staged.
 fn with_1_1_staged() -> (Site, tempfile::TempDir, Updater, InstallReport) {
-    let mut site = Site::new();
-    site.release("1.0.0", &[("app", b"one")], 10_000, 1);
-    let root = tempfile::tempdir().unwrap();
-    site.init(root.path());
-    let updater = Updater::open(root.path()).unwrap();
-    updater
-        .install(&updater.check(now()).unwrap(), now(), &NoReporter)
-        .unwrap();
+    let (mut site, root, updater) = installed_one();
     site.release("1.1.0", &[("app", b"two")], 10_000, 2);
     let staged = updater
         .stage(&updater.check(now()).unwrap(), now(), &NoReporter)
