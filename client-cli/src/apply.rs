@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::args::{RootArg, WaitArg, now};
 use crate::json::JSON_SCHEMA_VERSION;
-use crate::output::{ExitStatus, stderr_line, stdout_json};
+use crate::output::{ExitStatus, stdout_json, stdout_line};
 use crate::progress::{ProgressReporter, Shown};
 use crate::sentences::{print_after_switch, was_suffix};
 
@@ -58,15 +58,17 @@ pub(crate) fn run(args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     match &applied {
-        None => stderr_line("nothing is staged: `wavecast-update update --stage` stages a release"),
+        None => {
+            stdout_line("nothing is staged: `wavecast-update update --stage` stages a release")?
+        }
         Some(applied) => {
             let tree = &applied.tree;
-            stderr_line(&format!(
+            stdout_line(&format!(
                 "applied {}{}: current is releases/{}",
                 tree.version,
                 was_suffix(tree),
                 tree.dir
-            ));
+            ))?;
             print_after_switch(applied);
         }
     }

@@ -5,7 +5,7 @@ use wavecast_client::Updater;
 
 use crate::args::{RootArg, in_health_check};
 use crate::json::TrialJson;
-use crate::output::{ExitStatus, stderr_line, stdout_json};
+use crate::output::{ExitStatus, result_line, stdout_json};
 
 /// The flags of `confirm`.
 #[derive(Debug, Args)]
@@ -20,7 +20,7 @@ pub(crate) struct ConfirmArgs {
 /// `wavecast-update confirm`.
 pub(crate) fn run(args: &ConfirmArgs) -> anyhow::Result<ExitStatus> {
     if in_health_check() {
-        stderr_line("inside a health check: nothing to confirm");
+        result_line("inside a health check: nothing to confirm", args.json)?;
         if args.json {
             stdout_json(&TrialJson::new("in_health_check"))?;
         }
@@ -30,13 +30,14 @@ pub(crate) fn run(args: &ConfirmArgs) -> anyhow::Result<ExitStatus> {
     let version = &report.release.version;
     let result = match report.launches {
         Some(launches) => {
-            stderr_line(&format!(
-                "confirmed {version} after {launches} launch(es): it is kept"
-            ));
+            result_line(
+                &format!("confirmed {version} after {launches} launch(es): it is kept"),
+                args.json,
+            )?;
             "confirmed"
         }
         None => {
-            stderr_line(&format!("{version} was confirmed already"));
+            result_line(&format!("{version} was confirmed already"), args.json)?;
             "already_confirmed"
         }
     };

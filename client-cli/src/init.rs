@@ -1,16 +1,18 @@
 //! `wavecast-update init`: set up an install root.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
+use serde::Serialize;
 use wavecast_client::{
-    BUILD_PLATFORM, BaseUrl, InitOptions, PinnedTrust, SiteSummary, TrustedKey, Updater,
+    BUILD_PLATFORM, BaseUrl, InitOptions, InitReport, PinnedTrust, SiteSummary, TrustedKey, Updater,
 };
 use wavecast_schema::{ChannelName, Platform};
 
 use crate::args::{AttrArgs, LimitArgs, RootArg, now};
-use crate::output::{ExitStatus, stderr_line};
+use crate::json::JSON_SCHEMA_VERSION;
+use crate::output::{ExitStatus, stderr_line, stdout_json, stdout_line};
 use crate::sentences::{attribute_list, plural};
 
 /// The flags of `init`.
@@ -60,6 +62,9 @@ pub(crate) struct InitArgs {
     /// 2770. Without it only the owner (the user running `init`) may use the root.
     #[arg(long, value_name = "GROUP")]
     group: Option<String>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `wavecast-update init`.
@@ -88,17 +93,35 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<ExitStatus> {
     options.offline = args.offline;
     options.group = args.group.clone();
     let report = Updater::init(&args.root.root, options, now()?)?;
+    if args.json {
+        stdout_json(&InitJson {
+            schema_version: JSON_SCHEMA_VERSION,
+            result: verb(&report),
+            root: &args.root.root,
+            channel: args.channel.as_str(),
+            platform: args.platform.as_str(),
+            install_id: report.install_id.to_string(),
+            kept_state: report.kept_state,
+            product: report.product.as_deref(),
+            site: report.site.as_ref().map(|site| SiteJson {
+                urls: site.urls.iter().map(BaseUrl::as_str).collect(),
+                serial: site.serial,
+                newest: site.newest.as_ref().map(ToString::to_string),
+                releases: site.releases,
+                root_version: site.root_version,
+                signed_by: site.signed_by.iter().map(ToString::to_string).collect(),
+                min_client_version: site.min_client_version.to_string(),
+            }),
+        })?;
+        return Ok(ExitStatus::Success);
+    }
     match &report.site {
         Some(site) => stderr_line(&site_line(site, &args.platform)),
         None => stderr_line(
             "not verified (--offline): the first check verifies the site and records its product",
         ),
     }
-    let verb = if report.reconfigured {
-        "reconfigured"
-    } else {
-        "initialized"
-    };
+    let verb = verb(&report);
     let kept = if report.kept_state { " (kept)" } else { "" };
     let attributes = args.attributes.to_map();
     let attributes = if attributes.is_empty() {
@@ -109,14 +132,59 @@ pub(crate) fn run(args: &InitArgs) -> anyhow::Result<ExitStatus> {
     let group = args.group.as_ref().map_or_else(String::new, |group| {
         format!(", shared with group `{group}`")
     });
-    stderr_line(&format!(
+    stdout_line(&format!(
         "{verb} {}: channel {}, platform {}, install id {}{kept}{attributes}{group}",
         args.root.root.display(),
         args.channel,
         args.platform,
         report.install_id,
-    ));
+    ))?;
     Ok(ExitStatus::Success)
+}
+
+/// `initialized`, or `reconfigured` with `--force`.
+fn verb(report: &InitReport) -> &'static str {
+    if report.reconfigured {
+        "reconfigured"
+    } else {
+        "initialized"
+    }
+}
+
+/// The `init --json` document.
+#[derive(Debug, Serialize)]
+struct InitJson<'a> {
+    schema_version: u32,
+    /// `initialized`, or `reconfigured` with `--force`.
+    result: &'static str,
+    root: &'a Path,
+    channel: &'a str,
+    platform: &'a str,
+    /// The root's random install id, which picks its rollout buckets; it never
+    /// leaves the machine.
+    install_id: String,
+    /// Whether an existing state (install id, serials, releases) was kept.
+    kept_state: bool,
+    /// The product the root installs, when known (not with `--offline`).
+    product: Option<&'a str>,
+    /// What the site serves, as verified; `null` with `--offline`.
+    site: Option<SiteJson<'a>>,
+}
+
+/// What `init` verified of the site, in `init --json`.
+#[derive(Debug, Serialize)]
+struct SiteJson<'a> {
+    urls: Vec<&'a str>,
+    serial: u64,
+    /// The newest release for the platform that is not yanked.
+    newest: Option<String>,
+    /// The number of releases for the platform.
+    releases: usize,
+    root_version: u64,
+    /// The release keys that signed the manifest.
+    signed_by: Vec<String>,
+    /// The oldest client the manifest accepts.
+    min_client_version: String,
 }
 
 /// What `init` verified, for people: the site's product, channel, serial, newest

@@ -6,7 +6,7 @@ use wavecast_client::{LaunchOutcome, Updater, unmark_command};
 
 use crate::args::{RootArg, in_health_check, now};
 use crate::json::{TrialJson, pruned_json};
-use crate::output::{CliError, ExitStatus, stderr_line, stdout_json};
+use crate::output::{CliError, ExitStatus, result_line, stderr_line, stdout_json};
 use crate::sentences::{print_pruned, was_suffix};
 
 /// The flags of `launched`.
@@ -22,7 +22,10 @@ pub(crate) struct LaunchedArgs {
 /// `wavecast-update launched`.
 pub(crate) fn run(args: &LaunchedArgs) -> anyhow::Result<ExitStatus> {
     if in_health_check() {
-        stderr_line("inside a health check: the launch is not counted");
+        result_line(
+            "inside a health check: the launch is not counted",
+            args.json,
+        )?;
         if args.json {
             stdout_json(&TrialJson::new("in_health_check"))?;
         }
@@ -36,10 +39,13 @@ pub(crate) fn run(args: &LaunchedArgs) -> anyhow::Result<ExitStatus> {
         ..TrialJson::new("confirmed")
     };
     if let Some(applied) = &report.applied {
-        stderr_line(&format!(
-            "applied the staged release {version}{} before the launch",
-            was_suffix(&applied.tree)
-        ));
+        result_line(
+            &format!(
+                "applied the staged release {version}{} before the launch",
+                was_suffix(&applied.tree)
+            ),
+            args.json,
+        )?;
     }
     let mut rolled_back = None;
     match &report.outcome {
@@ -51,9 +57,12 @@ pub(crate) fn run(args: &LaunchedArgs) -> anyhow::Result<ExitStatus> {
             } else {
                 format!(" of at most {limit}")
             };
-            stderr_line(&format!(
-                "{version} is not confirmed yet: launch {launches}{limit_text} (`wavecast-update confirm` ends the count)"
-            ));
+            result_line(
+                &format!(
+                    "{version} is not confirmed yet: launch {launches}{limit_text} (`wavecast-update confirm` ends the count)"
+                ),
+                args.json,
+            )?;
         }
         &LaunchOutcome::NoFallback { launches, limit } => {
             json.result = "no_fallback";
@@ -82,9 +91,10 @@ pub(crate) fn run(args: &LaunchedArgs) -> anyhow::Result<ExitStatus> {
                 to: to.version.clone(),
             });
         }
-        _ => stderr_line(&format!(
-            "{version} is confirmed: the launch is not counted"
-        )),
+        _ => result_line(
+            &format!("{version} is confirmed: the launch is not counted"),
+            args.json,
+        )?,
     }
     if args.json {
         stdout_json(&json)?;

@@ -65,8 +65,9 @@ Environment:
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Print only errors (and the JSON document with --json): no progress bars, no
-    /// messages, no warnings. The same as `wavecast -q`.
+    /// Nothing on stderr but errors: no progress, messages or warnings. The result
+    /// still goes to stdout (as does the JSON document with --json). The same as
+    /// `wavecast -q`.
     #[arg(long, short, global = true)]
     quiet: bool,
 }

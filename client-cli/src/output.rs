@@ -234,6 +234,14 @@ pub(crate) fn stdout_line(text: &str) -> Result<(), CliError> {
         .map_err(CliError::WriteStdout)
 }
 
+/// Writes a command's result, the sentence that says what it did or found, on
+/// stdout: unless `json`, as the command then writes its JSON document instead.
+/// Results stay under `-q`, which silences stderr only; messages on the way go to
+/// [`stderr_line`].
+pub(crate) fn result_line(text: &str, json: bool) -> Result<(), CliError> {
+    if json { Ok(()) } else { stdout_line(text) }
+}
+
 /// Writes `value` as one pretty-printed JSON document on stdout.
 pub(crate) fn stdout_json(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("failed to format JSON output")?;

@@ -6,7 +6,7 @@ use wavecast_client::{Updater, unmark_command};
 
 use crate::args::{RootArg, now};
 use crate::json::{ImageJson, JSON_SCHEMA_VERSION, PrunedJson, image_json, pruned_json};
-use crate::output::{ExitStatus, stderr_line, stdout_json, unmark_note};
+use crate::output::{ExitStatus, result_line, stderr_line, stdout_json, unmark_note};
 use crate::sentences::{image_line, print_pruned};
 
 /// The flags of `rollback`.
@@ -37,10 +37,13 @@ pub(crate) fn run(args: &RollbackArgs) -> anyhow::Result<ExitStatus> {
     if let Some(image) = &report.image {
         stderr_line(&image_line(image));
     }
-    stderr_line(&format!(
-        "rolled back to {to} (was {from}) in releases/{}; {consequence}",
-        report.to.dir
-    ));
+    result_line(
+        &format!(
+            "rolled back to {to} (was {from}) in releases/{}; {consequence}",
+            report.to.dir
+        ),
+        args.json,
+    )?;
     print_pruned(&report.pruned);
     if args.json {
         stdout_json(&RollbackJson {

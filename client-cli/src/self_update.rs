@@ -298,7 +298,7 @@ pub(crate) fn run(args: &SelfUpdateArgs) -> anyhow::Result<ExitStatus> {
             client: check_client_json(&check),
         })?;
     } else {
-        stderr_line(&match &updated {
+        stdout_line(&match &updated {
             Some(report) => format!(
                 "updated wavecast-update {} -> {} (`{}`; the old executable is kept as `{}`)",
                 report.from,
@@ -313,7 +313,7 @@ pub(crate) fn run(args: &SelfUpdateArgs) -> anyhow::Result<ExitStatus> {
                 to.map_or_else(|| "no build".to_owned(), |to| to.to_string()),
                 check.required()
             ),
-        });
+        })?;
     }
     Ok(ExitStatus::Success)
 }

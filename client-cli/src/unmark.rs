@@ -8,7 +8,7 @@ use wavecast_client::Updater;
 
 use crate::args::RootArg;
 use crate::json::JSON_SCHEMA_VERSION;
-use crate::output::{ExitStatus, stderr_line, stdout_json};
+use crate::output::{ExitStatus, result_line, stdout_json};
 
 /// The flags of `unmark`.
 #[derive(Debug, Args)]
@@ -26,10 +26,13 @@ pub(crate) struct UnmarkArgs {
 /// `wavecast-update unmark`.
 pub(crate) fn run(args: &UnmarkArgs) -> anyhow::Result<ExitStatus> {
     let cleared = Updater::open(&args.root.root)?.unmark(&args.version)?;
-    stderr_line(&format!(
-        "unmarked {} (marked bad at {}: {}); the next update may install it again",
-        cleared.version, cleared.marked_at, cleared.detail
-    ));
+    result_line(
+        &format!(
+            "unmarked {} (marked bad at {}: {}); the next update may install it again",
+            cleared.version, cleared.marked_at, cleared.detail
+        ),
+        args.json,
+    )?;
     if args.json {
         stdout_json(&UnmarkJson {
             schema_version: JSON_SCHEMA_VERSION,

@@ -145,7 +145,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
         if args.json {
             stdout_json(&update_json(&report, None))?;
         } else {
-            stderr_line(&check_sentence(&report));
+            stdout_line(&check_sentence(&report))?;
         }
         return Ok(ExitStatus::Success);
     };
@@ -167,9 +167,10 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
             .into());
         }
         if !ask_consent(&report)? {
-            stderr_line(&format!("not installing {}", target.version));
             if args.json {
                 stdout_json(&update_json(&report, None))?;
+            } else {
+                stdout_line(&format!("not installing {}", target.version))?;
             }
             return Ok(ExitStatus::Success);
         }
@@ -239,7 +240,7 @@ pub(crate) fn run(args: &UpdateArgs) -> anyhow::Result<ExitStatus> {
         if let Some(image) = &installed.image {
             stderr_line(&image_line(image));
         }
-        stderr_line(&line);
+        stdout_line(&line)?;
         print_after_switch(&installed);
     }
     Ok(ExitStatus::Success)
@@ -264,7 +265,7 @@ fn stage(
         return Ok(ExitStatus::Success);
     }
     let tree = &staged.tree;
-    stderr_line(&match tree.outcome {
+    stdout_line(&match tree.outcome {
         InstallOutcome::AlreadyCurrent => format!("already installed: {}", tree.version),
         InstallOutcome::Reused => format!(
             "staged {}: releases/{} was intact, nothing to download; `wavecast-update apply` or the next `launched` switches to it",
@@ -276,7 +277,7 @@ fn stage(
             tree.dir,
             transfer_summary(report, &staged)
         ),
-    });
+    })?;
     print_pruned(&staged.pruned_releases);
     Ok(ExitStatus::Success)
 }

@@ -21,7 +21,7 @@ pub(crate) struct ClientFloorArg {
 
 /// After a command that set `--min-client-version`: says what the floor is now, and
 /// warns when no build of the client is offered to reach it.
-pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest, quiet: bool) {
+pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest) {
     if floor.min_client_version.is_none() {
         return;
     }
@@ -30,7 +30,7 @@ pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest, quiet: b
             "channel `{}` requires wavecast-update >= {} but offers no build of it: older clients stop with an error until they are updated by other means; offer one with `wavecast publish-updater`",
             manifest.channel, manifest.min_client_version
         ));
-    } else if !quiet {
+    } else {
         let platforms: Vec<String> = manifest
             .updater
             .iter()

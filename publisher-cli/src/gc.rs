@@ -38,7 +38,7 @@ pub(crate) struct GcArgs {
 }
 
 /// `wavecast gc`.
-pub(crate) fn run(args: &GcArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &GcArgs) -> anyhow::Result<()> {
     let storage: Arc<dyn Storage> = if args.site.starts_with("s3://") {
         Arc::new(args.s3.storage(&args.site)?)
     } else {
@@ -46,13 +46,13 @@ pub(crate) fn run(args: &GcArgs, quiet: bool) -> anyhow::Result<()> {
     };
     let key = verify::load_public_key(&args.pubkey)?;
     let plan = gc::plan(&storage, &args.site, &key, args.grace, now()?)?;
-    if !(quiet || args.json) {
+    if !args.json {
         for warning in &plan.warnings {
             output::warn(warning);
         }
     }
     if !args.dry_run {
-        let progress = output::Progress::bytes(plan.delete_bytes(), "deleting", quiet || args.json);
+        let progress = output::Progress::bytes(plan.delete_bytes(), "deleting", args.json);
         gc::apply(storage.as_ref(), &plan, &progress)?;
         progress.finish();
     }
@@ -73,7 +73,7 @@ pub(crate) fn run(args: &GcArgs, quiet: bool) -> anyhow::Result<()> {
             "warnings": plan.warnings,
         }));
     }
-    if !quiet {
+    if !args.json {
         let mut line = format!(
             "{} {} ({})",
             if args.dry_run {
@@ -98,7 +98,7 @@ pub(crate) fn run(args: &GcArgs, quiet: bool) -> anyhow::Result<()> {
             ));
         }
         line.push_str(&format!("; {} live", blobs(plan.live)));
-        output::status(&line);
+        output::result(&line, false);
         for path in &plan.unrecognised {
             output::warn(&format!("{path} is not a blob; left alone"));
         }

@@ -65,13 +65,13 @@ pub(crate) struct RotateArgs {
 }
 
 /// `wavecast key`.
-pub(crate) fn run(command: &KeyCommand, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(command: &KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Rotate(args) => rotate(args, quiet),
+        KeyCommand::Rotate(args) => rotate(args),
     }
 }
 
-fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
+fn rotate(args: &RotateArgs) -> anyhow::Result<()> {
     let public_keys = |arguments: &[String]| -> anyhow::Result<Vec<PublicKey>> {
         Ok(arguments
             .iter()
@@ -87,20 +87,16 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
     let storage = args.umask.storage(&args.site);
     let signers = load_signers(&args.sign, args.password_file.as_deref())?;
     let root = trust::rotate(&storage, &signers, &rotation)?;
-    let quiet = quiet || args.json;
-    if !quiet {
-        output::status(&format!(
-            "wrote roots/{}.json\n{}",
-            root.version,
-            describe(&root)
-        ));
-    }
+    output::result(
+        &format!("wrote roots/{}.json\n{}", root.version, describe(&root)),
+        args.json,
+    );
     let mut resigned = Vec::new();
     if args.resign_with.is_empty() {
         if args.json {
             print_rotation(&root, &resigned);
         }
-        if !quiet {
+        if !args.json {
             output::status(&format!(
                 "clients move to root v{} when a manifest names it: the next publish, rollout, pause or yank signed with its release keys (or rerun with --resign-with to sign every channel now)",
                 root.version
@@ -116,12 +112,13 @@ fn rotate(args: &RotateArgs, quiet: bool) -> anyhow::Result<()> {
     };
     for channel in channels(&storage)? {
         let manifest = channel::change_manifest(&storage, signing, &channel, |_| Ok(()))?;
-        if !quiet {
-            output::status(&format!(
+        output::result(
+            &format!(
                 "signed {channel} again under root v{} (serial {})",
                 manifest.root_version, manifest.serial
-            ));
-        }
+            ),
+            args.json,
+        );
         resigned.push((channel, manifest.serial));
     }
     if args.json {

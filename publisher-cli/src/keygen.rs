@@ -28,7 +28,7 @@ pub(crate) struct KeygenArgs {
 }
 
 /// `wavecast keygen`.
-pub(crate) fn run(args: &KeygenArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &KeygenArgs) -> anyhow::Result<()> {
     let password = if args.unencrypted {
         output::warn(
             "the secret key is stored unencrypted; anyone who reads the file can sign releases",
@@ -48,13 +48,16 @@ pub(crate) fn run(args: &KeygenArgs, quiet: bool) -> anyhow::Result<()> {
             "secret_key": generated.secret_key,
             "public_key": generated.public_key,
         }));
-    } else if !quiet {
-        output::status(&format!(
-            "generated key {}\n  secret key: {} (keep it private, owner-only)\n  public key: {} (give it to clients: wavecast-update init --pubkey)",
-            generated.key_id,
-            generated.secret_key.display(),
-            generated.public_key.display()
-        ));
+    } else {
+        output::result(
+            &format!(
+                "generated key {}\n  secret key: {} (keep it private, owner-only)\n  public key: {} (give it to clients: wavecast-update init --pubkey)",
+                generated.key_id,
+                generated.secret_key.display(),
+                generated.public_key.display()
+            ),
+            false,
+        );
     }
     Ok(())
 }

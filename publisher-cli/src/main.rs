@@ -37,7 +37,9 @@ mod verify;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Print only errors.
+    /// Nothing on stderr but errors: no progress, messages or warnings. The result
+    /// still goes to stdout (as does the JSON document with --json). The same as
+    /// `wavecast-update -q`.
     #[arg(long, short, global = true)]
     quiet: bool,
 }
@@ -106,6 +108,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.quiet {
+        output::set_quiet();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => output::report_error(&error),
@@ -114,20 +119,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Keygen(args) => keygen::run(&args, cli.quiet),
-        Command::Publish(args) => publish::run(&args, cli.quiet),
-        Command::Rollout(args) => rollout::change(&args, cli.quiet),
-        Command::Pause(args) => rollout::pause_or_resume(&args, true, cli.quiet),
-        Command::Resume(args) => rollout::pause_or_resume(&args, false, cli.quiet),
-        Command::Yank(args) => rollout::yank(&args, cli.quiet),
-        Command::Promote(args) => rollout::promote(&args, cli.quiet),
-        Command::Retire(args) => retire::run(&args, cli.quiet),
-        Command::PublishUpdater(args) => publish_updater::run(&args, cli.quiet),
-        Command::Simulate(args) => simulate::run(&args, cli.quiet),
-        Command::Verify(args) => verify::run(&args, cli.quiet),
-        Command::Mirror(args) => mirror::run(&args, cli.quiet),
-        Command::Push(args) => push::run(&args, cli.quiet),
-        Command::Gc(args) => gc::run(&args, cli.quiet),
-        Command::Key(command) => key::run(&command, cli.quiet),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Publish(args) => publish::run(&args),
+        Command::Rollout(args) => rollout::change(&args),
+        Command::Pause(args) => rollout::pause_or_resume(&args, true),
+        Command::Resume(args) => rollout::pause_or_resume(&args, false),
+        Command::Yank(args) => rollout::yank(&args),
+        Command::Promote(args) => rollout::promote(&args),
+        Command::Retire(args) => retire::run(&args),
+        Command::PublishUpdater(args) => publish_updater::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Mirror(args) => mirror::run(&args),
+        Command::Push(args) => push::run(&args),
+        Command::Gc(args) => gc::run(&args),
+        Command::Key(command) => key::run(&command),
     }
 }

@@ -48,7 +48,7 @@ pub(crate) struct MirrorArgs {
 }
 
 /// `wavecast mirror`.
-pub(crate) fn run(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &MirrorArgs) -> anyhow::Result<()> {
     // A folder mirror stages blobs beside their final place (`folder`, created with
     // the site's modes before the copy); a bucket mirror stages them in a local
     // temporary folder before uploading.
@@ -94,7 +94,7 @@ pub(crate) fn run(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let mut survey = verify::survey(&source, &selection, &key, now()?)?;
     let total = survey.total();
-    let progress = output::Progress::bytes(total.bytes, "mirroring", quiet || args.json);
+    let progress = output::Progress::bytes(total.bytes, "mirroring", args.json);
     if let Some(folder) = &folder {
         folder.create_folder()?;
     }
@@ -123,9 +123,9 @@ pub(crate) fn run(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
             "warnings": survey.warnings,
         }));
     }
-    report_survey(&survey, args.json, quiet);
-    if !(quiet || args.json) {
-        output::status(&format!(
+    report_survey(&survey, args.json);
+    output::result(
+        &format!(
             "{} {} into {}: {} blobs ({}), {} copied ({}), {} already there ({}){}",
             if complete {
                 "mirrored"
@@ -148,7 +148,8 @@ pub(crate) fn run(args: &MirrorArgs, quiet: bool) -> anyhow::Result<()> {
             } else {
                 "; the channel manifests were not copied".to_owned()
             }
-        ));
-    }
+        ),
+        args.json,
+    );
     fail_on_problems(&survey)
 }

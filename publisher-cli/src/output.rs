@@ -47,14 +47,47 @@ pub(crate) fn json(value: &serde_json::Value) {
 /// second one.
 static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
 
-/// A progress line on stderr.
-pub(crate) fn status(message: &str) {
-    eprintln!("{message}");
+/// A command's result, the sentence that says what it did or found, on stdout:
+/// unless `json`, as the command then prints its JSON document instead. Results
+/// stay under `--quiet`, which silences stderr only. A closed pipe is not an error.
+pub(crate) fn result(text: &str, json: bool) {
+    if !json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+    }
 }
 
-/// A warning on stderr.
+/// A progress line on stderr, unless `--quiet`.
+pub(crate) fn status(message: &str) {
+    if !quiet() {
+        eprintln!("{message}");
+    }
+}
+
+/// A warning on stderr, unless `--quiet`.
 pub(crate) fn warn(message: &str) {
-    eprintln!("warning: {message}");
+    if !quiet() {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// One of the problems that make a command fail (`verify`'s), on stderr even under
+/// `--quiet`: they are its errors.
+pub(crate) fn problem(message: &str) {
+    eprintln!("problem: {message}");
+}
+
+/// Set by `--quiet`: only errors reach stderr; results still go to stdout.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// `--quiet` was given.
+pub(crate) fn set_quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given.
+pub(crate) fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
 }
 
 /// Prints `error: …`, one `caused by: …` per underlying cause and any hint, and
@@ -208,8 +241,8 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// Progress through `total` bytes of the step `label` (`packaging`, `pushing`…).
-    pub(crate) fn bytes(total: u64, label: &'static str, hidden: bool) -> Self {
-        let shown = !hidden && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
+    pub(crate) fn bytes(total: u64, label: &'static str, json: bool) -> Self {
+        let shown = !json && !quiet() && std::env::var_os("WAVECAST_NO_PROGRESS").is_none();
         let terminal = std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(total),

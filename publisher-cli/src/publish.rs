@@ -91,16 +91,14 @@ fn parse_download_host(text: &str) -> Result<String, String> {
 }
 
 /// `wavecast publish`.
-pub(crate) fn run(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
     if !args.release_dir.is_dir() {
         bail!(UsageError(format!(
             "the release folder `{}` does not exist or is not a folder",
             args.release_dir.display()
         )));
     }
-    if !quiet {
-        warn_before_publishing(args);
-    }
+    warn_before_publishing(args);
     let key = args.site.signers()?;
     let notes = match &args.notes_file {
         Some(path) => fs_err::read_to_string(path)?,
@@ -125,17 +123,16 @@ pub(crate) fn run(args: &PublishArgs, quiet: bool) -> anyhow::Result<()> {
         now: now()?,
     };
     let total = folder_size(&args.release_dir);
-    let progress = output::Progress::bytes(total, "packaging", quiet || args.site.json);
+    let progress = output::Progress::bytes(total, "packaging", args.site.json);
     let report = publish::publish(&args.site.storage(), &key, &options, &progress)?;
     progress.finish();
     if args.site.json {
         output::json(&report_json(&report, &args.site.site));
     }
-    if !quiet {
-        print_report(&report, &args.version);
-        warn_if_older_than_live(&report, &args.version);
-    }
-    client_floor::report_floor(&args.floor, &report.manifest, quiet);
+    print_report(&report);
+    warn_if_older_than_live(&report, &args.version);
+    output::result(&published_line(&report, &args.version), args.site.json);
+    client_floor::report_floor(&args.floor, &report.manifest);
     Ok(())
 }
 
@@ -175,7 +172,8 @@ fn warn_if_older_than_live(report: &PublishReport, version: &Version) {
     }
 }
 
-fn print_report(report: &PublishReport, version: &Version) {
+/// What was built and uploaded on the way, on stderr.
+fn print_report(report: &PublishReport) {
     for (path, size) in &report.oversized {
         output::warn(&format!(
             "`{path}` is {}: GitHub Pages refuses files over 100 MB (other static hosts are fine)",
@@ -201,20 +199,24 @@ fn print_report(report: &PublishReport, version: &Version) {
     if let Some(line) = patches_line(report) {
         output::status(&line);
     }
+}
+
+/// The result: `published 1.1.0 at 30% to channel `stable` (serial 2, …)`.
+fn published_line(report: &PublishReport, version: &Version) -> String {
     let manifest = &report.manifest;
     let rollout = manifest
         .release(version)
         .map_or_else(String::new, |release| {
             rollout_plan::summary(&release.rollout)
         });
-    output::status(&format!(
+    format!(
         "published {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
         manifest.channel,
         manifest.serial,
         manifest.releases.len(),
         manifest.expires_at,
         report.total_time.as_secs_f64()
-    ));
+    )
 }
 
 /// One line on a packaged module: files, sizes, and what the site already had.

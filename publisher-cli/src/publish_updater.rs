@@ -39,7 +39,7 @@ pub(crate) struct PublishUpdaterArgs {
 }
 
 /// `wavecast publish-updater`.
-pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &PublishUpdaterArgs) -> anyhow::Result<()> {
     let key = args.site.signers()?;
     let options = UpdaterOptions {
         executable: args.executable.clone(),
@@ -79,11 +79,11 @@ pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> 
             output::bytes(report.build.unpacked_size),
         ));
     }
-    if !quiet {
-        let replaced = report.replaced.as_ref().map_or_else(String::new, |build| {
-            format!(", replacing {}", build.version)
-        });
-        output::status(&format!(
+    let replaced = report.replaced.as_ref().map_or_else(String::new, |build| {
+        format!(", replacing {}", build.version)
+    });
+    output::result(
+        &format!(
             "offered wavecast-update {} for `{}` on channel `{}`{replaced}: {} -> {} tar.gz{} (serial {}; the channel requires wavecast-update >= {})",
             report.build.version,
             args.platform,
@@ -97,7 +97,8 @@ pub(crate) fn run(args: &PublishUpdaterArgs, quiet: bool) -> anyhow::Result<()> 
             },
             manifest.serial,
             manifest.min_client_version,
-        ));
-    }
+        ),
+        args.site.json,
+    );
     Ok(())
 }

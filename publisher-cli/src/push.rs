@@ -25,7 +25,7 @@ pub(crate) struct PushArgs {
 }
 
 /// `wavecast push`.
-pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &PushArgs) -> anyhow::Result<()> {
     if !args.site.join("channels").is_dir() {
         bail!(UsageError(format!(
             "`{}` is not a site folder (it has no `channels/`); publish a release into it first",
@@ -36,8 +36,8 @@ pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
     let files = push::site_files(&args.site)?;
     let total: u64 = files.iter().map(|(_, _, size)| size).sum();
     let reporter = Reporter {
-        progress: output::Progress::bytes(total, "pushing", quiet || args.json),
-        verbose: !(quiet || args.json),
+        progress: output::Progress::bytes(total, "pushing", args.json),
+        verbose: !args.json,
         done: AtomicU64::new(0),
         files: files.len() as u64,
     };
@@ -52,8 +52,8 @@ pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
             "channels_written": report.channels_written,
         }));
     }
-    if !quiet {
-        output::status(&format!(
+    output::result(
+        &format!(
             "pushed {} to {}: {} files ({}) uploaded, {} ({}) already there",
             args.site.display(),
             args.destination,
@@ -61,8 +61,9 @@ pub(crate) fn run(args: &PushArgs, quiet: bool) -> anyhow::Result<()> {
             output::bytes(report.uploaded.bytes),
             report.present.files,
             output::bytes(report.present.bytes),
-        ));
-    }
+        ),
+        args.json,
+    );
     Ok(())
 }
 

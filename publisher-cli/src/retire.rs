@@ -28,7 +28,7 @@ pub(crate) struct RetireArgs {
 }
 
 /// `wavecast retire`.
-pub(crate) fn run(args: &RetireArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &RetireArgs) -> anyhow::Result<()> {
     let which = match args.keep {
         Some(0) => {
             return Err(UsageError(
@@ -59,28 +59,32 @@ pub(crate) fn run(args: &RetireArgs, quiet: bool) -> anyhow::Result<()> {
             "manifest": manifest_path(&site.site, &manifest.channel),
         }));
     }
-    if !quiet {
-        let list = |versions: &[Version]| {
-            versions
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if done.retired.is_empty() {
-            output::status(&format!(
+    let list = |versions: &[Version]| {
+        versions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if done.retired.is_empty() {
+        output::result(
+            &format!(
                 "nothing to retire on {channel}: {} live (serial {})",
                 list(&done.kept),
                 manifest.serial
-            ));
-        } else {
-            output::status(&format!(
+            ),
+            args.site.json,
+        );
+    } else {
+        output::result(
+            &format!(
                 "retired {} from {channel}; live: {} (serial {}). Their blobs stay until `wavecast gc`, after the manifest's cache time",
                 list(&done.retired),
                 list(&done.kept),
                 manifest.serial
-            ));
-        }
+            ),
+            args.site.json,
+        );
     }
     Ok(())
 }

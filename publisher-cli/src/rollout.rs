@@ -82,7 +82,7 @@ pub(crate) struct PromoteArgs {
 }
 
 /// `wavecast rollout`.
-pub(crate) fn change(args: &RolloutArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn change(args: &RolloutArgs) -> anyhow::Result<()> {
     let share = share_from(args.share, args.ramp.ramp.as_ref());
     let change = args.plan.change(share, args.clear_rules, args.no_cap)?;
     if change.is_empty() && args.floor.min_client_version.is_none() {
@@ -105,13 +105,13 @@ pub(crate) fn change(args: &RolloutArgs, quiet: bool) -> anyhow::Result<()> {
             Ok(())
         },
     )?;
-    report_change("rollout", &changed, site, quiet);
-    client_floor::report_floor(&args.floor, &changed.manifest, quiet);
+    report_change("rollout", &changed, site);
+    client_floor::report_floor(&args.floor, &changed.manifest);
     Ok(())
 }
 
 /// `wavecast pause` (with `pause`) and `wavecast resume` (without).
-pub(crate) fn pause_or_resume(args: &ReleaseArgs, pause: bool, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn pause_or_resume(args: &ReleaseArgs, pause: bool) -> anyhow::Result<()> {
     let site = &args.site;
     let key = site.signers()?;
     let now = now()?;
@@ -129,17 +129,12 @@ pub(crate) fn pause_or_resume(args: &ReleaseArgs, pause: bool, quiet: bool) -> a
             }
         },
     )?;
-    report_change(
-        if pause { "pause" } else { "resume" },
-        &changed,
-        site,
-        quiet,
-    );
+    report_change(if pause { "pause" } else { "resume" }, &changed, site);
     Ok(())
 }
 
 /// `wavecast yank`.
-pub(crate) fn yank(args: &YankArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn yank(args: &YankArgs) -> anyhow::Result<()> {
     let site = &args.release.site;
     let key = site.signers()?;
     let now = now()?;
@@ -157,12 +152,12 @@ pub(crate) fn yank(args: &YankArgs, quiet: bool) -> anyhow::Result<()> {
             args.release.version
         ));
     }
-    report_change("yank", &changed, site, quiet);
+    report_change("yank", &changed, site);
     Ok(())
 }
 
 /// `wavecast promote`.
-pub(crate) fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
     let change = args.plan.change(args.share.share(), false, false)?;
     let site = &args.site;
     let key = site.signers()?;
@@ -192,8 +187,8 @@ pub(crate) fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
             "manifest": manifest_path(&site.site, &manifest.channel),
         }));
     }
-    if !quiet {
-        output::status(&format!(
+    output::result(
+        &format!(
             "{} promoted from {} to {}{}: {} (serial {})",
             args.version,
             args.from,
@@ -205,13 +200,14 @@ pub(crate) fn promote(args: &PromoteArgs, quiet: bool) -> anyhow::Result<()> {
             },
             rollout_plan::summary(&promotion.release.rollout),
             manifest.serial
-        ));
-    }
+        ),
+        args.site.json,
+    );
     Ok(())
 }
 
-/// The one stderr line and the `--json` document of a release change.
-fn report_change(command: &str, changed: &ReleaseChange, site: &SiteArgs, quiet: bool) {
+/// The result line (or the `--json` document) of a release change.
+fn report_change(command: &str, changed: &ReleaseChange, site: &SiteArgs) {
     let manifest = &changed.manifest;
     let change = rollout_plan::describe(&changed.before.rollout, &changed.after.rollout);
     if site.json {
@@ -229,10 +225,11 @@ fn report_change(command: &str, changed: &ReleaseChange, site: &SiteArgs, quiet:
             "manifest": manifest_path(&site.site, &manifest.channel),
         }));
     }
-    if !quiet {
-        output::status(&format!(
+    output::result(
+        &format!(
             "{} on {}: {change} (serial {})",
             changed.after.version, manifest.channel, manifest.serial
-        ));
-    }
+        ),
+        site.json,
+    );
 }

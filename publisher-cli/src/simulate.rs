@@ -68,7 +68,7 @@ pub(crate) struct SimulateArgs {
 }
 
 /// `wavecast simulate`.
-pub(crate) fn run(args: &SimulateArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let storage = FsStorage::new(&args.site);
     let path = layout::channel_manifest(&args.channel);
     let Some(bytes) = storage.get(&path)? else {
@@ -115,17 +115,15 @@ pub(crate) fn run(args: &SimulateArgs, quiet: bool) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let simulation = simulate(&manifest, &fleet, &plan);
-    if !quiet {
-        output::status(&format!(
-            "simulated {} clients of channel `{}` polling every {} from {} to {} in {:.2}s",
-            args.clients,
-            args.channel,
-            format_duration(args.poll),
-            plan.start,
-            plan.end,
-            started.elapsed().as_secs_f64()
-        ));
-    }
+    output::status(&format!(
+        "simulated {} clients of channel `{}` polling every {} from {} to {} in {:.2}s",
+        args.clients,
+        args.channel,
+        format_duration(args.poll),
+        plan.start,
+        plan.end,
+        started.elapsed().as_secs_f64()
+    ));
     let shown: Vec<usize> = (0..simulation.versions.len())
         .filter(|index| {
             let version = &simulation.versions[*index];
@@ -135,9 +133,7 @@ pub(crate) fn run(args: &SimulateArgs, quiet: bool) -> anyhow::Result<()> {
     let text = if args.json {
         format!("{:#}\n", json(&simulation, &shown))
     } else if args.csv {
-        if !quiet {
-            output::status(&rates(&simulation, &shown));
-        }
+        output::status(&rates(&simulation, &shown));
         csv(&simulation, &shown)
     } else {
         format!(

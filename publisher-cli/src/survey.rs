@@ -7,17 +7,15 @@ use wavecast_publisher::verify::Survey;
 use crate::output;
 
 /// The problem and warning lines, on stderr.
-pub(crate) fn report_survey(survey: &Survey, json: bool, quiet: bool) {
+pub(crate) fn report_survey(survey: &Survey, json: bool) {
     if json {
         return;
     }
     for problem in &survey.problems {
-        output::status(&format!("problem: {}: {}", problem.path, problem.problem));
+        output::problem(&format!("{}: {}", problem.path, problem.problem));
     }
-    if !quiet {
-        for warning in &survey.warnings {
-            output::warn(warning);
-        }
+    for warning in &survey.warnings {
+        output::warn(warning);
     }
 }
 

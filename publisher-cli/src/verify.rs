@@ -26,7 +26,7 @@ pub(crate) struct VerifyArgs {
 }
 
 /// `wavecast verify`.
-pub(crate) fn run(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
+pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     let source = Source::parse(&args.site)?;
     let key = verify::load_public_key(&args.pubkey)?;
     let selection = Selection {
@@ -34,7 +34,7 @@ pub(crate) fn run(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
         ..Selection::default()
     };
     let mut survey = verify::survey(&source, &selection, &key, now()?)?;
-    let progress = output::Progress::bytes(survey.total().bytes, "verifying", quiet || args.json);
+    let progress = output::Progress::bytes(survey.total().bytes, "verifying", args.json);
     verify::check_blobs(&source, &mut survey, &progress)?;
     progress.finish();
     if args.json {
@@ -48,15 +48,18 @@ pub(crate) fn run(args: &VerifyArgs, quiet: bool) -> anyhow::Result<()> {
             "checked": survey.checked,
         }));
     }
-    report_survey(&survey, args.json, quiet);
-    if !(quiet || args.json) && survey.problems.is_empty() {
-        output::status(&format!(
-            "verified {} under root v{}: every signature and blob is correct ({} files, {})",
-            plural(survey.channels.len(), "channel"),
-            survey.root.as_ref().map_or(1, |root| root.version),
-            survey.checked.files,
-            output::bytes(survey.checked.bytes)
-        ));
+    report_survey(&survey, args.json);
+    if survey.problems.is_empty() {
+        output::result(
+            &format!(
+                "verified {} under root v{}: every signature and blob is correct ({} files, {})",
+                plural(survey.channels.len(), "channel"),
+                survey.root.as_ref().map_or(1, |root| root.version),
+                survey.checked.files,
+                output::bytes(survey.checked.bytes)
+            ),
+            args.json,
+        );
     }
     fail_on_problems(&survey)
 }

@@ -350,7 +350,7 @@ fn now_skips_the_share_but_never_a_pause_or_a_yank() {
     assert_decision(&paused, "deferred", None);
     assert_eq!(paused["exclusion"], "paused", "{paused:#}");
     let run = sandbox.client(["update", "--now", "--yes"]).success();
-    assert!(run.stderr.contains("paused"), "{}", run.stderr);
+    run.assert_stdout("paused");
     assert_same_tree(&sandbox.root().join("current"), &r1);
 
     sandbox.control(&["resume", "2.0.0"]).success();
@@ -410,11 +410,7 @@ fn a_yanked_release_moves_clients_back_to_the_tree_kept_on_disk() {
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("switched back to 1.1.0"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stdout("switched back to 1.1.0");
     assert_same_tree(&sandbox.root().join("current"), &r1);
     let downloads: Vec<String> = server.requests()[before..]
         .iter()

@@ -74,7 +74,7 @@ fn publish_check_update_and_status_over_nginx() {
     assert_eq!(check["decision"], "up_to_date", "{check}");
     assert_eq!(check["current"], "1.2.0");
     let update = sandbox.client(["update", "--yes"]).success();
-    assert!(update.stderr.contains("up to date"), "{}", update.stderr);
+    update.assert_stdout("up to date");
 }
 
 #[test]

@@ -203,9 +203,9 @@ fn a_staged_release_is_applied_by_the_next_launch_and_by_apply() {
     sandbox.publish(&r3, "3.0.0", &[]).success();
     let stage = sandbox.client(["update", "--stage", "--yes"]).success();
     assert!(
-        stage.stderr.starts_with("staged 3.0.0 in releases/3.0.0-"),
+        stage.stdout.starts_with("staged 3.0.0 in releases/3.0.0-"),
         "{}",
-        stage.stderr
+        stage.stdout
     );
     assert_same_tree(&root.join("current"), &r2);
     let status = sandbox.client(["status", "--json"]).success().json();
@@ -213,10 +213,10 @@ fn a_staged_release_is_applied_by_the_next_launch_and_by_apply() {
     let apply = sandbox.client(["apply"]).success();
     assert!(
         apply
-            .stderr
+            .stdout
             .starts_with("applied 3.0.0 (was 2.0.0): current is releases/3.0.0-"),
         "{}",
-        apply.stderr
+        apply.stdout
     );
     assert_same_tree(&root.join("current"), &r3);
     let again = sandbox.client(["apply", "--json"]).success().json();

@@ -296,25 +296,106 @@ fn settings_that_would_flood_the_host_or_delete_the_current_tree_are_refused() {
     assert_eq!(config(), before, "nothing changed");
 }
 
-#[test]
-fn quiet_prints_only_errors() {
-    let (sandbox, release) = initialized(&["-q"]);
+/// Asserts `run` succeeded with its result on stdout, starting `result`, and
+/// nothing on stderr (it ran under `-q`).
+#[track_caller]
+fn quiet_result(run: Run, result: &str) -> Run {
+    let run = run.success();
+    assert!(
+        run.stdout.starts_with(result),
+        "expected a result starting `{result}` on stdout, got:\n{}",
+        run.stdout
+    );
+    assert_eq!(run.stderr, "", "-q leaves nothing on stderr but errors");
+    run
+}
 
-    let update = sandbox.client(["-q", "update", "--yes"]).success();
-    assert_eq!(update.stderr, "", "nothing but errors");
+#[test]
+fn results_go_to_stdout_and_quiet_leaves_only_errors_on_stderr() {
+    let (sandbox, release) = initialized(&["-q"]);
+    let second = sample_release(&sandbox.path("r2"), "2");
+
+    // The publisher: the result on stdout, progress and details on stderr.
+    let published = sandbox.publish(&second, "1.1.0", &[]).success();
+    assert!(
+        published
+            .stdout
+            .starts_with("published 1.1.0 at 100% to channel `stable`"),
+        "{}",
+        published.stdout
+    );
+    assert!(
+        !published.stdout.contains("packaged"),
+        "{}",
+        published.stdout
+    );
+    assert!(
+        published.stderr.contains("packaged app: "),
+        "{}",
+        published.stderr
+    );
+    let site = sandbox.site();
+    let (site, key, pubkey) = (site.as_os_str(), sandbox.key(), sandbox.pubkey());
+    let change = |command: &str| {
+        sandbox.wavecast(
+            ["-q", command, "1.1.0", "--channel", "stable"],
+            ["--site".as_ref(), site, "--key".as_ref(), key.as_os_str()],
+        )
+    };
+    quiet_result(change("pause"), "1.1.0 on stable: ");
+    quiet_result(change("resume"), "1.1.0 on stable: ");
+    quiet_result(
+        sandbox.wavecast(
+            ["-q", "verify"],
+            [site, "--pubkey".as_ref(), pubkey.as_os_str()],
+        ),
+        "verified 1 channel under root v1",
+    );
+    // The JSON document replaces the result.
+    let json = sandbox.wavecast(
+        ["verify", "--json"],
+        [site, "--pubkey".as_ref(), pubkey.as_os_str()],
+    );
+    assert_eq!(json.success().json()["ok"], true);
+
+    // The client, the same way.
+    quiet_result(
+        sandbox.client(["-q", "update", "--yes", "--to", "1.0.0"]),
+        "installed 1.0.0 in releases/",
+    );
     assert_same_tree(&sandbox.root().join("current"), &release);
     // The flag may come after the subcommand too.
-    let check = sandbox.client(["check", "--quiet"]).success();
-    assert_eq!(check.stderr, "");
-
-    // An error still shows, with its hint.
-    let rollback = sandbox.client(["-q", "rollback"]);
-    assert_eq!(rollback.code, 1, "{}", rollback.stderr);
-    assert!(
-        rollback.stderr.starts_with("error: "),
-        "{}",
-        rollback.stderr
+    quiet_result(
+        sandbox.client(["check", "--quiet"]),
+        "update available: 1.0.0 -> 1.1.0",
     );
+    quiet_result(
+        sandbox.client(["-q", "update", "--yes"]),
+        "installed 1.1.0 (was 1.0.0)",
+    );
+    quiet_result(
+        sandbox.client(["-q", "launched"]),
+        "1.1.0 is not confirmed yet: launch 1",
+    );
+    quiet_result(
+        sandbox.client(["-q", "confirm"]),
+        "confirmed 1.1.0 after 1 launch(es)",
+    );
+    quiet_result(sandbox.client(["-q", "update", "--yes"]), "up to date");
+    quiet_result(
+        sandbox.client(["-q", "rollback"]),
+        "rolled back to 1.0.0 (was 1.1.0)",
+    );
+    quiet_result(sandbox.client(["-q", "unmark", "1.1.0"]), "unmarked 1.1.0");
+    let updated = sandbox.client(["update", "--yes", "--json"]).success();
+    assert_eq!(updated.json()["installed"], "1.1.0", "{}", updated.stdout);
+
+    // An error still shows on stderr, with its hint.
+    let status = sandbox.client_at(&sandbox.path("elsewhere"), ["-q", "status"]);
+    assert_eq!(status.code, 2, "{}", status.stderr);
+    assert!(status.stderr.starts_with("error: "), "{}", status.stderr);
+    assert!(status.stderr.contains("\nhint: "), "{}", status.stderr);
+    assert_eq!(status.stdout, "");
 }
 
 /// The subcommands `binary --help` lists.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use wavecast_tests::{Nginx, Run, Sandbox, assert_same_tree, binary, sample_release};
+use wavecast_tests::{Nginx, Sandbox, assert_same_tree, binary, sample_release};
 
 /// A sandbox with release `version` published (its `VERSION` file holds `variant`)
 /// and installed by a client reading the site folder.
@@ -43,15 +43,6 @@ fn run_app(sandbox: &Sandbox) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-#[track_caller]
-fn assert_stderr(run: &Run, expected: &str) {
-    assert!(
-        run.stderr.contains(expected),
-        "stderr lacks {expected:?}:\n{}",
-        run.stderr
-    );
-}
-
 #[test]
 fn a_failing_health_check_rolls_back_marks_the_release_bad_and_a_newer_release_installs() {
     let sandbox = Sandbox::new();
@@ -66,16 +57,10 @@ fn a_failing_health_check_rolls_back_marks_the_release_bad_and_a_newer_release_i
     let failed = sandbox
         .client(["update", "--yes", "--json", "--health-check", check])
         .code(1);
-    assert_stderr(
-        &failed,
-        &format!(
+    failed.assert_stderr(&format!(
             "error: 1.1.0 failed its health check `{check}`: it exited with status 1; rolled back to 1.0.0 and marked 1.1.0 bad (`wavecast-update unmark 1.1.0` clears the mark)\n"
-        ),
-    );
-    assert_stderr(
-        &failed,
-        "hint: 1.1.0 is not installed again until a newer release is published",
-    );
+        ));
+    failed.assert_stderr("hint: 1.1.0 is not installed again until a newer release is published");
     let json = failed.json();
     assert_eq!(json["installed"], serde_json::Value::Null, "{json}");
     assert_eq!(json["target"], "1.1.0");
@@ -111,10 +96,8 @@ fn a_failing_health_check_rolls_back_marks_the_release_bad_and_a_newer_release_i
 
     // The next update does not install it again.
     let again = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(
-        &again,
-        "up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (health check",
-    );
+    again
+        .assert_stdout("up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (health check");
     let check_json = sandbox.client(["check", "--json"]).success().json();
     assert_eq!(check_json["decision"], "up_to_date", "{check_json}");
     assert_eq!(check_json["skipped_bad"][0]["version"], "1.1.0");
@@ -126,11 +109,8 @@ fn a_failing_health_check_rolls_back_marks_the_release_bad_and_a_newer_release_i
         .client(["config", "--health-check", "grep -q good VERSION"])
         .success();
     let update = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(
-        &update,
-        "running the health check of 1.2.0: `grep -q good VERSION` (timeout 30s)",
-    );
-    assert_stderr(&update, "health check `grep -q good VERSION` passed in ");
+    update.assert_stderr("running the health check of 1.2.0: `grep -q good VERSION` (timeout 30s)");
+    update.assert_stderr("health check `grep -q good VERSION` passed in ");
     assert_same_tree(&sandbox.root().join("current"), &fixed);
 }
 
@@ -155,11 +135,8 @@ fn a_health_check_that_hangs_is_killed_and_rolled_back_quickly() {
         "took {:?}",
         started.elapsed()
     );
-    assert_stderr(&run, "health check output:\n  | started\n");
-    assert_stderr(
-        &run,
-        "error: 1.1.0 failed its health check `echo started; sleep 30 & echo $! > \"$WAVECAST_ROOT/background.pid\"; sleep 30`: it timed out after 1s (its processes were killed); rolled back to 1.0.0 and marked 1.1.0 bad",
-    );
+    run.assert_stderr("health check output:\n  | started\n");
+    run.assert_stderr("error: 1.1.0 failed its health check `echo started; sleep 30 & echo $! > \"$WAVECAST_ROOT/background.pid\"; sleep 30`: it timed out after 1s (its processes were killed); rolled back to 1.0.0 and marked 1.1.0 bad");
     assert_same_tree(&sandbox.root().join("current"), &first);
     let status = sandbox.client(["status", "--json"]).success().json();
     assert_eq!(
@@ -196,7 +173,7 @@ fn a_passing_health_check_keeps_the_new_release_unconfirmed() {
         .client(["config", "--health-check", check, "--health-timeout", "1m"])
         .success();
     let run = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(&run, "installed 1.0.0 in releases/1.0.0-");
+    run.assert_stdout("installed 1.0.0 in releases/1.0.0-");
     assert_same_tree(&sandbox.root().join("current"), &first);
 
     let second = publish(&sandbox, "1.1.0", "1.1.0");
@@ -230,27 +207,23 @@ fn unconfirmed_launches_roll_back_after_the_limit_and_confirm_ends_the_count() {
         .client(["config", "--max-unconfirmed-launches", "2"])
         .success();
     let confirm = sandbox.client(["confirm"]).success();
-    assert_stderr(&confirm, "confirmed 1.0.0 after 0 launch(es): it is kept");
-    assert_stderr(
-        &sandbox.client(["confirm"]).success(),
-        "1.0.0 was confirmed already",
-    );
+    confirm.assert_stdout("confirmed 1.0.0 after 0 launch(es): it is kept");
+    sandbox
+        .client(["confirm"])
+        .success()
+        .assert_stdout("1.0.0 was confirmed already");
 
     publish(&sandbox, "1.1.0", "1.1.0");
     sandbox.client(["update", "--yes"]).success();
     for launch in 1..=2 {
         let run = sandbox.client(["launched"]).success();
-        assert_stderr(
-            &run,
-            &format!("1.1.0 is not confirmed yet: launch {launch} of at most 2"),
-        );
+        run.assert_stdout(&format!(
+            "1.1.0 is not confirmed yet: launch {launch} of at most 2"
+        ));
     }
     let rolled = sandbox.client(["launched", "--json"]).code(1);
-    assert_stderr(
-        &rolled,
-        "error: 1.1.0 was not confirmed after 3 launches (at most 2): rolled back to 1.0.0 and marked 1.1.0 bad (`wavecast-update unmark 1.1.0` clears the mark)\n",
-    );
-    assert_stderr(&rolled, "hint: start `current` as usual: it is 1.0.0 now");
+    rolled.assert_stderr("error: 1.1.0 was not confirmed after 3 launches (at most 2): rolled back to 1.0.0 and marked 1.1.0 bad (`wavecast-update unmark 1.1.0` clears the mark)\n");
+    rolled.assert_stderr("hint: start `current` as usual: it is 1.0.0 now");
     let json = rolled.json();
     assert_eq!(json["result"], "rolled_back", "{json}");
     assert_eq!(json["launches"], 3);
@@ -259,19 +232,16 @@ fn unconfirmed_launches_roll_back_after_the_limit_and_confirm_ends_the_count() {
     assert_eq!(json["unmark_command"], "wavecast-update unmark 1.1.0");
     assert_same_tree(&sandbox.root().join("current"), &first);
     assert_eq!(run_app(&sandbox), "app 1.0.0\n");
-    assert_stderr(
-        &sandbox.client(["launched"]).success(),
-        "1.0.0 is confirmed: the launch is not counted",
-    );
+    sandbox
+        .client(["launched"])
+        .success()
+        .assert_stdout("1.0.0 is confirmed: the launch is not counted");
     let status = sandbox.client(["status", "--json"]).success().json();
     assert_eq!(
         status["bad_releases"][0]["reason"], "unconfirmed",
         "{status}"
     );
-    assert_stderr(
-        &sandbox.client(["update", "--yes"]).success(),
-        "skipping releases marked bad here: 1.1.0 (not confirmed after 3 launches (at most 2 allowed))",
-    );
+    sandbox.client(["update", "--yes"]).success().assert_stdout("skipping releases marked bad here: 1.1.0 (not confirmed after 3 launches (at most 2 allowed))");
 
     // A release that confirms itself keeps running however often it starts. A
     // health check that runs the application's own `launched` and `confirm` is
@@ -285,19 +255,19 @@ fn unconfirmed_launches_roll_back_after_the_limit_and_confirm_ends_the_count() {
     sandbox.client(["update", "--yes"]).success();
     let status = sandbox.client(["status", "--json"]).success().json();
     assert_eq!(status["confirmed"], false, "{status}");
-    assert_stderr(
-        &sandbox.client(["launched"]).success(),
-        "1.2.0 is not confirmed yet: launch 1 of at most 2",
-    );
-    assert_stderr(
-        &sandbox.client(["confirm"]).success(),
-        "confirmed 1.2.0 after 1 launch(es): it is kept",
-    );
+    sandbox
+        .client(["launched"])
+        .success()
+        .assert_stdout("1.2.0 is not confirmed yet: launch 1 of at most 2");
+    sandbox
+        .client(["confirm"])
+        .success()
+        .assert_stdout("confirmed 1.2.0 after 1 launch(es): it is kept");
     for _ in 0..4 {
-        assert_stderr(
-            &sandbox.client(["launched"]).success(),
-            "1.2.0 is confirmed: the launch is not counted",
-        );
+        sandbox
+            .client(["launched"])
+            .success()
+            .assert_stdout("1.2.0 is confirmed: the launch is not counted");
     }
     assert_same_tree(&sandbox.root().join("current"), &third);
 }
@@ -306,44 +276,30 @@ fn unconfirmed_launches_roll_back_after_the_limit_and_confirm_ends_the_count() {
 fn rollback_on_request_marks_the_release_bad_unless_kept_and_needs_an_older_release() {
     let (sandbox, first) = installed("1.0.0", "1.0.0");
     let nothing = sandbox.client(["rollback"]).code(1);
-    assert_stderr(
-        &nothing,
-        "error: nothing to roll back to: no release installed before 1.0.0 is still on disk and not marked bad",
-    );
+    nothing.assert_stderr("error: nothing to roll back to: no release installed before 1.0.0 is still on disk and not marked bad");
 
     let second = publish(&sandbox, "1.1.0", "1.1.0");
     sandbox.client(["update", "--yes"]).success();
-    let kept = sandbox.client(["rollback", "--keep", "--json"]).success();
-    assert_stderr(&kept, "rolled back to 1.0.0 (was 1.1.0) in releases/1.0.0-");
-    assert_stderr(
-        &kept,
-        "1.1.0 is not marked bad, so the next update may install it again",
-    );
-    let json = kept.json();
-    assert_eq!(
-        (json["from"].as_str(), json["to"].as_str()),
-        (Some("1.1.0"), Some("1.0.0"))
-    );
-    assert_eq!(json["marked_bad"], false);
-    assert_eq!(json["unmark_command"], serde_json::Value::Null);
+    let kept = sandbox.client(["rollback", "--keep"]).success();
+    kept.assert_stdout("rolled back to 1.0.0 (was 1.1.0) in releases/1.0.0-");
+    kept.assert_stdout("; 1.1.0 is not marked bad, so the next update may install it again");
     assert_same_tree(&sandbox.root().join("current"), &first);
 
     // Not marked: the next update goes forward again, reusing the kept tree.
     let forward = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(&forward, "nothing to download");
+    forward.assert_stdout("nothing to download");
     assert_same_tree(&sandbox.root().join("current"), &second);
 
-    let back = sandbox.client(["rollback"]).success();
-    assert_stderr(
-        &back,
-        "1.1.0 is marked bad and is not installed again until a newer release is published",
+    let back = sandbox.client(["rollback", "--json"]).success().json();
+    assert_eq!(
+        (back["from"].as_str(), back["to"].as_str()),
+        (Some("1.1.0"), Some("1.0.0"))
     );
+    assert_eq!(back["marked_bad"], true, "{back}");
+    assert_eq!(back["unmark_command"], "wavecast-update unmark 1.1.0");
     assert_same_tree(&sandbox.root().join("current"), &first);
     assert_eq!(run_app(&sandbox), "app 1.0.0\n");
-    assert_stderr(
-        &sandbox.client(["update", "--yes"]).success(),
-        "up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (rolled back to 1.0.0 on request)",
-    );
+    sandbox.client(["update", "--yes"]).success().assert_stdout("up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (rolled back to 1.0.0 on request)");
     assert_eq!(sandbox.client(["rollback"]).code(1).code, 1);
 }
 
@@ -355,7 +311,7 @@ fn only_the_newest_release_trees_are_kept_and_rollback_works_within_them() {
     sandbox.client(["confirm"]).success();
     let third = publish(&sandbox, "1.2.0", "1.2.0");
     let update = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(&update, "deleted release trees: releases/1.0.0-");
+    update.assert_stderr("deleted release trees: releases/1.0.0-");
     let dirs = release_dirs(&sandbox);
     assert_eq!(dirs.len(), 2, "{dirs:?}");
     assert!(
@@ -423,14 +379,8 @@ fn rollback_says_how_to_clear_its_mark_and_unmark_lets_updates_install_the_relea
     let second = publish(&sandbox, "1.1.0", "1.1.0");
     sandbox.client(["update", "--yes"]).success();
 
-    let rolled = sandbox.client(["rollback", "--json"]).success();
-    assert_stderr(
-        &rolled,
-        "1.1.0 is marked bad and is not installed again until a newer release is published (`wavecast-update unmark 1.1.0` clears the mark)\n",
-    );
-    let json = rolled.json();
-    assert_eq!(json["marked_bad"], true, "{json}");
-    assert_eq!(json["unmark_command"], "wavecast-update unmark 1.1.0");
+    let rolled = sandbox.client(["rollback"]).success();
+    rolled.assert_stdout("1.1.0 is marked bad and is not installed again until a newer release is published (`wavecast-update unmark 1.1.0` clears the mark)\n");
     let status = sandbox.client(["status"]).success();
     assert!(
         status
@@ -450,10 +400,7 @@ fn rollback_says_how_to_clear_its_mark_and_unmark_lets_updates_install_the_relea
 
     // Over HTTP, the update skips it and says how to take it back.
     let skipped = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(
-        &skipped,
-        "up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (rolled back to 1.0.0 on request); `wavecast-update unmark VERSION` clears a mark",
-    );
+    skipped.assert_stdout("up to date: 1.0.0; skipping releases marked bad here: 1.1.0 (rolled back to 1.0.0 on request); `wavecast-update unmark VERSION` clears a mark");
     assert_same_tree(&sandbox.root().join("current"), &first);
 
     let wrong = sandbox.client(["unmark", "1.2.0"]).code(2);
@@ -461,13 +408,10 @@ fn rollback_says_how_to_clear_its_mark_and_unmark_lets_updates_install_the_relea
         wrong.stderr,
         "error: 1.2.0 is not marked bad here; marked bad: 1.1.0\n"
     );
-    let unmarked = sandbox.client(["unmark", "1.1.0", "--json"]).success();
-    assert_stderr(&unmarked, "unmarked 1.1.0 (marked bad at 2");
-    assert_stderr(
-        &unmarked,
-        "Z: rolled back to 1.0.0 on request); the next update may install it again",
-    );
-    let json = unmarked.json();
+    let json = sandbox
+        .client(["unmark", "1.1.0", "--json"])
+        .success()
+        .json();
     assert_eq!(json["result"], "unmarked", "{json}");
     assert_eq!(json["version"], "1.1.0");
     assert_eq!(json["reason"], "rolled_back");
@@ -476,7 +420,7 @@ fn rollback_says_how_to_clear_its_mark_and_unmark_lets_updates_install_the_relea
 
     // The next update installs it again, from the site.
     let update = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(&update, "installed 1.1.0 (was 1.0.0) in releases/1.1.0-");
+    update.assert_stdout("installed 1.1.0 (was 1.0.0) in releases/1.1.0-");
     assert_same_tree(&sandbox.root().join("current"), &second);
     assert_eq!(run_app(&sandbox), "app 1.1.0\n");
     let again = sandbox.client(["unmark", "1.1.0"]).code(2);

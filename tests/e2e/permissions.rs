@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use wavecast_tests::client::{APP_GROUP_ID, APP_USER, client_as, init_at};
 use wavecast_tests::disk::Tmpfs;
-use wavecast_tests::{Run, Sandbox, assert_same_tree, sample_release};
+use wavecast_tests::{Sandbox, assert_same_tree, sample_release};
 
 fn require_root() {
     assert!(
@@ -50,15 +50,6 @@ fn run_app(root: &Path) -> String {
         .unwrap();
     assert!(output.status.success());
     String::from_utf8(output.stdout).unwrap()
-}
-
-#[track_caller]
-fn assert_stderr(run: &Run, expected: &str) {
-    assert!(
-        run.stderr.contains(expected),
-        "stderr lacks {expected:?}:\n{}",
-        run.stderr
-    );
 }
 
 /// Asserts the mode bits (setgid included), owner and group of `path`.
@@ -104,17 +95,14 @@ fn the_application_user_confirms_and_counts_launches_on_a_root_shared_with_its_g
 
     // The application's user counts a launch, reads the status and confirms.
     let launched = client_as(&sandbox, &APP_USER, &["launched"]).success();
-    assert_stderr(
-        &launched,
-        "1.1.0 is not confirmed yet: launch 1 of at most 3",
-    );
+    launched.assert_stdout("1.1.0 is not confirmed yet: launch 1 of at most 3");
     let status = client_as(&sandbox, &APP_USER, &["status", "--json"])
         .success()
         .json();
     assert_eq!(status["confirmed"], false, "{status}");
     assert_eq!(status["unconfirmed_launches"], 1);
     let confirmed = client_as(&sandbox, &APP_USER, &["confirm"]).success();
-    assert_stderr(&confirmed, "confirmed 1.1.0 after 1 launch(es): it is kept");
+    confirmed.assert_stdout("confirmed 1.1.0 after 1 launch(es): it is kept");
     assert_access(&meta.join("shared/trial.json"), 0o660, 65534, group);
     let status = sandbox.client(["status", "--json"]).success().json();
     assert_eq!(status["confirmed"], true, "{status}");
@@ -122,18 +110,15 @@ fn the_application_user_confirms_and_counts_launches_on_a_root_shared_with_its_g
 
     // It may not do the owner's work, and is told so before anything is fetched.
     let update = client_as(&sandbox, &APP_USER, &["update", "--yes"]).code(1);
-    assert_stderr(
-        &update,
-        &format!("error: this user may not write in `{}`", meta.display()),
-    );
-    assert_stderr(&update, "caused by: Permission denied");
-    assert_stderr(
-        &update,
-        &format!(
-            "hint: only the owner of `{}` (the user that ran `init`)",
-            meta.display()
-        ),
-    );
+    update.assert_stderr(&format!(
+        "error: this user may not write in `{}`",
+        meta.display()
+    ));
+    update.assert_stderr("caused by: Permission denied");
+    update.assert_stderr(&format!(
+        "hint: only the owner of `{}` (the user that ran `init`)",
+        meta.display()
+    ));
 
     // Root's own writes keep the group's modes: the trial file it writes again, the
     // state, the configuration.
@@ -150,20 +135,14 @@ fn the_application_user_confirms_and_counts_launches_on_a_root_shared_with_its_g
     // A launch past the limit is counted, but the rollback is the owner's.
     client_as(&sandbox, &APP_USER, &["launched"]).success();
     let refused = client_as(&sandbox, &APP_USER, &["launched", "--json"]).code(1);
-    assert_stderr(
-        &refused,
-        &format!(
+    refused.assert_stderr(&format!(
             "error: 1.2.0 was not confirmed after 2 launches (at most 1), but this user may not roll it back: only the owner of `{}` may switch `current`",
             meta.display()
-        ),
-    );
-    assert_stderr(&refused, "ExecStartPre=+");
+        ));
+    refused.assert_stderr("ExecStartPre=+");
     assert_same_tree(&sandbox.root().join("current"), &third);
     let rolled = sandbox.client(["launched"]).code(1);
-    assert_stderr(
-        &rolled,
-        "error: 1.2.0 was not confirmed after 3 launches (at most 1): rolled back to 1.1.0 and marked 1.2.0 bad",
-    );
+    rolled.assert_stderr("error: 1.2.0 was not confirmed after 3 launches (at most 1): rolled back to 1.1.0 and marked 1.2.0 bad");
     assert_same_tree(&sandbox.root().join("current"), &second);
     assert_eq!(run_app(&sandbox.root()), "app 1.1.0\n");
 }
@@ -179,14 +158,11 @@ fn without_a_group_the_application_user_is_told_the_file_and_the_fix_and_the_rel
     let config = meta.join("config.json");
     for command in ["confirm", "launched"] {
         let refused = client_as(&sandbox, &APP_USER, &[command]).code(2);
-        assert_stderr(
-            &refused,
-            &format!(
+        refused.assert_stderr(&format!(
                 "error: failed to read configuration `{}`\n  caused by: Permission denied (os error 13)\nhint: this user may not access `{}`: run wavecast-update as the owner of the install root (the user that ran `init`), or, for `confirm` and `launched`, have the owner share the root with a group of this user (`wavecast-update config --group GROUP`, or `init --group GROUP`)",
                 config.display(),
                 config.display()
-            ),
-        );
+            ));
     }
     assert_eq!(run_app(&sandbox.root()), "app 1.1.0\n");
     let status = sandbox.client(["status", "--json"]).success().json();
@@ -195,24 +171,18 @@ fn without_a_group_the_application_user_is_told_the_file_and_the_fix_and_the_rel
 
     // The fix the hint names, later; and back.
     let shared = sandbox.client(["config", "--group", "nogroup"]).success();
-    assert_stderr(
-        &shared,
-        "shared with group `nogroup`: its members may run `confirm`, `launched` and `status`; modes set",
-    );
+    shared.assert_stderr("shared with group `nogroup`: its members may run `confirm`, `launched` and `status`; modes set");
     assert_access(&meta.join("state.json"), 0o640, 0, APP_GROUP_ID);
     client_as(&sandbox, &APP_USER, &["confirm"]).success();
     let unshared = sandbox.client(["config", "--no-group"]).success();
-    assert_stderr(
-        &unshared,
-        "shared with no group: only the owner may use this root; modes set",
-    );
+    unshared.assert_stderr("shared with no group: only the owner may use this root; modes set");
     assert_access(&meta, 0o755, 0, APP_GROUP_ID);
     assert_access(&meta.join("shared/trial.json"), 0o600, 0, 0);
     client_as(&sandbox, &APP_USER, &["confirm"]).code(2);
     let unknown = sandbox
         .client(["config", "--group", "no-such-group-here"])
         .code(2);
-    assert_stderr(&unknown, "error: unknown group `no-such-group-here`");
+    unknown.assert_stderr("error: unknown group `no-such-group-here`");
 }
 
 #[test]
@@ -228,21 +198,15 @@ fn a_read_only_root_is_refused_naming_the_file_system_and_the_release_runs_on() 
 
     let meta = root.join(".wavecast");
     let update = sandbox.client_at(&root, ["update", "--yes"]).code(1);
-    assert_stderr(
-        &update,
-        &format!(
+    update.assert_stderr(&format!(
             "error: this user may not write in `{0}`\n  caused by: Read-only file system (os error 30)\nhint: `{0}` is on a read-only file system: remount it read-write to change this install root; the installed release is untouched",
             meta.display()
-        ),
-    );
+        ));
     let confirm = sandbox.client_at(&root, ["confirm"]).code(1);
-    assert_stderr(
-        &confirm,
-        &format!(
-            "hint: `{}` is on a read-only file system",
-            meta.join("lock").display()
-        ),
-    );
+    confirm.assert_stderr(&format!(
+        "hint: `{}` is on a read-only file system",
+        meta.join("lock").display()
+    ));
     assert_same_tree(&root.join("current"), &first);
     assert_eq!(run_app(&root), "app 1.0.0\n");
     let status = sandbox

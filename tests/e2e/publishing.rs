@@ -286,11 +286,7 @@ fn a_short_version_means_the_same_everywhere() {
     let sandbox = Sandbox::new();
     let release = sample_release(&sandbox.path("r"), "1");
     let run = sandbox.publish(&release, "2.1", &[]).success();
-    assert!(
-        run.stderr.contains("published 2.1.0 at 100%"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stdout("published 2.1.0 at 100%");
     sandbox
         .wavecast(
             ["yank", "2.1"],

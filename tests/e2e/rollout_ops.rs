@@ -149,7 +149,7 @@ fn a_cap_moves_clients_above_it_back_to_the_previous_release() {
         "rollout", "1.1.0", "100%", "--cap", "1000000", "--fleet", "3000000",
     ];
     let run = sandbox.control(&cap).success();
-    assert!(run.stderr.contains("cap none -> 33.33%"), "{}", run.stderr);
+    run.assert_stdout("cap none -> 33.33%");
     assert_eq!(serial(&sandbox), before + 1);
     let capped = sandbox.release("stable", "1.1.0");
     assert_eq!(capped.rollout.cap.map(|cap| cap.get()), Some(3333));
@@ -207,11 +207,7 @@ fn rollout_pause_resume_and_yank_each_bump_the_serial_once() {
 
     // Raising the share: 50 % admits exactly the buckets below 5000, 100 % everyone.
     let run = step_once(&sandbox, &["rollout", "1.1.0", "50%"]);
-    assert!(
-        run.stderr.contains("1.1.0 on stable: rollout 0% -> 50%"),
-        "{}",
-        run.stderr
-    );
+    run.assert_stdout("1.1.0 on stable: rollout 0% -> 50%");
     let check = sandbox.check_at(&first);
     assert_eq!(check["threshold"], 5000, "{check}");
     assert_eq!(check["bucket"], u64::from(first_bucket));

@@ -132,12 +132,15 @@ fn an_old_client_replaces_itself_then_installs_the_release() {
         "{}",
         update.stderr
     );
+    assert_eq!(stderr.len(), 2, "{}", update.stderr);
+    // The restarted client's result, on the stdout it inherited.
     assert!(
-        stderr[2].starts_with("installed 2.0.0 (was 1.0.0) in releases/2.0.0-"),
+        update
+            .stdout
+            .starts_with("installed 2.0.0 (was 1.0.0) in releases/2.0.0-"),
         "{}",
-        update.stderr
+        update.stdout
     );
-    assert_eq!(stderr.len(), 3, "{}", update.stderr);
 
     // The binary on disk is the new client, the old one is kept, nothing else is left.
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wavecast_tests::{Nginx, Run, Sandbox, pseudo_random};
+use wavecast_tests::{Nginx, Sandbox, pseudo_random};
 
 /// The size of the test images: 3 MiB.
 const IMAGE_SIZE: usize = 3 << 20;
@@ -81,15 +81,6 @@ fn slot(sandbox: &Sandbox, name: &str) -> Vec<u8> {
     std::fs::read(slot_path(sandbox, name)).unwrap()
 }
 
-#[track_caller]
-fn assert_stderr(run: &Run, expected: &str) {
-    assert!(
-        run.stderr.contains(expected),
-        "stderr lacks {expected:?}:\n{}",
-        run.stderr
-    );
-}
-
 /// A sandbox with 1.0.0 (an image) published and installed into slot `a` by a client
 /// whose hook records to `hook.log`; returns the image and the log's path.
 fn installed_v1(url: Option<&str>) -> (Sandbox, Vec<u8>, PathBuf) {
@@ -119,15 +110,12 @@ fn installed_v1(url: Option<&str>) -> (Sandbox, Vec<u8>, PathBuf) {
         "{planned}"
     );
     let run = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(&run, "installed 1.0.0 in releases/1.0.0-");
-    assert_stderr(
-        &run,
-        " for the image; the release tree has no modules; freed ",
-    );
+    run.assert_stdout("installed 1.0.0 in releases/1.0.0-");
+    run.assert_stdout(" for the image; the release tree has no modules; freed ");
     assert!(
-        !run.stderr.contains(": downloaded 0 B for the image"),
+        !run.stdout.contains(": downloaded 0 B for the image"),
         "the image's bytes are counted: {}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(slot(&sandbox, "a"), v1);
     (sandbox, v1, log)
@@ -159,18 +147,13 @@ fn images_alternate_between_slots_and_the_hook_gets_slot_path_and_version() {
     sandbox.client(["config", "--on-activate", &hook]).success();
     let first = sandbox.client(["update", "--yes"]).success();
     let (a, b) = (slot_path(&sandbox, "a"), slot_path(&sandbox, "b"));
-    assert_stderr(
-        &first,
-        &format!(
+    first.assert_stderr(&format!(
             "image os 1.0.0 written from its {} package to slot a (`{}`); on-activate `{hook}` passed in ",
             human(module.package.size),
             a.display()
-        ),
-    );
-    assert_stderr(
-        &first,
-        "; slot a is active\ninstalled 1.0.0 in releases/1.0.0-",
-    );
+        ));
+    first.assert_stderr("; slot a is active\n");
+    first.assert_stdout("installed 1.0.0 in releases/1.0.0-");
     assert_eq!(slot(&sandbox, "a"), v1);
     assert!(!b.exists(), "slot b is not written");
     // The tree module went into the release tree; the image did not.
@@ -255,21 +238,12 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
         .client(["update", "--yes", "--on-activate", failing])
         .code(1);
     let b = slot_path(&sandbox, "b");
-    assert_stderr(
-        &failed,
-        &format!(
+    failed.assert_stderr(&format!(
             "error: 1.1.0 was not activated in slot b (`{}`): on-activate `{failing}` exited with status 3; slot a stays active and 1.1.0 is marked bad (`wavecast-update unmark 1.1.0` clears the mark)\n",
             b.display()
-        ),
-    );
-    assert_stderr(
-        &failed,
-        "on-activate output:\n  | cannot set the boot target\n",
-    );
-    assert_stderr(
-        &failed,
-        "hint: 1.1.0 is not installed again until a newer release is published or its mark is cleared; slot b keeps its image for the next one",
-    );
+        ));
+    failed.assert_stderr("on-activate output:\n  | cannot set the boot target\n");
+    failed.assert_stderr("hint: 1.1.0 is not installed again until a newer release is published or its mark is cleared; slot b keeps its image for the next one");
     assert_eq!(slot(&sandbox, "a"), v1, "the active slot is intact");
     assert_eq!(slot(&sandbox, "b"), v2, "the written slot is left as it is");
     assert_eq!(hook_lines(&log).len(), 1, "the configured hook did not run");
@@ -283,10 +257,7 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
         format!("on-activate `{failing}` exited with status 3 for slot b")
     );
     let again = sandbox.client(["update", "--yes"]).success();
-    assert_stderr(
-        &again,
-        "up to date: 1.0.0; skipping releases marked bad here: 1.1.0",
-    );
+    again.assert_stdout("up to date: 1.0.0; skipping releases marked bad here: 1.1.0");
 
     // 1.2.0's package (the image's zstd copy) and the site's delta packs are
     // corrupted on the host: the download is refused before a byte reaches a slot.
@@ -320,17 +291,14 @@ fn a_failing_hook_keeps_the_active_slot_and_a_corrupt_image_is_refused_before_ac
         std::fs::write(path, bytes).unwrap();
     }
     let refused = sandbox.client(["update", "--yes"]).code(1);
-    assert_stderr(
-        &refused,
-        &format!(
-            "error: `{}` is corrupt: its blake3 hash is ",
-            url_of(&sandbox, &package)
-        ),
-    );
-    assert_stderr(
-        &refused,
-        &format!("but the signed manifest says {}", module.package.blake3),
-    );
+    refused.assert_stderr(&format!(
+        "error: `{}` is corrupt: its blake3 hash is ",
+        url_of(&sandbox, &package)
+    ));
+    refused.assert_stderr(&format!(
+        "but the signed manifest says {}",
+        module.package.blake3
+    ));
     assert_eq!(hook_lines(&log).len(), 1, "no activation");
     assert_eq!(slot(&sandbox, "a"), v1);
     assert_eq!(slot(&sandbox, "b"), v2, "nothing was written to slot b");
@@ -372,18 +340,16 @@ fn rollback_switches_back_to_the_other_slot_and_runs_the_hook_for_it() {
     let hook = recording_hook(&log);
 
     let rolled = sandbox.client(["rollback", "--json"]).success();
-    assert_stderr(
-        &rolled,
-        &format!(
-            "image os 1.0.0 already in slot a (`{}`); on-activate `{hook}` passed in ",
-            a.display()
-        ),
-    );
-    assert_stderr(
-        &rolled,
-        "; slot a is active (was b)\nrolled back to 1.0.0 (was 1.1.0)",
-    );
+    rolled.assert_stderr(&format!(
+        "image os 1.0.0 already in slot a (`{}`); on-activate `{hook}` passed in ",
+        a.display()
+    ));
+    rolled.assert_stderr("; slot a is active (was b)\n");
     let json = rolled.json();
+    assert_eq!(
+        (json["from"].as_str(), json["to"].as_str()),
+        (Some("1.1.0"), Some("1.0.0"))
+    );
     assert_eq!(json["image"]["slot"], "a", "{json}");
     assert_eq!(json["image"]["source"], "in_slot");
     assert_eq!(
@@ -406,13 +372,10 @@ fn rollback_switches_back_to_the_other_slot_and_runs_the_hook_for_it() {
     assert_eq!(status["slots"]["active"], "b", "{status}");
     std::fs::write(&a, b"something else").unwrap();
     let refused = sandbox.client(["rollback", "--keep"]).code(1);
-    assert_stderr(
-        &refused,
-        &format!(
-            "error: slot a (`{}`) no longer holds the image of 1.0.0 it was written with",
-            a.display()
-        ),
-    );
+    refused.assert_stderr(&format!(
+        "error: slot a (`{}`) no longer holds the image of 1.0.0 it was written with",
+        a.display()
+    ));
     let status = sandbox.client(["status", "--json"]).success().json();
     assert_eq!(
         status["current"], "1.2.0",
@@ -429,10 +392,7 @@ fn a_failed_health_check_switches_the_slots_back() {
     let failed = sandbox
         .client(["update", "--yes", "--health-check", "exit 1"])
         .code(1);
-    assert_stderr(
-        &failed,
-        "error: 1.1.0 failed its health check `exit 1`: it exited with status 1; rolled back to 1.0.0 and marked 1.1.0 bad",
-    );
+    failed.assert_stderr("error: 1.1.0 failed its health check `exit 1`: it exited with status 1; rolled back to 1.0.0 and marked 1.1.0 bad");
     let (a, b) = (slot_path(&sandbox, "a"), slot_path(&sandbox, "b"));
     assert_eq!(
         hook_lines(&log)[1..],

@@ -272,7 +272,7 @@ fn clients_follow_a_rotation_to_k_of_n_keys_and_revoked_or_lone_keys_sign_nothin
         [old.public.as_os_str()],
     );
     assert_eq!(verify.code, 0, "{}", verify.stderr);
-    assert!(verify.stderr.contains("under root v2"), "{}", verify.stderr);
+    verify.assert_stdout("under root v2");
 
     // A mirror carries the roots, and a client pinned to the old key follows them there.
     let mirror = sandbox.path("mirror");

@@ -399,12 +399,15 @@ fn the_running_windows_client_replaces_its_own_exe_then_installs_the_release() {
         "{}",
         update.stderr
     );
+    assert_eq!(stderr.len(), 2, "{}", update.stderr);
+    // The child's result, on the stdout the parent handed it.
     assert!(
-        stderr[2].starts_with("installed 2.0.0 (was 1.0.0) in releases/2.0.0-"),
+        update
+            .stdout
+            .starts_with("installed 2.0.0 (was 1.0.0) in releases/2.0.0-"),
         "{}",
-        update.stderr
+        update.stdout
     );
-    assert_eq!(stderr.len(), 3, "{}", update.stderr);
     assert_same_content(&current_dir(&root), &r2);
     assert_eq!(
         version(&exe),

@@ -87,6 +87,28 @@ impl Run {
         self
     }
 
+    /// Panics unless stdout, where a command's result goes, contains `expected`.
+    #[track_caller]
+    pub fn assert_stdout(&self, expected: &str) {
+        assert!(
+            self.stdout.contains(expected),
+            "stdout lacks {expected:?}:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+
+    /// Panics unless stderr, where messages and warnings go, contains `expected`.
+    #[track_caller]
+    pub fn assert_stderr(&self, expected: &str) {
+        assert!(
+            self.stderr.contains(expected),
+            "stderr lacks {expected:?}:\n{}\nstdout:\n{}",
+            self.stderr,
+            self.stdout
+        );
+    }
+
     /// stdout parsed as one JSON document.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
