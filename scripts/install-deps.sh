@@ -7,7 +7,8 @@
 # scripts/test-readme.sh runs them), GNU time (the peak memory of a refused manifest,
 # in the limits tests), mingw-w64 and Wine (the Windows builds and the Windows
 # client's end-to-end tests), a C compiler (the C ABI test compiles tests/c/update.c;
-# Rust links with it too), moto_server (the S3 stand-in, from PyPI), and cargo-deb
+# Rust links with it too), Mono's C# compiler and runtime (the README's C# program
+# is compiled and run against the C ABI), moto_server (the S3 stand-in, from PyPI), and cargo-deb
 # (scripts/deb.sh builds the client's Debian package with it).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -23,6 +24,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
+command -v mcs >/dev/null 2>&1 || missing+=(mono-mcs)
 [ -x /usr/lib/wine/wine64 ] || missing+=(wine64)
 for tool in zstd bsdiff xdelta3 git rsync jq; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

@@ -239,3 +239,111 @@ fn a_c_program_checks_installs_cancels_stages_and_applies_through_the_c_abi() {
     assert_eq!(launched["outcome"], "counted", "{launched}");
     assert_same_tree(&root.join("current"), &r3);
 }
+
+/// The first fenced block in `lang` after `marker` in the README.
+fn readme_block(marker: &str, lang: &str) -> String {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(workspace.join("README.md")).unwrap();
+    let after = &readme[readme.find(marker).expect(marker)..];
+    let fence = format!("```{lang}\n");
+    let body = &after[after.find(&fence).expect(&fence) + fence.len()..];
+    body[..body.find("\n```").unwrap()].to_owned()
+}
+
+/// `text` with `from` replaced by `to`, which must occur in it.
+#[track_caller]
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the README's snippet lacks {from}");
+    text.replace(from, to)
+}
+
+#[test]
+fn the_readmes_python_and_csharp_programs_update_through_the_c_abi() {
+    let sandbox = Sandbox::new();
+    let r1 = sample_release(&sandbox.path("r1"), "1");
+    let r2 = sample_release(&sandbox.path("r2"), "2");
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let nginx = Nginx::serve(&sandbox.site());
+    sandbox.init_client(&nginx.url());
+    let root = sandbox.root();
+    let library = binary("libwavecast_ffi.so");
+
+    // Python's ctypes, as the README shows it, with this library and root.
+    let python = replaced(
+        &readme_block("**Python** loads it with `ctypes`", "python"),
+        "\"libwavecast_ffi.so\"",
+        &format!("{:?}", library.display().to_string()),
+    );
+    let python = replaced(
+        &python,
+        "b\"/opt/myapp\"",
+        &format!("{:?}.encode()", root.display().to_string()),
+    );
+    let script = sandbox.path("update.py");
+    std::fs::write(&script, python).unwrap();
+    let run = Run::from_output(
+        Command::new("python3")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run python3"),
+    )
+    .success();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"update"), "{}", run.stdout);
+    assert_eq!(lines.last(), Some(&"1.0.0"), "{}", run.stdout);
+    assert!(run.stdout.contains(" bytes\n"), "progress: {}", run.stdout);
+    assert_same_tree(&root.join("current"), &r1);
+
+    // C# through P/Invoke: the README's program, compiled with Mono's mcs.
+    sandbox.publish(&r2, "2.0.0", &[]).success();
+    let source = sandbox.path("Update.cs");
+    std::fs::write(
+        &source,
+        readme_block("**C#** calls it through P/Invoke", "csharp"),
+    )
+    .unwrap();
+    let program = sandbox.path("Update.exe");
+    Run::from_output(
+        Command::new("mcs")
+            .arg(format!("-out:{}", program.display()))
+            .arg(&source)
+            .output()
+            .expect("run mcs (scripts/install-deps.sh installs mono-mcs)"),
+    )
+    .success();
+    let run = Run::from_output(
+        Command::new("mono")
+            .arg(&program)
+            .arg(&root)
+            .env("LD_LIBRARY_PATH", library.parent().unwrap())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mono"),
+    )
+    .success();
+    let documents: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(documents.len(), 2, "{}", run.stdout);
+    assert_eq!(documents[0]["decision"], "update", "{}", run.stdout);
+    assert_eq!(documents[0]["target"], "2.0.0", "{}", run.stdout);
+    assert_eq!(documents[1]["outcome"], "installed", "{}", run.stdout);
+    assert_eq!(documents[1]["version"], "2.0.0", "{}", run.stdout);
+    assert!(run.stderr.contains(" bytes\n"), "progress: {}", run.stderr);
+    assert_same_tree(&root.join("current"), &r2);
+
+    // Up to date now: the install finds nothing to do, and says nothing more.
+    let again = Run::from_output(
+        Command::new("mono")
+            .arg(&program)
+            .arg(&root)
+            .env("LD_LIBRARY_PATH", library.parent().unwrap())
+            .output()
+            .expect("run mono"),
+    )
+    .success();
+    assert_eq!(again.stdout.lines().count(), 1, "{}", again.stdout);
+}
