@@ -17,6 +17,7 @@ Exit codes:
   0  success
   1  operational failure (I/O, signing, site storage)
   2  usage or configuration error (bad arguments, existing key or version, wrong password)
+  3  stats: a --fail-if condition holds (the figures are printed first)
 
 Environment:
   WAVECAST_KEY_PASSWORD  password of the secret key (keygen encrypts with it)
@@ -73,6 +74,13 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     let usage = error.chain().any(|cause| {
         cause.is::<UsageError>()
             || matches!(
+                cause.downcast_ref::<wavecast_stats::Error>(),
+                Some(
+                    wavecast_stats::Error::ParseLine { .. }
+                        | wavecast_stats::Error::InvalidCondition { .. }
+                )
+            )
+            || matches!(
                 cause.downcast_ref::<E>(),
                 Some(
                     E::KeyExists { .. }
@@ -119,7 +127,13 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     if let Some(hint) = &hint {
         eprintln!("hint: {hint}");
     }
-    let code = if usage { 2 } else { 1 };
+    let code = if error.is::<crate::stats::ThresholdCrossed>() {
+        3
+    } else if usage {
+        2
+    } else {
+        1
+    };
     if std::env::args_os().any(|argument| argument == "--json")
         && !JSON_WRITTEN.load(Ordering::Relaxed)
     {
@@ -170,7 +184,14 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             "pass --version {}, or build the client reporting {given}: `WAVECAST_CLIENT_VERSION={given} cargo build --release --bin wavecast-update`",
             reported.version
         ),
-        _ => return error.chain().find_map(site_hint),
+        _ => {
+            if let Some(wavecast_stats::Error::ParseLine { .. }) =
+                error.downcast_ref::<wavecast_stats::Error>()
+            {
+                return Some("check the log's format: `--format combined` reads nginx's and Apache's `combined` log_format, `s3` S3 server access logs, `cloudfront` CloudFront standard logs".to_owned());
+            }
+            return error.chain().find_map(site_hint);
+        }
     };
     Some(own)
 }
