@@ -231,7 +231,11 @@ fn stats_reads_back_from_nginx_what_two_hundred_clients_did() {
         totals["versions"],
         serde_json::json!([{"version": "1.2.0", "clients": CLIENTS}])
     );
-    eprintln!("stats of the run: {totals:#}");
+    if let Ok(dir) = std::env::var("WAVECAST_KEEP_ACCESS_LOG") {
+        let dir = Path::new(&dir);
+        std::fs::copy(&log, dir.join("access.log")).unwrap();
+        copy_tree(&site, &dir.join("site"));
+    }
 
     // An alert on the same log: 12 cut of a few hundred downloads.
     let alert = sandbox.wavecast(
@@ -306,4 +310,17 @@ fn a_line_that_does_not_parse_is_named() {
         "a missing log is a usage error: {}",
         csv.stderr
     );
+}
+
+/// Copies the folder `from` to `to`, for a look at the test's site afterwards.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
 }

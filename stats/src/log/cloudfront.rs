@@ -2,9 +2,10 @@
 //! `#Fields:` header, times in UTC.
 //!
 //! ```text
+//! (columns separated by tabs)
 //! #Version: 1.0
 //! #Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) …
-//! 2026-12-05	01:19:07	FRA56-P1	2311	192.0.2.10	GET	d1.cloudfront.net	/channels/stable.json	200	-	wavecast-update/0.1.0	…
+//! 2026-12-05  01:19:07  FRA56-P1  2311  192.0.2.10  GET  d1.cloudfront.net  /channels/stable.json  200  -  wavecast-update/0.1.0  …
 //! ```
 //!
 //! CloudFront logs `sc-bytes` with the headers included, so a body's size is not
