@@ -11,9 +11,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use wavecast_schema::parse_duration;
-use wavecast_site::FsStorage;
+use wavecast_site::measured::{MeasuredAdoption, MeasuredBucket, MeasuredChannel};
+use wavecast_site::{FsStorage, Storage};
 use wavecast_stats::{Breach, Condition, Figures, LogFormat, Report, SiteMap, Tally, read_log};
 
+use crate::args::UmaskArg;
 use crate::output::{self, UsageError};
 
 #[derive(Debug, Args)]
@@ -49,6 +51,13 @@ pub(crate) struct StatsArgs {
     /// Print the JSON document (`schema_version` 1): per channel, totals and buckets.
     #[arg(long)]
     json: bool,
+    /// Also keep the measured adoption on the site (`SITE/stats.json`, counts only)
+    /// and rewrite its status page (`index.html`) to show it beside the simulated
+    /// curve; later publishes keep showing it.
+    #[arg(long)]
+    html: bool,
+    #[command(flatten)]
+    umask: UmaskArg,
 }
 
 fn parse_condition(text: &str) -> Result<Condition, String> {
@@ -136,6 +145,22 @@ pub(crate) fn run(args: &StatsArgs, quiet: bool) -> anyhow::Result<()> {
             per_second(lines, elapsed)
         ));
     }
+    if args.html {
+        let storage = args.umask.storage(&args.site);
+        let now = crate::args::now()?;
+        storage.put_bytes(
+            &wavecast_site::layout::measured_adoption(),
+            &measured(&report, now).to_json(),
+        )?;
+        wavecast_site::status_page::write(&storage, now)?;
+        if !quiet && !args.json {
+            output::status(&format!(
+                "wrote the measured adoption to {} and {}",
+                args.site.join("stats.json").display(),
+                args.site.join("index.html").display()
+            ));
+        }
+    }
     let breaches: Vec<Breach> = args
         .fail_if
         .iter()
@@ -176,6 +201,44 @@ pub(crate) fn run(args: &StatsArgs, quiet: bool) -> anyhow::Result<()> {
         bail!(ThresholdCrossed(breaches.len()));
     }
     Ok(())
+}
+
+/// The report as the status page keeps it: counts per channel and bucket.
+fn measured(report: &Report, now: jiff::Timestamp) -> MeasuredAdoption {
+    MeasuredAdoption {
+        measured_at: now,
+        channels: report
+            .channels
+            .iter()
+            .map(|channel| {
+                let totals = &channel.totals;
+                (
+                    channel.channel.clone(),
+                    MeasuredChannel {
+                        active_clients: totals.active_clients,
+                        installs: totals.installs.iter().map(|count| count.count).sum(),
+                        downloads: totals.downloads,
+                        incomplete: totals.incomplete,
+                        fallbacks: totals.fallbacks,
+                        buckets: channel
+                            .buckets
+                            .iter()
+                            .map(|bucket| MeasuredBucket {
+                                start: bucket.start,
+                                active_clients: bucket.figures.active_clients,
+                                versions: bucket
+                                    .figures
+                                    .versions
+                                    .iter()
+                                    .map(|count| (count.version.clone(), count.clients))
+                                    .collect(),
+                            })
+                            .collect(),
+                    },
+                )
+            })
+            .collect(),
+    }
 }
 
 /// The reader of one log: standard input for `-`, decompressed for `.gz`.

@@ -15,6 +15,7 @@ blobs/<blake3>.zst           an image module's package: the image's zstd copy
 blobs/<blake3>.pack          delta packs: one earlier release to this one in a download
 roots/<n>.json               chain of trust: who signs releases, who signs root n+1
 index.html                   status page, regenerated after every channel change
+stats.json                   adoption measured from access logs, if `wavecast stats --html` ran
 ```
 
 [`layout`] computes where each file goes, purely. A [`Storage`] moves bytes to and
@@ -40,6 +41,7 @@ pub mod http;
 pub mod layout;
 pub mod live;
 mod markdown;
+pub mod measured;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod status_page;

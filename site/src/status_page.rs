@@ -31,6 +31,7 @@ use crate::error::Result;
 use crate::layout;
 use crate::live::{self, offered_now, threshold};
 use crate::markdown::notes_html;
+use crate::measured::{MeasuredAdoption, MeasuredChannel};
 use crate::storage::Storage;
 
 /// Clients in the fleet simulated for each channel's chart.
@@ -54,6 +55,8 @@ pub struct ChannelStatus<'a> {
     pub documents: &'a Documents,
     /// The simulated fleet for the chart, usually from [`simulate_channel`].
     pub simulation: Option<&'a Simulation>,
+    /// What the access logs showed, when `wavecast stats --html` measured it.
+    pub measured: Option<&'a MeasuredChannel>,
 }
 
 /// The platform a channel's chart simulates: `any` when some release has it, else the
@@ -116,6 +119,9 @@ pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
         }
     }
     let simulations: Vec<Option<Simulation>> = manifests.iter().map(simulate_channel).collect();
+    let measured = storage
+        .get(&layout::measured_adoption())?
+        .and_then(|bytes| MeasuredAdoption::parse(&bytes));
     let channels: Vec<ChannelStatus<'_>> = manifests
         .iter()
         .zip(&simulations)
@@ -123,6 +129,9 @@ pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
             manifest,
             documents: &documents,
             simulation: simulation.as_ref(),
+            measured: measured
+                .as_ref()
+                .and_then(|measured| measured.channels.get(manifest.channel.as_str())),
         })
         .collect();
     let page = render(&channels, generated_at);
@@ -296,6 +305,9 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
         }
         _ => page.push_str("<p>No live release to simulate.</p>\n"),
     }
+    if let Some(measured) = channel.measured {
+        render_measured(page, manifest, measured);
+    }
     if !manifest.releases.is_empty() {
         page.push_str(
             "<table class=\"summary\"><thead><tr><th>Version</th><th>Published</th>\
@@ -329,6 +341,30 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
         render_release(page, manifest, channel.documents, release, now);
     }
     page.push_str("</section>\n");
+}
+
+/// The adoption measured from the access logs: its chart, beside the simulated one,
+/// and its totals.
+fn render_measured(page: &mut String, manifest: &Manifest, measured: &MeasuredChannel) {
+    let chart = measured.chart(&format!(
+        "{}: measured share of active clients per version",
+        manifest.channel
+    ));
+    let _ = writeln!(
+        page,
+        "<figure class=\"measured\">{chart}<figcaption>Measured from the host's access logs \
+         (<code>wavecast stats</code>; no client sends anything beyond its requests, and no \
+         address is kept): {active} active clients, {installs} installs, {incomplete} of \
+         {downloads} downloads incomplete, {fallbacks} delta pack fallbacks. Each line is the \
+         share of the clients seen in a time bucket that were known to run a version.\
+         </figcaption></figure>",
+        chart = chart.unwrap_or_default(),
+        active = thousands(measured.active_clients),
+        installs = thousands(measured.installs),
+        incomplete = thousands(measured.incomplete),
+        downloads = thousands(measured.downloads),
+        fallbacks = thousands(measured.fallbacks),
+    );
 }
 
 fn release_anchor(manifest: &Manifest, release: &Release) -> String {
@@ -677,6 +713,7 @@ mod tests {
                 manifest: &manifest,
                 documents: &documents,
                 simulation: Some(&simulation),
+                measured: None,
             }],
             NOW.parse().unwrap(),
         )
@@ -761,6 +798,7 @@ mod tests {
                 manifest: &manifest,
                 documents: &documents,
                 simulation: None,
+                measured: None,
             }],
             "2027-01-01T00:00:00Z".parse().unwrap(),
         );

@@ -182,6 +182,10 @@ fn stats_reads_back_from_nginx_what_two_hundred_clients_did() {
         )
         .success()
         .json();
+    assert!(
+        !stats.to_string().contains("127.1."),
+        "no address is printed"
+    );
     let totals = &stats["channels"][0]["totals"];
     assert_eq!(stats["channels"][0]["channel"], "stable");
     let installs = |version: &str, from: &str| {
@@ -231,6 +235,24 @@ fn stats_reads_back_from_nginx_what_two_hundred_clients_did() {
         totals["versions"],
         serde_json::json!([{"version": "1.2.0", "clients": CLIENTS}])
     );
+    // The status page shows the measured adoption beside the simulated curve.
+    sandbox
+        .wavecast(
+            ["stats", "--html", "--bucket", "1m", "-q", "--site"],
+            [site.as_os_str(), log.as_os_str()],
+        )
+        .success();
+    let page = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(
+        page.contains("<figure class=\"measured\">")
+            && page.contains("200 active clients, 380 installs, 12 of"),
+        "{page}"
+    );
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(kept["channels"]["stable"]["active_clients"], 200);
+    let text = std::fs::read_to_string(site.join("stats.json")).unwrap();
+    assert!(!text.contains("127.1."), "no address is kept");
     if let Ok(dir) = std::env::var("WAVECAST_KEEP_ACCESS_LOG") {
         let dir = Path::new(&dir);
         std::fs::copy(&log, dir.join("access.log")).unwrap();
