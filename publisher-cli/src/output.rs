@@ -37,6 +37,21 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// `--fail-if` held: exit code 3, after the figures were printed.
+#[derive(Debug)]
+pub(crate) struct ThresholdCrossed(pub(crate) usize);
+
+impl std::fmt::Display for ThresholdCrossed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => f.write_str("a --fail-if condition holds"),
+            count => write!(f, "{count} --fail-if conditions hold"),
+        }
+    }
+}
+
+impl std::error::Error for ThresholdCrossed {}
+
 /// Prints one JSON document on stdout. A closed pipe is not an error.
 pub(crate) fn json(value: &serde_json::Value) {
     JSON_WRITTEN.store(true, Ordering::Relaxed);
@@ -127,7 +142,7 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     if let Some(hint) = &hint {
         eprintln!("hint: {hint}");
     }
-    let code = if error.is::<crate::stats::ThresholdCrossed>() {
+    let code = if error.is::<ThresholdCrossed>() {
         3
     } else if usage {
         2

@@ -16,7 +16,7 @@ use wavecast_site::{FsStorage, Storage};
 use wavecast_stats::{Breach, Condition, Figures, LogFormat, Report, SiteMap, Tally, read_log};
 
 use crate::args::UmaskArg;
-use crate::output::{self, UsageError};
+use crate::output::{self, ThresholdCrossed, UsageError};
 
 #[derive(Debug, Args)]
 pub(crate) struct StatsArgs {
@@ -69,21 +69,6 @@ fn parse_condition(text: &str) -> Result<Condition, String> {
         }
     })
 }
-
-/// `--fail-if` held: exit code 3, after the figures were printed.
-#[derive(Debug)]
-pub(crate) struct ThresholdCrossed(pub(crate) usize);
-
-impl std::fmt::Display for ThresholdCrossed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            1 => f.write_str("a --fail-if condition holds"),
-            count => write!(f, "{count} --fail-if conditions hold"),
-        }
-    }
-}
-
-impl std::error::Error for ThresholdCrossed {}
 
 /// `wavecast stats`.
 pub(crate) fn run(args: &StatsArgs, quiet: bool) -> anyhow::Result<()> {

@@ -13,8 +13,8 @@
 //! or the detailed result `ClientCommError`.
 
 use super::combined::parse_status;
+use super::request::{LineError, Parsed, Request};
 use super::time::parse_date_and_time;
-use super::{LineError, Parsed, Request};
 
 /// The columns of the standard log as AWS documents them, for a log whose
 /// `#Fields:` header was lost.

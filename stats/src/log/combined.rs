@@ -9,8 +9,8 @@
 //! `\"` by Apache), and a request line that is not `METHOD TARGET PROTOCOL` (a
 //! scanner's garbage, `-`) is a request for no path, which matches nothing.
 
+use super::request::{LineError, Request, target_path};
 use super::time::parse_common_log_time;
-use super::{LineError, Request, target_path};
 
 /// Parses one combined log line.
 ///

@@ -8,8 +8,8 @@
 //! fields after the user agent, which AWS keeps adding to, are ignored.
 
 use super::combined::parse_status;
+use super::request::{LineError, Request, target_path};
 use super::time::parse_common_log_time;
-use super::{LineError, Request, target_path};
 
 /// Parses one S3 server access log line.
 ///

@@ -1,7 +1,7 @@
 //! The timestamps of access logs, to seconds since the Unix epoch, by hand: a log has
 //! one per line, and a general date parser would cost more than the rest of the line.
 
-use super::LineError;
+use super::request::LineError;
 
 /// Days from 1970-01-01 to the proleptic Gregorian date `year-month-day` (Howard
 /// Hinnant's `days_from_civil`).
