@@ -10,7 +10,7 @@
 //! as data, so it works from any host or folder and a ramp advances without the page
 //! being written again. A Content-Security-Policy lets no other script run. Every
 //! string from a manifest is HTML-escaped; release notes are Markdown rendered
-//! without their raw HTML ([`crate::markdown`]).
+//! without their raw HTML (`markdown.rs`).
 //!
 //! [`render`] is pure; [`write()`] reads the channels, and the platform release
 //! documents their releases name (which list the modules), through a [`Storage`] and

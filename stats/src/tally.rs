@@ -474,6 +474,7 @@ mod tests {
     use wavecast_schema::{Blake3Hash, Manifest, PlatformRelease};
 
     use super::*;
+    use crate::log::LogFormat;
     use crate::read::read_log;
 
     const PACKAGE: u64 = 100_000;
@@ -748,6 +749,53 @@ mod tests {
             (beta.active_clients, beta.installs_from("1.2.0", "fresh")),
             (1, 1)
         );
+    }
+
+    /// The same requests as S3 server access log and CloudFront lines, detected from
+    /// their first line, count the same.
+    #[test]
+    fn s3_and_cloudfront_logs_count_alike() {
+        let (map, paths) = site();
+        let owner = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+        let requests = [
+            ("stable", 200, 2000, "-"),
+            ("doc 1.2.0", 200, 900, "-"),
+            ("package 1.2.0", 200, 40_000, "ClientCommError"),
+            ("package 1.2.0", 206, 60_000, "-"),
+        ];
+        let s3: String = requests
+            .iter()
+            .enumerate()
+            .map(|(second, (name, status, bytes, _))| {
+                let key = paths[*name].trim_start_matches('/');
+                format!(
+                    "{owner} updates [05/Dec/2026:00:00:0{second} +0000] 192.0.2.3 - ID{second} REST.GET.OBJECT prefix/{key} \"GET /updates/prefix/{key} HTTP/1.1\" {status} - {bytes} 100000 7 6 \"-\" \"wavecast-update/0.1.0\" - x SigV4\n"
+                )
+            })
+            .collect();
+        let mut cloudfront = String::from(
+            "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) x-edge-detailed-result-type\n",
+        );
+        for (second, (name, status, bytes, result)) in requests.iter().enumerate() {
+            cloudfront.push_str(&format!(
+                "2026-12-05\t00:00:0{second}\tFRA56\t{bytes}\t192.0.2.3\tGET\td1.cloudfront.net\t{}\t{status}\t-\twavecast-update/0.1.0\t{result}\n",
+                paths[*name]
+            ));
+        }
+        for (text, format) in [(s3, LogFormat::S3), (cloudfront, LogFormat::CloudFront)] {
+            let mut tally = Tally::new(&map, 3600, [1; 32]);
+            let read = read_log(&mut text.as_bytes(), "log", None, &mut tally).unwrap();
+            assert_eq!(read.format, format);
+            let report = tally.finish();
+            let totals = stable(&report);
+            assert_eq!(totals.installs_from("1.2.0", "fresh"), 1, "{format}");
+            assert_eq!(totals.active_clients, 1, "{format}");
+            assert_eq!(
+                (totals.incomplete, totals.partial_bodies, totals.retries),
+                (1, 1, 1),
+                "{format}"
+            );
+        }
     }
 
     #[test]
