@@ -242,6 +242,18 @@ fn offered_cell(dom: &str, key: &str) -> String {
     dom[at..].split("</td>").next().unwrap().to_owned()
 }
 
+/// Where the "now" line of stable's chart is drawn in `dom`, or `None` when hidden.
+fn now_marker(dom: &str) -> Option<f64> {
+    let stable = &dom[dom.find("id=\"channel-stable\"").expect("stable's section")..];
+    let marker = &stable[stable.find("<g class=\"marker\"").expect("a marker")..];
+    let marker = &marker[..marker.find("</g>").unwrap()];
+    if marker.contains("visibility=\"hidden\"") {
+        return None;
+    }
+    let x1 = &marker[marker.find("x1=\"").unwrap() + 4..];
+    Some(x1[..x1.find('"').unwrap()].parse().unwrap())
+}
+
 /// `index.html` as headless Chromium renders it at `url`.
 fn rendered(sandbox: &Sandbox, profile: &Path, url: &str) -> String {
     let dom_file = sandbox.path("dom.html");
@@ -273,6 +285,7 @@ fn the_status_page_computes_offered_now_when_viewed() {
     let profile = tempfile::tempdir().unwrap();
     let url = format!("file://{}", index.display());
     let mut seen = Vec::new();
+    let mut markers = Vec::new();
     for at in [
         "2026-11-20T12:00:00Z",
         "2026-11-21T07:13:20Z",
@@ -298,7 +311,17 @@ fn the_status_page_computes_offered_now_when_viewed() {
             "the page says when its figures are for"
         );
         seen.push(offered);
+        markers.push(now_marker(&dom));
     }
+    // The "now" line of stable's chart moves with the time: hidden before
+    // the simulation starts and after it ends (a poll after the ramp), further right
+    // in between.
+    assert_eq!((markers[0], markers[4]), (None, None), "{markers:?}");
+    let shown: Vec<f64> = markers[1..4].iter().map(|x| x.expect("shown")).collect();
+    assert!(
+        shown.windows(2).all(|pair| pair[0] < pair[1]),
+        "{markers:?}"
+    );
     assert_eq!(
         seen[..3],
         [
