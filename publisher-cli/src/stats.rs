@@ -11,19 +11,19 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use wavecast_schema::parse_duration;
+use wavecast_site::Storage;
 use wavecast_site::measured::{MeasuredAdoption, MeasuredBucket, MeasuredChannel};
-use wavecast_site::{FsStorage, Storage};
 use wavecast_stats::{Breach, Condition, Figures, LogFormat, Report, SiteMap, Tally, read_log};
 
-use crate::args::UmaskArg;
+use crate::args::{S3Args, UmaskArg};
 use crate::output::{self, ThresholdCrossed, UsageError};
 
 #[derive(Debug, Args)]
 pub(crate) struct StatsArgs {
-    /// The site folder the logs are of: its manifests and release documents say
-    /// which release each requested file belongs to.
+    /// The site the logs are of, a folder or `s3://BUCKET/PREFIX`: its manifests and
+    /// release documents say which release each requested file belongs to.
     #[arg(long, value_name = "SITE")]
-    site: PathBuf,
+    site: String,
     /// Access logs, oldest first (`-` for standard input); `.gz` files are
     /// decompressed.
     #[arg(value_name = "LOG", required = true)]
@@ -58,6 +58,8 @@ pub(crate) struct StatsArgs {
     html: bool,
     #[command(flatten)]
     umask: UmaskArg,
+    #[command(flatten)]
+    s3: S3Args,
 }
 
 fn parse_condition(text: &str) -> Result<Condition, String> {
@@ -72,20 +74,23 @@ fn parse_condition(text: &str) -> Result<Condition, String> {
 
 /// `wavecast stats`.
 pub(crate) fn run(args: &StatsArgs, quiet: bool) -> anyhow::Result<()> {
-    let map = match SiteMap::load(&FsStorage::new(&args.site)) {
+    let storage: Box<dyn Storage> = if args.site.starts_with("s3://") {
+        Box::new(args.s3.storage(&args.site)?)
+    } else {
+        Box::new(args.umask.storage(&args.site))
+    };
+    let map = match SiteMap::load(storage.as_ref()) {
         Err(wavecast_stats::Error::NoChannels) => bail!(UsageError(format!(
             "the site `{}` has no channel manifest (`channels/*.json`)",
-            args.site.display()
+            args.site
         ))),
-        other => {
-            other.with_context(|| format!("failed to read the site `{}`", args.site.display()))?
-        }
+        other => other.with_context(|| format!("failed to read the site `{}`", args.site))?,
     };
     for channel in &args.channels {
         if !map.channels.iter().any(|known| known.as_str() == channel) {
             bail!(UsageError(format!(
                 "the site `{}` has no channel `{channel}`",
-                args.site.display()
+                args.site
             )));
         }
     }
@@ -131,18 +136,16 @@ pub(crate) fn run(args: &StatsArgs, quiet: bool) -> anyhow::Result<()> {
         ));
     }
     if args.html {
-        let storage = args.umask.storage(&args.site);
         let now = crate::args::now()?;
         storage.put_bytes(
             &wavecast_site::layout::measured_adoption(),
             &measured(&report, now).to_json(),
         )?;
-        wavecast_site::status_page::write(&storage, now)?;
+        wavecast_site::status_page::write(storage.as_ref(), now)?;
         if !quiet && !args.json {
             output::status(&format!(
-                "wrote the measured adoption to {} and {}",
-                args.site.join("stats.json").display(),
-                args.site.join("index.html").display()
+                "wrote the measured adoption to `stats.json` and `index.html` of {}",
+                args.site
             ));
         }
     }

@@ -105,7 +105,7 @@ fn write_log(path: &Path, blobs: &Blobs, size: u64) -> u64 {
             (client >> 8) & 255,
             client & 255
         );
-        let agent = if client % 7 == 0 {
+        let agent = if client.is_multiple_of(7) {
             "wavecast-update/0.1.0 (aarch64-apple-darwin)"
         } else {
             "wavecast-update/0.1.0"
@@ -114,13 +114,13 @@ fn write_log(path: &Path, blobs: &Blobs, size: u64) -> u64 {
             |list: &[String], n: u64| list[usize::try_from(n % list.len() as u64).unwrap()].clone();
         let mut requests = vec![(
             "/channels/stable.json".to_owned(),
-            if random() % 4 == 0 { 200 } else { 304 },
+            if random().is_multiple_of(4) { 200 } else { 304 },
             1843,
         )];
-        if random() % 20 == 0 {
+        if random().is_multiple_of(20) {
             requests.push((pick(&blobs.documents, random()), 200, 900));
             requests.push((pick(&blobs.indexes, random()), 200, 300));
-            if random() % 2 == 0 && !blobs.packs.is_empty() {
+            if random().is_multiple_of(2) && !blobs.packs.is_empty() {
                 requests.push((pick(&blobs.packs, random()), 200, 20_000));
             } else {
                 requests.push((pick(&blobs.packages, random()), 200, 40_000));
