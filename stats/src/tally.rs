@@ -119,8 +119,7 @@ impl Hasher for KeyHasher {
 }
 
 /// Reads requests one by one against a [`SiteMap`]; [`Tally::finish`] gives the
-/// [`Report`].
-#[derive(Debug)]
+/// [`Report`]. Its `Debug` shows counts only, never the salt or the clients' keys.
 pub struct Tally<'m> {
     map: &'m SiteMap,
     bucket_seconds: i64,
@@ -131,6 +130,18 @@ pub struct Tally<'m> {
     site_requests: u64,
     first: Option<i64>,
     last: Option<i64>,
+}
+
+impl std::fmt::Debug for Tally<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally")
+            .field("bucket_seconds", &self.bucket_seconds)
+            .field("clients", &self.clients.len())
+            .field("buckets", &self.buckets.len())
+            .field("lines", &self.lines)
+            .field("site_requests", &self.site_requests)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'m> Tally<'m> {
@@ -831,6 +842,20 @@ mod tests {
                 "{format}"
             );
         }
+    }
+
+    #[test]
+    fn debug_shows_no_salt_or_client() {
+        let (map, paths) = site();
+        let text = log(&paths, &[(0, "10.0.0.1", "stable", 200, 2000)]);
+        let mut tally = Tally::new(&map, 3600, [0xab; 32]);
+        read_log(&mut text.as_bytes(), "log", None, &mut tally).unwrap();
+        let debug = format!("{tally:?}");
+        assert!(debug.contains("clients: 1"), "{debug}");
+        assert!(
+            !debug.contains("171") && !debug.contains("ab, ab"),
+            "{debug}"
+        );
     }
 
     #[test]

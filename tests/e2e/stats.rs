@@ -259,6 +259,38 @@ fn stats_reads_back_from_nginx_what_two_hundred_clients_did() {
         copy_tree(&site, &dir.join("site"));
     }
 
+    // The same figures as text and CSV.
+    let text = sandbox
+        .wavecast(["stats", "--site"], [site.as_os_str(), log.as_os_str()])
+        .success();
+    assert!(
+        text.stdout.contains(
+            "installs        1.2.0: fresh 80, from 1.0.0 60, from 1.1.0 60; 1.1.0: from 1.0.0 60; 1.0.0: fresh 120"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stderr.contains("lines/s"), "{}", text.stderr);
+    let csv = sandbox
+        .wavecast(
+            ["stats", "--csv", "--site"],
+            [site.as_os_str(), log.as_os_str()],
+        )
+        .success();
+    for row in [
+        "channel,bucket,metric,version,from,value",
+        "stable,total,active_clients,,,200",
+        "stable,total,installs,1.2.0,fresh,80",
+        "stable,total,installs,1.2.0,1.1.0,60",
+        "stable,total,incomplete,,,12",
+    ] {
+        assert!(
+            csv.stdout.lines().any(|line| line == row),
+            "{row}\n{}",
+            csv.stdout
+        );
+    }
+
     // An alert on the same log: 12 cut of a few hundred downloads.
     let alert = sandbox.wavecast(
         [
