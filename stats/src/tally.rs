@@ -844,6 +844,85 @@ mod tests {
         }
     }
 
+    /// A module unchanged between releases has one package for both: a fresh install
+    /// of the newer one is told by the document it fetched first.
+    #[test]
+    fn a_shared_package_belongs_to_the_release_being_installed() {
+        let module = |name: &str, version: &str| {
+            format!(
+                r#""{name}":{{"version":"{version}","unpacked_size":10,"dest":"{name}",
+                    "package":{{"size":{PACKAGE},"blake3":"{}"}},
+                    "index":{{"size":30,"json_size":100,"blake3":"{}"}}}}"#,
+                hash(&format!("package {name} {version}")),
+                hash(&format!("index {name} {version}"))
+            )
+        };
+        let mut documents = HashMap::new();
+        let mut releases = Vec::new();
+        let mut doc_paths = Vec::new();
+        for (version, app) in [("1.1.0", "1.1.0"), ("1.0.0", "1.0.0")] {
+            let json = format!(
+                r#"{{"format":2,"version":"{version}","platform":"any","modules":{{{},{}}}}}"#,
+                module("app", app),
+                module("lib", "1.0.0")
+            );
+            let document = PlatformRelease::parse(json.as_bytes()).unwrap();
+            let bytes = document.to_json();
+            let blob = Blake3Hash::of(&bytes);
+            doc_paths.push(format!("/blobs/{blob}.json"));
+            documents.insert(blob.clone(), document);
+            releases.push(format!(
+                r#"{{"version":"{version}","published_at":"2026-11-21T00:00:00Z",
+                    "platforms":{{"any":{{"size":{},"blake3":"{blob}"}}}},
+                    "rollout":{{"salt":"00112233445566778899aabbccddeeff","basis_points":10000}}}}"#,
+                bytes.len()
+            ));
+        }
+        let manifest = Manifest::parse(
+            format!(
+                r#"{{"format":2,"product":"demo","channel":"stable","serial":1,
+                    "published_at":"2026-11-21T00:00:00Z","expires_at":"2027-11-21T00:00:00Z",
+                    "min_client_version":"0.1.0","releases":[{}]}}"#,
+                releases.join(",")
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let map = SiteMap::build(&[manifest], &documents);
+        let lib = format!("/blobs/{}.tar.gz", hash("package lib 1.0.0"));
+        let app = format!("/blobs/{}.tar.gz", hash("package app 1.1.0"));
+        match map.lookup(&lib) {
+            Some(SiteObject::Blob {
+                role: Role::Package(releases),
+                ..
+            }) => {
+                assert_eq!(releases.len(), 2, "one package, two releases");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut paths = HashMap::new();
+        paths.insert("stable".to_owned(), "/channels/stable.json".to_owned());
+        paths.insert("doc".to_owned(), doc_paths[0].clone());
+        paths.insert("lib".to_owned(), lib);
+        paths.insert("app".to_owned(), app);
+        let text = log(
+            &paths,
+            &[
+                (0, "10.0.0.1", "stable", 200, 2000),
+                (1, "10.0.0.1", "doc", 200, 900),
+                (2, "10.0.0.1", "lib", 200, PACKAGE),
+                (3, "10.0.0.1", "app", 200, PACKAGE),
+            ],
+        );
+        let mut tally = Tally::new(&map, 3600, [3; 32]);
+        read_log(&mut text.as_bytes(), "log", None, &mut tally).unwrap();
+        let report = tally.finish();
+        let totals = stable(&report);
+        assert_eq!(totals.installs_from("1.1.0", "fresh"), 1, "{totals:?}");
+        assert_eq!(totals.installs.len(), 1, "{totals:?}");
+        assert_eq!(totals.downloads, 2);
+    }
+
     #[test]
     fn debug_shows_no_salt_or_client() {
         let (map, paths) = site();
