@@ -24,6 +24,7 @@ mod retire;
 mod rollout;
 mod secret_keys;
 mod simulate;
+mod stats;
 mod survey;
 mod verify;
 
@@ -81,6 +82,12 @@ enum Command {
     /// time, and install rates.
     #[command(after_help = output::EXIT_CODES)]
     Simulate(Box<simulate::SimulateArgs>),
+    /// Measure a rollout from the host's access logs: installs per release (fresh or
+    /// from which release), active clients, incomplete downloads, pack fallbacks and
+    /// the fleet's versions, per channel and time bucket. No address or id is kept:
+    /// clients are counted by a salted hash that lives only while the command runs.
+    #[command(after_help = output::EXIT_CODES)]
+    Stats(Box<stats::StatsArgs>),
     /// Check a site: every channel's signature and expiry, and every document,
     /// package, file index, copy pack and delta pack its releases refer to (sizes,
     /// hashes, and that each rebuilds what it describes).
@@ -129,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retire(args) => retire::run(&args),
         Command::PublishUpdater(args) => publish_updater::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Stats(args) => stats::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Mirror(args) => mirror::run(&args),
         Command::Push(args) => push::run(&args),

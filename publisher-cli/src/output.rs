@@ -17,6 +17,7 @@ Exit codes:
   0  success
   1  operational failure (I/O, signing, site storage)
   2  usage or configuration error (bad arguments, existing key or version, wrong password)
+  3  stats: a --fail-if condition holds (the figures are printed first)
 
 Environment:
   WAVECAST_KEY_PASSWORD  password of the secret key (keygen encrypts with it)
@@ -35,6 +36,21 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// `--fail-if` held: exit code 3, after the figures were printed.
+#[derive(Debug)]
+pub(crate) struct ThresholdCrossed(pub(crate) usize);
+
+impl std::fmt::Display for ThresholdCrossed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => f.write_str("a --fail-if condition holds"),
+            count => write!(f, "{count} --fail-if conditions hold"),
+        }
+    }
+}
+
+impl std::error::Error for ThresholdCrossed {}
 
 /// Prints one JSON document on stdout. A closed pipe is not an error.
 pub(crate) fn json(value: &serde_json::Value) {
@@ -77,6 +93,12 @@ pub(crate) fn problem(message: &str) {
     eprintln!("problem: {message}");
 }
 
+/// A `stats --fail-if` condition that the logs crossed, on stderr even under
+/// `--quiet`: the command fails because of it.
+pub(crate) fn alert(message: &str) {
+    eprintln!("alert: {message}");
+}
+
 /// Set by `--quiet`: only errors reach stderr; results still go to stdout.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -105,6 +127,13 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     use wavecast_publisher::Error as E;
     let usage = error.chain().any(|cause| {
         cause.is::<UsageError>()
+            || matches!(
+                cause.downcast_ref::<wavecast_stats::Error>(),
+                Some(
+                    wavecast_stats::Error::ParseLine { .. }
+                        | wavecast_stats::Error::InvalidCondition { .. }
+                )
+            )
             || matches!(
                 cause.downcast_ref::<E>(),
                 Some(
@@ -152,7 +181,13 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
     if let Some(hint) = &hint {
         eprintln!("hint: {hint}");
     }
-    let code = if usage { 2 } else { 1 };
+    let code = if error.is::<ThresholdCrossed>() {
+        3
+    } else if usage {
+        2
+    } else {
+        1
+    };
     if std::env::args_os().any(|argument| argument == "--json")
         && !JSON_WRITTEN.load(Ordering::Relaxed)
     {
@@ -203,7 +238,14 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             "pass --version {}, or build the client reporting {given}: `WAVECAST_CLIENT_VERSION={given} cargo build --release --bin wavecast-update`",
             reported.version
         ),
-        _ => return error.chain().find_map(site_hint),
+        _ => {
+            if let Some(wavecast_stats::Error::ParseLine { .. }) =
+                error.downcast_ref::<wavecast_stats::Error>()
+            {
+                return Some("check the log's format: `--format combined` reads nginx's and Apache's `combined` log_format, `s3` S3 server access logs, `cloudfront` CloudFront standard logs".to_owned());
+            }
+            return error.chain().find_map(site_hint);
+        }
     };
     Some(own)
 }

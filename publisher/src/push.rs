@@ -2,8 +2,8 @@
 //!
 //! Only what the destination lacks is written: a blob whose size matches is left
 //! alone (blobs are content-addressed, so the same name and size is the same blob),
-//! and a mutable file (channel manifests, the status page, `.nojekyll`) is written
-//! only when its content differs. Blobs go first, then the channel manifests, then
+//! and a mutable file (channel manifests, the status page, the measured adoption
+//! `stats.json`, `.nojekyll`) is written only when its content differs. Blobs go first, then the channel manifests, then
 //! the status page, so readers of the destination always see a complete release.
 
 use std::path::{Path, PathBuf};
@@ -102,7 +102,10 @@ pub fn push(
 ) -> Result<PushReport> {
     let mut report = PushReport::default();
     for (path, local, size) in site_files(site)? {
-        let uploaded = if stage(&path) == 0 && path.as_str() != ".nojekyll" {
+        let mutable = stage(&path) != 0
+            || path.as_str() == ".nojekyll"
+            || path == layout::measured_adoption();
+        let uploaded = if !mutable {
             if destination.size(&path)? == Some(size) {
                 false
             } else {
@@ -190,5 +193,15 @@ mod tests {
         let report = push(site.root(), &destination, &log).unwrap();
         assert_eq!(*log.0.lock().unwrap(), ["channels/stable.json"]);
         assert_eq!((report.uploaded.files, report.present.files), (1, 4));
+
+        // The measured adoption changes in place: same size, other counts.
+        let stats: RelativePath = "stats.json".parse().unwrap();
+        site.put_bytes(&stats, b"{\"a\":1}").unwrap();
+        push(site.root(), &destination, &Log::default()).unwrap();
+        site.put_bytes(&stats, b"{\"a\":2}").unwrap();
+        let log = Log::default();
+        push(site.root(), &destination, &log).unwrap();
+        assert_eq!(*log.0.lock().unwrap(), ["stats.json"]);
+        assert_eq!(destination.get(&stats).unwrap().unwrap(), b"{\"a\":2}");
     }
 }

@@ -177,19 +177,24 @@ pub fn render(chart: &LineChart) -> String {
         HEIGHT - 10.0
     );
 
+    // The marker carries the plot's span, so the status page's script can move it
+    // to the time the page is viewed; outside the span it is hidden.
     if let Some((when, label)) = &chart.marker {
         let second = when.as_second();
-        if (first..=last).contains(&second) {
-            let at = x(second);
-            let _ = write!(
-                svg,
-                r##"<line class="marker" x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{:.1}" stroke="#555" stroke-width="1.5" stroke-dasharray="3 3"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#555">{}</text>"##,
-                TOP + plot_height,
-                at + 4.0,
-                TOP + 12.0,
-                escape(label)
-            );
-        }
+        let at = x(second.clamp(first, last));
+        let hidden = if (first..=last).contains(&second) {
+            ""
+        } else {
+            r#" visibility="hidden""#
+        };
+        let _ = write!(
+            svg,
+            r##"<g class="marker" data-first="{first}" data-last="{last}" data-left="{LEFT}" data-width="{plot_width}"{hidden}><line x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{:.1}" stroke="#555" stroke-width="1.5" stroke-dasharray="3 3"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#555">{}</text></g>"##,
+            TOP + plot_height,
+            at + 4.0,
+            TOP + 12.0,
+            escape(label)
+        );
     }
 
     // The lines, then their end labels spread so that they do not overlap.

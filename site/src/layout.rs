@@ -70,6 +70,12 @@ pub fn status_page() -> RelativePath {
     "index.html".parse().expect("`index.html` is a valid path")
 }
 
+/// The adoption measured from the host's access logs (`wavecast stats --html`),
+/// which the status page shows: counts only.
+pub fn measured_adoption() -> RelativePath {
+    "stats.json".parse().expect("`stats.json` is a valid path")
+}
+
 /// The immutable home of a blob with this hash.
 pub fn blob(hash: &Blake3Hash, kind: BlobKind) -> RelativePath {
     format!("blobs/{hash}.{}", kind.extension())

@@ -4,9 +4,13 @@
 //! manifest, then each release: version, publication, notes, platforms and modules
 //! with their sizes, and the rollout as it stands when the page is generated (share or
 //! ramp with the threshold in force, rules, cap, pause, yank), with a chart of a
-//! simulated fleet moving through the releases. The page has inline CSS and inline
-//! SVG, no script and relative links only, so it works from any host or folder.
-//! Every string from a manifest is HTML-escaped.
+//! simulated fleet moving through the releases. The page has inline CSS, inline SVG,
+//! relative links only and one inline script ([`crate::live`]) that recomputes what
+//! each release is offered to at the time it is viewed, from the manifests embedded
+//! as data, so it works from any host or folder and a ramp advances without the page
+//! being written again. A Content-Security-Policy lets no other script run. Every
+//! string from a manifest is HTML-escaped; release notes are Markdown rendered
+//! without their raw HTML (`markdown.rs`).
 //!
 //! [`render`] is pure; [`write()`] reads the channels, and the platform release
 //! documents their releases name (which list the modules), through a [`Storage`] and
@@ -17,14 +21,17 @@ use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use wavecast_schema::{
-    AttributeMatch, BasisPoints, Blake3Hash, Blob, Envelope, Fleet, Manifest,
-    PLATFORM_RELEASE_SIZE_LIMIT, Platform, PlatformRelease, RelativePath, Release, Rule,
-    RuleAction, Share, Simulation, SimulationPlan, format_duration, simulate,
+    AttributeMatch, Blake3Hash, Blob, Envelope, Fleet, Manifest, PLATFORM_RELEASE_SIZE_LIMIT,
+    Platform, PlatformRelease, RelativePath, Release, RolloutPlan, Rule, RuleAction, Share,
+    Simulation, SimulationPlan, format_duration, simulate,
 };
 
 use crate::chart::{escape, share_chart};
 use crate::error::Result;
 use crate::layout;
+use crate::live::{self, offered_now, threshold};
+use crate::markdown::notes_html;
+use crate::measured::{MeasuredAdoption, MeasuredChannel};
 use crate::storage::Storage;
 
 /// Clients in the fleet simulated for each channel's chart.
@@ -48,6 +55,8 @@ pub struct ChannelStatus<'a> {
     pub documents: &'a Documents,
     /// The simulated fleet for the chart, usually from [`simulate_channel`].
     pub simulation: Option<&'a Simulation>,
+    /// What the access logs showed, when `wavecast stats --html` measured it.
+    pub measured: Option<&'a MeasuredChannel>,
 }
 
 /// The platform a channel's chart simulates: `any` when some release has it, else the
@@ -110,6 +119,9 @@ pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
         }
     }
     let simulations: Vec<Option<Simulation>> = manifests.iter().map(simulate_channel).collect();
+    let measured = storage
+        .get(&layout::measured_adoption())?
+        .and_then(|bytes| MeasuredAdoption::parse(&bytes));
     let channels: Vec<ChannelStatus<'_>> = manifests
         .iter()
         .zip(&simulations)
@@ -117,6 +129,9 @@ pub fn write(storage: &dyn Storage, generated_at: Timestamp) -> Result<()> {
             manifest,
             documents: &documents,
             simulation: simulation.as_ref(),
+            measured: measured
+                .as_ref()
+                .and_then(|measured| measured.channels.get(manifest.channel.as_str())),
         })
         .collect();
     let page = render(&channels, generated_at);
@@ -157,7 +172,7 @@ td.number{text-align:right;font-variant-numeric:tabular-nums}
 .badge.paused{background:#fff4d6;border-color:#8a6100;color:#5c4100}
 .badge.live{background:#e3f4e8;border-color:#1e6b3a;color:#14502b}
 .badge.expired{background:#fde2e1;border-color:#b3261e;color:#7a1a14}
-pre.notes{white-space:pre-wrap;font:inherit;background:#f4f4f4;padding:8px 12px;border-radius:4px;margin:6px 0}
+div.notes{background:#f4f4f4;padding:2px 12px;border-radius:4px;margin:6px 0}
 figure{margin:12px 0;background:#fff;border:1px solid #ccc;border-radius:6px;padding:8px;overflow-x:auto}
 figcaption{font-size:13px;color:#444;margin-top:4px}
 svg.chart{max-width:100%;height:auto}
@@ -175,10 +190,14 @@ pub fn render(channels: &[ChannelStatus<'_>], generated_at: Timestamp) -> String
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src '{script_hash}'\">\n\
          <title>{product}: release status</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n\
-         <header><h1>{product}: release status</h1>\n<p>Generated {generated}. {count}: {links}</p></header>\n",
+         <header><h1>{product}: release status</h1>\n<p>Generated {generated}. Rollouts as of \
+         <time id=\"as-of\" datetime=\"{generated_at}\">{generated_text}</time> (computed when the page is viewed). {count}: {links}</p></header>\n",
         product = escape(product),
+        script_hash = live::script_hash(),
         generated = time(generated_at),
+        generated_text = generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         count = match channels.len() {
             1 => "1 channel".to_owned(),
             count => format!("{count} channels"),
@@ -200,8 +219,17 @@ pub fn render(channels: &[ChannelStatus<'_>], generated_at: Timestamp) -> String
     }
     page.push_str(
         "<footer>Rollouts are decided by each client from its own random install id; \
-         no server counts installs. The charts simulate a synthetic fleet against the \
-         manifests as they stand.</footer>\n</main>\n</body>\n</html>\n",
+         no client reports to a server. The charts simulate a synthetic fleet against the \
+         manifests as they stand; <code>wavecast stats</code> measures the real rollout \
+         from the host's access logs.</footer>\n</main>\n",
+    );
+    for channel in channels {
+        page.push_str(&live::manifest_data(channel.manifest));
+    }
+    let _ = write!(
+        page,
+        "<script>{}</script>\n</body>\n</html>\n",
+        live::SCRIPT
     );
     page
 }
@@ -221,7 +249,27 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
          <dt>Published</dt><dd>{published}</dd>\
          <dt>Expires</dt><dd>{expires}{expiry}</dd>\
          <dt>Releases</dt><dd>{count} live</dd>\
+         <dt>Minimum client</dt><dd>wavecast-update {min_client}</dd>\
+         <dt>Updater builds</dt><dd>{updaters}</dd>\
          <dt>Signed manifest</dt><dd><a href=\"channels/{name}.json\"><code>channels/{name}.json</code></a></dd></dl>\n",
+        min_client = escape(&manifest.min_client_version.to_string()),
+        updaters = if manifest.updater.is_empty() {
+            "none offered".to_owned()
+        } else {
+            manifest
+                .updater
+                .iter()
+                .map(|(platform, build)| {
+                    format!(
+                        "{} {} ({})",
+                        escape(platform.as_str()),
+                        escape(&build.version.to_string()),
+                        bytes(build.package.size)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         serial = manifest.serial,
         published = time(manifest.published_at),
         expires = time(manifest.expires_at),
@@ -257,17 +305,28 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
         }
         _ => page.push_str("<p>No live release to simulate.</p>\n"),
     }
+    if let Some(measured) = channel.measured {
+        render_measured(page, manifest, measured);
+    }
     if !manifest.releases.is_empty() {
         page.push_str(
             "<table class=\"summary\"><thead><tr><th>Version</th><th>Published</th>\
-             <th>State</th><th>Offered now</th><th>Download</th></tr></thead><tbody>\n",
+             <th>State</th><th>Platforms</th><th>Offered now</th><th>Download</th></tr></thead><tbody>\n",
         );
         for release in &manifest.releases {
             let _ = writeln!(
                 page,
                 "<tr><td><a href=\"#{anchor}\">{version}</a></td><td>{published}</td>\
-                 <td>{state}</td><td>{offered}</td><td class=\"number\">{size}</td></tr>",
+                 <td>{state}</td><td>{platforms}</td><td class=\"offered\" data-offered=\"{key}\">{offered}</td>\
+                 <td class=\"number\">{size}</td></tr>",
                 anchor = release_anchor(manifest, release),
+                key = live::release_key(manifest, release),
+                platforms = release
+                    .platforms
+                    .keys()
+                    .map(|platform| escape(platform.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 version = escape(&release.version.to_string()),
                 published = time(release.published_at),
                 state = state_badge(release),
@@ -284,6 +343,30 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
     page.push_str("</section>\n");
 }
 
+/// The adoption measured from the access logs: its chart, beside the simulated one,
+/// and its totals.
+fn render_measured(page: &mut String, manifest: &Manifest, measured: &MeasuredChannel) {
+    let chart = measured.chart(&format!(
+        "{}: measured share of active clients per version",
+        manifest.channel
+    ));
+    let _ = writeln!(
+        page,
+        "<figure class=\"measured\">{chart}<figcaption>Measured from the host's access logs \
+         (<code>wavecast stats</code>; no client sends anything beyond its requests, and no \
+         address is kept): {active} active clients, {installs} installs, {incomplete} of \
+         {downloads} downloads incomplete, {fallbacks} delta pack fallbacks. Each line is the \
+         share of the clients seen in a time bucket that were known to run a version.\
+         </figcaption></figure>",
+        chart = chart.unwrap_or_default(),
+        active = thousands(measured.active_clients),
+        installs = thousands(measured.installs),
+        incomplete = thousands(measured.incomplete),
+        downloads = thousands(measured.downloads),
+        fallbacks = thousands(measured.fallbacks),
+    );
+}
+
 fn release_anchor(manifest: &Manifest, release: &Release) -> String {
     escape(&format!("{}-{}", manifest.channel, release.version))
 }
@@ -296,42 +379,6 @@ fn state_badge(release: &Release) -> &'static str {
     } else {
         "<span class=\"badge live\">live</span>"
     }
-}
-
-/// The threshold of `share` at `now` for a plan started at `started_at`, capped.
-fn threshold(
-    share: &Share,
-    started_at: Option<Timestamp>,
-    cap: Option<BasisPoints>,
-    now: Timestamp,
-) -> BasisPoints {
-    let elapsed = started_at.map(|start| now.as_second() - start.as_second());
-    let threshold = share.threshold_at(elapsed);
-    cap.map_or(threshold, |cap| threshold.min(cap))
-}
-
-/// What the default share offers at `now`, in words.
-fn offered_now(release: &Release, now: Timestamp) -> String {
-    let plan = &release.rollout;
-    if plan.yanked {
-        return "nobody (yanked)".into();
-    }
-    if plan.paused_at.is_some() {
-        return "nobody new (paused)".into();
-    }
-    let threshold = threshold(&plan.share, plan.started_at, plan.cap, now);
-    let mut text = format!("{threshold} of clients");
-    if plan.share.ramp.is_some() {
-        text.push_str(&format!(", ramping to {}", plan.share.basis_points));
-    }
-    if !plan.rules.is_empty() {
-        let count = plan.rules.len();
-        text.push_str(&format!(
-            " no rule matches ({count} rule{})",
-            if count == 1 { "" } else { "s" }
-        ));
-    }
-    text
 }
 
 /// What a fresh install of the release downloads on its first platform: every
@@ -376,7 +423,12 @@ fn render_release(
     let _ = write!(
         page,
         "<dt>Default share</dt><dd>{}</dd>",
-        share_text(&plan.share, plan.started_at, plan.cap, now)
+        share_text(
+            &plan.share,
+            plan,
+            (&live::release_key(manifest, release), None),
+            now
+        )
     );
     if let Some(started) = plan.started_at {
         let _ = write!(page, "<dt>Rollout started</dt><dd>{}</dd>", time(started));
@@ -396,8 +448,8 @@ fn render_release(
     if !release.notes.is_empty() {
         let _ = writeln!(
             page,
-            "<pre class=\"notes\">{}</pre>",
-            escape(&release.notes)
+            "<div class=\"notes\">{}</div>",
+            notes_html(&release.notes)
         );
     }
     if let Some(ramp) = &plan.share.ramp {
@@ -431,7 +483,12 @@ fn render_release(
             let action = match &rule.action {
                 RuleAction::Mandatory => "mandatory: installs at once, without asking".to_owned(),
                 RuleAction::Exclude => "excluded".to_owned(),
-                RuleAction::Share(share) => share_text(share, plan.started_at, plan.cap, now),
+                RuleAction::Share(share) => share_text(
+                    share,
+                    plan,
+                    (&live::release_key(manifest, release), Some(index)),
+                    now,
+                ),
             };
             let _ = writeln!(
                 page,
@@ -499,16 +556,24 @@ fn render_release(
     page.push_str("</article>\n");
 }
 
-/// A share in words, with the threshold in force at `now` for a ramp. Escaped.
+/// A share in words, with the threshold in force at `now` for a ramp, in an element
+/// the page's script updates (`key` names the release, `rule` the rule whose share
+/// it is, if not the default). Escaped.
 fn share_text(
     share: &Share,
-    started_at: Option<Timestamp>,
-    cap: Option<BasisPoints>,
+    plan: &RolloutPlan,
+    (key, rule): (&str, Option<usize>),
     now: Timestamp,
 ) -> String {
+    let (started_at, cap) = (plan.started_at, plan.cap);
     let current = threshold(share, started_at, cap, now);
     match &share.ramp {
-        Some(ramp) => escape(&format!("ramp {ramp} ({current} now)")),
+        Some(ramp) => format!(
+            "{} (<span class=\"threshold-now\" data-threshold=\"{key}\"{rule}>{}</span> now)",
+            escape(&format!("ramp {ramp}")),
+            escape(&current.to_string()),
+            rule = rule.map_or_else(String::new, |index| format!(" data-rule=\"{index}\"")),
+        ),
         None if cap.is_some_and(|cap| cap < share.basis_points) => {
             escape(&format!("{} (capped to {current})", share.basis_points))
         }
@@ -551,21 +616,20 @@ fn time(at: Timestamp) -> String {
     )
 }
 
+/// `512 B`, `1.5 KiB`, `324.0 MiB`: binary units with one decimal, as
+/// `wavecast-update` prints sizes.
 fn bytes(count: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if count < 1000 {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if count < 1024 {
         return format!("{count} B");
     }
-    let mut value = count as f64;
-    let mut unit = "B";
-    for next in UNITS {
-        if value < 1000.0 {
-            break;
-        }
-        value /= 1000.0;
-        unit = next;
+    let mut value = count as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
     }
-    format!("{value:.1} {unit}")
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn thousands(count: u64) -> String {
@@ -649,6 +713,7 @@ mod tests {
                 manifest: &manifest,
                 documents: &documents,
                 simulation: Some(&simulation),
+                measured: None,
             }],
             NOW.parse().unwrap(),
         )
@@ -657,10 +722,27 @@ mod tests {
     #[test]
     fn manifest_text_is_escaped() {
         let page = page();
-        assert!(!page.contains("<script"), "no script at all on the page");
-        assert!(
-            page.contains("Notes &lt;script&gt;alert(&#39;1.1.0&#39;)&lt;/script&gt; &amp; more")
+        assert_eq!(
+            page.matches("<script>").count(),
+            1,
+            "the page's own script only"
         );
+        assert_eq!(
+            page.matches("<script type=\"application/json\" class=\"wavecast-manifest\"")
+                .count(),
+            1,
+            "one channel's data"
+        );
+        assert_eq!(page.matches("<script").count(), 2);
+        assert!(
+            page.contains("Notes &lt;script&gt;alert('1.1.0')&lt;/script&gt; &amp; more"),
+            "notes rendered with their HTML as text"
+        );
+        assert!(
+            page.contains("Notes \\u003cscript>alert('1.1.0')\\u003c/script>"),
+            "the embedded manifest cannot close its element"
+        );
+        assert!(page.contains(&format!("script-src '{}'", live::script_hash())));
         assert!(page.contains("demo&lt;b&gt;: release status"));
         assert!(page.contains("legacy&lt;i&gt;") && !page.contains("legacy<i>"));
     }
@@ -674,18 +756,25 @@ mod tests {
         assert!(page.contains("<h3>1.1.0 ") && page.contains("<h3>1.0.0 "));
         // Half-way through a 3-day ramp, capped at 80 %.
         assert!(
-            page.contains("ramp 0%@0s,100%@3d (50% now)"),
+            page.contains("ramp 0%@0s,100%@3d (<span class=\"threshold-now\" data-threshold=\"stable 1.1.0\">50%</span> now)"),
             "threshold now"
         );
+        assert!(
+            page.contains("data-offered=\"stable 1.1.0\">50% of clients, ramping to 100% when no rule matches (2 rules)<"),
+            "offered now"
+        );
+        assert!(page.contains("<dt>Minimum client</dt><dd>wavecast-update 0.1.0</dd>"));
+        assert!(page.contains("<dt>Updater builds</dt><dd>none offered</dd>"));
+        assert!(page.contains("<th>Platforms</th>"));
         assert!(page.contains("<dt>Cap</dt><dd>80%"));
         assert!(page.contains("from &lt; 1.0.0") && page.contains("server ^= lab-"));
         assert!(page.contains("mandatory: installs at once") && page.contains("excluded"));
         assert!(
-            page.contains("1.2 MB") && page.contains("4.6 MB"),
+            page.contains("1.2 MiB") && page.contains("4.4 MiB"),
             "module sizes"
         );
         assert!(
-            page.contains("delta packs): any: from 1.0.0 (4.3 kB)"),
+            page.contains("delta packs): any: from 1.0.0 (4.2 KiB)"),
             "packs"
         );
         assert_eq!(page.matches("<svg").count(), 1);
@@ -709,6 +798,7 @@ mod tests {
                 manifest: &manifest,
                 documents: &documents,
                 simulation: None,
+                measured: None,
             }],
             "2027-01-01T00:00:00Z".parse().unwrap(),
         );
@@ -766,7 +856,7 @@ mod tests {
         assert!(!page.contains("broken"));
         assert_eq!(page.matches("<svg").count(), 2);
         assert_eq!(
-            page.matches("4.6 MB").count(),
+            page.matches("4.4 MiB").count(),
             3,
             "modules read from the documents"
         );
@@ -776,7 +866,8 @@ mod tests {
     #[test]
     fn numbers_read_well() {
         assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(1_234_567), "1.2 MB");
+        assert_eq!(bytes(1_234_567), "1.2 MiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(thousands(10_000), "10,000");
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(thousands(999), "999");

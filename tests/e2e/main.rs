@@ -28,6 +28,7 @@ mod secrets;
 mod self_update;
 mod serving;
 mod slots;
+mod stats;
 mod status_page;
 mod trust;
 mod windows;

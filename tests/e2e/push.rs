@@ -485,3 +485,88 @@ fn listings_page_and_deletes_work() {
         paths[3..]
     );
 }
+
+/// `wavecast stats` reads a site kept in a bucket and the bucket's S3 server access
+/// log (lines in S3's format, written here: moto keeps no access log), and `--html`
+/// writes the measured adoption back into the bucket.
+#[test]
+fn stats_reads_a_site_in_a_bucket_and_its_s3_access_log() {
+    let (moto, sandbox, storage) = public_bucket("site");
+    let destination = format!("s3://{BUCKET}/site");
+    let r1 = sample_release(&sandbox.path("r1"), "one");
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let r2 = sample_release(&sandbox.path("r2"), "two");
+    sandbox.publish(&r2, "1.1.0", &[]).success();
+    push(&sandbox, &moto, &destination).success();
+
+    let manifest = sandbox.manifest("stable");
+    let document_blob = &manifest
+        .release(&"1.1.0".parse().unwrap())
+        .unwrap()
+        .platforms["any"];
+    let document_path = format!("blobs/{}.json", document_blob.blake3);
+    let document = wavecast_schema::PlatformRelease::parse(
+        &std::fs::read(sandbox.site().join(&document_path)).unwrap(),
+    )
+    .unwrap();
+    let pack = document
+        .pack_from(&"1.0.0".parse().unwrap())
+        .expect("a pack from 1.0.0");
+    let owner = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+    let line = |second: u32, address: &str, key: &str, status: u16, bytes: u64| {
+        format!(
+            "{owner} {BUCKET} [05/Dec/2026:10:00:{second:02} +0000] {address} - REQ{second} REST.GET.OBJECT site/{key} \"GET /{BUCKET}/site/{key} HTTP/1.1\" {status} - {bytes} {bytes} 12 3 \"-\" \"wavecast-update/0.1.0\" - hostid SigV4 ECDHE-RSA-AES128-GCM-SHA256 - {BUCKET}.s3.us-east-1.amazonaws.com TLSv1.3 - -\n"
+        )
+    };
+    let log: String = [
+        line(1, "192.0.2.1", "channels/stable.json", 200, 1500),
+        line(2, "192.0.2.1", &document_path, 200, document_blob.size),
+        line(
+            3,
+            "192.0.2.1",
+            &format!("blobs/{}.pack", pack.blake3),
+            200,
+            pack.size,
+        ),
+        line(4, "192.0.2.2", "channels/stable.json", 304, 0),
+    ]
+    .concat();
+    std::fs::write(sandbox.path("s3.log"), log).unwrap();
+    let run = sandbox
+        .wavecast(
+            [
+                "stats",
+                "--json",
+                "--html",
+                "--site",
+                &destination,
+                "--endpoint",
+                &moto.endpoint(),
+            ],
+            [sandbox.path("s3.log")],
+        )
+        .success()
+        .json();
+    let totals = &run["channels"][0]["totals"];
+    assert_eq!(totals["active_clients"], 2, "{totals:#}");
+    assert_eq!(
+        totals["installs"],
+        serde_json::json!([{"version": "1.1.0", "from": "1.0.0", "count": 1}])
+    );
+    let kept = wavecast_site::Storage::get(&storage, &"stats.json".parse().unwrap())
+        .unwrap()
+        .expect("stats.json in the bucket");
+    assert!(
+        String::from_utf8(kept)
+            .unwrap()
+            .contains("\"active_clients\": 2")
+    );
+    let page = wavecast_site::Storage::get(&storage, &"index.html".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8(page)
+            .unwrap()
+            .contains("<figure class=\"measured\">")
+    );
+}

@@ -81,6 +81,17 @@ fn every_command_writes_a_world_readable_site_under_a_strict_umask() {
     strict(&["rollout", "1.0.0", "50%"]);
     strict(&["yank", "1.0.0"]);
     strict(&["yank", "1.0.0", "--undo"]);
+    let log = sandbox.path("access.log");
+    std::fs::write(&log, "").unwrap();
+    let stats = [
+        "stats".as_ref(),
+        "--html".as_ref(),
+        "--site".as_ref(),
+        site.as_os_str(),
+        log.as_os_str(),
+    ];
+    wavecast_strict(&sandbox, stats, &[]).success();
+    assert!(site.join("stats.json").is_file());
     strict(&[
         "publish-updater",
         next_client().to_str().unwrap(),

