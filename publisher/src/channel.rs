@@ -179,16 +179,25 @@ pub fn validate_and_write(
 ///
 /// # Errors
 ///
-/// [`Error::InvalidManifest`] when clients would refuse the text,
-/// [`Error::ManifestTooLarge`] when they would refuse the envelope; signing and
-/// storage errors.
+/// [`Error::RootExpired`] when the newest root has expired, [`Error::InvalidManifest`]
+/// when clients would refuse the text, [`Error::ManifestTooLarge`] when they would
+/// refuse the envelope; signing and storage errors.
 pub fn write_manifest(
     storage: &dyn Storage,
     signers: &Signers,
     manifest: &mut Manifest,
 ) -> Result<()> {
     let roots = trust::ensure_roots(storage, signers)?;
-    manifest.root_version = roots.newest().version;
+    let newest = roots.newest();
+    if let Some(expires_at) = newest.expires_at
+        && newest.expired(manifest.published_at, SignedDuration::ZERO)
+    {
+        return Err(Error::RootExpired {
+            version: newest.version,
+            expires_at,
+        });
+    }
+    manifest.root_version = newest.version;
     let text = String::from_utf8(manifest.to_json()).expect("serde_json writes UTF-8");
     Manifest::parse(text.as_bytes()).map_err(|source| Error::InvalidManifest {
         channel: manifest.channel.clone(),

@@ -65,6 +65,7 @@ mod reported_version;
 pub mod retire;
 pub mod rollout;
 pub mod rollout_plan;
+pub mod root_draft;
 pub mod self_update;
 pub mod trust;
 pub mod updater_version;
