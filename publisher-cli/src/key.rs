@@ -251,7 +251,7 @@ fn sign_root(args: &SignRootArgs) -> anyhow::Result<()> {
         std::slice::from_ref(&args.key),
         args.password_file.as_deref(),
     )?;
-    let key = key.first();
+    let key = key.first().expect("load_signers loads at least one key");
     let added = root_draft::sign(&mut draft, &args.draft, key)?;
     let done = if added {
         root_draft::write(&args.draft, &draft.draft, true)?;

@@ -23,6 +23,7 @@ mod push;
 mod retire;
 mod rollout;
 mod secret_keys;
+mod sign;
 mod simulate;
 mod survey;
 mod verify;
@@ -101,6 +102,12 @@ enum Command {
     /// folder or an S3 bucket. Deletes nothing unless every channel verifies.
     #[command(after_help = output::EXIT_CODES)]
     Gc(Box<gc::GcArgs>),
+    /// Sign the changes made with --sign-later (channels/*.json.unsigned) with
+    /// release keys, and publish each once a threshold has signed: the root, serial,
+    /// expiry and every blob are checked again first. Keys on several machines sign
+    /// one run after another; a manifest is never live half-signed.
+    #[command(after_help = output::EXIT_CODES)]
+    Sign(sign::SignArgs),
     /// Manage the site's chain of trust: rotate root and release keys.
     #[command(subcommand, after_help = output::EXIT_CODES)]
     Key(key::KeyCommand),
@@ -133,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mirror(args) => mirror::run(&args),
         Command::Push(args) => push::run(&args),
         Command::Gc(args) => gc::run(&args),
+        Command::Sign(args) => sign::run(&args),
         Command::Key(command) => key::run(&command),
     }
 }

@@ -132,6 +132,12 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::DraftForeign { .. }
                         | E::DraftExpired { .. }
                         | E::DraftIncomplete { .. }
+                        | E::SignLaterNeedsRoots
+                        | E::PendingManifest { .. }
+                        | E::PendingOutdated { .. }
+                        | E::PendingStale { .. }
+                        | E::PendingExpired { .. }
+                        | E::NotAReleaseKey { .. }
                         | E::UnknownChannel { .. }
                         | E::UnknownVersion { .. }
                         | E::RetireEverything { .. }
@@ -208,6 +214,15 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             newest + 1
         ),
         Some(E::DraftIncomplete { .. }) => "the missing holders each sign with `wavecast key sign-root DRAFT --key KEY` on their own machine; the lines above list who has signed".to_owned(),
+        Some(E::SignLaterNeedsRoots) => "publish the first release with its --key (that writes roots/1.json); later changes can be signed later".to_owned(),
+        Some(E::PendingManifest { channel }) => format!(
+            "sign it first with `wavecast sign --site SITE --key KEY` where the release keys are, or drop the change by deleting channels/{channel}.json.unsigned"
+        ),
+        Some(E::PendingOutdated { channel, .. } | E::PendingStale { channel, .. } | E::PendingExpired { channel, .. }) => format!(
+            "delete channels/{channel}.json.unsigned and make the change again (with --sign-later), then sign that"
+        ),
+        Some(E::PendingBlob { .. }) => "the blobs of the release must be on the site before its manifest goes live: finish the upload (or `wavecast push` them), then run `wavecast sign --site SITE` again; the signatures are kept".to_owned(),
+        Some(E::NotAReleaseKey { .. }) => "give the release keys of the site's newest root (`wavecast verify` names the root); nothing was signed".to_owned(),
         Some(E::DraftForeign { .. }) => "check --site: the draft was made from another site's roots".to_owned(),
         Some(E::DraftExpired { .. }) => "draft again with a longer --expires-in (default 365d), or check this machine's clock".to_owned(),
         Some(E::NotEnoughRootKeys { .. }) => "a threshold of the current root's root keys and of the new root's must sign; with `key rotate` pass more --sign keys, with a draft have more holders run `wavecast key sign-root`".to_owned(),

@@ -243,6 +243,87 @@ pub enum Error {
         expires_at: jiff::Timestamp,
     },
 
+    /// `--sign-later` on a site without roots: its first manifest must be signed, as
+    /// that writes root 1 from the signing key.
+    #[error("a new site's first manifest cannot be signed later: signing it writes roots/1.json")]
+    SignLaterNeedsRoots,
+
+    /// A change to the channel waits to be signed; another change would replace it.
+    #[error(
+        "a change to channel `{channel}` waits to be signed (channels/{channel}.json.unsigned)"
+    )]
+    PendingManifest {
+        /// The channel.
+        channel: ChannelName,
+    },
+
+    /// A pending manifest cannot be read.
+    #[error("the pending manifest of channel `{channel}` is corrupt")]
+    CorruptPending {
+        /// The channel.
+        channel: ChannelName,
+        /// The parser's complaint.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// A pending manifest was made under a root the site has moved past.
+    #[error(
+        "the pending manifest of channel `{channel}` was made under root v{root_version}, but the site's newest root is v{newest}"
+    )]
+    PendingOutdated {
+        /// The channel.
+        channel: ChannelName,
+        /// The root the manifest names.
+        root_version: u64,
+        /// The site's newest root.
+        newest: u64,
+    },
+
+    /// The live manifest has moved past a pending one.
+    #[error(
+        "the pending manifest of channel `{channel}` has serial {serial}, but the live one has serial {live} already"
+    )]
+    PendingStale {
+        /// The channel.
+        channel: ChannelName,
+        /// The pending serial.
+        serial: u64,
+        /// The live serial.
+        live: u64,
+    },
+
+    /// A pending manifest expired before a threshold signed it.
+    #[error(
+        "the pending manifest of channel `{channel}` expired at {expires_at} before it was signed"
+    )]
+    PendingExpired {
+        /// The channel.
+        channel: ChannelName,
+        /// Its expiry.
+        expires_at: jiff::Timestamp,
+    },
+
+    /// A blob a pending manifest refers to is missing or wrong.
+    #[error("the pending manifest of channel `{channel}` refers to `{path}`, which {problem}")]
+    PendingBlob {
+        /// The channel.
+        channel: ChannelName,
+        /// The blob's site path.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A key given to sign manifests is not a release key of the newest root.
+    #[error("key {key_id} is not a release key of root v{root}")]
+    NotAReleaseKey {
+        /// The key's id.
+        key_id: String,
+        /// The site's newest root.
+        root: u64,
+    },
+
     /// A rotation would produce an invalid key set.
     #[error("invalid {role} keys for the new root")]
     InvalidKeySet {

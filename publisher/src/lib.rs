@@ -67,6 +67,7 @@ pub mod rollout;
 pub mod rollout_plan;
 pub mod root_draft;
 pub mod self_update;
+pub mod sign;
 pub mod trust;
 pub mod updater_version;
 pub mod verify;

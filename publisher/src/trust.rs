@@ -76,13 +76,16 @@ impl SiteRoots {
 /// # Errors
 ///
 /// [`Error::FirstRootNeedsOneKey`] when a site without roots is signed with several
-/// keys; verification, signing and storage errors.
+/// keys, [`Error::SignLaterNeedsRoots`] when it is to be signed later; verification,
+/// signing and storage errors.
 pub fn ensure_roots(storage: &dyn Storage, signers: &Signers) -> Result<SiteRoots> {
     if let Some(roots) = SiteRoots::load(storage)? {
         return Ok(roots);
     }
     let mut keys = signers.iter();
-    let key = keys.next().expect("signers are never empty");
+    let Some(key) = keys.next() else {
+        return Err(Error::SignLaterNeedsRoots);
+    };
     if keys.next().is_some() {
         return Err(Error::FirstRootNeedsOneKey);
     }
@@ -98,14 +101,18 @@ pub fn ensure_roots(storage: &dyn Storage, signers: &Signers) -> Result<SiteRoot
 
 /// Checks, before any work, that `signers` can sign the site's next manifest: a
 /// threshold of the newest root's release keys, or one key on a site without roots.
+/// A change signed later ([`Signers::later`]) needs a site with roots, whose release
+/// keys `wavecast sign` then uses.
 ///
 /// # Errors
 ///
-/// [`Error::FirstRootNeedsOneKey`], [`Error::NotEnoughReleaseKeys`], verification
-/// and storage errors.
+/// [`Error::FirstRootNeedsOneKey`], [`Error::SignLaterNeedsRoots`],
+/// [`Error::NotEnoughReleaseKeys`], verification and storage errors.
 pub fn check_release_signers(storage: &dyn Storage, signers: &Signers) -> Result<()> {
     match SiteRoots::load(storage)? {
+        Some(_) if signers.sign_later() => Ok(()),
         Some(roots) => release_signers(&roots, signers).map(drop),
+        None if signers.sign_later() => Err(Error::SignLaterNeedsRoots),
         None if signers.iter().count() > 1 => Err(Error::FirstRootNeedsOneKey),
         None => Ok(()),
     }

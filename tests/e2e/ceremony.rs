@@ -325,3 +325,174 @@ fn an_expired_root_is_refused_until_its_holders_publish_the_next() {
     assert_same_tree(&sandbox.root().join("current"), &r2);
     assert_eq!(trusted_root_version(&sandbox), Some(3));
 }
+
+#[test]
+fn a_release_signed_later_by_two_release_keys_in_two_steps_installs_and_is_never_served_half_signed()
+ {
+    let mut sandbox = Sandbox::new();
+    sandbox.env.insert("WAVECAST_NOW".into(), NOW.into());
+    let site = sandbox.site();
+    let (r1, r2) = (
+        sample_release(&sandbox.path("r1"), "1"),
+        sample_release(&sandbox.path("r2"), "2"),
+    );
+    sandbox.publish(&r1, "1.0.0", &[]).success();
+    let nginx = Nginx::serve(&site);
+    sandbox.init_client(&nginx.url());
+    sandbox.client(["update", "--yes"]).success();
+
+    // Two release keys, both needed, each on a machine of its own.
+    let old = Key::sandbox_key(&sandbox);
+    let releases = [Key::generate(&sandbox, "ra"), Key::generate(&sandbox, "rb")];
+    key_command(
+        &sandbox,
+        &[
+            "rotate".as_ref(),
+            "--site".as_ref(),
+            site.as_os_str(),
+            "--sign".as_ref(),
+            old.secret.as_os_str(),
+            "--release-key".as_ref(),
+            releases[0].public.as_os_str(),
+            "--release-key".as_ref(),
+            releases[1].public.as_os_str(),
+            "--release-threshold".as_ref(),
+            "2".as_ref(),
+            "--resign-with".as_ref(),
+            releases[0].secret.as_os_str(),
+            "--resign-with".as_ref(),
+            releases[1].secret.as_os_str(),
+        ],
+    )
+    .success();
+    sandbox.client(["update", "--yes"]).success();
+    let live_before = std::fs::read(site.join("channels/stable.json")).unwrap();
+    let serial_before = sandbox.manifest("stable").serial;
+
+    // The machine with the site holds no release key.
+    let later = sandbox
+        .wavecast(
+            [
+                "publish".as_ref(),
+                r2.as_os_str(),
+                "--version".as_ref(),
+                "2.0.0".as_ref(),
+            ],
+            ["--site".as_ref(), site.as_os_str(), "--sign-later".as_ref()],
+        )
+        .success();
+    later.assert_stdout("not live yet: channels/stable.json.unsigned waits for `wavecast sign");
+    let pending = site.join("channels/stable.json.unsigned");
+    assert!(pending.is_file());
+    assert_eq!(
+        std::fs::read(site.join("channels/stable.json")).unwrap(),
+        live_before
+    );
+    // A second change would replace the pending one: refused, nothing lost.
+    let pending_bytes = std::fs::read(&pending).unwrap();
+    let second = sandbox
+        .wavecast(
+            ["pause", "1.0.0", "--site"],
+            [site.as_os_str(), OsStr::new("--sign-later")],
+        )
+        .code(2);
+    second.assert_stderr("a change to channel `stable` waits to be signed");
+    second.assert_stderr("hint: sign it first with `wavecast sign");
+    assert_eq!(std::fs::read(&pending).unwrap(), pending_bytes);
+    // Its blobs are not live yet: gc refuses rather than count them as garbage.
+    sandbox
+        .wavecast(
+            [
+                "gc".as_ref(),
+                site.as_os_str(),
+                "--grace".as_ref(),
+                "0s".as_ref(),
+            ],
+            ["--pubkey".as_ref(), old.public.as_os_str()],
+        )
+        .code(2)
+        .assert_stderr("a change to channel `stable` waits to be signed");
+
+    // Step 1, air-gapped: a copy of roots/ and the pending manifest, and key A.
+    let airgap = sandbox.path("airgap");
+    std::fs::create_dir_all(airgap.join("channels")).unwrap();
+    std::fs::create_dir_all(airgap.join("roots")).unwrap();
+    for name in ["1.json", "2.json"] {
+        std::fs::copy(
+            site.join("roots").join(name),
+            airgap.join("roots").join(name),
+        )
+        .unwrap();
+    }
+    std::fs::copy(&pending, airgap.join("channels/stable.json.unsigned")).unwrap();
+    let first = sandbox
+        .wavecast(
+            ["sign".as_ref(), "--site".as_ref(), airgap.as_os_str()],
+            [
+                "--key".as_ref(),
+                releases[0].secret.as_os_str(),
+                "--no-publish".as_ref(),
+            ],
+        )
+        .success();
+    first.assert_stdout("stable serial");
+    first.assert_stdout("signed by 1 of 2 release keys needed");
+    first.assert_stdout(&format!("signed      {} (now)", key_id(&releases[0])));
+    first.assert_stdout("not live yet: 1 more release key must sign");
+    std::fs::copy(airgap.join("channels/stable.json.unsigned"), &pending).unwrap();
+
+    // Half-signed, it is never served: the host still has the old manifest, and the
+    // client stays where it is.
+    let served = ureq::get(&format!("{}channels/stable.json", nginx.url()))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(served, live_before);
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r1);
+
+    // Step 2, on the site's machine with key B: checked again and published.
+    let second = sandbox
+        .wavecast(
+            ["sign".as_ref(), "--site".as_ref(), site.as_os_str()],
+            ["--key".as_ref(), releases[1].secret.as_os_str()],
+        )
+        .success();
+    second.assert_stdout("signed by 2 of 2 release keys needed");
+    second.assert_stdout("published channels/stable.json");
+    assert!(!pending.exists());
+    assert_eq!(sandbox.manifest("stable").serial, serial_before + 1);
+    crate::trust::stock_minisign_verifies_each_signature(&sandbox, &releases);
+    sandbox.client(["update", "--yes"]).success();
+    assert_same_tree(&sandbox.root().join("current"), &r2);
+
+    // Rollout commands sign later too.
+    sandbox
+        .wavecast(
+            ["pause", "2.0.0", "--site"],
+            [site.as_os_str(), OsStr::new("--sign-later")],
+        )
+        .success()
+        .assert_stdout("not live yet");
+    let both = sandbox
+        .wavecast(
+            [
+                "sign".as_ref(),
+                "--site".as_ref(),
+                site.as_os_str(),
+                "--json".as_ref(),
+            ],
+            [
+                "--key".as_ref(),
+                releases[0].secret.as_os_str(),
+                "--key".as_ref(),
+                releases[1].secret.as_os_str(),
+            ],
+        )
+        .success()
+        .json();
+    assert_eq!(both["pending"][0]["published"], true, "{both}");
+    assert_eq!(sandbox.manifest("stable").serial, serial_before + 2);
+}

@@ -335,7 +335,7 @@ fn clients_follow_a_rotation_to_k_of_n_keys_and_revoked_or_lone_keys_sign_nothin
 
 /// The stock `minisign` CLI verifies signature `i` of the `stable` envelope with
 /// `keys[i]`: a k-of-n envelope is k plain minisign signatures.
-fn stock_minisign_verifies_each_signature(sandbox: &Sandbox, keys: &[Key]) {
+pub(crate) fn stock_minisign_verifies_each_signature(sandbox: &Sandbox, keys: &[Key]) {
     let bytes = std::fs::read(sandbox.site().join("channels/stable.json")).unwrap();
     let envelope = Envelope::parse(&bytes).unwrap();
     assert_eq!(envelope.signatures.len(), keys.len());
