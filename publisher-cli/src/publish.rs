@@ -131,7 +131,10 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
     }
     print_report(&report);
     warn_if_older_than_live(&report, &args.version);
-    output::result(&published_line(&report, &args.version), args.site.json);
+    output::result(
+        &published_line(&report, &args.version, args.site.sign_later),
+        args.site.json,
+    );
     args.site.report_pending(&report.manifest.channel);
     client_floor::report_floor(&args.floor, &report.manifest);
     Ok(())
@@ -203,7 +206,7 @@ fn print_report(report: &PublishReport) {
 }
 
 /// The result: `published 1.1.0 at 30% to channel `stable` (serial 2, …)`.
-fn published_line(report: &PublishReport, version: &Version) -> String {
+fn published_line(report: &PublishReport, version: &Version, sign_later: bool) -> String {
     let manifest = &report.manifest;
     let rollout = manifest
         .release(version)
@@ -211,7 +214,12 @@ fn published_line(report: &PublishReport, version: &Version) -> String {
             rollout_plan::summary(&release.rollout)
         });
     format!(
-        "published {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
+        "{} {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
+        if sign_later {
+            "uploaded and prepared (unsigned)"
+        } else {
+            "published"
+        },
         manifest.channel,
         manifest.serial,
         manifest.releases.len(),
