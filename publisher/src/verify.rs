@@ -485,6 +485,14 @@ pub fn survey(
             releases: Vec::new(),
             selected: Vec::new(),
         };
+        // A change made with `--sign-later` is not live, but someone must sign it. A
+        // host that refuses to serve it (it need not) only leaves the note out.
+        let pending = layout::pending_manifest(&channel);
+        if matches!(source.open(&pending, 0), Ok(Some(_))) {
+            survey.warnings.push(format!(
+                "{pending}: a change made with --sign-later waits to be signed; it is not live until `wavecast sign` signs it with a threshold of release keys"
+            ));
+        }
         let manifest = read_channel(source, &path, &chain, &mut survey, &mut report)?;
         if let Some(manifest) = manifest {
             if manifest.channel != channel {

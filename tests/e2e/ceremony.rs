@@ -399,6 +399,15 @@ fn a_release_signed_later_by_two_release_keys_in_two_steps_installs_and_is_never
     second.assert_stderr("a change to channel `stable` waits to be signed");
     second.assert_stderr("hint: sign it first with `wavecast sign");
     assert_eq!(std::fs::read(&pending).unwrap(), pending_bytes);
+    sandbox
+        .wavecast(
+            ["verify".as_ref(), site.as_os_str(), "--pubkey".as_ref()],
+            [old.public.as_os_str()],
+        )
+        .success()
+        .assert_stderr(
+            "channels/stable.json.unsigned: a change made with --sign-later waits to be signed",
+        );
     // Its blobs are not live yet: gc refuses rather than count them as garbage.
     sandbox
         .wavecast(
