@@ -108,7 +108,8 @@ enum Command {
     /// one run after another; a manifest is never live half-signed.
     #[command(after_help = output::EXIT_CODES)]
     Sign(sign::SignArgs),
-    /// Manage the site's chain of trust: rotate root and release keys.
+    /// Manage the site's chain of trust: rotate root and release keys, at once or as
+    /// a draft each holder signs on their own machine.
     #[command(subcommand, after_help = output::EXIT_CODES)]
     Key(key::KeyCommand),
 }
