@@ -3,13 +3,16 @@
 //! `roots/3.json`… (JSON never holds a NUL). Each file is also read as a root a user
 //! pins directly. Nothing may panic; every root accepted must be the next version,
 //! with key sets that pass their own checks, and signed by thresholds of the old and
-//! the new root keys.
+//! the new root keys. Each file is also read as a root draft, whose status must
+//! agree with the client's check of the root it would publish.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use wavecast_schema::{KeySet, MAX_ROOT_STEPS, PublicKey, Role, Root, SignedRoot};
+use wavecast_schema::{
+    KeySet, MAX_ROOT_STEPS, MAX_SIGNATURES, PublicKey, Role, Root, RootDraft, SignedRoot,
+};
 
 /// Root 1 of the site whose `roots/2.json` and `roots/3.json` are the seeds in
 /// `fuzz/seeds/root_chain/`: a client pinned to its first key.
@@ -23,6 +26,19 @@ static PINNED: LazyLock<Root> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     let mut trusted = PINNED.clone();
     for bytes in data.split(|byte| *byte == 0).take(MAX_ROOT_STEPS as usize) {
+        // Past `MAX_SIGNATURES` the client refuses the root whatever its status.
+        if let Ok(draft) = RootDraft::parse(bytes)
+            && draft.draft.signatures.len() <= MAX_SIGNATURES
+        {
+            assert_eq!(draft.next.version, draft.base.version + 1);
+            let complete = draft.status().complete();
+            let published = draft.to_signed_root().to_json();
+            assert_eq!(
+                complete,
+                draft.base.verify_successor(&published).is_ok(),
+                "a draft's status and the client's check of its root disagree"
+            );
+        }
         if let Ok(pinned) = Root::verify_pinned(bytes) {
             check_key_sets(&pinned);
         }

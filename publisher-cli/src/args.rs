@@ -2,7 +2,7 @@
 //! and its signing keys, or a bucket), the channel, the rollout plan, durations and
 //! the clock.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -16,7 +16,7 @@ use wavecast_schema::{BasisPoints, ChannelName, Ramp, Rule, Share};
 use wavecast_site::s3::{self, Credentials, S3Location};
 use wavecast_site::{FsStorage, S3Storage};
 
-use crate::output::UsageError;
+use crate::output::{self, UsageError};
 use crate::secret_keys;
 
 /// The site and how to sign its manifests: shared by every command that writes one.
@@ -27,8 +27,18 @@ pub(crate) struct SiteArgs {
     pub(crate) site: PathBuf,
     /// A minisign secret key that signs the manifest: a release key of the site's
     /// newest root. Repeat it when the root asks for several (k of n).
-    #[arg(long = "key", value_name = "KEY", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "KEY",
+        required_unless_present = "sign_later"
+    )]
     keys: Vec<PathBuf>,
+    /// Sign later, where the release keys are: check and make the change, write the
+    /// manifest unsigned to channels/<channel>.json.unsigned, and stop. Nothing is
+    /// live, and no other change to the channel is made, until `wavecast sign`
+    /// signs it with a threshold of release keys and publishes it.
+    #[arg(long, conflicts_with = "keys")]
+    pub(crate) sign_later: bool,
     /// Read the keys' password from this file instead of WAVECAST_KEY_PASSWORD.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
@@ -48,9 +58,37 @@ impl SiteArgs {
         self.umask.storage(&self.site)
     }
 
-    /// The `--key`s, loaded and decrypted.
+    /// The `--key`s, loaded and decrypted, or none with `--sign-later`.
     pub(crate) fn signers(&self) -> anyhow::Result<Signers> {
+        if self.sign_later {
+            return Ok(Signers::later());
+        }
         secret_keys::load_signers(&self.keys, self.password_file.as_deref())
+    }
+
+    /// Where the change to `channel` went: the live manifest, or with `--sign-later`
+    /// the pending one, for the `--json` documents.
+    pub(crate) fn manifest_path(&self, channel: &ChannelName) -> PathBuf {
+        let path = if self.sign_later {
+            wavecast_site::layout::pending_manifest(channel)
+        } else {
+            wavecast_site::layout::channel_manifest(channel)
+        };
+        self.site.join(path.as_str())
+    }
+
+    /// After the result line, with `--sign-later`: that nothing is live yet, and what
+    /// to run next.
+    pub(crate) fn report_pending(&self, channel: &ChannelName) {
+        if self.sign_later {
+            output::result(
+                &format!(
+                    "not live yet: channels/{channel}.json.unsigned waits for `wavecast sign --site {} --key KEY` with a threshold of release keys",
+                    self.site.display()
+                ),
+                self.json,
+            );
+        }
     }
 
     /// How a change made at `now` is signed: by `signers`, valid for `--expires-in`.
@@ -246,11 +284,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
             .map_err(|_| format!("`{text}` is too long")),
         Err(error) => Err(error.to_string()),
     }
-}
-
-/// Where the channel's manifest is in the site folder, for the `--json` documents.
-pub(crate) fn manifest_path(site: &Path, channel: &ChannelName) -> PathBuf {
-    site.join(wavecast_site::layout::channel_manifest(channel).as_str())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod push;
 mod retire;
 mod rollout;
 mod secret_keys;
+mod sign;
 mod simulate;
 mod stats;
 mod survey;
@@ -108,7 +109,14 @@ enum Command {
     /// folder or an S3 bucket. Deletes nothing unless every channel verifies.
     #[command(after_help = output::EXIT_CODES)]
     Gc(Box<gc::GcArgs>),
-    /// Manage the site's chain of trust: rotate root and release keys.
+    /// Sign the changes made with --sign-later (channels/*.json.unsigned) with
+    /// release keys, and publish each once a threshold has signed: the root, serial,
+    /// expiry and every blob are checked again first. Keys on several machines sign
+    /// one run after another; a manifest is never live half-signed.
+    #[command(after_help = output::EXIT_CODES)]
+    Sign(sign::SignArgs),
+    /// Manage the site's chain of trust: rotate root and release keys, at once or as
+    /// a draft each holder signs on their own machine.
     #[command(subcommand, after_help = output::EXIT_CODES)]
     Key(key::KeyCommand),
 }
@@ -141,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mirror(args) => mirror::run(&args),
         Command::Push(args) => push::run(&args),
         Command::Gc(args) => gc::run(&args),
+        Command::Sign(args) => sign::run(&args),
         Command::Key(command) => key::run(&command),
     }
 }

@@ -155,6 +155,18 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::NotEnoughReleaseKeys { .. }
                         | E::NotEnoughRootKeys { .. }
                         | E::InvalidKeySet { .. }
+                        | E::InvalidDraft { .. }
+                        | E::DraftExists { .. }
+                        | E::DraftOutdated { .. }
+                        | E::DraftForeign { .. }
+                        | E::DraftExpired { .. }
+                        | E::DraftIncomplete { .. }
+                        | E::SignLaterNeedsRoots
+                        | E::PendingManifest { .. }
+                        | E::PendingOutdated { .. }
+                        | E::PendingStale { .. }
+                        | E::PendingExpired { .. }
+                        | E::NotAReleaseKey { .. }
                         | E::UnknownChannel { .. }
                         | E::UnknownVersion { .. }
                         | E::RetireEverything { .. }
@@ -219,6 +231,36 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             "give another --site (a new folder or bucket), or another --channel than `{channel}`; clients of this wavecast read only sites it writes"
         ),
         Some(E::NotEnoughReleaseKeys { .. }) => "pass the release keys of the newest root with --key (repeat it for a threshold); `wavecast verify` lists them".to_owned(),
+        Some(E::RootExpired { version, .. }) => format!(
+            "the root key holders publish root v{} first (`wavecast key draft-root`, `sign-root` on each holder's machine, `publish-root`; or `wavecast key rotate` with every root key at hand), then sign again",
+            version + 1
+        ),
+        Some(E::InvalidDraft {
+            source: wavecast_schema::DraftError::NotARootKey { .. },
+            ..
+        }) => "sign with a root key of the current or the new root (`wavecast key sign-root` lists them); the draft is unchanged".to_owned(),
+        Some(E::InvalidDraft { .. }) => "give the file `wavecast key draft-root --out` wrote, as the holders signed it (a published roots/<n>.json is not a draft)".to_owned(),
+        Some(E::DraftExists { path }) => format!(
+            "sign the existing draft with `wavecast key sign-root {} --key KEY`, or pass --force to start over without its signatures",
+            path.display()
+        ),
+        Some(E::DraftOutdated { newest, .. }) => format!(
+            "the site moved on since the draft was made: draft root v{} again with `wavecast key draft-root` and have it signed again",
+            newest + 1
+        ),
+        Some(E::DraftIncomplete { .. }) => "the missing holders each sign with `wavecast key sign-root DRAFT --key KEY` on their own machine; the lines above list who has signed".to_owned(),
+        Some(E::SignLaterNeedsRoots) => "publish the first release with its --key (that writes roots/1.json); later changes can be signed later".to_owned(),
+        Some(E::PendingManifest { channel }) => format!(
+            "sign it first with `wavecast sign --site SITE --key KEY` where the release keys are, or drop the change by deleting channels/{channel}.json.unsigned"
+        ),
+        Some(E::PendingOutdated { channel, .. } | E::PendingStale { channel, .. } | E::PendingExpired { channel, .. }) => format!(
+            "delete channels/{channel}.json.unsigned and make the change again (with --sign-later), then sign that"
+        ),
+        Some(E::PendingBlob { .. }) => "the blobs of the release must be on the site before its manifest goes live: finish the upload (or `wavecast push` them), then run `wavecast sign --site SITE` again; the signatures are kept".to_owned(),
+        Some(E::NotAReleaseKey { .. }) => "give the release keys of the site's newest root (`wavecast verify` names the root); nothing was signed".to_owned(),
+        Some(E::DraftForeign { .. }) => "check --site: the draft was made from another site's roots".to_owned(),
+        Some(E::DraftExpired { .. }) => "draft again with a longer --expires-in (default 365d), or check this machine's clock".to_owned(),
+        Some(E::NotEnoughRootKeys { .. }) => "a threshold of the current root's root keys and of the new root's must sign; with `key rotate` pass more --sign keys, with a draft have more holders run `wavecast key sign-root`".to_owned(),
         Some(E::UnknownChannel { channel }) => {
             format!("check --site and --channel, or publish a release to `{channel}` first")
         }

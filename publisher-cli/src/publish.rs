@@ -13,7 +13,7 @@ use wavecast_publisher::rollout_plan;
 use wavecast_schema::{ModuleKind, Platform};
 use wavecast_site::layout::{self, BlobKind};
 
-use crate::args::{ChannelArg, PlanArgs, ShareArgs, SiteArgs, manifest_path, now};
+use crate::args::{ChannelArg, PlanArgs, ShareArgs, SiteArgs, now};
 use crate::client_floor::{self, ClientFloorArg};
 use crate::output::{self, UsageError};
 
@@ -127,11 +127,15 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
     let report = publish::publish(&args.site.storage(), &key, &options, &progress)?;
     progress.finish();
     if args.site.json {
-        output::json(&report_json(&report, &args.site.site));
+        output::json(&report_json(&report, &args.site));
     }
     print_report(&report);
     warn_if_older_than_live(&report, &args.version);
-    output::result(&published_line(&report, &args.version), args.site.json);
+    output::result(
+        &published_line(&report, &args.version, args.site.sign_later),
+        args.site.json,
+    );
+    args.site.report_pending(&report.manifest.channel);
     client_floor::report_floor(&args.floor, &report.manifest);
     Ok(())
 }
@@ -202,7 +206,7 @@ fn print_report(report: &PublishReport) {
 }
 
 /// The result: `published 1.1.0 at 30% to channel `stable` (serial 2, …)`.
-fn published_line(report: &PublishReport, version: &Version) -> String {
+fn published_line(report: &PublishReport, version: &Version, sign_later: bool) -> String {
     let manifest = &report.manifest;
     let rollout = manifest
         .release(version)
@@ -210,7 +214,12 @@ fn published_line(report: &PublishReport, version: &Version) -> String {
             rollout_plan::summary(&release.rollout)
         });
     format!(
-        "published {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
+        "{} {version} at {rollout} to channel `{}` (serial {}, {} live releases, expires {}) in {:.2}s",
+        if sign_later {
+            "uploaded and prepared (unsigned)"
+        } else {
+            "published"
+        },
         manifest.channel,
         manifest.serial,
         manifest.releases.len(),
@@ -366,7 +375,7 @@ fn warn_about_links(module: &ModuleSummary) {
     }
 }
 
-fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
+fn report_json(report: &PublishReport, site: &SiteArgs) -> serde_json::Value {
     let manifest = &report.manifest;
     let patches = &report.patches;
     serde_json::json!({
@@ -374,7 +383,8 @@ fn report_json(report: &PublishReport, site: &Path) -> serde_json::Value {
         "channel": manifest.channel,
         "serial": manifest.serial,
         "expires_at": manifest.expires_at,
-        "manifest": manifest_path(site, &manifest.channel),
+        "manifest": site.manifest_path(&manifest.channel),
+        "signed": !site.sign_later,
         "document": {
             "path": layout::blob(&report.document.blake3, BlobKind::PlatformRelease),
             "size": report.document.size,

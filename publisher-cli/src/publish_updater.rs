@@ -7,7 +7,7 @@ use semver::Version;
 use wavecast_publisher::self_update::{self, UpdaterOptions};
 use wavecast_schema::Platform;
 
-use crate::args::{ChannelArg, SiteArgs, manifest_path, now};
+use crate::args::{ChannelArg, SiteArgs, now};
 use crate::client_floor::ClientFloorArg;
 use crate::output;
 
@@ -68,7 +68,8 @@ pub(crate) fn run(args: &PublishUpdaterArgs) -> anyhow::Result<()> {
             "debug_info": report.debug_info,
             "replaced": report.replaced.as_ref().map(|build| &build.version),
             "min_client_version": manifest.min_client_version,
-            "manifest": manifest_path(&args.site.site, &manifest.channel),
+            "manifest": args.site.manifest_path(&manifest.channel),
+            "signed": !args.site.sign_later,
         }));
     }
     if let Some(size) = report.debug_info {
@@ -100,5 +101,6 @@ pub(crate) fn run(args: &PublishUpdaterArgs) -> anyhow::Result<()> {
         ),
         args.site.json,
     );
+    args.site.report_pending(&manifest.channel);
     Ok(())
 }

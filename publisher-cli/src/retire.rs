@@ -4,7 +4,7 @@ use clap::Args;
 use semver::Version;
 use wavecast_publisher::retire::{self, Retire};
 
-use crate::args::{ChannelArg, SiteArgs, manifest_path, now};
+use crate::args::{ChannelArg, SiteArgs, now};
 use crate::output::{self, UsageError};
 
 #[derive(Debug, Args)]
@@ -56,7 +56,8 @@ pub(crate) fn run(args: &RetireArgs) -> anyhow::Result<()> {
             "serial": manifest.serial,
             "published_at": manifest.published_at,
             "expires_at": manifest.expires_at,
-            "manifest": manifest_path(&site.site, &manifest.channel),
+            "manifest": site.manifest_path(&manifest.channel),
+            "signed": !site.sign_later,
         }));
     }
     let list = |versions: &[Version]| {
@@ -85,6 +86,9 @@ pub(crate) fn run(args: &RetireArgs) -> anyhow::Result<()> {
             ),
             args.site.json,
         );
+    }
+    if !done.retired.is_empty() {
+        site.report_pending(&manifest.channel);
     }
     Ok(())
 }

@@ -7,9 +7,7 @@ use wavecast_publisher::rollout::{self, ReleaseChange};
 use wavecast_publisher::rollout_plan;
 use wavecast_schema::{BasisPoints, ChannelName};
 
-use crate::args::{
-    ChannelArg, PlanArgs, RampArg, ShareArgs, SiteArgs, manifest_path, now, share_from,
-};
+use crate::args::{ChannelArg, PlanArgs, RampArg, ShareArgs, SiteArgs, now, share_from};
 use crate::client_floor::{self, ClientFloorArg};
 use crate::output;
 
@@ -184,7 +182,8 @@ pub(crate) fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
             "expires_at": manifest.expires_at,
             "replaced": promotion.replaced.is_some(),
             "rollout": promotion.release.rollout,
-            "manifest": manifest_path(&site.site, &manifest.channel),
+            "manifest": site.manifest_path(&manifest.channel),
+            "signed": !site.sign_later,
         }));
     }
     output::result(
@@ -203,6 +202,7 @@ pub(crate) fn promote(args: &PromoteArgs) -> anyhow::Result<()> {
         ),
         args.site.json,
     );
+    args.site.report_pending(&manifest.channel);
     Ok(())
 }
 
@@ -222,7 +222,8 @@ fn report_change(command: &str, changed: &ReleaseChange, site: &SiteArgs) {
             "change": change,
             "before": changed.before.rollout,
             "rollout": changed.after.rollout,
-            "manifest": manifest_path(&site.site, &manifest.channel),
+            "manifest": site.manifest_path(&manifest.channel),
+            "signed": !site.sign_later,
         }));
     }
     output::result(
@@ -232,4 +233,5 @@ fn report_change(command: &str, changed: &ReleaseChange, site: &SiteArgs) {
         ),
         site.json,
     );
+    site.report_pending(&manifest.channel);
 }

@@ -22,7 +22,7 @@ use wavecast_site::layout;
 
 use crate::client_floor::MIN_CLIENT_VERSION;
 use crate::error::{Error, Result};
-use crate::keys::Signers;
+use crate::keys::{Signers, SigningKey};
 use crate::trust;
 
 /// When and for how long a changed manifest is signed.
@@ -42,10 +42,25 @@ pub struct Signing<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::ForeignManifest`], [`Error::UnsupportedManifestFormat`] for a manifest of
-/// another format (a site of an older wavecast), [`Error::CorruptManifest`],
-/// verification and storage errors.
+/// [`Error::PendingManifest`] while a change to the channel waits to be signed (a
+/// second change would replace it), [`Error::ForeignManifest`],
+/// [`Error::UnsupportedManifestFormat`] for a manifest of another format (a site of
+/// an older wavecast), [`Error::CorruptManifest`], verification and storage errors.
 pub fn current_manifest(
+    storage: &dyn Storage,
+    signers: &Signers,
+    channel: &ChannelName,
+) -> Result<Option<Manifest>> {
+    if storage.get(&layout::pending_manifest(channel))?.is_some() {
+        return Err(Error::PendingManifest {
+            channel: channel.clone(),
+        });
+    }
+    live_manifest(storage, signers, channel)
+}
+
+/// [`current_manifest`], whether or not a change waits to be signed.
+pub(crate) fn live_manifest(
     storage: &dyn Storage,
     signers: &Signers,
     channel: &ChannelName,
@@ -62,7 +77,9 @@ pub fn current_manifest(
     if !trust::envelope_is_genuine(roots.as_ref(), signers, &envelope) {
         return Err(Error::ForeignManifest {
             channel: channel.clone(),
-            key_id: signers.first().key_id(),
+            key_id: signers
+                .first()
+                .map_or_else(|| "none: --sign-later".to_owned(), SigningKey::key_id),
         });
     }
     match Manifest::parse(envelope.manifest.as_bytes()) {
@@ -76,6 +93,23 @@ pub fn current_manifest(
         }),
         Err(source) => Err(corrupt(source)),
     }
+}
+
+/// The channels with a change waiting to be signed.
+///
+/// # Errors
+///
+/// Storage errors.
+pub fn pending_channels(storage: &dyn Storage) -> Result<Vec<ChannelName>> {
+    let folder = "channels".parse().expect("a valid path");
+    Ok(storage
+        .list(&folder)?
+        .iter()
+        .filter_map(|path| {
+            let name = path.as_str().strip_prefix("channels/")?;
+            name.strip_suffix(".json.unsigned")?.parse().ok()
+        })
+        .collect())
 }
 
 /// The manifest that follows `existing` on `channel`: the next serial (1 for a new
@@ -171,7 +205,9 @@ pub fn validate_and_write(
 /// Signs `manifest` under the site's newest root (writing root 1 on a new site, see
 /// [`trust::ensure_roots`]), records that root in `root_version`, and writes it as the
 /// channel's envelope. This is the commit point of every change to a channel, so it
-/// must come after every blob it refers to.
+/// must come after every blob it refers to. With [`Signers::later`] the envelope
+/// goes, unsigned, to `channels/<channel>.json.unsigned` instead, and nothing is
+/// live until `wavecast sign` ([`crate::sign`]) signs and moves it.
 ///
 /// It signs only what clients read: text that [`Manifest::parse`] accepts (within
 /// every [`wavecast_schema::Limit`]), in an envelope of at most
@@ -179,34 +215,82 @@ pub fn validate_and_write(
 ///
 /// # Errors
 ///
-/// [`Error::InvalidManifest`] when clients would refuse the text,
-/// [`Error::ManifestTooLarge`] when they would refuse the envelope; signing and
-/// storage errors.
+/// [`Error::RootExpired`] when the newest root has expired, [`Error::InvalidManifest`]
+/// when clients would refuse the text, [`Error::ManifestTooLarge`] when they would
+/// refuse the envelope; signing and storage errors.
 pub fn write_manifest(
     storage: &dyn Storage,
     signers: &Signers,
     manifest: &mut Manifest,
 ) -> Result<()> {
     let roots = trust::ensure_roots(storage, signers)?;
-    manifest.root_version = roots.newest().version;
+    let newest = roots.newest();
+    if let Some(expires_at) = newest.expires_at
+        && newest.expired(manifest.published_at, SignedDuration::ZERO)
+    {
+        return Err(Error::RootExpired {
+            version: newest.version,
+            expires_at,
+        });
+    }
+    manifest.root_version = newest.version;
     let text = String::from_utf8(manifest.to_json()).expect("serde_json writes UTF-8");
     Manifest::parse(text.as_bytes()).map_err(|source| Error::InvalidManifest {
         channel: manifest.channel.clone(),
         source,
     })?;
-    let trusted_comment = format!(
+    if signers.sign_later() {
+        let pending = Envelope::new(text, Vec::new()).to_json();
+        // Refused now rather than when signed: every release key may add a
+        // signature of at most `SIGNATURE_SIZE` bytes.
+        check_envelope_size(
+            manifest,
+            pending.len() + SIGNATURE_SIZE * newest.release.keys.len(),
+        )?;
+        storage.put_bytes(&layout::pending_manifest(&manifest.channel), &pending)?;
+        return Ok(());
+    }
+    let signatures = trust::sign_release(&roots, signers, &text, &manifest_comment(manifest))?;
+    put_envelope(storage, manifest, &Envelope::new(text, signatures))
+}
+
+/// The most bytes one minisign signature takes in an envelope (two base64 lines,
+/// two comments, JSON escapes), with room to spare.
+const SIGNATURE_SIZE: usize = 1024;
+
+/// The trusted comment of a manifest's signatures, which `minisign -V` prints.
+pub(crate) fn manifest_comment(manifest: &Manifest) -> String {
+    format!(
         "wavecast manifest product={} channel={} serial={}",
         manifest.product, manifest.channel, manifest.serial
-    );
-    let signatures = trust::sign_release(&roots, signers, &text, &trusted_comment)?;
-    let envelope = Envelope::new(text, signatures).to_json();
-    if envelope.len() as u64 > MANIFEST_SIZE_LIMIT {
+    )
+}
+
+/// Refuses an envelope of `size` bytes that clients would not read.
+fn check_envelope_size(manifest: &Manifest, size: usize) -> Result<()> {
+    if size as u64 > MANIFEST_SIZE_LIMIT {
         return Err(Error::ManifestTooLarge {
             channel: manifest.channel.clone(),
-            size: envelope.len() as u64,
+            size: size as u64,
         });
     }
-    storage.put_bytes(&layout::channel_manifest(&manifest.channel), &envelope)?;
+    Ok(())
+}
+
+/// Writes the signed envelope of `manifest` as the channel's live manifest (the
+/// commit point), then the status page.
+///
+/// # Errors
+///
+/// [`Error::ManifestTooLarge`], storage errors and [`Error::StatusPage`].
+pub(crate) fn put_envelope(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    envelope: &Envelope,
+) -> Result<()> {
+    let bytes = envelope.to_json();
+    check_envelope_size(manifest, bytes.len())?;
+    storage.put_bytes(&layout::channel_manifest(&manifest.channel), &bytes)?;
     // The status page describes every channel; rewrite it after the commit point. A
     // failure here must not read as a failed publish: the manifest is already live.
     wavecast_site::status_page::write(storage, manifest.published_at).map_err(|source| {

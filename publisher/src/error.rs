@@ -173,6 +173,157 @@ pub enum Error {
         source: wavecast_schema::TrustError,
     },
 
+    /// The site's newest root has expired: clients would refuse what is signed
+    /// under it.
+    #[error(
+        "the site's newest root, v{version}, expired at {expires_at}; clients refuse every manifest signed under it"
+    )]
+    RootExpired {
+        /// Its version.
+        version: u64,
+        /// When it expired.
+        expires_at: jiff::Timestamp,
+    },
+
+    /// A root draft cannot be read or used, or a key may not sign it.
+    #[error("cannot use the root draft `{}`", path.display())]
+    InvalidDraft {
+        /// The draft file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: wavecast_schema::DraftError,
+    },
+
+    /// `key draft-root` would replace a draft, and the signatures it gathered.
+    #[error("`{}` exists already", path.display())]
+    DraftExists {
+        /// The draft file.
+        path: PathBuf,
+    },
+
+    /// The site moved past the root a draft follows.
+    #[error("the draft follows root v{base}, but the site's newest root is v{newest}")]
+    DraftOutdated {
+        /// The draft's base root.
+        base: u64,
+        /// The site's newest root.
+        newest: u64,
+    },
+
+    /// A draft's base root is not the site's root of that version.
+    #[error("the draft's base root v{version} is not this site's root v{version}")]
+    DraftForeign {
+        /// The version.
+        version: u64,
+    },
+
+    /// A draft lacks signatures for one of the thresholds.
+    #[error(
+        "root v{version} cannot be published yet: it needs {}",
+        draft_missing(*base, *base_missing, *version, *new_missing)
+    )]
+    DraftIncomplete {
+        /// The new root's version.
+        version: u64,
+        /// The base root's version.
+        base: u64,
+        /// How many more of the base root's root keys must sign.
+        base_missing: usize,
+        /// How many more of the new root's root keys must sign.
+        new_missing: usize,
+    },
+
+    /// A drafted root has expired already.
+    #[error("the new root v{version} expires at {expires_at}, which has passed")]
+    DraftExpired {
+        /// Its version.
+        version: u64,
+        /// Its expiry.
+        expires_at: jiff::Timestamp,
+    },
+
+    /// `--sign-later` on a site without roots: its first manifest must be signed, as
+    /// that writes root 1 from the signing key.
+    #[error("a new site's first manifest cannot be signed later: signing it writes roots/1.json")]
+    SignLaterNeedsRoots,
+
+    /// A change to the channel waits to be signed; another change would replace it.
+    #[error(
+        "a change to channel `{channel}` waits to be signed (channels/{channel}.json.unsigned)"
+    )]
+    PendingManifest {
+        /// The channel.
+        channel: ChannelName,
+    },
+
+    /// A pending manifest cannot be read.
+    #[error("the pending manifest of channel `{channel}` is corrupt")]
+    CorruptPending {
+        /// The channel.
+        channel: ChannelName,
+        /// The parser's complaint.
+        #[source]
+        source: wavecast_schema::Error,
+    },
+
+    /// A pending manifest was made under a root the site has moved past.
+    #[error(
+        "the pending manifest of channel `{channel}` was made under root v{root_version}, but the site's newest root is v{newest}"
+    )]
+    PendingOutdated {
+        /// The channel.
+        channel: ChannelName,
+        /// The root the manifest names.
+        root_version: u64,
+        /// The site's newest root.
+        newest: u64,
+    },
+
+    /// The live manifest has moved past a pending one.
+    #[error(
+        "the pending manifest of channel `{channel}` has serial {serial}, but the live one has serial {live} already"
+    )]
+    PendingStale {
+        /// The channel.
+        channel: ChannelName,
+        /// The pending serial.
+        serial: u64,
+        /// The live serial.
+        live: u64,
+    },
+
+    /// A pending manifest expired before a threshold signed it.
+    #[error(
+        "the pending manifest of channel `{channel}` expired at {expires_at} before it was signed"
+    )]
+    PendingExpired {
+        /// The channel.
+        channel: ChannelName,
+        /// Its expiry.
+        expires_at: jiff::Timestamp,
+    },
+
+    /// A blob a pending manifest refers to is missing or wrong.
+    #[error("the pending manifest of channel `{channel}` refers to `{path}`, which {problem}")]
+    PendingBlob {
+        /// The channel.
+        channel: ChannelName,
+        /// The blob's site path.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A key given to sign manifests is not a release key of the newest root.
+    #[error("key {key_id} is not a release key of root v{root}")]
+    NotAReleaseKey {
+        /// The key's id.
+        key_id: String,
+        /// The site's newest root.
+        root: u64,
+    },
+
     /// A rotation would produce an invalid key set.
     #[error("invalid {role} keys for the new root")]
     InvalidKeySet {
@@ -531,4 +682,23 @@ fn outsiders_note(outsiders: &[String]) -> String {
             outsiders.join(", ")
         )
     }
+}
+
+/// `1 more signature by root keys of root v1 and 2 more by root keys of the new
+/// root v2`, leaving out a threshold that is met.
+fn draft_missing(base: u64, base_missing: usize, version: u64, new_missing: usize) -> String {
+    let mut parts = Vec::new();
+    if base_missing > 0 {
+        parts.push(format!(
+            "{base_missing} more signature{} by root keys of the current root v{base}",
+            if base_missing == 1 { "" } else { "s" }
+        ));
+    }
+    if new_missing > 0 {
+        parts.push(format!(
+            "{new_missing} more signature{} by root keys of the new root v{version}",
+            if new_missing == 1 { "" } else { "s" }
+        ));
+    }
+    parts.join(" and ")
 }

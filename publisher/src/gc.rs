@@ -119,6 +119,7 @@ impl GcReporter for () {}
 ///
 /// # Errors
 ///
+/// [`Error::PendingManifest`] while a change waits to be signed,
 /// [`Error::NoChannels`] for a site without channel manifests,
 /// [`Error::LiveSetUncertain`] when the survey found problems that leave the live set
 /// uncertain, and storage errors.
@@ -129,6 +130,11 @@ pub fn plan(
     grace: SignedDuration,
     now: Timestamp,
 ) -> Result<GcPlan> {
+    // The blobs of a change that waits to be signed are not live yet, and would be
+    // deleted once past the grace: refuse until it is signed or dropped.
+    if let Some(channel) = crate::channel::pending_channels(storage.as_ref())?.pop() {
+        return Err(Error::PendingManifest { channel });
+    }
     let source = Source::Storage(Arc::clone(storage));
     if source.channels(&[])?.is_empty() {
         return Err(Error::NoChannels {

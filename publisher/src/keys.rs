@@ -45,8 +45,9 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// The keys a command signs with: at least one, each loaded and decrypted. A site
-/// whose root asks for k-of-n release keys needs k of them here.
+/// The keys a command signs with, each loaded and decrypted: at least one, or none
+/// at all for a change signed later ([`Signers::later`]). A site whose root asks for
+/// k-of-n release keys needs k of them here.
 #[derive(Debug)]
 pub struct Signers(Vec<SigningKey>);
 
@@ -56,14 +57,26 @@ impl Signers {
         (!keys.is_empty()).then_some(Self(keys))
     }
 
+    /// No keys: the change is checked as usual, then written unsigned beside the
+    /// live manifest (`channels/<channel>.json.unsigned`) for `wavecast sign` to sign
+    /// where the release keys are, and publish.
+    pub fn later() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Whether this is [`Signers::later`].
+    pub fn sign_later(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The keys.
     pub fn iter(&self) -> impl Iterator<Item = &SigningKey> {
         self.0.iter()
     }
 
-    /// The first key given.
-    pub fn first(&self) -> &SigningKey {
-        &self.0[0]
+    /// The first key given; `None` for [`Signers::later`].
+    pub fn first(&self) -> Option<&SigningKey> {
+        self.0.first()
     }
 }
 

@@ -6,6 +6,7 @@
 //! old root keys and of the new ones. Every manifest is signed under the newest root
 //! and says so in `root_version`, which is what makes clients walk the chain.
 
+use jiff::Timestamp;
 use wavecast_schema::{Envelope, KeySet, PublicKey, Role, Root, SignedRoot, TrustError};
 use wavecast_site::{Storage, layout};
 
@@ -75,13 +76,16 @@ impl SiteRoots {
 /// # Errors
 ///
 /// [`Error::FirstRootNeedsOneKey`] when a site without roots is signed with several
-/// keys; verification, signing and storage errors.
+/// keys, [`Error::SignLaterNeedsRoots`] when it is to be signed later; verification,
+/// signing and storage errors.
 pub fn ensure_roots(storage: &dyn Storage, signers: &Signers) -> Result<SiteRoots> {
     if let Some(roots) = SiteRoots::load(storage)? {
         return Ok(roots);
     }
     let mut keys = signers.iter();
-    let key = keys.next().expect("signers are never empty");
+    let Some(key) = keys.next() else {
+        return Err(Error::SignLaterNeedsRoots);
+    };
     if keys.next().is_some() {
         return Err(Error::FirstRootNeedsOneKey);
     }
@@ -97,14 +101,18 @@ pub fn ensure_roots(storage: &dyn Storage, signers: &Signers) -> Result<SiteRoot
 
 /// Checks, before any work, that `signers` can sign the site's next manifest: a
 /// threshold of the newest root's release keys, or one key on a site without roots.
+/// A change signed later ([`Signers::later`]) needs a site with roots, whose release
+/// keys `wavecast sign` then uses.
 ///
 /// # Errors
 ///
-/// [`Error::FirstRootNeedsOneKey`], [`Error::NotEnoughReleaseKeys`], verification
-/// and storage errors.
+/// [`Error::FirstRootNeedsOneKey`], [`Error::SignLaterNeedsRoots`],
+/// [`Error::NotEnoughReleaseKeys`], verification and storage errors.
 pub fn check_release_signers(storage: &dyn Storage, signers: &Signers) -> Result<()> {
     match SiteRoots::load(storage)? {
+        Some(_) if signers.sign_later() => Ok(()),
         Some(roots) => release_signers(&roots, signers).map(drop),
+        None if signers.sign_later() => Err(Error::SignLaterNeedsRoots),
         None if signers.iter().count() > 1 => Err(Error::FirstRootNeedsOneKey),
         None => Ok(()),
     }
@@ -189,7 +197,7 @@ pub fn envelope_is_genuine(
 
 /// What changes in the next root. A role without new keys keeps its keys, and a
 /// threshold not given stays as it was.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Rotation {
     /// The new root keys, if they change.
     pub root_keys: Vec<PublicKey>,
@@ -199,20 +207,17 @@ pub struct Rotation {
     pub release_keys: Vec<PublicKey>,
     /// The new release threshold.
     pub release_threshold: Option<u32>,
+    /// When the new root expires: clients refuse every manifest after it, until a
+    /// newer root replaces it.
+    pub expires_at: Timestamp,
 }
 
-/// Writes the site's next root: `rotation` applied to the newest root, signed by
-/// every given key that is a root key of the old or the new root. A threshold of
-/// both must sign. Returns the root written.
+/// The root that follows `old` with `rotation` applied, unsigned.
 ///
 /// # Errors
 ///
-/// [`Error::NoRoots`] when the site has no root yet; [`Error::InvalidKeySet`] for a
-/// bad key set; [`Error::NotEnoughRootKeys`] when the keys given fall short of
-/// either threshold; storage and signing errors.
-pub fn rotate(storage: &dyn Storage, signers: &Signers, rotation: &Rotation) -> Result<Root> {
-    let roots = SiteRoots::load(storage)?.ok_or(Error::NoRoots)?;
-    let old = roots.newest();
+/// [`Error::InvalidKeySet`] for a bad key set.
+pub(crate) fn next_root(old: &Root, rotation: &Rotation) -> Result<Root> {
     let next_set = |role: Role, keys: &[PublicKey], threshold: Option<u32>| {
         let current = old.keys(role);
         let keys = if keys.is_empty() {
@@ -223,7 +228,7 @@ pub fn rotate(storage: &dyn Storage, signers: &Signers, rotation: &Rotation) -> 
         KeySet::new(keys, threshold.unwrap_or(current.threshold))
             .map_err(|source| Error::InvalidKeySet { role, source })
     };
-    let new = Root {
+    Ok(Root {
         format: wavecast_schema::ROOT_FORMAT,
         version: old.version + 1,
         root: next_set(Role::Root, &rotation.root_keys, rotation.root_threshold)?,
@@ -232,9 +237,31 @@ pub fn rotate(storage: &dyn Storage, signers: &Signers, rotation: &Rotation) -> 
             &rotation.release_keys,
             rotation.release_threshold,
         )?,
-    };
+        expires_at: Some(rotation.expires_at),
+    })
+}
+
+/// The trusted comment of a root signature, which `minisign -V` prints.
+pub(crate) fn root_comment(root: &Root) -> String {
+    format!("wavecast root version={}", root.version)
+}
+
+/// Writes the site's next root: `rotation` applied to the newest root, signed by
+/// every given key that is a root key of the old or the new root. A threshold of
+/// both must sign. Returns the root written. This is a whole ceremony on one
+/// machine; [`crate::root_draft`] spreads it over the holders.
+///
+/// # Errors
+///
+/// [`Error::NoRoots`] when the site has no root yet; [`Error::InvalidKeySet`] for a
+/// bad key set; [`Error::NotEnoughRootKeys`] when the keys given fall short of
+/// either threshold; storage and signing errors.
+pub fn rotate(storage: &dyn Storage, signers: &Signers, rotation: &Rotation) -> Result<Root> {
+    let roots = SiteRoots::load(storage)?.ok_or(Error::NoRoots)?;
+    let old = roots.newest();
+    let new = next_root(old, rotation)?;
     let text = new.to_text();
-    let comment = format!("wavecast root version={}", new.version);
+    let comment = root_comment(&new);
     let mut signatures = Vec::new();
     for key in signers.iter() {
         let public = key.public_key();
@@ -287,7 +314,9 @@ mod tests {
         let rotation = Rotation {
             root_keys: vec![new_root.public_key()],
             release_keys: vec![new_release.public_key()],
-            ..Rotation::default()
+            root_threshold: None,
+            release_threshold: None,
+            expires_at: "2027-11-22T00:00:00Z".parse().unwrap(),
         };
         // The new root key alone cannot vouch for itself.
         let error = rotate(&storage, &signers(dir.path(), &["root"]), &rotation).unwrap_err();
@@ -298,6 +327,7 @@ mod tests {
 
         let second = rotate(&storage, &signers(dir.path(), &["old", "root"]), &rotation).unwrap();
         assert_eq!(second.version, 2);
+        assert_eq!(second.expires_at, Some(rotation.expires_at));
         let roots = SiteRoots::load(&storage).unwrap().unwrap();
         assert_eq!(roots.newest(), &second);
         assert_eq!(roots.iter().count(), 2);

@@ -41,6 +41,9 @@ use crate::error::{Error, Result};
 const MAX_DOCUMENT_SIZE: u64 = 64 << 20;
 /// A manifest expiring sooner than this gets a warning.
 const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(7 * 24);
+/// A root expiring sooner than this gets a warning: a new root needs its holders,
+/// each on their own machine, which takes longer to arrange than a publish.
+const ROOT_EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(30 * 24);
 
 /// Where a site is read from.
 #[derive(Debug)]
@@ -456,6 +459,21 @@ pub fn survey(
 ) -> Result<Survey> {
     let mut survey = Survey::default();
     let chain = walk_roots(source, key, &mut survey)?;
+    let newest = chain.last().expect("the chain starts with root 1");
+    let root_expired = newest
+        .expires_at
+        .filter(|_| newest.expired(now, SignedDuration::ZERO));
+    if let Some(expires_at) = newest.expires_at
+        && root_expired.is_none()
+        && expires_at.duration_since(now) < ROOT_EXPIRY_WARNING
+    {
+        survey.warnings.push(format!(
+            "{}: root v{} expires at {expires_at}, in less than 30 days; clients refuse every manifest after that, so its root key holders must publish root v{} before then (`wavecast key draft-root`)",
+            layout::root(newest.version),
+            newest.version,
+            newest.version + 1
+        ));
+    }
     for channel in source.channels(&selection.channels)? {
         let path = layout::channel_manifest(&channel);
         let mut report = ChannelReport {
@@ -467,6 +485,14 @@ pub fn survey(
             releases: Vec::new(),
             selected: Vec::new(),
         };
+        // A change made with `--sign-later` is not live, but someone must sign it. A
+        // host that refuses to serve it (it need not) only leaves the note out.
+        let pending = layout::pending_manifest(&channel);
+        if matches!(source.open(&pending, 0), Ok(Some(_))) {
+            survey.warnings.push(format!(
+                "{pending}: a change made with --sign-later waits to be signed; it is not live until `wavecast sign` signs it with a threshold of release keys"
+            ));
+        }
         let manifest = read_channel(source, &path, &chain, &mut survey, &mut report)?;
         if let Some(manifest) = manifest {
             if manifest.channel != channel {
@@ -478,6 +504,16 @@ pub fn survey(
             report.valid = true;
             report.serial = Some(manifest.serial);
             report.expires_at = Some(manifest.expires_at);
+            if let Some(expires_at) = root_expired {
+                survey.problems.push(Problem::new(
+                    &path,
+                    format!(
+                        "the site's newest root, v{}, expired at {expires_at}: clients that reached it refuse this manifest until its root key holders publish root v{}",
+                        newest.version,
+                        newest.version + 1
+                    ),
+                ));
+            }
             if manifest.expires_at <= now {
                 survey.problems.push(Problem::new(
                     &path,

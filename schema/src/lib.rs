@@ -62,6 +62,7 @@ mod pin;
 mod plan;
 mod release;
 mod rollout;
+mod root_draft;
 mod self_update;
 mod simulate;
 mod tree;
@@ -103,6 +104,7 @@ pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,
 };
+pub use root_draft::{CheckedDraft, DRAFT_FORMAT, DraftError, DraftStatus, RootDraft, Signoff};
 pub use self_update::{ClientUpdate, client_update};
 pub use simulate::{
     AttributeMix, DEFAULT_MAX_SECONDS, Fleet, Install, SimulatedClient, Simulation, SimulationPlan,

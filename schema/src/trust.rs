@@ -22,6 +22,7 @@
 
 use std::fmt;
 
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
@@ -118,6 +119,13 @@ impl PublicKey {
             .as_deref()
             .and_then(KeyId::from_line)
             .expect("a parsed minisign key holds its id")
+    }
+
+    /// Whether `signature`, in minisign's text format, is a valid signature of
+    /// `bytes` by this key. Unreadable text verifies nothing.
+    pub fn verifies(&self, bytes: &[u8], signature: &str) -> bool {
+        minisign_verify::Signature::decode(signature)
+            .is_ok_and(|signature| self.signed(bytes, &signature))
     }
 
     /// Whether `signature` is a valid (pre-hashed) signature of `bytes` by this key.
@@ -248,6 +256,13 @@ pub struct Root {
     pub root: KeySet,
     /// The keys that sign channel manifests.
     pub release: KeySet,
+    /// When clients stop trusting this root: past it, they refuse every manifest
+    /// until the root keys publish the next root. A root must be renewed now and
+    /// then so that keys lost without anyone noticing stop counting on their own.
+    /// Root 1 ([`Root::from_key`]) and roots from before expiry existed have none
+    /// (they never expire); clients older than this field ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Root {
@@ -263,7 +278,15 @@ impl Root {
             version: 1,
             root: only.clone(),
             release: only,
+            expires_at: None,
         }
+    }
+
+    /// Whether the root has expired at `now`, once `grace` (for a clock that runs
+    /// ahead) has passed too. A root without an expiry never expires.
+    pub fn expired(&self, now: Timestamp, grace: SignedDuration) -> bool {
+        self.expires_at
+            .is_some_and(|expires_at| now.duration_since(expires_at) >= grace)
     }
 
     /// The root as the exact text to sign.
@@ -693,6 +716,7 @@ pub(crate) mod tests {
             version: root.version + 1,
             root: root_keys,
             release,
+            expires_at: None,
         }
     }
 
@@ -826,6 +850,7 @@ pub(crate) mod tests {
             version: 4,
             root: set(&keys, 2),
             release: set(&keys, 2),
+            expires_at: None,
         };
         let stolen = &pairs[0].0;
         let text = b"evil manifest";
@@ -869,6 +894,7 @@ pub(crate) mod tests {
             version: 1,
             root: set(&[&root_key], 1),
             release: set(&[&leaked], 1),
+            expires_at: None,
         };
         let second = successor(&first, set(&[&root_key], 1), set(&[&fresh], 1));
         let walked = first
@@ -931,5 +957,33 @@ pub(crate) mod tests {
         assert_eq!(Root::parse(&root.to_text()).unwrap(), root);
         let zero = root.to_text().replace("\"version\": 1", "\"version\": 0");
         assert!(Root::parse(&zero).is_err());
+    }
+
+    #[test]
+    fn roots_without_an_expiry_parse_and_never_expire() {
+        let (_, key) = keypair();
+        let old_text = Root::from_key(key.clone()).to_text();
+        assert!(!old_text.contains("expires_at"), "{old_text}");
+        let old = Root::parse(&old_text).unwrap();
+        assert_eq!(old.expires_at, None);
+        assert!(!old.expired(Timestamp::MAX, SignedDuration::ZERO));
+
+        let expiring = Root {
+            version: 2,
+            expires_at: Some("2027-01-01T00:00:00Z".parse().unwrap()),
+            ..old
+        };
+        let parsed = Root::parse(&expiring.to_text()).unwrap();
+        assert_eq!(parsed, expiring);
+        let at = |now: &str, grace_minutes: i64| {
+            parsed.expired(
+                now.parse().unwrap(),
+                SignedDuration::from_mins(grace_minutes),
+            )
+        };
+        assert!(!at("2026-12-31T23:59:59Z", 0));
+        assert!(at("2027-01-01T00:00:00Z", 0));
+        assert!(!at("2027-01-01T00:04:59Z", 5));
+        assert!(at("2027-01-01T00:05:00Z", 5));
     }
 }

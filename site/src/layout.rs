@@ -56,6 +56,15 @@ pub fn channel_manifest(channel: &ChannelName) -> RelativePath {
         .expect("channel names are valid path segments")
 }
 
+/// A change to `channel` made with `--sign-later`: its manifest, not yet signed by
+/// enough release keys, in an envelope beside the live one. Clients never read it;
+/// `wavecast sign` moves it to [`channel_manifest`] once a threshold has signed.
+pub fn pending_manifest(channel: &ChannelName) -> RelativePath {
+    format!("channels/{channel}.json.unsigned")
+        .parse()
+        .expect("channel names are valid path segments")
+}
+
 /// Root `version` of the site's chain of trust (see [`wavecast_schema::Root`]):
 /// written once, never changed, like a blob.
 pub fn root(version: u64) -> RelativePath {

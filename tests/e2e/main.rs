@@ -5,6 +5,7 @@
 //! test links the `wavecast-ffi` library).
 
 mod attacks;
+mod ceremony;
 mod choosing;
 mod client_rollout;
 mod core_loop;

@@ -240,6 +240,26 @@ pub enum Error {
         grace: Duration,
     },
 
+    /// The newest root the client trusts has expired, and the grace for a skewed
+    /// clock has run out too: no manifest is trusted until the site publishes a
+    /// newer root.
+    #[error(
+        "root v{version} of the site expired at {expires_at} (it is now {now}{}), so manifest `{url}` is not trusted",
+        grace_note(*grace)
+    )]
+    RootExpired {
+        /// The manifest's URL.
+        url: String,
+        /// The expired root's version.
+        version: u64,
+        /// When it expired.
+        expires_at: Timestamp,
+        /// The client's clock.
+        now: Timestamp,
+        /// How long after `expires_at` the client still trusts it.
+        grace: Duration,
+    },
+
     /// The manifest is older than one already seen (rollback protection).
     #[error(
         "manifest `{url}` has serial {serial}, lower than serial {highest} already seen on channel `{channel}`: refusing a rollback"
@@ -347,6 +367,10 @@ impl Error {
                 "check this machine's clock (`wavecast-update config --expiry-grace 5m` tolerates one that runs ahead); if it is right, the site has not been re-signed in time"
                     .into()
             }
+            Self::RootExpired { version, .. } => format!(
+                "the site's root key holders must publish root v{} (`wavecast key draft-root`, `sign-root` and `publish-root`) and sign the channels again under it; if this machine's clock is wrong, fix it (`wavecast-update config --expiry-grace 5m` tolerates one that runs ahead)",
+                version + 1
+            ),
             Self::TooSlow { .. } => {
                 "the host is too slow or holding back; try again later, or allow slower hosts with `wavecast-update config --min-speed` or `--download-deadline`"
                     .into()

@@ -211,6 +211,7 @@ fn walk_and_verify(
     let envelope = parse_envelope(bytes, url)?;
     let walked = walk_roots(transport, base, expect, envelope.root_version_hint(), url)?;
     let root = walked.as_ref().unwrap_or(expect.root);
+    check_root_expiry(root, url, expect)?;
     let manifest = verify_envelope(&envelope, url, &Expectations { root, ..*expect })?;
     Ok((manifest, walked))
 }
@@ -270,6 +271,23 @@ fn walk_roots(
             })?;
     }
     Ok(Some(newest))
+}
+
+/// Refuses every manifest once the newest root the client trusts has expired
+/// (give or take the expiry grace): its keys may have been lost without anyone
+/// noticing, and only a newer root, signed by its root keys, restores trust.
+fn check_root_expiry(root: &Root, url: &str, expect: &Expectations<'_>) -> Result<()> {
+    let grace = SignedDuration::try_from(expect.expiry_grace).unwrap_or(SignedDuration::MAX);
+    match root.expires_at {
+        Some(expires_at) if root.expired(expect.now, grace) => Err(Error::RootExpired {
+            url: url.to_owned(),
+            version: root.version,
+            expires_at,
+            now: expect.now,
+            grace: expect.expiry_grace,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Parses an envelope's bytes; nothing in it is trusted yet.
@@ -496,5 +514,30 @@ pub(crate) mod tests {
             error.to_string(),
             "manifest `u` expired at 2026-12-01T00:00:00Z (it is now 2026-12-01T00:10:00Z, beyond the grace of 10m); the publisher must re-sign it"
         );
+    }
+
+    #[test]
+    fn an_expired_root_is_refused_with_its_version_and_expiry() {
+        let (_, key) = keypair();
+        let stable: ChannelName = "stable".parse().unwrap();
+        let mut root = key.root();
+        root.version = 3;
+        check_root_expiry(&root, "u", &expect(&root, &stable, None)).unwrap();
+        root.expires_at = Some("2026-11-21T00:00:00Z".parse().unwrap());
+        let error = check_root_expiry(&root, "u", &expect(&root, &stable, None)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "root v3 of the site expired at 2026-11-21T00:00:00Z (it is now 2026-11-21T12:00:00Z), so manifest `u` is not trusted"
+        );
+        assert!(
+            error.hint().unwrap().contains("publish root v4"),
+            "{:?}",
+            error.hint()
+        );
+        let lenient = Expectations {
+            expiry_grace: Duration::from_secs(13 * 3600),
+            ..expect(&root, &stable, None)
+        };
+        check_root_expiry(&root, "u", &lenient).unwrap();
     }
 }
