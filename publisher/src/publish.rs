@@ -2,7 +2,8 @@
 //! sign and write the manifest last, so readers see the old release or the new one,
 //! complete.
 //!
-//! Per module the site gets its package (a tree's tar.gz, an image's zstd copy), its
+//! Per module the site gets its package (a tree's tar.zst or tar.gz, an image's zstd
+//! copy), its
 //! file index (zstd-compressed JSON) and a tree's copy pack ([`crate::copies`]); per
 //! earlier release within `--patch-depth`, one delta pack to this release
 //! ([`crate::pack`]); then the release's document for the platform
@@ -25,14 +26,16 @@ use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::channel::{current_manifest, successor, validate_and_write};
-use crate::client_floor::set_client_floor;
+use crate::client_floor::{require_package_format, set_client_floor};
 use crate::copies::{CopyStats, FileCopies, Spool, WrittenBlob};
 use crate::delta::{self, BuiltPatch, Pair, PatchStats, PatchWork};
 use crate::earlier::{self, Earlier};
 use crate::error::{Error, Result};
 use crate::keys::Signers;
 use crate::pack::{self, NewModule, PackInputs, PackSummary};
-use crate::package::{self, BuiltModule, BuiltPackage, ContentSink, ModuleSpec, PackReporter};
+use crate::package::{
+    self, BuiltModule, BuiltPackage, ContentSink, ModuleSpec, PackReporter, PackageCompression,
+};
 use crate::pages::{self, PAGES_FILE_LIMIT};
 use crate::pool::{self, WorkQueue};
 use crate::rollout_plan::{RolloutChange, random_salt};
@@ -71,8 +74,10 @@ pub struct PublishOptions {
     pub force: bool,
     /// How long the signed manifest stays valid.
     pub expires_in: SignedDuration,
-    /// gzip level, 0 to 9.
-    pub compression_level: u32,
+    /// How tree modules are packaged: tar.zst (the default) or tar.gz, and the level.
+    /// A tar.zst release raises the channel's `min_client_version` to the first
+    /// client that reads it (see [`require_package_format`]).
+    pub compression: PackageCompression,
     /// zstd level of the file copies, 1 to 19 (see
     /// [`wavecast_delta::DEFAULT_COPY_LEVEL`]).
     pub copy_level: i32,
@@ -111,6 +116,9 @@ pub struct PublishReport {
     /// Files of this release over [`PAGES_FILE_LIMIT`] (packages, copy packs, delta
     /// packs), which GitHub Pages refuses.
     pub oversized: Vec<(RelativePath, u64)>,
+    /// The channel's new `min_client_version` when this release's packages raised it
+    /// (a tar.zst release on a channel that older clients could still read).
+    pub floor_raised: Option<Version>,
 }
 
 impl PublishReport {
@@ -139,8 +147,12 @@ pub struct ModuleSummary {
     pub hard_links: Vec<RelativePath>,
     /// Total size of the files.
     pub unpacked_size: u64,
-    /// Size of the package: the tar.gz of a tree, the zstd copy of an image.
+    /// Size of the package: the tar.zst or tar.gz of a tree, the zstd copy of an
+    /// image.
     pub package_size: u64,
+    /// How a tree's package is compressed (an earlier release's format when its
+    /// record is reused); tar.gz for an image, whose package is its zstd copy.
+    pub package_format: wavecast_schema::PackageFormat,
     /// Size of the compressed file index.
     pub index_size: u64,
     /// Size of a tree's copy pack.
@@ -157,8 +169,10 @@ pub struct ModuleSummary {
 /// # Errors
 ///
 /// [`Error::VersionExists`] without `force`, [`Error::UnsupportedManifestFormat`] for
-/// a channel of an older format, [`Error::PatchDepthTooLarge`], layout, packaging,
-/// signing and storage errors.
+/// a channel of an older format, [`Error::PatchDepthTooLarge`],
+/// [`Error::CompressionLevel`], [`Error::PackageFormatAboveUpdater`] for tar.zst on a
+/// channel offering a client too old to read it, layout, packaging, signing and
+/// storage errors.
 pub fn publish(
     storage: &dyn Storage,
     signers: &Signers,
@@ -172,14 +186,26 @@ pub fn publish(
             max: MAX_PACKS,
         });
     }
+    options.compression.check()?;
     let existing = current_manifest(storage, signers, &options.channel)?;
     // Refuse keys that cannot sign before spending minutes on packages.
     trust::check_release_signers(storage, signers)?;
     // Publishing a version again for a platform it lacks adds that platform; publishing
     // it again for a platform it has replaces the platform's modules, with --force only.
-    if let (Some(floor), Some(manifest)) = (&options.min_client_version, &existing) {
+    let modules = if options.modules.is_empty() {
+        vec![ModuleSpec::whole_folder()]
+    } else {
+        options.modules.clone()
+    };
+    if let Some(manifest) = &existing {
         // Refuse a floor the offered builds would not reach before packaging anything.
-        set_client_floor(&mut manifest.clone(), floor)?;
+        let mut changed = manifest.clone();
+        if let Some(floor) = &options.min_client_version {
+            set_client_floor(&mut changed, floor)?;
+        }
+        if modules.iter().any(|spec| spec.kind == ModuleKind::Tree) {
+            require_package_format(&mut changed, options.compression.format)?;
+        }
     }
     let replaced = existing
         .as_ref()
@@ -192,11 +218,6 @@ pub fn publish(
             channel: options.channel.clone(),
         });
     }
-    let modules = if options.modules.is_empty() {
-        vec![ModuleSpec::whole_folder()]
-    } else {
-        options.modules.clone()
-    };
     package::check_layout(&options.release_dir, &modules)?;
 
     // The releases before this one: packs from the newest `patch_depth`, and records
@@ -400,6 +421,13 @@ pub fn publish(
     if let Some(floor) = &options.min_client_version {
         set_client_floor(&mut manifest, floor)?;
     }
+    let mut floor_raised = None;
+    for module in document.modules.values() {
+        if module.kind == ModuleKind::Tree {
+            floor_raised =
+                require_package_format(&mut manifest, module.package_format)?.or(floor_raised);
+        }
+    }
     manifest
         .releases
         .retain(|release| release.version != options.version);
@@ -418,6 +446,7 @@ pub fn publish(
         work_time,
         total_time: started.elapsed(),
         oversized,
+        floor_raised,
     })
 }
 
@@ -459,7 +488,7 @@ fn package_modules(
                     ModuleKind::Tree => package::build_module(
                         &options.release_dir,
                         spec,
-                        options.compression_level,
+                        options.compression,
                         temp_dir,
                         reporter,
                         sink,
@@ -493,14 +522,17 @@ impl Packaged {
 }
 
 /// The record and file index of the same module in an earlier release when it has the
-/// same content: the same tar.gz for a tree ("same module version" means "same
-/// content"), the same image for an image.
+/// same content: the same package for a tree ("same module version" means "same
+/// content"; a tree packaged in another format gets a record of its own), the same
+/// image for an image.
 fn reused_module(earlier: &[Earlier], module: &BuiltModule) -> Option<(Module, FileIndex)> {
     earlier.iter().find_map(|release| {
         let (record, index) = release.module(&module.name)?;
         let same = match &module.package {
-            BuiltPackage::Tar { blake3, .. } => {
-                record.kind == ModuleKind::Tree && &record.package.blake3 == blake3
+            BuiltPackage::Tar { blake3, format, .. } => {
+                record.kind == ModuleKind::Tree
+                    && record.package_format == *format
+                    && &record.package.blake3 == blake3
             }
             BuiltPackage::Image { content } => {
                 record.kind == ModuleKind::Image && index.file_hashes().eq([content])
@@ -634,19 +666,31 @@ fn upload_module(
     let (record, index, uploaded) = match reused {
         Some((record, index)) => {
             let uploaded = match &module.package {
-                BuiltPackage::Tar { file, size, blake3 } => {
-                    upload_package(storage, file, *size, blake3)?.1
-                }
+                BuiltPackage::Tar {
+                    format,
+                    file,
+                    size,
+                    blake3,
+                } => upload_package(storage, *format, file, *size, blake3)?.1,
                 BuiltPackage::Image { .. } => false,
             };
             (record, index, uploaded)
         }
         None => {
-            let (package, uploaded) = match &module.package {
-                BuiltPackage::Tar { file, size, blake3 } => {
-                    upload_package(storage, file, *size, blake3)?
+            let (package, package_format, uploaded) = match &module.package {
+                BuiltPackage::Tar {
+                    format,
+                    file,
+                    size,
+                    blake3,
+                } => {
+                    let (blob, uploaded) = upload_package(storage, *format, file, *size, blake3)?;
+                    (blob, *format, uploaded)
                 }
-                BuiltPackage::Image { content } => upload_image(storage, copies, content)?,
+                BuiltPackage::Image { content } => {
+                    let (blob, uploaded) = upload_image(storage, copies, content)?;
+                    (blob, wavecast_schema::PackageFormat::TarGz, uploaded)
+                }
             };
             copies.fill_packed_sizes(&mut module.index)?;
             let copy_pack = match module.kind() {
@@ -671,19 +715,16 @@ fn upload_module(
                 dest: module.dest.clone(),
                 unpacked_size: module.unpacked_size,
                 package,
+                package_format,
                 index: index_blob,
                 copies: copy_pack,
             };
             (record, module.index.clone(), uploaded)
         }
     };
-    let package_kind = match record.kind {
-        ModuleKind::Tree => BlobKind::Package,
-        ModuleKind::Image => BlobKind::FileCopy,
-    };
     note_oversized(
         oversized,
-        layout::blob(&record.package.blake3, package_kind),
+        layout::blob(&record.package.blake3, BlobKind::of_package(&record)),
         record.package.size,
     );
     let summary = ModuleSummary {
@@ -695,6 +736,7 @@ fn upload_module(
         hard_links: std::mem::take(&mut module.hard_links),
         unpacked_size: module.unpacked_size,
         package_size: record.package.size,
+        package_format: record.package_format,
         index_size: record.index.size,
         copies_size: record.copies.as_ref().map(|copies| copies.size),
         uploaded,
@@ -703,15 +745,17 @@ fn upload_module(
     Ok((summary, record, index))
 }
 
-/// Uploads a tar.gz package (at `file`, of `size` bytes hashing to `blake3`) unless
-/// the site already holds it; returns its blob and whether it was uploaded.
+/// Uploads a tree's package of `format` (at `file`, of `size` bytes hashing to
+/// `blake3`) unless the site already holds it; returns its blob and whether it was
+/// uploaded.
 fn upload_package(
     storage: &dyn Storage,
+    format: wavecast_schema::PackageFormat,
     file: &Path,
     size: u64,
     blake3: &Blake3Hash,
 ) -> Result<(Blob, bool)> {
-    let path = layout::blob(blake3, BlobKind::Package);
+    let path = layout::blob(blake3, BlobKind::package(format));
     let present = storage.size(&path)? == Some(size);
     if !present {
         storage.put_file(&path, file)?;
@@ -961,7 +1005,7 @@ pub(crate) mod tests {
             min_client_version: None,
             force: false,
             expires_in: SignedDuration::from_hours(24),
-            compression_level: 6,
+            compression: PackageCompression::default(),
             copy_level: wavecast_delta::DEFAULT_COPY_LEVEL,
             patch_depth: depth,
             now: "2026-11-22T00:00:00Z".parse().unwrap(),
@@ -992,9 +1036,9 @@ pub(crate) mod tests {
         );
         let written = site.storage.take_written();
         assert!(
-            !written
-                .iter()
-                .any(|path| path.ends_with(".zst") && !path.ends_with(".json.zst")),
+            !written.iter().any(|path| path.ends_with(".zst")
+                && !path.ends_with(".json.zst")
+                && !path.ends_with(".tar.zst")),
             "no file copy of its own for a tree: {written:?}"
         );
         let document = site.document(&report, "1.0.0");

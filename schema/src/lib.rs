@@ -98,7 +98,10 @@ pub use plan::{
     ByteRange, FileSource, FileStep, MAX_RANGE_REQUESTS, ModulePlan, REQUEST_COST, coalesce,
     plan_module,
 };
-pub use release::{Module, ModuleKind, PLATFORM_RELEASE_SIZE_LIMIT, PackRef, PlatformRelease};
+pub use release::{
+    MAX_PACKAGE_WINDOW_LOG, Module, ModuleKind, PLATFORM_RELEASE_SIZE_LIMIT, PackRef,
+    PackageFormat, PlatformRelease,
+};
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,

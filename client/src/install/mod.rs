@@ -441,6 +441,7 @@ fn prefetch(cache: &Cache<'_>, update: &UpdatePlan, release: &PlatformRelease) {
                 return Some(Prefetch::Package {
                     module: &module.name,
                     package: &listed.package,
+                    format: listed.package_format,
                 });
             }
             let copies = listed
