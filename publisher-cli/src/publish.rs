@@ -66,10 +66,10 @@ pub(crate) struct PublishArgs {
     #[arg(long)]
     force: bool,
     /// How tree modules are packaged: `zst` (tar.zst, zstd with a long window: the
-    /// smallest fresh install and the fastest to unpack; clients need wavecast-update
-    /// >= 0.2.0, so the channel's --min-client-version is raised to it) or `gz`
-    /// (tar.gz, which every client and tool reads). A channel may hold releases of
-    /// both.
+    /// smallest fresh install and the fastest to unpack; it needs wavecast-update
+    /// 0.2.0 or later, so it raises the channel's --min-client-version to that) or
+    /// `gz` (tar.gz, which every client and tool reads). A channel may hold releases
+    /// of both.
     #[arg(long, value_name = "FORMAT", default_value = "zst")]
     package_format: PackageFormat,
     /// Compression level of the packages: zstd 1 (fastest) to 19 (smallest, the

@@ -1016,6 +1016,105 @@ pub(crate) mod tests {
         crate::delta::tests::text(seed, lines)
     }
 
+    #[test]
+    fn a_channel_holds_both_package_formats_and_tar_zst_raises_its_floor() {
+        use wavecast_schema::PackageFormat;
+        let site = Fixture::new();
+        let files: &[(&str, &[u8])] =
+            &[("bin/app", b"#!/bin/sh\n"), ("share/a.txt", &text(1, 500))];
+        let publish = |version: &str, format: PackageFormat| {
+            let release_dir = site.dir.path().join("releases").join(version);
+            for (path, content) in files {
+                let local = release_dir.join(path);
+                fs_err::create_dir_all(local.parent().unwrap()).unwrap();
+                fs_err::write(local, content).unwrap();
+            }
+            let mut options = options(release_dir, version, 3, Vec::new());
+            options.compression = PackageCompression::new(format);
+            publish(&site.storage, &site.key, &options, &NoProgress)
+        };
+        let package_exists = |module: &Module| {
+            site.dir
+                .path()
+                .join("site")
+                .join(layout::blob(&module.package.blake3, BlobKind::of_package(module)).as_str())
+                .is_file()
+        };
+
+        // tar.gz leaves the floor where it is: every client reads it.
+        let gz = publish("1.0.0", PackageFormat::TarGz).unwrap();
+        assert_eq!(gz.floor_raised, None);
+        assert_eq!(gz.manifest.min_client_version, Version::new(0, 1, 0));
+        let record = &site.document(&gz, "1.0.0").modules["app"];
+        assert_eq!(record.package_format, PackageFormat::TarGz);
+        assert!(package_exists(record));
+
+        // The same tree as tar.zst: a record of its own, and the floor raised.
+        let zst = publish("1.1.0", PackageFormat::TarZst).unwrap();
+        assert_eq!(zst.floor_raised, Some(Version::new(0, 2, 0)));
+        assert_eq!(zst.manifest.min_client_version, Version::new(0, 2, 0));
+        let record = &site.document(&zst, "1.1.0").modules["app"];
+        assert_eq!(record.package_format, PackageFormat::TarZst);
+        assert_eq!(record.version, Version::new(1, 1, 0), "not 1.0.0's tar.gz");
+        assert!(package_exists(record));
+        assert!(zst.modules[0].package_size < gz.modules[0].package_size);
+        // The earlier release keeps its tar.gz.
+        assert_eq!(
+            site.document(&zst, "1.0.0").modules["app"].package_format,
+            PackageFormat::TarGz
+        );
+
+        // Raised once; a tar.gz release later keeps the floor.
+        let again = publish("1.2.0", PackageFormat::TarZst).unwrap();
+        assert_eq!(again.floor_raised, None);
+        assert_eq!(
+            site.document(&again, "1.2.0").modules["app"].version,
+            Version::new(1, 1, 0),
+            "the same tar.zst: 1.1.0's record is reused"
+        );
+        let later = publish("1.3.0", PackageFormat::TarGz).unwrap();
+        assert_eq!(later.manifest.min_client_version, Version::new(0, 2, 0));
+    }
+
+    #[test]
+    fn tar_zst_is_refused_while_the_channel_offers_a_client_that_cannot_read_it() {
+        use crate::client_floor::require_package_format;
+        use wavecast_schema::{PackageFormat, UpdaterBuild};
+        let site = Fixture::new();
+        let report = site.publish("1.0.0", &[("a", b"one")], 0);
+        let mut manifest = report.manifest;
+        manifest.min_client_version = Version::new(0, 1, 0);
+        manifest.updater.insert(
+            "x86_64-unknown-linux-gnu".parse().unwrap(),
+            UpdaterBuild {
+                version: Version::new(0, 1, 5),
+                package: Blob {
+                    size: 1,
+                    blake3: Blake3Hash::of(b"x"),
+                },
+                unpacked_size: 1,
+            },
+        );
+        let error =
+            require_package_format(&mut manifest.clone(), PackageFormat::TarZst).unwrap_err();
+        assert!(
+            matches!(&error, Error::PackageFormatAboveUpdater { version, .. } if *version == Version::new(0, 1, 5)),
+            "{error}"
+        );
+        assert_eq!(
+            require_package_format(&mut manifest.clone(), PackageFormat::TarGz).unwrap(),
+            None
+        );
+        manifest.updater.values_mut().for_each(|build| {
+            build.version = Version::new(0, 2, 0);
+        });
+        assert_eq!(
+            require_package_format(&mut manifest, PackageFormat::TarZst).unwrap(),
+            Some(Version::new(0, 2, 0))
+        );
+        assert_eq!(manifest.min_client_version, Version::new(0, 2, 0));
+    }
+
     fn edited(old: &[u8]) -> Vec<u8> {
         crate::delta::tests::edited(old)
     }

@@ -463,14 +463,14 @@ fn a_host_fast_enough_but_past_the_deadline_is_cut_off() {
         serde_json::json!({"min_speed": "1KiB/s", "min_speed_grace": "1s", "deadline": "2s"}),
         "{config}"
     );
-    // 5 KiB/s keeps well above the minimum speed, but the package would take 4 s.
+    // 2.5 KiB/s keeps well above the minimum speed, but the package would take 4 s.
     let package = newest_package_path(&sandbox);
     let size = newest_module(&sandbox, "app").package.size;
-    assert!(size > 20 * 1024, "{size}");
+    assert!(size > 10 * 1024, "{size}");
     server.set_fault(
         &package,
         Fault::Trickle {
-            chunk: 512,
+            chunk: 256,
             pause: Duration::from_millis(100),
         },
     );
@@ -666,7 +666,8 @@ fn a_file_copy_of_another_release_is_refused() {
     // not change.
     let sandbox = Sandbox::new();
     let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
-    let (data_v1, data_v2) = (pseudo_random(100_000, 41), pseudo_random(100_000, 42));
+    // 1.0.0's file is larger, so that its package is too.
+    let (data_v1, data_v2) = (pseudo_random(100_500, 41), pseudo_random(100_000, 42));
     for root in [&r1, &r2] {
         write(root, "share/kept.bin", &pseudo_random(300_000, 43));
     }
