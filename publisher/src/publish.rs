@@ -3,10 +3,9 @@
 //! complete.
 //!
 //! Per module the site gets its package (a tree's tar.zst or tar.gz, an image's zstd
-//! copy), its
-//! file index (zstd-compressed JSON) and a tree's copy pack ([`crate::copies`]); per
-//! earlier release within `--patch-depth`, one delta pack to this release
-//! ([`crate::pack`]); then the release's document for the platform
+//! copy), its file index (zstd-compressed JSON) and a tree's copy pack
+//! ([`crate::copies`]); per earlier release within `--patch-depth`, one delta pack to
+//! this release ([`crate::pack`]); then the release's document for the platform
 //! ([`PlatformRelease`]), which the manifest names. A module whose content did not
 //! change since an earlier release keeps that release's record (version, package,
 //! index, copies), so nothing of it is uploaded again.
@@ -1308,8 +1307,8 @@ pub(crate) mod tests {
         assert!(
             !written
                 .iter()
-                .any(|path| path.ends_with(".tar.gz") && path.contains(content.as_str())),
-            "no tar.gz for the image"
+                .any(|path| path.contains(".tar.") && path.contains(content.as_str())),
+            "no tar for the image"
         );
         assert_eq!(
             written
