@@ -675,6 +675,13 @@ fn survey_release(
     let mut to_indexes = BTreeMap::new();
     for (name, module) in &document.modules {
         to_indexes.insert(name.clone(), module.index.blake3.clone());
+        let needed = module.package_format.min_client_version();
+        if module.kind == ModuleKind::Tree && manifest.min_client_version < needed {
+            survey.warnings.push(format!(
+                "{path}: module {name} of {} is a {} package, which wavecast-update before {needed} cannot read, but channel `{}` lets clients from {} on take it; raise its floor (`wavecast rollout {} --min-client-version {needed}`)",
+                release.version, module.package_format, manifest.channel, manifest.min_client_version, release.version
+            ));
+        }
         let index = survey_index(source, &module.index, true, survey)?;
         let package = &module.package;
         match (module.kind, index) {

@@ -140,6 +140,35 @@ fn a_channel_of_tar_zst_and_tar_gz_releases_installs_verifies_mirrors_and_collec
     };
     let report = verify(&site);
     assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+
+    // A floor lowered by hand below what tar.zst needs is a warning.
+    let (site_arg, key) = (site.to_str().unwrap(), sandbox.key());
+    let floor = |version: &str| {
+        sandbox
+            .wavecast(
+                [
+                    "rollout",
+                    "2.0.0",
+                    "--min-client-version",
+                    version,
+                    "--site",
+                    site_arg,
+                    "--key",
+                ],
+                [key.as_os_str()],
+            )
+            .success();
+    };
+    floor("0.1.0");
+    let report = verify(&site);
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("module app of 2.0.0 is a tar.zst package, which wavecast-update before 0.2.0 cannot read"),
+        "{report}"
+    );
+    floor("0.2.0");
+    assert_eq!(verify(&site)["warnings"], serde_json::json!([]));
 
     // A tar.zst that does not hold its index's tree is a problem verify names.
     let mut broken = zst_bytes.clone();
@@ -184,7 +213,6 @@ fn a_channel_of_tar_zst_and_tar_gz_releases_installs_verifies_mirrors_and_collec
     assert_eq!(verify(&copy)["ok"], true);
 
     // gc keeps the live packages of both formats, and collects a retired one.
-    let (site_arg, key) = (site.to_str().unwrap(), sandbox.key());
     sandbox
         .wavecast(
             ["retire", "2.0.0", "--site", site_arg, "--key"],
