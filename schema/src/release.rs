@@ -165,7 +165,7 @@ impl std::str::FromStr for PackageFormat {
             "zst" | "tar.zst" => Ok(Self::TarZst),
             _ => Err(Error::Invalid {
                 document: "package format",
-                problem: format!("`{text}` is not a package format (expected `zst` or `gz`)"),
+                problem: format!("expected `zst` or `gz`, got `{text}`"),
             }),
         }
     }
