@@ -55,4 +55,17 @@ mod tests {
             assert_eq!(CLIENT_VERSION, env!("CARGO_PKG_VERSION"));
         }
     }
+
+    #[test]
+    fn this_client_meets_the_floor_of_every_package_format_it_reads() {
+        // Channels holding tar.zst releases require this version: a client that
+        // reads them must report at least it, or it would refuse those channels.
+        let version: Version = env!("CARGO_PKG_VERSION").parse().unwrap();
+        for format in [
+            wavecast_schema::PackageFormat::TarGz,
+            wavecast_schema::PackageFormat::TarZst,
+        ] {
+            assert!(version >= format.min_client_version(), "{format}");
+        }
+    }
 }

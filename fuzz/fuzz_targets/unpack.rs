@@ -1,6 +1,7 @@
 //! Package extraction: the input is unpacked with `wavecast_client::unpack_module`
-//! twice, once as the tar.gz itself and once as a raw tar the target gzips (so the
-//! fuzzer mutates tar headers directly), each time into a fresh tree two levels
+//! in both package formats, each once as the package itself (a tar.gz, a tar.zst)
+//! and once as a raw tar the target compresses (so the fuzzer mutates tar headers
+//! directly), each time into a fresh tree two levels
 //! below a temporary directory, beside a bait directory that links in a package may
 //! point to. Nothing may panic, and whatever the result, nothing may appear outside
 //! the tree (the bait stays empty), the tree holds only plain files, directories and
@@ -19,6 +20,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use libfuzzer_sys::fuzz_target;
 use wavecast_client::unpack_module;
+use wavecast_schema::PackageFormat;
 
 /// The unpacked size the package declares.
 const LIMIT: u64 = 64 * 1024;
@@ -60,12 +62,13 @@ fn walk(dir: &Path) -> u64 {
     total
 }
 
-fn unpack(package: &[u8]) {
+fn unpack(package: &[u8], format: PackageFormat) {
     // In memory where there is a tmpfs, so the fuzzer does not wait on the disk.
     let dir = tempfile::tempdir_in("/dev/shm")
         .or_else(|_| tempfile::tempdir())
         .expect("temporary directory");
-    let path = dir.path().join("package.tar.gz");
+    let package_name = format!("package.{format}");
+    let path = dir.path().join(&package_name);
     fs::write(&path, package).expect("write the package");
     let outer = dir.path().join("outer");
     let tree = outer.join("tree");
@@ -74,7 +77,7 @@ fn unpack(package: &[u8]) {
     fs::create_dir_all(&bait).expect("create the bait");
 
     let module = "app".parse().expect("valid module name");
-    if let Ok(files) = unpack_module(&path, &module, LIMIT, &tree) {
+    if let Ok(files) = unpack_module(&path, format, &module, LIMIT, &tree) {
         for (file, hash) in files {
             let local = file.segments().fold(tree.clone(), |path, s| path.join(s));
             let content = fs::read(&local).expect("a reported file is readable");
@@ -92,7 +95,7 @@ fn unpack(package: &[u8]) {
 
     assert_eq!(
         names(dir.path()),
-        BTreeSet::from(["outer".to_owned(), "package.tar.gz".to_owned()]),
+        BTreeSet::from(["outer".to_owned(), package_name]),
         "something was written next to the tree's parent"
     );
     assert_eq!(
@@ -106,8 +109,11 @@ fn unpack(package: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    unpack(data);
+    unpack(data, PackageFormat::TarGz);
+    unpack(data, PackageFormat::TarZst);
     let mut gzip = GzEncoder::new(Vec::new(), Compression::none());
     gzip.write_all(data).expect("in memory");
-    unpack(&gzip.finish().expect("in memory"));
+    unpack(&gzip.finish().expect("in memory"), PackageFormat::TarGz);
+    let zstd = zstd::encode_all(data, 1).expect("in memory");
+    unpack(&zstd, PackageFormat::TarZst);
 });

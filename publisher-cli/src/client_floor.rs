@@ -19,6 +19,24 @@ pub(crate) struct ClientFloorArg {
     pub(crate) min_client_version: Option<Version>,
 }
 
+/// After a publish whose tar.zst packages raised the channel's floor to `floor`:
+/// says so, and warns when clients may already follow the channel (it had a manifest
+/// before) and no build of the client is offered to reach it.
+pub(crate) fn report_raised_for_packages(floor: &Version, manifest: &Manifest) {
+    let channel_existed = manifest.serial > 1;
+    if channel_existed && client_floor::floor_without_builds(manifest) {
+        output::warn(&format!(
+            "channel `{}` now requires wavecast-update >= {floor}, the first to read tar.zst packages, but offers no build of it: older clients stop with an error until they are updated by other means; offer one with `wavecast publish-updater`, or publish with --package-format gz",
+            manifest.channel
+        ));
+    } else {
+        output::status(&format!(
+            "channel `{}` now requires wavecast-update >= {floor}, the first to read tar.zst packages; older clients update themselves first",
+            manifest.channel
+        ));
+    }
+}
+
 /// After a command that set `--min-client-version`: says what the floor is now, and
 /// warns when no build of the client is offered to reach it.
 pub(crate) fn report_floor(floor: &ClientFloorArg, manifest: &Manifest) {

@@ -181,6 +181,8 @@ pub(crate) fn report_error(error: &anyhow::Error) -> ExitCode {
                         | E::UpdaterVersionMismatch { .. }
                         | E::FloorAboveUpdater { .. }
                         | E::FloorTooLow { .. }
+                        | E::PackageFormatAboveUpdater { .. }
+                        | E::CompressionLevel { .. }
                         | E::NothingToChange(_)
                         | E::InvalidManifest { .. }
                         | E::ManifestTooLarge { .. }
@@ -279,6 +281,9 @@ fn hint(error: &anyhow::Error) -> Option<String> {
         }) => format!(
             "pass --version {}, or build the client reporting {given}: `WAVECAST_CLIENT_VERSION={given} cargo build --release --bin wavecast-update`",
             reported.version
+        ),
+        Some(E::PackageFormatAboveUpdater { floor, .. }) => format!(
+            "offer a build >= {floor} first (`wavecast publish-updater`), so older clients update themselves before they meet tar.zst; or publish this release as tar.gz, which every client reads: --package-format gz"
         ),
         _ => {
             if let Some(wavecast_stats::Error::ParseLine { .. }) =

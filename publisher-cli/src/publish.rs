@@ -7,10 +7,10 @@ use anyhow::bail;
 use clap::Args;
 use semver::Version;
 use wavecast_publisher::pack::PackSummary;
-use wavecast_publisher::package::ModuleSpec;
+use wavecast_publisher::package::{ModuleSpec, PackageCompression};
 use wavecast_publisher::publish::{self, ModuleSummary, PublishOptions, PublishReport};
 use wavecast_publisher::rollout_plan;
-use wavecast_schema::{ModuleKind, Platform};
+use wavecast_schema::{ModuleKind, PackageFormat, Platform};
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::args::{ChannelArg, PlanArgs, ShareArgs, SiteArgs, now};
@@ -65,9 +65,17 @@ pub(crate) struct PublishArgs {
     /// (keeping its salt, with a new rollout from the flags).
     #[arg(long)]
     force: bool,
-    /// gzip compression level, 0 (fastest) to 9 (smallest).
-    #[arg(long, value_name = "LEVEL", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
-    compression_level: u32,
+    /// How tree modules are packaged: `zst` (tar.zst, zstd with a long window: the
+    /// smallest fresh install and the fastest to unpack; it needs wavecast-update
+    /// 0.2.0 or later, so it raises the channel's --min-client-version to that) or
+    /// `gz` (tar.gz, which every client and tool reads). A channel may hold releases
+    /// of both.
+    #[arg(long, value_name = "FORMAT", default_value = "zst")]
+    package_format: PackageFormat,
+    /// Compression level of the packages: zstd 1 (fastest) to 19 (smallest, the
+    /// default), or with `--package-format gz`, gzip 0 to 9 (default 6).
+    #[arg(long, value_name = "LEVEL")]
+    compression_level: Option<u32>,
     /// zstd level of the file copies (the copy packs clients fetch single files from,
     /// and the copies delta packs carry), 1 to 19: 19 is about 12 % smaller and 9
     /// times slower than the default.
@@ -117,7 +125,13 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
         min_client_version: args.floor.min_client_version.clone(),
         force: args.force,
         expires_in: args.site.expires_in,
-        compression_level: args.compression_level,
+        compression: PackageCompression {
+            level: args
+                .compression_level
+                .unwrap_or(PackageCompression::new(args.package_format).level),
+            ..PackageCompression::new(args.package_format)
+        }
+        .check()?,
         copy_level: args.copy_level,
         patch_depth: args.patch_depth,
         now: now()?,
@@ -137,6 +151,9 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
     );
     args.site.report_pending(&report.manifest.channel);
     client_floor::report_floor(&args.floor, &report.manifest);
+    if let Some(floor) = &report.floor_raised {
+        client_floor::report_raised_for_packages(floor, &report.manifest);
+    }
     Ok(())
 }
 
@@ -242,7 +259,7 @@ fn module_line(module: &ModuleSummary) -> String {
         output::bytes(module.unpacked_size),
         output::bytes(module.package_size),
         match module.kind {
-            ModuleKind::Tree => "tar.gz",
+            ModuleKind::Tree => module.package_format.as_str(),
             ModuleKind::Image => "zstd image",
         },
         match module.copies_size {
@@ -410,6 +427,7 @@ fn report_json(report: &PublishReport, site: &SiteArgs) -> serde_json::Value {
             "hard_links": module.hard_links,
             "unpacked_size": module.unpacked_size,
             "package_size": module.package_size,
+            "package_format": (module.kind == ModuleKind::Tree).then_some(module.package_format.as_str()),
             "index_size": module.index_size,
             "copies_size": module.copies_size,
             "uploaded": module.uploaded,

@@ -9,7 +9,7 @@
 //! sits below them.
 
 use semver::Version;
-use wavecast_schema::{Manifest, Platform};
+use wavecast_schema::{Manifest, PackageFormat, Platform};
 
 use crate::error::{Error, Result};
 
@@ -30,6 +30,39 @@ pub fn set_client_floor(manifest: &mut Manifest, floor: &Version) -> Result<()> 
     check_client_floor(builds, floor)?;
     manifest.min_client_version = floor.clone();
     Ok(())
+}
+
+/// Raises the manifest's `min_client_version` to what reading packages of `format`
+/// needs ([`PackageFormat::min_client_version`]) when it is lower, so that clients
+/// which cannot read them are never offered them: they update themselves first, from
+/// a build the channel offers, or stop with a hint. Returns the new floor when it was
+/// raised.
+///
+/// # Errors
+///
+/// [`Error::PackageFormatAboveUpdater`] when a build offered is older than that: its
+/// platform's clients could neither read the packages nor update themselves.
+pub fn require_package_format(
+    manifest: &mut Manifest,
+    format: PackageFormat,
+) -> Result<Option<Version>> {
+    let needed = format.min_client_version();
+    if manifest.min_client_version >= needed {
+        return Ok(None);
+    }
+    if let Some((platform, build)) = manifest
+        .updater
+        .iter()
+        .find(|(_, build)| build.version < needed)
+    {
+        return Err(Error::PackageFormatAboveUpdater {
+            floor: needed,
+            platform: platform.clone(),
+            version: build.version.clone(),
+        });
+    }
+    manifest.min_client_version = needed.clone();
+    Ok(Some(needed))
 }
 
 /// Checks that `floor` can be the `min_client_version` of a channel offering

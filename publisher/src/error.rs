@@ -564,6 +564,34 @@ pub enum Error {
         version: Version,
     },
 
+    /// A tar.zst release on a channel offering a build of the client too old to read
+    /// it: the release would raise the channel's floor above that build, stranding
+    /// its platform's clients.
+    #[error(
+        "cannot publish tar.zst packages to this channel yet: they need wavecast-update >= {floor}, but the build offered for `{platform}` is {version}, so those clients could not update themselves to read them"
+    )]
+    PackageFormatAboveUpdater {
+        /// The client version tar.zst packages need.
+        floor: Version,
+        /// The platform whose build is older.
+        platform: wavecast_schema::Platform,
+        /// That build's version.
+        version: Version,
+    },
+
+    /// A package compression level outside its format's range.
+    #[error("compression level {level} is not a {format} level ({min} to {max})")]
+    CompressionLevel {
+        /// The format.
+        format: wavecast_schema::PackageFormat,
+        /// The level given.
+        level: u32,
+        /// The format's lowest level.
+        min: u32,
+        /// The format's highest level.
+        max: u32,
+    },
+
     /// A `min_client_version` below what this publisher's manifests need.
     #[error(
         "cannot require wavecast-update >= {floor}: the manifests this publisher writes need at least {minimum}"

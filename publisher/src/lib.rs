@@ -24,7 +24,7 @@ of a rollout plan, [`client_floor`] the `min_client_version` below which clients
 update themselves first, and [`pages`] what GitHub Pages needs of a site. Below
 those, the building blocks: [`trust`] reads and extends the site's chain of roots,
 [`keys`] generates and loads minisign keys ([`keys::SigningKey`]), [`package`] builds
-deterministic tar.gz module packages and their file indexes, [`copies`] each file's
+deterministic tar.zst (or tar.gz) module packages and their file indexes, [`copies`] each file's
 zstd copy and the copy packs made of them, [`earlier`] reads the earlier releases a
 publish builds on, [`delta`] finds each changed file's counterparts and builds binary
 patches from them, and [`pack`] puts patches and copies together into delta packs.

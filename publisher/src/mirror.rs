@@ -151,7 +151,7 @@ mod tests {
         assert!(survey.problems.is_empty(), "{:?}", survey.problems);
         assert_eq!(report.channels_written, ["stable"]);
         let listed = storage.list(&"blobs".parse().unwrap()).unwrap();
-        for extension in [".json", ".json.zst", ".tar.gz", ".copies", ".pack"] {
+        for extension in [".json", ".json.zst", ".tar.zst", ".copies", ".pack"] {
             assert!(
                 listed.iter().any(|path| path.as_str().ends_with(extension)),
                 "{extension}: {listed:?}"

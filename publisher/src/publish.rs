@@ -2,10 +2,10 @@
 //! sign and write the manifest last, so readers see the old release or the new one,
 //! complete.
 //!
-//! Per module the site gets its package (a tree's tar.gz, an image's zstd copy), its
-//! file index (zstd-compressed JSON) and a tree's copy pack ([`crate::copies`]); per
-//! earlier release within `--patch-depth`, one delta pack to this release
-//! ([`crate::pack`]); then the release's document for the platform
+//! Per module the site gets its package (a tree's tar.zst or tar.gz, an image's zstd
+//! copy), its file index (zstd-compressed JSON) and a tree's copy pack
+//! ([`crate::copies`]); per earlier release within `--patch-depth`, one delta pack to
+//! this release ([`crate::pack`]); then the release's document for the platform
 //! ([`PlatformRelease`]), which the manifest names. A module whose content did not
 //! change since an earlier release keeps that release's record (version, package,
 //! index, copies), so nothing of it is uploaded again.
@@ -25,14 +25,16 @@ use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
 use crate::channel::{current_manifest, successor, validate_and_write};
-use crate::client_floor::set_client_floor;
+use crate::client_floor::{require_package_format, set_client_floor};
 use crate::copies::{CopyStats, FileCopies, Spool, WrittenBlob};
 use crate::delta::{self, BuiltPatch, Pair, PatchStats, PatchWork};
 use crate::earlier::{self, Earlier};
 use crate::error::{Error, Result};
 use crate::keys::Signers;
 use crate::pack::{self, NewModule, PackInputs, PackSummary};
-use crate::package::{self, BuiltModule, BuiltPackage, ContentSink, ModuleSpec, PackReporter};
+use crate::package::{
+    self, BuiltModule, BuiltPackage, ContentSink, ModuleSpec, PackReporter, PackageCompression,
+};
 use crate::pages::{self, PAGES_FILE_LIMIT};
 use crate::pool::{self, WorkQueue};
 use crate::rollout_plan::{RolloutChange, random_salt};
@@ -71,8 +73,10 @@ pub struct PublishOptions {
     pub force: bool,
     /// How long the signed manifest stays valid.
     pub expires_in: SignedDuration,
-    /// gzip level, 0 to 9.
-    pub compression_level: u32,
+    /// How tree modules are packaged: tar.zst (the default) or tar.gz, and the level.
+    /// A tar.zst release raises the channel's `min_client_version` to the first
+    /// client that reads it (see [`require_package_format`]).
+    pub compression: PackageCompression,
     /// zstd level of the file copies, 1 to 19 (see
     /// [`wavecast_delta::DEFAULT_COPY_LEVEL`]).
     pub copy_level: i32,
@@ -111,6 +115,9 @@ pub struct PublishReport {
     /// Files of this release over [`PAGES_FILE_LIMIT`] (packages, copy packs, delta
     /// packs), which GitHub Pages refuses.
     pub oversized: Vec<(RelativePath, u64)>,
+    /// The channel's new `min_client_version` when this release's packages raised it
+    /// (a tar.zst release on a channel that older clients could still read).
+    pub floor_raised: Option<Version>,
 }
 
 impl PublishReport {
@@ -139,8 +146,12 @@ pub struct ModuleSummary {
     pub hard_links: Vec<RelativePath>,
     /// Total size of the files.
     pub unpacked_size: u64,
-    /// Size of the package: the tar.gz of a tree, the zstd copy of an image.
+    /// Size of the package: the tar.zst or tar.gz of a tree, the zstd copy of an
+    /// image.
     pub package_size: u64,
+    /// How a tree's package is compressed (an earlier release's format when its
+    /// record is reused); tar.gz for an image, whose package is its zstd copy.
+    pub package_format: wavecast_schema::PackageFormat,
     /// Size of the compressed file index.
     pub index_size: u64,
     /// Size of a tree's copy pack.
@@ -157,8 +168,10 @@ pub struct ModuleSummary {
 /// # Errors
 ///
 /// [`Error::VersionExists`] without `force`, [`Error::UnsupportedManifestFormat`] for
-/// a channel of an older format, [`Error::PatchDepthTooLarge`], layout, packaging,
-/// signing and storage errors.
+/// a channel of an older format, [`Error::PatchDepthTooLarge`],
+/// [`Error::CompressionLevel`], [`Error::PackageFormatAboveUpdater`] for tar.zst on a
+/// channel offering a client too old to read it, layout, packaging, signing and
+/// storage errors.
 pub fn publish(
     storage: &dyn Storage,
     signers: &Signers,
@@ -172,14 +185,26 @@ pub fn publish(
             max: MAX_PACKS,
         });
     }
+    options.compression.check()?;
     let existing = current_manifest(storage, signers, &options.channel)?;
     // Refuse keys that cannot sign before spending minutes on packages.
     trust::check_release_signers(storage, signers)?;
     // Publishing a version again for a platform it lacks adds that platform; publishing
     // it again for a platform it has replaces the platform's modules, with --force only.
-    if let (Some(floor), Some(manifest)) = (&options.min_client_version, &existing) {
+    let modules = if options.modules.is_empty() {
+        vec![ModuleSpec::whole_folder()]
+    } else {
+        options.modules.clone()
+    };
+    if let Some(manifest) = &existing {
         // Refuse a floor the offered builds would not reach before packaging anything.
-        set_client_floor(&mut manifest.clone(), floor)?;
+        let mut changed = manifest.clone();
+        if let Some(floor) = &options.min_client_version {
+            set_client_floor(&mut changed, floor)?;
+        }
+        if modules.iter().any(|spec| spec.kind == ModuleKind::Tree) {
+            require_package_format(&mut changed, options.compression.format)?;
+        }
     }
     let replaced = existing
         .as_ref()
@@ -192,11 +217,6 @@ pub fn publish(
             channel: options.channel.clone(),
         });
     }
-    let modules = if options.modules.is_empty() {
-        vec![ModuleSpec::whole_folder()]
-    } else {
-        options.modules.clone()
-    };
     package::check_layout(&options.release_dir, &modules)?;
 
     // The releases before this one: packs from the newest `patch_depth`, and records
@@ -400,6 +420,13 @@ pub fn publish(
     if let Some(floor) = &options.min_client_version {
         set_client_floor(&mut manifest, floor)?;
     }
+    let mut floor_raised = None;
+    for module in document.modules.values() {
+        if module.kind == ModuleKind::Tree {
+            floor_raised =
+                require_package_format(&mut manifest, module.package_format)?.or(floor_raised);
+        }
+    }
     manifest
         .releases
         .retain(|release| release.version != options.version);
@@ -418,6 +445,7 @@ pub fn publish(
         work_time,
         total_time: started.elapsed(),
         oversized,
+        floor_raised,
     })
 }
 
@@ -459,7 +487,7 @@ fn package_modules(
                     ModuleKind::Tree => package::build_module(
                         &options.release_dir,
                         spec,
-                        options.compression_level,
+                        options.compression,
                         temp_dir,
                         reporter,
                         sink,
@@ -493,14 +521,17 @@ impl Packaged {
 }
 
 /// The record and file index of the same module in an earlier release when it has the
-/// same content: the same tar.gz for a tree ("same module version" means "same
-/// content"), the same image for an image.
+/// same content: the same package for a tree ("same module version" means "same
+/// content"; a tree packaged in another format gets a record of its own), the same
+/// image for an image.
 fn reused_module(earlier: &[Earlier], module: &BuiltModule) -> Option<(Module, FileIndex)> {
     earlier.iter().find_map(|release| {
         let (record, index) = release.module(&module.name)?;
         let same = match &module.package {
-            BuiltPackage::Tar { blake3, .. } => {
-                record.kind == ModuleKind::Tree && &record.package.blake3 == blake3
+            BuiltPackage::Tar { blake3, format, .. } => {
+                record.kind == ModuleKind::Tree
+                    && record.package_format == *format
+                    && &record.package.blake3 == blake3
             }
             BuiltPackage::Image { content } => {
                 record.kind == ModuleKind::Image && index.file_hashes().eq([content])
@@ -634,19 +665,31 @@ fn upload_module(
     let (record, index, uploaded) = match reused {
         Some((record, index)) => {
             let uploaded = match &module.package {
-                BuiltPackage::Tar { file, size, blake3 } => {
-                    upload_package(storage, file, *size, blake3)?.1
-                }
+                BuiltPackage::Tar {
+                    format,
+                    file,
+                    size,
+                    blake3,
+                } => upload_package(storage, *format, file, *size, blake3)?.1,
                 BuiltPackage::Image { .. } => false,
             };
             (record, index, uploaded)
         }
         None => {
-            let (package, uploaded) = match &module.package {
-                BuiltPackage::Tar { file, size, blake3 } => {
-                    upload_package(storage, file, *size, blake3)?
+            let (package, package_format, uploaded) = match &module.package {
+                BuiltPackage::Tar {
+                    format,
+                    file,
+                    size,
+                    blake3,
+                } => {
+                    let (blob, uploaded) = upload_package(storage, *format, file, *size, blake3)?;
+                    (blob, *format, uploaded)
                 }
-                BuiltPackage::Image { content } => upload_image(storage, copies, content)?,
+                BuiltPackage::Image { content } => {
+                    let (blob, uploaded) = upload_image(storage, copies, content)?;
+                    (blob, wavecast_schema::PackageFormat::TarGz, uploaded)
+                }
             };
             copies.fill_packed_sizes(&mut module.index)?;
             let copy_pack = match module.kind() {
@@ -671,19 +714,16 @@ fn upload_module(
                 dest: module.dest.clone(),
                 unpacked_size: module.unpacked_size,
                 package,
+                package_format,
                 index: index_blob,
                 copies: copy_pack,
             };
             (record, module.index.clone(), uploaded)
         }
     };
-    let package_kind = match record.kind {
-        ModuleKind::Tree => BlobKind::Package,
-        ModuleKind::Image => BlobKind::FileCopy,
-    };
     note_oversized(
         oversized,
-        layout::blob(&record.package.blake3, package_kind),
+        layout::blob(&record.package.blake3, BlobKind::of_package(&record)),
         record.package.size,
     );
     let summary = ModuleSummary {
@@ -695,6 +735,7 @@ fn upload_module(
         hard_links: std::mem::take(&mut module.hard_links),
         unpacked_size: module.unpacked_size,
         package_size: record.package.size,
+        package_format: record.package_format,
         index_size: record.index.size,
         copies_size: record.copies.as_ref().map(|copies| copies.size),
         uploaded,
@@ -703,15 +744,17 @@ fn upload_module(
     Ok((summary, record, index))
 }
 
-/// Uploads a tar.gz package (at `file`, of `size` bytes hashing to `blake3`) unless
-/// the site already holds it; returns its blob and whether it was uploaded.
+/// Uploads a tree's package of `format` (at `file`, of `size` bytes hashing to
+/// `blake3`) unless the site already holds it; returns its blob and whether it was
+/// uploaded.
 fn upload_package(
     storage: &dyn Storage,
+    format: wavecast_schema::PackageFormat,
     file: &Path,
     size: u64,
     blake3: &Blake3Hash,
 ) -> Result<(Blob, bool)> {
-    let path = layout::blob(blake3, BlobKind::Package);
+    let path = layout::blob(blake3, BlobKind::package(format));
     let present = storage.size(&path)? == Some(size);
     if !present {
         storage.put_file(&path, file)?;
@@ -961,7 +1004,7 @@ pub(crate) mod tests {
             min_client_version: None,
             force: false,
             expires_in: SignedDuration::from_hours(24),
-            compression_level: 6,
+            compression: PackageCompression::default(),
             copy_level: wavecast_delta::DEFAULT_COPY_LEVEL,
             patch_depth: depth,
             now: "2026-11-22T00:00:00Z".parse().unwrap(),
@@ -970,6 +1013,105 @@ pub(crate) mod tests {
 
     fn text(seed: u64, lines: usize) -> Vec<u8> {
         crate::delta::tests::text(seed, lines)
+    }
+
+    #[test]
+    fn a_channel_holds_both_package_formats_and_tar_zst_raises_its_floor() {
+        use wavecast_schema::PackageFormat;
+        let site = Fixture::new();
+        let files: &[(&str, &[u8])] =
+            &[("bin/app", b"#!/bin/sh\n"), ("share/a.txt", &text(1, 500))];
+        let publish = |version: &str, format: PackageFormat| {
+            let release_dir = site.dir.path().join("releases").join(version);
+            for (path, content) in files {
+                let local = release_dir.join(path);
+                fs_err::create_dir_all(local.parent().unwrap()).unwrap();
+                fs_err::write(local, content).unwrap();
+            }
+            let mut options = options(release_dir, version, 3, Vec::new());
+            options.compression = PackageCompression::new(format);
+            publish(&site.storage, &site.key, &options, &NoProgress)
+        };
+        let package_exists = |module: &Module| {
+            site.dir
+                .path()
+                .join("site")
+                .join(layout::blob(&module.package.blake3, BlobKind::of_package(module)).as_str())
+                .is_file()
+        };
+
+        // tar.gz leaves the floor where it is: every client reads it.
+        let gz = publish("1.0.0", PackageFormat::TarGz).unwrap();
+        assert_eq!(gz.floor_raised, None);
+        assert_eq!(gz.manifest.min_client_version, Version::new(0, 1, 0));
+        let record = &site.document(&gz, "1.0.0").modules["app"];
+        assert_eq!(record.package_format, PackageFormat::TarGz);
+        assert!(package_exists(record));
+
+        // The same tree as tar.zst: a record of its own, and the floor raised.
+        let zst = publish("1.1.0", PackageFormat::TarZst).unwrap();
+        assert_eq!(zst.floor_raised, Some(Version::new(0, 2, 0)));
+        assert_eq!(zst.manifest.min_client_version, Version::new(0, 2, 0));
+        let record = &site.document(&zst, "1.1.0").modules["app"];
+        assert_eq!(record.package_format, PackageFormat::TarZst);
+        assert_eq!(record.version, Version::new(1, 1, 0), "not 1.0.0's tar.gz");
+        assert!(package_exists(record));
+        assert!(zst.modules[0].package_size < gz.modules[0].package_size);
+        // The earlier release keeps its tar.gz.
+        assert_eq!(
+            site.document(&zst, "1.0.0").modules["app"].package_format,
+            PackageFormat::TarGz
+        );
+
+        // Raised once; a tar.gz release later keeps the floor.
+        let again = publish("1.2.0", PackageFormat::TarZst).unwrap();
+        assert_eq!(again.floor_raised, None);
+        assert_eq!(
+            site.document(&again, "1.2.0").modules["app"].version,
+            Version::new(1, 1, 0),
+            "the same tar.zst: 1.1.0's record is reused"
+        );
+        let later = publish("1.3.0", PackageFormat::TarGz).unwrap();
+        assert_eq!(later.manifest.min_client_version, Version::new(0, 2, 0));
+    }
+
+    #[test]
+    fn tar_zst_is_refused_while_the_channel_offers_a_client_that_cannot_read_it() {
+        use crate::client_floor::require_package_format;
+        use wavecast_schema::{PackageFormat, UpdaterBuild};
+        let site = Fixture::new();
+        let report = site.publish("1.0.0", &[("a", b"one")], 0);
+        let mut manifest = report.manifest;
+        manifest.min_client_version = Version::new(0, 1, 0);
+        manifest.updater.insert(
+            "x86_64-unknown-linux-gnu".parse().unwrap(),
+            UpdaterBuild {
+                version: Version::new(0, 1, 5),
+                package: Blob {
+                    size: 1,
+                    blake3: Blake3Hash::of(b"x"),
+                },
+                unpacked_size: 1,
+            },
+        );
+        let error =
+            require_package_format(&mut manifest.clone(), PackageFormat::TarZst).unwrap_err();
+        assert!(
+            matches!(&error, Error::PackageFormatAboveUpdater { version, .. } if *version == Version::new(0, 1, 5)),
+            "{error}"
+        );
+        assert_eq!(
+            require_package_format(&mut manifest.clone(), PackageFormat::TarGz).unwrap(),
+            None
+        );
+        manifest.updater.values_mut().for_each(|build| {
+            build.version = Version::new(0, 2, 0);
+        });
+        assert_eq!(
+            require_package_format(&mut manifest, PackageFormat::TarZst).unwrap(),
+            Some(Version::new(0, 2, 0))
+        );
+        assert_eq!(manifest.min_client_version, Version::new(0, 2, 0));
     }
 
     fn edited(old: &[u8]) -> Vec<u8> {
@@ -992,9 +1134,9 @@ pub(crate) mod tests {
         );
         let written = site.storage.take_written();
         assert!(
-            !written
-                .iter()
-                .any(|path| path.ends_with(".zst") && !path.ends_with(".json.zst")),
+            !written.iter().any(|path| path.ends_with(".zst")
+                && !path.ends_with(".json.zst")
+                && !path.ends_with(".tar.zst")),
             "no file copy of its own for a tree: {written:?}"
         );
         let document = site.document(&report, "1.0.0");
@@ -1165,8 +1307,8 @@ pub(crate) mod tests {
         assert!(
             !written
                 .iter()
-                .any(|path| path.ends_with(".tar.gz") && path.contains(content.as_str())),
-            "no tar.gz for the image"
+                .any(|path| path.contains(".tar.") && path.contains(content.as_str())),
+            "no tar for the image"
         );
         assert_eq!(
             written

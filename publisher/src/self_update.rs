@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
-    Blake3Hash, Blob, ChannelName, Manifest, Platform, UPDATER_EXECUTABLE, UpdaterBuild,
+    Blake3Hash, Blob, ChannelName, Manifest, PackageFormat, Platform, UPDATER_EXECUTABLE,
+    UpdaterBuild,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -31,14 +32,18 @@ use crate::client_floor::check_client_floor;
 use crate::debug_info;
 use crate::error::{Error, Result};
 use crate::keys::Signers;
-use crate::package::{self, BuiltPackage, ModuleSpec, NoCopies, NoProgress};
+use crate::package::{self, BuiltPackage, ModuleSpec, NoCopies, NoProgress, PackageCompression};
 use crate::pages::write_nojekyll;
 use crate::trust;
 use crate::updater_version;
 
-/// gzip level of updater packages: one file, packaged once per version, so the
-/// smallest.
-const UPDATER_COMPRESSION: u32 = 9;
+/// How updater packages are compressed: tar.gz, the format every client reads (a
+/// client too old for tar.zst updates itself from this package), at gzip's
+/// smallest level since it is one file, packaged once per version.
+const UPDATER_COMPRESSION: PackageCompression = PackageCompression {
+    format: PackageFormat::TarGz,
+    level: 9,
+};
 
 /// What `publish-updater` needs besides the site and the keys.
 #[derive(Debug, Clone)]
@@ -231,7 +236,10 @@ fn package_executable(
         &NoProgress,
         &NoCopies,
     )?;
-    let BuiltPackage::Tar { file, size, blake3 } = built.package else {
+    let BuiltPackage::Tar {
+        file, size, blake3, ..
+    } = built.package
+    else {
         unreachable!("a whole-folder module is packaged as a tar.gz")
     };
     Ok((file, size, blake3, built.unpacked_size))

@@ -27,9 +27,10 @@ use jiff::{SignedDuration, Timestamp};
 use semver::Version;
 use wavecast_schema::{
     Blake3Hash, Blob, ChannelName, CopySlice, EntryKind, Envelope, ExpectedTree, FileIndex,
-    FileMode, Found, IndexBlob, MAX_ROOT_STEPS, Manifest, Mismatch, ModuleKind, ModuleName,
-    PLATFORM_RELEASE_SIZE_LIMIT, PackData, PackHeader, Platform, PlatformRelease, PublicKey,
-    ROOT_SIZE_LIMIT, RelativePath, Role, Root, TreeCheck, TreeMismatch,
+    FileMode, Found, IndexBlob, MAX_PACKAGE_WINDOW_LOG, MAX_ROOT_STEPS, Manifest, Mismatch,
+    ModuleKind, ModuleName, PLATFORM_RELEASE_SIZE_LIMIT, PackData, PackHeader, PackageFormat,
+    Platform, PlatformRelease, PublicKey, ROOT_SIZE_LIMIT, RelativePath, Role, Root, TreeCheck,
+    TreeMismatch,
 };
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
@@ -267,9 +268,11 @@ pub enum Expected {
     },
     /// A file index: stored compressed, decompressing to the JSON its blake3 names.
     Index(IndexBlob),
-    /// A tree module's tar.gz: stored as is, and unpacking to exactly each of
+    /// A tree module's package: stored as is, and unpacking to exactly each of
     /// `trees` (the file indexes of every module that names this package).
     Package {
+        /// How it is compressed.
+        format: PackageFormat,
         /// Stored size.
         size: u64,
         /// blake3 of the stored bytes.
@@ -401,16 +404,18 @@ impl Survey {
         match (self.blobs.get_mut(&path), expected) {
             (
                 Some(Expected::Package {
+                    format,
                     size,
                     blake3,
                     trees,
                 }),
                 Expected::Package {
+                    format: new_format,
                     size: new_size,
                     blake3: new_blake3,
                     trees: new_trees,
                 },
-            ) if *size == new_size && *blake3 == new_blake3 => {
+            ) if *format == new_format && *size == new_size && *blake3 == new_blake3 => {
                 for tree in new_trees {
                     if !trees.contains(&tree) {
                         trees.push(tree);
@@ -706,6 +711,13 @@ fn survey_release(
     let mut to_indexes = BTreeMap::new();
     for (name, module) in &document.modules {
         to_indexes.insert(name.clone(), module.index.blake3.clone());
+        let needed = module.package_format.min_client_version();
+        if module.kind == ModuleKind::Tree && manifest.min_client_version < needed {
+            survey.warnings.push(format!(
+                "{path}: module {name} of {} is a {} package, which wavecast-update before {needed} cannot read, but channel `{}` lets clients from {} on take it; raise its floor (`wavecast rollout {} --min-client-version {needed}`)",
+                release.version, module.package_format, manifest.channel, manifest.min_client_version, release.version
+            ));
+        }
         let index = survey_index(source, &module.index, true, survey)?;
         let package = &module.package;
         match (module.kind, index) {
@@ -713,6 +725,7 @@ fn survey_release(
                 let mut tree = ExpectedTree::new();
                 let expected = match tree.add_module(None, &index) {
                     Ok(()) => Expected::Package {
+                        format: module.package_format,
                         size: package.size,
                         blake3: package.blake3.clone(),
                         trees: vec![tree],
@@ -724,7 +737,10 @@ fn survey_release(
                         blake3: package.blake3.clone(),
                     },
                 };
-                survey.expect(layout::blob(&package.blake3, BlobKind::Package), expected);
+                survey.expect(
+                    layout::blob(&package.blake3, BlobKind::of_package(module)),
+                    expected,
+                );
                 match copies_location(module) {
                     Some((copies_path, copies)) => {
                         let mut slices: Vec<(Blake3Hash, CopySlice)> = index
@@ -969,13 +985,14 @@ pub fn fetch_blob(
             Ok(Ok(blob.size))
         }
         Expected::Package {
+            format,
             size,
             blake3,
             trees,
         } => {
             let mut tee = Tee::new(&mut reader, sink);
             let unpacked = tee
-                .read_through(|tee| check_package_trees(tee, trees))
+                .read_through(|tee| check_package_trees(tee, *format, trees))
                 .map_err(read_error)?;
             // A wrong hash explains any tree problem; report it first.
             Ok(tee
@@ -1313,11 +1330,13 @@ impl Read for Tee<'_> {
 /// exhaust memory.
 const HEADER_ALLOWANCE: u64 = 64 * 1024;
 
-/// Reads a tar.gz and checks that it holds exactly each of `trees`: the entries the
-/// file index lists, no others, each with its kind, mode, size, content or link
-/// target. A problem in words when it does not (or is no tar.gz at all).
+/// Reads a package of `format` and checks that it holds exactly each of `trees`: the
+/// entries the file index lists, no others, each with its kind, mode, size, content
+/// or link target. A problem in words when it does not (or is no such package at
+/// all).
 fn check_package_trees(
     reader: &mut dyn Read,
+    format: PackageFormat,
     trees: &[ExpectedTree],
 ) -> std::result::Result<(), String> {
     // What the largest tree may hold, and a header allowance per entry: past that the
@@ -1336,9 +1355,18 @@ fn check_package_trees(
         })
         .max()
         .unwrap_or(0);
-    let decoder = flate2::read::GzDecoder::new(reader).take(limit);
-    let mut archive = tar::Archive::new(decoder);
-    let unreadable = |error: io::Error| format!("is not a readable tar.gz: {error}");
+    let unreadable = |error: io::Error| format!("is not a readable {format}: {error}");
+    let decoder: Box<dyn Read> = match format {
+        PackageFormat::TarGz => Box::new(flate2::read::GzDecoder::new(reader)),
+        PackageFormat::TarZst => {
+            let mut decoder = zstd::stream::read::Decoder::new(reader).map_err(unreadable)?;
+            decoder
+                .window_log_max(MAX_PACKAGE_WINDOW_LOG)
+                .map_err(unreadable)?;
+            Box::new(decoder)
+        }
+    };
+    let mut archive = tar::Archive::new(decoder.take(limit));
     let mismatch =
         |error: TreeMismatch| format!("does not unpack to what its file index lists: {error}");
     let mut checks: Vec<TreeCheck<'_>> = trees.iter().map(TreeCheck::new).collect();
@@ -1510,15 +1538,43 @@ mod tests {
         let mut tree = ExpectedTree::new();
         tree.add_module(None, &index).unwrap();
         let trees = [tree];
-        check_package_trees(&mut linked_package("libfoo.so.1").as_slice(), &trees).unwrap();
-        let problem =
-            check_package_trees(&mut linked_package("/etc/passwd").as_slice(), &trees).unwrap_err();
+        check_package_trees(
+            &mut linked_package("libfoo.so.1").as_slice(),
+            PackageFormat::TarGz,
+            &trees,
+        )
+        .unwrap();
+        let problem = check_package_trees(
+            &mut linked_package("/etc/passwd").as_slice(),
+            PackageFormat::TarGz,
+            &trees,
+        )
+        .unwrap_err();
         assert!(
             problem.contains("`lib/libfoo.so` points to `/etc/passwd`"),
             "{problem}"
         );
-        let problem = check_package_trees(&mut &b"not a package"[..], &trees).unwrap_err();
+        let problem = check_package_trees(&mut &b"not a package"[..], PackageFormat::TarGz, &trees)
+            .unwrap_err();
         assert!(problem.starts_with("is not a readable tar.gz"), "{problem}");
+        // The same tar as tar.zst.
+        let tar = {
+            let mut tar = Vec::new();
+            io::copy(
+                &mut flate2::read::GzDecoder::new(linked_package("libfoo.so.1").as_slice()),
+                &mut tar,
+            )
+            .unwrap();
+            tar
+        };
+        let zst = zstd::encode_all(tar.as_slice(), 3).unwrap();
+        check_package_trees(&mut zst.as_slice(), PackageFormat::TarZst, &trees).unwrap();
+        let problem =
+            check_package_trees(&mut &tar[..], PackageFormat::TarZst, &trees).unwrap_err();
+        assert!(
+            problem.starts_with("is not a readable tar.zst"),
+            "{problem}"
+        );
     }
 
     /// A site with three releases of a tree module `app` and an image module `os`,
@@ -1582,7 +1638,10 @@ mod tests {
         survey
             .blobs
             .iter()
-            .filter(|(path, _)| path.as_str().ends_with(extension))
+            .filter(|(path, _)| {
+                layout::parse_blob(path.as_str())
+                    .is_some_and(|(_, kind)| format!(".{}", kind.extension()) == extension)
+            })
             .map(|(path, expected)| (path.clone(), expected.clone()))
             .collect()
     }
@@ -1604,6 +1663,8 @@ mod tests {
         );
         assert_eq!(of_kind(&survey, ".copies").len(), 3);
         assert_eq!(of_kind(&survey, ".zst").len(), 2, "two images");
+        assert!(!of_kind(&survey, ".tar.zst").is_empty());
+        assert!(of_kind(&survey, ".tar.gz").is_empty());
         check_blobs(&source, &mut survey, &()).unwrap();
         assert!(survey.problems.is_empty(), "{:?}", survey.problems);
     }

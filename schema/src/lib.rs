@@ -5,9 +5,9 @@ The wavecast data model, with no I/O.
 
 A wavecast site publishes one signed [`Manifest`] per channel. The manifest lists
 [`Release`]s; each release carries, per platform, the [`Module`]s a client installs
-(content-addressed tar.gz packages, each described by a [`Blob`]; or, for a module of
-[`ModuleKind::Image`], one image file that clients write into the inactive of two
-A/B slots) and a [`RolloutPlan`] that decides which clients may take it.
+(content-addressed tar.zst or tar.gz packages, each described by a [`Blob`] and a
+[`PackageFormat`]; or, for a module of [`ModuleKind::Image`], one image file that
+clients write into the inactive of two A/B slots) and a [`RolloutPlan`] that decides which clients may take it.
 
 On the wire a manifest travels inside an [`Envelope`]: the manifest's exact bytes and
 their minisign signatures in one JSON document, so a reader always sees a manifest and
@@ -99,7 +99,10 @@ pub use plan::{
     ByteRange, FileSource, FileStep, MAX_RANGE_REQUESTS, ModulePlan, REQUEST_COST, coalesce,
     plan_module,
 };
-pub use release::{Module, ModuleKind, PLATFORM_RELEASE_SIZE_LIMIT, PackRef, PlatformRelease};
+pub use release::{
+    MAX_PACKAGE_WINDOW_LOG, Module, ModuleKind, PLATFORM_RELEASE_SIZE_LIMIT, PackRef,
+    PackageFormat, PlatformRelease,
+};
 pub use rollout::{
     AttributeMatch, Attributes, BUCKETS, BasisPoints, Pattern, Ramp, RampPoint, RolloutPlan, Rule,
     RuleAction, Share, VersionRange, bucket, format_duration, parse_duration, parse_version,

@@ -3,7 +3,7 @@
 //! Every path is relative to the site root, so a site works unchanged from any base
 //! URL, a folder or a mirror.
 
-use wavecast_schema::{Blake3Hash, ChannelName, RelativePath};
+use wavecast_schema::{Blake3Hash, ChannelName, Module, ModuleKind, PackageFormat, RelativePath};
 
 /// What a content-addressed blob holds, which decides its file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,8 +11,10 @@ pub enum BlobKind {
     /// A release's document for one platform (`.json`,
     /// [`wavecast_schema::PlatformRelease`]).
     PlatformRelease,
-    /// A module package (`.tar.gz`).
+    /// A tree module's tar.gz package, or a build of the client (`.tar.gz`).
     Package,
+    /// A tree module's tar.zst package (`.tar.zst`).
+    ZstdPackage,
     /// A module's file index (`.json.zst`), named by the blake3 of its JSON (clients
     /// verify after decompressing, within the sizes its reference gives).
     FileIndex,
@@ -27,9 +29,10 @@ pub enum BlobKind {
 
 impl BlobKind {
     /// Every kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::PlatformRelease,
         Self::Package,
+        Self::ZstdPackage,
         Self::FileIndex,
         Self::Copies,
         Self::FileCopy,
@@ -41,10 +44,30 @@ impl BlobKind {
         match self {
             Self::PlatformRelease => "json",
             Self::Package => "tar.gz",
+            Self::ZstdPackage => "tar.zst",
             Self::FileIndex => "json.zst",
             Self::Copies => "copies",
             Self::FileCopy => "zst",
             Self::Pack => "pack",
+        }
+    }
+}
+
+impl BlobKind {
+    /// The kind of a tree module's package of this format.
+    pub fn package(format: PackageFormat) -> Self {
+        match format {
+            PackageFormat::TarGz => Self::Package,
+            PackageFormat::TarZst => Self::ZstdPackage,
+        }
+    }
+
+    /// The kind of `module`'s package: a tree's tar of its format, an image's zstd
+    /// copy.
+    pub fn of_package(module: &Module) -> Self {
+        match module.kind {
+            ModuleKind::Tree => Self::package(module.package_format),
+            ModuleKind::Image => Self::FileCopy,
         }
     }
 }
@@ -113,6 +136,7 @@ mod tests {
         for (kind, extension) in [
             (BlobKind::PlatformRelease, "json"),
             (BlobKind::Package, "tar.gz"),
+            (BlobKind::ZstdPackage, "tar.zst"),
             (BlobKind::FileIndex, "json.zst"),
             (BlobKind::Copies, "copies"),
             (BlobKind::FileCopy, "zst"),
@@ -122,6 +146,11 @@ mod tests {
             assert_eq!(path.as_str(), format!("blobs/{hash}.{extension}"));
             assert_eq!(parse_blob(path.as_str()), Some((hash.clone(), kind)));
         }
+        assert_eq!(
+            BlobKind::package(PackageFormat::TarZst),
+            BlobKind::ZstdPackage
+        );
+        assert_eq!(BlobKind::package(PackageFormat::TarGz), BlobKind::Package);
         assert_eq!(parse_blob("blobs/xyz.json"), None);
         assert_eq!(parse_blob(&format!("blobs/{hash}.patch")), None);
         assert_eq!(parse_blob("channels/stable.json"), None);

@@ -12,13 +12,11 @@
 //!   sync to disk, switch) vs `tar xzf` of the same package.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use wavecast_tests::{KEY_PASSWORD, binary, pseudo_random};
-
-const FILES: usize = 2_400;
+use wavecast_tests::generated::generate_tree;
+use wavecast_tests::{KEY_PASSWORD, binary};
 
 fn main() {
     let runs: usize = std::env::var("WAVECAST_BENCH_RUNS")
@@ -93,7 +91,7 @@ fn main() {
     );
 
     println!(
-        "package: {:.1} MB tar.gz (tar czf: {:.1} MB)",
+        "package: {:.1} MB (tar czf: {:.1} MB)",
         package_size as f64 / 1e6,
         std::fs::metadata(&tarball).unwrap().len() as f64 / 1e6
     );
@@ -139,69 +137,4 @@ fn best_of_prepared(runs: usize, mut prepare: impl FnMut(), mut step: impl FnMut
         })
         .min()
         .unwrap()
-}
-
-/// About 240 MB in 2,400 files over 60 folders: two thirds text-like (compresses about
-/// 3:1), one third incompressible binary.
-fn generate_tree(root: &Path) -> (usize, u64) {
-    const WORDS: &[&str] = &[
-        "update",
-        "release",
-        "manifest",
-        "rollout",
-        "bucket",
-        "signature",
-        "module",
-        "package",
-        "function",
-        "return",
-        "const",
-        "static",
-        "export",
-        "import",
-        "class",
-        "struct",
-        "if",
-        "else",
-        "for",
-        "while",
-        "=",
-        "{",
-        "}",
-        "(",
-        ")",
-        ";",
-        "\n",
-        "    ",
-        "0",
-        "1",
-        "42",
-        "true",
-        "false",
-    ];
-    let mut total = 0u64;
-    for index in 0..FILES {
-        let dir = root.join(format!("dir{:02}/sub{}", index % 60, index % 7));
-        std::fs::create_dir_all(&dir).unwrap();
-        let size = 20_000 + (index * 7_919) % 160_000;
-        let content = if index % 3 == 2 {
-            pseudo_random(size, index as u64)
-        } else {
-            let noise = pseudo_random(size, index as u64 + 1_000_000);
-            let mut text = Vec::with_capacity(size + 16);
-            let mut i = 0;
-            while text.len() < size {
-                text.extend_from_slice(
-                    WORDS[usize::from(noise[i % size]) % WORDS.len()].as_bytes(),
-                );
-                text.push(b' ');
-                i += 1;
-            }
-            text.truncate(size);
-            text
-        };
-        total += content.len() as u64;
-        std::fs::write(dir.join(format!("file{index:04}.dat")), content).unwrap();
-    }
-    (FILES, total)
 }

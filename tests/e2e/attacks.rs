@@ -7,12 +7,9 @@ use std::time::Duration;
 
 use jiff::SignedDuration;
 use wavecast_schema::{Blake3Hash, EntryKind, FileIndex, FileMode, IndexEntry};
-use wavecast_site::layout::BlobKind;
-use wavecast_tests::delta::{
-    blob_path, file_index, index_path, module, newest_module, package_path,
-};
+use wavecast_tests::delta::{file_index, index_path, module, newest_module, package_path};
 use wavecast_tests::hostile::{
-    RawEntry, index_of, pack_entries, raw_tar_gz, replace_newest_package,
+    RawEntry, index_of, pack_entries, raw_tar_gz, raw_tar_zst, replace_newest_package,
     replace_newest_package_with_index, resign, unpack_entries,
 };
 use wavecast_tests::{
@@ -317,6 +314,30 @@ fn a_decompression_bomb_is_stopped_at_the_declared_size() {
 }
 
 #[test]
+fn a_tar_zst_decompression_bomb_is_stopped_at_the_declared_size() {
+    let (sandbox, _server, r1, _) = installed_with_pending_update();
+    let zeros = vec![0u8; 20 << 20];
+    let bomb = raw_tar_zst(&[RawEntry::file("zeros", &zeros)]);
+    assert!(
+        bomb.len() < 10_000,
+        "the bomb compresses well: {}",
+        bomb.len()
+    );
+    let claimed = FileIndex::new(vec![IndexEntry {
+        path: "zeros".parse().unwrap(),
+        kind: EntryKind::File {
+            size: 1 << 20,
+            blake3: Blake3Hash::of(&zeros[..1 << 20]),
+            packed_size: 0,
+        },
+        mode: FileMode::from_permissions(0o644),
+    }]);
+    replace_newest_package_with_index(&sandbox, &bomb, 1 << 20, &claimed);
+    assert!(newest_package_path(&sandbox).ends_with(".tar.zst"));
+    update_fails_cleanly(&sandbox, &r1, "unpacks to more than its declared size");
+}
+
+#[test]
 fn setuid_bits_are_never_installed() {
     let (sandbox, _server, _, _) = installed_with_pending_update();
     let entry = |name, kind, mode| RawEntry {
@@ -442,14 +463,14 @@ fn a_host_fast_enough_but_past_the_deadline_is_cut_off() {
         serde_json::json!({"min_speed": "1KiB/s", "min_speed_grace": "1s", "deadline": "2s"}),
         "{config}"
     );
-    // 5 KiB/s keeps well above the minimum speed, but the package would take 4 s.
+    // 2.5 KiB/s keeps well above the minimum speed, but the package would take 4 s.
     let package = newest_package_path(&sandbox);
     let size = newest_module(&sandbox, "app").package.size;
-    assert!(size > 20 * 1024, "{size}");
+    assert!(size > 10 * 1024, "{size}");
     server.set_fault(
         &package,
         Fault::Trickle {
-            chunk: 512,
+            chunk: 256,
             pause: Duration::from_millis(100),
         },
     );
@@ -494,14 +515,12 @@ fn site_bytes(sandbox: &Sandbox, path: &str) -> Vec<u8> {
 #[test]
 fn a_package_of_another_release_is_refused() {
     let (sandbox, server, r1, r2) = installed_with_pending_update();
-    let (old, new) = (
-        module(&sandbox, "1.0.0", "app").package,
-        module(&sandbox, "2.0.0", "app").package,
+    let (old_module, new_module) = (
+        module(&sandbox, "1.0.0", "app"),
+        module(&sandbox, "2.0.0", "app"),
     );
-    let (old_path, new_path) = (
-        blob_path(&old.blake3, BlobKind::Package),
-        blob_path(&new.blake3, BlobKind::Package),
-    );
+    let (old_path, new_path) = (package_path(&old_module), package_path(&new_module));
+    let (old, new) = (old_module.package, new_module.package);
     // Same size: only the hash tells them apart.
     assert_eq!(old.size, new.size);
     server.set_fault(&new_path, Fault::Replace(site_bytes(&sandbox, &old_path)));
@@ -647,7 +666,8 @@ fn a_file_copy_of_another_release_is_refused() {
     // not change.
     let sandbox = Sandbox::new();
     let (r1, r2) = (sandbox.path("r1"), sandbox.path("r2"));
-    let (data_v1, data_v2) = (pseudo_random(100_000, 41), pseudo_random(100_000, 42));
+    // 1.0.0's file is larger, so that its package is too.
+    let (data_v1, data_v2) = (pseudo_random(100_500, 41), pseudo_random(100_000, 42));
     for root in [&r1, &r2] {
         write(root, "share/kept.bin", &pseudo_random(300_000, 43));
     }

@@ -414,7 +414,7 @@ fn a_yanked_release_moves_clients_back_to_the_tree_kept_on_disk() {
     assert_same_tree(&sandbox.root().join("current"), &r1);
     let downloads: Vec<String> = server.requests()[before..]
         .iter()
-        .filter(|path| path.ends_with(".tar.gz"))
+        .filter(|path| path.ends_with(".tar.zst") || path.ends_with(".tar.gz"))
         .cloned()
         .collect();
     assert!(downloads.is_empty(), "{downloads:?}");

@@ -20,6 +20,7 @@ mod hosts;
 mod limits;
 mod links;
 mod mirror_verify;
+mod package_formats;
 mod permissions;
 mod polling;
 mod publishing;

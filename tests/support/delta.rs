@@ -44,7 +44,7 @@ pub enum BlobClass {
     Copies,
     /// `blobs/<hash>.zst`, an image module's compressed copy.
     FileCopy,
-    /// `blobs/<hash>.tar.gz`, a module's whole package.
+    /// `blobs/<hash>.tar.zst` or `.tar.gz`, a module's whole package.
     Package,
     /// Anything else (the status page…).
     Other,
@@ -62,7 +62,7 @@ impl BlobClass {
             Some((_, BlobKind::Pack)) => Self::Pack,
             Some((_, BlobKind::Copies)) => Self::Copies,
             Some((_, BlobKind::FileCopy)) => Self::FileCopy,
-            Some((_, BlobKind::Package)) => Self::Package,
+            Some((_, BlobKind::Package | BlobKind::ZstdPackage)) => Self::Package,
             None => Self::Other,
         }
     }
@@ -139,13 +139,10 @@ pub fn blob_path(hash: &Blake3Hash, kind: BlobKind) -> String {
     wavecast_site::layout::blob(hash, kind).to_string()
 }
 
-/// The site path of `module`'s package: a tree's tar.gz, or an image's zstd copy.
+/// The site path of `module`'s package: a tree's tar.zst or tar.gz, or an image's
+/// zstd copy.
 pub fn package_path(module: &Module) -> String {
-    let kind = match module.kind {
-        wavecast_schema::ModuleKind::Tree => BlobKind::Package,
-        wavecast_schema::ModuleKind::Image => BlobKind::FileCopy,
-    };
-    blob_path(&module.package.blake3, kind)
+    blob_path(&module.package.blake3, BlobKind::of_package(module))
 }
 
 /// The site path of `module`'s file index.

@@ -7,7 +7,7 @@ use std::io::Read;
 use wavecast_publisher::keys::{Password, SigningKey};
 use wavecast_schema::{
     Blake3Hash, Blob, EntryKind, Envelope, FileIndex, FileMode, IndexEntry, Manifest,
-    PlatformRelease,
+    PackageFormat, PlatformRelease,
 };
 
 use wavecast_site::layout::BlobKind;
@@ -40,8 +40,19 @@ impl<'a> RawEntry<'a> {
 /// A tar.gz whose headers are written byte for byte, bypassing the `tar` crate's path
 /// checks, so it can hold `../` and absolute names.
 pub fn raw_tar_gz(entries: &[RawEntry<'_>]) -> Vec<u8> {
-    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut builder = tar::Builder::new(encoder);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &raw_tar(entries)).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// [`raw_tar_gz`] as a tar.zst.
+pub fn raw_tar_zst(entries: &[RawEntry<'_>]) -> Vec<u8> {
+    zstd::encode_all(raw_tar(entries).as_slice(), 19).unwrap()
+}
+
+/// The tar of [`raw_tar_gz`], uncompressed.
+fn raw_tar(entries: &[RawEntry<'_>]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
     for entry in entries {
         let mut header = tar::Header::new_old();
         let name = entry.name.as_bytes();
@@ -56,7 +67,24 @@ pub fn raw_tar_gz(entries: &[RawEntry<'_>]) -> Vec<u8> {
         header.set_cksum();
         builder.append(&header, entry.content).unwrap();
     }
-    builder.into_inner().unwrap().finish().unwrap()
+    builder.into_inner().unwrap()
+}
+
+/// The format of `package`, a tar.zst or a tar.gz, by its first bytes.
+fn format_of(package: &[u8]) -> PackageFormat {
+    if package.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        PackageFormat::TarZst
+    } else {
+        PackageFormat::TarGz
+    }
+}
+
+/// The tar inside `package`, a tar.zst or a tar.gz.
+fn tar_of(package: &[u8]) -> tar::Archive<Box<dyn Read + '_>> {
+    tar::Archive::new(match format_of(package) {
+        PackageFormat::TarZst => Box::new(zstd::stream::read::Decoder::new(package).unwrap()),
+        PackageFormat::TarGz => Box::new(flate2::read::GzDecoder::new(package)),
+    })
 }
 
 /// Loads the sandbox's signing key.
@@ -148,7 +176,7 @@ pub fn resign(sandbox: &Sandbox, change: impl FnOnce(&mut Manifest)) {
 /// and hash or link target. Entries no index can hold (escaping paths, devices) are
 /// left out: the client refuses them while unpacking, before any comparison.
 pub fn index_of(package: &[u8]) -> FileIndex {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+    let mut archive = tar_of(package);
     let mut entries = Vec::new();
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
@@ -182,7 +210,8 @@ pub fn index_of(package: &[u8]) -> FileIndex {
     FileIndex::new(entries)
 }
 
-/// Stores `package` on the site, with the file index a publisher would sign for it
+/// Stores `package` (a tar.gz or a tar.zst) on the site, with the file index a
+/// publisher would sign for it
 /// ([`index_of`]), and points the newest release's `app` module at both, with
 /// correct sizes and hashes: only the archive's content is hostile.
 pub fn replace_newest_package(sandbox: &Sandbox, package: &[u8], unpacked_size: u64) {
@@ -200,7 +229,8 @@ pub fn replace_newest_package_with_index(
     index: &FileIndex,
 ) {
     let hash = Blake3Hash::of(package);
-    let path = format!("blobs/{hash}.tar.gz");
+    let format = format_of(package);
+    let path = format!("blobs/{hash}.{format}");
     std::fs::write(sandbox.site().join(&path), package).unwrap();
     let (index_bytes, index_blob) = index.encode();
     let index_path = format!("blobs/{}.json.zst", index_blob.blake3);
@@ -222,6 +252,7 @@ pub fn replace_newest_package_with_index(
             size: package.len() as u64,
             blake3: hash,
         };
+        module.package_format = format;
         module.unpacked_size = unpacked_size;
         module.index = index_blob;
         module.copies = Some(copies);
@@ -229,10 +260,10 @@ pub fn replace_newest_package_with_index(
     });
 }
 
-/// The entries of a tar.gz, header and data each, to be changed and packed again with
-/// [`pack_entries`].
+/// The entries of a package (tar.zst or tar.gz), header and data each, to be changed
+/// and packed again with [`pack_entries`].
 pub fn unpack_entries(package: &[u8]) -> Vec<(tar::Header, Vec<u8>)> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+    let mut archive = tar_of(package);
     archive
         .entries()
         .unwrap()

@@ -18,6 +18,7 @@ pub mod crash;
 pub mod delta;
 pub mod disk;
 pub mod faults;
+pub mod generated;
 pub mod hostile;
 pub mod latency;
 pub mod process;

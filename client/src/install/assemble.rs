@@ -140,10 +140,13 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
-            let package = self.cache.package(name, &module.package)?;
+            let format = module.package_format;
+            let package = self.cache.package(name, &module.package, format)?;
             self.cache.check_cancel()?;
             self.reporter.on_unpack(name);
-            for (path, blake3) in unpack_module(&package, name, module.unpacked_size, &into)? {
+            for (path, blake3) in
+                unpack_module(&package, format, name, module.unpacked_size, &into)?
+            {
                 written.record(join(&into, Some(&path)), blake3);
             }
         }
@@ -384,7 +387,8 @@ mod tests {
 
     use jiff::Timestamp;
     use wavecast_schema::{
-        FileIndex, ModuleDelta, PackHeader, PatchAlgorithm, PlatformRelease, RelativePath,
+        FileIndex, ModuleDelta, PackHeader, PackageFormat, PatchAlgorithm, PlatformRelease,
+        RelativePath,
     };
 
     use super::*;
@@ -392,7 +396,7 @@ mod tests {
     use crate::install::plan::PackageReason;
     use crate::install::reporter::{NoReporter, Phase, Progress, Tracker};
     use crate::install::test_site::{Published, Spec, TestSite};
-    use crate::install::unpack::tests::{Raw, package};
+    use crate::install::unpack::tests::{Raw, compress, package, tar};
     use crate::install::{InstallOutcome, InstallPlan, TreeReport, install_release, plan_install};
     use crate::net::limits::DownloadLimits;
     use crate::store::root::InstallRoot;
@@ -937,7 +941,7 @@ mod tests {
                 [("app".to_owned(), Fallback::Package)],
                 "corrupt: {corrupt}"
             );
-            let package = fixture.url(&module.package.blake3, BlobKind::Package);
+            let package = fixture.url(&module.package.blake3, BlobKind::of_package(module));
             assert_eq!(fixture.requests().last(), Some(&package));
             assert!(report.downloaded_bytes > report.planned_bytes);
         }
@@ -1004,7 +1008,10 @@ mod tests {
             None,
         );
         new.module.copies = None;
-        let package = fixture.url(&new.module.package.blake3, BlobKind::Package);
+        let package = fixture.url(
+            &new.module.package.blake3,
+            BlobKind::of_package(&new.module),
+        );
         let v2 = fixture.release("2.0.0", &[("app", &new)]);
         assert_eq!(
             fixture.plan(&v2).modules[0].package_reason,
@@ -1014,6 +1021,31 @@ mod tests {
         fixture.install(&v2, &NoReporter);
         assert_eq!(fixture.requests(), [package]);
         assert_eq!(fixture.read("a"), b"two");
+    }
+
+    #[test]
+    fn a_fresh_install_reads_a_tar_zst_package_at_its_own_address() {
+        let mut fixture = Fixture::new();
+        let files: [(&str, &[u8], u32); 2] =
+            [("bin/app", b"#!/bin/sh\n", 0o755), ("a", b"one", 0o644)];
+        let mut module = fixture.module("1.0.0", &files, &[("link", "a")], None);
+        let raws: Vec<Raw<'_>> = files
+            .iter()
+            .map(|(path, content, mode)| Raw(path, tar::EntryType::Regular, *mode, content))
+            .chain([Raw("link", tar::EntryType::Symlink, 0o777, b"a")])
+            .collect();
+        module.module.package = fixture.site.put(
+            BlobKind::ZstdPackage,
+            compress(&tar(&raws), PackageFormat::TarZst),
+        );
+        module.module.package_format = PackageFormat::TarZst;
+        let package = fixture.url(&module.module.package.blake3, BlobKind::ZstdPackage);
+        assert!(package.ends_with(".tar.zst"), "{package}");
+        let release = fixture.release("1.0.0", &[("app", &module)]);
+        fixture.install(&release, &NoReporter);
+        assert!(fixture.requests().contains(&package));
+        assert_eq!(fixture.read("bin/app"), b"#!/bin/sh\n");
+        assert_eq!(fixture.read("link"), b"one");
     }
 
     #[test]
@@ -1109,7 +1141,7 @@ mod tests {
             fixture.requests(),
             [
                 fixture.url(&module.index.blake3, BlobKind::FileIndex),
-                fixture.url(&module.package.blake3, BlobKind::Package)
+                fixture.url(&module.package.blake3, BlobKind::of_package(module))
             ],
             "the index once (the plan cached it), then the package; no pack"
         );

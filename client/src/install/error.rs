@@ -192,7 +192,8 @@ pub enum Error {
         blake3: Blake3Hash,
     },
 
-    /// A verified package could not be read as a tar.gz archive.
+    /// A verified package could not be read as a tar of its format (tar.zst or
+    /// tar.gz).
     #[error("failed to read package of module `{module}` (`{}`)", path.display())]
     ReadPackage {
         /// The module.

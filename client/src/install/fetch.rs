@@ -31,7 +31,7 @@ use std::sync::mpsc;
 use semver::Version;
 use wavecast_schema::{
     Blake3Hash, Blob, ByteRange, CopySlice, FileIndex, IndexBlob, ModuleName,
-    PLATFORM_RELEASE_SIZE_LIMIT, PackHeader, PackRef, PlatformRelease, RelativePath,
+    PLATFORM_RELEASE_SIZE_LIMIT, PackHeader, PackRef, PackageFormat, PlatformRelease, RelativePath,
 };
 use wavecast_site::layout::{self, BlobKind};
 
@@ -98,6 +98,8 @@ pub(crate) enum Prefetch<'p> {
         module: &'p ModuleName,
         /// Its package.
         package: &'p Blob,
+        /// How the package is compressed, which names its file.
+        format: PackageFormat,
     },
     /// Copies from the copy pack.
     Copies {
@@ -399,9 +401,14 @@ impl<'a> Cache<'a> {
         })
     }
 
-    /// A verified copy of a module's package.
-    pub(crate) fn package(&self, module: &ModuleName, package: &Blob) -> Result<PathBuf> {
-        self.module_blob(module, package, BlobKind::Package)
+    /// A verified copy of a module's package, a tar of `format`.
+    pub(crate) fn package(
+        &self,
+        module: &ModuleName,
+        package: &Blob,
+        format: PackageFormat,
+    ) -> Result<PathBuf> {
+        self.module_blob(module, package, BlobKind::package(format))
     }
 
     /// A verified copy of an image module's package, the image's zstd copy.
@@ -718,8 +725,10 @@ impl Fetcher<'_> {
     /// Runs one [`Prefetch`] job, reporting through `relay`.
     fn prefetch_one(&self, job: &Prefetch<'_>, relay: &Relay) -> Result<()> {
         match job {
-            Prefetch::Package { package, .. } => {
-                let path = layout::blob(&package.blake3, BlobKind::Package);
+            Prefetch::Package {
+                package, format, ..
+            } => {
+                let path = layout::blob(&package.blake3, BlobKind::package(*format));
                 self.exact(&self.dir, &path, package.size, &package.blake3, relay)
                     .map(|_| ())
             }
@@ -999,7 +1008,8 @@ pub(crate) mod tests {
         }
 
         fn fetch(&self) -> Result<PathBuf> {
-            self.cache().package(&"app".parse().unwrap(), &self.blob)
+            self.cache()
+                .package(&"app".parse().unwrap(), &self.blob, PackageFormat::TarGz)
         }
 
         fn partial(&self) -> PathBuf {
@@ -1044,7 +1054,9 @@ pub(crate) mod tests {
             DownloadLimits::default(),
         )
         .unwrap();
-        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        let path = cache
+            .package(&"app".parse().unwrap(), &setup.blob, PackageFormat::TarGz)
+            .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), good);
         assert_eq!(cache.hosts_used(), [hosts[2].clone()]);
         let asked: Vec<String> = setup
@@ -1073,7 +1085,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         let error = cache
-            .package(&"app".parse().unwrap(), &other.blob)
+            .package(&"app".parse().unwrap(), &other.blob, PackageFormat::TarGz)
             .unwrap_err();
         assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error}");
         assert!(other.leftovers().is_empty(), "{:?}", other.leftovers());
@@ -1084,7 +1096,9 @@ pub(crate) mod tests {
     fn a_good_download_lands_in_the_cache() {
         let setup = Setup::new(&content(200_000), &content(200_000));
         let cache = setup.cache();
-        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        let path = cache
+            .package(&"app".parse().unwrap(), &setup.blob, PackageFormat::TarGz)
+            .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), setup.content);
         assert_eq!(setup.leftovers(), [setup.blob.blake3.to_string()]);
         assert_eq!(cache.received(), 200_000);
@@ -1145,7 +1159,9 @@ pub(crate) mod tests {
         assert_eq!(std::fs::metadata(setup.partial()).unwrap().len(), 100_000);
 
         let cache = setup.cache();
-        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        let path = cache
+            .package(&"app".parse().unwrap(), &setup.blob, PackageFormat::TarGz)
+            .unwrap();
         assert_eq!(std::fs::read(path).unwrap(), setup.content);
         assert_eq!(cache.received(), 200_000, "only the rest is downloaded");
         assert_eq!(
@@ -1184,7 +1200,9 @@ pub(crate) mod tests {
         std::fs::write(setup.partial(), &setup.content[..10_000]).unwrap();
         setup.transport.ignore_ranges();
         let cache = setup.cache();
-        let path = cache.package(&"app".parse().unwrap(), &setup.blob).unwrap();
+        let path = cache
+            .package(&"app".parse().unwrap(), &setup.blob, PackageFormat::TarGz)
+            .unwrap();
         assert_eq!(std::fs::read(path).unwrap(), setup.content);
         assert_eq!(cache.received(), 30_000);
         assert_eq!(setup.transport.requests(), [(setup.url(), 10_000)]);

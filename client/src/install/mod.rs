@@ -58,6 +58,7 @@ use crate::install::tree::{WrittenFiles, check_tree};
 use crate::net::limits::DownloadLimits;
 use crate::net::transport::Transport;
 use crate::net::url::BaseUrl;
+use crate::store::cache::prune_downloads;
 use crate::store::current::{CurrentRelease, read_current, release_dir_name};
 use crate::store::journal::{InstallStep, InterruptedInstall, Journal};
 use crate::store::root::{InstallRoot, create_dir_all};
@@ -404,19 +405,22 @@ pub(crate) fn install_release(plan: &InstallPlan<'_>, state: &mut State) -> Resu
         }
     })?;
     reporter.phase(Phase::Switching);
+    // The last safe point: from here on the install switches and finishes.
+    cache.check_cancel()?;
+    // The tree is whole and checked: the downloads go before the flush, which then
+    // need not write them.
+    let early_pruned = prune_downloads(root);
     sync_filesystem(building.path()).map_err(|source| Error::Release {
         action: "flush",
         path: building.path().to_owned(),
         source,
     })?;
-    // The last safe point: from here on the install switches and finishes.
-    cache.check_cancel()?;
     let journal = building.built()?;
 
     if !plan.stage_only {
         reporter.on_switch(version, &dir);
     }
-    let pruned_bytes = finish(root, state, journal)?;
+    let pruned_bytes = early_pruned + finish(root, state, journal)?;
     Ok(TreeReport {
         planned_bytes: update.download_bytes,
         index_bytes: update.index_bytes,
@@ -441,6 +445,7 @@ fn prefetch(cache: &Cache<'_>, update: &UpdatePlan, release: &PlatformRelease) {
                 return Some(Prefetch::Package {
                     module: &module.name,
                     package: &listed.package,
+                    format: listed.package_format,
                 });
             }
             let copies = listed

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use wavecast_schema::{
     Blake3Hash, Blob, EntryKind, FileIndex, FileMode, IndexEntry, Module, ModuleDelta, ModuleKind,
-    ModuleName, PackData, PackHeader, PackRef, PatchAlgorithm, PlatformRelease, RelativePath,
+    ModuleName, PackData, PackHeader, PackRef, PackageFormat, PatchAlgorithm, PlatformRelease,
+    RelativePath,
 };
 use wavecast_site::layout::{self, BlobKind};
 
@@ -121,6 +122,8 @@ impl TestSite {
             raws.push(Raw(path, tar::EntryType::Symlink, 0o777, target.as_bytes()));
         }
         let index = FileIndex::new(entries);
+        // tar.gz: a package's size decides against packs here, and the publisher's
+        // tar.zst is covered by the unpacker's tests and end to end.
         let package = self.put(BlobKind::Package, package(&raws));
         let module = Module {
             version: version.parse().unwrap(),
@@ -131,6 +134,7 @@ impl TestSite {
                 .map(|(_, content, _)| content.len() as u64)
                 .sum(),
             package,
+            package_format: PackageFormat::TarGz,
             index: self.put_index(&index),
             copies: Some(self.put(BlobKind::Copies, copy_pack(&index, &copies))),
         };
@@ -161,6 +165,7 @@ impl TestSite {
             dest: Some(path.parse().unwrap()),
             unpacked_size: content.len() as u64,
             package: self.put(BlobKind::FileCopy, copy),
+            package_format: PackageFormat::TarGz,
             index: self.put_index(&index),
             copies: None,
         };

@@ -301,6 +301,7 @@ mod tests {
                     blake3: index.blake3.clone(),
                 },
                 unpacked_size: 100,
+                package_format: wavecast_schema::PackageFormat::TarGz,
                 index,
                 copies: None,
             };

@@ -7,6 +7,12 @@
 //! every entry is checked and any surprise is an error naming the entry. What comes
 //! out is still only what the package holds: the caller compares the tree with the
 //! release's signed file lists before using it.
+//!
+//! Both package formats go through the same checks: the tar is read as a stream from
+//! its decompressor (gzip, or zstd with its window capped at
+//! 2^[`MAX_PACKAGE_WINDOW_LOG`] bytes), and every byte the tar reader takes is
+//! counted against the module's declared unpacked size, so neither can expand
+//! without bound.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -17,7 +23,9 @@ use std::rc::Rc;
 
 use flate2::read::GzDecoder;
 use tar::EntryType;
-use wavecast_schema::{Blake3Hash, LinkTarget, ModuleName, RelativePath};
+use wavecast_schema::{
+    Blake3Hash, LinkTarget, MAX_PACKAGE_WINDOW_LOG, ModuleName, PackageFormat, RelativePath,
+};
 
 use crate::install::error::{Error, Result};
 use crate::install::verified::HashingWriter;
@@ -27,8 +35,9 @@ use crate::install::verified::HashingWriter;
 /// extension record cannot exhaust memory.
 const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 
-/// Unpacks the tar.gz at `package` into the existing, empty directory `into`, and
-/// returns every regular file written with the blake3 of what was written.
+/// Unpacks the package of `format` (a tar.zst or tar.gz) at `package` into the
+/// existing, empty directory `into`, and returns every regular file written with the
+/// blake3 of what was written.
 ///
 /// Only regular files, directories and symbolic links are accepted; every path must
 /// be a [`RelativePath`] (a leading `./` is ignored); the files may total at most
@@ -46,7 +55,8 @@ const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 ///
 /// # Errors
 ///
-/// [`Error::ReadPackage`] when the package cannot be read or is not a tar.gz,
+/// [`Error::ReadPackage`] when the package cannot be read or is not a tar of
+/// `format` (a zstd window over 2^[`MAX_PACKAGE_WINDOW_LOG`] included),
 /// [`Error::UnsupportedEntry`], [`Error::NonUtf8EntryPath`],
 /// [`Error::UnsafeEntryPath`], [`Error::InvalidLinkTarget`],
 /// [`Error::EntryInsideNonDirectory`] or [`Error::DuplicateEntry`] for an entry it
@@ -54,6 +64,7 @@ const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 /// writing fails.
 pub fn unpack_module(
     package: &Path,
+    format: PackageFormat,
     module: &ModuleName,
     unpacked_size: u64,
     into: &Path,
@@ -63,10 +74,20 @@ pub fn unpack_module(
         path: package.to_owned(),
         source,
     };
-    let file = File::open(package).map_err(read_error)?;
+    let file = BufReader::new(File::open(package).map_err(read_error)?);
+    let decoder: Box<dyn Read> = match format {
+        PackageFormat::TarGz => Box::new(GzDecoder::new(file)),
+        PackageFormat::TarZst => {
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(read_error)?;
+            decoder
+                .window_log_max(MAX_PACKAGE_WINDOW_LOG)
+                .map_err(read_error)?;
+            Box::new(decoder)
+        }
+    };
     let budget = Rc::new(Budget::default());
     let reader = BudgetReader {
-        inner: GzDecoder::new(BufReader::new(file)),
+        inner: decoder,
         budget: Rc::clone(&budget),
     };
     let mut archive = tar::Archive::new(reader);
@@ -328,7 +349,24 @@ pub(crate) mod tests {
 
     /// A tar.gz of `entries`, written with raw headers so hostile paths survive.
     pub(crate) fn package(entries: &[Raw<'_>]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+        compress(&tar(entries), PackageFormat::TarGz)
+    }
+
+    /// `tar` compressed as `format` says.
+    pub(crate) fn compress(tar: &[u8], format: PackageFormat) -> Vec<u8> {
+        match format {
+            PackageFormat::TarGz => {
+                let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+                std::io::Write::write_all(&mut encoder, tar).unwrap();
+                encoder.finish().unwrap()
+            }
+            PackageFormat::TarZst => zstd::encode_all(tar, 3).unwrap(),
+        }
+    }
+
+    /// The tar of `entries`, written with raw headers so hostile paths survive.
+    pub(crate) fn tar(entries: &[Raw<'_>]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
         for Raw(path, entry_type, mode, content) in entries {
             let mut header = tar::Header::new_gnu();
             let gnu = header.as_gnu_mut().unwrap();
@@ -351,20 +389,56 @@ pub(crate) mod tests {
             header.set_cksum();
             builder.append(&header, data).unwrap();
         }
-        builder.into_inner().unwrap().finish().unwrap()
+        builder.into_inner().unwrap()
     }
 
+    /// Unpacks `bytes`, a package of `format`, into `dir/tree_name`.
+    fn unpack_bytes(
+        dir: &Path,
+        tree_name: &str,
+        bytes: &[u8],
+        format: PackageFormat,
+        limit: u64,
+    ) -> Result<Vec<(RelativePath, Blake3Hash)>> {
+        let package_path = dir.join(format!("{tree_name}.{format}"));
+        std::fs::write(&package_path, bytes).unwrap();
+        let into = dir.join(tree_name);
+        std::fs::create_dir(&into).unwrap();
+        unpack_module(&package_path, format, &"app".parse().unwrap(), limit, &into)
+    }
+
+    /// Unpacks `entries` as a tar.zst into `tree` and as a tar.gz into `tree-gz`,
+    /// checks that both formats give the same outcome, and returns the tar.zst's.
     fn unpack(
         entries: &[Raw<'_>],
         limit: u64,
     ) -> (tempfile::TempDir, Result<Vec<(RelativePath, Blake3Hash)>>) {
         let dir = tempfile::tempdir().unwrap();
-        let package_path = dir.path().join("package.tar.gz");
-        std::fs::write(&package_path, package(entries)).unwrap();
-        let into = dir.path().join("tree");
-        std::fs::create_dir(&into).unwrap();
-        let result = unpack_module(&package_path, &"app".parse().unwrap(), limit, &into);
-        (dir, result)
+        let tar = tar(entries);
+        let zst = unpack_bytes(
+            dir.path(),
+            "tree",
+            &compress(&tar, PackageFormat::TarZst),
+            PackageFormat::TarZst,
+            limit,
+        );
+        let gz = unpack_bytes(
+            dir.path(),
+            "tree-gz",
+            &compress(&tar, PackageFormat::TarGz),
+            PackageFormat::TarGz,
+            limit,
+        );
+        match (&zst, &gz) {
+            (Ok(zst_files), Ok(gz_files)) => assert_eq!(zst_files, gz_files),
+            (Err(zst_error), Err(gz_error)) => assert_eq!(
+                std::mem::discriminant(zst_error),
+                std::mem::discriminant(gz_error),
+                "{zst_error} / {gz_error}"
+            ),
+            _ => panic!("tar.zst gave {zst:?}, tar.gz {gz:?}"),
+        }
+        (dir, zst)
     }
 
     fn file<'a>(path: &'a str, content: &'a [u8]) -> Raw<'a> {
@@ -552,11 +626,13 @@ pub(crate) mod tests {
     fn a_decompression_bomb_stops_at_the_declared_size() {
         let zeros = vec![0u8; 4 * 1024 * 1024];
         let entries = [file("a", &zeros), file("b", &zeros)];
-        let compressed = package(&entries).len();
-        assert!(
-            compressed < 100_000,
-            "the bomb should be small, got {compressed}"
-        );
+        for format in [PackageFormat::TarGz, PackageFormat::TarZst] {
+            let compressed = compress(&tar(&entries), format).len();
+            assert!(
+                compressed < 100_000,
+                "the {format} bomb should be small, got {compressed}"
+            );
+        }
         let (dir, result) = unpack(&entries, 5 * 1024 * 1024);
         let error = result.unwrap_err();
         assert!(matches!(error, Error::UnpackTooLarge { .. }), "{error}");
@@ -572,6 +648,43 @@ pub(crate) mod tests {
         );
         let error = result.unwrap_err();
         assert!(matches!(error, Error::UnpackTooLarge { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_package_in_the_other_format_or_a_window_too_large_is_refused() {
+        let entries = [file("a", b"one")];
+        let dir = tempfile::tempdir().unwrap();
+        let gz = compress(&tar(&entries), PackageFormat::TarGz);
+        let error = unpack_bytes(dir.path(), "zst", &gz, PackageFormat::TarZst, 100).unwrap_err();
+        assert!(matches!(error, Error::ReadPackage { .. }), "{error}");
+        let zst = compress(&tar(&entries), PackageFormat::TarZst);
+        let error = unpack_bytes(dir.path(), "gz", &zst, PackageFormat::TarGz, 100).unwrap_err();
+        assert!(matches!(error, Error::ReadPackage { .. }), "{error}");
+
+        // A frame that asks for a 256 MiB window (written in pieces, so zstd cannot
+        // shrink the window to the content): refused before anything is unpacked.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        encoder.window_log(MAX_PACKAGE_WINDOW_LOG + 1).unwrap();
+        encoder.long_distance_matching(true).unwrap();
+        for chunk in tar(&entries).chunks(100) {
+            std::io::Write::write_all(&mut encoder, chunk).unwrap();
+            std::io::Write::flush(&mut encoder).unwrap();
+        }
+        let wide = encoder.finish().unwrap();
+        let error =
+            unpack_bytes(dir.path(), "wide", &wide, PackageFormat::TarZst, 100).unwrap_err();
+        assert!(matches!(error, Error::ReadPackage { .. }), "{error}");
+        assert!(!dir.path().join("wide/a").exists());
+        // The same frame with a window within the limit unpacks.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        encoder.window_log(MAX_PACKAGE_WINDOW_LOG).unwrap();
+        for chunk in tar(&entries).chunks(100) {
+            std::io::Write::write_all(&mut encoder, chunk).unwrap();
+            std::io::Write::flush(&mut encoder).unwrap();
+        }
+        let within = encoder.finish().unwrap();
+        unpack_bytes(dir.path(), "within", &within, PackageFormat::TarZst, 100).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("within/a")).unwrap(), b"one");
     }
 
     #[test]

@@ -16,13 +16,22 @@ use crate::store::root::InstallRoot;
 /// Best effort: an entry that cannot be removed stays (and is not counted); the next
 /// prune tries again.
 pub(crate) fn prune(root: &InstallRoot, keep: &BTreeSet<&Blake3Hash>) -> u64 {
-    let downloads = std::fs::read_dir(root.cache())
+    prune_downloads(root) + prune_indexes(root, keep)
+}
+
+/// Empties the download cache of `root`. Returns the bytes freed.
+///
+/// An install calls it once its tree is built and checked, before flushing that
+/// tree to disk: a package just downloaded is still in the page cache, and removing
+/// it then spares the flush writing it (a fresh install's package is a third of
+/// what it writes). Best effort, as [`prune`].
+pub(crate) fn prune_downloads(root: &InstallRoot) -> u64 {
+    std::fs::read_dir(root.cache())
         .into_iter()
         .flatten()
         .flatten()
         .map(|entry| remove_counting(&entry.path()))
-        .sum::<u64>();
-    downloads + prune_indexes(root, keep)
+        .sum()
 }
 
 /// Removes the cached file indexes not in `keep` (after releases were pruned, the

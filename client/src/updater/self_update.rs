@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use semver::Version;
 use wavecast_schema::{
-    ClientUpdate, Manifest, ModuleName, Platform, UPDATER_EXECUTABLE, UpdaterBuild, client_update,
+    ClientUpdate, Manifest, ModuleName, PackageFormat, Platform, UPDATER_EXECUTABLE, UpdaterBuild,
+    client_update,
 };
 
 use crate::build_info::{BUILD_PLATFORM, client_version};
@@ -225,10 +226,17 @@ impl Updater {
             .parse()
             .expect("`wavecast-update` is a valid module name");
         let cache = self.cache(&check.download_hosts, reporter)?;
-        let package = cache.package(&module, &build.package)?;
+        // Builds of the client are tar.gz, which every client reads.
+        let package = cache.package(&module, &build.package, PackageFormat::TarGz)?;
         let unpacked = staging.path().join("unpacked");
         crate::store::root::create_dir_all(&unpacked)?;
-        unpack_module(&package, &module, build.unpacked_size, &unpacked)?;
+        unpack_module(
+            &package,
+            PackageFormat::TarGz,
+            &module,
+            build.unpacked_size,
+            &unpacked,
+        )?;
         let new = only_executable(
             &unpacked,
             &cache.url(&wavecast_site::layout::blob(

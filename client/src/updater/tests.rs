@@ -112,6 +112,7 @@ impl Site {
                 blake3,
             },
             unpacked_size: files.iter().map(|(_, content)| content.len() as u64).sum(),
+            package_format: wavecast_schema::PackageFormat::TarGz,
             index: self.file_index(files),
             copies: None,
         };

@@ -34,6 +34,7 @@ fn files_get_their_headers() {
         ("roots/2.json", "application/json", "immutable"),
         ("blobs/ab.json", "application/json", "immutable"),
         ("blobs/ab.zst", "application/zstd", "immutable"),
+        ("blobs/ab.tar.zst", "application/zstd", "immutable"),
         ("blobs/ab.json.zst", "application/zstd", "immutable"),
         ("blobs/ab.copies", "application/octet-stream", "immutable"),
         ("blobs/ab.pack", "application/octet-stream", "immutable"),
