@@ -10,9 +10,7 @@
 //! never live.
 
 use jiff::Timestamp;
-use wavecast_schema::{
-    Blake3Hash, ChannelName, Envelope, KeyId, Manifest, ModuleKind, PlatformRelease, Role,
-};
+use wavecast_schema::{Blake3Hash, ChannelName, Envelope, KeyId, Manifest, PlatformRelease, Role};
 use wavecast_site::Storage;
 use wavecast_site::layout::{self, BlobKind};
 
@@ -227,11 +225,11 @@ fn check_blobs(storage: &dyn Storage, manifest: &Manifest) -> Result<()> {
         let document = PlatformRelease::parse(&bytes)
             .map_err(|error| problem(&path, format!("does not parse: {error}")))?;
         for module in document.modules.values() {
-            let package_kind = match module.kind {
-                ModuleKind::Tree => BlobKind::Package,
-                ModuleKind::Image => BlobKind::FileCopy,
-            };
-            check_size(&module.package.blake3, package_kind, module.package.size)?;
+            check_size(
+                &module.package.blake3,
+                BlobKind::of_package(module),
+                module.package.size,
+            )?;
             check_size(&module.index.blake3, BlobKind::FileIndex, module.index.size)?;
             if let Some(copies) = &module.copies {
                 check_size(&copies.blake3, BlobKind::Copies, copies.size)?;

@@ -159,12 +159,12 @@ impl SiteMap {
             },
         );
         for module in document.modules.values() {
-            let package_kind = if module.kind.is_tree() {
-                BlobKind::Package
-            } else {
-                BlobKind::FileCopy
-            };
-            self.add_shared(&module.package, package_kind, release, Role::Package);
+            self.add_shared(
+                &module.package,
+                BlobKind::of_package(module),
+                release,
+                Role::Package,
+            );
             self.add_shared(
                 &Blob {
                     size: module.index.size,
