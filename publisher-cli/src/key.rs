@@ -9,7 +9,6 @@ use wavecast_publisher::root_draft;
 use wavecast_publisher::trust::{self, Rotation};
 use wavecast_publisher::verify;
 use wavecast_schema::{ChannelName, CheckedDraft, KeyId, KeySet, PublicKey, Root, Signoff};
-use wavecast_site::Storage;
 
 use crate::args::{UmaskArg, now, parse_duration};
 use crate::output;
@@ -210,7 +209,7 @@ fn rotate(args: &RotateArgs) -> anyhow::Result<()> {
         now,
         expires_in: args.expires_in,
     };
-    for channel in channels(&storage)? {
+    for channel in channel::channels(&storage)? {
         let manifest = channel::change_manifest(&storage, signing, &channel, |_| Ok(()))?;
         output::result(
             &format!(
@@ -425,19 +424,6 @@ fn print_rotation(root: &wavecast_schema::Root, resigned: &[(ChannelName, u64)])
             "serial": serial,
         })).collect::<Vec<_>>(),
     }));
-}
-
-/// The channels the site publishes.
-fn channels(storage: &dyn Storage) -> anyhow::Result<Vec<ChannelName>> {
-    let folder = "channels".parse().expect("a valid path");
-    Ok(storage
-        .list(&folder)?
-        .iter()
-        .filter_map(|path| {
-            let name = path.as_str().strip_prefix("channels/")?;
-            name.strip_suffix(".json")?.parse().ok()
-        })
-        .collect())
 }
 
 fn describe(root: &Root) -> String {

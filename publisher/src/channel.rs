@@ -95,19 +95,34 @@ pub(crate) fn live_manifest(
     }
 }
 
-/// The channels with a change waiting to be signed.
+/// The channels the site publishes: every `channels/<c>.json`.
+///
+/// # Errors
+///
+/// Storage errors.
+pub fn channels(storage: &dyn Storage) -> Result<Vec<ChannelName>> {
+    channels_ending(storage, ".json")
+}
+
+/// The channels with a change waiting to be signed: every
+/// `channels/<c>.json.unsigned`.
 ///
 /// # Errors
 ///
 /// Storage errors.
 pub fn pending_channels(storage: &dyn Storage) -> Result<Vec<ChannelName>> {
+    channels_ending(storage, ".json.unsigned")
+}
+
+/// The channels named by the files `channels/<c><suffix>`.
+fn channels_ending(storage: &dyn Storage, suffix: &str) -> Result<Vec<ChannelName>> {
     let folder = "channels".parse().expect("a valid path");
     Ok(storage
         .list(&folder)?
         .iter()
         .filter_map(|path| {
             let name = path.as_str().strip_prefix("channels/")?;
-            name.strip_suffix(".json.unsigned")?.parse().ok()
+            name.strip_suffix(suffix)?.parse().ok()
         })
         .collect())
 }

@@ -109,8 +109,8 @@ impl Source {
         }
         match self {
             Self::Http { .. } => Ok(vec!["stable".parse().expect("`stable` is a valid name")]),
-            Self::Folder(root) => list_channels(&wavecast_site::FsStorage::new(root)),
-            Self::Storage(storage) => list_channels(storage.as_ref()),
+            Self::Folder(root) => crate::channel::channels(&wavecast_site::FsStorage::new(root)),
+            Self::Storage(storage) => crate::channel::channels(storage.as_ref()),
         }
     }
 
@@ -171,19 +171,6 @@ impl Source {
             })?;
         Ok(Some(bytes))
     }
-}
-
-/// The channels of the site in `storage`: every `channels/*.json`.
-fn list_channels(storage: &dyn Storage) -> Result<Vec<ChannelName>> {
-    let prefix: RelativePath = "channels".parse().expect("a valid path");
-    Ok(storage
-        .list(&prefix)?
-        .iter()
-        .filter_map(|path| {
-            let name = path.as_str().strip_prefix("channels/")?;
-            name.strip_suffix(".json")?.parse().ok()
-        })
-        .collect())
 }
 
 /// Reads a minisign public key: the path of a `.pub` file, or the key in base64.
