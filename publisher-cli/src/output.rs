@@ -237,10 +237,11 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             "the root key holders publish root v{} first (`wavecast key draft-root`, `sign-root` on each holder's machine, `publish-root`; or `wavecast key rotate` with every root key at hand), then sign again",
             version + 1
         ),
-        Some(E::InvalidDraft {
-            source: wavecast_schema::DraftError::NotARootKey { .. },
-            ..
-        }) => "sign with a root key of the current or the new root (`wavecast key sign-root` lists them); the draft is unchanged".to_owned(),
+        Some(E::InvalidDraft { source, .. })
+            if matches!(**source, wavecast_schema::DraftError::NotARootKey { .. }) =>
+        {
+            "sign with a root key of the current or the new root (`wavecast key sign-root` lists them); the draft is unchanged".to_owned()
+        }
         Some(E::InvalidDraft { .. }) => "give the file `wavecast key draft-root --out` wrote, as the holders signed it (a published roots/<n>.json is not a draft)".to_owned(),
         Some(E::DraftExists { path }) => format!(
             "sign the existing draft with `wavecast key sign-root {} --key KEY`, or pass --force to start over without its signatures",

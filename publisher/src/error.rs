@@ -190,9 +190,9 @@ pub enum Error {
     InvalidDraft {
         /// The draft file.
         path: PathBuf,
-        /// What is wrong.
+        /// What is wrong (boxed: it is large, and rare).
         #[source]
-        source: wavecast_schema::DraftError,
+        source: Box<wavecast_schema::DraftError>,
     },
 
     /// `key draft-root` would replace a draft, and the signatures it gathered.

@@ -43,7 +43,7 @@ pub fn draft(storage: &dyn Storage, rotation: &Rotation, now: Timestamp) -> Resu
     })?;
     RootDraft::parse(&RootDraft::new(base, &next).to_json()).map_err(|source| Error::InvalidDraft {
         path: path.as_str().into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -59,7 +59,7 @@ pub fn read(path: &Path) -> Result<CheckedDraft> {
     })?;
     RootDraft::parse(&bytes).map_err(|source| Error::InvalidDraft {
         path: path.into(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -99,7 +99,7 @@ pub fn sign(draft: &mut CheckedDraft, path: &Path, key: &SigningKey) -> Result<b
     let public = key.public_key();
     let invalid = |source| Error::InvalidDraft {
         path: path.into(),
-        source,
+        source: Box::new(source),
     };
     if !draft.may_sign(&public) {
         return Err(invalid(DraftError::NotARootKey {
