@@ -63,6 +63,19 @@ pub(crate) fn json(value: &serde_json::Value) {
 /// second one.
 static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
 
+/// A command's report (a table, CSV rows) on stdout as it is. A closed pipe is not
+/// an error: a reader such as `head` may stop early.
+pub(crate) fn text(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
 /// A command's result, the sentence that says what it did or found, on stdout:
 /// unless `json`, as the command then prints its JSON document instead. Results
 /// stay under `--quiet`, which silences stderr only. A closed pipe is not an error.

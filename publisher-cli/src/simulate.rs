@@ -2,7 +2,6 @@
 //! the share of the fleet on each version over time, and how fast each was installed.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -154,14 +153,7 @@ pub(crate) fn run(args: &SimulateArgs) -> anyhow::Result<()> {
             wavecast_site::chart::share_chart(&simulation, &title, None),
         )?;
     }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
-        _ => Ok(()),
-    }
+    output::text(&text)
 }
 
 /// The plan from the arguments, defaulting to [`SimulationPlan::for_manifest`].

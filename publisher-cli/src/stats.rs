@@ -4,7 +4,7 @@
 //! into an exit code for a pipeline.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -178,7 +178,7 @@ pub(crate) fn run(args: &StatsArgs) -> anyhow::Result<()> {
     } else {
         text(&report)
     };
-    write_stdout(&text)?;
+    output::text(&text)?;
     if !breaches.is_empty() {
         for breach in &breaches {
             output::alert(&format!(
@@ -249,17 +249,6 @@ fn open(log: &PathBuf) -> anyhow::Result<Box<dyn BufRead>> {
         )))
     } else {
         Ok(Box::new(BufReader::with_capacity(BUFFER, file)))
-    }
-}
-
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
-        _ => Ok(()),
     }
 }
 

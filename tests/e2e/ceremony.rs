@@ -3,7 +3,7 @@
 //! published once both thresholds are met; and roots that expire.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use wavecast_schema::{RootDraft, SignedRoot};
 use wavecast_tests::{Nginx, Run, Sandbox, assert_same_tree, sample_release};
@@ -227,27 +227,16 @@ fn a_2_of_3_root_signed_by_each_holder_alone_is_published_and_clients_walk_to_it
 /// `keys[i]`: a k-of-n root is k plain minisign signatures of its text.
 fn stock_minisign_verifies_the_root(sandbox: &Sandbox, root_file: &Path, keys: &[&Key]) {
     let signed = SignedRoot::parse(&std::fs::read(root_file).unwrap()).unwrap();
-    assert_eq!(signed.signatures.len(), keys.len());
-    let text: PathBuf = sandbox.path("root.txt");
-    std::fs::write(&text, &signed.root).unwrap();
-    for (signature, key) in signed.signatures.iter().zip(keys) {
-        std::fs::write(sandbox.path("root.txt.minisig"), signature).unwrap();
-        let verify = std::process::Command::new("minisign")
-            .args(["-V", "-p"])
-            .arg(&key.public)
-            .arg("-m")
-            .arg(&text)
-            .output()
-            .expect("the minisign CLI is installed (apt-get install minisign)");
+    let printed = crate::trust::stock_minisign_verifies(
+        sandbox,
+        signed.root.as_bytes(),
+        &signed.signatures,
+        keys,
+    );
+    for stdout in printed {
         assert!(
-            verify.status.success(),
-            "{}",
-            String::from_utf8_lossy(&verify.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&verify.stdout).contains("wavecast root version="),
-            "minisign prints the trusted comment: {}",
-            String::from_utf8_lossy(&verify.stdout)
+            stdout.contains("wavecast root version="),
+            "minisign prints the trusted comment: {stdout}"
         );
     }
 }

@@ -338,24 +338,47 @@ fn clients_follow_a_rotation_to_k_of_n_keys_and_revoked_or_lone_keys_sign_nothin
 pub(crate) fn stock_minisign_verifies_each_signature(sandbox: &Sandbox, keys: &[Key]) {
     let bytes = std::fs::read(sandbox.site().join("channels/stable.json")).unwrap();
     let envelope = Envelope::parse(&bytes).unwrap();
-    assert_eq!(envelope.signatures.len(), keys.len());
-    let manifest = sandbox.path("stable.manifest.json");
-    std::fs::write(&manifest, &envelope.manifest).unwrap();
-    for (signature, key) in envelope.signatures.iter().zip(keys) {
-        std::fs::write(sandbox.path("stable.manifest.json.minisig"), signature).unwrap();
-        let verify = std::process::Command::new("minisign")
-            .args(["-V", "-p"])
-            .arg(&key.public)
-            .arg("-m")
-            .arg(&manifest)
-            .output()
-            .expect("the minisign CLI is installed (apt-get install minisign)");
-        assert!(
-            verify.status.success(),
-            "{}",
-            String::from_utf8_lossy(&verify.stderr)
-        );
-    }
+    let keys: Vec<&Key> = keys.iter().collect();
+    stock_minisign_verifies(
+        sandbox,
+        envelope.manifest.as_bytes(),
+        &envelope.signatures,
+        &keys,
+    );
+}
+
+/// Runs the stock `minisign -V` on `text` with each of `signatures` against the key
+/// in the same place of `keys`, which must be as many; returns what it printed for
+/// each.
+pub(crate) fn stock_minisign_verifies(
+    sandbox: &Sandbox,
+    text: &[u8],
+    signatures: &[String],
+    keys: &[&Key],
+) -> Vec<String> {
+    assert_eq!(signatures.len(), keys.len());
+    let message = sandbox.path("signed.txt");
+    std::fs::write(&message, text).unwrap();
+    signatures
+        .iter()
+        .zip(keys)
+        .map(|(signature, key)| {
+            std::fs::write(sandbox.path("signed.txt.minisig"), signature).unwrap();
+            let verify = std::process::Command::new("minisign")
+                .args(["-V", "-p"])
+                .arg(&key.public)
+                .arg("-m")
+                .arg(&message)
+                .output()
+                .expect("the minisign CLI is installed (apt-get install minisign)");
+            assert!(
+                verify.status.success(),
+                "{}",
+                String::from_utf8_lossy(&verify.stderr)
+            );
+            String::from_utf8_lossy(&verify.stdout).into_owned()
+        })
+        .collect()
 }
 
 #[test]
