@@ -83,21 +83,7 @@ pub(crate) fn positive_duration<'de, D: Deserializer<'de>>(
     }
 }
 
-/// `512 B`, `1.5 KiB`, `324.0 MiB`, `2.1 GiB`: binary units, one decimal.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    #[expect(clippy::cast_precision_loss, reason = "one decimal is shown")]
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use wavecast_site::units::format_bytes;
 
 const SPEED_UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
 

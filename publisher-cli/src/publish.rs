@@ -72,8 +72,9 @@ pub(crate) struct PublishArgs {
     /// of both.
     #[arg(long, value_name = "FORMAT", default_value = "zst")]
     package_format: PackageFormat,
-    /// Compression level of the packages: zstd 1 (fastest) to 19 (smallest, the
-    /// default), or with `--package-format gz`, gzip 0 to 9 (default 6).
+    /// Compression level of the packages: zstd 1 (fastest) to 19 (smallest), or with
+    /// `--package-format gz`, gzip 0 to 9 (default 6). zstd's default is 19 for a
+    /// tree of up to 64 MiB of files, and 9 above, where 19 would take minutes.
     #[arg(long, value_name = "LEVEL")]
     compression_level: Option<u32>,
     /// zstd level of the file copies (the copy packs clients fetch single files from,
@@ -126,10 +127,8 @@ pub(crate) fn run(args: &PublishArgs) -> anyhow::Result<()> {
         force: args.force,
         expires_in: args.site.expires_in,
         compression: PackageCompression {
-            level: args
-                .compression_level
-                .unwrap_or(PackageCompression::new(args.package_format).level),
-            ..PackageCompression::new(args.package_format)
+            format: args.package_format,
+            level: args.compression_level,
         }
         .check()?,
         copy_level: args.copy_level,
@@ -248,7 +247,7 @@ fn published_line(report: &PublishReport, version: &Version, sign_later: bool) -
 /// One line on a packaged module: files, sizes, and what the site already had.
 fn module_line(module: &ModuleSummary) -> String {
     format!(
-        "packaged {}: {} files{}, {} -> {} {}{}{}",
+        "packaged {}: {} files{}, {} -> {} {}{}{}{}",
         module.name,
         module.files,
         match module.links {
@@ -261,6 +260,10 @@ fn module_line(module: &ModuleSummary) -> String {
         match module.kind {
             ModuleKind::Tree => module.package_format.as_str(),
             ModuleKind::Image => "zstd image",
+        },
+        match module.package_level {
+            Some(level) => format!(" (level {level})"),
+            None => String::new(),
         },
         match module.copies_size {
             Some(size) => format!(", copy pack {}", output::bytes(size)),
@@ -428,6 +431,7 @@ fn report_json(report: &PublishReport, site: &SiteArgs) -> serde_json::Value {
             "unpacked_size": module.unpacked_size,
             "package_size": module.package_size,
             "package_format": (module.kind == ModuleKind::Tree).then_some(module.package_format.as_str()),
+            "package_level": module.package_level,
             "index_size": module.index_size,
             "copies_size": module.copies_size,
             "uploaded": module.uploaded,

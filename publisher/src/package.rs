@@ -37,37 +37,60 @@ use crate::{platform, pool};
 pub struct PackageCompression {
     /// tar.zst or tar.gz.
     pub format: PackageFormat,
-    /// The level: gzip's 0 to 9, or zstd's 1 to [`MAX_ZSTD_LEVEL`].
-    pub level: u32,
+    /// The level: gzip's 0 to 9, or zstd's 1 to [`MAX_ZSTD_LEVEL`]; `None` for the
+    /// format's default for the tree's size ([`PackageCompression::level_for`]).
+    pub level: Option<u32>,
 }
 
 /// The default gzip level of a tar.gz package, gzip's own default.
 pub const DEFAULT_GZ_LEVEL: u32 = 6;
 
-/// The default zstd level of a tar.zst package, with a window as large as the tar
-/// (up to 2^[`MAX_PACKAGE_WINDOW_LOG`]) and long-distance matching. A fresh install
-/// downloads the package, and it is compressed once per release: on typescript 5.9.3
-/// it is 2.07 MB against 2.82 MB for `zstd -19` with zstd's default window and 4.40 MB
-/// for tar.gz, in about 30 s of CPU. Level 12 takes a third to a fifteenth of that
-/// time on the corpus, for packages 10 to 15 % larger; esbuild's one large binary
-/// needs 19 to come within 2 % of `zstd -19`.
+/// The default zstd level of the tar.zst package of a tree of up to [`LARGE_TREE`]
+/// bytes of files, with a window as large as the tar (up to 2^[`MAX_PACKAGE_WINDOW_LOG`]) and
+/// long-distance matching. A fresh install downloads the package, and it is
+/// compressed once per release: on typescript 5.9.3 it is 2.07 MB against 2.82 MB
+/// for `zstd -19` with zstd's default window and 4.40 MB for tar.gz, in about 30 s
+/// of CPU. esbuild's one large binary needs 19 to come within 2 % of `zstd -19`.
 pub const DEFAULT_ZSTD_LEVEL: u32 = 19;
+
+/// Past this many bytes of files, a tree's tar.zst package gets [`LARGE_ZSTD_LEVEL`]
+/// by default. Level 19 costs about 0.6 s of CPU per MB (40 times gzip's 6): a
+/// minute of CPU at 64 MiB, several minutes for a large application.
+pub const LARGE_TREE: u64 = 64 << 20;
+
+/// The default zstd level of the tar.zst package of a tree over [`LARGE_TREE`]:
+/// with the same window, about 5 CPU-seconds for 240 MB, so that a publish, which
+/// also compresses each file's copy, takes no longer than `tar czf` of the tree. On
+/// real trees it stays well under tar.gz (typescript 2.52 MB, git 8.80 MB against
+/// 4.40 and 20.7 MB), a fifth to a third larger than level 19 (2.06 and 6.60 MB).
+pub const LARGE_ZSTD_LEVEL: u32 = 9;
 
 /// The highest zstd level offered. zstd's `--ultra` levels above it ask clients for
 /// far more memory to decompress, for a few percent.
 pub const MAX_ZSTD_LEVEL: u32 = 19;
 
 impl PackageCompression {
-    /// `format` at its default level.
+    /// `format` at its default level for each package's size.
     pub fn new(format: PackageFormat) -> Self {
-        let level = match format {
-            PackageFormat::TarGz => DEFAULT_GZ_LEVEL,
-            PackageFormat::TarZst => DEFAULT_ZSTD_LEVEL,
-        };
-        Self { format, level }
+        Self {
+            format,
+            level: None,
+        }
     }
 
-    /// Checks the level against the format's range.
+    /// The level the package of a tree whose files total `tree_size` bytes is
+    /// compressed at: the one set, or gzip's 6, or zstd's 19 up to [`LARGE_TREE`]
+    /// and [`LARGE_ZSTD_LEVEL`] above. It depends on the tree only, so the same
+    /// tree still gives the same package.
+    pub fn level_for(self, tree_size: u64) -> u32 {
+        self.level.unwrap_or(match self.format {
+            PackageFormat::TarGz => DEFAULT_GZ_LEVEL,
+            PackageFormat::TarZst if tree_size <= LARGE_TREE => DEFAULT_ZSTD_LEVEL,
+            PackageFormat::TarZst => LARGE_ZSTD_LEVEL,
+        })
+    }
+
+    /// Checks a set level against the format's range.
     ///
     /// # Errors
     ///
@@ -78,21 +101,20 @@ impl PackageCompression {
             PackageFormat::TarGz => 0..=9,
             PackageFormat::TarZst => 1..=MAX_ZSTD_LEVEL,
         };
-        if range.contains(&self.level) {
-            Ok(self)
-        } else {
-            Err(Error::CompressionLevel {
+        match self.level {
+            Some(level) if !range.contains(&level) => Err(Error::CompressionLevel {
                 format: self.format,
-                level: self.level,
+                level,
                 min: *range.start(),
                 max: *range.end(),
-            })
+            }),
+            _ => Ok(self),
         }
     }
 }
 
 impl Default for PackageCompression {
-    /// tar.zst at [`DEFAULT_ZSTD_LEVEL`].
+    /// tar.zst at its default level for each package's size.
     fn default() -> Self {
         Self::new(PackageFormat::TarZst)
     }
@@ -210,6 +232,8 @@ pub enum BuiltPackage {
     Tar {
         /// How it is compressed.
         format: PackageFormat,
+        /// At which level (see [`PackageCompression::level_for`]).
+        level: u32,
         /// The package, deleted when this value is dropped.
         file: tempfile::TempPath,
         /// Its size.
@@ -424,7 +448,7 @@ enum Compressor<W: Write> {
 }
 
 impl<W: Write> Compressor<W> {
-    /// A compressor for a tar of at most `tar_size` bytes.
+    /// A compressor at `level` for a tar of at most `tar_size` bytes.
     ///
     /// zstd runs multithreaded with at least one worker: zstd's output then depends on
     /// the level and window but not on the number of workers (a test checks it), so
@@ -433,16 +457,15 @@ impl<W: Write> Compressor<W> {
     /// memory than the package unpacks to, nor more than 128 MiB.
     fn new(
         inner: W,
-        compression: PackageCompression,
+        format: PackageFormat,
+        level: u32,
         tar_size: u64,
         workers: usize,
     ) -> io::Result<Self> {
-        Ok(match compression.format {
-            PackageFormat::TarGz => {
-                Self::Gz(GzEncoder::new(inner, Compression::new(compression.level)))
-            }
+        Ok(match format {
+            PackageFormat::TarGz => Self::Gz(GzEncoder::new(inner, Compression::new(level))),
             PackageFormat::TarZst => {
-                let level = i32::try_from(compression.level).unwrap_or(i32::MAX);
+                let level = i32::try_from(level).unwrap_or(i32::MAX);
                 let mut encoder = zstd::stream::write::Encoder::new(inner, level)?;
                 encoder.long_distance_matching(true)?;
                 encoder.window_log(window_log(tar_size))?;
@@ -564,9 +587,18 @@ pub fn build_module(
         hasher: blake3::Hasher::new(),
         written: 0,
     };
+    let tree_size = entries
+        .iter()
+        .map(|entry| match entry.kind {
+            FoundKind::File { size, .. } => size,
+            FoundKind::Dir | FoundKind::Symlink(_) => 0,
+        })
+        .sum();
+    let level = compression.level_for(tree_size);
     let compressor = Compressor::new(
         hashing,
-        compression,
+        compression.format,
+        level,
         tar_size_bound(&entries),
         pool::workers(),
     )
@@ -658,6 +690,7 @@ pub fn build_module(
         root,
         package: BuiltPackage::Tar {
             format: compression.format,
+            level,
             file: package,
             size: hashing.written,
             blake3: hashing.hasher.finalize().into(),
@@ -882,6 +915,7 @@ mod tests {
             let (
                 BuiltPackage::Tar {
                     format: built_format,
+                    level,
                     file,
                     size,
                     blake3,
@@ -895,6 +929,7 @@ mod tests {
                 panic!("trees are packaged as tars");
             };
             assert_eq!(*built_format, format);
+            assert_eq!(*level, compression.level_for(0));
             assert_eq!(blake3, second_hash, "{format}");
             assert_eq!(first.index, second.index);
             assert_eq!(first.files, 3);
@@ -946,13 +981,15 @@ mod tests {
         // (level 19's jobs are 64 MiB, too slow for a unit test; zstd cuts jobs the
         // same way at every level).
         let content = text(8 << 20, 7);
-        let compression = PackageCompression {
-            format: PackageFormat::TarZst,
-            level: 3,
-        };
         let compress = |workers: usize| {
-            let mut compressor =
-                Compressor::new(Vec::new(), compression, content.len() as u64, workers).unwrap();
+            let mut compressor = Compressor::new(
+                Vec::new(),
+                PackageFormat::TarZst,
+                3,
+                content.len() as u64,
+                workers,
+            )
+            .unwrap();
             compressor.write_all(&content).unwrap();
             compressor.finish().unwrap()
         };
@@ -1002,11 +1039,30 @@ mod tests {
             (PackageFormat::TarZst, 19, true),
             (PackageFormat::TarZst, 22, false),
         ] {
-            let result = PackageCompression { format, level }.check();
+            let result = PackageCompression {
+                format,
+                level: Some(level),
+            }
+            .check();
             assert_eq!(result.is_ok(), ok, "{format} {level}");
         }
-        assert_eq!(PackageCompression::default().level, DEFAULT_ZSTD_LEVEL);
-        assert_eq!(PackageCompression::new(PackageFormat::TarGz).level, 6);
+        PackageCompression::default().check().unwrap();
+    }
+
+    #[test]
+    fn the_default_zstd_level_drops_for_large_packages_only() {
+        let zstd = PackageCompression::default();
+        assert_eq!(zstd.level_for(0), DEFAULT_ZSTD_LEVEL);
+        assert_eq!(zstd.level_for(LARGE_TREE), DEFAULT_ZSTD_LEVEL);
+        assert_eq!(zstd.level_for(LARGE_TREE + 1), LARGE_ZSTD_LEVEL);
+        let gz = PackageCompression::new(PackageFormat::TarGz);
+        assert_eq!(gz.level_for(0), DEFAULT_GZ_LEVEL);
+        assert_eq!(gz.level_for(u64::MAX), DEFAULT_GZ_LEVEL);
+        let set = PackageCompression {
+            level: Some(19),
+            ..zstd
+        };
+        assert_eq!(set.level_for(u64::MAX), 19);
     }
 
     #[test]

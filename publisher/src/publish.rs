@@ -152,6 +152,9 @@ pub struct ModuleSummary {
     /// How a tree's package is compressed (an earlier release's format when its
     /// record is reused); tar.gz for an image, whose package is its zstd copy.
     pub package_format: wavecast_schema::PackageFormat,
+    /// The level of a tree's package made by this publish (`None` for an image, or
+    /// when an earlier release's record is reused).
+    pub package_level: Option<u32>,
     /// Size of the compressed file index.
     pub index_size: u64,
     /// Size of a tree's copy pack.
@@ -670,6 +673,7 @@ fn upload_module(
                     file,
                     size,
                     blake3,
+                    ..
                 } => upload_package(storage, *format, file, *size, blake3)?.1,
                 BuiltPackage::Image { .. } => false,
             };
@@ -682,6 +686,7 @@ fn upload_module(
                     file,
                     size,
                     blake3,
+                    ..
                 } => {
                     let (blob, uploaded) = upload_package(storage, *format, file, *size, blake3)?;
                     (blob, *format, uploaded)
@@ -736,6 +741,10 @@ fn upload_module(
         unpacked_size: module.unpacked_size,
         package_size: record.package.size,
         package_format: record.package_format,
+        package_level: match module.package {
+            BuiltPackage::Tar { level, .. } if record.version == options.version => Some(level),
+            _ => None,
+        },
         index_size: record.index.size,
         copies_size: record.copies.as_ref().map(|copies| copies.size),
         uploaded,

@@ -42,7 +42,7 @@ use crate::updater_version;
 /// smallest level since it is one file, packaged once per version.
 const UPDATER_COMPRESSION: PackageCompression = PackageCompression {
     format: PackageFormat::TarGz,
-    level: 9,
+    level: Some(9),
 };
 
 /// What `publish-updater` needs besides the site and the keys.

@@ -46,6 +46,7 @@ pub mod measured;
 pub mod s3;
 pub mod status_page;
 mod storage;
+pub mod units;
 
 pub use error::{Error, Result, S3Failure};
 pub use fs::FsStorage;

@@ -33,6 +33,7 @@ use crate::live::{self, offered_now, threshold};
 use crate::markdown::notes_html;
 use crate::measured::{MeasuredAdoption, MeasuredChannel};
 use crate::storage::Storage;
+use crate::units::format_bytes;
 
 /// Clients in the fleet simulated for each channel's chart.
 pub const SIMULATED_CLIENTS: u32 = 10_000;
@@ -264,7 +265,7 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
                         "{} {} ({})",
                         escape(platform.as_str()),
                         escape(&build.version.to_string()),
-                        bytes(build.package.size)
+                        format_bytes(build.package.size)
                     )
                 })
                 .collect::<Vec<_>>()
@@ -331,8 +332,8 @@ fn render_channel(page: &mut String, channel: &ChannelStatus<'_>, now: Timestamp
                 published = time(release.published_at),
                 state = state_badge(release),
                 offered = escape(&offered_now(release, now)),
-                size =
-                    download_size(release, channel.documents).map_or_else(|| "?".to_owned(), bytes),
+                size = download_size(release, channel.documents)
+                    .map_or_else(|| "?".to_owned(), format_bytes),
             );
         }
         page.push_str("</tbody></table>\n");
@@ -524,8 +525,8 @@ fn render_release(
                 escape(name.as_str()),
                 escape(&module.version.to_string()),
                 escape(module.dest.as_ref().map_or(".", |dest| dest.as_str())),
-                bytes(module.package.size),
-                bytes(module.unpacked_size),
+                format_bytes(module.package.size),
+                format_bytes(module.unpacked_size),
             );
         }
         if !document.packs.is_empty() {
@@ -538,7 +539,7 @@ fn render_release(
                     .map(|pack| format!(
                         "from {} ({})",
                         escape(&pack.from.to_string()),
-                        bytes(pack.size)
+                        format_bytes(pack.size)
                     ))
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -618,20 +619,6 @@ fn time(at: Timestamp) -> String {
 
 /// `512 B`, `1.5 KiB`, `324.0 MiB`: binary units with one decimal, as
 /// `wavecast-update` prints sizes.
-fn bytes(count: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if count < 1024 {
-        return format!("{count} B");
-    }
-    let mut value = count as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 fn thousands(count: u64) -> String {
     let digits = count.to_string();
     let mut out = String::new();
@@ -865,9 +852,6 @@ mod tests {
 
     #[test]
     fn numbers_read_well() {
-        assert_eq!(bytes(999), "999 B");
-        assert_eq!(bytes(1_234_567), "1.2 MiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(thousands(10_000), "10,000");
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(thousands(999), "999");

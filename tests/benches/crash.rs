@@ -8,13 +8,13 @@
 //! Two releases of 3,000 files (8 KiB each, half of them shared, about 25 MB) are
 //! published to a folder site; 1.0.0 is installed in a template root. The benchmark
 //! times an undisturbed update to 1.1.0 (and `--full`, which unpacks the package)
-//! against `tar xzf` of 1.1.0's package. Then every trial copies the template, starts
-//! the update, kills it after a random delay (seeded; `WAVECAST_CRASH_SEED` replays a
-//! run) and checks what it left: `current` is a tree identical to 1.0.0 or 1.1.0,
-//! `state.json` parses. A quarter of the trials also kill the next run, while it
-//! recovers. Then `status` must report the journal's step and `update --yes` must
-//! recover and end on 1.1.0 with nothing left behind. A kill is survived when all of
-//! that holds.
+//! against `tar xf` of 1.1.0's package (tar.zst). Then every trial copies the
+//! template, starts the update, kills it after a random delay (seeded;
+//! `WAVECAST_CRASH_SEED` replays a run) and checks what it left: `current` is a
+//! tree identical to 1.0.0 or 1.1.0, `state.json` parses. A quarter of the trials
+//! also kill the next run, while it recovers. Then `status` must report the
+//! journal's step and `update --yes` must recover and end on 1.1.0 with nothing left
+//! behind. A kill is survived when all of that holds.
 //!
 //! `WAVECAST_CRASH_KILLS` (default 200) kills land uniformly in [0, T) where T is the
 //! undisturbed update's median time. The commit steps at the end (`promote` to
@@ -70,7 +70,7 @@ fn main() {
 
     let install = rig.time_install(5);
     let full = rig.time_install_with(5, &["--full"]);
-    let tar = time_tar_xzf(&package, trees.path(), 5);
+    let tar = time_tar_xf(&package, trees.path(), 5);
     println!("| step (median of 5) | time |");
     println!("|---|---:|");
     println!(
@@ -82,7 +82,7 @@ fn main() {
         full.as_secs_f64()
     );
     println!(
-        "| `tar xzf` of the same package | {:.3} s |",
+        "| `tar xf` of the same package (tar.zst) | {:.3} s |",
         tar.as_secs_f64()
     );
     println!();
@@ -196,13 +196,14 @@ fn package_of(rig: &CrashRig, version: &str) -> std::path::PathBuf {
     let module = document.modules.values().next().unwrap();
     rig.sandbox
         .site()
-        .join(format!("blobs/{}.tar.gz", module.package.blake3))
+        .join(wavecast_tests::delta::package_path(module))
 }
 
-/// The median of `runs` `tar xzf package` into a fresh folder under `work`, flushed
-/// to disk as the client flushes its tree.
-fn time_tar_xzf(package: &Path, work: &Path, runs: usize) -> Duration {
-    let into = work.join("tar-xzf");
+/// The median of `runs` `tar xf package` (tar.zst or tar.gz, which GNU tar tells
+/// apart) into a fresh folder under `work`, flushed to disk as the client flushes its
+/// tree.
+fn time_tar_xf(package: &Path, work: &Path, runs: usize) -> Duration {
+    let into = work.join("tar-xf");
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let _ = std::fs::remove_dir_all(&into);
@@ -211,7 +212,7 @@ fn time_tar_xzf(package: &Path, work: &Path, runs: usize) -> Duration {
             assert!(status.success());
             let started = Instant::now();
             let status = Command::new("tar")
-                .arg("xzf")
+                .arg("xf")
                 .arg(package)
                 .arg("-C")
                 .arg(&into)

@@ -53,6 +53,7 @@ fn a_channel_of_tar_zst_and_tar_gz_releases_installs_verifies_mirrors_and_collec
         .success();
     let report = published.json();
     assert_eq!(report["modules"][0]["package_format"], "tar.gz", "{report}");
+    assert_eq!(report["modules"][0]["package_level"], 6, "{report}");
     assert_eq!(
         sandbox.manifest("stable").min_client_version.to_string(),
         "0.1.0"
@@ -76,7 +77,12 @@ fn a_channel_of_tar_zst_and_tar_gz_releases_installs_verifies_mirrors_and_collec
         "{}",
         published.stderr
     );
-    assert!(published.stderr.contains("tar.zst"), "{}", published.stderr);
+    // A small package gets zstd's 19; large ones get 9 (a unit test of the rule).
+    assert!(
+        published.stderr.contains("tar.zst (level 19)"),
+        "{}",
+        published.stderr
+    );
     assert_eq!(
         sandbox.manifest("stable").min_client_version.to_string(),
         "0.2.0"

@@ -108,6 +108,12 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
     if offset > limit {
         offset = 0;
     }
+    // What the partial file holds, hashed as it arrives: the bytes are not read
+    // back to check them (only those an earlier run kept are).
+    let mut hasher = blake3::Hasher::new();
+    if offset > 0 {
+        hash_prefix(partial, offset, &mut hasher).map_err(cache_error)?;
+    }
     let mut total = offset;
     if offset < limit || offset == 0 {
         progress.started(url, limit);
@@ -132,6 +138,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
                 });
             }
             offset = 0;
+            hasher.reset();
         }
         let mut file = if offset == 0 {
             File::create(partial)
@@ -160,6 +167,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
                 });
             }
             file.write_all(&buffer[..count]).map_err(cache_error)?;
+            hasher.update(&buffer[..count]);
             progress.progressed(total);
             pace.check(url, total - offset)?;
             cancel.check()?;
@@ -173,7 +181,7 @@ pub(crate) fn download(download: &Download<'_>) -> Result<()> {
                 received: total,
             });
         }
-        let (_, actual) = hash_file(partial).map_err(cache_error)?;
+        let actual = Blake3Hash::from(hasher.finalize());
         if &actual != blake3 {
             let _ = std::fs::remove_file(partial);
             return Err(Error::ChecksumMismatch {
@@ -259,6 +267,19 @@ pub(crate) fn download_span(
         });
     }
     Ok(bytes)
+}
+
+/// Hashes the first `len` bytes of the file at `path` into `hasher`.
+fn hash_prefix(path: &Path, len: u64, hasher: &mut blake3::Hasher) -> io::Result<()> {
+    let copied = io::copy(&mut File::open(path)?.take(len), hasher)?;
+    if copied == len {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the partial download shrank while it was read",
+        ))
+    }
 }
 
 /// The size and blake3 of the file at `path`.

@@ -24,9 +24,9 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
 
 use semver::Version;
 use wavecast_schema::{
@@ -74,6 +74,9 @@ struct Fetcher<'a> {
     /// The contents whose copies [`Cache::prefetch`] kept: already told as
     /// downloads, so not told again as cache hits when they are used.
     prefetched: Mutex<HashSet<Blake3Hash>>,
+    /// The blobs this run downloaded into the cache, hashed as they arrived: used
+    /// without reading them back (a blob found from an earlier run is hashed first).
+    downloaded: Mutex<HashSet<PathBuf>>,
 }
 
 impl std::fmt::Debug for Cache<'_> {
@@ -174,6 +177,7 @@ impl<'a> Cache<'a> {
                 requests: AtomicU32::new(0),
                 used: Mutex::new(Vec::new()),
                 prefetched: Mutex::new(HashSet::new()),
+                downloaded: Mutex::new(HashSet::new()),
             },
             reporter,
         })
@@ -693,6 +697,14 @@ impl Fetcher<'_> {
             let path = path.to_owned();
             move |source| Error::Cache { path, source }
         };
+        let downloaded = || {
+            self.downloaded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if downloaded().contains(&cached) {
+            return Ok(cached);
+        }
         match hash_file(&cached) {
             Ok((found, hash)) if found == size && &hash == blake3 => {
                 return Ok(cached);
@@ -719,6 +731,7 @@ impl Fetcher<'_> {
             }
         })?;
         std::fs::rename(&partial, &cached).map_err(cache_error(&cached))?;
+        downloaded().insert(cached.clone());
         Ok(cached)
     }
 

@@ -30,6 +30,7 @@ pub(crate) mod commit;
 pub(crate) mod download;
 pub(crate) mod error;
 pub(crate) mod fetch;
+pub(crate) mod file_writers;
 pub(crate) mod pack;
 pub(crate) mod patch;
 pub(crate) mod plan;

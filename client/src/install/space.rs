@@ -63,16 +63,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bytes_are_shown_in_binary_units() {
-        assert_eq!(format_bytes(0), "0 B");
-        assert_eq!(format_bytes(1023), "1023 B");
-        assert_eq!(format_bytes(1536), "1.5 KiB");
-        assert_eq!(format_bytes(324 << 20), "324.0 MiB");
-        assert_eq!(format_bytes(3 << 40), "3.0 TiB");
-        assert_eq!(format_bytes(u64::MAX), "16777216.0 TiB");
-    }
-
-    #[test]
     fn the_margin_is_five_percent_and_at_least_one_mebibyte() {
         assert_eq!(margin(0), 1 << 20);
         assert_eq!(margin(10 << 20), 1 << 20);

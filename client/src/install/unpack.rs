@@ -15,7 +15,7 @@
 //! without bound.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -28,12 +28,18 @@ use wavecast_schema::{
 };
 
 use crate::install::error::{Error, Result};
+use crate::install::file_writers::{FileJob, with_writers};
 use crate::install::verified::HashingWriter;
 
 /// How many bytes of tar headers and extension records (long names, pax) may come
 /// before each entry's data. Generous for any real path, small enough that a hostile
 /// extension record cannot exhaust memory.
 const HEADER_ALLOWANCE: u64 = 1024 * 1024;
+
+/// Files up to this size are read whole and written by writer threads (see
+/// [`crate::install::file_writers`]); a larger one is streamed to disk from the
+/// reading thread, so that memory stays bounded.
+pub(crate) const PARALLEL_FILE_MAX: u64 = 4 << 20;
 
 /// Unpacks the package of `format` (a tar.zst or tar.gz) at `package` into the
 /// existing, empty directory `into`, and returns every regular file written with the
@@ -46,6 +52,10 @@ const HEADER_ALLOWANCE: u64 = 1024 * 1024;
 /// last, deepest first, so read-only directories can still be filled. A link is
 /// created as it is, whatever it points to, and nothing is ever written through
 /// one: an entry inside a link (or a file) made before it is refused.
+///
+/// Every check runs on the calling thread, which reads the archive; files of up to
+/// [`PARALLEL_FILE_MAX`] bytes are then written by writer threads
+/// ([`with_writers`]) while it reads on, larger ones by itself.
 ///
 /// `into` must be a directory that only this function writes to, so that the only
 /// links under it are the ones it made.
@@ -106,123 +116,168 @@ pub fn unpack_module(
     let mut directories: Vec<(PathBuf, usize, u32)> = Vec::new();
     // The files and links made so far: nothing may be written inside one.
     let mut leaves: HashMap<RelativePath, &'static str> = HashMap::new();
-    let mut files = Vec::new();
+    // The folders made so far, so that a file's folder is made once.
+    let mut folders: HashSet<PathBuf> = HashSet::from([into.to_owned()]);
+    // Large files, streamed to disk from this thread.
+    let mut streamed = Vec::new();
 
-    loop {
-        budget.allow(HEADER_ALLOWANCE);
-        let mut entry = match entries.next() {
-            None => break,
-            Some(entry) => entry.map_err(archive_error)?,
-        };
-        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let entry_type = entry.header().entry_type();
-        if !matches!(
-            entry_type,
-            EntryType::Regular | EntryType::Directory | EntryType::Symlink
-        ) {
-            return Err(Error::UnsupportedEntry {
-                module: module.clone(),
-                path: raw_path,
-                kind: describe(entry_type),
-            });
-        }
-        let is_directory = entry_type == EntryType::Directory;
-        if std::str::from_utf8(&entry.path_bytes()).is_err() {
-            return Err(Error::NonUtf8EntryPath {
-                module: module.clone(),
-                path: raw_path,
-            });
-        }
-        let relative =
-            entry_path(&raw_path, is_directory).map_err(|source| Error::UnsafeEntryPath {
+    let (read, by_writers) = with_writers(|writers| -> Result<()> {
+        loop {
+            budget.allow(HEADER_ALLOWANCE);
+            let mut entry = match entries.next() {
+                None => return Ok(()),
+                Some(entry) => entry.map_err(archive_error)?,
+            };
+            let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let entry_type = entry.header().entry_type();
+            if !matches!(
+                entry_type,
+                EntryType::Regular | EntryType::Directory | EntryType::Symlink
+            ) {
+                return Err(Error::UnsupportedEntry {
+                    module: module.clone(),
+                    path: raw_path,
+                    kind: describe(entry_type),
+                });
+            }
+            let is_directory = entry_type == EntryType::Directory;
+            if std::str::from_utf8(&entry.path_bytes()).is_err() {
+                return Err(Error::NonUtf8EntryPath {
+                    module: module.clone(),
+                    path: raw_path,
+                });
+            }
+            let relative =
+                entry_path(&raw_path, is_directory).map_err(|source| Error::UnsafeEntryPath {
+                    module: module.clone(),
+                    path: raw_path.clone(),
+                    source,
+                })?;
+            let mode = entry.header().mode().map_err(archive_error)? & 0o777;
+            let Some(relative) = relative else {
+                // The archive's own root (`./`): the release tree's root is ours.
+                continue;
+            };
+            if let Some((parent, kind)) = relative
+                .ancestors()
+                .find_map(|parent| leaves.get(parent).map(|kind| (parent, *kind)))
+            {
+                return Err(Error::EntryInsideNonDirectory {
+                    module: module.clone(),
+                    path: raw_path,
+                    parent: parent.to_owned(),
+                    kind,
+                });
+            }
+            let duplicate = || Error::DuplicateEntry {
                 module: module.clone(),
                 path: raw_path.clone(),
-                source,
-            })?;
-        let mode = entry.header().mode().map_err(archive_error)? & 0o777;
-        let Some(relative) = relative else {
-            // The archive's own root (`./`): the release tree's root is ours.
-            continue;
-        };
-        if let Some((parent, kind)) = relative
-            .ancestors()
-            .find_map(|parent| leaves.get(parent).map(|kind| (parent, *kind)))
-        {
-            return Err(Error::EntryInsideNonDirectory {
-                module: module.clone(),
-                path: raw_path,
-                parent: parent.to_owned(),
-                kind,
-            });
-        }
-        let duplicate = || Error::DuplicateEntry {
-            module: module.clone(),
-            path: raw_path.clone(),
-        };
-        if leaves.contains_key(&relative) {
-            return Err(duplicate());
-        }
-        let target = relative
-            .segments()
-            .fold(into.to_owned(), |path, segment| path.join(segment));
-        let write_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Unpack { path, source }
-        };
-
-        if is_directory {
-            std::fs::create_dir_all(&target).map_err(write_error(&target))?;
-            directories.push((target, relative.segments().count(), mode));
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-        }
-        let create_error = |source: io::Error| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                duplicate()
-            } else {
-                write_error(&target)(source)
+            };
+            if leaves.contains_key(&relative) {
+                return Err(duplicate());
             }
-        };
+            let target = relative
+                .segments()
+                .fold(into.to_owned(), |path, segment| path.join(segment));
+            let write_error = |path: &Path| {
+                let path = path.to_owned();
+                move |source| Error::Unpack { path, source }
+            };
 
-        if entry_type == EntryType::Symlink {
-            let link_target = link_target(&entry, module, &raw_path)?;
-            crate::platform::symlink(link_target.as_str(), &target).map_err(create_error)?;
-            leaves.insert(relative, "symbolic link");
-            continue;
+            if is_directory {
+                std::fs::create_dir_all(&target).map_err(write_error(&target))?;
+                folders.insert(target.clone());
+                directories.push((target, relative.segments().count(), mode));
+                continue;
+            }
+            if let Some(parent) = target.parent()
+                && !folders.contains(parent)
+            {
+                std::fs::create_dir_all(parent).map_err(write_error(parent))?;
+                folders.insert(parent.to_owned());
+            }
+            let create_error = |source: io::Error| {
+                if source.kind() == io::ErrorKind::AlreadyExists {
+                    duplicate()
+                } else {
+                    write_error(&target)(source)
+                }
+            };
+
+            if entry_type == EntryType::Symlink {
+                let link_target = link_target(&entry, module, &raw_path)?;
+                crate::platform::symlink(link_target.as_str(), &target).map_err(create_error)?;
+                leaves.insert(relative, "symbolic link");
+                continue;
+            }
+
+            let size = entry.size();
+            written = written.saturating_add(size);
+            if written > unpacked_size {
+                return Err(Error::UnpackTooLarge {
+                    module: module.clone(),
+                    limit: unpacked_size,
+                });
+            }
+            budget.allow(size.saturating_add(512));
+            let short = |got: u64| {
+                read_error(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("entry `{raw_path}` holds {got} of its {size} bytes"),
+                ))
+            };
+            leaves.insert(relative.clone(), "file");
+            if size <= PARALLEL_FILE_MAX {
+                let mut content = writers.buffer();
+                content.reserve(usize::try_from(size).unwrap_or(0));
+                entry.read_to_end(&mut content).map_err(archive_error)?;
+                if content.len() as u64 != size {
+                    return Err(short(content.len() as u64));
+                }
+                let job = FileJob {
+                    relative,
+                    target,
+                    content,
+                    mode,
+                };
+                if !writers.submit(job) {
+                    // A writer failed: that failure is the error.
+                    return Ok(());
+                }
+                continue;
+            }
+            // `create_new` never opens an existing path, a link included.
+            let file = crate::platform::create_private(&target).map_err(create_error)?;
+            let mut out = HashingWriter::new(file, size);
+            let copied = io::copy(&mut entry, &mut out);
+            if let Some(source) = out.take_failure() {
+                return Err(write_error(&target)(source));
+            }
+            copied.map_err(archive_error)?;
+            if out.written() != size {
+                return Err(short(out.written()));
+            }
+            crate::platform::set_file_mode(out.get_ref(), mode).map_err(write_error(&target))?;
+            streamed.push((relative, out.hash()));
         }
-
-        let size = entry.size();
-        written = written.saturating_add(size);
-        if written > unpacked_size {
-            return Err(Error::UnpackTooLarge {
+    });
+    // A writer's failure comes first: the reader may have stopped because of it.
+    let mut files = by_writers.map_err(|failure| {
+        if failure.source.kind() == io::ErrorKind::AlreadyExists {
+            let path = failure.target.strip_prefix(into).unwrap_or(&failure.target);
+            Error::DuplicateEntry {
                 module: module.clone(),
-                limit: unpacked_size,
-            });
+                path: path.to_string_lossy().into_owned(),
+            }
+        } else {
+            Error::Unpack {
+                path: failure.target,
+                source: failure.source,
+            }
         }
-        // `create_new` never opens an existing path, a link included.
-        let file = crate::platform::create_private(&target).map_err(create_error)?;
-        budget.allow(size.saturating_add(512));
-        let mut out = HashingWriter::new(file, size);
-        let copied = io::copy(&mut entry, &mut out);
-        if let Some(source) = out.take_failure() {
-            return Err(write_error(&target)(source));
-        }
-        copied.map_err(archive_error)?;
-        if out.written() != size {
-            return Err(read_error(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "entry `{raw_path}` holds {} of its {size} bytes",
-                    out.written()
-                ),
-            )));
-        }
-        crate::platform::set_file_mode(out.get_ref(), mode).map_err(write_error(&target))?;
-        files.push((relative.clone(), out.hash()));
-        leaves.insert(relative, "file");
-    }
+    })?;
+    read?;
+    files.append(&mut streamed);
 
     directories.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
     for (path, _, mode) in directories {
