@@ -54,8 +54,8 @@ pub(crate) const PARALLEL_FILE_MAX: u64 = 4 << 20;
 /// one: an entry inside a link (or a file) made before it is refused.
 ///
 /// Every check runs on the calling thread, which reads the archive; files of up to
-/// [`PARALLEL_FILE_MAX`] bytes are then written by writer threads
-/// ([`with_writers`]) while it reads on, larger ones by itself.
+/// 4 MiB are then written by writer threads (one per core, at most four) while it
+/// reads on, larger ones by itself.
 ///
 /// `into` must be a directory that only this function writes to, so that the only
 /// links under it are the ones it made.
