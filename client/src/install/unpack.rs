@@ -43,7 +43,7 @@ pub(crate) const PARALLEL_FILE_MAX: u64 = 4 << 20;
 
 /// Unpacks the package of `format` (a tar.zst or tar.gz) at `package` into the
 /// existing, empty directory `into`, and returns every regular file written with the
-/// blake3 of what was written.
+/// blake3 of what was written, in path order.
 ///
 /// Only regular files, directories and symbolic links are accepted; every path must
 /// be a [`RelativePath`] (a leading `./` is ignored); the files may total at most
@@ -278,6 +278,8 @@ pub fn unpack_module(
     })?;
     read?;
     files.append(&mut streamed);
+    // The writers finish in any order; the caller gets the files in path order.
+    files.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
 
     directories.sort_by_key(|(_, depth, _)| std::cmp::Reverse(*depth));
     for (path, _, mode) in directories {
