@@ -25,6 +25,13 @@ const QUEUE: usize = 16;
 /// The most writer threads: past a few, creates contend on the file system's locks.
 const MAX_WRITERS: usize = 4;
 
+/// The smallest file whose writeback starts as soon as it is written. Smaller ones
+/// are left to the flush before the switch, which writes them together: one early
+/// write per small file made 3,000 files of 8 KiB slower to install (0.24 to 0.28 s
+/// against 0.16 to 0.19 s, on a new ext4), while for a 240 MB tree of 20 to 180 KB
+/// files the early writes left the flush 10 ms of its 0.22 s.
+const WRITEBACK_MIN: usize = 16 << 10;
+
 /// A checked file to write.
 #[derive(Debug)]
 pub(crate) struct FileJob {
@@ -162,13 +169,15 @@ fn write_files(
 }
 
 /// Creates the file (never opening an existing path, a link included), writes it
-/// in one call, gives it its mode and starts writing it to disk, so that the flush
-/// before the switch overlaps the unpack.
+/// in one call, gives it its mode and, when it is large enough, starts writing it
+/// to disk, so that the flush before the switch overlaps the unpack.
 fn write_file(job: &FileJob) -> io::Result<Blake3Hash> {
     let mut file: File = crate::platform::create_private(&job.target)?;
     file.write_all(&job.content)?;
     crate::platform::set_file_mode(&file, job.mode)?;
-    crate::platform::start_writeback(&file);
+    if job.content.len() >= WRITEBACK_MIN {
+        crate::platform::start_writeback(&file);
+    }
     Ok(Blake3Hash::of(&job.content))
 }
 
