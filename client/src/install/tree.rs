@@ -10,7 +10,6 @@
 //! kept from before is switched back to only if it passes the same check.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +18,7 @@ use wavecast_schema::{
     TreeCheck, TreeMismatch,
 };
 
+use crate::install::download::hash_file;
 use crate::install::error::{Error, Result};
 
 /// The verified file indexes of a release's modules, and the tree they describe.
@@ -172,7 +172,7 @@ fn walk(
         if let Some(expected) = expected {
             let found = match written.0.get(&local) {
                 Some(recorded) => recorded.clone(),
-                None => hash_file(&local).map_err(with_path(&local))?,
+                None => hash_file(&local).map_err(with_path(&local))?.1,
             };
             if &found != expected {
                 return Ok(Err(TreeMismatch {
@@ -191,12 +191,6 @@ fn walk(
         }
     }
     Ok(Ok(()))
-}
-
-fn hash_file(path: &Path) -> io::Result<Blake3Hash> {
-    let mut hasher = blake3::Hasher::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(Blake3Hash::from(hasher.finalize()))
 }
 
 #[cfg(test)]
